@@ -1,0 +1,72 @@
+# stratbox: build, test, run and benchmark.
+#
+# A fresh machine needs only `make run` and `make test`; every target installs
+# what it needs (the wasm32 target) and builds plugins before anything uses them.
+
+CARGO       ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+WASM_OUT    := target/$(WASM_TARGET)/release
+PLUGIN_DIR  := target/plugins
+FIXTURE_DIR := target/fixtures
+DEMO_DIR    := target/demo
+BIN         := target/debug/stratbox
+
+PLUGINS  := ema-cross rsi-reversion breakout rules
+FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wrong-exports
+
+# Tests find the binary and the built plugins through these.
+export STRATBOX_BIN         := $(CURDIR)/$(BIN)
+export STRATBOX_PLUGIN_DIR  := $(CURDIR)/$(PLUGIN_DIR)
+export STRATBOX_FIXTURE_DIR := $(CURDIR)/$(FIXTURE_DIR)
+
+.PHONY: all setup plugins fixtures build run test bench lint fmt clean
+
+all: build plugins
+
+## setup: install the WebAssembly target the plugins are built for.
+setup:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## plugins: build the example strategies into target/plugins/NAME.wasm.
+plugins: setup
+	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p ,$(PLUGINS))
+	@mkdir -p $(PLUGIN_DIR)
+	@for p in $(PLUGINS); do cp $(WASM_OUT)/$$(echo $$p | tr - _).wasm $(PLUGIN_DIR)/$$p.wasm; done
+
+## fixtures: build the hostile test plugins into target/fixtures/NAME.wasm.
+fixtures: setup
+	$(CARGO) build --release --target $(WASM_TARGET) $(addprefix -p fixture-,$(FIXTURES))
+	@mkdir -p $(FIXTURE_DIR)
+	@for f in $(FIXTURES); do cp $(WASM_OUT)/fixture_$$(echo $$f | tr - _).wasm $(FIXTURE_DIR)/$$f.wasm; done
+
+## build: the stratbox binary.
+build:
+	$(CARGO) build -p stratbox-host --bin stratbox
+
+## run: dry-run every example strategy on demo candles (no network needed).
+run: build plugins
+	@mkdir -p $(DEMO_DIR)
+	$(BIN) data synth --symbol BTCUSDT --timeframe 1m --count 20000 --seed 42 --out $(DEMO_DIR)/candles.csv
+	@for p in $(PLUGINS); do \
+		echo "== $$p: $$($(BIN) plugin inspect $(PLUGIN_DIR)/$$p.wasm | grep '"description"' | head -1)"; \
+		$(BIN) plugin run $(PLUGIN_DIR)/$$p.wasm --candles $(DEMO_DIR)/candles.csv | tail -4; \
+	done
+
+## test: every test, with plugins and fixtures built first.
+test: build plugins fixtures
+	$(CARGO) test --workspace
+
+## bench: throughput and latency benchmarks (release build); figures in README.
+bench: plugins
+	$(CARGO) bench -p stratbox-host --bench plugin_runtime
+
+## lint: formatting and clippy with warnings as errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,165 @@
+//! `stratbox plugin ...`: inspect a plugin and dry-run it on candles.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use stratbox_host::data::read_candles;
+use stratbox_host::domain::{Candle, Timeframe};
+use stratbox_host::plugin::contract::{self, Action, BotView};
+use stratbox_host::plugin::{PluginLimits, PluginRuntime};
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Print a plugin's description as JSON.
+    Inspect {
+        /// The plugin (.wasm).
+        file: PathBuf,
+    },
+    /// Feed every candle to a plugin with a flat position and print each
+    /// non-empty decision as a JSON line, then a summary line.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plugin (.wasm).
+    file: PathBuf,
+    /// Candle CSV (ts,open,high,low,close,volume or Binance klines).
+    #[arg(long)]
+    candles: PathBuf,
+    /// Strategy parameters, JSON or YAML. Defaults apply when omitted.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    #[arg(long, default_value = "BTCUSDT")]
+    symbol: String,
+    /// Candle timeframe; inferred from the first two candles when omitted.
+    #[arg(long)]
+    timeframe: Option<Timeframe>,
+    /// Cash and equity the bot view shows.
+    #[arg(long, default_value_t = 10_000.0)]
+    cash: f64,
+}
+
+pub fn run(
+    command: PluginCommand,
+    runtime: impl FnOnce() -> anyhow::Result<PluginRuntime>,
+) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Inspect { file } => inspect(&runtime()?, &file),
+        PluginCommand::Run(args) => dry_run(&runtime()?, args),
+    }
+}
+
+fn inspect(runtime: &PluginRuntime, file: &Path) -> anyhow::Result<()> {
+    let plugin = runtime
+        .load_file(file)
+        .with_context(|| format!("cannot load {}", file.display()))?;
+    let info = plugin.info();
+    let description = json!({
+        "name": info.name,
+        "version": info.version.to_string(),
+        "description": info.description,
+        "params_schema": info.params_schema,
+        "warmup": info.warmup,
+        "content_hash": info.content_hash,
+    });
+    println!("{}", serde_json::to_string_pretty(&description)?);
+    Ok(())
+}
+
+fn read_params(path: Option<&Path>) -> anyhow::Result<Value> {
+    let Some(path) = path else {
+        return Ok(json!({}));
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // YAML is a superset of JSON, so one parser reads both.
+    serde_yaml::from_str(&text).with_context(|| format!("{} is not JSON or YAML", path.display()))
+}
+
+fn infer_timeframe(candles: &[Candle]) -> Option<Timeframe> {
+    match candles {
+        [first, second, ..] => Timeframe::from_millis(second.ts - first.ts),
+        _ => None,
+    }
+}
+
+fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
+    let plugin = runtime
+        .load_file(&args.file)
+        .with_context(|| format!("cannot load {}", args.file.display()))?;
+    let params = read_params(args.params.as_deref())?;
+    let candles = read_candles(&args.candles)?;
+    let timeframe = match args.timeframe.or_else(|| infer_timeframe(&candles)) {
+        Some(timeframe) => timeframe.to_string(),
+        None => bail!("cannot infer the timeframe from the candles; pass --timeframe"),
+    };
+    let (mut instance, _warmup) = plugin
+        .start(&params, PluginLimits::default(), "dry-run")
+        .context("the plugin refused its parameters")?;
+
+    let bot = BotView::flat(args.cash);
+    let mut candle = contract::Candle {
+        symbol: args.symbol,
+        timeframe,
+        ts: 0,
+        open: 0.0,
+        high: 0.0,
+        low: 0.0,
+        close: 0.0,
+        volume: 0.0,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let (mut decisions, mut intents, mut cancels) = (0u64, 0u64, 0u64);
+    let mut busy = std::time::Duration::ZERO;
+    for c in &candles {
+        candle.ts = c.ts;
+        candle.open = to_f64(c.open);
+        candle.high = to_f64(c.high);
+        candle.low = to_f64(c.low);
+        candle.close = to_f64(c.close);
+        candle.volume = to_f64(c.volume);
+        let started = Instant::now();
+        let actions = instance
+            .on_candle(&candle, &bot)
+            .with_context(|| format!("at the candle of {}", c.ts))?;
+        busy += started.elapsed();
+        if actions.is_empty() {
+            continue;
+        }
+        decisions += 1;
+        for action in &actions {
+            match action {
+                Action::Place(_) => intents += 1,
+                Action::Cancel(_) => cancels += 1,
+            }
+        }
+        let line = json!({
+            "ts": c.ts,
+            "actions": actions.iter().map(contract::action_to_json).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{line}")?;
+    }
+    let summary = json!({
+        "summary": {
+            "candles": candles.len(),
+            "decisions": decisions,
+            "intents": intents,
+            "cancels": cancels,
+            "mean_ns_per_call": busy.as_nanos() as u64 / candles.len().max(1) as u64,
+        }
+    });
+    writeln!(out, "{summary}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn to_f64(value: rust_decimal::Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    value.to_f64().unwrap_or(f64::NAN)
+}

@@ -1,0 +1,88 @@
+//! One OHLCV candle with exact decimal prices.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A closed candle. `ts` is the open time in epoch milliseconds. The symbol
+/// and timeframe belong to the series, not to each candle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candle {
+    pub ts: i64,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: Decimal,
+}
+
+/// Why a candle is not a candle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CandleError {
+    #[error("high {high} is below max(open, close)")]
+    HighTooLow { high: Decimal },
+    #[error("low {low} is above min(open, close)")]
+    LowTooHigh { low: Decimal },
+    #[error("prices must be positive")]
+    NonPositivePrice,
+    #[error("volume {volume} is negative")]
+    NegativeVolume { volume: Decimal },
+}
+
+impl Candle {
+    /// Check the OHLC relations every data source must satisfy.
+    pub fn validate(&self) -> Result<(), CandleError> {
+        if self.low <= Decimal::ZERO || self.open <= Decimal::ZERO || self.close <= Decimal::ZERO {
+            return Err(CandleError::NonPositivePrice);
+        }
+        if self.high < self.open.max(self.close) {
+            return Err(CandleError::HighTooLow { high: self.high });
+        }
+        if self.low > self.open.min(self.close) {
+            return Err(CandleError::LowTooHigh { low: self.low });
+        }
+        if self.volume.is_sign_negative() {
+            return Err(CandleError::NegativeVolume {
+                volume: self.volume,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn candle(open: Decimal, high: Decimal, low: Decimal, close: Decimal) -> Candle {
+        Candle {
+            ts: 0,
+            open,
+            high,
+            low,
+            close,
+            volume: dec!(1),
+        }
+    }
+
+    #[test]
+    fn ohlc_relations_are_checked() {
+        assert!(
+            candle(dec!(10), dec!(12), dec!(9), dec!(11))
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(
+            candle(dec!(10), dec!(10.5), dec!(9), dec!(11)).validate(),
+            Err(CandleError::HighTooLow { high: dec!(10.5) })
+        );
+        assert_eq!(
+            candle(dec!(10), dec!(12), dec!(10.5), dec!(11)).validate(),
+            Err(CandleError::LowTooHigh { low: dec!(10.5) })
+        );
+        assert_eq!(
+            candle(dec!(0), dec!(12), dec!(0), dec!(11)).validate(),
+            Err(CandleError::NonPositivePrice)
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! stratbox-host: the trading-bot host.
+//!
+//! Layers, lowest first (a module imports only from its own layer or below):
+//! - [`domain`]: candles, timeframes and other plain market types;
+//! - [`data`]: candle files and synthetic candles;
+//! - [`plugin`]: the sandboxed WebAssembly strategy runtime.
+//!
+//! See ARCHITECTURE.md at the repository root for the map and the invariants.
+
+pub mod data;
+pub mod domain;
+pub mod plugin;

@@ -1,0 +1,72 @@
+//! Host bindings of the strategy contract, generated from `sdk/wit/`.
+//!
+//! The generated types (`Candle`, `BotView`, `Action`, ...) are the exact
+//! shapes that cross the boundary; the rest of the host converts to and from
+//! its own decimal types at the edge.
+
+use serde_json::{Value, json};
+
+wasmtime::component::bindgen!({
+    path: "../sdk/wit",
+    world: "strategy",
+    additional_derives: [PartialEq],
+});
+
+// The world's `use` already brings Action, BotView, Candle, Description, Fill
+// and ParamError into this module.
+pub use stratbox::strategy::types::{LogLevel, OpenOrder, OrderIntent, OrderKind, Side};
+
+/// The interfaces a plugin may import: the contract's own, nothing else.
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "stratbox:strategy/types@0.1.0",
+    "stratbox:strategy/host@0.1.0",
+];
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+impl OrderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderKind::Market => "market",
+            OrderKind::Limit => "limit",
+            OrderKind::Stop => "stop",
+        }
+    }
+}
+
+/// An action as JSON, as the CLI prints decisions.
+pub fn action_to_json(action: &Action) -> Value {
+    match action {
+        Action::Place(intent) => json!({
+            "place": {
+                "side": intent.side.as_str(),
+                "kind": intent.kind.as_str(),
+                "quantity": intent.quantity,
+                "price": intent.price,
+                "reduce_only": intent.reduce_only,
+                "client_tag": intent.client_tag,
+            }
+        }),
+        Action::Cancel(tag) => json!({ "cancel": tag }),
+    }
+}
+
+impl BotView {
+    /// A flat bot with `cash` free and no open orders.
+    pub fn flat(cash: f64) -> Self {
+        Self {
+            position_qty: 0.0,
+            position_avg_price: 0.0,
+            free_cash: cash,
+            equity: cash,
+            open_orders: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! One plugin instance: its store, its limits, and every call into it.
+//!
+//! Each call refills the fuel budget and re-arms the epoch deadline, so the
+//! limits apply per call. A call that fails for any reason is classified
+//! into a [`PluginError`] and poisons the instance: the component model does
+//! not allow re-entering an instance after a trap, and a strategy whose
+//! state is half-updated must not trade anyway.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use wasmtime::{Engine, Store, Trap};
+
+use super::contract::{Action, BotView, Candle, Description, Fill, Strategy, StrategyPre};
+use super::error::{InitError, ParamIssue, PluginError};
+use super::limits::{Limiter, PluginLimits};
+use super::log::PluginLog;
+
+/// Most actions one `on-candle` call may return.
+pub const MAX_ACTIONS_PER_CALL: usize = 1_000;
+/// Most parameter errors kept from one `init` call.
+const MAX_PARAM_ERRORS: usize = 100;
+
+/// What the host keeps per instance, reachable from host functions.
+pub(crate) struct InstanceState {
+    pub(crate) limiter: Limiter,
+    pub(crate) log: PluginLog,
+}
+
+impl super::contract::stratbox::strategy::host::Host for InstanceState {
+    fn log(&mut self, level: super::contract::LogLevel, message: String) {
+        self.log.write(level, message);
+    }
+}
+
+impl super::contract::stratbox::strategy::types::Host for InstanceState {}
+
+/// A live strategy instance for one bot. Not shared: one caller at a time.
+pub struct PluginInstance {
+    store: Store<InstanceState>,
+    bindings: Strategy,
+    limits: PluginLimits,
+    /// Epoch ticks per call: the wall-clock limit in units of the tick.
+    deadline_ticks: u64,
+    /// The failure that made this instance unusable, if any.
+    poisoned: Option<PluginError>,
+}
+
+impl PluginInstance {
+    pub(crate) fn new(
+        engine: &Engine,
+        pre: &StrategyPre<InstanceState>,
+        limits: PluginLimits,
+        epoch_tick: Duration,
+        plugin: Arc<str>,
+        bot: Arc<str>,
+    ) -> Result<Self, PluginError> {
+        let state = InstanceState {
+            limiter: Limiter::new(limits),
+            log: PluginLog::new(plugin, bot),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let tick_ms = epoch_tick.as_millis().max(1) as u64;
+        // One tick more than the limit: the first tick may come at once.
+        let deadline_ticks = limits.wall_clock_ms.div_ceil(tick_ms) + 1;
+        store
+            .set_fuel(limits.setup_fuel())
+            .map_err(|err| PluginError::Instantiate(err.to_string()))?;
+        store.set_epoch_deadline(deadline_ticks);
+        store.epoch_deadline_trap();
+        let bindings = match pre.instantiate(&mut store) {
+            Ok(bindings) => bindings,
+            Err(err) => {
+                if let Some((_, desired)) = store.data().limiter.memory_denied {
+                    return Err(PluginError::MemoryExceeded {
+                        call: "instantiate",
+                        cap_bytes: limits.memory_bytes,
+                        desired_bytes: desired as u64,
+                    });
+                }
+                return Err(PluginError::Instantiate(format!("{err:#}")));
+            }
+        };
+        Ok(Self {
+            store,
+            bindings,
+            limits,
+            deadline_ticks,
+            poisoned: None,
+        })
+    }
+
+    pub fn limits(&self) -> &PluginLimits {
+        &self.limits
+    }
+
+    /// The failure that poisoned this instance, if any.
+    pub fn poisoned(&self) -> Option<&PluginError> {
+        self.poisoned.as_ref()
+    }
+
+    /// Run one call under fresh limits and classify any failure.
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        fuel: u64,
+        body: impl FnOnce(&Strategy, &mut Store<InstanceState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(PluginError::Poisoned(Box::new(cause.clone())));
+        }
+        let prepared = self.store.set_fuel(fuel);
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let state = self.store.data_mut();
+        state.log.panic_message = None;
+        state.limiter.memory_denied = None;
+        let outcome = prepared.and_then(|()| body(&self.bindings, &mut self.store));
+        outcome.map_err(|err| {
+            let error = self.classify(call, fuel, err);
+            self.poisoned = Some(error.clone());
+            error
+        })
+    }
+
+    fn classify(&self, call: &'static str, fuel: u64, err: wasmtime::Error) -> PluginError {
+        let state = self.store.data();
+        if let Some((_, desired)) = state.limiter.memory_denied {
+            return PluginError::MemoryExceeded {
+                call,
+                cap_bytes: self.limits.memory_bytes,
+                desired_bytes: desired as u64,
+            };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => PluginError::FuelExhausted { call, budget: fuel },
+            Some(Trap::Interrupt) => PluginError::DeadlineExceeded {
+                call,
+                limit_ms: self.limits.wall_clock_ms,
+            },
+            Some(Trap::StackOverflow) => PluginError::StackOverflow { call },
+            _ => match &state.log.panic_message {
+                Some(message) => PluginError::Panicked {
+                    call,
+                    message: message.clone(),
+                },
+                // The root cause is the trap itself ("wasm trap: ..."),
+                // without wasmtime's multi-line backtrace.
+                None => PluginError::Trapped {
+                    call,
+                    reason: err.root_cause().to_string(),
+                },
+            },
+        }
+    }
+
+    /// Poison the instance for a contract violation found after the call.
+    fn violation(&mut self, call: &'static str, reason: String) -> PluginError {
+        let error = PluginError::Contract { call, reason };
+        self.poisoned = Some(error.clone());
+        error
+    }
+
+    pub fn describe(&mut self) -> Result<Description, PluginError> {
+        let fuel = self.limits.setup_fuel();
+        self.call("describe", fuel, |bindings, store| {
+            bindings.call_describe(store)
+        })
+    }
+
+    /// Configure the strategy. Parameter errors from the plugin come back as
+    /// [`InitError::Params`]; the instance must then be discarded.
+    pub fn init(&mut self, params: &Value) -> Result<u32, InitError> {
+        let text = params.to_string();
+        let fuel = self.limits.setup_fuel();
+        let answer = self.call("init", fuel, |bindings, store| {
+            bindings.call_init(store, &text)
+        })?;
+        answer.map_err(|errors| {
+            let issues = errors
+                .into_iter()
+                .take(MAX_PARAM_ERRORS)
+                .map(|error| ParamIssue {
+                    pointer: normalise_pointer(error.path),
+                    message: error.message,
+                })
+                .collect();
+            self.poisoned = Some(PluginError::Contract {
+                call: "init",
+                reason: "parameters were refused".into(),
+            });
+            InitError::Params(issues)
+        })
+    }
+
+    /// Decide on one candle.
+    pub fn on_candle(
+        &mut self,
+        candle: &Candle,
+        bot: &BotView,
+    ) -> Result<Vec<Action>, PluginError> {
+        let fuel = self.limits.fuel_per_call;
+        let actions = self.call("on-candle", fuel, |bindings, store| {
+            bindings.call_on_candle(store, candle, bot)
+        })?;
+        if actions.len() > MAX_ACTIONS_PER_CALL {
+            let reason = format!(
+                "returned {} actions, more than the {MAX_ACTIONS_PER_CALL} allowed per candle",
+                actions.len()
+            );
+            return Err(self.violation("on-candle", reason));
+        }
+        Ok(actions)
+    }
+
+    /// Report a fill.
+    pub fn on_fill(&mut self, fill: &Fill) -> Result<(), PluginError> {
+        let fuel = self.limits.fuel_per_call;
+        self.call("on-fill", fuel, |bindings, store| {
+            bindings.call_on_fill(store, fill)
+        })
+    }
+}
+
+/// Plugins report paths as JSON Pointers; accept `slow` for `/slow` too.
+fn normalise_pointer(path: String) -> String {
+    if path.is_empty() || path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    }
+}

@@ -1,0 +1,120 @@
+//! Plugin log lines: to tracing, tagged with plugin and bot, rate-limited.
+//!
+//! Each instance has a token bucket (a burst of [`BURST`] lines, refilled at
+//! [`LINES_PER_SECOND`]); lines over the budget are counted and dropped, and
+//! the count is reported with the next line that passes. Lines are cut at
+//! [`MAX_LINE_BYTES`]. The bucket runs on wall time: logging is not part of a
+//! strategy's decisions, so this does not touch determinism.
+//!
+//! The SDK's panic hook sends the panic message as an error line starting
+//! with [`PANIC_PREFIX`]; it is not logged but kept, whatever the rate limit,
+//! so the trap that follows carries it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::contract::LogLevel;
+
+pub const BURST: f64 = 50.0;
+pub const LINES_PER_SECOND: f64 = 10.0;
+pub const MAX_LINE_BYTES: usize = 2048;
+pub const PANIC_PREFIX: &str = "panic: ";
+
+pub(crate) struct PluginLog {
+    plugin: Arc<str>,
+    bot: Arc<str>,
+    tokens: f64,
+    refilled_at: Instant,
+    dropped: u64,
+    /// The panic message of the current call, if the plugin panicked.
+    pub(crate) panic_message: Option<String>,
+}
+
+impl PluginLog {
+    pub(crate) fn new(plugin: Arc<str>, bot: Arc<str>) -> Self {
+        Self {
+            plugin,
+            bot,
+            tokens: BURST,
+            refilled_at: Instant::now(),
+            dropped: 0,
+            panic_message: None,
+        }
+    }
+
+    pub(crate) fn write(&mut self, level: LogLevel, mut message: String) {
+        if let Some(panic) = message.strip_prefix(PANIC_PREFIX) {
+            // Not logged: it travels in the error of the trap that follows.
+            self.panic_message = Some(truncate(panic.replace('\n', " ")));
+            return;
+        }
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * LINES_PER_SECOND).min(BURST);
+        self.refilled_at = now;
+        if self.tokens < 1.0 {
+            self.dropped += 1;
+            return;
+        }
+        self.tokens -= 1.0;
+        message = truncate(message);
+        let dropped = std::mem::take(&mut self.dropped);
+        let (plugin, bot) = (&*self.plugin, &*self.bot);
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin, bot, dropped, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, bot, dropped, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, bot, dropped, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, bot, dropped, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, bot, dropped, "{message}"),
+        }
+    }
+
+    /// Lines dropped since the last one that passed.
+    #[cfg(test)]
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+fn truncate(mut message: String) -> String {
+    if message.len() > MAX_LINE_BYTES {
+        let mut cut = MAX_LINE_BYTES;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str("...");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_is_cut_to_the_burst() {
+        let mut log = PluginLog::new("p".into(), "b".into());
+        for i in 0..10_000 {
+            log.write(LogLevel::Info, format!("line {i}"));
+        }
+        // The burst passes; almost everything else is dropped (a few lines may
+        // be refilled while the loop runs).
+        assert!(
+            log.dropped() >= 10_000 - BURST as u64 - 20,
+            "{}",
+            log.dropped()
+        );
+    }
+
+    #[test]
+    fn panic_lines_are_kept_and_long_lines_cut() {
+        let mut log = PluginLog::new("p".into(), "b".into());
+        log.write(LogLevel::Error, format!("{PANIC_PREFIX}boom"));
+        assert_eq!(log.panic_message.as_deref(), Some("boom"));
+        assert_eq!(
+            truncate("é".repeat(MAX_LINE_BYTES)).len(),
+            MAX_LINE_BYTES + 3
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The sandboxed strategy runtime.
+//!
+//! Strategies are WebAssembly components that implement the contract in
+//! `sdk/wit/`. This module loads them (componentising core modules, refusing
+//! anything that does not fit the contract or imports what the host does not
+//! offer), compiles them once per content hash with an on-disk cache, and runs
+//! instances under hard limits: fuel per call (deterministic CPU budget), an
+//! epoch deadline (wall-clock backstop), a linear-memory cap and table and
+//! instance caps. A failed call poisons its instance and nothing else.
+//!
+//! Files: `runtime` (the shared engine and loading), `contract` (generated
+//! bindings), `limits` (per-instance limits), `instance` (calls and error
+//! mapping), `cache` (compiled artefacts), `schema` (untrusted parameter
+//! schemas), `log` (rate-limited plugin logs), `registry` (name + version
+//! lookup), `error` (the error types).
+
+mod cache;
+pub mod contract;
+mod error;
+mod instance;
+mod limits;
+mod log;
+mod registry;
+mod runtime;
+mod schema;
+
+pub use cache::CacheOutcome;
+pub use error::{InitError, LoadError, ParamIssue, PluginError};
+pub use instance::PluginInstance;
+pub use limits::PluginLimits;
+pub use registry::{PluginRegistry, RegistryError};
+pub use runtime::{Plugin, PluginInfo, PluginRuntime, RuntimeConfig};
+pub use schema::{MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, SchemaError};

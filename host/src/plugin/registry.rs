@@ -1,0 +1,122 @@
+//! The plugin registry: plugins known by the name and version their
+//! `describe` returns.
+//!
+//! Filled by scanning a folder of `.wasm` files at start (and, later, by
+//! uploads). A bot config names a plugin by name and optionally a version;
+//! without a version the highest one wins.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::LoadError;
+use super::runtime::{Plugin, PluginRuntime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no plugin named `{name}`{}", known_list(.known))]
+    UnknownPlugin { name: String, known: Vec<String> },
+    #[error("plugin `{name}` has no version {version} (available: {})", .available.join(", "))]
+    UnknownVersion {
+        name: String,
+        version: String,
+        available: Vec<String>,
+    },
+    #[error("`{0}` is not a semantic version")]
+    BadVersion(String),
+    #[error("plugin {name} {version} is already registered with different content")]
+    Conflict { name: String, version: String },
+    #[error("cannot read plugin folder {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        " (no plugins are registered)".to_string()
+    } else {
+        format!(" (known: {})", known.join(", "))
+    }
+}
+
+#[derive(Default)]
+pub struct PluginRegistry {
+    plugins: BTreeMap<String, BTreeMap<semver::Version, Arc<Plugin>>>,
+}
+
+impl PluginRegistry {
+    /// Load every `.wasm` file in `dir` (not recursive). Files that fail to
+    /// load are returned with their error, and the rest still register.
+    pub fn scan(
+        runtime: &PluginRuntime,
+        dir: &Path,
+    ) -> Result<(Self, Vec<(PathBuf, LoadError)>), RegistryError> {
+        let io = |error| RegistryError::Io {
+            path: dir.display().to_string(),
+            error,
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        files.sort();
+        let mut registry = Self::default();
+        let mut failures = Vec::new();
+        for path in files {
+            match runtime.load_file(&path) {
+                Ok(plugin) => {
+                    if let Err(err) = registry.insert(Arc::new(plugin)) {
+                        tracing::warn!(path = %path.display(), %err, "plugin not registered");
+                    }
+                }
+                Err(err) => failures.push((path, err)),
+            }
+        }
+        Ok((registry, failures))
+    }
+
+    /// Register a plugin. Registering the same content twice is a no-op.
+    pub fn insert(&mut self, plugin: Arc<Plugin>) -> Result<(), RegistryError> {
+        let info = plugin.info();
+        let versions = self.plugins.entry(info.name.clone()).or_default();
+        if let Some(existing) = versions.get(&info.version) {
+            if existing.info().content_hash == info.content_hash {
+                return Ok(());
+            }
+            return Err(RegistryError::Conflict {
+                name: info.name.clone(),
+                version: info.version.to_string(),
+            });
+        }
+        versions.insert(info.version.clone(), plugin);
+        Ok(())
+    }
+
+    /// Find a plugin by name and, optionally, exact version.
+    pub fn resolve(&self, name: &str, version: Option<&str>) -> Result<Arc<Plugin>, RegistryError> {
+        let Some(versions) = self.plugins.get(name) else {
+            return Err(RegistryError::UnknownPlugin {
+                name: name.to_string(),
+                known: self.plugins.keys().cloned().collect(),
+            });
+        };
+        let found = match version {
+            None => versions.values().next_back(),
+            Some(text) => {
+                let wanted = semver::Version::parse(text)
+                    .map_err(|_| RegistryError::BadVersion(text.to_string()))?;
+                versions.get(&wanted)
+            }
+        };
+        found.cloned().ok_or_else(|| RegistryError::UnknownVersion {
+            name: name.to_string(),
+            version: version.unwrap_or_default().to_string(),
+            available: versions.keys().map(ToString::to_string).collect(),
+        })
+    }
+
+    /// Every registered plugin, by name then version.
+    pub fn list(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.values().flat_map(|versions| versions.values())
+    }
+}

@@ -1,0 +1,228 @@
+//! The `stratbox` command from the outside: inspect, dry run, synthetic data,
+//! and one clear error line (never a panic) for bad input.
+
+use std::path::Path;
+
+use serde_json::Value;
+use stratbox_tests::{Run, fixture, plugin, stratbox};
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A failure: exit code 1 and exactly one line on stderr, no panic.
+fn assert_one_line_error(run: &Run) -> &str {
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    // A panic of the host itself would print "thread '...' panicked".
+    assert!(!run.stderr.contains("thread '"), "{}", run.stderr);
+    let line = run.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "one line expected: {line}");
+    assert!(line.starts_with("error: "), "{line}");
+    line
+}
+
+fn synth(dir: &Path, count: &str, seed: &str) -> std::path::PathBuf {
+    let out = dir.join(format!("candles-{count}-{seed}.csv"));
+    let run = stratbox(
+        &[
+            "data",
+            "synth",
+            "--count",
+            count,
+            "--seed",
+            seed,
+            "--out",
+            s(&out),
+        ],
+        dir,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    out
+}
+
+#[test]
+fn inspect_prints_the_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = stratbox(
+        &["plugin", "inspect", s(&plugin("rsi-reversion"))],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let description: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(description["name"], "rsi-reversion");
+    assert_eq!(description["version"], "1.0.0");
+    assert_eq!(description["warmup"], 15);
+    assert_eq!(
+        description["params_schema"]["properties"]["period"]["minimum"],
+        2
+    );
+}
+
+#[test]
+fn synth_is_reproducible_and_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = std::fs::read_to_string(synth(dir.path(), "500", "9")).unwrap();
+    let again = dir.path().join("again.csv");
+    let run = stratbox(
+        &[
+            "data",
+            "synth",
+            "--count",
+            "500",
+            "--seed",
+            "9",
+            "--out",
+            s(&again),
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0));
+    assert_eq!(a, std::fs::read_to_string(&again).unwrap());
+    let lines: Vec<&str> = a.lines().collect();
+    assert_eq!(lines[0], "ts,open,high,low,close,volume");
+    assert_eq!(lines.len(), 501);
+    for row in &lines[1..] {
+        let f: Vec<f64> = row.split(',').map(|x| x.parse().unwrap()).collect();
+        assert!(f[2] >= f[1].max(f[4]) && f[3] <= f[1].min(f[4]), "{row}");
+    }
+}
+
+#[test]
+fn dry_run_prints_decisions_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let candles = synth(dir.path(), "3000", "42");
+    let params = dir.path().join("params.yaml");
+    std::fs::write(&params, "fast: 5\nslow: 20\nsize:\n  quantity: 0.25\n").unwrap();
+    let run = stratbox(
+        &[
+            "plugin",
+            "run",
+            s(&plugin("ema-cross")),
+            "--candles",
+            s(&candles),
+            "--params",
+            s(&params),
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, decisions) = lines.split_last().unwrap();
+    let summary = &summary["summary"];
+    assert_eq!(summary["candles"], 3000);
+    assert_eq!(
+        summary["decisions"].as_u64().unwrap() as usize,
+        decisions.len()
+    );
+    assert!(
+        decisions.len() > 10,
+        "a 5/20 crossover trades on 3000 candles"
+    );
+    for decision in decisions {
+        // Always flat in a dry run: every decision is an entry of 0.25.
+        let place = &decision["actions"][0]["place"];
+        assert_eq!(place["side"], "buy");
+        assert_eq!(place["quantity"], 0.25);
+        assert!(decision["ts"].as_i64().unwrap() >= 1_704_067_200_000);
+    }
+    assert!(summary["mean_ns_per_call"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn dry_run_reads_binance_klines() {
+    let dir = tempfile::tempdir().unwrap();
+    let klines = dir.path().join("klines.csv");
+    let mut text = String::new();
+    for i in 0..40i64 {
+        let open_time_us = (1_735_689_600_000 + i * 60_000) * 1000;
+        let close = 100.0 + (i % 7) as f64;
+        text.push_str(&format!(
+            "{open_time_us},{close},{h},{l},{close},1.5,{ct},150.0,10,0.7,70.0,0\n",
+            h = close + 1.0,
+            l = close - 1.0,
+            ct = open_time_us + 59_999_999
+        ));
+    }
+    std::fs::write(&klines, text).unwrap();
+    let run = stratbox(
+        &[
+            "plugin",
+            "run",
+            s(&plugin("rsi-reversion")),
+            "--candles",
+            s(&klines),
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["candles"], 40);
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let candles = synth(dir.path(), "100", "1");
+    let bad_csv = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad_csv,
+        "ts,open,high,low,close,volume\n1000,10,12,9,11,5\n2000,10,nope,9,11,5\n",
+    )
+    .unwrap();
+    let bad_params = dir.path().join("bad.json");
+    std::fs::write(&bad_params, r#"{"fast": 30, "slow": 10}"#).unwrap();
+
+    let ema = plugin("ema-cross");
+    let (wasi, looper, panicker) = (
+        fixture("wasi-importer"),
+        fixture("looper"),
+        fixture("panicker"),
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["plugin", "run", s(&ema), "--candles", s(&bad_csv)],
+            "line 3: high `nope` is not a number",
+        ),
+        (
+            vec![
+                "plugin",
+                "run",
+                s(&ema),
+                "--candles",
+                s(&candles),
+                "--params",
+                s(&bad_params),
+            ],
+            "/slow: must be greater than fast (30), got 10",
+        ),
+        (
+            vec!["plugin", "run", s(&ema), "--candles", "/nonexistent/c.csv"],
+            "cannot read /nonexistent/c.csv",
+        ),
+        (
+            vec!["plugin", "inspect", s(&candles)],
+            "not a WebAssembly file",
+        ),
+        (
+            vec!["plugin", "inspect", s(&wasi)],
+            "wasi:filesystem/preopens@0.2.0",
+        ),
+        (
+            vec!["plugin", "run", s(&looper), "--candles", s(&candles)],
+            "CPU budget",
+        ),
+        (
+            vec!["plugin", "run", s(&panicker), "--candles", s(&candles)],
+            "boom: indicator state corrupted",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = stratbox(&args, dir.path());
+        let line = assert_one_line_error(&run);
+        assert!(line.contains(expected), "{args:?}: {line}");
+    }
+}
