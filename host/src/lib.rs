@@ -3,10 +3,14 @@
 //! Layers, lowest first (a module imports only from its own layer or below):
 //! - [`domain`]: candles, timeframes and other plain market types;
 //! - [`data`]: candle files and synthetic candles;
-//! - [`plugin`]: the sandboxed WebAssembly strategy runtime.
+//! - [`plugin`]: the sandboxed WebAssembly strategy runtime;
+//! - [`engine`]: paper venue, portfolio, risk engine and the engine step;
+//! - [`backtest`]: the engine driven synchronously over candles.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
+pub mod backtest;
 pub mod data;
 pub mod domain;
+pub mod engine;
 pub mod plugin;

@@ -1,5 +1,6 @@
 //! Command-line interface: the command tree and dispatch.
 
+mod backtest;
 mod data;
 mod plugin;
 
@@ -39,6 +40,8 @@ enum Command {
     /// Make and convert candle data.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Backtest a bot config over a candle file.
+    Backtest(backtest::BacktestArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,5 +57,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Plugin(command) => plugin::run(command, runtime),
         Command::Data(command) => data::run(command),
+        Command::Backtest(args) => backtest::run(args, runtime()?),
     }
 }

@@ -1,8 +1,17 @@
-//! Plain market types shared by every layer. No I/O, no dependencies on the
-//! rest of the host.
+//! Plain market types shared by every layer: candles, timeframes, orders,
+//! fills, instrument rules and bot configuration. No I/O, no dependencies on
+//! the rest of the host.
 
 mod candle;
+pub mod config;
+pub mod decimal;
+mod instrument;
+mod limits;
+mod order;
 mod timeframe;
 
 pub use candle::{Candle, CandleError};
+pub use instrument::InstrumentRules;
+pub use limits::PluginLimits;
+pub use order::{Fill, Liquidity, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};
 pub use timeframe::{Timeframe, TimeframeError};

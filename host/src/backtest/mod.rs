@@ -1,0 +1,280 @@
+//! The backtester: the engine driven synchronously over candles in memory,
+//! as fast as the CPU allows. Same input, byte-identical result: nothing in
+//! a result depends on wall time or on the machine.
+
+use serde::Serialize;
+
+use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::domain::{Candle, Fill, Order, OrderOrigin, OrderStatus};
+use crate::engine::metrics::{self, EquityPoint, Metrics};
+use crate::engine::{
+    BotEngine, EngineError, EngineEvent, PortfolioView, Rejection, RuleStatus, StateChange, Trade,
+    Violation,
+};
+use crate::plugin::{InitError, Plugin};
+
+/// What to do with a position still open when the candles run out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndOfRun {
+    /// Value it at the last close (the default).
+    #[default]
+    ValueAtLastClose,
+    /// Sell it with a final market order at the last close (fees and slippage apply).
+    CloseAtMarket,
+}
+
+#[derive(Debug, Clone)]
+pub struct BacktestOptions {
+    /// Only candles opening at or after this time (epoch ms).
+    pub from: Option<i64>,
+    /// Only candles opening before this time (epoch ms).
+    pub to: Option<i64>,
+    pub end_of_run: EndOfRun,
+    /// The equity curve in the result is downsampled to at most this many points.
+    pub max_curve_points: usize,
+}
+
+impl Default for BacktestOptions {
+    fn default() -> Self {
+        Self {
+            from: None,
+            to: None,
+            end_of_run: EndOfRun::ValueAtLastClose,
+            max_curve_points: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error("invalid bot config: {}", join(.0))]
+    Config(Vec<ConfigIssue>),
+    #[error("strategy refused its parameters: {0}")]
+    Params(#[source] InitError),
+    #[error("no candles in the selected range")]
+    NoCandles,
+    #[error("at the candle of {ts}: {error}")]
+    Engine { ts: i64, error: EngineError },
+}
+
+fn join(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginSummary {
+    pub name: String,
+    pub version: String,
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskSummary {
+    pub kill_switch: Option<String>,
+    pub rules: Vec<RuleStatus>,
+    pub violations: Vec<Violation>,
+    pub state_changes: Vec<StateChange>,
+}
+
+/// Everything a backtest produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestResult {
+    pub config: BotConfig,
+    pub plugin: PluginSummary,
+    pub end_of_run: EndOfRun,
+    pub candles: usize,
+    /// Open time of the first candle and close time of the last.
+    pub start_ts: i64,
+    pub end_ts: i64,
+    pub metrics: Metrics,
+    pub portfolio: PortfolioView,
+    pub trades: Vec<Trade>,
+    pub orders: Vec<Order>,
+    pub fills: Vec<Fill>,
+    pub rejections: Vec<Rejection>,
+    pub risk: RiskSummary,
+    /// Equity at candle closes, downsampled (the last point is always kept).
+    pub equity_curve: Vec<EquityPoint>,
+}
+
+/// The records a run accumulates from the engine's events.
+#[derive(Default)]
+struct Journal {
+    orders: Vec<Order>,
+    fills: Vec<Fill>,
+    trades: Vec<Trade>,
+    rejections: Vec<Rejection>,
+}
+
+impl Journal {
+    fn record(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::OrderPlaced { order } => self.orders.push(order),
+            EngineEvent::OrderCancelled { order } => self.update(order),
+            EngineEvent::OrderFilled { fill } => {
+                if let Some(order) = self.find(fill.order_id) {
+                    order.status = OrderStatus::Filled;
+                    order.updated_ts = fill.ts;
+                }
+                self.fills.push(fill);
+            }
+            EngineEvent::OrderRejected { rejection } => self.rejections.push(rejection),
+            EngineEvent::PositionClosed { trade, .. } => self.trades.push(trade),
+            EngineEvent::PositionOpened { .. }
+            | EngineEvent::RiskViolation { .. }
+            | EngineEvent::RiskStateChanged { .. }
+            | EngineEvent::KillSwitch { .. } => {}
+        }
+    }
+
+    /// Orders are journaled in id order, so a binary search finds them.
+    fn find(&mut self, id: u64) -> Option<&mut Order> {
+        let index = self.orders.binary_search_by_key(&id, |o| o.id).ok()?;
+        self.orders.get_mut(index)
+    }
+
+    fn update(&mut self, order: Order) {
+        if let Some(slot) = self.find(order.id) {
+            *slot = order;
+        }
+    }
+}
+
+/// Run `config`'s strategy (`plugin`) over `candles`.
+pub fn run(
+    config: &BotConfig,
+    plugin: &Plugin,
+    candles: &[Candle],
+    options: &BacktestOptions,
+) -> Result<BacktestResult, BacktestError> {
+    let issues = config.check();
+    if !issues.is_empty() {
+        return Err(BacktestError::Config(issues));
+    }
+    let start = options
+        .from
+        .map_or(0, |from| candles.partition_point(|c| c.ts < from));
+    let end = options
+        .to
+        .map_or(candles.len(), |to| candles.partition_point(|c| c.ts < to));
+    let candles = candles
+        .get(start..end)
+        .filter(|c| !c.is_empty())
+        .ok_or(BacktestError::NoCandles)?;
+
+    let (instance, _warmup) = plugin
+        .start(&config.strategy.params, config.limits, &config.id)
+        .map_err(BacktestError::Params)?;
+    let engine_error = |ts, error| BacktestError::Engine { ts, error };
+    let mut engine =
+        BotEngine::new(config, instance).map_err(|error| engine_error(candles[0].ts, error))?;
+
+    let mut journal = Journal::default();
+    let mut curve = Vec::with_capacity(candles.len());
+    let mut exposed = 0usize;
+    for candle in candles {
+        engine
+            .on_candle(candle)
+            .map_err(|error| engine_error(candle.ts, error))?;
+        for event in engine.drain_events() {
+            journal.record(event);
+        }
+        let portfolio = engine.portfolio();
+        if !portfolio.position().is_zero() {
+            exposed += 1;
+        }
+        curve.push(EquityPoint {
+            ts: engine.now(),
+            equity: portfolio.equity(),
+        });
+    }
+    if options.end_of_run == EndOfRun::CloseAtMarket {
+        let last = candles[candles.len() - 1].ts;
+        engine
+            .flatten(OrderOrigin::Strategy, "end-of-run")
+            .map_err(|error| engine_error(last, error))?;
+        for event in engine.drain_events() {
+            journal.record(event);
+        }
+        if let Some(point) = curve.last_mut() {
+            point.equity = engine.portfolio().equity();
+        }
+    }
+
+    let portfolio = engine.portfolio();
+    let metrics = metrics::compute(
+        portfolio.initial(),
+        candles[0].ts,
+        &curve,
+        &journal.trades,
+        exposed,
+        portfolio.fees_paid(),
+    );
+    let risk = engine.risk();
+    let info = plugin.info();
+    Ok(BacktestResult {
+        config: config.clone(),
+        plugin: PluginSummary {
+            name: info.name.clone(),
+            version: info.version.to_string(),
+            content_hash: info.content_hash.clone(),
+        },
+        end_of_run: options.end_of_run,
+        candles: candles.len(),
+        start_ts: candles[0].ts,
+        end_ts: engine.now(),
+        metrics,
+        portfolio: portfolio.view(),
+        trades: journal.trades,
+        orders: journal.orders,
+        fills: journal.fills,
+        rejections: journal.rejections,
+        risk: RiskSummary {
+            kill_switch: risk.kill_switch().map(str::to_string),
+            rules: risk.rule_statuses(),
+            violations: risk.violations().to_vec(),
+            state_changes: risk.state_changes().to_vec(),
+        },
+        equity_curve: downsample(&curve, options.max_curve_points),
+    })
+}
+
+/// Every n-th point so that at most `max` remain, plus the last.
+fn downsample(curve: &[EquityPoint], max: usize) -> Vec<EquityPoint> {
+    if curve.len() <= max.max(2) {
+        return curve.to_vec();
+    }
+    let step = curve.len().div_ceil(max - 1);
+    let mut points: Vec<EquityPoint> = curve.iter().step_by(step).copied().collect();
+    if points.last() != curve.last() {
+        points.push(*curve.last().expect("curve is not empty"));
+    }
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn downsampling_bounds_the_curve_and_keeps_the_last_point() {
+        let curve: Vec<_> = (0..10_001)
+            .map(|i| EquityPoint {
+                ts: i,
+                equity: Decimal::from(i),
+            })
+            .collect();
+        let points = downsample(&curve, 2_000);
+        assert!(points.len() <= 2_000, "{}", points.len());
+        assert_eq!(points.first(), curve.first());
+        assert_eq!(points.last(), curve.last());
+        assert_eq!(downsample(&curve[..10], 2_000).len(), 10);
+    }
+}

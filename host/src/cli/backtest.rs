@@ -1,0 +1,173 @@
+//! `stratbox backtest`: run a bot config over a candle file.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
+use stratbox_host::data::read_candles;
+use stratbox_host::domain::config::BotConfig;
+use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Bot config (YAML or JSON).
+    #[arg(long)]
+    bot: PathBuf,
+    /// Candle CSV (ts,open,high,low,close,volume or Binance klines).
+    #[arg(long)]
+    candles: PathBuf,
+    /// Use this plugin file instead of resolving the config's plugin by name.
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// Folder of plugins to resolve the config's plugin from.
+    #[arg(long, env = "STRATBOX_PLUGIN_DIR", default_value = "target/plugins")]
+    plugins_dir: PathBuf,
+    /// First candle to use: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
+    #[arg(long, value_parser = parse_time)]
+    from: Option<i64>,
+    /// Stop before this candle: RFC 3339 time, a date, or epoch ms.
+    #[arg(long, value_parser = parse_time)]
+    to: Option<i64>,
+    /// What to do with a position open at the end.
+    #[arg(long, value_enum, default_value_t = EndOfRunArg::Value)]
+    end_of_run: EndOfRunArg,
+    /// Write the full result (config, trades, orders, equity curve, risk
+    /// events, metrics) as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EndOfRunArg {
+    /// Value the position at the last close.
+    Value,
+    /// Sell it with a final market order.
+    Close,
+}
+
+fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.timestamp_millis());
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis());
+    }
+    Err(format!(
+        "`{text}` is not an RFC 3339 time, a YYYY-MM-DD date or epoch milliseconds"
+    ))
+}
+
+pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.bot)
+        .with_context(|| format!("cannot read {}", args.bot.display()))?;
+    let config = BotConfig::from_yaml(&text).map_err(|issues| {
+        let listed: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "{} is not a valid bot config: {}",
+            args.bot.display(),
+            listed.join("; ")
+        )
+    })?;
+    let plugin = match &args.plugin {
+        Some(file) => std::sync::Arc::new(
+            runtime
+                .load_file(file)
+                .with_context(|| format!("cannot load {}", file.display()))?,
+        ),
+        None => {
+            let (registry, failures) = PluginRegistry::scan(&runtime, &args.plugins_dir)?;
+            for (path, error) in failures {
+                tracing::warn!(path = %path.display(), %error, "plugin not loaded");
+            }
+            registry.resolve(&config.strategy.plugin, config.strategy.version.as_deref())?
+        }
+    };
+    let loading = Instant::now();
+    let candles = read_candles(&args.candles)?;
+    let loaded = loading.elapsed();
+    let options = BacktestOptions {
+        from: args.from,
+        to: args.to,
+        end_of_run: match args.end_of_run {
+            EndOfRunArg::Value => EndOfRun::ValueAtLastClose,
+            EndOfRunArg::Close => EndOfRun::CloseAtMarket,
+        },
+        ..BacktestOptions::default()
+    };
+    if let (Some(from), Some(to)) = (options.from, options.to)
+        && from >= to
+    {
+        bail!("--from must be before --to");
+    }
+    let running = Instant::now();
+    let result = backtest::run(&config, &plugin, &candles, &options)?;
+    let ran = running.elapsed();
+    if let Some(path) = &args.json {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, &result)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    print_summary(&result);
+    eprintln!(
+        "{} candles loaded in {:.0} ms, backtested in {:.0} ms ({:.0} candles/s)",
+        candles.len(),
+        loaded.as_secs_f64() * 1e3,
+        ran.as_secs_f64() * 1e3,
+        result.candles as f64 / ran.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+fn print_summary(result: &BacktestResult) {
+    let m = &result.metrics;
+    let opt =
+        |v: Option<f64>, digits: usize| v.map_or("n/a".to_string(), |v| format!("{v:.digits$}"));
+    let rows = [
+        ("bot", result.config.id.clone()),
+        (
+            "strategy",
+            format!("{} {}", result.plugin.name, result.plugin.version),
+        ),
+        ("candles", result.candles.to_string()),
+        ("initial equity", m.initial_equity.to_string()),
+        ("final equity", m.final_equity.round_dp(2).to_string()),
+        ("total return %", format!("{:.2}", m.total_return_pct)),
+        ("CAGR %", opt(m.cagr_pct, 2)),
+        ("Sharpe", opt(m.sharpe, 2)),
+        ("Sortino", opt(m.sortino, 2)),
+        ("Calmar", opt(m.calmar, 2)),
+        ("max drawdown %", format!("{:.2}", m.max_drawdown_pct)),
+        (
+            "max drawdown duration h",
+            format!("{:.1}", m.max_drawdown_duration_ms as f64 / 3.6e6),
+        ),
+        ("trades", m.trades.to_string()),
+        ("win rate %", opt(m.win_rate_pct, 1)),
+        ("profit factor", opt(m.profit_factor, 2)),
+        (
+            "expectancy",
+            m.expectancy
+                .map_or("n/a".into(), |e| e.round_dp(4).to_string()),
+        ),
+        ("exposure %", format!("{:.1}", m.exposure_pct)),
+        ("fees", m.fees.round_dp(4).to_string()),
+        ("refused orders", result.rejections.len().to_string()),
+        ("risk violations", result.risk.violations.len().to_string()),
+    ];
+    for (name, value) in rows {
+        println!("{name:<26}{value:>20}");
+    }
+}

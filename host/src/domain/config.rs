@@ -1,0 +1,436 @@
+//! Bot configuration: what a bot trades, with which strategy, money, fees,
+//! instrument rules, risk rules and plugin limits.
+//!
+//! Read from YAML or JSON. Unknown fields are refused and named; decimal
+//! fields take a number or a string. The JSON Schema generated from these
+//! types is committed as `schemas/bot.schema.json` (a test checks it does not
+//! drift) and is what the API validates against, so every error can point
+//! at its field.
+
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::decimal::{decimal_schema, optional_decimal_schema};
+use super::{InstrumentRules, PluginLimits};
+
+/// One bot: one symbol, one timeframe, one strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    /// Unique id: lowercase letters, digits and '-', 1 to 64 characters.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"))]
+    pub id: String,
+    /// Display name.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    pub strategy: StrategyRef,
+    pub market: MarketConfig,
+    #[serde(default)]
+    pub mode: Mode,
+    pub capital: Capital,
+    #[serde(default)]
+    pub fees: Fees,
+    #[serde(default)]
+    pub execution: Execution,
+    #[serde(default)]
+    pub instrument: InstrumentRules,
+    #[serde(default)]
+    pub risk: RiskConfig,
+    #[serde(default)]
+    pub limits: PluginLimits,
+    /// Start the bot when the host starts.
+    #[serde(default)]
+    pub autostart: bool,
+}
+
+/// Which plugin runs the bot, and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyRef {
+    /// Plugin name, as its `describe` reports it.
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,64}$"))]
+    pub plugin: String,
+    /// Exact plugin version; the highest registered one when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Parameters, validated against the plugin's own schema.
+    #[serde(default = "empty_object")]
+    pub params: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    /// Exchange symbol, e.g. BTCUSDT.
+    #[schemars(regex(pattern = r"^[A-Z0-9]{2,20}$"))]
+    pub symbol: String,
+    /// Candle timeframe: 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d, 3d or 1w.
+    #[schemars(regex(pattern = r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w)$"))]
+    pub timeframe: String,
+    #[serde(default)]
+    pub feed: FeedConfig,
+}
+
+/// Where a live bot's candles come from. (Backtests read a file instead.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FeedConfig {
+    /// Seeded geometric Brownian motion candles, no network needed.
+    Synthetic {
+        #[serde(default = "default_seed")]
+        seed: u64,
+    },
+    /// A candle CSV replayed in order.
+    Replay { file: PathBuf },
+    /// Candles pushed by the caller (tests).
+    Stepped,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig::Synthetic { seed: 42 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Simulated execution against the paper venue.
+    #[default]
+    Paper,
+    /// Real orders on an exchange (not available yet).
+    Live,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capital {
+    /// Quote asset, e.g. USDT.
+    #[schemars(regex(pattern = r"^[A-Z0-9]{2,10}$"))]
+    pub quote: String,
+    /// Starting cash in the quote asset (> 0).
+    #[schemars(schema_with = "decimal_schema")]
+    pub initial: Decimal,
+}
+
+/// Fees in basis points of the fill's notional (10 bps = 0.1%).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fees {
+    /// Fee for fills of resting limit orders.
+    #[schemars(schema_with = "decimal_schema")]
+    pub maker_bps: Decimal,
+    /// Fee for market and stop fills.
+    #[schemars(schema_with = "decimal_schema")]
+    pub taker_bps: Decimal,
+}
+
+impl Default for Fees {
+    fn default() -> Self {
+        Self {
+            maker_bps: Decimal::new(10, 0),
+            taker_bps: Decimal::new(10, 0),
+        }
+    }
+}
+
+/// How the paper venue fills strategy market orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FillTiming {
+    /// At the next candle's open (realistic; the default).
+    #[default]
+    NextOpen,
+    /// At the close of the candle that produced the signal (vectorbt,
+    /// NautilusTrader on bars, backtrader's cheat-on-close).
+    SignalClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Execution {
+    /// Slippage against the taker, in basis points of the price.
+    #[schemars(schema_with = "decimal_schema")]
+    pub slippage_bps: Decimal,
+    pub fill_timing: FillTiming,
+}
+
+impl Default for Execution {
+    fn default() -> Self {
+        Self {
+            slippage_bps: Decimal::ZERO,
+            fill_timing: FillTiming::NextOpen,
+        }
+    }
+}
+
+/// What a rule does when it is breached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskAction {
+    /// Only orders that shrink the position (REDUCING).
+    Reduce,
+    /// No new orders (HALTED); cancels still pass.
+    Halt,
+    /// Engage the kill-switch: cancel everything, flatten, halt.
+    Kill,
+}
+
+/// A percentage limit and what happens when it is breached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PercentRule {
+    /// Limit in percent (e.g. 10 for 10%).
+    #[schemars(schema_with = "decimal_schema")]
+    pub limit_pct: Decimal,
+    pub action: RiskAction,
+}
+
+/// A count limit and what happens when it is breached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountRule {
+    #[schemars(range(min = 1))]
+    pub limit: u32,
+    pub action: RiskAction,
+}
+
+/// Risk rules. Pre-trade checks apply to every intent; the other rules are
+/// evaluated after fills and on each candle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Largest value of one order, in quote.
+    #[schemars(schema_with = "optional_decimal_schema")]
+    pub max_order_notional: Option<Decimal>,
+    /// Largest value of the position after an order, in quote.
+    #[schemars(schema_with = "optional_decimal_schema")]
+    pub max_position_notional: Option<Decimal>,
+    /// Most resting orders at once.
+    #[schemars(range(min = 1))]
+    pub max_open_orders: u32,
+    /// Most orders accepted per second of engine time.
+    #[schemars(range(min = 1))]
+    pub max_orders_per_second: u32,
+    /// Drawdown from peak equity.
+    pub max_drawdown: Option<PercentRule>,
+    /// Loss since the start of the UTC day, in percent of that day's opening equity.
+    pub daily_loss: Option<PercentRule>,
+    /// Losing round trips in a row.
+    pub max_consecutive_losses: Option<CountRule>,
+    /// Candles without new entries after a losing round trip.
+    pub cooldown_after_loss: u32,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            max_order_notional: None,
+            max_position_notional: None,
+            max_open_orders: 20,
+            max_orders_per_second: 10,
+            max_drawdown: None,
+            daily_loss: None,
+            max_consecutive_losses: None,
+            cooldown_after_loss: 0,
+        }
+    }
+}
+
+/// One reason a config is refused: a JSON Pointer into the document and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigIssue {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        write!(f, "{pointer}: {}", self.message)
+    }
+}
+
+fn issue(pointer: &str, message: impl Into<String>) -> ConfigIssue {
+    ConfigIssue {
+        pointer: pointer.to_string(),
+        message: message.into(),
+    }
+}
+
+impl BotConfig {
+    /// Rules the schema cannot express. Empty when the config is usable.
+    pub fn check(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        if self.mode == Mode::Live {
+            issues.push(issue(
+                "/mode",
+                "live trading is not available yet: no live venue exists; use `paper`",
+            ));
+        }
+        if self.capital.initial <= Decimal::ZERO {
+            issues.push(issue("/capital/initial", "must be greater than 0"));
+        }
+        for (pointer, value) in [
+            ("/fees/maker_bps", self.fees.maker_bps),
+            ("/fees/taker_bps", self.fees.taker_bps),
+            ("/execution/slippage_bps", self.execution.slippage_bps),
+        ] {
+            if value.is_sign_negative() || value > Decimal::new(1000, 0) {
+                issues.push(issue(pointer, "must be between 0 and 1000 basis points"));
+            }
+        }
+        for (pointer, value) in [
+            ("/instrument/tick_size", self.instrument.tick_size),
+            ("/instrument/step_size", self.instrument.step_size),
+        ] {
+            if value <= Decimal::ZERO {
+                issues.push(issue(pointer, "must be greater than 0"));
+            }
+        }
+        if self.instrument.min_notional.is_sign_negative() {
+            issues.push(issue("/instrument/min_notional", "must not be negative"));
+        }
+        for (pointer, value) in [
+            ("/risk/max_order_notional", self.risk.max_order_notional),
+            (
+                "/risk/max_position_notional",
+                self.risk.max_position_notional,
+            ),
+        ] {
+            if value.is_some_and(|v| v <= Decimal::ZERO) {
+                issues.push(issue(pointer, "must be greater than 0"));
+            }
+        }
+        for (pointer, rule) in [
+            ("/risk/max_drawdown/limit_pct", self.risk.max_drawdown),
+            ("/risk/daily_loss/limit_pct", self.risk.daily_loss),
+        ] {
+            if let Some(rule) = rule
+                && (rule.limit_pct <= Decimal::ZERO || rule.limit_pct > Decimal::ONE_HUNDRED)
+            {
+                issues.push(issue(pointer, "must be above 0 and at most 100"));
+            }
+        }
+        if !self.strategy.params.is_object() {
+            issues.push(issue("/strategy/params", "must be a mapping"));
+        }
+        issues
+    }
+
+    /// Parse YAML (or JSON, which YAML includes) into a checked config.
+    /// Every issue carries a JSON Pointer.
+    pub fn from_yaml(text: &str) -> Result<Self, Vec<ConfigIssue>> {
+        let value: Value =
+            serde_yaml::from_str(text).map_err(|err| vec![issue("", err.to_string())])?;
+        Self::from_value(value)
+    }
+
+    /// Deserialise and check a config document.
+    pub fn from_value(value: Value) -> Result<Self, Vec<ConfigIssue>> {
+        let config: BotConfig = serde_path_to_error::deserialize(value)
+            .map_err(|err| vec![issue(&pointer_of(err.path()), err.inner().to_string())])?;
+        let issues = config.check();
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(issues)
+        }
+    }
+}
+
+/// A serde path as a JSON Pointer.
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        let token = match segment {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } => key.replace('~', "~0").replace('/', "~1"),
+            Segment::Enum { variant } => variant.clone(),
+            Segment::Unknown => continue,
+        };
+        pointer.push('/');
+        pointer.push_str(&token);
+    }
+    pointer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    const MINIMAL: &str = "
+id: demo
+name: Demo
+strategy: { plugin: ema-cross }
+market: { symbol: BTCUSDT, timeframe: 1m }
+capital: { quote: USDT, initial: 1000 }
+";
+
+    #[test]
+    fn defaults_fill_the_rest() {
+        let config = BotConfig::from_yaml(MINIMAL).unwrap();
+        assert_eq!(config.mode, Mode::Paper);
+        assert_eq!(config.fees.taker_bps, dec!(10));
+        assert_eq!(config.risk.max_open_orders, 20);
+        assert_eq!(config.strategy.params, serde_json::json!({}));
+        assert_eq!(config.execution.fill_timing, FillTiming::NextOpen);
+    }
+
+    #[test]
+    fn decimals_take_numbers_or_strings() {
+        let text = MINIMAL.replace("initial: 1000", "initial: \"1000.123456789\"");
+        assert_eq!(
+            BotConfig::from_yaml(&text).unwrap().capital.initial,
+            dec!(1000.123456789)
+        );
+        let text = format!("{MINIMAL}fees: {{ maker_bps: 2.5, taker_bps: \"7.5\" }}\n");
+        let config = BotConfig::from_yaml(&text).unwrap();
+        assert_eq!(
+            (config.fees.maker_bps, config.fees.taker_bps),
+            (dec!(2.5), dec!(7.5))
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let text = format!("{MINIMAL}risk: {{ max_drawdwn: 5 }}\n");
+        let issues = BotConfig::from_yaml(&text).unwrap_err();
+        assert_eq!(issues[0].pointer, "/risk/max_drawdwn");
+        assert!(
+            issues[0].message.contains("unknown field `max_drawdwn`"),
+            "{issues:?}"
+        );
+    }
+
+    #[test]
+    fn live_mode_and_bad_values_are_refused_with_pointers() {
+        let text = format!("{MINIMAL}mode: live\nfees: {{ taker_bps: -1 }}\n");
+        let issues = BotConfig::from_yaml(&text).unwrap_err();
+        let pointers: Vec<_> = issues.iter().map(|i| i.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/mode", "/fees/taker_bps"]);
+        assert!(
+            issues[0]
+                .message
+                .contains("live trading is not available yet")
+        );
+    }
+}

@@ -1,0 +1,505 @@
+//! [`BotEngine`]: one bot's engine step, and the operator actions on it.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use serde::Serialize;
+
+use crate::domain::config::{BotConfig, FillTiming};
+use crate::domain::{Candle, Fill, Order, OrderKind, OrderOrigin, OrderRequest, Side, Timeframe};
+use crate::plugin::contract::{self, Action};
+use crate::plugin::{PluginError, PluginInstance};
+
+use super::portfolio::{Portfolio, Trade};
+use super::risk::{OrderContext, RiskEngine, RiskOutcome, StateChange, Violation};
+use super::venue::{PaperVenue, VenueEvent};
+
+/// A refused order intent: never reached the venue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub ts: i64,
+    pub client_tag: String,
+    pub origin: OrderOrigin,
+    /// The check that refused it (`max_order_notional`, `min_notional`, ...).
+    pub check: String,
+    pub message: String,
+}
+
+/// What happened during a step, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    OrderPlaced {
+        order: Order,
+    },
+    OrderFilled {
+        fill: Fill,
+    },
+    OrderCancelled {
+        order: Order,
+    },
+    OrderRejected {
+        rejection: Rejection,
+    },
+    PositionOpened {
+        ts: i64,
+        quantity: Decimal,
+        price: Decimal,
+    },
+    PositionClosed {
+        ts: i64,
+        trade: Trade,
+    },
+    RiskViolation {
+        violation: Violation,
+    },
+    RiskStateChanged {
+        change: StateChange,
+    },
+    KillSwitch {
+        ts: i64,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("timeframe `{0}` is not supported")]
+    Timeframe(String),
+}
+
+pub struct BotEngine {
+    plugin: PluginInstance,
+    portfolio: Portfolio,
+    venue: PaperVenue,
+    risk: RiskEngine,
+    fill_timing: FillTiming,
+    timeframe_ms: i64,
+    /// The candle as the plugin sees it; symbol and timeframe set once.
+    plugin_candle: contract::Candle,
+    last_close: Option<Decimal>,
+    /// Engine time: the close time of the last candle.
+    now: i64,
+    events: Vec<EngineEvent>,
+    /// Scratch buffer for venue events, reused across steps.
+    venue_events: Vec<VenueEvent>,
+    risk_seen: (usize, usize),
+}
+
+fn to_f64(value: Decimal) -> f64 {
+    value.to_f64().unwrap_or(f64::NAN)
+}
+
+impl BotEngine {
+    pub fn new(config: &BotConfig, plugin: PluginInstance) -> Result<Self, EngineError> {
+        let timeframe: Timeframe = config
+            .market
+            .timeframe
+            .parse()
+            .map_err(|_| EngineError::Timeframe(config.market.timeframe.clone()))?;
+        Ok(Self {
+            plugin,
+            portfolio: Portfolio::new(config.capital.initial),
+            venue: PaperVenue::new(config.instrument, config.fees, config.execution),
+            risk: RiskEngine::new(config.risk.clone(), config.capital.initial),
+            fill_timing: config.execution.fill_timing,
+            timeframe_ms: timeframe.millis(),
+            plugin_candle: contract::Candle {
+                symbol: config.market.symbol.clone(),
+                timeframe: config.market.timeframe.clone(),
+                ts: 0,
+                open: 0.0,
+                high: 0.0,
+                low: 0.0,
+                close: 0.0,
+                volume: 0.0,
+            },
+            last_close: None,
+            now: 0,
+            events: Vec::new(),
+            venue_events: Vec::new(),
+            risk_seen: (0, 0),
+        })
+    }
+
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    pub fn risk(&self) -> &RiskEngine {
+        &self.risk
+    }
+
+    pub fn open_orders(&self) -> &[Order] {
+        self.venue.open_orders()
+    }
+
+    /// Engine time: the close time of the last candle processed.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Take the events recorded since the last call.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, EngineEvent> {
+        self.events.drain(..)
+    }
+
+    /// One closed candle: fills of pending orders, mark-to-market, risk rules,
+    /// then the strategy's decision (unless the kill-switch is engaged).
+    pub fn on_candle(&mut self, candle: &Candle) -> Result<(), EngineError> {
+        // Orders waiting for this candle.
+        let mut venue_events = std::mem::take(&mut self.venue_events);
+        self.venue
+            .on_candle(candle, &mut self.portfolio, &mut venue_events);
+        let result = self.absorb(&mut venue_events, candle.ts, true);
+        self.venue_events = venue_events;
+        result?;
+
+        self.now = candle.ts + self.timeframe_ms;
+        self.last_close = Some(candle.close);
+        self.portfolio.mark(candle.close);
+        if let RiskOutcome::Kill(reason) = self.risk.on_equity(self.now, self.portfolio.equity()) {
+            self.kill(&reason);
+        }
+        self.record_risk();
+
+        if self.risk.kill_switch().is_none() {
+            let c = &mut self.plugin_candle;
+            c.ts = candle.ts;
+            c.open = to_f64(candle.open);
+            c.high = to_f64(candle.high);
+            c.low = to_f64(candle.low);
+            c.close = to_f64(candle.close);
+            c.volume = to_f64(candle.volume);
+            let view = self.bot_view();
+            let actions = self.plugin.on_candle(&self.plugin_candle, &view)?;
+            for action in actions {
+                self.act(action)?;
+            }
+        }
+        self.risk.on_candle_closed();
+        Ok(())
+    }
+
+    /// What the plugin sees of the bot.
+    fn bot_view(&self) -> contract::BotView {
+        let open_orders = self
+            .venue
+            .open_orders()
+            .iter()
+            .filter(|o| o.origin == OrderOrigin::Strategy)
+            .map(|o| contract::OpenOrder {
+                client_tag: o.client_tag.clone(),
+                side: match o.side {
+                    Side::Buy => contract::Side::Buy,
+                    Side::Sell => contract::Side::Sell,
+                },
+                kind: match o.kind {
+                    OrderKind::Market => contract::OrderKind::Market,
+                    OrderKind::Limit => contract::OrderKind::Limit,
+                    OrderKind::Stop => contract::OrderKind::Stop,
+                },
+                quantity: to_f64(o.quantity),
+                price: o.price.map(to_f64),
+            })
+            .collect();
+        contract::BotView {
+            position_qty: to_f64(self.portfolio.position()),
+            position_avg_price: to_f64(self.portfolio.avg_entry_price()),
+            free_cash: to_f64(self.portfolio.cash() - self.committed_buys()),
+            equity: to_f64(self.portfolio.equity()),
+            open_orders,
+        }
+    }
+
+    /// Quote value reserved by resting and pending buy orders.
+    fn committed_buys(&self) -> Decimal {
+        let reference = self.last_close.unwrap_or_default();
+        self.venue
+            .open_orders()
+            .iter()
+            .filter(|o| o.side == Side::Buy)
+            .map(|o| o.quantity * o.price.unwrap_or(reference))
+            .sum()
+    }
+
+    fn act(&mut self, action: Action) -> Result<(), EngineError> {
+        match action {
+            Action::Cancel(tag) => {
+                let strategy_order = self
+                    .venue
+                    .open_orders()
+                    .iter()
+                    .any(|o| o.client_tag == tag && o.origin == OrderOrigin::Strategy);
+                if strategy_order
+                    && let Some(order) =
+                        self.venue
+                            .cancel_tag(&tag, self.now, "cancelled by the strategy")
+                {
+                    self.events.push(EngineEvent::OrderCancelled { order });
+                }
+                Ok(())
+            }
+            Action::Place(intent) => {
+                let request = match self.to_request(&intent) {
+                    Ok(request) => request,
+                    Err(message) => {
+                        self.reject(intent.client_tag, OrderOrigin::Strategy, "intent", message);
+                        return Ok(());
+                    }
+                };
+                let immediate = request.kind == OrderKind::Market
+                    && self.fill_timing == FillTiming::SignalClose;
+                self.place(request, immediate)
+            }
+        }
+    }
+
+    /// An intent in decimals on the instrument's grid.
+    fn to_request(&self, intent: &contract::OrderIntent) -> Result<OrderRequest, String> {
+        let rules = self.venue.rules();
+        let quantity = Decimal::from_f64(intent.quantity)
+            .filter(|q| *q > Decimal::ZERO)
+            .ok_or_else(|| format!("quantity {} is not a positive number", intent.quantity))?;
+        let price = match intent.price {
+            None => None,
+            Some(price) => Some(
+                Decimal::from_f64(price)
+                    .filter(|p| *p > Decimal::ZERO)
+                    .map(|p| rules.round_price(p))
+                    .ok_or_else(|| format!("price {price} is not a positive number"))?,
+            ),
+        };
+        Ok(OrderRequest {
+            client_tag: intent.client_tag.chars().take(64).collect(),
+            side: match intent.side {
+                contract::Side::Buy => Side::Buy,
+                contract::Side::Sell => Side::Sell,
+            },
+            kind: match intent.kind {
+                contract::OrderKind::Market => OrderKind::Market,
+                contract::OrderKind::Limit => OrderKind::Limit,
+                contract::OrderKind::Stop => OrderKind::Stop,
+            },
+            quantity: rules.round_quantity(quantity),
+            price,
+            reduce_only: intent.reduce_only,
+            origin: OrderOrigin::Strategy,
+        })
+    }
+
+    fn reject(&mut self, client_tag: String, origin: OrderOrigin, check: &str, message: String) {
+        self.events.push(EngineEvent::OrderRejected {
+            rejection: Rejection {
+                ts: self.now,
+                client_tag,
+                origin,
+                check: check.to_string(),
+                message,
+            },
+        });
+    }
+
+    /// Check an order (instrument rules, then risk) and hand it to the venue:
+    /// to rest, to wait for the next open, or (`immediate`) to fill at once at
+    /// the last close.
+    pub fn place(&mut self, request: OrderRequest, immediate: bool) -> Result<(), EngineError> {
+        let Some(reference) = self.last_close else {
+            self.reject(
+                request.client_tag,
+                request.origin,
+                "no_price",
+                "no candle has closed yet".into(),
+            );
+            return Ok(());
+        };
+        if let Err(rejection) = self.venue.validate(&request, reference) {
+            self.reject(
+                request.client_tag,
+                request.origin,
+                "instrument",
+                rejection.to_string(),
+            );
+            return Ok(());
+        }
+        let context = OrderContext {
+            ts: self.now,
+            price: request.price.unwrap_or(reference),
+            position: self.portfolio.position(),
+            cash: self.portfolio.cash(),
+            committed_buys: self.committed_buys(),
+            open_orders: self.venue.open_orders().len(),
+            taker_fee_bps: self.taker_fee_bps(),
+        };
+        if let Err(refusal) = self.risk.check_order(&request, &context) {
+            self.reject(
+                request.client_tag,
+                request.origin,
+                refusal.check,
+                refusal.message,
+            );
+            return Ok(());
+        }
+        if immediate {
+            let mut venue_events = std::mem::take(&mut self.venue_events);
+            let order = self.venue.fill_now(
+                request,
+                reference,
+                self.now,
+                &mut self.portfolio,
+                &mut venue_events,
+            );
+            self.events.push(EngineEvent::OrderPlaced { order });
+            let result = self.absorb(&mut venue_events, self.now, true);
+            self.venue_events = venue_events;
+            result
+        } else {
+            let order = self.venue.accept(request, self.now);
+            self.events.push(EngineEvent::OrderPlaced { order });
+            Ok(())
+        }
+    }
+
+    fn taker_fee_bps(&self) -> Decimal {
+        self.venue.fees().taker_bps
+    }
+
+    /// Turn venue events into engine events; tell the risk engine about
+    /// closed trades and (if `notify`) the plugin about fills.
+    fn absorb(
+        &mut self,
+        venue_events: &mut Vec<VenueEvent>,
+        ts: i64,
+        notify: bool,
+    ) -> Result<(), EngineError> {
+        let mut kill = None;
+        for event in venue_events.drain(..) {
+            match event {
+                VenueEvent::Cancelled(order) => {
+                    self.events.push(EngineEvent::OrderCancelled { order })
+                }
+                VenueEvent::Filled { fill, trade } => {
+                    let opened =
+                        fill.side == Side::Buy && self.portfolio.position() == fill.quantity;
+                    if opened {
+                        self.events.push(EngineEvent::PositionOpened {
+                            ts: fill.ts,
+                            quantity: fill.quantity,
+                            price: fill.price,
+                        });
+                    }
+                    let report = contract::Fill {
+                        client_tag: fill.client_tag.clone(),
+                        side: match fill.side {
+                            Side::Buy => contract::Side::Buy,
+                            Side::Sell => contract::Side::Sell,
+                        },
+                        quantity: to_f64(fill.quantity),
+                        price: to_f64(fill.price),
+                        fee: to_f64(fill.fee),
+                        ts: fill.ts,
+                    };
+                    self.events.push(EngineEvent::OrderFilled { fill });
+                    if let Some(trade) = trade {
+                        if let RiskOutcome::Kill(reason) = self.risk.on_trade(&trade, ts) {
+                            kill = Some(reason);
+                        }
+                        self.events.push(EngineEvent::PositionClosed { ts, trade });
+                    }
+                    if notify && self.risk.kill_switch().is_none() {
+                        self.plugin.on_fill(&report)?;
+                    }
+                }
+            }
+        }
+        if let Some(reason) = kill {
+            self.kill(&reason);
+        }
+        self.record_risk();
+        Ok(())
+    }
+
+    /// Publish new violations and state changes as events.
+    fn record_risk(&mut self) {
+        let (violations, changes) = self.risk_seen;
+        for violation in &self.risk.violations()[violations..] {
+            self.events.push(EngineEvent::RiskViolation {
+                violation: violation.clone(),
+            });
+        }
+        for change in &self.risk.state_changes()[changes..] {
+            self.events.push(EngineEvent::RiskStateChanged {
+                change: change.clone(),
+            });
+        }
+        self.risk_seen = (
+            self.risk.violations().len(),
+            self.risk.state_changes().len(),
+        );
+    }
+
+    /// Engage the kill-switch: cancel every pending order, flatten the
+    /// position at the last close with a reduce-only market order, halt
+    /// until [`BotEngine::reset`].
+    pub fn kill(&mut self, reason: &str) {
+        let first = self.risk.kill_switch().is_none();
+        self.risk.engage_kill_switch(self.now, reason);
+        if first {
+            self.events.push(EngineEvent::KillSwitch {
+                ts: self.now,
+                reason: reason.to_string(),
+            });
+        }
+        self.cancel_pending("kill-switch");
+        let _ = self.flatten(OrderOrigin::KillSwitch, "kill-switch");
+        self.record_risk();
+    }
+
+    /// Cancel every pending order (operator action).
+    pub fn cancel_pending(&mut self, reason: &str) {
+        for order in self.venue.cancel_all(self.now, reason) {
+            self.events.push(EngineEvent::OrderCancelled { order });
+        }
+    }
+
+    /// Sell the whole position at once at the last close plus slippage.
+    /// Allowed in every trading state: it only reduces.
+    pub fn flatten(&mut self, origin: OrderOrigin, tag: &str) -> Result<(), EngineError> {
+        let (position, Some(reference)) = (self.portfolio.position(), self.last_close) else {
+            return Ok(());
+        };
+        if position.is_zero() {
+            return Ok(());
+        }
+        let request = OrderRequest {
+            client_tag: tag.to_string(),
+            side: Side::Sell,
+            kind: OrderKind::Market,
+            quantity: position,
+            price: None,
+            reduce_only: true,
+            origin,
+        };
+        let mut venue_events = std::mem::take(&mut self.venue_events);
+        let order = self.venue.fill_now(
+            request,
+            reference,
+            self.now,
+            &mut self.portfolio,
+            &mut venue_events,
+        );
+        self.events.push(EngineEvent::OrderPlaced { order });
+        let notify = origin != OrderOrigin::KillSwitch;
+        let result = self.absorb(&mut venue_events, self.now, notify);
+        self.venue_events = venue_events;
+        result
+    }
+
+    /// Clear the kill-switch and latched risk breaches.
+    pub fn reset(&mut self) {
+        let equity = self.portfolio.equity();
+        self.risk.reset(self.now, equity);
+        self.record_risk();
+    }
+}

@@ -1,0 +1,20 @@
+//! The engine: everything between a candle and the money.
+//!
+//! One candle in -> plugin decision -> risk checks -> paper venue -> fills ->
+//! portfolio -> risk rules -> events out ([`BotEngine::on_candle`]). Plain
+//! synchronous Rust with no clock of its own (it uses candle time), so a
+//! backtest and a live bot drive exactly the same code.
+
+mod bot;
+pub mod metrics;
+mod portfolio;
+mod risk;
+mod venue;
+
+pub use bot::{BotEngine, EngineError, EngineEvent, Rejection};
+pub use portfolio::{Portfolio, PortfolioView, Trade};
+pub use risk::{
+    OrderContext, Refusal, RiskEngine, RiskOutcome, Rule, RuleStatus, StateChange, TradingState,
+    Violation,
+};
+pub use venue::{PaperVenue, VenueEvent, VenueRejection};

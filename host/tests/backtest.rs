@@ -1,0 +1,215 @@
+//! The backtester with real plugins: deterministic output, the kill-switch,
+//! pre-trade refusals, resting stops, and the end-of-run option.
+
+mod support;
+
+use rust_decimal::Decimal;
+use serde_json::json;
+use stratbox_host::backtest::{self, BacktestOptions, EndOfRun};
+use stratbox_host::data::{SynthParams, synthesize};
+use stratbox_host::domain::config::BotConfig;
+use stratbox_host::domain::{Candle, OrderKind, OrderOrigin, OrderStatus};
+use support::load;
+
+fn config(plugin: &str, params: serde_json::Value, extra: &str) -> BotConfig {
+    let text = format!(
+        "id: test-bot\nname: Test\nstrategy:\n  plugin: {plugin}\n  params: {params}\nmarket: {{ symbol: BTCUSDT, timeframe: 1m }}\ncapital: {{ quote: USDT, initial: 10000 }}\n{extra}"
+    );
+    BotConfig::from_yaml(&text).unwrap_or_else(|issues| panic!("{issues:?}"))
+}
+
+fn candles(count: usize, seed: u64) -> Vec<Candle> {
+    synthesize(&SynthParams::new(count, seed))
+}
+
+#[test]
+fn same_input_gives_byte_identical_json() {
+    let plugin = load("ema-cross");
+    let config = config(
+        "ema-cross",
+        json!({ "fast": 5, "slow": 20 }),
+        "fees: { taker_bps: 7.5 }\n",
+    );
+    let data = candles(20_000, 3);
+    let run = || {
+        serde_json::to_vec(
+            &backtest::run(&config, &plugin, &data, &BacktestOptions::default()).unwrap(),
+        )
+        .unwrap()
+    };
+    let first = run();
+    assert_eq!(first, run());
+    let result: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    assert!(result["metrics"]["trades"].as_u64().unwrap() > 50);
+    assert!(result["equity_curve"].as_array().unwrap().len() <= 2_000);
+    // Money is written as strings.
+    assert!(result["portfolio"]["equity"].is_string());
+}
+
+#[test]
+fn accounting_adds_up_over_a_whole_run() {
+    let plugin = load("rules");
+    let params = json!({
+        "entry": { "crosses_above": { "left": { "ema": 9 }, "right": { "ema": 21 } } },
+        "exit": { "crosses_below": { "left": { "ema": 9 }, "right": { "ema": 21 } } },
+        "size_pct": 50, "stop_loss_pct": 0.5, "take_profit_pct": 1
+    });
+    let result = backtest::run(
+        &config("rules", params, ""),
+        &plugin,
+        &candles(20_000, 5),
+        &BacktestOptions::default(),
+    )
+    .unwrap();
+    let p = &result.portfolio;
+    assert_eq!(
+        p.equity,
+        Decimal::from(10_000) + p.realized_pnl - p.fees_paid + p.unrealized_pnl
+    );
+    let fees: Decimal = result.fills.iter().map(|f| f.fee).sum();
+    assert_eq!(fees, p.fees_paid);
+    // Stop-losses and take-profits rested at the venue and filled.
+    let kinds: Vec<OrderKind> = result
+        .orders
+        .iter()
+        .filter(|o| o.status == OrderStatus::Filled)
+        .map(|o| o.kind)
+        .collect();
+    assert!(
+        kinds.contains(&OrderKind::Stop) && kinds.contains(&OrderKind::Limit),
+        "{kinds:?}"
+    );
+    // Closed round trips add up to the realized PnL net of their fees.
+    let trade_pnl: Decimal = result.trades.iter().map(|t| t.pnl).sum();
+    let open_fees: Decimal = if p.position.is_zero() {
+        Decimal::ZERO
+    } else {
+        // Fees of the still-open position's buys are not in any trade yet.
+        let last_flat = result.trades.last().map_or(i64::MIN, |t| t.exit_ts);
+        result
+            .fills
+            .iter()
+            .filter(|f| f.ts > last_flat)
+            .map(|f| f.fee)
+            .sum()
+    };
+    assert_eq!(trade_pnl, p.realized_pnl - p.fees_paid + open_fees);
+}
+
+#[test]
+fn a_drawdown_rule_set_to_kill_flattens_and_halts() {
+    // Always long: enter on the first candle, never exit. Only the
+    // kill-switch can flatten it.
+    let plugin = load("rules");
+    let always = json!({ "entry": { "above": { "left": { "price": "close" }, "right": 0 } }, "size_pct": 95 });
+    let risk = "risk:\n  max_drawdown: { limit_pct: 1, action: kill }\n";
+    let result = backtest::run(
+        &config("rules", always, risk),
+        &plugin,
+        &candles(20_000, 11),
+        &BacktestOptions::default(),
+    )
+    .unwrap();
+    let reason = result
+        .risk
+        .kill_switch
+        .as_deref()
+        .expect("kill-switch engaged");
+    assert!(reason.contains("MaxDrawdown"), "{reason}");
+    assert_eq!(result.risk.violations.len(), 1);
+    assert!(result.risk.violations[0].observed >= Decimal::ONE);
+    assert!(result.portfolio.position.is_zero());
+    assert!(result.orders.iter().all(|o| o.status != OrderStatus::Open));
+    let kill_ts = result.risk.violations[0].ts;
+    // The flattening order came from the kill-switch, and nothing was placed after it.
+    let flatten = result
+        .orders
+        .iter()
+        .find(|o| o.origin == OrderOrigin::KillSwitch)
+        .expect("flattened");
+    assert_eq!(
+        (flatten.status, flatten.created_ts),
+        (OrderStatus::Filled, kill_ts)
+    );
+    assert_eq!(result.trades.len(), 1);
+    assert!(result.orders.iter().all(|o| o.created_ts <= kill_ts));
+    assert!(result.risk.rules[0].breached);
+}
+
+#[test]
+fn refused_intents_are_recorded_and_never_reach_the_venue() {
+    let plugin = load("ema-cross");
+    let result = backtest::run(
+        &config(
+            "ema-cross",
+            json!({ "fast": 3, "slow": 10 }),
+            "risk: { max_order_notional: 100 }\n",
+        ),
+        &plugin,
+        &candles(5_000, 2),
+        &BacktestOptions::default(),
+    )
+    .unwrap();
+    assert!(result.orders.is_empty());
+    assert!(!result.rejections.is_empty());
+    let first = &result.rejections[0];
+    assert_eq!(first.check, "max_order_notional");
+    assert!(
+        first.message.contains("above the limit 100"),
+        "{}",
+        first.message
+    );
+}
+
+#[test]
+fn end_of_run_can_close_the_position() {
+    let plugin = load("ema-cross");
+    let config = config("ema-cross", json!({ "fast": 3, "slow": 10 }), "");
+    // Find a range that ends with a position open.
+    let data = candles(3_000, 4);
+    let valued = (500..3_000)
+        .step_by(97)
+        .find_map(|n| {
+            let r =
+                backtest::run(&config, &plugin, &data[..n], &BacktestOptions::default()).unwrap();
+            (!r.portfolio.position.is_zero()).then_some((n, r))
+        })
+        .expect("some range ends long");
+    let (n, valued) = valued;
+    let options = BacktestOptions {
+        end_of_run: EndOfRun::CloseAtMarket,
+        ..BacktestOptions::default()
+    };
+    let closed = backtest::run(&config, &plugin, &data[..n], &options).unwrap();
+    assert!(closed.portfolio.position.is_zero());
+    assert_eq!(closed.trades.len(), valued.trades.len() + 1);
+    assert_eq!(closed.fills.last().unwrap().client_tag, "end-of-run");
+    // Closing at the last close costs exactly the fee of that sale.
+    let fee = closed.fills.last().unwrap().fee;
+    assert_eq!(closed.portfolio.equity, valued.portfolio.equity - fee);
+}
+
+#[test]
+fn from_and_to_select_candles() {
+    let plugin = load("ema-cross");
+    let data = candles(1_000, 1);
+    let options = BacktestOptions {
+        from: Some(data[100].ts),
+        to: Some(data[300].ts),
+        ..BacktestOptions::default()
+    };
+    let result = backtest::run(
+        &config("ema-cross", json!({}), ""),
+        &plugin,
+        &data,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(result.candles, 200);
+    assert_eq!(result.start_ts, data[100].ts);
+    let empty = BacktestOptions {
+        from: Some(i64::MAX - 1),
+        ..BacktestOptions::default()
+    };
+    assert!(backtest::run(&config("ema-cross", json!({}), ""), &plugin, &data, &empty).is_err());
+}
