@@ -58,7 +58,7 @@ test: build plugins fixtures
 
 ## bench: throughput and latency benchmarks (release build); figures in README.
 bench: plugins
-	$(CARGO) bench -p stratbox-host --bench plugin_runtime
+	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest
 
 ## lint: formatting and clippy with warnings as errors.
 lint:

@@ -124,14 +124,14 @@ fn main() {
 
     // ema-cross through wasm.
     let params = json!({});
-    let (wasm_time, wasm_trades) = best(ROUNDS, || {
+    let run_wasm = |candles: &[contract::Candle]| {
         let (mut instance, _) = plugin
             .start(&params, PluginLimits::default(), "bench")
             .expect("start");
         let mut bot = BotView::flat(10_000.0);
         let mut trades = 0u64;
         let started = Instant::now();
-        for candle in &wasm_candles {
+        for candle in candles {
             for action in instance.on_candle(candle, &bot).expect("on-candle") {
                 if let Action::Place(intent) = action {
                     apply(&mut bot.position_qty, intent.side, intent.quantity);
@@ -140,7 +140,19 @@ fn main() {
             }
         }
         (started.elapsed(), trades)
-    });
+    };
+    let (wasm_time, wasm_trades) = best(ROUNDS, || run_wasm(&wasm_candles));
+    // The same, with empty symbol and timeframe strings: what passing the
+    // two strings costs (each is allocated in the guest on every call).
+    let unnamed: Vec<contract::Candle> = wasm_candles
+        .iter()
+        .map(|c| contract::Candle {
+            symbol: String::new(),
+            timeframe: String::new(),
+            ..c.clone()
+        })
+        .collect();
+    let (unnamed_time, _) = best(ROUNDS, || run_wasm(&unnamed));
 
     // The same strategy compiled natively.
     let (native_time, native_trades) = best(ROUNDS, || {
@@ -175,6 +187,10 @@ fn main() {
     println!(
         "  wasm on-candle:          {wasm_ns:8.1} ns/candle   target <= 300 ns   {}",
         verdict(wasm_ns <= 300.0)
+    );
+    println!(
+        "  wasm, empty symbol/tf:   {:8.1} ns/candle",
+        per(unnamed_time)
     );
     println!("  native on-candle:        {native_ns:8.1} ns/candle");
     println!("  wasm / native:           {:8.1}x", wasm_ns / native_ns);

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use stratbox_host::data::read_candles;
+use stratbox_host::domain::decimal::to_f64;
 use stratbox_host::domain::{Candle, Timeframe};
 use stratbox_host::plugin::contract::{self, Action, BotView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
@@ -157,9 +158,4 @@ fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
     writeln!(out, "{summary}")?;
     out.flush()?;
     Ok(())
-}
-
-fn to_f64(value: rust_decimal::Decimal) -> f64 {
-    use rust_decimal::prelude::ToPrimitive;
-    value.to_f64().unwrap_or(f64::NAN)
 }

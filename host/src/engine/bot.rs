@@ -1,7 +1,7 @@
 //! [`BotEngine`]: one bot's engine step, and the operator actions on it.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::FromPrimitive;
 use serde::Serialize;
 
 use crate::domain::config::{BotConfig, FillTiming};
@@ -69,10 +69,40 @@ pub enum EngineError {
     Timeframe(String),
 }
 
-pub struct BotEngine {
-    plugin: PluginInstance,
+/// Whatever makes the decisions: a sandboxed plugin instance in the host;
+/// the same strategy compiled natively in benchmarks (and, later, plugins of
+/// other runtimes).
+pub trait Decider {
+    fn on_candle(
+        &mut self,
+        candle: &contract::Candle,
+        bot: &contract::BotView,
+    ) -> Result<Vec<Action>, PluginError>;
+    fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError>;
+}
+
+impl Decider for PluginInstance {
+    fn on_candle(
+        &mut self,
+        candle: &contract::Candle,
+        bot: &contract::BotView,
+    ) -> Result<Vec<Action>, PluginError> {
+        PluginInstance::on_candle(self, candle, bot)
+    }
+
+    fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError> {
+        PluginInstance::on_fill(self, fill)
+    }
+}
+
+pub struct BotEngine<D = PluginInstance> {
+    /// The strategy; called once per candle and after each fill.
+    plugin: D,
+    /// Cash, position, PnL: the money.
     portfolio: Portfolio,
+    /// Where orders rest and fill.
     venue: PaperVenue,
+    /// Pre-trade checks, rules, trading state, kill-switch.
     risk: RiskEngine,
     fill_timing: FillTiming,
     timeframe_ms: i64,
@@ -82,17 +112,18 @@ pub struct BotEngine {
     /// Engine time: the close time of the last candle.
     now: i64,
     events: Vec<EngineEvent>,
+    /// The position's average price as the plugin sees it; a division, so
+    /// computed once per change of the position (cleared on every fill).
+    avg_price_view: Option<f64>,
     /// Scratch buffer for venue events, reused across steps.
     venue_events: Vec<VenueEvent>,
     risk_seen: (usize, usize),
 }
 
-fn to_f64(value: Decimal) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
-}
+use crate::domain::decimal::to_f64;
 
-impl BotEngine {
-    pub fn new(config: &BotConfig, plugin: PluginInstance) -> Result<Self, EngineError> {
+impl<D: Decider> BotEngine<D> {
+    pub fn new(config: &BotConfig, plugin: D) -> Result<Self, EngineError> {
         let timeframe: Timeframe = config
             .market
             .timeframe
@@ -118,6 +149,7 @@ impl BotEngine {
             last_close: None,
             now: 0,
             events: Vec::new(),
+            avg_price_view: None,
             venue_events: Vec::new(),
             risk_seen: (0, 0),
         })
@@ -183,7 +215,10 @@ impl BotEngine {
     }
 
     /// What the plugin sees of the bot.
-    fn bot_view(&self) -> contract::BotView {
+    fn bot_view(&mut self) -> contract::BotView {
+        let avg_price = *self
+            .avg_price_view
+            .get_or_insert_with(|| to_f64(self.portfolio.avg_entry_price()));
         let open_orders = self
             .venue
             .open_orders()
@@ -206,7 +241,7 @@ impl BotEngine {
             .collect();
         contract::BotView {
             position_qty: to_f64(self.portfolio.position()),
-            position_avg_price: to_f64(self.portfolio.avg_entry_price()),
+            position_avg_price: avg_price,
             free_cash: to_f64(self.portfolio.cash() - self.committed_buys()),
             equity: to_f64(self.portfolio.equity()),
             open_orders,
@@ -380,6 +415,7 @@ impl BotEngine {
                     self.events.push(EngineEvent::OrderCancelled { order })
                 }
                 VenueEvent::Filled { fill, trade } => {
+                    self.avg_price_view = None;
                     let opened =
                         fill.side == Side::Buy && self.portfolio.position() == fill.quantity;
                     if opened {

@@ -1,0 +1,191 @@
+//! Backtest throughput (`make bench`).
+//!
+//! ema-cross over 1,000,000 synthetic one-minute candles (seed 42) on one
+//! core, end to end: plugin + risk + venue + portfolio + equity curve.
+//! Measured with the candles already in memory and, separately, including
+//! reading them from a CSV file; and against the same backtest with the
+//! strategy compiled natively (the engine is generic over its decider).
+//! Targets: >= 2,000,000 candles/s, and within 3x of native.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use stratbox_host::backtest::{self, BacktestOptions};
+use stratbox_host::data::{SynthParams, read_candles, synthesize, write_candles};
+use stratbox_host::domain::Candle;
+use stratbox_host::domain::config::BotConfig;
+use stratbox_host::engine::{BotEngine, Decider};
+use stratbox_host::plugin::contract::{self, Action};
+use stratbox_host::plugin::{PluginError, PluginRuntime, RuntimeConfig};
+use stratbox_sdk::Strategy;
+
+const CANDLES: usize = 1_000_000;
+const ROUNDS: usize = 3;
+
+const CONFIG: &str = "
+id: bench
+name: bench
+strategy: { plugin: ema-cross, params: { fast: 12, slow: 26, size: { percent_of_equity: 50 } } }
+market: { symbol: BTCUSDT, timeframe: 1m }
+capital: { quote: USDT, initial: 10000 }
+";
+
+/// ema-cross compiled natively, behind the engine's decider interface.
+struct NativeEmaCross {
+    strategy: ema_cross::EmaCross,
+    candle: stratbox_sdk::Candle,
+}
+
+impl Decider for NativeEmaCross {
+    fn on_candle(
+        &mut self,
+        candle: &contract::Candle,
+        bot: &contract::BotView,
+    ) -> Result<Vec<Action>, PluginError> {
+        let c = &mut self.candle;
+        (c.ts, c.open, c.high, c.low, c.close, c.volume) = (
+            candle.ts,
+            candle.open,
+            candle.high,
+            candle.low,
+            candle.close,
+            candle.volume,
+        );
+        let view = stratbox_sdk::BotView {
+            position_qty: bot.position_qty,
+            position_avg_price: bot.position_avg_price,
+            free_cash: bot.free_cash,
+            equity: bot.equity,
+            open_orders: Vec::new(),
+        };
+        Ok(self
+            .strategy
+            .on_candle(&self.candle, &view)
+            .into_iter()
+            .map(|action| match action {
+                stratbox_sdk::Action::Place(i) => Action::Place(contract::OrderIntent {
+                    side: match i.side {
+                        stratbox_sdk::Side::Buy => contract::Side::Buy,
+                        stratbox_sdk::Side::Sell => contract::Side::Sell,
+                    },
+                    kind: contract::OrderKind::Market,
+                    quantity: i.quantity,
+                    price: i.price,
+                    reduce_only: i.reduce_only,
+                    client_tag: i.client_tag,
+                }),
+                stratbox_sdk::Action::Cancel(tag) => Action::Cancel(tag),
+            })
+            .collect())
+    }
+
+    fn on_fill(&mut self, _fill: &contract::Fill) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+fn plugin_path() -> PathBuf {
+    let dir = std::env::var_os("STRATBOX_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
+    dir.join("ema-cross.wasm")
+}
+
+fn best(mut run: impl FnMut() -> Duration) -> Duration {
+    (0..ROUNDS)
+        .map(|_| run())
+        .min()
+        .expect("at least one round")
+}
+
+fn native_run(config: &BotConfig, candles: &[Candle]) -> (usize, Duration) {
+    let decider = NativeEmaCross {
+        strategy: ema_cross::EmaCross::new(Default::default()).expect("native strategy"),
+        candle: stratbox_sdk::Candle {
+            symbol: "BTCUSDT".into(),
+            timeframe: "1m".into(),
+            ts: 0,
+            open: 0.0,
+            high: 0.0,
+            low: 0.0,
+            close: 0.0,
+            volume: 0.0,
+        },
+    };
+    let mut engine = BotEngine::new(config, decider).expect("engine");
+    let mut curve = Vec::with_capacity(candles.len());
+    let mut fills = 0;
+    let started = Instant::now();
+    for candle in candles {
+        engine.on_candle(candle).expect("native step");
+        fills += engine.drain_events().count();
+        curve.push((engine.now(), engine.portfolio().equity()));
+    }
+    (fills, started.elapsed())
+}
+
+fn main() {
+    let config = BotConfig::from_yaml(CONFIG).expect("config");
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        max_instances: 16,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let plugin = runtime
+        .load_file(&plugin_path())
+        .expect("run `make plugins` first");
+    let candles = synthesize(&SynthParams::new(CANDLES, 42));
+
+    let options = BacktestOptions::default();
+    let mut trades = 0;
+    let in_memory = best(|| {
+        let started = Instant::now();
+        let result = backtest::run(&config, &plugin, &candles, &options).expect("backtest");
+        trades = result.trades.len();
+        started.elapsed()
+    });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("candles.csv");
+    write_candles(
+        std::io::BufWriter::new(std::fs::File::create(&csv).expect("csv")),
+        &candles,
+    )
+    .expect("write");
+    let with_csv = best(|| {
+        let started = Instant::now();
+        let loaded = read_candles(&csv).expect("read");
+        backtest::run(&config, &plugin, &loaded, &options).expect("backtest");
+        started.elapsed()
+    });
+
+    let native = best(|| native_run(&config, &candles).1);
+
+    let rate = |d: Duration| CANDLES as f64 / d.as_secs_f64();
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    println!(
+        "backtest benchmark (ema-cross, {CANDLES} 1m candles, seed 42, one core, best of {ROUNDS})"
+    );
+    println!("  round trips:               {trades}");
+    println!(
+        "  in memory, wasm plugin:    {:>12.0} candles/s  ({:.0} ms)   target >= 2,000,000   {}",
+        rate(in_memory),
+        in_memory.as_secs_f64() * 1e3,
+        verdict(rate(in_memory) >= 2_000_000.0)
+    );
+    println!(
+        "  with CSV loading:          {:>12.0} candles/s  ({:.0} ms)",
+        rate(with_csv),
+        with_csv.as_secs_f64() * 1e3
+    );
+    println!(
+        "  native strategy (engine):  {:>12.0} candles/s  ({:.0} ms)",
+        rate(native),
+        native.as_secs_f64() * 1e3
+    );
+    let ratio = in_memory.as_secs_f64() / native.as_secs_f64();
+    println!(
+        "  wasm / native:             {ratio:>12.2}x   target <= 3x   {}",
+        verdict(ratio <= 3.0)
+    );
+}
