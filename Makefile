@@ -43,13 +43,19 @@ fixtures: setup
 build:
 	$(CARGO) build -p stratbox-host --bin stratbox
 
-## run: dry-run every example strategy on demo candles (no network needed).
+## run: on demo candles (no network needed), dry-run every example strategy,
+## then backtest the 1m demo bots of config/bots.
 run: build plugins
 	@mkdir -p $(DEMO_DIR)
-	$(BIN) data synth --symbol BTCUSDT --timeframe 1m --count 20000 --seed 42 --out $(DEMO_DIR)/candles.csv
+	$(BIN) data synth --symbol BTCUSDT --timeframe 1m --count 100000 --seed 42 --out $(DEMO_DIR)/candles.csv
 	@for p in $(PLUGINS); do \
-		echo "== $$p: $$($(BIN) plugin inspect $(PLUGIN_DIR)/$$p.wasm | grep '"description"' | head -1)"; \
-		$(BIN) plugin run $(PLUGIN_DIR)/$$p.wasm --candles $(DEMO_DIR)/candles.csv | tail -4; \
+		echo "== dry run: $$p"; \
+		$(BIN) plugin run $(PLUGIN_DIR)/$$p.wasm --candles $(DEMO_DIR)/candles.csv | tail -1; \
+	done
+	@for bot in ema-cross-btc rules-btc; do \
+		echo "== backtest: config/bots/$$bot.yaml"; \
+		$(BIN) backtest --bot config/bots/$$bot.yaml --candles $(DEMO_DIR)/candles.csv \
+			--plugins-dir $(PLUGIN_DIR) --json $(DEMO_DIR)/$$bot.json || exit 1; \
 	done
 
 ## test: every test, with plugins and fixtures built first.

@@ -213,3 +213,18 @@ fn from_and_to_select_candles() {
     };
     assert!(backtest::run(&config("ema-cross", json!({}), ""), &plugin, &data, &empty).is_err());
 }
+
+#[test]
+fn candles_of_a_shorter_timeframe_are_refused() {
+    let plugin = load("ema-cross");
+    let text = "id: t\nname: t\nstrategy: { plugin: ema-cross }\nmarket: { symbol: BTCUSDT, timeframe: 5m }\ncapital: { quote: USDT, initial: 1000 }\n";
+    let config = BotConfig::from_yaml(text).unwrap();
+    let err = backtest::run(
+        &config,
+        &plugin,
+        &candles(100, 1),
+        &BacktestOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("60000 ms apart"), "{err}");
+}

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::domain::config::{BotConfig, ConfigIssue};
-use crate::domain::{Candle, Fill, Order, OrderOrigin, OrderStatus};
+use crate::domain::{Candle, Fill, Order, OrderOrigin, OrderStatus, Timeframe};
 use crate::engine::metrics::{self, EquityPoint, Metrics};
 use crate::engine::{
     BotEngine, EngineError, EngineEvent, PortfolioView, Rejection, RuleStatus, StateChange, Trade,
@@ -54,6 +54,14 @@ pub enum BacktestError {
     Params(#[source] InitError),
     #[error("no candles in the selected range")]
     NoCandles,
+    #[error(
+        "candles at {ts} are {spacing_ms} ms apart, closer than the bot's timeframe {timeframe} allows"
+    )]
+    TimeframeMismatch {
+        ts: i64,
+        spacing_ms: i64,
+        timeframe: String,
+    },
     #[error("at the candle of {ts}: {error}")]
     Engine { ts: i64, error: EngineError },
 }
@@ -166,6 +174,7 @@ pub fn run(
         .get(start..end)
         .filter(|c| !c.is_empty())
         .ok_or(BacktestError::NoCandles)?;
+    check_spacing(candles, &config.market.timeframe)?;
 
     let (instance, _warmup) = plugin
         .start(&config.strategy.params, config.limits, &config.id)
@@ -242,6 +251,25 @@ pub fn run(
         },
         equity_curve: downsample(&curve, options.max_curve_points),
     })
+}
+
+/// Candles closer together than the timeframe are another timeframe's data
+/// (gaps are fine: markets halt, files have holes).
+fn check_spacing(candles: &[Candle], timeframe: &str) -> Result<(), BacktestError> {
+    let Ok(parsed) = timeframe.parse::<Timeframe>() else {
+        return Ok(()); // BotEngine::new reports an unknown timeframe.
+    };
+    match candles
+        .windows(2)
+        .find(|pair| pair[1].ts - pair[0].ts < parsed.millis())
+    {
+        Some(pair) => Err(BacktestError::TimeframeMismatch {
+            ts: pair[1].ts,
+            spacing_ms: pair[1].ts - pair[0].ts,
+            timeframe: timeframe.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Every n-th point so that at most `max` remain, plus the last.
