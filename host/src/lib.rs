@@ -5,7 +5,8 @@
 //! - [`data`]: candle files and synthetic candles;
 //! - [`plugin`]: the sandboxed WebAssembly strategy runtime;
 //! - [`engine`]: paper venue, portfolio, risk engine and the engine step;
-//! - [`backtest`]: the engine driven synchronously over candles.
+//! - [`backtest`]: the engine driven synchronously over candles;
+//! - [`live`]: feeds, bot runners, the bot manager and the event bus on tokio.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
@@ -13,4 +14,5 @@ pub mod backtest;
 pub mod data;
 pub mod domain;
 pub mod engine;
+pub mod live;
 pub mod plugin;

@@ -5,4 +5,4 @@ mod csv;
 mod synth;
 
 pub use self::csv::{CandleFileError, read_candles, read_candles_from, write_candles};
-pub use synth::{SynthParams, synthesize};
+pub use synth::{SynthGenerator, SynthParams, synthesize};

@@ -55,34 +55,58 @@ fn price(value: f64) -> Decimal {
         .max(Decimal::new(1, 2))
 }
 
-/// Generate `params.count` candles.
-pub fn synthesize(params: &SynthParams) -> Vec<Candle> {
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let step_sigma = params.volatility / (SUBSTEPS as f64).sqrt();
-    let step_mu = params.drift / SUBSTEPS as f64 - step_sigma * step_sigma / 2.0;
-    let mut last = params.start_price;
-    let mut candles = Vec::with_capacity(params.count);
-    for index in 0..params.count {
-        let open = last;
+/// An endless, reproducible candle series: `synthesize` takes a prefix of
+/// it, live synthetic feeds draw from it one candle at a time.
+pub struct SynthGenerator {
+    rng: ChaCha8Rng,
+    step_mu: f64,
+    step_sigma: f64,
+    last: f64,
+    next_ts: i64,
+    step_ms: i64,
+}
+
+impl SynthGenerator {
+    pub fn new(params: &SynthParams) -> Self {
+        let step_sigma = params.volatility / (SUBSTEPS as f64).sqrt();
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(params.seed),
+            step_mu: params.drift / SUBSTEPS as f64 - step_sigma * step_sigma / 2.0,
+            step_sigma,
+            last: params.start_price,
+            next_ts: params.start_ts,
+            step_ms: params.timeframe.millis(),
+        }
+    }
+
+    pub fn next_candle(&mut self) -> Candle {
+        let open = self.last;
         let (mut high, mut low) = (open, open);
         for _ in 0..SUBSTEPS {
-            let z: f64 = rng.sample(StandardNormal);
-            last *= (step_mu + step_sigma * z).exp();
-            high = high.max(last);
-            low = low.min(last);
+            let z: f64 = self.rng.sample(StandardNormal);
+            self.last *= (self.step_mu + self.step_sigma * z).exp();
+            high = high.max(self.last);
+            low = low.min(self.last);
         }
-        let z: f64 = rng.sample(StandardNormal);
+        let z: f64 = self.rng.sample(StandardNormal);
         let volume = 10.0 * (0.5 * z).exp();
-        candles.push(Candle {
-            ts: params.start_ts + index as i64 * params.timeframe.millis(),
+        let ts = self.next_ts;
+        self.next_ts += self.step_ms;
+        Candle {
+            ts,
             open: price(open),
             high: price(high),
             low: price(low),
-            close: price(last),
+            close: price(self.last),
             volume: Decimal::from_f64(volume).unwrap_or_default().round_dp(4),
-        });
+        }
     }
-    candles
+}
+
+/// Generate `params.count` candles.
+pub fn synthesize(params: &SynthParams) -> Vec<Candle> {
+    let mut generator = SynthGenerator::new(params);
+    (0..params.count).map(|_| generator.next_candle()).collect()
 }
 
 #[cfg(test)]

@@ -87,9 +87,18 @@ pub enum FeedConfig {
     Synthetic {
         #[serde(default = "default_seed")]
         seed: u64,
+        /// Milliseconds between candles; the timeframe's length (real time)
+        /// when omitted, e.g. 100 to run a 1m feed 600 times faster.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval_ms: Option<u64>,
     },
     /// A candle CSV replayed in order.
-    Replay { file: PathBuf },
+    Replay {
+        file: PathBuf,
+        /// Milliseconds between candles; 0 replays as fast as the bots take them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval_ms: Option<u64>,
+    },
     /// Candles pushed by the caller (tests).
     Stepped,
 }
@@ -100,7 +109,10 @@ fn default_seed() -> u64 {
 
 impl Default for FeedConfig {
     fn default() -> Self {
-        FeedConfig::Synthetic { seed: 42 }
+        FeedConfig::Synthetic {
+            seed: 42,
+            interval_ms: None,
+        }
     }
 }
 

@@ -112,6 +112,9 @@ pub struct BotEngine<D = PluginInstance> {
     /// Engine time: the close time of the last candle.
     now: i64,
     events: Vec<EngineEvent>,
+    /// Paused: the plugin still decides, but orders that grow the position
+    /// are refused.
+    entries_paused: bool,
     /// The position's average price as the plugin sees it; a division, so
     /// computed once per change of the position (cleared on every fill).
     avg_price_view: Option<f64>,
@@ -149,6 +152,7 @@ impl<D: Decider> BotEngine<D> {
             last_close: None,
             now: 0,
             events: Vec::new(),
+            entries_paused: false,
             avg_price_view: None,
             venue_events: Vec::new(),
             risk_seen: (0, 0),
@@ -157,6 +161,36 @@ impl<D: Decider> BotEngine<D> {
 
     pub fn portfolio(&self) -> &Portfolio {
         &self.portfolio
+    }
+
+    /// Refuse (or allow again) orders that grow the position.
+    pub fn set_entries_paused(&mut self, paused: bool) {
+        self.entries_paused = paused;
+    }
+
+    /// Put a new decider in place (hot swap); the money, orders and risk
+    /// state stay. Returns the old one.
+    pub fn replace_decider(&mut self, decider: D) -> D {
+        std::mem::replace(&mut self.plugin, decider)
+    }
+
+    /// Apply a new config's hot-swappable terms: risk limits (at once),
+    /// fees, execution and instrument rules.
+    pub fn apply_terms(&mut self, config: &BotConfig) {
+        self.risk.set_config(config.risk.clone());
+        self.venue
+            .set_terms(config.instrument, config.fees, config.execution);
+        self.fill_timing = config.execution.fill_timing;
+    }
+
+    /// The last candle's close, if any candle has been seen.
+    pub fn last_close(&self) -> Option<Decimal> {
+        self.last_close
+    }
+
+    /// The view the plugin gets, for warming up a replacement decider.
+    pub fn plugin_view(&mut self) -> contract::BotView {
+        self.bot_view()
     }
 
     pub fn risk(&self) -> &RiskEngine {
@@ -349,6 +383,12 @@ impl<D: Decider> BotEngine<D> {
             );
             return Ok(());
         };
+        if self.entries_paused && request.side == Side::Buy {
+            let message =
+                "the bot is paused: orders that grow the position are refused".to_string();
+            self.reject(request.client_tag, request.origin, "paused", message);
+            return Ok(());
+        }
         if let Err(rejection) = self.venue.validate(&request, reference) {
             self.reject(
                 request.client_tag,

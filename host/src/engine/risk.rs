@@ -23,10 +23,11 @@ use super::portfolio::Trade;
 
 const DAY_MS: i64 = 86_400_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TradingState {
     /// All orders.
+    #[default]
     Active,
     /// Only orders that shrink the position.
     Reducing,

@@ -1,0 +1,240 @@
+//! The event bus: one envelope, channels, a global sequence number assigned
+//! at publication, a ring of recent events for resuming, and a bounded
+//! broadcast so a slow subscriber is told it lagged instead of blocking
+//! anyone.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// Events kept for subscribers resuming from a sequence number.
+pub const RING_CAPACITY: usize = 10_000;
+/// Events a subscriber may fall behind before it is told it lagged.
+pub const SUBSCRIBER_BUFFER: usize = 4_096;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Bots,
+    Signals,
+    Orders,
+    Positions,
+    Trades,
+    Risk,
+    Logs,
+    System,
+}
+
+/// The envelope every event travels in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub seq: u64,
+    /// Wall time of publication, epoch ms.
+    pub ts: i64,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub channel: Channel,
+    pub bot_id: Option<String>,
+    pub data: Value,
+}
+
+struct Sequencer {
+    next_seq: u64,
+    ring: VecDeque<Arc<Event>>,
+}
+
+pub struct EventBus {
+    /// Assigning the number and sending happen under this lock, so delivery
+    /// order is sequence order.
+    sequencer: Mutex<Sequencer>,
+    sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+/// Which events a subscriber wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Empty = every channel.
+    pub channels: BTreeSet<Channel>,
+    /// None = every bot.
+    pub bot_id: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, event: &Event) -> bool {
+        (self.channels.is_empty() || self.channels.contains(&event.channel))
+            && match (&self.bot_id, &event.bot_id) {
+                (None, _) => true,
+                (Some(wanted), Some(bot)) => wanted == bot,
+                (Some(_), None) => event.channel == Channel::System,
+            }
+    }
+}
+
+/// A live subscription.
+pub struct Subscription {
+    filter: Filter,
+    backlog: VecDeque<Arc<Event>>,
+    receiver: broadcast::Receiver<Arc<Event>>,
+    last_seq: u64,
+}
+
+impl EventBus {
+    /// A bus whose next event gets `first_seq` (continuing after a restart).
+    pub fn new(first_seq: u64) -> Self {
+        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        Self {
+            sequencer: Mutex::new(Sequencer {
+                next_seq: first_seq,
+                ring: VecDeque::with_capacity(RING_CAPACITY),
+            }),
+            sender,
+        }
+    }
+
+    pub fn publish(
+        &self,
+        channel: Channel,
+        kind: &'static str,
+        bot_id: Option<&str>,
+        data: Value,
+    ) -> u64 {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut sequencer = self.sequencer.lock().expect("bus lock");
+        let seq = sequencer.next_seq;
+        sequencer.next_seq += 1;
+        let event = Arc::new(Event {
+            seq,
+            ts,
+            kind,
+            channel,
+            bot_id: bot_id.map(str::to_string),
+            data,
+        });
+        if sequencer.ring.len() == RING_CAPACITY {
+            sequencer.ring.pop_front();
+        }
+        sequencer.ring.push_back(event.clone());
+        // No receiver is not an error: nobody is listening yet.
+        let _ = self.sender.send(event);
+        seq
+    }
+
+    /// Subscribe; with `after`, first replay the kept events with a greater
+    /// sequence number.
+    pub fn subscribe(&self, filter: Filter, after: Option<u64>) -> Subscription {
+        let sequencer = self.sequencer.lock().expect("bus lock");
+        let receiver = self.sender.subscribe();
+        let backlog: VecDeque<_> = match after {
+            Some(after) => sequencer
+                .ring
+                .iter()
+                .filter(|e| e.seq > after)
+                .cloned()
+                .collect(),
+            None => VecDeque::new(),
+        };
+        let last_seq = after.unwrap_or(sequencer.next_seq.saturating_sub(1));
+        Subscription {
+            filter,
+            backlog,
+            receiver,
+            last_seq,
+        }
+    }
+
+    /// The sequence number the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.sequencer.lock().expect("bus lock").next_seq
+    }
+}
+
+impl Subscription {
+    /// The next matching event, in sequence order. A subscriber that fell
+    /// too far behind gets a `system` `lagged` event saying how many it missed.
+    pub async fn next(&mut self) -> Option<Arc<Event>> {
+        loop {
+            let event = match self.backlog.pop_front() {
+                Some(event) => event,
+                None => match self.receiver.recv().await {
+                    Ok(event) => event,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        return Some(Arc::new(Event {
+                            seq: self.last_seq,
+                            ts: 0,
+                            kind: "lagged",
+                            channel: Channel::System,
+                            bot_id: None,
+                            data: serde_json::json!({ "missed": missed }),
+                        }));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            };
+            if event.seq <= self.last_seq {
+                continue; // already delivered from the backlog
+            }
+            self.last_seq = event.seq;
+            if self.filter.matches(&event) {
+                return Some(event);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn sequence_filters_resume_and_lag() {
+        let bus = EventBus::new(100);
+        let mut all = bus.subscribe(Filter::default(), None);
+        let mut orders_of_a = bus.subscribe(
+            Filter {
+                channels: [Channel::Orders].into(),
+                bot_id: Some("a".into()),
+            },
+            None,
+        );
+        bus.publish(Channel::Orders, "order.placed", Some("a"), json!({}));
+        bus.publish(Channel::Orders, "order.placed", Some("b"), json!({}));
+        bus.publish(Channel::Trades, "trade", Some("a"), json!({}));
+        assert_eq!(all.next().await.unwrap().seq, 100);
+        assert_eq!(all.next().await.unwrap().seq, 101);
+        assert_eq!(all.next().await.unwrap().seq, 102);
+        assert_eq!(orders_of_a.next().await.unwrap().seq, 100);
+
+        // Resume after 100: 101 and 102 come back from the ring, then live ones.
+        let mut resumed = bus.subscribe(Filter::default(), Some(100));
+        bus.publish(Channel::Bots, "bot.state_changed", Some("a"), json!({}));
+        let seqs = [
+            resumed.next().await.unwrap().seq,
+            resumed.next().await.unwrap().seq,
+            resumed.next().await.unwrap().seq,
+        ];
+        assert_eq!(seqs, [101, 102, 103]);
+
+        // A subscriber that never reads is told it lagged; publishing never blocked.
+        let mut slow = bus.subscribe(Filter::default(), None);
+        for _ in 0..SUBSCRIBER_BUFFER + 10 {
+            bus.publish(Channel::Logs, "log", None, json!({}));
+        }
+        let first = slow.next().await.unwrap();
+        assert_eq!(first.kind, "lagged");
+        assert!(first.data["missed"].as_u64().unwrap() >= 10);
+    }
+}

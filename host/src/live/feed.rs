@@ -1,0 +1,270 @@
+//! Market feeds: where live bots get candles.
+//!
+//! A feed appends candles to a shared, bounded history and bumps a watch
+//! counter. Each bot reads the history from its own position, so a slow bot
+//! never slows the feed or the other bots, and one that falls behind catches
+//! up in order, never skipping or repeating a candle (unless it falls more
+//! than the history's capacity behind, which it is told about).
+//!
+//! Bots whose feed definitions are identical (kind, symbol, timeframe, seed
+//! or file, interval) share one feed: the [`FeedHub`] keys feeds by that
+//! definition and a feed's task ends when its last bot lets go of it.
+//!
+//! Sources: `synthetic` (seeded GBM, real time or accelerated), `replay` (a
+//! candle CSV at a set pace), `stepped` (candles pushed by the caller, for
+//! tests). A Binance feed will be one more source behind the same handle.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::data::{SynthGenerator, SynthParams, read_candles};
+use crate::domain::config::{BotConfig, FeedConfig};
+use crate::domain::{Candle, Timeframe};
+
+/// Candles a feed keeps for readers that are behind and for warm-ups.
+pub const HISTORY_CAPACITY: usize = 100_000;
+
+/// A candle and when its feed published it (for decision latency).
+#[derive(Debug, Clone, Copy)]
+pub struct FeedCandle {
+    pub candle: Candle,
+    pub published_at: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("unknown timeframe `{0}`")]
+    Timeframe(String),
+    #[error("cannot read replay file {path}: {reason}")]
+    Replay { path: PathBuf, reason: String },
+    #[error("candle at {ts} is not after the feed's last candle at {last}")]
+    OutOfOrder { ts: i64, last: i64 },
+}
+
+struct History {
+    /// Sequence number (0-based) of `candles[0]`.
+    base: u64,
+    candles: VecDeque<FeedCandle>,
+}
+
+struct FeedShared {
+    key: String,
+    history: RwLock<History>,
+    /// Number of candles published so far; bots wait on changes.
+    published: watch::Sender<u64>,
+}
+
+/// A reference to a running feed. Cloning is cheap; the feed lives as long
+/// as any handle does.
+#[derive(Clone)]
+pub struct FeedHandle {
+    shared: Arc<FeedShared>,
+}
+
+/// What a read found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// Candles that had already left the history before they were read.
+    pub skipped: u64,
+}
+
+impl FeedHandle {
+    fn new(key: String) -> Self {
+        let (published, _) = watch::channel(0);
+        Self {
+            shared: Arc::new(FeedShared {
+                key,
+                history: RwLock::new(History {
+                    base: 0,
+                    candles: VecDeque::new(),
+                }),
+                published,
+            }),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.shared.key
+    }
+
+    /// Append a candle. Candles must come in time order.
+    pub fn publish(&self, candle: Candle) -> Result<(), FeedError> {
+        let count = {
+            let mut history = self.shared.history.write().expect("feed lock");
+            if let Some(last) = history.candles.back()
+                && candle.ts <= last.candle.ts
+            {
+                return Err(FeedError::OutOfOrder {
+                    ts: candle.ts,
+                    last: last.candle.ts,
+                });
+            }
+            history.candles.push_back(FeedCandle {
+                candle,
+                published_at: Instant::now(),
+            });
+            if history.candles.len() > HISTORY_CAPACITY {
+                history.candles.pop_front();
+                history.base += 1;
+            }
+            history.base + history.candles.len() as u64
+        };
+        self.shared.published.send_replace(count);
+        Ok(())
+    }
+
+    /// Number of candles published so far.
+    pub fn published(&self) -> u64 {
+        *self.shared.published.borrow()
+    }
+
+    /// Wake-ups when candles are published.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.shared.published.subscribe()
+    }
+
+    /// Append candles from sequence number `next` on to `out`.
+    pub fn read_from(&self, next: u64, out: &mut Vec<FeedCandle>) -> ReadOutcome {
+        let history = self.shared.history.read().expect("feed lock");
+        let skipped = history.base.saturating_sub(next);
+        let start = (next.max(history.base) - history.base) as usize;
+        out.extend(
+            history
+                .candles
+                .range(start.min(history.candles.len())..)
+                .copied(),
+        );
+        ReadOutcome { skipped }
+    }
+
+    /// The last `count` candles, oldest first (for warm-ups).
+    pub fn recent(&self, count: usize) -> Vec<Candle> {
+        let history = self.shared.history.read().expect("feed lock");
+        let skip = history.candles.len().saturating_sub(count);
+        history
+            .candles
+            .iter()
+            .skip(skip)
+            .map(|c| c.candle)
+            .collect()
+    }
+}
+
+/// Shares feeds between bots with identical feed definitions.
+#[derive(Default)]
+pub struct FeedHub {
+    feeds: Mutex<HashMap<String, Weak<FeedShared>>>,
+}
+
+/// The identity of a feed: everything that makes its candles what they are.
+fn feed_key(config: &BotConfig) -> String {
+    let market = &config.market;
+    match &market.feed {
+        FeedConfig::Synthetic { seed, interval_ms } => format!(
+            "synthetic|{}|{}|{seed}|{interval_ms:?}",
+            market.symbol, market.timeframe
+        ),
+        FeedConfig::Replay { file, interval_ms } => format!(
+            "replay|{}|{}|{}|{interval_ms:?}",
+            market.symbol,
+            market.timeframe,
+            file.display()
+        ),
+        FeedConfig::Stepped => format!("stepped|{}|{}", market.symbol, market.timeframe),
+    }
+}
+
+impl FeedHub {
+    /// The feed for this bot config, started if no bot uses it yet. Must be
+    /// called inside a tokio runtime (sources run as tasks).
+    pub fn feed_for(&self, config: &BotConfig) -> Result<FeedHandle, FeedError> {
+        let key = feed_key(config);
+        let mut feeds = self.feeds.lock().expect("feed hub lock");
+        feeds.retain(|_, feed| feed.strong_count() > 0);
+        if let Some(shared) = feeds.get(&key).and_then(Weak::upgrade) {
+            return Ok(FeedHandle { shared });
+        }
+        let timeframe: Timeframe = config
+            .market
+            .timeframe
+            .parse()
+            .map_err(|_| FeedError::Timeframe(config.market.timeframe.clone()))?;
+        let handle = FeedHandle::new(key.clone());
+        match &config.market.feed {
+            FeedConfig::Synthetic { seed, interval_ms } => {
+                let interval =
+                    Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
+                let now = chrono_now_ms();
+                let params = SynthParams {
+                    timeframe,
+                    start_ts: now - now.rem_euclid(timeframe.millis()),
+                    ..SynthParams::new(0, *seed)
+                };
+                spawn_source(
+                    &handle,
+                    interval,
+                    SynthGenerator::new(&params).into_iter_candles(),
+                );
+            }
+            FeedConfig::Replay { file, interval_ms } => {
+                let candles = read_candles(file).map_err(|err| FeedError::Replay {
+                    path: file.clone(),
+                    reason: err.to_string(),
+                })?;
+                let interval =
+                    Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
+                spawn_source(&handle, interval, candles.into_iter());
+            }
+            FeedConfig::Stepped => {}
+        }
+        feeds.insert(key, Arc::downgrade(&handle.shared));
+        Ok(handle)
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl SynthGenerator {
+    fn into_iter_candles(mut self) -> impl Iterator<Item = Candle> + Send + 'static {
+        std::iter::from_fn(move || Some(self.next_candle()))
+    }
+}
+
+/// Publish `candles` every `interval` (as fast as possible for zero) until
+/// they run out or no one holds the feed any more.
+fn spawn_source(
+    handle: &FeedHandle,
+    interval: Duration,
+    candles: impl Iterator<Item = Candle> + Send + 'static,
+) {
+    let feed = Arc::downgrade(&handle.shared);
+    tokio::spawn(async move {
+        let mut ticker = (!interval.is_zero()).then(|| {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker
+        });
+        for (index, candle) in candles.enumerate() {
+            match &mut ticker {
+                Some(ticker) => {
+                    ticker.tick().await;
+                }
+                None if index % 256 == 0 => tokio::task::yield_now().await,
+                None => {}
+            }
+            let Some(shared) = feed.upgrade() else { return };
+            let handle = FeedHandle { shared };
+            if let Err(err) = handle.publish(candle) {
+                tracing::warn!(feed = handle.key(), %err, "candle dropped");
+            }
+        }
+    });
+}

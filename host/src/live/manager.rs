@@ -1,0 +1,323 @@
+//! [`BotManager`]: the set of bots. Creates and deletes them, routes commands
+//! to their runners, reads their snapshots, runs bulk commands and the
+//! emergency stop.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::plugin::PluginRegistry;
+
+use super::bus::{Channel, EventBus};
+use super::feed::FeedHub;
+use super::runner::{BotRunner, Command, CommandError, Request, init_issues};
+use super::snapshot::BotSnapshot;
+use super::state::{BotState, CommandKind};
+
+/// Commands waiting for a runner; more than this and callers wait.
+const COMMAND_QUEUE: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("no bot `{0}`")]
+    NotFound(String),
+    #[error("a bot `{0}` already exists")]
+    Exists(String),
+    #[error("the emergency stop is engaged; reset it before starting or creating bots")]
+    EmergencyEngaged,
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+/// A running bot, as the manager holds it.
+struct BotHandle {
+    /// Commands go in here; the runner answers each on its oneshot.
+    commands: mpsc::Sender<Request>,
+    /// The runner's latest snapshot, readable without waiting on it.
+    snapshot: watch::Receiver<Arc<BotSnapshot>>,
+    task: JoinHandle<()>,
+}
+
+pub struct BotManager {
+    registry: Arc<RwLock<PluginRegistry>>,
+    feeds: FeedHub,
+    bus: Arc<EventBus>,
+    /// Bots by id. Held only to clone a handle out, never across an await.
+    bots: RwLock<BTreeMap<String, BotHandle>>,
+    /// Set by the emergency stop; start and create are refused until reset.
+    emergency: Mutex<bool>,
+}
+
+impl BotManager {
+    pub fn new(registry: Arc<RwLock<PluginRegistry>>, bus: Arc<EventBus>) -> Self {
+        Self {
+            registry,
+            feeds: FeedHub::default(),
+            bus,
+            bots: RwLock::new(BTreeMap::new()),
+            emergency: Mutex::new(false),
+        }
+    }
+
+    pub fn bus(&self) -> &Arc<EventBus> {
+        &self.bus
+    }
+
+    pub fn feeds(&self) -> &FeedHub {
+        &self.feeds
+    }
+
+    pub fn emergency_engaged(&self) -> bool {
+        *self.emergency.lock().expect("emergency lock")
+    }
+
+    /// Create a bot (stopped, or started if `autostart`). Validates the config
+    /// and the plugin's parameters; nothing is created on any error.
+    pub async fn create(&self, config: BotConfig) -> Result<Arc<BotSnapshot>, ManagerError> {
+        if self.emergency_engaged() {
+            return Err(ManagerError::EmergencyEngaged);
+        }
+        let issues = config.check();
+        if !issues.is_empty() {
+            return Err(CommandError::Invalid(issues).into());
+        }
+        if self
+            .bots
+            .read()
+            .expect("bots lock")
+            .contains_key(&config.id)
+        {
+            return Err(ManagerError::Exists(config.id));
+        }
+        let invalid = |pointer: &str, message: String| {
+            ManagerError::Command(CommandError::Invalid(vec![ConfigIssue {
+                pointer: pointer.into(),
+                message,
+            }]))
+        };
+        let plugin = self
+            .registry
+            .read()
+            .expect("registry lock")
+            .resolve(&config.strategy.plugin, config.strategy.version.as_deref())
+            .map_err(|err| invalid("/strategy/plugin", err.to_string()))?;
+        let (instance, _warmup) = plugin
+            .start(&config.strategy.params, config.limits, &config.id)
+            .map_err(|err| CommandError::Invalid(init_issues(err)))?;
+        let feed = self
+            .feeds
+            .feed_for(&config)
+            .map_err(|err| invalid("/market/feed", err.to_string()))?;
+        let autostart = config.autostart;
+        let id = config.id.clone();
+        let (runner, snapshot) = BotRunner::new(
+            config,
+            plugin,
+            instance,
+            feed,
+            self.bus.clone(),
+            self.registry.clone(),
+        )
+        .map_err(CommandError::Invalid)?;
+        let (commands, requests) = mpsc::channel(COMMAND_QUEUE);
+        let task = tokio::spawn(runner.run(requests));
+        {
+            let mut bots = self.bots.write().expect("bots lock");
+            if bots.contains_key(&id) {
+                task.abort();
+                return Err(ManagerError::Exists(id));
+            }
+            bots.insert(
+                id.clone(),
+                BotHandle {
+                    commands,
+                    snapshot,
+                    task,
+                },
+            );
+        }
+        self.bus
+            .publish(Channel::Bots, "bot.created", Some(&id), json!({}));
+        if autostart {
+            return self.control(&id, CommandKind::Start).await;
+        }
+        self.get(&id).ok_or(ManagerError::NotFound(id))
+    }
+
+    /// The latest snapshot of a bot.
+    pub fn get(&self, id: &str) -> Option<Arc<BotSnapshot>> {
+        let bots = self.bots.read().expect("bots lock");
+        bots.get(id).map(|bot| bot.snapshot.borrow().clone())
+    }
+
+    /// A receiver that sees every snapshot the bot publishes.
+    pub fn watch(&self, id: &str) -> Option<watch::Receiver<Arc<BotSnapshot>>> {
+        let bots = self.bots.read().expect("bots lock");
+        bots.get(id).map(|bot| bot.snapshot.clone())
+    }
+
+    /// Every bot's latest snapshot, by id.
+    pub fn list(&self) -> Vec<Arc<BotSnapshot>> {
+        let bots = self.bots.read().expect("bots lock");
+        bots.values()
+            .map(|bot| bot.snapshot.borrow().clone())
+            .collect()
+    }
+
+    async fn send(&self, id: &str, command: Command) -> Result<Arc<BotSnapshot>, ManagerError> {
+        let sender = {
+            let bots = self.bots.read().expect("bots lock");
+            bots.get(id)
+                .map(|bot| bot.commands.clone())
+                .ok_or_else(|| ManagerError::NotFound(id.into()))?
+        };
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Request { command, reply })
+            .await
+            .map_err(|_| CommandError::Gone)?;
+        Ok(answer.await.map_err(|_| CommandError::Gone)??)
+    }
+
+    /// A control command (start, stop, pause, ...).
+    pub async fn control(
+        &self,
+        id: &str,
+        kind: CommandKind,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        self.control_with(id, kind, false).await
+    }
+
+    /// A control command; `flatten` makes a stop also sell the position.
+    pub async fn control_with(
+        &self,
+        id: &str,
+        kind: CommandKind,
+        flatten: bool,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        if kind == CommandKind::Start && self.emergency_engaged() {
+            return Err(ManagerError::EmergencyEngaged);
+        }
+        if kind == CommandKind::Delete {
+            return self.delete(id).await;
+        }
+        self.send(id, Command::Control { kind, flatten }).await
+    }
+
+    /// Validate and hot-swap a new config.
+    pub async fn reconfigure(
+        &self,
+        id: &str,
+        config: BotConfig,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        self.send(id, Command::Reconfigure(Box::new(config))).await
+    }
+
+    /// Delete a stopped (or failed) bot.
+    pub async fn delete(&self, id: &str) -> Result<Arc<BotSnapshot>, ManagerError> {
+        let snapshot = self
+            .get(id)
+            .ok_or_else(|| ManagerError::NotFound(id.into()))?;
+        if !matches!(snapshot.state, BotState::Stopped | BotState::Error) {
+            return Err(CommandError::NotAllowed {
+                command: "delete",
+                state: snapshot.state,
+                allowed: snapshot.allowed_commands.clone(),
+            }
+            .into());
+        }
+        let last = self.send(id, Command::Shutdown).await?;
+        let removed = self.bots.write().expect("bots lock").remove(id);
+        if let Some(bot) = removed {
+            let _ = bot.task.await;
+        }
+        self.bus
+            .publish(Channel::Bots, "bot.deleted", Some(id), json!({}));
+        Ok(last)
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.bots
+            .read()
+            .expect("bots lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Run one command on every bot; each bot's outcome.
+    async fn all(
+        &self,
+        kind: CommandKind,
+        flatten: bool,
+    ) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
+        let mut outcomes = Vec::new();
+        for id in self.ids() {
+            let outcome = self.control_with(&id, kind, flatten).await;
+            outcomes.push((id, outcome));
+        }
+        outcomes
+    }
+
+    pub async fn start_all(&self) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
+        self.all(CommandKind::Start, false).await
+    }
+
+    /// Graceful: cancel pending orders; positions stay.
+    pub async fn stop_all(&self) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
+        self.all(CommandKind::Stop, false).await
+    }
+
+    /// Stop then start the bots that were running.
+    pub async fn restart_all(&self) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
+        let running: Vec<String> = self
+            .list()
+            .iter()
+            .filter(|s| matches!(s.state, BotState::Running | BotState::Paused))
+            .map(|s| s.id.clone())
+            .collect();
+        let mut outcomes = Vec::new();
+        for id in running {
+            let outcome = match self.control(&id, CommandKind::Stop).await {
+                Ok(_) => self.control(&id, CommandKind::Start).await,
+                Err(err) => Err(err),
+            };
+            outcomes.push((id, outcome));
+        }
+        outcomes
+    }
+
+    /// Kill-switch on every bot at once; start and create are refused until
+    /// [`BotManager::emergency_reset`].
+    pub async fn emergency_stop_all(
+        &self,
+    ) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
+        *self.emergency.lock().expect("emergency lock") = true;
+        self.bus
+            .publish(Channel::System, "emergency.engaged", None, json!({}));
+        let mut outcomes = Vec::new();
+        for id in self.ids() {
+            let state = self.get(&id).map(|s| s.state);
+            let outcome = match state {
+                // A stopped or failed bot trades nothing; it cannot start
+                // while the emergency holds.
+                Some(BotState::Stopped | BotState::Error) => {
+                    self.get(&id).ok_or(ManagerError::NotFound(id.clone()))
+                }
+                _ => self.control(&id, CommandKind::Kill).await,
+            };
+            outcomes.push((id, outcome));
+        }
+        outcomes
+    }
+
+    pub fn emergency_reset(&self) {
+        *self.emergency.lock().expect("emergency lock") = false;
+        self.bus
+            .publish(Channel::System, "emergency.reset", None, json!({}));
+    }
+}

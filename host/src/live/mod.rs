@@ -1,0 +1,27 @@
+//! The live runtime: bots running concurrently on tokio, each driving the
+//! engine step with candles from a shared feed.
+//!
+//! - `feed`: candle sources shared by bots with identical feed definitions;
+//! - `state`: the bot state machine (one table);
+//! - `runner`: one task per bot, owning its engine;
+//! - `snapshot`: what readers see, published without locks;
+//! - `manager`: create, delete, command, bulk and emergency operations;
+//! - `bus`: events with a global sequence number.
+//!
+//! The engine's clock is candle time here too (close time of the candle), so
+//! a paper bot and a backtest on the same candles trade identically; wall
+//! time is used only for latency and event timestamps.
+
+mod bus;
+mod feed;
+mod manager;
+mod runner;
+mod snapshot;
+mod state;
+
+pub use bus::{Channel, Event, EventBus, Filter, Subscription};
+pub use feed::{FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY};
+pub use manager::{BotManager, ManagerError};
+pub use runner::{Command, CommandError};
+pub use snapshot::BotSnapshot;
+pub use state::{BotState, CommandKind, Transition};

@@ -1,0 +1,499 @@
+//! [`BotRunner`]: one task per bot. It owns the bot's engine, takes
+//! commands from a channel, drives the engine with the feed's candles, and
+//! publishes snapshots and events. Nothing else touches the engine, so no
+//! lock is ever held across a plugin call, and a reader never waits on a
+//! running strategy.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::domain::OrderOrigin;
+use crate::domain::config::{BotConfig, ConfigIssue, FeedConfig};
+use crate::engine::{BotEngine, EngineEvent, Trade};
+use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
+
+use super::bus::{Channel, EventBus};
+use super::feed::{FeedCandle, FeedHandle};
+use super::snapshot::{BotSnapshot, RECENT_TRADES};
+use super::state::{BotState, CommandKind, Transition};
+
+/// Candles processed before the runner yields to other tasks.
+const BATCH_YIELD: usize = 256;
+
+/// What a caller asks of a bot.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Control {
+        kind: CommandKind,
+        /// For stop: also sell the position.
+        flatten: bool,
+    },
+    /// Validate and hot-swap a new config.
+    Reconfigure(Box<BotConfig>),
+    /// The runner ends (the manager checked the state allows it).
+    Shutdown,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommandError {
+    #[error("`{command}` is not allowed while the bot is {state:?}")]
+    NotAllowed {
+        command: &'static str,
+        state: BotState,
+        allowed: Vec<&'static str>,
+    },
+    #[error("invalid config: {}", join(.0))]
+    Invalid(Vec<ConfigIssue>),
+    #[error("the bot is gone")]
+    Gone,
+}
+
+fn join(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub(crate) struct Request {
+    pub command: Command,
+    pub reply: oneshot::Sender<Result<Arc<BotSnapshot>, CommandError>>,
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) struct BotRunner {
+    config: BotConfig,
+    config_version: u64,
+    plugin: Arc<Plugin>,
+    /// The bot's engine: money, orders, risk, and the plugin instance.
+    engine: BotEngine<PluginInstance>,
+    state: BotState,
+    error: Option<String>,
+    started_at: Option<i64>,
+    /// Where candles come from, and the sequence number of the next one to read.
+    feed: FeedHandle,
+    next_candle: u64,
+    batch: Vec<FeedCandle>,
+    recent_trades: VecDeque<Trade>,
+    last_candle_ts: Option<i64>,
+    candles_processed: u64,
+    decision_latency_us: Option<u64>,
+    snapshot: watch::Sender<Arc<BotSnapshot>>,
+    bus: Arc<EventBus>,
+    registry: Arc<RwLock<PluginRegistry>>,
+}
+
+/// Plugin errors in init, as config issues under /strategy/params.
+pub(crate) fn init_issues(error: InitError) -> Vec<ConfigIssue> {
+    match error {
+        InitError::Params(issues) => issues
+            .into_iter()
+            .map(|issue| ConfigIssue {
+                pointer: format!("/strategy/params{}", issue.pointer),
+                message: issue.message,
+            })
+            .collect(),
+        InitError::Plugin(error) => vec![ConfigIssue {
+            pointer: "/strategy".into(),
+            message: error.to_string(),
+        }],
+    }
+}
+
+impl BotRunner {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: BotConfig,
+        plugin: Arc<Plugin>,
+        instance: PluginInstance,
+        feed: FeedHandle,
+        bus: Arc<EventBus>,
+        registry: Arc<RwLock<PluginRegistry>>,
+    ) -> Result<(Self, watch::Receiver<Arc<BotSnapshot>>), Vec<ConfigIssue>> {
+        let engine = BotEngine::new(&config, instance).map_err(|err| {
+            vec![ConfigIssue {
+                pointer: "/market/timeframe".into(),
+                message: err.to_string(),
+            }]
+        })?;
+        let mut runner = Self {
+            config,
+            config_version: 1,
+            plugin,
+            engine,
+            state: BotState::Stopped,
+            error: None,
+            started_at: None,
+            next_candle: feed.published(),
+            feed,
+            batch: Vec::new(),
+            recent_trades: VecDeque::new(),
+            last_candle_ts: None,
+            candles_processed: 0,
+            decision_latency_us: None,
+            snapshot: watch::channel(Arc::new(BotSnapshot::default())).0,
+            bus,
+            registry,
+        };
+        let snapshot = Arc::new(runner.build_snapshot());
+        let (sender, receiver) = watch::channel(snapshot);
+        runner.snapshot = sender;
+        Ok((runner, receiver))
+    }
+
+    pub(crate) async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        let mut candles = self.feed.watch();
+        loop {
+            tokio::select! {
+                biased;
+                request = requests.recv() => {
+                    let Some(request) = request else { break };
+                    let shutdown = matches!(request.command, Command::Shutdown);
+                    let outcome = self.handle(request.command);
+                    let _ = request.reply.send(outcome);
+                    if shutdown {
+                        break;
+                    }
+                    candles.mark_changed();
+                }
+                changed = candles.changed(), if self.state.consumes_candles() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    self.drain_feed().await;
+                }
+            }
+        }
+    }
+
+    fn publish_snapshot(&mut self) -> Arc<BotSnapshot> {
+        let snapshot = Arc::new(self.build_snapshot());
+        self.snapshot.send_replace(snapshot.clone());
+        snapshot
+    }
+
+    fn build_snapshot(&self) -> BotSnapshot {
+        let portfolio = self.engine.portfolio();
+        let risk = self.engine.risk();
+        let info = self.plugin.info();
+        BotSnapshot {
+            id: self.config.id.clone(),
+            name: self.config.name.clone(),
+            state: self.state,
+            trading_state: risk.state(),
+            kill_switch: risk.kill_switch().map(str::to_string),
+            error: self.error.clone(),
+            mode: self.config.mode,
+            symbol: self.config.market.symbol.clone(),
+            timeframe: self.config.market.timeframe.clone(),
+            plugin: format!("{} {}", info.name, info.version),
+            config_version: self.config_version,
+            started_at: self.started_at,
+            cash: portfolio.cash(),
+            equity: portfolio.equity(),
+            position: portfolio.position(),
+            avg_entry_price: portfolio.avg_entry_price(),
+            realized_pnl: portfolio.realized_pnl(),
+            unrealized_pnl: portfolio.unrealized_pnl(),
+            fees_paid: portfolio.fees_paid(),
+            open_orders: self.engine.open_orders().to_vec(),
+            last_candle_ts: self.last_candle_ts,
+            candles_processed: self.candles_processed,
+            decision_latency_us: self.decision_latency_us,
+            risk_rules: risk.rule_statuses(),
+            recent_trades: self.recent_trades.iter().cloned().collect(),
+            allowed_commands: self
+                .state
+                .allowed_commands()
+                .iter()
+                .map(|c| c.name())
+                .collect(),
+        }
+    }
+
+    /// Read and process every candle published since the last read, in order.
+    async fn drain_feed(&mut self) {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let outcome = self.feed.read_from(self.next_candle, &mut batch);
+        self.next_candle += outcome.skipped + batch.len() as u64;
+        if outcome.skipped > 0 || batch.len() > 1 {
+            let data = json!({ "behind": batch.len(), "skipped": outcome.skipped });
+            self.bus
+                .publish(Channel::System, "lagged", Some(&self.config.id), data);
+        }
+        for (index, item) in batch.iter().enumerate() {
+            if !self.state.consumes_candles() {
+                break;
+            }
+            self.process(item);
+            if index % BATCH_YIELD == BATCH_YIELD - 1 {
+                self.publish_snapshot();
+                tokio::task::yield_now().await;
+            }
+        }
+        self.batch = batch;
+        self.publish_snapshot();
+    }
+
+    fn process(&mut self, item: &FeedCandle) {
+        let result = self.engine.on_candle(&item.candle);
+        self.last_candle_ts = Some(item.candle.ts);
+        self.candles_processed += 1;
+        self.decision_latency_us = Some(item.published_at.elapsed().as_micros() as u64);
+        // The durable-state layer commits this candle's records here, before
+        // anything is published.
+        self.publish_engine_events();
+        if let Err(error) = result {
+            self.error = Some(error.to_string());
+            self.set_state(BotState::Error, &format!("plugin failed: {error}"));
+            return;
+        }
+        if self.engine.risk().kill_switch().is_some() && self.state != BotState::Killed {
+            self.set_state(BotState::Killed, "a risk rule engaged the kill-switch");
+        }
+    }
+
+    fn set_state(&mut self, state: BotState, reason: &str) {
+        if self.state == state {
+            return;
+        }
+        let from = self.state;
+        self.state = state;
+        self.engine.set_entries_paused(state == BotState::Paused);
+        let data = json!({ "from": from, "to": state, "reason": reason });
+        self.bus.publish(
+            Channel::Bots,
+            "bot.state_changed",
+            Some(&self.config.id),
+            data,
+        );
+    }
+
+    fn publish_engine_events(&mut self) {
+        let id = self.config.id.clone();
+        let events: Vec<EngineEvent> = self.engine.drain_events().collect();
+        for event in events {
+            let (channel, kind) = match &event {
+                EngineEvent::OrderPlaced { .. } => (Channel::Orders, "order.placed"),
+                EngineEvent::OrderFilled { .. } => (Channel::Orders, "order.filled"),
+                EngineEvent::OrderCancelled { .. } => (Channel::Orders, "order.cancelled"),
+                EngineEvent::OrderRejected { .. } => (Channel::Orders, "order.rejected"),
+                EngineEvent::PositionOpened { .. } => (Channel::Positions, "position.opened"),
+                EngineEvent::PositionClosed { trade, .. } => {
+                    if self.recent_trades.len() == RECENT_TRADES {
+                        self.recent_trades.pop_front();
+                    }
+                    self.recent_trades.push_back(trade.clone());
+                    let data = serde_json::to_value(trade).unwrap_or_default();
+                    self.bus.publish(Channel::Trades, "trade", Some(&id), data);
+                    (Channel::Positions, "position.closed")
+                }
+                EngineEvent::RiskViolation { .. } => (Channel::Risk, "risk.violation"),
+                EngineEvent::RiskStateChanged { .. } => (Channel::Risk, "risk.state_changed"),
+                EngineEvent::KillSwitch { .. } => (Channel::Risk, "risk.kill_switch"),
+            };
+            let data = serde_json::to_value(&event).unwrap_or_default();
+            self.bus.publish(channel, kind, Some(&id), data);
+        }
+    }
+
+    fn handle(&mut self, command: Command) -> Result<Arc<BotSnapshot>, CommandError> {
+        match command {
+            Command::Shutdown => Ok(self.publish_snapshot()),
+            Command::Reconfigure(config) => {
+                self.reconfigure(*config)?;
+                Ok(self.publish_snapshot())
+            }
+            Command::Control { kind, flatten } => {
+                let target = match self.state.transition(kind) {
+                    Transition::NoOp => return Ok(self.publish_snapshot()),
+                    Transition::Refused => {
+                        return Err(CommandError::NotAllowed {
+                            command: kind.name(),
+                            state: self.state,
+                            allowed: self
+                                .state
+                                .allowed_commands()
+                                .iter()
+                                .map(|c| c.name())
+                                .collect(),
+                        });
+                    }
+                    Transition::To(target) => target,
+                };
+                self.control(kind, target, flatten);
+                self.publish_engine_events();
+                Ok(self.publish_snapshot())
+            }
+        }
+    }
+
+    fn control(&mut self, kind: CommandKind, target: BotState, flatten: bool) {
+        match kind {
+            CommandKind::Start => {
+                // Start from the next candle the feed publishes.
+                self.next_candle = self.feed.published();
+                self.started_at = Some(wall_ms());
+            }
+            CommandKind::Stop => {
+                self.engine.cancel_pending("bot stopped");
+                if flatten && let Err(error) = self.engine.flatten(OrderOrigin::Manual, "stop") {
+                    self.error = Some(error.to_string());
+                }
+            }
+            CommandKind::Kill => self.engine.kill("manual kill"),
+            CommandKind::Reset => {
+                if self.state == BotState::Error {
+                    // A poisoned instance cannot run again: start a fresh one.
+                    match self.fresh_instance(&self.config.clone(), self.plugin.clone()) {
+                        Ok(instance) => {
+                            self.engine.replace_decider(instance);
+                            self.error = None;
+                        }
+                        Err(issues) => {
+                            self.error = Some(join(&issues));
+                            return;
+                        }
+                    }
+                }
+                self.engine.reset();
+            }
+            CommandKind::CloseAll => {
+                if let Err(error) = self.engine.flatten(OrderOrigin::Manual, "close-all") {
+                    self.error = Some(error.to_string());
+                    self.set_state(BotState::Error, "plugin failed during close-all");
+                    return;
+                }
+            }
+            CommandKind::CancelPending => self.engine.cancel_pending("cancelled by the operator"),
+            CommandKind::Pause | CommandKind::Resume | CommandKind::Delete => {}
+        }
+        self.set_state(target, kind.name());
+    }
+
+    /// A new, initialised plugin instance warmed up on the feed's recent candles.
+    fn fresh_instance(
+        &mut self,
+        config: &BotConfig,
+        plugin: Arc<Plugin>,
+    ) -> Result<PluginInstance, Vec<ConfigIssue>> {
+        let (mut instance, warmup) = plugin
+            .start(&config.strategy.params, config.limits, &config.id)
+            .map_err(init_issues)?;
+        let view = self.engine.plugin_view();
+        let mut candle = crate::plugin::contract::Candle {
+            symbol: config.market.symbol.clone(),
+            timeframe: config.market.timeframe.clone(),
+            ts: 0,
+            open: 0.0,
+            high: 0.0,
+            low: 0.0,
+            close: 0.0,
+            volume: 0.0,
+        };
+        use crate::domain::decimal::to_f64;
+        for recent in self.feed.recent(warmup as usize) {
+            candle.ts = recent.ts;
+            candle.open = to_f64(recent.open);
+            candle.high = to_f64(recent.high);
+            candle.low = to_f64(recent.low);
+            candle.close = to_f64(recent.close);
+            candle.volume = to_f64(recent.volume);
+            // Warm-up decisions are discarded: only the indicators matter.
+            instance.on_candle(&candle, &view).map_err(|error| {
+                vec![ConfigIssue {
+                    pointer: "/strategy".into(),
+                    message: format!("failed while warming up: {error}"),
+                }]
+            })?;
+        }
+        Ok(instance)
+    }
+
+    /// Hot swap: validate everything first; change nothing unless all of it
+    /// is good; swap between two candles (this runs between candles).
+    fn reconfigure(&mut self, config: BotConfig) -> Result<(), CommandError> {
+        let mut issues = config.check();
+        if config.id != self.config.id {
+            issues.push(ConfigIssue {
+                pointer: "/id".into(),
+                message: format!("a bot's id cannot change (it is `{}`)", self.config.id),
+            });
+        }
+        if self.state != BotState::Stopped {
+            let old = &self.config;
+            let fixed = [
+                ("/market/symbol", old.market.symbol != config.market.symbol),
+                (
+                    "/market/timeframe",
+                    old.market.timeframe != config.market.timeframe,
+                ),
+                (
+                    "/market/feed",
+                    !same_feed(&old.market.feed, &config.market.feed),
+                ),
+                ("/mode", old.mode != config.mode),
+                ("/capital", old.capital != config.capital),
+            ];
+            for (pointer, changed) in fixed {
+                if changed {
+                    issues.push(ConfigIssue {
+                        pointer: pointer.into(),
+                        message: "can only change while the bot is stopped".into(),
+                    });
+                }
+            }
+        }
+        if !issues.is_empty() {
+            return Err(CommandError::Invalid(issues));
+        }
+        let plugin = self
+            .registry
+            .read()
+            .expect("registry lock")
+            .resolve(&config.strategy.plugin, config.strategy.version.as_deref())
+            .map_err(|err| {
+                CommandError::Invalid(vec![ConfigIssue {
+                    pointer: "/strategy/plugin".into(),
+                    message: err.to_string(),
+                }])
+            })?;
+        let instance = self
+            .fresh_instance(&config, plugin.clone())
+            .map_err(CommandError::Invalid)?;
+        if self.state == BotState::Stopped && config.capital != self.config.capital {
+            // Capital can change only while stopped, and then restarts the books.
+            let engine = BotEngine::new(&config, instance).map_err(|err| {
+                CommandError::Invalid(vec![ConfigIssue {
+                    pointer: "/market/timeframe".into(),
+                    message: err.to_string(),
+                }])
+            })?;
+            self.engine = engine;
+        } else {
+            self.engine.replace_decider(instance);
+            self.engine.apply_terms(&config);
+        }
+        self.plugin = plugin;
+        self.config = config;
+        self.config_version += 1;
+        let data = json!({ "version": self.config_version });
+        self.bus
+            .publish(Channel::Bots, "config.updated", Some(&self.config.id), data);
+        Ok(())
+    }
+}
+
+fn same_feed(a: &FeedConfig, b: &FeedConfig) -> bool {
+    a == b
+}

@@ -1,0 +1,50 @@
+//! What readers see of a bot: an immutable snapshot the runner publishes
+//! after every candle batch and command. Readers never lock the runner.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::domain::Order;
+use crate::domain::config::Mode;
+use crate::engine::{RuleStatus, Trade, TradingState};
+
+use super::state::BotState;
+
+/// Round trips kept in a snapshot.
+pub const RECENT_TRADES: usize = 20;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BotSnapshot {
+    pub id: String,
+    pub name: String,
+    pub state: BotState,
+    pub trading_state: TradingState,
+    /// Why the kill-switch is engaged, if it is.
+    pub kill_switch: Option<String>,
+    /// Why the bot is in the error state, if it is.
+    pub error: Option<String>,
+    pub mode: Mode,
+    pub symbol: String,
+    pub timeframe: String,
+    /// Plugin name and version.
+    pub plugin: String,
+    pub config_version: u64,
+    /// Wall time of the last start, epoch ms.
+    pub started_at: Option<i64>,
+    pub cash: Decimal,
+    pub equity: Decimal,
+    pub position: Decimal,
+    pub avg_entry_price: Decimal,
+    pub realized_pnl: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub fees_paid: Decimal,
+    pub open_orders: Vec<Order>,
+    /// Open time of the last candle processed.
+    pub last_candle_ts: Option<i64>,
+    pub candles_processed: u64,
+    /// From the feed publishing the last candle to the end of its decision.
+    pub decision_latency_us: Option<u64>,
+    pub risk_rules: Vec<RuleStatus>,
+    pub recent_trades: Vec<Trade>,
+    pub allowed_commands: Vec<&'static str>,
+}
