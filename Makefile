@@ -19,7 +19,7 @@ export STRATBOX_BIN         := $(CURDIR)/$(BIN)
 export STRATBOX_PLUGIN_DIR  := $(CURDIR)/$(PLUGIN_DIR)
 export STRATBOX_FIXTURE_DIR := $(CURDIR)/$(FIXTURE_DIR)
 
-.PHONY: all setup plugins fixtures build run test bench lint fmt clean
+.PHONY: all setup plugins fixtures build run demo test bench lint fmt clean
 
 all: build plugins
 
@@ -43,9 +43,15 @@ fixtures: setup
 build:
 	$(CARGO) build -p stratbox-host --bin stratbox
 
-## run: on demo candles (no network needed), dry-run every example strategy,
-## then backtest the 1m demo bots of config/bots.
+## run: the host with the demo bots of config/bots as live paper bots on
+## accelerated synthetic feeds (no network needed); events as JSON lines
+## until Ctrl-C.
 run: build plugins
+	$(BIN) live --bots config/bots --plugins-dir $(PLUGIN_DIR) --interval-ms 100
+
+## demo: on demo candles, dry-run every example strategy, then backtest the
+## 1m demo bots.
+demo: build plugins
 	@mkdir -p $(DEMO_DIR)
 	$(BIN) data synth --symbol BTCUSDT --timeframe 1m --count 100000 --seed 42 --out $(DEMO_DIR)/candles.csv
 	@for p in $(PLUGINS); do \
@@ -64,7 +70,7 @@ test: build plugins fixtures
 
 ## bench: throughput and latency benchmarks (release build); figures in README.
 bench: plugins
-	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest
+	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench live
 
 ## lint: formatting and clippy with warnings as errors.
 lint:

@@ -406,5 +406,5 @@ async fn a_paper_bot_makes_exactly_the_backtests_trades() {
     assert_eq!(snapshot.equity, expected.portfolio.equity);
     assert_eq!(snapshot.realized_pnl, expected.portfolio.realized_pnl);
     let recent = &expected.trades[expected.trades.len() - snapshot.recent_trades.len()..];
-    assert_eq!(snapshot.recent_trades, recent);
+    assert_eq!(snapshot.recent_trades.as_slice(), recent);
 }

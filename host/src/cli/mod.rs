@@ -2,6 +2,7 @@
 
 mod backtest;
 mod data;
+mod live;
 mod plugin;
 
 use std::path::PathBuf;
@@ -42,14 +43,16 @@ enum Command {
     Data(data::DataCommand),
     /// Backtest a bot config over a candle file.
     Backtest(backtest::BacktestArgs),
+    /// Run a folder of bot configs as live paper bots, printing their events.
+    Live(live::LiveArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = || {
         let config = RuntimeConfig {
             cache_dir: (!cli.no_cache).then(|| cli.cache_dir.clone()),
-            // One command runs a handful of instances at most.
-            max_instances: 16,
+            // A command runs at most one bot per config file.
+            max_instances: 256,
             ..RuntimeConfig::default()
         };
         PluginRuntime::new(config).context("cannot start the plugin runtime")
@@ -58,5 +61,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(command) => plugin::run(command, runtime),
         Command::Data(command) => data::run(command),
         Command::Backtest(args) => backtest::run(args, runtime()?),
+        Command::Live(args) => live::run(args, runtime()?),
     }
 }

@@ -14,6 +14,7 @@ use crate::plugin::PluginRegistry;
 
 use super::bus::{Channel, EventBus};
 use super::feed::FeedHub;
+use super::latency::LatencyHistogram;
 use super::runner::{BotRunner, Command, CommandError, Request, init_issues};
 use super::snapshot::BotSnapshot;
 use super::state::{BotState, CommandKind};
@@ -50,6 +51,8 @@ pub struct BotManager {
     bots: RwLock<BTreeMap<String, BotHandle>>,
     /// Set by the emergency stop; start and create are refused until reset.
     emergency: Mutex<bool>,
+    /// Decision latencies of every runner.
+    latency: Arc<LatencyHistogram>,
 }
 
 impl BotManager {
@@ -60,7 +63,13 @@ impl BotManager {
             bus,
             bots: RwLock::new(BTreeMap::new()),
             emergency: Mutex::new(false),
+            latency: Arc::new(LatencyHistogram::default()),
         }
+    }
+
+    /// Latency from a feed publishing a candle to each bot's decision.
+    pub fn latency(&self) -> &LatencyHistogram {
+        &self.latency
     }
 
     pub fn bus(&self) -> &Arc<EventBus> {
@@ -123,6 +132,7 @@ impl BotManager {
             self.registry.clone(),
         )
         .map_err(CommandError::Invalid)?;
+        let runner = runner.with_latency(self.latency.clone());
         let (commands, requests) = mpsc::channel(COMMAND_QUEUE);
         let task = tokio::spawn(runner.run(requests));
         {

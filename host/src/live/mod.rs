@@ -6,7 +6,8 @@
 //! - `runner`: one task per bot, owning its engine;
 //! - `snapshot`: what readers see, published without locks;
 //! - `manager`: create, delete, command, bulk and emergency operations;
-//! - `bus`: events with a global sequence number.
+//! - `bus`: events with a global sequence number;
+//! - `latency`: the decision-latency histogram shared by the runners.
 //!
 //! The engine's clock is candle time here too (close time of the candle), so
 //! a paper bot and a backtest on the same candles trade identically; wall
@@ -14,6 +15,7 @@
 
 mod bus;
 mod feed;
+mod latency;
 mod manager;
 mod runner;
 mod snapshot;
@@ -21,6 +23,7 @@ mod state;
 
 pub use bus::{Channel, Event, EventBus, Filter, Subscription};
 pub use feed::{FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY};
+pub use latency::LatencyHistogram;
 pub use manager::{BotManager, ManagerError};
 pub use runner::{Command, CommandError};
 pub use snapshot::BotSnapshot;

@@ -17,6 +17,7 @@ use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
 
 use super::bus::{Channel, EventBus};
 use super::feed::{FeedCandle, FeedHandle};
+use super::latency::LatencyHistogram;
 use super::snapshot::{BotSnapshot, RECENT_TRADES};
 use super::state::{BotState, CommandKind, Transition};
 
@@ -88,6 +89,9 @@ pub(crate) struct BotRunner {
     candles_processed: u64,
     decision_latency_us: Option<u64>,
     snapshot: watch::Sender<Arc<BotSnapshot>>,
+    /// Recent round trips as published; rebuilt only when one closes.
+    recent_trades_shared: Arc<Vec<Trade>>,
+    latency: Option<Arc<LatencyHistogram>>,
     bus: Arc<EventBus>,
     registry: Arc<RwLock<PluginRegistry>>,
 }
@@ -141,6 +145,8 @@ impl BotRunner {
             candles_processed: 0,
             decision_latency_us: None,
             snapshot: watch::channel(Arc::new(BotSnapshot::default())).0,
+            recent_trades_shared: Arc::new(Vec::new()),
+            latency: None,
             bus,
             registry,
         };
@@ -148,6 +154,12 @@ impl BotRunner {
         let (sender, receiver) = watch::channel(snapshot);
         runner.snapshot = sender;
         Ok((runner, receiver))
+    }
+
+    /// Record decision latencies into `histogram`.
+    pub(crate) fn with_latency(mut self, histogram: Arc<LatencyHistogram>) -> Self {
+        self.latency = Some(histogram);
+        self
     }
 
     pub(crate) async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
@@ -210,7 +222,7 @@ impl BotRunner {
             candles_processed: self.candles_processed,
             decision_latency_us: self.decision_latency_us,
             risk_rules: risk.rule_statuses(),
-            recent_trades: self.recent_trades.iter().cloned().collect(),
+            recent_trades: self.recent_trades_shared.clone(),
             allowed_commands: self
                 .state
                 .allowed_commands()
@@ -249,7 +261,11 @@ impl BotRunner {
         let result = self.engine.on_candle(&item.candle);
         self.last_candle_ts = Some(item.candle.ts);
         self.candles_processed += 1;
-        self.decision_latency_us = Some(item.published_at.elapsed().as_micros() as u64);
+        let latency_us = item.published_at.elapsed().as_micros() as u64;
+        self.decision_latency_us = Some(latency_us);
+        if let Some(histogram) = &self.latency {
+            histogram.record(latency_us);
+        }
         // The durable-state layer commits this candle's records here, before
         // anything is published.
         self.publish_engine_events();
@@ -294,6 +310,8 @@ impl BotRunner {
                         self.recent_trades.pop_front();
                     }
                     self.recent_trades.push_back(trade.clone());
+                    self.recent_trades_shared =
+                        Arc::new(self.recent_trades.iter().cloned().collect());
                     let data = serde_json::to_value(trade).unwrap_or_default();
                     self.bus.publish(Channel::Trades, "trade", Some(&id), data);
                     (Channel::Positions, "position.closed")

@@ -1,6 +1,8 @@
 //! What readers see of a bot: an immutable snapshot the runner publishes
 //! after every candle batch and command. Readers never lock the runner.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -45,6 +47,6 @@ pub struct BotSnapshot {
     /// From the feed publishing the last candle to the end of its decision.
     pub decision_latency_us: Option<u64>,
     pub risk_rules: Vec<RuleStatus>,
-    pub recent_trades: Vec<Trade>,
+    pub recent_trades: Arc<Vec<Trade>>,
     pub allowed_commands: Vec<&'static str>,
 }

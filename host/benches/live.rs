@@ -1,0 +1,171 @@
+//! Live runtime benchmark (`make bench`).
+//!
+//! 1. 1,000 paper bots running ema-cross share one synthetic feed at one
+//!    candle per second, in one process, for STRATBOX_BENCH_SECONDS (default
+//!    300): latency from the feed publishing a candle to each bot's decision
+//!    (p50/p99 over all bots and candles, from the runners' latency
+//!    histogram, 25 µs buckets), CPU used as a share of the
+//!    machine's cores over the run, and resident memory per bot at the end.
+//!    Targets: p99 < 10 ms, CPU < 10%, < 2 MiB per bot.
+//! 2. The most candles per second 1,000 bots absorb: 2,000 candles pushed at
+//!    once into a stepped feed, timed until every bot has processed them.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use stratbox_host::data::{SynthParams, synthesize};
+use stratbox_host::domain::config::BotConfig;
+use stratbox_host::live::{BotManager, CommandKind, EventBus};
+use stratbox_host::plugin::{PluginRegistry, PluginRuntime, RuntimeConfig};
+
+const BOTS: usize = 1_000;
+const BURST: usize = 2_000;
+
+fn config(id: usize, feed: &str) -> BotConfig {
+    let text = format!(
+        "id: bot-{id}\nname: bot {id}\nstrategy: {{ plugin: ema-cross, params: {{ fast: 12, slow: 26 }} }}\nmarket: {{ symbol: BTCUSDT, timeframe: 1m, feed: {feed} }}\ncapital: {{ quote: USDT, initial: 10000 }}\nautostart: true\n"
+    );
+    BotConfig::from_yaml(&text).expect("bench config")
+}
+
+fn proc_field(file: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident memory of this process, bytes.
+fn rss_bytes() -> u64 {
+    proc_field("/proc/self/status", "VmRSS:") * 1024
+}
+
+/// CPU time of this process (user + system), seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // The kernel reports in clock ticks, 100 per second on Linux.
+    ticks as f64 / 100.0
+}
+
+fn registry(runtime: &PluginRuntime) -> Arc<RwLock<PluginRegistry>> {
+    let dir = std::env::var_os("STRATBOX_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
+    let mut registry = PluginRegistry::default();
+    let plugin = runtime
+        .load_file(&dir.join("ema-cross.wasm"))
+        .expect("run `make plugins` first");
+    registry.insert(Arc::new(plugin)).expect("register");
+    Arc::new(RwLock::new(registry))
+}
+
+async fn latency_phase(runtime: &PluginRuntime, seconds: u64) {
+    let rss_before = rss_bytes();
+    let manager = Arc::new(BotManager::new(
+        registry(runtime),
+        Arc::new(EventBus::new(1)),
+    ));
+    let feed = "{ kind: synthetic, seed: 42, interval_ms: 1000 }";
+    for id in 0..BOTS {
+        manager.create(config(id, feed)).await.expect("create");
+    }
+    let (cpu_start, wall_start) = (cpu_seconds(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu = (cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let rss_per_bot = rss_bytes().saturating_sub(rss_before) as f64 / BOTS as f64;
+    let histogram = manager.latency();
+    let candles = manager.get("bot-0").map_or(0, |s| s.candles_processed);
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    let p50 = histogram.percentile(0.50).unwrap_or(0);
+    let p99 = histogram.percentile(0.99).unwrap_or(0);
+    println!(
+        "live benchmark: {BOTS} paper bots (ema-cross), one shared synthetic feed at 1 candle/s, {seconds} s"
+    );
+    println!(
+        "  decisions measured:      {} ({candles} candles per bot)",
+        histogram.count()
+    );
+    println!("  latency p50:             {:>8.3} ms", p50 as f64 / 1e3);
+    println!(
+        "  latency p99:             {:>8.3} ms   target < 10 ms   {}",
+        p99 as f64 / 1e3,
+        verdict(p99 < 10_000)
+    );
+    println!(
+        "  CPU:                     {:>8.2} %    of {cores} cores, target < 10%   {}",
+        cpu / cores * 100.0,
+        verdict(cpu / cores < 0.10)
+    );
+    println!(
+        "  resident memory per bot: {:>8.2} MiB  target < 2 MiB   {}",
+        rss_per_bot / 1_048_576.0,
+        verdict(rss_per_bot < 2.0 * 1_048_576.0)
+    );
+    for id in 0..BOTS {
+        let id = format!("bot-{id}");
+        let _ = manager.control(&id, CommandKind::Stop).await;
+        let _ = manager.delete(&id).await;
+    }
+}
+
+async fn throughput_phase(runtime: &PluginRuntime) {
+    let manager = BotManager::new(registry(runtime), Arc::new(EventBus::new(1)));
+    for id in 0..BOTS {
+        manager
+            .create(config(id, "{ kind: stepped }"))
+            .await
+            .expect("create");
+    }
+    let feed = manager
+        .feeds()
+        .feed_for(&config(0, "{ kind: stepped }"))
+        .expect("feed");
+    let candles = synthesize(&SynthParams::new(BURST, 7));
+    let last = candles.last().expect("candles").ts;
+    let started = Instant::now();
+    for candle in candles {
+        feed.publish(candle).expect("publish");
+    }
+    for id in 0..BOTS {
+        let mut watch = manager.watch(&format!("bot-{id}")).expect("bot");
+        watch
+            .wait_for(|s| s.last_candle_ts == Some(last))
+            .await
+            .expect("bot runs");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "  absorb {BURST} candles x {BOTS} bots: {:.2} s = {:.0} candles/s for all bots ({:.0} bot-candles/s)",
+        elapsed,
+        BURST as f64 / elapsed,
+        (BURST * BOTS) as f64 / elapsed
+    );
+}
+
+fn main() {
+    let seconds = std::env::var("STRATBOX_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let plugins = PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime");
+    runtime.block_on(async {
+        latency_phase(&plugins, seconds).await;
+        throughput_phase(&plugins).await;
+    });
+}

@@ -1,0 +1,115 @@
+//! `stratbox live`: run the bot configs of a folder as paper bots on their
+//! (synthetic or replay) feeds and print their events as JSON lines, until
+//! Ctrl-C or the given number of seconds. The control API will serve the
+//! same bots; this is the runtime on its own.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use stratbox_host::domain::config::{BotConfig, FeedConfig};
+use stratbox_host::live::{BotManager, Channel, EventBus, Filter};
+use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Folder of bot configs (YAML).
+    #[arg(long, default_value = "config/bots")]
+    bots: PathBuf,
+    /// Folder of plugins.
+    #[arg(long, env = "STRATBOX_PLUGIN_DIR", default_value = "target/plugins")]
+    plugins_dir: PathBuf,
+    /// Milliseconds between synthetic candles (overrides the configs; the
+    /// timeframe's real length when 0).
+    #[arg(long, default_value_t = 50)]
+    interval_ms: u64,
+    /// Stop after this many seconds (0: run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
+}
+
+pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
+    let (registry, failures) = PluginRegistry::scan(&runtime, &args.plugins_dir)?;
+    for (path, error) in failures {
+        tracing::warn!(path = %path.display(), %error, "plugin not loaded");
+    }
+    let mut configs = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.bots)
+        .with_context(|| format!("cannot read {}", args.bots.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        let mut config = BotConfig::from_yaml(&text).map_err(|issues| {
+            let listed: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}: {}", file.display(), listed.join("; "))
+        })?;
+        if let FeedConfig::Synthetic { interval_ms, .. } = &mut config.market.feed
+            && args.interval_ms > 0
+        {
+            *interval_ms = Some(args.interval_ms);
+        }
+        configs.push(config);
+    }
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async move {
+        let bus = Arc::new(EventBus::new(1));
+        let manager = BotManager::new(Arc::new(RwLock::new(registry)), bus.clone());
+        let channels = [
+            Channel::Bots,
+            Channel::Trades,
+            Channel::Risk,
+            Channel::System,
+        ];
+        let mut events = bus.subscribe(
+            Filter {
+                channels: channels.into(),
+                bot_id: None,
+            },
+            None,
+        );
+        for config in configs {
+            let id = config.id.clone();
+            manager
+                .create(config)
+                .await
+                .with_context(|| format!("bot {id}"))?;
+        }
+        let printer = tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                if let Ok(line) = serde_json::to_string(&*event) {
+                    println!("{line}");
+                }
+            }
+        });
+        let limit = async {
+            if args.seconds == 0 {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = limit => {}
+        }
+        manager.stop_all().await;
+        for snapshot in manager.list() {
+            eprintln!(
+                "{:<20} {:<8?} candles {:>6}  equity {:>14}  trades {}",
+                snapshot.id,
+                snapshot.state,
+                snapshot.candles_processed,
+                snapshot.equity.round_dp(2),
+                snapshot.recent_trades.len()
+            );
+        }
+        printer.abort();
+        anyhow::Ok(())
+    })
+}
