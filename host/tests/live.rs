@@ -127,6 +127,13 @@ async fn a_paper_bot_trades_and_events_are_published_in_sequence() {
         },
         None,
     );
+    let mut signals = f.manager.bus().subscribe(
+        Filter {
+            channels: [Channel::Signals].into(),
+            bot_id: None,
+        },
+        None,
+    );
     go_long(&mut f).await;
     let snapshot = f.get("ema");
     assert_eq!(snapshot.state, BotState::Running);
@@ -136,6 +143,10 @@ async fn a_paper_bot_trades_and_events_are_published_in_sequence() {
     let filled = orders.next().await.unwrap();
     assert_eq!((placed.kind, filled.kind), ("order.placed", "order.filled"));
     assert!(filled.seq > placed.seq);
+    let signal = signals.next().await.unwrap();
+    assert_eq!(signal.kind, "signal");
+    assert_eq!(signal.data["actions"][0]["place"]["side"], "buy");
+    assert!(signal.seq < placed.seq);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,6 +405,13 @@ async fn a_paper_bot_makes_exactly_the_backtests_trades() {
     assert!(expected.trades.len() > 20);
 
     let f = Fixture::new(std::slice::from_ref(&bot)).await;
+    let mut system = f.manager.bus().subscribe(
+        Filter {
+            channels: [Channel::System].into(),
+            bot_id: Some("parity".into()),
+        },
+        None,
+    );
     // Publish everything at once: the bot falls behind and catches up in order.
     for candle in &candles {
         f.feed.publish(*candle).unwrap();
@@ -407,4 +425,60 @@ async fn a_paper_bot_makes_exactly_the_backtests_trades() {
     assert_eq!(snapshot.realized_pnl, expected.portfolio.realized_pnl);
     let recent = &expected.trades[expected.trades.len() - snapshot.recent_trades.len()..];
     assert_eq!(snapshot.recent_trades.as_slice(), recent);
+    // It was told it was behind, and skipped nothing.
+    let lagged = system.next().await.unwrap();
+    assert_eq!(lagged.kind, "lagged");
+    assert_eq!(lagged.data["skipped"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_synthetic_feeds_are_shared_and_run_accelerated() {
+    let feed = "autostart: true\n";
+    let mut a = config("a", EMA_2_3, feed);
+    let mut b = config("b", EMA_2_3, feed);
+    for bot in [&mut a, &mut b] {
+        bot.market.feed = stratbox_host::domain::config::FeedConfig::Synthetic {
+            seed: 5,
+            interval_ms: Some(2),
+        };
+    }
+    let f = Fixture::new(&[a.clone(), b.clone()]).await;
+    assert!(
+        f.manager
+            .feeds()
+            .feed_for(&a)
+            .unwrap()
+            .same_feed(&f.manager.feeds().feed_for(&b).unwrap())
+    );
+    let mut other_seed = a.clone();
+    other_seed.market.feed = stratbox_host::domain::config::FeedConfig::Synthetic {
+        seed: 6,
+        interval_ms: Some(2),
+    };
+    assert!(
+        !f.manager
+            .feeds()
+            .feed_for(&a)
+            .unwrap()
+            .same_feed(&f.manager.feeds().feed_for(&other_seed).unwrap())
+    );
+    // Two milliseconds a candle: both bots see candles flowing.
+    for id in ["a", "b"] {
+        f.wait_for(id, |s| s.candles_processed >= 20).await;
+    }
+    // Bulk commands reach every bot.
+    let stopped = f.manager.stop_all().await;
+    assert!(
+        stopped
+            .iter()
+            .all(|(_, outcome)| outcome.as_ref().is_ok_and(|s| s.state == BotState::Stopped))
+    );
+    let started = f.manager.start_all().await;
+    assert!(
+        started
+            .iter()
+            .all(|(_, outcome)| outcome.as_ref().is_ok_and(|s| s.state == BotState::Running))
+    );
+    let restarted = f.manager.restart_all().await;
+    assert_eq!(restarted.len(), 2);
 }

@@ -133,7 +133,8 @@ impl Journal {
             }
             EngineEvent::OrderRejected { rejection } => self.rejections.push(rejection),
             EngineEvent::PositionClosed { trade, .. } => self.trades.push(trade),
-            EngineEvent::PositionOpened { .. }
+            EngineEvent::Signal { .. }
+            | EngineEvent::PositionOpened { .. }
             | EngineEvent::RiskViolation { .. }
             | EngineEvent::RiskStateChanged { .. }
             | EngineEvent::KillSwitch { .. } => {}

@@ -28,6 +28,11 @@ pub struct Rejection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
+    /// The strategy's decision on a candle, when it decided anything.
+    Signal {
+        ts: i64,
+        actions: serde_json::Value,
+    },
     OrderPlaced {
         order: Order,
     },
@@ -240,6 +245,12 @@ impl<D: Decider> BotEngine<D> {
             c.volume = to_f64(candle.volume);
             let view = self.bot_view();
             let actions = self.plugin.on_candle(&self.plugin_candle, &view)?;
+            if !actions.is_empty() {
+                self.events.push(EngineEvent::Signal {
+                    ts: self.now,
+                    actions: actions.iter().map(contract::action_to_json).collect(),
+                });
+            }
             for action in actions {
                 self.act(action)?;
             }

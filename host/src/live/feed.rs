@@ -10,11 +10,13 @@
 //! or file, interval) share one feed: the [`FeedHub`] keys feeds by that
 //! definition and a feed's task ends when its last bot lets go of it.
 //!
-//! Sources: `synthetic` (seeded GBM, real time or accelerated), `replay` (a
-//! candle CSV at a set pace), `stepped` (candles pushed by the caller, for
-//! tests). A Binance feed will be one more source behind the same handle.
+//! Sources implement [`CandleSource`]: `synthetic` (seeded GBM, real time or
+//! accelerated) and `replay` (a candle CSV at a set pace) are [`Paced`]
+//! iterators; a Binance kline stream will be one more implementation.
+//! `stepped` feeds have no source: the caller publishes (tests).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -89,6 +91,11 @@ impl FeedHandle {
 
     pub fn key(&self) -> &str {
         &self.shared.key
+    }
+
+    /// Whether two handles refer to the same running feed.
+    pub fn same_feed(&self, other: &FeedHandle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Append a candle. Candles must come in time order.
@@ -198,17 +205,15 @@ impl FeedHub {
             FeedConfig::Synthetic { seed, interval_ms } => {
                 let interval =
                     Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
-                let now = chrono_now_ms();
+                let now = wall_now_ms();
                 let params = SynthParams {
                     timeframe,
                     start_ts: now - now.rem_euclid(timeframe.millis()),
                     ..SynthParams::new(0, *seed)
                 };
-                spawn_source(
-                    &handle,
-                    interval,
-                    SynthGenerator::new(&params).into_iter_candles(),
-                );
+                let mut generator = SynthGenerator::new(&params);
+                let candles = std::iter::from_fn(move || Some(generator.next_candle()));
+                spawn_source(&handle, Paced::new(candles, interval));
             }
             FeedConfig::Replay { file, interval_ms } => {
                 let candles = read_candles(file).map_err(|err| FeedError::Replay {
@@ -217,7 +222,7 @@ impl FeedHub {
                 })?;
                 let interval =
                     Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
-                spawn_source(&handle, interval, candles.into_iter());
+                spawn_source(&handle, Paced::new(candles.into_iter(), interval));
             }
             FeedConfig::Stepped => {}
         }
@@ -226,40 +231,61 @@ impl FeedHub {
     }
 }
 
-fn chrono_now_ms() -> i64 {
+fn wall_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-impl SynthGenerator {
-    fn into_iter_candles(mut self) -> impl Iterator<Item = Candle> + Send + 'static {
-        std::iter::from_fn(move || Some(self.next_candle()))
-    }
+/// Where a feed's candles come from.
+pub trait CandleSource: Send + 'static {
+    /// The next candle, once it is due; `None` when the source is done.
+    fn next(&mut self) -> impl Future<Output = Option<Candle>> + Send;
 }
 
-/// Publish `candles` every `interval` (as fast as possible for zero) until
-/// they run out or no one holds the feed any more.
-fn spawn_source(
-    handle: &FeedHandle,
-    interval: Duration,
-    candles: impl Iterator<Item = Candle> + Send + 'static,
-) {
-    let feed = Arc::downgrade(&handle.shared);
-    tokio::spawn(async move {
-        let mut ticker = (!interval.is_zero()).then(|| {
+/// Candles from an iterator, one every `interval` (as fast as readers
+/// allow for a zero interval).
+pub struct Paced<I> {
+    candles: I,
+    ticker: Option<tokio::time::Interval>,
+    emitted: u64,
+}
+
+impl<I: Iterator<Item = Candle> + Send + 'static> Paced<I> {
+    pub fn new(candles: I, interval: Duration) -> Self {
+        let ticker = (!interval.is_zero()).then(|| {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticker
         });
-        for (index, candle) in candles.enumerate() {
-            match &mut ticker {
-                Some(ticker) => {
-                    ticker.tick().await;
-                }
-                None if index % 256 == 0 => tokio::task::yield_now().await,
-                None => {}
+        Self {
+            candles,
+            ticker,
+            emitted: 0,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Candle> + Send + 'static> CandleSource for Paced<I> {
+    async fn next(&mut self) -> Option<Candle> {
+        match &mut self.ticker {
+            Some(ticker) => {
+                ticker.tick().await;
             }
+            // Unpaced: let other tasks run now and then.
+            None if self.emitted.is_multiple_of(256) => tokio::task::yield_now().await,
+            None => {}
+        }
+        self.emitted += 1;
+        self.candles.next()
+    }
+}
+
+/// Publish what `source` yields until it is done or no one holds the feed.
+fn spawn_source(handle: &FeedHandle, mut source: impl CandleSource) {
+    let feed = Arc::downgrade(&handle.shared);
+    tokio::spawn(async move {
+        while let Some(candle) = source.next().await {
             let Some(shared) = feed.upgrade() else { return };
             let handle = FeedHandle { shared };
             if let Err(err) = handle.publish(candle) {

@@ -21,6 +21,11 @@ use super::state::{BotState, CommandKind};
 
 /// Commands waiting for a runner; more than this and callers wait.
 const COMMAND_QUEUE: usize = 64;
+/// Longest a command may take. A runner handles commands between candles,
+/// and a plugin call is bounded by its own wall-clock limit, so this is only
+/// reached if something is badly wrong; the caller then gets an error
+/// instead of waiting forever.
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -186,11 +191,17 @@ impl BotManager {
                 .ok_or_else(|| ManagerError::NotFound(id.into()))?
         };
         let (reply, answer) = oneshot::channel();
-        sender
-            .send(Request { command, reply })
+        let exchange = async {
+            sender
+                .send(Request { command, reply })
+                .await
+                .map_err(|_| CommandError::Gone)?;
+            answer.await.map_err(|_| CommandError::Gone)?
+        };
+        let outcome = tokio::time::timeout(COMMAND_TIMEOUT, exchange)
             .await
-            .map_err(|_| CommandError::Gone)?;
-        Ok(answer.await.map_err(|_| CommandError::Gone)??)
+            .map_err(|_| CommandError::Timeout(COMMAND_TIMEOUT.as_secs()))?;
+        Ok(outcome?)
     }
 
     /// A control command (start, stop, pause, ...).

@@ -22,7 +22,7 @@ mod snapshot;
 mod state;
 
 pub use bus::{Channel, Event, EventBus, Filter, Subscription};
-pub use feed::{FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY};
+pub use feed::{CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY, Paced};
 pub use latency::LatencyHistogram;
 pub use manager::{BotManager, ManagerError};
 pub use runner::{Command, CommandError};

@@ -50,6 +50,8 @@ pub enum CommandError {
     Invalid(Vec<ConfigIssue>),
     #[error("the bot is gone")]
     Gone,
+    #[error("the bot did not answer within {0} s")]
+    Timeout(u64),
 }
 
 fn join(issues: &[ConfigIssue]) -> String {
@@ -300,6 +302,7 @@ impl BotRunner {
         let events: Vec<EngineEvent> = self.engine.drain_events().collect();
         for event in events {
             let (channel, kind) = match &event {
+                EngineEvent::Signal { .. } => (Channel::Signals, "signal"),
                 EngineEvent::OrderPlaced { .. } => (Channel::Orders, "order.placed"),
                 EngineEvent::OrderFilled { .. } => (Channel::Orders, "order.filled"),
                 EngineEvent::OrderCancelled { .. } => (Channel::Orders, "order.cancelled"),
