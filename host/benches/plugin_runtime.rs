@@ -14,7 +14,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rust_decimal::prelude::ToPrimitive;
 use serde_json::json;
 use stratbox_host::data::{SynthParams, synthesize};
 use stratbox_host::plugin::contract::{self, Action, BotView, Side};
@@ -61,16 +60,7 @@ fn main() {
     let candles = synthesize(&SynthParams::new(CANDLES, 42));
     let wasm_candles: Vec<contract::Candle> = candles
         .iter()
-        .map(|c| contract::Candle {
-            symbol: "BTCUSDT".into(),
-            timeframe: "1m".into(),
-            ts: c.ts,
-            open: c.open.to_f64().unwrap(),
-            high: c.high.to_f64().unwrap(),
-            low: c.low.to_f64().unwrap(),
-            close: c.close.to_f64().unwrap(),
-            volume: c.volume.to_f64().unwrap(),
-        })
+        .map(|c| contract::Candle::from_domain("BTCUSDT", "1m", c))
         .collect();
     let native_candles: Vec<stratbox_sdk::Candle> = wasm_candles
         .iter()

@@ -12,19 +12,9 @@ use stratbox_host::plugin::{
 use support::{Harness, RUNTIME, plugin_path};
 
 fn synthetic_candles(count: usize) -> Vec<contract::Candle> {
-    use rust_decimal::prelude::ToPrimitive;
     synthesize(&SynthParams::new(count, 7))
         .iter()
-        .map(|c| contract::Candle {
-            symbol: "BTCUSDT".into(),
-            timeframe: "1m".into(),
-            ts: c.ts,
-            open: c.open.to_f64().unwrap(),
-            high: c.high.to_f64().unwrap(),
-            low: c.low.to_f64().unwrap(),
-            close: c.close.to_f64().unwrap(),
-            volume: c.volume.to_f64().unwrap(),
-        })
+        .map(|c| contract::Candle::from_domain("BTCUSDT", "1m", c))
         .collect()
 }
 

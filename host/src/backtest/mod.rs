@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
 use crate::domain::{Candle, Fill, Order, OrderOrigin, OrderStatus, Timeframe};
 use crate::engine::metrics::{self, EquityPoint, Metrics};
 use crate::engine::{
@@ -48,7 +48,7 @@ impl Default for BacktestOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {
-    #[error("invalid bot config: {}", join(.0))]
+    #[error("invalid bot config: {}", join_issues(.0))]
     Config(Vec<ConfigIssue>),
     #[error("strategy refused its parameters: {0}")]
     Params(#[source] InitError),
@@ -64,14 +64,6 @@ pub enum BacktestError {
     },
     #[error("at the candle of {ts}: {error}")]
     Engine { ts: i64, error: EngineError },
-}
-
-fn join(issues: &[ConfigIssue]) -> String {
-    issues
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
 use stratbox_host::data::read_candles;
-use stratbox_host::domain::config::BotConfig;
+use stratbox_host::domain::config::{BotConfig, join_issues};
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
 
 #[derive(Debug, Args)]
@@ -71,12 +71,8 @@ pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.bot)
         .with_context(|| format!("cannot read {}", args.bot.display()))?;
     let config = BotConfig::from_yaml(&text).map_err(|issues| {
-        let listed: Vec<String> = issues.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!(
-            "{} is not a valid bot config: {}",
-            args.bot.display(),
-            listed.join("; ")
-        )
+        let path = args.bot.display();
+        anyhow::anyhow!("{path} is not a valid bot config: {}", join_issues(&issues))
     })?;
     let plugin = match &args.plugin {
         Some(file) => std::sync::Arc::new(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use stratbox_host::domain::config::{BotConfig, FeedConfig};
+use stratbox_host::domain::config::{BotConfig, FeedConfig, join_issues};
 use stratbox_host::live::{BotManager, Channel, EventBus, Filter};
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
 
@@ -44,10 +44,8 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     files.sort();
     for file in files {
         let text = std::fs::read_to_string(&file)?;
-        let mut config = BotConfig::from_yaml(&text).map_err(|issues| {
-            let listed: Vec<String> = issues.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("{}: {}", file.display(), listed.join("; "))
-        })?;
+        let mut config = BotConfig::from_yaml(&text)
+            .map_err(|issues| anyhow::anyhow!("{}: {}", file.display(), join_issues(&issues)))?;
         if let FeedConfig::Synthetic { interval_ms, .. } = &mut config.market.feed
             && args.interval_ms > 0
         {

@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use stratbox_host::data::read_candles;
-use stratbox_host::domain::decimal::to_f64;
 use stratbox_host::domain::{Candle, Timeframe};
 use stratbox_host::plugin::contract::{self, Action, BotView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
@@ -104,27 +103,13 @@ fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
         .context("the plugin refused its parameters")?;
 
     let bot = BotView::flat(args.cash);
-    let mut candle = contract::Candle {
-        symbol: args.symbol,
-        timeframe,
-        ts: 0,
-        open: 0.0,
-        high: 0.0,
-        low: 0.0,
-        close: 0.0,
-        volume: 0.0,
-    };
+    let mut candle = contract::Candle::for_market(&args.symbol, &timeframe);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (mut decisions, mut intents, mut cancels) = (0u64, 0u64, 0u64);
     let mut busy = std::time::Duration::ZERO;
     for c in &candles {
-        candle.ts = c.ts;
-        candle.open = to_f64(c.open);
-        candle.high = to_f64(c.high);
-        candle.low = to_f64(c.low);
-        candle.close = to_f64(c.close);
-        candle.volume = to_f64(c.volume);
+        candle.set_prices(c);
         let started = Instant::now();
         let actions = instance
             .on_candle(&candle, &bot)

@@ -279,6 +279,15 @@ impl std::fmt::Display for ConfigIssue {
     }
 }
 
+/// Issues as one line: `/a: message; /b: message`.
+pub fn join_issues(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn issue(pointer: &str, message: impl Into<String>) -> ConfigIssue {
     ConfigIssue {
         pointer: pointer.to_string(),

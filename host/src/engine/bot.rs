@@ -144,16 +144,10 @@ impl<D: Decider> BotEngine<D> {
             risk: RiskEngine::new(config.risk.clone(), config.capital.initial),
             fill_timing: config.execution.fill_timing,
             timeframe_ms: timeframe.millis(),
-            plugin_candle: contract::Candle {
-                symbol: config.market.symbol.clone(),
-                timeframe: config.market.timeframe.clone(),
-                ts: 0,
-                open: 0.0,
-                high: 0.0,
-                low: 0.0,
-                close: 0.0,
-                volume: 0.0,
-            },
+            plugin_candle: contract::Candle::for_market(
+                &config.market.symbol,
+                &config.market.timeframe,
+            ),
             last_close: None,
             now: 0,
             events: Vec::new(),
@@ -236,13 +230,7 @@ impl<D: Decider> BotEngine<D> {
         self.record_risk();
 
         if self.risk.kill_switch().is_none() {
-            let c = &mut self.plugin_candle;
-            c.ts = candle.ts;
-            c.open = to_f64(candle.open);
-            c.high = to_f64(candle.high);
-            c.low = to_f64(candle.low);
-            c.close = to_f64(candle.close);
-            c.volume = to_f64(candle.volume);
+            self.plugin_candle.set_prices(candle);
             let view = self.bot_view();
             let actions = self.plugin.on_candle(&self.plugin_candle, &view)?;
             if !actions.is_empty() {
@@ -428,18 +416,7 @@ impl<D: Decider> BotEngine<D> {
             return Ok(());
         }
         if immediate {
-            let mut venue_events = std::mem::take(&mut self.venue_events);
-            let order = self.venue.fill_now(
-                request,
-                reference,
-                self.now,
-                &mut self.portfolio,
-                &mut venue_events,
-            );
-            self.events.push(EngineEvent::OrderPlaced { order });
-            let result = self.absorb(&mut venue_events, self.now, true);
-            self.venue_events = venue_events;
-            result
+            self.fill_now(request, reference, true)
         } else {
             let order = self.venue.accept(request, self.now);
             self.events.push(EngineEvent::OrderPlaced { order });
@@ -568,6 +545,17 @@ impl<D: Decider> BotEngine<D> {
             reduce_only: true,
             origin,
         };
+        self.fill_now(request, reference, origin != OrderOrigin::KillSwitch)
+    }
+
+    /// Fill an order at once at `reference` plus slippage and book the
+    /// consequences; `notify` tells the plugin about the fill.
+    fn fill_now(
+        &mut self,
+        request: OrderRequest,
+        reference: Decimal,
+        notify: bool,
+    ) -> Result<(), EngineError> {
         let mut venue_events = std::mem::take(&mut self.venue_events);
         let order = self.venue.fill_now(
             request,
@@ -577,7 +565,6 @@ impl<D: Decider> BotEngine<D> {
             &mut venue_events,
         );
         self.events.push(EngineEvent::OrderPlaced { order });
-        let notify = origin != OrderOrigin::KillSwitch;
         let result = self.absorb(&mut venue_events, self.now, notify);
         self.venue_events = venue_events;
         result

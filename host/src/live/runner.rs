@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::OrderOrigin;
-use crate::domain::config::{BotConfig, ConfigIssue, FeedConfig};
+use crate::domain::config::{BotConfig, ConfigIssue, FeedConfig, join_issues};
 use crate::engine::{BotEngine, EngineEvent, Trade};
 use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
 
@@ -46,20 +46,12 @@ pub enum CommandError {
         state: BotState,
         allowed: Vec<&'static str>,
     },
-    #[error("invalid config: {}", join(.0))]
+    #[error("invalid config: {}", join_issues(.0))]
     Invalid(Vec<ConfigIssue>),
     #[error("the bot is gone")]
     Gone,
     #[error("the bot did not answer within {0} s")]
     Timeout(u64),
-}
-
-fn join(issues: &[ConfigIssue]) -> String {
-    issues
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 pub(crate) struct Request {
@@ -382,7 +374,7 @@ impl BotRunner {
                             self.error = None;
                         }
                         Err(issues) => {
-                            self.error = Some(join(&issues));
+                            self.error = Some(join_issues(&issues));
                             return;
                         }
                     }
@@ -412,24 +404,12 @@ impl BotRunner {
             .start(&config.strategy.params, config.limits, &config.id)
             .map_err(init_issues)?;
         let view = self.engine.plugin_view();
-        let mut candle = crate::plugin::contract::Candle {
-            symbol: config.market.symbol.clone(),
-            timeframe: config.market.timeframe.clone(),
-            ts: 0,
-            open: 0.0,
-            high: 0.0,
-            low: 0.0,
-            close: 0.0,
-            volume: 0.0,
-        };
-        use crate::domain::decimal::to_f64;
+        let mut candle = crate::plugin::contract::Candle::for_market(
+            &config.market.symbol,
+            &config.market.timeframe,
+        );
         for recent in self.feed.recent(warmup as usize) {
-            candle.ts = recent.ts;
-            candle.open = to_f64(recent.open);
-            candle.high = to_f64(recent.high);
-            candle.low = to_f64(recent.low);
-            candle.close = to_f64(recent.close);
-            candle.volume = to_f64(recent.volume);
+            candle.set_prices(&recent);
             // Warm-up decisions are discarded: only the indicators matter.
             instance.on_candle(&candle, &view).map_err(|error| {
                 vec![ConfigIssue {

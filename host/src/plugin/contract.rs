@@ -6,6 +6,8 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::decimal::to_f64;
+
 wasmtime::component::bindgen!({
     path: "../sdk/wit",
     world: "strategy",
@@ -55,6 +57,40 @@ pub fn action_to_json(action: &Action) -> Value {
             }
         }),
         Action::Cancel(tag) => json!({ "cancel": tag }),
+    }
+}
+
+impl Candle {
+    /// A candle of this market with every price zero, to be filled with
+    /// [`Candle::set_prices`]: the strings are set once, not per candle.
+    pub fn for_market(symbol: &str, timeframe: &str) -> Self {
+        Self {
+            symbol: symbol.to_string(),
+            timeframe: timeframe.to_string(),
+            ts: 0,
+            open: 0.0,
+            high: 0.0,
+            low: 0.0,
+            close: 0.0,
+            volume: 0.0,
+        }
+    }
+
+    /// Take time and prices from a host candle.
+    pub fn set_prices(&mut self, candle: &crate::domain::Candle) {
+        self.ts = candle.ts;
+        self.open = to_f64(candle.open);
+        self.high = to_f64(candle.high);
+        self.low = to_f64(candle.low);
+        self.close = to_f64(candle.close);
+        self.volume = to_f64(candle.volume);
+    }
+
+    /// A host candle as the plugin sees it.
+    pub fn from_domain(symbol: &str, timeframe: &str, candle: &crate::domain::Candle) -> Self {
+        let mut converted = Self::for_market(symbol, timeframe);
+        converted.set_prices(candle);
+        converted
     }
 }
 

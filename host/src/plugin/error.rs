@@ -1,9 +1,8 @@
 //! What can go wrong with a plugin, typed so that callers can react (poison
 //! an instance, answer 422, refuse an upload) and people can read it.
 
-use serde::Serialize;
-
 use super::schema::SchemaError;
+use crate::domain::config::join_issues;
 
 /// A failed call into a plugin instance. After any of these the instance is
 /// poisoned: every later call answers [`PluginError::Poisoned`].
@@ -36,41 +35,18 @@ pub enum PluginError {
 }
 
 /// One invalid parameter: a JSON Pointer into the parameters document and
-/// what is wrong there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ParamIssue {
-    pub pointer: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for ParamIssue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
-        write!(f, "{pointer}: {}", self.message)
-    }
-}
+/// what is wrong there (the same shape as a config issue).
+pub type ParamIssue = crate::domain::config::ConfigIssue;
 
 /// Why a strategy could not be initialised with some parameters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InitError {
     /// The parameters are wrong: each issue names its field.
-    #[error("invalid parameters: {}", join(.0))]
+    #[error("invalid parameters: {}", join_issues(.0))]
     Params(Vec<ParamIssue>),
     /// The plugin failed while initialising.
     #[error(transparent)]
     Plugin(#[from] PluginError),
-}
-
-fn join(issues: &[ParamIssue]) -> String {
-    issues
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// Why a file is not a loadable plugin.
