@@ -226,3 +226,45 @@ fn bad_input_gives_one_clear_line() {
         assert!(line.contains(expected), "{args:?}: {line}");
     }
 }
+
+#[test]
+fn live_runs_the_demo_bots_and_prints_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
+    let bots = repo.join("config/bots");
+    let run = stratbox(
+        &[
+            "live",
+            "--bots",
+            s(&bots),
+            "--plugins-dir",
+            s(&plugins),
+            "--interval-ms",
+            "5",
+            "--seconds",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let created = events.iter().filter(|e| e["type"] == "bot.created").count();
+    assert_eq!(created, 4, "one per config file");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "bot.state_changed" && e["data"]["to"] == "running")
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "events arrive in sequence order"
+    );
+    // Each autostarted 1m bot processed candles in two seconds at 5 ms each.
+    assert!(run.stderr.contains("ema-cross-btc"), "{}", run.stderr);
+}

@@ -55,6 +55,8 @@ struct History {
 
 struct FeedShared {
     key: String,
+    /// Candles kept in `history`.
+    capacity: usize,
     history: RwLock<History>,
     /// Number of candles published so far; bots wait on changes.
     published: watch::Sender<u64>,
@@ -75,11 +77,12 @@ pub struct ReadOutcome {
 }
 
 impl FeedHandle {
-    fn new(key: String) -> Self {
+    fn new(key: String, capacity: usize) -> Self {
         let (published, _) = watch::channel(0);
         Self {
             shared: Arc::new(FeedShared {
                 key,
+                capacity,
                 history: RwLock::new(History {
                     base: 0,
                     candles: VecDeque::new(),
@@ -114,7 +117,7 @@ impl FeedHandle {
                 candle,
                 published_at: Instant::now(),
             });
-            if history.candles.len() > HISTORY_CAPACITY {
+            if history.candles.len() > self.shared.capacity {
                 history.candles.pop_front();
                 history.base += 1;
             }
@@ -200,7 +203,7 @@ impl FeedHub {
             .timeframe
             .parse()
             .map_err(|_| FeedError::Timeframe(config.market.timeframe.clone()))?;
-        let handle = FeedHandle::new(key.clone());
+        let handle = FeedHandle::new(key.clone(), HISTORY_CAPACITY);
         match &config.market.feed {
             FeedConfig::Synthetic { seed, interval_ms } => {
                 let interval =
@@ -293,4 +296,63 @@ fn spawn_source(handle: &FeedHandle, mut source: impl CandleSource) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn candle(ts: i64) -> Candle {
+        let one = Decimal::ONE;
+        Candle {
+            ts,
+            open: one,
+            high: one,
+            low: one,
+            close: one,
+            volume: one,
+        }
+    }
+
+    #[test]
+    fn readers_catch_up_in_order_and_learn_what_they_missed() {
+        let feed = FeedHandle::new("test".into(), 3);
+        for ts in 1..=5 {
+            feed.publish(candle(ts)).unwrap();
+        }
+        assert_eq!(feed.published(), 5);
+        let mut out = Vec::new();
+        // Two candles left the history before this reader came.
+        assert_eq!(feed.read_from(0, &mut out), ReadOutcome { skipped: 2 });
+        assert_eq!(
+            out.iter().map(|c| c.candle.ts).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+        out.clear();
+        assert_eq!(feed.read_from(4, &mut out), ReadOutcome { skipped: 0 });
+        assert_eq!(out.iter().map(|c| c.candle.ts).collect::<Vec<_>>(), [5]);
+        out.clear();
+        feed.read_from(5, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(
+            feed.recent(2).iter().map(|c| c.ts).collect::<Vec<_>>(),
+            [4, 5]
+        );
+    }
+
+    #[test]
+    fn out_of_order_candles_are_refused() {
+        let feed = FeedHandle::new("test".into(), 10);
+        feed.publish(candle(10)).unwrap();
+        assert!(matches!(
+            feed.publish(candle(10)),
+            Err(FeedError::OutOfOrder { ts: 10, last: 10 })
+        ));
+        assert!(matches!(
+            feed.publish(candle(5)),
+            Err(FeedError::OutOfOrder { .. })
+        ));
+        assert_eq!(feed.published(), 1);
+    }
 }
