@@ -26,7 +26,13 @@ pub enum CandleError {
     NonPositivePrice,
     #[error("volume {volume} is negative")]
     NegativeVolume { volume: Decimal },
+    #[error("prices and volume must be at most {MAX_CANDLE_VALUE}")]
+    OutOfRange,
 }
+
+/// Largest price or volume accepted (10^15): arithmetic on candles then
+/// stays far inside a decimal's range.
+pub const MAX_CANDLE_VALUE: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
 impl Candle {
     /// Check the OHLC relations every data source must satisfy.
@@ -39,6 +45,9 @@ impl Candle {
         }
         if self.low > self.open.min(self.close) {
             return Err(CandleError::LowTooHigh { low: self.low });
+        }
+        if self.high > MAX_CANDLE_VALUE || self.volume > MAX_CANDLE_VALUE {
+            return Err(CandleError::OutOfRange);
         }
         if self.volume.is_sign_negative() {
             return Err(CandleError::NegativeVolume {
@@ -83,6 +92,11 @@ mod tests {
         assert_eq!(
             candle(dec!(0), dec!(12), dec!(0), dec!(11)).validate(),
             Err(CandleError::NonPositivePrice)
+        );
+        assert_eq!(MAX_CANDLE_VALUE, dec!(1_000_000_000_000_000));
+        assert_eq!(
+            candle(dec!(10), dec!(1e16), dec!(9), dec!(11)).validate(),
+            Err(CandleError::OutOfRange)
         );
     }
 }

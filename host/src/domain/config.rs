@@ -17,6 +17,10 @@ use serde_json::Value;
 use super::decimal::{decimal_schema, optional_decimal_schema};
 use super::{InstrumentRules, PluginLimits};
 
+/// Largest starting capital accepted (10^15), so that money arithmetic stays
+/// far inside a decimal's range.
+const MAX_CAPITAL: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
 /// One bot: one symbol, one timeframe, one strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -305,8 +309,11 @@ impl BotConfig {
                 "live trading is not available yet: no live venue exists; use `paper`",
             ));
         }
-        if self.capital.initial <= Decimal::ZERO {
-            issues.push(issue("/capital/initial", "must be greater than 0"));
+        if self.capital.initial <= Decimal::ZERO || self.capital.initial > MAX_CAPITAL {
+            issues.push(issue(
+                "/capital/initial",
+                "must be greater than 0 and at most 10^15",
+            ));
         }
         for (pointer, value) in [
             ("/fees/maker_bps", self.fees.maker_bps),

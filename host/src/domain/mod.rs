@@ -10,7 +10,7 @@ mod limits;
 mod order;
 mod timeframe;
 
-pub use candle::{Candle, CandleError};
+pub use candle::{Candle, CandleError, MAX_CANDLE_VALUE};
 pub use instrument::InstrumentRules;
 pub use limits::PluginLimits;
 pub use order::{Fill, Liquidity, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};

@@ -13,6 +13,17 @@ use super::portfolio::{Portfolio, Trade};
 use super::risk::{OrderContext, RiskEngine, RiskOutcome, StateChange, Violation};
 use super::venue::{PaperVenue, VenueEvent};
 
+/// Largest quantity or price an intent may carry (10^12): products of such
+/// values stay far inside a decimal's range.
+pub const MAX_INTENT_VALUE: f64 = 1e12;
+
+/// Longest client tag kept from a strategy.
+const MAX_TAG_CHARS: usize = 64;
+
+fn clip_tag(tag: &str) -> String {
+    tag.chars().take(MAX_TAG_CHARS).collect()
+}
+
 /// A refused order intent: never reached the venue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
@@ -313,7 +324,8 @@ impl<D: Decider> BotEngine<D> {
                 let request = match self.to_request(&intent) {
                     Ok(request) => request,
                     Err(message) => {
-                        self.reject(intent.client_tag, OrderOrigin::Strategy, "intent", message);
+                        let tag = clip_tag(&intent.client_tag);
+                        self.reject(tag, OrderOrigin::Strategy, "intent", message);
                         return Ok(());
                     }
                 };
@@ -324,23 +336,35 @@ impl<D: Decider> BotEngine<D> {
         }
     }
 
-    /// An intent in decimals on the instrument's grid.
+    /// An intent in decimals on the instrument's grid. Quantities and prices
+    /// are bounded (see [`MAX_INTENT_VALUE`]) so that no product of them can
+    /// overflow a decimal: a plugin cannot make the host panic.
     fn to_request(&self, intent: &contract::OrderIntent) -> Result<OrderRequest, String> {
         let rules = self.venue.rules();
-        let quantity = Decimal::from_f64(intent.quantity)
-            .filter(|q| *q > Decimal::ZERO)
-            .ok_or_else(|| format!("quantity {} is not a positive number", intent.quantity))?;
+        let in_range = |value: f64| value > 0.0 && value <= MAX_INTENT_VALUE;
+        let quantity = Some(intent.quantity)
+            .filter(|q| in_range(*q))
+            .and_then(Decimal::from_f64)
+            .ok_or_else(|| {
+                format!(
+                    "quantity {} is not a positive number up to {MAX_INTENT_VALUE:e}",
+                    intent.quantity
+                )
+            })?;
         let price = match intent.price {
             None => None,
             Some(price) => Some(
-                Decimal::from_f64(price)
-                    .filter(|p| *p > Decimal::ZERO)
+                Some(price)
+                    .filter(|p| in_range(*p))
+                    .and_then(Decimal::from_f64)
                     .map(|p| rules.round_price(p))
-                    .ok_or_else(|| format!("price {price} is not a positive number"))?,
+                    .ok_or_else(|| {
+                        format!("price {price} is not a positive number up to {MAX_INTENT_VALUE:e}")
+                    })?,
             ),
         };
         Ok(OrderRequest {
-            client_tag: intent.client_tag.chars().take(64).collect(),
+            client_tag: clip_tag(&intent.client_tag),
             side: match intent.side {
                 contract::Side::Buy => Side::Buy,
                 contract::Side::Sell => Side::Sell,

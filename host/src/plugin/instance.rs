@@ -21,6 +21,8 @@ use super::log::PluginLog;
 pub const MAX_ACTIONS_PER_CALL: usize = 1_000;
 /// Most parameter errors kept from one `init` call.
 const MAX_PARAM_ERRORS: usize = 100;
+/// Longest pointer or message kept from a plugin's parameter error.
+const MAX_ISSUE_CHARS: usize = 1_000;
 
 /// What the host keeps per instance, reachable from host functions.
 pub(crate) struct InstanceState {
@@ -182,8 +184,8 @@ impl PluginInstance {
                 .into_iter()
                 .take(MAX_PARAM_ERRORS)
                 .map(|error| ParamIssue {
-                    pointer: normalise_pointer(error.path),
-                    message: error.message,
+                    pointer: normalise_pointer(error.path.chars().take(MAX_ISSUE_CHARS).collect()),
+                    message: error.message.chars().take(MAX_ISSUE_CHARS).collect(),
                 })
                 .collect();
             self.poisoned = Some(PluginError::Contract {
