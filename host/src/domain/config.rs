@@ -299,10 +299,29 @@ fn issue(pointer: &str, message: impl Into<String>) -> ConfigIssue {
     }
 }
 
+/// The bot schema, compiled once: bounds and patterns declared on the types
+/// (`schemars` attributes) are enforced by validating against it, since
+/// serde alone does not check them.
+static BOT_SCHEMA: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+    let schema =
+        serde_json::to_value(schemars::schema_for!(BotConfig)).expect("the bot schema is JSON");
+    jsonschema::validator_for(&schema).expect("the bot schema compiles")
+});
+
 impl BotConfig {
-    /// Rules the schema cannot express. Empty when the config is usable.
+    /// Every way this config breaks the bot schema or a rule the schema
+    /// cannot express. Empty when the config is usable.
     pub fn check(&self) -> Vec<ConfigIssue> {
-        let mut issues = Vec::new();
+        let mut issues: Vec<ConfigIssue> = match serde_json::to_value(self) {
+            Ok(document) => BOT_SCHEMA
+                .iter_errors(&document)
+                .map(|error| ConfigIssue {
+                    pointer: error.instance_path().to_string(),
+                    message: error.to_string(),
+                })
+                .collect(),
+            Err(error) => vec![issue("", error.to_string())],
+        };
         if self.mode == Mode::Live {
             issues.push(issue(
                 "/mode",
@@ -447,6 +466,18 @@ capital: { quote: USDT, initial: 1000 }
             issues[0].message.contains("unknown field `max_drawdwn`"),
             "{issues:?}"
         );
+    }
+
+    #[test]
+    fn schema_bounds_are_enforced() {
+        let text =
+            format!("{MINIMAL}risk: {{ max_open_orders: 0 }}\nlimits: {{ wall_clock_ms: 0 }}\n");
+        let issues = BotConfig::from_yaml(&text).unwrap_err();
+        let pointers: Vec<_> = issues.iter().map(|i| i.pointer.as_str()).collect();
+        assert!(pointers.contains(&"/risk/max_open_orders"), "{issues:?}");
+        assert!(pointers.contains(&"/limits/wall_clock_ms"), "{issues:?}");
+        let bad_id = MINIMAL.replace("id: demo", "id: Not A Slug");
+        assert_eq!(BotConfig::from_yaml(&bad_id).unwrap_err()[0].pointer, "/id");
     }
 
     #[test]

@@ -39,7 +39,10 @@ impl InstrumentRules {
         if self.step_size <= Decimal::ZERO {
             return quantity;
         }
-        ((quantity / self.step_size).floor() * self.step_size).normalize()
+        match quantity.checked_div(self.step_size) {
+            Some(steps) => (steps.floor() * self.step_size).normalize(),
+            None => Decimal::ZERO,
+        }
     }
 
     /// Round a price to the nearest tick (midpoints away from zero).
@@ -47,9 +50,13 @@ impl InstrumentRules {
         if self.tick_size <= Decimal::ZERO {
             return price;
         }
-        ((price / self.tick_size).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-            * self.tick_size)
-            .normalize()
+        match price.checked_div(self.tick_size) {
+            Some(ticks) => (ticks
+                .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+                * self.tick_size)
+                .normalize(),
+            None => Decimal::ZERO,
+        }
     }
 }
 

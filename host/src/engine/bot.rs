@@ -10,7 +10,7 @@ use crate::plugin::contract::{self, Action};
 use crate::plugin::{PluginError, PluginInstance};
 
 use super::portfolio::{Portfolio, Trade};
-use super::risk::{OrderContext, RiskEngine, RiskOutcome, StateChange, Violation};
+use super::risk::{OrderContext, RiskEngine, RiskOutcome, StateChange, TradingState, Violation};
 use super::venue::{PaperVenue, VenueEvent};
 
 /// Largest quantity or price an intent may carry (10^12): products of such
@@ -22,6 +22,27 @@ const MAX_TAG_CHARS: usize = 64;
 
 fn clip_tag(tag: &str) -> String {
     tag.chars().take(MAX_TAG_CHARS).collect()
+}
+
+/// Actions recorded in one signal event.
+const MAX_SIGNAL_ACTIONS: usize = 100;
+
+/// A decision as event data: bounded, whatever the plugin returned.
+fn signal_json(actions: &[Action]) -> serde_json::Value {
+    actions
+        .iter()
+        .take(MAX_SIGNAL_ACTIONS)
+        .map(|action| {
+            let clipped = match action {
+                Action::Place(intent) => Action::Place(contract::OrderIntent {
+                    client_tag: clip_tag(&intent.client_tag),
+                    ..intent.clone()
+                }),
+                Action::Cancel(tag) => Action::Cancel(clip_tag(tag)),
+            };
+            contract::action_to_json(&clipped)
+        })
+        .collect()
 }
 
 /// A refused order intent: never reached the venue.
@@ -173,9 +194,29 @@ impl<D: Decider> BotEngine<D> {
         &self.portfolio
     }
 
-    /// Refuse (or allow again) orders that grow the position.
+    /// Refuse (or allow again) orders that grow the position. Pausing also
+    /// cancels resting buys: they are entries too.
     pub fn set_entries_paused(&mut self, paused: bool) {
         self.entries_paused = paused;
+        if paused {
+            self.cancel_entries("bot paused");
+        }
+    }
+
+    /// Cancel every resting or pending buy (an entry on a long-only book).
+    fn cancel_entries(&mut self, reason: &str) {
+        let buys: Vec<u64> = self
+            .venue
+            .open_orders()
+            .iter()
+            .filter(|o| o.side == Side::Buy)
+            .map(|o| o.id)
+            .collect();
+        for id in buys {
+            if let Some(order) = self.venue.cancel_id(id, self.now, reason) {
+                self.events.push(EngineEvent::OrderCancelled { order });
+            }
+        }
     }
 
     /// Put a new decider in place (hot swap); the money, orders and risk
@@ -247,7 +288,7 @@ impl<D: Decider> BotEngine<D> {
             if !actions.is_empty() {
                 self.events.push(EngineEvent::Signal {
                     ts: self.now,
-                    actions: actions.iter().map(contract::action_to_json).collect(),
+                    actions: signal_json(&actions),
                 });
             }
             for action in actions {
@@ -461,23 +502,26 @@ impl<D: Decider> BotEngine<D> {
         notify: bool,
     ) -> Result<(), EngineError> {
         let mut kill = None;
+        let mut reports = Vec::new();
         for event in venue_events.drain(..) {
             match event {
                 VenueEvent::Cancelled(order) => {
                     self.events.push(EngineEvent::OrderCancelled { order })
                 }
-                VenueEvent::Filled { fill, trade } => {
+                VenueEvent::Filled {
+                    fill,
+                    trade,
+                    position_after,
+                } => {
                     self.avg_price_view = None;
-                    let opened =
-                        fill.side == Side::Buy && self.portfolio.position() == fill.quantity;
-                    if opened {
+                    if fill.side == Side::Buy && position_after == fill.quantity {
                         self.events.push(EngineEvent::PositionOpened {
                             ts: fill.ts,
                             quantity: fill.quantity,
                             price: fill.price,
                         });
                     }
-                    let report = contract::Fill {
+                    reports.push(contract::Fill {
                         client_tag: fill.client_tag.clone(),
                         side: match fill.side {
                             Side::Buy => contract::Side::Buy,
@@ -487,7 +531,7 @@ impl<D: Decider> BotEngine<D> {
                         price: to_f64(fill.price),
                         fee: to_f64(fill.fee),
                         ts: fill.ts,
-                    };
+                    });
                     self.events.push(EngineEvent::OrderFilled { fill });
                     if let Some(trade) = trade {
                         if let RiskOutcome::Kill(reason) = self.risk.on_trade(&trade, ts) {
@@ -495,16 +539,20 @@ impl<D: Decider> BotEngine<D> {
                         }
                         self.events.push(EngineEvent::PositionClosed { ts, trade });
                     }
-                    if notify && self.risk.kill_switch().is_none() {
-                        self.plugin.on_fill(&report)?;
-                    }
                 }
             }
         }
+        // Everything is booked and recorded before the plugin hears of it,
+        // so a plugin failure here loses nothing.
         if let Some(reason) = kill {
             self.kill(&reason);
         }
         self.record_risk();
+        if notify && self.risk.kill_switch().is_none() {
+            for report in &reports {
+                self.plugin.on_fill(report)?;
+            }
+        }
         Ok(())
     }
 
@@ -516,7 +564,9 @@ impl<D: Decider> BotEngine<D> {
                 violation: violation.clone(),
             });
         }
+        let mut leaves_active = false;
         for change in &self.risk.state_changes()[changes..] {
+            leaves_active |= change.to != TradingState::Active;
             self.events.push(EngineEvent::RiskStateChanged {
                 change: change.clone(),
             });
@@ -525,6 +575,10 @@ impl<D: Decider> BotEngine<D> {
             self.risk.violations().len(),
             self.risk.state_changes().len(),
         );
+        // REDUCING and HALTED allow no new exposure: resting entries go too.
+        if leaves_active {
+            self.cancel_entries("risk: trading state is no longer ACTIVE");
+        }
     }
 
     /// Engage the kill-switch: cancel every pending order, flatten the

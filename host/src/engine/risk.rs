@@ -208,8 +208,36 @@ impl RiskEngine {
         self.daily_breached = false;
         self.losses_breached = false;
         self.consecutive_losses = 0;
+        self.cooldown_left = 0;
         self.peak_equity = equity;
+        self.day_start_equity = equity;
+        self.last_equity = equity;
         self.change_state(ts, TradingState::Active, "reset".into());
+    }
+
+    /// The trading state the latched breaches and the kill-switch still impose.
+    fn latched_state(&self) -> TradingState {
+        if self.kill_switch.is_some() {
+            return TradingState::Halted;
+        }
+        let action = |breached: bool, action: Option<RiskAction>| {
+            action
+                .filter(|_| breached)
+                .map_or(TradingState::Active, TradingState::from)
+        };
+        let drawdown = action(
+            self.drawdown_breached,
+            self.config.max_drawdown.map(|r| r.action),
+        );
+        let losses = action(
+            self.losses_breached,
+            self.config.max_consecutive_losses.map(|r| r.action),
+        );
+        let daily = action(
+            self.daily_breached,
+            self.config.daily_loss.map(|r| r.action),
+        );
+        drawdown.max(losses).max(daily)
     }
 
     /// Pre-trade checks. Accepting counts towards the orders-per-second limit.
@@ -343,12 +371,9 @@ impl RiskEngine {
             self.day_start_equity = equity;
             if self.daily_breached {
                 self.daily_breached = false;
-                if self.kill_switch.is_none() && !self.drawdown_breached && !self.losses_breached {
-                    self.change_state(
-                        ts,
-                        TradingState::Active,
-                        "new UTC day: daily loss limit cleared".into(),
-                    );
+                let held = self.latched_state();
+                if held < self.state {
+                    self.change_state(ts, held, "new UTC day: daily loss limit cleared".into());
                 }
             }
         }

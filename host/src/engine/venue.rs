@@ -42,6 +42,8 @@ pub enum VenueEvent {
         fill: Fill,
         /// The round trip this fill completed, if any.
         trade: Option<Trade>,
+        /// The position right after this fill.
+        position_after: Decimal,
     },
     Cancelled(Order),
 }
@@ -210,11 +212,38 @@ impl PaperVenue {
         let index = self.open.len() - 1;
         let price = self.slipped(order.side, reference);
         self.execute(index, price, Liquidity::Taker, ts, portfolio, events);
+        self.cancel_stale_reduce_only(portfolio, ts, events);
         order
     }
 
+    /// A flat position leaves resting reduce-only sells nothing to do: cancel them.
+    fn cancel_stale_reduce_only(
+        &mut self,
+        portfolio: &Portfolio,
+        ts: i64,
+        events: &mut Vec<VenueEvent>,
+    ) {
+        if !portfolio.position().is_zero() {
+            return;
+        }
+        let (stale, keep): (Vec<Order>, Vec<Order>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|o| o.reduce_only && o.side == Side::Sell);
+        self.open = keep;
+        for order in stale {
+            let reason = Some("reduce-only order has nothing left to reduce");
+            events.push(VenueEvent::Cancelled(Self::close(
+                order,
+                OrderStatus::Cancelled,
+                ts,
+                reason,
+            )));
+        }
+    }
+
     /// Run one candle past the open orders: pending market orders at the
-    /// open, then stops, then limits.
+    /// open, then stops, then limits; then drop reduce-only orders a flat
+    /// position has made pointless.
     pub fn on_candle(
         &mut self,
         candle: &Candle,
@@ -224,6 +253,16 @@ impl PaperVenue {
         if self.open.is_empty() {
             return;
         }
+        self.match_candle(candle, portfolio, events);
+        self.cancel_stale_reduce_only(portfolio, candle.ts, events);
+    }
+
+    fn match_candle(
+        &mut self,
+        candle: &Candle,
+        portfolio: &mut Portfolio,
+        events: &mut Vec<VenueEvent>,
+    ) {
         for kind in [OrderKind::Market, OrderKind::Stop, OrderKind::Limit] {
             let mut index = 0;
             while index < self.open.len() {
@@ -312,12 +351,19 @@ impl PaperVenue {
             Side::Buy if order.reduce_only => Decimal::ZERO,
             Side::Buy => {
                 let fee_rate = self.fee(Decimal::ONE, liquidity);
-                let affordable = portfolio.cash() / (price * (Decimal::ONE + fee_rate));
+                let affordable = portfolio
+                    .cash()
+                    .checked_div(price * (Decimal::ONE + fee_rate))
+                    .unwrap_or(Decimal::ZERO);
                 order.quantity.min(self.rules.round_quantity(affordable))
             }
         };
-        if quantity.is_zero() || quantity * price < self.rules.min_notional {
+        if price <= Decimal::ZERO
+            || quantity.is_zero()
+            || quantity * price < self.rules.min_notional
+        {
             let reason = match order.side {
+                _ if price <= Decimal::ZERO => "the fill price rounds to zero on the tick grid",
                 Side::Sell => "nothing to sell: the position is smaller than the order's minimum",
                 Side::Buy if order.reduce_only => "a reduce-only buy cannot reduce a long position",
                 Side::Buy => "insufficient cash at fill time",
@@ -343,24 +389,12 @@ impl PaperVenue {
             ts,
         };
         let trade = portfolio.apply_fill(&fill);
-        events.push(VenueEvent::Filled { fill, trade });
-        // A flat position leaves reduce-only orders nothing to do.
-        if portfolio.position().is_zero() {
-            let mut i = 0;
-            while i < self.open.len() {
-                if self.open[i].reduce_only && self.open[i].side == Side::Sell {
-                    let stale = self.open.remove(i);
-                    events.push(VenueEvent::Cancelled(Self::close(
-                        stale,
-                        OrderStatus::Cancelled,
-                        ts,
-                        Some("reduce-only order has nothing left to reduce"),
-                    )));
-                } else {
-                    i += 1;
-                }
-            }
-        }
+        let position_after = portfolio.position();
+        events.push(VenueEvent::Filled {
+            fill,
+            trade,
+            position_after,
+        });
     }
 }
 
@@ -617,5 +651,54 @@ mod tests {
         // 100 / (50 * 1.001) = 1.998 after rounding down to the step.
         assert_eq!(fills(&events)[0].quantity, dec!(1.998));
         assert!(p.cash() >= Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_sweep_of_reduce_only_orders_skips_no_other_order() {
+        let mut v = venue(dec!(0));
+        let mut p = Portfolio::new(dec!(1000));
+        let mut events = Vec::new();
+        v.fill_now(
+            request(Side::Buy, OrderKind::Market, dec!(1), None),
+            dec!(100),
+            0,
+            &mut p,
+            &mut events,
+        );
+        let mut protective = request(Side::Sell, OrderKind::Stop, dec!(1), Some(dec!(50)));
+        protective.reduce_only = true;
+        v.accept(protective, 0);
+        v.accept(request(Side::Sell, OrderKind::Market, dec!(1), None), 0);
+        v.accept(request(Side::Buy, OrderKind::Market, dec!(1), None), 0);
+        events.clear();
+        v.on_candle(
+            &candle(60_000, dec!(100), dec!(101), dec!(99), dec!(100)),
+            &mut p,
+            &mut events,
+        );
+        // The sell flattens and the buy still fills at this open (it is not
+        // skipped); the sweep then finds the position long again, so the
+        // protective stop stays.
+        let sides: Vec<Side> = fills(&events).iter().map(|f| f.side).collect();
+        assert_eq!(sides, [Side::Sell, Side::Buy]);
+        assert_eq!(p.position(), dec!(1));
+        assert_eq!(v.open_orders().len(), 1);
+    }
+
+    #[test]
+    fn prices_that_round_to_zero_cancel_instead_of_panicking() {
+        let mut v = venue(dec!(50));
+        let mut p = Portfolio::new(dec!(1000));
+        let mut events = Vec::new();
+        v.accept(request(Side::Buy, OrderKind::Market, dec!(1), None), 0);
+        v.on_candle(
+            &candle(60_000, dec!(0.004), dec!(0.004), dec!(0.004), dec!(0.004)),
+            &mut p,
+            &mut events,
+        );
+        assert!(
+            matches!(&events[0], VenueEvent::Cancelled(o) if o.reason.as_deref().unwrap().contains("rounds to zero"))
+        );
+        assert_eq!(p.cash(), dec!(1000));
     }
 }

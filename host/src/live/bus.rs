@@ -83,6 +83,8 @@ impl Filter {
 
 /// A live subscription.
 pub struct Subscription {
+    /// Told first: events the requested resume point has lost from the ring.
+    notice: Option<Arc<Event>>,
     filter: Filter,
     backlog: VecDeque<Arc<Event>>,
     receiver: broadcast::Receiver<Arc<Event>>,
@@ -147,7 +149,12 @@ impl EventBus {
             None => VecDeque::new(),
         };
         let last_seq = after.unwrap_or(sequencer.next_seq.saturating_sub(1));
+        let oldest = sequencer.ring.front().map_or(sequencer.next_seq, |e| e.seq);
+        let notice = after
+            .filter(|after| after + 1 < oldest)
+            .map(|after| Arc::new(lagged_event(after, oldest - after - 1)));
         Subscription {
+            notice,
             filter,
             backlog,
             receiver,
@@ -161,24 +168,33 @@ impl EventBus {
     }
 }
 
+/// The notice a subscriber gets for `missed` events it will never see;
+/// `seq` is the last one it did see.
+fn lagged_event(seq: u64, missed: u64) -> Event {
+    Event {
+        seq,
+        ts: 0,
+        kind: "lagged",
+        channel: Channel::System,
+        bot_id: None,
+        data: serde_json::json!({ "missed": missed }),
+    }
+}
+
 impl Subscription {
     /// The next matching event, in sequence order. A subscriber that fell
     /// too far behind gets a `system` `lagged` event saying how many it missed.
     pub async fn next(&mut self) -> Option<Arc<Event>> {
+        if let Some(notice) = self.notice.take() {
+            return Some(notice);
+        }
         loop {
             let event = match self.backlog.pop_front() {
                 Some(event) => event,
                 None => match self.receiver.recv().await {
                     Ok(event) => event,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        return Some(Arc::new(Event {
-                            seq: self.last_seq,
-                            ts: 0,
-                            kind: "lagged",
-                            channel: Channel::System,
-                            bot_id: None,
-                            data: serde_json::json!({ "missed": missed }),
-                        }));
+                        return Some(Arc::new(lagged_event(self.last_seq, missed)));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
@@ -236,5 +252,15 @@ mod tests {
         let first = slow.next().await.unwrap();
         assert_eq!(first.kind, "lagged");
         assert!(first.data["missed"].as_u64().unwrap() >= 10);
+
+        // Resuming from a point the ring has forgotten starts with a notice.
+        for _ in 0..RING_CAPACITY {
+            bus.publish(Channel::Logs, "log", None, json!({}));
+        }
+        let mut late = bus.subscribe(Filter::default(), Some(100));
+        let notice = late.next().await.unwrap();
+        assert_eq!(notice.kind, "lagged");
+        assert!(notice.data["missed"].as_u64().unwrap() > 4_000);
+        assert!(late.next().await.unwrap().seq > 100);
     }
 }

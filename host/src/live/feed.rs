@@ -151,14 +151,16 @@ impl FeedHandle {
         ReadOutcome { skipped }
     }
 
-    /// The last `count` candles, oldest first (for warm-ups).
-    pub fn recent(&self, count: usize) -> Vec<Candle> {
+    /// The last `count` candles before sequence number `before`, oldest
+    /// first: what a bot that will read from `before` on has already seen
+    /// (its warm-up).
+    pub fn recent_before(&self, before: u64, count: usize) -> Vec<Candle> {
         let history = self.shared.history.read().expect("feed lock");
-        let skip = history.candles.len().saturating_sub(count);
+        let end = (before.saturating_sub(history.base) as usize).min(history.candles.len());
+        let start = end.saturating_sub(count);
         history
             .candles
-            .iter()
-            .skip(skip)
+            .range(start..end)
             .map(|c| c.candle)
             .collect()
     }
@@ -336,9 +338,20 @@ mod tests {
         feed.read_from(5, &mut out);
         assert!(out.is_empty());
         assert_eq!(
-            feed.recent(2).iter().map(|c| c.ts).collect::<Vec<_>>(),
+            feed.recent_before(5, 2)
+                .iter()
+                .map(|c| c.ts)
+                .collect::<Vec<_>>(),
             [4, 5]
         );
+        assert_eq!(
+            feed.recent_before(4, 2)
+                .iter()
+                .map(|c| c.ts)
+                .collect::<Vec<_>>(),
+            [3, 4]
+        );
+        assert!(feed.recent_before(2, 2).is_empty());
     }
 
     #[test]

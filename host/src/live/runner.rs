@@ -163,10 +163,7 @@ impl BotRunner {
                 biased;
                 request = requests.recv() => {
                     let Some(request) = request else { break };
-                    let shutdown = matches!(request.command, Command::Shutdown);
-                    let outcome = self.handle(request.command);
-                    let _ = request.reply.send(outcome);
-                    if shutdown {
+                    if self.answer(request) {
                         break;
                     }
                     candles.mark_changed();
@@ -175,7 +172,9 @@ impl BotRunner {
                     if changed.is_err() {
                         break;
                     }
-                    self.drain_feed().await;
+                    if self.drain_feed(&mut requests).await {
+                        break;
+                    }
                 }
             }
         }
@@ -226,22 +225,44 @@ impl BotRunner {
         }
     }
 
-    /// Read and process every candle published since the last read, in order.
-    async fn drain_feed(&mut self) {
+    /// Answer one request; true when the runner must end.
+    fn answer(&mut self, request: Request) -> bool {
+        let shutdown = matches!(request.command, Command::Shutdown);
+        let outcome = self.handle(request.command);
+        let ended = shutdown && outcome.is_ok();
+        let _ = request.reply.send(outcome);
+        ended
+    }
+
+    /// Read and process every candle published since the last read, in
+    /// order. Commands that arrive meanwhile are answered between two
+    /// candles, so a kill never waits for a backlog. True when the runner
+    /// must end.
+    async fn drain_feed(&mut self, requests: &mut mpsc::Receiver<Request>) -> bool {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let outcome = self.feed.read_from(self.next_candle, &mut batch);
-        self.next_candle += outcome.skipped + batch.len() as u64;
+        // Sequence number of batch[0]; next_candle advances one candle at a
+        // time, so a command answered mid-batch sees exactly what was processed.
+        let first = self.next_candle + outcome.skipped;
+        self.next_candle = first;
         if outcome.skipped > 0 || batch.len() > 1 {
             let data = json!({ "behind": batch.len(), "skipped": outcome.skipped });
             self.bus
                 .publish(Channel::System, "lagged", Some(&self.config.id), data);
         }
         for (index, item) in batch.iter().enumerate() {
+            if let Ok(request) = requests.try_recv()
+                && self.answer(request)
+            {
+                return true;
+            }
             if !self.state.consumes_candles() {
+                // Stopped, killed or failed mid-batch: the rest is not ours.
                 break;
             }
             self.process(item);
+            self.next_candle = first + index as u64 + 1;
             if index % BATCH_YIELD == BATCH_YIELD - 1 {
                 self.publish_snapshot();
                 tokio::task::yield_now().await;
@@ -249,6 +270,7 @@ impl BotRunner {
         }
         self.batch = batch;
         self.publish_snapshot();
+        false
     }
 
     fn process(&mut self, item: &FeedCandle) {
@@ -322,7 +344,23 @@ impl BotRunner {
 
     fn handle(&mut self, command: Command) -> Result<Arc<BotSnapshot>, CommandError> {
         match command {
-            Command::Shutdown => Ok(self.publish_snapshot()),
+            Command::Shutdown => {
+                // Checked here, not only by the manager: a start may have
+                // arrived in between.
+                if !matches!(self.state, BotState::Stopped | BotState::Error) {
+                    return Err(CommandError::NotAllowed {
+                        command: "delete",
+                        state: self.state,
+                        allowed: self
+                            .state
+                            .allowed_commands()
+                            .iter()
+                            .map(|c| c.name())
+                            .collect(),
+                    });
+                }
+                Ok(self.publish_snapshot())
+            }
             Command::Reconfigure(config) => {
                 self.reconfigure(*config)?;
                 Ok(self.publish_snapshot())
@@ -367,6 +405,8 @@ impl BotRunner {
             CommandKind::Kill => self.engine.kill("manual kill"),
             CommandKind::Reset => {
                 if self.state == BotState::Error {
+                    // Orders of the failed instance must not fill after a restart.
+                    self.engine.cancel_pending("reset after an error");
                     // A poisoned instance cannot run again: start a fresh one.
                     match self.fresh_instance(&self.config.clone(), self.plugin.clone()) {
                         Ok(instance) => {
@@ -408,7 +448,9 @@ impl BotRunner {
             &config.market.symbol,
             &config.market.timeframe,
         );
-        for recent in self.feed.recent(warmup as usize) {
+        // Only candles this bot has already processed: the ones still
+        // waiting will reach the new instance through the feed.
+        for recent in self.feed.recent_before(self.next_candle, warmup as usize) {
             candle.set_prices(&recent);
             // Warm-up decisions are discarded: only the indicators matter.
             instance.on_candle(&candle, &view).map_err(|error| {
@@ -431,8 +473,28 @@ impl BotRunner {
                 message: format!("a bot's id cannot change (it is `{}`)", self.config.id),
             });
         }
+        let old = &self.config;
+        let market_changed = old.market.symbol != config.market.symbol
+            || old.market.timeframe != config.market.timeframe
+            || !same_feed(&old.market.feed, &config.market.feed);
+        if self.state == BotState::Stopped && market_changed {
+            issues.push(ConfigIssue {
+                pointer: "/market".into(),
+                message: "moving an existing bot to another market is not supported yet; create a new bot".into(),
+            });
+        }
+        if self.state == BotState::Stopped
+            && old.capital != config.capital
+            && (!self.engine.portfolio().position().is_zero()
+                || !self.engine.open_orders().is_empty())
+        {
+            issues.push(ConfigIssue {
+                pointer: "/capital".into(),
+                message: "close the position and cancel pending orders before changing the capital"
+                    .into(),
+            });
+        }
         if self.state != BotState::Stopped {
-            let old = &self.config;
             let fixed = [
                 ("/market/symbol", old.market.symbol != config.market.symbol),
                 (
