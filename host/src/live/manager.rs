@@ -244,12 +244,7 @@ impl BotManager {
             .get(id)
             .ok_or_else(|| ManagerError::NotFound(id.into()))?;
         if !matches!(snapshot.state, BotState::Stopped | BotState::Error) {
-            return Err(CommandError::NotAllowed {
-                command: "delete",
-                state: snapshot.state,
-                allowed: snapshot.allowed_commands.clone(),
-            }
-            .into());
+            return Err(CommandError::not_allowed("delete", snapshot.state).into());
         }
         let last = self.send(id, Command::Shutdown).await?;
         let removed = self.bots.write().expect("bots lock").remove(id);

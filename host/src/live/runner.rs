@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::OrderOrigin;
-use crate::domain::config::{BotConfig, ConfigIssue, FeedConfig, join_issues};
+use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
 use crate::engine::{BotEngine, EngineEvent, Trade};
 use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
 
@@ -52,6 +52,17 @@ pub enum CommandError {
     Gone,
     #[error("the bot did not answer within {0} s")]
     Timeout(u64),
+}
+
+impl CommandError {
+    /// `command` refused in `state`, with what that state allows.
+    pub fn not_allowed(command: &'static str, state: BotState) -> Self {
+        CommandError::NotAllowed {
+            command,
+            state,
+            allowed: state.allowed_commands().iter().map(|c| c.name()).collect(),
+        }
+    }
 }
 
 pub(crate) struct Request {
@@ -348,16 +359,7 @@ impl BotRunner {
                 // Checked here, not only by the manager: a start may have
                 // arrived in between.
                 if !matches!(self.state, BotState::Stopped | BotState::Error) {
-                    return Err(CommandError::NotAllowed {
-                        command: "delete",
-                        state: self.state,
-                        allowed: self
-                            .state
-                            .allowed_commands()
-                            .iter()
-                            .map(|c| c.name())
-                            .collect(),
-                    });
+                    return Err(CommandError::not_allowed("delete", self.state));
                 }
                 Ok(self.publish_snapshot())
             }
@@ -369,16 +371,7 @@ impl BotRunner {
                 let target = match self.state.transition(kind) {
                     Transition::NoOp => return Ok(self.publish_snapshot()),
                     Transition::Refused => {
-                        return Err(CommandError::NotAllowed {
-                            command: kind.name(),
-                            state: self.state,
-                            allowed: self
-                                .state
-                                .allowed_commands()
-                                .iter()
-                                .map(|c| c.name())
-                                .collect(),
-                        });
+                        return Err(CommandError::not_allowed(kind.name(), self.state));
                     }
                     Transition::To(target) => target,
                 };
@@ -476,7 +469,7 @@ impl BotRunner {
         let old = &self.config;
         let market_changed = old.market.symbol != config.market.symbol
             || old.market.timeframe != config.market.timeframe
-            || !same_feed(&old.market.feed, &config.market.feed);
+            || old.market.feed != config.market.feed;
         if self.state == BotState::Stopped && market_changed {
             issues.push(ConfigIssue {
                 pointer: "/market".into(),
@@ -501,10 +494,7 @@ impl BotRunner {
                     "/market/timeframe",
                     old.market.timeframe != config.market.timeframe,
                 ),
-                (
-                    "/market/feed",
-                    !same_feed(&old.market.feed, &config.market.feed),
-                ),
+                ("/market/feed", old.market.feed != config.market.feed),
                 ("/mode", old.mode != config.mode),
                 ("/capital", old.capital != config.capital),
             ];
@@ -555,8 +545,4 @@ impl BotRunner {
             .publish(Channel::Bots, "config.updated", Some(&self.config.id), data);
         Ok(())
     }
-}
-
-fn same_feed(a: &FeedConfig, b: &FeedConfig) -> bool {
-    a == b
 }
