@@ -43,11 +43,11 @@ fixtures: setup
 build:
 	$(CARGO) build -p stratbox-host --bin stratbox
 
-## run: the host with the demo bots of config/bots as live paper bots on
-## accelerated synthetic feeds (no network needed); events as JSON lines
-## until Ctrl-C.
+## run: the host and its control API (config/stratbox.yaml) with the demo
+## bots of config/bots as paper bots on accelerated synthetic feeds (no
+## network needed). Prints the URL and, on first start, an admin token.
 run: build plugins
-	$(BIN) live --bots config/bots --plugins-dir $(PLUGIN_DIR) --interval-ms 100
+	$(BIN) serve --config config/stratbox.yaml
 
 ## demo: on demo candles, dry-run every example strategy, then backtest the
 ## 1m demo bots.

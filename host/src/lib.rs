@@ -6,13 +6,17 @@
 //! - [`plugin`]: the sandboxed WebAssembly strategy runtime;
 //! - [`engine`]: paper venue, portfolio, risk engine and the engine step;
 //! - [`backtest`]: the engine driven synchronously over candles;
-//! - [`live`]: feeds, bot runners, the bot manager and the event bus on tokio.
+//! - [`live`]: feeds, bot runners, the bot manager and the event bus on tokio;
+//! - [`store`]: the SQLite system of record (tokens, audit, config history);
+//! - [`api`]: the axum control API over `live` and `store`.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
+pub mod api;
 pub mod backtest;
 pub mod data;
 pub mod domain;
 pub mod engine;
 pub mod live;
 pub mod plugin;
+pub mod store;

@@ -6,18 +6,27 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use stratbox_host::live::LogBook;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    tracing_subscriber::fmt()
+    // Two outputs: the terminal (level from STRATBOX_LOG, default warn) and
+    // the log book the API serves (info and above, whatever the terminal shows).
+    let logbook = LogBook::default();
+    let terminal = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
+        .with_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRATBOX_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        );
+    tracing_subscriber::registry()
+        .with(terminal)
+        .with(logbook.clone().with_filter(LevelFilter::INFO))
         .init();
-    match cli::run(args) {
+    match cli::run(args, logbook) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line: the error and its causes, joined.

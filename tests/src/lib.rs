@@ -1,9 +1,11 @@
 //! Black-box test support: run the built `stratbox` binary like a user would.
 
+pub mod server;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn path_from_env(var: &str, default: &str) -> PathBuf {
+pub(crate) fn path_from_env(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("..")

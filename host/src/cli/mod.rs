@@ -4,11 +4,14 @@ mod backtest;
 mod data;
 mod live;
 mod plugin;
+mod serve;
+mod token;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use stratbox_host::live::LogBook;
 use stratbox_host::plugin::{PluginRuntime, RuntimeConfig};
 
 #[derive(Debug, Parser)]
@@ -45,22 +48,31 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Run a folder of bot configs as live paper bots, printing their events.
     Live(live::LiveArgs),
+    /// Run the host with its control API (HTTP + WebSocket).
+    Serve(serve::ServeArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = || {
+/// Run a command; `logbook` receives the log lines the server shows.
+pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
+    let runtime = |max_instances| {
         let config = RuntimeConfig {
             cache_dir: (!cli.no_cache).then(|| cli.cache_dir.clone()),
-            // A command runs at most one bot per config file.
-            max_instances: 256,
+            max_instances,
             ..RuntimeConfig::default()
         };
         PluginRuntime::new(config).context("cannot start the plugin runtime")
     };
+    // A command runs at most one bot per config file; the server, many.
+    let small = || runtime(256);
     match cli.command {
-        Command::Plugin(command) => plugin::run(command, runtime),
+        Command::Plugin(command) => plugin::run(command, small),
         Command::Data(command) => data::run(command),
-        Command::Backtest(args) => backtest::run(args, runtime()?),
-        Command::Live(args) => live::run(args, runtime()?),
+        Command::Backtest(args) => backtest::run(args, small()?),
+        Command::Live(args) => live::run(args, small()?),
+        Command::Serve(args) => serve::run(args, runtime(2_000)?, logbook),
+        Command::Token(command) => token::run(command),
     }
 }

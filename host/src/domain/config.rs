@@ -403,7 +403,7 @@ impl BotConfig {
 }
 
 /// A serde path as a JSON Pointer.
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
+pub fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
     for segment in path.iter() {

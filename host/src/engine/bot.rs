@@ -598,6 +598,51 @@ impl<D: Decider> BotEngine<D> {
         self.record_risk();
     }
 
+    /// An operator's order: rounded to the instrument's grid, then checked
+    /// like a strategy's intent (instrument rules, risk). A market order fills
+    /// at once at the last close plus slippage; limits and stops rest. A
+    /// refusal comes back as an `OrderRejected` event, like any other.
+    pub fn place_manual(&mut self, mut request: OrderRequest) -> Result<(), EngineError> {
+        let limit = Decimal::from_f64(MAX_INTENT_VALUE).unwrap_or(Decimal::MAX);
+        let in_range = |value: Decimal| value > Decimal::ZERO && value <= limit;
+        if !in_range(request.quantity) || request.price.is_some_and(|p| !in_range(p)) {
+            let message = format!("quantity and price must be above 0 and at most {limit}");
+            let tag = clip_tag(&request.client_tag);
+            self.reject(tag, OrderOrigin::Manual, "intent", message);
+            return Ok(());
+        }
+        let rules = self.venue.rules();
+        request.quantity = rules.round_quantity(request.quantity);
+        request.price = request.price.map(|price| rules.round_price(price));
+        request.client_tag = clip_tag(&request.client_tag);
+        request.origin = OrderOrigin::Manual;
+        let immediate = request.kind == OrderKind::Market;
+        self.place(request, immediate)
+    }
+
+    /// The refusal of an operator's order with this tag among the events not
+    /// yet drained, if it was refused.
+    pub fn pending_rejection(&self, tag: &str) -> Option<Rejection> {
+        let tag = clip_tag(tag);
+        self.events.iter().rev().find_map(|event| match event {
+            EngineEvent::OrderRejected { rejection }
+                if rejection.client_tag == tag && rejection.origin == OrderOrigin::Manual =>
+            {
+                Some(rejection.clone())
+            }
+            _ => None,
+        })
+    }
+
+    /// Cancel one open order by id (operator action); None if no open order has it.
+    pub fn cancel_order(&mut self, id: u64, reason: &str) -> Option<Order> {
+        let order = self.venue.cancel_id(id, self.now, reason)?;
+        self.events.push(EngineEvent::OrderCancelled {
+            order: order.clone(),
+        });
+        Some(order)
+    }
+
     /// Cancel every pending order (operator action).
     pub fn cancel_pending(&mut self, reason: &str) {
         for order in self.venue.cancel_all(self.now, reason) {

@@ -152,7 +152,7 @@ impl EventBus {
         let oldest = sequencer.ring.front().map_or(sequencer.next_seq, |e| e.seq);
         let notice = after
             .filter(|after| after + 1 < oldest)
-            .map(|after| Arc::new(lagged_event(after, oldest - after - 1)));
+            .map(|after| Arc::new(lagged_event(after, oldest - after - 1, LagReason::Resume)));
         Subscription {
             notice,
             filter,
@@ -168,16 +168,26 @@ impl EventBus {
     }
 }
 
+/// Why a subscriber missed events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagReason {
+    /// It read too slowly and the buffer moved on.
+    Slow,
+    /// It resumed from a point the ring no longer holds.
+    Resume,
+}
+
 /// The notice a subscriber gets for `missed` events it will never see;
 /// `seq` is the last one it did see.
-fn lagged_event(seq: u64, missed: u64) -> Event {
+fn lagged_event(seq: u64, missed: u64, reason: LagReason) -> Event {
     Event {
         seq,
         ts: 0,
         kind: "lagged",
         channel: Channel::System,
         bot_id: None,
-        data: serde_json::json!({ "missed": missed }),
+        data: serde_json::json!({ "missed": missed, "reason": reason }),
     }
 }
 
@@ -194,7 +204,11 @@ impl Subscription {
                 None => match self.receiver.recv().await {
                     Ok(event) => event,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        return Some(Arc::new(lagged_event(self.last_seq, missed)));
+                        return Some(Arc::new(lagged_event(
+                            self.last_seq,
+                            missed,
+                            LagReason::Slow,
+                        )));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },

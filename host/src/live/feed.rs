@@ -234,6 +234,23 @@ impl FeedHub {
         feeds.insert(key, Arc::downgrade(&handle.shared));
         Ok(handle)
     }
+
+    /// The last `count` candles of a running feed of `symbol` on
+    /// `timeframe`, oldest first; None if no bot uses such a feed. With
+    /// several such feeds (different seeds or files), the busiest one.
+    pub fn recent(&self, symbol: &str, timeframe: &str, count: usize) -> Option<Vec<Candle>> {
+        let feeds = self.feeds.lock().expect("feed hub lock");
+        let handle = feeds
+            .iter()
+            .filter(|(key, _)| {
+                let mut parts = key.split('|').skip(1);
+                parts.next() == Some(symbol) && parts.next() == Some(timeframe)
+            })
+            .filter_map(|(_, feed)| feed.upgrade().map(|shared| FeedHandle { shared }))
+            .max_by_key(FeedHandle::published)?;
+        drop(feeds);
+        Some(handle.recent_before(handle.published(), count))
+    }
 }
 
 fn wall_now_ms() -> i64 {

@@ -9,11 +9,13 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::domain::OrderRequest;
 use crate::domain::config::{BotConfig, ConfigIssue};
 use crate::plugin::PluginRegistry;
 
 use super::bus::{Channel, EventBus};
 use super::feed::FeedHub;
+use super::journal::BotJournal;
 use super::latency::LatencyHistogram;
 use super::runner::{BotRunner, Command, CommandError, Request, init_issues};
 use super::snapshot::BotSnapshot;
@@ -45,6 +47,8 @@ struct BotHandle {
     commands: mpsc::Sender<Request>,
     /// The runner's latest snapshot, readable without waiting on it.
     snapshot: watch::Receiver<Arc<BotSnapshot>>,
+    /// The runner's history, for reads that snapshots do not carry.
+    journal: Arc<BotJournal>,
     task: JoinHandle<()>,
 }
 
@@ -77,6 +81,10 @@ impl BotManager {
         &self.latency
     }
 
+    pub fn registry(&self) -> &Arc<RwLock<PluginRegistry>> {
+        &self.registry
+    }
+
     pub fn bus(&self) -> &Arc<EventBus> {
         &self.bus
     }
@@ -92,6 +100,43 @@ impl BotManager {
     /// Create a bot (stopped, or started if `autostart`). Validates the config
     /// and the plugin's parameters; nothing is created on any error.
     pub async fn create(&self, config: BotConfig) -> Result<Arc<BotSnapshot>, ManagerError> {
+        self.create_at_version(config, 1).await
+    }
+
+    /// Every problem with a new bot's config (schema, plugin, parameters,
+    /// plugin init, feed), without creating anything.
+    pub fn check_new(&self, config: &BotConfig) -> Vec<ConfigIssue> {
+        let issues = config.check();
+        if !issues.is_empty() {
+            return issues;
+        }
+        let plugin = match self
+            .registry
+            .read()
+            .expect("registry lock")
+            .resolve(&config.strategy.plugin, config.strategy.version.as_deref())
+        {
+            Ok(plugin) => plugin,
+            Err(err) => {
+                return vec![ConfigIssue {
+                    pointer: "/strategy/plugin".into(),
+                    message: err.to_string(),
+                }];
+            }
+        };
+        match plugin.start(&config.strategy.params, config.limits, &config.id) {
+            Ok(_) => Vec::new(),
+            Err(err) => init_issues(err),
+        }
+    }
+
+    /// Create a bot whose config history is at `version` (a bot restored
+    /// from the store); [`BotManager::create`] starts at 1.
+    pub async fn create_at_version(
+        &self,
+        config: BotConfig,
+        version: u64,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
         if self.emergency_engaged() {
             return Err(ManagerError::EmergencyEngaged);
         }
@@ -137,7 +182,10 @@ impl BotManager {
             self.registry.clone(),
         )
         .map_err(CommandError::Invalid)?;
-        let runner = runner.with_latency(self.latency.clone());
+        let runner = runner
+            .with_latency(self.latency.clone())
+            .with_config_version(version);
+        let journal = runner.journal();
         let (commands, requests) = mpsc::channel(COMMAND_QUEUE);
         let task = tokio::spawn(runner.run(requests));
         {
@@ -151,6 +199,7 @@ impl BotManager {
                 BotHandle {
                     commands,
                     snapshot,
+                    journal,
                     task,
                 },
             );
@@ -173,6 +222,25 @@ impl BotManager {
     pub fn watch(&self, id: &str) -> Option<watch::Receiver<Arc<BotSnapshot>>> {
         let bots = self.bots.read().expect("bots lock");
         bots.get(id).map(|bot| bot.snapshot.clone())
+    }
+
+    /// A bot's history (orders, fills, trades, equity, violations).
+    pub fn journal(&self, id: &str) -> Option<Arc<BotJournal>> {
+        let bots = self.bots.read().expect("bots lock");
+        bots.get(id).map(|bot| bot.journal.clone())
+    }
+
+    /// Whether any bot's config names this plugin.
+    pub fn bots_using(&self, plugin: &str) -> Vec<String> {
+        self.list()
+            .iter()
+            .filter(|s| {
+                s.config
+                    .as_ref()
+                    .is_some_and(|c| c.strategy.plugin == plugin)
+            })
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     /// Every bot's latest snapshot, by id.
@@ -236,6 +304,33 @@ impl BotManager {
         config: BotConfig,
     ) -> Result<Arc<BotSnapshot>, ManagerError> {
         self.send(id, Command::Reconfigure(Box::new(config))).await
+    }
+
+    /// An operator's order through the bot's risk engine.
+    pub async fn place_order(
+        &self,
+        id: &str,
+        request: OrderRequest,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        self.send(id, Command::PlaceOrder(request)).await
+    }
+
+    /// Cancel one of the bot's open orders.
+    pub async fn cancel_order(
+        &self,
+        id: &str,
+        order_id: u64,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        self.send(id, Command::CancelOrder(order_id)).await
+    }
+
+    /// Every check of [`BotManager::reconfigure`]; nothing changes.
+    pub async fn validate_config(
+        &self,
+        id: &str,
+        config: BotConfig,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        self.send(id, Command::Validate(Box::new(config))).await
     }
 
     /// Delete a stopped (or failed) bot.

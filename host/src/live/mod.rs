@@ -7,6 +7,8 @@
 //! - `snapshot`: what readers see, published without locks;
 //! - `manager`: create, delete, command, bulk and emergency operations;
 //! - `bus`: events with a global sequence number;
+//! - `journal`: a bot's recent orders, fills, trades and equity, for readers;
+//! - `logbook`: engine and plugin log lines, kept and published;
 //! - `latency`: the decision-latency histogram shared by the runners.
 //!
 //! The engine's clock is candle time here too (close time of the candle), so
@@ -15,15 +17,19 @@
 
 mod bus;
 mod feed;
+mod journal;
 mod latency;
+mod logbook;
 mod manager;
 mod runner;
 mod snapshot;
 mod state;
 
-pub use bus::{Channel, Event, EventBus, Filter, Subscription};
+pub use bus::{Channel, Event, EventBus, Filter, LagReason, Subscription};
 pub use feed::{CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY, Paced};
+pub use journal::{BotJournal, OrderFilter, PerformanceInputs};
 pub use latency::LatencyHistogram;
+pub use logbook::{LOG_CAPACITY, LogBook, LogLine, LogQuery};
 pub use manager::{BotManager, ManagerError};
 pub use runner::{Command, CommandError};
 pub use snapshot::BotSnapshot;

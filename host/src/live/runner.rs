@@ -10,13 +10,14 @@ use std::sync::{Arc, RwLock};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::domain::OrderOrigin;
 use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
-use crate::engine::{BotEngine, EngineEvent, Trade};
+use crate::domain::{OrderOrigin, OrderRequest};
+use crate::engine::{BotEngine, EngineEvent, Rejection, Trade};
 use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
 
 use super::bus::{Channel, EventBus};
 use super::feed::{FeedCandle, FeedHandle};
+use super::journal::BotJournal;
 use super::latency::LatencyHistogram;
 use super::snapshot::{BotSnapshot, RECENT_TRADES};
 use super::state::{BotState, CommandKind, Transition};
@@ -34,6 +35,13 @@ pub enum Command {
     },
     /// Validate and hot-swap a new config.
     Reconfigure(Box<BotConfig>),
+    /// Run every check of a reconfigure, including the new instance's init
+    /// and warm-up, and change nothing.
+    Validate(Box<BotConfig>),
+    /// An operator's order, checked by the risk engine like a strategy's.
+    PlaceOrder(OrderRequest),
+    /// Cancel one open order by id.
+    CancelOrder(u64),
     /// The runner ends (the manager checked the state allows it).
     Shutdown,
 }
@@ -48,6 +56,13 @@ pub enum CommandError {
     },
     #[error("invalid config: {}", join_issues(.0))]
     Invalid(Vec<ConfigIssue>),
+    /// The config changes fields that can only change while the bot is stopped.
+    #[error("not hot-swappable while the bot runs: {}", join_issues(.0))]
+    NotHotSwappable(Vec<ConfigIssue>),
+    #[error("the order was refused ({}): {}", .0.check, .0.message)]
+    OrderRefused(Rejection),
+    #[error("no open order {0}")]
+    NoSuchOrder(u64),
     #[error("the bot is gone")]
     Gone,
     #[error("the bot did not answer within {0} s")]
@@ -78,6 +93,8 @@ fn wall_ms() -> i64 {
 
 pub(crate) struct BotRunner {
     config: BotConfig,
+    /// The same config, shared with snapshots; replaced on reconfigure.
+    config_shared: Arc<BotConfig>,
     config_version: u64,
     plugin: Arc<Plugin>,
     /// The bot's engine: money, orders, risk, and the plugin instance.
@@ -97,6 +114,8 @@ pub(crate) struct BotRunner {
     /// Recent round trips as published; rebuilt only when one closes.
     recent_trades_shared: Arc<Vec<Trade>>,
     latency: Option<Arc<LatencyHistogram>>,
+    /// History the API reads: orders, fills, trades, equity, violations.
+    journal: Arc<BotJournal>,
     bus: Arc<EventBus>,
     registry: Arc<RwLock<PluginRegistry>>,
 }
@@ -135,6 +154,7 @@ impl BotRunner {
             }]
         })?;
         let mut runner = Self {
+            config_shared: Arc::new(config.clone()),
             config,
             config_version: 1,
             plugin,
@@ -152,6 +172,7 @@ impl BotRunner {
             snapshot: watch::channel(Arc::new(BotSnapshot::default())).0,
             recent_trades_shared: Arc::new(Vec::new()),
             latency: None,
+            journal: Arc::new(BotJournal::default()),
             bus,
             registry,
         };
@@ -159,6 +180,17 @@ impl BotRunner {
         let (sender, receiver) = watch::channel(snapshot);
         runner.snapshot = sender;
         Ok((runner, receiver))
+    }
+
+    /// Continue a bot's config history at `version` (a restored bot).
+    pub(crate) fn with_config_version(mut self, version: u64) -> Self {
+        self.config_version = version;
+        self.publish_snapshot();
+        self
+    }
+
+    pub(crate) fn journal(&self) -> Arc<BotJournal> {
+        self.journal.clone()
     }
 
     /// Record decision latencies into `histogram`.
@@ -233,6 +265,7 @@ impl BotRunner {
                 .iter()
                 .map(|c| c.name())
                 .collect(),
+            config: Some(self.config_shared.clone()),
         }
     }
 
@@ -293,6 +326,12 @@ impl BotRunner {
         if let Some(histogram) = &self.latency {
             histogram.record(latency_us);
         }
+        let portfolio = self.engine.portfolio();
+        self.journal.record_equity(
+            self.engine.now(),
+            portfolio.equity(),
+            !portfolio.position().is_zero(),
+        );
         // The durable-state layer commits this candle's records here, before
         // anything is published.
         self.publish_engine_events();
@@ -312,6 +351,7 @@ impl BotRunner {
         }
         let from = self.state;
         self.state = state;
+        tracing::info!(bot = %self.config.id, "{from:?} -> {state:?}: {reason}");
         self.engine.set_entries_paused(state == BotState::Paused);
         let data = json!({ "from": from, "to": state, "reason": reason });
         self.bus.publish(
@@ -328,9 +368,18 @@ impl BotRunner {
         for event in events {
             let (channel, kind) = match &event {
                 EngineEvent::Signal { .. } => (Channel::Signals, "signal"),
-                EngineEvent::OrderPlaced { .. } => (Channel::Orders, "order.placed"),
-                EngineEvent::OrderFilled { .. } => (Channel::Orders, "order.filled"),
-                EngineEvent::OrderCancelled { .. } => (Channel::Orders, "order.cancelled"),
+                EngineEvent::OrderPlaced { order } => {
+                    self.journal.record_order(order);
+                    (Channel::Orders, "order.placed")
+                }
+                EngineEvent::OrderFilled { fill } => {
+                    self.journal.record_fill(fill);
+                    (Channel::Orders, "order.filled")
+                }
+                EngineEvent::OrderCancelled { order } => {
+                    self.journal.record_order(order);
+                    (Channel::Orders, "order.cancelled")
+                }
                 EngineEvent::OrderRejected { .. } => (Channel::Orders, "order.rejected"),
                 EngineEvent::PositionOpened { .. } => (Channel::Positions, "position.opened"),
                 EngineEvent::PositionClosed { trade, .. } => {
@@ -338,13 +387,17 @@ impl BotRunner {
                         self.recent_trades.pop_front();
                     }
                     self.recent_trades.push_back(trade.clone());
+                    self.journal.record_trade(trade);
                     self.recent_trades_shared =
                         Arc::new(self.recent_trades.iter().cloned().collect());
                     let data = serde_json::to_value(trade).unwrap_or_default();
                     self.bus.publish(Channel::Trades, "trade", Some(&id), data);
                     (Channel::Positions, "position.closed")
                 }
-                EngineEvent::RiskViolation { .. } => (Channel::Risk, "risk.violation"),
+                EngineEvent::RiskViolation { violation } => {
+                    self.journal.record_violation(violation);
+                    (Channel::Risk, "risk.violation")
+                }
                 EngineEvent::RiskStateChanged { .. } => (Channel::Risk, "risk.state_changed"),
                 EngineEvent::KillSwitch { .. } => (Channel::Risk, "risk.kill_switch"),
             };
@@ -366,6 +419,22 @@ impl BotRunner {
             Command::Reconfigure(config) => {
                 self.reconfigure(*config)?;
                 Ok(self.publish_snapshot())
+            }
+            Command::Validate(config) => {
+                self.prepare_swap(&config)?;
+                Ok(self.publish_snapshot())
+            }
+            Command::PlaceOrder(request) => {
+                self.place_manual(request)?;
+                Ok(self.publish_snapshot())
+            }
+            Command::CancelOrder(id) => {
+                let cancelled = self.engine.cancel_order(id, "cancelled by the operator");
+                self.publish_engine_events();
+                match cancelled {
+                    Some(_) => Ok(self.publish_snapshot()),
+                    None => Err(CommandError::NoSuchOrder(id)),
+                }
             }
             Command::Control { kind, flatten } => {
                 let target = match self.state.transition(kind) {
@@ -427,6 +496,28 @@ impl BotRunner {
         self.set_state(target, kind.name());
     }
 
+    /// Place an operator's order. Refused in the states that trade nothing
+    /// new (killed, error) and, for orders that grow the position, while
+    /// paused or not ACTIVE (the engine's own checks).
+    fn place_manual(&mut self, request: OrderRequest) -> Result<(), CommandError> {
+        if matches!(self.state, BotState::Killed | BotState::Error) {
+            return Err(CommandError::not_allowed("place-order", self.state));
+        }
+        let tag = request.client_tag.clone();
+        let outcome = self.engine.place_manual(request);
+        let refusal = self.engine.pending_rejection(&tag);
+        self.publish_engine_events();
+        if let Err(error) = outcome {
+            // The plugin trapped while hearing of the fill: the fill stands.
+            self.error = Some(error.to_string());
+            self.set_state(BotState::Error, &format!("plugin failed: {error}"));
+        }
+        match refusal {
+            Some(rejection) => Err(CommandError::OrderRefused(rejection)),
+            None => Ok(()),
+        }
+    }
+
     /// A new, initialised plugin instance warmed up on the feed's recent candles.
     fn fresh_instance(
         &mut self,
@@ -456,9 +547,13 @@ impl BotRunner {
         Ok(instance)
     }
 
-    /// Hot swap: validate everything first; change nothing unless all of it
-    /// is good; swap between two candles (this runs between candles).
-    fn reconfigure(&mut self, config: BotConfig) -> Result<(), CommandError> {
+    /// Every check of a config change, and the new plugin instance,
+    /// initialised and warmed up on the bot's recent candles; nothing of
+    /// the bot changes.
+    fn prepare_swap(
+        &mut self,
+        config: &BotConfig,
+    ) -> Result<(Arc<Plugin>, PluginInstance), CommandError> {
         let mut issues = config.check();
         if config.id != self.config.id {
             issues.push(ConfigIssue {
@@ -487,6 +582,7 @@ impl BotRunner {
                     .into(),
             });
         }
+        let mut fixed_changes = Vec::new();
         if self.state != BotState::Stopped {
             let fixed = [
                 ("/market/symbol", old.market.symbol != config.market.symbol),
@@ -500,7 +596,7 @@ impl BotRunner {
             ];
             for (pointer, changed) in fixed {
                 if changed {
-                    issues.push(ConfigIssue {
+                    fixed_changes.push(ConfigIssue {
                         pointer: pointer.into(),
                         message: "can only change while the bot is stopped".into(),
                     });
@@ -509,6 +605,9 @@ impl BotRunner {
         }
         if !issues.is_empty() {
             return Err(CommandError::Invalid(issues));
+        }
+        if !fixed_changes.is_empty() {
+            return Err(CommandError::NotHotSwappable(fixed_changes));
         }
         let plugin = self
             .registry
@@ -522,8 +621,15 @@ impl BotRunner {
                 }])
             })?;
         let instance = self
-            .fresh_instance(&config, plugin.clone())
+            .fresh_instance(config, plugin.clone())
             .map_err(CommandError::Invalid)?;
+        Ok((plugin, instance))
+    }
+
+    /// Hot swap: validate everything first; change nothing unless all of it
+    /// is good; swap between two candles (this runs between candles).
+    fn reconfigure(&mut self, config: BotConfig) -> Result<(), CommandError> {
+        let (plugin, instance) = self.prepare_swap(&config)?;
         if self.state == BotState::Stopped && config.capital != self.config.capital {
             // Capital can change only while stopped, and then restarts the books.
             let engine = BotEngine::new(&config, instance).map_err(|err| {
@@ -538,6 +644,7 @@ impl BotRunner {
             self.engine.apply_terms(&config);
         }
         self.plugin = plugin;
+        self.config_shared = Arc::new(config.clone());
         self.config = config;
         self.config_version += 1;
         let data = json!({ "version": self.config_version });

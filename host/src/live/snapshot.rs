@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::domain::Order;
-use crate::domain::config::Mode;
+use crate::domain::config::{BotConfig, Mode};
 use crate::engine::{RuleStatus, Trade, TradingState};
 
 use super::state::BotState;
@@ -49,4 +49,7 @@ pub struct BotSnapshot {
     pub risk_rules: Vec<RuleStatus>,
     pub recent_trades: Arc<Vec<Trade>>,
     pub allowed_commands: Vec<&'static str>,
+    /// The config in force (version `config_version`).
+    #[serde(skip)]
+    pub config: Option<Arc<BotConfig>>,
 }

@@ -1,8 +1,8 @@
 //! The plugin registry: plugins known by the name and version their
 //! `describe` returns.
 //!
-//! Filled by scanning a folder of `.wasm` files at start (and, later, by
-//! uploads). A bot config names a plugin by name and optionally a version;
+//! Filled by scanning a folder of `.wasm` files at start and by uploads
+//! through the API. A bot config names a plugin by name and optionally a version;
 //! without a version the highest one wins.
 
 use std::collections::BTreeMap;
@@ -113,6 +113,14 @@ impl PluginRegistry {
             version: version.unwrap_or_default().to_string(),
             available: versions.keys().map(ToString::to_string).collect(),
         })
+    }
+
+    /// Unregister every version of a plugin; what was removed.
+    pub fn remove(&mut self, name: &str) -> Vec<Arc<Plugin>> {
+        self.plugins
+            .remove(name)
+            .map(|versions| versions.into_values().collect())
+            .unwrap_or_default()
     }
 
     /// Every registered plugin, by name then version.

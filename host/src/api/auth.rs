@@ -1,0 +1,234 @@
+//! Bearer tokens and roles.
+//!
+//! A token is 32 random bytes (from the thread-local CSPRNG, seeded by the
+//! OS) shown once, as `sbx_` and 64 hex digits. The
+//! store keeps only its SHA-256 (a token is long and random, so a fast hash
+//! is right; a password hash would only slow every request). Active tokens
+//! are cached by hash; the digest found is compared again in constant time.
+//! Revocation updates the cache at once. `STRATBOX_ADMIN_TOKEN`, when set,
+//! is accepted as an admin token without being stored.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rand::RngCore;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::store::{Store, StoreResult, TokenRecord};
+
+/// What a token may do; each role includes the ones below it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads.
+    Viewer,
+    /// Control, config, emergency stop.
+    Operator,
+    /// Strategies, tokens, emergency reset.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling: attached to each authenticated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub token_id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+type Digest32 = [u8; 32];
+
+fn digest(token: &str) -> Digest32 {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+pub struct Auth {
+    store: Arc<Store>,
+    /// Active tokens by the SHA-256 of their text.
+    active: RwLock<HashMap<Digest32, Caller>>,
+    env_admin: Option<Digest32>,
+}
+
+impl Auth {
+    /// Load the active tokens; `env_admin` is accepted as an admin token too.
+    pub fn load(store: Arc<Store>, env_admin: Option<&str>) -> StoreResult<Self> {
+        let active = Self::read_active(&store)?;
+        Ok(Self {
+            store,
+            active: RwLock::new(active),
+            env_admin: env_admin.filter(|t| !t.is_empty()).map(digest),
+        })
+    }
+
+    /// Read the active tokens again (another process may have changed them).
+    pub fn reload(&self) -> StoreResult<()> {
+        let active = Self::read_active(&self.store)?;
+        *self.active.write().expect("token lock") = active;
+        Ok(())
+    }
+
+    fn read_active(store: &Store) -> StoreResult<HashMap<Digest32, Caller>> {
+        let mut active = HashMap::new();
+        for record in store.tokens()? {
+            if record.revoked_at.is_some() {
+                continue;
+            }
+            let (Ok(hash), Some(role)) = (
+                Digest32::try_from(record.hash.as_slice()),
+                Role::parse(&record.role),
+            ) else {
+                continue;
+            };
+            active.insert(
+                hash,
+                Caller {
+                    token_id: record.id,
+                    name: record.name,
+                    role,
+                },
+            );
+        }
+        Ok(active)
+    }
+
+    /// Whether any token could log in (stored or from the environment).
+    pub fn has_tokens(&self) -> bool {
+        self.env_admin.is_some() || !self.active.read().expect("token lock").is_empty()
+    }
+
+    /// The caller a presented token belongs to, if it is valid.
+    pub fn verify(&self, presented: &str) -> Option<Caller> {
+        let hash = digest(presented);
+        if let Some(env) = &self.env_admin
+            && bool::from(env.ct_eq(&hash))
+        {
+            return Some(Caller {
+                token_id: "env-admin".into(),
+                name: "STRATBOX_ADMIN_TOKEN".into(),
+                role: Role::Admin,
+            });
+        }
+        let active = self.active.read().expect("token lock");
+        let (stored, caller) = active.get_key_value(&hash)?;
+        bool::from(stored.ct_eq(&hash)).then(|| caller.clone())
+    }
+
+    /// Create a token; its text is returned here and never again.
+    pub fn create(&self, name: &str, role: Role) -> StoreResult<(TokenRecord, String)> {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let text = format!("sbx_{}", hex(&secret));
+        let mut id_bytes = [0u8; 8];
+        rand::rng().fill_bytes(&mut id_bytes);
+        let hash = digest(&text);
+        let record = TokenRecord {
+            id: format!("tok_{}", hex(&id_bytes)),
+            name: name.to_string(),
+            role: role.as_str().to_string(),
+            hash: hash.to_vec(),
+            created_at: super::now_ms(),
+            revoked_at: None,
+        };
+        self.store.insert_token(&record)?;
+        self.active.write().expect("token lock").insert(
+            hash,
+            Caller {
+                token_id: record.id.clone(),
+                name: record.name.clone(),
+                role,
+            },
+        );
+        Ok((record, text))
+    }
+
+    /// Revoke a token; effective for the next request. False if unknown.
+    pub fn revoke(&self, id: &str) -> StoreResult<bool> {
+        let revoked = self.store.revoke_token(id, super::now_ms())?;
+        if revoked {
+            self.active
+                .write()
+                .expect("token lock")
+                .retain(|_, caller| caller.token_id != id);
+        }
+        Ok(revoked)
+    }
+
+    pub fn list(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.store.tokens()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// The token of an `Authorization: Bearer ...` header value.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_until_revoked_and_survive_reloading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let auth = Auth::load(store.clone(), Some("from-env")).unwrap();
+        let (record, text) = auth.create("ci", Role::Operator).unwrap();
+        assert!(text.starts_with("sbx_") && text.len() == 68);
+        assert_eq!(auth.verify(&text).unwrap().role, Role::Operator);
+        assert_eq!(auth.verify("from-env").unwrap().role, Role::Admin);
+        assert!(auth.verify("sbx_wrong").is_none());
+        let stored = &store.tokens().unwrap()[0];
+        assert_ne!(stored.hash, text.as_bytes(), "only the hash is stored");
+
+        let reloaded = Auth::load(store.clone(), None).unwrap();
+        assert_eq!(reloaded.verify(&text).unwrap().name, "ci");
+        assert!(reloaded.verify("from-env").is_none());
+        assert!(reloaded.revoke(&record.id).unwrap());
+        assert!(reloaded.verify(&text).is_none(), "revoked at once");
+        assert!(!reloaded.revoke(&record.id).unwrap());
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+}

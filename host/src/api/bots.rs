@@ -1,0 +1,221 @@
+//! /bots: list, create (a config in JSON or YAML, or a preset with
+//! overrides), get and delete.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::auth::{Caller, Role};
+use super::extract::{ApiPath, ApiQuery, Document, shape};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::views::{BotDetail, BotSummary, Page};
+use super::{AppState, now_ms};
+use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::store::ConfigVersion;
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/bots",
+            "Every bot with its state, equity and PnL",
+            Role::Viewer,
+            get(list),
+        )
+        .query(PAGE_QUERY)
+        .returns::<Page<BotSummary>>(),
+        Endpoint::post(
+            "/bots",
+            "Create a bot from a config (JSON or YAML) or from a preset with overrides",
+            Role::Operator,
+            post(create),
+        )
+        .document_body_with(create_body_schema)
+        .idempotent()
+        .status(201)
+        .returns::<BotDetail>(),
+        Endpoint::get(
+            "/bots/{id}",
+            "One bot, with its config",
+            Role::Viewer,
+            get(get_one),
+        )
+        .returns::<BotDetail>(),
+        Endpoint::delete(
+            "/bots/{id}",
+            "Delete a stopped bot",
+            Role::Operator,
+            delete(remove),
+        )
+        .status(204),
+    ]
+}
+
+pub const PAGE_QUERY: &[(&str, &str)] = &[
+    ("limit", "items per page (1 to 1000, default 100)"),
+    ("cursor", "the next_cursor of the previous page"),
+];
+
+/// `limit` and `cursor` of a list request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(limit @ 1..=1000) => Ok(limit),
+            Some(_) => Err(ApiError::bad_request("limit must be between 1 and 1000")),
+        }
+    }
+
+    /// The cursor as a number (lists paged by id or offset).
+    pub fn numeric_cursor(&self) -> Result<Option<u64>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
+            })
+            .transpose()
+    }
+}
+
+/// Page `items` (already in list order) by position: the cursor is the
+/// offset of the next item.
+pub fn page_by_offset<T>(items: Vec<T>, query: &PageQuery) -> Result<Page<T>, ApiError> {
+    let limit = query.limit()?;
+    let offset = query.numeric_cursor()?.unwrap_or(0) as usize;
+    let total = items.len();
+    let items: Vec<T> = items.into_iter().skip(offset).take(limit).collect();
+    let next = offset + items.len();
+    Ok(Page {
+        items,
+        next_cursor: (next < total).then(|| next.to_string()),
+    })
+}
+
+/// A new bot from a preset: the preset's config with `overrides` merged in
+/// (RFC 7396), validated as a whole.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromPreset {
+    pub preset: String,
+    #[serde(default)]
+    pub overrides: Value,
+}
+
+/// The create body's schema: a bot config, or a preset with overrides.
+fn create_body_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let config = generator.subschema_for::<BotConfig>();
+    let preset = generator.subschema_for::<FromPreset>();
+    schemars::json_schema!({ "anyOf": [config, preset] })
+}
+
+async fn list(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<BotSummary>>, ApiError> {
+    let limit = query.limit()?;
+    let after = query.cursor.clone().unwrap_or_default();
+    let bots = app.manager.list();
+    let mut items: Vec<BotSummary> = bots
+        .iter()
+        .filter(|s| s.id.as_str() > after.as_str())
+        .take(limit + 1)
+        .map(|s| BotSummary::from(&**s))
+        .collect();
+    let next_cursor = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|b| b.id.clone()).unwrap_or_default()
+    });
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+/// The config a create body describes, presets merged.
+pub fn resolve_create(app: &AppState, document: Value) -> Result<BotConfig, ApiError> {
+    let is_preset = document
+        .as_object()
+        .is_some_and(|o| o.contains_key("preset"));
+    let document = if is_preset {
+        let request: FromPreset = shape(document)?;
+        let preset = app
+            .store
+            .presets()?
+            .into_iter()
+            .find(|p| p.name == request.preset)
+            .ok_or_else(|| {
+                ApiError::invalid(vec![ConfigIssue {
+                    pointer: "/preset".into(),
+                    message: format!("no preset named `{}`", request.preset),
+                }])
+            })?;
+        let mut merged = preset.config;
+        json_patch::merge(&mut merged, &request.overrides);
+        merged
+    } else {
+        document
+    };
+    BotConfig::from_value(document).map_err(ApiError::invalid)
+}
+
+async fn create(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    document: Document,
+) -> Result<Response, ApiError> {
+    let config = resolve_create(&app, document.value)?;
+    let issues = app.manager.check_new(&config);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    if app.manager.get(&config.id).is_some() {
+        return Err(ApiError::conflict(format!(
+            "a bot `{}` already exists",
+            config.id
+        )));
+    }
+    let id = config.id.clone();
+    let stored = serde_json::to_value(&config).map_err(|e| ApiError::internal(e.to_string()))?;
+    let snapshot = app.manager.create(config).await?;
+    if let Err(error) = app.store.save_config_version(&ConfigVersion {
+        bot_id: id.clone(),
+        version: 1,
+        config: stored,
+        created_at: now_ms(),
+        actor: caller.name.clone(),
+    }) {
+        // Not recorded means not created: undo.
+        let _ = app.manager.delete(&id).await;
+        return Err(error.into());
+    }
+    Ok((StatusCode::CREATED, axum::Json(BotDetail::from(&*snapshot))).into_response())
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<BotDetail>, ApiError> {
+    let snapshot = app
+        .manager
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))?;
+    Ok(axum::Json(BotDetail::from(&*snapshot)))
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    app.manager.delete(&id).await?;
+    app.store.delete_bot(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,272 @@
+//! A bot's config: read (JSON or YAML, with an ETag), replace (validated
+//! against the bot schema, the plugin's parameter schema and its init, then
+//! hot-swapped), validate without changing anything, version history and
+//! rollback.
+//!
+//! The ETag is the config version (`"v3"`). `If-Match` on a PUT or rollback
+//! makes it conditional (412 when another change came first). Config
+//! changes run one at a time (see `App::config_changes`), so a version is
+//! never handed out twice.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::auth::{Caller, Role};
+use super::bots::{PAGE_QUERY, PageQuery};
+use super::extract::{ApiPath, ApiQuery, Document, JsonBody};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::views::{BotStatus, ConfigApplied, ConfigVersionView, Page, ValidationPassed};
+use super::{AppState, now_ms};
+use crate::domain::config::BotConfig;
+use crate::live::BotSnapshot;
+use crate::store::ConfigVersion;
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/bots/{id}/config",
+            "The config in force (JSON, or YAML with Accept: application/yaml), with its ETag",
+            Role::Viewer,
+            get(read),
+        )
+        .returns::<BotConfig>(),
+        Endpoint::put(
+            "/bots/{id}/config",
+            "Replace the config: validated, then hot-swapped between two candles",
+            Role::Operator,
+            put(replace),
+        )
+        .document_body::<BotConfig>()
+        .returns::<ConfigApplied>(),
+        Endpoint::post(
+            "/bots/{id}/config/validate",
+            "Every check of a config change; nothing changes",
+            Role::Operator,
+            post(validate),
+        )
+        .document_body::<BotConfig>()
+        .returns::<ValidationPassed>(),
+        Endpoint::get(
+            "/bots/{id}/config/versions",
+            "Accepted configs, newest first",
+            Role::Viewer,
+            get(versions),
+        )
+        .query(PAGE_QUERY)
+        .returns::<Page<ConfigVersionView>>(),
+        Endpoint::post(
+            "/bots/{id}/config/rollback",
+            "Apply an earlier version's content as a new version",
+            Role::Operator,
+            post(rollback),
+        )
+        .json_body::<RollbackRequest>()
+        .returns::<ConfigApplied>(),
+    ]
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    pub version: u64,
+}
+
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"v{version}\"")).expect("an ETag is ASCII")
+}
+
+fn snapshot_of(app: &AppState, id: &str) -> Result<std::sync::Arc<BotSnapshot>, ApiError> {
+    app.manager
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))
+}
+
+fn wants_yaml(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("yaml"))
+}
+
+async fn read(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let snapshot = snapshot_of(&app, &id)?;
+    let config = snapshot
+        .config
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))?;
+    let mut response = if wants_yaml(&headers) {
+        let text =
+            serde_yaml::to_string(&**config).map_err(|e| ApiError::internal(e.to_string()))?;
+        ([(header::CONTENT_TYPE, "application/yaml")], text).into_response()
+    } else {
+        axum::Json(&**config).into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(snapshot.config_version));
+    Ok(response)
+}
+
+/// A config document for bot `id`: the path names the bot, so the body may
+/// leave `id` out.
+fn config_for(id: &str, mut document: Value) -> Result<BotConfig, ApiError> {
+    if let Some(object) = document.as_object_mut() {
+        object
+            .entry("id")
+            .or_insert_with(|| Value::String(id.to_string()));
+    }
+    BotConfig::from_value(document).map_err(ApiError::invalid)
+}
+
+/// Check `If-Match` against the version in force.
+fn check_if_match(headers: &HeaderMap, current: u64) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    let current_tag = format!("\"v{current}\"");
+    let matches = value == "*"
+        || value
+            .split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == current_tag);
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            format!("If-Match {value} does not match the config in force ({current_tag})"),
+        ))
+    }
+}
+
+/// Validate, hot-swap and record a new config; the answer carries the new version.
+async fn apply(
+    app: &AppState,
+    id: &str,
+    config: BotConfig,
+    headers: &HeaderMap,
+    actor: &str,
+) -> Result<Response, ApiError> {
+    let _one_at_a_time = app.config_changes.lock().await;
+    let before = snapshot_of(app, id)?;
+    check_if_match(headers, before.config_version)?;
+    let stored = serde_json::to_value(&config).map_err(|e| ApiError::internal(e.to_string()))?;
+    let snapshot = app.manager.reconfigure(id, config).await?;
+    app.store.save_config_version(&ConfigVersion {
+        bot_id: id.to_string(),
+        version: snapshot.config_version,
+        config: stored.clone(),
+        created_at: now_ms(),
+        actor: actor.to_string(),
+    })?;
+    let mut response = axum::Json(ConfigApplied {
+        version: snapshot.config_version,
+        config: stored,
+        status: BotStatus::from(&*snapshot),
+    })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(snapshot.config_version));
+    Ok(response)
+}
+
+async fn replace(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    document: Document,
+) -> Result<Response, ApiError> {
+    snapshot_of(&app, &id)?;
+    let config = config_for(&id, document.value)?;
+    apply(&app, &id, config, &headers, &caller.name).await
+}
+
+async fn validate(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    document: Document,
+) -> Result<axum::Json<ValidationPassed>, ApiError> {
+    snapshot_of(&app, &id)?;
+    let config = config_for(&id, document.value)?;
+    app.manager.validate_config(&id, config).await?;
+    Ok(axum::Json(ValidationPassed { valid: true }))
+}
+
+async fn versions(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<ConfigVersionView>>, ApiError> {
+    snapshot_of(&app, &id)?;
+    let limit = query.limit()?;
+    let before = query.numeric_cursor()?;
+    let mut versions = app.store.config_versions(&id, before, limit + 1)?;
+    let next_cursor = (versions.len() > limit).then(|| {
+        versions.truncate(limit);
+        versions
+            .last()
+            .map(|v| v.version.to_string())
+            .unwrap_or_default()
+    });
+    Ok(axum::Json(Page {
+        items: versions.iter().map(ConfigVersionView::from).collect(),
+        next_cursor,
+    }))
+}
+
+async fn rollback(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<RollbackRequest>,
+) -> Result<Response, ApiError> {
+    snapshot_of(&app, &id)?;
+    let version = app
+        .store
+        .config_version(&id, request.version)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "bot `{id}` has no config version {}",
+                request.version
+            ))
+        })?;
+    let config = config_for(&id, version.config)?;
+    apply(&app, &id, config, &headers, &caller.name).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_forms() {
+        let mut headers = HeaderMap::new();
+        assert!(check_if_match(&headers, 3).is_ok(), "absent: unconditional");
+        headers.insert(header::IF_MATCH, "\"v3\"".parse().unwrap());
+        assert!(check_if_match(&headers, 3).is_ok());
+        assert_eq!(
+            check_if_match(&headers, 4).unwrap_err().status,
+            StatusCode::PRECONDITION_FAILED
+        );
+        headers.insert(header::IF_MATCH, "\"v1\", W/\"v4\"".parse().unwrap());
+        assert!(check_if_match(&headers, 4).is_ok());
+        headers.insert(header::IF_MATCH, "*".parse().unwrap());
+        assert!(check_if_match(&headers, 9).is_ok());
+    }
+}

@@ -1,0 +1,216 @@
+//! Bot commands: start, stop, pause, resume, kill, reset, close-all,
+//! cancel-pending; what a bot allows now; bulk and emergency commands.
+//!
+//! A command answers the bot's new status. One that is not allowed in the
+//! bot's state is a 409 with `allowed_commands`; one that would change
+//! nothing (start on a running bot) succeeds without side effects.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::Role;
+use super::extract::{ApiPath, OptionalJson};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::views::{BotStatus, BulkItem, BulkOutcome, CommandsView, EmergencyView};
+use crate::live::{BotSnapshot, CommandKind, ManagerError};
+
+/// Options of a command; only `stop` has one.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandOptions {
+    /// For stop: also sell the position (reduce-only market order).
+    #[serde(default)]
+    pub flatten: bool,
+}
+
+fn command_endpoint(path: &'static str, summary: &'static str, kind: CommandKind) -> Endpoint {
+    let handler = post(
+        move |State(app): State<AppState>,
+              ApiPath(id): ApiPath<String>,
+              OptionalJson(options): OptionalJson<CommandOptions>| async move {
+            let snapshot = app.manager.control_with(&id, kind, options.flatten).await?;
+            Ok::<_, ApiError>(axum::Json(BotStatus::from(&*snapshot)))
+        },
+    );
+    Endpoint::post(path, summary, Role::Operator, handler)
+        .json_body::<CommandOptions>()
+        .returns::<BotStatus>()
+}
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        command_endpoint("/bots/{id}/start", "Start the bot", CommandKind::Start),
+        command_endpoint(
+            "/bots/{id}/stop",
+            "Stop gracefully: cancel pending orders, optionally flatten",
+            CommandKind::Stop,
+        ),
+        command_endpoint(
+            "/bots/{id}/pause",
+            "Pause new entries; exits and indicators go on",
+            CommandKind::Pause,
+        ),
+        command_endpoint(
+            "/bots/{id}/resume",
+            "Resume after a pause",
+            CommandKind::Resume,
+        ),
+        command_endpoint(
+            "/bots/{id}/kill",
+            "Kill-switch: cancel everything, flatten, halt until reset",
+            CommandKind::Kill,
+        ),
+        command_endpoint(
+            "/bots/{id}/reset",
+            "Clear a kill or an error (the bot becomes stopped)",
+            CommandKind::Reset,
+        ),
+        command_endpoint(
+            "/bots/{id}/close-all",
+            "Sell the whole position at once",
+            CommandKind::CloseAll,
+        ),
+        command_endpoint(
+            "/bots/{id}/cancel-pending",
+            "Cancel every pending order",
+            CommandKind::CancelPending,
+        ),
+        Endpoint::get(
+            "/bots/{id}/commands",
+            "The commands the bot's state allows now",
+            Role::Viewer,
+            get(commands),
+        )
+        .returns::<CommandsView>(),
+        Endpoint::post(
+            "/bots/start-all",
+            "Start every bot",
+            Role::Operator,
+            post(start_all),
+        )
+        .returns::<BulkOutcome>(),
+        Endpoint::post(
+            "/bots/stop-all",
+            "Stop every bot gracefully",
+            Role::Operator,
+            post(stop_all),
+        )
+        .returns::<BulkOutcome>(),
+        Endpoint::post(
+            "/bots/restart-all",
+            "Stop and start every running bot",
+            Role::Operator,
+            post(restart_all),
+        )
+        .returns::<BulkOutcome>(),
+        Endpoint::get(
+            "/emergency",
+            "Whether the emergency stop is engaged",
+            Role::Viewer,
+            get(emergency_state),
+        )
+        .returns::<EmergencyView>(),
+        Endpoint::post(
+            "/emergency/stop-all",
+            "Kill-switch on every bot; starting and creating bots is refused until reset",
+            Role::Operator,
+            post(emergency_stop),
+        )
+        .returns::<EmergencyView>(),
+        Endpoint::post(
+            "/emergency/reset",
+            "Release the emergency stop (bots stay killed until each is reset)",
+            Role::Admin,
+            post(emergency_reset),
+        )
+        .returns::<EmergencyView>(),
+    ]
+}
+
+async fn commands(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<CommandsView>, ApiError> {
+    let snapshot = app
+        .manager
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))?;
+    let status = BotStatus::from(&*snapshot);
+    Ok(axum::Json(CommandsView {
+        state: status.summary.state,
+        allowed_commands: status.summary.allowed_commands,
+    }))
+}
+
+fn bulk(outcomes: Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)>) -> Vec<BulkItem> {
+    outcomes
+        .into_iter()
+        .map(|(id, outcome)| match outcome {
+            Ok(snapshot) => BulkItem {
+                id,
+                ok: true,
+                state: Some(BotStatus::from(&*snapshot).summary.state),
+                error: None,
+            },
+            Err(error) => BulkItem {
+                id,
+                ok: false,
+                state: None,
+                error: Some(error.to_string()),
+            },
+        })
+        .collect()
+}
+
+async fn start_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
+    axum::Json(BulkOutcome {
+        results: bulk(app.manager.start_all().await),
+    })
+}
+
+async fn stop_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
+    axum::Json(BulkOutcome {
+        results: bulk(app.manager.stop_all().await),
+    })
+}
+
+async fn restart_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
+    axum::Json(BulkOutcome {
+        results: bulk(app.manager.restart_all().await),
+    })
+}
+
+async fn emergency_state(State(app): State<AppState>) -> axum::Json<EmergencyView> {
+    axum::Json(EmergencyView {
+        engaged: app.manager.emergency_engaged(),
+        results: Vec::new(),
+    })
+}
+
+async fn emergency_stop(
+    State(app): State<AppState>,
+) -> Result<axum::Json<EmergencyView>, ApiError> {
+    let results = bulk(app.manager.emergency_stop_all().await);
+    app.store.set_meta("emergency", "engaged")?;
+    Ok(axum::Json(EmergencyView {
+        engaged: true,
+        results,
+    }))
+}
+
+async fn emergency_reset(
+    State(app): State<AppState>,
+) -> Result<axum::Json<EmergencyView>, ApiError> {
+    app.manager.emergency_reset();
+    app.store.set_meta("emergency", "released")?;
+    Ok(axum::Json(EmergencyView {
+        engaged: false,
+        results: Vec::new(),
+    }))
+}

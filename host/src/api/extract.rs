@@ -1,0 +1,172 @@
+//! Request extractors whose failures are problem+json: bodies (JSON, or a
+//! config document in JSON or YAML), path parameters and query strings.
+//!
+//! axum's own extractors answer plain text; these wrap them so that every
+//! refusal names the bad part: 400 for what cannot be parsed, 415 for a
+//! wrong content type, 413 for a body over the route's limit, 422 with a
+//! JSON Pointer for a well-formed document of the wrong shape.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::problem::ApiError;
+
+/// The media types a body can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    Json,
+    Yaml,
+}
+
+fn media_type(parts: &axum::http::HeaderMap) -> Option<MediaType> {
+    let value = parts.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Some(MediaType::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => {
+            Some(MediaType::Yaml)
+        }
+        _ => None,
+    }
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "the body is larger than this route accepts",
+        )
+    } else {
+        ApiError::bad_request(format!("cannot read the body: {rejection}"))
+    }
+}
+
+fn unsupported(accepted: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        format!("send the body as {accepted}"),
+    )
+}
+
+/// Turn a parsed document into `T`; a wrong shape is a 422 naming the field.
+pub fn shape<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        ApiError::invalid(vec![crate::domain::config::ConfigIssue {
+            pointer: crate::domain::config::pointer_of(error.path()),
+            message: error.inner().to_string(),
+        }])
+    })
+}
+
+/// A document sent as JSON or YAML (`Content-Type` says which).
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub value: Value,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Document {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let media_type = media_type(request.headers())
+            .ok_or_else(|| unsupported("application/json or application/yaml"))?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_error)?;
+        let value = parse_document(&bytes, media_type)?;
+        Ok(Self { value })
+    }
+}
+
+/// Parse JSON or YAML text; a syntax error is a 400 with its position.
+pub fn parse_document(bytes: &[u8], media_type: MediaType) -> Result<Value, ApiError> {
+    match media_type {
+        MediaType::Json => serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::malformed_at("", format!("malformed JSON: {e}"))),
+        MediaType::Yaml => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| ApiError::bad_request("YAML must be UTF-8"))?;
+            serde_yaml::from_str(text)
+                .map_err(|e| ApiError::malformed_at("", format!("malformed YAML: {e}")))
+        }
+    }
+}
+
+/// A JSON body of type `T`.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if media_type(request.headers()) != Some(MediaType::Json) {
+            return Err(unsupported("application/json"));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_error)?;
+        let value = parse_document(&bytes, MediaType::Json)?;
+        shape(value).map(JsonBody)
+    }
+}
+
+/// A JSON body that may be absent (a command's options).
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let has_type = request.headers().contains_key(header::CONTENT_TYPE);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_error)?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        if !has_type {
+            return Err(unsupported("application/json"));
+        }
+        let value = parse_document(&bytes, MediaType::Json)?;
+        shape(value).map(OptionalJson)
+    }
+}
+
+/// Path parameters; a value of the wrong form is a 404 (no such resource).
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|rejection| ApiError::not_found(rejection.body_text()))
+    }
+}
+
+/// A query string; a bad parameter is a 400 naming it.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}

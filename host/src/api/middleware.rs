@@ -1,0 +1,213 @@
+//! The layers every request passes: timing and counting (`observe`),
+//! authentication, rate limiting and the audit log (`authenticate`), and the
+//! per-route role check (`require_role`).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::{Caller, Role, bearer};
+use super::problem::ApiError;
+use super::ratelimit::{Allowance, Decision};
+use super::{AppState, now_ms};
+use crate::store::AuditEntry;
+
+/// Paths anyone may call.
+const OPEN_PATHS: &[&str] = &["/api/v1/health"];
+/// The WebSocket also takes its token in its first message.
+const WEBSOCKET_PATH: &str = "/api/v1/ws";
+
+/// Time the request, count it by route and status, log it, and answer
+/// `X-Process-Time` (milliseconds).
+pub async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let mut response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    app.metrics.count_request(method.as_str(), &route, status);
+    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", elapsed.as_secs_f64() * 1000.0)) {
+        response.headers_mut().insert("x-process-time", value);
+    }
+    tracing::debug!(target: "stratbox::api", %method, route, status, elapsed_us = elapsed.as_micros() as u64, "request");
+    response
+}
+
+fn is_mutating(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// What the audit log says a path acts on: the resource id after the
+/// collection name (`/api/v1/bots/a/stop` acts on `a`).
+fn audit_target(path: &str) -> String {
+    let mut segments = path.trim_start_matches("/api/v1/").split('/');
+    let _collection = segments.next();
+    segments.next().unwrap_or_default().to_string()
+}
+
+fn set_allowance(response: &mut Response, allowance: Allowance) {
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(allowance.limit));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(allowance.remaining),
+    );
+    headers.insert("x-ratelimit-reset", HeaderValue::from(allowance.reset_secs));
+}
+
+/// Check the bearer token, apply the token's rate limit, run the request,
+/// and write every mutating call (refused ones too) to the audit log.
+/// Tokens never reach a log line.
+pub async fn authenticate(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    if OPEN_PATHS.contains(&path.as_str()) || method == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    let header_token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| bearer(v).map(str::to_string));
+    if path == WEBSOCKET_PATH && header_token.is_none() {
+        // A browser: the socket handler asks for the token in the first message.
+        return next.run(request).await;
+    }
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let audit = |caller: Option<&Caller>, status: StatusCode, detail: &str| {
+        if !is_mutating(&method) {
+            return;
+        }
+        let entry = AuditEntry {
+            id: 0,
+            ts: now_ms(),
+            actor: caller.map_or_else(|| "anonymous".into(), |c| c.name.clone()),
+            role: caller.map_or_else(String::new, |c| c.role.as_str().into()),
+            action: format!("{method} {path}"),
+            target: audit_target(&path),
+            status: status.as_u16(),
+            remote: remote.clone(),
+            request_id: request_id.clone(),
+            detail: detail.to_string(),
+        };
+        if let Err(error) = app.store.append_audit(&entry) {
+            tracing::error!(%error, "audit entry not written");
+        }
+    };
+    let caller = match header_token {
+        None => None,
+        Some(None) => {
+            let error = ApiError::unauthorized("the Authorization header must be `Bearer <token>`");
+            audit(None, error.status, &error.detail);
+            return error.into_response();
+        }
+        Some(Some(token)) => app.auth.verify(&token),
+    };
+    let Some(caller) = caller else {
+        let error = ApiError::unauthorized("a valid bearer token is required");
+        audit(None, error.status, &error.detail);
+        return error.into_response();
+    };
+    let allowance = match app.limiter.check(caller.role, &caller.token_id) {
+        Decision::Unlimited => None,
+        Decision::Allowed(allowance) => Some(allowance),
+        Decision::Refused(allowance) => {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!(
+                    "rate limit of the {} role reached; retry in {} s",
+                    caller.role.as_str(),
+                    allowance.reset_secs
+                ),
+            );
+            error.retry_after = Some(allowance.reset_secs);
+            audit(Some(&caller), error.status, &error.detail);
+            let mut response = error.into_response();
+            set_allowance(&mut response, allowance);
+            return response;
+        }
+    };
+    request.extensions_mut().insert(caller.clone());
+    let mut response = next.run(request).await;
+    if let Some(allowance) = allowance {
+        set_allowance(&mut response, allowance);
+    }
+    let detail = response
+        .extensions()
+        .get::<AuditDetail>()
+        .map(|d| d.0.clone())
+        .unwrap_or_default();
+    audit(Some(&caller), response.status(), &detail);
+    response
+}
+
+/// A note a handler attaches to its response for the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditDetail(pub String);
+
+/// Refuse callers whose role is below the route's.
+pub async fn require_role(State(required): State<Role>, request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return ApiError::unauthorized("a valid bearer token is required").into_response();
+    };
+    if caller.role < required {
+        return ApiError::forbidden(format!(
+            "this needs the {} role; the token has {}",
+            required.as_str(),
+            caller.role.as_str()
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+pub async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(format!("no route {}", request.uri().path()))
+}
+
+pub async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_targets() {
+        assert_eq!(audit_target("/api/v1/bots/a/stop"), "a");
+        assert_eq!(audit_target("/api/v1/bots"), "");
+        assert_eq!(audit_target("/api/v1/tokens/tok_1"), "tok_1");
+    }
+}

@@ -1,0 +1,350 @@
+//! What a bot is doing: status, positions, orders (and manual orders and
+//! cancels), fills, trades, equity, risk, logs and performance stats.
+//!
+//! Status, positions and risk come from the bot's snapshot; history comes
+//! from its journal. Neither waits on the bot's runner.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::{Caller, Role};
+use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
+use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::system::{LogsQuery, log_page};
+use super::views::{
+    BotStatus, EquityPointView, FillView, KillSwitchView, LogLineView, OrderView, Page,
+    PositionView, RiskView, RuleView, StatsView, TradeView, ViolationView,
+};
+use crate::domain::config::ConfigIssue;
+use crate::domain::decimal::decimal_schema;
+use crate::domain::{OrderKind, OrderOrigin, OrderRequest, Side};
+use crate::engine::metrics;
+use crate::live::{BotJournal, BotSnapshot, OrderFilter};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/bots/{id}/status", "State, money, positions, open orders, latency", Role::Viewer, get(status))
+            .returns::<BotStatus>(),
+        Endpoint::get("/bots/{id}/positions", "Open positions", Role::Viewer, get(positions))
+            .query(PAGE_QUERY)
+            .returns::<Page<PositionView>>(),
+        Endpoint::get("/bots/{id}/orders", "Orders, newest first", Role::Viewer, get(orders))
+            .query(ORDERS_QUERY)
+            .returns::<Page<OrderView>>(),
+        Endpoint::post(
+            "/bots/{id}/orders",
+            "A manual order: checked by the risk engine like a strategy's; market orders fill at once at the last close plus slippage",
+            Role::Operator,
+            post(place),
+        )
+        .json_body::<ManualOrder>()
+        .idempotent()
+        .status(201)
+        .returns::<OrderView>(),
+        Endpoint::delete("/bots/{id}/orders/{order_id}", "Cancel an open order", Role::Operator, delete(cancel))
+            .returns::<OrderView>(),
+        Endpoint::get("/bots/{id}/fills", "Fills, oldest first", Role::Viewer, get(fills))
+            .query(PAGE_QUERY)
+            .returns::<Page<FillView>>(),
+        Endpoint::get("/bots/{id}/trades", "Round trips (flat to flat) closed in [from, to], oldest first", Role::Viewer, get(trades))
+            .query(RANGE_QUERY)
+            .returns::<Page<TradeView>>(),
+        Endpoint::get("/bots/{id}/equity", "Equity at each candle close in [from, to], for the PnL chart", Role::Viewer, get(equity))
+            .query(RANGE_QUERY)
+            .returns::<Page<EquityPointView>>(),
+        Endpoint::get("/bots/{id}/risk", "Trading state, kill-switch, each rule's limit and reading, recent violations", Role::Viewer, get(risk))
+            .returns::<RiskView>(),
+        Endpoint::get("/bots/{id}/logs", "The bot's engine and plugin log lines, newest first", Role::Viewer, get(logs))
+            .query(super::system::LOGS_QUERY)
+            .returns::<Page<LogLineView>>(),
+        Endpoint::get("/bots/{id}/stats", "Performance since the bot was created, as the backtester reports it", Role::Viewer, get(stats))
+            .returns::<StatsView>(),
+    ]
+}
+
+const ORDERS_QUERY: &[(&str, &str)] = &[
+    ("status", "open, closed or all (default all)"),
+    ("limit", "items per page (1 to 1000, default 100)"),
+    ("cursor", "the next_cursor of the previous page"),
+];
+
+const RANGE_QUERY: &[(&str, &str)] = &[
+    ("from", "RFC 3339 time; default: the beginning"),
+    ("to", "RFC 3339 time; default: now"),
+    ("limit", "items per page (1 to 1000, default 100)"),
+    ("cursor", "the next_cursor of the previous page"),
+];
+
+/// An order an operator places by hand.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualOrder {
+    pub side: Side,
+    #[serde(default = "market")]
+    pub kind: OrderKind,
+    /// Base quantity; rounded down to the instrument's step.
+    #[schemars(schema_with = "decimal_schema")]
+    pub quantity: Decimal,
+    /// Limit or stop price; rounded to the tick.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::domain::decimal::optional_decimal_schema")]
+    pub price: Option<Decimal>,
+    #[serde(default)]
+    pub reduce_only: bool,
+    /// Your tag for the order (default: generated).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
+    pub client_tag: Option<String>,
+}
+
+fn market() -> OrderKind {
+    OrderKind::Market
+}
+
+fn snapshot_of(app: &AppState, id: &str) -> Result<std::sync::Arc<BotSnapshot>, ApiError> {
+    app.manager
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))
+}
+
+fn journal_of(app: &AppState, id: &str) -> Result<std::sync::Arc<BotJournal>, ApiError> {
+    app.manager
+        .journal(id)
+        .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))
+}
+
+async fn status(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<BotStatus>, ApiError> {
+    Ok(axum::Json(BotStatus::from(&*snapshot_of(&app, &id)?)))
+}
+
+async fn positions(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<PositionView>>, ApiError> {
+    let snapshot = snapshot_of(&app, &id)?;
+    Ok(axum::Json(page_by_offset(
+        PositionView::of(&snapshot),
+        &query,
+    )?))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OrdersQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn orders(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<OrdersQuery>,
+) -> Result<axum::Json<Page<OrderView>>, ApiError> {
+    let filter = match query.status.as_deref() {
+        None | Some("all") => OrderFilter::All,
+        Some("open") => OrderFilter::Open,
+        Some("closed") => OrderFilter::Closed,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status must be open, closed or all, not `{other}`"
+            )));
+        }
+    };
+    let orders = journal_of(&app, &id)?.orders(filter);
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let views = orders.iter().map(OrderView::from).collect();
+    Ok(axum::Json(page_by_offset(views, &page)?))
+}
+
+async fn place(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(order): JsonBody<ManualOrder>,
+) -> Result<Response, ApiError> {
+    snapshot_of(&app, &id)?;
+    if order
+        .client_tag
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 64)
+    {
+        return Err(ApiError::invalid(vec![ConfigIssue {
+            pointer: "/client_tag".into(),
+            message: "must be 1 to 64 characters".into(),
+        }]));
+    }
+    if order.kind != OrderKind::Market && order.price.is_none() {
+        return Err(ApiError::invalid(vec![ConfigIssue {
+            pointer: "/price".into(),
+            message: "limit and stop orders need a price".into(),
+        }]));
+    }
+    let tag = order.client_tag.clone().unwrap_or_else(|| {
+        format!(
+            "manual-{}-{}",
+            caller.name.replace(' ', "-"),
+            super::now_ms()
+        )
+    });
+    let request = OrderRequest {
+        client_tag: tag.clone(),
+        side: order.side,
+        kind: order.kind,
+        quantity: order.quantity,
+        price: if order.kind == OrderKind::Market {
+            None
+        } else {
+            order.price
+        },
+        reduce_only: order.reduce_only,
+        origin: OrderOrigin::Manual,
+    };
+    app.manager.place_order(&id, request).await?;
+    let placed = journal_of(&app, &id)?
+        .orders(OrderFilter::All)
+        .into_iter()
+        .find(|o| o.client_tag == tag && o.origin == OrderOrigin::Manual)
+        .ok_or_else(|| ApiError::internal("the order was accepted but not recorded"))?;
+    Ok((StatusCode::CREATED, axum::Json(OrderView::from(&placed))).into_response())
+}
+
+async fn cancel(
+    State(app): State<AppState>,
+    ApiPath((id, order_id)): ApiPath<(String, u64)>,
+) -> Result<axum::Json<OrderView>, ApiError> {
+    app.manager.cancel_order(&id, order_id).await?;
+    let cancelled = journal_of(&app, &id)?
+        .orders(OrderFilter::Closed)
+        .into_iter()
+        .find(|o| o.id == order_id)
+        .ok_or_else(|| ApiError::internal("the order was cancelled but not recorded"))?;
+    Ok(axum::Json(OrderView::from(&cancelled)))
+}
+
+async fn fills(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<FillView>>, ApiError> {
+    let fills = journal_of(&app, &id)?.fills();
+    let views = fills.iter().map(FillView::from).collect();
+    Ok(axum::Json(page_by_offset(views, &query)?))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+impl RangeQuery {
+    /// The range in epoch ms, and the paging part.
+    fn split(self) -> Result<(i64, i64, PageQuery), ApiError> {
+        let parse = |name: &str, text: Option<String>, default: i64| match text {
+            None => Ok(default),
+            Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.timestamp_millis())
+                .map_err(|e| ApiError::bad_request(format!("{name} is not an RFC 3339 time: {e}"))),
+        };
+        let from = parse("from", self.from, i64::MIN)?;
+        let to = parse("to", self.to, i64::MAX)?;
+        let page = PageQuery {
+            limit: self.limit,
+            cursor: self.cursor,
+        };
+        Ok((from, to, page))
+    }
+}
+
+async fn trades(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<RangeQuery>,
+) -> Result<axum::Json<Page<TradeView>>, ApiError> {
+    let (from, to, page) = query.split()?;
+    let trades = journal_of(&app, &id)?.trades(from, to);
+    let views = trades.iter().map(TradeView::from).collect();
+    Ok(axum::Json(page_by_offset(views, &page)?))
+}
+
+async fn equity(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<RangeQuery>,
+) -> Result<axum::Json<Page<EquityPointView>>, ApiError> {
+    let (from, to, page) = query.split()?;
+    let points = journal_of(&app, &id)?.equity(from, to);
+    let views = points.iter().map(EquityPointView::from).collect();
+    Ok(axum::Json(page_by_offset(views, &page)?))
+}
+
+async fn risk(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<RiskView>, ApiError> {
+    let snapshot = snapshot_of(&app, &id)?;
+    let violations = journal_of(&app, &id)?.violations();
+    let status = BotStatus::from(&*snapshot);
+    Ok(axum::Json(RiskView {
+        trading_state: status.summary.trading_state,
+        kill_switch: KillSwitchView {
+            engaged: snapshot.kill_switch.is_some(),
+            reason: snapshot.kill_switch.clone(),
+        },
+        rules: snapshot.risk_rules.iter().map(RuleView::from).collect(),
+        recent_violations: violations
+            .iter()
+            .take(50)
+            .map(ViolationView::from)
+            .collect(),
+    }))
+}
+
+async fn logs(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(mut query): ApiQuery<LogsQuery>,
+) -> Result<axum::Json<Page<LogLineView>>, ApiError> {
+    snapshot_of(&app, &id)?;
+    query.bot = Some(id);
+    Ok(axum::Json(log_page(&app, query)?))
+}
+
+async fn stats(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<StatsView>, ApiError> {
+    let snapshot = snapshot_of(&app, &id)?;
+    let inputs = journal_of(&app, &id)?.performance_inputs();
+    let initial = snapshot
+        .config
+        .as_ref()
+        .map_or(snapshot.equity, |c| c.capital.initial);
+    let computed = metrics::compute(
+        initial,
+        inputs.start_ts.unwrap_or_default(),
+        &inputs.equity,
+        &inputs.trades,
+        inputs.exposed_candles,
+        snapshot.fees_paid,
+    );
+    Ok(axum::Json(StatsView::from(&computed)))
+}

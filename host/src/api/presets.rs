@@ -1,0 +1,113 @@
+//! /presets: named starting points for new bots (`POST /bots` with
+//! `{"preset": name, "overrides": {...}}`), stored like bots and seeded
+//! from config/presets/ on first start.
+//!
+//! A preset is a bot config that may leave out `id` and `name`; it is
+//! validated as a bot config with those filled in, so a preset that cannot
+//! make a bot is refused with pointers into it.
+
+use axum::extract::State;
+use axum::routing::get;
+use serde_json::Value;
+
+use super::auth::Role;
+use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
+use super::extract::{ApiPath, ApiQuery, Document};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::views::{Page, PresetView};
+use super::{AppState, now_ms};
+use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::store::PresetRecord;
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/presets", "Every preset", Role::Viewer, get(list))
+            .query(PAGE_QUERY)
+            .returns::<Page<PresetView>>(),
+        Endpoint::get("/presets/{name}", "One preset", Role::Viewer, get(get_one))
+            .returns::<PresetView>(),
+        Endpoint::put(
+            "/presets/{name}",
+            "Create or replace a preset (validated as a bot config)",
+            Role::Operator,
+            axum::routing::put(put_one),
+        )
+        .document_body::<Value>()
+        .returns::<PresetView>(),
+    ]
+}
+
+/// Every problem of a preset document, as a bot config without id and name.
+pub fn check_preset(document: &Value) -> Vec<ConfigIssue> {
+    let Some(object) = document.as_object() else {
+        return vec![ConfigIssue {
+            pointer: String::new(),
+            message: "a preset is a mapping of bot config fields".into(),
+        }];
+    };
+    let mut filled = object.clone();
+    filled
+        .entry("id")
+        .or_insert_with(|| Value::String("preset-check".into()));
+    filled
+        .entry("name")
+        .or_insert_with(|| Value::String("preset check".into()));
+    match BotConfig::from_value(Value::Object(filled)) {
+        Ok(_) => Vec::new(),
+        Err(issues) => issues,
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+async fn list(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<PresetView>>, ApiError> {
+    let presets = app.store.presets()?;
+    let views = presets.iter().map(PresetView::from).collect();
+    Ok(axum::Json(page_by_offset(views, &query)?))
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<PresetView>, ApiError> {
+    let preset = app
+        .store
+        .presets()?
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no preset `{name}`")))?;
+    Ok(axum::Json(PresetView::from(&preset)))
+}
+
+async fn put_one(
+    State(app): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    document: Document,
+) -> Result<axum::Json<PresetView>, ApiError> {
+    if !valid_name(&name) {
+        return Err(ApiError::not_found(
+            "preset names are 1 to 64 lowercase letters, digits and '-'",
+        ));
+    }
+    let issues = check_preset(&document.value);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let record = PresetRecord {
+        name,
+        config: document.value,
+        updated_at: now_ms(),
+    };
+    app.store.put_preset(&record)?;
+    Ok(axum::Json(PresetView::from(&record)))
+}

@@ -1,0 +1,198 @@
+//! Errors at the API edge, as RFC 9457 problem+json, mapped in one place.
+//!
+//! Every handler returns [`ApiError`]; the runtime's and the store's errors
+//! turn into it here, so a status code is decided once per kind of failure.
+//! A store failure is the only 500, and it carries no internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::domain::config::ConfigIssue;
+use crate::live::{CommandError, ManagerError};
+use crate::store::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One validation failure: where (a JSON Pointer into the submitted
+/// document) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FieldError {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl From<ConfigIssue> for FieldError {
+    fn from(issue: ConfigIssue) -> Self {
+        Self {
+            pointer: issue.pointer,
+            message: issue.message,
+        }
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`about:blank` for plain HTTP ones).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For a command refused in the bot's state: what it allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_commands: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub allowed_commands: Option<Vec<String>>,
+    /// Seconds, for 429 and 503.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            allowed_commands: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", detail)
+    }
+
+    /// 400 with the pointer of the bad part.
+    pub fn malformed_at(pointer: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let mut error = Self::bad_request(detail.clone());
+        error.errors = vec![FieldError {
+            pointer: pointer.into(),
+            message: detail,
+        }];
+        error
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    /// 422 with every issue and its pointer.
+    pub fn invalid(issues: Vec<ConfigIssue>) -> Self {
+        let detail = crate::domain::config::join_issues(&issues);
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail);
+        error.errors = issues.into_iter().map(FieldError::from).collect();
+        error
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("https://stratbox.dev/problems/{}", self.kind),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+            allowed_commands: self.allowed_commands.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        let detail = error.to_string();
+        match error {
+            CommandError::NotAllowed { allowed, .. } => {
+                let mut api = Self::new(StatusCode::CONFLICT, "command-not-allowed", detail);
+                api.allowed_commands = Some(allowed.iter().map(|c| c.to_string()).collect());
+                api
+            }
+            CommandError::Invalid(issues) => Self::invalid(issues),
+            CommandError::NotHotSwappable(issues) => {
+                let mut api = Self::new(StatusCode::CONFLICT, "not-hot-swappable", detail);
+                api.errors = issues.into_iter().map(FieldError::from).collect();
+                api
+            }
+            CommandError::OrderRefused(rejection) => {
+                let mut api = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "order-refused", detail);
+                api.errors = vec![FieldError {
+                    pointer: String::new(),
+                    message: format!("{}: {}", rejection.check, rejection.message),
+                }];
+                api
+            }
+            CommandError::NoSuchOrder(_) => Self::not_found(detail),
+            CommandError::Gone => Self::new(StatusCode::NOT_FOUND, "not-found", detail),
+            CommandError::Timeout(_) => {
+                let mut api = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
+                api.retry_after = Some(1);
+                api
+            }
+        }
+    }
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(error: ManagerError) -> Self {
+        match error {
+            ManagerError::NotFound(_) => Self::not_found(error.to_string()),
+            ManagerError::Exists(_) => Self::conflict(error.to_string()),
+            ManagerError::EmergencyEngaged => {
+                Self::new(StatusCode::CONFLICT, "emergency-engaged", error.to_string())
+            }
+            ManagerError::Command(error) => error.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store failure");
+        Self::internal("the store failed; the change was not made")
+    }
+}

@@ -1,0 +1,168 @@
+//! Per-token rate limits, by role (GCRA from the `governor` crate).
+//!
+//! Each role has its own quota (requests per second and a burst); each token
+//! has its own bucket within its role's limiter. A quota of 0 per second
+//! turns the limit off for that role (benchmarks, trusted automation).
+
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Role;
+
+/// A role's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second; 0 = unlimited.
+    pub per_second: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+/// Quotas by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    pub viewer: RateLimit,
+    pub operator: RateLimit,
+    pub admin: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        let limit = RateLimit {
+            per_second: 50,
+            burst: 100,
+        };
+        Self {
+            viewer: limit,
+            operator: limit,
+            admin: limit,
+        }
+    }
+}
+
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// The headers a limited response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again (or, when refused, until the
+    /// next request may pass).
+    pub reset_secs: u64,
+}
+
+pub enum Decision {
+    Unlimited,
+    Allowed(Allowance),
+    Refused(Allowance),
+}
+
+pub struct TokenLimiter {
+    by_role: [(Role, Option<Limiter>, u32); 3],
+    clock: DefaultClock,
+}
+
+fn limiter(limit: RateLimit) -> Option<Limiter> {
+    let per_second = NonZeroU32::new(limit.per_second)?;
+    let burst = NonZeroU32::new(limit.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::per_second(per_second).allow_burst(burst);
+    Some(RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>())
+}
+
+impl TokenLimiter {
+    pub fn new(limits: RateLimits) -> Self {
+        Self {
+            by_role: [
+                (Role::Viewer, limiter(limits.viewer), limits.viewer.burst),
+                (
+                    Role::Operator,
+                    limiter(limits.operator),
+                    limits.operator.burst,
+                ),
+                (Role::Admin, limiter(limits.admin), limits.admin.burst),
+            ],
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Count one request of `token_id`, whose role is `role`.
+    pub fn check(&self, role: Role, token_id: &str) -> Decision {
+        let Some((_, Some(limiter), burst)) = self.by_role.iter().find(|(r, ..)| *r == role) else {
+            return Decision::Unlimited;
+        };
+        let limit = (*burst).max(1);
+        match limiter.check_key(&token_id.to_string()) {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity();
+                let period = state.quota().replenish_interval();
+                let reset = period * (limit.saturating_sub(remaining));
+                Decision::Allowed(Allowance {
+                    limit,
+                    remaining,
+                    reset_secs: reset.as_secs_f64().ceil() as u64,
+                })
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                Decision::Refused(Allowance {
+                    limit,
+                    remaining: 0,
+                    reset_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refusal_per_token_and_unlimited_roles() {
+        let limits = RateLimits {
+            viewer: RateLimit {
+                per_second: 1,
+                burst: 3,
+            },
+            operator: RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+            ..RateLimits::default()
+        };
+        let limiter = TokenLimiter::new(limits);
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            match limiter.check(Role::Viewer, "a") {
+                Decision::Allowed(allowance) => remaining.push(allowance.remaining),
+                _ => panic!("within the burst"),
+            }
+        }
+        assert_eq!(remaining, [2, 1, 0]);
+        let Decision::Refused(refused) = limiter.check(Role::Viewer, "a") else {
+            panic!("over the burst");
+        };
+        assert!(refused.reset_secs >= 1);
+        assert!(matches!(
+            limiter.check(Role::Viewer, "b"),
+            Decision::Allowed(_)
+        ));
+        for _ in 0..1000 {
+            assert!(matches!(
+                limiter.check(Role::Operator, "c"),
+                Decision::Unlimited
+            ));
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! /strategies: the registered plugins; upload a new one (validated and
+//! compiled before it is accepted); delete one no bot uses.
+//!
+//! Uploads are kept in the data directory under their SHA-256, written to a
+//! temporary file and renamed, and registered again when the host starts.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+
+use super::AppState;
+use super::auth::Role;
+use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
+use super::extract::{ApiPath, ApiQuery};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::views::{Page, StrategyView};
+use crate::domain::config::ConfigIssue;
+use crate::plugin::Plugin;
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/strategies", "Registered plugins: name, version, description, parameter schema, content hash, bots using them", Role::Viewer, get(list))
+            .query(PAGE_QUERY)
+            .returns::<Page<StrategyView>>(),
+        Endpoint::get("/strategies/{name}", "The newest version of a plugin", Role::Viewer, get(get_one))
+            .returns::<StrategyView>(),
+        Endpoint::post("/strategies", "Upload a plugin (.wasm as application/wasm, or multipart with a `file` part)", Role::Admin, post(upload))
+            .wasm_body()
+            .idempotent()
+            .status(201)
+            .returns::<StrategyView>(),
+        Endpoint::delete("/strategies/{name}", "Unregister every version of a plugin no bot uses", Role::Admin, delete(remove))
+            .status(204),
+    ]
+}
+
+fn view(app: &AppState, plugin: &Plugin) -> StrategyView {
+    let info = plugin.info();
+    StrategyView {
+        name: info.name.clone(),
+        version: info.version.to_string(),
+        description: info.description.clone(),
+        params_schema: info.params_schema.clone(),
+        warmup: info.warmup,
+        content_hash: info.content_hash.clone(),
+        bots: app.manager.bots_using(&info.name),
+    }
+}
+
+async fn list(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<StrategyView>>, ApiError> {
+    let plugins: Vec<Arc<Plugin>> = app
+        .manager
+        .registry()
+        .read()
+        .expect("registry lock")
+        .list()
+        .cloned()
+        .collect();
+    let views = plugins.iter().map(|p| view(&app, p)).collect();
+    Ok(axum::Json(page_by_offset(views, &query)?))
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::Json<StrategyView>, ApiError> {
+    let plugin = app
+        .manager
+        .registry()
+        .read()
+        .expect("registry lock")
+        .resolve(&name, None)
+        .map_err(|e| ApiError::not_found(e.to_string()))?;
+    Ok(axum::Json(view(&app, &plugin)))
+}
+
+/// The plugin bytes of an upload: the raw body, or the `file` part.
+async fn upload_bytes(request: Request) -> Result<Bytes, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "the plugin is larger than uploads accept",
+        )
+    };
+    if content_type.starts_with("application/wasm")
+        || content_type.starts_with("application/octet-stream")
+    {
+        return Bytes::from_request(request, &())
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::bad_request(rejection.body_text())
+                }
+            });
+    }
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        while let Some(field) = multipart.next_field().await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            _ => ApiError::bad_request(e.body_text()),
+        })? {
+            if field.name() == Some("file") {
+                return field.bytes().await.map_err(|e| match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+                    _ => ApiError::bad_request(e.body_text()),
+                });
+            }
+        }
+        return Err(ApiError::malformed_at(
+            "/file",
+            "the multipart body has no `file` part",
+        ));
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "send the plugin as application/wasm or multipart/form-data",
+    ))
+}
+
+/// Write `bytes` to `dir/<hash>.wasm` atomically.
+fn keep_upload(dir: &Path, hash: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{hash}.wasm"));
+    if path.exists() {
+        return Ok(());
+    }
+    let temporary = dir.join(format!(".{hash}.wasm.tmp"));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, &path)
+}
+
+async fn upload(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let bytes = upload_bytes(request).await?;
+    let runtime = app.runtime.clone();
+    let loaded = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || runtime.load(&bytes))
+            .await
+            .map_err(|_| ApiError::internal("the plugin compiler stopped"))?
+    };
+    let plugin = Arc::new(loaded.map_err(|error| {
+        ApiError::invalid(vec![ConfigIssue {
+            pointer: String::new(),
+            message: error.to_string(),
+        }])
+    })?);
+    let hash = plugin.info().content_hash.clone();
+    keep_upload(&app.uploads_dir, &hash, &bytes)
+        .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
+    app.manager
+        .registry()
+        .write()
+        .expect("registry lock")
+        .insert(plugin.clone())
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    Ok((StatusCode::CREATED, axum::Json(view(&app, &plugin))).into_response())
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let users = app.manager.bots_using(&name);
+    if !users.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "plugin `{name}` is used by {}",
+            users.join(", ")
+        )));
+    }
+    let removed = app
+        .manager
+        .registry()
+        .write()
+        .expect("registry lock")
+        .remove(&name);
+    if removed.is_empty() {
+        return Err(ApiError::not_found(format!("no plugin named `{name}`")));
+    }
+    for plugin in removed {
+        let path = app
+            .uploads_dir
+            .join(format!("{}.wasm", plugin.info().content_hash));
+        if path.exists()
+            && let Err(error) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(%error, path = %path.display(), "upload not removed");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,95 @@
+//! /tokens (admin): list, create (the token is shown once) and revoke.
+//! The same as `stratbox token create|list|revoke`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::Role;
+use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
+use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::views::{Page, TokenCreated, TokenView};
+use crate::domain::config::ConfigIssue;
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get(
+            "/tokens",
+            "Every token (never its text)",
+            Role::Admin,
+            get(list),
+        )
+        .query(PAGE_QUERY)
+        .returns::<Page<TokenView>>(),
+        Endpoint::post(
+            "/tokens",
+            "Create a token; its text is in this answer only",
+            Role::Admin,
+            post(create),
+        )
+        .json_body::<NewToken>()
+        .status(201)
+        .returns::<TokenCreated>(),
+        Endpoint::delete(
+            "/tokens/{id}",
+            "Revoke a token, at once",
+            Role::Admin,
+            delete(revoke),
+        )
+        .status(204),
+    ]
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub role: Role,
+    /// Who or what uses it; shown in the audit log.
+    #[schemars(length(min = 1, max = 100))]
+    pub name: String,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<TokenView>>, ApiError> {
+    let tokens = app.auth.list()?;
+    let views = tokens.iter().map(TokenView::from).collect();
+    Ok(axum::Json(page_by_offset(views, &query)?))
+}
+
+async fn create(
+    State(app): State<AppState>,
+    JsonBody(request): JsonBody<NewToken>,
+) -> Result<Response, ApiError> {
+    let name = request.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::invalid(vec![ConfigIssue {
+            pointer: "/name".into(),
+            message: "must be 1 to 100 characters".into(),
+        }]));
+    }
+    let (record, token) = app.auth.create(name, request.role)?;
+    let body = TokenCreated {
+        info: TokenView::from(&record),
+        token,
+    };
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+async fn revoke(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if app.auth.revoke(&id)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no active token `{id}`")))
+    }
+}

@@ -1,0 +1,593 @@
+//! What the API answers: the JSON shapes of bots, orders, trades and the
+//! rest, as the control UI caches them by URL.
+//!
+//! The runtime's types keep epoch milliseconds and decimals; here times
+//! become RFC 3339 UTC and decimals become strings, once, so every endpoint
+//! writes them the same way. Every shape derives its JSON Schema for the
+//! OpenAPI document.
+
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{Fill, Order};
+use crate::engine::metrics::{EquityPoint, Metrics};
+use crate::engine::{RuleStatus, Trade, Violation};
+use crate::live::{BotSnapshot, LogLine};
+use crate::store::{AuditEntry, ConfigVersion, PresetRecord, TokenRecord};
+
+/// Epoch milliseconds as RFC 3339 UTC.
+pub fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn decimal(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(rename = "{T}Page")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// A bot in the list: enough for an overview row.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BotSummary {
+    pub id: String,
+    pub name: String,
+    /// stopped, starting, running, paused, stopping, killed or error.
+    pub state: String,
+    /// ACTIVE, REDUCING or HALTED.
+    pub trading_state: String,
+    pub mode: String,
+    pub symbol: String,
+    pub timeframe: String,
+    /// Plugin name and version.
+    pub strategy: String,
+    pub config_version: u64,
+    pub equity: String,
+    /// Realized plus unrealized PnL, net of fees.
+    pub pnl: String,
+    pub realized_pnl: String,
+    pub unrealized_pnl: String,
+    pub position: String,
+    pub last_candle_at: Option<String>,
+    pub error: Option<String>,
+    pub allowed_commands: Vec<String>,
+}
+
+fn state_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl From<&BotSnapshot> for BotSummary {
+    fn from(s: &BotSnapshot) -> Self {
+        let initial = s.config.as_ref().map_or(s.equity, |c| c.capital.initial);
+        Self {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            state: state_name(&s.state),
+            trading_state: state_name(&s.trading_state),
+            mode: state_name(&s.mode),
+            symbol: s.symbol.clone(),
+            timeframe: s.timeframe.clone(),
+            strategy: s.plugin.clone(),
+            config_version: s.config_version,
+            equity: decimal(s.equity),
+            pnl: decimal(s.equity - initial),
+            realized_pnl: decimal(s.realized_pnl),
+            unrealized_pnl: decimal(s.unrealized_pnl),
+            position: decimal(s.position),
+            last_candle_at: s.last_candle_ts.map(time),
+            error: s.error.clone(),
+            allowed_commands: s.allowed_commands.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+}
+
+/// A bot's holding of its symbol.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PositionView {
+    pub symbol: String,
+    pub quantity: String,
+    pub avg_entry_price: String,
+    pub unrealized_pnl: String,
+}
+
+impl PositionView {
+    /// The bot's positions: one per symbol held (a bot trades one).
+    pub fn of(s: &BotSnapshot) -> Vec<PositionView> {
+        if s.position.is_zero() {
+            return Vec::new();
+        }
+        vec![PositionView {
+            symbol: s.symbol.clone(),
+            quantity: decimal(s.position),
+            avg_entry_price: decimal(s.avg_entry_price),
+            unrealized_pnl: decimal(s.unrealized_pnl),
+        }]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OrderView {
+    pub id: String,
+    pub client_tag: String,
+    /// buy or sell.
+    pub side: String,
+    /// market, limit or stop.
+    pub kind: String,
+    pub quantity: String,
+    pub price: Option<String>,
+    pub reduce_only: bool,
+    /// strategy, manual or kill_switch.
+    pub origin: String,
+    /// open, filled or cancelled.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub reason: Option<String>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: o.id.to_string(),
+            client_tag: o.client_tag.clone(),
+            side: state_name(&o.side),
+            kind: state_name(&o.kind),
+            quantity: decimal(o.quantity),
+            price: o.price.map(decimal),
+            reduce_only: o.reduce_only,
+            origin: state_name(&o.origin),
+            status: state_name(&o.status),
+            created_at: time(o.created_ts),
+            updated_at: time(o.updated_ts),
+            reason: o.reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FillView {
+    pub order_id: String,
+    pub client_tag: String,
+    pub side: String,
+    pub quantity: String,
+    pub price: String,
+    pub fee: String,
+    pub liquidity: String,
+    pub origin: String,
+    pub at: String,
+}
+
+impl From<&Fill> for FillView {
+    fn from(f: &Fill) -> Self {
+        Self {
+            order_id: f.order_id.to_string(),
+            client_tag: f.client_tag.clone(),
+            side: state_name(&f.side),
+            quantity: decimal(f.quantity),
+            price: decimal(f.price),
+            fee: decimal(f.fee),
+            liquidity: state_name(&f.liquidity),
+            origin: state_name(&f.origin),
+            at: time(f.ts),
+        }
+    }
+}
+
+/// A round trip: flat to flat.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TradeView {
+    pub entry_at: String,
+    pub exit_at: String,
+    pub quantity: String,
+    pub entry_price: String,
+    pub exit_price: String,
+    /// Net of every fee of the round trip.
+    pub pnl: String,
+    pub fees: String,
+}
+
+impl From<&Trade> for TradeView {
+    fn from(t: &Trade) -> Self {
+        Self {
+            entry_at: time(t.entry_ts),
+            exit_at: time(t.exit_ts),
+            quantity: decimal(t.quantity),
+            entry_price: decimal(t.entry_price),
+            exit_price: decimal(t.exit_price),
+            pnl: decimal(t.pnl),
+            fees: decimal(t.fees),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EquityPointView {
+    pub at: String,
+    pub equity: String,
+}
+
+impl From<&EquityPoint> for EquityPointView {
+    fn from(p: &EquityPoint) -> Self {
+        Self {
+            at: time(p.ts),
+            equity: decimal(p.equity),
+        }
+    }
+}
+
+/// Everything a bot's detail page shows.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BotStatus {
+    #[serde(flatten)]
+    pub summary: BotSummary,
+    pub started_at: Option<String>,
+    /// Free cash (quote asset).
+    pub balance: String,
+    pub quote: String,
+    pub fees_paid: String,
+    pub positions: Vec<PositionView>,
+    pub open_orders: Vec<OrderView>,
+    pub candles_processed: u64,
+    /// From the feed publishing the last candle to the end of its decision.
+    pub decision_latency_us: Option<u64>,
+    pub kill_switch: Option<String>,
+}
+
+impl From<&BotSnapshot> for BotStatus {
+    fn from(s: &BotSnapshot) -> Self {
+        Self {
+            summary: BotSummary::from(s),
+            started_at: s.started_at.map(time),
+            balance: decimal(s.cash),
+            quote: s
+                .config
+                .as_ref()
+                .map(|c| c.capital.quote.clone())
+                .unwrap_or_default(),
+            fees_paid: decimal(s.fees_paid),
+            positions: PositionView::of(s),
+            open_orders: s.open_orders.iter().map(OrderView::from).collect(),
+            candles_processed: s.candles_processed,
+            decision_latency_us: s.decision_latency_us,
+            kill_switch: s.kill_switch.clone(),
+        }
+    }
+}
+
+/// A bot with its config: the answer to create and get.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BotDetail {
+    #[serde(flatten)]
+    pub status: BotStatus,
+    pub config: Value,
+}
+
+impl From<&BotSnapshot> for BotDetail {
+    fn from(s: &BotSnapshot) -> Self {
+        Self {
+            status: BotStatus::from(s),
+            config: s
+                .config
+                .as_ref()
+                .and_then(|c| serde_json::to_value(&**c).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// What a bot's state allows now.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CommandsView {
+    pub state: String,
+    pub allowed_commands: Vec<String>,
+}
+
+/// One bot's outcome in a bulk command.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BulkItem {
+    pub id: String,
+    pub ok: bool,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BulkOutcome {
+    pub results: Vec<BulkItem>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EmergencyView {
+    pub engaged: bool,
+    pub results: Vec<BulkItem>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RuleView {
+    /// max_drawdown, daily_loss or max_consecutive_losses.
+    pub rule: String,
+    pub limit: String,
+    pub observed: String,
+    /// ok or breached.
+    pub status: String,
+    /// reduce, halt or kill.
+    pub action: String,
+}
+
+impl From<&RuleStatus> for RuleView {
+    fn from(r: &RuleStatus) -> Self {
+        Self {
+            rule: state_name(&r.rule),
+            limit: decimal(r.limit),
+            observed: decimal(r.observed),
+            status: if r.breached { "breached" } else { "ok" }.into(),
+            action: state_name(&r.action),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ViolationView {
+    pub at: String,
+    pub rule: String,
+    pub limit: String,
+    pub observed: String,
+    pub action: String,
+}
+
+impl From<&Violation> for ViolationView {
+    fn from(v: &Violation) -> Self {
+        Self {
+            at: time(v.ts),
+            rule: state_name(&v.rule),
+            limit: decimal(v.limit),
+            observed: decimal(v.observed),
+            action: state_name(&v.action),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct KillSwitchView {
+    pub engaged: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RiskView {
+    pub trading_state: String,
+    pub kill_switch: KillSwitchView,
+    pub rules: Vec<RuleView>,
+    /// Newest first.
+    pub recent_violations: Vec<ViolationView>,
+}
+
+/// Performance, with the backtester's definitions (see the README).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatsView {
+    pub initial_equity: String,
+    pub final_equity: String,
+    pub total_return_pct: f64,
+    pub cagr_pct: Option<f64>,
+    pub sharpe: Option<f64>,
+    pub sortino: Option<f64>,
+    pub calmar: Option<f64>,
+    pub max_drawdown_pct: f64,
+    pub max_drawdown_duration_ms: i64,
+    pub trades: usize,
+    pub win_rate_pct: Option<f64>,
+    pub profit_factor: Option<f64>,
+    pub expectancy: Option<String>,
+    pub exposure_pct: f64,
+    pub fees: String,
+}
+
+impl From<&Metrics> for StatsView {
+    fn from(m: &Metrics) -> Self {
+        let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+        Self {
+            initial_equity: decimal(m.initial_equity),
+            final_equity: decimal(m.final_equity),
+            total_return_pct: m.total_return_pct,
+            cagr_pct: finite(m.cagr_pct),
+            sharpe: finite(m.sharpe),
+            sortino: finite(m.sortino),
+            calmar: finite(m.calmar),
+            max_drawdown_pct: m.max_drawdown_pct,
+            max_drawdown_duration_ms: m.max_drawdown_duration_ms,
+            trades: m.trades,
+            win_rate_pct: m.win_rate_pct,
+            profit_factor: finite(m.profit_factor),
+            expectancy: m.expectancy.map(decimal),
+            exposure_pct: m.exposure_pct,
+            fees: decimal(m.fees),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ConfigVersionView {
+    pub version: u64,
+    pub created_at: String,
+    /// The token name that made the change.
+    pub actor: String,
+    pub config: Value,
+}
+
+impl From<&ConfigVersion> for ConfigVersionView {
+    fn from(v: &ConfigVersion) -> Self {
+        Self {
+            version: v.version,
+            created_at: time(v.created_at),
+            actor: v.actor.clone(),
+            config: v.config.clone(),
+        }
+    }
+}
+
+/// The answer to a config change.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ConfigApplied {
+    pub version: u64,
+    pub config: Value,
+    pub status: BotStatus,
+}
+
+/// The answer to a validation: it passed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ValidationPassed {
+    pub valid: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StrategyView {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub params_schema: Value,
+    pub warmup: u32,
+    /// SHA-256 of the plugin file.
+    pub content_hash: String,
+    /// Ids of the bots whose config names this plugin.
+    pub bots: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PresetView {
+    pub name: String,
+    pub config: Value,
+    pub updated_at: String,
+}
+
+impl From<&PresetRecord> for PresetView {
+    fn from(p: &PresetRecord) -> Self {
+        Self {
+            name: p.name.clone(),
+            config: p.config.clone(),
+            updated_at: time(p.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CandleView {
+    /// Open time.
+    pub at: String,
+    pub open: String,
+    pub high: String,
+    pub low: String,
+    pub close: String,
+    pub volume: String,
+}
+
+impl From<&crate::domain::Candle> for CandleView {
+    fn from(c: &crate::domain::Candle) -> Self {
+        Self {
+            at: time(c.ts),
+            open: decimal(c.open),
+            high: decimal(c.high),
+            low: decimal(c.low),
+            close: decimal(c.close),
+            volume: decimal(c.volume),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LogLineView {
+    pub id: String,
+    pub at: String,
+    pub level: String,
+    pub component: String,
+    pub bot_id: Option<String>,
+    pub plugin: Option<String>,
+    pub message: String,
+}
+
+impl From<&LogLine> for LogLineView {
+    fn from(l: &LogLine) -> Self {
+        Self {
+            id: l.id.to_string(),
+            at: time(l.ts),
+            level: l.level.to_lowercase(),
+            component: l.component.clone(),
+            bot_id: l.bot_id.clone(),
+            plugin: l.plugin.clone(),
+            message: l.message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AuditView {
+    pub id: String,
+    pub at: String,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub target: String,
+    pub status: u16,
+    pub remote: String,
+    pub request_id: String,
+    pub detail: String,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(a: &AuditEntry) -> Self {
+        Self {
+            id: a.id.to_string(),
+            at: time(a.ts),
+            actor: a.actor.clone(),
+            role: a.role.clone(),
+            action: a.action.clone(),
+            target: a.target.clone(),
+            status: a.status,
+            remote: a.remote.clone(),
+            request_id: a.request_id.clone(),
+            detail: a.detail.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<&TokenRecord> for TokenView {
+    fn from(t: &TokenRecord) -> Self {
+        Self {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            role: t.role.clone(),
+            created_at: time(t.created_at),
+            revoked_at: t.revoked_at.map(time),
+        }
+    }
+}
+
+/// A new token: its text appears here once and is never shown again.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TokenCreated {
+    #[serde(flatten)]
+    pub info: TokenView,
+    pub token: String,
+}

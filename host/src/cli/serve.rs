@@ -1,0 +1,246 @@
+//! `stratbox serve`: the host with its control API.
+//!
+//! Start-up, in order: settings, the store (a clear error if the data
+//! directory or database is unusable), the plugin registry (the plugins
+//! folder plus earlier uploads), first-start seeding of bots and presets
+//! from YAML, the bots from the store, tokens, then the HTTP server. It
+//! prints one JSON line with the address it bound (and, the first time, a
+//! development admin token) and runs until SIGINT or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+use stratbox_host::api::{self, App, AppState, Auth, Role, ServerSettings};
+use stratbox_host::domain::config::{BotConfig, join_issues};
+use stratbox_host::live::{BotManager, EventBus, LogBook};
+use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
+use stratbox_host::store::{ConfigVersion, PresetRecord, Store};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Server settings (YAML); defaults apply to whatever it leaves out.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to bind, e.g. 127.0.0.1:0 for a free port (overrides the settings).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory (overrides the settings).
+    #[arg(long, env = "STRATBOX_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Plugins folder (overrides the settings).
+    #[arg(long, env = "STRATBOX_PLUGIN_DIR")]
+    plugins_dir: Option<PathBuf>,
+}
+
+/// Where uploaded plugins live inside the data directory.
+const UPLOADS: &str = "plugins";
+/// Store key set once the YAML seed has been imported.
+const SEEDED: &str = "seeded";
+
+fn settings(args: &ServeArgs) -> anyhow::Result<ServerSettings> {
+    let mut settings = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut settings = ServerSettings::from_yaml(&text).map_err(|issues| {
+                anyhow::anyhow!("{}: {}", path.display(), join_issues(&issues))
+            })?;
+            // Relative folders in the file are relative to the file.
+            let base = path.parent().unwrap_or(Path::new("."));
+            for dir in [&mut settings.bots_dir, &mut settings.presets_dir]
+                .into_iter()
+                .flatten()
+            {
+                if dir.is_relative() {
+                    *dir = base.join(&*dir);
+                }
+            }
+            settings
+        }
+        None => ServerSettings::default(),
+    };
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if let Some(dir) = &args.data_dir {
+        settings.data_dir = dir.clone();
+    }
+    if let Some(dir) = &args.plugins_dir {
+        settings.plugins_dir = dir.clone();
+    }
+    Ok(settings)
+}
+
+/// The YAML files of a folder, sorted.
+fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Import the YAML bots and presets into an empty store (first start only).
+fn seed(store: &Store, settings: &ServerSettings) -> anyhow::Result<()> {
+    if store.meta(SEEDED)?.is_some() {
+        return Ok(());
+    }
+    let now = api::now_ms();
+    if let Some(dir) = &settings.bots_dir {
+        for file in yaml_files(dir)? {
+            let text = std::fs::read_to_string(&file)?;
+            let config = BotConfig::from_yaml(&text).map_err(|issues| {
+                anyhow::anyhow!("{}: {}", file.display(), join_issues(&issues))
+            })?;
+            store.save_config_version(&ConfigVersion {
+                bot_id: config.id.clone(),
+                version: 1,
+                config: serde_json::to_value(&config)?,
+                created_at: now,
+                actor: "seed".into(),
+            })?;
+        }
+    }
+    if let Some(dir) = &settings.presets_dir {
+        for file in yaml_files(dir)? {
+            let text = std::fs::read_to_string(&file)?;
+            let config: serde_json::Value = serde_yaml::from_str(&text)
+                .with_context(|| format!("{} is not YAML", file.display()))?;
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            store.put_preset(&PresetRecord {
+                name,
+                config,
+                updated_at: now,
+            })?;
+        }
+    }
+    store.set_meta(SEEDED, &now.to_string())?;
+    Ok(())
+}
+
+/// The plugins folder, then earlier uploads.
+fn registry(runtime: &PluginRuntime, settings: &ServerSettings) -> PluginRegistry {
+    let mut registry = PluginRegistry::default();
+    for dir in [
+        settings.plugins_dir.clone(),
+        settings.data_dir.join(UPLOADS),
+    ] {
+        if !dir.is_dir() {
+            continue;
+        }
+        match PluginRegistry::scan(runtime, &dir) {
+            Ok((found, failures)) => {
+                for (path, error) in failures {
+                    tracing::warn!(path = %path.display(), %error, "plugin not loaded");
+                }
+                for plugin in found.list() {
+                    if let Err(error) = registry.insert(plugin.clone()) {
+                        tracing::warn!(%error, "plugin not registered");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "plugins folder not read"),
+        }
+    }
+    registry
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow::Result<()> {
+    let settings = settings(&args)?;
+    let store = Arc::new(Store::open(&settings.data_dir).context("cannot start")?);
+    seed(&store, &settings).context("cannot import the seed configs")?;
+    let registry = registry(&runtime, &settings);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async move {
+        let bus = Arc::new(EventBus::new(1));
+        logbook.attach(bus.clone());
+        let manager = Arc::new(BotManager::new(Arc::new(RwLock::new(registry)), bus.clone()));
+        for stored in store.bots()? {
+            let restored = BotConfig::from_value(stored.config)
+                .map_err(|issues| anyhow::anyhow!("bot {}: {}", stored.id, join_issues(&issues)));
+            let outcome = match restored {
+                Ok(config) => manager
+                    .create_at_version(config, stored.version)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = outcome {
+                // One broken bot must not keep the others down.
+                tracing::error!(bot = %stored.id, "bot not restored: {error:#}");
+            }
+        }
+        if store.meta("emergency")?.as_deref() == Some("engaged") {
+            manager.emergency_stop_all().await;
+        }
+        let env_admin = std::env::var("STRATBOX_ADMIN_TOKEN").ok();
+        let auth = Auth::load(store.clone(), env_admin.as_deref())?;
+        let development_token = if auth.has_tokens() {
+            None
+        } else {
+            Some(auth.create("development", Role::Admin)?.1)
+        };
+        let metrics = api::ApiMetrics::default();
+        metrics.follow(&bus);
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let address = listener.local_addr()?;
+        let state = AppState::new(App {
+            manager: manager.clone(),
+            store: store.clone(),
+            runtime: Arc::new(runtime),
+            auth,
+            limiter: api::TokenLimiter::new(settings.rate_limits),
+            logbook,
+            idempotency: Default::default(),
+            metrics,
+            uploads_dir: settings.data_dir.join(UPLOADS),
+            settings,
+            started: Instant::now(),
+            started_at_ms: api::now_ms(),
+            config_changes: Default::default(),
+        });
+        state.spawn_token_refresh(Duration::from_secs(2));
+        println!(
+            "{}",
+            json!({ "event": "listening", "address": address.to_string(), "url": format!("http://{address}/api/v1") })
+        );
+        if let Some(token) = &development_token {
+            println!("{}", json!({ "event": "development_token", "role": "admin", "token": token }));
+            eprintln!("stratbox: a development admin token was created (shown once): {token}");
+        }
+        eprintln!("stratbox: serving http://{address}/api/v1 (Ctrl-C to stop)");
+        api::serve(state, listener, shutdown_signal()).await?;
+        eprintln!("stratbox: stopping bots");
+        manager.stop_all().await;
+        anyhow::Ok(())
+    })
+}

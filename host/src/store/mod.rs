@@ -1,0 +1,473 @@
+//! The store: the system of record for what operators configure and do.
+//!
+//! An embedded SQLite database (WAL mode, `synchronous=NORMAL`: a committed
+//! write survives the process being killed at any instant) in the data
+//! directory. It holds API tokens (hashed), the audit log, every bot's
+//! config history and the presets. Schema migrations run when it opens.
+//!
+//! Calls are short and synchronous behind one connection; the API calls
+//! them between awaits, never while holding another lock.
+
+mod migrations;
+mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use records::{AuditEntry, AuditQuery, ConfigVersion, PresetRecord, StoredBot, TokenRecord};
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "stratbox.sqlite3";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot migrate the database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: rusqlite_migration::Error,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub struct Store {
+    connection: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (or create) the store in `data_dir`, and bring its schema up to date.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        let data_error = |source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(data_error)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut connection = Connection::open(&path).map_err(open_error)?;
+        // A file that is not a database fails on its first read: do that here.
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_error)?;
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_error)?;
+        connection
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_error)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_error)?;
+        migrations::migrate(&mut connection).map_err(|source| StoreError::Migrate {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut connection)
+    }
+
+    /// A value of the key/value table.
+    pub fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    // --- tokens ---------------------------------------------------------
+
+    pub fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO tokens (id, name, role, hash, created_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    token.id,
+                    token.name,
+                    token.role,
+                    token.hash,
+                    token.created_at,
+                    token.revoked_at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every token, revoked ones included, oldest first.
+    pub fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, name, role, hash, created_at, revoked_at FROM tokens ORDER BY created_at, id",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(TokenRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: r.get(2)?,
+                    hash: r.get(3)?,
+                    created_at: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Revoke a token; false if there is no such unrevoked token.
+    pub fn revoke_token(&self, id: &str, at: i64) -> StoreResult<bool> {
+        self.with(|c| {
+            let changed = c.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, at],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    // --- audit ----------------------------------------------------------
+
+    /// Append an entry; its id.
+    pub fn append_audit(&self, entry: &AuditEntry) -> StoreResult<i64> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    entry.ts,
+                    entry.actor,
+                    entry.role,
+                    entry.action,
+                    entry.target,
+                    entry.status,
+                    entry.remote,
+                    entry.request_id,
+                    entry.detail
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Entries matching `query`, newest first; `query.before` pages back.
+    pub fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, ts, actor, role, action, target, status, remote, request_id, detail
+                 FROM audit
+                 WHERE (?1 IS NULL OR id < ?1)
+                   AND (?2 IS NULL OR actor = ?2)
+                   AND (?3 IS NULL OR action LIKE '%' || ?3 || '%')
+                   AND (?4 IS NULL OR ts >= ?4)
+                   AND (?5 IS NULL OR ts <= ?5)
+                 ORDER BY id DESC LIMIT ?6",
+            )?;
+            let rows = statement.query_map(
+                params![
+                    query.before,
+                    query.actor,
+                    query.action,
+                    query.from,
+                    query.to,
+                    query.limit as i64
+                ],
+                |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        ts: r.get(1)?,
+                        actor: r.get(2)?,
+                        role: r.get(3)?,
+                        action: r.get(4)?,
+                        target: r.get(5)?,
+                        status: r.get(6)?,
+                        remote: r.get(7)?,
+                        request_id: r.get(8)?,
+                        detail: r.get(9)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    // --- bots and their config history ----------------------------------
+
+    /// Record a new config version of a bot (version 1 creates it).
+    pub fn save_config_version(&self, version: &ConfigVersion) -> StoreResult<()> {
+        let config = version.config.to_string();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO bots (id, version, config, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, config = excluded.config",
+                params![version.bot_id, version.version as i64, config, version.created_at],
+            )?;
+            tx.execute(
+                "INSERT INTO config_versions (bot_id, version, config, created_at, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    version.bot_id,
+                    version.version as i64,
+                    config,
+                    version.created_at,
+                    version.actor
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Forget a bot and its config history (the audit log keeps its trace).
+    pub fn delete_bot(&self, id: &str) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM config_versions WHERE bot_id = ?1", [id])?;
+            tx.execute("DELETE FROM bots WHERE id = ?1", [id])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Every stored bot with its current config, by id.
+    pub fn bots(&self) -> StoreResult<Vec<StoredBot>> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT id, version, config FROM bots ORDER BY id")?;
+            let rows = statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut bots = Vec::new();
+            for row in rows {
+                let (id, version, config) = row?;
+                let config = serde_json::from_str(&config)
+                    .map_err(|e| StoreError::Corrupt(format!("config of bot {id}: {e}")))?;
+                bots.push(StoredBot {
+                    id,
+                    version: version as u64,
+                    config,
+                });
+            }
+            Ok(bots)
+        })
+    }
+
+    /// A bot's config versions, newest first, below `before` if given.
+    pub fn config_versions(
+        &self,
+        bot_id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConfigVersion>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT bot_id, version, config, created_at, actor FROM config_versions
+                 WHERE bot_id = ?1 AND (?2 IS NULL OR version < ?2)
+                 ORDER BY version DESC LIMIT ?3",
+            )?;
+            let rows = statement.query_map(
+                params![bot_id, before.map(|b| b as i64), limit as i64],
+                read_version,
+            )?;
+            collect_versions(rows)
+        })
+    }
+
+    pub fn config_version(&self, bot_id: &str, version: u64) -> StoreResult<Option<ConfigVersion>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT bot_id, version, config, created_at, actor FROM config_versions
+                 WHERE bot_id = ?1 AND version = ?2",
+            )?;
+            let rows = statement.query_map(params![bot_id, version as i64], read_version)?;
+            Ok(collect_versions(rows)?.pop())
+        })
+    }
+
+    // --- presets --------------------------------------------------------
+
+    pub fn presets(&self) -> StoreResult<Vec<PresetRecord>> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT name, config, updated_at FROM presets ORDER BY name")?;
+            let rows = statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            let mut presets = Vec::new();
+            for row in rows {
+                let (name, config, updated_at) = row?;
+                let config = serde_json::from_str(&config)
+                    .map_err(|e| StoreError::Corrupt(format!("preset {name}: {e}")))?;
+                presets.push(PresetRecord {
+                    name,
+                    config,
+                    updated_at,
+                });
+            }
+            Ok(presets)
+        })
+    }
+
+    pub fn put_preset(&self, preset: &PresetRecord) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO presets (name, config, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+                params![preset.name, preset.config.to_string(), preset.updated_at],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, i64, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn collect_versions(
+    rows: impl Iterator<Item = rusqlite::Result<(String, i64, String, i64, String)>>,
+) -> StoreResult<Vec<ConfigVersion>> {
+    let mut versions = Vec::new();
+    for row in rows {
+        let (bot_id, version, config, created_at, actor) = row?;
+        let config = serde_json::from_str(&config).map_err(|e| {
+            StoreError::Corrupt(format!("config version {version} of bot {bot_id}: {e}"))
+        })?;
+        versions.push(ConfigVersion {
+            bot_id,
+            version: version as u64,
+            config,
+            created_at,
+            actor,
+        });
+    }
+    Ok(versions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .insert_token(&TokenRecord {
+                    id: "t1".into(),
+                    name: "ci".into(),
+                    role: "operator".into(),
+                    hash: vec![7; 32],
+                    created_at: 1,
+                    revoked_at: None,
+                })
+                .unwrap();
+            for version in 1..=3 {
+                store
+                    .save_config_version(&ConfigVersion {
+                        bot_id: "a".into(),
+                        version,
+                        config: json!({ "v": version }),
+                        created_at: version as i64,
+                        actor: "ci".into(),
+                    })
+                    .unwrap();
+            }
+            store
+                .append_audit(&AuditEntry {
+                    actor: "ci".into(),
+                    action: "POST /api/v1/bots".into(),
+                    status: 201,
+                    ..AuditEntry::default()
+                })
+                .unwrap();
+            assert!(store.revoke_token("t1", 5).unwrap());
+            assert!(!store.revoke_token("t1", 6).unwrap(), "already revoked");
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.tokens().unwrap()[0].revoked_at, Some(5));
+        let bots = store.bots().unwrap();
+        assert_eq!((bots[0].version, &bots[0].config), (3, &json!({ "v": 3 })));
+        let page = store.config_versions("a", Some(3), 10).unwrap();
+        let versions: Vec<u64> = page.iter().map(|v| v.version).collect();
+        assert_eq!(versions, [2, 1]);
+        assert_eq!(
+            store.config_version("a", 1).unwrap().unwrap().config,
+            json!({ "v": 1 })
+        );
+        let audit = store
+            .audit(&AuditQuery {
+                actor: Some("ci".into()),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        store.delete_bot("a").unwrap();
+        assert!(store.bots().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DATABASE_FILE), vec![0x42u8; 8192]).unwrap();
+        let error = Store::open(dir.path()).err().expect("refused");
+        assert!(
+            error.to_string().contains("cannot open the database"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! The rows the store reads and writes. Times are epoch milliseconds.
+
+use serde_json::Value;
+
+/// An API token: only its SHA-256 hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    /// viewer, operator or admin.
+    pub role: String,
+    pub hash: Vec<u8>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Who did what, when, from where, with what result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Assigned by the store.
+    pub id: i64,
+    pub ts: i64,
+    /// Token name (or `anonymous` when no valid token came with the call).
+    pub actor: String,
+    pub role: String,
+    /// Method and path, e.g. `POST /api/v1/bots/a/stop`.
+    pub action: String,
+    /// The bot, strategy, preset or token acted on, when there is one.
+    pub target: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// Peer address.
+    pub remote: String,
+    pub request_id: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    /// Substring of the action.
+    pub action: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Entries with an id below this (the cursor).
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+/// One accepted config of a bot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigVersion {
+    pub bot_id: String,
+    pub version: u64,
+    pub config: Value,
+    pub created_at: i64,
+    pub actor: String,
+}
+
+/// A bot as stored: its current config and version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBot {
+    pub id: String,
+    pub version: u64,
+    pub config: Value,
+}
+
+/// A named partial bot config that new bots can start from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresetRecord {
+    pub name: String,
+    pub config: Value,
+    pub updated_at: i64,
+}

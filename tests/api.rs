@@ -1,0 +1,1031 @@
+//! The control API over HTTP, against the real server on a free port:
+//! status codes and shapes of every resource, auth and roles, bad input
+//! that changes nothing, config changes in JSON and YAML, idempotent
+//! retries, uploads, rate limits and the OpenAPI document.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use stratbox_tests::server::{Client, Options, Server, bot_yaml, send};
+
+fn bot_json(id: &str) -> Value {
+    json!({
+        "id": id,
+        "name": format!("Bot {id}"),
+        "strategy": { "plugin": "ema-cross", "params": { "fast": 3, "slow": 8, "size": { "percent_of_equity": 50 } } },
+        "market": { "symbol": "BTCUSDT", "timeframe": "1m", "feed": { "kind": "synthetic", "seed": 7, "interval_ms": 10 } },
+        "capital": { "quote": "USDT", "initial": "10000" }
+    })
+}
+
+async fn bot_ids(client: &Client, server: &Server) -> Vec<String> {
+    let (status, body) = client.get(&server.url("/bots")).await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A problem+json answer with `status`; its body.
+fn assert_problem(status: u16, body: &Value, expected: u16) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], expected, "{body}");
+    assert!(
+        body["type"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+}
+
+fn pointers(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["pointer"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn tokens_roles_and_the_open_health_check() {
+    let server = Server::start(Options::default());
+    let anonymous = Client::new(None);
+    let admin = Client::admin();
+
+    let (status, health) = anonymous.get(&server.url("/health")).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["api_revision"], 1);
+    assert!(health["checks"].as_array().unwrap().len() >= 2);
+
+    let (status, body) = anonymous.get(&server.url("/bots")).await;
+    assert_problem(status, &body, 401);
+    let (status, body) = Client::new(Some("nope")).get(&server.url("/bots")).await;
+    assert_problem(status, &body, 401);
+
+    let viewer_token = admin.token(&server, "viewer", "dashboard").await;
+    let viewer = Client::new(Some(&viewer_token));
+    assert_eq!(viewer.get(&server.url("/bots")).await.0, 200);
+    let (status, body) = viewer
+        .post_json(&server.url("/bots"), &bot_json("from-viewer"))
+        .await;
+    assert_problem(status, &body, 403);
+    let (status, body) = viewer.get(&server.url("/tokens")).await;
+    assert_problem(status, &body, 403);
+
+    // Tokens are listed without their text; revoking takes effect at once.
+    let (status, list) = admin.get(&server.url("/tokens")).await;
+    assert_eq!(status, 200);
+    let entry = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "dashboard")
+        .unwrap()
+        .clone();
+    assert!(entry.get("token").is_none(), "{entry}");
+    let id = entry["id"].as_str().unwrap();
+    assert_eq!(
+        admin.delete(&server.url(&format!("/tokens/{id}"))).await.0,
+        204
+    );
+    let (status, body) = viewer.get(&server.url("/bots")).await;
+    assert_problem(status, &body, 401);
+    let (status, body) = admin.delete(&server.url(&format!("/tokens/{id}"))).await;
+    assert_problem(status, &body, 404);
+
+    // Every mutating call is audited, refused ones too, with who and the result.
+    let (status, audit) = admin.get(&server.url("/audit?limit=100")).await;
+    assert_eq!(status, 200, "{audit}");
+    let entries = audit["items"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["action"] == "POST /api/v1/bots"
+            && e["status"] == 403
+            && e["actor"] == "dashboard"),
+        "{audit}"
+    );
+    assert!(
+        entries.iter().any(|e| e["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("DELETE /api/v1/tokens/")
+            && e["status"] == 204),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn a_development_token_is_printed_when_no_token_exists() {
+    let server = Server::start(Options {
+        admin_token: false,
+        ..Options::default()
+    });
+    let printed = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = server.stdout.lock().unwrap().clone();
+            if let Some(line) = lines.iter().find(|l| l.contains("development_token")) {
+                break line.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no token printed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let token: Value = serde_json::from_str(&printed).unwrap();
+    let client = Client::new(token["token"].as_str());
+    assert_eq!(
+        client.get(&server.url("/tokens")).await.0,
+        200,
+        "an admin token"
+    );
+    // The next start has a token already: none is printed again.
+    let server = server.restart();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !server
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("development_token"))
+    );
+    assert_eq!(
+        client.get(&server.url("/tokens")).await.0,
+        200,
+        "still valid"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let server = Server::start(Options::default());
+    let client = Client::admin();
+    let url = server.url("/bots");
+    let before = bot_ids(&client, &server).await;
+    let raw = |body: &'static str, content_type: &'static str| {
+        client
+            .request(Method::POST, &url)
+            .header("content-type", content_type)
+            .body(body)
+    };
+
+    let (status, body) = send(raw("{\"id\": ", "application/json")).await;
+    assert_problem(status, &body, 400);
+    assert!(body["detail"].as_str().unwrap().contains("malformed JSON"));
+    let (status, body) = send(raw("id: [unclosed", "application/yaml")).await;
+    assert_problem(status, &body, 400);
+    assert!(body["detail"].as_str().unwrap().contains("malformed YAML"));
+    let (status, body) = send(raw("<bot/>", "application/xml")).await;
+    assert_problem(status, &body, 415);
+
+    let mut wrong_type = bot_json("wrong-type");
+    wrong_type["capital"]["initial"] = json!(["many"]);
+    let (status, body) = client.post_json(&url, &wrong_type).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/capital/initial"]);
+
+    let mut unknown = bot_json("unknown-field");
+    unknown["risk"] = json!({ "max_drawdwn": { "limit_pct": 5 } });
+    let (status, body) = client.post_json(&url, &unknown).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/risk/max_drawdwn"]);
+
+    let mut out_of_range = bot_json("out-of-range");
+    out_of_range["fees"] = json!({ "taker_bps": 5000 });
+    let (status, body) = client.post_json(&url, &out_of_range).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/fees/taker_bps"]);
+
+    let mut slow_le_fast = bot_json("slow-le-fast");
+    slow_le_fast["strategy"]["params"] = json!({ "fast": 20, "slow": 10 });
+    let (status, body) = client.post_json(&url, &slow_le_fast).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/strategy/params/slow"], "{body}");
+
+    let mut schema_violation = bot_json("schema-violation");
+    schema_violation["strategy"]["params"] = json!({ "fast": "twelve" });
+    let (status, body) = client.post_json(&url, &schema_violation).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/strategy/params/fast"], "{body}");
+
+    let mut unknown_plugin = bot_json("unknown-plugin");
+    unknown_plugin["strategy"]["plugin"] = json!("no-such-plugin");
+    let (status, body) = client.post_json(&url, &unknown_plugin).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/strategy/plugin"]);
+    assert!(
+        body["detail"].as_str().unwrap().contains("ema-cross"),
+        "names what exists: {body}"
+    );
+
+    let huge = format!(
+        "{{\"id\": \"huge\", \"name\": \"{}\"}}",
+        "x".repeat(1024 * 1024)
+    );
+    // Its own connection: the server answers 413 before reading the body and
+    // closes it.
+    let (status, body) = send(
+        Client::admin()
+            .request(Method::POST, &url)
+            .header("content-type", "application/json")
+            .body(huge),
+    )
+    .await;
+    assert_problem(status, &body, 413);
+
+    let (status, body) = client.get(&server.url("/bots/no-such-bot")).await;
+    assert_problem(status, &body, 404);
+    let (status, body) = client.post(&server.url("/bots/no-such-bot/start")).await;
+    assert_problem(status, &body, 404);
+    let (status, body) = client.get(&server.url("/bots?limit=0")).await;
+    assert_problem(status, &body, 400);
+
+    assert_eq!(
+        bot_ids(&client, &server).await,
+        before,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn bots_are_created_from_json_yaml_and_presets_and_commanded() {
+    let preset = "strategy: { plugin: ema-cross, params: { fast: 3, slow: 8 } }
+market: { symbol: BTCUSDT, timeframe: 1m, feed: { kind: synthetic, seed: 7, interval_ms: 10 } }
+capital: { quote: USDT, initial: \"5000\" }
+";
+    let server = Server::start(Options {
+        presets: vec![("fast-ema".into(), preset.into())],
+        ..Options::default()
+    });
+    let client = Client::admin();
+
+    let (status, created) = client
+        .post_json(&server.url("/bots"), &bot_json("json-bot"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["state"], "stopped");
+    assert_eq!(created["equity"], "10000", "decimals are strings");
+    assert_eq!(created["config"]["id"], "json-bot");
+    let (status, body) = client
+        .post_json(&server.url("/bots"), &bot_json("json-bot"))
+        .await;
+    assert_problem(status, &body, 409);
+
+    let yaml = bot_yaml("yaml-bot", false);
+    let (status, created) = send(
+        client
+            .request(Method::POST, &server.url("/bots"))
+            .header("content-type", "application/yaml")
+            .body(yaml),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+
+    let (status, from_preset) = client
+        .post_json(
+            &server.url("/bots"),
+            &json!({ "preset": "fast-ema", "overrides": { "id": "preset-bot", "name": "From a preset", "capital": { "initial": "7000" } } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{from_preset}");
+    assert_eq!(from_preset["config"]["capital"]["initial"], "7000");
+    assert_eq!(from_preset["config"]["capital"]["quote"], "USDT");
+    let (status, body) = client
+        .post_json(&server.url("/bots"), &json!({ "preset": "fast-ema", "overrides": { "id": "bad" , "name": "x", "fees": { "taker_bps": -1 } } }))
+        .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/fees/taker_bps"]);
+
+    let (status, list) = client.get(&server.url("/bots?limit=2")).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let cursor = list["next_cursor"].as_str().unwrap();
+    let (_, rest) = client
+        .get(&server.url(&format!("/bots?limit=2&cursor={cursor}")))
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+
+    // Commands answer the new status; idempotent; refused ones say what is allowed.
+    let bot = |path: &str| server.url(&format!("/bots/json-bot{path}"));
+    let (status, started) = client.post(&bot("/start")).await;
+    assert_eq!(
+        (status, started["state"].as_str()),
+        (200, Some("running")),
+        "{started}"
+    );
+    let (status, again) = client.post(&bot("/start")).await;
+    assert_eq!((status, again["state"].as_str()), (200, Some("running")));
+    let (status, refused) = client.post(&bot("/resume")).await;
+    assert_problem(status, &refused, 409);
+    assert!(
+        refused["allowed_commands"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("pause"))
+    );
+    let (_, commands) = client.get(&bot("/commands")).await;
+    assert_eq!(commands["state"], "running");
+    let (status, body) = client.delete(&bot("")).await;
+    assert_problem(status, &body, 409);
+
+    server
+        .wait_for("candles processed", Duration::from_secs(20), || async {
+            client.get(&bot("/status")).await.1["candles_processed"]
+                .as_u64()
+                .unwrap_or(0)
+                > 20
+        })
+        .await;
+    let (status, status_body) = client.get(&bot("/status")).await;
+    assert_eq!(status, 200);
+    for field in [
+        "balance",
+        "equity",
+        "realized_pnl",
+        "unrealized_pnl",
+        "positions",
+        "open_orders",
+        "last_candle_at",
+        "decision_latency_us",
+        "started_at",
+        "mode",
+        "trading_state",
+    ] {
+        assert!(
+            status_body.get(field).is_some(),
+            "{field} missing: {status_body}"
+        );
+    }
+    assert!(
+        status_body["last_candle_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "RFC 3339 UTC"
+    );
+
+    for command in ["pause", "resume", "cancel-pending", "close-all"] {
+        let (status, body) = client.post(&bot(&format!("/{command}"))).await;
+        assert_eq!(status, 200, "{command}: {body}");
+    }
+    let (status, killed) = client.post(&bot("/kill")).await;
+    assert_eq!(
+        (status, killed["state"].as_str()),
+        (200, Some("killed")),
+        "{killed}"
+    );
+    assert_eq!(killed["position"], "0", "the kill-switch flattened");
+    let (_, risk) = client.get(&bot("/risk")).await;
+    assert_eq!(risk["kill_switch"]["engaged"], true, "{risk}");
+    assert_eq!(risk["trading_state"], "HALTED");
+    let (status, reset) = client.post(&bot("/reset")).await;
+    assert_eq!(
+        (status, reset["state"].as_str()),
+        (200, Some("stopped")),
+        "{reset}"
+    );
+    assert_eq!(client.delete(&bot("")).await.0, 204);
+    assert_eq!(client.get(&bot("")).await.0, 404);
+
+    // Bulk commands report each bot.
+    let (status, bulk) = client.post(&server.url("/bots/start-all")).await;
+    assert_eq!(status, 200);
+    assert_eq!(bulk["results"].as_array().unwrap().len(), 2, "{bulk}");
+    let (_, restarted) = client.post(&server.url("/bots/restart-all")).await;
+    assert!(
+        restarted["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ok"] == true),
+        "{restarted}"
+    );
+    let (_, stopped) = client.post(&server.url("/bots/stop-all")).await;
+    assert!(
+        stopped["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "stopped"),
+        "{stopped}"
+    );
+}
+
+#[tokio::test]
+async fn config_changes_are_validated_versioned_and_conditional() {
+    let server = Server::start(Options {
+        bots: vec![("a.yaml".into(), bot_yaml("cfg-bot", true))],
+        ..Options::default()
+    });
+    let client = Client::admin();
+    let url = server.url("/bots/cfg-bot/config");
+
+    let response = client.request(Method::GET, &url).send().await.unwrap();
+    assert_eq!(response.headers()["etag"], "\"v1\"");
+    let mut config: Value = response.json().await.unwrap();
+    let response = client
+        .request(Method::GET, &url)
+        .header("accept", "application/yaml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/yaml");
+    assert!(response.text().await.unwrap().contains("plugin: ema-cross"));
+
+    // JSON, hot-swapped while running.
+    config["strategy"]["params"]["fast"] = json!(4);
+    let (status, applied) = client.put_json(&url, &config).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["version"], 2);
+    assert_eq!(applied["status"]["state"], "running");
+
+    // YAML, conditional on the version in force.
+    let yaml = bot_yaml("cfg-bot", true).replace("fast: 3", "fast: 5");
+    let stale = send(
+        client
+            .request(Method::PUT, &url)
+            .header("content-type", "application/yaml")
+            .header("if-match", "\"v1\"")
+            .body(yaml.clone()),
+    )
+    .await;
+    assert_problem(stale.0, &stale.1, 412);
+    let response = client
+        .request(Method::PUT, &url)
+        .header("content-type", "application/yaml")
+        .header("if-match", "\"v2\"")
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"], "\"v3\"");
+
+    // Refusals change nothing.
+    let mut bad = config.clone();
+    bad["strategy"]["params"]["slow"] = json!(2);
+    let (status, body) = client.put_json(&url, &bad).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/strategy/params/slow"]);
+    let mut moved = config.clone();
+    moved["market"]["symbol"] = json!("ETHUSDT");
+    let (status, body) = client.put_json(&url, &moved).await;
+    assert_problem(status, &body, 409);
+    assert_eq!(pointers(&body), ["/market/symbol"]);
+    let (status, body) = client
+        .post_json(&server.url("/bots/cfg-bot/config/validate"), &bad)
+        .await;
+    assert_problem(status, &body, 422);
+    let (status, body) = client
+        .post_json(&server.url("/bots/cfg-bot/config/validate"), &config)
+        .await;
+    assert_eq!(
+        (status, body["valid"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let (_, detail) = client.get(&server.url("/bots/cfg-bot")).await;
+    assert_eq!(
+        detail["config_version"], 3,
+        "validate and refusals made no version"
+    );
+    assert_eq!(detail["config"]["strategy"]["params"]["fast"], 5);
+
+    // History and rollback.
+    let (status, versions) = client
+        .get(&server.url("/bots/cfg-bot/config/versions"))
+        .await;
+    assert_eq!(status, 200);
+    let numbers: Vec<u64> = versions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [3, 2, 1]);
+    let (status, rolled) = client
+        .post_json(
+            &server.url("/bots/cfg-bot/config/rollback"),
+            &json!({ "version": 1 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(rolled["version"], 4);
+    assert_eq!(rolled["config"]["strategy"]["params"]["fast"], 3);
+    let (status, body) = client
+        .post_json(
+            &server.url("/bots/cfg-bot/config/rollback"),
+            &json!({ "version": 99 }),
+        )
+        .await;
+    assert_problem(status, &body, 404);
+
+    // The history survives a restart, and the bot comes back at its version.
+    let server = server.restart();
+    let (_, detail) = client.get(&server.url("/bots/cfg-bot")).await;
+    assert_eq!(detail["config_version"], 4, "{detail}");
+    let (_, versions) = client
+        .get(&server.url("/bots/cfg-bot/config/versions?limit=2"))
+        .await;
+    assert_eq!(versions["items"][0]["version"], 4);
+    assert_eq!(versions["next_cursor"], "3");
+}
+
+#[tokio::test]
+async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
+    let server = Server::start(Options {
+        bots: vec![("a.yaml".into(), bot_yaml("trader", true))],
+        ..Options::default()
+    });
+    let client = Client::admin();
+    let bot = |path: &str| server.url(&format!("/bots/trader{path}"));
+    server
+        .wait_for("a closed trade", Duration::from_secs(60), || async {
+            let (_, trades) = client.get(&bot("/trades")).await;
+            !trades["items"].as_array().unwrap().is_empty()
+        })
+        .await;
+    let (_, trades) = client.get(&bot("/trades?from=2000-01-01T00:00:00Z")).await;
+    let trade = &trades["items"][0];
+    for field in [
+        "entry_at",
+        "exit_at",
+        "quantity",
+        "entry_price",
+        "exit_price",
+        "pnl",
+        "fees",
+    ] {
+        assert!(trade[field].is_string(), "{field}: {trade}");
+    }
+    let (_, none) = client.get(&bot("/trades?to=2000-01-01T00:00:00Z")).await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let (status, body) = client.get(&bot("/trades?from=yesterday")).await;
+    assert_problem(status, &body, 400);
+    let (_, equity) = client.get(&bot("/equity?limit=5")).await;
+    assert_eq!(equity["items"].as_array().unwrap().len(), 5);
+    assert!(equity["next_cursor"].is_string());
+    let (_, closed) = client.get(&bot("/orders?status=closed")).await;
+    assert!(
+        closed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] != "open")
+    );
+    let (status, body) = client.get(&bot("/orders?status=weird")).await;
+    assert_problem(status, &body, 400);
+    let (_, fills) = client.get(&bot("/fills")).await;
+    assert!(!fills["items"].as_array().unwrap().is_empty());
+    let (status, stats) = client.get(&bot("/stats")).await;
+    assert_eq!(status, 200, "{stats}");
+    assert!(stats["trades"].as_u64().unwrap() >= 1);
+
+    // A manual limit order far below the market rests; a retry with the same
+    // key returns the first answer and places nothing more.
+    client.post(&bot("/pause")).await;
+    let order = json!({ "side": "buy", "kind": "limit", "quantity": "10", "price": "1" });
+    let place = || {
+        client
+            .request(Method::POST, &bot("/orders"))
+            .header("idempotency-key", "order-1")
+            .json(&order)
+    };
+    // Paused bots refuse orders that grow the position: resume first.
+    client.post(&bot("/resume")).await;
+    let (status, first) = send(place()).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["origin"], "manual");
+    assert_eq!(first["status"], "open");
+    let (status, second) = send(place()).await;
+    assert_eq!((status, &second), (201, &first));
+    let (_, open) = client.get(&bot("/orders?status=open")).await;
+    let manual: Vec<&Value> = open["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["origin"] == "manual")
+        .collect();
+    assert_eq!(manual.len(), 1, "placed once: {open}");
+    let changed = send(
+        client
+            .request(Method::POST, &bot("/orders"))
+            .header("idempotency-key", "order-1")
+            .json(&json!({ "side": "buy", "kind": "limit", "quantity": "20", "price": "1" })),
+    )
+    .await;
+    assert_problem(changed.0, &changed.1, 422);
+
+    let id = first["id"].as_str().unwrap();
+    let (status, cancelled) = client.delete(&bot(&format!("/orders/{id}"))).await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (200, Some("cancelled")),
+        "{cancelled}"
+    );
+    let (status, body) = client.delete(&bot(&format!("/orders/{id}"))).await;
+    assert_problem(status, &body, 404);
+
+    // Refused by the risk engine / instrument rules: 422 with the reason.
+    let (status, body) = client
+        .post_json(
+            &bot("/orders"),
+            &json!({ "side": "buy", "quantity": "0.00000001" }),
+        )
+        .await;
+    assert_problem(status, &body, 422);
+    let (status, body) = client
+        .post_json(
+            &bot("/orders"),
+            &json!({ "side": "buy", "kind": "limit", "quantity": "1" }),
+        )
+        .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/price"]);
+
+    // A retried create with the same key makes one bot.
+    let create = || {
+        client
+            .request(Method::POST, &server.url("/bots"))
+            .header("idempotency-key", "create-1")
+            .json(&bot_json("once"))
+    };
+    let (status, first) = send(create()).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = send(create()).await;
+    assert_eq!(status, 201, "the first answer, not a 409: {again}");
+    assert_eq!(
+        bot_ids(&client, &server)
+            .await
+            .iter()
+            .filter(|id| *id == "once")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn strategies_are_uploaded_validated_and_deleted() {
+    let server = Server::start(Options::default());
+    let client = Client::admin();
+    let (status, list) = client.get(&server.url("/strategies")).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"ema-cross") && names.contains(&"rules"),
+        "{names:?}"
+    );
+    let (_, one) = client.get(&server.url("/strategies/ema-cross")).await;
+    assert!(one["params_schema"].is_object() && one["content_hash"].as_str().unwrap().len() == 64);
+
+    let upload = |bytes: Vec<u8>, content_type: &'static str| {
+        client
+            .request(Method::POST, &server.url("/strategies"))
+            .header("content-type", content_type)
+            .body(bytes)
+    };
+    let (status, body) = send(upload(b"not wasm".to_vec(), "application/wasm")).await;
+    assert_problem(status, &body, 422);
+    let (status, body) = send(upload(
+        std::fs::read(stratbox_tests::fixture("wasi-importer")).unwrap(),
+        "application/wasm",
+    ))
+    .await;
+    assert_problem(status, &body, 422);
+    assert!(
+        body["detail"].as_str().unwrap().contains("import"),
+        "{body}"
+    );
+    let (status, body) = send(upload(vec![0; 10], "text/plain")).await;
+    assert_problem(status, &body, 415);
+
+    let panicker = std::fs::read(stratbox_tests::fixture("panicker")).unwrap();
+    let (status, uploaded) = send(upload(panicker.clone(), "application/wasm")).await;
+    assert_eq!(status, 201, "{uploaded}");
+    let name = uploaded["name"].as_str().unwrap().to_string();
+    let viewer = Client::new(Some(&client.token(&server, "viewer", "v").await));
+    let (status, body) = send(
+        viewer
+            .request(Method::POST, &server.url("/strategies"))
+            .header("content-type", "application/wasm")
+            .body(panicker.clone()),
+    )
+    .await;
+    assert_problem(status, &body, 403);
+
+    // Uploads survive a restart.
+    let server = server.restart();
+    let (status, _) = client
+        .get(&server.url(&format!("/strategies/{name}")))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = client.delete(&server.url("/strategies/ema-cross")).await;
+    assert_eq!(status, 204, "unused: {body}");
+    let (status, body) = client.delete(&server.url("/strategies/ema-cross")).await;
+    assert_problem(status, &body, 404);
+}
+
+#[tokio::test]
+async fn a_failing_plugin_never_takes_the_api_down() {
+    let server = Server::start(Options::default());
+    let client = Client::admin();
+    let panicker = std::fs::read(stratbox_tests::fixture("panicker")).unwrap();
+    let (status, uploaded) = send(
+        client
+            .request(Method::POST, &server.url("/strategies"))
+            .header("content-type", "application/wasm")
+            .body(panicker),
+    )
+    .await;
+    assert_eq!(status, 201, "{uploaded}");
+    let mut config = bot_json("doomed");
+    config["strategy"] = json!({ "plugin": uploaded["name"], "params": {} });
+    config["autostart"] = json!(true);
+    let (status, created) = client.post_json(&server.url("/bots"), &config).await;
+    assert_eq!(status, 201, "{created}");
+    server
+        .wait_for("the bot to fail", Duration::from_secs(20), || async {
+            client.get(&server.url("/bots/doomed/status")).await.1["state"] == "error"
+        })
+        .await;
+    let (_, status_body) = client.get(&server.url("/bots/doomed/status")).await;
+    assert!(
+        status_body["error"].as_str().unwrap().contains("panic"),
+        "{status_body}"
+    );
+    assert_eq!(client.get(&server.url("/health")).await.0, 200);
+    let (status, body) = client
+        .delete(&server.url(&format!(
+            "/strategies/{}",
+            uploaded["name"].as_str().unwrap()
+        )))
+        .await;
+    assert_problem(status, &body, 409);
+    let (status, reset) = client.post(&server.url("/bots/doomed/reset")).await;
+    assert_eq!((status, reset["state"].as_str()), (200, Some("stopped")));
+}
+
+#[tokio::test]
+async fn emergency_stop_and_reset_by_role() {
+    let server = Server::start(Options {
+        bots: vec![
+            ("a.yaml".into(), bot_yaml("em-a", true)),
+            ("b.yaml".into(), bot_yaml("em-b", false)),
+        ],
+        ..Options::default()
+    });
+    let admin = Client::admin();
+    let operator = Client::new(Some(&admin.token(&server, "operator", "ops").await));
+    let (status, stopped) = operator.post(&server.url("/emergency/stop-all")).await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["engaged"], true);
+    let (_, a) = operator.get(&server.url("/bots/em-a")).await;
+    assert_eq!(a["state"], "killed");
+    let (status, body) = operator.post(&server.url("/bots/em-b/start")).await;
+    assert_problem(status, &body, 409);
+    let (status, body) = operator
+        .post_json(&server.url("/bots"), &bot_json("blocked"))
+        .await;
+    assert_problem(status, &body, 409);
+    let (status, body) = operator.post(&server.url("/emergency/reset")).await;
+    assert_problem(status, &body, 403);
+    // An engaged emergency stays engaged across a restart.
+    let server = server.restart();
+    let (_, state) = admin.get(&server.url("/emergency")).await;
+    assert_eq!(state["engaged"], true, "{state}");
+    let (status, released) = admin.post(&server.url("/emergency/reset")).await;
+    assert_eq!((status, released["engaged"].as_bool()), (200, Some(false)));
+    assert_eq!(operator.post(&server.url("/bots/em-b/start")).await.0, 200);
+}
+
+#[tokio::test]
+async fn presets_market_global_system_logs_and_metrics() {
+    let server = Server::start(Options {
+        bots: vec![("a.yaml".into(), bot_yaml("watched", true))],
+        ..Options::default()
+    });
+    let client = Client::admin();
+    let preset = json!({ "strategy": { "plugin": "ema-cross" }, "market": { "symbol": "BTCUSDT", "timeframe": "1m" }, "capital": { "quote": "USDT", "initial": "100" } });
+    let (status, put) = client
+        .put_json(&server.url("/presets/small"), &preset)
+        .await;
+    assert_eq!(status, 200, "{put}");
+    let (status, body) = client
+        .put_json(
+            &server.url("/presets/broken"),
+            &json!({ "capital": { "initial": "-5" } }),
+        )
+        .await;
+    assert_problem(status, &body, 422);
+    let (_, presets) = client.get(&server.url("/presets")).await;
+    assert_eq!(
+        presets["items"].as_array().unwrap().len(),
+        1,
+        "the broken one was not stored"
+    );
+    assert_eq!(client.get(&server.url("/presets/small")).await.0, 200);
+    assert_eq!(client.get(&server.url("/presets/none")).await.0, 404);
+
+    server
+        .wait_for("candles", Duration::from_secs(20), || async {
+            let (status, candles) = client
+                .get(&server.url("/market/candles?symbol=BTCUSDT&timeframe=1m&limit=5"))
+                .await;
+            status == 200 && candles["items"].as_array().unwrap().len() == 5
+        })
+        .await;
+    let (status, body) = client
+        .get(&server.url("/market/candles?symbol=XYZ&timeframe=1m"))
+        .await;
+    assert_problem(status, &body, 404);
+    let (status, body) = client.get(&server.url("/market/candles")).await;
+    assert_problem(status, &body, 400);
+
+    let (status, global) = client.get(&server.url("/metrics/global")).await;
+    assert_eq!(status, 200, "{global}");
+    assert_eq!(global["bots"], 1);
+    assert_eq!(global["bots_by_state"]["running"], 1);
+    assert!(global["total_equity"].is_string());
+    let (status, system) = client.get(&server.url("/system")).await;
+    assert_eq!(status, 200);
+    assert!(system["memory_bytes"].as_u64().unwrap() > 0, "{system}");
+    assert!(system["threads"].as_u64().unwrap() > 1, "{system}");
+
+    client.post(&server.url("/bots/watched/pause")).await;
+    let (status, logs) = client
+        .get(&server.url("/bots/watched/logs?level=info"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        logs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().contains("Paused")),
+        "{logs}"
+    );
+    let (status, body) = client.get(&server.url("/logs?level=loud")).await;
+    assert_problem(status, &body, 400);
+
+    let response = client
+        .request(Method::GET, &format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for metric in [
+        "stratbox_api_requests_total",
+        "stratbox_bots{state=\"paused\"} 1",
+        "stratbox_bot_equity{bot=\"watched\"}",
+        "stratbox_orders_placed_total",
+        "stratbox_decision_latency_seconds",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_headers() {
+    let server = Server::start(Options {
+        settings: "rate_limits:\n  viewer: { per_second: 1, burst: 3 }\n".into(),
+        ..Options::default()
+    });
+    let admin = Client::admin();
+    let viewer = Client::new(Some(&admin.token(&server, "viewer", "limited").await));
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..4 {
+        let response = viewer
+            .request(Method::GET, &server.url("/bots"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        last = Some(response);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let refused = last.unwrap();
+    assert_eq!(refused.headers()["x-ratelimit-limit"], "3");
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.headers().contains_key("x-request-id"));
+    assert!(refused.headers().contains_key("x-process-time"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_its_schemas_compile() {
+    let server = Server::start(Options::default());
+    let client = Client::admin();
+    let (status, document) = client.get(&server.url("/openapi.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    let expected = [
+        ("get", "/api/v1/health"),
+        ("get", "/api/v1/bots"),
+        ("post", "/api/v1/bots"),
+        ("get", "/api/v1/bots/{id}"),
+        ("delete", "/api/v1/bots/{id}"),
+        ("post", "/api/v1/bots/{id}/start"),
+        ("post", "/api/v1/bots/{id}/cancel-pending"),
+        ("get", "/api/v1/bots/{id}/commands"),
+        ("post", "/api/v1/bots/restart-all"),
+        ("post", "/api/v1/emergency/stop-all"),
+        ("post", "/api/v1/emergency/reset"),
+        ("get", "/api/v1/bots/{id}/config"),
+        ("put", "/api/v1/bots/{id}/config"),
+        ("post", "/api/v1/bots/{id}/config/validate"),
+        ("get", "/api/v1/bots/{id}/config/versions"),
+        ("post", "/api/v1/bots/{id}/config/rollback"),
+        ("get", "/api/v1/bots/{id}/status"),
+        ("get", "/api/v1/bots/{id}/positions"),
+        ("get", "/api/v1/bots/{id}/orders"),
+        ("post", "/api/v1/bots/{id}/orders"),
+        ("delete", "/api/v1/bots/{id}/orders/{order_id}"),
+        ("get", "/api/v1/bots/{id}/trades"),
+        ("get", "/api/v1/bots/{id}/equity"),
+        ("get", "/api/v1/bots/{id}/risk"),
+        ("get", "/api/v1/bots/{id}/logs"),
+        ("get", "/api/v1/bots/{id}/stats"),
+        ("get", "/api/v1/strategies"),
+        ("get", "/api/v1/strategies/{name}"),
+        ("post", "/api/v1/strategies"),
+        ("delete", "/api/v1/strategies/{name}"),
+        ("get", "/api/v1/presets"),
+        ("get", "/api/v1/presets/{name}"),
+        ("put", "/api/v1/presets/{name}"),
+        ("get", "/api/v1/market/candles"),
+        ("get", "/api/v1/metrics/global"),
+        ("get", "/api/v1/system"),
+        ("get", "/api/v1/logs"),
+        ("get", "/api/v1/audit"),
+        ("get", "/api/v1/tokens"),
+        ("post", "/api/v1/tokens"),
+        ("delete", "/api/v1/tokens/{id}"),
+        ("get", "/api/v1/ws"),
+        ("get", "/api/v1/events"),
+        ("get", "/api/v1/openapi.json"),
+    ];
+    for (method, path) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    // Every $ref points at a component, and every operation answers something.
+    let components = document["components"]["schemas"].as_object().unwrap();
+    let text = document.to_string();
+    for reference in text.split("\"$ref\":\"").skip(1) {
+        let target = reference.split('"').next().unwrap();
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{target}"));
+        assert!(components.contains_key(name), "dangling {target}");
+    }
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(
+                !operation["responses"].as_object().unwrap().is_empty(),
+                "{method} {path}"
+            );
+        }
+    }
+    assert!(components.contains_key("BotConfig") && components.contains_key("Problem"));
+
+    // Every component compiles as JSON Schema 2020-12, and real answers
+    // match the schemas the document gives for them.
+    let validator = |name: &str| {
+        let root = json!({ "$ref": format!("#/components/schemas/{name}"), "components": document["components"] });
+        jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    for name in components.keys() {
+        validator(name);
+    }
+    let (_, health) = Client::new(None).get(&server.url("/health")).await;
+    let (_, problem) = Client::new(None).get(&server.url("/bots")).await;
+    let (_, tokens) = client.get(&server.url("/tokens")).await;
+    for (name, answer) in [
+        ("Health", &health),
+        ("Problem", &problem),
+        ("TokenViewPage", &tokens),
+    ] {
+        let errors: Vec<String> = validator(name)
+            .iter_errors(answer)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?} in {answer}");
+    }
+}

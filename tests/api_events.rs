@@ -1,0 +1,261 @@
+//! Real-time events over the WebSocket and Server-Sent Events: both ways of
+//! authenticating, sequence order, subscription filters and limits,
+//! resuming after a reconnect, heartbeats.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use stratbox_tests::server::{ADMIN_TOKEN, Client, Options, Server, bot_yaml};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn ws_url(server: &Server) -> String {
+    format!("{}/api/v1/ws", server.base.replace("http://", "ws://"))
+}
+
+async fn connect_with_header(server: &Server) -> Socket {
+    let mut request = ws_url(server).into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connects");
+    socket
+}
+
+async fn connect_browser_style(server: &Server, token: &str) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url(server))
+        .await
+        .expect("connects");
+    send(&mut socket, json!({ "op": "auth", "token": token })).await;
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message, or None when the socket closes (or 15 s pass).
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        match message {
+            Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+/// Messages until one of `type` arrives; that one.
+async fn until_type(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let message = next(socket)
+            .await
+            .unwrap_or_else(|| panic!("closed before {kind}"));
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_delivers_order_and_trade_events_in_sequence_and_resumes() {
+    let server = Server::start(Options {
+        bots: vec![
+            ("a.yaml".into(), bot_yaml("ws-a", true)),
+            ("b.yaml".into(), bot_yaml("ws-b", true)),
+        ],
+        ..Options::default()
+    });
+    let mut socket = connect_with_header(&server).await;
+    let hello = next(&mut socket).await.unwrap();
+    assert_eq!(hello["type"], "authenticated", "{hello}");
+    send(
+        &mut socket,
+        json!({ "op": "subscribe", "channels": ["orders", "trades"], "bots": ["ws-a"] }),
+    )
+    .await;
+    let subscribed = until_type(&mut socket, "subscribed").await;
+    assert_eq!(subscribed["id"], 1);
+
+    let mut seqs = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    while !(kinds.contains("trade") && kinds.contains("order.filled")) {
+        let event = next(&mut socket).await.expect("events keep coming");
+        if event["type"] == "heartbeat" {
+            continue;
+        }
+        assert_eq!(event["bot_id"], "ws-a", "the bot filter holds: {event}");
+        let channel = event["channel"].as_str().unwrap();
+        assert!(channel == "orders" || channel == "trades", "{event}");
+        assert!(event["ts"].as_str().unwrap().ends_with('Z'));
+        seqs.push(event["seq"].as_u64().unwrap());
+        kinds.insert(event["type"].as_str().unwrap().to_string());
+        assert!(seqs.len() < 5_000, "no trade after {} events", seqs.len());
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "sequence order: {seqs:?}"
+    );
+    let last_seen = *seqs.last().unwrap();
+    drop(socket);
+
+    // Reconnect (browser-style auth), resume after the last event seen:
+    // what happened meanwhile arrives, in order, without a repeat.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut socket = connect_browser_style(&server, ADMIN_TOKEN).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "authenticated");
+    send(
+        &mut socket,
+        json!({ "op": "subscribe", "channels": ["orders", "trades"], "bots": ["ws-a"] }),
+    )
+    .await;
+    until_type(&mut socket, "subscribed").await;
+    send(
+        &mut socket,
+        json!({ "op": "resume", "after_seq": last_seen }),
+    )
+    .await;
+    until_type(&mut socket, "resumed").await;
+    let mut resumed = Vec::new();
+    while resumed.len() < 20 {
+        let event = next(&mut socket).await.expect("replayed and live events");
+        if event["type"] == "heartbeat" {
+            continue;
+        }
+        assert_eq!(event["bot_id"], "ws-a");
+        resumed.push(event["seq"].as_u64().unwrap());
+    }
+    assert!(
+        resumed[0] > last_seen,
+        "no repeat: {last_seen} then {resumed:?}"
+    );
+    assert!(resumed.windows(2).all(|w| w[0] < w[1]), "{resumed:?}");
+
+    // Heartbeats come while nothing is subscribed.
+    send(&mut socket, json!({ "op": "unsubscribe" })).await;
+    let beat = until_type(&mut socket, "heartbeat").await;
+    assert!(beat["last_seq"].as_u64().unwrap() >= last_seen);
+}
+
+#[tokio::test]
+async fn websocket_refuses_bad_auth_bad_messages_and_too_many_subscriptions() {
+    let server = Server::start(Options::default());
+
+    let mut socket = connect_browser_style(&server, "wrong-token").await;
+    let refused = next(&mut socket).await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert!(next(&mut socket).await.is_none(), "closed");
+
+    // No auth message at all: closed after the auth timeout.
+    let (mut silent, _) = tokio_tungstenite::connect_async(ws_url(&server))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let first = next(&mut silent).await.unwrap();
+    assert_eq!(first["type"], "error");
+    assert!(next(&mut silent).await.is_none());
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "waited for the token"
+    );
+
+    let mut socket = connect_with_header(&server).await;
+    until_type(&mut socket, "authenticated").await;
+    send(
+        &mut socket,
+        json!({ "op": "subscribe", "channels": ["nonsense"] }),
+    )
+    .await;
+    let error = until_type(&mut socket, "error").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("bad message"),
+        "{error}"
+    );
+    for _ in 0..10 {
+        send(
+            &mut socket,
+            json!({ "op": "subscribe", "channels": ["bots"] }),
+        )
+        .await;
+        until_type(&mut socket, "subscribed").await;
+    }
+    send(
+        &mut socket,
+        json!({ "op": "subscribe", "channels": ["bots"] }),
+    )
+    .await;
+    let error = until_type(&mut socket, "error").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("at most 10"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn server_sent_events_stream_and_resume_with_last_event_id() {
+    let server = Server::start(Options {
+        bots: vec![("a.yaml".into(), bot_yaml("sse-a", true))],
+        ..Options::default()
+    });
+    let client = Client::admin();
+    let read_events = |last_event_id: Option<u64>| {
+        let client = client.clone();
+        let url = server.url("/events?channels=orders&bots=sse-a");
+        async move {
+            let mut request = client.request(reqwest::Method::GET, &url);
+            if let Some(id) = last_event_id {
+                request = request.header("last-event-id", id.to_string());
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert!(
+                response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/event-stream")
+            );
+            let mut response = response;
+            let mut buffer = String::new();
+            let mut ids = Vec::new();
+            while ids.len() < 5 {
+                let chunk = tokio::time::timeout(Duration::from_secs(15), response.chunk())
+                    .await
+                    .expect("events arrive")
+                    .unwrap()
+                    .expect("the stream goes on");
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
+                        let data = block
+                            .lines()
+                            .find_map(|l| l.strip_prefix("data: "))
+                            .unwrap();
+                        let event: Value = serde_json::from_str(data).unwrap();
+                        assert_eq!(event["channel"], "orders");
+                        ids.push(id.parse::<u64>().unwrap());
+                    }
+                }
+            }
+            ids
+        }
+    };
+    let first = read_events(None).await;
+    assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+    let resumed = read_events(Some(first[1])).await;
+    assert_eq!(resumed[0], first[2], "resumes right after the given id");
+}

@@ -1,0 +1,250 @@
+//! A real `stratbox serve` for black-box API tests: started on a free port
+//! of 127.0.0.1 with its own data directory, stopped (and its files
+//! removed) when the handle is dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{binary, path_from_env};
+
+/// The admin token every test server accepts (STRATBOX_ADMIN_TOKEN).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// Taken over by the next server on [`Server::restart`].
+    data_dir: Option<tempfile::TempDir>,
+    /// What the server printed on stdout after its address line.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// What a test server runs with.
+pub struct Options {
+    /// Settings YAML (listen, data and plugin dirs are set by the harness).
+    pub settings: String,
+    /// Bot configs (file name, YAML) seeded on first start.
+    pub bots: Vec<(String, String)>,
+    /// Presets (name, YAML) seeded on first start.
+    pub presets: Vec<(String, String)>,
+    /// Set STRATBOX_ADMIN_TOKEN.
+    pub admin_token: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            settings: "rate_limits:\n  viewer: { per_second: 0, burst: 0 }\n  operator: { per_second: 0, burst: 0 }\n  admin: { per_second: 0, burst: 0 }\nheartbeat_secs: 1\n".into(),
+            bots: Vec::new(),
+            presets: Vec::new(),
+            admin_token: true,
+        }
+    }
+}
+
+/// A paper bot on a fast synthetic feed that trades often.
+pub fn bot_yaml(id: &str, autostart: bool) -> String {
+    format!(
+        "id: {id}
+name: Test bot {id}
+strategy:
+  plugin: ema-cross
+  params: {{ fast: 3, slow: 8, size: {{ percent_of_equity: 50 }} }}
+market:
+  symbol: BTCUSDT
+  timeframe: 1m
+  feed: {{ kind: synthetic, seed: 7, interval_ms: 10 }}
+capital: {{ quote: USDT, initial: \"10000\" }}
+autostart: {autostart}
+"
+    )
+}
+
+impl Server {
+    pub fn start(options: Options) -> Server {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config_dir = data_dir.path().join("config");
+        let bots_dir = config_dir.join("bots");
+        let presets_dir = config_dir.join("presets");
+        std::fs::create_dir_all(&bots_dir).unwrap();
+        std::fs::create_dir_all(&presets_dir).unwrap();
+        for (name, text) in &options.bots {
+            std::fs::write(bots_dir.join(name), text).unwrap();
+        }
+        for (name, text) in &options.presets {
+            std::fs::write(presets_dir.join(format!("{name}.yaml")), text).unwrap();
+        }
+        let settings = config_dir.join("stratbox.yaml");
+        std::fs::write(
+            &settings,
+            format!("{}bots_dir: bots\npresets_dir: presets\n", options.settings),
+        )
+        .unwrap();
+        Self::spawn(data_dir, &settings, options.admin_token)
+    }
+
+    /// Start the binary again on an existing data directory.
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data_dir = self.data_dir.take().expect("a data dir");
+        let settings = data_dir.path().join("config").join("stratbox.yaml");
+        Self::spawn(data_dir, &settings, true)
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, settings: &Path, admin_token: bool) -> Server {
+        let plugins = path_from_env("STRATBOX_PLUGIN_DIR", "target/plugins");
+        let mut command = Command::new(binary());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(settings)
+            .arg("--data-dir")
+            .arg(data_dir.path().join("data"))
+            .arg("--plugins-dir")
+            .arg(&plugins)
+            .env("STRATBOX_CACHE_DIR", data_dir.path().join("cache"))
+            .env("STRATBOX_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if admin_token {
+            command.env("STRATBOX_ADMIN_TOKEN", ADMIN_TOKEN);
+        } else {
+            command.env_remove("STRATBOX_ADMIN_TOKEN");
+        }
+        let mut child = command.spawn().expect("the server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("the server prints its address")
+            .expect("utf-8");
+        let announced: Value = serde_json::from_str(&first).expect("a JSON line");
+        assert_eq!(announced["event"], "listening", "{first}");
+        let base = format!("http://{}", announced["address"].as_str().unwrap());
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Server {
+            child,
+            base,
+            data_dir: Some(data_dir),
+            stdout: printed,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir
+            .as_ref()
+            .expect("a data dir")
+            .path()
+            .join("data")
+    }
+
+    /// Wait until `check` holds, polling; panics after `timeout`.
+    pub async fn wait_for<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client with a bearer token.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+}
+
+impl Client {
+    pub fn new(token: Option<&str>) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            token: token.map(str::to_string),
+        }
+    }
+
+    pub fn admin() -> Self {
+        Self::new(Some(ADMIN_TOKEN))
+    }
+
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, url);
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::GET, url)).await
+    }
+
+    pub async fn post_json(&self, url: &str, body: &Value) -> (u16, Value) {
+        send(self.request(reqwest::Method::POST, url).json(body)).await
+    }
+
+    pub async fn post(&self, url: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::POST, url)).await
+    }
+
+    pub async fn put_json(&self, url: &str, body: &Value) -> (u16, Value) {
+        send(self.request(reqwest::Method::PUT, url).json(body)).await
+    }
+
+    pub async fn delete(&self, url: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::DELETE, url)).await
+    }
+
+    /// Create a token with `role`; its text.
+    pub async fn token(&self, server: &Server, role: &str, name: &str) -> String {
+        let (status, body) = self
+            .post_json(
+                &server.url("/tokens"),
+                &serde_json::json!({ "role": role, "name": name }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+}
+
+/// Send and read the status and the JSON body (Null when empty or not JSON).
+pub async fn send(builder: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = builder.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
