@@ -19,7 +19,7 @@ export STRATBOX_BIN         := $(CURDIR)/$(BIN)
 export STRATBOX_PLUGIN_DIR  := $(CURDIR)/$(PLUGIN_DIR)
 export STRATBOX_FIXTURE_DIR := $(CURDIR)/$(FIXTURE_DIR)
 
-.PHONY: all setup plugins fixtures build run demo test bench lint fmt clean
+.PHONY: all setup plugins fixtures build run demo test bench wrk lint fmt clean
 
 all: build plugins
 
@@ -69,8 +69,14 @@ test: build plugins fixtures
 	$(CARGO) test --workspace
 
 ## bench: throughput and latency benchmarks (release build); figures in README.
-bench: plugins
-	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench live
+## The API benchmark loads the server with wrk, installed here if missing.
+bench: plugins wrk
+	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench live --bench api
+
+## wrk: the HTTP load generator of the API benchmark (Debian package).
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } \
+		|| { sudo apt-get update -qq && sudo apt-get install -y -qq wrk; }
 
 ## lint: formatting and clippy with warnings as errors.
 lint:
