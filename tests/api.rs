@@ -1029,3 +1029,112 @@ async fn the_openapi_document_lists_every_route_and_its_schemas_compile() {
         assert!(errors.is_empty(), "{name}: {errors:?} in {answer}");
     }
 }
+
+#[tokio::test]
+async fn tokens_from_the_command_line_cors_multipart_uploads_and_a_graceful_stop() {
+    let mut server = Server::start(Options::default());
+    let client = Client::admin();
+
+    // `stratbox token create` on the server's data directory: the running
+    // server accepts the token within its refresh period.
+    let run = std::process::Command::new(stratbox_tests::binary())
+        .args([
+            "token",
+            "create",
+            "--role",
+            "operator",
+            "--name",
+            "cli-made",
+            "--data-dir",
+        ])
+        .arg(server.data_path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let token = String::from_utf8(run.stdout).unwrap().trim().to_string();
+    let operator = Client::new(Some(&token));
+    server
+        .wait_for(
+            "the token to be picked up",
+            Duration::from_secs(10),
+            || async { operator.get(&server.url("/bots")).await.0 == 200 },
+        )
+        .await;
+    let listed = std::process::Command::new(stratbox_tests::binary())
+        .args(["token", "list", "--data-dir"])
+        .arg(server.data_path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    let id = listed
+        .lines()
+        .find(|l| l.contains("cli-made"))
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(!listed.contains(&token), "never the token's text");
+    let revoked = std::process::Command::new(stratbox_tests::binary())
+        .args(["token", "revoke", &id, "--data-dir"])
+        .arg(server.data_path())
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    server
+        .wait_for(
+            "the revocation to be picked up",
+            Duration::from_secs(10),
+            || async { operator.get(&server.url("/bots")).await.0 == 401 },
+        )
+        .await;
+
+    // CORS: the React dev server's origin is allowed, others are not.
+    let preflight = |origin: &'static str| {
+        client
+            .http
+            .request(Method::OPTIONS, server.url("/bots"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("http://localhost:5173").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let other = preflight("http://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // A multipart upload with a `file` part.
+    let plugin = std::fs::read(stratbox_tests::fixture("looper")).unwrap();
+    let boundary = "stratbox-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"looper.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&plugin);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (status, uploaded) = send(
+        client
+            .request(Method::POST, &server.url("/strategies"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{uploaded}");
+
+    // SIGTERM: requests end, bots stop, the process exits cleanly.
+    assert_eq!(server.terminate(), Some(0));
+}
