@@ -228,3 +228,58 @@ fn candles_of_a_shorter_timeframe_are_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("60000 ms apart"), "{err}");
 }
+
+#[test]
+fn a_checkpoint_restores_the_books_and_the_run_continues_identically() {
+    use stratbox_host::engine::{BotEngine, EngineCheckpoint};
+    // SMA rules have a finite memory: a fresh instance warmed up on the
+    // declared warm-up decides exactly as the one that saw everything.
+    let params = json!({
+        "entry": { "crosses_above": { "left": { "sma": 5 }, "right": { "sma": 20 } } },
+        "exit": { "crosses_below": { "left": { "sma": 5 }, "right": { "sma": 20 } } },
+        "size_pct": 50
+    });
+    let config = config("rules", params, "");
+    let plugin = load("rules");
+    let candles = candles(3_000, 9);
+    let start = |config: &BotConfig| {
+        let (instance, warmup) = plugin
+            .start(&config.strategy.params, config.limits, "test-bot")
+            .unwrap();
+        (BotEngine::new(config, instance).unwrap(), warmup as usize)
+    };
+    let (mut straight, _) = start(&config);
+    for candle in &candles {
+        straight.on_candle(candle).unwrap();
+    }
+
+    let (mut first, _) = start(&config);
+    for candle in &candles[..1_500] {
+        first.on_candle(candle).unwrap();
+    }
+    let stored = serde_json::to_string(&first.checkpoint()).unwrap();
+    let checkpoint: EngineCheckpoint = serde_json::from_str(&stored).unwrap();
+    let (mut resumed, warmup) = start(&config);
+    assert!(warmup >= 20, "declares its warm-up: {warmup}");
+    // Warm up on the candles before the restart point (decisions discarded),
+    // then put the stored books back.
+    for candle in &candles[1_500 - warmup - 1..1_500] {
+        resumed.on_candle(candle).unwrap();
+    }
+    resumed.restore(checkpoint);
+    assert_eq!(
+        serde_json::to_string(&resumed.checkpoint()).unwrap(),
+        stored,
+        "restored exactly"
+    );
+    resumed.drain_events().for_each(drop);
+    for candle in &candles[1_500..] {
+        resumed.on_candle(candle).unwrap();
+    }
+    let (a, b) = (straight.portfolio(), resumed.portfolio());
+    assert_eq!(
+        (a.cash(), a.position(), a.realized_pnl(), a.fees_paid()),
+        (b.cash(), b.position(), b.realized_pnl(), b.fees_paid())
+    );
+    assert!(a.fees_paid() > Decimal::ZERO, "it traded");
+}

@@ -132,6 +132,20 @@ impl Decider for PluginInstance {
     }
 }
 
+/// Everything of a bot's engine but the strategy: what a restart restores.
+/// The strategy's own state (its indicators) is rebuilt by warming a fresh
+/// instance up on recent candles.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct EngineCheckpoint {
+    portfolio: Portfolio,
+    venue: PaperVenue,
+    risk: RiskEngine,
+    last_close: Option<Decimal>,
+    now: i64,
+    entries_paused: bool,
+    risk_seen: (usize, usize),
+}
+
 pub struct BotEngine<D = PluginInstance> {
     /// The strategy; called once per candle and after each fill.
     plugin: D,
@@ -192,6 +206,32 @@ impl<D: Decider> BotEngine<D> {
 
     pub fn portfolio(&self) -> &Portfolio {
         &self.portfolio
+    }
+
+    /// The engine's state, to be stored.
+    pub fn checkpoint(&self) -> EngineCheckpoint {
+        EngineCheckpoint {
+            portfolio: self.portfolio.clone(),
+            venue: self.venue.clone(),
+            risk: self.risk.clone(),
+            last_close: self.last_close,
+            now: self.now,
+            entries_paused: self.entries_paused,
+            risk_seen: self.risk_seen,
+        }
+    }
+
+    /// Continue from a stored state (same config version as when it was
+    /// taken); the strategy is whatever `plugin` this engine was built with.
+    pub fn restore(&mut self, checkpoint: EngineCheckpoint) {
+        self.portfolio = checkpoint.portfolio;
+        self.venue = checkpoint.venue;
+        self.risk = checkpoint.risk;
+        self.last_close = checkpoint.last_close;
+        self.now = checkpoint.now;
+        self.entries_paused = checkpoint.entries_paused;
+        self.risk_seen = checkpoint.risk_seen;
+        self.avg_price_view = None;
     }
 
     /// Refuse (or allow again) orders that grow the position. Pausing also

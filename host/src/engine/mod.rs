@@ -11,7 +11,9 @@ mod portfolio;
 mod risk;
 mod venue;
 
-pub use bot::{BotEngine, Decider, EngineError, EngineEvent, MAX_INTENT_VALUE, Rejection};
+pub use bot::{
+    BotEngine, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE, Rejection,
+};
 pub use portfolio::{Portfolio, PortfolioView, Trade};
 pub use risk::{
     OrderContext, Refusal, RiskEngine, RiskOutcome, Rule, RuleStatus, StateChange, TradingState,

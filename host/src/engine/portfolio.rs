@@ -8,7 +8,7 @@
 //! every fill, whatever the rounding of partial closes.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{Fill, Side};
 
@@ -16,7 +16,7 @@ use crate::domain::{Fill, Side};
 const RELEASE_SCALE: u32 = 16;
 
 /// A round trip: from flat to flat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {
     pub entry_ts: i64,
     pub exit_ts: i64,
@@ -32,7 +32,7 @@ pub struct Trade {
 }
 
 /// The round trip being built while a position is open.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct OpenTrip {
     entry_ts: i64,
     bought: Decimal,
@@ -43,7 +43,8 @@ struct OpenTrip {
     fees: Decimal,
 }
 
-#[derive(Debug, Clone)]
+/// Serialisable so that the books survive a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Portfolio {
     initial: Decimal,
     cash: Decimal,

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::config::{RiskAction, RiskConfig};
 use crate::domain::{OrderRequest, Side};
@@ -23,7 +23,7 @@ use super::portfolio::Trade;
 
 const DAY_MS: i64 = 86_400_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TradingState {
     /// All orders.
@@ -45,7 +45,7 @@ impl From<RiskAction> for TradingState {
 }
 
 /// Rules evaluated after fills and candles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     MaxDrawdown,
@@ -61,7 +61,7 @@ pub struct Refusal {
 }
 
 /// A rule breach.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub ts: i64,
     pub rule: Rule,
@@ -71,7 +71,7 @@ pub struct Violation {
 }
 
 /// A change of trading state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateChange {
     pub ts: i64,
     pub from: TradingState,
@@ -111,7 +111,9 @@ pub struct OrderContext {
     pub taker_fee_bps: Decimal,
 }
 
-#[derive(Debug, Clone)]
+/// Serialisable so that a bot's risk state (peaks, streaks, latched
+/// breaches, the kill-switch) survives a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RiskEngine {
     config: RiskConfig,
     state: TradingState,

@@ -63,7 +63,9 @@ pub enum VenueRejection {
     DuplicateTag(String),
 }
 
-#[derive(Debug, Clone)]
+/// Serialisable so that resting orders (and the next order id, which keeps
+/// ids unique) survive a restart.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PaperVenue {
     rules: InstrumentRules,
     fees: Fees,
