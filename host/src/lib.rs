@@ -8,6 +8,7 @@
 //! - [`backtest`]: the engine driven synchronously over candles;
 //! - [`live`]: feeds, bot runners, the bot manager and the event bus on tokio;
 //! - [`store`]: the SQLite system of record (tokens, audit, config history);
+//! - [`persist`]: runners' records into the store, and bots back out of it;
 //! - [`api`]: the axum control API over `live` and `store`.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
@@ -18,5 +19,6 @@ pub mod data;
 pub mod domain;
 pub mod engine;
 pub mod live;
+pub mod persist;
 pub mod plugin;
 pub mod store;

@@ -3,7 +3,8 @@
 //! Start-up, in order: settings, the store (a clear error if the data
 //! directory or database is unusable), the plugin registry (the plugins
 //! folder plus earlier uploads), first-start seeding of bots and presets
-//! from YAML, the bots from the store, tokens, then the HTTP server. It
+//! from YAML, the bots from the store (books, orders, risk state and
+//! history as last committed), tokens, then the HTTP server. It
 //! prints one JSON line with the address it bound (and, the first time, a
 //! development admin token) and runs until SIGINT or SIGTERM.
 
@@ -16,9 +17,10 @@ use clap::Args;
 use serde_json::json;
 use stratbox_host::api::{self, App, AppState, Auth, Role, ServerSettings};
 use stratbox_host::domain::config::{BotConfig, join_issues};
-use stratbox_host::live::{BotManager, EventBus, LogBook};
+use stratbox_host::live::{BotManager, LogBook};
+use stratbox_host::persist::{self, StoreCommitLog};
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
-use stratbox_host::store::{ConfigVersion, PresetRecord, Store};
+use stratbox_host::store::{ConfigVersion, PresetRecord, Store, Writer};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -178,24 +180,18 @@ pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow:
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    tokio.block_on(async move {
-        let bus = Arc::new(EventBus::new(1));
+    let (writer, writer_thread) = Writer::start(store.path()).context("cannot start")?;
+    let served = tokio.block_on(async move {
+        let bus = Arc::new(persist::event_bus(&store)?);
         logbook.attach(bus.clone());
-        let manager = Arc::new(BotManager::new(Arc::new(RwLock::new(registry)), bus.clone()));
-        for stored in store.bots()? {
-            let restored = BotConfig::from_value(stored.config)
-                .map_err(|issues| anyhow::anyhow!("bot {}: {}", stored.id, join_issues(&issues)));
-            let outcome = match restored {
-                Ok(config) => manager
-                    .create_at_version(config, stored.version)
-                    .await
-                    .map_err(anyhow::Error::from),
-                Err(error) => Err(error),
-            };
-            if let Err(error) = outcome {
-                // One broken bot must not keep the others down.
-                tracing::error!(bot = %stored.id, "bot not restored: {error:#}");
-            }
+        let manager = Arc::new(
+            BotManager::new(Arc::new(RwLock::new(registry)), bus.clone())
+                .with_commit_log(Arc::new(StoreCommitLog::new(writer))),
+        );
+        for (bot, error) in persist::restore_bots(&store, &manager).await? {
+            // One broken bot must not keep the others down.
+            tracing::error!(%bot, "bot not restored: {error}");
+            eprintln!("stratbox: bot {bot} not restored: {error}");
         }
         if store.meta("emergency")?.as_deref() == Some("engaged") {
             manager.emergency_stop_all().await;
@@ -239,8 +235,13 @@ pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow:
         }
         eprintln!("stratbox: serving http://{address}/api/v1 (Ctrl-C to stop)");
         api::serve(state, listener, shutdown_signal()).await?;
-        eprintln!("stratbox: stopping bots");
-        manager.stop_all().await;
+        // Bots are not stopped: what they committed is their state, and
+        // each comes back as its `on_restart` says.
+        eprintln!("stratbox: stopped");
         anyhow::Ok(())
-    })
+    });
+    // Every runner is gone with the runtime: the writer finishes what was queued.
+    drop(tokio);
+    writer_thread.join();
+    served
 }

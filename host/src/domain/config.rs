@@ -46,9 +46,23 @@ pub struct BotConfig {
     pub risk: RiskConfig,
     #[serde(default)]
     pub limits: PluginLimits,
-    /// Start the bot when the host starts.
+    /// Start the bot when it is created.
     #[serde(default)]
     pub autostart: bool,
+    /// What the bot does when the host restarts while it runs; by default
+    /// paper bots resume and live bots stay stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_restart: Option<OnRestart>,
+}
+
+/// What a running bot does when the host restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRestart {
+    /// Run again (paused bots stay paused).
+    Resume,
+    /// Come back stopped.
+    Stop,
 }
 
 /// Which plugin runs the bot, and its parameters.
@@ -387,6 +401,14 @@ impl BotConfig {
         let value: Value =
             serde_yaml::from_str(text).map_err(|err| vec![issue("", err.to_string())])?;
         Self::from_value(value)
+    }
+
+    /// Whether the bot runs again after a restart of the host, if it ran.
+    pub fn resumes_on_restart(&self) -> bool {
+        match self.on_restart {
+            Some(choice) => choice == OnRestart::Resume,
+            None => self.mode == Mode::Paper,
+        }
     }
 
     /// Deserialise and check a config document.

@@ -46,13 +46,22 @@ pub struct Event {
 struct Sequencer {
     next_seq: u64,
     ring: VecDeque<Arc<Event>>,
+    /// Numbers below this are reserved in durable storage (see
+    /// [`EventBus::with_reservations`]).
+    reserved_until: u64,
 }
+
+/// Records that every sequence number below its argument may be in use.
+pub type Reserve = Box<dyn Fn(u64) + Send + Sync>;
 
 pub struct EventBus {
     /// Assigning the number and sending happen under this lock, so delivery
     /// order is sequence order.
     sequencer: Mutex<Sequencer>,
     sender: broadcast::Sender<Arc<Event>>,
+    /// Block size and the durable record of reservations, when numbers must
+    /// keep rising across restarts.
+    reservations: Option<(u64, Reserve)>,
 }
 
 impl Default for EventBus {
@@ -99,9 +108,22 @@ impl EventBus {
             sequencer: Mutex::new(Sequencer {
                 next_seq: first_seq,
                 ring: VecDeque::with_capacity(RING_CAPACITY),
+                reserved_until: first_seq,
             }),
             sender,
+            reservations: None,
         }
+    }
+
+    /// A bus whose numbers keep rising across restarts: before it hands out
+    /// a number it has not reserved, it reserves the next `block` of them
+    /// through `reserve` (which stores the bound durably). After a crash,
+    /// start the next bus at the stored bound: numbers skip at most one
+    /// block and never repeat.
+    pub fn with_reservations(first_seq: u64, block: u64, reserve: Reserve) -> Self {
+        let mut bus = Self::new(first_seq);
+        bus.reservations = Some((block.max(1), reserve));
+        bus
     }
 
     pub fn publish(
@@ -117,6 +139,12 @@ impl EventBus {
         let mut sequencer = self.sequencer.lock().expect("bus lock");
         let seq = sequencer.next_seq;
         sequencer.next_seq += 1;
+        if let Some((block, reserve)) = &self.reservations
+            && seq >= sequencer.reserved_until
+        {
+            sequencer.reserved_until = seq + block;
+            reserve(sequencer.reserved_until);
+        }
         let event = Arc::new(Event {
             seq,
             ts,
@@ -276,5 +304,25 @@ mod tests {
         assert_eq!(notice.kind, "lagged");
         assert!(notice.data["missed"].as_u64().unwrap() > 4_000);
         assert!(late.next().await.unwrap().seq > 100);
+    }
+
+    #[test]
+    fn reservations_keep_numbers_rising_across_a_restart() {
+        let stored = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reserve = |stored: &Arc<std::sync::atomic::AtomicU64>| -> Reserve {
+            let stored = stored.clone();
+            Box::new(move |bound| stored.store(bound, std::sync::atomic::Ordering::SeqCst))
+        };
+        let bus = EventBus::with_reservations(1, 10, reserve(&stored));
+        let mut last = 0;
+        for _ in 0..25 {
+            last = bus.publish(Channel::Logs, "log", None, json!({}));
+        }
+        assert_eq!(last, 25);
+        let bound = stored.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(bound, 31, "reserved in blocks of ten");
+        // A crash now: the next process starts at the stored bound.
+        let next = EventBus::with_reservations(bound, 10, reserve(&stored));
+        assert!(next.publish(Channel::Logs, "log", None, json!({})) > last);
     }
 }

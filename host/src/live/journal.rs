@@ -120,6 +120,41 @@ impl BotJournal {
         });
     }
 
+    /// A known order by id.
+    pub fn order(&self, id: u64) -> Option<Order> {
+        self.with(|h| h.orders.iter().rev().find(|o| o.id == id).cloned())
+    }
+
+    /// Fill an empty journal with stored history (oldest first), after a restart.
+    pub fn hydrate(
+        &self,
+        orders: Vec<Order>,
+        fills: Vec<Fill>,
+        trades: Vec<Trade>,
+        equity: Vec<(i64, Decimal, bool)>,
+        violations: Vec<Violation>,
+    ) {
+        self.with(|h| {
+            for order in orders {
+                push_bounded(&mut h.orders, order, ORDER_HISTORY);
+            }
+            for fill in fills {
+                push_bounded(&mut h.fills, fill, TRADE_HISTORY);
+            }
+            for trade in trades {
+                push_bounded(&mut h.trades, trade, TRADE_HISTORY);
+            }
+            for (ts, equity, exposed) in equity {
+                push_bounded(&mut h.equity, EquityPoint { ts, equity }, EQUITY_HISTORY);
+                h.candles += 1;
+                h.exposed_candles += usize::from(exposed);
+            }
+            for violation in violations {
+                push_bounded(&mut h.violations, violation, VIOLATION_HISTORY);
+            }
+        });
+    }
+
     /// Orders matching `filter`, newest first.
     pub fn orders(&self, filter: OrderFilter) -> Vec<Order> {
         self.with(|h| {

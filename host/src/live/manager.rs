@@ -14,6 +14,7 @@ use crate::domain::config::{BotConfig, ConfigIssue};
 use crate::plugin::PluginRegistry;
 
 use super::bus::{Channel, EventBus};
+use super::durable::{CommitLog, RunnerState};
 use super::feed::FeedHub;
 use super::journal::BotJournal;
 use super::latency::LatencyHistogram;
@@ -62,6 +63,8 @@ pub struct BotManager {
     emergency: Mutex<bool>,
     /// Decision latencies of every runner.
     latency: Arc<LatencyHistogram>,
+    /// Where runners commit their records before publishing (the store).
+    commit_log: Option<Arc<dyn CommitLog>>,
 }
 
 impl BotManager {
@@ -73,7 +76,15 @@ impl BotManager {
             bots: RwLock::new(BTreeMap::new()),
             emergency: Mutex::new(false),
             latency: Arc::new(LatencyHistogram::default()),
+            commit_log: None,
         }
+    }
+
+    /// Every bot created from now on commits its records to `log` before
+    /// publishing them.
+    pub fn with_commit_log(mut self, log: Arc<dyn CommitLog>) -> Self {
+        self.commit_log = Some(log);
+        self
     }
 
     /// Latency from a feed publishing a candle to each bot's decision.
@@ -140,6 +151,41 @@ impl BotManager {
         if self.emergency_engaged() {
             return Err(ManagerError::EmergencyEngaged);
         }
+        let autostart = config.autostart;
+        let id = config.id.clone();
+        self.install(config, version, None)?;
+        self.bus
+            .publish(Channel::Bots, "bot.created", Some(&id), json!({}));
+        if autostart {
+            return self.control(&id, CommandKind::Start).await;
+        }
+        self.get(&id).ok_or(ManagerError::NotFound(id))
+    }
+
+    /// Bring back a bot after a restart of the host: its config at
+    /// `version`, its stored state (books, orders, risk, bot state) and
+    /// history. `resume`: a bot that was running runs again. Autostart and
+    /// the emergency stop do not apply: the stored state decides.
+    pub fn restore(
+        &self,
+        config: BotConfig,
+        version: u64,
+        state: RunnerState,
+        resume: bool,
+    ) -> Result<(Arc<BotSnapshot>, Arc<BotJournal>), ManagerError> {
+        let id = config.id.clone();
+        let journal = self.install(config, version, Some((state, resume)))?;
+        let snapshot = self.get(&id).ok_or(ManagerError::NotFound(id))?;
+        Ok((snapshot, journal))
+    }
+
+    /// Check a config, start its plugin and its runner task, and register it.
+    fn install(
+        &self,
+        config: BotConfig,
+        version: u64,
+        restored: Option<(RunnerState, bool)>,
+    ) -> Result<Arc<BotJournal>, ManagerError> {
         let issues = config.check();
         if !issues.is_empty() {
             return Err(CommandError::Invalid(issues).into());
@@ -171,7 +217,6 @@ impl BotManager {
             .feeds
             .feed_for(&config)
             .map_err(|err| invalid("/market/feed", err.to_string()))?;
-        let autostart = config.autostart;
         let id = config.id.clone();
         let (runner, snapshot) = BotRunner::new(
             config,
@@ -182,9 +227,13 @@ impl BotManager {
             self.registry.clone(),
         )
         .map_err(CommandError::Invalid)?;
-        let runner = runner
+        let mut runner = runner
             .with_latency(self.latency.clone())
-            .with_config_version(version);
+            .with_config_version(version)
+            .with_commit_log(self.commit_log.clone());
+        if let Some((state, resume)) = restored {
+            runner.restore(state, resume);
+        }
         let journal = runner.journal();
         let (commands, requests) = mpsc::channel(COMMAND_QUEUE);
         let task = tokio::spawn(runner.run(requests));
@@ -199,17 +248,12 @@ impl BotManager {
                 BotHandle {
                     commands,
                     snapshot,
-                    journal,
+                    journal: journal.clone(),
                     task,
                 },
             );
         }
-        self.bus
-            .publish(Channel::Bots, "bot.created", Some(&id), json!({}));
-        if autostart {
-            return self.control(&id, CommandKind::Start).await;
-        }
-        self.get(&id).ok_or(ManagerError::NotFound(id))
+        Ok(journal)
     }
 
     /// The latest snapshot of a bot.

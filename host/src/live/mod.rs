@@ -7,6 +7,8 @@
 //! - `snapshot`: what readers see, published without locks;
 //! - `manager`: create, delete, command, bulk and emergency operations;
 //! - `bus`: events with a global sequence number;
+//! - `durable`: what runners commit before publishing, and the state a
+//!   restart restores (the store implements the door, `CommitLog`);
 //! - `journal`: a bot's recent orders, fills, trades and equity, for readers;
 //! - `logbook`: engine and plugin log lines, kept and published;
 //! - `latency`: the decision-latency histogram shared by the runners.
@@ -16,6 +18,7 @@
 //! time is used only for latency and event timestamps.
 
 mod bus;
+mod durable;
 mod feed;
 mod journal;
 mod latency;
@@ -25,9 +28,10 @@ mod runner;
 mod snapshot;
 mod state;
 
-pub use bus::{Channel, Event, EventBus, Filter, LagReason, Subscription};
+pub use bus::{Channel, Event, EventBus, Filter, LagReason, Reserve, Subscription};
+pub use durable::{CommitFuture, CommitLog, RecordBatch, RunnerState};
 pub use feed::{CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY, Paced};
-pub use journal::{BotJournal, OrderFilter, PerformanceInputs};
+pub use journal::{BotJournal, EQUITY_HISTORY, OrderFilter, PerformanceInputs};
 pub use latency::LatencyHistogram;
 pub use logbook::{LOG_CAPACITY, LogBook, LogLine, LogQuery};
 pub use manager::{BotManager, ManagerError};

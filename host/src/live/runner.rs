@@ -16,6 +16,7 @@ use crate::engine::{BotEngine, EngineEvent, Rejection, Trade};
 use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
 
 use super::bus::{Channel, EventBus};
+use super::durable::{CommitLog, RecordBatch, RunnerState};
 use super::feed::{FeedCandle, FeedHandle};
 use super::journal::BotJournal;
 use super::latency::LatencyHistogram;
@@ -116,6 +117,8 @@ pub(crate) struct BotRunner {
     latency: Option<Arc<LatencyHistogram>>,
     /// History the API reads: orders, fills, trades, equity, violations.
     journal: Arc<BotJournal>,
+    /// Where records are committed before they are published (the store).
+    commit_log: Option<Arc<dyn CommitLog>>,
     bus: Arc<EventBus>,
     registry: Arc<RwLock<PluginRegistry>>,
 }
@@ -173,6 +176,7 @@ impl BotRunner {
             recent_trades_shared: Arc::new(Vec::new()),
             latency: None,
             journal: Arc::new(BotJournal::default()),
+            commit_log: None,
             bus,
             registry,
         };
@@ -186,6 +190,12 @@ impl BotRunner {
     pub(crate) fn with_config_version(mut self, version: u64) -> Self {
         self.config_version = version;
         self.publish_snapshot();
+        self
+    }
+
+    /// Commit every step's records to `log` before publishing them.
+    pub(crate) fn with_commit_log(mut self, log: Option<Arc<dyn CommitLog>>) -> Self {
+        self.commit_log = log;
         self
     }
 
@@ -206,7 +216,7 @@ impl BotRunner {
                 biased;
                 request = requests.recv() => {
                     let Some(request) = request else { break };
-                    if self.answer(request) {
+                    if self.answer(request).await {
                         break;
                     }
                     candles.mark_changed();
@@ -270,9 +280,9 @@ impl BotRunner {
     }
 
     /// Answer one request; true when the runner must end.
-    fn answer(&mut self, request: Request) -> bool {
+    async fn answer(&mut self, request: Request) -> bool {
         let shutdown = matches!(request.command, Command::Shutdown);
-        let outcome = self.handle(request.command);
+        let outcome = self.handle(request.command).await;
         let ended = shutdown && outcome.is_ok();
         let _ = request.reply.send(outcome);
         ended
@@ -297,7 +307,7 @@ impl BotRunner {
         }
         for (index, item) in batch.iter().enumerate() {
             if let Ok(request) = requests.try_recv()
-                && self.answer(request)
+                && self.answer(request).await
             {
                 return true;
             }
@@ -305,7 +315,7 @@ impl BotRunner {
                 // Stopped, killed or failed mid-batch: the rest is not ours.
                 break;
             }
-            self.process(item);
+            self.process(item).await;
             self.next_candle = first + index as u64 + 1;
             if index % BATCH_YIELD == BATCH_YIELD - 1 {
                 self.publish_snapshot();
@@ -317,7 +327,7 @@ impl BotRunner {
         false
     }
 
-    fn process(&mut self, item: &FeedCandle) {
+    async fn process(&mut self, item: &FeedCandle) {
         let result = self.engine.on_candle(&item.candle);
         self.last_candle_ts = Some(item.candle.ts);
         self.candles_processed += 1;
@@ -326,23 +336,107 @@ impl BotRunner {
         if let Some(histogram) = &self.latency {
             histogram.record(latency_us);
         }
+        if let Err(error) = result {
+            self.error = Some(error.to_string());
+            self.set_state(BotState::Error, &format!("plugin failed: {error}"));
+        } else if self.engine.risk().kill_switch().is_some() && self.state != BotState::Killed {
+            self.set_state(BotState::Killed, "a risk rule engaged the kill-switch");
+        }
         let portfolio = self.engine.portfolio();
-        self.journal.record_equity(
+        let equity = (
             self.engine.now(),
             portfolio.equity(),
             !portfolio.position().is_zero(),
         );
-        // The durable-state layer commits this candle's records here, before
-        // anything is published.
-        self.publish_engine_events();
-        if let Err(error) = result {
-            self.error = Some(error.to_string());
-            self.set_state(BotState::Error, &format!("plugin failed: {error}"));
-            return;
+        self.commit_and_publish(Some(equity)).await;
+    }
+
+    /// What a restart needs to carry this bot on.
+    fn runner_state(&self) -> RunnerState {
+        RunnerState {
+            state: self.state,
+            error: self.error.clone(),
+            started_at: self.started_at,
+            last_candle_ts: self.last_candle_ts,
+            candles_processed: self.candles_processed,
+            config_version: self.config_version,
+            engine: Some(self.engine.checkpoint()),
         }
-        if self.engine.risk().kill_switch().is_some() && self.state != BotState::Killed {
-            self.set_state(BotState::Killed, "a risk rule engaged the kill-switch");
+    }
+
+    /// Carry on from a stored state. `resume`: a bot that was running (or
+    /// paused) runs again; otherwise it comes back stopped. Killed and
+    /// failed bots stay so.
+    pub(crate) fn restore(&mut self, stored: RunnerState, resume: bool) {
+        if let Some(engine) = stored.engine {
+            self.engine.restore(engine);
         }
+        self.started_at = stored.started_at;
+        self.last_candle_ts = stored.last_candle_ts;
+        self.candles_processed = stored.candles_processed;
+        self.error = stored.error;
+        self.state = match stored.state {
+            BotState::Running if resume => BotState::Running,
+            BotState::Paused if resume => BotState::Paused,
+            BotState::Killed => BotState::Killed,
+            BotState::Error => BotState::Error,
+            _ => BotState::Stopped,
+        };
+        self.engine
+            .set_entries_paused(self.state == BotState::Paused);
+        self.next_candle = self.feed.published();
+        self.publish_snapshot();
+    }
+
+    /// The records of the events just drained, for the commit log.
+    fn record_batch(
+        &self,
+        events: &[EngineEvent],
+        equity: Option<(i64, rust_decimal::Decimal, bool)>,
+    ) -> RecordBatch {
+        let mut batch = RecordBatch {
+            bot_id: self.config.id.clone(),
+            equity,
+            state: self.runner_state(),
+            ..RecordBatch::default()
+        };
+        for event in events {
+            match event {
+                EngineEvent::OrderPlaced { order } | EngineEvent::OrderCancelled { order } => {
+                    batch.orders.push(order.clone());
+                }
+                EngineEvent::OrderFilled { fill } => {
+                    // The fill closes its order: record the order's new state.
+                    let known = batch
+                        .orders
+                        .iter()
+                        .rev()
+                        .find(|o| o.id == fill.order_id)
+                        .cloned()
+                        .or_else(|| self.journal.order(fill.order_id));
+                    if let Some(mut order) = known {
+                        order.status = crate::domain::OrderStatus::Filled;
+                        order.updated_ts = fill.ts;
+                        batch.orders.push(order);
+                    }
+                    batch.fills.push(fill.clone());
+                }
+                EngineEvent::PositionClosed { trade, .. } => batch.trades.push(trade.clone()),
+                EngineEvent::RiskViolation { violation } => {
+                    batch.violations.push(violation.clone());
+                }
+                EngineEvent::RiskStateChanged { change } => {
+                    batch.state_changes.push(change.clone());
+                }
+                EngineEvent::KillSwitch { ts, reason } => {
+                    batch.kill_switches.push((*ts, reason.clone()));
+                }
+                EngineEvent::Signal { .. }
+                | EngineEvent::OrderRejected { .. }
+                | EngineEvent::PositionOpened { .. } => {}
+            }
+        }
+        batch
     }
 
     fn set_state(&mut self, state: BotState, reason: &str) {
@@ -362,9 +456,25 @@ impl BotRunner {
         );
     }
 
-    fn publish_engine_events(&mut self) {
+    /// Drain the engine's events; commit their records (and the runner's
+    /// state) when a commit log is attached; only then record them in the
+    /// journal and publish them. A failed commit publishes nothing and puts
+    /// the bot in error: what is not durable must not be acknowledged.
+    async fn commit_and_publish(&mut self, equity: Option<(i64, rust_decimal::Decimal, bool)>) {
         let id = self.config.id.clone();
         let events: Vec<EngineEvent> = self.engine.drain_events().collect();
+        if let Some(log) = self.commit_log.clone() {
+            let batch = self.record_batch(&events, equity);
+            if let Err(error) = log.commit(batch).await {
+                tracing::error!(bot = %id, %error, "records not committed");
+                self.error = Some(format!("the store failed: {error}"));
+                self.set_state(BotState::Error, "the store failed");
+                return;
+            }
+        }
+        if let Some((ts, value, exposed)) = equity {
+            self.journal.record_equity(ts, value, exposed);
+        }
         for event in events {
             let (channel, kind) = match &event {
                 EngineEvent::Signal { .. } => (Channel::Signals, "signal"),
@@ -406,7 +516,7 @@ impl BotRunner {
         }
     }
 
-    fn handle(&mut self, command: Command) -> Result<Arc<BotSnapshot>, CommandError> {
+    async fn handle(&mut self, command: Command) -> Result<Arc<BotSnapshot>, CommandError> {
         match command {
             Command::Shutdown => {
                 // Checked here, not only by the manager: a start may have
@@ -418,6 +528,7 @@ impl BotRunner {
             }
             Command::Reconfigure(config) => {
                 self.reconfigure(*config)?;
+                self.commit_and_publish(None).await;
                 Ok(self.publish_snapshot())
             }
             Command::Validate(config) => {
@@ -425,12 +536,12 @@ impl BotRunner {
                 Ok(self.publish_snapshot())
             }
             Command::PlaceOrder(request) => {
-                self.place_manual(request)?;
+                self.place_manual(request).await?;
                 Ok(self.publish_snapshot())
             }
             Command::CancelOrder(id) => {
                 let cancelled = self.engine.cancel_order(id, "cancelled by the operator");
-                self.publish_engine_events();
+                self.commit_and_publish(None).await;
                 match cancelled {
                     Some(_) => Ok(self.publish_snapshot()),
                     None => Err(CommandError::NoSuchOrder(id)),
@@ -445,7 +556,7 @@ impl BotRunner {
                     Transition::To(target) => target,
                 };
                 self.control(kind, target, flatten);
-                self.publish_engine_events();
+                self.commit_and_publish(None).await;
                 Ok(self.publish_snapshot())
             }
         }
@@ -499,19 +610,19 @@ impl BotRunner {
     /// Place an operator's order. Refused in the states that trade nothing
     /// new (killed, error) and, for orders that grow the position, while
     /// paused or not ACTIVE (the engine's own checks).
-    fn place_manual(&mut self, request: OrderRequest) -> Result<(), CommandError> {
+    async fn place_manual(&mut self, request: OrderRequest) -> Result<(), CommandError> {
         if matches!(self.state, BotState::Killed | BotState::Error) {
             return Err(CommandError::not_allowed("place-order", self.state));
         }
         let tag = request.client_tag.clone();
         let outcome = self.engine.place_manual(request);
         let refusal = self.engine.pending_rejection(&tag);
-        self.publish_engine_events();
         if let Err(error) = outcome {
             // The plugin trapped while hearing of the fill: the fill stands.
             self.error = Some(error.to_string());
             self.set_state(BotState::Error, &format!("plugin failed: {error}"));
         }
+        self.commit_and_publish(None).await;
         match refusal {
             Some(rejection) => Err(CommandError::OrderRefused(rejection)),
             None => Ok(()),

@@ -53,8 +53,57 @@ CREATE TABLE presets (
 );
 ";
 
+/// Trading records, written by the group-committing writer: orders (their
+/// latest state), fills, round trips, equity samples, risk events, and each
+/// bot's runtime state (bot state and engine checkpoint) for recovery.
+const SCHEMA_V2: &str = "
+CREATE TABLE orders (
+    bot_id     TEXT NOT NULL,
+    order_id   INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    created_ts INTEGER NOT NULL,
+    updated_ts INTEGER NOT NULL,
+    data       TEXT NOT NULL,
+    PRIMARY KEY (bot_id, order_id)
+);
+CREATE TABLE fills (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    bot_id TEXT NOT NULL,
+    ts     INTEGER NOT NULL,
+    data   TEXT NOT NULL
+);
+CREATE INDEX fills_by_bot ON fills (bot_id, id);
+CREATE TABLE trades (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    bot_id  TEXT NOT NULL,
+    exit_ts INTEGER NOT NULL,
+    data    TEXT NOT NULL
+);
+CREATE INDEX trades_by_bot ON trades (bot_id, id);
+CREATE TABLE equity (
+    bot_id  TEXT NOT NULL,
+    ts      INTEGER NOT NULL,
+    equity  TEXT NOT NULL,
+    exposed INTEGER NOT NULL,
+    PRIMARY KEY (bot_id, ts)
+) WITHOUT ROWID;
+CREATE TABLE risk_events (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    bot_id TEXT NOT NULL,
+    ts     INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    data   TEXT NOT NULL
+);
+CREATE INDEX risk_events_by_bot ON risk_events (bot_id, id);
+CREATE TABLE bot_state (
+    bot_id     TEXT PRIMARY KEY,
+    state      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2)])
 }
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), rusqlite_migration::Error> {
@@ -73,8 +122,33 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
         // Applying again is a no-op.
         migrate(&mut connection).unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_data_through_the_upgrade() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        Migrations::new(vec![M::up(SCHEMA_V1)])
+            .to_latest(&mut connection)
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO bots (id, version, config, created_at) VALUES ('a', 3, '{}', 1)",
+                [],
+            )
+            .unwrap();
+        migrate(&mut connection).unwrap();
+        let version: i64 = connection
+            .query_row("SELECT version FROM bots WHERE id = 'a'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+        connection
+            .execute(
+                "INSERT INTO fills (bot_id, ts, data) VALUES ('a', 1, '{}')",
+                [],
+            )
+            .unwrap();
     }
 }

@@ -10,6 +10,7 @@
 
 mod migrations;
 mod records;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use records::{AuditEntry, AuditQuery, ConfigVersion, PresetRecord, StoredBot, TokenRecord};
+pub use writer::{Record, Writer, WriterThread};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "stratbox.sqlite3";
@@ -45,6 +47,15 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Tables of trading records a bot's history is read back from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordTable {
+    Orders,
+    Fills,
+    Trades,
+    Violations,
+}
 
 pub struct Store {
     connection: Mutex<Connection>,
@@ -262,14 +273,92 @@ impl Store {
         })
     }
 
-    /// Forget a bot and its config history (the audit log keeps its trace).
+    /// Forget a bot, its config history and its records (the audit log
+    /// keeps its trace).
     pub fn delete_bot(&self, id: &str) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute("DELETE FROM config_versions WHERE bot_id = ?1", [id])?;
+            for table in [
+                "config_versions",
+                "orders",
+                "fills",
+                "trades",
+                "equity",
+                "risk_events",
+                "bot_state",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE bot_id = ?1"), [id])?;
+            }
             tx.execute("DELETE FROM bots WHERE id = ?1", [id])?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    // --- trading records (written by the [`Writer`]) ------------------------
+
+    /// A bot's stored runtime state (JSON), if it ever ran.
+    pub fn bot_state(&self, bot_id: &str) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT state FROM bot_state WHERE bot_id = ?1",
+                [bot_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    /// The payloads of a bot's last `limit` rows of `table` (orders, fills,
+    /// trades or risk events), oldest first.
+    pub fn recent_records(
+        &self,
+        table: RecordTable,
+        bot_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let sql = match table {
+            RecordTable::Orders => {
+                "SELECT data FROM (SELECT order_id AS k, data FROM orders WHERE bot_id = ?1 ORDER BY order_id DESC LIMIT ?2) ORDER BY k"
+            }
+            RecordTable::Fills => {
+                "SELECT data FROM (SELECT id, data FROM fills WHERE bot_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id"
+            }
+            RecordTable::Trades => {
+                "SELECT data FROM (SELECT id, data FROM trades WHERE bot_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id"
+            }
+            RecordTable::Violations => {
+                "SELECT data FROM (SELECT id, data FROM risk_events WHERE bot_id = ?1 AND kind = 'violation' ORDER BY id DESC LIMIT ?2) ORDER BY id"
+            }
+        };
+        self.with(|c| {
+            let mut statement = c.prepare(sql)?;
+            let rows = statement.query_map(params![bot_id, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// A bot's last `limit` equity samples (ts, equity, exposed), oldest first.
+    pub fn recent_equity(
+        &self,
+        bot_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String, bool)>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT ts, equity, exposed FROM (SELECT ts, equity, exposed FROM equity WHERE bot_id = ?1 ORDER BY ts DESC LIMIT ?2) ORDER BY ts",
+            )?;
+            let rows = statement.query_map(params![bot_id, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Fills stored, all bots.
+    pub fn count_fills(&self) -> StoreResult<u64> {
+        self.with(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM fills", [], |r| r.get::<_, i64>(0))? as u64)
         })
     }
 

@@ -1,0 +1,202 @@
+//! Connects the live runtime to the store: the runners' [`CommitLog`] (their
+//! records as store rows, through the group-committing writer), event
+//! sequence numbers that keep rising across restarts, and the restoration
+//! of every bot (books, orders, risk state, history) when the host starts.
+
+use std::sync::Arc;
+
+use crate::domain::config::{BotConfig, join_issues};
+use crate::domain::{Fill, Order};
+use crate::engine::{Trade, Violation};
+use crate::live::{
+    BotManager, CommitFuture, CommitLog, EventBus, RecordBatch, Reserve, RunnerState,
+};
+use crate::store::{Record, RecordTable, Store, StoreResult, Writer};
+
+/// Store key of the event sequence reservation.
+const SEQ_RESERVED: &str = "event_seq_reserved";
+/// Sequence numbers reserved per store write.
+pub const SEQ_BLOCK: u64 = 10_000;
+/// History read back into a restored bot's journal.
+const HISTORY: usize = 2_000;
+
+/// The writer as the runners' commit log.
+pub struct StoreCommitLog {
+    writer: Writer,
+}
+
+impl StoreCommitLog {
+    pub fn new(writer: Writer) -> Self {
+        Self { writer }
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A batch as store rows.
+fn records(batch: RecordBatch) -> Vec<Record> {
+    let bot = &batch.bot_id;
+    let mut records = Vec::new();
+    for order in &batch.orders {
+        records.push(Record::Order {
+            bot_id: bot.clone(),
+            order_id: order.id,
+            status: name(&order.status),
+            created_ts: order.created_ts,
+            updated_ts: order.updated_ts,
+            data: json(order),
+        });
+    }
+    for fill in &batch.fills {
+        records.push(Record::Fill {
+            bot_id: bot.clone(),
+            ts: fill.ts,
+            data: json(fill),
+        });
+    }
+    for trade in &batch.trades {
+        records.push(Record::Trade {
+            bot_id: bot.clone(),
+            exit_ts: trade.exit_ts,
+            data: json(trade),
+        });
+    }
+    if let Some((ts, equity, exposed)) = batch.equity {
+        records.push(Record::Equity {
+            bot_id: bot.clone(),
+            ts,
+            equity: equity.to_string(),
+            exposed,
+        });
+    }
+    for violation in &batch.violations {
+        records.push(Record::Risk {
+            bot_id: bot.clone(),
+            ts: violation.ts,
+            kind: "violation".into(),
+            data: json(violation),
+        });
+    }
+    for change in &batch.state_changes {
+        records.push(Record::Risk {
+            bot_id: bot.clone(),
+            ts: change.ts,
+            kind: "state_change".into(),
+            data: json(change),
+        });
+    }
+    for (ts, reason) in &batch.kill_switches {
+        records.push(Record::Risk {
+            bot_id: bot.clone(),
+            ts: *ts,
+            kind: "kill_switch".into(),
+            data: json(&serde_json::json!({ "reason": reason })),
+        });
+    }
+    records.push(Record::BotState {
+        bot_id: bot.clone(),
+        updated_at: wall_ms(),
+        state: json(&batch.state),
+    });
+    records
+}
+
+impl CommitLog for StoreCommitLog {
+    fn commit(&self, batch: RecordBatch) -> CommitFuture<'_> {
+        Box::pin(self.writer.commit(records(batch)))
+    }
+}
+
+/// The event bus, continuing the sequence numbers of the previous run.
+pub fn event_bus(store: &Arc<Store>) -> StoreResult<EventBus> {
+    let first = store
+        .meta(SEQ_RESERVED)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let store = store.clone();
+    let reserve: Reserve = Box::new(move |bound| {
+        if let Err(error) = store.set_meta(SEQ_RESERVED, &bound.to_string()) {
+            tracing::error!(%error, "event sequence reservation not stored");
+        }
+    });
+    Ok(EventBus::with_reservations(first, SEQ_BLOCK, reserve))
+}
+
+fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> Vec<T> {
+    rows.iter()
+        .filter_map(|row| serde_json::from_str(row).ok())
+        .collect()
+}
+
+/// Restore every stored bot into `manager`: its config at its version, its
+/// stored state and its recent history. A bot that never ran (just seeded
+/// or created) is created afresh, so `autostart` applies to it. A bot that
+/// cannot be restored is reported and skipped; the others come back.
+pub async fn restore_bots(
+    store: &Store,
+    manager: &BotManager,
+) -> StoreResult<Vec<(String, String)>> {
+    let mut failures = Vec::new();
+    for stored in store.bots()? {
+        let config = match BotConfig::from_value(stored.config) {
+            Ok(config) => config,
+            Err(issues) => {
+                failures.push((stored.id, join_issues(&issues)));
+                continue;
+            }
+        };
+        let state: RunnerState = match store.bot_state(&stored.id)? {
+            Some(text) => match serde_json::from_str(&text) {
+                Ok(state) => state,
+                Err(error) => {
+                    failures.push((stored.id, format!("stored state is unreadable: {error}")));
+                    continue;
+                }
+            },
+            None => {
+                if let Err(error) = manager.create_at_version(config, stored.version).await {
+                    failures.push((stored.id, error.to_string()));
+                }
+                continue;
+            }
+        };
+        let resume = config.resumes_on_restart();
+        let (_, journal) = match manager.restore(config, stored.version, state, resume) {
+            Ok(restored) => restored,
+            Err(error) => {
+                failures.push((stored.id, error.to_string()));
+                continue;
+            }
+        };
+        let orders: Vec<Order> =
+            parse_all(store.recent_records(RecordTable::Orders, &stored.id, HISTORY)?);
+        let fills: Vec<Fill> =
+            parse_all(store.recent_records(RecordTable::Fills, &stored.id, HISTORY)?);
+        let trades: Vec<Trade> =
+            parse_all(store.recent_records(RecordTable::Trades, &stored.id, HISTORY)?);
+        let violations: Vec<Violation> =
+            parse_all(store.recent_records(RecordTable::Violations, &stored.id, HISTORY)?);
+        let equity = store
+            .recent_equity(&stored.id, crate::live::EQUITY_HISTORY)?
+            .into_iter()
+            .filter_map(|(ts, equity, exposed)| Some((ts, equity.parse().ok()?, exposed)))
+            .collect();
+        journal.hydrate(orders, fills, trades, equity, violations);
+    }
+    Ok(failures)
+}

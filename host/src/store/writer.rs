@@ -1,0 +1,271 @@
+//! [`Writer`]: the engine's records reach the database through here.
+//!
+//! Runners hand it a batch (one candle's or one command's records) and wait
+//! for the commit before they publish anything, which is the durability
+//! rule: nothing is acknowledged or published before it is committed. A
+//! dedicated thread with its own connection takes every batch waiting and
+//! writes them in one transaction (group commit), so many bots share one
+//! commit. The queue is bounded: when it is full, runners wait (back
+//! pressure); nothing is ever dropped.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, StoreResult};
+
+/// Batches waiting before senders wait.
+pub const QUEUE: usize = 4_096;
+/// Most batches folded into one transaction.
+pub const MAX_GROUP: usize = 1_024;
+
+/// One row to write. Payloads are JSON text (the runtime's own types); the
+/// other fields are what the store indexes and filters on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// An order's latest state (insert or replace).
+    Order {
+        bot_id: String,
+        order_id: u64,
+        status: String,
+        created_ts: i64,
+        updated_ts: i64,
+        data: String,
+    },
+    Fill {
+        bot_id: String,
+        ts: i64,
+        data: String,
+    },
+    Trade {
+        bot_id: String,
+        exit_ts: i64,
+        data: String,
+    },
+    Equity {
+        bot_id: String,
+        ts: i64,
+        equity: String,
+        exposed: bool,
+    },
+    Risk {
+        bot_id: String,
+        ts: i64,
+        kind: String,
+        data: String,
+    },
+    /// The bot's runtime state and engine checkpoint (replaces the last).
+    BotState {
+        bot_id: String,
+        updated_at: i64,
+        state: String,
+    },
+}
+
+struct Commit {
+    records: Vec<Record>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// A handle to the writer thread; cheap to clone. The thread ends when the
+/// last handle is dropped.
+#[derive(Clone)]
+pub struct Writer {
+    commits: mpsc::Sender<Commit>,
+}
+
+pub struct WriterThread {
+    handle: JoinHandle<()>,
+}
+
+impl WriterThread {
+    /// Wait for every queued batch to be written (after the last handle is gone).
+    pub fn join(self) {
+        let _ = self.handle.join();
+    }
+}
+
+impl Writer {
+    /// Start the writer on the database at `path` (already migrated).
+    pub fn start(path: &Path) -> StoreResult<(Writer, WriterThread)> {
+        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(30))?;
+        let (commits, queue) = mpsc::channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("stratbox-writer".into())
+            .spawn(move || run(connection, queue))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer: {e}")))?;
+        Ok((Writer { commits }, WriterThread { handle }))
+    }
+
+    /// Write `records` in one transaction (shared with other batches);
+    /// returns once they are committed.
+    pub async fn commit(&self, records: Vec<Record>) -> Result<(), String> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (done, committed) = oneshot::channel();
+        self.commits
+            .send(Commit { records, done })
+            .await
+            .map_err(|_| "the writer has stopped".to_string())?;
+        committed
+            .await
+            .map_err(|_| "the writer has stopped".to_string())?
+    }
+}
+
+fn run(mut connection: Connection, mut queue: mpsc::Receiver<Commit>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(commit) => group.push(commit),
+                Err(_) => break,
+            }
+        }
+        let outcome = write(&mut connection, &group).map_err(|e| e.to_string());
+        if let Err(error) = &outcome {
+            tracing::error!(%error, batches = group.len(), "records not committed");
+        }
+        for commit in group.drain(..) {
+            let _ = commit.done.send(outcome.clone());
+        }
+    }
+}
+
+fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> {
+    let tx = connection.transaction()?;
+    {
+        let mut order = tx.prepare_cached(
+            "INSERT INTO orders (bot_id, order_id, status, created_ts, updated_ts, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (bot_id, order_id) DO UPDATE SET
+               status = excluded.status, updated_ts = excluded.updated_ts, data = excluded.data",
+        )?;
+        let mut fill =
+            tx.prepare_cached("INSERT INTO fills (bot_id, ts, data) VALUES (?1, ?2, ?3)")?;
+        let mut trade =
+            tx.prepare_cached("INSERT INTO trades (bot_id, exit_ts, data) VALUES (?1, ?2, ?3)")?;
+        let mut equity = tx.prepare_cached(
+            "INSERT OR REPLACE INTO equity (bot_id, ts, equity, exposed) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut risk = tx.prepare_cached(
+            "INSERT INTO risk_events (bot_id, ts, kind, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut state = tx.prepare_cached(
+            "INSERT INTO bot_state (bot_id, state, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (bot_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )?;
+        for record in group.iter().flat_map(|c| &c.records) {
+            match record {
+                Record::Order {
+                    bot_id,
+                    order_id,
+                    status,
+                    created_ts,
+                    updated_ts,
+                    data,
+                } => {
+                    order.execute(params![
+                        bot_id,
+                        *order_id as i64,
+                        status,
+                        created_ts,
+                        updated_ts,
+                        data
+                    ])?;
+                }
+                Record::Fill { bot_id, ts, data } => {
+                    fill.execute(params![bot_id, ts, data])?;
+                }
+                Record::Trade {
+                    bot_id,
+                    exit_ts,
+                    data,
+                } => {
+                    trade.execute(params![bot_id, exit_ts, data])?;
+                }
+                Record::Equity {
+                    bot_id,
+                    ts,
+                    equity: value,
+                    exposed,
+                } => {
+                    equity.execute(params![bot_id, ts, value, exposed])?;
+                }
+                Record::Risk {
+                    bot_id,
+                    ts,
+                    kind,
+                    data,
+                } => {
+                    risk.execute(params![bot_id, ts, kind, data])?;
+                }
+                Record::BotState {
+                    bot_id,
+                    updated_at,
+                    state: value,
+                } => {
+                    state.execute(params![bot_id, value, updated_at])?;
+                }
+            }
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_from_many_tasks_are_committed_before_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(store.path()).unwrap();
+        let mut tasks = Vec::new();
+        for bot in 0..20 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                for n in 0..50 {
+                    let bot_id = format!("bot-{bot}");
+                    writer
+                        .commit(vec![
+                            Record::Fill {
+                                bot_id: bot_id.clone(),
+                                ts: n,
+                                data: "{}".into(),
+                            },
+                            Record::BotState {
+                                bot_id,
+                                updated_at: n,
+                                state: format!("{{\"n\":{n}}}"),
+                            },
+                        ])
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // Committed means visible to another connection at once.
+        assert_eq!(store.count_fills().unwrap(), 1_000);
+        assert_eq!(
+            store.bot_state("bot-7").unwrap().as_deref(),
+            Some("{\"n\":49}")
+        );
+        drop(writer);
+        thread.join();
+    }
+}

@@ -1,0 +1,200 @@
+//! Crash recovery, black-box: paper bots trade, the process is killed with
+//! SIGKILL mid-run, and a restart on the same data directory brings back
+//! every acknowledged trade, position, open order, config version, audit
+//! entry and the risk state, with event sequence numbers still rising.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use stratbox_tests::server::{ADMIN_TOKEN, Client, Options, Server, bot_yaml};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// The last sequence number a WebSocket client sees within `window`.
+async fn last_seq(server: &Server, window: Duration) -> u64 {
+    let mut request = format!("{}/api/v1/ws", server.base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::Text(r#"{"op":"subscribe"}"#.into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + window;
+    let mut last = 0;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        if let Message::Text(text) = message {
+            let event: Value = serde_json::from_str(&text).unwrap();
+            last = last.max(event["seq"].as_u64().unwrap_or(0));
+        }
+    }
+    last
+}
+
+fn items(body: &Value) -> Vec<Value> {
+    body["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn nothing_acknowledged_is_lost_after_kill_9() {
+    let stays = bot_yaml("stays", true) + "on_restart: stop\n";
+    let server = Server::start(Options {
+        bots: vec![
+            ("stays.yaml".into(), stays),
+            ("resumes.yaml".into(), bot_yaml("resumes", true)),
+        ],
+        ..Options::default()
+    });
+    let client = Client::admin();
+    let url = |path: &str| server.url(path);
+    for bot in ["stays", "resumes"] {
+        server
+            .wait_for("two closed trades", Duration::from_secs(60), || async {
+                items(&client.get(&url(&format!("/bots/{bot}/trades"))).await.1).len() >= 2
+            })
+            .await;
+    }
+
+    // Freeze `stays`: stopped, a config change, a resting manual order.
+    let (status, _) = client.post(&url("/bots/stays/stop")).await;
+    assert_eq!(status, 200);
+    let (_, config) = client.get(&url("/bots/stays/config")).await;
+    let mut changed = config.clone();
+    changed["risk"]["max_open_orders"] = json!(7);
+    assert_eq!(
+        client
+            .put_json(&url("/bots/stays/config"), &changed)
+            .await
+            .0,
+        200
+    );
+    let (status, order) = client
+        .post_json(
+            &url("/bots/stays/orders"),
+            &json!({ "side": "buy", "kind": "limit", "quantity": "10", "price": "1" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let (_, before) = client.get(&url("/bots/stays/status")).await;
+    let (_, trades_before) = client.get(&url("/bots/stays/trades?limit=1000")).await;
+    let (_, resumes_trades_before) = client.get(&url("/bots/resumes/trades?limit=1000")).await;
+    let (_, resumes_before) = client.get(&url("/bots/resumes/status")).await;
+    let (_, audit_before) = client.get(&url("/audit?limit=1000")).await;
+    let seq_before = last_seq(&server, Duration::from_millis(500)).await;
+    assert!(seq_before > 0);
+
+    // SIGKILL while `resumes` trades, then start again on the same data.
+    let server = server.restart();
+    let url = |path: &str| server.url(path);
+
+    let (_, after) = client.get(&url("/bots/stays/status")).await;
+    assert_eq!(after["state"], "stopped");
+    for field in [
+        "balance",
+        "equity",
+        "position",
+        "realized_pnl",
+        "fees_paid",
+        "config_version",
+        "candles_processed",
+    ] {
+        assert_eq!(after[field], before[field], "{field}: {before} / {after}");
+    }
+    assert_eq!(
+        after["open_orders"], before["open_orders"],
+        "the resting order, same id, not sent twice"
+    );
+    assert_eq!(after["open_orders"][0]["id"], order["id"]);
+    let (_, trades_after) = client.get(&url("/bots/stays/trades?limit=1000")).await;
+    assert_eq!(trades_after["items"], trades_before["items"]);
+    let (_, versions) = client.get(&url("/bots/stays/config/versions")).await;
+    assert_eq!(items(&versions).len(), 2);
+
+    // `resumes` runs again; every trade it had acknowledged is still there, once.
+    let (_, resumes_after) = client.get(&url("/bots/resumes/status")).await;
+    assert_eq!(resumes_after["state"], "running", "{resumes_after}");
+    assert!(
+        resumes_after["candles_processed"].as_u64() >= resumes_before["candles_processed"].as_u64()
+    );
+    let (_, resumes_trades_after) = client.get(&url("/bots/resumes/trades?limit=1000")).await;
+    let before_items = items(&resumes_trades_before);
+    let after_items = items(&resumes_trades_after);
+    assert!(after_items.len() >= before_items.len());
+    assert_eq!(
+        &after_items[..before_items.len()],
+        &before_items[..],
+        "a prefix: nothing lost or duplicated"
+    );
+
+    let (_, audit_after) = client.get(&url("/audit?limit=1000")).await;
+    let audit_after = items(&audit_after);
+    for entry in items(&audit_before) {
+        assert!(audit_after.contains(&entry), "audit entry lost: {entry}");
+    }
+    let seq_after = last_seq(&server, Duration::from_millis(800)).await;
+    assert!(
+        seq_after > seq_before,
+        "sequence numbers keep rising: {seq_before} then {seq_after}"
+    );
+}
+
+#[tokio::test]
+async fn killed_bots_stay_killed_across_a_crash() {
+    let server = Server::start(Options {
+        bots: vec![("k.yaml".into(), bot_yaml("killed-bot", true))],
+        ..Options::default()
+    });
+    let client = Client::admin();
+    server
+        .wait_for("candles", Duration::from_secs(30), || async {
+            client.get(&server.url("/bots/killed-bot/status")).await.1["candles_processed"]
+                .as_u64()
+                .unwrap_or(0)
+                > 30
+        })
+        .await;
+    let (status, killed) = client.post(&server.url("/bots/killed-bot/kill")).await;
+    assert_eq!((status, killed["state"].as_str()), (200, Some("killed")));
+    let server = server.restart();
+    let (_, risk) = client.get(&server.url("/bots/killed-bot/risk")).await;
+    assert_eq!(risk["kill_switch"]["engaged"], true, "{risk}");
+    assert_eq!(risk["trading_state"], "HALTED");
+    let (_, status_body) = client.get(&server.url("/bots/killed-bot/status")).await;
+    assert_eq!(status_body["state"], "killed");
+    assert_eq!(status_body["position"], "0");
+}
+
+#[tokio::test]
+async fn an_unusable_data_directory_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("stratbox.sqlite3"), vec![0x5a; 4096]).unwrap();
+    let run = std::process::Command::new(stratbox_tests::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("STRATBOX_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: cannot start"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let run = std::process::Command::new(stratbox_tests::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(file.join("data"))
+        .env("STRATBOX_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot use data directory"), "{stderr}");
+}
