@@ -71,7 +71,7 @@ test: build plugins fixtures
 ## bench: throughput and latency benchmarks (release build); figures in README.
 ## The API benchmark loads the server with wrk, installed here if missing.
 bench: plugins wrk
-	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench live --bench api
+	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench store --bench live --bench api
 
 ## wrk: the HTTP load generator of the API benchmark (Debian package).
 wrk:

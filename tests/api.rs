@@ -584,6 +584,16 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
     assert_problem(status, &body, 400);
     let (_, fills) = client.get(&bot("/fills")).await;
     assert!(!fills["items"].as_array().unwrap().is_empty());
+    // Real cursors: the second page starts after the first.
+    let (_, first_page) = client.get(&bot("/fills?limit=1")).await;
+    let cursor = first_page["next_cursor"].as_str().expect("more fills");
+    let (_, second_page) = client
+        .get(&bot(&format!("/fills?limit=1&cursor={cursor}")))
+        .await;
+    assert_eq!(
+        second_page["items"][0], fills["items"][1],
+        "{first_page} {second_page}"
+    );
     let (status, stats) = client.get(&bot("/stats")).await;
     assert_eq!(status, 200, "{stats}");
     assert!(stats["trades"].as_u64().unwrap() >= 1);

@@ -6,7 +6,10 @@
 //!    (p50/p99 over all bots and candles, from the runners' latency
 //!    histogram, 25 µs buckets), CPU used as a share of the
 //!    machine's cores over the run, and resident memory per bot at the end.
-//!    Targets: p99 < 10 ms, CPU < 10%, < 2 MiB per bot.
+//!    Targets: p99 < 10 ms, CPU < 10%, < 2 MiB per bot. Run twice: in
+//!    memory, then with persistence on (every candle's records and each
+//!    bot's checkpoint committed to SQLite through the group-committing
+//!    writer before anything is published).
 //! 2. The most candles per second 1,000 bots absorb: 2,000 candles pushed at
 //!    once into a stepped feed, timed until every bot has processed them.
 
@@ -17,7 +20,9 @@ use std::time::{Duration, Instant};
 use stratbox_host::data::{SynthParams, synthesize};
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::live::{BotManager, CommandKind, EventBus};
+use stratbox_host::persist::StoreCommitLog;
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime, RuntimeConfig};
+use stratbox_host::store::{Store, Writer};
 
 const BOTS: usize = 1_000;
 const BURST: usize = 2_000;
@@ -70,12 +75,18 @@ fn registry(runtime: &PluginRuntime) -> Arc<RwLock<PluginRegistry>> {
     Arc::new(RwLock::new(registry))
 }
 
-async fn latency_phase(runtime: &PluginRuntime, seconds: u64) {
+async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     let rss_before = rss_bytes();
-    let manager = Arc::new(BotManager::new(
-        registry(runtime),
-        Arc::new(EventBus::new(1)),
-    ));
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut manager = BotManager::new(registry(runtime), Arc::new(EventBus::new(1)));
+    let mut writer_thread = None;
+    if persist {
+        let store = Store::open(data.path()).expect("store");
+        let (writer, thread) = Writer::start(store.path()).expect("writer");
+        manager = manager.with_commit_log(Arc::new(StoreCommitLog::new(writer)));
+        writer_thread = Some(thread);
+    }
+    let manager = Arc::new(manager);
     let feed = "{ kind: synthetic, seed: 42, interval_ms: 1000 }";
     for id in 0..BOTS {
         manager.create(config(id, feed)).await.expect("create");
@@ -91,7 +102,12 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64) {
     let p50 = histogram.percentile(0.50).unwrap_or(0);
     let p99 = histogram.percentile(0.99).unwrap_or(0);
     println!(
-        "live benchmark: {BOTS} paper bots (ema-cross), one shared synthetic feed at 1 candle/s, {seconds} s"
+        "live benchmark: {BOTS} paper bots (ema-cross), one shared synthetic feed at 1 candle/s, {seconds} s, {}",
+        if persist {
+            "persistence on (SQLite, group commit)"
+        } else {
+            "in memory"
+        }
     );
     println!(
         "  decisions measured:      {} ({candles} candles per bot)",
@@ -117,6 +133,10 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64) {
         let id = format!("bot-{id}");
         let _ = manager.control(&id, CommandKind::Stop).await;
         let _ = manager.delete(&id).await;
+    }
+    drop(manager);
+    if let Some(thread) = writer_thread {
+        thread.join();
     }
 }
 
@@ -165,7 +185,8 @@ fn main() {
         .expect("tokio");
     let plugins = PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime");
     runtime.block_on(async {
-        latency_phase(&plugins, seconds).await;
+        latency_phase(&plugins, seconds, false).await;
+        latency_phase(&plugins, seconds, true).await;
         throughput_phase(&plugins).await;
     });
 }

@@ -1,8 +1,9 @@
 //! What a bot is doing: status, positions, orders (and manual orders and
 //! cancels), fills, trades, equity, risk, logs and performance stats.
 //!
-//! Status, positions and risk come from the bot's snapshot; history comes
-//! from its journal. Neither waits on the bot's runner.
+//! Status, positions and risk come from the bot's snapshot; orders, fills,
+//! trades and equity from the store (complete, since runners commit before
+//! they publish), with cursors on row keys. Nothing waits on the runner.
 
 use axum::Extension;
 use axum::extract::State;
@@ -26,9 +27,10 @@ use super::views::{
 };
 use crate::domain::config::ConfigIssue;
 use crate::domain::decimal::decimal_schema;
-use crate::domain::{OrderKind, OrderOrigin, OrderRequest, Side};
-use crate::engine::metrics;
+use crate::domain::{Fill, Order, OrderKind, OrderOrigin, OrderRequest, Side};
+use crate::engine::{Trade, metrics};
 use crate::live::{BotJournal, BotSnapshot, OrderFilter};
+use crate::store::RecordTable;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -163,13 +165,46 @@ async fn orders(
             )));
         }
     };
-    let orders = journal_of(&app, &id)?.orders(filter);
+    snapshot_of(&app, &id)?;
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor,
     };
-    let views = orders.iter().map(OrderView::from).collect();
-    Ok(axum::Json(page_by_offset(views, &page)?))
+    let limit = page.limit()?;
+    let open = match filter {
+        OrderFilter::All => None,
+        OrderFilter::Open => Some(true),
+        OrderFilter::Closed => Some(false),
+    };
+    let rows = app
+        .store
+        .orders_page(&id, open, page.numeric_cursor()?, limit + 1)?;
+    let (orders, next_cursor) = keyed_page::<_, Order>(rows, limit)?;
+    Ok(axum::Json(Page {
+        items: orders.iter().map(OrderView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Rows read with one more than `limit`: the parsed payloads of the first
+/// `limit`, and the key of the last one as the next cursor if more exist.
+fn keyed_page<K: ToString, T: serde::de::DeserializeOwned>(
+    mut rows: Vec<(K, String)>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = more
+        .then(|| rows.last().map(|(key, _)| key.to_string()))
+        .flatten();
+    let items = rows
+        .iter()
+        .map(|(_, data)| {
+            serde_json::from_str(data)
+                .map_err(|e| ApiError::internal(format!("a stored record is unreadable: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((items, next_cursor))
 }
 
 async fn place(
@@ -242,9 +277,21 @@ async fn fills(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<Page<FillView>>, ApiError> {
-    let fills = journal_of(&app, &id)?.fills();
-    let views = fills.iter().map(FillView::from).collect();
-    Ok(axum::Json(page_by_offset(views, &query)?))
+    snapshot_of(&app, &id)?;
+    let limit = query.limit()?;
+    let after = query.numeric_cursor()?.map(|c| c as i64);
+    let rows = app.store.records_page(
+        RecordTable::Fills,
+        &id,
+        (i64::MIN, i64::MAX),
+        after,
+        limit + 1,
+    )?;
+    let (fills, next_cursor) = keyed_page::<_, Fill>(rows, limit)?;
+    Ok(axum::Json(Page {
+        items: fills.iter().map(FillView::from).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -279,10 +326,18 @@ async fn trades(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<RangeQuery>,
 ) -> Result<axum::Json<Page<TradeView>>, ApiError> {
+    snapshot_of(&app, &id)?;
     let (from, to, page) = query.split()?;
-    let trades = journal_of(&app, &id)?.trades(from, to);
-    let views = trades.iter().map(TradeView::from).collect();
-    Ok(axum::Json(page_by_offset(views, &page)?))
+    let limit = page.limit()?;
+    let after = page.numeric_cursor()?.map(|c| c as i64);
+    let rows = app
+        .store
+        .records_page(RecordTable::Trades, &id, (from, to), after, limit + 1)?;
+    let (trades, next_cursor) = keyed_page::<_, Trade>(rows, limit)?;
+    Ok(axum::Json(Page {
+        items: trades.iter().map(TradeView::from).collect(),
+        next_cursor,
+    }))
 }
 
 async fn equity(
@@ -290,10 +345,33 @@ async fn equity(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<RangeQuery>,
 ) -> Result<axum::Json<Page<EquityPointView>>, ApiError> {
+    snapshot_of(&app, &id)?;
     let (from, to, page) = query.split()?;
-    let points = journal_of(&app, &id)?.equity(from, to);
-    let views = points.iter().map(EquityPointView::from).collect();
-    Ok(axum::Json(page_by_offset(views, &page)?))
+    let limit = page.limit()?;
+    let after = page
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
+        })
+        .transpose()?;
+    let mut rows = app.store.equity_page(&id, (from, to), after, limit + 1)?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = more
+        .then(|| rows.last().map(|(ts, _)| ts.to_string()))
+        .flatten();
+    let items = rows
+        .iter()
+        .map(|(ts, equity)| EquityPointView {
+            at: super::views::time(*ts),
+            equity: equity
+                .parse::<Decimal>()
+                .map_or_else(|_| equity.clone(), |d| d.normalize().to_string()),
+        })
+        .collect();
+    Ok(axum::Json(Page { items, next_cursor }))
 }
 
 async fn risk(

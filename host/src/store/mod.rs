@@ -355,6 +355,86 @@ impl Store {
         })
     }
 
+    /// A page of a bot's orders, newest first: (order id, payload), those
+    /// with an id below `before`, optionally only `open` or only closed ones.
+    pub fn orders_page(
+        &self,
+        bot_id: &str,
+        open: Option<bool>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT order_id, data FROM orders
+                 WHERE bot_id = ?1 AND (?2 IS NULL OR order_id < ?2)
+                   AND (?3 IS NULL OR (status = 'open') = ?3)
+                 ORDER BY order_id DESC LIMIT ?4",
+            )?;
+            let rows = statement.query_map(
+                params![bot_id, before.map(|b| b as i64), open, limit as i64],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// A page of a bot's fills or trades, oldest first: (row id, payload),
+    /// rows after `after` whose time lies in `[from, to]`.
+    pub fn records_page(
+        &self,
+        table: RecordTable,
+        bot_id: &str,
+        (from, to): (i64, i64),
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        let sql = match table {
+            RecordTable::Fills => {
+                "SELECT id, data FROM fills WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND id > ?4 ORDER BY id LIMIT ?5"
+            }
+            RecordTable::Trades => {
+                "SELECT id, data FROM trades WHERE bot_id = ?1 AND exit_ts BETWEEN ?2 AND ?3 AND id > ?4 ORDER BY id LIMIT ?5"
+            }
+            RecordTable::Orders | RecordTable::Violations => {
+                return Err(StoreError::Corrupt(format!(
+                    "{table:?} are not paged by row"
+                )));
+            }
+        };
+        self.with(|c| {
+            let mut statement = c.prepare_cached(sql)?;
+            let rows = statement.query_map(
+                params![bot_id, from, to, after.unwrap_or(0), limit as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// A page of a bot's equity samples in `[from, to]` after time `after`,
+    /// oldest first: (time, equity).
+    pub fn equity_page(
+        &self,
+        bot_id: &str,
+        (from, to): (i64, i64),
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT ts, equity FROM equity
+                 WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND (?4 IS NULL OR ts > ?4)
+                 ORDER BY ts LIMIT ?5",
+            )?;
+            let rows = statement
+                .query_map(params![bot_id, from, to, after, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     /// Fills stored, all bots.
     pub fn count_fills(&self) -> StoreResult<u64> {
         self.with(|c| {
