@@ -136,6 +136,15 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
     for entry in items(&audit_before) {
         assert!(audit_after.contains(&entry), "audit entry lost: {entry}");
     }
+    // Log lines survive too.
+    let (_, logs) = client.get(&url("/bots/stays/logs?level=info")).await;
+    assert!(
+        items(&logs).iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Running -> Stopped")),
+        "{logs}"
+    );
     let seq_after = last_seq(&server, Duration::from_millis(800)).await;
     assert!(
         seq_after > seq_before,

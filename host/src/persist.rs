@@ -9,7 +9,8 @@ use crate::domain::config::{BotConfig, join_issues};
 use crate::domain::{Fill, Order};
 use crate::engine::{Trade, Violation};
 use crate::live::{
-    BotManager, CommitFuture, CommitLog, EventBus, RecordBatch, Reserve, RunnerState,
+    BotManager, CommitFuture, CommitLog, EventBus, LogBook, LogLine, RecordBatch, Reserve,
+    RunnerState,
 };
 use crate::store::{Record, RecordTable, Store, StoreResult, Writer};
 
@@ -199,4 +200,38 @@ pub async fn restore_bots(
         journal.hydrate(orders, fills, trades, equity, violations);
     }
     Ok(failures)
+}
+
+/// Keep the log book's lines in the store, and put the last ones back.
+/// Lines are queued without waiting; under overload (a full queue) a line
+/// is dropped rather than slowing whoever logged it.
+pub fn persist_logs(store: &Store, logbook: &LogBook, writer: Writer) -> StoreResult<()> {
+    let restored = store
+        .recent_logs(crate::live::LOG_CAPACITY)?
+        .into_iter()
+        .map(
+            |(id, ts, level, component, bot_id, plugin, message)| LogLine {
+                id,
+                ts,
+                level,
+                component,
+                bot_id,
+                plugin,
+                message,
+            },
+        )
+        .collect();
+    logbook.restore(restored);
+    logbook.attach_sink(Box::new(move |line: &LogLine| {
+        writer.try_submit(vec![Record::Log {
+            id: line.id,
+            ts: line.ts,
+            level: line.level.clone(),
+            component: line.component.clone(),
+            bot_id: line.bot_id.clone(),
+            plugin: line.plugin.clone(),
+            message: line.message.clone(),
+        }]);
+    }));
+    Ok(())
 }

@@ -55,7 +55,7 @@ pub use openapi::Endpoint;
 pub use problem::{ApiError, Problem};
 pub use ratelimit::TokenLimiter;
 pub use ratelimit::{RateLimit, RateLimits};
-pub use settings::ServerSettings;
+pub use settings::{Retention, ServerSettings};
 
 use crate::live::{BotManager, LogBook};
 use crate::plugin::PluginRuntime;

@@ -29,6 +29,27 @@ pub struct ServerSettings {
     pub rate_limits: RateLimits,
     /// Seconds between WebSocket and SSE heartbeats.
     pub heartbeat_secs: u64,
+    pub retention: Retention,
+}
+
+/// How long records are kept in full (checked every ten minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Equity samples older than this many days (behind each bot's newest)
+    /// are thinned to one per hour.
+    pub equity_full_days: u32,
+    /// Log lines older than this many days are deleted.
+    pub logs_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            equity_full_days: 7,
+            logs_days: 14,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -42,6 +63,7 @@ impl Default for ServerSettings {
             cors_origins: vec!["http://localhost:5173".into()],
             rate_limits: RateLimits::default(),
             heartbeat_secs: 15,
+            retention: Retention::default(),
         }
     }
 }

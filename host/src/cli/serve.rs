@@ -156,6 +156,31 @@ fn registry(runtime: &PluginRuntime, settings: &ServerSettings) -> PluginRegistr
     registry
 }
 
+/// Prune old records now and every ten minutes.
+fn spawn_retention(store: Arc<Store>, retention: api::Retention) {
+    const DAY_MS: i64 = 86_400_000;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            ticks.tick().await;
+            let store = store.clone();
+            let pruned = tokio::task::spawn_blocking(move || {
+                store.prune(
+                    i64::from(retention.equity_full_days) * DAY_MS,
+                    i64::from(retention.logs_days) * DAY_MS,
+                    api::now_ms(),
+                )
+            })
+            .await;
+            match pruned {
+                Ok(Ok(rows)) if rows > 0 => tracing::info!(rows, "old records pruned"),
+                Ok(Err(error)) => tracing::warn!(%error, "records not pruned"),
+                _ => {}
+            }
+        }
+    });
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -184,6 +209,7 @@ pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow:
     let served = tokio.block_on(async move {
         let bus = Arc::new(persist::event_bus(&store)?);
         logbook.attach(bus.clone());
+        persist::persist_logs(&store, &logbook, writer.clone())?;
         let manager = Arc::new(
             BotManager::new(Arc::new(RwLock::new(registry)), bus.clone())
                 .with_commit_log(Arc::new(StoreCommitLog::new(writer))),
@@ -225,6 +251,7 @@ pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow:
             config_changes: Default::default(),
         });
         state.spawn_token_refresh(Duration::from_secs(2));
+        spawn_retention(store.clone(), state.settings.retention);
         println!(
             "{}",
             json!({ "event": "listening", "address": address.to_string(), "url": format!("http://{address}/api/v1") })

@@ -42,11 +42,15 @@ struct Lines {
     ring: VecDeque<LogLine>,
 }
 
+/// Receives every line as it is written (the durable store).
+pub type LogSink = Box<dyn Fn(&LogLine) + Send + Sync>;
+
 /// Where log lines are kept; cheap to clone.
 #[derive(Clone, Default)]
 pub struct LogBook {
     lines: Arc<Mutex<Lines>>,
     bus: Arc<OnceLock<Arc<EventBus>>>,
+    sink: Arc<OnceLock<LogSink>>,
 }
 
 /// What a reader wants.
@@ -69,6 +73,24 @@ impl LogBook {
         let _ = self.bus.set(bus);
     }
 
+    /// Hand every line from now on to `sink` as well.
+    pub fn attach_sink(&self, sink: LogSink) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Put back lines kept from an earlier run (oldest first); new lines
+    /// are numbered after them.
+    pub fn restore(&self, restored: Vec<LogLine>) {
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        for line in restored {
+            lines.next_id = lines.next_id.max(line.id + 1);
+            if lines.ring.len() == LOG_CAPACITY {
+                lines.ring.pop_front();
+            }
+            lines.ring.push_back(line);
+        }
+    }
+
     pub fn push(&self, mut line: LogLine) {
         {
             let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,6 +100,9 @@ impl LogBook {
                 lines.ring.pop_front();
             }
             lines.ring.push_back(line.clone());
+        }
+        if let Some(sink) = self.sink.get() {
+            sink(&line);
         }
         if let Some(bus) = self.bus.get() {
             let bot = line.bot_id.clone();

@@ -33,7 +33,7 @@ pub use durable::{CommitFuture, CommitLog, RecordBatch, RunnerState};
 pub use feed::{CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY, Paced};
 pub use journal::{BotJournal, EQUITY_HISTORY, OrderFilter, PerformanceInputs};
 pub use latency::LatencyHistogram;
-pub use logbook::{LOG_CAPACITY, LogBook, LogLine, LogQuery};
+pub use logbook::{LOG_CAPACITY, LogBook, LogLine, LogQuery, LogSink};
 pub use manager::{BotManager, ManagerError};
 pub use runner::{Command, CommandError};
 pub use snapshot::BotSnapshot;

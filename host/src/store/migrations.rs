@@ -102,8 +102,22 @@ CREATE TABLE bot_state (
 );
 ";
 
+/// Engine and plugin log lines, under the log book's own ids.
+const SCHEMA_V3: &str = "
+CREATE TABLE logs (
+    id        INTEGER PRIMARY KEY,
+    ts        INTEGER NOT NULL,
+    level     TEXT NOT NULL,
+    component TEXT NOT NULL,
+    bot_id    TEXT,
+    plugin    TEXT,
+    message   TEXT NOT NULL
+);
+CREATE INDEX logs_by_time ON logs (ts);
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3)])
 }
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), rusqlite_migration::Error> {
@@ -122,7 +136,7 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         // Applying again is a no-op.
         migrate(&mut connection).unwrap();
     }

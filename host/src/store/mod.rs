@@ -435,6 +435,65 @@ impl Store {
         })
     }
 
+    /// The last `limit` log lines, oldest first:
+    /// (id, ts, level, component, bot, plugin, message).
+    #[allow(clippy::type_complexity)]
+    pub fn recent_logs(
+        &self,
+        limit: usize,
+    ) -> StoreResult<
+        Vec<(
+            u64,
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+        )>,
+    > {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, ts, level, component, bot_id, plugin, message FROM
+                 (SELECT * FROM logs ORDER BY id DESC LIMIT ?1) ORDER BY id",
+            )?;
+            let rows = statement.query_map([limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Keep the database bounded: equity samples older than `equity_full_ms`
+    /// (measured back from each bot's newest sample, so accelerated and
+    /// replayed clocks age the same way) are thinned to the last sample of
+    /// each hour; log lines older than `logs_ms` (wall time, from `now`)
+    /// are deleted. Returns the rows removed.
+    pub fn prune(&self, equity_full_ms: i64, logs_ms: i64, now: i64) -> StoreResult<usize> {
+        self.with(|c| {
+            let thinned = c.execute(
+                "WITH latest AS (SELECT bot_id, MAX(ts) AS top FROM equity GROUP BY bot_id),
+                      keep AS (
+                        SELECT e.bot_id, MAX(e.ts) AS ts FROM equity e JOIN latest l ON e.bot_id = l.bot_id
+                        WHERE e.ts < l.top - ?1 GROUP BY e.bot_id, e.ts / 3600000)
+                 DELETE FROM equity
+                 WHERE EXISTS (SELECT 1 FROM latest l WHERE l.bot_id = equity.bot_id AND equity.ts < l.top - ?1)
+                   AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.bot_id = equity.bot_id AND k.ts = equity.ts)",
+                [equity_full_ms],
+            )?;
+            let logs = c.execute("DELETE FROM logs WHERE ts < ?1", [now - logs_ms])?;
+            Ok(thinned + logs)
+        })
+    }
+
     /// Fills stored, all bots.
     pub fn count_fills(&self) -> StoreResult<u64> {
         self.with(|c| {
@@ -627,6 +686,52 @@ mod tests {
         assert_eq!(audit.len(), 1);
         store.delete_bot("a").unwrap();
         assert!(store.bots().unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pruning_thins_old_equity_and_drops_old_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(store.path()).unwrap();
+        const HOUR: i64 = 3_600_000;
+        let mut records = Vec::new();
+        // Ten days of one sample a minute.
+        for minute in 0..(10 * 24 * 60) {
+            records.push(Record::Equity {
+                bot_id: "a".into(),
+                ts: minute * 60_000,
+                equity: "1".into(),
+                exposed: false,
+            });
+        }
+        for (id, ts) in [(1, 0), (2, 9 * 24 * HOUR)] {
+            records.push(Record::Log {
+                id,
+                ts,
+                level: "INFO".into(),
+                component: "test".into(),
+                bot_id: None,
+                plugin: None,
+                message: "line".into(),
+            });
+        }
+        writer.commit(records).await.unwrap();
+        let removed = store
+            .prune(7 * 24 * HOUR, 5 * 24 * HOUR, 10 * 24 * HOUR)
+            .unwrap();
+        let kept = store.recent_equity("a", 100_000).unwrap();
+        let old: Vec<_> = kept
+            .iter()
+            .filter(|(ts, ..)| *ts < 3 * 24 * HOUR - 60_000)
+            .collect();
+        assert_eq!(old.len(), 3 * 24, "one sample per hour in the old part");
+        let recent = kept.iter().filter(|(ts, ..)| *ts >= 3 * 24 * HOUR).count();
+        assert_eq!(recent, 7 * 24 * 60, "the recent part untouched");
+        let logs = store.recent_logs(10).unwrap();
+        assert_eq!(logs.len(), 1, "the old line is gone");
+        assert!(removed > 4_000);
+        drop(writer);
+        thread.join();
     }
 
     #[test]

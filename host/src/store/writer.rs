@@ -62,6 +62,16 @@ pub enum Record {
         updated_at: i64,
         state: String,
     },
+    /// A log line, under the log book's id.
+    Log {
+        id: u64,
+        ts: i64,
+        level: String,
+        component: String,
+        bot_id: Option<String>,
+        plugin: Option<String>,
+        message: String,
+    },
 }
 
 struct Commit {
@@ -102,6 +112,14 @@ impl Writer {
             .spawn(move || run(connection, queue))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer: {e}")))?;
         Ok((Writer { commits }, WriterThread { handle }))
+    }
+
+    /// Queue `records` without waiting for the commit; false (and nothing
+    /// queued) when the queue is full. For what may be lost under overload
+    /// (log lines), never for trading records.
+    pub fn try_submit(&self, records: Vec<Record>) -> bool {
+        let (done, _) = oneshot::channel();
+        self.commits.try_send(Commit { records, done }).is_ok()
     }
 
     /// Write `records` in one transaction (shared with other batches);
@@ -160,6 +178,10 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
         let mut risk = tx.prepare_cached(
             "INSERT INTO risk_events (bot_id, ts, kind, data) VALUES (?1, ?2, ?3, ?4)",
         )?;
+        let mut log = tx.prepare_cached(
+            "INSERT OR REPLACE INTO logs (id, ts, level, component, bot_id, plugin, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
         let mut state = tx.prepare_cached(
             "INSERT INTO bot_state (bot_id, state, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (bot_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -215,6 +237,19 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
                     state: value,
                 } => {
                     state.execute(params![bot_id, value, updated_at])?;
+                }
+                Record::Log {
+                    id,
+                    ts,
+                    level,
+                    component,
+                    bot_id,
+                    plugin,
+                    message,
+                } => {
+                    log.execute(params![
+                        *id as i64, ts, level, component, bot_id, plugin, message
+                    ])?;
                 }
             }
         }
