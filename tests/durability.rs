@@ -85,6 +85,9 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
     let (_, resumes_trades_before) = client.get(&url("/bots/resumes/trades?limit=1000")).await;
     let (_, resumes_before) = client.get(&url("/bots/resumes/status")).await;
     let (_, audit_before) = client.get(&url("/audit?limit=1000")).await;
+    let (_, candles_before) = client
+        .get(&url("/market/candles?symbol=BTCUSDT&timeframe=1m&limit=50"))
+        .await;
     let seq_before = last_seq(&server, Duration::from_millis(500)).await;
     assert!(seq_before > 0);
 
@@ -136,6 +139,24 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
     for entry in items(&audit_before) {
         assert!(audit_after.contains(&entry), "audit entry lost: {entry}");
     }
+    // The feed resumes after its last stored candle (no jump back in time
+    // or price), and restored bots warmed up on the stored candles.
+    let (_, candles_after) = client
+        .get(&url(
+            "/market/candles?symbol=BTCUSDT&timeframe=1m&limit=5000",
+        ))
+        .await;
+    let after_items = items(&candles_after);
+    let times: Vec<&str> = after_items
+        .iter()
+        .map(|c| c["at"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+    let last_before = items(&candles_before).last().cloned().unwrap();
+    assert!(
+        after_items.contains(&last_before),
+        "history kept across the restart"
+    );
     // Log lines survive too.
     let (_, logs) = client.get(&url("/bots/stays/logs?level=info")).await;
     assert!(

@@ -136,7 +136,7 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     }
     drop(manager);
     if let Some(thread) = writer_thread {
-        thread.join();
+        thread.shutdown();
     }
 }
 

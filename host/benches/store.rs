@@ -78,7 +78,7 @@ fn main() {
     });
     let elapsed = started.elapsed().as_secs_f64();
     drop(writer);
-    thread.join();
+    thread.shutdown();
     let fills = committed.load(Ordering::Relaxed);
     let stored = store.count_fills().expect("count");
     assert_eq!(stored, fills, "every acknowledged fill is in the database");

@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
+use crate::domain::Candle;
 use crate::domain::config::{BotConfig, join_issues};
 use crate::domain::{Fill, Order};
 use crate::engine::{Trade, Violation};
 use crate::live::{
-    BotManager, CommitFuture, CommitLog, EventBus, LogBook, LogLine, RecordBatch, Reserve,
-    RunnerState,
+    BotManager, CandleArchive, CommitFuture, CommitLog, EventBus, LogBook, LogLine, RecordBatch,
+    Reserve, RunnerState,
 };
 use crate::store::{Record, RecordTable, Store, StoreResult, Writer};
 
@@ -234,4 +235,37 @@ pub fn persist_logs(store: &Store, logbook: &LogBook, writer: Writer) -> StoreRe
         }]);
     }));
     Ok(())
+}
+
+/// Feeds' candles in the store: queued without waiting when published,
+/// read back when a feed starts again.
+pub struct StoreCandleArchive {
+    store: Arc<Store>,
+    writer: Writer,
+}
+
+impl StoreCandleArchive {
+    pub fn new(store: Arc<Store>, writer: Writer) -> Self {
+        Self { store, writer }
+    }
+}
+
+impl CandleArchive for StoreCandleArchive {
+    fn recent(&self, feed: &str, limit: usize) -> Vec<Candle> {
+        match self.store.recent_candles(feed, limit) {
+            Ok(rows) => parse_all(rows),
+            Err(error) => {
+                tracing::warn!(%error, feed, "stored candles not read");
+                Vec::new()
+            }
+        }
+    }
+
+    fn keep(&self, feed: &str, candle: &Candle) {
+        self.writer.try_submit(vec![Record::Candle {
+            feed: feed.to_string(),
+            ts: candle.ts,
+            data: json(candle),
+        }]);
+    }
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 use stratbox_host::api::{self, App, AppState, Auth, Role, ServerSettings};
 use stratbox_host::domain::config::{BotConfig, join_issues};
 use stratbox_host::live::{BotManager, LogBook};
-use stratbox_host::persist::{self, StoreCommitLog};
+use stratbox_host::persist::{self, StoreCandleArchive, StoreCommitLog};
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
 use stratbox_host::store::{ConfigVersion, PresetRecord, Store, Writer};
 
@@ -212,6 +212,10 @@ pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow:
         persist::persist_logs(&store, &logbook, writer.clone())?;
         let manager = Arc::new(
             BotManager::new(Arc::new(RwLock::new(registry)), bus.clone())
+                .with_candle_archive(Arc::new(StoreCandleArchive::new(
+                    store.clone(),
+                    writer.clone(),
+                )))
                 .with_commit_log(Arc::new(StoreCommitLog::new(writer))),
         );
         for (bot, error) in persist::restore_bots(&store, &manager).await? {
@@ -269,6 +273,6 @@ pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow:
     });
     // Every runner is gone with the runtime: the writer finishes what was queued.
     drop(tokio);
-    writer_thread.join();
+    writer_thread.shutdown();
     served
 }

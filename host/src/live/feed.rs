@@ -60,7 +60,22 @@ struct FeedShared {
     history: RwLock<History>,
     /// Number of candles published so far; bots wait on changes.
     published: watch::Sender<u64>,
+    /// Where published candles are also kept, across restarts.
+    archive: Option<Arc<dyn CandleArchive>>,
 }
+
+/// Keeps feeds' recent candles across restarts of the host (the store), so
+/// a feed resumes after its last candle and bots warm up on what they saw.
+pub trait CandleArchive: Send + Sync + 'static {
+    /// The last `limit` candles kept for `feed`, oldest first.
+    fn recent(&self, feed: &str, limit: usize) -> Vec<Candle>;
+    /// Keep `candle` of `feed`; must not block.
+    fn keep(&self, feed: &str, candle: &Candle);
+}
+
+/// Candles a restarted feed takes back from its archive (the longest
+/// warm-up a bot may need).
+pub const ARCHIVED_CANDLES: usize = 1_000;
 
 /// A reference to a running feed. Cloning is cheap; the feed lives as long
 /// as any handle does.
@@ -77,7 +92,7 @@ pub struct ReadOutcome {
 }
 
 impl FeedHandle {
-    fn new(key: String, capacity: usize) -> Self {
+    fn new(key: String, capacity: usize, archive: Option<Arc<dyn CandleArchive>>) -> Self {
         let (published, _) = watch::channel(0);
         Self {
             shared: Arc::new(FeedShared {
@@ -88,6 +103,7 @@ impl FeedHandle {
                     candles: VecDeque::new(),
                 }),
                 published,
+                archive,
             }),
         }
     }
@@ -103,6 +119,14 @@ impl FeedHandle {
 
     /// Append a candle. Candles must come in time order.
     pub fn publish(&self, candle: Candle) -> Result<(), FeedError> {
+        self.append(candle)?;
+        if let Some(archive) = &self.shared.archive {
+            archive.keep(&self.shared.key, &candle);
+        }
+        Ok(())
+    }
+
+    fn append(&self, candle: Candle) -> Result<(), FeedError> {
         let count = {
             let mut history = self.shared.history.write().expect("feed lock");
             if let Some(last) = history.candles.back()
@@ -170,6 +194,8 @@ impl FeedHandle {
 #[derive(Default)]
 pub struct FeedHub {
     feeds: Mutex<HashMap<String, Weak<FeedShared>>>,
+    /// Where feeds keep their candles across restarts, if anywhere.
+    archive: Option<Arc<dyn CandleArchive>>,
 }
 
 /// The identity of a feed: everything that makes its candles what they are.
@@ -191,6 +217,12 @@ fn feed_key(config: &BotConfig) -> String {
 }
 
 impl FeedHub {
+    /// Feeds created from now on keep their candles in `archive` and resume
+    /// from it.
+    pub fn set_archive(&mut self, archive: Arc<dyn CandleArchive>) {
+        self.archive = Some(archive);
+    }
+
     /// The feed for this bot config, started if no bot uses it yet. Must be
     /// called inside a tokio runtime (sources run as tasks).
     pub fn feed_for(&self, config: &BotConfig) -> Result<FeedHandle, FeedError> {
@@ -205,26 +237,48 @@ impl FeedHub {
             .timeframe
             .parse()
             .map_err(|_| FeedError::Timeframe(config.market.timeframe.clone()))?;
-        let handle = FeedHandle::new(key.clone(), HISTORY_CAPACITY);
+        let handle = FeedHandle::new(key.clone(), HISTORY_CAPACITY, self.archive.clone());
+        // What the feed published before a restart: history for warm-ups,
+        // and where it resumes.
+        let prior = self
+            .archive
+            .as_ref()
+            .map(|archive| archive.recent(&key, ARCHIVED_CANDLES))
+            .unwrap_or_default();
+        for candle in &prior {
+            let _ = handle.append(*candle);
+        }
+        let last = prior.last().copied();
         match &config.market.feed {
             FeedConfig::Synthetic { seed, interval_ms } => {
                 let interval =
                     Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
                 let now = wall_now_ms();
-                let params = SynthParams {
-                    timeframe,
-                    start_ts: now - now.rem_euclid(timeframe.millis()),
-                    ..SynthParams::new(0, *seed)
+                let params = match last {
+                    Some(last) => SynthParams {
+                        timeframe,
+                        start_ts: last.ts + timeframe.millis(),
+                        start_price: crate::domain::decimal::to_f64(last.close),
+                        ..SynthParams::new(0, *seed)
+                    },
+                    None => SynthParams {
+                        timeframe,
+                        start_ts: now - now.rem_euclid(timeframe.millis()),
+                        ..SynthParams::new(0, *seed)
+                    },
                 };
                 let mut generator = SynthGenerator::new(&params);
                 let candles = std::iter::from_fn(move || Some(generator.next_candle()));
                 spawn_source(&handle, Paced::new(candles, interval));
             }
             FeedConfig::Replay { file, interval_ms } => {
-                let candles = read_candles(file).map_err(|err| FeedError::Replay {
+                let mut candles = read_candles(file).map_err(|err| FeedError::Replay {
                     path: file.clone(),
                     reason: err.to_string(),
                 })?;
+                if let Some(last) = last {
+                    candles.retain(|c| c.ts > last.ts);
+                }
                 let interval =
                     Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
                 spawn_source(&handle, Paced::new(candles.into_iter(), interval));
@@ -336,7 +390,7 @@ mod tests {
 
     #[test]
     fn readers_catch_up_in_order_and_learn_what_they_missed() {
-        let feed = FeedHandle::new("test".into(), 3);
+        let feed = FeedHandle::new("test".into(), 3, None);
         for ts in 1..=5 {
             feed.publish(candle(ts)).unwrap();
         }
@@ -373,7 +427,7 @@ mod tests {
 
     #[test]
     fn out_of_order_candles_are_refused() {
-        let feed = FeedHandle::new("test".into(), 10);
+        let feed = FeedHandle::new("test".into(), 10, None);
         feed.publish(candle(10)).unwrap();
         assert!(matches!(
             feed.publish(candle(10)),

@@ -15,7 +15,7 @@ use crate::plugin::PluginRegistry;
 
 use super::bus::{Channel, EventBus};
 use super::durable::{CommitLog, RunnerState};
-use super::feed::FeedHub;
+use super::feed::{CandleArchive, FeedHub};
 use super::journal::BotJournal;
 use super::latency::LatencyHistogram;
 use super::runner::{BotRunner, Command, CommandError, Request, init_issues};
@@ -78,6 +78,13 @@ impl BotManager {
             latency: Arc::new(LatencyHistogram::default()),
             commit_log: None,
         }
+    }
+
+    /// Feeds keep their candles in `archive` and resume from it after a
+    /// restart.
+    pub fn with_candle_archive(mut self, archive: Arc<dyn CandleArchive>) -> Self {
+        self.feeds.set_archive(archive);
+        self
     }
 
     /// Every bot created from now on commits its records to `log` before

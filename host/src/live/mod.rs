@@ -30,7 +30,10 @@ mod state;
 
 pub use bus::{Channel, Event, EventBus, Filter, LagReason, Reserve, Subscription};
 pub use durable::{CommitFuture, CommitLog, RecordBatch, RunnerState};
-pub use feed::{CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub, HISTORY_CAPACITY, Paced};
+pub use feed::{
+    ARCHIVED_CANDLES, CandleArchive, CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub,
+    HISTORY_CAPACITY, Paced,
+};
 pub use journal::{BotJournal, EQUITY_HISTORY, OrderFilter, PerformanceInputs};
 pub use latency::LatencyHistogram;
 pub use logbook::{LOG_CAPACITY, LogBook, LogLine, LogQuery, LogSink};

@@ -385,6 +385,16 @@ impl BotRunner {
         self.engine
             .set_entries_paused(self.state == BotState::Paused);
         self.next_candle = self.feed.published();
+        // The strategy's indicators: warmed up on the candles the feed kept
+        // from before the restart.
+        match self.fresh_instance(&self.config.clone(), self.plugin.clone()) {
+            Ok(instance) => {
+                self.engine.replace_decider(instance);
+            }
+            Err(issues) => {
+                tracing::warn!(bot = %self.config.id, "restored without a warm-up: {}", join_issues(&issues));
+            }
+        }
         self.publish_snapshot();
     }
 

@@ -116,8 +116,24 @@ CREATE TABLE logs (
 CREATE INDEX logs_by_time ON logs (ts);
 ";
 
+/// Each feed's recent candles: where it resumes after a restart, and what
+/// restored bots warm up on.
+const SCHEMA_V4: &str = "
+CREATE TABLE feed_candles (
+    feed TEXT NOT NULL,
+    ts   INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (feed, ts)
+) WITHOUT ROWID;
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3)])
+    Migrations::new(vec![
+        M::up(SCHEMA_V1),
+        M::up(SCHEMA_V2),
+        M::up(SCHEMA_V3),
+        M::up(SCHEMA_V4),
+    ])
 }
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), rusqlite_migration::Error> {
@@ -136,7 +152,7 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         // Applying again is a no-op.
         migrate(&mut connection).unwrap();
     }
@@ -157,7 +173,11 @@ mod tests {
         let version: i64 = connection
             .query_row("SELECT version FROM bots WHERE id = 'a'", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 3, "the bot's config version is kept");
+        let schema: i64 = connection
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(schema, 4);
         connection
             .execute(
                 "INSERT INTO fills (bot_id, ts, data) VALUES ('a', 1, '{}')",

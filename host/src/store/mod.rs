@@ -20,6 +20,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use records::{AuditEntry, AuditQuery, ConfigVersion, PresetRecord, StoredBot, TokenRecord};
 pub use writer::{Record, Writer, WriterThread};
 
+/// Candles kept per feed by [`Store::prune`].
+pub const FEED_CANDLES_KEPT: usize = 5_000;
+
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "stratbox.sqlite3";
 
@@ -435,6 +438,17 @@ impl Store {
         })
     }
 
+    /// The payloads of a feed's last `limit` candles, oldest first.
+    pub fn recent_candles(&self, feed: &str, limit: usize) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT data FROM (SELECT ts, data FROM feed_candles WHERE feed = ?1 ORDER BY ts DESC LIMIT ?2) ORDER BY ts",
+            )?;
+            let rows = statement.query_map(params![feed, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     /// The last `limit` log lines, oldest first:
     /// (id, ts, level, component, bot, plugin, message).
     #[allow(clippy::type_complexity)]
@@ -476,7 +490,8 @@ impl Store {
     /// (measured back from each bot's newest sample, so accelerated and
     /// replayed clocks age the same way) are thinned to the last sample of
     /// each hour; log lines older than `logs_ms` (wall time, from `now`)
-    /// are deleted. Returns the rows removed.
+    /// are deleted; each feed keeps its last [`FEED_CANDLES_KEPT`] candles.
+    /// Returns the rows removed.
     pub fn prune(&self, equity_full_ms: i64, logs_ms: i64, now: i64) -> StoreResult<usize> {
         self.with(|c| {
             let thinned = c.execute(
@@ -490,7 +505,13 @@ impl Store {
                 [equity_full_ms],
             )?;
             let logs = c.execute("DELETE FROM logs WHERE ts < ?1", [now - logs_ms])?;
-            Ok(thinned + logs)
+            let candles = c.execute(
+                "DELETE FROM feed_candles WHERE ts < (
+                   SELECT f.ts FROM feed_candles f WHERE f.feed = feed_candles.feed
+                   ORDER BY f.ts DESC LIMIT 1 OFFSET ?1)",
+                [FEED_CANDLES_KEPT as i64 - 1],
+            )?;
+            Ok(thinned + logs + candles)
         })
     }
 
@@ -731,7 +752,7 @@ mod tests {
         assert_eq!(logs.len(), 1, "the old line is gone");
         assert!(removed > 4_000);
         drop(writer);
-        thread.join();
+        thread.shutdown();
     }
 
     #[test]

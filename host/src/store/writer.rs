@@ -62,6 +62,8 @@ pub enum Record {
         updated_at: i64,
         state: String,
     },
+    /// A candle a feed published (kept once per feed and time).
+    Candle { feed: String, ts: i64, data: String },
     /// A log line, under the log book's id.
     Log {
         id: u64,
@@ -79,21 +81,35 @@ struct Commit {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-/// A handle to the writer thread; cheap to clone. The thread ends when the
-/// last handle is dropped.
-#[derive(Clone)]
-pub struct Writer {
-    commits: mpsc::Sender<Commit>,
+enum Message {
+    Commit(Commit),
+    /// Write what is queued before this, then end.
+    Shutdown,
 }
 
+/// A handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    commits: mpsc::Sender<Message>,
+}
+
+/// The thread itself: [`WriterThread::shutdown`] ends it.
 pub struct WriterThread {
     handle: JoinHandle<()>,
+    commits: mpsc::Sender<Message>,
 }
 
 impl WriterThread {
-    /// Wait for every queued batch to be written (after the last handle is gone).
-    pub fn join(self) {
-        let _ = self.handle.join();
+    /// Write every batch queued so far, then end the thread (handles still
+    /// alive then fail their commits). Blocks the caller until it is done.
+    pub fn shutdown(self) {
+        let Self { handle, commits } = self;
+        // A plain thread, so that this may be called from async code too.
+        let stopper = std::thread::spawn(move || {
+            let _ = commits.blocking_send(Message::Shutdown);
+            let _ = handle.join();
+        });
+        let _ = stopper.join();
     }
 }
 
@@ -111,7 +127,11 @@ impl Writer {
             .name("stratbox-writer".into())
             .spawn(move || run(connection, queue))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer: {e}")))?;
-        Ok((Writer { commits }, WriterThread { handle }))
+        let thread = WriterThread {
+            handle,
+            commits: commits.clone(),
+        };
+        Ok((Writer { commits }, thread))
     }
 
     /// Queue `records` without waiting for the commit; false (and nothing
@@ -119,7 +139,9 @@ impl Writer {
     /// (log lines), never for trading records.
     pub fn try_submit(&self, records: Vec<Record>) -> bool {
         let (done, _) = oneshot::channel();
-        self.commits.try_send(Commit { records, done }).is_ok()
+        self.commits
+            .try_send(Message::Commit(Commit { records, done }))
+            .is_ok()
     }
 
     /// Write `records` in one transaction (shared with other batches);
@@ -130,7 +152,7 @@ impl Writer {
         }
         let (done, committed) = oneshot::channel();
         self.commits
-            .send(Commit { records, done })
+            .send(Message::Commit(Commit { records, done }))
             .await
             .map_err(|_| "the writer has stopped".to_string())?;
         committed
@@ -139,13 +161,21 @@ impl Writer {
     }
 }
 
-fn run(mut connection: Connection, mut queue: mpsc::Receiver<Commit>) {
+fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = queue.blocking_recv() {
-        group.push(first);
+    let mut ending = false;
+    while !ending {
+        match queue.blocking_recv() {
+            Some(Message::Commit(first)) => group.push(first),
+            Some(Message::Shutdown) | None => break,
+        }
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
-                Ok(commit) => group.push(commit),
+                Ok(Message::Commit(commit)) => group.push(commit),
+                Ok(Message::Shutdown) => {
+                    ending = true;
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -181,6 +211,9 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
         let mut log = tx.prepare_cached(
             "INSERT OR REPLACE INTO logs (id, ts, level, component, bot_id, plugin, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut candle = tx.prepare_cached(
+            "INSERT OR IGNORE INTO feed_candles (feed, ts, data) VALUES (?1, ?2, ?3)",
         )?;
         let mut state = tx.prepare_cached(
             "INSERT INTO bot_state (bot_id, state, updated_at) VALUES (?1, ?2, ?3)
@@ -237,6 +270,9 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
                     state: value,
                 } => {
                     state.execute(params![bot_id, value, updated_at])?;
+                }
+                Record::Candle { feed, ts, data } => {
+                    candle.execute(params![feed, ts, data])?;
                 }
                 Record::Log {
                     id,
@@ -301,6 +337,6 @@ mod tests {
             Some("{\"n\":49}")
         );
         drop(writer);
-        thread.join();
+        thread.shutdown();
     }
 }
