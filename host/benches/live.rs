@@ -82,7 +82,7 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     let mut writer_thread = None;
     if persist {
         let store = Store::open(data.path()).expect("store");
-        let (writer, thread) = Writer::start(store.path()).expect("writer");
+        let (writer, thread) = Writer::start(&store).expect("writer");
         manager = manager.with_commit_log(Arc::new(StoreCommitLog::new(writer)));
         writer_thread = Some(thread);
     }

@@ -49,7 +49,7 @@ fn main() {
         .min(30);
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("store");
-    let (writer, thread) = Writer::start(store.path()).expect("writer");
+    let (writer, thread) = Writer::start(&store).expect("writer");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

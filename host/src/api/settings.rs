@@ -30,6 +30,9 @@ pub struct ServerSettings {
     /// Seconds between WebSocket and SSE heartbeats.
     pub heartbeat_secs: u64,
     pub retention: Retention,
+    /// `normal`: a commit survives the process being killed at any instant;
+    /// `full`: it also survives a power loss (every commit waits for fsync).
+    pub synchronous: crate::store::Synchronous,
 }
 
 /// How long records are kept in full (checked every ten minutes).
@@ -64,6 +67,7 @@ impl Default for ServerSettings {
             rate_limits: RateLimits::default(),
             heartbeat_secs: 15,
             retention: Retention::default(),
+            synchronous: crate::store::Synchronous::Normal,
         }
     }
 }
@@ -105,6 +109,8 @@ mod tests {
         .unwrap();
         assert_eq!(settings.listen.port(), 0);
         assert_eq!(settings.rate_limits.viewer.per_second, 0);
+        let full = ServerSettings::from_yaml("synchronous: full\n").unwrap();
+        assert_eq!(full.synchronous, crate::store::Synchronous::Full);
         let issues = ServerSettings::from_yaml("rate_limits: { viewr: {} }").unwrap_err();
         assert_eq!(issues[0].pointer, "/rate_limits/viewr");
     }

@@ -199,13 +199,15 @@ async fn shutdown_signal() {
 
 pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow::Result<()> {
     let settings = settings(&args)?;
-    let store = Arc::new(Store::open(&settings.data_dir).context("cannot start")?);
+    let store = Arc::new(
+        Store::open_with(&settings.data_dir, settings.synchronous).context("cannot start")?,
+    );
     seed(&store, &settings).context("cannot import the seed configs")?;
     let registry = registry(&runtime, &settings);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (writer, writer_thread) = Writer::start(store.path()).context("cannot start")?;
+    let (writer, writer_thread) = Writer::start(&store).context("cannot start")?;
     let served = tokio.block_on(async move {
         let bus = Arc::new(persist::event_bus(&store)?);
         logbook.attach(bus.clone());

@@ -20,6 +20,38 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use records::{AuditEntry, AuditQuery, ConfigVersion, PresetRecord, StoredBot, TokenRecord};
 pub use writer::{Record, Writer, WriterThread};
 
+/// What a commit survives: SQLite's `synchronous` setting in WAL mode.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// A committed write survives the process being killed at any instant
+    /// (not a power loss or an OS crash). The default: fast group commits.
+    #[default]
+    Normal,
+    /// A committed write also survives a power loss: every commit waits for
+    /// the disk (fsync), so commits are slower.
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
 /// Candles kept per feed by [`Store::prune`].
 pub const FEED_CANDLES_KEPT: usize = 5_000;
 
@@ -63,11 +95,18 @@ pub enum RecordTable {
 pub struct Store {
     connection: Mutex<Connection>,
     path: PathBuf,
+    synchronous: Synchronous,
 }
 
 impl Store {
-    /// Open (or create) the store in `data_dir`, and bring its schema up to date.
+    /// Open (or create) the store in `data_dir`, and bring its schema up to
+    /// date, with `synchronous=NORMAL`.
     pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        Self::open_with(data_dir, Synchronous::Normal)
+    }
+
+    /// [`Store::open`] with a chosen durability.
+    pub fn open_with(data_dir: &Path, synchronous: Synchronous) -> StoreResult<Self> {
         let data_error = |source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -84,7 +123,7 @@ impl Store {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(open_error)?;
         connection
-            .pragma_update(None, "synchronous", "NORMAL")
+            .pragma_update(None, "synchronous", synchronous.pragma())
             .map_err(open_error)?;
         connection
             .pragma_update(None, "foreign_keys", "ON")
@@ -99,11 +138,16 @@ impl Store {
         Ok(Self {
             connection: Mutex::new(connection),
             path,
+            synchronous,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn synchronous(&self) -> Synchronous {
+        self.synchronous
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
@@ -713,7 +757,7 @@ mod tests {
     async fn pruning_thins_old_equity_and_drops_old_logs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(store.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
         const HOUR: i64 = 3_600_000;
         let mut records = Vec::new();
         // Ten days of one sample a minute.
@@ -753,6 +797,17 @@ mod tests {
         assert!(removed > 4_000);
         drop(writer);
         thread.shutdown();
+    }
+
+    #[test]
+    fn full_synchronous_is_a_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), Synchronous::Full).unwrap();
+        let level: i64 = store
+            .with(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(level, 2, "FULL");
+        assert_eq!(store.synchronous(), Synchronous::Full);
     }
 
     #[test]

@@ -114,13 +114,20 @@ impl WriterThread {
 }
 
 impl Writer {
-    /// Start the writer on the database at `path` (already migrated).
-    pub fn start(path: &Path) -> StoreResult<(Writer, WriterThread)> {
+    /// Start the writer on `store`'s database, with its durability.
+    pub fn start(store: &super::Store) -> StoreResult<(Writer, WriterThread)> {
+        Self::start_at(store.path(), store.synchronous())
+    }
+
+    fn start_at(
+        path: &Path,
+        synchronous: super::Synchronous,
+    ) -> StoreResult<(Writer, WriterThread)> {
         let connection = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "synchronous", synchronous.pragma())?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         let (commits, queue) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
@@ -302,7 +309,7 @@ mod tests {
     async fn batches_from_many_tasks_are_committed_before_the_answer() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(store.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
         let mut tasks = Vec::new();
         for bot in 0..20 {
             let writer = writer.clone();
