@@ -640,6 +640,16 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
         (200, Some("cancelled")),
         "{cancelled}"
     );
+    let (status, detail) = client.get(&bot(&format!("/orders/{id}"))).await;
+    assert_eq!(status, 200, "{detail}");
+    let states: Vec<&str> = detail["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["open", "cancelled"], "every state is kept");
+    assert_eq!(client.get(&bot("/orders/999999")).await.0, 404);
     let (status, body) = client.delete(&bot(&format!("/orders/{id}"))).await;
     assert_problem(status, &body, 404);
 
@@ -817,6 +827,15 @@ async fn emergency_stop_and_reset_by_role() {
     assert_eq!(state["engaged"], true, "{state}");
     let (status, released) = admin.post(&server.url("/emergency/reset")).await;
     assert_eq!((status, released["engaged"].as_bool()), (200, Some(false)));
+    let (_, state) = admin.get(&server.url("/emergency")).await;
+    let kinds: Vec<&str> = state["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["emergency.reset", "emergency.engaged"], "{state}");
+    assert_eq!(state["events"][1]["data"]["by"], "ops");
     assert_eq!(operator.post(&server.url("/bots/em-b/start")).await.0, 200);
 }
 
@@ -965,6 +984,7 @@ async fn the_openapi_document_lists_every_route_and_its_schemas_compile() {
         ("get", "/api/v1/bots/{id}/orders"),
         ("post", "/api/v1/bots/{id}/orders"),
         ("delete", "/api/v1/bots/{id}/orders/{order_id}"),
+        ("get", "/api/v1/bots/{id}/orders/{order_id}"),
         ("get", "/api/v1/bots/{id}/trades"),
         ("get", "/api/v1/bots/{id}/equity"),
         ("get", "/api/v1/bots/{id}/risk"),

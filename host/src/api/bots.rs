@@ -14,7 +14,7 @@ use super::auth::{Caller, Role};
 use super::extract::{ApiPath, ApiQuery, Document, shape};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
-use super::views::{BotDetail, BotSummary, Page};
+use super::views::{BotDetail, BotSummary, Page, split_page};
 use super::{AppState, now_ms};
 use crate::domain::config::{BotConfig, ConfigIssue};
 use crate::store::ConfigVersion;
@@ -127,16 +127,13 @@ async fn list(
     let limit = query.limit()?;
     let after = query.cursor.clone().unwrap_or_default();
     let bots = app.manager.list();
-    let mut items: Vec<BotSummary> = bots
+    let rows: Vec<BotSummary> = bots
         .iter()
         .filter(|s| s.id.as_str() > after.as_str())
         .take(limit + 1)
         .map(|s| BotSummary::from(&**s))
         .collect();
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|b| b.id.clone()).unwrap_or_default()
-    });
+    let (items, next_cursor) = split_page(rows, limit, |b| b.id.clone());
     Ok(axum::Json(Page { items, next_cursor }))
 }
 

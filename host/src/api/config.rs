@@ -22,7 +22,9 @@ use super::bots::{PAGE_QUERY, PageQuery};
 use super::extract::{ApiPath, ApiQuery, Document, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
-use super::views::{BotStatus, ConfigApplied, ConfigVersionView, Page, ValidationPassed};
+use super::views::{
+    BotStatus, ConfigApplied, ConfigVersionView, Page, ValidationPassed, split_page,
+};
 use super::{AppState, now_ms};
 use crate::domain::config::BotConfig;
 use crate::live::BotSnapshot;
@@ -215,14 +217,8 @@ async fn versions(
     snapshot_of(&app, &id)?;
     let limit = query.limit()?;
     let before = query.numeric_cursor()?;
-    let mut versions = app.store.config_versions(&id, before, limit + 1)?;
-    let next_cursor = (versions.len() > limit).then(|| {
-        versions.truncate(limit);
-        versions
-            .last()
-            .map(|v| v.version.to_string())
-            .unwrap_or_default()
-    });
+    let rows = app.store.config_versions(&id, before, limit + 1)?;
+    let (versions, next_cursor) = split_page(rows, limit, |v| v.version.to_string());
     Ok(axum::Json(Page {
         items: versions.iter().map(ConfigVersionView::from).collect(),
         next_cursor,

@@ -12,12 +12,17 @@ use axum::routing::{get, post};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::AppState;
-use super::auth::Role;
+use axum::Extension;
+use serde_json::json;
+
+use super::auth::{Caller, Role};
 use super::extract::{ApiPath, OptionalJson};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
-use super::views::{BotStatus, BulkItem, BulkOutcome, CommandsView, EmergencyView};
+use super::views::{
+    BotStatus, BulkItem, BulkOutcome, CommandsView, EmergencyView, SystemEventView,
+};
+use super::{AppState, now_ms};
 use crate::live::{BotSnapshot, CommandKind, ManagerError};
 
 /// Options of a command; only `stop` has one.
@@ -186,31 +191,55 @@ async fn restart_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
     })
 }
 
-async fn emergency_state(State(app): State<AppState>) -> axum::Json<EmergencyView> {
-    axum::Json(EmergencyView {
+async fn emergency_state(
+    State(app): State<AppState>,
+) -> Result<axum::Json<EmergencyView>, ApiError> {
+    let events = app
+        .store
+        .system_events(20)?
+        .into_iter()
+        .map(|(ts, kind, data)| SystemEventView {
+            at: super::views::time(ts),
+            kind,
+            data: serde_json::from_str(&data).unwrap_or_default(),
+        })
+        .collect();
+    Ok(axum::Json(EmergencyView {
         engaged: app.manager.emergency_engaged(),
         results: Vec::new(),
-    })
+        events,
+    }))
 }
 
 async fn emergency_stop(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<axum::Json<EmergencyView>, ApiError> {
-    let results = bulk(app.manager.emergency_stop_all().await);
+    // Recorded first: a crash in the middle still comes back engaged.
     app.store.set_meta("emergency", "engaged")?;
+    let results = bulk(app.manager.emergency_stop_all().await);
+    let data = json!({ "by": caller.name, "bots": results.len() });
+    app.store
+        .append_system_event(now_ms(), "emergency.engaged", &data.to_string())?;
     Ok(axum::Json(EmergencyView {
         engaged: true,
         results,
+        events: Vec::new(),
     }))
 }
 
 async fn emergency_reset(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<axum::Json<EmergencyView>, ApiError> {
-    app.manager.emergency_reset();
     app.store.set_meta("emergency", "released")?;
+    app.manager.emergency_reset();
+    let data = json!({ "by": caller.name });
+    app.store
+        .append_system_event(now_ms(), "emergency.reset", &data.to_string())?;
     Ok(axum::Json(EmergencyView {
         engaged: false,
         results: Vec::new(),
+        events: Vec::new(),
     }))
 }

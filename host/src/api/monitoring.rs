@@ -22,8 +22,9 @@ use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::system::{LogsQuery, log_page};
 use super::views::{
-    BotStatus, EquityPointView, FillView, KillSwitchView, LogLineView, OrderView, Page,
-    PositionView, RiskView, RuleView, StatsView, TradeView, ViolationView,
+    BotStatus, EquityPointView, FillView, KillSwitchView, LogLineView, OrderChangeView,
+    OrderDetail, OrderView, Page, PositionView, RiskView, RuleView, TradeView, ViolationView,
+    split_page,
 };
 use crate::domain::config::ConfigIssue;
 use crate::domain::decimal::decimal_schema;
@@ -54,6 +55,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         .returns::<OrderView>(),
         Endpoint::delete("/bots/{id}/orders/{order_id}", "Cancel an open order", Role::Operator, delete(cancel))
             .returns::<OrderView>(),
+        Endpoint::get("/bots/{id}/orders/{order_id}", "One order, with every state it went through", Role::Viewer, get(order_detail))
+            .returns::<OrderDetail>(),
         Endpoint::get("/bots/{id}/fills", "Fills, oldest first", Role::Viewer, get(fills))
             .query(PAGE_QUERY)
             .returns::<Page<FillView>>(),
@@ -69,7 +72,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             .query(super::system::LOGS_QUERY)
             .returns::<Page<LogLineView>>(),
         Endpoint::get("/bots/{id}/stats", "Performance since the bot was created, as the backtester reports it", Role::Viewer, get(stats))
-            .returns::<StatsView>(),
+            .returns::<metrics::Metrics>(),
     ]
 }
 
@@ -189,14 +192,10 @@ async fn orders(
 /// Rows read with one more than `limit`: the parsed payloads of the first
 /// `limit`, and the key of the last one as the next cursor if more exist.
 fn keyed_page<K: ToString, T: serde::de::DeserializeOwned>(
-    mut rows: Vec<(K, String)>,
+    rows: Vec<(K, String)>,
     limit: usize,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = more
-        .then(|| rows.last().map(|(key, _)| key.to_string()))
-        .flatten();
+    let (rows, next_cursor) = split_page(rows, limit, |(key, _)| key.to_string());
     let items = rows
         .iter()
         .map(|(_, data)| {
@@ -257,6 +256,31 @@ async fn place(
         .find(|o| o.client_tag == tag && o.origin == OrderOrigin::Manual)
         .ok_or_else(|| ApiError::internal("the order was accepted but not recorded"))?;
     Ok((StatusCode::CREATED, axum::Json(OrderView::from(&placed))).into_response())
+}
+
+async fn order_detail(
+    State(app): State<AppState>,
+    ApiPath((id, order_id)): ApiPath<(String, u64)>,
+) -> Result<axum::Json<OrderDetail>, ApiError> {
+    snapshot_of(&app, &id)?;
+    let changes = app.store.order_changes(&id, order_id)?;
+    let Some((_, _, latest)) = changes.last() else {
+        return Err(ApiError::not_found(format!(
+            "bot `{id}` has no order {order_id}"
+        )));
+    };
+    let order: Order = serde_json::from_str(latest)
+        .map_err(|e| ApiError::internal(format!("a stored record is unreadable: {e}")))?;
+    Ok(axum::Json(OrderDetail {
+        order: OrderView::from(&order),
+        changes: changes
+            .iter()
+            .map(|(status, ts, _)| OrderChangeView {
+                status: status.clone(),
+                at: super::views::time(*ts),
+            })
+            .collect(),
+    }))
 }
 
 async fn cancel(
@@ -356,12 +380,8 @@ async fn equity(
                 .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
         })
         .transpose()?;
-    let mut rows = app.store.equity_page(&id, (from, to), after, limit + 1)?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = more
-        .then(|| rows.last().map(|(ts, _)| ts.to_string()))
-        .flatten();
+    let rows = app.store.equity_page(&id, (from, to), after, limit + 1)?;
+    let (rows, next_cursor) = split_page(rows, limit, |(ts, _)| ts.to_string());
     let items = rows
         .iter()
         .map(|(ts, equity)| EquityPointView {
@@ -409,7 +429,7 @@ async fn logs(
 async fn stats(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<axum::Json<StatsView>, ApiError> {
+) -> Result<axum::Json<metrics::Metrics>, ApiError> {
     let snapshot = snapshot_of(&app, &id)?;
     let inputs = journal_of(&app, &id)?.performance_inputs();
     let initial = snapshot
@@ -424,5 +444,5 @@ async fn stats(
         inputs.exposed_candles,
         snapshot.fees_paid,
     );
-    Ok(axum::Json(StatsView::from(&computed)))
+    Ok(axum::Json(computed))
 }

@@ -18,7 +18,7 @@ use super::bots::PageQuery;
 use super::extract::ApiQuery;
 use super::openapi::{Access, Endpoint};
 use super::problem::ApiError;
-use super::views::{AuditView, BotSummary, LogLineView, Page};
+use super::views::{AuditView, BotSummary, LogLineView, Page, split_page};
 use super::{API_REVISION, AppState};
 use crate::live::{BotState, LogQuery};
 use crate::store::AuditQuery;
@@ -280,11 +280,8 @@ pub fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineView>, A
         before_id: page.numeric_cursor()?,
         limit: limit + 1,
     });
-    let mut items: Vec<LogLineView> = lines.iter().map(LogLineView::from).collect();
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|l| l.id.clone()).unwrap_or_default()
-    });
+    let rows: Vec<LogLineView> = lines.iter().map(LogLineView::from).collect();
+    let (items, next_cursor) = split_page(rows, limit, |l| l.id.clone());
     Ok(Page { items, next_cursor })
 }
 
@@ -314,7 +311,7 @@ async fn audit(
         cursor: params.cursor,
     };
     let limit = page.limit()?;
-    let mut entries = app.store.audit(&AuditQuery {
+    let rows = app.store.audit(&AuditQuery {
         actor: params.actor,
         action: params.action,
         from: rfc3339("from", params.from.as_deref())?,
@@ -322,10 +319,7 @@ async fn audit(
         before: page.numeric_cursor()?.map(|c| c as i64),
         limit: limit + 1,
     })?;
-    let next_cursor = (entries.len() > limit).then(|| {
-        entries.truncate(limit);
-        entries.last().map(|e| e.id.to_string()).unwrap_or_default()
-    });
+    let (entries, next_cursor) = split_page(rows, limit, |e| e.id.to_string());
     Ok(axum::Json(Page {
         items: entries.iter().map(AuditView::from).collect(),
         next_cursor,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::{Fill, Order};
-use crate::engine::metrics::{EquityPoint, Metrics};
+use crate::engine::metrics::EquityPoint;
 use crate::engine::{RuleStatus, Trade, Violation};
 use crate::live::{BotSnapshot, LogLine};
 use crate::store::{AuditEntry, ConfigVersion, PresetRecord, TokenRecord};
@@ -35,6 +35,19 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; null on the last one.
     pub next_cursor: Option<String>,
+}
+
+/// Rows read with one more than `limit`: the first `limit` of them, and the
+/// cursor of the next page (`key` of the last row kept) when more exist.
+pub fn split_page<S>(
+    mut rows: Vec<S>,
+    limit: usize,
+    key: impl Fn(&S) -> String,
+) -> (Vec<S>, Option<String>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more { rows.last().map(key) } else { None };
+    (rows, next_cursor)
 }
 
 /// A bot in the list: enough for an overview row.
@@ -314,6 +327,33 @@ pub struct BulkOutcome {
 pub struct EmergencyView {
     pub engaged: bool,
     pub results: Vec<BulkItem>,
+    /// Recent emergency stops and releases, newest first (GET only).
+    pub events: Vec<SystemEventView>,
+}
+
+/// A host-wide event kept in the store.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SystemEventView {
+    pub at: String,
+    /// `emergency.engaged` or `emergency.reset`.
+    pub kind: String,
+    pub data: Value,
+}
+
+/// One state an order went through.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OrderChangeView {
+    /// open, filled or cancelled.
+    pub status: String,
+    pub at: String,
+}
+
+/// An order with every state it went through.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OrderDetail {
+    #[serde(flatten)]
+    pub order: OrderView,
+    pub changes: Vec<OrderChangeView>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -374,49 +414,6 @@ pub struct RiskView {
     pub rules: Vec<RuleView>,
     /// Newest first.
     pub recent_violations: Vec<ViolationView>,
-}
-
-/// Performance, with the backtester's definitions (see the README).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct StatsView {
-    pub initial_equity: String,
-    pub final_equity: String,
-    pub total_return_pct: f64,
-    pub cagr_pct: Option<f64>,
-    pub sharpe: Option<f64>,
-    pub sortino: Option<f64>,
-    pub calmar: Option<f64>,
-    pub max_drawdown_pct: f64,
-    pub max_drawdown_duration_ms: i64,
-    pub trades: usize,
-    pub win_rate_pct: Option<f64>,
-    pub profit_factor: Option<f64>,
-    pub expectancy: Option<String>,
-    pub exposure_pct: f64,
-    pub fees: String,
-}
-
-impl From<&Metrics> for StatsView {
-    fn from(m: &Metrics) -> Self {
-        let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
-        Self {
-            initial_equity: decimal(m.initial_equity),
-            final_equity: decimal(m.final_equity),
-            total_return_pct: m.total_return_pct,
-            cagr_pct: finite(m.cagr_pct),
-            sharpe: finite(m.sharpe),
-            sortino: finite(m.sortino),
-            calmar: finite(m.calmar),
-            max_drawdown_pct: m.max_drawdown_pct,
-            max_drawdown_duration_ms: m.max_drawdown_duration_ms,
-            trades: m.trades,
-            win_rate_pct: m.win_rate_pct,
-            profit_factor: finite(m.profit_factor),
-            expectancy: m.expectancy.map(decimal),
-            exposure_pct: m.exposure_pct,
-            fees: decimal(m.fees),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -40,9 +40,13 @@ pub struct EquityPoint {
     pub equity: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A run's performance; its JSON Schema (decimals as strings) is what the
+/// API documents for bot stats.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Metrics {
+    #[schemars(with = "String")]
     pub initial_equity: Decimal,
+    #[schemars(with = "String")]
     pub final_equity: Decimal,
     pub total_return_pct: f64,
     pub cagr_pct: Option<f64>,
@@ -54,8 +58,10 @@ pub struct Metrics {
     pub trades: usize,
     pub win_rate_pct: Option<f64>,
     pub profit_factor: Option<f64>,
+    #[schemars(with = "Option<String>")]
     pub expectancy: Option<Decimal>,
     pub exposure_pct: f64,
+    #[schemars(with = "String")]
     pub fees: Decimal,
 }
 

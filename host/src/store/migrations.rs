@@ -127,12 +127,33 @@ CREATE TABLE feed_candles (
 ) WITHOUT ROWID;
 ";
 
+/// Every state an order went through (the `orders` table keeps the
+/// latest), and host-wide events (the emergency stop and its release).
+const SCHEMA_V5: &str = "
+CREATE TABLE order_changes (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    bot_id   TEXT NOT NULL,
+    order_id INTEGER NOT NULL,
+    status   TEXT NOT NULL,
+    ts       INTEGER NOT NULL,
+    data     TEXT NOT NULL
+);
+CREATE INDEX order_changes_by_order ON order_changes (bot_id, order_id, id);
+CREATE TABLE system_events (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts   INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+";
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
         M::up(SCHEMA_V2),
         M::up(SCHEMA_V3),
         M::up(SCHEMA_V4),
+        M::up(SCHEMA_V5),
     ])
 }
 
@@ -152,7 +173,7 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         // Applying again is a no-op.
         migrate(&mut connection).unwrap();
     }
@@ -177,7 +198,7 @@ mod tests {
         let schema: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(schema, 4);
+        assert_eq!(schema, 5);
         connection
             .execute(
                 "INSERT INTO fills (bot_id, ts, data) VALUES ('a', 1, '{}')",

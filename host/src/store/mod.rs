@@ -328,6 +328,7 @@ impl Store {
             for table in [
                 "config_versions",
                 "orders",
+                "order_changes",
                 "fills",
                 "trades",
                 "equity",
@@ -556,6 +557,47 @@ impl Store {
                 [FEED_CANDLES_KEPT as i64 - 1],
             )?;
             Ok(thinned + logs + candles)
+        })
+    }
+
+    /// The states an order went through, oldest first: (status, time, payload).
+    pub fn order_changes(
+        &self,
+        bot_id: &str,
+        order_id: u64,
+    ) -> StoreResult<Vec<(String, i64, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT status, ts, data FROM order_changes
+                 WHERE bot_id = ?1 AND order_id = ?2 ORDER BY id",
+            )?;
+            let rows = statement.query_map(params![bot_id, order_id as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Record a host-wide event (the emergency stop, its release).
+    pub fn append_system_event(&self, ts: i64, kind: &str, data: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO system_events (ts, kind, data) VALUES (?1, ?2, ?3)",
+                params![ts, kind, data],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The last `limit` host-wide events, newest first: (time, kind, payload).
+    pub fn system_events(&self, limit: usize) -> StoreResult<Vec<(i64, String, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT ts, kind, data FROM system_events ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows =
+                statement.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 

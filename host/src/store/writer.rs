@@ -25,7 +25,8 @@ pub const MAX_GROUP: usize = 1_024;
 /// other fields are what the store indexes and filters on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    /// An order's latest state (insert or replace).
+    /// An order's new state: replaces the latest, and is added to its
+    /// history of changes.
     Order {
         bot_id: String,
         order_id: u64,
@@ -205,6 +206,10 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
              ON CONFLICT (bot_id, order_id) DO UPDATE SET
                status = excluded.status, updated_ts = excluded.updated_ts, data = excluded.data",
         )?;
+        let mut order_change = tx.prepare_cached(
+            "INSERT INTO order_changes (bot_id, order_id, status, ts, data)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
         let mut fill =
             tx.prepare_cached("INSERT INTO fills (bot_id, ts, data) VALUES (?1, ?2, ?3)")?;
         let mut trade =
@@ -241,6 +246,13 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
                         *order_id as i64,
                         status,
                         created_ts,
+                        updated_ts,
+                        data
+                    ])?;
+                    order_change.execute(params![
+                        bot_id,
+                        *order_id as i64,
+                        status,
                         updated_ts,
                         data
                     ])?;
