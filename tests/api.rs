@@ -921,9 +921,16 @@ async fn presets_market_global_system_logs_and_metrics() {
         "stratbox_bot_equity{bot=\"watched\"}",
         "stratbox_orders_placed_total",
         "stratbox_decision_latency_seconds",
+        "stratbox_plugin_call_seconds_bucket",
     ] {
         assert!(text.contains(metric), "{metric} missing from:\n{text}");
     }
+    let calls: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("stratbox_plugin_call_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(calls > 0, "strategy calls are timed:\n{text}");
 }
 
 #[tokio::test]

@@ -17,11 +17,13 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::AppState;
 use crate::live::{BotState, Channel, EventBus, Filter};
+use crate::plugin::CallObserver;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -75,6 +77,8 @@ pub struct ProcessProbe {
 
 pub struct ApiMetrics {
     requests: Family<RequestLabels, Counter>,
+    /// Duration of every strategy call (on-candle, on-fill), seconds.
+    plugin_calls: Histogram,
     activity: Arc<Activity>,
     system: Mutex<Option<sysinfo::System>>,
 }
@@ -83,6 +87,8 @@ impl Default for ApiMetrics {
     fn default() -> Self {
         Self {
             requests: Family::default(),
+            // 1 µs to about 0.5 s.
+            plugin_calls: Histogram::new(exponential_buckets(1e-6, 2.0, 20)),
             activity: Arc::new(Activity::default()),
             system: Mutex::new(sysinfo::System::new().ok()),
         }
@@ -100,6 +106,14 @@ impl ApiMetrics {
                 status,
             })
             .inc();
+    }
+
+    /// What the plugin runtime calls after every strategy call.
+    pub fn plugin_call_observer(&self) -> CallObserver {
+        let histogram = self.plugin_calls.clone();
+        CallObserver(Arc::new(move |elapsed| {
+            histogram.observe(elapsed.as_secs_f64())
+        }))
     }
 
     /// Follow the bus and count orders, fills and trades, until the bus closes.
@@ -265,6 +279,11 @@ pub async fn prometheus(State(app): State<AppState>) -> impl IntoResponse {
                 .set(micros as f64 / 1e6);
         }
     }
+    registry.register(
+        "plugin_call_seconds",
+        "Duration of each strategy call (on-candle, on-fill) inside the sandbox",
+        app.metrics.plugin_calls.clone(),
+    );
     registry.register(
         "decision_latency_seconds",
         "From a candle's publication to the end of the plugin's decision on it, by quantile",

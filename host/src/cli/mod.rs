@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use stratbox_host::api::ApiMetrics;
 use stratbox_host::live::LogBook;
 use stratbox_host::plugin::{PluginRuntime, RuntimeConfig};
 
@@ -57,22 +58,28 @@ enum Command {
 
 /// Run a command; `logbook` receives the log lines the server shows.
 pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
-    let runtime = |max_instances| {
+    let runtime = |max_instances, call_observer| {
         let config = RuntimeConfig {
             cache_dir: (!cli.no_cache).then(|| cli.cache_dir.clone()),
             max_instances,
+            call_observer,
             ..RuntimeConfig::default()
         };
         PluginRuntime::new(config).context("cannot start the plugin runtime")
     };
     // A command runs at most one bot per config file; the server, many.
-    let small = || runtime(256);
+    let small = || runtime(256, None);
     match cli.command {
         Command::Plugin(command) => plugin::run(command, small),
         Command::Data(command) => data::run(command),
         Command::Backtest(args) => backtest::run(args, small()?),
         Command::Live(args) => live::run(args, small()?),
-        Command::Serve(args) => serve::run(args, runtime(2_000)?, logbook),
+        Command::Serve(args) => {
+            // The server times every strategy call for its metrics.
+            let metrics = ApiMetrics::default();
+            let plugins = runtime(2_000, Some(metrics.plugin_call_observer()))?;
+            serve::run(args, plugins, logbook, metrics)
+        }
         Command::Token(command) => token::run(command),
     }
 }

@@ -197,7 +197,12 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow::Result<()> {
+pub fn run(
+    args: ServeArgs,
+    runtime: PluginRuntime,
+    logbook: LogBook,
+    metrics: api::ApiMetrics,
+) -> anyhow::Result<()> {
     let settings = settings(&args)?;
     let store = Arc::new(
         Store::open_with(&settings.data_dir, settings.synchronous).context("cannot start")?,
@@ -235,7 +240,6 @@ pub fn run(args: ServeArgs, runtime: PluginRuntime, logbook: LogBook) -> anyhow:
         } else {
             Some(auth.create("development", Role::Admin)?.1)
         };
-        let metrics = api::ApiMetrics::default();
         metrics.follow(&bus);
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await

@@ -7,7 +7,7 @@
 //! state is half-updated must not trade anyway.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmtime::{Engine, Store, Trap};
@@ -47,6 +47,8 @@ pub struct PluginInstance {
     deadline_ticks: u64,
     /// The failure that made this instance unusable, if any.
     poisoned: Option<PluginError>,
+    /// Told how long each strategy call took, when someone measures.
+    call_observer: Option<super::CallObserver>,
 }
 
 impl PluginInstance {
@@ -57,6 +59,7 @@ impl PluginInstance {
         epoch_tick: Duration,
         plugin: Arc<str>,
         bot: Arc<str>,
+        call_observer: Option<super::CallObserver>,
     ) -> Result<Self, PluginError> {
         let state = InstanceState {
             limiter: Limiter::new(limits),
@@ -91,6 +94,7 @@ impl PluginInstance {
             limits,
             deadline_ticks,
             poisoned: None,
+            call_observer,
         })
     }
 
@@ -203,9 +207,14 @@ impl PluginInstance {
         bot: &BotView,
     ) -> Result<Vec<Action>, PluginError> {
         let fuel = self.limits.fuel_per_call;
+        let started = self.call_observer.as_ref().map(|_| Instant::now());
         let actions = self.call("on-candle", fuel, |bindings, store| {
             bindings.call_on_candle(store, candle, bot)
-        })?;
+        });
+        if let (Some(observer), Some(started)) = (&self.call_observer, started) {
+            (observer.0)(started.elapsed());
+        }
+        let actions = actions?;
         if actions.len() > MAX_ACTIONS_PER_CALL {
             let reason = format!(
                 "returned {} actions, more than the {MAX_ACTIONS_PER_CALL} allowed per candle",
@@ -219,9 +228,14 @@ impl PluginInstance {
     /// Report a fill.
     pub fn on_fill(&mut self, fill: &Fill) -> Result<(), PluginError> {
         let fuel = self.limits.fuel_per_call;
-        self.call("on-fill", fuel, |bindings, store| {
+        let started = self.call_observer.as_ref().map(|_| Instant::now());
+        let outcome = self.call("on-fill", fuel, |bindings, store| {
             bindings.call_on_fill(store, fill)
-        })
+        });
+        if let (Some(observer), Some(started)) = (&self.call_observer, started) {
+            (observer.0)(started.elapsed());
+        }
+        outcome
     }
 }
 

@@ -29,5 +29,5 @@ pub use error::{InitError, LoadError, ParamIssue, PluginError};
 pub use instance::PluginInstance;
 pub use limits::PluginLimits;
 pub use registry::{PluginRegistry, RegistryError};
-pub use runtime::{Plugin, PluginInfo, PluginRuntime, RuntimeConfig};
+pub use runtime::{CallObserver, Plugin, PluginInfo, PluginRuntime, RuntimeConfig};
 pub use schema::{MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, SchemaError};
