@@ -33,12 +33,6 @@ impl StoreCommitLog {
     }
 }
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
@@ -112,7 +106,7 @@ fn records(batch: RecordBatch) -> Vec<Record> {
     }
     records.push(Record::BotState {
         bot_id: bot.clone(),
-        updated_at: wall_ms(),
+        updated_at: crate::live::wall_ms(),
         state: json(&batch.state),
     });
     records

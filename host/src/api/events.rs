@@ -92,10 +92,7 @@ impl From<&Event> for Envelope {
             seq: event.seq,
             ts: super::views::time(event.ts),
             kind: event.kind.to_string(),
-            channel: serde_json::to_value(event.channel)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            channel: super::views::state_name(&event.channel),
             bot_id: event.bot_id.clone(),
             data: event.data.clone(),
         }

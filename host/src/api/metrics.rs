@@ -233,10 +233,7 @@ pub async fn prometheus(State(app): State<AppState>) -> impl IntoResponse {
         BotState::Killed,
         BotState::Error,
     ] {
-        let name = serde_json::to_value(state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let name = super::views::state_name(&state);
         let count = snapshots.iter().filter(|s| s.state == state).count();
         bots_by_state
             .get_or_create(&StateLabels { state: name })

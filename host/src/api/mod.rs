@@ -65,11 +65,7 @@ use crate::store::Store;
 pub const API_REVISION: u32 = 1;
 
 /// Wall time, epoch ms.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::live::wall_ms as now_ms;
 
 /// Everything a handler can reach. Shared, immutable apart from what each
 /// part guards itself.

@@ -76,7 +76,8 @@ pub struct BotSummary {
     pub allowed_commands: Vec<String>,
 }
 
-fn state_name<T: Serialize>(value: &T) -> String {
+/// The JSON name of a unit enum variant (`running`, `buy`, `orders`, ...).
+pub fn state_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -133,9 +133,7 @@ impl EventBus {
         bot_id: Option<&str>,
         data: Value,
     ) -> u64 {
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let ts = super::wall_ms();
         let mut sequencer = self.sequencer.lock().expect("bus lock");
         let seq = sequencer.next_seq;
         sequencer.next_seq += 1;

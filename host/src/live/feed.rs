@@ -253,7 +253,7 @@ impl FeedHub {
             FeedConfig::Synthetic { seed, interval_ms } => {
                 let interval =
                     Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
-                let now = wall_now_ms();
+                let now = super::wall_ms();
                 let params = match last {
                     Some(last) => SynthParams {
                         timeframe,
@@ -305,12 +305,6 @@ impl FeedHub {
         drop(feeds);
         Some(handle.recent_before(handle.published(), count))
     }
-}
-
-fn wall_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Where a feed's candles come from.

@@ -185,9 +185,7 @@ impl<S: Subscriber> Layer<S> for LogBook {
         } else {
             metadata.target().to_string()
         };
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let ts = super::wall_ms();
         self.push(LogLine {
             id: 0,
             ts,

@@ -28,6 +28,14 @@ mod runner;
 mod snapshot;
 mod state;
 
+/// Wall time, epoch ms: for event times, log lines and latency, never for
+/// the engine (whose clock is candle time).
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 pub use bus::{Channel, Event, EventBus, Filter, LagReason, Reserve, Subscription};
 pub use durable::{CommitFuture, CommitLog, RecordBatch, RunnerState};
 pub use feed::{

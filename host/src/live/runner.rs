@@ -86,12 +86,6 @@ pub(crate) struct Request {
     pub reply: oneshot::Sender<Result<Arc<BotSnapshot>, CommandError>>,
 }
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 pub(crate) struct BotRunner {
     config: BotConfig,
     /// The same config, shared with snapshots; replaced on reconfigure.
@@ -577,7 +571,7 @@ impl BotRunner {
             CommandKind::Start => {
                 // Start from the next candle the feed publishes.
                 self.next_candle = self.feed.published();
-                self.started_at = Some(wall_ms());
+                self.started_at = Some(super::wall_ms());
             }
             CommandKind::Stop => {
                 self.engine.cancel_pending("bot stopped");
