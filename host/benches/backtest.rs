@@ -10,11 +10,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use stratbox_host::backtest::{self, BacktestOptions};
+use stratbox_host::backtest::{self, BacktestOptions, PluginSummary};
 use stratbox_host::data::{SynthParams, read_candles, synthesize, write_candles};
 use stratbox_host::domain::Candle;
 use stratbox_host::domain::config::BotConfig;
-use stratbox_host::engine::{BotEngine, Decider};
+use stratbox_host::engine::Decider;
 use stratbox_host::plugin::contract::{self, Action};
 use stratbox_host::plugin::{PluginError, PluginRuntime, RuntimeConfig};
 use stratbox_sdk::Strategy;
@@ -40,7 +40,7 @@ impl Decider for NativeEmaCross {
     fn on_candle(
         &mut self,
         candle: &contract::Candle,
-        bot: &contract::BotView,
+        view: &contract::PluginView,
     ) -> Result<Vec<Action>, PluginError> {
         let c = &mut self.candle;
         (c.ts, c.open, c.high, c.low, c.close, c.volume) = (
@@ -51,13 +51,10 @@ impl Decider for NativeEmaCross {
             candle.close,
             candle.volume,
         );
-        let view = stratbox_sdk::BotView {
-            position_qty: bot.position_qty,
-            position_avg_price: bot.position_avg_price,
-            free_cash: bot.free_cash,
-            equity: bot.equity,
-            open_orders: Vec::new(),
-        };
+        let bot = &view.bot;
+        let mut view = stratbox_sdk::BotView::flat(bot.free_cash)
+            .with_position(bot.position_qty, bot.position_avg_price);
+        view.equity = bot.equity;
         Ok(self
             .strategy
             .on_candle(&self.candle, &view)
@@ -98,30 +95,27 @@ fn best(mut run: impl FnMut() -> Duration) -> Duration {
         .expect("at least one round")
 }
 
-fn native_run(config: &BotConfig, candles: &[Candle]) -> (usize, Duration) {
+/// The same backtest with the strategy compiled natively.
+fn native_run(
+    config: &BotConfig,
+    candles: &[Candle],
+    options: &BacktestOptions,
+) -> (Duration, usize) {
+    let params: ema_cross::Params =
+        serde_json::from_value(config.strategy.params.clone()).expect("ema-cross params");
     let decider = NativeEmaCross {
-        strategy: ema_cross::EmaCross::new(Default::default()).expect("native strategy"),
-        candle: stratbox_sdk::Candle {
-            symbol: "BTCUSDT".into(),
-            timeframe: "1m".into(),
-            ts: 0,
-            open: 0.0,
-            high: 0.0,
-            low: 0.0,
-            close: 0.0,
-            volume: 0.0,
-        },
+        strategy: ema_cross::EmaCross::new(params).expect("native strategy"),
+        candle: stratbox_sdk::Candle::new("BTCUSDT", "1m"),
     };
-    let mut engine = BotEngine::new(config, decider).expect("engine");
-    let mut curve = Vec::with_capacity(candles.len());
-    let mut fills = 0;
+    let summary = PluginSummary {
+        name: "ema-cross".into(),
+        version: "native".into(),
+        content_hash: String::new(),
+    };
     let started = Instant::now();
-    for candle in candles {
-        engine.on_candle(candle).expect("native step");
-        fills += engine.drain_events().count();
-        curve.push((engine.now(), engine.portfolio().equity()));
-    }
-    (fills, started.elapsed())
+    let result =
+        backtest::run_with(config, decider, summary, candles, options).expect("native backtest");
+    (started.elapsed(), result.trades.len())
 }
 
 fn main() {
@@ -159,7 +153,13 @@ fn main() {
         started.elapsed()
     });
 
-    let native = best(|| native_run(&config, &candles).1);
+    let mut native_trades = 0;
+    let native = best(|| {
+        let (took, trades) = native_run(&config, &candles, &options);
+        native_trades = trades;
+        took
+    });
+    assert_eq!(trades, native_trades, "wasm and native must trade the same");
 
     let rate = |d: Duration| CANDLES as f64 / d.as_secs_f64();
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };

@@ -1,8 +1,8 @@
 //! Plugin runtime benchmark (`make bench`).
 //!
 //! - ema-cross on 1,000,000 synthetic one-minute candles (seed 42) through
-//!   the wasm runtime with the full on-candle signature (candle with symbol
-//!   and timeframe, bot view), against the same strategy compiled natively;
+//!   the wasm runtime with the full on-candle signature (the candle, naming
+//!   its market, and the bot view), against the same strategy compiled natively;
 //! - instantiation of a compiled plugin;
 //! - load of a cached plugin (compile cache hit), and a cold compile.
 //!
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use stratbox_host::data::{SynthParams, synthesize};
-use stratbox_host::plugin::contract::{self, Action, BotView, Side};
+use stratbox_host::plugin::contract::{self, Action, Market, PluginView, Side};
 use stratbox_host::plugin::{CacheOutcome, PluginLimits, PluginRuntime, RuntimeConfig};
 use stratbox_sdk::Strategy;
 
@@ -58,21 +58,18 @@ fn best<T>(rounds: usize, mut run: impl FnMut() -> (Duration, T)) -> (Duration, 
 
 fn main() {
     let candles = synthesize(&SynthParams::new(CANDLES, 42));
-    let wasm_candles: Vec<contract::Candle> = candles
-        .iter()
-        .map(|c| contract::Candle::from_domain("BTCUSDT", "1m", c))
-        .collect();
+    let wasm_candles: Vec<contract::Candle> =
+        candles.iter().map(contract::Candle::from_domain).collect();
     let native_candles: Vec<stratbox_sdk::Candle> = wasm_candles
         .iter()
         .map(|c| stratbox_sdk::Candle {
-            symbol: c.symbol.clone(),
-            timeframe: c.timeframe.clone(),
             ts: c.ts,
             open: c.open,
             high: c.high,
             low: c.low,
             close: c.close,
             volume: c.volume,
+            ..stratbox_sdk::Candle::new("BTCUSDT", "1m")
         })
         .collect();
 
@@ -114,17 +111,18 @@ fn main() {
 
     // ema-cross through wasm.
     let params = json!({});
+    let market = Market::new("BTCUSDT", "1m");
     let run_wasm = |candles: &[contract::Candle]| {
         let (mut instance, _) = plugin
-            .start(&params, PluginLimits::default(), "bench")
+            .start(&params, &market, PluginLimits::default(), "bench")
             .expect("start");
-        let mut bot = BotView::flat(10_000.0);
+        let mut view = PluginView::flat(10_000.0);
         let mut trades = 0u64;
         let started = Instant::now();
         for candle in candles {
-            for action in instance.on_candle(candle, &bot).expect("on-candle") {
+            for action in instance.on_candle(candle, &view).expect("on-candle") {
                 if let Action::Place(intent) = action {
-                    apply(&mut bot.position_qty, intent.side, intent.quantity);
+                    apply(&mut view.bot.position_qty, intent.side, intent.quantity);
                     trades += 1;
                 }
             }
@@ -132,18 +130,6 @@ fn main() {
         (started.elapsed(), trades)
     };
     let (wasm_time, wasm_trades) = best(ROUNDS, || run_wasm(&wasm_candles));
-    // The same, with empty symbol and timeframe strings: what passing the
-    // two strings costs (each is allocated in the guest on every call).
-    let unnamed: Vec<contract::Candle> = wasm_candles
-        .iter()
-        .map(|c| contract::Candle {
-            symbol: String::new(),
-            timeframe: String::new(),
-            ..c.clone()
-        })
-        .collect();
-    let (unnamed_time, _) = best(ROUNDS, || run_wasm(&unnamed));
-
     // The same strategy compiled natively.
     let (native_time, native_trades) = best(ROUNDS, || {
         let mut strategy = ema_cross::EmaCross::new(Default::default()).expect("native");
@@ -177,10 +163,6 @@ fn main() {
     println!(
         "  wasm on-candle:          {wasm_ns:8.1} ns/candle   target <= 300 ns   {}",
         verdict(wasm_ns <= 300.0)
-    );
-    println!(
-        "  wasm, empty symbol/tf:   {:8.1} ns/candle",
-        per(unnamed_time)
     );
     println!("  native on-candle:        {native_ns:8.1} ns/candle");
     println!("  wasm / native:           {:8.1}x", wasm_ns / native_ns);

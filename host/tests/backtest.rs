@@ -244,7 +244,12 @@ fn a_checkpoint_restores_the_books_and_the_run_continues_identically() {
     let candles = candles(3_000, 9);
     let start = |config: &BotConfig| {
         let (instance, warmup) = plugin
-            .start(&config.strategy.params, config.limits, "test-bot")
+            .start(
+                &config.strategy.params,
+                &support::btc_1m(),
+                config.limits,
+                "test-bot",
+            )
             .unwrap();
         (BotEngine::new(config, instance).unwrap(), warmup as usize)
     };

@@ -14,7 +14,7 @@ use support::{Harness, RUNTIME, plugin_path};
 fn synthetic_candles(count: usize) -> Vec<contract::Candle> {
     synthesize(&SynthParams::new(count, 7))
         .iter()
-        .map(|c| contract::Candle::from_domain("BTCUSDT", "1m", c))
+        .map(contract::Candle::from_domain)
         .collect()
 }
 
@@ -26,7 +26,7 @@ fn run(
 ) -> Vec<Vec<Action>> {
     let plugin = runtime.load_file(&plugin_path(name)).unwrap();
     let (instance, _) = plugin
-        .start(params, PluginLimits::default(), "det")
+        .start(params, &support::btc_1m(), PluginLimits::default(), "det")
         .unwrap();
     let mut harness = Harness::new(instance, 10_000.0);
     candles.iter().map(|c| harness.step(c)).collect()

@@ -18,7 +18,12 @@ fn pointers(err: InitError) -> Vec<String> {
 fn start(name: &str, params: serde_json::Value) -> Harness {
     let plugin = load(name);
     let (instance, _) = plugin
-        .start(&params, PluginLimits::default(), "test-bot")
+        .start(
+            &params,
+            &support::btc_1m(),
+            PluginLimits::default(),
+            "test-bot",
+        )
         .expect("params accepted");
     Harness::new(instance, 1000.0)
 }
@@ -99,7 +104,7 @@ fn out_of_range_and_cross_field_errors_name_the_field() {
     ];
     for (name, params, pointer) in cases {
         let err = load(name)
-            .start(&params, PluginLimits::default(), "b")
+            .start(&params, &support::btc_1m(), PluginLimits::default(), "b")
             .err()
             .unwrap_or_else(|| panic!("{name} accepted {params}"));
         assert_eq!(pointers(err), [pointer], "{name} {params}");
@@ -148,7 +153,7 @@ fn bad_rules_are_refused_at_the_exact_path() {
     ];
     for (params, pointer) in cases {
         let err = rules
-            .start(&params, PluginLimits::default(), "b")
+            .start(&params, &support::btc_1m(), PluginLimits::default(), "b")
             .err()
             .unwrap_or_else(|| panic!("accepted {params}"));
         let found = pointers(err);
@@ -309,7 +314,7 @@ fn rules_decisions_match_the_hand_worked_series() {
 fn rules_warmup_covers_the_longest_series() {
     let params = json!({ "entry": { "above": { "left": { "rsi": 14 }, "right": { "sma": 50 } } } });
     let (_, warmup) = load("rules")
-        .start(&params, PluginLimits::default(), "b")
+        .start(&params, &support::btc_1m(), PluginLimits::default(), "b")
         .unwrap();
     // SMA(50) needs 50 candles, plus one for crosses.
     assert_eq!(warmup, 51);
@@ -326,7 +331,12 @@ fn the_shipped_bot_configs_have_valid_strategy_params() {
         let plugin = config["strategy"]["plugin"].as_str().unwrap().to_string();
         let params = config["strategy"]["params"].clone();
         load(&plugin)
-            .start(&params, PluginLimits::default(), "config")
+            .start(
+                &params,
+                &support::btc_1m(),
+                PluginLimits::default(),
+                "config",
+            )
             .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
         seen.push(plugin);
     }

@@ -7,7 +7,7 @@ use stratbox_host::domain::config::BotConfig;
 use stratbox_host::engine::{BotEngine, Decider, EngineEvent};
 use stratbox_host::plugin::PluginError;
 use stratbox_host::plugin::contract::{
-    Action, BotView, Candle as PluginCandle, Fill, OrderIntent, OrderKind, Side,
+    Action, Candle as PluginCandle, Fill, OrderIntent, OrderKind, PluginView, Side,
 };
 
 /// Returns the same absurd intents on every candle.
@@ -28,7 +28,7 @@ impl Decider for Hostile {
     fn on_candle(
         &mut self,
         _candle: &PluginCandle,
-        _bot: &BotView,
+        _view: &PluginView,
     ) -> Result<Vec<Action>, PluginError> {
         Ok(vec![
             intent(Side::Buy, OrderKind::Market, f64::NAN, None),

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::json;
-use stratbox_host::plugin::contract::{self, BotView};
+use stratbox_host::plugin::contract::{self, PluginView};
 use stratbox_host::plugin::{LoadError, PluginError, PluginLimits};
 use support::{RUNTIME, closes, fixture_path, load, plugin_path};
 
@@ -14,11 +14,12 @@ fn runtime_still_works() {
     let (mut instance, _) = plugin
         .start(
             &json!({ "fast": 2, "slow": 3 }),
+            &support::btc_1m(),
             PluginLimits::default(),
             "after",
         )
         .expect("good plugin starts");
-    let bot = BotView::flat(1000.0);
+    let bot = PluginView::flat(1000.0);
     for candle in closes(&[10.0, 10.0, 10.0, 13.0]) {
         instance.on_candle(&candle, &bot).expect("good plugin runs");
     }
@@ -34,18 +35,18 @@ fn first_candle_error_with_volume(fixture: &str, limits: PluginLimits, volume: f
         .load_file(&fixture_path(fixture))
         .expect("fixture loads");
     let (mut instance, _) = plugin
-        .start(&json!({}), limits, "hostile")
+        .start(&json!({}), &support::btc_1m(), limits, "hostile")
         .expect("fixture inits");
     let candle = &contract::Candle {
         volume,
-        ..closes(&[100.0])[0].clone()
+        ..closes(&[100.0])[0]
     };
     let error = instance
-        .on_candle(candle, &BotView::flat(1000.0))
+        .on_candle(candle, &PluginView::flat(1000.0))
         .expect_err("the call must fail");
     // The instance is poisoned: the next call is refused, not re-entered.
     let again = instance
-        .on_candle(candle, &BotView::flat(1000.0))
+        .on_candle(candle, &PluginView::flat(1000.0))
         .unwrap_err();
     assert_eq!(again, PluginError::Poisoned(Box::new(error.clone())));
     error

@@ -15,6 +15,7 @@ pub mod log;
 mod params;
 #[doc(hidden)]
 pub mod runtime;
+mod view;
 
 /// Bindings generated from the WIT contract in `sdk/wit/`.
 #[doc(hidden)]
@@ -31,12 +32,12 @@ pub mod bindings {
 }
 
 pub use bindings::stratbox::strategy::types::{
-    Action, BotView, Candle, Description, Fill, LogLevel, OpenOrder, OrderIntent, OrderKind,
-    ParamError, Side,
+    Action, Description, Fill, LogLevel, OpenOrder, OrderIntent, OrderKind, ParamError, Side,
 };
 pub use params::param_error;
 pub use schemars;
 pub use serde;
+pub use view::{BotView, Candle};
 
 /// A trading strategy.
 ///
@@ -91,10 +92,16 @@ macro_rules! export_strategy {
                 fn describe() -> $crate::Description {
                     $crate::runtime::describe::<$strategy>()
                 }
-                fn init(params: ::std::string::String) -> Result<u32, Vec<$crate::ParamError>> {
-                    $crate::runtime::init::<$strategy>(&params)
+                fn init(
+                    params: ::std::string::String,
+                    markets: Vec<$crate::runtime::wire::Market>,
+                ) -> Result<u32, Vec<$crate::ParamError>> {
+                    $crate::runtime::init::<$strategy>(&params, &markets)
                 }
-                fn on_candle(candle: $crate::Candle, bot: $crate::BotView) -> Vec<$crate::Action> {
+                fn on_candle(
+                    candle: $crate::runtime::wire::Candle,
+                    bot: $crate::runtime::wire::BotView,
+                ) -> Vec<$crate::Action> {
                     $crate::runtime::on_candle::<$strategy>(&candle, &bot)
                 }
                 fn on_fill(fill: $crate::Fill) {
@@ -154,28 +161,5 @@ impl OrderIntent {
 impl From<OrderIntent> for Action {
     fn from(intent: OrderIntent) -> Self {
         Action::Place(intent)
-    }
-}
-
-impl BotView {
-    /// A flat bot with `cash` free and no open orders.
-    pub fn flat(cash: f64) -> Self {
-        Self {
-            position_qty: 0.0,
-            position_avg_price: 0.0,
-            free_cash: cash,
-            equity: cash,
-            open_orders: Vec::new(),
-        }
-    }
-
-    /// Whether the bot holds no position.
-    pub fn is_flat(&self) -> bool {
-        self.position_qty == 0.0
-    }
-
-    /// Whether a strategy order with this tag is open.
-    pub fn has_open_order(&self, tag: &str) -> bool {
-        self.open_orders.iter().any(|order| order.client_tag == tag)
     }
 }

@@ -8,6 +8,11 @@ use std::cell::RefCell;
 use crate::params::pointer_from_serde_path;
 use crate::{Action, BotView, Candle, Description, Fill, ParamError, Strategy, param_error};
 
+/// The contract's own shapes of what crosses the boundary.
+pub mod wire {
+    pub use crate::bindings::stratbox::strategy::types::{BotView, Candle, Market};
+}
+
 /// Prefix of the log line the panic hook sends. The host recognises it and
 /// attaches the message to the trap that follows.
 pub const PANIC_PREFIX: &str = "panic: ";
@@ -16,6 +21,10 @@ thread_local! {
     /// The live strategy. A plugin instance serves one bot, and WebAssembly
     /// runs one thread, so a thread-local is the whole of the state.
     static STRATEGY: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
+    /// The markets `init` named; wire candles refer to them by index. Each
+    /// holds a candle whose prices are overwritten per call, so the names
+    /// are not copied on every candle.
+    static MARKETS: RefCell<Vec<Candle>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Send panic messages to the host before the trap ends the call, as one
@@ -48,8 +57,13 @@ pub fn describe<S: Strategy>() -> Description {
     }
 }
 
-pub fn init<S: Strategy>(params: &str) -> Result<u32, Vec<ParamError>> {
+pub fn init<S: Strategy>(params: &str, markets: &[wire::Market]) -> Result<u32, Vec<ParamError>> {
     install_panic_hook();
+    let markets = markets
+        .iter()
+        .map(|market| Candle::new(&market.symbol, &market.timeframe))
+        .collect();
+    MARKETS.with(|cell| *cell.borrow_mut() = markets);
     let mut deserializer = serde_json::Deserializer::from_str(params);
     let params: S::Params = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         vec![param_error(
@@ -74,8 +88,28 @@ fn with_strategy<S: Strategy, R>(f: impl FnOnce(&mut S) -> R) -> R {
     })
 }
 
-pub fn on_candle<S: Strategy>(candle: &Candle, bot: &BotView) -> Vec<Action> {
-    with_strategy::<S, _>(|strategy| strategy.on_candle(candle, bot))
+pub fn on_candle<S: Strategy>(candle: &wire::Candle, bot: &wire::BotView) -> Vec<Action> {
+    let bot = BotView::from_wire(bot);
+    MARKETS.with(|cell| {
+        let mut markets = cell.borrow_mut();
+        let mut unnamed;
+        let current = match markets.get_mut(candle.market as usize) {
+            Some(market) => market,
+            // The host names only markets it gave init; any other index gets
+            // empty names rather than a trap.
+            None => {
+                unnamed = Candle::new("", "");
+                &mut unnamed
+            }
+        };
+        current.ts = candle.ts;
+        current.open = candle.open;
+        current.high = candle.high;
+        current.low = candle.low;
+        current.close = candle.close;
+        current.volume = candle.volume;
+        with_strategy::<S, _>(|strategy| strategy.on_candle(current, &bot))
+    })
 }
 
 pub fn on_fill<S: Strategy>(fill: &Fill) {

@@ -8,8 +8,8 @@ use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
 use crate::domain::{Candle, Fill, Order, OrderOrigin, OrderStatus, Timeframe};
 use crate::engine::metrics::{self, EquityPoint, Metrics};
 use crate::engine::{
-    BotEngine, EngineError, EngineEvent, PortfolioView, Rejection, RuleStatus, StateChange, Trade,
-    Violation,
+    BotEngine, Decider, EngineError, EngineEvent, PortfolioView, Rejection, RuleStatus,
+    StateChange, Trade, Violation,
 };
 use crate::plugin::{InitError, Plugin};
 
@@ -153,6 +153,30 @@ pub fn run(
     candles: &[Candle],
     options: &BacktestOptions,
 ) -> Result<BacktestResult, BacktestError> {
+    // The config is checked before the plugin sees it.
+    let issues = config.check();
+    if !issues.is_empty() {
+        return Err(BacktestError::Config(issues));
+    }
+    let (instance, _warmup) = plugin.start_bot(config).map_err(BacktestError::Params)?;
+    let info = plugin.info();
+    let summary = PluginSummary {
+        name: info.name.clone(),
+        version: info.version.to_string(),
+        content_hash: info.content_hash.clone(),
+    };
+    run_with(config, instance, summary, candles, options)
+}
+
+/// [`run`] with any decider: the same backtest whoever decides (the
+/// benchmark runs it with the strategy compiled natively).
+pub fn run_with<D: Decider>(
+    config: &BotConfig,
+    decider: D,
+    plugin: PluginSummary,
+    candles: &[Candle],
+    options: &BacktestOptions,
+) -> Result<BacktestResult, BacktestError> {
     let issues = config.check();
     if !issues.is_empty() {
         return Err(BacktestError::Config(issues));
@@ -169,12 +193,9 @@ pub fn run(
         .ok_or(BacktestError::NoCandles)?;
     check_spacing(candles, &config.market.timeframe)?;
 
-    let (instance, _warmup) = plugin
-        .start(&config.strategy.params, config.limits, &config.id)
-        .map_err(BacktestError::Params)?;
     let engine_error = |ts, error| BacktestError::Engine { ts, error };
     let mut engine =
-        BotEngine::new(config, instance).map_err(|error| engine_error(candles[0].ts, error))?;
+        BotEngine::new(config, decider).map_err(|error| engine_error(candles[0].ts, error))?;
 
     let mut journal = Journal::default();
     let mut curve = Vec::with_capacity(candles.len());
@@ -218,14 +239,9 @@ pub fn run(
         portfolio.fees_paid(),
     );
     let risk = engine.risk();
-    let info = plugin.info();
     Ok(BacktestResult {
         config: config.clone(),
-        plugin: PluginSummary {
-            name: info.name.clone(),
-            version: info.version.to_string(),
-            content_hash: info.content_hash.clone(),
-        },
+        plugin,
         end_of_run: options.end_of_run,
         candles: candles.len(),
         start_ts: candles[0].ts,

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use stratbox_host::data::read_candles;
 use stratbox_host::domain::{Candle, Timeframe};
-use stratbox_host::plugin::contract::{self, Action, BotView};
+use stratbox_host::plugin::contract::{self, Action, Market, PluginView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
 
 #[derive(Debug, Subcommand)]
@@ -98,12 +98,13 @@ fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
         Some(timeframe) => timeframe.to_string(),
         None => bail!("cannot infer the timeframe from the candles; pass --timeframe"),
     };
+    let market = Market::new(&args.symbol, &timeframe);
     let (mut instance, _warmup) = plugin
-        .start(&params, PluginLimits::default(), "dry-run")
+        .start(&params, &market, PluginLimits::default(), "dry-run")
         .context("the plugin refused its parameters")?;
 
-    let bot = BotView::flat(args.cash);
-    let mut candle = contract::Candle::for_market(&args.symbol, &timeframe);
+    let bot = PluginView::flat(args.cash);
+    let mut candle = contract::Candle::of_bot_market();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (mut decisions, mut intents, mut cancels) = (0u64, 0u64, 0u64);

@@ -113,7 +113,7 @@ pub trait Decider {
     fn on_candle(
         &mut self,
         candle: &contract::Candle,
-        bot: &contract::BotView,
+        view: &contract::PluginView,
     ) -> Result<Vec<Action>, PluginError>;
     fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError>;
 }
@@ -122,9 +122,9 @@ impl Decider for PluginInstance {
     fn on_candle(
         &mut self,
         candle: &contract::Candle,
-        bot: &contract::BotView,
+        view: &contract::PluginView,
     ) -> Result<Vec<Action>, PluginError> {
-        PluginInstance::on_candle(self, candle, bot)
+        PluginInstance::on_candle(self, candle, view)
     }
 
     fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError> {
@@ -190,10 +190,7 @@ impl<D: Decider> BotEngine<D> {
             risk: RiskEngine::new(config.risk.clone(), config.capital.initial),
             fill_timing: config.execution.fill_timing,
             timeframe_ms: timeframe.millis(),
-            plugin_candle: contract::Candle::for_market(
-                &config.market.symbol,
-                &config.market.timeframe,
-            ),
+            plugin_candle: contract::Candle::of_bot_market(),
             last_close: None,
             now: 0,
             events: Vec::new(),
@@ -280,7 +277,7 @@ impl<D: Decider> BotEngine<D> {
     }
 
     /// The view the plugin gets, for warming up a replacement decider.
-    pub fn plugin_view(&mut self) -> contract::BotView {
+    pub fn plugin_view(&mut self) -> contract::PluginView {
         self.bot_view()
     }
 
@@ -340,7 +337,7 @@ impl<D: Decider> BotEngine<D> {
     }
 
     /// What the plugin sees of the bot.
-    fn bot_view(&mut self) -> contract::BotView {
+    fn bot_view(&mut self) -> contract::PluginView {
         let avg_price = *self
             .avg_price_view
             .get_or_insert_with(|| to_f64(self.portfolio.avg_entry_price()));
@@ -364,13 +361,15 @@ impl<D: Decider> BotEngine<D> {
                 price: o.price.map(to_f64),
             })
             .collect();
-        contract::BotView {
+        let bot = contract::BotView {
             position_qty: to_f64(self.portfolio.position()),
             position_avg_price: avg_price,
             free_cash: to_f64(self.portfolio.cash() - self.committed_buys()),
             equity: to_f64(self.portfolio.equity()),
-            open_orders,
-        }
+            // Set from the list by PluginView::new.
+            open_order_count: 0,
+        };
+        contract::PluginView::new(bot, open_orders)
     }
 
     /// Quote value reserved by resting and pending buy orders.

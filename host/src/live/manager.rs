@@ -142,7 +142,7 @@ impl BotManager {
                 }];
             }
         };
-        match plugin.start(&config.strategy.params, config.limits, &config.id) {
+        match plugin.start_bot(config) {
             Ok(_) => Vec::new(),
             Err(err) => init_issues(err),
         }
@@ -218,7 +218,7 @@ impl BotManager {
             .resolve(&config.strategy.plugin, config.strategy.version.as_deref())
             .map_err(|err| invalid("/strategy/plugin", err.to_string()))?;
         let (instance, _warmup) = plugin
-            .start(&config.strategy.params, config.limits, &config.id)
+            .start_bot(&config)
             .map_err(|err| CommandError::Invalid(init_issues(err)))?;
         let feed = self
             .feeds

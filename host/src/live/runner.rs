@@ -639,14 +639,9 @@ impl BotRunner {
         config: &BotConfig,
         plugin: Arc<Plugin>,
     ) -> Result<PluginInstance, Vec<ConfigIssue>> {
-        let (mut instance, warmup) = plugin
-            .start(&config.strategy.params, config.limits, &config.id)
-            .map_err(init_issues)?;
+        let (mut instance, warmup) = plugin.start_bot(config).map_err(init_issues)?;
         let view = self.engine.plugin_view();
-        let mut candle = crate::plugin::contract::Candle::for_market(
-            &config.market.symbol,
-            &config.market.timeframe,
-        );
+        let mut candle = crate::plugin::contract::Candle::of_bot_market();
         // Only candles this bot has already processed: the ones still
         // waiting will reach the new instance through the feed.
         for recent in self.feed.recent_before(self.next_candle, warmup as usize) {

@@ -20,8 +20,8 @@ pub use stratbox::strategy::types::{LogLevel, OpenOrder, OrderIntent, OrderKind,
 
 /// The interfaces a plugin may import: the contract's own, nothing else.
 pub const ALLOWED_IMPORTS: &[&str] = &[
-    "stratbox:strategy/types@0.1.0",
-    "stratbox:strategy/host@0.1.0",
+    "stratbox:strategy/types@0.2.0",
+    "stratbox:strategy/host@0.2.0",
 ];
 
 impl Side {
@@ -60,13 +60,24 @@ pub fn action_to_json(action: &Action) -> Value {
     }
 }
 
-impl Candle {
-    /// A candle of this market with every price zero, to be filled with
-    /// [`Candle::set_prices`]: the strings are set once, not per candle.
-    pub fn for_market(symbol: &str, timeframe: &str) -> Self {
+impl Market {
+    pub fn new(symbol: &str, timeframe: &str) -> Self {
         Self {
             symbol: symbol.to_string(),
             timeframe: timeframe.to_string(),
+        }
+    }
+}
+
+/// The index of a bot's market in the list `init` receives: a bot trades one.
+pub const BOT_MARKET: u32 = 0;
+
+impl Candle {
+    /// A candle of the bot's market with every price zero, to be filled with
+    /// [`Candle::set_prices`].
+    pub fn of_bot_market() -> Self {
+        Self {
+            market: BOT_MARKET,
             ts: 0,
             open: 0.0,
             high: 0.0,
@@ -86,23 +97,40 @@ impl Candle {
         self.volume = to_f64(candle.volume);
     }
 
-    /// A host candle as the plugin sees it.
-    pub fn from_domain(symbol: &str, timeframe: &str, candle: &crate::domain::Candle) -> Self {
-        let mut converted = Self::for_market(symbol, timeframe);
+    /// A host candle of the bot's market as the plugin sees it.
+    pub fn from_domain(candle: &crate::domain::Candle) -> Self {
+        let mut converted = Self::of_bot_market();
         converted.set_prices(candle);
         converted
     }
 }
 
-impl BotView {
+/// What a strategy is shown of its bot on a call: the scalar view that
+/// crosses with the call, and the open orders it may ask the host for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginView {
+    pub bot: BotView,
+    pub open_orders: Vec<OpenOrder>,
+}
+
+impl PluginView {
     /// A flat bot with `cash` free and no open orders.
     pub fn flat(cash: f64) -> Self {
         Self {
-            position_qty: 0.0,
-            position_avg_price: 0.0,
-            free_cash: cash,
-            equity: cash,
+            bot: BotView {
+                position_qty: 0.0,
+                position_avg_price: 0.0,
+                free_cash: cash,
+                equity: cash,
+                open_order_count: 0,
+            },
             open_orders: Vec::new(),
         }
+    }
+
+    /// The bot with these open orders: the view's count follows the list.
+    pub fn new(mut bot: BotView, open_orders: Vec<OpenOrder>) -> Self {
+        bot.open_order_count = u32::try_from(open_orders.len()).unwrap_or(u32::MAX);
+        Self { bot, open_orders }
     }
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wasmtime::{Engine, Store, Trap};
 
-use super::contract::{Action, BotView, Candle, Description, Fill, Strategy, StrategyPre};
+use super::contract::{
+    Action, Candle, Description, Fill, Market, OpenOrder, PluginView, Strategy, StrategyPre,
+};
 use super::error::{InitError, ParamIssue, PluginError};
 use super::limits::{Limiter, PluginLimits};
 use super::log::PluginLog;
@@ -28,9 +30,16 @@ const MAX_ISSUE_CHARS: usize = 1_000;
 pub(crate) struct InstanceState {
     pub(crate) limiter: Limiter,
     pub(crate) log: PluginLog,
+    /// The bot's open strategy orders during an `on-candle` call; empty
+    /// otherwise.
+    open_orders: Vec<OpenOrder>,
 }
 
 impl super::contract::stratbox::strategy::host::Host for InstanceState {
+    fn open_orders(&mut self) -> Vec<OpenOrder> {
+        self.open_orders.clone()
+    }
+
     fn log(&mut self, level: super::contract::LogLevel, message: String) {
         self.log.write(level, message);
     }
@@ -64,6 +73,7 @@ impl PluginInstance {
         let state = InstanceState {
             limiter: Limiter::new(limits),
             log: PluginLog::new(plugin, bot),
+            open_orders: Vec::new(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -175,13 +185,15 @@ impl PluginInstance {
         })
     }
 
-    /// Configure the strategy. Parameter errors from the plugin come back as
-    /// [`InitError::Params`]; the instance must then be discarded.
-    pub fn init(&mut self, params: &Value) -> Result<u32, InitError> {
+    /// Configure the strategy for the bot's market. Parameter errors from
+    /// the plugin come back as [`InitError::Params`]; the instance must then
+    /// be discarded.
+    pub fn init(&mut self, params: &Value, market: &Market) -> Result<u32, InitError> {
         let text = params.to_string();
         let fuel = self.limits.setup_fuel();
+        let markets = std::slice::from_ref(market);
         let answer = self.call("init", fuel, |bindings, store| {
-            bindings.call_init(store, &text)
+            bindings.call_init(store, &text, markets)
         })?;
         answer.map_err(|errors| {
             let issues = errors
@@ -204,13 +216,18 @@ impl PluginInstance {
     pub fn on_candle(
         &mut self,
         candle: &Candle,
-        bot: &BotView,
+        view: &PluginView,
     ) -> Result<Vec<Action>, PluginError> {
         let fuel = self.limits.fuel_per_call;
         let started = self.call_observer.as_ref().map(|_| Instant::now());
+        self.store
+            .data_mut()
+            .open_orders
+            .clone_from(&view.open_orders);
         let actions = self.call("on-candle", fuel, |bindings, store| {
-            bindings.call_on_candle(store, candle, bot)
+            bindings.call_on_candle(store, *candle, view.bot)
         });
+        self.store.data_mut().open_orders.clear();
         if let (Some(observer), Some(started)) = (&self.call_observer, started) {
             (observer.0)(started.elapsed());
         }

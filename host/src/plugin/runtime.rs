@@ -12,11 +12,12 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::{ArtifactCache, CacheOutcome, sha256_hex};
-use super::contract::{ALLOWED_IMPORTS, Strategy, StrategyPre};
+use super::contract::{ALLOWED_IMPORTS, Market, Strategy, StrategyPre};
 use super::error::{InitError, LoadError, ParamIssue};
 use super::instance::{InstanceState, PluginInstance};
 use super::limits::PluginLimits;
 use super::schema;
+use crate::domain::config::BotConfig;
 
 /// Told how long each strategy call (`on-candle`, `on-fill`) took; the
 /// server feeds its metrics with it. Off by default: timing costs two clock
@@ -340,10 +341,11 @@ impl Plugin {
     }
 
     /// Validate `params` (schema, then the plugin's own checks in `init`) and
-    /// return an initialised instance with the warm-up it needs.
+    /// return an instance initialised for `market` with the warm-up it needs.
     pub fn start(
         &self,
         params: &Value,
+        market: &Market,
         limits: PluginLimits,
         bot: &str,
     ) -> Result<(PluginInstance, u32), InitError> {
@@ -352,7 +354,13 @@ impl Plugin {
             return Err(InitError::Params(issues));
         }
         let mut instance = self.instantiate(limits, bot)?;
-        let warmup = instance.init(params)?;
+        let warmup = instance.init(params, market)?;
         Ok((instance, warmup))
+    }
+
+    /// [`Plugin::start`] with a bot's parameters, market and limits.
+    pub fn start_bot(&self, config: &BotConfig) -> Result<(PluginInstance, u32), InitError> {
+        let market = Market::new(&config.market.symbol, &config.market.timeframe);
+        self.start(&config.strategy.params, &market, config.limits, &config.id)
     }
 }

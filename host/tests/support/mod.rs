@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
-use stratbox_host::plugin::contract::{Action, BotView, Candle, OpenOrder, Side};
+use stratbox_host::plugin::contract::{Action, Candle, Market, OpenOrder, PluginView, Side};
 use stratbox_host::plugin::{Plugin, PluginInstance, PluginRuntime, RuntimeConfig};
 
 fn dir(var: &str, default: &str) -> PathBuf {
@@ -55,17 +55,21 @@ pub fn load(name: &str) -> Arc<Plugin> {
     )
 }
 
+/// The market the tests' plugins trade.
+pub fn btc_1m() -> Market {
+    Market::new("BTCUSDT", "1m")
+}
+
 /// A candle with the given high, low and close (open = close).
 pub fn hlc(ts: i64, high: f64, low: f64, close: f64) -> Candle {
     Candle {
-        symbol: "BTCUSDT".into(),
-        timeframe: "1m".into(),
         ts,
         open: close,
         high,
         low,
         close,
         volume: 1.0,
+        ..Candle::of_bot_market()
     }
 }
 
@@ -83,14 +87,14 @@ pub fn closes(values: &[f64]) -> Vec<Candle> {
 /// remembered. Enough to see a strategy's decisions with a position.
 pub struct Harness {
     pub instance: PluginInstance,
-    pub bot: BotView,
+    pub view: PluginView,
 }
 
 impl Harness {
     pub fn new(instance: PluginInstance, cash: f64) -> Self {
         Self {
             instance,
-            bot: BotView::flat(cash),
+            view: PluginView::flat(cash),
         }
     }
 
@@ -98,7 +102,7 @@ impl Harness {
     pub fn step(&mut self, candle: &Candle) -> Vec<Action> {
         let actions = self
             .instance
-            .on_candle(candle, &self.bot)
+            .on_candle(candle, &self.view)
             .expect("plugin call succeeds");
         for action in &actions {
             match action {
@@ -109,26 +113,29 @@ impl Harness {
                         Side::Buy => intent.quantity,
                         Side::Sell => -intent.quantity,
                     };
-                    let before = self.bot.position_qty;
-                    self.bot.position_qty = before + signed;
+                    let bot = &mut self.view.bot;
+                    let before = bot.position_qty;
+                    bot.position_qty = before + signed;
                     if before == 0.0 {
-                        self.bot.position_avg_price = candle.close;
+                        bot.position_avg_price = candle.close;
                     }
-                    if self.bot.position_qty.abs() < 1e-12 {
-                        self.bot.position_qty = 0.0;
-                        self.bot.position_avg_price = 0.0;
+                    if bot.position_qty.abs() < 1e-12 {
+                        bot.position_qty = 0.0;
+                        bot.position_avg_price = 0.0;
                     }
                 }
-                Action::Place(intent) => self.bot.open_orders.push(OpenOrder {
+                Action::Place(intent) => self.view.open_orders.push(OpenOrder {
                     client_tag: intent.client_tag.clone(),
                     side: intent.side,
                     kind: intent.kind,
                     quantity: intent.quantity,
                     price: intent.price,
                 }),
-                Action::Cancel(tag) => self.bot.open_orders.retain(|o| &o.client_tag != tag),
+                Action::Cancel(tag) => self.view.open_orders.retain(|o| &o.client_tag != tag),
             }
         }
+        let orders = std::mem::take(&mut self.view.open_orders);
+        self.view = PluginView::new(self.view.bot, orders);
         actions
     }
 }
