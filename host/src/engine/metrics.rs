@@ -24,7 +24,6 @@
 //! - fees: everything paid.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
 use super::portfolio::Trade;
@@ -66,7 +65,7 @@ pub struct Metrics {
 }
 
 fn f(value: Decimal) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
+    crate::domain::decimal::to_f64(value)
 }
 
 /// Compute the metrics of a run that started at `start_ts` (first candle's
@@ -139,16 +138,24 @@ pub fn compute(
 /// Returns of the equity at each UTC day's last close.
 fn daily_returns(initial: f64, curve: &[EquityPoint]) -> Vec<f64> {
     let mut closes: Vec<f64> = Vec::new();
-    let mut current_day = None;
+    // The day being walked and its latest equity: converted to f64 once
+    // per day, not once per candle.
+    let mut current: Option<(i64, Decimal)> = None;
     for point in curve {
         // A candle closing exactly at midnight belongs to the day it traded in.
         let day = (point.ts - 1).div_euclid(DAY_MS);
-        if current_day == Some(day) {
-            *closes.last_mut().expect("a day was started") = f(point.equity);
-        } else {
-            closes.push(f(point.equity));
-            current_day = Some(day);
+        match &mut current {
+            Some((current_day, equity)) if *current_day == day => *equity = point.equity,
+            _ => {
+                if let Some((_, equity)) = current {
+                    closes.push(f(equity));
+                }
+                current = Some((day, point.equity));
+            }
         }
+    }
+    if let Some((_, equity)) = current {
+        closes.push(f(equity));
     }
     let mut previous = initial;
     closes
@@ -164,14 +171,21 @@ fn daily_returns(initial: f64, curve: &[EquityPoint]) -> Vec<f64> {
 /// (max drawdown as a fraction, longest time under a peak in ms).
 fn drawdown(initial: Decimal, start_ts: i64, curve: &[EquityPoint]) -> (f64, i64) {
     let (mut peak, mut peak_ts) = (initial, start_ts);
+    // The lowest equity since the peak: only a new low can deepen the
+    // drawdown, so the division runs at new lows, not at every candle.
+    let mut trough = initial;
     let (mut worst, mut longest) = (0.0f64, 0i64);
     for point in curve {
         if point.equity >= peak {
             longest = longest.max(point.ts - peak_ts);
             peak = point.equity;
             peak_ts = point.ts;
-        } else if peak > Decimal::ZERO {
-            worst = worst.max(f((peak - point.equity) / peak));
+            trough = peak;
+        } else if point.equity < trough {
+            trough = point.equity;
+            if peak > Decimal::ZERO {
+                worst = worst.max(f((peak - trough) / peak));
+            }
         }
     }
     if let Some(last) = curve.last()
@@ -256,5 +270,32 @@ mod tests {
         );
         assert_eq!(m.expectancy, None);
         assert_eq!(m.max_drawdown_pct, 0.0);
+    }
+
+    #[test]
+    fn the_deepest_drawdown_counts_whichever_peak_it_follows() {
+        // Peak 200 -> 150 (25%), peak 300 -> 210 -> 200 (33.3%), then 250.
+        // Several candles a day: the daily return uses each day's last one.
+        let minutes = |day: i64, minute: i64| day * DAY_MS + minute * 60_000;
+        let curve: Vec<EquityPoint> = [
+            (1, 0, dec!(200)),
+            (1, 1, dec!(150)),
+            (2, 0, dec!(300)),
+            (2, 1, dec!(210)),
+            (3, 0, dec!(200)),
+            (3, 1, dec!(250)),
+        ]
+        .into_iter()
+        .map(|(day, minute, equity)| EquityPoint {
+            ts: minutes(day, minute),
+            equity,
+        })
+        .collect();
+        let m = compute(dec!(100), 0, &curve, &[], 0, dec!(0));
+        assert!((m.max_drawdown_pct - 100.0 / 3.0).abs() < 1e-9);
+        // A close at midnight belongs to the day before, so the days close
+        // at 200, 300 (not 150), 200 (not 210) and 250.
+        let daily = daily_returns(100.0, &curve);
+        assert_eq!(daily, vec![1.0, 0.5, 200.0 / 300.0 - 1.0, 0.25]);
     }
 }
