@@ -179,10 +179,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    // The runtime `stratbox serve` runs bots on.
+    let runtime = stratbox_host::live::runtime().expect("tokio");
     let plugins = PluginRuntime::new(RuntimeConfig::default()).expect("plugin runtime");
     runtime.block_on(async {
         latency_phase(&plugins, seconds, false).await;

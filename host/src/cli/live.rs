@@ -53,9 +53,7 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         }
         configs.push(config);
     }
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let tokio = stratbox_host::live::runtime()?;
     tokio.block_on(async move {
         let bus = Arc::new(EventBus::new(1));
         let manager = BotManager::new(Arc::new(RwLock::new(registry)), bus.clone());

@@ -209,9 +209,7 @@ pub fn run(
     );
     seed(&store, &settings).context("cannot import the seed configs")?;
     let registry = registry(&runtime, &settings);
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let tokio = stratbox_host::live::runtime()?;
     let (writer, writer_thread) = Writer::start(&store).context("cannot start")?;
     let served = tokio.block_on(async move {
         let bus = Arc::new(persist::event_bus(&store)?);

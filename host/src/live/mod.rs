@@ -36,6 +36,28 @@ pub fn wall_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Scheduler ticks between two maintenance passes of the runtime (tokio's
+/// default is 61). See [`runtime`].
+const EVENT_INTERVAL: u32 = 2048;
+
+/// The tokio runtime bots run on: multi-threaded, one worker per core.
+///
+/// A candle wakes every bot on its feed at once. Each runner yields between
+/// its decision and its bookkeeping (records, events, snapshot), and tokio
+/// re-queues yielded tasks at its periodic maintenance pass (which also
+/// polls timers and I/O). With the default pass every 61 tasks, the
+/// bookkeeping of the first bots overtakes the decisions of the last ones;
+/// a pass every 2,048 tasks lets all the woken bots decide first. Measured
+/// with 1,000 bots (`make bench`): p99 decision latency 13.6 -> 9.2 ms with
+/// persistence on. Timers and sockets are still served whenever a worker
+/// runs out of tasks, and at least every 2,048 tasks under load.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .event_interval(EVENT_INTERVAL)
+        .build()
+}
+
 pub use bus::{Channel, Event, EventBus, Filter, LagReason, Reserve, Subscription};
 pub use durable::{CommitFuture, CommitLog, RecordBatch, RunnerState};
 pub use feed::{

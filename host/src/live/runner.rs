@@ -309,7 +309,8 @@ impl BotRunner {
                 // Stopped, killed or failed mid-batch: the rest is not ours.
                 break;
             }
-            self.process(item).await;
+            let latest = index + 1 == batch.len();
+            self.process(item, latest).await;
             self.next_candle = first + index as u64 + 1;
             if index % BATCH_YIELD == BATCH_YIELD - 1 {
                 self.publish_snapshot();
@@ -321,7 +322,14 @@ impl BotRunner {
         false
     }
 
-    async fn process(&mut self, item: &FeedCandle) {
+    /// One candle: the decision, then its records, events and snapshot.
+    /// `latest`: nothing newer is waiting. Every bot on the feed was woken by
+    /// the same candle, so the runner then yields between its decision and
+    /// its bookkeeping: the other bots decide first and no decision waits
+    /// for another bot's commit and publication. (Catching up, it does not
+    /// yield per candle; see [`super::runtime`] for how the scheduler
+    /// orders the two halves.)
+    async fn process(&mut self, item: &FeedCandle, latest: bool) {
         let result = self.engine.on_candle(&item.candle);
         self.last_candle_ts = Some(item.candle.ts);
         self.candles_processed += 1;
@@ -329,6 +337,9 @@ impl BotRunner {
         self.decision_latency_us = Some(latency_us);
         if let Some(histogram) = &self.latency {
             histogram.record(latency_us);
+        }
+        if latest {
+            tokio::task::yield_now().await;
         }
         if let Err(error) = result {
             self.error = Some(error.to_string());
