@@ -745,15 +745,23 @@ async fn strategies_are_uploaded_validated_and_deleted() {
     .await;
     assert_problem(status, &body, 403);
 
-    // Uploads survive a restart.
+    // Uploads survive a restart (they are in the store), and a deleted
+    // upload does not come back after one.
     let server = server.restart();
-    let (status, _) = client
-        .get(&server.url(&format!("/strategies/{name}")))
-        .await;
+    let strategy = server.url(&format!("/strategies/{name}"));
+    let (status, again) = client.get(&strategy).await;
     assert_eq!(status, 200);
+    assert_eq!(again["content_hash"], uploaded["content_hash"]);
     let (status, body) = client.delete(&server.url("/strategies/ema-cross")).await;
     assert_eq!(status, 204, "unused: {body}");
     let (status, body) = client.delete(&server.url("/strategies/ema-cross")).await;
+    assert_problem(status, &body, 404);
+    let (status, body) = client.delete(&strategy).await;
+    assert_eq!(status, 204, "{body}");
+    let server = server.restart();
+    let (status, body) = client
+        .get(&server.url(&format!("/strategies/{name}")))
+        .await;
     assert_problem(status, &body, 404);
 }
 

@@ -22,7 +22,7 @@ use stratbox_host::domain::config::BotConfig;
 use stratbox_host::live::{BotManager, CommandKind, EventBus};
 use stratbox_host::persist::StoreCommitLog;
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime, RuntimeConfig};
-use stratbox_host::store::{Store, Writer};
+use stratbox_host::store::{SqliteStore, Writer};
 
 const BOTS: usize = 1_000;
 const BURST: usize = 2_000;
@@ -81,7 +81,7 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     let mut manager = BotManager::new(registry(runtime), Arc::new(EventBus::new(1)));
     let mut writer_thread = None;
     if persist {
-        let store = Store::open(data.path()).expect("store");
+        let store = SqliteStore::open(data.path()).expect("store");
         let (writer, thread) = Writer::start(&store).expect("writer");
         manager = manager.with_commit_log(Arc::new(StoreCommitLog::new(writer)));
         writer_thread = Some(thread);

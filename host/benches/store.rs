@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use stratbox_host::store::{Record, Store, Writer};
+use stratbox_host::store::{Record, SqliteStore, Store, Writer};
 
 const BOTS: usize = 200;
 
@@ -48,7 +48,7 @@ fn main() {
         .unwrap_or(15)
         .min(30);
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path()).expect("store");
+    let store = SqliteStore::open(dir.path()).expect("store");
     let (writer, thread) = Writer::start(&store).expect("writer");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

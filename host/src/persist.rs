@@ -119,7 +119,7 @@ impl CommitLog for StoreCommitLog {
 }
 
 /// The event bus, continuing the sequence numbers of the previous run.
-pub fn event_bus(store: &Arc<Store>) -> StoreResult<EventBus> {
+pub fn event_bus(store: &Arc<dyn Store>) -> StoreResult<EventBus> {
     let first = store
         .meta(SEQ_RESERVED)?
         .and_then(|v| v.parse().ok())
@@ -144,7 +144,7 @@ fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> Vec<T> {
 /// or created) is created afresh, so `autostart` applies to it. A bot that
 /// cannot be restored is reported and skipped; the others come back.
 pub async fn restore_bots(
-    store: &Store,
+    store: &dyn Store,
     manager: &BotManager,
 ) -> StoreResult<Vec<(String, String)>> {
     let mut failures = Vec::new();
@@ -200,7 +200,7 @@ pub async fn restore_bots(
 /// Keep the log book's lines in the store, and put the last ones back.
 /// Lines are queued without waiting; under overload (a full queue) a line
 /// is dropped rather than slowing whoever logged it.
-pub fn persist_logs(store: &Store, logbook: &LogBook, writer: Writer) -> StoreResult<()> {
+pub fn persist_logs(store: &dyn Store, logbook: &LogBook, writer: Writer) -> StoreResult<()> {
     let restored = store
         .recent_logs(crate::live::LOG_CAPACITY)?
         .into_iter()
@@ -234,12 +234,12 @@ pub fn persist_logs(store: &Store, logbook: &LogBook, writer: Writer) -> StoreRe
 /// Feeds' candles in the store: queued without waiting when published,
 /// read back when a feed starts again.
 pub struct StoreCandleArchive {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     writer: Writer,
 }
 
 impl StoreCandleArchive {
-    pub fn new(store: Arc<Store>, writer: Writer) -> Self {
+    pub fn new(store: Arc<dyn Store>, writer: Writer) -> Self {
         Self { store, writer }
     }
 }

@@ -67,7 +67,7 @@ fn digest(token: &str) -> Digest32 {
 }
 
 pub struct Auth {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     /// Active tokens by the SHA-256 of their text.
     active: RwLock<HashMap<Digest32, Caller>>,
     env_admin: Option<Digest32>,
@@ -75,8 +75,8 @@ pub struct Auth {
 
 impl Auth {
     /// Load the active tokens; `env_admin` is accepted as an admin token too.
-    pub fn load(store: Arc<Store>, env_admin: Option<&str>) -> StoreResult<Self> {
-        let active = Self::read_active(&store)?;
+    pub fn load(store: Arc<dyn Store>, env_admin: Option<&str>) -> StoreResult<Self> {
+        let active = Self::read_active(store.as_ref())?;
         Ok(Self {
             store,
             active: RwLock::new(active),
@@ -86,12 +86,12 @@ impl Auth {
 
     /// Read the active tokens again (another process may have changed them).
     pub fn reload(&self) -> StoreResult<()> {
-        let active = Self::read_active(&self.store)?;
+        let active = Self::read_active(self.store.as_ref())?;
         *self.active.write().expect("token lock") = active;
         Ok(())
     }
 
-    fn read_active(store: &Store) -> StoreResult<HashMap<Digest32, Caller>> {
+    fn read_active(store: &dyn Store) -> StoreResult<HashMap<Digest32, Caller>> {
         let mut active = HashMap::new();
         for record in store.tokens()? {
             if record.revoked_at.is_some() {
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn tokens_verify_until_revoked_and_survive_reloading() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let store = Arc::new(crate::store::SqliteStore::open(dir.path()).unwrap());
         let auth = Auth::load(store.clone(), Some("from-env")).unwrap();
         let (record, text) = auth.create("ci", Role::Operator).unwrap();
         assert!(text.starts_with("sbx_") && text.len() == 68);

@@ -38,7 +38,6 @@ mod views;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -73,7 +72,7 @@ pub struct App {
     /// The bots: commands go through their channels, reads come from snapshots.
     pub manager: Arc<BotManager>,
     /// The system of record for tokens, audit, config history and presets.
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     /// Compiles uploaded plugins.
     pub runtime: Arc<PluginRuntime>,
     pub auth: Auth,
@@ -84,8 +83,6 @@ pub struct App {
     pub settings: ServerSettings,
     pub started: Instant,
     pub started_at_ms: i64,
-    /// Where uploaded plugins are kept (by content hash).
-    pub uploads_dir: PathBuf,
     /// Config changes (PUT, rollback) run one at a time, so that If-Match
     /// and version numbers cannot race.
     pub config_changes: tokio::sync::Mutex<()>,

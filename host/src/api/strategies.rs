@@ -1,10 +1,9 @@
 //! /strategies: the registered plugins; upload a new one (validated and
 //! compiled before it is accepted); delete one no bot uses.
 //!
-//! Uploads are kept in the data directory under their SHA-256, written to a
-//! temporary file and renamed, and registered again when the host starts.
+//! Uploads are kept in the store by their SHA-256 (committed before the
+//! upload is acknowledged) and registered again when the host starts.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -22,6 +21,7 @@ use super::problem::ApiError;
 use super::views::{Page, StrategyView};
 use crate::domain::config::ConfigIssue;
 use crate::plugin::Plugin;
+use crate::store::PluginBlob;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -138,18 +138,6 @@ async fn upload_bytes(request: Request) -> Result<Bytes, ApiError> {
     ))
 }
 
-/// Write `bytes` to `dir/<hash>.wasm` atomically.
-fn keep_upload(dir: &Path, hash: &str, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{hash}.wasm"));
-    if path.exists() {
-        return Ok(());
-    }
-    let temporary = dir.join(format!(".{hash}.wasm.tmp"));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, &path)
-}
-
 async fn upload(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let bytes = upload_bytes(request).await?;
     let runtime = app.runtime.clone();
@@ -165,8 +153,19 @@ async fn upload(State(app): State<AppState>, request: Request) -> Result<Respons
             message: error.to_string(),
         }])
     })?);
-    let hash = plugin.info().content_hash.clone();
-    keep_upload(&app.uploads_dir, &hash, &bytes)
+    // Stored before it is registered or acknowledged.
+    let info = plugin.info();
+    let blob = PluginBlob {
+        content_hash: info.content_hash.clone(),
+        name: info.name.clone(),
+        version: info.version.to_string(),
+        bytes: bytes.to_vec(),
+        uploaded_at: super::now_ms(),
+    };
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || store.put_plugin_blob(&blob))
+        .await
+        .map_err(|_| ApiError::internal("the store stopped"))?
         .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
     app.manager
         .registry()
@@ -197,14 +196,11 @@ async fn remove(
     if removed.is_empty() {
         return Err(ApiError::not_found(format!("no plugin named `{name}`")));
     }
+    // Uploaded versions are forgotten by the store too (plugins of the
+    // plugins folder have no blob there and come back on the next start).
     for plugin in removed {
-        let path = app
-            .uploads_dir
-            .join(format!("{}.wasm", plugin.info().content_hash));
-        if path.exists()
-            && let Err(error) = std::fs::remove_file(&path)
-        {
-            tracing::warn!(%error, path = %path.display(), "upload not removed");
+        if let Err(error) = app.store.delete_plugin_blob(&plugin.info().content_hash) {
+            tracing::warn!(%error, plugin = %name, "upload not removed from the store");
         }
     }
     Ok(StatusCode::NO_CONTENT)

@@ -19,8 +19,8 @@ use stratbox_host::api::{self, App, AppState, Auth, Role, ServerSettings};
 use stratbox_host::domain::config::{BotConfig, join_issues};
 use stratbox_host::live::{BotManager, LogBook};
 use stratbox_host::persist::{self, StoreCandleArchive, StoreCommitLog};
-use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
-use stratbox_host::store::{ConfigVersion, PresetRecord, Store, Writer};
+use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
+use stratbox_host::store::{ConfigVersion, PluginBlob, PresetRecord, SqliteStore, Store, Writer};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -38,8 +38,9 @@ pub struct ServeArgs {
     plugins_dir: Option<PathBuf>,
 }
 
-/// Where uploaded plugins live inside the data directory.
-const UPLOADS: &str = "plugins";
+/// Where versions before the plugin table kept uploads, in the data
+/// directory: imported into the store at start.
+const LEGACY_UPLOADS: &str = "plugins";
 /// Store key set once the YAML seed has been imported.
 const SEEDED: &str = "seeded";
 
@@ -89,7 +90,7 @@ fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Import the YAML bots and presets into an empty store (first start only).
-fn seed(store: &Store, settings: &ServerSettings) -> anyhow::Result<()> {
+fn seed(store: &dyn Store, settings: &ServerSettings) -> anyhow::Result<()> {
     if store.meta(SEEDED)?.is_some() {
         return Ok(());
     }
@@ -130,34 +131,79 @@ fn seed(store: &Store, settings: &ServerSettings) -> anyhow::Result<()> {
 }
 
 /// The plugins folder, then earlier uploads.
-fn registry(runtime: &PluginRuntime, settings: &ServerSettings) -> PluginRegistry {
+/// The plugins folder's plugins, then every upload the store keeps.
+fn registry(
+    runtime: &PluginRuntime,
+    settings: &ServerSettings,
+    store: &dyn Store,
+) -> PluginRegistry {
     let mut registry = PluginRegistry::default();
-    for dir in [
-        settings.plugins_dir.clone(),
-        settings.data_dir.join(UPLOADS),
-    ] {
-        if !dir.is_dir() {
-            continue;
+    let mut register = |plugin: Arc<Plugin>| {
+        if let Err(error) = registry.insert(plugin) {
+            tracing::warn!(%error, "plugin not registered");
         }
-        match PluginRegistry::scan(runtime, &dir) {
+    };
+    if settings.plugins_dir.is_dir() {
+        match PluginRegistry::scan(runtime, &settings.plugins_dir) {
             Ok((found, failures)) => {
                 for (path, error) in failures {
                     tracing::warn!(path = %path.display(), %error, "plugin not loaded");
                 }
-                for plugin in found.list() {
-                    if let Err(error) = registry.insert(plugin.clone()) {
-                        tracing::warn!(%error, "plugin not registered");
-                    }
-                }
+                found.list().cloned().for_each(&mut register);
             }
             Err(error) => tracing::warn!(%error, "plugins folder not read"),
         }
     }
+    import_legacy_uploads(runtime, &settings.data_dir.join(LEGACY_UPLOADS), store);
+    match store.plugin_blobs() {
+        Ok(blobs) => {
+            for blob in blobs {
+                match runtime.load(&blob.bytes) {
+                    Ok(plugin) => register(Arc::new(plugin)),
+                    Err(error) => {
+                        tracing::warn!(hash = %blob.content_hash, %error, "stored plugin not loaded");
+                    }
+                }
+            }
+        }
+        Err(error) => tracing::error!(%error, "stored plugins not read"),
+    }
     registry
 }
 
+/// Uploads an earlier version kept as files: into the store (the files
+/// stay where they are).
+fn import_legacy_uploads(runtime: &PluginRuntime, dir: &Path, store: &dyn Store) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|entry| entry.path()) {
+        if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
+            continue;
+        }
+        let imported = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                let plugin = runtime.load(&bytes).map_err(|e| e.to_string())?;
+                let info = plugin.info();
+                store
+                    .put_plugin_blob(&PluginBlob {
+                        content_hash: info.content_hash.clone(),
+                        name: info.name.clone(),
+                        version: info.version.to_string(),
+                        bytes,
+                        uploaded_at: api::now_ms(),
+                    })
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(error) = imported {
+            tracing::warn!(path = %path.display(), %error, "earlier upload not imported");
+        }
+    }
+}
+
 /// Prune old records now and every ten minutes.
-fn spawn_retention(store: Arc<Store>, retention: api::Retention) {
+fn spawn_retention(store: Arc<dyn Store>, retention: api::Retention) {
     const DAY_MS: i64 = 86_400_000;
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(600));
@@ -204,17 +250,17 @@ pub fn run(
     metrics: api::ApiMetrics,
 ) -> anyhow::Result<()> {
     let settings = settings(&args)?;
-    let store = Arc::new(
-        Store::open_with(&settings.data_dir, settings.synchronous).context("cannot start")?,
-    );
-    seed(&store, &settings).context("cannot import the seed configs")?;
-    let registry = registry(&runtime, &settings);
+    let sqlite =
+        SqliteStore::open_with(&settings.data_dir, settings.synchronous).context("cannot start")?;
+    let (writer, writer_thread) = Writer::start(&sqlite).context("cannot start")?;
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    seed(store.as_ref(), &settings).context("cannot import the seed configs")?;
+    let registry = registry(&runtime, &settings, store.as_ref());
     let tokio = stratbox_host::live::runtime()?;
-    let (writer, writer_thread) = Writer::start(&store).context("cannot start")?;
     let served = tokio.block_on(async move {
         let bus = Arc::new(persist::event_bus(&store)?);
         logbook.attach(bus.clone());
-        persist::persist_logs(&store, &logbook, writer.clone())?;
+        persist::persist_logs(store.as_ref(), &logbook, writer.clone())?;
         let manager = Arc::new(
             BotManager::new(Arc::new(RwLock::new(registry)), bus.clone())
                 .with_candle_archive(Arc::new(StoreCandleArchive::new(
@@ -223,7 +269,7 @@ pub fn run(
                 )))
                 .with_commit_log(Arc::new(StoreCommitLog::new(writer))),
         );
-        for (bot, error) in persist::restore_bots(&store, &manager).await? {
+        for (bot, error) in persist::restore_bots(store.as_ref(), &manager).await? {
             // One broken bot must not keep the others down.
             tracing::error!(%bot, "bot not restored: {error}");
             eprintln!("stratbox: bot {bot} not restored: {error}");
@@ -252,7 +298,6 @@ pub fn run(
             logbook,
             idempotency: Default::default(),
             metrics,
-            uploads_dir: settings.data_dir.join(UPLOADS),
             settings,
             started: Instant::now(),
             started_at_ms: api::now_ms(),

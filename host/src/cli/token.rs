@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use stratbox_host::api::{Auth, Role};
-use stratbox_host::store::Store;
+use stratbox_host::store::SqliteStore;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -40,7 +40,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 }
 
 fn open(data_dir: &Path) -> anyhow::Result<Auth> {
-    let store = Arc::new(Store::open(data_dir).context("cannot open the store")?);
+    let store = Arc::new(SqliteStore::open(data_dir).context("cannot open the store")?);
     Ok(Auth::load(store, None)?)
 }
 

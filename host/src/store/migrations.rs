@@ -147,6 +147,17 @@ CREATE TABLE system_events (
 );
 ";
 
+/// Uploaded strategy plugins, by the SHA-256 of their bytes.
+const SCHEMA_V6: &str = "
+CREATE TABLE plugin_blobs (
+    content_hash TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    bytes        BLOB NOT NULL,
+    uploaded_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -154,6 +165,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V3),
         M::up(SCHEMA_V4),
         M::up(SCHEMA_V5),
+        M::up(SCHEMA_V6),
     ])
 }
 
@@ -173,7 +185,7 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 5);
+        assert_eq!(version, 6);
         // Applying again is a no-op.
         migrate(&mut connection).unwrap();
     }
@@ -198,7 +210,7 @@ mod tests {
         let schema: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(schema, 5);
+        assert_eq!(schema, 6);
         connection
             .execute(
                 "INSERT INTO fills (bot_id, ts, data) VALUES ('a', 1, '{}')",

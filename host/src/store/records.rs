@@ -14,6 +14,18 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// An uploaded strategy plugin: its bytes, by content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginBlob {
+    /// SHA-256 of `bytes`, hex.
+    pub content_hash: String,
+    /// What the plugin's `describe` said when it was uploaded.
+    pub name: String,
+    pub version: String,
+    pub bytes: Vec<u8>,
+    pub uploaded_at: i64,
+}
+
 /// Who did what, when, from where, with what result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditEntry {

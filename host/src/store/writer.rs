@@ -116,7 +116,7 @@ impl WriterThread {
 
 impl Writer {
     /// Start the writer on `store`'s database, with its durability.
-    pub fn start(store: &super::Store) -> StoreResult<(Writer, WriterThread)> {
+    pub fn start(store: &super::SqliteStore) -> StoreResult<(Writer, WriterThread)> {
         Self::start_at(store.path(), store.synchronous())
     }
 
@@ -315,12 +315,12 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::{SqliteStore, Store};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_from_many_tasks_are_committed_before_the_answer() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
         let (writer, thread) = Writer::start(&store).unwrap();
         let mut tasks = Vec::new();
         for bot in 0..20 {

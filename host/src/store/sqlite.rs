@@ -1,0 +1,810 @@
+//! The embedded SQLite store (the default [`Store`]).
+//!
+//! WAL mode with `synchronous=NORMAL` by default (a committed write survives
+//! the process being killed at any instant; [`Synchronous::Full`] survives
+//! a power loss), one connection behind a mutex for the API's short calls,
+//! schema migrations when it opens.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    AuditEntry, AuditQuery, ConfigVersion, DATABASE_FILE, FEED_CANDLES_KEPT, PluginBlob,
+    PresetRecord, RecordTable, Store, StoreError, StoreResult, StoredBot, StoredLogLine,
+    Synchronous, TokenRecord, migrations,
+};
+
+/// The store in an embedded SQLite database.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+    path: PathBuf,
+    synchronous: Synchronous,
+}
+
+impl SqliteStore {
+    /// Open (or create) the store in `data_dir`, and bring its schema up to
+    /// date, with `synchronous=NORMAL`.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        Self::open_with(data_dir, Synchronous::Normal)
+    }
+
+    /// [`SqliteStore::open`] with a chosen durability.
+    pub fn open_with(data_dir: &Path, synchronous: Synchronous) -> StoreResult<Self> {
+        let data_error = |source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(data_error)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut connection = Connection::open(&path).map_err(open_error)?;
+        // A file that is not a database fails on its first read: do that here.
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_error)?;
+        connection
+            .pragma_update(None, "synchronous", synchronous.pragma())
+            .map_err(open_error)?;
+        connection
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_error)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_error)?;
+        migrations::migrate(&mut connection).map_err(|source| StoreError::Migrate {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+            path,
+            synchronous,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn synchronous(&self) -> Synchronous {
+        self.synchronous
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut connection)
+    }
+}
+
+impl Store for SqliteStore {
+    fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    // --- tokens ---------------------------------------------------------
+
+    fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO tokens (id, name, role, hash, created_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    token.id,
+                    token.name,
+                    token.role,
+                    token.hash,
+                    token.created_at,
+                    token.revoked_at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, name, role, hash, created_at, revoked_at FROM tokens ORDER BY created_at, id",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(TokenRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: r.get(2)?,
+                    hash: r.get(3)?,
+                    created_at: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_token(&self, id: &str, at: i64) -> StoreResult<bool> {
+        self.with(|c| {
+            let changed = c.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, at],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    // --- audit ----------------------------------------------------------
+
+    fn append_audit(&self, entry: &AuditEntry) -> StoreResult<i64> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    entry.ts,
+                    entry.actor,
+                    entry.role,
+                    entry.action,
+                    entry.target,
+                    entry.status,
+                    entry.remote,
+                    entry.request_id,
+                    entry.detail
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, ts, actor, role, action, target, status, remote, request_id, detail
+                 FROM audit
+                 WHERE (?1 IS NULL OR id < ?1)
+                   AND (?2 IS NULL OR actor = ?2)
+                   AND (?3 IS NULL OR action LIKE '%' || ?3 || '%')
+                   AND (?4 IS NULL OR ts >= ?4)
+                   AND (?5 IS NULL OR ts <= ?5)
+                 ORDER BY id DESC LIMIT ?6",
+            )?;
+            let rows = statement.query_map(
+                params![
+                    query.before,
+                    query.actor,
+                    query.action,
+                    query.from,
+                    query.to,
+                    query.limit as i64
+                ],
+                |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        ts: r.get(1)?,
+                        actor: r.get(2)?,
+                        role: r.get(3)?,
+                        action: r.get(4)?,
+                        target: r.get(5)?,
+                        status: r.get(6)?,
+                        remote: r.get(7)?,
+                        request_id: r.get(8)?,
+                        detail: r.get(9)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    // --- bots and their config history ----------------------------------
+
+    fn save_config_version(&self, version: &ConfigVersion) -> StoreResult<()> {
+        let config = version.config.to_string();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO bots (id, version, config, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, config = excluded.config",
+                params![version.bot_id, version.version as i64, config, version.created_at],
+            )?;
+            tx.execute(
+                "INSERT INTO config_versions (bot_id, version, config, created_at, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    version.bot_id,
+                    version.version as i64,
+                    config,
+                    version.created_at,
+                    version.actor
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn delete_bot(&self, id: &str) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for table in [
+                "config_versions",
+                "orders",
+                "order_changes",
+                "fills",
+                "trades",
+                "equity",
+                "risk_events",
+                "bot_state",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE bot_id = ?1"), [id])?;
+            }
+            tx.execute("DELETE FROM bots WHERE id = ?1", [id])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    // --- trading records (written by the [`Writer`]) ------------------------
+
+    fn bot_state(&self, bot_id: &str) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT state FROM bot_state WHERE bot_id = ?1",
+                [bot_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn recent_records(
+        &self,
+        table: RecordTable,
+        bot_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let sql = match table {
+            RecordTable::Orders => {
+                "SELECT data FROM (SELECT order_id AS k, data FROM orders WHERE bot_id = ?1 ORDER BY order_id DESC LIMIT ?2) ORDER BY k"
+            }
+            RecordTable::Fills => {
+                "SELECT data FROM (SELECT id, data FROM fills WHERE bot_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id"
+            }
+            RecordTable::Trades => {
+                "SELECT data FROM (SELECT id, data FROM trades WHERE bot_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id"
+            }
+            RecordTable::Violations => {
+                "SELECT data FROM (SELECT id, data FROM risk_events WHERE bot_id = ?1 AND kind = 'violation' ORDER BY id DESC LIMIT ?2) ORDER BY id"
+            }
+        };
+        self.with(|c| {
+            let mut statement = c.prepare(sql)?;
+            let rows = statement.query_map(params![bot_id, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn recent_equity(&self, bot_id: &str, limit: usize) -> StoreResult<Vec<(i64, String, bool)>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT ts, equity, exposed FROM (SELECT ts, equity, exposed FROM equity WHERE bot_id = ?1 ORDER BY ts DESC LIMIT ?2) ORDER BY ts",
+            )?;
+            let rows = statement.query_map(params![bot_id, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn orders_page(
+        &self,
+        bot_id: &str,
+        open: Option<bool>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT order_id, data FROM orders
+                 WHERE bot_id = ?1 AND (?2 IS NULL OR order_id < ?2)
+                   AND (?3 IS NULL OR (status = 'open') = ?3)
+                 ORDER BY order_id DESC LIMIT ?4",
+            )?;
+            let rows = statement.query_map(
+                params![bot_id, before.map(|b| b as i64), open, limit as i64],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn records_page(
+        &self,
+        table: RecordTable,
+        bot_id: &str,
+        (from, to): (i64, i64),
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        let sql = match table {
+            RecordTable::Fills => {
+                "SELECT id, data FROM fills WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND id > ?4 ORDER BY id LIMIT ?5"
+            }
+            RecordTable::Trades => {
+                "SELECT id, data FROM trades WHERE bot_id = ?1 AND exit_ts BETWEEN ?2 AND ?3 AND id > ?4 ORDER BY id LIMIT ?5"
+            }
+            RecordTable::Orders | RecordTable::Violations => {
+                return Err(StoreError::Corrupt(format!(
+                    "{table:?} are not paged by row"
+                )));
+            }
+        };
+        self.with(|c| {
+            let mut statement = c.prepare_cached(sql)?;
+            let rows = statement.query_map(
+                params![bot_id, from, to, after.unwrap_or(0), limit as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn equity_page(
+        &self,
+        bot_id: &str,
+        (from, to): (i64, i64),
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT ts, equity FROM equity
+                 WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND (?4 IS NULL OR ts > ?4)
+                 ORDER BY ts LIMIT ?5",
+            )?;
+            let rows = statement
+                .query_map(params![bot_id, from, to, after, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn recent_candles(&self, feed: &str, limit: usize) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT data FROM (SELECT ts, data FROM feed_candles WHERE feed = ?1 ORDER BY ts DESC LIMIT ?2) ORDER BY ts",
+            )?;
+            let rows = statement.query_map(params![feed, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn recent_logs(&self, limit: usize) -> StoreResult<Vec<StoredLogLine>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, ts, level, component, bot_id, plugin, message FROM
+                 (SELECT * FROM logs ORDER BY id DESC LIMIT ?1) ORDER BY id",
+            )?;
+            let rows = statement.query_map([limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn prune(&self, equity_full_ms: i64, logs_ms: i64, now: i64) -> StoreResult<usize> {
+        self.with(|c| {
+            let thinned = c.execute(
+                "WITH latest AS (SELECT bot_id, MAX(ts) AS top FROM equity GROUP BY bot_id),
+                      keep AS (
+                        SELECT e.bot_id, MAX(e.ts) AS ts FROM equity e JOIN latest l ON e.bot_id = l.bot_id
+                        WHERE e.ts < l.top - ?1 GROUP BY e.bot_id, e.ts / 3600000)
+                 DELETE FROM equity
+                 WHERE EXISTS (SELECT 1 FROM latest l WHERE l.bot_id = equity.bot_id AND equity.ts < l.top - ?1)
+                   AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.bot_id = equity.bot_id AND k.ts = equity.ts)",
+                [equity_full_ms],
+            )?;
+            let logs = c.execute("DELETE FROM logs WHERE ts < ?1", [now - logs_ms])?;
+            let candles = c.execute(
+                "DELETE FROM feed_candles WHERE ts < (
+                   SELECT f.ts FROM feed_candles f WHERE f.feed = feed_candles.feed
+                   ORDER BY f.ts DESC LIMIT 1 OFFSET ?1)",
+                [FEED_CANDLES_KEPT as i64 - 1],
+            )?;
+            Ok(thinned + logs + candles)
+        })
+    }
+
+    fn order_changes(
+        &self,
+        bot_id: &str,
+        order_id: u64,
+    ) -> StoreResult<Vec<(String, i64, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT status, ts, data FROM order_changes
+                 WHERE bot_id = ?1 AND order_id = ?2 ORDER BY id",
+            )?;
+            let rows = statement.query_map(params![bot_id, order_id as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn append_system_event(&self, ts: i64, kind: &str, data: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO system_events (ts, kind, data) VALUES (?1, ?2, ?3)",
+                params![ts, kind, data],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn system_events(&self, limit: usize) -> StoreResult<Vec<(i64, String, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT ts, kind, data FROM system_events ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows =
+                statement.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn count_fills(&self) -> StoreResult<u64> {
+        self.with(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM fills", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    fn bots(&self) -> StoreResult<Vec<StoredBot>> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT id, version, config FROM bots ORDER BY id")?;
+            let rows = statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut bots = Vec::new();
+            for row in rows {
+                let (id, version, config) = row?;
+                let config = serde_json::from_str(&config)
+                    .map_err(|e| StoreError::Corrupt(format!("config of bot {id}: {e}")))?;
+                bots.push(StoredBot {
+                    id,
+                    version: version as u64,
+                    config,
+                });
+            }
+            Ok(bots)
+        })
+    }
+
+    fn config_versions(
+        &self,
+        bot_id: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConfigVersion>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT bot_id, version, config, created_at, actor FROM config_versions
+                 WHERE bot_id = ?1 AND (?2 IS NULL OR version < ?2)
+                 ORDER BY version DESC LIMIT ?3",
+            )?;
+            let rows = statement.query_map(
+                params![bot_id, before.map(|b| b as i64), limit as i64],
+                read_version,
+            )?;
+            collect_versions(rows)
+        })
+    }
+
+    fn config_version(&self, bot_id: &str, version: u64) -> StoreResult<Option<ConfigVersion>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT bot_id, version, config, created_at, actor FROM config_versions
+                 WHERE bot_id = ?1 AND version = ?2",
+            )?;
+            let rows = statement.query_map(params![bot_id, version as i64], read_version)?;
+            Ok(collect_versions(rows)?.pop())
+        })
+    }
+
+    // --- presets --------------------------------------------------------
+
+    fn presets(&self) -> StoreResult<Vec<PresetRecord>> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT name, config, updated_at FROM presets ORDER BY name")?;
+            let rows = statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            let mut presets = Vec::new();
+            for row in rows {
+                let (name, config, updated_at) = row?;
+                let config = serde_json::from_str(&config)
+                    .map_err(|e| StoreError::Corrupt(format!("preset {name}: {e}")))?;
+                presets.push(PresetRecord {
+                    name,
+                    config,
+                    updated_at,
+                });
+            }
+            Ok(presets)
+        })
+    }
+
+    fn put_preset(&self, preset: &PresetRecord) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO presets (name, config, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+                params![preset.name, preset.config.to_string(), preset.updated_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn put_plugin_blob(&self, blob: &PluginBlob) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO plugin_blobs (content_hash, name, version, bytes, uploaded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![blob.content_hash, blob.name, blob.version, blob.bytes, blob.uploaded_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn plugin_blobs(&self) -> StoreResult<Vec<PluginBlob>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT content_hash, name, version, bytes, uploaded_at FROM plugin_blobs
+                 ORDER BY uploaded_at, content_hash",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(PluginBlob {
+                    content_hash: r.get(0)?,
+                    name: r.get(1)?,
+                    version: r.get(2)?,
+                    bytes: r.get(3)?,
+                    uploaded_at: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn delete_plugin_blob(&self, content_hash: &str) -> StoreResult<bool> {
+        self.with(|c| {
+            let deleted = c.execute(
+                "DELETE FROM plugin_blobs WHERE content_hash = ?1",
+                params![content_hash],
+            )?;
+            Ok(deleted > 0)
+        })
+    }
+}
+
+fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, i64, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn collect_versions(
+    rows: impl Iterator<Item = rusqlite::Result<(String, i64, String, i64, String)>>,
+) -> StoreResult<Vec<ConfigVersion>> {
+    let mut versions = Vec::new();
+    for row in rows {
+        let (bot_id, version, config, created_at, actor) = row?;
+        let config = serde_json::from_str(&config).map_err(|e| {
+            StoreError::Corrupt(format!("config version {version} of bot {bot_id}: {e}"))
+        })?;
+        versions.push(ConfigVersion {
+            bot_id,
+            version: version as u64,
+            config,
+            created_at,
+            actor,
+        });
+    }
+    Ok(versions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Record, Writer};
+    use serde_json::json;
+
+    #[test]
+    fn plugin_blobs_are_kept_once_by_hash_and_forgotten_on_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = PluginBlob {
+            content_hash: "ab".repeat(32),
+            name: "p".into(),
+            version: "1.0.0".into(),
+            bytes: vec![0, 97, 115, 109, 255],
+            uploaded_at: 5,
+        };
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            store.put_plugin_blob(&blob).unwrap();
+            // The same bytes again: still one, the first upload's time.
+            store
+                .put_plugin_blob(&PluginBlob {
+                    uploaded_at: 9,
+                    ..blob.clone()
+                })
+                .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.plugin_blobs().unwrap(), vec![blob.clone()]);
+        assert!(store.delete_plugin_blob(&blob.content_hash).unwrap());
+        assert!(!store.delete_plugin_blob(&blob.content_hash).unwrap());
+        assert!(store.plugin_blobs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            store
+                .insert_token(&TokenRecord {
+                    id: "t1".into(),
+                    name: "ci".into(),
+                    role: "operator".into(),
+                    hash: vec![7; 32],
+                    created_at: 1,
+                    revoked_at: None,
+                })
+                .unwrap();
+            for version in 1..=3 {
+                store
+                    .save_config_version(&ConfigVersion {
+                        bot_id: "a".into(),
+                        version,
+                        config: json!({ "v": version }),
+                        created_at: version as i64,
+                        actor: "ci".into(),
+                    })
+                    .unwrap();
+            }
+            store
+                .append_audit(&AuditEntry {
+                    actor: "ci".into(),
+                    action: "POST /api/v1/bots".into(),
+                    status: 201,
+                    ..AuditEntry::default()
+                })
+                .unwrap();
+            assert!(store.revoke_token("t1", 5).unwrap());
+            assert!(!store.revoke_token("t1", 6).unwrap(), "already revoked");
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.tokens().unwrap()[0].revoked_at, Some(5));
+        let bots = store.bots().unwrap();
+        assert_eq!((bots[0].version, &bots[0].config), (3, &json!({ "v": 3 })));
+        let page = store.config_versions("a", Some(3), 10).unwrap();
+        let versions: Vec<u64> = page.iter().map(|v| v.version).collect();
+        assert_eq!(versions, [2, 1]);
+        assert_eq!(
+            store.config_version("a", 1).unwrap().unwrap().config,
+            json!({ "v": 1 })
+        );
+        let audit = store
+            .audit(&AuditQuery {
+                actor: Some("ci".into()),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        store.delete_bot("a").unwrap();
+        assert!(store.bots().unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pruning_thins_old_equity_and_drops_old_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        const HOUR: i64 = 3_600_000;
+        let mut records = Vec::new();
+        // Ten days of one sample a minute.
+        for minute in 0..(10 * 24 * 60) {
+            records.push(Record::Equity {
+                bot_id: "a".into(),
+                ts: minute * 60_000,
+                equity: "1".into(),
+                exposed: false,
+            });
+        }
+        for (id, ts) in [(1, 0), (2, 9 * 24 * HOUR)] {
+            records.push(Record::Log {
+                id,
+                ts,
+                level: "INFO".into(),
+                component: "test".into(),
+                bot_id: None,
+                plugin: None,
+                message: "line".into(),
+            });
+        }
+        writer.commit(records).await.unwrap();
+        let removed = store
+            .prune(7 * 24 * HOUR, 5 * 24 * HOUR, 10 * 24 * HOUR)
+            .unwrap();
+        let kept = store.recent_equity("a", 100_000).unwrap();
+        let old: Vec<_> = kept
+            .iter()
+            .filter(|(ts, ..)| *ts < 3 * 24 * HOUR - 60_000)
+            .collect();
+        assert_eq!(old.len(), 3 * 24, "one sample per hour in the old part");
+        let recent = kept.iter().filter(|(ts, ..)| *ts >= 3 * 24 * HOUR).count();
+        assert_eq!(recent, 7 * 24 * 60, "the recent part untouched");
+        let logs = store.recent_logs(10).unwrap();
+        assert_eq!(logs.len(), 1, "the old line is gone");
+        assert!(removed > 4_000);
+        drop(writer);
+        thread.shutdown();
+    }
+
+    #[test]
+    fn full_synchronous_is_a_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(dir.path(), Synchronous::Full).unwrap();
+        let level: i64 = store
+            .with(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(level, 2, "FULL");
+        assert_eq!(store.synchronous(), Synchronous::Full);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DATABASE_FILE), vec![0x42u8; 8192]).unwrap();
+        let error = SqliteStore::open(dir.path()).err().expect("refused");
+        assert!(
+            error.to_string().contains("cannot open the database"),
+            "{error}"
+        );
+    }
+}
