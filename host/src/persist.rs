@@ -13,7 +13,7 @@ use crate::live::{
     BotManager, CandleArchive, CommitFuture, CommitLog, EventBus, LogBook, LogLine, RecordBatch,
     Reserve, RunnerState,
 };
-use crate::store::{Record, RecordTable, Store, StoreResult, Writer};
+use crate::store::{LogFilter, Record, RecordTable, Store, StoreResult, Writer};
 
 /// Store key of the event sequence reservation.
 const SEQ_RESERVED: &str = "event_seq_reserved";
@@ -197,26 +197,17 @@ pub async fn restore_bots(
     Ok(failures)
 }
 
-/// Keep the log book's lines in the store, and put the last ones back.
+/// Keep the log book's lines in the store, numbered after the last stored one.
 /// Lines are queued without waiting; under overload (a full queue) a line
 /// is dropped rather than slowing whoever logged it.
 pub fn persist_logs(store: &dyn Store, logbook: &LogBook, writer: Writer) -> StoreResult<()> {
-    let restored = store
-        .recent_logs(crate::live::LOG_CAPACITY)?
-        .into_iter()
-        .map(
-            |(id, ts, level, component, bot_id, plugin, message)| LogLine {
-                id,
-                ts,
-                level,
-                component,
-                bot_id,
-                plugin,
-                message,
-            },
-        )
-        .collect();
-    logbook.restore(restored);
+    let last = store.logs_page(&LogFilter {
+        limit: 1,
+        ..LogFilter::default()
+    })?;
+    if let Some(line) = last.first() {
+        logbook.continue_after(line.0);
+    }
     logbook.attach_sink(Box::new(move |line: &LogLine| {
         writer.try_submit(vec![Record::Log {
             id: line.id,

@@ -20,8 +20,10 @@ use super::openapi::{Access, Endpoint};
 use super::problem::ApiError;
 use super::views::{AuditView, BotSummary, LogLineView, Page, split_page};
 use super::{API_REVISION, AppState};
-use crate::live::{BotState, LogQuery};
+use crate::live::{BotState, LogLine};
 use crate::store::AuditQuery;
+use crate::store::LogFilter;
+use tracing::Level;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -272,15 +274,42 @@ pub fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineView>, A
             })
         })
         .transpose()?;
-    let lines = app.logbook.query(&LogQuery {
-        level,
+    // This level and every more severe one, as the store names them.
+    let levels = level.map(|level| {
+        [
+            Level::ERROR,
+            Level::WARN,
+            Level::INFO,
+            Level::DEBUG,
+            Level::TRACE,
+        ]
+        .into_iter()
+        .filter(|l| *l <= level)
+        .map(|l| l.to_string())
+        .collect()
+    });
+    let lines = app.store.logs_page(&LogFilter {
+        levels,
         component: query.component,
         bot_id: query.bot,
         since: rfc3339("since", query.since.as_deref())?,
         before_id: page.numeric_cursor()?,
         limit: limit + 1,
-    });
-    let rows: Vec<LogLineView> = lines.iter().map(LogLineView::from).collect();
+    })?;
+    let rows: Vec<LogLineView> = lines
+        .into_iter()
+        .map(|(id, ts, level, component, bot_id, plugin, message)| {
+            LogLineView::from(&LogLine {
+                id,
+                ts,
+                level,
+                component,
+                bot_id,
+                plugin,
+                message,
+            })
+        })
+        .collect();
     let (items, next_cursor) = split_page(rows, limit, |l| l.id.clone());
     Ok(Page { items, next_cursor })
 }

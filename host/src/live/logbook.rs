@@ -1,25 +1,22 @@
-//! [`LogBook`]: the engine's and plugins' log lines, kept for the API and
-//! published on the bus's `logs` channel.
+//! [`LogBook`]: numbers the engine's and plugins' log lines, hands them to
+//! a sink (the store, where the API reads them) and publishes them on the
+//! bus's `logs` channel.
 //!
 //! It is a `tracing` layer, so the code that logs does not know it exists:
 //! plugin lines (already rate-limited per instance by the plugin runtime)
 //! and engine lines carry `bot` and `plugin` fields, which become the
-//! line's bot and component. Lines are kept in a bounded ring; the durable
-//! store will keep them longer.
+//! line's bot and component.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use tracing::field::{Field, Visit};
-use tracing::{Event as TracingEvent, Level, Subscriber};
+use tracing::{Event as TracingEvent, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
 use super::bus::{Channel, EventBus};
-
-/// Lines kept.
-pub const LOG_CAPACITY: usize = 10_000;
 
 /// One log line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,35 +33,16 @@ pub struct LogLine {
     pub message: String,
 }
 
-#[derive(Default)]
-struct Lines {
-    next_id: u64,
-    ring: VecDeque<LogLine>,
-}
-
 /// Receives every line as it is written (the durable store).
 pub type LogSink = Box<dyn Fn(&LogLine) + Send + Sync>;
 
-/// Where log lines are kept; cheap to clone.
+/// Where log lines go; cheap to clone.
 #[derive(Clone, Default)]
 pub struct LogBook {
-    lines: Arc<Mutex<Lines>>,
+    /// The id of the next line.
+    next_id: Arc<AtomicU64>,
     bus: Arc<OnceLock<Arc<EventBus>>>,
     sink: Arc<OnceLock<LogSink>>,
-}
-
-/// What a reader wants.
-#[derive(Debug, Clone, Default)]
-pub struct LogQuery {
-    /// Lines at this level or more severe.
-    pub level: Option<Level>,
-    pub component: Option<String>,
-    pub bot_id: Option<String>,
-    /// Lines with a wall time at or after this (epoch ms).
-    pub since: Option<i64>,
-    /// Lines with an id below this (paging backwards).
-    pub before_id: Option<u64>,
-    pub limit: usize,
 }
 
 impl LogBook {
@@ -78,29 +56,13 @@ impl LogBook {
         let _ = self.sink.set(sink);
     }
 
-    /// Put back lines kept from an earlier run (oldest first); new lines
-    /// are numbered after them.
-    pub fn restore(&self, restored: Vec<LogLine>) {
-        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        for line in restored {
-            lines.next_id = lines.next_id.max(line.id + 1);
-            if lines.ring.len() == LOG_CAPACITY {
-                lines.ring.pop_front();
-            }
-            lines.ring.push_back(line);
-        }
+    /// Number new lines after `last_id`, the last line of an earlier run.
+    pub fn continue_after(&self, last_id: u64) {
+        self.next_id.fetch_max(last_id + 1, Ordering::Relaxed);
     }
 
     pub fn push(&self, mut line: LogLine) {
-        {
-            let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-            line.id = lines.next_id;
-            lines.next_id += 1;
-            if lines.ring.len() == LOG_CAPACITY {
-                lines.ring.pop_front();
-            }
-            lines.ring.push_back(line.clone());
-        }
+        line.id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Some(sink) = self.sink.get() {
             sink(&line);
         }
@@ -109,34 +71,6 @@ impl LogBook {
             let data = serde_json::to_value(&line).unwrap_or_default();
             bus.publish(Channel::Logs, "log", bot.as_deref(), data);
         }
-    }
-
-    /// Matching lines, newest first.
-    pub fn query(&self, query: &LogQuery) -> Vec<LogLine> {
-        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        lines
-            .ring
-            .iter()
-            .rev()
-            .filter(|l| query.before_id.is_none_or(|before| l.id < before))
-            .filter(|l| {
-                query.level.is_none_or(|level| {
-                    l.level
-                        .parse::<Level>()
-                        .is_ok_and(|line_level| line_level <= level)
-                })
-            })
-            .filter(|l| query.component.as_ref().is_none_or(|c| &l.component == c))
-            .filter(|l| {
-                query
-                    .bot_id
-                    .as_ref()
-                    .is_none_or(|b| l.bot_id.as_ref() == Some(b))
-            })
-            .filter(|l| query.since.is_none_or(|since| l.ts >= since))
-            .take(query.limit)
-            .cloned()
-            .collect()
     }
 }
 
@@ -204,36 +138,33 @@ mod tests {
     use tracing_subscriber::prelude::*;
 
     #[test]
-    fn captures_fields_and_filters() {
+    fn captures_fields_numbers_lines_and_publishes_them() {
         let book = LogBook::default();
+        book.continue_after(41);
         let bus = Arc::new(EventBus::new(1));
         book.attach(bus.clone());
+        let sunk = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = sunk.clone();
+        book.attach_sink(Box::new(move |line: &LogLine| {
+            into.lock().unwrap().push(line.clone())
+        }));
         let subscriber = tracing_subscriber::registry().with(book.clone());
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(plugin = "ema-cross 0.1.0", bot = "a", "too few candles");
             tracing::info!(bot = "b", "started");
-            tracing::debug!("host detail");
         });
-        let all = book.query(&LogQuery {
-            limit: 10,
-            ..LogQuery::default()
-        });
-        assert_eq!(all.len(), 3);
-        assert_eq!(all[2].component, "plugin");
-        assert_eq!(all[2].bot_id.as_deref(), Some("a"));
-        assert_eq!(all[2].message, "too few candles");
-        let warnings = book.query(&LogQuery {
-            level: Some(Level::WARN),
-            limit: 10,
-            ..LogQuery::default()
-        });
-        assert_eq!(warnings.len(), 1);
-        let of_b = book.query(&LogQuery {
-            bot_id: Some("b".into()),
-            limit: 10,
-            ..LogQuery::default()
-        });
-        assert_eq!(of_b[0].message, "started");
-        assert_eq!(bus.next_seq(), 4, "every line was published");
+        let lines = sunk.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (lines[0].id, lines[1].id),
+            (42, 43),
+            "numbered after the earlier run"
+        );
+        assert_eq!(lines[0].component, "plugin");
+        assert_eq!(lines[0].bot_id.as_deref(), Some("a"));
+        assert_eq!(lines[0].level, "WARN");
+        assert_eq!(lines[0].message, "too few candles");
+        assert_eq!(lines[1].bot_id.as_deref(), Some("b"));
+        assert_eq!(bus.next_seq(), 3, "every line was published");
     }
 }

@@ -66,7 +66,7 @@ pub use feed::{
 };
 pub use journal::{BotJournal, EQUITY_HISTORY, OrderFilter, PerformanceInputs};
 pub use latency::LatencyHistogram;
-pub use logbook::{LOG_CAPACITY, LogBook, LogLine, LogQuery, LogSink};
+pub use logbook::{LogBook, LogLine, LogSink};
 pub use manager::{BotManager, ManagerError};
 pub use runner::{Command, CommandError};
 pub use snapshot::BotSnapshot;

@@ -147,8 +147,10 @@ CREATE TABLE system_events (
 );
 ";
 
-/// Uploaded strategy plugins, by the SHA-256 of their bytes.
+/// Uploaded strategy plugins, by the SHA-256 of their bytes; a bot's log
+/// lines found without a scan.
 const SCHEMA_V6: &str = "
+CREATE INDEX logs_by_bot ON logs (bot_id, id);
 CREATE TABLE plugin_blobs (
     content_hash TEXT PRIMARY KEY,
     name         TEXT NOT NULL,

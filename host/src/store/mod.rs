@@ -18,7 +18,8 @@ mod writer;
 use std::path::PathBuf;
 
 pub use records::{
-    AuditEntry, AuditQuery, ConfigVersion, PluginBlob, PresetRecord, StoredBot, TokenRecord,
+    AuditEntry, AuditQuery, ConfigVersion, LogFilter, PluginBlob, PresetRecord, StoredBot,
+    TokenRecord,
 };
 pub use sqlite::SqliteStore;
 pub use writer::{Record, Writer, WriterThread};
@@ -186,8 +187,8 @@ pub trait Store: Send + Sync {
     /// The payloads of a feed's last `limit` candles, oldest first.
     fn recent_candles(&self, feed: &str, limit: usize) -> StoreResult<Vec<String>>;
 
-    /// The last `limit` log lines, oldest first.
-    fn recent_logs(&self, limit: usize) -> StoreResult<Vec<StoredLogLine>>;
+    /// The log lines `filter` asks for, newest first.
+    fn logs_page(&self, filter: &LogFilter) -> StoreResult<Vec<StoredLogLine>>;
 
     /// Keep the database bounded: equity samples older than `equity_full_ms`
     /// (measured back from each bot's newest sample, so accelerated and

@@ -14,6 +14,21 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// Which log lines a reader wants, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only lines at these levels (as stored: `ERROR`, `WARN`, ...); all
+    /// levels when `None`.
+    pub levels: Option<Vec<String>>,
+    pub component: Option<String>,
+    pub bot_id: Option<String>,
+    /// Lines written at or after this time.
+    pub since: Option<i64>,
+    /// Lines with an id below this (paging back).
+    pub before_id: Option<u64>,
+    pub limit: usize,
+}
+
 /// An uploaded strategy plugin: its bytes, by content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginBlob {

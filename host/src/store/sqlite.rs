@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AuditEntry, AuditQuery, ConfigVersion, DATABASE_FILE, FEED_CANDLES_KEPT, PluginBlob,
+    AuditEntry, AuditQuery, ConfigVersion, DATABASE_FILE, FEED_CANDLES_KEPT, LogFilter, PluginBlob,
     PresetRecord, RecordTable, Store, StoreError, StoreResult, StoredBot, StoredLogLine,
     Synchronous, TokenRecord, migrations,
 };
@@ -398,23 +398,44 @@ impl Store for SqliteStore {
         })
     }
 
-    fn recent_logs(&self, limit: usize) -> StoreResult<Vec<StoredLogLine>> {
+    fn logs_page(&self, filter: &LogFilter) -> StoreResult<Vec<StoredLogLine>> {
+        // Levels as one ",A,B," string matched with instr: one statement
+        // for any set of levels.
+        let levels = filter
+            .levels
+            .as_ref()
+            .map(|levels| format!(",{},", levels.join(",")));
         self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT id, ts, level, component, bot_id, plugin, message FROM
-                 (SELECT * FROM logs ORDER BY id DESC LIMIT ?1) ORDER BY id",
+            let mut statement = c.prepare_cached(
+                "SELECT id, ts, level, component, bot_id, plugin, message FROM logs
+                 WHERE (?1 IS NULL OR id < ?1)
+                   AND (?2 IS NULL OR bot_id = ?2)
+                   AND (?3 IS NULL OR component = ?3)
+                   AND (?4 IS NULL OR ts >= ?4)
+                   AND (?5 IS NULL OR instr(?5, ',' || level || ',') > 0)
+                 ORDER BY id DESC LIMIT ?6",
             )?;
-            let rows = statement.query_map([limit as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })?;
+            let rows = statement.query_map(
+                params![
+                    filter.before_id.map(|id| id as i64),
+                    filter.bot_id,
+                    filter.component,
+                    filter.since,
+                    levels,
+                    filter.limit as i64,
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -779,9 +800,82 @@ mod tests {
         assert_eq!(old.len(), 3 * 24, "one sample per hour in the old part");
         let recent = kept.iter().filter(|(ts, ..)| *ts >= 3 * 24 * HOUR).count();
         assert_eq!(recent, 7 * 24 * 60, "the recent part untouched");
-        let logs = store.recent_logs(10).unwrap();
+        let logs = store
+            .logs_page(&LogFilter {
+                limit: 10,
+                ..LogFilter::default()
+            })
+            .unwrap();
         assert_eq!(logs.len(), 1, "the old line is gone");
         assert!(removed > 4_000);
+        drop(writer);
+        thread.shutdown();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_lines_page_back_by_id_with_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        let lines = [
+            (1, "INFO", Some("a"), "started"),
+            (2, "WARN", Some("a"), "slow"),
+            (3, "DEBUG", Some("b"), "detail"),
+            (4, "ERROR", Some("a"), "failed"),
+            (5, "INFO", None, "listening"),
+        ];
+        let records = lines
+            .iter()
+            .map(|&(id, level, bot, message)| Record::Log {
+                id,
+                ts: id as i64 * 1_000,
+                level: level.into(),
+                component: "engine".into(),
+                bot_id: bot.map(str::to_string),
+                plugin: None,
+                message: message.into(),
+            })
+            .collect();
+        writer.commit(records).await.unwrap();
+        let messages = |filter: LogFilter| -> Vec<String> {
+            store
+                .logs_page(&filter)
+                .unwrap()
+                .into_iter()
+                .map(|line| line.6)
+                .collect()
+        };
+        let all = LogFilter {
+            limit: 10,
+            ..LogFilter::default()
+        };
+        assert_eq!(
+            messages(all.clone()),
+            ["listening", "failed", "detail", "slow", "started"]
+        );
+        let of_a_warn_or_worse = LogFilter {
+            bot_id: Some("a".into()),
+            levels: Some(vec!["ERROR".into(), "WARN".into()]),
+            ..all.clone()
+        };
+        assert_eq!(messages(of_a_warn_or_worse), ["failed", "slow"]);
+        // A page of two, then the page before its last line.
+        let first = LogFilter {
+            limit: 2,
+            ..all.clone()
+        };
+        assert_eq!(messages(first), ["listening", "failed"]);
+        let next = LogFilter {
+            limit: 2,
+            before_id: Some(4),
+            ..all.clone()
+        };
+        assert_eq!(messages(next), ["detail", "slow"]);
+        let recent = LogFilter {
+            since: Some(4_000),
+            ..all
+        };
+        assert_eq!(messages(recent), ["listening", "failed"]);
         drop(writer);
         thread.shutdown();
     }
