@@ -129,7 +129,7 @@ async fn list(
     let bots = app.manager.list();
     let rows: Vec<BotSummary> = bots
         .iter()
-        .filter(|s| s.id.as_str() > after.as_str())
+        .filter(|s| &*s.id > after.as_str())
         .take(limit + 1)
         .map(|s| BotSummary::from(&**s))
         .collect();

@@ -242,7 +242,7 @@ pub async fn prometheus(State(app): State<AppState>) -> impl IntoResponse {
     for snapshot in &snapshots {
         equity
             .get_or_create(&BotLabels {
-                bot: snapshot.id.clone(),
+                bot: snapshot.id.to_string(),
             })
             .set(snapshot.equity.to_f64().unwrap_or(f64::NAN));
     }

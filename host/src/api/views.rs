@@ -88,14 +88,14 @@ impl From<&BotSnapshot> for BotSummary {
     fn from(s: &BotSnapshot) -> Self {
         let initial = s.config.as_ref().map_or(s.equity, |c| c.capital.initial);
         Self {
-            id: s.id.clone(),
-            name: s.name.clone(),
+            id: s.id.to_string(),
+            name: s.name.to_string(),
             state: state_name(&s.state),
             trading_state: state_name(&s.trading_state),
             mode: state_name(&s.mode),
-            symbol: s.symbol.clone(),
-            timeframe: s.timeframe.clone(),
-            strategy: s.plugin.clone(),
+            symbol: s.symbol.to_string(),
+            timeframe: s.timeframe.to_string(),
+            strategy: s.plugin.to_string(),
             config_version: s.config_version,
             equity: decimal(s.equity),
             pnl: decimal(s.equity - initial),
@@ -125,7 +125,7 @@ impl PositionView {
             return Vec::new();
         }
         vec![PositionView {
-            symbol: s.symbol.clone(),
+            symbol: s.symbol.to_string(),
             quantity: decimal(s.position),
             avg_entry_price: decimal(s.avg_entry_price),
             unrealized_pnl: decimal(s.unrealized_pnl),

@@ -290,7 +290,7 @@ impl BotManager {
                     .as_ref()
                     .is_some_and(|c| c.strategy.plugin == plugin)
             })
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
             .collect()
     }
 
@@ -440,7 +440,7 @@ impl BotManager {
             .list()
             .iter()
             .filter(|s| matches!(s.state, BotState::Running | BotState::Paused))
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
             .collect();
         let mut outcomes = Vec::new();
         for id in running {

@@ -20,7 +20,7 @@ use super::durable::{CommitLog, RecordBatch, RunnerState};
 use super::feed::{FeedCandle, FeedHandle};
 use super::journal::BotJournal;
 use super::latency::LatencyHistogram;
-use super::snapshot::{BotSnapshot, RECENT_TRADES};
+use super::snapshot::{BotSnapshot, RECENT_TRADES, SnapshotLabels};
 use super::state::{BotState, CommandKind, Transition};
 
 /// Candles processed before the runner yields to other tasks.
@@ -90,6 +90,8 @@ pub(crate) struct BotRunner {
     config: BotConfig,
     /// The same config, shared with snapshots; replaced on reconfigure.
     config_shared: Arc<BotConfig>,
+    /// The names every snapshot shows; replaced with the config or plugin.
+    labels: SnapshotLabels,
     config_version: u64,
     plugin: Arc<Plugin>,
     /// The bot's engine: money, orders, risk, and the plugin instance.
@@ -152,6 +154,7 @@ impl BotRunner {
         })?;
         let mut runner = Self {
             config_shared: Arc::new(config.clone()),
+            labels: SnapshotLabels::new(&config, plugin.info()),
             config,
             config_version: 1,
             plugin,
@@ -236,18 +239,18 @@ impl BotRunner {
     fn build_snapshot(&self) -> BotSnapshot {
         let portfolio = self.engine.portfolio();
         let risk = self.engine.risk();
-        let info = self.plugin.info();
+        let labels = &self.labels;
         BotSnapshot {
-            id: self.config.id.clone(),
-            name: self.config.name.clone(),
+            id: labels.id.clone(),
+            name: labels.name.clone(),
             state: self.state,
             trading_state: risk.state(),
             kill_switch: risk.kill_switch().map(str::to_string),
             error: self.error.clone(),
             mode: self.config.mode,
-            symbol: self.config.market.symbol.clone(),
-            timeframe: self.config.market.timeframe.clone(),
-            plugin: format!("{} {}", info.name, info.version),
+            symbol: labels.symbol.clone(),
+            timeframe: labels.timeframe.clone(),
+            plugin: labels.plugin.clone(),
             config_version: self.config_version,
             started_at: self.started_at,
             cash: portfolio.cash(),
@@ -300,7 +303,10 @@ impl BotRunner {
                 .publish(Channel::System, "lagged", Some(&self.config.id), data);
         }
         for (index, item) in batch.iter().enumerate() {
-            if let Ok(request) = requests.try_recv()
+            // Before the first candle the run loop has just looked for
+            // requests (it polls them first).
+            if index > 0
+                && let Ok(request) = requests.try_recv()
                 && self.answer(request).await
             {
                 return true;
@@ -764,6 +770,7 @@ impl BotRunner {
             self.engine.replace_decider(instance);
             self.engine.apply_terms(&config);
         }
+        self.labels = SnapshotLabels::new(&config, plugin.info());
         self.plugin = plugin;
         self.config_shared = Arc::new(config.clone());
         self.config = config;

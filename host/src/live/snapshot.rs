@@ -15,10 +15,33 @@ use super::state::BotState;
 /// Round trips kept in a snapshot.
 pub const RECENT_TRADES: usize = 20;
 
+/// The names a snapshot shows. Shared by every snapshot (one allocation
+/// per config change, not per candle).
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotLabels {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub symbol: Arc<str>,
+    pub timeframe: Arc<str>,
+    pub plugin: Arc<str>,
+}
+
+impl SnapshotLabels {
+    pub fn new(config: &BotConfig, plugin: &crate::plugin::PluginInfo) -> Self {
+        Self {
+            id: config.id.as_str().into(),
+            name: config.name.as_str().into(),
+            symbol: config.market.symbol.as_str().into(),
+            timeframe: config.market.timeframe.as_str().into(),
+            plugin: format!("{} {}", plugin.name, plugin.version).into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BotSnapshot {
-    pub id: String,
-    pub name: String,
+    pub id: Arc<str>,
+    pub name: Arc<str>,
     pub state: BotState,
     pub trading_state: TradingState,
     /// Why the kill-switch is engaged, if it is.
@@ -26,10 +49,10 @@ pub struct BotSnapshot {
     /// Why the bot is in the error state, if it is.
     pub error: Option<String>,
     pub mode: Mode,
-    pub symbol: String,
-    pub timeframe: String,
+    pub symbol: Arc<str>,
+    pub timeframe: Arc<str>,
     /// Plugin name and version.
-    pub plugin: String,
+    pub plugin: Arc<str>,
     pub config_version: u64,
     /// Wall time of the last start, epoch ms.
     pub started_at: Option<i64>,
