@@ -20,7 +20,7 @@ use super::openapi::{Access, Endpoint};
 use super::problem::ApiError;
 use super::views::{AuditView, BotSummary, LogLineView, Page, split_page};
 use super::{API_REVISION, AppState};
-use crate::live::{BotState, LogLine};
+use crate::live::BotState;
 use crate::store::AuditQuery;
 use crate::store::LogFilter;
 use tracing::Level;
@@ -296,20 +296,7 @@ pub fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineView>, A
         before_id: page.numeric_cursor()?,
         limit: limit + 1,
     })?;
-    let rows: Vec<LogLineView> = lines
-        .into_iter()
-        .map(|(id, ts, level, component, bot_id, plugin, message)| {
-            LogLineView::from(&LogLine {
-                id,
-                ts,
-                level,
-                component,
-                bot_id,
-                plugin,
-                message,
-            })
-        })
-        .collect();
+    let rows: Vec<LogLineView> = lines.into_iter().map(LogLineView::from).collect();
     let (items, next_cursor) = split_page(rows, limit, |l| l.id.clone());
     Ok(Page { items, next_cursor })
 }

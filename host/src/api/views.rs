@@ -14,8 +14,8 @@ use serde_json::Value;
 use crate::domain::{Fill, Order};
 use crate::engine::metrics::EquityPoint;
 use crate::engine::{RuleStatus, Trade, Violation};
-use crate::live::{BotSnapshot, LogLine};
-use crate::store::{AuditEntry, ConfigVersion, PresetRecord, TokenRecord};
+use crate::live::BotSnapshot;
+use crate::store::{AuditEntry, ConfigVersion, PresetRecord, StoredLogLine, TokenRecord};
 
 /// Epoch milliseconds as RFC 3339 UTC.
 pub fn time(ms: i64) -> String {
@@ -516,16 +516,16 @@ pub struct LogLineView {
     pub message: String,
 }
 
-impl From<&LogLine> for LogLineView {
-    fn from(l: &LogLine) -> Self {
+impl From<StoredLogLine> for LogLineView {
+    fn from((id, ts, level, component, bot_id, plugin, message): StoredLogLine) -> Self {
         Self {
-            id: l.id.to_string(),
-            at: time(l.ts),
-            level: l.level.to_lowercase(),
-            component: l.component.clone(),
-            bot_id: l.bot_id.clone(),
-            plugin: l.plugin.clone(),
-            message: l.message.clone(),
+            id: id.to_string(),
+            at: time(ts),
+            level: level.to_lowercase(),
+            component,
+            bot_id,
+            plugin,
+            message,
         }
     }
 }
