@@ -100,6 +100,14 @@ pub struct WriterThread {
     commits: mpsc::Sender<Message>,
 }
 
+/// WAL pages the writer lets accumulate before it copies them into the
+/// database (SQLite's default is 1,000). The copy runs inside a commit and
+/// syncs the database file, so doing it a tenth as often let the writer
+/// commit about 45% more fills per second (`make bench`: 16,900 -> 24,800
+/// fills/s on the same machine, same hour); the WAL file then peaks at
+/// about 40 MB.
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
 impl WriterThread {
     /// Write every batch queued so far, then end the thread (handles still
     /// alive then fail their commits). Blocks the caller until it is done.
@@ -130,6 +138,7 @@ impl Writer {
         })?;
         connection.pragma_update(None, "synchronous", synchronous.pragma())?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
+        connection.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         let (commits, queue) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("stratbox-writer".into())
