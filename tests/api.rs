@@ -120,45 +120,54 @@ async fn tokens_roles_and_the_open_health_check() {
     );
 }
 
+/// Run `stratbox serve` on a terminal (a pseudo-terminal made by
+/// `script`), with no token anywhere; what it printed within `wait`.
+fn serve_on_a_terminal(data: &std::path::Path, wait: Duration) -> String {
+    let command = format!(
+        "{} serve --listen 127.0.0.1:0 --data-dir {} --plugins-dir {}",
+        stratbox_tests::binary().display(),
+        data.display(),
+        stratbox_tests::path_from_env("STRATBOX_PLUGIN_DIR", "target/plugins").display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env_remove("STRATBOX_ADMIN_TOKEN")
+        .env("STRATBOX_CACHE_DIR", data.join("cache"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script runs");
+    std::thread::sleep(wait);
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("output");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
 #[tokio::test]
-async fn a_development_token_is_printed_when_no_token_exists() {
+async fn a_development_token_is_offered_once_and_only_on_a_terminal() {
+    // Not on a terminal (a service's log): no token, only how to make one.
     let server = Server::start(Options {
         admin_token: false,
         ..Options::default()
     });
-    let printed = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let lines = server.stdout.lock().unwrap().clone();
-            if let Some(line) = lines.iter().find(|l| l.contains("development_token")) {
-                break line.clone();
-            }
-            assert!(std::time::Instant::now() < deadline, "no token printed");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    let token: Value = serde_json::from_str(&printed).unwrap();
-    let client = Client::new(token["token"].as_str());
-    assert_eq!(
-        client.get(&server.url("/tokens")).await.0,
-        200,
-        "an admin token"
-    );
-    // The next start has a token already: none is printed again.
-    let server = server.restart();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let printed = server.stdout.lock().unwrap().clone();
     assert!(
-        !server
-            .stdout
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("development_token"))
+        !printed.iter().any(|l| l.contains("development_token")),
+        "{printed:?}"
     );
-    assert_eq!(
-        client.get(&server.url("/tokens")).await.0,
-        200,
-        "still valid"
+    assert_eq!(Client::new(None).get(&server.url("/bots")).await.0, 401);
+    drop(server);
+
+    // On a terminal, on the first start of an empty store: once.
+    let dir = tempfile::tempdir().unwrap();
+    let first = serve_on_a_terminal(&dir.path().join("data"), Duration::from_secs(4));
+    assert!(first.contains("development_token"), "{first}");
+    let second = serve_on_a_terminal(&dir.path().join("data"), Duration::from_secs(3));
+    assert!(
+        !second.contains("development_token"),
+        "shown once, never again: {second}"
     );
 }
 
@@ -819,8 +828,15 @@ async fn emergency_stop_and_reset_by_role() {
     let (status, stopped) = operator.post(&server.url("/emergency/stop-all")).await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["engaged"], true);
-    let (_, a) = operator.get(&server.url("/bots/em-a")).await;
-    assert_eq!(a["state"], "killed");
+    assert_eq!(stopped["killing"], json!(["em-a"]), "{stopped}");
+    assert_eq!(stopped["untouched"], json!(["em-b"]), "{stopped}");
+    server
+        .wait_for("em-a killed", Duration::from_secs(10), || async {
+            operator.get(&server.url("/bots/em-a")).await.1["state"] == "killed"
+        })
+        .await;
+    let (_, state) = operator.get(&server.url("/emergency")).await;
+    assert_eq!(state["pending"], json!([]), "{state}");
     let (status, body) = operator.post(&server.url("/bots/em-b/start")).await;
     assert_problem(status, &body, 409);
     let (status, body) = operator
@@ -910,7 +926,7 @@ async fn presets_market_global_system_logs_and_metrics() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|l| l["message"].as_str().unwrap().contains("Paused")),
+            .any(|l| l["message"].as_str().unwrap().contains("-> paused")),
         "{logs}"
     );
     let (status, body) = client.get(&server.url("/logs?level=loud")).await;

@@ -163,7 +163,7 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
         items(&logs).iter().any(|l| l["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("Running -> Stopped")),
+            .contains("running -> stopped")),
         "{logs}"
     );
     let seq_after = last_seq(&server, Duration::from_millis(800)).await;

@@ -89,7 +89,10 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     let manager = Arc::new(manager);
     let feed = "{ kind: synthetic, seed: 42, interval_ms: 1000 }";
     for id in 0..BOTS {
-        manager.create(config(id, feed)).await.expect("create");
+        manager
+            .create(config(id, feed), "bench")
+            .await
+            .expect("create");
     }
     let (cpu_start, wall_start) = (cpu_seconds(), Instant::now());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
@@ -131,7 +134,7 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     );
     for id in 0..BOTS {
         let id = format!("bot-{id}");
-        let _ = manager.control(&id, CommandKind::Stop).await;
+        let _ = manager.control(&id, CommandKind::Stop, false).await;
         let _ = manager.delete(&id).await;
     }
     drop(manager);
@@ -144,13 +147,14 @@ async fn throughput_phase(runtime: &PluginRuntime) {
     let manager = BotManager::new(registry(runtime), Arc::new(EventBus::new(1)));
     for id in 0..BOTS {
         manager
-            .create(config(id, "{ kind: stepped }"))
+            .create(config(id, "{ kind: stepped }"), "bench")
             .await
             .expect("create");
     }
     let feed = manager
         .feeds()
         .feed_for(&config(0, "{ kind: stepped }"))
+        .await
         .expect("feed");
     let candles = synthesize(&SynthParams::new(BURST, 7));
     let last = candles.last().expect("candles").ts;

@@ -1,26 +1,23 @@
 //! Connects the live runtime to the store: the runners' [`CommitLog`] (their
-//! records as store rows, through the group-committing writer), event
-//! sequence numbers that keep rising across restarts, and the restoration
-//! of every bot (books, orders, risk state, history) when the host starts.
+//! records, config versions and checkpoints as store rows, through the
+//! group-committing writer), event sequence numbers that keep rising across
+//! restarts, and the restoration of every bot (config, books, orders, risk
+//! state) when the host starts.
 
 use std::sync::Arc;
 
 use crate::domain::Candle;
 use crate::domain::config::{BotConfig, join_issues};
-use crate::domain::{Fill, Order};
-use crate::engine::{Trade, Violation};
 use crate::live::{
-    BotManager, CandleArchive, CommitFuture, CommitLog, EventBus, LogBook, LogLine, RecordBatch,
-    Reserve, RunnerState,
+    BotManager, CandleArchive, CommitFuture, CommitLog, EventBus, HostRecord, Lifecycle, LogBook,
+    LogLine, RecordBatch, Reserve, RunnerState,
 };
-use crate::store::{LogFilter, Record, RecordTable, Store, StoreResult, Writer};
+use crate::store::{LogFilter, Record, Store, StoreResult, Writer};
 
 /// Store key of the event sequence reservation.
 const SEQ_RESERVED: &str = "event_seq_reserved";
 /// Sequence numbers reserved per store write.
 pub const SEQ_BLOCK: u64 = 10_000;
-/// History read back into a restored bot's journal.
-const HISTORY: usize = 2_000;
 
 /// The writer as the runners' commit log.
 pub struct StoreCommitLog {
@@ -44,10 +41,24 @@ fn name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// A batch as store rows.
+/// A batch as store rows, in the order they must be written.
 fn records(batch: RecordBatch) -> Vec<Record> {
     let bot = &batch.bot_id;
+    if matches!(batch.lifecycle, Lifecycle::Deleted) {
+        return vec![Record::BotDeleted {
+            bot_id: bot.clone(),
+        }];
+    }
     let mut records = Vec::new();
+    if let Some(config) = &batch.config {
+        records.push(Record::ConfigVersion {
+            bot_id: bot.clone(),
+            version: config.version,
+            config: json(&*config.config),
+            created_at: config.at,
+            actor: config.actor.clone(),
+        });
+    }
     for order in &batch.orders {
         records.push(Record::Order {
             bot_id: bot.clone(),
@@ -72,12 +83,12 @@ fn records(batch: RecordBatch) -> Vec<Record> {
             data: json(trade),
         });
     }
-    if let Some((ts, equity, exposed)) = batch.equity {
+    for sample in &batch.equity {
         records.push(Record::Equity {
             bot_id: bot.clone(),
-            ts,
-            equity: equity.to_string(),
-            exposed,
+            ts: sample.ts,
+            equity: sample.equity.to_string(),
+            exposed: sample.exposed,
         });
     }
     for violation in &batch.violations {
@@ -96,12 +107,12 @@ fn records(batch: RecordBatch) -> Vec<Record> {
             data: json(change),
         });
     }
-    for (ts, reason) in &batch.kill_switches {
+    for kill in &batch.kill_switches {
         records.push(Record::Risk {
             bot_id: bot.clone(),
-            ts: *ts,
+            ts: kill.ts,
             kind: "kill_switch".into(),
-            data: json(&serde_json::json!({ "reason": reason })),
+            data: json(&serde_json::json!({ "reason": kill.reason })),
         });
     }
     records.push(Record::BotState {
@@ -112,10 +123,42 @@ fn records(batch: RecordBatch) -> Vec<Record> {
     records
 }
 
+/// Store key of the emergency flag (`engaged` or `released`).
+pub const EMERGENCY: &str = "emergency";
+
 impl CommitLog for StoreCommitLog {
     fn commit(&self, batch: RecordBatch) -> CommitFuture<'_> {
         Box::pin(self.writer.commit(records(batch)))
     }
+
+    fn commit_host(&self, record: HostRecord) -> CommitFuture<'_> {
+        let records = match record {
+            HostRecord::Emergency { engaged, by, at } => {
+                let kind = if engaged {
+                    "emergency.engaged"
+                } else {
+                    "emergency.reset"
+                };
+                vec![
+                    Record::Meta {
+                        key: EMERGENCY.into(),
+                        value: if engaged { "engaged" } else { "released" }.into(),
+                    },
+                    Record::SystemEvent {
+                        ts: at,
+                        kind: kind.into(),
+                        data: serde_json::json!({ "by": by }).to_string(),
+                    },
+                ]
+            }
+        };
+        Box::pin(self.writer.commit(records))
+    }
+}
+
+/// Whether the emergency stop was engaged when the host stopped.
+pub fn emergency_engaged(store: &dyn Store) -> StoreResult<bool> {
+    Ok(store.meta(EMERGENCY)?.as_deref() == Some("engaged"))
 }
 
 /// The event bus, continuing the sequence numbers of the previous run.
@@ -139,10 +182,10 @@ fn parse_all<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> Vec<T> {
         .collect()
 }
 
-/// Restore every stored bot into `manager`: its config at its version, its
-/// stored state and its recent history. A bot that never ran (just seeded
-/// or created) is created afresh, so `autostart` applies to it. A bot that
-/// cannot be restored is reported and skipped; the others come back.
+/// Restore every stored bot into `manager`: its config at its version and
+/// its stored state. A bot that never ran (its creation was stored, its
+/// first state was not) comes back stopped. A bot that cannot be restored
+/// is reported and skipped; the others come back.
 pub async fn restore_bots(
     store: &dyn Store,
     manager: &BotManager,
@@ -164,35 +207,27 @@ pub async fn restore_bots(
                     continue;
                 }
             },
-            None => {
-                if let Err(error) = manager.create_at_version(config, stored.version).await {
-                    failures.push((stored.id, error.to_string()));
-                }
-                continue;
-            }
+            None => RunnerState {
+                config_version: stored.version,
+                ..RunnerState::default()
+            },
         };
+        if state.config_version != stored.version {
+            // One transaction writes both; a difference means the file was
+            // changed behind the host's back.
+            failures.push((
+                stored.id,
+                format!(
+                    "stored state is of config version {}, the config of version {}",
+                    state.config_version, stored.version
+                ),
+            ));
+            continue;
+        }
         let resume = config.resumes_on_restart();
-        let (_, journal) = match manager.restore(config, stored.version, state, resume) {
-            Ok(restored) => restored,
-            Err(error) => {
-                failures.push((stored.id, error.to_string()));
-                continue;
-            }
-        };
-        let orders: Vec<Order> =
-            parse_all(store.recent_records(RecordTable::Orders, &stored.id, HISTORY)?);
-        let fills: Vec<Fill> =
-            parse_all(store.recent_records(RecordTable::Fills, &stored.id, HISTORY)?);
-        let trades: Vec<Trade> =
-            parse_all(store.recent_records(RecordTable::Trades, &stored.id, HISTORY)?);
-        let violations: Vec<Violation> =
-            parse_all(store.recent_records(RecordTable::Violations, &stored.id, HISTORY)?);
-        let equity = store
-            .recent_equity(&stored.id, crate::live::EQUITY_HISTORY)?
-            .into_iter()
-            .filter_map(|(ts, equity, exposed)| Some((ts, equity.parse().ok()?, exposed)))
-            .collect();
-        journal.hydrate(orders, fills, trades, equity, violations);
+        if let Err(error) = manager.restore(config, stored.version, state, resume).await {
+            failures.push((stored.id, error.to_string()));
+        }
     }
     Ok(failures)
 }
@@ -206,7 +241,7 @@ pub fn persist_logs(store: &dyn Store, logbook: &LogBook, writer: Writer) -> Sto
         ..LogFilter::default()
     })?;
     if let Some(line) = last.first() {
-        logbook.continue_after(line.0);
+        logbook.continue_after(line.id);
     }
     logbook.attach_sink(Box::new(move |line: &LogLine| {
         writer.try_submit(vec![Record::Log {

@@ -1,9 +1,11 @@
-//! The live runtime with stepped feeds: candles are pushed by the test and
-//! the test waits for the bot's snapshot to show each one. No sleeps.
+//! The live runtime (the manager and its runners) with stepped feeds:
+//! candles are pushed by the test and the test waits for the bot's snapshot
+//! to show each one. No sleeps.
 
 mod support;
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -14,8 +16,9 @@ use stratbox_host::domain::Candle;
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::engine::TradingState;
 use stratbox_host::live::{
-    BotManager, BotSnapshot, BotState, Channel, CommandError, CommandKind, EventBus, FeedHandle,
-    Filter, ManagerError,
+    BotManager, BotSnapshot, BotState, Channel, CommandError, CommandKind, CommitFuture, CommitLog,
+    ConfigChange, EventBus, EventData, FeedHandle, Filter, HostRecord, LagReason, Lifecycle,
+    ManagerError, Outcome, RecordBatch,
 };
 use stratbox_host::plugin::PluginRegistry;
 use support::{RUNTIME, fixture_path, load};
@@ -25,11 +28,11 @@ fn registry() -> Arc<RwLock<PluginRegistry>> {
     for name in ["ema-cross", "rules"] {
         registry.insert(load(name)).unwrap();
     }
-    registry
-        .insert(Arc::new(
-            RUNTIME.load_file(&fixture_path("panicker")).unwrap(),
-        ))
-        .unwrap();
+    for fixture in ["panicker", "looper"] {
+        registry
+            .insert(Arc::new(RUNTIME.load_file(&fixture_path(fixture)).unwrap()))
+            .unwrap();
+    }
     Arc::new(RwLock::new(registry))
 }
 
@@ -42,24 +45,103 @@ fn config(id: &str, strategy: &str, extra: &str) -> BotConfig {
 
 const EMA_2_3: &str = "{ plugin: ema-cross, params: { fast: 2, slow: 3, size: { quantity: 1 } } }";
 
+/// A commit log that keeps what it commits and refuses while told to.
+#[derive(Default)]
+struct TestLog {
+    refuse: AtomicBool,
+    batches: Mutex<Vec<RecordBatch>>,
+    host: Mutex<Vec<HostRecord>>,
+}
+
+impl CommitLog for TestLog {
+    fn commit(&self, batch: RecordBatch) -> CommitFuture<'_> {
+        let refused = self.refuse.load(Ordering::SeqCst);
+        if !refused {
+            self.batches.lock().unwrap().push(batch);
+        }
+        Box::pin(async move {
+            if refused {
+                Err("the disk is full".to_string())
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn commit_host(&self, record: HostRecord) -> CommitFuture<'_> {
+        self.host.lock().unwrap().push(record);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl TestLog {
+    /// The config versions committed for `bot`, in order.
+    fn versions(&self, bot: &str) -> Vec<u64> {
+        self.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.bot_id == bot)
+            .filter_map(|b| b.config.as_ref().map(|c| c.version))
+            .collect()
+    }
+
+    /// The config version of the last checkpoint committed for `bot`.
+    fn checkpoint_version(&self, bot: &str) -> Option<u64> {
+        self.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|b| b.bot_id == bot)
+            .map(|b| b.state.config_version)
+    }
+}
+
 struct Fixture {
     manager: BotManager,
     feed: FeedHandle,
     next_ts: i64,
+    log: Arc<TestLog>,
+}
+
+fn change(config: BotConfig) -> ConfigChange {
+    ConfigChange {
+        config,
+        expected_version: None,
+        actor: "test".into(),
+        dry_run: false,
+    }
 }
 
 impl Fixture {
     async fn new(bots: &[BotConfig]) -> Self {
-        let manager = BotManager::new(registry(), Arc::new(EventBus::new(1)));
+        Self::with(bots, |manager| manager).await
+    }
+
+    async fn with(bots: &[BotConfig], setup: impl FnOnce(BotManager) -> BotManager) -> Self {
+        let log = Arc::new(TestLog::default());
+        let manager = setup(
+            BotManager::new(registry(), Arc::new(EventBus::new(1))).with_commit_log(log.clone()),
+        );
         for bot in bots {
-            manager.create(bot.clone()).await.unwrap();
+            manager.create(bot.clone(), "test").await.unwrap();
         }
-        let feed = manager.feeds().feed_for(&bots[0]).unwrap();
+        let feed = manager.feeds().feed_for(&bots[0]).await.unwrap();
         Self {
             manager,
             feed,
             next_ts: 1_704_067_200_000,
+            log,
         }
+    }
+
+    async fn control(&self, id: &str, kind: CommandKind) -> Arc<BotSnapshot> {
+        self.manager
+            .control(id, kind, false)
+            .await
+            .unwrap_or_else(|e| panic!("{} on {id}: {e}", kind.name()))
+            .snapshot
     }
 
     /// Push one candle (open = close) and wait until every running bot has
@@ -97,11 +179,14 @@ impl Fixture {
     ) -> Arc<BotSnapshot> {
         let mut watch = self.manager.watch(id).unwrap();
         // A generous bound so a bug fails the test instead of hanging it.
-        tokio::time::timeout(Duration::from_secs(30), watch.wait_for(|s| condition(s)))
-            .await
-            .expect("the bot should get there")
-            .unwrap()
-            .clone()
+        match tokio::time::timeout(Duration::from_secs(30), watch.wait_for(|s| condition(s))).await
+        {
+            Ok(snapshot) => snapshot.unwrap().clone(),
+            Err(_) => panic!(
+                "bot {id} did not get there; it is at {:?}",
+                self.manager.get(id)
+            ),
+        }
     }
 
     fn get(&self, id: &str) -> Arc<BotSnapshot> {
@@ -116,24 +201,24 @@ async fn go_long(f: &mut Fixture) {
     }
 }
 
+fn all_of(channels: &[Channel], bot: Option<&str>) -> Filter {
+    Filter {
+        channels: channels.iter().copied().collect(),
+        bots: bot.map(str::to_string).into_iter().collect(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paper_bot_trades_and_events_are_published_in_sequence() {
     let bot = config("ema", EMA_2_3, "autostart: true\n");
     let mut f = Fixture::new(&[bot]).await;
-    let mut orders = f.manager.bus().subscribe(
-        Filter {
-            channels: [Channel::Orders].into(),
-            bot_id: Some("ema".into()),
-        },
-        None,
-    );
-    let mut signals = f.manager.bus().subscribe(
-        Filter {
-            channels: [Channel::Signals].into(),
-            bot_id: None,
-        },
-        None,
-    );
+    let bus = f.manager.bus().clone();
+    let mut orders = bus
+        .subscribe(all_of(&[Channel::Orders], Some("ema")), None)
+        .unwrap();
+    let mut signals = bus
+        .subscribe(all_of(&[Channel::Signals], None), None)
+        .unwrap();
     go_long(&mut f).await;
     let snapshot = f.get("ema");
     assert_eq!(snapshot.state, BotState::Running);
@@ -141,26 +226,45 @@ async fn a_paper_bot_trades_and_events_are_published_in_sequence() {
     assert_eq!(snapshot.candles_processed, 5);
     let placed = orders.next().await.unwrap();
     let filled = orders.next().await.unwrap();
-    assert_eq!((placed.kind, filled.kind), ("order.placed", "order.filled"));
+    assert_eq!(
+        (placed.kind(), filled.kind()),
+        ("order.placed", "order.filled")
+    );
     assert!(filled.seq > placed.seq);
+    // The fill carries its order's new state: nobody has to look it up.
+    let EventData::OrderFilled(filled) = &filled.data else {
+        panic!("{filled:?}")
+    };
+    assert_eq!(filled.0.id, filled.1.order_id);
+    assert_eq!(filled.0.status, stratbox_host::domain::OrderStatus::Filled);
     let signal = signals.next().await.unwrap();
-    assert_eq!(signal.kind, "signal");
-    assert_eq!(signal.data["actions"][0]["place"]["side"], "buy");
+    let EventData::Signal { actions, .. } = &signal.data else {
+        panic!("{signal:?}")
+    };
+    assert_eq!(actions[0]["place"]["side"], "buy");
     assert!(signal.seq < placed.seq);
+    // Everything it published was committed first, with the checkpoint.
+    let committed_fills: usize = f
+        .log
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b.fills.len())
+        .sum();
+    assert_eq!(committed_fills, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_keeps_deciding_refuses_entries_and_lets_exits_fill() {
     let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
     go_long(&mut f).await;
-    f.manager.control("ema", CommandKind::Pause).await.unwrap();
-    let mut rejected = f.manager.bus().subscribe(
-        Filter {
-            channels: [Channel::Orders].into(),
-            bot_id: None,
-        },
-        None,
-    );
+    f.control("ema", CommandKind::Pause).await;
+    let mut events = f
+        .manager
+        .bus()
+        .subscribe(all_of(&[Channel::Orders], None), None)
+        .unwrap();
     // 7 crosses below: the exit is placed and fills at the next open.
     f.push(dec!(7)).await;
     f.push(dec!(7)).await;
@@ -170,29 +274,34 @@ async fn pause_keeps_deciding_refuses_entries_and_lets_exits_fill() {
     let snapshot = f.get("ema");
     assert_eq!(snapshot.state, BotState::Paused);
     assert_eq!(snapshot.candles_processed, 8);
-    let mut kinds = Vec::new();
+    let mut seen = Vec::new();
     while let Ok(Some(event)) =
-        tokio::time::timeout(Duration::from_millis(200), rejected.next()).await
+        tokio::time::timeout(Duration::from_millis(200), events.next()).await
     {
-        kinds.push((
-            event.kind,
-            event.data["rejection"]["check"]
-                .as_str()
-                .map(str::to_string),
-        ));
+        let check = match &event.data {
+            EventData::OrderRejected(rejection) => Some(rejection.check.clone()),
+            _ => None,
+        };
+        seen.push((event.kind(), check));
     }
     assert!(
-        kinds.contains(&("order.rejected", Some("paused".into()))),
-        "{kinds:?}"
+        seen.contains(&("order.rejected", Some("paused".into()))),
+        "{seen:?}"
     );
-    assert!(kinds.iter().any(|(k, _)| *k == "order.filled"), "{kinds:?}");
+    assert!(seen.iter().any(|(k, _)| *k == "order.filled"), "{seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_flattens_halts_and_start_waits_for_reset() {
     let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
     go_long(&mut f).await;
-    let killed = f.manager.control("ema", CommandKind::Kill).await.unwrap();
+    let reply = f
+        .manager
+        .control("ema", CommandKind::Kill, false)
+        .await
+        .unwrap();
+    assert_eq!(reply.outcome, Outcome::Applied);
+    let killed = reply.snapshot;
     assert_eq!(
         (killed.state, killed.trading_state),
         (BotState::Killed, TradingState::Halted)
@@ -200,34 +309,36 @@ async fn kill_flattens_halts_and_start_waits_for_reset() {
     assert_eq!(killed.position, dec!(0));
     assert!(killed.kill_switch.is_some());
     // Killing again is a no-op; starting is refused with the allowed commands.
-    f.manager.control("ema", CommandKind::Kill).await.unwrap();
-    match f.manager.control("ema", CommandKind::Start).await {
+    let again = f
+        .manager
+        .control("ema", CommandKind::Kill, false)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::NoOp);
+    match f.manager.control("ema", CommandKind::Start, false).await {
         Err(ManagerError::Command(CommandError::NotAllowed { allowed, .. })) => {
             assert_eq!(allowed, ["reset"])
         }
         other => panic!("start should be refused: {other:?}"),
     }
-    let reset = f.manager.control("ema", CommandKind::Reset).await.unwrap();
+    let reset = f.control("ema", CommandKind::Reset).await;
     assert_eq!(
         (reset.state, reset.trading_state),
         (BotState::Stopped, TradingState::Active)
     );
     assert_eq!(
-        f.manager
-            .control("ema", CommandKind::Start)
-            .await
-            .unwrap()
-            .state,
+        f.control("ema", CommandKind::Start).await.state,
         BotState::Running
     );
     // Start on a running bot succeeds and changes nothing.
+    let noop = f
+        .manager
+        .control("ema", CommandKind::Start, false)
+        .await
+        .unwrap();
     assert_eq!(
-        f.manager
-            .control("ema", CommandKind::Start)
-            .await
-            .unwrap()
-            .state,
-        BotState::Running
+        (noop.outcome, noop.snapshot.state),
+        (Outcome::NoOp, BotState::Running)
     );
 }
 
@@ -268,7 +379,9 @@ async fn a_hot_swap_keeps_every_candle_and_the_position() {
         "{ plugin: ema-cross, params: { fast: 3, slow: 5, size: { quantity: 1 } } }",
         "autostart: true\nrisk: { max_open_orders: 5 }\n",
     );
-    let after = f.manager.reconfigure("ema", swapped).await.unwrap();
+    let reply = f.manager.reconfigure("ema", change(swapped)).await.unwrap();
+    assert_eq!(reply.outcome, Outcome::ConfigApplied { version: 2 });
+    let after = reply.snapshot;
     assert_eq!(after.config_version, 2);
     assert_eq!((after.position, after.cash), (before.position, before.cash));
     assert_eq!(after.state, BotState::Running);
@@ -277,6 +390,101 @@ async fn a_hot_swap_keeps_every_candle_and_the_position() {
     }
     // 5 + 100 candles, each processed exactly once across the swap.
     assert_eq!(f.get("ema").candles_processed, 105);
+    // The version was committed by the runner, with a checkpoint of it.
+    assert_eq!(f.log.versions("ema"), [1, 2]);
+    assert_eq!(f.log.checkpoint_version("ema"), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_hot_swap_decisions_follow_the_new_parameters() {
+    let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
+    go_long(&mut f).await;
+    assert_eq!(
+        f.get("ema").position,
+        dec!(1),
+        "bought one with the old size"
+    );
+    let three = "{ plugin: ema-cross, params: { fast: 2, slow: 3, size: { quantity: 3 } } }";
+    let swapped = config("ema", three, "autostart: true\n");
+    f.manager.reconfigure("ema", change(swapped)).await.unwrap();
+    // Cross below: the exit sells what is held; cross above: the entry now
+    // buys three.
+    for close in [dec!(7), dec!(7), dec!(7)] {
+        f.push(close).await;
+    }
+    assert_eq!(f.get("ema").position, dec!(0));
+    for close in [dec!(10), dec!(13), dec!(14)] {
+        f.push(close).await;
+    }
+    assert_eq!(f.get("ema").position, dec!(3), "the new size decides");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_change_the_store_refuses_changes_nothing() {
+    let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
+    go_long(&mut f).await;
+    let before = f.get("ema");
+    f.log.refuse.store(true, Ordering::SeqCst);
+    let three = "{ plugin: ema-cross, params: { fast: 2, slow: 3, size: { quantity: 3 } } }";
+    match f
+        .manager
+        .reconfigure("ema", change(config("ema", three, "autostart: true\n")))
+        .await
+    {
+        Err(ManagerError::Command(CommandError::NotStored(reason))) => {
+            assert!(reason.contains("disk is full"), "{reason}")
+        }
+        other => panic!("the change must fail: {other:?}"),
+    }
+    f.log.refuse.store(false, Ordering::SeqCst);
+    let after = f.get("ema");
+    assert_eq!(after.config_version, 1);
+    assert_eq!(after.config, before.config, "the old config is in force");
+    assert_eq!(after.state, BotState::Running);
+    assert_eq!(f.log.versions("ema"), [1], "and it is the one stored");
+    // The old strategy still decides: the next entry buys one, not three.
+    for close in [dec!(7), dec!(7), dec!(7), dec!(10), dec!(13), dec!(14)] {
+        f.push(close).await;
+    }
+    assert_eq!(f.get("ema").position, dec!(1));
+    // A command the store refuses is undone too.
+    f.log.refuse.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        f.manager.control("ema", CommandKind::Pause, false).await,
+        Err(ManagerError::Command(CommandError::NotStored(_)))
+    ));
+    assert_eq!(f.get("ema").state, BotState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_match_is_checked_by_the_runner_and_dry_runs_change_nothing() {
+    let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
+    go_long(&mut f).await;
+    let three = "{ plugin: ema-cross, params: { fast: 2, slow: 3, size: { quantity: 3 } } }";
+    let dry = ConfigChange {
+        dry_run: true,
+        ..change(config("ema", three, "autostart: true\n"))
+    };
+    let reply = f.manager.reconfigure("ema", dry).await.unwrap();
+    assert_eq!(reply.outcome, Outcome::ConfigValid);
+    assert_eq!(f.get("ema").config_version, 1);
+    let stale = ConfigChange {
+        expected_version: Some(7),
+        ..change(config("ema", three, "autostart: true\n"))
+    };
+    assert!(matches!(
+        f.manager.reconfigure("ema", stale).await,
+        Err(ManagerError::Command(CommandError::VersionMismatch {
+            expected: 7,
+            current: 1
+        }))
+    ));
+    let current = ConfigChange {
+        expected_version: Some(1),
+        ..change(config("ema", three, "autostart: true\n"))
+    };
+    let reply = f.manager.reconfigure("ema", current).await.unwrap();
+    assert_eq!(reply.outcome, Outcome::ConfigApplied { version: 2 });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +505,7 @@ async fn an_invalid_reconfigure_changes_nothing() {
     ] {
         // Bad values are invalid; a market change while running is not
         // hot-swappable (the API answers 422 and 409).
-        match f.manager.reconfigure("ema", candidate).await {
+        match f.manager.reconfigure("ema", change(candidate)).await {
             Err(ManagerError::Command(
                 CommandError::Invalid(issues) | CommandError::NotHotSwappable(issues),
             )) => {
@@ -313,6 +521,44 @@ async fn an_invalid_reconfigure_changes_nothing() {
     );
     f.push(dec!(14)).await;
     assert_eq!(f.get("ema").candles_processed, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_orders_answer_with_the_order_or_the_check_that_refused_it() {
+    let mut f = Fixture::new(&[config(
+        "ema",
+        EMA_2_3,
+        "autostart: true\nrisk: { max_order_notional: 100 }\n",
+    )])
+    .await;
+    go_long(&mut f).await;
+    let request = |quantity: Decimal| stratbox_host::domain::OrderRequest {
+        client_tag: "by-hand".into(),
+        side: stratbox_host::domain::Side::Sell,
+        kind: stratbox_host::domain::OrderKind::Market,
+        quantity,
+        price: None,
+        reduce_only: false,
+        origin: stratbox_host::domain::OrderOrigin::Manual,
+    };
+    let (order, snapshot) = f
+        .manager
+        .place_order("ema", request(dec!(1)))
+        .await
+        .unwrap();
+    assert_eq!(order.status, stratbox_host::domain::OrderStatus::Filled);
+    assert_eq!(order.client_tag, "by-hand");
+    assert_eq!(snapshot.position, dec!(0));
+    match f.manager.place_order("ema", request(dec!(1))).await {
+        Err(ManagerError::Command(CommandError::OrderRefused(rejection))) => {
+            assert_eq!(rejection.check, "position")
+        }
+        other => panic!("selling what is not held must be refused: {other:?}"),
+    }
+    assert!(matches!(
+        f.manager.cancel_order("ema", 999).await,
+        Err(ManagerError::Command(CommandError::NoSuchOrder(999)))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,9 +586,18 @@ async fn a_trapping_plugin_puts_only_its_own_bot_in_error() {
         (ema.state, ema.candles_processed, ema.position),
         (BotState::Running, 5, dec!(1))
     );
-    // The failed bot can be deleted; the running one cannot.
+    // The failed bot can be deleted (its removal is committed); the running
+    // one cannot.
     f.manager.delete("bad").await.unwrap();
     assert!(f.manager.get("bad").is_none());
+    let deleted = f
+        .log
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|b| b.bot_id == "bad" && matches!(b.lifecycle, Lifecycle::Deleted));
+    assert!(deleted);
     assert!(matches!(
         f.manager.delete("ema").await,
         Err(ManagerError::Command(CommandError::NotAllowed { .. }))
@@ -357,30 +612,112 @@ async fn emergency_stop_kills_everything_and_blocks_start_until_reset() {
     ];
     let mut f = Fixture::new(&bots).await;
     go_long(&mut f).await;
-    let outcomes = f.manager.emergency_stop_all().await;
-    assert_eq!(outcomes.len(), 2);
+    let dispatch = f.manager.emergency_stop_all("ops").await.unwrap();
+    assert_eq!(dispatch.killing, ["a", "b"]);
+    assert!(matches!(
+        f.log.host.lock().unwrap()[..],
+        [HostRecord::Emergency { engaged: true, .. }]
+    ));
     for id in ["a", "b"] {
-        let s = f.get(id);
-        assert_eq!((s.state, s.position), (BotState::Killed, dec!(0)));
+        let s = f.wait_for(id, |s| s.state == BotState::Killed).await;
+        assert_eq!(s.position, dec!(0));
     }
-    f.manager.control("a", CommandKind::Reset).await.unwrap();
+    f.control("a", CommandKind::Reset).await;
     assert!(matches!(
-        f.manager.control("a", CommandKind::Start).await,
-        Err(ManagerError::EmergencyEngaged)
+        f.manager.control("a", CommandKind::Start, false).await,
+        Err(ManagerError::Command(CommandError::EmergencyEngaged))
     ));
     assert!(matches!(
-        f.manager.create(config("c", EMA_2_3, "")).await,
-        Err(ManagerError::EmergencyEngaged)
-    ));
-    f.manager.emergency_reset();
-    assert_eq!(
         f.manager
-            .control("a", CommandKind::Start)
-            .await
-            .unwrap()
-            .state,
+            .create(config("c", EMA_2_3, "autostart: true\n"), "test")
+            .await,
+        Err(ManagerError::Command(CommandError::EmergencyEngaged))
+    ));
+    f.manager.emergency_reset("ops").await.unwrap();
+    assert_eq!(
+        f.control("a", CommandKind::Start).await.state,
         BotState::Running
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_interrupts_a_strategy_stuck_in_its_call() {
+    let looping = "{ plugin: looper }";
+    let limits = "autostart: true\nlimits: { wall_clock_ms: 60000, fuel_per_call: 10000000000 }\n";
+    let mut f = Fixture::new(&[config("loop", looping, limits)]).await;
+    f.feed
+        .publish(Candle {
+            ts: f.next_ts,
+            open: dec!(1),
+            high: dec!(1),
+            low: dec!(1),
+            close: dec!(1),
+            volume: dec!(1),
+        })
+        .unwrap();
+    f.next_ts += 60_000;
+    // The strategy spins for up to a minute; the kill stops it at once.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let killed = f.control("loop", CommandKind::Kill).await;
+    assert_eq!(killed.state, BotState::Killed);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // A reset starts a fresh instance (the interrupted one is poisoned).
+    let reset = f.control("loop", CommandKind::Reset).await;
+    assert_eq!(reset.state, BotState::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_not_taken_in_time_is_never_applied() {
+    let looping = "{ plugin: looper }";
+    let limits = "autostart: true\nlimits: { wall_clock_ms: 1500, fuel_per_call: 10000000000 }\n";
+    let f = Fixture::with(&[config("loop", looping, limits)], |manager| {
+        manager.with_command_timeout(Duration::from_millis(200))
+    })
+    .await;
+    f.feed
+        .publish(Candle {
+            ts: f.next_ts,
+            open: dec!(1),
+            high: dec!(1),
+            low: dec!(1),
+            close: dec!(1),
+            volume: dec!(1),
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The runner is inside the strategy's call: it cannot take this in time.
+    let renamed = {
+        let mut c = config("loop", looping, limits);
+        c.name = "renamed".into();
+        c
+    };
+    assert!(matches!(
+        f.manager.reconfigure("loop", change(renamed)).await,
+        Err(ManagerError::Command(CommandError::Timeout(_)))
+    ));
+    // The call ends at its deadline; the bot fails; the abandoned change
+    // is skipped, so the config is still version 1.
+    f.wait_for("loop", |s| s.state == BotState::Error).await;
+    let probe = ConfigChange {
+        dry_run: true,
+        ..change(config("loop", looping, limits))
+    };
+    let mut answered = None;
+    for _ in 0..50 {
+        if let Ok(reply) = f.manager.reconfigure("loop", probe.clone()).await {
+            answered = Some(reply);
+            break;
+        }
+    }
+    let reply = answered.expect("the runner answers once the call has ended");
+    assert_eq!(reply.snapshot.config_version, 1);
+    assert_eq!(&*reply.snapshot.name, "loop");
+    assert_eq!(f.log.versions("loop"), [1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,13 +746,11 @@ async fn a_paper_bot_makes_exactly_the_backtests_trades() {
     assert!(expected.trades.len() > 20);
 
     let f = Fixture::new(std::slice::from_ref(&bot)).await;
-    let mut system = f.manager.bus().subscribe(
-        Filter {
-            channels: [Channel::System].into(),
-            bot_id: Some("parity".into()),
-        },
-        None,
-    );
+    let mut system = f
+        .manager
+        .bus()
+        .subscribe(all_of(&[Channel::System], Some("parity")), None)
+        .unwrap();
     // Publish everything at once: the bot falls behind and catches up in order.
     for candle in &candles {
         f.feed.publish(*candle).unwrap();
@@ -431,8 +766,16 @@ async fn a_paper_bot_makes_exactly_the_backtests_trades() {
     assert_eq!(snapshot.recent_trades.as_slice(), recent);
     // It was told it was behind, and skipped nothing.
     let lagged = system.next().await.unwrap();
-    assert_eq!(lagged.kind, "lagged");
-    assert_eq!(lagged.data["skipped"], 0);
+    assert!(
+        matches!(
+            lagged.data,
+            EventData::Lagged {
+                missed: 0,
+                reason: LagReason::Backlog
+            }
+        ),
+        "{lagged:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,12 +790,13 @@ async fn identical_synthetic_feeds_are_shared_and_run_accelerated() {
         };
     }
     let f = Fixture::new(&[a.clone(), b.clone()]).await;
+    let feeds = f.manager.feeds();
     assert!(
-        f.manager
-            .feeds()
+        feeds
             .feed_for(&a)
+            .await
             .unwrap()
-            .same_feed(&f.manager.feeds().feed_for(&b).unwrap())
+            .same_feed(&feeds.feed_for(&b).await.unwrap())
     );
     let mut other_seed = a.clone();
     other_seed.market.feed = stratbox_host::domain::config::FeedConfig::Synthetic {
@@ -460,11 +804,11 @@ async fn identical_synthetic_feeds_are_shared_and_run_accelerated() {
         interval_ms: Some(2),
     };
     assert!(
-        !f.manager
-            .feeds()
+        !feeds
             .feed_for(&a)
+            .await
             .unwrap()
-            .same_feed(&f.manager.feeds().feed_for(&other_seed).unwrap())
+            .same_feed(&feeds.feed_for(&other_seed).await.unwrap())
     );
     // Two milliseconds a candle: both bots see candles flowing.
     for id in ["a", "b"] {
@@ -472,17 +816,17 @@ async fn identical_synthetic_feeds_are_shared_and_run_accelerated() {
     }
     // Bulk commands reach every bot.
     let stopped = f.manager.stop_all().await;
-    assert!(
-        stopped
-            .iter()
-            .all(|(_, outcome)| outcome.as_ref().is_ok_and(|s| s.state == BotState::Stopped))
-    );
+    assert!(stopped.iter().all(|(_, outcome)| {
+        outcome
+            .as_ref()
+            .is_ok_and(|r| r.snapshot.state == BotState::Stopped)
+    }));
     let started = f.manager.start_all().await;
-    assert!(
-        started
-            .iter()
-            .all(|(_, outcome)| outcome.as_ref().is_ok_and(|s| s.state == BotState::Running))
-    );
+    assert!(started.iter().all(|(_, outcome)| {
+        outcome
+            .as_ref()
+            .is_ok_and(|r| r.snapshot.state == BotState::Running)
+    }));
     let restarted = f.manager.restart_all().await;
     assert_eq!(restarted.len(), 2);
 }

@@ -37,3 +37,11 @@ fn plugin_limits_schema_is_up_to_date() {
 fn bot_config_schema_is_up_to_date() {
     check("bot.schema.json", schemars::schema_for!(BotConfig));
 }
+
+#[test]
+fn server_settings_schema_is_up_to_date() {
+    check(
+        "settings.schema.json",
+        schemars::schema_for!(stratbox_host::api::ServerSettings),
+    );
+}

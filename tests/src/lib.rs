@@ -5,7 +5,7 @@ pub mod server;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-pub(crate) fn path_from_env(var: &str, default: &str) -> PathBuf {
+pub fn path_from_env(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("..")

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::{binary, path_from_env};
 
 /// The admin token every test server accepts (STRATBOX_ADMIN_TOKEN).
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghij";
 
 pub struct Server {
     child: Child,

@@ -5,11 +5,13 @@
 //! store keeps only its SHA-256 (a token is long and random, so a fast hash
 //! is right; a password hash would only slow every request). Active tokens
 //! are cached by hash; the digest found is compared again in constant time.
-//! Revocation updates the cache at once. `STRATBOX_ADMIN_TOKEN`, when set,
-//! is accepted as an admin token without being stored.
+//! Revocation updates the cache at once and tells every open stream (see
+//! [`Auth::revocations`]), so a revoked token's WebSockets and SSE streams
+//! end too. `STRATBOX_ADMIN_TOKEN`, when set, is accepted as an admin token
+//! without being stored; it must be at least [`MIN_ENV_TOKEN_CHARS`] long.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rand::RngCore;
 use schemars::JsonSchema;
@@ -17,7 +19,21 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::store::{Store, StoreResult, TokenRecord};
+use crate::store::{Store, StoreError, StoreResult, TokenRecord};
+
+/// Shortest `STRATBOX_ADMIN_TOKEN` accepted: a guessable admin token would
+/// be worse than none.
+pub const MIN_ENV_TOKEN_CHARS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "STRATBOX_ADMIN_TOKEN is {0} characters long; it must have at least {MIN_ENV_TOKEN_CHARS} (generate one with `openssl rand -hex 32`)"
+    )]
+    WeakEnvToken(usize),
+}
 
 /// What a token may do; each role includes the ones below it.
 #[derive(
@@ -71,24 +87,60 @@ pub struct Auth {
     /// Active tokens by the SHA-256 of their text.
     active: RwLock<HashMap<Digest32, Caller>>,
     env_admin: Option<Digest32>,
+    /// Bumped whenever a token stops being active: open streams check
+    /// their own token then.
+    revoked: tokio::sync::watch::Sender<u64>,
 }
+
+/// The token id `STRATBOX_ADMIN_TOKEN` appears under.
+const ENV_ADMIN_ID: &str = "env-admin";
 
 impl Auth {
     /// Load the active tokens; `env_admin` is accepted as an admin token too.
-    pub fn load(store: Arc<dyn Store>, env_admin: Option<&str>) -> StoreResult<Self> {
+    pub fn load(store: Arc<dyn Store>, env_admin: Option<&str>) -> Result<Self, AuthError> {
+        let env_admin = env_admin.filter(|t| !t.is_empty());
+        if let Some(token) = env_admin
+            && token.chars().count() < MIN_ENV_TOKEN_CHARS
+        {
+            return Err(AuthError::WeakEnvToken(token.chars().count()));
+        }
         let active = Self::read_active(store.as_ref())?;
         Ok(Self {
             store,
             active: RwLock::new(active),
-            env_admin: env_admin.filter(|t| !t.is_empty()).map(digest),
+            env_admin: env_admin.map(digest),
+            revoked: tokio::sync::watch::channel(0).0,
         })
     }
 
     /// Read the active tokens again (another process may have changed them).
     pub fn reload(&self) -> StoreResult<()> {
         let active = Self::read_active(self.store.as_ref())?;
-        *self.active.write().expect("token lock") = active;
+        let mut current = self.active.write().unwrap_or_else(PoisonError::into_inner);
+        let lost = current.keys().any(|hash| !active.contains_key(hash));
+        *current = active;
+        drop(current);
+        if lost {
+            self.revoked.send_modify(|generation| *generation += 1);
+        }
         Ok(())
+    }
+
+    /// Changes when a token is revoked; streams then check their own with
+    /// [`Auth::is_active`].
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revoked.subscribe()
+    }
+
+    /// Whether the token with this id may still be used.
+    pub fn is_active(&self, token_id: &str) -> bool {
+        token_id == ENV_ADMIN_ID && self.env_admin.is_some()
+            || self
+                .active
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .any(|caller| caller.token_id == token_id)
     }
 
     fn read_active(store: &dyn Store) -> StoreResult<HashMap<Digest32, Caller>> {
@@ -117,7 +169,12 @@ impl Auth {
 
     /// Whether any token could log in (stored or from the environment).
     pub fn has_tokens(&self) -> bool {
-        self.env_admin.is_some() || !self.active.read().expect("token lock").is_empty()
+        self.env_admin.is_some()
+            || !self
+                .active
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
     }
 
     /// The caller a presented token belongs to, if it is valid.
@@ -127,12 +184,12 @@ impl Auth {
             && bool::from(env.ct_eq(&hash))
         {
             return Some(Caller {
-                token_id: "env-admin".into(),
+                token_id: ENV_ADMIN_ID.into(),
                 name: "STRATBOX_ADMIN_TOKEN".into(),
                 role: Role::Admin,
             });
         }
-        let active = self.active.read().expect("token lock");
+        let active = self.active.read().unwrap_or_else(PoisonError::into_inner);
         let (stored, caller) = active.get_key_value(&hash)?;
         bool::from(stored.ct_eq(&hash)).then(|| caller.clone())
     }
@@ -154,14 +211,17 @@ impl Auth {
             revoked_at: None,
         };
         self.store.insert_token(&record)?;
-        self.active.write().expect("token lock").insert(
-            hash,
-            Caller {
-                token_id: record.id.clone(),
-                name: record.name.clone(),
-                role,
-            },
-        );
+        self.active
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                hash,
+                Caller {
+                    token_id: record.id.clone(),
+                    name: record.name.clone(),
+                    role,
+                },
+            );
         Ok((record, text))
     }
 
@@ -171,8 +231,9 @@ impl Auth {
         if revoked {
             self.active
                 .write()
-                .expect("token lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .retain(|_, caller| caller.token_id != id);
+            self.revoked.send_modify(|generation| *generation += 1);
         }
         Ok(revoked)
     }
@@ -207,21 +268,34 @@ mod tests {
     fn tokens_verify_until_revoked_and_survive_reloading() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(crate::store::SqliteStore::open(dir.path()).unwrap());
-        let auth = Auth::load(store.clone(), Some("from-env")).unwrap();
+        let from_env = "from-env-0123456789abcdef0123456789";
+        assert!(matches!(
+            Auth::load(store.clone(), Some("short")),
+            Err(AuthError::WeakEnvToken(5))
+        ));
+        let auth = Auth::load(store.clone(), Some(from_env)).unwrap();
+        let revocations = auth.revocations();
         let (record, text) = auth.create("ci", Role::Operator).unwrap();
         assert!(text.starts_with("sbx_") && text.len() == 68);
         assert_eq!(auth.verify(&text).unwrap().role, Role::Operator);
-        assert_eq!(auth.verify("from-env").unwrap().role, Role::Admin);
+        assert_eq!(auth.verify(from_env).unwrap().role, Role::Admin);
+        assert!(auth.is_active(&record.id) && auth.is_active("env-admin"));
         assert!(auth.verify("sbx_wrong").is_none());
         let stored = &store.tokens().unwrap()[0];
         assert_ne!(stored.hash, text.as_bytes(), "only the hash is stored");
 
         let reloaded = Auth::load(store.clone(), None).unwrap();
         assert_eq!(reloaded.verify(&text).unwrap().name, "ci");
-        assert!(reloaded.verify("from-env").is_none());
-        assert!(reloaded.revoke(&record.id).unwrap());
-        assert!(reloaded.verify(&text).is_none(), "revoked at once");
+        assert!(reloaded.verify(from_env).is_none());
+        assert!(auth.revoke(&record.id).unwrap());
+        assert!(revocations.has_changed().unwrap(), "open streams are told");
+        assert!(!auth.is_active(&record.id));
+        // Another process revoked it: a reload tells the streams too.
+        let reloaded_revocations = reloaded.revocations();
+        reloaded.reload().unwrap();
+        assert!(reloaded_revocations.has_changed().unwrap());
         assert!(!reloaded.revoke(&record.id).unwrap());
+        assert!(reloaded.verify(&text).is_none(), "revoked at once");
     }
 
     #[test]

@@ -10,14 +10,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::AppState;
 use super::auth::{Caller, Role};
 use super::extract::{ApiPath, ApiQuery, Document, shape};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{BotDetail, BotSummary, Page, split_page};
-use super::{AppState, now_ms};
 use crate::domain::config::{BotConfig, ConfigIssue};
-use crate::store::ConfigVersion;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -137,7 +136,8 @@ async fn list(
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
-/// The config a create body describes, presets merged.
+/// The config a create body describes, presets merged (its shape checked;
+/// the manager checks the rest, once).
 pub fn resolve_create(app: &AppState, document: Value) -> Result<BotConfig, ApiError> {
     let is_preset = document
         .as_object()
@@ -161,7 +161,7 @@ pub fn resolve_create(app: &AppState, document: Value) -> Result<BotConfig, ApiE
     } else {
         document
     };
-    BotConfig::from_value(document).map_err(ApiError::invalid)
+    BotConfig::parse(document).map_err(ApiError::invalid)
 }
 
 async fn create(
@@ -170,30 +170,7 @@ async fn create(
     document: Document,
 ) -> Result<Response, ApiError> {
     let config = resolve_create(&app, document.value)?;
-    let issues = app.manager.check_new(&config);
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
-    if app.manager.get(&config.id).is_some() {
-        return Err(ApiError::conflict(format!(
-            "a bot `{}` already exists",
-            config.id
-        )));
-    }
-    let id = config.id.clone();
-    let stored = serde_json::to_value(&config).map_err(|e| ApiError::internal(e.to_string()))?;
-    let snapshot = app.manager.create(config).await?;
-    if let Err(error) = app.store.save_config_version(&ConfigVersion {
-        bot_id: id.clone(),
-        version: 1,
-        config: stored,
-        created_at: now_ms(),
-        actor: caller.name.clone(),
-    }) {
-        // Not recorded means not created: undo.
-        let _ = app.manager.delete(&id).await;
-        return Err(error.into());
-    }
+    let snapshot = app.manager.create(config, &caller.name).await?;
     Ok((StatusCode::CREATED, axum::Json(BotDetail::from(&*snapshot))).into_response())
 }
 
@@ -213,6 +190,5 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.manager.delete(&id).await?;
-    app.store.delete_bot(&id)?;
     Ok(StatusCode::NO_CONTENT)
 }

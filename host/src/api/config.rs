@@ -4,9 +4,11 @@
 //! rollback.
 //!
 //! The ETag is the config version (`"v3"`). `If-Match` on a PUT or rollback
-//! makes it conditional (412 when another change came first). Config
-//! changes run one at a time (see `App::config_changes`), so a version is
-//! never handed out twice.
+//! makes it conditional (412 when another change came first): the bot's
+//! runner compares it with the version in force when it takes the change,
+//! so no lock is needed and bots never wait on each other. The runner
+//! assigns the new version and commits it with its checkpoint before the
+//! answer.
 
 use axum::Extension;
 use axum::extract::State;
@@ -17,6 +19,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::AppState;
 use super::auth::{Caller, Role};
 use super::bots::{PAGE_QUERY, PageQuery};
 use super::extract::{ApiPath, ApiQuery, Document, JsonBody};
@@ -25,10 +28,8 @@ use super::problem::ApiError;
 use super::views::{
     BotStatus, ConfigApplied, ConfigVersionView, Page, ValidationPassed, split_page,
 };
-use super::{AppState, now_ms};
 use crate::domain::config::BotConfig;
-use crate::live::BotSnapshot;
-use crate::store::ConfigVersion;
+use crate::live::{BotSnapshot, ConfigChange, Outcome};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -121,40 +122,50 @@ async fn read(
 }
 
 /// A config document for bot `id`: the path names the bot, so the body may
-/// leave `id` out.
+/// leave `id` out. Its shape is checked here; the runner checks the rest.
 fn config_for(id: &str, mut document: Value) -> Result<BotConfig, ApiError> {
     if let Some(object) = document.as_object_mut() {
         object
             .entry("id")
             .or_insert_with(|| Value::String(id.to_string()));
     }
-    BotConfig::from_value(document).map_err(ApiError::invalid)
+    BotConfig::parse(document).map_err(ApiError::invalid)
 }
 
-/// Check `If-Match` against the version in force.
-fn check_if_match(headers: &HeaderMap, current: u64) -> Result<(), ApiError> {
+fn precondition_failed(detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition-failed",
+        detail,
+    )
+}
+
+/// The version `If-Match` asks for: None when absent or `*`; a 412 when no
+/// tag it lists is the version in force (`current`).
+fn expected_version(headers: &HeaderMap, current: u64) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(());
+        return Ok(None);
     };
     let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(None);
+    }
     let current_tag = format!("\"v{current}\"");
-    let matches = value == "*"
-        || value
-            .split(',')
-            .map(|tag| tag.trim().trim_start_matches("W/"))
-            .any(|tag| tag == current_tag);
+    let matches = value
+        .split(',')
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == current_tag);
     if matches {
-        Ok(())
+        Ok(Some(current))
     } else {
-        Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition-failed",
-            format!("If-Match {value} does not match the config in force ({current_tag})"),
-        ))
+        Err(precondition_failed(format!(
+            "If-Match {value} does not match the config in force ({current_tag})"
+        )))
     }
 }
 
-/// Validate, hot-swap and record a new config; the answer carries the new version.
+/// Hand a new config to the bot's runner; the answer carries the version
+/// it committed.
 async fn apply(
     app: &AppState,
     id: &str,
@@ -162,27 +173,31 @@ async fn apply(
     headers: &HeaderMap,
     actor: &str,
 ) -> Result<Response, ApiError> {
-    let _one_at_a_time = app.config_changes.lock().await;
-    let before = snapshot_of(app, id)?;
-    check_if_match(headers, before.config_version)?;
-    let stored = serde_json::to_value(&config).map_err(|e| ApiError::internal(e.to_string()))?;
-    let snapshot = app.manager.reconfigure(id, config).await?;
-    app.store.save_config_version(&ConfigVersion {
-        bot_id: id.to_string(),
-        version: snapshot.config_version,
-        config: stored.clone(),
-        created_at: now_ms(),
+    let current = snapshot_of(app, id)?.config_version;
+    let change = ConfigChange {
+        config,
+        expected_version: expected_version(headers, current)?,
         actor: actor.to_string(),
-    })?;
+        dry_run: false,
+    };
+    let reply = app.manager.reconfigure(id, change).await?;
+    let version = match reply.outcome {
+        Outcome::ConfigApplied { version } => version,
+        _ => reply.snapshot.config_version,
+    };
+    let config = reply
+        .snapshot
+        .config
+        .as_ref()
+        .and_then(|c| serde_json::to_value(&**c).ok())
+        .unwrap_or_default();
     let mut response = axum::Json(ConfigApplied {
-        version: snapshot.config_version,
-        config: stored,
-        status: BotStatus::from(&*snapshot),
+        version,
+        config,
+        status: BotStatus::from(&*reply.snapshot),
     })
     .into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, etag(snapshot.config_version));
+    response.headers_mut().insert(header::ETAG, etag(version));
     Ok(response)
 }
 
@@ -193,19 +208,24 @@ async fn replace(
     headers: HeaderMap,
     document: Document,
 ) -> Result<Response, ApiError> {
-    snapshot_of(&app, &id)?;
     let config = config_for(&id, document.value)?;
     apply(&app, &id, config, &headers, &caller.name).await
 }
 
 async fn validate(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
     document: Document,
 ) -> Result<axum::Json<ValidationPassed>, ApiError> {
-    snapshot_of(&app, &id)?;
     let config = config_for(&id, document.value)?;
-    app.manager.validate_config(&id, config).await?;
+    let change = ConfigChange {
+        config,
+        expected_version: None,
+        actor: caller.name,
+        dry_run: true,
+    };
+    app.manager.reconfigure(&id, change).await?;
     Ok(axum::Json(ValidationPassed { valid: true }))
 }
 
@@ -253,16 +273,20 @@ mod tests {
     #[test]
     fn if_match_forms() {
         let mut headers = HeaderMap::new();
-        assert!(check_if_match(&headers, 3).is_ok(), "absent: unconditional");
-        headers.insert(header::IF_MATCH, "\"v3\"".parse().unwrap());
-        assert!(check_if_match(&headers, 3).is_ok());
         assert_eq!(
-            check_if_match(&headers, 4).unwrap_err().status,
+            expected_version(&headers, 3).unwrap(),
+            None,
+            "absent: unconditional"
+        );
+        headers.insert(header::IF_MATCH, "\"v3\"".parse().unwrap());
+        assert_eq!(expected_version(&headers, 3).unwrap(), Some(3));
+        assert_eq!(
+            expected_version(&headers, 4).unwrap_err().status,
             StatusCode::PRECONDITION_FAILED
         );
         headers.insert(header::IF_MATCH, "\"v1\", W/\"v4\"".parse().unwrap());
-        assert!(check_if_match(&headers, 4).is_ok());
+        assert_eq!(expected_version(&headers, 4).unwrap(), Some(4));
         headers.insert(header::IF_MATCH, "*".parse().unwrap());
-        assert!(check_if_match(&headers, 9).is_ok());
+        assert_eq!(expected_version(&headers, 9).unwrap(), None);
     }
 }

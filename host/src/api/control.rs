@@ -1,11 +1,11 @@
 //! Bot commands: start, stop, pause, resume, kill, reset, close-all,
 //! cancel-pending; what a bot allows now; bulk and emergency commands.
 //!
-//! A command answers the bot's new status. One that is not allowed in the
-//! bot's state is a 409 with `allowed_commands`; one that would change
-//! nothing (start on a running bot) succeeds without side effects.
-
-use std::sync::Arc;
+//! A command answers the bot's new status, as its runner left it. One that
+//! is not allowed in the bot's state is a 409 with `allowed_commands`; one
+//! that would change nothing (start on a running bot) succeeds without side
+//! effects. The emergency stop answers once it is durable and every kill is
+//! dispatched; each bot's `bot.state_changed` event tells when it is killed.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use axum::Extension;
-use serde_json::json;
 
+use super::AppState;
 use super::auth::{Caller, Role};
 use super::extract::{ApiPath, OptionalJson};
 use super::openapi::Endpoint;
@@ -22,8 +22,7 @@ use super::problem::ApiError;
 use super::views::{
     BotStatus, BulkItem, BulkOutcome, CommandsView, EmergencyView, SystemEventView,
 };
-use super::{AppState, now_ms};
-use crate::live::{BotSnapshot, CommandKind, ManagerError};
+use crate::live::{BotState, CommandKind, CommandReply, ManagerError};
 
 /// Options of a command; only `stop` has one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -39,8 +38,8 @@ fn command_endpoint(path: &'static str, summary: &'static str, kind: CommandKind
         move |State(app): State<AppState>,
               ApiPath(id): ApiPath<String>,
               OptionalJson(options): OptionalJson<CommandOptions>| async move {
-            let snapshot = app.manager.control_with(&id, kind, options.flatten).await?;
-            Ok::<_, ApiError>(axum::Json(BotStatus::from(&*snapshot)))
+            let reply = app.manager.control(&id, kind, options.flatten).await?;
+            Ok::<_, ApiError>(axum::Json(BotStatus::from(&*reply.snapshot)))
         },
     );
     Endpoint::post(path, summary, Role::Operator, handler)
@@ -123,7 +122,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         .returns::<EmergencyView>(),
         Endpoint::post(
             "/emergency/stop-all",
-            "Kill-switch on every bot; starting and creating bots is refused until reset",
+            "Kill-switch on every running bot at once; starting and creating bots is refused until reset. Answers once the kills are dispatched",
             Role::Operator,
             post(emergency_stop),
         )
@@ -153,14 +152,14 @@ async fn commands(
     }))
 }
 
-fn bulk(outcomes: Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)>) -> Vec<BulkItem> {
+fn bulk(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Vec<BulkItem> {
     outcomes
         .into_iter()
         .map(|(id, outcome)| match outcome {
-            Ok(snapshot) => BulkItem {
+            Ok(reply) => BulkItem {
                 id,
                 ok: true,
-                state: Some(BotStatus::from(&*snapshot).summary.state),
+                state: Some(reply.snapshot.state.name().to_string()),
                 error: None,
             },
             Err(error) => BulkItem {
@@ -191,6 +190,19 @@ async fn restart_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
     })
 }
 
+/// Bots the engaged emergency stop has not killed yet.
+fn pending(app: &AppState) -> Vec<String> {
+    if !app.manager.emergency_engaged() {
+        return Vec::new();
+    }
+    app.manager
+        .list()
+        .iter()
+        .filter(|s| matches!(s.state, BotState::Running | BotState::Paused))
+        .map(|s| s.id.to_string())
+        .collect()
+}
+
 async fn emergency_state(
     State(app): State<AppState>,
 ) -> Result<axum::Json<EmergencyView>, ApiError> {
@@ -206,7 +218,9 @@ async fn emergency_state(
         .collect();
     Ok(axum::Json(EmergencyView {
         engaged: app.manager.emergency_engaged(),
-        results: Vec::new(),
+        killing: Vec::new(),
+        untouched: Vec::new(),
+        pending: pending(&app),
         events,
     }))
 }
@@ -215,15 +229,12 @@ async fn emergency_stop(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<axum::Json<EmergencyView>, ApiError> {
-    // Recorded first: a crash in the middle still comes back engaged.
-    app.store.set_meta("emergency", "engaged")?;
-    let results = bulk(app.manager.emergency_stop_all().await);
-    let data = json!({ "by": caller.name, "bots": results.len() });
-    app.store
-        .append_system_event(now_ms(), "emergency.engaged", &data.to_string())?;
+    let dispatch = app.manager.emergency_stop_all(&caller.name).await?;
     Ok(axum::Json(EmergencyView {
         engaged: true,
-        results,
+        killing: dispatch.killing,
+        untouched: dispatch.untouched,
+        pending: pending(&app),
         events: Vec::new(),
     }))
 }
@@ -232,14 +243,12 @@ async fn emergency_reset(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<axum::Json<EmergencyView>, ApiError> {
-    app.store.set_meta("emergency", "released")?;
-    app.manager.emergency_reset();
-    let data = json!({ "by": caller.name });
-    app.store
-        .append_system_event(now_ms(), "emergency.reset", &data.to_string())?;
+    app.manager.emergency_reset(&caller.name).await?;
     Ok(axum::Json(EmergencyView {
         engaged: false,
-        results: Vec::new(),
+        killing: Vec::new(),
+        untouched: Vec::new(),
+        pending: Vec::new(),
         events: Vec::new(),
     }))
 }

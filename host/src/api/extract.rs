@@ -93,8 +93,7 @@ pub fn parse_document(bytes: &[u8], media_type: MediaType) -> Result<Value, ApiE
         MediaType::Yaml => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| ApiError::bad_request("YAML must be UTF-8"))?;
-            serde_yaml::from_str(text)
-                .map_err(|e| ApiError::malformed_at("", format!("malformed YAML: {e}")))
+            crate::domain::yaml::parse(text).map_err(|e| ApiError::malformed_at("", e.to_string()))
         }
     }
 }

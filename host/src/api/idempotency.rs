@@ -1,20 +1,24 @@
 //! `Idempotency-Key` on the POSTs that create things (bots, orders,
 //! strategies): a retried request with the same key, from the same token,
-//! to the same route, gets the first answer back instead of acting twice.
+//! to the same method, path and query, gets the first answer back instead
+//! of acting twice.
 //!
 //! The first request's body is hashed: the same key with a different body
-//! is refused (422), and a retry that arrives while the first is still
-//! running is refused (409) rather than run twice. Answers are kept for
-//! [`KEEP_FOR`], at most [`CAPACITY`] of them, in memory: they do not
-//! outlive the process.
+//! is refused (422). A retry that arrives while the first is still running
+//! is refused (409) rather than run twice; the "running" mark is released
+//! when the first request ends in any way (answered, failed, its client
+//! gone), so a key is never stuck. Answers are kept in the store (a retry
+//! after a restart still gets the first one), for 24 hours, at most
+//! `idempotency_entries` of them and `idempotency_bytes` of bodies in all;
+//! 5xx answers are not kept (a retry may run again).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use axum::body::{Body, Bytes, to_bytes};
+use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -23,55 +27,102 @@ use super::AppState;
 use super::auth::Caller;
 use super::openapi::WASM_BODY_LIMIT;
 use super::problem::ApiError;
+use crate::store::{KeptAnswer, Store};
 
+/// How long answers are kept.
 pub const KEEP_FOR: Duration = Duration::from_secs(24 * 3600);
-pub const CAPACITY: usize = 10_000;
 const MAX_KEY_LEN: usize = 200;
+/// Answers larger than this are not kept (no creating route answers that
+/// much).
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
-#[derive(Clone)]
-enum Entry {
-    InFlight {
-        body_hash: [u8; 32],
-    },
-    Done {
-        body_hash: [u8; 32],
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-        at: Instant,
-    },
+type Scope = [u8; 32];
+
+/// Kept answers (in the store) and the requests still running.
+pub struct IdempotencyCache {
+    store: Arc<dyn Store>,
+    in_flight: Arc<Mutex<HashSet<Scope>>>,
+    max_entries: usize,
+    max_bytes: usize,
 }
 
-#[derive(Default)]
-pub struct IdempotencyCache {
-    entries: Mutex<HashMap<String, Entry>>,
+/// Marks a scope as running until dropped.
+struct Running {
+    in_flight: Arc<Mutex<HashSet<Scope>>>,
+    scope: Scope,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.scope);
+    }
 }
 
 impl IdempotencyCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn prune(entries: &mut HashMap<String, Entry>) {
-        entries.retain(|_, entry| match entry {
-            Entry::InFlight { .. } => true,
-            Entry::Done { at, .. } => at.elapsed() < KEEP_FOR,
-        });
-        if entries.len() >= CAPACITY {
-            // Still full of fresh answers: drop the oldest.
-            let oldest = entries
-                .iter()
-                .filter_map(|(key, entry)| match entry {
-                    Entry::Done { at, .. } => Some((key.clone(), *at)),
-                    Entry::InFlight { .. } => None,
-                })
-                .min_by_key(|(_, at)| *at)
-                .map(|(key, _)| key);
-            if let Some(key) = oldest {
-                entries.remove(&key);
-            }
+    pub fn new(store: Arc<dyn Store>, max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            store,
+            in_flight: Arc::default(),
+            max_entries,
+            max_bytes,
         }
     }
+
+    /// Mark `scope` as running; None if it already is.
+    fn start(&self, scope: Scope) -> Option<Running> {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        in_flight.insert(scope).then(|| Running {
+            in_flight: self.in_flight.clone(),
+            scope,
+        })
+    }
+
+    async fn kept(&self, scope: Scope) -> Result<Option<KeptAnswer>, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.kept_answer(&scope))
+            .await
+            .map_err(|_| ApiError::internal("the store stopped"))?
+            .map_err(ApiError::from)
+    }
+
+    async fn keep(&self, answer: KeptAnswer) {
+        let (store, entries, bytes) = (self.store.clone(), self.max_entries, self.max_bytes);
+        let kept =
+            tokio::task::spawn_blocking(move || store.keep_answer(&answer, entries, bytes)).await;
+        if !matches!(kept, Ok(Ok(()))) {
+            // The answer still goes out; a retry would run the request again.
+            tracing::warn!("an idempotent answer was not kept");
+        }
+    }
+}
+
+fn replay(answer: KeptAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, answer.body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect()
 }
 
 /// The middleware: replay a kept answer, or run the request and keep its answer.
@@ -99,82 +150,61 @@ pub async fn replay_or_record(
         .get::<Caller>()
         .map(|c| c.token_id.clone())
         .unwrap_or_default();
-    let scope = format!(
-        "{token}|{}|{}|{key}",
-        request.method(),
-        request.uri().path()
-    );
-    let (parts, body) = request.into_parts();
-    let bytes = match to_bytes(body, WASM_BODY_LIMIT).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "the body is larger than this route accepts",
-            )
-            .into_response();
+    let scope: Scope = {
+        let mut hasher = Sha256::new();
+        for part in [
+            token.as_str(),
+            request.method().as_str(),
+            request.uri().path(),
+            request.uri().query().unwrap_or_default(),
+            key.as_str(),
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
         }
+        hasher.finalize().into()
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, WASM_BODY_LIMIT).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "the body is larger than this route accepts",
+        )
+        .into_response();
     };
     let body_hash: [u8; 32] = Sha256::digest(&bytes).into();
-    {
-        let mut entries = app.idempotency.lock();
-        match entries.get(&scope) {
-            Some(Entry::Done {
-                body_hash: first,
-                status,
-                headers,
-                body,
-                ..
-            }) => {
-                if *first != body_hash {
-                    return reused_key().into_response();
-                }
-                let mut response = (*status, body.clone()).into_response();
-                *response.headers_mut() = headers.clone();
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", "true".parse().expect("header"));
-                return response;
-            }
-            Some(Entry::InFlight { body_hash: first }) => {
-                if *first != body_hash {
-                    return reused_key().into_response();
-                }
-                return ApiError::conflict(
-                    "a request with this Idempotency-Key is still being processed",
-                )
-                .into_response();
-            }
-            None => {
-                IdempotencyCache::prune(&mut entries);
-                entries.insert(scope.clone(), Entry::InFlight { body_hash });
-            }
-        }
+    let Some(running) = app.idempotency.start(scope) else {
+        return ApiError::conflict("a request with this Idempotency-Key is still being processed")
+            .into_response();
+    };
+    match app.idempotency.kept(scope).await {
+        Ok(Some(answer)) if answer.body_hash != body_hash => return reused_key().into_response(),
+        Ok(Some(answer)) => return replay(answer),
+        Ok(None) => {}
+        Err(error) => return error.into_response(),
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     let (parts, body) = response.into_parts();
-    let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    {
-        let mut entries = app.idempotency.lock();
-        if parts.status.is_server_error() {
-            // Not an answer worth repeating: a retry may run again.
-            entries.remove(&scope);
-        } else {
-            entries.insert(
+    let Ok(body) = to_bytes(body, MAX_ANSWER_BYTES).await else {
+        drop(running);
+        return ApiError::internal("the answer was too large to keep").into_response();
+    };
+    if !parts.status.is_server_error() {
+        app.idempotency
+            .keep(KeptAnswer {
                 scope,
-                Entry::Done {
-                    body_hash,
-                    status: parts.status,
-                    headers: parts.headers.clone(),
-                    body: body.clone(),
-                    at: Instant::now(),
-                },
-            );
-        }
+                body_hash,
+                status: parts.status.as_u16(),
+                headers: header_pairs(&parts.headers),
+                body: body.to_vec(),
+                created_at: super::now_ms(),
+            })
+            .await;
     }
+    drop(running);
     Response::from_parts(parts, Body::from(body))
 }
 

@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::AppState;
-use crate::live::{BotState, Channel, EventBus, Filter};
+use crate::live::{BotState, Channel, EventBus, EventData, Filter};
 use crate::plugin::CallObserver;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,6 +77,8 @@ pub struct ProcessProbe {
 
 pub struct ApiMetrics {
     requests: Family<RequestLabels, Counter>,
+    /// Calls refused because their peer failed to authenticate too often.
+    refused_auth: Counter,
     /// Duration of every strategy call (on-candle, on-fill), seconds.
     plugin_calls: Histogram,
     activity: Arc<Activity>,
@@ -87,6 +89,7 @@ impl Default for ApiMetrics {
     fn default() -> Self {
         Self {
             requests: Family::default(),
+            refused_auth: Counter::default(),
             // 1 µs to about 0.5 s.
             plugin_calls: Histogram::new(exponential_buckets(1e-6, 2.0, 20)),
             activity: Arc::new(Activity::default()),
@@ -98,7 +101,14 @@ impl Default for ApiMetrics {
 const DAY_MS: i64 = 86_400_000;
 
 impl ApiMetrics {
+    /// Count a request. Labels are bounded: a method outside HTTP's own
+    /// set counts as `other`, a path no route matched as `unmatched`, so
+    /// no client can grow the metrics with made-up names.
     pub fn count_request(&self, method: &str, route: &str, status: u16) {
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_string(),
@@ -106,6 +116,11 @@ impl ApiMetrics {
                 status,
             })
             .inc();
+    }
+
+    /// A call refused for its peer's failed authentications.
+    pub fn count_refused_auth(&self) {
+        self.refused_auth.inc();
     }
 
     /// What the plugin runtime calls after every strategy call.
@@ -119,31 +134,36 @@ impl ApiMetrics {
     /// Follow the bus and count orders, fills and trades, until the bus closes.
     pub fn follow(&self, bus: &EventBus) -> tokio::task::JoinHandle<()> {
         let activity = self.activity.clone();
-        let mut events = bus.subscribe(
-            Filter {
-                channels: [Channel::Orders, Channel::Trades].into(),
-                bot_id: None,
-            },
-            None,
-        );
+        let filter = Filter {
+            channels: [Channel::Orders, Channel::Trades].into(),
+            bots: Default::default(),
+        };
+        let subscription = bus.subscribe(filter, None);
         tokio::spawn(async move {
+            let Ok(mut events) = subscription else { return };
             while let Some(event) = events.next().await {
                 let now = super::now_ms();
-                match event.kind {
-                    "order.placed" => {
+                match &event.data {
+                    EventData::OrderPlaced(_) => {
                         activity.orders_total.fetch_add(1, Ordering::Relaxed);
-                        let mut recent = activity.recent_orders.lock().expect("activity lock");
+                        let mut recent = activity
+                            .recent_orders
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         recent.push_back(now);
                         while recent.front().is_some_and(|t| *t < now - 60_000) {
                             recent.pop_front();
                         }
                     }
-                    "order.filled" => {
+                    EventData::OrderFilled(_) => {
                         activity.fills_total.fetch_add(1, Ordering::Relaxed);
                     }
-                    "trade" => {
+                    EventData::Trade(_) => {
                         activity.trades_total.fetch_add(1, Ordering::Relaxed);
-                        let mut today = activity.today.lock().expect("activity lock");
+                        let mut today = activity
+                            .today
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         let midnight = now - now.rem_euclid(DAY_MS);
                         if today.0 != midnight {
                             *today = (midnight, 0);
@@ -218,6 +238,11 @@ impl ApiMetrics {
 /// `GET /metrics`: Prometheus text.
 pub async fn prometheus(State(app): State<AppState>) -> impl IntoResponse {
     let mut registry = Registry::with_prefix("stratbox");
+    registry.register(
+        "api_refused_auth_failures",
+        "Calls refused because their address failed to authenticate too often",
+        app.metrics.refused_auth.clone(),
+    );
     registry.register(
         "api_requests",
         "API requests by method, route and status",

@@ -1,6 +1,13 @@
-//! The layers every request passes: timing and counting (`observe`),
-//! authentication, rate limiting and the audit log (`authenticate`), and the
-//! per-route role check (`require_role`).
+//! The layers every request passes: request ids kept only when well-formed
+//! (`sanitize_request_id`), timing and counting (`observe`), authentication,
+//! rate limiting and the audit log (`authenticate`), and the per-route role
+//! check (`require_role`).
+//!
+//! Nothing an unauthenticated client sends creates lasting state beyond a
+//! bounded, throttled audit row: failed authentications are limited per
+//! peer address (then refused with 429 and not audited), and an audit row
+//! keeps at most [`MAX_AUDIT_PATH`] characters of the path and a request id
+//! only if it is short and plain.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -18,6 +25,32 @@ use crate::store::AuditEntry;
 
 /// Paths anyone may call.
 const OPEN_PATHS: &[&str] = &["/api/v1/health"];
+/// Path characters an audit row keeps.
+pub const MAX_AUDIT_PATH: usize = 256;
+/// Longest client `X-Request-Id` kept (letters, digits, `.`, `_`, `-`).
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// Drop a client's `X-Request-Id` unless it is short and plain; the next
+/// layer then makes one of its own.
+pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let plain = request.headers().get("x-request-id").map(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    });
+    if plain == Some(false) {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
+/// At most `max` characters of `text`.
+fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
 /// The WebSocket also takes its token in its first message.
 const WEBSOCKET_PATH: &str = "/api/v1/ws";
 
@@ -63,6 +96,16 @@ fn set_allowance(response: &mut Response, allowance: Allowance) {
     headers.insert("x-ratelimit-reset", HeaderValue::from(allowance.reset_secs));
 }
 
+fn too_many_failures(retry_after: u64) -> Response {
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-failures",
+        format!("too many failed authentications from this address; retry in {retry_after} s"),
+    );
+    error.retry_after = Some(retry_after);
+    error.into_response()
+}
+
 /// Check the bearer token, apply the token's rate limit, run the request,
 /// and write every mutating call (refused ones too) to the audit log.
 /// Tokens never reach a log line.
@@ -76,6 +119,13 @@ pub async fn authenticate(
     if OPEN_PATHS.contains(&path.as_str()) || method == Method::OPTIONS {
         return next.run(request).await;
     }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if let Some(wait) = peer.and_then(|p| app.failed_auth.blocked(p.ip())) {
+        return too_many_failures(wait);
+    }
     let header_token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -85,50 +135,48 @@ pub async fn authenticate(
         // A browser: the socket handler asks for the token in the first message.
         return next.run(request).await;
     }
-    let remote = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_default();
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let audit = |caller: Option<&Caller>, status: StatusCode, detail: &str| {
-        if !is_mutating(&method) {
-            return;
+    let entry = |caller: Option<&Caller>, status: StatusCode, detail: &str| AuditEntry {
+        id: 0,
+        ts: now_ms(),
+        actor: caller.map_or_else(|| "anonymous".into(), |c| c.name.clone()),
+        role: caller.map_or_else(String::new, |c| c.role.as_str().into()),
+        action: clip(&format!("{method} {path}"), MAX_AUDIT_PATH),
+        target: clip(&audit_target(&path), MAX_AUDIT_PATH),
+        status: status.as_u16(),
+        remote: peer.map(|p| p.to_string()).unwrap_or_default(),
+        request_id: request_id.clone(),
+        detail: clip(detail, MAX_AUDIT_PATH),
+    };
+    let refuse = |error: ApiError| {
+        // A failure counts against the peer; past its quota it is blocked
+        // and nothing more of it is written anywhere.
+        if let Some(wait) = peer.and_then(|p| app.failed_auth.failed(p.ip())) {
+            app.metrics.count_refused_auth();
+            return too_many_failures(wait);
         }
-        let entry = AuditEntry {
-            id: 0,
-            ts: now_ms(),
-            actor: caller.map_or_else(|| "anonymous".into(), |c| c.name.clone()),
-            role: caller.map_or_else(String::new, |c| c.role.as_str().into()),
-            action: format!("{method} {path}"),
-            target: audit_target(&path),
-            status: status.as_u16(),
-            remote: remote.clone(),
-            request_id: request_id.clone(),
-            detail: detail.to_string(),
-        };
-        if let Err(error) = app.store.append_audit(&entry) {
-            tracing::error!(%error, "audit entry not written");
+        if is_mutating(&method) {
+            app.audit
+                .try_record(entry(None, error.status, &error.detail));
         }
+        error.into_response()
     };
     let caller = match header_token {
         None => None,
         Some(None) => {
-            let error = ApiError::unauthorized("the Authorization header must be `Bearer <token>`");
-            audit(None, error.status, &error.detail);
-            return error.into_response();
+            return refuse(ApiError::unauthorized(
+                "the Authorization header must be `Bearer <token>`",
+            ));
         }
         Some(Some(token)) => app.auth.verify(&token),
     };
     let Some(caller) = caller else {
-        let error = ApiError::unauthorized("a valid bearer token is required");
-        audit(None, error.status, &error.detail);
-        return error.into_response();
+        return refuse(ApiError::unauthorized("a valid bearer token is required"));
     };
     let allowance = match app.limiter.check(caller.role, &caller.token_id) {
         Decision::Unlimited => None,
@@ -144,7 +192,11 @@ pub async fn authenticate(
                 ),
             );
             error.retry_after = Some(allowance.reset_secs);
-            audit(Some(&caller), error.status, &error.detail);
+            if is_mutating(&method) {
+                app.audit
+                    .record(entry(Some(&caller), error.status, &error.detail))
+                    .await;
+            }
             let mut response = error.into_response();
             set_allowance(&mut response, allowance);
             return response;
@@ -155,12 +207,16 @@ pub async fn authenticate(
     if let Some(allowance) = allowance {
         set_allowance(&mut response, allowance);
     }
-    let detail = response
-        .extensions()
-        .get::<AuditDetail>()
-        .map(|d| d.0.clone())
-        .unwrap_or_default();
-    audit(Some(&caller), response.status(), &detail);
+    if is_mutating(&method) {
+        let detail = response
+            .extensions()
+            .get::<AuditDetail>()
+            .map(|d| d.0.clone())
+            .unwrap_or_default();
+        app.audit
+            .record(entry(Some(&caller), response.status(), &detail))
+            .await;
+    }
     response
 }
 

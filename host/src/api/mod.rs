@@ -6,19 +6,22 @@
 //! - `extract`: body, path and query extractors that fail as problem+json;
 //! - `auth`, `ratelimit`, `middleware`, `idempotency`: who may call, how
 //!   often, the audit log, request ids and retried requests;
-//! - `views`: the JSON shapes answered;
+//! - `server`: the accept loop and its connection limits and timeouts;
+//! - `views`, `event_payload`: the JSON shapes answered and streamed;
 //! - one file per resource: `bots`, `control`, `config`, `monitoring`,
 //!   `strategies`, `presets`, `market`, `system`, `tokens`, `events`,
 //!   `metrics`.
 //!
-//! Invariant: no handler holds a lock across an await, and none waits on a
-//! plugin call except through a bot's command channel (bounded by the
-//! manager's timeout), so a busy or failing bot never stalls the API.
+//! Invariant: no handler holds a lock across an await, and a handler is
+//! parse, one manager call, one view: bots change only through their
+//! runners, and strategy code never runs on the threads that serve the API.
 
+mod audit;
 mod auth;
 mod bots;
 mod config;
 mod control;
+mod event_payload;
 mod events;
 mod extract;
 mod idempotency;
@@ -30,13 +33,13 @@ mod openapi;
 mod presets;
 mod problem;
 mod ratelimit;
+mod server;
 mod settings;
 mod strategies;
 mod system;
 mod tokens;
 mod views;
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,18 +50,23 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub use auth::{Auth, Role};
+pub use auth::{Auth, AuthError, Role};
+pub use event_payload::{Envelope, EventPayload, encode as encode_event};
+pub use events::StreamSlots;
 pub use idempotency::IdempotencyCache;
 pub use metrics::ApiMetrics;
 pub use openapi::Endpoint;
 pub use problem::{ApiError, Problem};
-pub use ratelimit::TokenLimiter;
-pub use ratelimit::{RateLimit, RateLimits};
-pub use settings::{Retention, ServerSettings};
+pub use ratelimit::{FailedAuthLimiter, RateLimit, RateLimits, TokenLimiter};
+pub use server::serve;
+pub use settings::{Retention, ServerLimits, ServerSettings};
 
 use crate::live::{BotManager, LogBook};
 use crate::plugin::PluginRuntime;
 use crate::store::Store;
+
+/// How long answers to idempotent requests are kept, ms.
+pub const IDEMPOTENCY_KEPT_MS: i64 = idempotency::KEEP_FOR.as_millis() as i64;
 
 /// The integer API revision: bumped on any incompatible change.
 pub const API_REVISION: u32 = 1;
@@ -76,16 +84,61 @@ pub struct App {
     /// Compiles uploaded plugins.
     pub runtime: Arc<PluginRuntime>,
     pub auth: Auth,
+    /// Where audit entries go.
+    pub audit: audit::AuditTrail,
     pub limiter: ratelimit::TokenLimiter,
+    /// Failed authentications per peer address.
+    pub failed_auth: ratelimit::FailedAuthLimiter,
     pub logbook: LogBook,
     pub idempotency: idempotency::IdempotencyCache,
     pub metrics: metrics::ApiMetrics,
     pub settings: ServerSettings,
+    /// Open WebSocket and SSE streams per token.
+    pub streams: Arc<events::StreamSlots>,
+    /// Plugin uploads compiling at once.
+    pub compiles: Arc<tokio::sync::Semaphore>,
     pub started: Instant,
     pub started_at_ms: i64,
-    /// Config changes (PUT, rollback) run one at a time, so that If-Match
-    /// and version numbers cannot race.
-    pub config_changes: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    /// Everything a handler can reach, with the limits of `settings`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        manager: Arc<BotManager>,
+        store: Arc<dyn Store>,
+        runtime: Arc<PluginRuntime>,
+        auth: Auth,
+        logbook: LogBook,
+        metrics: metrics::ApiMetrics,
+        settings: ServerSettings,
+        writer: crate::store::Writer,
+    ) -> Self {
+        let limits = settings.limits;
+        Self {
+            audit: audit::AuditTrail::new(writer),
+            limiter: ratelimit::TokenLimiter::new(settings.rate_limits),
+            failed_auth: ratelimit::FailedAuthLimiter::new(limits.failed_auth_per_minute),
+            idempotency: idempotency::IdempotencyCache::new(
+                store.clone(),
+                limits.idempotency_entries,
+                limits.idempotency_bytes,
+            ),
+            streams: Arc::default(),
+            compiles: Arc::new(tokio::sync::Semaphore::new(
+                limits.concurrent_compiles.max(1),
+            )),
+            manager,
+            store,
+            runtime,
+            auth,
+            logbook,
+            metrics,
+            settings,
+            started: Instant::now(),
+            started_at_ms: now_ms(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -97,7 +150,8 @@ impl AppState {
     }
 
     /// Reload tokens from the store every `period`, so that tokens made or
-    /// revoked with `stratbox token` (another process) take effect.
+    /// revoked with `stratbox token` (another process) take effect (and
+    /// a revoked token's streams end).
     pub fn spawn_token_refresh(&self, period: std::time::Duration) {
         let state = self.clone();
         tokio::spawn(async move {
@@ -161,6 +215,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);
     let request_id = HeaderName::from_static("x-request-id");
+    let body_timeout =
+        std::time::Duration::from_secs(state.settings.limits.body_read_timeout_secs.max(1));
+    let cors = cors(&state.settings).unwrap_or_else(|error| {
+        // Settings are checked at start (`ServerSettings::check`); a router
+        // built from unchecked ones allows no origin rather than panic.
+        tracing::error!(%error, "CORS settings refused");
+        CorsLayer::new()
+    });
     Router::new()
         .nest("/api/v1", api)
         .route(
@@ -179,20 +241,43 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::observe,
         ))
-        .layer(cors(&state.settings))
+        .layer(cors)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(middleware::sanitize_request_id))
         .with_state(state)
 }
 
-fn cors(settings: &ServerSettings) -> CorsLayer {
-    let origins: Vec<HeaderValue> = settings
-        .cors_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+/// The CORS layer of the settings' origins; an origin that is not one is
+/// an error naming it. `*` alone allows any origin (no credentials are
+/// involved: tokens travel in headers the page sets itself).
+pub fn cors(settings: &ServerSettings) -> Result<CorsLayer, String> {
+    let origins = &settings.cors_origins;
+    let allow = if origins.iter().any(|o| o == "*") {
+        if origins.len() > 1 {
+            return Err("cors_origins: `*` allows every origin; list no other with it".into());
+        }
+        AllowOrigin::any()
+    } else {
+        let mut values = Vec::new();
+        for (index, origin) in origins.iter().enumerate() {
+            let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+            });
+            let value = HeaderValue::from_str(origin).ok().filter(|_| valid).ok_or_else(|| {
+                format!(
+                    "cors_origins/{index}: `{origin}` is not an origin (scheme://host[:port], e.g. http://localhost:5173)"
+                )
+            })?;
+            values.push(value);
+        }
+        AllowOrigin::list(values)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
         .allow_methods([
             Method::GET,
             Method::POST,
@@ -216,17 +301,5 @@ fn cors(settings: &ServerSettings) -> CorsLayer {
             HeaderName::from_static("x-ratelimit-limit"),
             HeaderName::from_static("x-ratelimit-remaining"),
             HeaderName::from_static("x-ratelimit-reset"),
-        ])
-}
-
-/// Serve until `shutdown` resolves; then stop accepting, finish requests.
-pub async fn serve(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+        ]))
 }

@@ -29,8 +29,8 @@ use super::views::{
 use crate::domain::config::ConfigIssue;
 use crate::domain::decimal::decimal_schema;
 use crate::domain::{Fill, Order, OrderKind, OrderOrigin, OrderRequest, Side};
-use crate::engine::{Trade, metrics};
-use crate::live::{BotJournal, BotSnapshot, OrderFilter};
+use crate::engine::{Trade, Violation, metrics};
+use crate::live::BotSnapshot;
 use crate::store::RecordTable;
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -121,10 +121,22 @@ fn snapshot_of(app: &AppState, id: &str) -> Result<std::sync::Arc<BotSnapshot>, 
         .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))
 }
 
-fn journal_of(app: &AppState, id: &str) -> Result<std::sync::Arc<BotJournal>, ApiError> {
-    app.manager
-        .journal(id)
-        .ok_or_else(|| ApiError::not_found(format!("no bot `{id}`")))
+/// Equity samples the stats are computed over (the newest; older ones are
+/// thinned to one per hour by retention, so this reaches back a long way).
+const STATS_EQUITY_SAMPLES: usize = 20_000;
+/// Round trips the stats are computed over (the newest).
+const STATS_TRADES: usize = 100_000;
+/// Violations the risk view lists (the newest).
+const RECENT_VIOLATIONS: usize = 50;
+
+/// Parse stored payloads; a row that does not parse is a corrupt store.
+fn parse_rows<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> Result<Vec<T>, ApiError> {
+    rows.iter()
+        .map(|row| {
+            serde_json::from_str(row)
+                .map_err(|e| ApiError::internal(format!("a stored record is unreadable: {e}")))
+        })
+        .collect()
 }
 
 async fn status(
@@ -158,10 +170,11 @@ async fn orders(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<OrdersQuery>,
 ) -> Result<axum::Json<Page<OrderView>>, ApiError> {
-    let filter = match query.status.as_deref() {
-        None | Some("all") => OrderFilter::All,
-        Some("open") => OrderFilter::Open,
-        Some("closed") => OrderFilter::Closed,
+    // Some(true): open only; Some(false): closed only.
+    let open = match query.status.as_deref() {
+        None | Some("all") => None,
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "status must be open, closed or all, not `{other}`"
@@ -174,11 +187,6 @@ async fn orders(
         cursor: query.cursor,
     };
     let limit = page.limit()?;
-    let open = match filter {
-        OrderFilter::All => None,
-        OrderFilter::Open => Some(true),
-        OrderFilter::Closed => Some(false),
-    };
     let rows = app
         .store
         .orders_page(&id, open, page.numeric_cursor()?, limit + 1)?;
@@ -249,12 +257,7 @@ async fn place(
         reduce_only: order.reduce_only,
         origin: OrderOrigin::Manual,
     };
-    app.manager.place_order(&id, request).await?;
-    let placed = journal_of(&app, &id)?
-        .orders(OrderFilter::All)
-        .into_iter()
-        .find(|o| o.client_tag == tag && o.origin == OrderOrigin::Manual)
-        .ok_or_else(|| ApiError::internal("the order was accepted but not recorded"))?;
+    let (placed, _) = app.manager.place_order(&id, request).await?;
     Ok((StatusCode::CREATED, axum::Json(OrderView::from(&placed))).into_response())
 }
 
@@ -287,12 +290,7 @@ async fn cancel(
     State(app): State<AppState>,
     ApiPath((id, order_id)): ApiPath<(String, u64)>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
-    app.manager.cancel_order(&id, order_id).await?;
-    let cancelled = journal_of(&app, &id)?
-        .orders(OrderFilter::Closed)
-        .into_iter()
-        .find(|o| o.id == order_id)
-        .ok_or_else(|| ApiError::internal("the order was cancelled but not recorded"))?;
+    let cancelled = app.manager.cancel_order(&id, order_id).await?;
     Ok(axum::Json(OrderView::from(&cancelled)))
 }
 
@@ -399,7 +397,12 @@ async fn risk(
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<RiskView>, ApiError> {
     let snapshot = snapshot_of(&app, &id)?;
-    let violations = journal_of(&app, &id)?.violations();
+    let mut violations: Vec<Violation> = parse_rows(app.store.recent_records(
+        RecordTable::Violations,
+        &id,
+        RECENT_VIOLATIONS,
+    )?)?;
+    violations.reverse();
     let status = BotStatus::from(&*snapshot);
     Ok(axum::Json(RiskView {
         trading_state: status.summary.trading_state,
@@ -408,11 +411,7 @@ async fn risk(
             reason: snapshot.kill_switch.clone(),
         },
         rules: snapshot.risk_rules.iter().map(RuleView::from).collect(),
-        recent_violations: violations
-            .iter()
-            .take(50)
-            .map(ViolationView::from)
-            .collect(),
+        recent_violations: violations.iter().map(ViolationView::from).collect(),
     }))
 }
 
@@ -431,17 +430,32 @@ async fn stats(
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<metrics::Metrics>, ApiError> {
     let snapshot = snapshot_of(&app, &id)?;
-    let inputs = journal_of(&app, &id)?.performance_inputs();
+    let samples = app.store.recent_equity(&id, STATS_EQUITY_SAMPLES)?;
+    let trades: Vec<Trade> = parse_rows(app.store.recent_records(
+        RecordTable::Trades,
+        &id,
+        STATS_TRADES,
+    )?)?;
+    let mut equity = Vec::with_capacity(samples.len());
+    let mut exposed = 0;
+    for (ts, value, held) in samples {
+        let value = value
+            .parse()
+            .map_err(|e| ApiError::internal(format!("a stored equity is unreadable: {e}")))?;
+        equity.push(metrics::EquityPoint { ts, equity: value });
+        exposed += usize::from(held);
+    }
     let initial = snapshot
         .config
         .as_ref()
         .map_or(snapshot.equity, |c| c.capital.initial);
+    let start = equity.first().map_or(0, |p| p.ts);
     let computed = metrics::compute(
         initial,
-        inputs.start_ts.unwrap_or_default(),
-        &inputs.equity,
-        &inputs.trades,
-        inputs.exposed_candles,
+        start,
+        &equity,
+        &trades,
+        exposed,
         snapshot.fees_paid,
     );
     Ok(axum::Json(computed))

@@ -166,10 +166,23 @@ impl From<CommandError> for ApiError {
                 }];
                 api
             }
+            CommandError::VersionMismatch { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                detail,
+            ),
             CommandError::NoSuchOrder(_) => Self::not_found(detail),
+            CommandError::EmergencyEngaged => {
+                Self::new(StatusCode::CONFLICT, "emergency-engaged", detail)
+            }
+            CommandError::StrategyFailed(_) => {
+                Self::new(StatusCode::CONFLICT, "strategy-failed", detail)
+            }
+            CommandError::Interrupted => Self::new(StatusCode::CONFLICT, "interrupted", detail),
             CommandError::Gone => Self::new(StatusCode::NOT_FOUND, "not-found", detail),
-            CommandError::Timeout(_) => {
-                let mut api = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
+            CommandError::Timeout(_) | CommandError::NotStored(_) => {
+                tracing::warn!(%detail, "a command was not carried out");
+                let mut api = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail);
                 api.retry_after = Some(1);
                 api
             }
@@ -182,9 +195,6 @@ impl From<ManagerError> for ApiError {
         match error {
             ManagerError::NotFound(_) => Self::not_found(error.to_string()),
             ManagerError::Exists(_) => Self::conflict(error.to_string()),
-            ManagerError::EmergencyEngaged => {
-                Self::new(StatusCode::CONFLICT, "emergency-engaged", error.to_string())
-            }
             ManagerError::Command(error) => error.into(),
         }
     }

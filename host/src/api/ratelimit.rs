@@ -1,10 +1,19 @@
-//! Per-token rate limits, by role (GCRA from the `governor` crate).
+//! Rate limits (GCRA from the `governor` crate): per token, by role, for
+//! authenticated calls; per peer address for failed authentications.
 //!
 //! Each role has its own quota (requests per second and a burst); each token
 //! has its own bucket within its role's limiter. A quota of 0 per second
 //! turns the limit off for that role (benchmarks, trusted automation).
+//!
+//! A peer address that fails to authenticate more often than its quota is
+//! blocked for a while: every call from it gets 429 with `Retry-After`,
+//! before any token is even looked at, and none is audited.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -124,9 +133,100 @@ impl TokenLimiter {
     }
 }
 
+type PeerLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
+
+/// Peers blocked at once before the oldest blocks are forgotten.
+const MAX_BLOCKED: usize = 100_000;
+
+/// Failed authentications per peer address.
+pub struct FailedAuthLimiter {
+    /// None: failed authentications are not limited.
+    limiter: Option<PeerLimiter>,
+    clock: DefaultClock,
+    /// Peers over their quota, and until when.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl FailedAuthLimiter {
+    /// `per_minute` failures per peer (bursts of as many); 0 = no limit.
+    pub fn new(per_minute: u32) -> Self {
+        let limiter = NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        Self {
+            limiter,
+            clock: DefaultClock::default(),
+            blocked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds `peer` must still wait, if it is blocked.
+    pub fn blocked(&self, peer: IpAddr) -> Option<u64> {
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        let until = *blocked.get(&peer)?;
+        let now = Instant::now();
+        if until <= now {
+            blocked.remove(&peer);
+            return None;
+        }
+        Some((until - now).as_secs_f64().ceil().max(1.0) as u64)
+    }
+
+    /// Count a failure of `peer`; the seconds it is now blocked for, when
+    /// that was one failure too many.
+    pub fn failed(&self, peer: IpAddr) -> Option<u64> {
+        let limiter = self.limiter.as_ref()?;
+        let not_until = limiter.check_key(&peer).err()?;
+        let wait = not_until
+            .wait_time_from(self.clock.now())
+            .max(Duration::from_secs(1));
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        if blocked.len() >= MAX_BLOCKED {
+            let now = Instant::now();
+            blocked.retain(|_, until| *until > now);
+        }
+        if blocked.len() < MAX_BLOCKED {
+            blocked.insert(peer, Instant::now() + wait);
+        }
+        Some(wait.as_secs_f64().ceil() as u64)
+    }
+
+    /// Forget the counts of peers that have not failed lately (call now and
+    /// then: the memory kept stays bounded by recent peers).
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        let now = Instant::now();
+        self.blocked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, until| *until > now);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failing_peers_are_blocked_and_others_are_not() {
+        let limiter = FailedAuthLimiter::new(3);
+        let (bad, good): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        for _ in 0..3 {
+            assert_eq!(limiter.failed(bad), None, "within the quota");
+        }
+        assert_eq!(limiter.blocked(bad), None);
+        let wait = limiter.failed(bad).expect("one too many");
+        assert!(wait >= 1);
+        assert!(limiter.blocked(bad).is_some());
+        assert_eq!(limiter.blocked(good), None);
+        limiter.forget_idle();
+        assert!(limiter.blocked(bad).is_some(), "still blocked");
+        let off = FailedAuthLimiter::new(0);
+        for _ in 0..100 {
+            assert_eq!(off.failed(bad), None);
+        }
+    }
 
     #[test]
     fn burst_then_refusal_per_token_and_unlimited_roles() {

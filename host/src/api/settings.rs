@@ -1,6 +1,7 @@
 //! The server's own settings (`config/stratbox.yaml`): where it listens,
-//! where its data, plugins and seed configs are, CORS origins, rate limits.
-//! Every field has a default, so an empty file is a working server.
+//! where its data, plugins and seed configs are, CORS origins, rate limits,
+//! and the limits on what any client can make the server hold. Every field
+//! has a default, so an empty file is a working server.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,64 @@ pub struct ServerSettings {
     /// `normal`: a commit survives the process being killed at any instant;
     /// `full`: it also survives a power loss (every commit waits for fsync).
     pub synchronous: crate::store::Synchronous,
+    /// Replay feed files are read from here only (default: `feeds` in the
+    /// data directory).
+    pub feeds_dir: Option<PathBuf>,
+    /// Threads strategy code runs on (default: 4 per core, at least 8).
+    pub strategy_threads: Option<usize>,
+    pub limits: ServerLimits,
+}
+
+/// What one client, or every client together, can make the server hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerLimits {
+    /// Open connections at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (also the longest a
+    /// kept-alive connection may sit idle), seconds.
+    pub header_read_timeout_secs: u64,
+    /// Time a client has to send a request's body, seconds.
+    pub body_read_timeout_secs: u64,
+    /// Largest WebSocket message accepted before the client authenticated.
+    pub ws_message_before_auth_bytes: usize,
+    /// Largest WebSocket message accepted after it.
+    pub ws_message_bytes: usize,
+    /// WebSocket and SSE streams one token may hold open at once.
+    pub streams_per_token: usize,
+    /// Messages per second a WebSocket client may send (bursts of twice
+    /// that); a client over it is told, then disconnected.
+    pub ws_messages_per_second: u32,
+    /// Failed authentications per peer address per minute before it gets
+    /// 429 (with `Retry-After`).
+    pub failed_auth_per_minute: u32,
+    /// Longest a plugin upload may take to compile, seconds.
+    pub upload_compile_secs: u64,
+    /// Plugin uploads compiled at once; more wait their turn.
+    pub concurrent_compiles: usize,
+    /// Answers kept for `Idempotency-Key` retries: at most this many...
+    pub idempotency_entries: usize,
+    /// ...and at most this many bytes of them.
+    pub idempotency_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            ws_message_before_auth_bytes: 4 * 1024,
+            ws_message_bytes: 64 * 1024,
+            streams_per_token: 32,
+            ws_messages_per_second: 20,
+            failed_auth_per_minute: 30,
+            upload_compile_secs: 60,
+            concurrent_compiles: 1,
+            idempotency_entries: 10_000,
+            idempotency_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// How long records are kept in full (checked every ten minutes).
@@ -44,6 +103,8 @@ pub struct Retention {
     pub equity_full_days: u32,
     /// Log lines older than this many days are deleted.
     pub logs_days: u32,
+    /// Audit entries older than this many days are deleted.
+    pub audit_days: u32,
 }
 
 impl Default for Retention {
@@ -51,6 +112,7 @@ impl Default for Retention {
         Self {
             equity_full_days: 7,
             logs_days: 14,
+            audit_days: 90,
         }
     }
 }
@@ -68,14 +130,24 @@ impl Default for ServerSettings {
             heartbeat_secs: 15,
             retention: Retention::default(),
             synchronous: crate::store::Synchronous::Normal,
+            feeds_dir: None,
+            strategy_threads: None,
+            limits: ServerLimits::default(),
         }
     }
 }
 
 impl ServerSettings {
+    /// Where replay feed files are read from.
+    pub fn feeds_dir(&self) -> PathBuf {
+        self.feeds_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("feeds"))
+    }
+
     /// Parse the YAML settings file; issues carry JSON Pointers.
     pub fn from_yaml(text: &str) -> Result<Self, Vec<ConfigIssue>> {
-        let value: serde_json::Value = serde_yaml::from_str(text).map_err(|e| {
+        let value = crate::domain::yaml::parse(text).map_err(|e| {
             vec![ConfigIssue {
                 pointer: String::new(),
                 message: e.to_string(),

@@ -1,10 +1,16 @@
 //! /strategies: the registered plugins; upload a new one (validated and
 //! compiled before it is accepted); delete one no bot uses.
 //!
-//! Uploads are kept in the store by their SHA-256 (committed before the
-//! upload is acknowledged) and registered again when the host starts.
+//! An upload is compiled on a thread of its own within a time budget
+//! (`upload_compile_secs`) and with a bounded number of compiles at once
+//! (`concurrent_compiles`); it is stored only once it is accepted (kept in
+//! the store by its SHA-256, committed before the upload is acknowledged,
+//! registered again when the host starts). The compile cache keeps
+//! artefacts of registered plugins only.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -61,7 +67,7 @@ async fn list(
         .manager
         .registry()
         .read()
-        .expect("registry lock")
+        .unwrap_or_else(PoisonError::into_inner)
         .list()
         .cloned()
         .collect();
@@ -77,7 +83,7 @@ async fn get_one(
         .manager
         .registry()
         .read()
-        .expect("registry lock")
+        .unwrap_or_else(PoisonError::into_inner)
         .resolve(&name, None)
         .map_err(|e| ApiError::not_found(e.to_string()))?;
     Ok(axum::Json(view(&app, &plugin)))
@@ -138,22 +144,74 @@ async fn upload_bytes(request: Request) -> Result<Bytes, ApiError> {
     ))
 }
 
+fn refused(message: String) -> ApiError {
+    ApiError::invalid(vec![ConfigIssue {
+        pointer: String::new(),
+        message,
+    }])
+}
+
+/// Compile and load `bytes` on a thread of its own, within the budget; a
+/// compile that overruns it is abandoned (it finishes in the background,
+/// still holding its compile slot, and its artefact is not kept).
+async fn compile(app: &AppState, bytes: Bytes) -> Result<Arc<Plugin>, ApiError> {
+    let budget = Duration::from_secs(app.settings.limits.upload_compile_secs.max(1));
+    let busy = || {
+        let mut error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "other uploads are compiling; try again shortly",
+        );
+        error.retry_after = Some(5);
+        error
+    };
+    let permit = tokio::time::timeout(budget, app.compiles.clone().acquire_owned())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    let runtime = app.runtime.clone();
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let gave_up = abandoned.clone();
+    std::thread::Builder::new()
+        .name("stratbox-compile".into())
+        .spawn(move || {
+            let loaded = runtime.load(&bytes);
+            if gave_up.load(Ordering::Acquire) || loaded.is_err() {
+                runtime.forget_compiled(&crate::plugin::content_hash(&bytes));
+            }
+            drop(permit);
+            let _ = done.send(loaded);
+        })
+        .map_err(|error| ApiError::internal(format!("cannot start the compiler: {error}")))?;
+    match tokio::time::timeout(budget, outcome).await {
+        Ok(Ok(loaded)) => loaded
+            .map(Arc::new)
+            .map_err(|error| refused(error.to_string())),
+        Ok(Err(_)) => Err(ApiError::internal("the plugin compiler stopped")),
+        Err(_) => {
+            abandoned.store(true, Ordering::Release);
+            Err(refused(format!(
+                "the plugin took longer than {} s to compile",
+                budget.as_secs()
+            )))
+        }
+    }
+}
+
 async fn upload(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let bytes = upload_bytes(request).await?;
-    let runtime = app.runtime.clone();
-    let loaded = {
-        let bytes = bytes.clone();
-        tokio::task::spawn_blocking(move || runtime.load(&bytes))
-            .await
-            .map_err(|_| ApiError::internal("the plugin compiler stopped"))?
-    };
-    let plugin = Arc::new(loaded.map_err(|error| {
-        ApiError::invalid(vec![ConfigIssue {
-            pointer: String::new(),
-            message: error.to_string(),
-        }])
-    })?);
-    // Stored before it is registered or acknowledged.
+    let plugin = compile(&app, bytes.clone()).await?;
+    let registry = app.manager.registry().clone();
+    let conflict = registry
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .conflicts_with(&plugin);
+    if let Some(error) = conflict {
+        app.runtime.forget_compiled(&plugin.info().content_hash);
+        return Err(ApiError::conflict(error.to_string()));
+    }
+    // Stored before it is registered or acknowledged; only when accepted.
     let info = plugin.info();
     let blob = PluginBlob {
         content_hash: info.content_hash.clone(),
@@ -167,12 +225,15 @@ async fn upload(State(app): State<AppState>, request: Request) -> Result<Respons
         .await
         .map_err(|_| ApiError::internal("the store stopped"))?
         .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
-    app.manager
-        .registry()
+    let inserted = registry
         .write()
-        .expect("registry lock")
-        .insert(plugin.clone())
-        .map_err(|e| ApiError::conflict(e.to_string()))?;
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(plugin.clone());
+    if let Err(error) = inserted {
+        // Another upload of the same name and version won the race.
+        let _ = app.store.delete_plugin_blob(&plugin.info().content_hash);
+        return Err(ApiError::conflict(error.to_string()));
+    }
     Ok((StatusCode::CREATED, axum::Json(view(&app, &plugin))).into_response())
 }
 
@@ -191,17 +252,20 @@ async fn remove(
         .manager
         .registry()
         .write()
-        .expect("registry lock")
+        .unwrap_or_else(PoisonError::into_inner)
         .remove(&name);
     if removed.is_empty() {
         return Err(ApiError::not_found(format!("no plugin named `{name}`")));
     }
     // Uploaded versions are forgotten by the store too (plugins of the
-    // plugins folder have no blob there and come back on the next start).
+    // plugins folder have no blob there and come back on the next start),
+    // and their compiled artefacts by the cache.
     for plugin in removed {
-        if let Err(error) = app.store.delete_plugin_blob(&plugin.info().content_hash) {
+        let hash = &plugin.info().content_hash;
+        if let Err(error) = app.store.delete_plugin_blob(hash) {
             tracing::warn!(%error, plugin = %name, "upload not removed from the store");
         }
+        app.runtime.forget_compiled(hash);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::domain::{Fill, Order};
 use crate::engine::metrics::EquityPoint;
 use crate::engine::{RuleStatus, Trade, Violation};
-use crate::live::BotSnapshot;
+use crate::live::{BotSnapshot, LogLine};
 use crate::store::{AuditEntry, ConfigVersion, PresetRecord, StoredLogLine, TokenRecord};
 
 /// Epoch milliseconds as RFC 3339 UTC.
@@ -24,7 +24,7 @@ pub fn time(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn decimal(value: Decimal) -> String {
+pub fn decimal(value: Decimal) -> String {
     value.normalize().to_string()
 }
 
@@ -327,7 +327,14 @@ pub struct BulkOutcome {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EmergencyView {
     pub engaged: bool,
-    pub results: Vec<BulkItem>,
+    /// Bots the kill was just sent to (the stop only).
+    pub killing: Vec<String>,
+    /// Bots that trade nothing (stopped, killed, failed), left as they are
+    /// (the stop only).
+    pub untouched: Vec<String>,
+    /// Bots still running or paused while the emergency is engaged: the
+    /// kills not done yet.
+    pub pending: Vec<String>,
     /// Recent emergency stops and releases, newest first (GET only).
     pub events: Vec<SystemEventView>,
 }
@@ -517,15 +524,29 @@ pub struct LogLineView {
 }
 
 impl From<StoredLogLine> for LogLineView {
-    fn from((id, ts, level, component, bot_id, plugin, message): StoredLogLine) -> Self {
+    fn from(line: StoredLogLine) -> Self {
         Self {
-            id: id.to_string(),
-            at: time(ts),
-            level: level.to_lowercase(),
-            component,
-            bot_id,
-            plugin,
-            message,
+            id: line.id.to_string(),
+            at: time(line.ts),
+            level: line.level.to_lowercase(),
+            component: line.component,
+            bot_id: line.bot_id,
+            plugin: line.plugin,
+            message: line.message,
+        }
+    }
+}
+
+impl From<&LogLine> for LogLineView {
+    fn from(line: &LogLine) -> Self {
+        Self {
+            id: line.id.to_string(),
+            at: time(line.ts),
+            level: line.level.to_lowercase(),
+            component: line.component.clone(),
+            bot_id: line.bot_id.clone(),
+            plugin: line.plugin.clone(),
+            message: line.message.clone(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
-use crate::domain::{Candle, Fill, Order, OrderOrigin, OrderStatus, Timeframe};
+use crate::domain::{Candle, Fill, Order, OrderOrigin, Timeframe};
 use crate::engine::metrics::{self, EquityPoint, Metrics};
 use crate::engine::{
     BotEngine, Decider, EngineError, EngineEvent, PortfolioView, Rejection, RuleStatus,
@@ -109,6 +109,8 @@ struct Journal {
     fills: Vec<Fill>,
     trades: Vec<Trade>,
     rejections: Vec<Rejection>,
+    violations: Vec<Violation>,
+    state_changes: Vec<StateChange>,
 }
 
 impl Journal {
@@ -116,32 +118,25 @@ impl Journal {
         match event {
             EngineEvent::OrderPlaced { order } => self.orders.push(order),
             EngineEvent::OrderCancelled { order } => self.update(order),
-            EngineEvent::OrderFilled { fill } => {
-                if let Some(order) = self.find(fill.order_id) {
-                    order.status = OrderStatus::Filled;
-                    order.updated_ts = fill.ts;
-                }
+            EngineEvent::OrderFilled { order, fill } => {
+                self.update(order);
                 self.fills.push(fill);
             }
             EngineEvent::OrderRejected { rejection } => self.rejections.push(rejection),
             EngineEvent::PositionClosed { trade, .. } => self.trades.push(trade),
+            EngineEvent::RiskViolation { violation } => self.violations.push(violation),
+            EngineEvent::RiskStateChanged { change } => self.state_changes.push(change),
             EngineEvent::Signal { .. }
             | EngineEvent::PositionOpened { .. }
-            | EngineEvent::RiskViolation { .. }
-            | EngineEvent::RiskStateChanged { .. }
             | EngineEvent::KillSwitch { .. } => {}
         }
     }
 
-    /// Orders are journaled in id order, so a binary search finds them.
-    fn find(&mut self, id: u64) -> Option<&mut Order> {
-        let index = self.orders.binary_search_by_key(&id, |o| o.id).ok()?;
-        self.orders.get_mut(index)
-    }
-
+    /// An order's new state. Orders are journaled in id order, so a binary
+    /// search finds them.
     fn update(&mut self, order: Order) {
-        if let Some(slot) = self.find(order.id) {
-            *slot = order;
+        if let Ok(index) = self.orders.binary_search_by_key(&order.id, |o| o.id) {
+            self.orders[index] = order;
         }
     }
 }
@@ -255,8 +250,8 @@ pub fn run_with<D: Decider>(
         risk: RiskSummary {
             kill_switch: risk.kill_switch().map(str::to_string),
             rules: risk.rule_statuses(),
-            violations: risk.violations().to_vec(),
-            state_changes: risk.state_changes().to_vec(),
+            violations: journal.violations,
+            state_changes: journal.state_changes,
         },
         equity_curve: downsample(&curve, options.max_curve_points),
     })

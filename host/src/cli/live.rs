@@ -1,7 +1,8 @@
 //! `stratbox live`: run the bot configs of a folder as paper bots on their
-//! (synthetic or replay) feeds and print their events as JSON lines, until
-//! Ctrl-C or the given number of seconds. The control API will serve the
-//! same bots; this is the runtime on its own.
+//! (synthetic or replay) feeds and print their events as JSON lines (the
+//! same envelopes the WebSocket and SSE send, filtered the same way), until
+//! Ctrl-C or the given number of seconds. The control API serves the same
+//! bots; this is the runtime on its own.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use stratbox_host::api::encode_event;
 use stratbox_host::domain::config::{BotConfig, FeedConfig, join_issues};
 use stratbox_host::live::{BotManager, Channel, EventBus, Filter};
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
@@ -28,9 +30,26 @@ pub struct LiveArgs {
     /// Stop after this many seconds (0: run until Ctrl-C).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// Channels to print (comma-separated: bots, signals, orders,
+    /// positions, trades, risk, logs, system; empty = all).
+    #[arg(long, value_delimiter = ',', default_value = "bots,trades,risk,system")]
+    channels: Vec<String>,
+    /// Only these bots' events (repeatable; none = every bot).
+    #[arg(long = "bot")]
+    only: Vec<String>,
 }
 
 pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
+    let mut channels = std::collections::BTreeSet::new();
+    for name in args.channels.iter().filter(|n| !n.is_empty()) {
+        let channel: Channel = serde_json::from_value(serde_json::Value::String(name.clone()))
+            .map_err(|_| anyhow::anyhow!("--channels: unknown channel `{name}`"))?;
+        channels.insert(channel);
+    }
+    let filter = Filter {
+        channels,
+        bots: args.only.iter().cloned().collect(),
+    };
     let (registry, failures) = PluginRegistry::scan(&runtime, &args.plugins_dir)?;
     for (path, error) in failures {
         tracing::warn!(path = %path.display(), %error, "plugin not loaded");
@@ -57,31 +76,17 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     tokio.block_on(async move {
         let bus = Arc::new(EventBus::new(1));
         let manager = BotManager::new(Arc::new(RwLock::new(registry)), bus.clone());
-        let channels = [
-            Channel::Bots,
-            Channel::Trades,
-            Channel::Risk,
-            Channel::System,
-        ];
-        let mut events = bus.subscribe(
-            Filter {
-                channels: channels.into(),
-                bot_id: None,
-            },
-            None,
-        );
+        let mut events = bus.subscribe(filter, None)?;
         for config in configs {
             let id = config.id.clone();
             manager
-                .create(config)
+                .create(config, "cli")
                 .await
                 .with_context(|| format!("bot {id}"))?;
         }
         let printer = tokio::spawn(async move {
             while let Some(event) = events.next().await {
-                if let Ok(line) = serde_json::to_string(&*event) {
-                    println!("{line}");
-                }
+                println!("{}", encode_event(&event));
             }
         });
         let limit = async {
@@ -97,9 +102,9 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         manager.stop_all().await;
         for snapshot in manager.list() {
             eprintln!(
-                "{:<20} {:<8?} candles {:>6}  equity {:>14}  trades {}",
+                "{:<20} {:<8} candles {:>6}  equity {:>14}  trades {}",
                 snapshot.id,
-                snapshot.state,
+                snapshot.state.name(),
                 snapshot.candles_processed,
                 snapshot.equity.round_dp(2),
                 snapshot.recent_trades.len()

@@ -78,7 +78,8 @@ fn read_params(path: Option<&Path>) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     // YAML is a superset of JSON, so one parser reads both.
-    serde_yaml::from_str(&text).with_context(|| format!("{} is not JSON or YAML", path.display()))
+    stratbox_host::domain::yaml::parse(&text)
+        .with_context(|| format!("{} is not JSON or YAML", path.display()))
 }
 
 fn infer_timeframe(candles: &[Candle]) -> Option<Timeframe> {

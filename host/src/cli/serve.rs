@@ -1,16 +1,22 @@
 //! `stratbox serve`: the host with its control API.
 //!
-//! Start-up, in order: settings, the store (a clear error if the data
-//! directory or database is unusable), the plugin registry (the plugins
-//! folder plus earlier uploads), first-start seeding of bots and presets
-//! from YAML, the bots from the store (books, orders, risk state and
-//! history as last committed), tokens, then the HTTP server. It
-//! prints one JSON line with the address it bound (and, the first time, a
-//! development admin token) and runs until SIGINT or SIGTERM.
+//! Start-up, in order: settings (checked: a bad CORS origin or a short
+//! `STRATBOX_ADMIN_TOKEN` is a clear start-up error), the store (a clear
+//! error if the data directory or database is unusable), the plugin
+//! registry (the plugins folder plus earlier uploads; the compile cache
+//! keeps only their artefacts), the bots from the store (config, books,
+//! orders, risk state as last committed), first-start seeding of bots and
+//! presets from YAML (created through the manager like any bot), tokens,
+//! then the HTTP server. It prints one JSON line with the address it bound
+//! and runs until SIGINT or SIGTERM. The first start of an empty store on
+//! a terminal prints a development admin token, once; otherwise it says
+//! how to make a token.
 
+use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -20,7 +26,7 @@ use stratbox_host::domain::config::{BotConfig, join_issues};
 use stratbox_host::live::{BotManager, LogBook};
 use stratbox_host::persist::{self, StoreCandleArchive, StoreCommitLog};
 use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
-use stratbox_host::store::{ConfigVersion, PluginBlob, PresetRecord, SqliteStore, Store, Writer};
+use stratbox_host::store::{PluginBlob, PresetRecord, PrunePolicy, SqliteStore, Store, Writer};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -43,6 +49,8 @@ pub struct ServeArgs {
 const LEGACY_UPLOADS: &str = "plugins";
 /// Store key set once the YAML seed has been imported.
 const SEEDED: &str = "seeded";
+/// Store key set once a development token was offered.
+const DEV_TOKEN_OFFERED: &str = "development_token_offered";
 
 fn settings(args: &ServeArgs) -> anyhow::Result<ServerSettings> {
     let mut settings = match &args.config {
@@ -89,8 +97,13 @@ fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Import the YAML bots and presets into an empty store (first start only).
-fn seed(store: &dyn Store, settings: &ServerSettings) -> anyhow::Result<()> {
+/// Import the YAML bots and presets the store does not have yet (first
+/// start only): bots are created through the manager, like any bot.
+async fn seed(
+    store: &dyn Store,
+    manager: &BotManager,
+    settings: &ServerSettings,
+) -> anyhow::Result<()> {
     if store.meta(SEEDED)?.is_some() {
         return Ok(());
     }
@@ -101,19 +114,19 @@ fn seed(store: &dyn Store, settings: &ServerSettings) -> anyhow::Result<()> {
             let config = BotConfig::from_yaml(&text).map_err(|issues| {
                 anyhow::anyhow!("{}: {}", file.display(), join_issues(&issues))
             })?;
-            store.save_config_version(&ConfigVersion {
-                bot_id: config.id.clone(),
-                version: 1,
-                config: serde_json::to_value(&config)?,
-                created_at: now,
-                actor: "seed".into(),
-            })?;
+            if manager.get(&config.id).is_some() {
+                continue;
+            }
+            manager
+                .create(config, "seed")
+                .await
+                .with_context(|| format!("{}", file.display()))?;
         }
     }
     if let Some(dir) = &settings.presets_dir {
         for file in yaml_files(dir)? {
             let text = std::fs::read_to_string(&file)?;
-            let config: serde_json::Value = serde_yaml::from_str(&text)
+            let config = stratbox_host::domain::yaml::parse(&text)
                 .with_context(|| format!("{} is not YAML", file.display()))?;
             let name = file
                 .file_stem()
@@ -130,7 +143,6 @@ fn seed(store: &dyn Store, settings: &ServerSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The plugins folder, then earlier uploads.
 /// The plugins folder's plugins, then every upload the store keeps.
 fn registry(
     runtime: &PluginRuntime,
@@ -205,19 +217,20 @@ fn import_legacy_uploads(runtime: &PluginRuntime, dir: &Path, store: &dyn Store)
 /// Prune old records now and every ten minutes.
 fn spawn_retention(store: Arc<dyn Store>, retention: api::Retention) {
     const DAY_MS: i64 = 86_400_000;
+    let days = |n: u32| i64::from(n).saturating_mul(DAY_MS);
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(600));
         loop {
             ticks.tick().await;
             let store = store.clone();
-            let pruned = tokio::task::spawn_blocking(move || {
-                store.prune(
-                    i64::from(retention.equity_full_days) * DAY_MS,
-                    i64::from(retention.logs_days) * DAY_MS,
-                    api::now_ms(),
-                )
-            })
-            .await;
+            let policy = PrunePolicy {
+                equity_full_ms: days(retention.equity_full_days),
+                logs_ms: days(retention.logs_days),
+                audit_ms: days(retention.audit_days),
+                idempotency_ms: api::IDEMPOTENCY_KEPT_MS,
+                now: api::now_ms(),
+            };
+            let pruned = tokio::task::spawn_blocking(move || store.prune(&policy)).await;
             match pruned {
                 Ok(Ok(rows)) if rows > 0 => tracing::info!(rows, "old records pruned"),
                 Ok(Err(error)) => tracing::warn!(%error, "records not pruned"),
@@ -225,6 +238,36 @@ fn spawn_retention(store: Arc<dyn Store>, retention: api::Retention) {
             }
         }
     });
+}
+
+/// Forget peers that stopped failing to authenticate, every minute.
+fn spawn_forget_idle_peers(state: AppState) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            ticks.tick().await;
+            state.failed_auth.forget_idle();
+        }
+    });
+}
+
+/// A development admin token on the first start of an empty store, shown
+/// once and only to a person at a terminal; otherwise how to make one.
+fn offer_development_token(store: &dyn Store, auth: &Auth) -> anyhow::Result<Option<String>> {
+    if auth.has_tokens() {
+        return Ok(None);
+    }
+    let first_time = store.meta(DEV_TOKEN_OFFERED)?.is_none();
+    if !(first_time && std::io::stdout().is_terminal()) {
+        eprintln!(
+            "stratbox: no API token exists; make one with `stratbox token create --role admin --name NAME` \
+             (same --data-dir), or set STRATBOX_ADMIN_TOKEN (at least 32 characters)"
+        );
+        return Ok(None);
+    }
+    let token = auth.create("development", Role::Admin)?.1;
+    store.set_meta(DEV_TOKEN_OFFERED, &api::now_ms().to_string())?;
+    Ok(Some(token))
 }
 
 async fn shutdown_signal() {
@@ -250,61 +293,73 @@ pub fn run(
     metrics: api::ApiMetrics,
 ) -> anyhow::Result<()> {
     let settings = settings(&args)?;
+    api::cors(&settings)
+        .map(drop)
+        .map_err(|error| anyhow::anyhow!("settings: {error}"))?;
+    let env_admin = std::env::var("STRATBOX_ADMIN_TOKEN").ok();
     let sqlite =
         SqliteStore::open_with(&settings.data_dir, settings.synchronous).context("cannot start")?;
     let (writer, writer_thread) = Writer::start(&sqlite).context("cannot start")?;
     let store: Arc<dyn Store> = Arc::new(sqlite);
-    seed(store.as_ref(), &settings).context("cannot import the seed configs")?;
+    let auth = Auth::load(store.clone(), env_admin.as_deref()).context("cannot start")?;
     let registry = registry(&runtime, &settings, store.as_ref());
+    let registered: HashSet<String> = registry
+        .list()
+        .map(|plugin| plugin.info().content_hash.clone())
+        .collect();
+    let pruned = runtime.prune_cache(&registered);
+    if pruned > 0 {
+        tracing::info!(pruned, "compiled artefacts of unregistered plugins removed");
+    }
+    let feeds_dir = settings.feeds_dir();
+    std::fs::create_dir_all(&feeds_dir)
+        .with_context(|| format!("cannot create the feeds folder {}", feeds_dir.display()))?;
     let tokio = stratbox_host::live::runtime()?;
     let served = tokio.block_on(async move {
         let bus = Arc::new(persist::event_bus(&store)?);
         logbook.attach(bus.clone());
         persist::persist_logs(store.as_ref(), &logbook, writer.clone())?;
+        let threads = settings
+            .strategy_threads
+            .unwrap_or_else(stratbox_host::live::default_max_threads);
         let manager = Arc::new(
             BotManager::new(Arc::new(RwLock::new(registry)), bus.clone())
                 .with_candle_archive(Arc::new(StoreCandleArchive::new(
                     store.clone(),
                     writer.clone(),
                 )))
-                .with_commit_log(Arc::new(StoreCommitLog::new(writer))),
+                .with_commit_log(Arc::new(StoreCommitLog::new(writer.clone())))
+                .with_replay_dir(feeds_dir)
+                .with_strategy_threads(threads)?
+                .with_emergency_engaged(persist::emergency_engaged(store.as_ref())?),
         );
         for (bot, error) in persist::restore_bots(store.as_ref(), &manager).await? {
             // One broken bot must not keep the others down.
             tracing::error!(%bot, "bot not restored: {error}");
             eprintln!("stratbox: bot {bot} not restored: {error}");
         }
-        if store.meta("emergency")?.as_deref() == Some("engaged") {
-            manager.emergency_stop_all().await;
-        }
-        let env_admin = std::env::var("STRATBOX_ADMIN_TOKEN").ok();
-        let auth = Auth::load(store.clone(), env_admin.as_deref())?;
-        let development_token = if auth.has_tokens() {
-            None
-        } else {
-            Some(auth.create("development", Role::Admin)?.1)
-        };
+        seed(store.as_ref(), &manager, &settings)
+            .await
+            .context("cannot import the seed configs")?;
+        let development_token = offer_development_token(store.as_ref(), &auth)?;
         metrics.follow(&bus);
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
-        let state = AppState::new(App {
-            manager: manager.clone(),
-            store: store.clone(),
-            runtime: Arc::new(runtime),
+        let state = AppState::new(App::new(
+            manager.clone(),
+            store.clone(),
+            Arc::new(runtime),
             auth,
-            limiter: api::TokenLimiter::new(settings.rate_limits),
             logbook,
-            idempotency: Default::default(),
             metrics,
             settings,
-            started: Instant::now(),
-            started_at_ms: api::now_ms(),
-            config_changes: Default::default(),
-        });
-        state.spawn_token_refresh(Duration::from_secs(2));
+            writer,
+        ));
+        state.spawn_token_refresh(Duration::from_secs(1));
         spawn_retention(store.clone(), state.settings.retention);
+        spawn_forget_idle_peers(state.clone());
         println!(
             "{}",
             json!({ "event": "listening", "address": address.to_string(), "url": format!("http://{address}/api/v1") })

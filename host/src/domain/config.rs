@@ -98,7 +98,7 @@ pub struct MarketConfig {
 }
 
 /// Where a live bot's candles come from. (Backtests read a file instead.)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FeedConfig {
     /// Seeded geometric Brownian motion candles, no network needed.
@@ -110,7 +110,8 @@ pub enum FeedConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         interval_ms: Option<u64>,
     },
-    /// A candle CSV replayed in order.
+    /// A candle CSV replayed in order. On a server, `file` is relative to
+    /// the server's feeds folder (`feeds_dir`) and must lie inside it.
     Replay {
         file: PathBuf,
         /// Milliseconds between candles; 0 replays as fast as the bots take them.
@@ -399,7 +400,7 @@ impl BotConfig {
     /// Every issue carries a JSON Pointer.
     pub fn from_yaml(text: &str) -> Result<Self, Vec<ConfigIssue>> {
         let value: Value =
-            serde_yaml::from_str(text).map_err(|err| vec![issue("", err.to_string())])?;
+            super::yaml::parse(text).map_err(|err| vec![issue("", err.to_string())])?;
         Self::from_value(value)
     }
 
@@ -411,16 +412,118 @@ impl BotConfig {
         }
     }
 
+    /// Deserialise a config document: its shape only (the types and
+    /// names of its fields). [`BotConfig::check`] checks the rest.
+    pub fn parse(value: Value) -> Result<Self, Vec<ConfigIssue>> {
+        serde_path_to_error::deserialize(value)
+            .map_err(|err| vec![issue(&pointer_of(err.path()), err.inner().to_string())])
+    }
+
     /// Deserialise and check a config document.
     pub fn from_value(value: Value) -> Result<Self, Vec<ConfigIssue>> {
-        let config: BotConfig = serde_path_to_error::deserialize(value)
-            .map_err(|err| vec![issue(&pointer_of(err.path()), err.inner().to_string())])?;
+        let config = Self::parse(value)?;
         let issues = config.check();
         if issues.is_empty() {
             Ok(config)
         } else {
             Err(issues)
         }
+    }
+}
+
+/// What a config change needs to know of the bot it applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BotCondition {
+    pub stopped: bool,
+    /// No position and no open order.
+    pub flat: bool,
+}
+
+/// Why a config change cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigRefusal {
+    /// Never, as it stands.
+    Invalid(Vec<ConfigIssue>),
+    /// Not while the bot runs: these fields change only while it is stopped.
+    NotHotSwappable(Vec<ConfigIssue>),
+}
+
+/// What changes between two configs of a bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDiff {
+    capital: bool,
+}
+
+impl ConfigDiff {
+    /// The books start again (a new capital, only while stopped and flat).
+    pub fn restarts_books(&self) -> bool {
+        self.capital
+    }
+}
+
+/// A field that may change only while the bot is stopped, and how to tell
+/// that it changed.
+type StoppedOnly = (&'static str, fn(&BotConfig, &BotConfig) -> bool);
+
+/// The fields a running bot cannot change. Everything else (strategy
+/// parameters and version, risk, limits, fees, execution, instrument rules,
+/// names) is swapped in live, between two candles.
+const STOPPED_ONLY: [StoppedOnly; 5] = [
+    ("/market/symbol", |a, b| a.market.symbol != b.market.symbol),
+    ("/market/timeframe", |a, b| {
+        a.market.timeframe != b.market.timeframe
+    }),
+    ("/market/feed", |a, b| a.market.feed != b.market.feed),
+    ("/mode", |a, b| a.mode != b.mode),
+    ("/capital", |a, b| a.capital != b.capital),
+];
+
+impl BotConfig {
+    /// Whether `new` may replace this config of a bot in `bot`'s condition,
+    /// and what it changes. The one place that decides which fields may
+    /// change when.
+    pub fn change_to(
+        &self,
+        new: &BotConfig,
+        bot: BotCondition,
+    ) -> Result<ConfigDiff, ConfigRefusal> {
+        let mut issues = Vec::new();
+        if new.id != self.id {
+            issues.push(issue(
+                "/id",
+                format!("a bot's id cannot change (it is `{}`)", self.id),
+            ));
+        }
+        let market_changed = STOPPED_ONLY[..3]
+            .iter()
+            .any(|(_, changed)| changed(self, new));
+        if bot.stopped && market_changed {
+            issues.push(issue(
+                "/market",
+                "moving an existing bot to another market is not supported yet; create a new bot",
+            ));
+        }
+        let capital = self.capital != new.capital;
+        if bot.stopped && capital && !bot.flat {
+            issues.push(issue(
+                "/capital",
+                "close the position and cancel pending orders before changing the capital",
+            ));
+        }
+        if !issues.is_empty() {
+            return Err(ConfigRefusal::Invalid(issues));
+        }
+        if !bot.stopped {
+            let fixed: Vec<ConfigIssue> = STOPPED_ONLY
+                .iter()
+                .filter(|(_, changed)| changed(self, new))
+                .map(|(pointer, _)| issue(pointer, "can only change while the bot is stopped"))
+                .collect();
+            if !fixed.is_empty() {
+                return Err(ConfigRefusal::NotHotSwappable(fixed));
+            }
+        }
+        Ok(ConfigDiff { capital })
     }
 }
 

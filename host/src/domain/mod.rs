@@ -9,6 +9,7 @@ mod instrument;
 mod limits;
 mod order;
 mod timeframe;
+pub mod yaml;
 
 pub use candle::{Candle, CandleError, MAX_CANDLE_VALUE};
 pub use instrument::InstrumentRules;

@@ -10,7 +10,9 @@ use crate::plugin::contract::{self, Action};
 use crate::plugin::{PluginError, PluginInstance};
 
 use super::portfolio::{Portfolio, Trade};
-use super::risk::{OrderContext, RiskEngine, RiskOutcome, StateChange, TradingState, Violation};
+use super::risk::{
+    OrderContext, RiskEngine, RiskEvent, RiskOutcome, StateChange, TradingState, Violation,
+};
 use super::venue::{PaperVenue, VenueEvent};
 
 /// Largest quantity or price an intent may carry (10^12): products of such
@@ -68,7 +70,9 @@ pub enum EngineEvent {
     OrderPlaced {
         order: Order,
     },
+    /// A fill, with the new state of the order it filled.
     OrderFilled {
+        order: Order,
         fill: Fill,
     },
     OrderCancelled {
@@ -96,6 +100,16 @@ pub enum EngineEvent {
         ts: i64,
         reason: String,
     },
+}
+
+/// What became of an order handed to [`BotEngine::place`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Accepted: resting or waiting for the next open, or already filled
+    /// (immediate orders); the order in its state after the placement.
+    Placed(Order),
+    /// Refused by a check; it never reached the venue.
+    Refused(Rejection),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,7 +157,6 @@ pub struct EngineCheckpoint {
     last_close: Option<Decimal>,
     now: i64,
     entries_paused: bool,
-    risk_seen: (usize, usize),
 }
 
 pub struct BotEngine<D = PluginInstance> {
@@ -171,7 +184,9 @@ pub struct BotEngine<D = PluginInstance> {
     avg_price_view: Option<f64>,
     /// Scratch buffer for venue events, reused across steps.
     venue_events: Vec<VenueEvent>,
-    risk_seen: (usize, usize),
+    /// Scratch buffer for risk events, drained into `events` after each
+    /// call into the risk engine.
+    risk_events: Vec<RiskEvent>,
 }
 
 use crate::domain::decimal::to_f64;
@@ -197,7 +212,7 @@ impl<D: Decider> BotEngine<D> {
             entries_paused: false,
             avg_price_view: None,
             venue_events: Vec::new(),
-            risk_seen: (0, 0),
+            risk_events: Vec::new(),
         })
     }
 
@@ -214,7 +229,6 @@ impl<D: Decider> BotEngine<D> {
             last_close: self.last_close,
             now: self.now,
             entries_paused: self.entries_paused,
-            risk_seen: self.risk_seen,
         }
     }
 
@@ -227,7 +241,6 @@ impl<D: Decider> BotEngine<D> {
         self.last_close = checkpoint.last_close;
         self.now = checkpoint.now;
         self.entries_paused = checkpoint.entries_paused;
-        self.risk_seen = checkpoint.risk_seen;
         self.avg_price_view = None;
     }
 
@@ -254,6 +267,11 @@ impl<D: Decider> BotEngine<D> {
                 self.events.push(EngineEvent::OrderCancelled { order });
             }
         }
+    }
+
+    /// Whatever makes the decisions.
+    pub fn decider(&self) -> &D {
+        &self.plugin
     }
 
     /// Put a new decider in place (hot swap); the money, orders and risk
@@ -313,7 +331,10 @@ impl<D: Decider> BotEngine<D> {
         self.now = candle.ts + self.timeframe_ms;
         self.last_close = Some(candle.close);
         self.portfolio.mark(candle.close);
-        if let RiskOutcome::Kill(reason) = self.risk.on_equity(self.now, self.portfolio.equity()) {
+        let equity = self.portfolio.equity();
+        if let RiskOutcome::Kill(reason) =
+            self.risk.on_equity(self.now, equity, &mut self.risk_events)
+        {
             self.kill(&reason);
         }
         self.record_risk();
@@ -411,7 +432,7 @@ impl<D: Decider> BotEngine<D> {
                 };
                 let immediate = request.kind == OrderKind::Market
                     && self.fill_timing == FillTiming::SignalClose;
-                self.place(request, immediate)
+                self.place(request, immediate).map(drop)
             }
         }
     }
@@ -461,45 +482,55 @@ impl<D: Decider> BotEngine<D> {
         })
     }
 
-    fn reject(&mut self, client_tag: String, origin: OrderOrigin, check: &str, message: String) {
+    /// Record a refusal; what was refused.
+    fn reject(
+        &mut self,
+        client_tag: String,
+        origin: OrderOrigin,
+        check: &str,
+        message: String,
+    ) -> Placement {
+        let rejection = Rejection {
+            ts: self.now,
+            client_tag,
+            origin,
+            check: check.to_string(),
+            message,
+        };
         self.events.push(EngineEvent::OrderRejected {
-            rejection: Rejection {
-                ts: self.now,
-                client_tag,
-                origin,
-                check: check.to_string(),
-                message,
-            },
+            rejection: rejection.clone(),
         });
+        Placement::Refused(rejection)
     }
 
     /// Check an order (instrument rules, then risk) and hand it to the venue:
     /// to rest, to wait for the next open, or (`immediate`) to fill at once at
     /// the last close.
-    pub fn place(&mut self, request: OrderRequest, immediate: bool) -> Result<(), EngineError> {
+    pub fn place(
+        &mut self,
+        request: OrderRequest,
+        immediate: bool,
+    ) -> Result<Placement, EngineError> {
         let Some(reference) = self.last_close else {
-            self.reject(
+            return Ok(self.reject(
                 request.client_tag,
                 request.origin,
                 "no_price",
                 "no candle has closed yet".into(),
-            );
-            return Ok(());
+            ));
         };
         if self.entries_paused && request.side == Side::Buy {
             let message =
                 "the bot is paused: orders that grow the position are refused".to_string();
-            self.reject(request.client_tag, request.origin, "paused", message);
-            return Ok(());
+            return Ok(self.reject(request.client_tag, request.origin, "paused", message));
         }
         if let Err(rejection) = self.venue.validate(&request, reference) {
-            self.reject(
+            return Ok(self.reject(
                 request.client_tag,
                 request.origin,
                 "instrument",
                 rejection.to_string(),
-            );
-            return Ok(());
+            ));
         }
         let context = OrderContext {
             ts: self.now,
@@ -511,21 +542,23 @@ impl<D: Decider> BotEngine<D> {
             taker_fee_bps: self.taker_fee_bps(),
         };
         if let Err(refusal) = self.risk.check_order(&request, &context) {
-            self.reject(
+            return Ok(self.reject(
                 request.client_tag,
                 request.origin,
                 refusal.check,
                 refusal.message,
-            );
-            return Ok(());
+            ));
         }
-        if immediate {
-            self.fill_now(request, reference, true)
+        let order = if immediate {
+            self.fill_now(request, reference, true)?
         } else {
             let order = self.venue.accept(request, self.now);
-            self.events.push(EngineEvent::OrderPlaced { order });
-            Ok(())
-        }
+            self.events.push(EngineEvent::OrderPlaced {
+                order: order.clone(),
+            });
+            order
+        };
+        Ok(Placement::Placed(order))
     }
 
     fn taker_fee_bps(&self) -> Decimal {
@@ -548,6 +581,7 @@ impl<D: Decider> BotEngine<D> {
                     self.events.push(EngineEvent::OrderCancelled { order })
                 }
                 VenueEvent::Filled {
+                    order,
                     fill,
                     trade,
                     position_after,
@@ -571,9 +605,11 @@ impl<D: Decider> BotEngine<D> {
                         fee: to_f64(fill.fee),
                         ts: fill.ts,
                     });
-                    self.events.push(EngineEvent::OrderFilled { fill });
+                    self.events.push(EngineEvent::OrderFilled { order, fill });
                     if let Some(trade) = trade {
-                        if let RiskOutcome::Kill(reason) = self.risk.on_trade(&trade, ts) {
+                        if let RiskOutcome::Kill(reason) =
+                            self.risk.on_trade(&trade, ts, &mut self.risk_events)
+                        {
                             kill = Some(reason);
                         }
                         self.events.push(EngineEvent::PositionClosed { ts, trade });
@@ -595,25 +631,18 @@ impl<D: Decider> BotEngine<D> {
         Ok(())
     }
 
-    /// Publish new violations and state changes as events.
+    /// Turn what the risk engine just did into events.
     fn record_risk(&mut self) {
-        let (violations, changes) = self.risk_seen;
-        for violation in &self.risk.violations()[violations..] {
-            self.events.push(EngineEvent::RiskViolation {
-                violation: violation.clone(),
-            });
-        }
         let mut leaves_active = false;
-        for change in &self.risk.state_changes()[changes..] {
-            leaves_active |= change.to != TradingState::Active;
-            self.events.push(EngineEvent::RiskStateChanged {
-                change: change.clone(),
+        for event in self.risk_events.drain(..) {
+            self.events.push(match event {
+                RiskEvent::Violation(violation) => EngineEvent::RiskViolation { violation },
+                RiskEvent::StateChanged(change) => {
+                    leaves_active |= change.to != TradingState::Active;
+                    EngineEvent::RiskStateChanged { change }
+                }
             });
         }
-        self.risk_seen = (
-            self.risk.violations().len(),
-            self.risk.state_changes().len(),
-        );
         // REDUCING and HALTED allow no new exposure: resting entries go too.
         if leaves_active {
             self.cancel_entries("risk: trading state is no longer ACTIVE");
@@ -625,7 +654,8 @@ impl<D: Decider> BotEngine<D> {
     /// until [`BotEngine::reset`].
     pub fn kill(&mut self, reason: &str) {
         let first = self.risk.kill_switch().is_none();
-        self.risk.engage_kill_switch(self.now, reason);
+        self.risk
+            .engage_kill_switch(self.now, reason, &mut self.risk_events);
         if first {
             self.events.push(EngineEvent::KillSwitch {
                 ts: self.now,
@@ -639,16 +669,16 @@ impl<D: Decider> BotEngine<D> {
 
     /// An operator's order: rounded to the instrument's grid, then checked
     /// like a strategy's intent (instrument rules, risk). A market order fills
-    /// at once at the last close plus slippage; limits and stops rest. A
-    /// refusal comes back as an `OrderRejected` event, like any other.
-    pub fn place_manual(&mut self, mut request: OrderRequest) -> Result<(), EngineError> {
+    /// at once at the last close plus slippage; limits and stops rest. The
+    /// outcome says which order came of it, or which check refused it (the
+    /// refusal is an `OrderRejected` event too, like any other).
+    pub fn place_manual(&mut self, mut request: OrderRequest) -> Result<Placement, EngineError> {
         let limit = Decimal::from_f64(MAX_INTENT_VALUE).unwrap_or(Decimal::MAX);
         let in_range = |value: Decimal| value > Decimal::ZERO && value <= limit;
         if !in_range(request.quantity) || request.price.is_some_and(|p| !in_range(p)) {
             let message = format!("quantity and price must be above 0 and at most {limit}");
             let tag = clip_tag(&request.client_tag);
-            self.reject(tag, OrderOrigin::Manual, "intent", message);
-            return Ok(());
+            return Ok(self.reject(tag, OrderOrigin::Manual, "intent", message));
         }
         let rules = self.venue.rules();
         request.quantity = rules.round_quantity(request.quantity);
@@ -657,20 +687,6 @@ impl<D: Decider> BotEngine<D> {
         request.origin = OrderOrigin::Manual;
         let immediate = request.kind == OrderKind::Market;
         self.place(request, immediate)
-    }
-
-    /// The refusal of an operator's order with this tag among the events not
-    /// yet drained, if it was refused.
-    pub fn pending_rejection(&self, tag: &str) -> Option<Rejection> {
-        let tag = clip_tag(tag);
-        self.events.iter().rev().find_map(|event| match event {
-            EngineEvent::OrderRejected { rejection }
-                if rejection.client_tag == tag && rejection.origin == OrderOrigin::Manual =>
-            {
-                Some(rejection.clone())
-            }
-            _ => None,
-        })
     }
 
     /// Cancel one open order by id (operator action); None if no open order has it.
@@ -708,34 +724,47 @@ impl<D: Decider> BotEngine<D> {
             origin,
         };
         self.fill_now(request, reference, origin != OrderOrigin::KillSwitch)
+            .map(drop)
     }
 
     /// Fill an order at once at `reference` plus slippage and book the
-    /// consequences; `notify` tells the plugin about the fill.
+    /// consequences; `notify` tells the plugin about the fill. The order in
+    /// its final state (filled, or cancelled when nothing could fill).
     fn fill_now(
         &mut self,
         request: OrderRequest,
         reference: Decimal,
         notify: bool,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Order, EngineError> {
         let mut venue_events = std::mem::take(&mut self.venue_events);
-        let order = self.venue.fill_now(
+        let placed = self.venue.fill_now(
             request,
             reference,
             self.now,
             &mut self.portfolio,
             &mut venue_events,
         );
-        self.events.push(EngineEvent::OrderPlaced { order });
+        let last = venue_events
+            .iter()
+            .find_map(|event| match event {
+                VenueEvent::Filled { order, .. } | VenueEvent::Cancelled(order)
+                    if order.id == placed.id =>
+                {
+                    Some(order.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| placed.clone());
+        self.events.push(EngineEvent::OrderPlaced { order: placed });
         let result = self.absorb(&mut venue_events, self.now, notify);
         self.venue_events = venue_events;
-        result
+        result.map(|()| last)
     }
 
     /// Clear the kill-switch and latched risk breaches.
     pub fn reset(&mut self) {
         let equity = self.portfolio.equity();
-        self.risk.reset(self.now, equity);
+        self.risk.reset(self.now, equity, &mut self.risk_events);
         self.record_risk();
     }
 }

@@ -12,11 +12,12 @@ mod risk;
 mod venue;
 
 pub use bot::{
-    BotEngine, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE, Rejection,
+    BotEngine, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE, Placement,
+    Rejection,
 };
 pub use portfolio::{Portfolio, PortfolioView, Trade};
 pub use risk::{
-    OrderContext, Refusal, RiskEngine, RiskOutcome, Rule, RuleStatus, StateChange, TradingState,
-    Violation,
+    OrderContext, Refusal, RiskEngine, RiskEvent, RiskOutcome, Rule, RuleStatus, StateChange,
+    TradingState, Violation,
 };
 pub use venue::{PaperVenue, VenueEvent, VenueRejection};

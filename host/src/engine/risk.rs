@@ -2,10 +2,13 @@
 //! fills and on each candle, the trading state and the kill-switch.
 //!
 //! It reads time only from the engine clock it is given (candle time in a
-//! backtest), so its decisions are deterministic. It keeps what the API will
-//! show: each rule's limit, latest observed value and status, and a record
-//! of every state change and violation (on the transition into breach, not
-//! once per candle).
+//! backtest), so its decisions are deterministic. It keeps only current
+//! readings (each rule's limit, latest observed value and status, the
+//! trading state): every state change and violation (on the transition into
+//! breach, not once per candle) goes out as a [`RiskEvent`] into the output
+//! the caller passes, as the venue's fills do, and the engine turns them into
+//! records. So a checkpoint of a bot that has run for months is as small as
+//! one of a bot that just started.
 //!
 //! Breaches latch: a rule that moved the bot to REDUCING or HALTED keeps it
 //! there until an explicit reset, except the daily-loss rule, which clears at
@@ -79,6 +82,13 @@ pub struct StateChange {
     pub reason: String,
 }
 
+/// Something the risk engine did: the records it leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RiskEvent {
+    Violation(Violation),
+    StateChanged(StateChange),
+}
+
 /// What the risk engine asks the engine to do after evaluating its rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RiskOutcome {
@@ -129,8 +139,6 @@ pub struct RiskEngine {
     daily_breached: bool,
     losses_breached: bool,
     last_equity: Decimal,
-    violations: Vec<Violation>,
-    state_changes: Vec<StateChange>,
 }
 
 impl RiskEngine {
@@ -149,8 +157,6 @@ impl RiskEngine {
             daily_breached: false,
             losses_breached: false,
             last_equity: initial_equity,
-            violations: Vec::new(),
-            state_changes: Vec::new(),
         }
     }
 
@@ -162,49 +168,52 @@ impl RiskEngine {
         self.kill_switch.as_deref()
     }
 
-    pub fn violations(&self) -> &[Violation] {
-        &self.violations
-    }
-
-    pub fn state_changes(&self) -> &[StateChange] {
-        &self.state_changes
-    }
-
     /// Apply new limits at once (hot swap); breaches and state are kept.
     pub fn set_config(&mut self, config: RiskConfig) {
         self.config = config;
     }
 
-    fn change_state(&mut self, ts: i64, to: TradingState, reason: String) {
+    fn change_state(
+        &mut self,
+        ts: i64,
+        to: TradingState,
+        reason: String,
+        out: &mut Vec<RiskEvent>,
+    ) {
         if self.state != to {
-            self.state_changes.push(StateChange {
+            out.push(RiskEvent::StateChanged(StateChange {
                 ts,
                 from: self.state,
                 to,
                 reason,
-            });
+            }));
             self.state = to;
         }
     }
 
     /// Move to at least `to` (never back towards ACTIVE).
-    fn escalate(&mut self, ts: i64, to: TradingState, reason: String) {
+    fn escalate(&mut self, ts: i64, to: TradingState, reason: String, out: &mut Vec<RiskEvent>) {
         if to > self.state {
-            self.change_state(ts, to, reason);
+            self.change_state(ts, to, reason, out);
         }
     }
 
     /// Engage the kill-switch: HALTED until reset. The engine cancels and
     /// flattens.
-    pub fn engage_kill_switch(&mut self, ts: i64, reason: &str) {
+    pub fn engage_kill_switch(&mut self, ts: i64, reason: &str, out: &mut Vec<RiskEvent>) {
         if self.kill_switch.is_none() {
             self.kill_switch = Some(reason.to_string());
         }
-        self.escalate(ts, TradingState::Halted, format!("kill-switch: {reason}"));
+        self.escalate(
+            ts,
+            TradingState::Halted,
+            format!("kill-switch: {reason}"),
+            out,
+        );
     }
 
     /// Clear the kill-switch and every latched breach: back to ACTIVE.
-    pub fn reset(&mut self, ts: i64, equity: Decimal) {
+    pub fn reset(&mut self, ts: i64, equity: Decimal, out: &mut Vec<RiskEvent>) {
         self.kill_switch = None;
         self.drawdown_breached = false;
         self.daily_breached = false;
@@ -214,7 +223,7 @@ impl RiskEngine {
         self.peak_equity = equity;
         self.day_start_equity = equity;
         self.last_equity = equity;
-        self.change_state(ts, TradingState::Active, "reset".into());
+        self.change_state(ts, TradingState::Active, "reset".into(), out);
     }
 
     /// The trading state the latched breaches and the kill-switch still impose.
@@ -340,7 +349,7 @@ impl RiskEngine {
     }
 
     /// A round trip closed: count losses, start the cooldown.
-    pub fn on_trade(&mut self, trade: &Trade, ts: i64) -> RiskOutcome {
+    pub fn on_trade(&mut self, trade: &Trade, ts: i64, out: &mut Vec<RiskEvent>) -> RiskOutcome {
         if trade.pnl.is_sign_negative() && !trade.pnl.is_zero() {
             self.consecutive_losses += 1;
             self.cooldown_left = self.config.cooldown_after_loss;
@@ -358,6 +367,7 @@ impl RiskEngine {
                 Decimal::from(rule.limit),
                 Decimal::from(self.consecutive_losses),
                 rule.action,
+                out,
             );
         }
         RiskOutcome::Nothing
@@ -365,7 +375,7 @@ impl RiskEngine {
 
     /// Evaluate the equity rules at the engine time `ts` (after a candle's
     /// fills and mark-to-market).
-    pub fn on_equity(&mut self, ts: i64, equity: Decimal) -> RiskOutcome {
+    pub fn on_equity(&mut self, ts: i64, equity: Decimal, out: &mut Vec<RiskEvent>) -> RiskOutcome {
         self.last_equity = equity;
         let day = ts.div_euclid(DAY_MS);
         if day != self.day {
@@ -375,7 +385,8 @@ impl RiskEngine {
                 self.daily_breached = false;
                 let held = self.latched_state();
                 if held < self.state {
-                    self.change_state(ts, held, "new UTC day: daily loss limit cleared".into());
+                    let reason = "new UTC day: daily loss limit cleared".into();
+                    self.change_state(ts, held, reason, out);
                 }
             }
         }
@@ -390,7 +401,14 @@ impl RiskEngine {
         {
             self.drawdown_breached = true;
             let observed = self.drawdown_pct();
-            outcome = self.breach(ts, Rule::MaxDrawdown, rule.limit_pct, observed, rule.action);
+            outcome = self.breach(
+                ts,
+                Rule::MaxDrawdown,
+                rule.limit_pct,
+                observed,
+                rule.action,
+                out,
+            );
         }
         if let Some(rule) = self.config.daily_loss
             && !self.daily_breached
@@ -399,7 +417,14 @@ impl RiskEngine {
         {
             self.daily_breached = true;
             let observed = self.daily_loss_pct();
-            let daily = self.breach(ts, Rule::DailyLoss, rule.limit_pct, observed, rule.action);
+            let daily = self.breach(
+                ts,
+                Rule::DailyLoss,
+                rule.limit_pct,
+                observed,
+                rule.action,
+                out,
+            );
             if daily != RiskOutcome::Nothing {
                 outcome = daily;
             }
@@ -419,19 +444,20 @@ impl RiskEngine {
         limit: Decimal,
         observed: Decimal,
         action: RiskAction,
+        out: &mut Vec<RiskEvent>,
     ) -> RiskOutcome {
-        self.violations.push(Violation {
+        out.push(RiskEvent::Violation(Violation {
             ts,
             rule,
             limit,
             observed,
             action,
-        });
+        }));
         let reason = format!("{rule:?} breached: {observed} against a limit of {limit}");
         match action {
             RiskAction::Kill => RiskOutcome::Kill(reason),
             other => {
-                self.escalate(ts, other.into(), reason);
+                self.escalate(ts, other.into(), reason, out);
                 RiskOutcome::Nothing
             }
         }
@@ -583,24 +609,52 @@ mod tests {
             ..RiskConfig::default()
         };
         let mut risk = RiskEngine::new(config, dec!(1000));
-        assert_eq!(risk.on_equity(0, dec!(1200)), RiskOutcome::Nothing);
-        assert_eq!(risk.on_equity(1, dec!(1081)), RiskOutcome::Nothing); // 9.9%
+        let mut out = Vec::new();
+        assert_eq!(
+            risk.on_equity(0, dec!(1200), &mut out),
+            RiskOutcome::Nothing
+        );
+        assert_eq!(
+            risk.on_equity(1, dec!(1081), &mut out),
+            RiskOutcome::Nothing
+        ); // 9.9%
         assert_eq!(risk.state(), TradingState::Active);
-        risk.on_equity(2, dec!(1079)); // 10.08%
-        risk.on_equity(3, dec!(1000));
+        assert!(out.is_empty());
+        risk.on_equity(2, dec!(1079), &mut out); // 10.08%
+        risk.on_equity(3, dec!(1000), &mut out);
         assert_eq!(risk.state(), TradingState::Halted);
-        assert_eq!(risk.violations().len(), 1);
-        assert_eq!(risk.violations()[0].observed, dec!(10.0833));
+        let violations: Vec<&Violation> = out
+            .iter()
+            .filter_map(|e| match e {
+                RiskEvent::Violation(v) => Some(v),
+                RiskEvent::StateChanged(_) => None,
+            })
+            .collect();
+        assert_eq!(violations.len(), 1, "recorded once, on the transition");
+        assert_eq!(violations[0].observed, dec!(10.0833));
         assert_eq!(
             risk.check_order(&sell(dec!(1)), &ctx(4)).unwrap_err().check,
             "trading_state"
         );
         // Recovery does not unlatch; a reset does.
-        risk.on_equity(5, dec!(1300));
+        risk.on_equity(5, dec!(1300), &mut out);
         assert_eq!(risk.state(), TradingState::Halted);
-        risk.reset(6, dec!(1300));
+        risk.reset(6, dec!(1300), &mut out);
         assert_eq!(risk.state(), TradingState::Active);
-        assert_eq!(risk.state_changes().len(), 2);
+        let changes: Vec<(TradingState, TradingState)> = out
+            .iter()
+            .filter_map(|e| match e {
+                RiskEvent::StateChanged(c) => Some((c.from, c.to)),
+                RiskEvent::Violation(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (TradingState::Active, TradingState::Halted),
+                (TradingState::Halted, TradingState::Active)
+            ]
+        );
     }
 
     #[test]
@@ -613,12 +667,13 @@ mod tests {
             ..RiskConfig::default()
         };
         let mut risk = RiskEngine::new(config, dec!(1000));
-        risk.on_equity(1000, dec!(1000));
-        risk.on_equity(2000, dec!(940));
+        let mut out = Vec::new();
+        risk.on_equity(1000, dec!(1000), &mut out);
+        risk.on_equity(2000, dec!(940), &mut out);
         assert_eq!(risk.state(), TradingState::Reducing);
         assert!(risk.check_order(&buy(dec!(1)), &ctx(3000)).is_err());
         assert!(risk.check_order(&sell(dec!(1)), &ctx(3000)).is_ok());
-        risk.on_equity(DAY_MS + 1, dec!(940));
+        risk.on_equity(DAY_MS + 1, dec!(940), &mut out);
         assert_eq!(risk.state(), TradingState::Active);
     }
 
@@ -642,7 +697,8 @@ mod tests {
             pnl: dec!(-1.2),
             fees: dec!(0.2),
         };
-        assert_eq!(risk.on_trade(&loss, 1), RiskOutcome::Nothing);
+        let mut out = Vec::new();
+        assert_eq!(risk.on_trade(&loss, 1, &mut out), RiskOutcome::Nothing);
         assert_eq!(
             risk.check_order(&buy(dec!(1)), &ctx(2)).unwrap_err().check,
             "cooldown_after_loss"
@@ -650,8 +706,11 @@ mod tests {
         risk.on_candle_closed();
         risk.on_candle_closed();
         assert!(risk.check_order(&buy(dec!(1)), &ctx(3)).is_ok());
-        assert!(matches!(risk.on_trade(&loss, 4), RiskOutcome::Kill(_)));
-        risk.engage_kill_switch(4, "rule");
+        assert!(matches!(
+            risk.on_trade(&loss, 4, &mut out),
+            RiskOutcome::Kill(_)
+        ));
+        risk.engage_kill_switch(4, "rule", &mut out);
         assert_eq!(risk.state(), TradingState::Halted);
         assert!(risk.kill_switch().is_some());
     }

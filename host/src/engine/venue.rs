@@ -36,9 +36,15 @@ use super::portfolio::{Portfolio, Trade};
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 /// Something the venue did.
+// Events go into a scratch buffer the engine reuses across steps, so the
+// size of the larger variant costs nothing per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VenueEvent {
     Filled {
+        /// The order in its final state (filled: every order fills whole or
+        /// is cancelled).
+        order: Order,
         fill: Fill,
         /// The round trip this fill completed, if any.
         trade: Option<Trade>,
@@ -393,6 +399,7 @@ impl PaperVenue {
         let trade = portfolio.apply_fill(&fill);
         let position_after = portfolio.position();
         events.push(VenueEvent::Filled {
+            order: Self::close(order, OrderStatus::Filled, ts, None),
             fill,
             trade,
             position_after,

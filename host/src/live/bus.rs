@@ -1,46 +1,74 @@
-//! The event bus: one envelope, channels, a global sequence number assigned
-//! at publication, a ring of recent events for resuming, and a bounded
+//! The event bus: one envelope, a global sequence number assigned at
+//! publication, a ring of recent events for resuming, and a bounded
 //! broadcast so a slow subscriber is told it lagged instead of blocking
 //! anyone.
+//!
+//! Sequence numbers come from clients too (resume points): every
+//! arithmetic on them is checked, and the bus lock is never held across
+//! code that could panic on what a client sent. Should a panic poison it
+//! anyway, the bus carries on with the state inside (nothing in it is left
+//! half-written: a number is taken and an event pushed, or neither).
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::broadcast;
+
+use super::event::{Channel, EventData, LagReason};
 
 /// Events kept for subscribers resuming from a sequence number.
 pub const RING_CAPACITY: usize = 10_000;
 /// Events a subscriber may fall behind before it is told it lagged.
 pub const SUBSCRIBER_BUFFER: usize = 4_096;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Bots,
-    Signals,
-    Orders,
-    Positions,
-    Trades,
-    Risk,
-    Logs,
-    System,
-}
-
 /// The envelope every event travels in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug)]
 pub struct Event {
     pub seq: u64,
     /// Wall time of publication, epoch ms.
     pub ts: i64,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub channel: Channel,
-    pub bot_id: Option<String>,
-    pub data: Value,
+    pub bot_id: Option<Arc<str>>,
+    pub data: EventData,
+    /// The event as clients receive it, encoded once by whoever sends it
+    /// first (the API) and shared by every other connection.
+    encoded: OnceLock<Arc<str>>,
+}
+
+impl Event {
+    pub fn new(seq: u64, ts: i64, bot_id: Option<Arc<str>>, data: EventData) -> Self {
+        Self {
+            seq,
+            ts,
+            bot_id,
+            data,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.data.kind()
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.data.channel()
+    }
+
+    /// The encoded form, made by `encode` the first time it is asked for.
+    pub fn encoded(&self, encode: impl FnOnce(&Event) -> String) -> Arc<str> {
+        self.encoded.get_or_init(|| encode(self).into()).clone()
+    }
+
+    /// Whether this is a notice to its subscriber alone (a lag), not a
+    /// published event.
+    pub fn is_notice(&self) -> bool {
+        matches!(
+            self.data,
+            EventData::Lagged {
+                reason: LagReason::Slow | LagReason::Resume,
+                ..
+            }
+        )
+    }
 }
 
 struct Sequencer {
@@ -70,24 +98,32 @@ impl Default for EventBus {
     }
 }
 
-/// Which events a subscriber wants.
-#[derive(Debug, Clone, Default)]
+/// Which events a subscriber wants: the one filter of the WebSocket, SSE
+/// and `stratbox live`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Empty = every channel.
     pub channels: BTreeSet<Channel>,
-    /// None = every bot.
-    pub bot_id: Option<String>,
+    /// Empty = every bot. Events of no bot (system events) always pass.
+    pub bots: BTreeSet<String>,
 }
 
 impl Filter {
     pub fn matches(&self, event: &Event) -> bool {
-        (self.channels.is_empty() || self.channels.contains(&event.channel))
-            && match (&self.bot_id, &event.bot_id) {
-                (None, _) => true,
-                (Some(wanted), Some(bot)) => wanted == bot,
-                (Some(_), None) => event.channel == Channel::System,
-            }
+        (self.channels.is_empty() || self.channels.contains(&event.channel()))
+            && (self.bots.is_empty()
+                || event
+                    .bot_id
+                    .as_ref()
+                    .is_none_or(|bot| self.bots.contains(&**bot)))
     }
+}
+
+/// A resume point the bus cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    #[error("sequence number {asked} has not been reached (the last event is {last})")]
+    Ahead { asked: u64, last: u64 },
 }
 
 /// A live subscription.
@@ -106,9 +142,9 @@ impl EventBus {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         Self {
             sequencer: Mutex::new(Sequencer {
-                next_seq: first_seq,
+                next_seq: first_seq.max(1),
                 ring: VecDeque::with_capacity(RING_CAPACITY),
-                reserved_until: first_seq,
+                reserved_until: first_seq.max(1),
             }),
             sender,
             reservations: None,
@@ -126,31 +162,26 @@ impl EventBus {
         bus
     }
 
-    pub fn publish(
-        &self,
-        channel: Channel,
-        kind: &'static str,
-        bot_id: Option<&str>,
-        data: Value,
-    ) -> u64 {
+    fn sequencer(&self) -> MutexGuard<'_, Sequencer> {
+        self.sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publish `data` (of `bot_id`, if a bot's); its sequence number.
+    pub fn publish(&self, bot_id: Option<&Arc<str>>, data: EventData) -> u64 {
         let ts = super::wall_ms();
-        let mut sequencer = self.sequencer.lock().expect("bus lock");
+        let mut sequencer = self.sequencer();
         let seq = sequencer.next_seq;
-        sequencer.next_seq += 1;
+        // 2^64 events would take millennia; saturating keeps even that safe.
+        sequencer.next_seq = seq.saturating_add(1);
         if let Some((block, reserve)) = &self.reservations
             && seq >= sequencer.reserved_until
         {
-            sequencer.reserved_until = seq + block;
+            sequencer.reserved_until = seq.saturating_add(*block);
             reserve(sequencer.reserved_until);
         }
-        let event = Arc::new(Event {
-            seq,
-            ts,
-            kind,
-            channel,
-            bot_id: bot_id.map(str::to_string),
-            data,
-        });
+        let event = Arc::new(Event::new(seq, ts, bot_id.cloned(), data));
         if sequencer.ring.len() == RING_CAPACITY {
             sequencer.ring.pop_front();
         }
@@ -161,9 +192,19 @@ impl EventBus {
     }
 
     /// Subscribe; with `after`, first replay the kept events with a greater
-    /// sequence number.
-    pub fn subscribe(&self, filter: Filter, after: Option<u64>) -> Subscription {
-        let sequencer = self.sequencer.lock().expect("bus lock");
+    /// sequence number. A point beyond the last event is refused.
+    pub fn subscribe(
+        &self,
+        filter: Filter,
+        after: Option<u64>,
+    ) -> Result<Subscription, ResumeError> {
+        let sequencer = self.sequencer();
+        let last = sequencer.next_seq.saturating_sub(1);
+        if let Some(asked) = after
+            && asked > last
+        {
+            return Err(ResumeError::Ahead { asked, last });
+        }
         let receiver = self.sender.subscribe();
         let backlog: VecDeque<_> = match after {
             Some(after) => sequencer
@@ -174,52 +215,42 @@ impl EventBus {
                 .collect(),
             None => VecDeque::new(),
         };
-        let last_seq = after.unwrap_or(sequencer.next_seq.saturating_sub(1));
+        let last_seq = after.unwrap_or(last);
         let oldest = sequencer.ring.front().map_or(sequencer.next_seq, |e| e.seq);
+        // `after < last` here, so `after + 1` cannot overflow.
         let notice = after
-            .filter(|after| after + 1 < oldest)
-            .map(|after| Arc::new(lagged_event(after, oldest - after - 1, LagReason::Resume)));
-        Subscription {
+            .filter(|&after| after + 1 < oldest)
+            .map(|after| Arc::new(lagged(after, oldest - after - 1, LagReason::Resume)));
+        Ok(Subscription {
             notice,
             filter,
             backlog,
             receiver,
             last_seq,
-        }
+        })
     }
 
     /// The sequence number the next event will get.
     pub fn next_seq(&self) -> u64 {
-        self.sequencer.lock().expect("bus lock").next_seq
+        self.sequencer().next_seq
     }
-}
-
-/// Why a subscriber missed events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LagReason {
-    /// It read too slowly and the buffer moved on.
-    Slow,
-    /// It resumed from a point the ring no longer holds.
-    Resume,
 }
 
 /// The notice a subscriber gets for `missed` events it will never see;
 /// `seq` is the last one it did see.
-fn lagged_event(seq: u64, missed: u64, reason: LagReason) -> Event {
-    Event {
+fn lagged(seq: u64, missed: u64, reason: LagReason) -> Event {
+    Event::new(
         seq,
-        ts: 0,
-        kind: "lagged",
-        channel: Channel::System,
-        bot_id: None,
-        data: serde_json::json!({ "missed": missed, "reason": reason }),
-    }
+        super::wall_ms(),
+        None,
+        EventData::Lagged { missed, reason },
+    )
 }
 
 impl Subscription {
     /// The next matching event, in sequence order. A subscriber that fell
-    /// too far behind gets a `system` `lagged` event saying how many it missed.
+    /// too far behind gets a `system` `lagged` notice saying how many it
+    /// missed (it should then resubscribe).
     pub async fn next(&mut self) -> Option<Arc<Event>> {
         if let Some(notice) = self.notice.take() {
             return Some(notice);
@@ -230,11 +261,7 @@ impl Subscription {
                 None => match self.receiver.recv().await {
                     Ok(event) => event,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        return Some(Arc::new(lagged_event(
-                            self.last_seq,
-                            missed,
-                            LagReason::Slow,
-                        )));
+                        return Some(Arc::new(lagged(self.last_seq, missed, LagReason::Slow)));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
@@ -248,60 +275,104 @@ impl Subscription {
             }
         }
     }
+
+    /// The sequence number of the last event this subscription went past.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn deleted() -> EventData {
+        EventData::BotDeleted
+    }
+
+    fn log() -> EventData {
+        EventData::Log(Box::default())
+    }
+
+    fn seqs(events: &[Arc<Event>]) -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    }
 
     #[tokio::test]
     async fn sequence_filters_resume_and_lag() {
         let bus = EventBus::new(100);
-        let mut all = bus.subscribe(Filter::default(), None);
-        let mut orders_of_a = bus.subscribe(
-            Filter {
-                channels: [Channel::Orders].into(),
-                bot_id: Some("a".into()),
-            },
-            None,
-        );
-        bus.publish(Channel::Orders, "order.placed", Some("a"), json!({}));
-        bus.publish(Channel::Orders, "order.placed", Some("b"), json!({}));
-        bus.publish(Channel::Trades, "trade", Some("a"), json!({}));
-        assert_eq!(all.next().await.unwrap().seq, 100);
-        assert_eq!(all.next().await.unwrap().seq, 101);
-        assert_eq!(all.next().await.unwrap().seq, 102);
-        assert_eq!(orders_of_a.next().await.unwrap().seq, 100);
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        let mut all = bus.subscribe(Filter::default(), None).unwrap();
+        let mut logs_of_a = bus
+            .subscribe(
+                Filter {
+                    channels: [Channel::Logs].into(),
+                    bots: ["a".to_string()].into(),
+                },
+                None,
+            )
+            .unwrap();
+        bus.publish(Some(&a), log());
+        bus.publish(Some(&b), log());
+        bus.publish(Some(&a), deleted());
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(all.next().await.unwrap());
+        }
+        assert_eq!(seqs(&got), [100, 101, 102]);
+        assert_eq!(logs_of_a.next().await.unwrap().seq, 100);
 
-        // Resume after 100: 101 and 102 come back from the ring, then live ones.
-        let mut resumed = bus.subscribe(Filter::default(), Some(100));
-        bus.publish(Channel::Bots, "bot.state_changed", Some("a"), json!({}));
-        let seqs = [
-            resumed.next().await.unwrap().seq,
-            resumed.next().await.unwrap().seq,
-            resumed.next().await.unwrap().seq,
-        ];
-        assert_eq!(seqs, [101, 102, 103]);
+        // Resume after 100: exactly 101 and 102 come back from the ring,
+        // then the live ones.
+        let mut resumed = bus.subscribe(Filter::default(), Some(100)).unwrap();
+        bus.publish(Some(&a), deleted());
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(resumed.next().await.unwrap());
+        }
+        assert_eq!(seqs(&got), [101, 102, 103]);
 
         // A subscriber that never reads is told it lagged; publishing never blocked.
-        let mut slow = bus.subscribe(Filter::default(), None);
+        let mut slow = bus.subscribe(Filter::default(), None).unwrap();
         for _ in 0..SUBSCRIBER_BUFFER + 10 {
-            bus.publish(Channel::Logs, "log", None, json!({}));
+            bus.publish(None, log());
         }
         let first = slow.next().await.unwrap();
-        assert_eq!(first.kind, "lagged");
-        assert!(first.data["missed"].as_u64().unwrap() >= 10);
+        assert!(first.is_notice());
+        assert!(
+            matches!(first.data, EventData::Lagged { missed, reason: LagReason::Slow } if missed >= 10)
+        );
 
         // Resuming from a point the ring has forgotten starts with a notice.
         for _ in 0..RING_CAPACITY {
-            bus.publish(Channel::Logs, "log", None, json!({}));
+            bus.publish(None, log());
         }
-        let mut late = bus.subscribe(Filter::default(), Some(100));
+        let mut late = bus.subscribe(Filter::default(), Some(100)).unwrap();
         let notice = late.next().await.unwrap();
-        assert_eq!(notice.kind, "lagged");
-        assert!(notice.data["missed"].as_u64().unwrap() > 4_000);
+        assert!(
+            matches!(notice.data, EventData::Lagged { missed, reason: LagReason::Resume } if missed > 4_000)
+        );
         assert!(late.next().await.unwrap().seq > 100);
+    }
+
+    #[tokio::test]
+    async fn resume_points_from_clients_cannot_break_the_bus() {
+        let bus = EventBus::new(1);
+        for _ in 0..5 {
+            bus.publish(None, log());
+        }
+        for asked in [6, 1_000, u64::MAX] {
+            assert_eq!(
+                bus.subscribe(Filter::default(), Some(asked)).err(),
+                Some(ResumeError::Ahead { asked, last: 5 })
+            );
+        }
+        // The bus still works, and resuming at the last event waits for the next.
+        let mut at_end = bus.subscribe(Filter::default(), Some(5)).unwrap();
+        assert_eq!(bus.publish(None, log()), 6);
+        assert_eq!(at_end.next().await.unwrap().seq, 6);
+        let mut from_zero = bus.subscribe(Filter::default(), Some(0)).unwrap();
+        assert_eq!(from_zero.next().await.unwrap().seq, 1);
     }
 
     #[test]
@@ -314,13 +385,13 @@ mod tests {
         let bus = EventBus::with_reservations(1, 10, reserve(&stored));
         let mut last = 0;
         for _ in 0..25 {
-            last = bus.publish(Channel::Logs, "log", None, json!({}));
+            last = bus.publish(None, log());
         }
         assert_eq!(last, 25);
         let bound = stored.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(bound, 31, "reserved in blocks of ten");
         // A crash now: the next process starts at the stored bound.
         let next = EventBus::with_reservations(bound, 10, reserve(&stored));
-        assert!(next.publish(Channel::Logs, "log", None, json!({})) > last);
+        assert!(next.publish(None, log()) > last);
     }
 }

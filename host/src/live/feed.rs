@@ -17,8 +17,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -112,6 +112,13 @@ impl FeedHandle {
         &self.shared.key
     }
 
+    fn history(&self) -> std::sync::RwLockReadGuard<'_, History> {
+        self.shared
+            .history
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether two handles refer to the same running feed.
     pub fn same_feed(&self, other: &FeedHandle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
@@ -128,7 +135,11 @@ impl FeedHandle {
 
     fn append(&self, candle: Candle) -> Result<(), FeedError> {
         let count = {
-            let mut history = self.shared.history.write().expect("feed lock");
+            let mut history = self
+                .shared
+                .history
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(last) = history.candles.back()
                 && candle.ts <= last.candle.ts
             {
@@ -162,14 +173,16 @@ impl FeedHandle {
     }
 
     /// Append candles from sequence number `next` on to `out`.
-    pub fn read_from(&self, next: u64, out: &mut Vec<FeedCandle>) -> ReadOutcome {
-        let history = self.shared.history.read().expect("feed lock");
+    /// Up to `limit` candles from sequence number `next` on, into `out`.
+    pub fn read_from(&self, next: u64, limit: usize, out: &mut Vec<FeedCandle>) -> ReadOutcome {
+        let history = self.history();
         let skipped = history.base.saturating_sub(next);
         let start = (next.max(history.base) - history.base) as usize;
         out.extend(
             history
                 .candles
                 .range(start.min(history.candles.len())..)
+                .take(limit)
                 .copied(),
         );
         ReadOutcome { skipped }
@@ -179,7 +192,7 @@ impl FeedHandle {
     /// first: what a bot that will read from `before` on has already seen
     /// (its warm-up).
     pub fn recent_before(&self, before: u64, count: usize) -> Vec<Candle> {
-        let history = self.shared.history.read().expect("feed lock");
+        let history = self.history();
         let end = (before.saturating_sub(history.base) as usize).min(history.candles.len());
         let start = end.saturating_sub(count);
         history
@@ -190,30 +203,82 @@ impl FeedHandle {
     }
 }
 
+/// The identity of a feed: everything that makes its candles what they are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedKey {
+    pub symbol: String,
+    pub timeframe: String,
+    pub source: FeedConfig,
+}
+
+impl FeedKey {
+    pub fn of(config: &BotConfig) -> Self {
+        Self {
+            symbol: config.market.symbol.clone(),
+            timeframe: config.market.timeframe.clone(),
+            source: config.market.feed.clone(),
+        }
+    }
+
+    /// The name the feed's candles are archived under (stable across
+    /// versions: the store keeps candles by it).
+    pub fn archive_name(&self) -> String {
+        let (symbol, timeframe) = (&self.symbol, &self.timeframe);
+        match &self.source {
+            FeedConfig::Synthetic { seed, interval_ms } => {
+                format!("synthetic|{symbol}|{timeframe}|{seed}|{interval_ms:?}")
+            }
+            FeedConfig::Replay { file, interval_ms } => {
+                format!(
+                    "replay|{symbol}|{timeframe}|{}|{interval_ms:?}",
+                    file.display()
+                )
+            }
+            FeedConfig::Stepped => format!("stepped|{symbol}|{timeframe}"),
+        }
+    }
+}
+
 /// Shares feeds between bots with identical feed definitions.
 #[derive(Default)]
 pub struct FeedHub {
-    feeds: Mutex<HashMap<String, Weak<FeedShared>>>,
+    feeds: Mutex<HashMap<FeedKey, Weak<FeedShared>>>,
     /// Where feeds keep their candles across restarts, if anywhere.
     archive: Option<Arc<dyn CandleArchive>>,
+    /// Replay files must lie under this folder, when set (the server's);
+    /// without it (the CLI) a replay file is any file the user names.
+    replay_dir: Option<PathBuf>,
 }
 
-/// The identity of a feed: everything that makes its candles what they are.
-fn feed_key(config: &BotConfig) -> String {
-    let market = &config.market;
-    match &market.feed {
-        FeedConfig::Synthetic { seed, interval_ms } => format!(
-            "synthetic|{}|{}|{seed}|{interval_ms:?}",
-            market.symbol, market.timeframe
-        ),
-        FeedConfig::Replay { file, interval_ms } => format!(
-            "replay|{}|{}|{}|{interval_ms:?}",
-            market.symbol,
-            market.timeframe,
-            file.display()
-        ),
-        FeedConfig::Stepped => format!("stepped|{}|{}", market.symbol, market.timeframe),
+/// Refused replay paths all get this one message, whether the file exists
+/// or not, so the answer tells nothing about the rest of the machine.
+const OUTSIDE_REPLAY_DIR: &str =
+    "replay files must be relative paths (no `..`) to files inside the server's feeds folder";
+
+/// `file` inside `dir`: relative, no `..`, and no symbolic link leading out.
+fn inside(dir: &Path, file: &Path) -> Result<PathBuf, FeedError> {
+    let outside = || FeedError::Replay {
+        path: file.to_path_buf(),
+        reason: OUTSIDE_REPLAY_DIR.into(),
+    };
+    let plain = file
+        .components()
+        .all(|part| matches!(part, std::path::Component::Normal(_)));
+    if !plain || file.as_os_str().is_empty() {
+        return Err(outside());
     }
+    let root = dir.canonicalize().map_err(|_| outside())?;
+    let resolved = root
+        .join(file)
+        .canonicalize()
+        .map_err(|_| FeedError::Replay {
+            path: file.to_path_buf(),
+            reason: "no such file in the server's feeds folder".into(),
+        })?;
+    if !resolved.starts_with(&root) || !resolved.is_file() {
+        return Err(outside());
+    }
+    Ok(resolved)
 }
 
 impl FeedHub {
@@ -223,34 +288,73 @@ impl FeedHub {
         self.archive = Some(archive);
     }
 
+    /// Replay files must lie under `dir`.
+    pub fn set_replay_dir(&mut self, dir: PathBuf) {
+        self.replay_dir = Some(dir);
+    }
+
+    fn running(&self, key: &FeedKey) -> Option<FeedHandle> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        feeds.retain(|_, feed| feed.strong_count() > 0);
+        feeds
+            .get(key)
+            .and_then(Weak::upgrade)
+            .map(|shared| FeedHandle { shared })
+    }
+
+    /// The candles of a replay feed, read off the async workers.
+    async fn replay_candles(&self, file: &Path) -> Result<Vec<Candle>, FeedError> {
+        let path = match &self.replay_dir {
+            Some(dir) => inside(dir, file)?,
+            None => file.to_path_buf(),
+        };
+        let shown = file.to_path_buf();
+        tokio::task::spawn_blocking(move || read_candles(&path))
+            .await
+            .map_err(|error| FeedError::Replay {
+                path: shown.clone(),
+                reason: error.to_string(),
+            })?
+            .map_err(|error| FeedError::Replay {
+                path: shown,
+                reason: error.to_string(),
+            })
+    }
+
     /// The feed for this bot config, started if no bot uses it yet. Must be
     /// called inside a tokio runtime (sources run as tasks).
-    pub fn feed_for(&self, config: &BotConfig) -> Result<FeedHandle, FeedError> {
-        let key = feed_key(config);
-        let mut feeds = self.feeds.lock().expect("feed hub lock");
-        feeds.retain(|_, feed| feed.strong_count() > 0);
-        if let Some(shared) = feeds.get(&key).and_then(Weak::upgrade) {
-            return Ok(FeedHandle { shared });
+    pub async fn feed_for(&self, config: &BotConfig) -> Result<FeedHandle, FeedError> {
+        let key = FeedKey::of(config);
+        if let Some(handle) = self.running(&key) {
+            return Ok(handle);
         }
-        let timeframe: Timeframe = config
-            .market
+        let timeframe: Timeframe = key
             .timeframe
             .parse()
-            .map_err(|_| FeedError::Timeframe(config.market.timeframe.clone()))?;
-        let handle = FeedHandle::new(key.clone(), HISTORY_CAPACITY, self.archive.clone());
+            .map_err(|_| FeedError::Timeframe(key.timeframe.clone()))?;
+        let replay = match &key.source {
+            FeedConfig::Replay { file, .. } => Some(self.replay_candles(file).await?),
+            _ => None,
+        };
+        let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = feeds.get(&key).and_then(Weak::upgrade) {
+            return Ok(FeedHandle { shared }); // another bot started it meanwhile
+        }
+        let name = key.archive_name();
+        let handle = FeedHandle::new(name.clone(), HISTORY_CAPACITY, self.archive.clone());
         // What the feed published before a restart: history for warm-ups,
         // and where it resumes.
         let prior = self
             .archive
             .as_ref()
-            .map(|archive| archive.recent(&key, ARCHIVED_CANDLES))
+            .map(|archive| archive.recent(&name, ARCHIVED_CANDLES))
             .unwrap_or_default();
         for candle in &prior {
             let _ = handle.append(*candle);
         }
         let last = prior.last().copied();
-        match &config.market.feed {
-            FeedConfig::Synthetic { seed, interval_ms } => {
+        match (&key.source, replay) {
+            (FeedConfig::Synthetic { seed, interval_ms }, _) => {
                 let interval =
                     Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
                 let now = super::wall_ms();
@@ -271,11 +375,7 @@ impl FeedHub {
                 let candles = std::iter::from_fn(move || Some(generator.next_candle()));
                 spawn_source(&handle, Paced::new(candles, interval));
             }
-            FeedConfig::Replay { file, interval_ms } => {
-                let mut candles = read_candles(file).map_err(|err| FeedError::Replay {
-                    path: file.clone(),
-                    reason: err.to_string(),
-                })?;
+            (FeedConfig::Replay { interval_ms, .. }, Some(mut candles)) => {
                 if let Some(last) = last {
                     candles.retain(|c| c.ts > last.ts);
                 }
@@ -283,7 +383,7 @@ impl FeedHub {
                     Duration::from_millis(interval_ms.unwrap_or(timeframe.millis() as u64));
                 spawn_source(&handle, Paced::new(candles.into_iter(), interval));
             }
-            FeedConfig::Stepped => {}
+            _ => {}
         }
         feeds.insert(key, Arc::downgrade(&handle.shared));
         Ok(handle)
@@ -293,13 +393,10 @@ impl FeedHub {
     /// `timeframe`, oldest first; None if no bot uses such a feed. With
     /// several such feeds (different seeds or files), the busiest one.
     pub fn recent(&self, symbol: &str, timeframe: &str, count: usize) -> Option<Vec<Candle>> {
-        let feeds = self.feeds.lock().expect("feed hub lock");
+        let feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
         let handle = feeds
             .iter()
-            .filter(|(key, _)| {
-                let mut parts = key.split('|').skip(1);
-                parts.next() == Some(symbol) && parts.next() == Some(timeframe)
-            })
+            .filter(|(key, _)| key.symbol == symbol && key.timeframe == timeframe)
             .filter_map(|(_, feed)| feed.upgrade().map(|shared| FeedHandle { shared }))
             .max_by_key(FeedHandle::published)?;
         drop(feeds);
@@ -391,16 +488,16 @@ mod tests {
         assert_eq!(feed.published(), 5);
         let mut out = Vec::new();
         // Two candles left the history before this reader came.
-        assert_eq!(feed.read_from(0, &mut out), ReadOutcome { skipped: 2 });
+        assert_eq!(feed.read_from(0, 10, &mut out), ReadOutcome { skipped: 2 });
         assert_eq!(
             out.iter().map(|c| c.candle.ts).collect::<Vec<_>>(),
             [3, 4, 5]
         );
         out.clear();
-        assert_eq!(feed.read_from(4, &mut out), ReadOutcome { skipped: 0 });
+        assert_eq!(feed.read_from(4, 10, &mut out), ReadOutcome { skipped: 0 });
         assert_eq!(out.iter().map(|c| c.candle.ts).collect::<Vec<_>>(), [5]);
         out.clear();
-        feed.read_from(5, &mut out);
+        feed.read_from(5, 10, &mut out);
         assert!(out.is_empty());
         assert_eq!(
             feed.recent_before(5, 2)

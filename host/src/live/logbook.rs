@@ -16,10 +16,11 @@ use tracing::field::{Field, Visit};
 use tracing::{Event as TracingEvent, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-use super::bus::{Channel, EventBus};
+use super::bus::EventBus;
+use super::event::EventData;
 
 /// One log line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LogLine {
     /// Position in the book (rises by one per line).
     pub id: u64,
@@ -58,7 +59,8 @@ impl LogBook {
 
     /// Number new lines after `last_id`, the last line of an earlier run.
     pub fn continue_after(&self, last_id: u64) {
-        self.next_id.fetch_max(last_id + 1, Ordering::Relaxed);
+        self.next_id
+            .fetch_max(last_id.saturating_add(1), Ordering::Relaxed);
     }
 
     pub fn push(&self, mut line: LogLine) {
@@ -67,9 +69,8 @@ impl LogBook {
             sink(&line);
         }
         if let Some(bus) = self.bus.get() {
-            let bot = line.bot_id.clone();
-            let data = serde_json::to_value(&line).unwrap_or_default();
-            bus.publish(Channel::Logs, "log", bot.as_deref(), data);
+            let bot: Option<Arc<str>> = line.bot_id.as_deref().map(Arc::from);
+            bus.publish(bot.as_ref(), EventData::Log(Box::new(line)));
         }
     }
 }

@@ -1,34 +1,45 @@
-//! [`BotManager`]: the set of bots. Creates and deletes them, routes commands
-//! to their runners, reads their snapshots, runs bulk commands and the
-//! emergency stop.
+//! [`BotManager`]: the set of bots. It checks and instantiates new bots,
+//! hands every command to the bot's runner (the bot's only writer) and
+//! returns the runner's typed reply, reads snapshots, and runs the bulk
+//! commands and the emergency stop.
+//!
+//! The manager writes nothing of a bot itself: creation, deletion and
+//! every change are committed by the bot's runner. What it owns is the
+//! host-wide emergency flag, committed before it is acted on.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::domain::OrderRequest;
 use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::domain::{Order, OrderRequest};
 use crate::plugin::PluginRegistry;
 
-use super::bus::{Channel, EventBus};
-use super::durable::{CommitLog, RunnerState};
+use super::bus::EventBus;
+use super::durable::{CommitLog, HostRecord, RunnerState};
+use super::event::EventData;
 use super::feed::{CandleArchive, FeedHub};
-use super::journal::BotJournal;
 use super::latency::LatencyHistogram;
-use super::runner::{BotRunner, Command, CommandError, Request, init_issues};
+use super::request::{
+    AbandonOnDrop, Claim, Command, CommandError, CommandReply, ConfigChange, Outcome, Request,
+    Urgent,
+};
+use super::runner::{BotRunner, NewBot, RunnerContext, init_issues};
 use super::snapshot::BotSnapshot;
 use super::state::{BotState, CommandKind};
+use super::strategy_threads::{StrategyThreads, default_max_threads};
 
 /// Commands waiting for a runner; more than this and callers wait.
 const COMMAND_QUEUE: usize = 64;
-/// Longest a command may take. A runner handles commands between candles,
-/// and a plugin call is bounded by its own wall-clock limit, so this is only
-/// reached if something is badly wrong; the caller then gets an error
-/// instead of waiting forever.
-const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a runner has to take a command. A runner handles commands
+/// between candles (a strategy call is bounded by its own limits), so this
+/// is only reached when something is badly wrong; the caller is then told
+/// the command was not applied, and it never will be.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -36,8 +47,6 @@ pub enum ManagerError {
     NotFound(String),
     #[error("a bot `{0}` already exists")]
     Exists(String),
-    #[error("the emergency stop is engaged; reset it before starting or creating bots")]
-    EmergencyEngaged,
     #[error(transparent)]
     Command(#[from] CommandError),
 }
@@ -46,38 +55,56 @@ pub enum ManagerError {
 struct BotHandle {
     /// Commands go in here; the runner answers each on its oneshot.
     commands: mpsc::Sender<Request>,
+    /// The lane that overtakes the queue (kills).
+    urgent: Arc<Urgent>,
     /// The runner's latest snapshot, readable without waiting on it.
     snapshot: watch::Receiver<Arc<BotSnapshot>>,
-    /// The runner's history, for reads that snapshots do not carry.
-    journal: Arc<BotJournal>,
     task: JoinHandle<()>,
 }
 
+/// What the emergency stop did, bot by bot.
+#[derive(Debug, Clone)]
+pub struct EmergencyDispatch {
+    /// Bots the kill was sent to (running or paused).
+    pub killing: Vec<String>,
+    /// Bots that trade nothing (stopped, killed, failed): left as they are;
+    /// none can start while the emergency holds.
+    pub untouched: Vec<String>,
+}
+
 pub struct BotManager {
-    registry: Arc<RwLock<PluginRegistry>>,
     feeds: FeedHub,
-    bus: Arc<EventBus>,
+    /// How long a runner has to take a command.
+    command_timeout: Duration,
     /// Bots by id. Held only to clone a handle out, never across an await.
     bots: RwLock<BTreeMap<String, BotHandle>>,
-    /// Set by the emergency stop; start and create are refused until reset.
-    emergency: Mutex<bool>,
-    /// Decision latencies of every runner.
-    latency: Arc<LatencyHistogram>,
-    /// Where runners commit their records before publishing (the store).
-    commit_log: Option<Arc<dyn CommitLog>>,
+    /// Ids of bots being created (checked, not yet committed).
+    creating: Mutex<BTreeSet<String>>,
+    context: Arc<RunnerContext>,
 }
 
 impl BotManager {
     pub fn new(registry: Arc<RwLock<PluginRegistry>>, bus: Arc<EventBus>) -> Self {
+        let threads = StrategyThreads::new(default_max_threads())
+            .expect("the strategy threads start (an OS thread limit was hit otherwise)");
         Self {
-            registry,
             feeds: FeedHub::default(),
-            bus,
+            command_timeout: COMMAND_TIMEOUT,
             bots: RwLock::new(BTreeMap::new()),
-            emergency: Mutex::new(false),
-            latency: Arc::new(LatencyHistogram::default()),
-            commit_log: None,
+            creating: Mutex::new(BTreeSet::new()),
+            context: Arc::new(RunnerContext {
+                bus,
+                registry,
+                commit_log: None,
+                latency: Arc::new(LatencyHistogram::default()),
+                threads: Arc::new(threads),
+                emergency: Arc::new(AtomicBool::new(false)),
+            }),
         }
+    }
+
+    fn context_mut(&mut self) -> &mut RunnerContext {
+        Arc::get_mut(&mut self.context).expect("configured before any bot exists")
     }
 
     /// Feeds keep their candles in `archive` and resume from it after a
@@ -87,201 +114,201 @@ impl BotManager {
         self
     }
 
-    /// Every bot created from now on commits its records to `log` before
-    /// publishing them.
+    /// Replay files must lie under `dir` (the server's data folder).
+    pub fn with_replay_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.feeds.set_replay_dir(dir);
+        self
+    }
+
+    /// Every change of every bot is committed to `log` before it is
+    /// published or answered.
     pub fn with_commit_log(mut self, log: Arc<dyn CommitLog>) -> Self {
-        self.commit_log = Some(log);
+        self.context_mut().commit_log = Some(log);
+        self
+    }
+
+    /// Strategy code runs on at most `threads` threads.
+    pub fn with_strategy_threads(mut self, threads: usize) -> std::io::Result<Self> {
+        self.context_mut().threads = Arc::new(StrategyThreads::new(threads)?);
+        Ok(self)
+    }
+
+    /// Runners must take a command within `timeout` (default 30 s).
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// Start with the emergency stop engaged (it was when the host stopped).
+    pub fn with_emergency_engaged(self, engaged: bool) -> Self {
+        self.context.emergency.store(engaged, Ordering::Release);
         self
     }
 
     /// Latency from a feed publishing a candle to each bot's decision.
     pub fn latency(&self) -> &LatencyHistogram {
-        &self.latency
+        &self.context.latency
     }
 
     pub fn registry(&self) -> &Arc<RwLock<PluginRegistry>> {
-        &self.registry
+        &self.context.registry
     }
 
     pub fn bus(&self) -> &Arc<EventBus> {
-        &self.bus
+        &self.context.bus
     }
 
     pub fn feeds(&self) -> &FeedHub {
         &self.feeds
     }
 
+    pub fn strategy_threads(&self) -> usize {
+        self.context.threads.max_threads()
+    }
+
     pub fn emergency_engaged(&self) -> bool {
-        *self.emergency.lock().expect("emergency lock")
+        self.context.emergency.load(Ordering::Acquire)
     }
 
-    /// Create a bot (stopped, or started if `autostart`). Validates the config
-    /// and the plugin's parameters; nothing is created on any error.
-    pub async fn create(&self, config: BotConfig) -> Result<Arc<BotSnapshot>, ManagerError> {
-        self.create_at_version(config, 1).await
+    fn bots(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, BotHandle>> {
+        self.bots.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every problem with a new bot's config (schema, plugin, parameters,
-    /// plugin init, feed), without creating anything.
-    pub fn check_new(&self, config: &BotConfig) -> Vec<ConfigIssue> {
-        let issues = config.check();
-        if !issues.is_empty() {
-            return issues;
-        }
-        let plugin = match self
-            .registry
-            .read()
-            .expect("registry lock")
-            .resolve(&config.strategy.plugin, config.strategy.version.as_deref())
-        {
-            Ok(plugin) => plugin,
-            Err(err) => {
-                return vec![ConfigIssue {
-                    pointer: "/strategy/plugin".into(),
-                    message: err.to_string(),
-                }];
-            }
-        };
-        match plugin.start_bot(config) {
-            Ok(_) => Vec::new(),
-            Err(err) => init_issues(err),
-        }
-    }
-
-    /// Create a bot whose config history is at `version` (a bot restored
-    /// from the store); [`BotManager::create`] starts at 1.
-    pub async fn create_at_version(
+    /// Create a bot (stopped, or running with `autostart`): the config is
+    /// checked, the plugin resolved and instantiated once, and the bot's
+    /// runner commits it before anything is answered or published. Nothing
+    /// is created on any error, nor while the emergency stop is engaged.
+    pub async fn create(
         &self,
         config: BotConfig,
-        version: u64,
+        actor: &str,
     ) -> Result<Arc<BotSnapshot>, ManagerError> {
         if self.emergency_engaged() {
-            return Err(ManagerError::EmergencyEngaged);
+            return Err(CommandError::EmergencyEngaged.into());
         }
-        let autostart = config.autostart;
         let id = config.id.clone();
-        self.install(config, version, None)?;
-        self.bus
-            .publish(Channel::Bots, "bot.created", Some(&id), json!({}));
-        if autostart {
-            return self.control(&id, CommandKind::Start).await;
-        }
-        self.get(&id).ok_or(ManagerError::NotFound(id))
+        let _reservation = self.reserve(&id)?;
+        let (mut runner, snapshot, urgent) = self.prepare(config, 1).await?;
+        let created = runner.create(actor).await?;
+        self.register(id, runner, snapshot, urgent, true);
+        Ok(created)
     }
 
     /// Bring back a bot after a restart of the host: its config at
-    /// `version`, its stored state (books, orders, risk, bot state) and
-    /// history. `resume`: a bot that was running runs again. Autostart and
-    /// the emergency stop do not apply: the stored state decides.
-    pub fn restore(
+    /// `version`, its stored state (books, orders, risk, bot state).
+    /// `resume`: a bot that was running runs again. Autostart and the
+    /// emergency stop do not apply: the stored state decides.
+    pub async fn restore(
         &self,
         config: BotConfig,
         version: u64,
         state: RunnerState,
         resume: bool,
-    ) -> Result<(Arc<BotSnapshot>, Arc<BotJournal>), ManagerError> {
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
         let id = config.id.clone();
-        let journal = self.install(config, version, Some((state, resume)))?;
-        let snapshot = self.get(&id).ok_or(ManagerError::NotFound(id))?;
-        Ok((snapshot, journal))
+        let _reservation = self.reserve(&id)?;
+        let (mut runner, snapshot, urgent) = self.prepare(config, version).await?;
+        runner.restore(state, resume).await;
+        let restored = snapshot.borrow().clone();
+        self.register(id, runner, snapshot, urgent, false);
+        Ok(restored)
     }
 
-    /// Check a config, start its plugin and its runner task, and register it.
-    fn install(
+    /// Keep `id` from being created twice while it is being created.
+    fn reserve(&self, id: &str) -> Result<Reservation<'_>, ManagerError> {
+        let mut creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.bots().contains_key(id) || !creating.insert(id.to_string()) {
+            return Err(ManagerError::Exists(id.to_string()));
+        }
+        Ok(Reservation {
+            manager: self,
+            id: id.to_string(),
+        })
+    }
+
+    /// Check a config, resolve and instantiate its plugin (on a strategy
+    /// thread), attach its feed: a runner ready to commit or restore.
+    async fn prepare(
         &self,
         config: BotConfig,
         version: u64,
-        restored: Option<(RunnerState, bool)>,
-    ) -> Result<Arc<BotJournal>, ManagerError> {
+    ) -> Result<(BotRunner, watch::Receiver<Arc<BotSnapshot>>, Arc<Urgent>), ManagerError> {
         let issues = config.check();
         if !issues.is_empty() {
             return Err(CommandError::Invalid(issues).into());
         }
-        if self
-            .bots
-            .read()
-            .expect("bots lock")
-            .contains_key(&config.id)
-        {
-            return Err(ManagerError::Exists(config.id));
-        }
-        let invalid = |pointer: &str, message: String| {
-            ManagerError::Command(CommandError::Invalid(vec![ConfigIssue {
-                pointer: pointer.into(),
-                message,
-            }]))
-        };
         let plugin = self
+            .context
             .registry
             .read()
-            .expect("registry lock")
-            .resolve(&config.strategy.plugin, config.strategy.version.as_deref())
-            .map_err(|err| invalid("/strategy/plugin", err.to_string()))?;
-        let (instance, _warmup) = plugin
-            .start_bot(&config)
-            .map_err(|err| CommandError::Invalid(init_issues(err)))?;
-        let feed = self
-            .feeds
-            .feed_for(&config)
-            .map_err(|err| invalid("/market/feed", err.to_string()))?;
-        let id = config.id.clone();
-        let (runner, snapshot) = BotRunner::new(
+            .unwrap_or_else(PoisonError::into_inner)
+            .resolve_for(&config)
+            .map_err(|issue| CommandError::Invalid(vec![issue]))?;
+        let config = Arc::new(config);
+        let feed = self.feeds.feed_for(&config).await.map_err(|err| {
+            CommandError::Invalid(vec![ConfigIssue {
+                pointer: "/market/feed".into(),
+                message: err.to_string(),
+            }])
+        })?;
+        let (starting, plugin_for_job) = (config.clone(), plugin.clone());
+        let (instance, _warmup) = self
+            .context
+            .threads
+            .run(move || plugin_for_job.start_bot(&starting))
+            .await
+            .map_err(|error| CommandError::NotStored(error.to_string()))?
+            .map_err(|error| CommandError::Invalid(init_issues(error)))?;
+        let urgent = Arc::new(Urgent::default());
+        let new = NewBot {
             config,
             plugin,
             instance,
             feed,
-            self.bus.clone(),
-            self.registry.clone(),
-        )
-        .map_err(CommandError::Invalid)?;
-        let mut runner = runner
-            .with_latency(self.latency.clone())
-            .with_config_version(version)
-            .with_commit_log(self.commit_log.clone());
-        if let Some((state, resume)) = restored {
-            runner.restore(state, resume);
-        }
-        let journal = runner.journal();
+            version,
+        };
+        let (runner, snapshot) = BotRunner::new(new, self.context.clone(), urgent.clone())
+            .map_err(CommandError::Invalid)?;
+        Ok((runner, snapshot, urgent))
+    }
+
+    /// Make a prepared runner reachable and start its task.
+    fn register(
+        &self,
+        id: String,
+        runner: BotRunner,
+        snapshot: watch::Receiver<Arc<BotSnapshot>>,
+        urgent: Arc<Urgent>,
+        announce: bool,
+    ) {
         let (commands, requests) = mpsc::channel(COMMAND_QUEUE);
-        let task = tokio::spawn(runner.run(requests));
-        {
-            let mut bots = self.bots.write().expect("bots lock");
-            if bots.contains_key(&id) {
-                task.abort();
-                return Err(ManagerError::Exists(id));
-            }
-            bots.insert(
-                id.clone(),
-                BotHandle {
-                    commands,
-                    snapshot,
-                    journal: journal.clone(),
-                    task,
-                },
-            );
-        }
-        Ok(journal)
+        // Registered under the lock the task's first announcement may race
+        // with: a reader reacting to `bot.created` waits for it and finds
+        // the bot.
+        let mut bots = self.bots.write().unwrap_or_else(PoisonError::into_inner);
+        let task = tokio::spawn(runner.run(requests, announce));
+        bots.insert(
+            id,
+            BotHandle {
+                commands,
+                urgent,
+                snapshot,
+                task,
+            },
+        );
     }
 
     /// The latest snapshot of a bot.
     pub fn get(&self, id: &str) -> Option<Arc<BotSnapshot>> {
-        let bots = self.bots.read().expect("bots lock");
-        bots.get(id).map(|bot| bot.snapshot.borrow().clone())
+        self.bots().get(id).map(|bot| bot.snapshot.borrow().clone())
     }
 
     /// A receiver that sees every snapshot the bot publishes.
     pub fn watch(&self, id: &str) -> Option<watch::Receiver<Arc<BotSnapshot>>> {
-        let bots = self.bots.read().expect("bots lock");
-        bots.get(id).map(|bot| bot.snapshot.clone())
+        self.bots().get(id).map(|bot| bot.snapshot.clone())
     }
 
-    /// A bot's history (orders, fills, trades, equity, violations).
-    pub fn journal(&self, id: &str) -> Option<Arc<BotJournal>> {
-        let bots = self.bots.read().expect("bots lock");
-        bots.get(id).map(|bot| bot.journal.clone())
-    }
-
-    /// Whether any bot's config names this plugin.
+    /// Ids of the bots whose config names this plugin.
     pub fn bots_using(&self, plugin: &str) -> Vec<String> {
         self.list()
             .iter()
@@ -296,190 +323,241 @@ impl BotManager {
 
     /// Every bot's latest snapshot, by id.
     pub fn list(&self) -> Vec<Arc<BotSnapshot>> {
-        let bots = self.bots.read().expect("bots lock");
-        bots.values()
+        self.bots()
+            .values()
             .map(|bot| bot.snapshot.borrow().clone())
             .collect()
     }
 
-    async fn send(&self, id: &str, command: Command) -> Result<Arc<BotSnapshot>, ManagerError> {
-        let sender = {
-            let bots = self.bots.read().expect("bots lock");
-            bots.get(id)
-                .map(|bot| bot.commands.clone())
-                .ok_or_else(|| ManagerError::NotFound(id.into()))?
+    /// Hand `command` to the bot's runner and wait for what it did. The
+    /// runner must take it within the command timeout; once taken, it is
+    /// carried out and answered (strategy calls are bounded by their limits).
+    async fn send(&self, id: &str, command: Command) -> Result<CommandReply, ManagerError> {
+        let (sender, urgent) = {
+            let bots = self.bots();
+            let bot = bots
+                .get(id)
+                .ok_or_else(|| ManagerError::NotFound(id.into()))?;
+            (bot.commands.clone(), bot.urgent.clone())
         };
-        let (reply, answer) = oneshot::channel();
-        let exchange = async {
-            sender
-                .send(Request { command, reply })
-                .await
-                .map_err(|_| CommandError::Gone)?;
-            answer.await.map_err(|_| CommandError::Gone)?
+        let deadline = tokio::time::Instant::now() + self.command_timeout;
+        let timed_out = || CommandError::Timeout(self.command_timeout.as_secs().max(1));
+        let claim = Claim::default();
+        let abandon_if_dropped = AbandonOnDrop(claim.clone());
+        let (reply, mut answer) = oneshot::channel();
+        urgent.call_attention();
+        let request = Request {
+            command,
+            claim: claim.clone(),
+            reply,
         };
-        let outcome = tokio::time::timeout(COMMAND_TIMEOUT, exchange)
-            .await
-            .map_err(|_| CommandError::Timeout(COMMAND_TIMEOUT.as_secs()))?;
+        let sent = tokio::time::timeout_at(deadline, sender.send(request)).await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(CommandError::Gone.into()),
+            Err(_) => {
+                claim.abandon();
+                return Err(timed_out().into());
+            }
+        }
+        let received = match tokio::time::timeout_at(deadline, &mut answer).await {
+            Ok(received) => received,
+            Err(_) if claim.abandon() => return Err(timed_out().into()),
+            // Taken just in time: it is being carried out; wait for it.
+            Err(_) => answer.await,
+        };
+        drop(abandon_if_dropped);
+        let outcome = received.map_err(|_| CommandError::Gone)?;
         Ok(outcome?)
     }
 
-    /// A control command (start, stop, pause, ...).
+    /// A control command (start, stop, pause, ...); `flatten` makes a stop
+    /// also sell the position.
     pub async fn control(
         &self,
         id: &str,
         kind: CommandKind,
-    ) -> Result<Arc<BotSnapshot>, ManagerError> {
-        self.control_with(id, kind, false).await
-    }
-
-    /// A control command; `flatten` makes a stop also sell the position.
-    pub async fn control_with(
-        &self,
-        id: &str,
-        kind: CommandKind,
         flatten: bool,
-    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+    ) -> Result<CommandReply, ManagerError> {
         if kind == CommandKind::Start && self.emergency_engaged() {
-            return Err(ManagerError::EmergencyEngaged);
+            return Err(CommandError::EmergencyEngaged.into());
         }
         if kind == CommandKind::Delete {
             return self.delete(id).await;
         }
+        if kind == CommandKind::Kill {
+            // Stop a strategy call in flight: the kill is next.
+            if let Some(bot) = self.bots().get(id) {
+                bot.urgent.interrupt.request();
+            }
+        }
         self.send(id, Command::Control { kind, flatten }).await
     }
 
-    /// Validate and hot-swap a new config.
+    /// Validate and hot-swap a new config (or, `dry_run`, only validate it).
     pub async fn reconfigure(
         &self,
         id: &str,
-        config: BotConfig,
-    ) -> Result<Arc<BotSnapshot>, ManagerError> {
-        self.send(id, Command::Reconfigure(Box::new(config))).await
+        change: ConfigChange,
+    ) -> Result<CommandReply, ManagerError> {
+        self.send(id, Command::Reconfigure(Box::new(change))).await
     }
 
-    /// An operator's order through the bot's risk engine.
+    /// An operator's order through the bot's risk engine: the order in its
+    /// state after placement, or the refusal with its check.
     pub async fn place_order(
         &self,
         id: &str,
         request: OrderRequest,
-    ) -> Result<Arc<BotSnapshot>, ManagerError> {
-        self.send(id, Command::PlaceOrder(request)).await
-    }
-
-    /// Cancel one of the bot's open orders.
-    pub async fn cancel_order(
-        &self,
-        id: &str,
-        order_id: u64,
-    ) -> Result<Arc<BotSnapshot>, ManagerError> {
-        self.send(id, Command::CancelOrder(order_id)).await
-    }
-
-    /// Every check of [`BotManager::reconfigure`]; nothing changes.
-    pub async fn validate_config(
-        &self,
-        id: &str,
-        config: BotConfig,
-    ) -> Result<Arc<BotSnapshot>, ManagerError> {
-        self.send(id, Command::Validate(Box::new(config))).await
-    }
-
-    /// Delete a stopped (or failed) bot.
-    pub async fn delete(&self, id: &str) -> Result<Arc<BotSnapshot>, ManagerError> {
-        let snapshot = self
-            .get(id)
-            .ok_or_else(|| ManagerError::NotFound(id.into()))?;
-        if !matches!(snapshot.state, BotState::Stopped | BotState::Error) {
-            return Err(CommandError::not_allowed("delete", snapshot.state).into());
+    ) -> Result<(Order, Arc<BotSnapshot>), ManagerError> {
+        let reply = self.send(id, Command::PlaceOrder(request)).await?;
+        match reply.outcome {
+            Outcome::OrderPlaced(order) => Ok((order, reply.snapshot)),
+            _ => Err(CommandError::Gone.into()),
         }
-        let last = self.send(id, Command::Shutdown).await?;
-        let removed = self.bots.write().expect("bots lock").remove(id);
+    }
+
+    /// Cancel one of the bot's open orders: the order as cancelled.
+    pub async fn cancel_order(&self, id: &str, order_id: u64) -> Result<Order, ManagerError> {
+        let reply = self.send(id, Command::CancelOrder(order_id)).await?;
+        match reply.outcome {
+            Outcome::OrderCancelled(order) => Ok(order),
+            _ => Err(CommandError::Gone.into()),
+        }
+    }
+
+    /// Delete a stopped (or failed) bot: its runner commits the removal and
+    /// ends.
+    pub async fn delete(&self, id: &str) -> Result<CommandReply, ManagerError> {
+        let reply = self.send(id, Command::Delete).await?;
+        let removed = self
+            .bots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
         if let Some(bot) = removed {
             let _ = bot.task.await;
         }
-        self.bus
-            .publish(Channel::Bots, "bot.deleted", Some(id), json!({}));
-        Ok(last)
+        Ok(reply)
     }
 
     fn ids(&self) -> Vec<String> {
-        self.bots
-            .read()
-            .expect("bots lock")
-            .keys()
-            .cloned()
-            .collect()
+        self.bots().keys().cloned().collect()
     }
 
-    /// Run one command on every bot; each bot's outcome.
+    /// Run one command on every bot (all at once); each bot's outcome.
     async fn all(
         &self,
+        ids: Vec<String>,
         kind: CommandKind,
-        flatten: bool,
-    ) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
-        let mut outcomes = Vec::new();
-        for id in self.ids() {
-            let outcome = self.control_with(&id, kind, flatten).await;
-            outcomes.push((id, outcome));
-        }
-        outcomes
+    ) -> Vec<(String, Result<CommandReply, ManagerError>)> {
+        let outcomes =
+            futures_util::future::join_all(ids.iter().map(|id| self.control(id, kind, false)))
+                .await;
+        ids.into_iter().zip(outcomes).collect()
     }
 
-    pub async fn start_all(&self) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
-        self.all(CommandKind::Start, false).await
+    pub async fn start_all(&self) -> Vec<(String, Result<CommandReply, ManagerError>)> {
+        self.all(self.ids(), CommandKind::Start).await
     }
 
     /// Graceful: cancel pending orders; positions stay.
-    pub async fn stop_all(&self) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
-        self.all(CommandKind::Stop, false).await
+    pub async fn stop_all(&self) -> Vec<(String, Result<CommandReply, ManagerError>)> {
+        self.all(self.ids(), CommandKind::Stop).await
     }
 
     /// Stop then start the bots that were running.
-    pub async fn restart_all(&self) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
+    pub async fn restart_all(&self) -> Vec<(String, Result<CommandReply, ManagerError>)> {
         let running: Vec<String> = self
             .list()
             .iter()
             .filter(|s| matches!(s.state, BotState::Running | BotState::Paused))
             .map(|s| s.id.to_string())
             .collect();
-        let mut outcomes = Vec::new();
-        for id in running {
-            let outcome = match self.control(&id, CommandKind::Stop).await {
-                Ok(_) => self.control(&id, CommandKind::Start).await,
-                Err(err) => Err(err),
-            };
-            outcomes.push((id, outcome));
-        }
+        let stopped = self.all(running, CommandKind::Stop).await;
+        let (ok, mut failed): (Vec<_>, Vec<_>) = stopped
+            .into_iter()
+            .partition(|(_, outcome)| outcome.is_ok());
+        let ids = ok.into_iter().map(|(id, _)| id).collect();
+        let mut outcomes = self.all(ids, CommandKind::Start).await;
+        outcomes.append(&mut failed);
         outcomes
     }
 
-    /// Kill-switch on every bot at once; start and create are refused until
-    /// [`BotManager::emergency_reset`].
-    pub async fn emergency_stop_all(
-        &self,
-    ) -> Vec<(String, Result<Arc<BotSnapshot>, ManagerError>)> {
-        *self.emergency.lock().expect("emergency lock") = true;
-        self.bus
-            .publish(Channel::System, "emergency.engaged", None, json!({}));
-        let mut outcomes = Vec::new();
-        for id in self.ids() {
-            let state = self.get(&id).map(|s| s.state);
-            let outcome = match state {
-                // A stopped or failed bot trades nothing; it cannot start
-                // while the emergency holds.
-                Some(BotState::Stopped | BotState::Error) => {
-                    self.get(&id).ok_or(ManagerError::NotFound(id.clone()))
-                }
-                _ => self.control(&id, CommandKind::Kill).await,
-            };
-            outcomes.push((id, outcome));
+    /// The emergency stop: committed first (a crash in the middle comes
+    /// back engaged), then every running or paused bot is told to kill at
+    /// once through its urgent lane (a strategy call in flight is
+    /// interrupted). Returns without waiting for the kills: each bot's
+    /// `bot.state_changed` event tells when it is killed. Start and create
+    /// are refused until [`BotManager::emergency_reset`].
+    pub async fn emergency_stop_all(&self, by: &str) -> Result<EmergencyDispatch, ManagerError> {
+        let record = HostRecord::Emergency {
+            engaged: true,
+            by: by.to_string(),
+            at: super::wall_ms(),
+        };
+        if let Some(log) = &self.context.commit_log {
+            log.commit_host(record)
+                .await
+                .map_err(CommandError::NotStored)?;
         }
-        outcomes
+        self.context.emergency.store(true, Ordering::Release);
+        let mut dispatch = EmergencyDispatch {
+            killing: Vec::new(),
+            untouched: Vec::new(),
+        };
+        for (id, bot) in self.bots().iter() {
+            let state = bot.snapshot.borrow().state;
+            if matches!(state, BotState::Running | BotState::Paused) {
+                bot.urgent.request_kill("emergency stop");
+                dispatch.killing.push(id.clone());
+            } else {
+                dispatch.untouched.push(id.clone());
+            }
+        }
+        let bots = dispatch.killing.len();
+        self.context.bus.publish(
+            None,
+            EventData::EmergencyEngaged {
+                by: by.to_string(),
+                bots,
+            },
+        );
+        Ok(dispatch)
     }
 
-    pub fn emergency_reset(&self) {
-        *self.emergency.lock().expect("emergency lock") = false;
-        self.bus
-            .publish(Channel::System, "emergency.reset", None, json!({}));
+    /// Release the emergency stop (killed bots stay killed until each is reset).
+    pub async fn emergency_reset(&self, by: &str) -> Result<(), ManagerError> {
+        let record = HostRecord::Emergency {
+            engaged: false,
+            by: by.to_string(),
+            at: super::wall_ms(),
+        };
+        if let Some(log) = &self.context.commit_log {
+            log.commit_host(record)
+                .await
+                .map_err(CommandError::NotStored)?;
+        }
+        self.context.emergency.store(false, Ordering::Release);
+        self.context
+            .bus
+            .publish(None, EventData::EmergencyReset { by: by.to_string() });
+        Ok(())
+    }
+}
+
+/// An id held while its bot is being created; released when dropped.
+struct Reservation<'a> {
+    manager: &'a BotManager,
+    id: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.manager
+            .creating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }

@@ -3,13 +3,18 @@
 //!
 //! - `feed`: candle sources shared by bots with identical feed definitions;
 //! - `state`: the bot state machine (one table);
-//! - `runner`: one task per bot, owning its engine;
+//! - `request`: commands, their typed replies and errors, deadlines, and
+//!   the urgent lane for kills;
+//! - `runner`: one task per bot, owning its engine: the only writer of its
+//!   bot;
+//! - `strategy_threads`: the threads strategy code runs on (never the
+//!   async workers);
 //! - `snapshot`: what readers see, published without locks;
 //! - `manager`: create, delete, command, bulk and emergency operations;
+//! - `event`: the typed payload of every event, with its channel and type;
 //! - `bus`: events with a global sequence number;
-//! - `durable`: what runners commit before publishing, and the state a
-//!   restart restores (the store implements the door, `CommitLog`);
-//! - `journal`: a bot's recent orders, fills, trades and equity, for readers;
+//! - `durable`: what runners commit before publishing or answering, and the
+//!   state a restart restores (the store implements the door, `CommitLog`);
 //! - `logbook`: engine and plugin log lines, kept and published;
 //! - `latency`: the decision-latency histogram shared by the runners.
 //!
@@ -19,14 +24,16 @@
 
 mod bus;
 mod durable;
+mod event;
 mod feed;
-mod journal;
 mod latency;
 mod logbook;
 mod manager;
+mod request;
 mod runner;
 mod snapshot;
 mod state;
+mod strategy_threads;
 
 /// Wall time, epoch ms: for event times, log lines and latency, never for
 /// the engine (whose clock is candle time).
@@ -59,16 +66,20 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-pub use bus::{Channel, Event, EventBus, Filter, LagReason, Reserve, Subscription};
-pub use durable::{CommitFuture, CommitLog, RecordBatch, RunnerState};
+pub use bus::{Event, EventBus, Filter, Reserve, ResumeError, Subscription};
+pub use durable::{
+    CommitFuture, CommitLog, EquitySample, HostRecord, KillSwitchRecord, Lifecycle, RecordBatch,
+    RunnerState,
+};
+pub use event::{Channel, ConfigRecord, EventData, LagReason, StateChanged};
 pub use feed::{
     ARCHIVED_CANDLES, CandleArchive, CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub,
-    HISTORY_CAPACITY, Paced,
+    FeedKey, HISTORY_CAPACITY, Paced,
 };
-pub use journal::{BotJournal, EQUITY_HISTORY, OrderFilter, PerformanceInputs};
 pub use latency::LatencyHistogram;
 pub use logbook::{LogBook, LogLine, LogSink};
-pub use manager::{BotManager, ManagerError};
-pub use runner::{Command, CommandError};
+pub use manager::{BotManager, EmergencyDispatch, ManagerError};
+pub use request::{Command, CommandError, CommandReply, ConfigChange, Outcome};
 pub use snapshot::BotSnapshot;
 pub use state::{BotState, CommandKind, Transition};
+pub use strategy_threads::{StrategyThreads, default_max_threads};

@@ -56,6 +56,17 @@ impl CommandKind {
 }
 
 impl BotState {
+    /// The name clients see.
+    pub fn name(self) -> &'static str {
+        match self {
+            BotState::Stopped => "stopped",
+            BotState::Running => "running",
+            BotState::Paused => "paused",
+            BotState::Killed => "killed",
+            BotState::Error => "error",
+        }
+    }
+
     /// Commands this state allows (reconfigure and reads are always allowed).
     pub fn allowed_commands(self) -> &'static [CommandKind] {
         use CommandKind::*;

@@ -91,6 +91,33 @@ impl ArtifactCache {
         Ok(payload)
     }
 
+    /// Remove the entry of `key`, if there is one.
+    pub(crate) fn remove(&self, key: &str) {
+        let _ = fs::remove_file(self.entry_path(key));
+    }
+
+    /// Remove every entry (and leftover temporary file) whose key is not in
+    /// `keep`; how many went.
+    pub(crate) fn retain(&self, keep: &std::collections::HashSet<String>) -> usize {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for path in entries.flatten().map(|entry| entry.path()) {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let kept = name
+                .strip_suffix(".cwasm")
+                .is_some_and(|key| keep.contains(key));
+            if !kept && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Store a compiled component atomically (temporary file + rename).
     pub(crate) fn store(&self, key: &str, component: &Component) -> Result<(), String> {
         let payload = component

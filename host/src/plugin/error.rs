@@ -26,6 +26,8 @@ pub enum PluginError {
     Panicked { call: &'static str, message: String },
     #[error("plugin trapped in {call}: {reason}")]
     Trapped { call: &'static str, reason: String },
+    #[error("the host stopped the plugin in {call} (the bot is being killed or removed)")]
+    Interrupted { call: &'static str },
     #[error("plugin broke the contract in {call}: {reason}")]
     Contract { call: &'static str, reason: String },
     #[error("plugin instance is unusable after an earlier failure: {0}")]

@@ -1,16 +1,20 @@
 //! One plugin instance: its store, its limits, and every call into it.
 //!
-//! Each call refills the fuel budget and re-arms the epoch deadline, so the
-//! limits apply per call. A call that fails for any reason is classified
-//! into a [`PluginError`] and poisons the instance: the component model does
-//! not allow re-entering an instance after a trap, and a strategy whose
-//! state is half-updated must not trade anyway.
+//! Each call refills the fuel budget and re-arms the wall-clock deadline, so
+//! the limits apply per call. The deadline is counted in epoch ticks by a
+//! callback that also looks at the instance's [`Interrupt`]: the host can
+//! stop a call that is still running (a kill, the emergency stop) within
+//! one tick, from any thread. A call that fails for any reason is
+//! classified into a [`PluginError`] and poisons the instance: the
+//! component model does not allow re-entering an instance after a trap, and
+//! a strategy whose state is half-updated must not trade anyway.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::contract::{
     Action, Candle, Description, Fill, Market, OpenOrder, PluginView, Strategy, StrategyPre,
@@ -26,6 +30,27 @@ const MAX_PARAM_ERRORS: usize = 100;
 /// Longest pointer or message kept from a plugin's parameter error.
 const MAX_ISSUE_CHARS: usize = 1_000;
 
+/// Asks the calls of an instance to stop. Cheap to clone and to check; the
+/// flag is read by the epoch callback, so a running call stops within one
+/// epoch tick, and a call that starts while it is set stops at once.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// Stop the current call (and any later one until [`Interrupt::clear`]).
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn clear(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// What the host keeps per instance, reachable from host functions.
 pub(crate) struct InstanceState {
     pub(crate) limiter: Limiter,
@@ -33,6 +58,27 @@ pub(crate) struct InstanceState {
     /// The bot's open strategy orders during an `on-candle` call; empty
     /// otherwise.
     open_orders: Vec<OpenOrder>,
+    /// Epoch ticks the current call may still run.
+    ticks_left: u64,
+    interrupt: Interrupt,
+    /// Set when the interrupt stopped the current call.
+    interrupted: bool,
+}
+
+impl InstanceState {
+    /// Called by wasmtime at every epoch tick while a call runs.
+    fn on_epoch_tick(&mut self) -> UpdateDeadline {
+        if self.interrupt.is_requested() {
+            self.interrupted = true;
+            return UpdateDeadline::Interrupt;
+        }
+        self.ticks_left = self.ticks_left.saturating_sub(1);
+        if self.ticks_left == 0 {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Continue(1)
+        }
+    }
 }
 
 impl super::contract::stratbox::strategy::host::Host for InstanceState {
@@ -70,21 +116,24 @@ impl PluginInstance {
         bot: Arc<str>,
         call_observer: Option<super::CallObserver>,
     ) -> Result<Self, PluginError> {
+        let tick_ms = epoch_tick.as_millis().max(1) as u64;
+        // One tick more than the limit: the first tick may come at once.
+        let deadline_ticks = limits.wall_clock_ms.div_ceil(tick_ms).saturating_add(1);
         let state = InstanceState {
             limiter: Limiter::new(limits),
             log: PluginLog::new(plugin, bot),
             open_orders: Vec::new(),
+            ticks_left: deadline_ticks,
+            interrupt: Interrupt::default(),
+            interrupted: false,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        let tick_ms = epoch_tick.as_millis().max(1) as u64;
-        // One tick more than the limit: the first tick may come at once.
-        let deadline_ticks = limits.wall_clock_ms.div_ceil(tick_ms) + 1;
         store
             .set_fuel(limits.setup_fuel())
             .map_err(|err| PluginError::Instantiate(err.to_string()))?;
-        store.set_epoch_deadline(deadline_ticks);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut context| Ok(context.data_mut().on_epoch_tick()));
         let bindings = match pre.instantiate(&mut store) {
             Ok(bindings) => bindings,
             Err(err) => {
@@ -117,6 +166,12 @@ impl PluginInstance {
         self.poisoned.as_ref()
     }
 
+    /// Let `interrupt` stop this instance's calls (one per bot, kept across
+    /// the instances a bot runs).
+    pub fn attach_interrupt(&mut self, interrupt: Interrupt) {
+        self.store.data_mut().interrupt = interrupt;
+    }
+
     /// Run one call under fresh limits and classify any failure.
     fn call<R>(
         &mut self,
@@ -128,10 +183,17 @@ impl PluginInstance {
             return Err(PluginError::Poisoned(Box::new(cause.clone())));
         }
         let prepared = self.store.set_fuel(fuel);
-        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.set_epoch_deadline(1);
         let state = self.store.data_mut();
         state.log.panic_message = None;
         state.limiter.memory_denied = None;
+        state.ticks_left = self.deadline_ticks;
+        state.interrupted = false;
+        if state.interrupt.is_requested() {
+            let error = PluginError::Interrupted { call };
+            self.poisoned = Some(error.clone());
+            return Err(error);
+        }
         let outcome = prepared.and_then(|()| body(&self.bindings, &mut self.store));
         outcome.map_err(|err| {
             let error = self.classify(call, fuel, err);
@@ -151,6 +213,7 @@ impl PluginInstance {
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => PluginError::FuelExhausted { call, budget: fuel },
+            Some(Trap::Interrupt) if state.interrupted => PluginError::Interrupted { call },
             Some(Trap::Interrupt) => PluginError::DeadlineExceeded {
                 call,
                 limit_ms: self.limits.wall_clock_ms,

@@ -3,7 +3,8 @@
 //! Each instance has a token bucket (a burst of [`BURST`] lines, refilled at
 //! [`LINES_PER_SECOND`]); lines over the budget are counted and dropped, and
 //! the count is reported with the next line that passes. Lines are cut at
-//! [`MAX_LINE_BYTES`]. The bucket runs on wall time: logging is not part of a
+//! [`MAX_LINE_BYTES`] and kept on one line (control characters, newlines
+//! included, become spaces), so a plugin cannot forge log lines of its own. The bucket runs on wall time: logging is not part of a
 //! strategy's decisions, so this does not touch determinism.
 //!
 //! The SDK's panic hook sends the panic message as an error line starting
@@ -45,7 +46,7 @@ impl PluginLog {
     pub(crate) fn write(&mut self, level: LogLevel, mut message: String) {
         if let Some(panic) = message.strip_prefix(PANIC_PREFIX) {
             // Not logged: it travels in the error of the trap that follows.
-            self.panic_message = Some(truncate(panic.replace('\n', " ")));
+            self.panic_message = Some(one_line(panic));
             return;
         }
         let now = Instant::now();
@@ -57,7 +58,7 @@ impl PluginLog {
             return;
         }
         self.tokens -= 1.0;
-        message = truncate(message);
+        message = one_line(&message);
         let dropped = std::mem::take(&mut self.dropped);
         let (plugin, bot) = (&*self.plugin, &*self.bot);
         match level {
@@ -74,6 +75,15 @@ impl PluginLog {
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped
     }
+}
+
+/// `message` cut to [`MAX_LINE_BYTES`], on one line.
+fn one_line(message: &str) -> String {
+    let flat: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    truncate(flat)
 }
 
 fn truncate(mut message: String) -> String {
@@ -105,6 +115,17 @@ mod tests {
             "{}",
             log.dropped()
         );
+    }
+
+    #[test]
+    fn lines_stay_one_line() {
+        assert_eq!(
+            one_line("ok\n2026-01-01 ERROR forged\r\tline"),
+            "ok 2026-01-01 ERROR forged  line"
+        );
+        let mut log = PluginLog::new("p".into(), "b".into());
+        log.write(LogLevel::Error, format!("{PANIC_PREFIX}multi\nline"));
+        assert_eq!(log.panic_message.as_deref(), Some("multi line"));
     }
 
     #[test]

@@ -25,8 +25,13 @@ mod runtime;
 mod schema;
 
 pub use cache::CacheOutcome;
+
+/// The content hash a plugin is known by (SHA-256 of its bytes, hex).
+pub fn content_hash(bytes: &[u8]) -> String {
+    cache::sha256_hex(bytes)
+}
 pub use error::{InitError, LoadError, ParamIssue, PluginError};
-pub use instance::PluginInstance;
+pub use instance::{Interrupt, PluginInstance};
 pub use limits::PluginLimits;
 pub use registry::{PluginRegistry, RegistryError};
 pub use runtime::{CallObserver, Plugin, PluginInfo, PluginRuntime, RuntimeConfig};

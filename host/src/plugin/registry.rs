@@ -75,6 +75,16 @@ impl PluginRegistry {
         Ok((registry, failures))
     }
 
+    /// Why `plugin` could not be registered, if it could not.
+    pub fn conflicts_with(&self, plugin: &Plugin) -> Option<RegistryError> {
+        let info = plugin.info();
+        let existing = self.plugins.get(&info.name)?.get(&info.version)?;
+        (existing.info().content_hash != info.content_hash).then(|| RegistryError::Conflict {
+            name: info.name.clone(),
+            version: info.version.to_string(),
+        })
+    }
+
     /// Register a plugin. Registering the same content twice is a no-op.
     pub fn insert(&mut self, plugin: Arc<Plugin>) -> Result<(), RegistryError> {
         let info = plugin.info();
@@ -113,6 +123,25 @@ impl PluginRegistry {
             version: version.unwrap_or_default().to_string(),
             available: versions.keys().map(ToString::to_string).collect(),
         })
+    }
+
+    /// The plugin a bot config names; a failure is an issue at
+    /// `/strategy/plugin` (or `/strategy/version`).
+    pub fn resolve_for(
+        &self,
+        config: &crate::domain::config::BotConfig,
+    ) -> Result<Arc<Plugin>, crate::domain::config::ConfigIssue> {
+        let strategy = &config.strategy;
+        self.resolve(&strategy.plugin, strategy.version.as_deref())
+            .map_err(|error| crate::domain::config::ConfigIssue {
+                pointer: match error {
+                    RegistryError::UnknownVersion { .. } | RegistryError::BadVersion(_) => {
+                        "/strategy/version".into()
+                    }
+                    _ => "/strategy/plugin".into(),
+                },
+                message: error.to_string(),
+            })
     }
 
     /// Unregister every version of a plugin; what was removed.

@@ -159,6 +159,20 @@ impl PluginRuntime {
         &self.config
     }
 
+    /// Drop the compiled artefact of the plugin with this content hash (a
+    /// refused upload's, a deleted plugin's).
+    pub fn forget_compiled(&self, content_hash: &str) {
+        if let Some(cache) = &self.cache {
+            cache.remove(content_hash);
+        }
+    }
+
+    /// Drop every compiled artefact but those of `keep` (content hashes);
+    /// how many went.
+    pub fn prune_cache(&self, keep: &std::collections::HashSet<String>) -> usize {
+        self.cache.as_ref().map_or(0, |cache| cache.retain(keep))
+    }
+
     /// Load a plugin file.
     pub fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|error| LoadError::Io {

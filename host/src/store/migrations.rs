@@ -160,6 +160,21 @@ CREATE TABLE plugin_blobs (
 ) WITHOUT ROWID;
 ";
 
+/// Answers to requests sent with an `Idempotency-Key`, so that a retry
+/// after a restart still gets the first answer; and audit entries found by
+/// age for retention.
+const SCHEMA_V7: &str = "
+CREATE TABLE idempotency (
+    scope      BLOB PRIMARY KEY,
+    body_hash  BLOB NOT NULL,
+    status     INTEGER NOT NULL,
+    headers    TEXT NOT NULL,
+    body       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX idempotency_by_time ON idempotency (created_at);
+";
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -168,6 +183,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V4),
         M::up(SCHEMA_V5),
         M::up(SCHEMA_V6),
+        M::up(SCHEMA_V7),
     ])
 }
 
@@ -187,7 +203,7 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, 7);
         // Applying again is a no-op.
         migrate(&mut connection).unwrap();
     }
@@ -212,7 +228,7 @@ mod tests {
         let schema: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(schema, 6);
+        assert_eq!(schema, 7);
         connection
             .execute(
                 "INSERT INTO fills (bot_id, ts, data) VALUES ('a', 1, '{}')",

@@ -18,8 +18,8 @@ mod writer;
 use std::path::PathBuf;
 
 pub use records::{
-    AuditEntry, AuditQuery, ConfigVersion, LogFilter, PluginBlob, PresetRecord, StoredBot,
-    TokenRecord,
+    AuditEntry, AuditQuery, ConfigVersion, KeptAnswer, LogFilter, PluginBlob, PresetRecord,
+    StoredBot, StoredLogLine, TokenRecord,
 };
 pub use sqlite::SqliteStore;
 pub use writer::{Record, Writer, WriterThread};
@@ -87,16 +87,22 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A stored log line: (id, ts, level, component, bot, plugin, message).
-pub type StoredLogLine = (
-    u64,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-);
+/// What [`Store::prune`] removes. Ages are milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrunePolicy {
+    /// Equity samples older than this (measured back from each bot's newest
+    /// sample, so accelerated and replayed clocks age the same way) are
+    /// thinned to the last sample of each hour.
+    pub equity_full_ms: i64,
+    /// Log lines older than this (wall time, from `now`) are deleted.
+    pub logs_ms: i64,
+    /// Audit entries older than this are deleted.
+    pub audit_ms: i64,
+    /// Kept answers to idempotent requests older than this are deleted.
+    pub idempotency_ms: i64,
+    /// Wall time, epoch ms.
+    pub now: i64,
+}
 
 /// Tables of trading records a bot's history is read back from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,13 +196,9 @@ pub trait Store: Send + Sync {
     /// The log lines `filter` asks for, newest first.
     fn logs_page(&self, filter: &LogFilter) -> StoreResult<Vec<StoredLogLine>>;
 
-    /// Keep the database bounded: equity samples older than `equity_full_ms`
-    /// (measured back from each bot's newest sample, so accelerated and
-    /// replayed clocks age the same way) are thinned to the last sample of
-    /// each hour; log lines older than `logs_ms` (wall time, from `now`)
-    /// are deleted; each feed keeps its last [`FEED_CANDLES_KEPT`] candles.
-    /// Returns the rows removed.
-    fn prune(&self, equity_full_ms: i64, logs_ms: i64, now: i64) -> StoreResult<usize>;
+    /// Keep the database bounded (see [`PrunePolicy`]); each feed keeps its
+    /// last [`FEED_CANDLES_KEPT`] candles. Returns the rows removed.
+    fn prune(&self, policy: &PrunePolicy) -> StoreResult<usize>;
 
     /// The states an order went through, oldest first: (status, time, payload).
     fn order_changes(&self, bot_id: &str, order_id: u64)
@@ -237,4 +239,16 @@ pub trait Store: Send + Sync {
 
     /// Forget an uploaded plugin; false when there was none with this hash.
     fn delete_plugin_blob(&self, content_hash: &str) -> StoreResult<bool>;
+
+    /// The kept answer of an idempotent request, by scope.
+    fn kept_answer(&self, scope: &[u8; 32]) -> StoreResult<Option<KeptAnswer>>;
+
+    /// Keep an answer; then drop the oldest ones until at most
+    /// `max_entries` answers of at most `max_bytes` bodies in all remain.
+    fn keep_answer(
+        &self,
+        answer: &KeptAnswer,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> StoreResult<()>;
 }

@@ -29,6 +29,21 @@ pub struct LogFilter {
     pub limit: usize,
 }
 
+/// A log line as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLogLine {
+    /// The log book's number for it.
+    pub id: u64,
+    /// Wall time, epoch ms.
+    pub ts: i64,
+    /// As `tracing` names it: `ERROR`, `WARN`, `INFO`, ...
+    pub level: String,
+    pub component: String,
+    pub bot_id: Option<String>,
+    pub plugin: Option<String>,
+    pub message: String,
+}
+
 /// An uploaded strategy plugin: its bytes, by content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginBlob {
@@ -98,4 +113,18 @@ pub struct PresetRecord {
     pub name: String,
     pub config: Value,
     pub updated_at: i64,
+}
+
+/// The first answer to a request sent with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswer {
+    /// SHA-256 of the token, method, path, query and key.
+    pub scope: [u8; 32],
+    /// SHA-256 of the first request's body.
+    pub body_hash: [u8; 32],
+    pub status: u16,
+    /// Response headers, as (name, value) pairs.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub created_at: i64,
 }

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AuditEntry, AuditQuery, ConfigVersion, DATABASE_FILE, FEED_CANDLES_KEPT, LogFilter, PluginBlob,
-    PresetRecord, RecordTable, Store, StoreError, StoreResult, StoredBot, StoredLogLine,
-    Synchronous, TokenRecord, migrations,
+    AuditEntry, AuditQuery, ConfigVersion, DATABASE_FILE, FEED_CANDLES_KEPT, KeptAnswer, LogFilter,
+    PluginBlob, PresetRecord, PrunePolicy, RecordTable, Store, StoreError, StoreResult, StoredBot,
+    StoredLogLine, Synchronous, TokenRecord, migrations,
 };
 
 /// The store in an embedded SQLite database.
@@ -425,22 +425,29 @@ impl Store for SqliteStore {
                     filter.limit as i64,
                 ],
                 |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
+                    Ok(StoredLogLine {
+                        id: r.get::<_, i64>(0)? as u64,
+                        ts: r.get(1)?,
+                        level: r.get(2)?,
+                        component: r.get(3)?,
+                        bot_id: r.get(4)?,
+                        plugin: r.get(5)?,
+                        message: r.get(6)?,
+                    })
                 },
             )?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
-    fn prune(&self, equity_full_ms: i64, logs_ms: i64, now: i64) -> StoreResult<usize> {
+    fn prune(&self, policy: &PrunePolicy) -> StoreResult<usize> {
+        let PrunePolicy {
+            equity_full_ms,
+            logs_ms,
+            audit_ms,
+            idempotency_ms,
+            now,
+        } = *policy;
         self.with(|c| {
             let thinned = c.execute(
                 "WITH latest AS (SELECT bot_id, MAX(ts) AS top FROM equity GROUP BY bot_id),
@@ -452,14 +459,25 @@ impl Store for SqliteStore {
                    AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.bot_id = equity.bot_id AND k.ts = equity.ts)",
                 [equity_full_ms],
             )?;
-            let logs = c.execute("DELETE FROM logs WHERE ts < ?1", [now - logs_ms])?;
+            let logs = c.execute(
+                "DELETE FROM logs WHERE ts < ?1",
+                [now.saturating_sub(logs_ms)],
+            )?;
+            let audit = c.execute(
+                "DELETE FROM audit WHERE ts < ?1",
+                [now.saturating_sub(audit_ms)],
+            )?;
+            let answers = c.execute(
+                "DELETE FROM idempotency WHERE created_at < ?1",
+                [now.saturating_sub(idempotency_ms)],
+            )?;
             let candles = c.execute(
                 "DELETE FROM feed_candles WHERE ts < (
                    SELECT f.ts FROM feed_candles f WHERE f.feed = feed_candles.feed
                    ORDER BY f.ts DESC LIMIT 1 OFFSET ?1)",
                 [FEED_CANDLES_KEPT as i64 - 1],
             )?;
-            Ok(thinned + logs + candles)
+            Ok(thinned + logs + audit + answers + candles)
         })
     }
 
@@ -641,6 +659,83 @@ impl Store for SqliteStore {
             Ok(deleted > 0)
         })
     }
+
+    fn kept_answer(&self, scope: &[u8; 32]) -> StoreResult<Option<KeptAnswer>> {
+        self.with(|c| {
+            let row = c
+                .query_row(
+                    "SELECT body_hash, status, headers, body, created_at FROM idempotency WHERE scope = ?1",
+                    [scope.as_slice()],
+                    |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, u16>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Vec<u8>>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((body_hash, status, headers, body, created_at)) = row else {
+                return Ok(None);
+            };
+            let body_hash = <[u8; 32]>::try_from(body_hash.as_slice())
+                .map_err(|_| StoreError::Corrupt("a kept answer has a bad body hash".into()))?;
+            let headers = serde_json::from_str(&headers)
+                .map_err(|e| StoreError::Corrupt(format!("a kept answer's headers: {e}")))?;
+            Ok(Some(KeptAnswer {
+                scope: *scope,
+                body_hash,
+                status,
+                headers,
+                body,
+                created_at,
+            }))
+        })
+    }
+
+    fn keep_answer(
+        &self,
+        answer: &KeptAnswer,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> StoreResult<()> {
+        let headers = serde_json::to_string(&answer.headers)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO idempotency (scope, body_hash, status, headers, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    answer.scope.as_slice(),
+                    answer.body_hash.as_slice(),
+                    answer.status,
+                    headers,
+                    answer.body,
+                    answer.created_at
+                ],
+            )?;
+            loop {
+                let (count, bytes): (i64, i64) = tx.query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM idempotency",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                if count as usize <= max_entries && bytes as usize <= max_bytes {
+                    break;
+                }
+                tx.execute(
+                    "DELETE FROM idempotency WHERE scope =
+                       (SELECT scope FROM idempotency ORDER BY created_at LIMIT 1)",
+                    [],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
 }
 
 fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, i64, String)> {
@@ -788,10 +883,33 @@ mod tests {
                 message: "line".into(),
             });
         }
+        for ts in [0, 9 * 24 * HOUR] {
+            records.push(Record::Audit(AuditEntry {
+                ts,
+                actor: "anonymous".into(),
+                action: "POST /api/v1/bots".into(),
+                status: 401,
+                ..AuditEntry::default()
+            }));
+        }
         writer.commit(records).await.unwrap();
         let removed = store
-            .prune(7 * 24 * HOUR, 5 * 24 * HOUR, 10 * 24 * HOUR)
+            .prune(&PrunePolicy {
+                equity_full_ms: 7 * 24 * HOUR,
+                logs_ms: 5 * 24 * HOUR,
+                audit_ms: 5 * 24 * HOUR,
+                idempotency_ms: 24 * HOUR,
+                now: 10 * 24 * HOUR,
+            })
             .unwrap();
+        let audit = store
+            .audit(&AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        assert_eq!(audit.len(), 1, "the old audit entry is gone");
+        assert_eq!(audit[0].ts, 9 * 24 * HOUR);
         let kept = store.recent_equity("a", 100_000).unwrap();
         let old: Vec<_> = kept
             .iter()
@@ -842,7 +960,7 @@ mod tests {
                 .logs_page(&filter)
                 .unwrap()
                 .into_iter()
-                .map(|line| line.6)
+                .map(|line| line.message)
                 .collect()
         };
         let all = LogFilter {

@@ -65,6 +65,23 @@ pub enum Record {
     },
     /// A candle a feed published (kept once per feed and time).
     Candle { feed: String, ts: i64, data: String },
+    /// A new config version of a bot (version 1 creates the bot).
+    ConfigVersion {
+        bot_id: String,
+        version: u64,
+        config: String,
+        created_at: i64,
+        actor: String,
+    },
+    /// A bot is gone: its config history, state and records go with it
+    /// (the audit log keeps its trace).
+    BotDeleted { bot_id: String },
+    /// A value of the key/value table.
+    Meta { key: String, value: String },
+    /// A host-wide event (the emergency stop, its release).
+    SystemEvent { ts: i64, kind: String, data: String },
+    /// An entry of the audit log.
+    Audit(super::AuditEntry),
     /// A log line, under the log book's id.
     Log {
         id: u64,
@@ -77,6 +94,8 @@ pub enum Record {
     },
 }
 
+/// One caller's records: committed all together or not at all, whatever
+/// happens to the other commits of its group.
 struct Commit {
     records: Vec<Record>,
     done: oneshot::Sender<Result<(), String>>,
@@ -161,6 +180,17 @@ impl Writer {
             .is_ok()
     }
 
+    /// Queue `records`, waiting for room in the queue but not for the
+    /// commit (what must not be lost but need not hold its caller up: audit
+    /// entries of authenticated calls). False when the writer has stopped.
+    pub async fn submit(&self, records: Vec<Record>) -> bool {
+        let (done, _) = oneshot::channel();
+        self.commits
+            .send(Message::Commit(Commit { records, done }))
+            .await
+            .is_ok()
+    }
+
     /// Write `records` in one transaction (shared with other batches);
     /// returns once they are committed.
     pub async fn commit(&self, records: Vec<Record>) -> Result<(), String> {
@@ -196,18 +226,52 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
                 Err(_) => break,
             }
         }
-        let outcome = write(&mut connection, &group).map_err(|e| e.to_string());
-        if let Err(error) = &outcome {
-            tracing::error!(%error, batches = group.len(), "records not committed");
-        }
-        for commit in group.drain(..) {
-            let _ = commit.done.send(outcome.clone());
+        match write(&mut connection, &group) {
+            Ok(outcomes) => {
+                for (commit, outcome) in group.drain(..).zip(outcomes) {
+                    if let Err(error) = &outcome {
+                        tracing::error!(%error, "a batch was refused by the database");
+                    }
+                    let _ = commit.done.send(outcome);
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                tracing::error!(%error, batches = group.len(), "records not committed");
+                for commit in group.drain(..) {
+                    let _ = commit.done.send(Err(error.clone()));
+                }
+            }
         }
     }
 }
 
-fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> {
-    let tx = connection.transaction()?;
+/// Every commit of `group` in one transaction, each inside a savepoint: a
+/// commit the database refuses (its outcome says why) is rolled back alone.
+fn write(
+    connection: &mut Connection,
+    group: &[Commit],
+) -> rusqlite::Result<Vec<Result<(), String>>> {
+    let mut tx = connection.transaction()?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for commit in group {
+        let mut savepoint = tx.savepoint()?;
+        match write_records(&savepoint, &commit.records) {
+            Ok(()) => {
+                savepoint.commit()?;
+                outcomes.push(Ok(()));
+            }
+            Err(error) => {
+                savepoint.rollback()?;
+                outcomes.push(Err(error.to_string()));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn write_records(tx: &rusqlite::Connection, records: &[Record]) -> rusqlite::Result<()> {
     {
         let mut order = tx.prepare_cached(
             "INSERT INTO orders (bot_id, order_id, status, created_ts, updated_ts, data)
@@ -240,7 +304,7 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
             "INSERT INTO bot_state (bot_id, state, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (bot_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         )?;
-        for record in group.iter().flat_map(|c| &c.records) {
+        for record in records {
             match record {
                 Record::Order {
                     bot_id,
@@ -302,6 +366,77 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
                 Record::Candle { feed, ts, data } => {
                     candle.execute(params![feed, ts, data])?;
                 }
+                Record::ConfigVersion {
+                    bot_id,
+                    version,
+                    config,
+                    created_at,
+                    actor,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO bots (id, version, config, created_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (id) DO UPDATE SET version = excluded.version, config = excluded.config",
+                    )?
+                    .execute(params![bot_id, *version as i64, config, created_at])?;
+                    tx.prepare_cached(
+                        "INSERT INTO config_versions (bot_id, version, config, created_at, actor)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        bot_id,
+                        *version as i64,
+                        config,
+                        created_at,
+                        actor
+                    ])?;
+                }
+                Record::BotDeleted { bot_id } => {
+                    for table in [
+                        "config_versions",
+                        "orders",
+                        "order_changes",
+                        "fills",
+                        "trades",
+                        "equity",
+                        "risk_events",
+                        "bot_state",
+                    ] {
+                        tx.prepare_cached(&format!("DELETE FROM {table} WHERE bot_id = ?1"))?
+                            .execute([bot_id])?;
+                    }
+                    tx.prepare_cached("DELETE FROM bots WHERE id = ?1")?
+                        .execute([bot_id])?;
+                }
+                Record::Meta { key, value } => {
+                    tx.prepare_cached(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![key, value])?;
+                }
+                Record::Audit(entry) => {
+                    tx.prepare_cached(
+                        "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )?
+                    .execute(params![
+                        entry.ts,
+                        entry.actor,
+                        entry.role,
+                        entry.action,
+                        entry.target,
+                        entry.status,
+                        entry.remote,
+                        entry.request_id,
+                        entry.detail
+                    ])?;
+                }
+                Record::SystemEvent { ts, kind, data } => {
+                    tx.prepare_cached(
+                        "INSERT INTO system_events (ts, kind, data) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![ts, kind, data])?;
+                }
                 Record::Log {
                     id,
                     ts,
@@ -318,7 +453,7 @@ fn write(connection: &mut Connection, group: &[Commit]) -> rusqlite::Result<()> 
             }
         }
     }
-    tx.commit()
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,208 @@
+//! YAML with a budget: every YAML document the host reads (bot configs from
+//! clients and files, presets, the settings file) goes through [`parse`].
+//!
+//! YAML aliases repeat an anchored node wherever they appear, so a few
+//! hundred bytes can stand for billions of nodes ("billion laughs"). The
+//! parser here counts every node it builds, aliases expanded included, and
+//! stops with an error as soon as the count passes [`MAX_NODES`]: a hostile
+//! document costs milliseconds and a bounded amount of memory, never the
+//! machine.
+
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Largest YAML text accepted.
+pub const MAX_BYTES: usize = 1024 * 1024;
+/// Most nodes (scalars, sequences, mappings, with aliases expanded) one
+/// document may stand for. A bot config has a few hundred.
+pub const MAX_NODES: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YamlError {
+    #[error("the YAML text is {0} bytes, more than the {MAX_BYTES} allowed")]
+    TooLarge(usize),
+    #[error(
+        "the YAML document stands for more than {MAX_NODES} values once its aliases are expanded"
+    )]
+    TooManyNodes,
+    #[error("malformed YAML: {0}")]
+    Malformed(String),
+}
+
+/// Parse one YAML document into a JSON value, within the budget.
+pub fn parse(text: &str) -> Result<Value, YamlError> {
+    if text.len() > MAX_BYTES {
+        return Err(YamlError::TooLarge(text.len()));
+    }
+    let remaining = Cell::new(MAX_NODES);
+    let exceeded = Cell::new(false);
+    let seed = Budgeted {
+        remaining: &remaining,
+        exceeded: &exceeded,
+    };
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    match seed.deserialize(deserializer) {
+        Ok(value) => Ok(value),
+        Err(_) if exceeded.get() => Err(YamlError::TooManyNodes),
+        // serde_yaml's own guard against aliases repeated too often.
+        Err(error) if error.to_string().contains("repetition limit") => {
+            Err(YamlError::TooManyNodes)
+        }
+        Err(error) => Err(YamlError::Malformed(error.to_string())),
+    }
+}
+
+/// Builds a JSON value, counting each node against the shared budget.
+#[derive(Clone, Copy)]
+struct Budgeted<'a> {
+    remaining: &'a Cell<usize>,
+    exceeded: &'a Cell<bool>,
+}
+
+impl Budgeted<'_> {
+    fn spend<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.remaining.get().checked_sub(1) {
+            Some(left) => {
+                self.remaining.set(left);
+                Ok(())
+            }
+            None => {
+                self.exceeded.set(true);
+                Err(E::custom("node budget exhausted"))
+            }
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Budgeted<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Budgeted<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.spend()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.spend()?;
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            self.spend()?;
+            let value = map.next_value_seed(self)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, _data: A) -> Result<Value, A::Error> {
+        Err(A::Error::custom("YAML tags are not supported"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_documents_parse_as_before() {
+        let text = "id: a\nlist: [1, 2.5, true, null, x]\nnested: { k: v }\n";
+        assert_eq!(
+            parse(text).unwrap(),
+            serde_json::json!({"id": "a", "list": [1, 2.5, true, null, "x"], "nested": {"k": "v"}})
+        );
+        assert_eq!(parse("").unwrap(), Value::Null);
+        let aliased = "base: &b { x: 1 }\ncopy: *b\n";
+        assert_eq!(parse(aliased).unwrap()["copy"]["x"], 1);
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_at_once() {
+        // One anchor of 20,000 items and 20,000 aliases of it: 400 million
+        // nodes in about 200 KB of text.
+        let mut text = String::from("a: &a [");
+        text.push_str(&"0,".repeat(20_000));
+        text.push_str("0]\nb: [");
+        text.push_str(&"*a,".repeat(20_000));
+        text.push_str("*a]\n");
+        let started = std::time::Instant::now();
+        assert_eq!(parse(&text), Err(YamlError::TooManyNodes));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // The classic nested form too.
+        let laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n";
+        assert_eq!(parse(laughs), Err(YamlError::TooManyNodes));
+    }
+
+    #[test]
+    fn malformed_and_oversized_text_is_refused_with_a_reason() {
+        assert!(matches!(parse("a: [1, 2"), Err(YamlError::Malformed(_))));
+        assert!(matches!(
+            parse(&"#".repeat(MAX_BYTES + 1)),
+            Err(YamlError::TooLarge(_))
+        ));
+        assert!(matches!(
+            parse("a: 1\n---\nb: 2\n"),
+            Err(YamlError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,261 @@
+//! How callers talk to a bot's runner: a [`Command`] goes in with a
+//! deadline, a [`CommandReply`] (what the runner did) or a
+//! [`CommandError`] comes back.
+//!
+//! A request and its caller agree on who owns it through a [`Claim`]: the
+//! runner takes it before acting, the caller abandons it when its deadline
+//! passes (or it goes away). Exactly one of them wins, so a runner never
+//! applies a request whose caller was already told it timed out, and a
+//! caller that was told nothing happened can trust it.
+//!
+//! [`Urgent`] is the lane that overtakes the queue: a kill (or the
+//! emergency stop) interrupts a running strategy call and is handled
+//! before any queued request.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::domain::Order;
+use crate::domain::OrderRequest;
+use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
+use crate::engine::Rejection;
+use crate::plugin::Interrupt;
+
+use super::snapshot::BotSnapshot;
+use super::state::{BotState, CommandKind};
+
+/// What a caller asks of a bot.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Control {
+        kind: CommandKind,
+        /// For stop: also sell the position.
+        flatten: bool,
+    },
+    /// Validate and hot-swap a new config (or only validate it).
+    Reconfigure(Box<ConfigChange>),
+    /// An operator's order, checked by the risk engine like a strategy's.
+    PlaceOrder(OrderRequest),
+    /// Cancel one open order by id.
+    CancelOrder(u64),
+    /// Remove the bot (stopped or failed bots only): its runner commits the
+    /// removal and ends.
+    Delete,
+}
+
+/// A new config for a bot.
+#[derive(Debug, Clone)]
+pub struct ConfigChange {
+    pub config: BotConfig,
+    /// Apply only if this is the version in force (`If-Match`).
+    pub expected_version: Option<u64>,
+    /// Who asks: kept with the version.
+    pub actor: String,
+    /// Run every check, the new instance's init and its warm-up; change
+    /// nothing.
+    pub dry_run: bool,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A control command moved the bot, or acted on it (close-all,
+    /// cancel-pending).
+    Applied,
+    /// Nothing to do in this state (start on a running bot).
+    NoOp,
+    ConfigApplied {
+        version: u64,
+    },
+    ConfigValid,
+    /// The order in its state after placement (market orders are filled).
+    OrderPlaced(Order),
+    OrderCancelled(Order),
+    Deleted,
+}
+
+/// A runner's answer: what it did, and the bot as it is afterwards.
+#[derive(Debug, Clone)]
+pub struct CommandReply {
+    pub outcome: Outcome,
+    pub snapshot: Arc<BotSnapshot>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommandError {
+    #[error("`{command}` is not allowed while the bot is {}", state.name())]
+    NotAllowed {
+        command: &'static str,
+        state: BotState,
+        allowed: Vec<&'static str>,
+    },
+    #[error("invalid config: {}", join_issues(.0))]
+    Invalid(Vec<ConfigIssue>),
+    /// The config changes fields that can only change while the bot is stopped.
+    #[error("not hot-swappable while the bot runs: {}", join_issues(.0))]
+    NotHotSwappable(Vec<ConfigIssue>),
+    #[error("the config in force is version {current}, not {expected}")]
+    VersionMismatch { expected: u64, current: u64 },
+    #[error("the order was refused ({}): {}", .0.check, .0.message)]
+    OrderRefused(Rejection),
+    /// The order filled, then the strategy failed hearing of it: the fill
+    /// stands and the bot is in error.
+    #[error("the order filled, then the strategy failed hearing of it (the bot is in error): {0}")]
+    StrategyFailed(String),
+    #[error("no open order {0}")]
+    NoSuchOrder(u64),
+    #[error("the emergency stop is engaged; release it before starting or creating bots")]
+    EmergencyEngaged,
+    /// The store refused the commit: nothing changed.
+    #[error("the change was not stored, so it was not made: {0}")]
+    NotStored(String),
+    /// A kill arrived while the command ran (a long warm-up): nothing changed.
+    #[error("interrupted by a kill; nothing changed")]
+    Interrupted,
+    #[error("the bot is gone")]
+    Gone,
+    /// The runner did not take the request in time; it will never apply it.
+    #[error("the bot did not take the command within {0} s; it was not applied")]
+    Timeout(u64),
+}
+
+impl CommandError {
+    /// `command` refused in `state`, with what that state allows.
+    pub fn not_allowed(command: &'static str, state: BotState) -> Self {
+        CommandError::NotAllowed {
+            command,
+            state,
+            allowed: state.allowed_commands().iter().map(|c| c.name()).collect(),
+        }
+    }
+}
+
+pub(crate) type ReplySender = oneshot::Sender<Result<CommandReply, CommandError>>;
+
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// Who owns a request: the runner (taken) or nobody any more (abandoned).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Claim(Arc<AtomicU8>);
+
+impl Claim {
+    /// The runner takes the request; false when the caller gave up first.
+    pub(crate) fn take(&self) -> bool {
+        self.0
+            .compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The caller gives up; false when the runner took it first (the caller
+    /// must then wait for the answer).
+    pub(crate) fn abandon(&self) -> bool {
+        self.0
+            .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// Abandons its claim when dropped: a caller that goes away before the
+/// runner took its request (a client that hung up) leaves nothing behind.
+pub(crate) struct AbandonOnDrop(pub(crate) Claim);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
+pub(crate) struct Request {
+    pub command: Command,
+    /// Taken by the runner before it acts, or abandoned by the caller
+    /// (whose deadline passed): never both.
+    pub claim: Claim,
+    pub reply: ReplySender,
+}
+
+/// The lane that overtakes a bot's queue, shared by the manager and the
+/// runner.
+#[derive(Debug, Default)]
+pub(crate) struct Urgent {
+    /// A kill the runner must make before anything else, with its reason.
+    kill: Mutex<Option<String>>,
+    /// Wakes the runner for `kill`.
+    pub(crate) wake: Notify,
+    /// Stops a running strategy call (see [`Interrupt`]).
+    pub(crate) interrupt: Interrupt,
+    /// A request is waiting: a runner working through a backlog of candles
+    /// stops after the current one to answer it.
+    attention: AtomicBool,
+}
+
+impl Urgent {
+    /// Kill the bot as soon as possible (the emergency stop).
+    pub(crate) fn request_kill(&self, reason: &str) {
+        *self.kill.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_string());
+        self.interrupt.request();
+        self.attention.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// The kill requested, if any (taking it).
+    pub(crate) fn take_kill(&self) -> Option<String> {
+        self.kill
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    pub(crate) fn kill_pending(&self) -> bool {
+        self.kill
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// A request is on its way.
+    pub(crate) fn call_attention(&self) {
+        self.attention.store(true, Ordering::Release);
+    }
+
+    /// Whether something waits; clears the flag.
+    pub(crate) fn take_attention(&self) -> bool {
+        self.attention.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether something waits (read by the strategy thread between candles).
+    pub(crate) fn needs_attention(&self) -> bool {
+        self.attention.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_side_wins_a_claim() {
+        let claim = Claim::default();
+        assert!(claim.take());
+        assert!(!claim.abandon(), "taken: the caller must wait");
+        let claim = Claim::default();
+        assert!(claim.abandon());
+        assert!(!claim.take(), "abandoned: the runner must not apply it");
+        let claim = Claim::default();
+        drop(AbandonOnDrop(claim.clone()));
+        assert!(!claim.take(), "a caller that went away abandoned it");
+    }
+
+    #[test]
+    fn the_urgent_lane_interrupts_and_is_taken_once() {
+        let urgent = Urgent::default();
+        urgent.request_kill("emergency stop");
+        assert!(urgent.interrupt.is_requested());
+        assert!(urgent.needs_attention());
+        assert_eq!(urgent.take_kill().as_deref(), Some("emergency stop"));
+        assert_eq!(urgent.take_kill(), None);
+    }
+}

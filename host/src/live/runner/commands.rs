@@ -1,0 +1,379 @@
+//! What each command does to a bot, as its runner carries it out.
+//!
+//! Every command follows the same path: check it against the state machine
+//! (and the config policy), change the engine (on a strategy thread when
+//! the strategy may be called), commit the records and the runner's state
+//! in one transaction, then publish and answer with what was done. If the
+//! commit fails, the bot is put back as it was and the caller is told that
+//! nothing changed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::domain::config::{BotConfig, ConfigIssue, ConfigRefusal};
+use crate::domain::{OrderOrigin, OrderRequest};
+use crate::engine::{BotEngine, Placement};
+use crate::plugin::{Plugin, PluginError, PluginInstance};
+
+use super::super::durable::Lifecycle;
+use super::super::event::EventData;
+use super::super::request::{Command, CommandError, CommandReply, ConfigChange, Outcome};
+use super::super::snapshot::SnapshotLabels;
+use super::super::state::{BotState, CommandKind, Transition};
+use super::candles::warm_up;
+use super::{BotRunner, init_issues};
+
+/// Candles a strategy warms up on per strategy-thread job: between two
+/// jobs the runner looks for a kill.
+const WARMUP_CHUNK: usize = 2_000;
+
+fn reply(outcome: Outcome, snapshot: Arc<super::BotSnapshot>) -> CommandReply {
+    CommandReply { outcome, snapshot }
+}
+
+impl BotRunner {
+    pub(super) async fn handle(&mut self, command: Command) -> Result<CommandReply, CommandError> {
+        match command {
+            Command::Control { kind, flatten } => self.control(kind, flatten).await,
+            Command::Reconfigure(change) => self.reconfigure(*change).await,
+            Command::PlaceOrder(request) => self.place_order(request).await,
+            Command::CancelOrder(id) => self.cancel_order(id).await,
+            Command::Delete => self.delete().await,
+        }
+    }
+
+    async fn control(
+        &mut self,
+        kind: CommandKind,
+        flatten: bool,
+    ) -> Result<CommandReply, CommandError> {
+        if kind == CommandKind::Kill {
+            // The kill lane may have interrupted a strategy call for this.
+            self.urgent.interrupt.clear();
+        }
+        if kind == CommandKind::Delete {
+            return self.delete().await;
+        }
+        let target = match self.state.transition(kind) {
+            Transition::NoOp => return Ok(reply(Outcome::NoOp, self.publish_snapshot())),
+            Transition::Refused => return Err(CommandError::not_allowed(kind.name(), self.state)),
+            Transition::To(target) => target,
+        };
+        if kind == CommandKind::Start && self.context.emergency.load(Ordering::Acquire) {
+            return Err(CommandError::EmergencyEngaged);
+        }
+        let point = self.undo_point();
+        match kind {
+            CommandKind::Start => {
+                // Start from the next candle the feed publishes.
+                self.next_candle = self.feed.published();
+                self.started_at = Some(super::super::wall_ms());
+            }
+            CommandKind::Stop => {
+                self.engine_mut().cancel_pending("bot stopped");
+                if flatten {
+                    let flattened = self
+                        .with_engine(|engine| engine.flatten(OrderOrigin::Manual, "stop"))
+                        .await;
+                    if let Some(Err(error)) = flattened {
+                        // The plugin failed hearing of the fill: the fill stands.
+                        self.error = Some(error.to_string());
+                    }
+                }
+            }
+            CommandKind::Kill => self.engine_mut().kill("manual kill"),
+            CommandKind::Reset => {
+                let poisoned = self.engine().decider().poisoned().is_some();
+                if self.state == BotState::Error || poisoned {
+                    // Orders of the failed instance must not fill after a restart.
+                    self.engine_mut().cancel_pending("reset after an error");
+                    // A poisoned instance cannot run again: start a fresh one.
+                    let (config, plugin) = (self.config.clone(), self.plugin.clone());
+                    match self.fresh_instance(config, plugin).await {
+                        Ok(instance) => {
+                            self.engine_mut().replace_decider(instance);
+                            self.error = None;
+                        }
+                        Err(error) => {
+                            self.undo(point);
+                            return Err(error);
+                        }
+                    }
+                }
+                self.engine_mut().reset();
+            }
+            CommandKind::CloseAll => {
+                let flattened = self
+                    .with_engine(|engine| engine.flatten(OrderOrigin::Manual, "close-all"))
+                    .await;
+                if let Some(Err(error)) = flattened {
+                    self.fail(&format!("plugin failed during close-all: {error}"));
+                }
+            }
+            CommandKind::CancelPending => {
+                self.engine_mut()
+                    .cancel_pending("cancelled by the operator");
+            }
+            CommandKind::Pause | CommandKind::Resume | CommandKind::Delete => {}
+        }
+        if self.state != BotState::Error || kind == CommandKind::Reset {
+            self.set_state(target, kind.name());
+        }
+        let snapshot = self.commit_command(point, None).await?;
+        Ok(reply(Outcome::Applied, snapshot))
+    }
+
+    /// A kill from the urgent lane (the emergency stop): running and paused
+    /// bots are killed; stopped and failed ones trade nothing and cannot
+    /// start while the emergency holds.
+    pub(super) async fn urgent_kill(&mut self) {
+        let Some(reason) = self.urgent.take_kill() else {
+            return;
+        };
+        self.urgent.interrupt.clear();
+        self.urgent.take_attention();
+        if !matches!(self.state, BotState::Running | BotState::Paused) {
+            return;
+        }
+        let point = self.undo_point();
+        self.engine_mut().kill(&reason);
+        self.set_state(BotState::Killed, &reason);
+        if let Err(error) = self.commit_command(point, None).await {
+            // Not durable: the bot is back as it was, and must not trade.
+            tracing::error!(bot = %self.id(), %error, "kill not committed");
+            self.engine_mut().kill(&reason);
+            self.set_state(BotState::Killed, &reason);
+            self.publish(Vec::new(), Vec::new());
+        }
+    }
+
+    async fn reconfigure(&mut self, change: ConfigChange) -> Result<CommandReply, CommandError> {
+        let ConfigChange {
+            config,
+            expected_version,
+            actor,
+            dry_run,
+        } = change;
+        if let Some(expected) = expected_version
+            && expected != self.config_version
+        {
+            return Err(CommandError::VersionMismatch {
+                expected,
+                current: self.config_version,
+            });
+        }
+        let issues = config.check();
+        if !issues.is_empty() {
+            return Err(CommandError::Invalid(issues));
+        }
+        let bot = crate::domain::config::BotCondition {
+            stopped: self.state == BotState::Stopped,
+            flat: self.engine().portfolio().position().is_zero()
+                && self.engine().open_orders().is_empty(),
+        };
+        let diff = self
+            .config
+            .change_to(&config, bot)
+            .map_err(|refusal| match refusal {
+                ConfigRefusal::Invalid(issues) => CommandError::Invalid(issues),
+                ConfigRefusal::NotHotSwappable(issues) => CommandError::NotHotSwappable(issues),
+            })?;
+        let plugin = self.resolve(&config)?;
+        let config = Arc::new(config);
+        let instance = self.fresh_instance(config.clone(), plugin.clone()).await?;
+        if dry_run {
+            return Ok(reply(Outcome::ConfigValid, self.publish_snapshot()));
+        }
+        // Swap between two candles (this runs between candles), commit, and
+        // put everything back if the commit fails.
+        let point = self.undo_point();
+        let previous = (
+            self.config.clone(),
+            self.plugin.clone(),
+            self.labels.clone(),
+            self.config_version,
+        );
+        let old_engine = if diff.restarts_books() {
+            // Capital changes only while stopped and flat, and restarts the books.
+            let engine = BotEngine::new(&config, instance).map_err(|err| {
+                CommandError::Invalid(vec![ConfigIssue {
+                    pointer: "/market/timeframe".into(),
+                    message: err.to_string(),
+                }])
+            })?;
+            Some(
+                self.engine
+                    .replace(Box::new(engine))
+                    .expect("engine at home"),
+            )
+        } else {
+            let old = self.engine_mut().replace_decider(instance);
+            self.engine_mut().apply_terms(&config);
+            drop(old);
+            None
+        };
+        self.labels = SnapshotLabels::new(&config, plugin.info());
+        self.plugin = plugin;
+        self.config = config;
+        self.config_version = self.config_version.saturating_add(1);
+        let record = self.config_record(&actor);
+        match self.commit_command(point, Some(record)).await {
+            Ok(snapshot) => Ok(reply(
+                Outcome::ConfigApplied {
+                    version: self.config_version,
+                },
+                snapshot,
+            )),
+            Err(error) => {
+                let (config, plugin, labels, version) = previous;
+                if let Some(engine) = old_engine {
+                    self.engine = Some(engine);
+                } else {
+                    // The old instance is gone; a fresh one of the old config
+                    // replaces it. The books were restored by the undo.
+                    self.engine_mut().apply_terms(&config);
+                    match self.fresh_instance(config.clone(), plugin.clone()).await {
+                        Ok(instance) => {
+                            self.engine_mut().replace_decider(instance);
+                        }
+                        Err(refresh) => {
+                            self.fail(&format!("the old strategy could not restart: {refresh}"));
+                        }
+                    }
+                }
+                self.config = config;
+                self.plugin = plugin;
+                self.labels = labels;
+                self.config_version = version;
+                self.publish_snapshot();
+                Err(error)
+            }
+        }
+    }
+
+    /// The plugin a config names.
+    fn resolve(&self, config: &BotConfig) -> Result<Arc<Plugin>, CommandError> {
+        self.context
+            .registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .resolve_for(config)
+            .map_err(|issue| CommandError::Invalid(vec![issue]))
+    }
+
+    /// A new instance of `plugin` initialised with `config` and warmed up on
+    /// the candles this bot has already processed (the ones still waiting
+    /// reach it through the feed), on strategy threads, in chunks; a kill
+    /// arriving meanwhile abandons it.
+    pub(super) async fn fresh_instance(
+        &mut self,
+        config: Arc<BotConfig>,
+        plugin: Arc<Plugin>,
+    ) -> Result<PluginInstance, CommandError> {
+        let started = self
+            .context
+            .threads
+            .run(move || plugin.start_bot(&config))
+            .await
+            .map_err(|error| CommandError::NotStored(error.to_string()))?;
+        let (mut instance, warmup) =
+            started.map_err(|error| CommandError::Invalid(init_issues(error)))?;
+        instance.attach_interrupt(self.urgent.interrupt.clone());
+        let candles: Arc<[crate::domain::Candle]> = self
+            .feed
+            .recent_before(self.next_candle, warmup as usize)
+            .into();
+        let view = self.engine_mut().plugin_view();
+        let view = Arc::new(view);
+        let mut start = 0;
+        while start < candles.len() {
+            if self.urgent.kill_pending() {
+                return Err(CommandError::Interrupted);
+            }
+            let end = (start + WARMUP_CHUNK).min(candles.len());
+            let (chunk, view) = (candles.clone(), view.clone());
+            let warmed = self
+                .context
+                .threads
+                .run(move || {
+                    let outcome = warm_up(&mut instance, &view, &chunk[start..end]);
+                    (instance, outcome)
+                })
+                .await
+                .map_err(|error| CommandError::NotStored(error.to_string()))?;
+            instance = warmed.0;
+            match warmed.1 {
+                Ok(()) => {}
+                Err(PluginError::Interrupted { .. }) => return Err(CommandError::Interrupted),
+                Err(error) => {
+                    return Err(CommandError::Invalid(vec![ConfigIssue {
+                        pointer: "/strategy".into(),
+                        message: format!("failed while warming up: {error}"),
+                    }]));
+                }
+            }
+            start = end;
+        }
+        Ok(instance)
+    }
+
+    /// An operator's order. Refused in the states that trade nothing new
+    /// (killed, error) and, for orders that grow the position, while paused
+    /// or not ACTIVE (the engine's own checks).
+    async fn place_order(&mut self, request: OrderRequest) -> Result<CommandReply, CommandError> {
+        if matches!(self.state, BotState::Killed | BotState::Error) {
+            return Err(CommandError::not_allowed("place-order", self.state));
+        }
+        let point = self.undo_point();
+        let Some(placed) = self
+            .with_engine(move |engine| engine.place_manual(request))
+            .await
+        else {
+            let snapshot = self.publish(Vec::new(), Vec::new());
+            return Err(CommandError::NotStored(
+                snapshot.error.clone().unwrap_or_default(),
+            ));
+        };
+        let placement = match placed {
+            Ok(placement) => placement,
+            Err(error) => {
+                // The plugin trapped while hearing of the fill: the fill
+                // stands, the bot is in error.
+                self.fail(&format!("plugin failed: {error}"));
+                self.commit_command(point, None).await?;
+                return Err(CommandError::StrategyFailed(error.to_string()));
+            }
+        };
+        let snapshot = self.commit_command(point, None).await?;
+        match placement {
+            Placement::Placed(order) => Ok(reply(Outcome::OrderPlaced(order), snapshot)),
+            Placement::Refused(rejection) => Err(CommandError::OrderRefused(rejection)),
+        }
+    }
+
+    async fn cancel_order(&mut self, id: u64) -> Result<CommandReply, CommandError> {
+        let point = self.undo_point();
+        let Some(order) = self
+            .engine_mut()
+            .cancel_order(id, "cancelled by the operator")
+        else {
+            return Err(CommandError::NoSuchOrder(id));
+        };
+        let snapshot = self.commit_command(point, None).await?;
+        Ok(reply(Outcome::OrderCancelled(order), snapshot))
+    }
+
+    /// Remove the bot: committed first, then announced; the runner ends.
+    async fn delete(&mut self) -> Result<CommandReply, CommandError> {
+        if !matches!(self.state, BotState::Stopped | BotState::Error) {
+            return Err(CommandError::not_allowed("delete", self.state));
+        }
+        let mut batch = self.record_batch(&[], Vec::new());
+        batch.lifecycle = Lifecycle::Deleted;
+        self.commit(batch).await.map_err(CommandError::NotStored)?;
+        let snapshot = self.publish_snapshot();
+        let id = self.id().clone();
+        self.context.bus.publish(Some(&id), EventData::BotDeleted);
+        Ok(reply(Outcome::Deleted, snapshot))
+    }
+}
