@@ -12,7 +12,7 @@ DEMO_DIR    := target/demo
 BIN         := target/debug/stratbox
 
 PLUGINS  := ema-cross rsi-reversion breakout rules
-FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wrong-exports
+FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wrong-exports costly-schema
 
 # Tests find the binary and the built plugins through these.
 export STRATBOX_BIN         := $(CURDIR)/$(BIN)

@@ -113,16 +113,13 @@ async fn websocket_delivers_order_and_trade_events_in_sequence_and_resumes() {
     let last_seen = *seqs.last().unwrap();
     drop(socket);
 
-    // Reconnect (browser-style auth), resume after the last event seen:
-    // what happened meanwhile arrives, in order, without a repeat.
+    // Reconnect (browser-style auth), resume after the last event seen, on
+    // an unfiltered subscription: exactly `last_seen + 1` onwards arrives,
+    // every number once, in order.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut socket = connect_browser_style(&server, ADMIN_TOKEN).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "authenticated");
-    send(
-        &mut socket,
-        json!({ "op": "subscribe", "channels": ["orders", "trades"], "bots": ["ws-a"] }),
-    )
-    .await;
+    send(&mut socket, json!({ "op": "subscribe" })).await;
     until_type(&mut socket, "subscribed").await;
     send(
         &mut socket,
@@ -131,19 +128,30 @@ async fn websocket_delivers_order_and_trade_events_in_sequence_and_resumes() {
     .await;
     until_type(&mut socket, "resumed").await;
     let mut resumed = Vec::new();
-    while resumed.len() < 20 {
+    while resumed.len() < 200 {
         let event = next(&mut socket).await.expect("replayed and live events");
-        if event["type"] == "heartbeat" {
-            continue;
+        if event.get("seq").is_none() {
+            continue; // heartbeats and other control messages
         }
-        assert_eq!(event["bot_id"], "ws-a");
         resumed.push(event["seq"].as_u64().unwrap());
     }
+    let expected: Vec<u64> = (last_seen + 1..).take(resumed.len()).collect();
+    assert_eq!(resumed, expected, "gap-free from last_seen + 1");
+
+    // A resume point beyond the last event is refused; the socket goes on.
+    send(
+        &mut socket,
+        json!({ "op": "resume", "after_seq": u64::MAX }),
+    )
+    .await;
+    let refused = until_type(&mut socket, "error").await;
     assert!(
-        resumed[0] > last_seen,
-        "no repeat: {last_seen} then {resumed:?}"
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("not been reached"),
+        "{refused}"
     );
-    assert!(resumed.windows(2).all(|w| w[0] < w[1]), "{resumed:?}");
 
     // Heartbeats come while nothing is subscribed.
     send(&mut socket, json!({ "op": "unsubscribe" })).await;
@@ -258,4 +266,125 @@ async fn server_sent_events_stream_and_resume_with_last_event_id() {
     assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
     let resumed = read_events(Some(first[1])).await;
     assert_eq!(resumed[0], first[2], "resumes right after the given id");
+
+    // Unfiltered, resuming gives exactly every number after the given one.
+    let everything = server.url("/events");
+    let ids = |after: Option<u64>| {
+        let client = client.clone();
+        let url = everything.clone();
+        async move {
+            let mut request = client.request(reqwest::Method::GET, &url);
+            if let Some(id) = after {
+                request = request.header("last-event-id", id.to_string());
+            }
+            let mut response = request.send().await.unwrap();
+            let mut buffer = String::new();
+            let mut ids = Vec::new();
+            while ids.len() < 100 {
+                let chunk = tokio::time::timeout(Duration::from_secs(15), response.chunk())
+                    .await
+                    .expect("events arrive")
+                    .unwrap()
+                    .expect("the stream goes on");
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
+                        ids.push(id.parse::<u64>().unwrap());
+                    }
+                }
+            }
+            ids
+        }
+    };
+    let seen = ids(None).await;
+    let last_seen = seen[10];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resumed = ids(Some(last_seen)).await;
+    let expected: Vec<u64> = (last_seen + 1..).take(resumed.len()).collect();
+    assert_eq!(resumed, expected, "gap-free from last_seen + 1");
+
+    // A client-supplied number cannot hurt the server: it is refused, and
+    // the bots go on.
+    let (status, body) = stratbox_tests::server::send(
+        client
+            .request(reqwest::Method::GET, &everything)
+            .header("last-event-id", u64::MAX.to_string()),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let before = client.get(&server.url("/bots/sse-a/status")).await.1["candles_processed"]
+        .as_u64()
+        .unwrap();
+    server
+        .wait_for(
+            "candles after the attempt",
+            Duration::from_secs(10),
+            || async {
+                client.get(&server.url("/bots/sse-a/status")).await.1["candles_processed"]
+                    .as_u64()
+                    .unwrap()
+                    > before
+            },
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn every_event_type_carries_the_rest_view_of_its_thing() {
+    let server = Server::start(Options {
+        bots: vec![("a.yaml".into(), bot_yaml("views", true))],
+        ..Options::default()
+    });
+    let mut socket = connect_with_header(&server).await;
+    until_type(&mut socket, "authenticated").await;
+    send(&mut socket, json!({ "op": "subscribe" })).await;
+    until_type(&mut socket, "subscribed").await;
+    let mut seen = std::collections::BTreeMap::new();
+    while !seen.contains_key("order.filled") || !seen.contains_key("trade") {
+        let event = next(&mut socket).await.expect("events");
+        if let Some(kind) = event["type"]
+            .as_str()
+            .filter(|_| event.get("seq").is_some())
+        {
+            seen.insert(kind.to_string(), event.clone());
+        }
+        assert!(seen.len() < 100);
+    }
+    let filled = &seen["order.filled"]["data"];
+    // The order view and the fill view, as REST answers them.
+    assert!(filled["order"]["id"].is_string(), "{filled}");
+    assert_eq!(filled["order"]["status"], "filled");
+    assert!(
+        filled["order"]["created_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert!(filled["fill"]["price"].is_string());
+    assert_eq!(filled["fill"]["order_id"], filled["order"]["id"]);
+    let trade = &seen["trade"]["data"];
+    assert!(
+        trade["pnl"].is_string() && trade["exit_at"].is_string(),
+        "{trade}"
+    );
+    // The same order as GET /bots/{id}/orders/{order_id} answers it.
+    let client = Client::admin();
+    let id = filled["order"]["id"].as_str().unwrap();
+    let (_, detail) = client
+        .get(&server.url(&format!("/bots/views/orders/{id}")))
+        .await;
+    for field in [
+        "id",
+        "client_tag",
+        "side",
+        "kind",
+        "quantity",
+        "status",
+        "created_at",
+    ] {
+        assert_eq!(detail[field], filled["order"][field], "{field}");
+    }
+    // No engine enum leaks into the payload.
+    assert!(filled.get("type").is_none() && filled["order"].get("created_ts").is_none());
 }

@@ -228,3 +228,68 @@ async fn an_unusable_data_directory_is_a_clear_start_up_error() {
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot use data directory"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_crash_during_config_changes_restores_a_config_and_a_checkpoint_of_one_version() {
+    let mut server = Server::start(Options {
+        bots: vec![("a.yaml".into(), bot_yaml("swapped", true))],
+        ..Options::default()
+    });
+    let client = Client::admin();
+    let mut acknowledged = 0u64;
+    for round in 0..4u64 {
+        // Config changes as fast as they are answered, while the bot trades.
+        let url = server.url("/bots/swapped/config");
+        let putter = {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut highest = 0u64;
+                for n in 0.. {
+                    let slow = 8 + (n % 5);
+                    let body = json!({
+                        "name": format!("swap {round}.{n}"),
+                        "strategy": { "plugin": "ema-cross", "params": { "fast": 3, "slow": slow } },
+                        "market": { "symbol": "BTCUSDT", "timeframe": "1m", "feed": { "kind": "synthetic", "seed": 7, "interval_ms": 10 } },
+                        "capital": { "quote": "USDT", "initial": "10000" },
+                        "autostart": true
+                    });
+                    let Ok(response) = client
+                        .request(reqwest::Method::PUT, &url)
+                        .json(&body)
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    if response.status() != 200 {
+                        break;
+                    }
+                    let answer: Value = response.json().await.unwrap_or_default();
+                    highest = highest.max(answer["version"].as_u64().unwrap_or(0));
+                }
+                highest
+            })
+        };
+        // Kill at some instant of the stream of changes.
+        tokio::time::sleep(Duration::from_millis(150 + 173 * round)).await;
+        server = server.restart(); // SIGKILL, then the same data directory
+        acknowledged = acknowledged.max(putter.await.unwrap_or(0));
+        // The bot came back (its stored state and config are of one
+        // version, or it would have been refused), at a version at least
+        // as new as every acknowledged change, and its config history ends
+        // with the version in force.
+        let (status, bot) = client.get(&server.url("/bots/swapped")).await;
+        assert_eq!(status, 200, "restored after round {round}: {bot}");
+        let version = bot["config_version"].as_u64().unwrap();
+        assert!(version >= acknowledged, "{version} < {acknowledged}");
+        let (_, versions) = client
+            .get(&server.url("/bots/swapped/config/versions?limit=1"))
+            .await;
+        assert_eq!(versions["items"][0]["version"], version, "{versions}");
+        assert_eq!(
+            versions["items"][0]["config"]["name"], bot["config"]["name"],
+            "the config in force is the stored one"
+        );
+    }
+    assert!(acknowledged > 4, "changes were made: {acknowledged}");
+}

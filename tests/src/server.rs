@@ -163,6 +163,34 @@ impl Server {
         format!("{}/api/v1{path}", self.base)
     }
 
+    /// `host:port` the server listens on.
+    pub fn address(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    /// Resident memory of the server process, bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Bytes the data directory holds.
+    pub fn data_bytes(&self) -> u64 {
+        fn size(path: &Path) -> u64 {
+            match std::fs::read_dir(path) {
+                Ok(entries) => entries.flatten().map(|e| size(&e.path())).sum(),
+                Err(_) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            }
+        }
+        size(&self.data_path())
+    }
+
     pub fn data_path(&self) -> PathBuf {
         self.data_dir
             .as_ref()

@@ -5,7 +5,8 @@
 //!
 //! Nothing an unauthenticated client sends creates lasting state beyond a
 //! bounded, throttled audit row: failed authentications are limited per
-//! peer address (then refused with 429 and not audited), and an audit row
+//! peer address (past the limit they get 429 and are not audited), and an
+//! audit row
 //! keeps at most [`MAX_AUDIT_PATH`] characters of the path and a request id
 //! only if it is short and plain.
 
@@ -123,9 +124,6 @@ pub async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    if let Some(wait) = peer.and_then(|p| app.failed_auth.blocked(p.ip())) {
-        return too_many_failures(wait);
-    }
     let header_token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -154,9 +152,17 @@ pub async fn authenticate(
         detail: clip(detail, MAX_AUDIT_PATH),
     };
     let refuse = |error: ApiError| {
-        // A failure counts against the peer; past its quota it is blocked
-        // and nothing more of it is written anywhere.
-        if let Some(wait) = peer.and_then(|p| app.failed_auth.failed(p.ip())) {
+        // A failure counts against the peer; past its quota its failures
+        // get 429 and nothing more of them is written anywhere. (A valid
+        // token from the same address still passes: an attacker cannot
+        // lock operators out by failing on purpose.)
+        let blocked = peer.and_then(|p| {
+            let ip = p.ip();
+            app.failed_auth
+                .blocked(ip)
+                .or_else(|| app.failed_auth.failed(ip))
+        });
+        if let Some(wait) = blocked {
             app.metrics.count_refused_auth();
             return too_many_failures(wait);
         }

@@ -6,8 +6,8 @@
 //! turns the limit off for that role (benchmarks, trusted automation).
 //!
 //! A peer address that fails to authenticate more often than its quota is
-//! blocked for a while: every call from it gets 429 with `Retry-After`,
-//! before any token is even looked at, and none is audited.
+//! blocked for a while: every failed call from it gets 429 with
+//! `Retry-After` and none is audited (a valid token still passes).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -11,7 +11,7 @@
 //! Files: `runtime` (the shared engine and loading), `contract` (generated
 //! bindings), `limits` (per-instance limits), `instance` (calls and error
 //! mapping), `cache` (compiled artefacts), `schema` (untrusted parameter
-//! schemas), `log` (rate-limited plugin logs), `registry` (name + version
+//! schemas; `schema_cost` bounds the work of validating against them), `log` (rate-limited plugin logs), `registry` (name + version
 //! lookup), `error` (the error types).
 
 mod cache;
@@ -23,6 +23,7 @@ mod log;
 mod registry;
 mod runtime;
 mod schema;
+mod schema_cost;
 
 pub use cache::CacheOutcome;
 

@@ -19,6 +19,12 @@ use super::limits::PluginLimits;
 use super::schema;
 use crate::domain::config::BotConfig;
 
+/// Longest plugin description accepted.
+pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
+/// Largest parameters document accepted.
+pub const MAX_PARAMS_BYTES: usize = 64 * 1024;
+use super::schema_cost::MAX_PARAMS_DEPTH;
+
 /// Told how long each strategy call (`on-candle`, `on-fill`) took; the
 /// server feeds its metrics with it. Off by default: timing costs two clock
 /// reads per call.
@@ -212,6 +218,12 @@ impl PluginRuntime {
                 description.version
             ))
         })?;
+        if description.description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(LoadError::BadDescription(format!(
+                "the description is {} bytes, more than the {MAX_DESCRIPTION_BYTES} allowed",
+                description.description.len()
+            )));
+        }
         if !is_plugin_name(&description.name) {
             return Err(LoadError::BadDescription(format!(
                 "name `{}` must be 1-64 characters of a-z, 0-9 and '-'",
@@ -354,8 +366,9 @@ impl Plugin {
         )
     }
 
-    /// Validate `params` (schema, then the plugin's own checks in `init`) and
-    /// return an instance initialised for `market` with the warm-up it needs.
+    /// Validate `params` (size and depth, the schema, then the plugin's own
+    /// checks in `init`) and return an instance initialised for `market`
+    /// with the warm-up it needs.
     pub fn start(
         &self,
         params: &Value,
@@ -363,6 +376,15 @@ impl Plugin {
         limits: PluginLimits,
         bot: &str,
     ) -> Result<(PluginInstance, u32), InitError> {
+        let size = params.to_string().len();
+        if size > MAX_PARAMS_BYTES || super::schema_cost::depth(params) > MAX_PARAMS_DEPTH {
+            return Err(InitError::Params(vec![ParamIssue {
+                pointer: String::new(),
+                message: format!(
+                    "parameters may be at most {MAX_PARAMS_BYTES} bytes and {MAX_PARAMS_DEPTH} levels deep"
+                ),
+            }]));
+        }
         let issues = self.validate_params(params);
         if !issues.is_empty() {
             return Err(InitError::Params(issues));

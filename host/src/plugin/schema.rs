@@ -28,6 +28,12 @@ pub enum SchemaError {
     NotJson(String),
     #[error("schema does not compile: {0}")]
     Invalid(String),
+    #[error(
+        "validating against this schema could check one value against more than {} subschemas (nested anyOf/oneOf/allOf/$ref, {} levels into the parameters); simplify it",
+        super::schema_cost::MAX_SCHEMAS_AT_ONE_PLACE,
+        .depth
+    )]
+    TooCostly { depth: usize },
 }
 
 /// Refuses every external reference.
@@ -52,24 +58,17 @@ pub fn compile(text: &str) -> Result<(Value, Validator), SchemaError> {
     }
     let schema: Value =
         serde_json::from_str(text).map_err(|err| SchemaError::NotJson(err.to_string()))?;
-    if depth(&schema) > MAX_SCHEMA_DEPTH {
+    if super::schema_cost::depth(&schema) > MAX_SCHEMA_DEPTH {
         return Err(SchemaError::TooDeep);
     }
+    super::schema_cost::check(&schema).map_err(|costly| SchemaError::TooCostly {
+        depth: costly.depth,
+    })?;
     let validator = jsonschema::options()
         .with_retriever(NoExternalRefs)
         .build(&schema)
         .map_err(|err| SchemaError::Invalid(err.to_string()))?;
     Ok((schema, validator))
-}
-
-/// Nesting depth of a JSON value (a scalar is depth 0). serde_json already
-/// refuses documents deeper than 128, so the recursion is bounded.
-fn depth(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
 }
 
 /// Every way `instance` breaks the schema, as JSON Pointers and messages.

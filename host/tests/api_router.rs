@@ -1,0 +1,572 @@
+//! The control API as a library: `api::router` over a real manager, store
+//! and plugins, driven in-process with tower's `oneshot`, one request at a
+//! time, per resource. (What only a process shows, the black-box suites in
+//! the top-level `tests/` cover.)
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use rust_decimal_macros::dec;
+use serde_json::{Value, json};
+use stratbox_host::api::{self, App, AppState, Auth, ServerSettings};
+use stratbox_host::domain::Candle;
+use stratbox_host::domain::config::BotConfig;
+use stratbox_host::live::{BotManager, BotState, LogBook};
+use stratbox_host::persist::{self, StoreCommitLog};
+use stratbox_host::plugin::{PluginRegistry, PluginRuntime, RuntimeConfig};
+use stratbox_host::store::{SqliteStore, Store, Writer, WriterThread};
+use tower::ServiceExt;
+
+const ADMIN: &str = "router-test-admin-token-0123456789abcdef";
+
+static PLUGINS: LazyLock<Arc<PluginRuntime>> = LazyLock::new(|| {
+    Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            max_instances: 64,
+            ..RuntimeConfig::default()
+        })
+        .unwrap(),
+    )
+});
+
+struct TestApi {
+    router: Router,
+    state: AppState,
+    store: Arc<dyn Store>,
+    _writer: WriterThread,
+    _dir: tempfile::TempDir,
+}
+
+/// A bot on a stepped feed (the test pushes its candles).
+fn bot(id: &str) -> Value {
+    json!({
+        "id": id,
+        "name": format!("Bot {id}"),
+        "strategy": { "plugin": "ema-cross", "params": { "fast": 2, "slow": 3, "size": { "quantity": 1 } } },
+        "market": { "symbol": "BTCUSDT", "timeframe": "1m", "feed": { "kind": "stepped" } },
+        "capital": { "quote": "USDT", "initial": "10000" },
+        "instrument": { "min_notional": "0" }
+    })
+}
+
+async fn test_api(settings: ServerSettings) -> TestApi {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path()).unwrap();
+    let (writer, thread) = Writer::start(&sqlite).unwrap();
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let mut registry = PluginRegistry::default();
+    registry
+        .insert(Arc::new(
+            PLUGINS
+                .load_file(&support::plugin_path("ema-cross"))
+                .unwrap(),
+        ))
+        .unwrap();
+    let bus = Arc::new(persist::event_bus(&store).unwrap());
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir_all(&feeds).unwrap();
+    let manager = Arc::new(
+        BotManager::new(Arc::new(RwLock::new(registry)), bus)
+            .with_commit_log(Arc::new(StoreCommitLog::new(writer.clone())))
+            .with_replay_dir(feeds),
+    );
+    let auth = Auth::load(store.clone(), Some(ADMIN)).unwrap();
+    let state = AppState::new(App::new(
+        manager,
+        store.clone(),
+        PLUGINS.clone(),
+        auth,
+        LogBook::default(),
+        api::ApiMetrics::default(),
+        settings,
+        writer,
+    ));
+    TestApi {
+        router: api::router(state.clone()),
+        state,
+        store,
+        _writer: thread,
+        _dir: dir,
+    }
+}
+
+fn unlimited() -> ServerSettings {
+    let mut settings = ServerSettings::default();
+    let off = api::RateLimit {
+        per_second: 0,
+        burst: 0,
+    };
+    settings.rate_limits = api::RateLimits {
+        viewer: off,
+        operator: off,
+        admin: off,
+    };
+    settings
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl TestApi {
+    async fn call(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    fn request(method: &str, path: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path}"))
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Self::request("GET", path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn send_json(&self, method: &str, path: &str, body: &Value) -> Answer {
+        let request = Self::request(method, path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.call(request).await
+    }
+
+    async fn post(&self, path: &str) -> Answer {
+        self.call(Self::request("POST", path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// Push closes through the bot's stepped feed and wait until it saw them.
+    async fn push(&self, id: &str, closes: &[i64]) {
+        let manager = &self.state.manager;
+        let config: BotConfig = (*manager.get(id).unwrap().config.clone().unwrap()).clone();
+        let feed = manager.feeds().feed_for(&config).await.unwrap();
+        let mut watch = manager.watch(id).unwrap();
+        let start = 1_704_067_200_000 + 60_000 * feed.published() as i64;
+        let mut last = 0;
+        for (n, close) in closes.iter().enumerate() {
+            let price = rust_decimal::Decimal::from(*close);
+            last = start + 60_000 * n as i64;
+            feed.publish(Candle {
+                ts: last,
+                open: price,
+                high: price,
+                low: price,
+                close: price,
+                volume: dec!(1),
+            })
+            .unwrap();
+        }
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            watch.wait_for(|s| s.last_candle_ts >= Some(last) || s.state != BotState::Running),
+        )
+        .await
+        .expect("the bot takes the candles")
+        .unwrap();
+    }
+}
+
+fn assert_problem(answer: &Answer, status: u16) {
+    assert_eq!(answer.status.as_u16(), status, "{}", answer.text);
+    assert_eq!(
+        answer.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert_eq!(answer.body["status"], status);
+}
+
+fn pointers(answer: &Answer) -> Vec<String> {
+    answer.body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["pointer"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_health_documents_and_auth() {
+    let api = test_api(unlimited()).await;
+    let open = Request::get("/api/v1/health").body(Body::empty()).unwrap();
+    assert_eq!(api.call(open).await.status, StatusCode::OK);
+    let anonymous = Request::get("/api/v1/bots").body(Body::empty()).unwrap();
+    assert_problem(&api.call(anonymous).await, 401);
+    let document = api.get("/openapi.json").await;
+    assert_eq!(document.status, StatusCode::OK);
+    // Every event type is in the document, with its own payload schema.
+    let text = document.body["components"]["schemas"].to_string();
+    for kind in [
+        "bot.created",
+        "bot.state_changed",
+        "bot.updated",
+        "config.updated",
+        "order.filled",
+        "order.rejected",
+        "trade",
+        "risk.kill_switch",
+        "log",
+        "lagged",
+        "emergency.engaged",
+    ] {
+        assert!(
+            text.contains(&format!("\"{kind}\"")),
+            "{kind} is documented"
+        );
+    }
+    let unknown = api.get("/no-such-route").await;
+    assert_problem(&unknown, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_are_created_once_committed_and_deleted() {
+    let api = test_api(unlimited()).await;
+    let created = api.send_json("POST", "/bots", &bot("r1")).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["state"], "stopped");
+    assert_eq!(created.body["config_version"], 1);
+    // The runner committed version 1 before the answer.
+    let stored = api.store.config_version("r1", 1).unwrap().unwrap();
+    assert_eq!(stored.actor, "STRATBOX_ADMIN_TOKEN");
+    assert_problem(&api.send_json("POST", "/bots", &bot("r1")).await, 409);
+    let mut bad = bot("r2");
+    bad["capital"]["initial"] = json!("-5");
+    bad["strategy"]["params"]["fast"] = json!(0);
+    let refused = api.send_json("POST", "/bots", &bad).await;
+    assert_problem(&refused, 422);
+    assert!(
+        pointers(&refused).contains(&"/capital/initial".to_string()),
+        "{}",
+        refused.text
+    );
+    assert!(
+        api.store.config_version("r2", 1).unwrap().is_none(),
+        "nothing created"
+    );
+    let deleted = api
+        .call(
+            TestApi::request("DELETE", "/bots/r1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(
+        api.store.config_version("r1", 1).unwrap().is_none(),
+        "removed with it"
+    );
+    assert_problem(&api.get("/bots/r1").await, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_commands_follow_the_state_machine() {
+    let api = test_api(unlimited()).await;
+    api.send_json("POST", "/bots", &bot("c1")).await;
+    let started = api.post("/bots/c1/start").await;
+    assert_eq!(started.body["state"], "running", "{}", started.text);
+    let again = api.post("/bots/c1/start").await;
+    assert_eq!(again.status, StatusCode::OK, "a no-op succeeds");
+    let killed = api.post("/bots/c1/kill").await;
+    assert_eq!(killed.body["state"], "killed");
+    let refused = api.post("/bots/c1/start").await;
+    assert_problem(&refused, 409);
+    assert_eq!(refused.body["allowed_commands"], json!(["reset"]));
+    assert_eq!(api.post("/bots/c1/reset").await.body["state"], "stopped");
+    let commands = api.get("/bots/c1/commands").await;
+    assert_eq!(commands.body["allowed_commands"][0], "start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_changes_are_conditional_versioned_and_rolled_back() {
+    let api = test_api(unlimited()).await;
+    api.send_json("POST", "/bots", &bot("k1")).await;
+    let read = api.get("/bots/k1/config").await;
+    assert_eq!(read.headers[header::ETAG], "\"v1\"");
+    let mut changed = bot("k1");
+    changed["strategy"]["params"]["size"]["quantity"] = json!(2);
+    let stale = api
+        .call(
+            TestApi::request("PUT", "/bots/k1/config")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::IF_MATCH, "\"v9\"")
+                .body(Body::from(changed.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_problem(&stale, 412);
+    let applied = api
+        .call(
+            TestApi::request("PUT", "/bots/k1/config")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::IF_MATCH, "\"v1\"")
+                .body(Body::from(changed.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.text);
+    assert_eq!(applied.body["version"], 2);
+    assert_eq!(applied.headers[header::ETAG], "\"v2\"");
+    assert_eq!(
+        api.store.config_version("k1", 2).unwrap().unwrap().config["strategy"]["params"]["size"],
+        json!({ "quantity": 2 })
+    );
+    let mut invalid = bot("k1");
+    invalid["strategy"]["params"]["slow"] = json!(1);
+    let refused = api
+        .send_json("POST", "/bots/k1/config/validate", &invalid)
+        .await;
+    assert_problem(&refused, 422);
+    assert!(
+        pointers(&refused)
+            .iter()
+            .any(|p| p.starts_with("/strategy/params"))
+    );
+    let versions = api.get("/bots/k1/config/versions").await;
+    assert_eq!(versions.body["items"][0]["version"], 2);
+    let rolled = api
+        .send_json("POST", "/bots/k1/config/rollback", &json!({ "version": 1 }))
+        .await;
+    assert_eq!(rolled.body["version"], 3, "{}", rolled.text);
+    assert_eq!(
+        rolled.body["config"]["strategy"]["params"]["size"],
+        json!({ "quantity": 1 })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_orders_risk_and_stats_come_from_the_runner_and_the_store() {
+    let api = test_api(unlimited()).await;
+    let mut config = bot("m1");
+    config["autostart"] = json!(true);
+    config["risk"] = json!({ "max_order_notional": "100" });
+    api.send_json("POST", "/bots", &config).await;
+    api.push("m1", &[10, 10, 10, 13, 14]).await;
+    let sell = json!({ "side": "sell", "quantity": "1", "client_tag": "by-hand" });
+    let placed = api.send_json("POST", "/bots/m1/orders", &sell).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+    assert_eq!(placed.body["client_tag"], "by-hand");
+    assert_eq!(placed.body["status"], "filled");
+    let refused = api.send_json("POST", "/bots/m1/orders", &sell).await;
+    assert_problem(&refused, 422);
+    assert!(
+        refused.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("position")
+    );
+    let orders = api.get("/bots/m1/orders?status=closed").await;
+    assert_eq!(orders.body["items"].as_array().unwrap().len(), 2);
+    let risk = api.get("/bots/m1/risk").await;
+    assert_eq!(risk.body["trading_state"], "ACTIVE");
+    let stats = api.get("/bots/m1/stats").await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
+    assert_eq!(stats.body["trades"], 1, "{}", stats.text);
+    assert_problem(
+        &api.call(
+            TestApi::request("DELETE", "/bots/m1/orders/999")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await,
+        404,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategies_presets_market_and_tokens() {
+    let api = test_api(unlimited()).await;
+    let strategies = api.get("/strategies").await;
+    assert_eq!(strategies.body["items"][0]["name"], "ema-cross");
+    let garbage = api
+        .call(
+            TestApi::request("POST", "/strategies")
+                .header(header::CONTENT_TYPE, "application/wasm")
+                .body(Body::from(vec![0u8; 64]))
+                .unwrap(),
+        )
+        .await;
+    assert_problem(&garbage, 422);
+    assert!(
+        api.store.plugin_blobs().unwrap().is_empty(),
+        "a refused upload is not kept"
+    );
+    let preset = api
+        .send_json("PUT", "/presets/fast", &bot("template"))
+        .await;
+    assert!(preset.status.is_success(), "{}", preset.text);
+    assert_eq!(api.get("/presets/fast").await.body["name"], "fast");
+    let from_preset = api
+        .send_json(
+            "POST",
+            "/bots",
+            &json!({ "preset": "fast", "overrides": { "id": "p1", "name": "From preset" } }),
+        )
+        .await;
+    assert_eq!(
+        from_preset.status,
+        StatusCode::CREATED,
+        "{}",
+        from_preset.text
+    );
+    let candles = api
+        .get("/market/candles?symbol=BTCUSDT&timeframe=1m&limit=5")
+        .await;
+    assert_eq!(candles.status, StatusCode::OK, "{}", candles.text);
+    let token = api
+        .send_json(
+            "POST",
+            "/tokens",
+            &json!({ "role": "viewer", "name": "watcher" }),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED);
+    let viewer = token.body["token"].as_str().unwrap().to_string();
+    let as_viewer = |method: &str, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path}"))
+            .header(header::AUTHORIZATION, format!("Bearer {viewer}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        api.call(as_viewer("GET", "/bots")).await.status,
+        StatusCode::OK
+    );
+    assert_problem(&api.call(as_viewer("POST", "/bots/p1/start")).await, 403);
+    let id = token.body["id"].as_str().unwrap();
+    let revoked = api
+        .call(
+            TestApi::request("DELETE", &format!("/tokens/{id}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(revoked.status.is_success());
+    assert_problem(&api.call(as_viewer("GET", "/bots")).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_bounded_answers() {
+    let mut settings = unlimited();
+    settings.limits.failed_auth_per_minute = 3;
+    let api = test_api(settings).await;
+    // A made-up method counts as `other`; nothing of it is kept.
+    let odd = Request::builder()
+        .method("FROBNICATE")
+        .uri("/api/v1/bots")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(api.call(odd).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    let metrics = api
+        .call(
+            Request::get("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(!metrics.text.contains("FROBNICATE") && metrics.text.contains("method=\"other\""));
+    // A long or odd client request id is replaced by one of the server's.
+    let long_id = "x".repeat(30_000);
+    let answer = api
+        .call(
+            TestApi::request("GET", "/health")
+                .header("x-request-id", &long_id)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let echoed = answer.headers["x-request-id"].to_str().unwrap();
+    assert!(echoed.len() <= 64 && echoed != long_id);
+    // Failed authentications from one address: after the quota, 429 with
+    // Retry-After, whatever the token.
+    let from = |token: &str| {
+        let mut request = Request::post("/api/v1/bots")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 9], 4000))));
+        request
+    };
+    for _ in 0..3 {
+        assert_problem(&api.call(from("guess")).await, 401);
+    }
+    let blocked = api.call(from("guess")).await;
+    assert_problem(&blocked, 429);
+    assert!(blocked.headers.contains_key(header::RETRY_AFTER));
+    assert_problem(&api.call(from("another guess")).await, 429);
+    // An operator behind the same address is not locked out.
+    assert_eq!(
+        api.call(from(ADMIN)).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    // A YAML alias bomb is refused at once, with the reason.
+    let mut bomb = String::from("a: &a [");
+    bomb.push_str(&"0,".repeat(20_000));
+    bomb.push_str("0]\nb: [");
+    bomb.push_str(&"*a,".repeat(20_000));
+    bomb.push_str("*a]\n");
+    let started = std::time::Instant::now();
+    let refused = api
+        .call(
+            TestApi::request("POST", "/bots")
+                .header(header::CONTENT_TYPE, "application/yaml")
+                .body(Body::from(bomb))
+                .unwrap(),
+        )
+        .await;
+    assert_problem(&refused, 400);
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains("aliases"),
+        "{}",
+        refused.text
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A replay file outside the feeds folder: one message, whatever the file.
+    let mut answers = Vec::new();
+    for file in [
+        "/etc/shadow",
+        "/proc/self/environ",
+        "/etc/no-such-file",
+        "../../etc/passwd",
+    ] {
+        let mut config = bot("replayer");
+        config["market"]["feed"] = json!({ "kind": "replay", "file": file });
+        let answer = api.send_json("POST", "/bots", &config).await;
+        assert_problem(&answer, 422);
+        let message = answer.body["errors"][0]["message"].as_str().unwrap();
+        answers.push(message.replace(file, "FILE"));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    assert!(answers[0].contains("feeds folder"), "{answers:?}");
+}
