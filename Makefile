@@ -10,6 +10,9 @@ PLUGIN_DIR  := target/plugins
 FIXTURE_DIR := target/fixtures
 DEMO_DIR    := target/demo
 BIN         := target/debug/stratbox
+RELEASE_BIN := target/release/stratbox
+VENV        := target/venv
+SCHEMATHESIS_VERSION := 4.32.5
 
 PLUGINS  := ema-cross rsi-reversion breakout rules
 FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wrong-exports costly-schema
@@ -18,8 +21,9 @@ FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wro
 export STRATBOX_BIN         := $(CURDIR)/$(BIN)
 export STRATBOX_PLUGIN_DIR  := $(CURDIR)/$(PLUGIN_DIR)
 export STRATBOX_FIXTURE_DIR := $(CURDIR)/$(FIXTURE_DIR)
+export STRATBOX_SCHEMATHESIS := $(CURDIR)/$(VENV)/bin/st
 
-.PHONY: all setup plugins fixtures build run demo test bench wrk lint fmt clean
+.PHONY: all setup plugins fixtures build release run demo test venv bench wrk lint fmt clean
 
 all: build plugins
 
@@ -39,15 +43,20 @@ fixtures: setup
 	@mkdir -p $(FIXTURE_DIR)
 	@for f in $(FIXTURES); do cp $(WASM_OUT)/fixture_$$(echo $$f | tr - _).wasm $(FIXTURE_DIR)/$$f.wasm; done
 
-## build: the stratbox binary.
+## build: the stratbox binary (debug: what the tests drive).
 build:
 	$(CARGO) build -p stratbox-host --bin stratbox
 
+## release: the stratbox binary users run (optimised; overflow still checked).
+release:
+	$(CARGO) build --release -p stratbox-host --bin stratbox
+
 ## run: the host and its control API (config/stratbox.yaml) with the demo
 ## bots of config/bots as paper bots on accelerated synthetic feeds (no
-## network needed). Prints the URL and, on first start, an admin token.
-run: build plugins
-	$(BIN) serve --config config/stratbox.yaml
+## network needed), from the release build. Prints the URL and, on the
+## first start at a terminal, an admin token.
+run: release plugins
+	$(RELEASE_BIN) serve --config config/stratbox.yaml
 
 ## demo: on demo candles, dry-run every example strategy, then backtest the
 ## 1m demo bots.
@@ -64,9 +73,14 @@ demo: build plugins
 			--plugins-dir $(PLUGIN_DIR) --json $(DEMO_DIR)/$$bot.json || exit 1; \
 	done
 
-## test: every test, with plugins and fixtures built first.
-test: build plugins fixtures
+## test: every test, with plugins, fixtures and the API fuzzer set up first.
+test: build plugins fixtures venv
 	$(CARGO) test --workspace
+
+## venv: schemathesis (from PyPI) for the OpenAPI fuzz test.
+venv:
+	@test -x $(VENV)/bin/st || { python3 -m venv $(VENV) && \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION); }
 
 ## bench: throughput and latency benchmarks (release build); figures in README.
 ## The API benchmark loads the server with wrk, installed here if missing.

@@ -16,6 +16,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const MIB: u64 = 1024 * 1024;
 
+/// The tests here measure time and memory: one at a time, so that they do
+/// not measure each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A server with one fast running bot.
 fn server_with(settings: &str) -> Server {
     let defaults = Options::default().settings;
@@ -58,6 +62,7 @@ fn grew(before: (u64, u64), after: (u64, u64)) -> (u64, u64) {
 
 #[tokio::test]
 async fn sequence_numbers_from_clients_cannot_stop_the_bots() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("");
     still_trading(&server, 0).await;
     let client = Client::admin();
@@ -97,6 +102,7 @@ async fn sequence_numbers_from_clients_cannot_stop_the_bots() {
 
 #[tokio::test]
 async fn anonymous_clients_cannot_grow_the_server() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("limits: { failed_auth_per_minute: 20 }\n");
     still_trading(&server, 0).await;
     let before = (candles(&server).await, footprint(&server));
@@ -159,6 +165,7 @@ async fn anonymous_clients_cannot_grow_the_server() {
 
 #[tokio::test]
 async fn slow_idle_and_surplus_connections_are_closed() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("limits: { max_connections: 64, header_read_timeout_secs: 2 }\n");
     still_trading(&server, 0).await;
     let before = (candles(&server).await, footprint(&server));
@@ -210,6 +217,7 @@ async fn slow_idle_and_surplus_connections_are_closed() {
 
 #[tokio::test]
 async fn a_yaml_bomb_is_refused_in_milliseconds_without_memory_growth() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("");
     still_trading(&server, 0).await;
     let before = (candles(&server).await, footprint(&server));
@@ -244,6 +252,7 @@ async fn a_yaml_bomb_is_refused_in_milliseconds_without_memory_growth() {
 
 #[tokio::test]
 async fn feed_files_outside_the_feeds_folder_are_refused_alike() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("");
     still_trading(&server, 0).await;
     let before = candles(&server).await;
@@ -275,6 +284,7 @@ async fn feed_files_outside_the_feeds_folder_are_refused_alike() {
 
 #[tokio::test]
 async fn revoking_a_token_ends_its_streams() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("");
     let admin = Client::admin();
     let (status, created) = admin
@@ -343,6 +353,7 @@ async fn revoking_a_token_ends_its_streams() {
 
 #[tokio::test]
 async fn idempotency_keys_are_released_and_survive_a_restart() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("");
     let client = Client::admin();
     let key = "create-idem-1";
@@ -397,6 +408,7 @@ async fn idempotency_keys_are_released_and_survive_a_restart() {
 
 #[tokio::test]
 async fn refused_and_costly_uploads_leave_nothing_behind() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("");
     still_trading(&server, 0).await;
     let before = candles(&server).await;
@@ -444,6 +456,7 @@ async fn refused_and_costly_uploads_leave_nothing_behind() {
 
 #[test]
 fn bad_settings_and_weak_tokens_stop_the_start_with_a_reason() {
+    let _one = ONE_AT_A_TIME.blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("stratbox.yaml");
     let run = |yaml: &str, token: Option<&str>| {
@@ -478,6 +491,7 @@ fn bad_settings_and_weak_tokens_stop_the_start_with_a_reason() {
 
 #[tokio::test]
 async fn a_wildcard_cors_origin_is_served() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = server_with("cors_origins: [\"*\"]\n");
     let response = reqwest::Client::new()
         .request(reqwest::Method::OPTIONS, server.url("/bots"))
@@ -487,4 +501,65 @@ async fn a_wildcard_cors_origin_is_served() {
         .await
         .unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn health_and_the_emergency_stop_answer_while_every_strategy_thread_spins() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = server_with("strategy_threads: 2\n");
+    still_trading(&server, 0).await;
+    let admin = Client::admin();
+    let looper = std::fs::read(stratbox_tests::fixture("looper")).unwrap();
+    let (status, body) = send(
+        admin
+            .request(reqwest::Method::POST, &server.url("/strategies"))
+            .header("content-type", "application/wasm")
+            .body(looper),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // Two strategies that spin until their wall-clock limit, on the two
+    // strategy threads there are.
+    for id in ["spin-1", "spin-2"] {
+        let config = json!({
+            "id": id, "name": id,
+            "strategy": { "plugin": "looper" },
+            "market": { "symbol": "BTCUSDT", "timeframe": "1m", "feed": { "kind": "synthetic", "seed": 3, "interval_ms": 10 } },
+            "capital": { "quote": "USDT", "initial": "10000" },
+            "limits": { "wall_clock_ms": 60000, "fuel_per_call": 10000000000u64 },
+            "autostart": true
+        });
+        let (status, body) = admin.post_json(&server.url("/bots"), &config).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let health = reqwest::Client::new();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = health.get(server.url("/health")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(50),
+        "health took {slowest:?}"
+    );
+    let started = Instant::now();
+    let (status, body) = admin.post(&server.url("/emergency/stop-all")).await;
+    let answered = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        answered < Duration::from_millis(50),
+        "the stop took {answered:?}"
+    );
+    // The spinning calls are interrupted: every bot is killed at once.
+    for id in ["steady", "spin-1", "spin-2"] {
+        server
+            .wait_for(&format!("{id} killed"), Duration::from_secs(3), || async {
+                admin.get(&server.url(&format!("/bots/{id}"))).await.1["state"] == "killed"
+            })
+            .await;
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
 }

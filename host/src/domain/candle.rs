@@ -28,7 +28,13 @@ pub enum CandleError {
     NegativeVolume { volume: Decimal },
     #[error("prices and volume must be at most {MAX_CANDLE_VALUE}")]
     OutOfRange,
+    #[error("the open time {ts} is not between 1970 and 9999 (epoch milliseconds)")]
+    TimeOutOfRange { ts: i64 },
 }
+
+/// Latest open time accepted (the last millisecond of 9999): times then
+/// stay far from overflowing when a timeframe is added.
+pub const MAX_CANDLE_TS: i64 = 253_402_300_799_999;
 
 /// Largest price or volume accepted (10^15): arithmetic on candles then
 /// stays far inside a decimal's range.
@@ -37,6 +43,9 @@ pub const MAX_CANDLE_VALUE: Decimal = Decimal::from_parts(2_764_472_320, 232_830
 impl Candle {
     /// Check the OHLC relations every data source must satisfy.
     pub fn validate(&self) -> Result<(), CandleError> {
+        if !(0..=MAX_CANDLE_TS).contains(&self.ts) {
+            return Err(CandleError::TimeOutOfRange { ts: self.ts });
+        }
         if self.low <= Decimal::ZERO || self.open <= Decimal::ZERO || self.close <= Decimal::ZERO {
             return Err(CandleError::NonPositivePrice);
         }

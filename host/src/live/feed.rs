@@ -45,6 +45,11 @@ pub enum FeedError {
     Replay { path: PathBuf, reason: String },
     #[error("candle at {ts} is not after the feed's last candle at {last}")]
     OutOfOrder { ts: i64, last: i64 },
+    #[error("candle at {ts} is refused: {reason}")]
+    Invalid {
+        ts: i64,
+        reason: crate::domain::CandleError,
+    },
 }
 
 struct History {
@@ -124,8 +129,12 @@ impl FeedHandle {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
-    /// Append a candle. Candles must come in time order.
+    /// Append a candle. Candles must be valid and come in time order.
     pub fn publish(&self, candle: Candle) -> Result<(), FeedError> {
+        candle.validate().map_err(|reason| FeedError::Invalid {
+            ts: candle.ts,
+            reason,
+        })?;
         self.append(candle)?;
         if let Some(archive) = &self.shared.archive {
             archive.keep(&self.shared.key, &candle);
