@@ -3,12 +3,14 @@
 //! Starts the release `stratbox serve` with 100 paper bots running (ten
 //! shared synthetic feeds, ten 1m candles a second each) and rate limits
 //! off, then loads it from a separate process on loopback with
-//! `wrk -t1 -c32 -d15s --latency`:
+//! `wrk -t2 -c50 -d15s --latency`:
 //! 1. GET /api/v1/bots/{id}/status (target: >= 20,000 req/s, p99 < 5 ms);
 //! 2. GET /api/v1/bots (all 100 bots in one answer);
-//! 3. PUT /api/v1/bots/{id}/config with a valid config (each one validated,
-//!    a fresh plugin instance initialised and warmed up, hot-swapped and
-//!    recorded in the store).
+//! 3. PUT /api/v1/bots/{id}/config with a valid config, spread over the 100
+//!    bots (each one validated, a fresh plugin instance initialised and
+//!    warmed up, hot-swapped, and committed with the bot's checkpoint by
+//!    its runner before the answer). Target >= 8,000 req/s, p99 < 10 ms.
+//! 4. The same PUT, every request to one bot (one runner orders them all).
 //!
 //! Then 100 WebSocket clients each subscribe to every event of every bot
 //! for STRATBOX_BENCH_SECONDS (default 15): every client must receive a
@@ -26,7 +28,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const BOTS: usize = 100;
 const FEEDS: usize = 10;
-const TOKEN: &str = "bench-admin-token-0123456789";
+const TOKEN: &str = "bench-admin-token-0123456789abcdefghijkl";
 const WS_CLIENTS: usize = 100;
 
 fn plugin_dir() -> PathBuf {
@@ -106,8 +108,8 @@ struct WrkResult {
 fn wrk(url: &str, script: Option<&Path>) -> WrkResult {
     let mut command = Command::new("wrk");
     command.args([
-        "-t1",
-        "-c32",
+        "-t2",
+        "-c50",
         "-d15s",
         "--latency",
         "-H",
@@ -227,7 +229,7 @@ fn main() {
         .build()
         .unwrap();
     tokio.block_on(wait_until_running(&server.address));
-    println!("control API, {BOTS} paper bots running, wrk -t1 -c32 -d15s:");
+    println!("control API, {BOTS} paper bots running, wrk -t2 -c50 -d15s:");
     let base = format!("http://{}/api/v1", server.address);
     report(
         "GET /bots/{id}/status",
@@ -235,19 +237,45 @@ fn main() {
     );
     report("GET /bots", &wrk(&format!("{base}/bots"), None));
 
-    let config: serde_json::Value = serde_yaml::from_str(&bot_yaml(7)).unwrap();
-    let script = tempfile::NamedTempFile::new().unwrap();
+    let config_of = |index: usize| -> serde_json::Value {
+        let config = stratbox_host::domain::yaml::parse(&bot_yaml(index)).unwrap();
+        assert!(config.is_object());
+        config
+    };
+    // One PUT per request, to each bot in turn (wrk's Lua picks the next).
+    let bodies: Vec<String> = (0..BOTS)
+        .map(|index| {
+            format!(
+                "[\"/api/v1/bots/bot-{index:03}/config\"] = [[{}]]",
+                serde_json::to_string(&config_of(index)).unwrap()
+            )
+        })
+        .collect();
+    let spread = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
-        script.path(),
+        spread.path(),
         format!(
-            "wrk.method = \"PUT\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[{}]]\n",
-            serde_json::to_string(&config).unwrap()
+            "local bodies = {{ {} }}\nlocal paths = {{}}\nfor path, _ in pairs(bodies) do paths[#paths + 1] = path end\nlocal n = 0\nrequest = function()\n  n = n + 1\n  local path = paths[(n % #paths) + 1]\n  return wrk.format(\"PUT\", path, {{ [\"Content-Type\"] = \"application/json\" }}, bodies[path])\nend\n",
+            bodies.join(", ")
         ),
     )
     .unwrap();
     report(
-        "PUT /bots/{id}/config (hot swap)",
-        &wrk(&format!("{base}/bots/bot-007/config"), Some(script.path())),
+        "PUT /bots/{id}/config, 100 bots",
+        &wrk(&format!("{base}/bots/bot-000/config"), Some(spread.path())),
+    );
+    let one = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        one.path(),
+        format!(
+            "wrk.method = \"PUT\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[{}]]\n",
+            serde_json::to_string(&config_of(7)).unwrap()
+        ),
+    )
+    .unwrap();
+    report(
+        "PUT /bots/{id}/config, one bot",
+        &wrk(&format!("{base}/bots/bot-007/config"), Some(one.path())),
     );
 
     let outcomes = tokio.block_on(async {

@@ -12,6 +12,9 @@
 //!    writer before anything is published).
 //! 2. The most candles per second 1,000 bots absorb: 2,000 candles pushed at
 //!    once into a stepped feed, timed until every bot has processed them.
+//! 3. The emergency stop: 1,000 bots each holding a position, persistence
+//!    on; from `emergency_stop_all` to every bot killed and flat (target
+//!    < 1 s).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -68,10 +71,12 @@ fn registry(runtime: &PluginRuntime) -> Arc<RwLock<PluginRegistry>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
     let mut registry = PluginRegistry::default();
-    let plugin = runtime
-        .load_file(&dir.join("ema-cross.wasm"))
-        .expect("run `make plugins` first");
-    registry.insert(Arc::new(plugin)).expect("register");
+    for name in ["ema-cross", "rules"] {
+        let plugin = runtime
+            .load_file(&dir.join(format!("{name}.wasm")))
+            .expect("run `make plugins` first");
+        registry.insert(Arc::new(plugin)).expect("register");
+    }
     Arc::new(RwLock::new(registry))
 }
 
@@ -178,6 +183,57 @@ async fn throughput_phase(runtime: &PluginRuntime) {
     );
 }
 
+async fn emergency_phase(runtime: &PluginRuntime) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(data.path()).expect("store");
+    let (writer, thread) = Writer::start(&store).expect("writer");
+    let manager = BotManager::new(registry(runtime), Arc::new(EventBus::new(1)))
+        .with_commit_log(Arc::new(StoreCommitLog::new(writer)));
+    let always_long = "{ plugin: rules, params: { entry: { above: { left: { price: close }, right: 0 } }, size_pct: 50 } }";
+    let config = |id: usize| {
+        let text = format!(
+            "id: bot-{id}\nname: bot {id}\nstrategy: {always_long}\nmarket: {{ symbol: BTCUSDT, timeframe: 1m, feed: {{ kind: stepped }} }}\ncapital: {{ quote: USDT, initial: 10000 }}\nautostart: true\n"
+        );
+        BotConfig::from_yaml(&text).expect("bench config")
+    };
+    for id in 0..BOTS {
+        manager.create(config(id), "bench").await.expect("create");
+    }
+    let feed = manager.feeds().feed_for(&config(0)).await.expect("feed");
+    for candle in synthesize(&SynthParams::new(3, 11)) {
+        feed.publish(candle).expect("publish");
+    }
+    for id in 0..BOTS {
+        let mut watch = manager.watch(&format!("bot-{id}")).expect("bot");
+        watch
+            .wait_for(|s| !s.position.is_zero())
+            .await
+            .expect("every bot holds a position");
+    }
+    let started = Instant::now();
+    let dispatch = manager.emergency_stop_all("bench").await.expect("engaged");
+    assert_eq!(dispatch.killing.len(), BOTS);
+    for id in 0..BOTS {
+        let mut watch = manager.watch(&format!("bot-{id}")).expect("bot");
+        watch
+            .wait_for(|s| s.state == stratbox_host::live::BotState::Killed && s.position.is_zero())
+            .await
+            .expect("killed");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "  emergency stop, {BOTS} bots with positions, persistence on: all killed and flat in {:.1} ms   target < 1000 ms   {}",
+        elapsed.as_secs_f64() * 1e3,
+        if elapsed < Duration::from_secs(1) {
+            "ok"
+        } else {
+            "MISSED"
+        }
+    );
+    drop(manager);
+    thread.shutdown();
+}
+
 fn main() {
     let seconds = std::env::var("STRATBOX_BENCH_SECONDS")
         .ok()
@@ -190,5 +246,6 @@ fn main() {
         latency_phase(&plugins, seconds, false).await;
         latency_phase(&plugins, seconds, true).await;
         throughput_phase(&plugins).await;
+        emergency_phase(&plugins).await;
     });
 }
