@@ -19,6 +19,12 @@ use super::limits::PluginLimits;
 use super::schema;
 use crate::domain::config::BotConfig;
 
+/// Freed instance slots decommitted together.
+const DECOMMIT_BATCH: usize = 32;
+/// Bytes of a freed memory (and table) zeroed in place instead of handed
+/// back to the kernel.
+const KEEP_RESIDENT_BYTES: usize = 256 * 1024;
+
 /// Longest plugin description accepted.
 pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
 /// Largest parameters document accepted.
@@ -125,7 +131,14 @@ impl PluginRuntime {
             .total_memories(instances)
             .total_tables(instances.saturating_mul(2))
             .max_memory_size(config.max_memory_bytes as usize)
-            .table_elements(PluginLimits::default().table_elements as usize * 10);
+            .table_elements(PluginLimits::default().table_elements as usize * 10)
+            // A hot swap or a reset frees an instance's slot. Decommitting
+            // each one at once costs a TLB shootdown across every core;
+            // batching them, and zeroing the first pages of a memory with
+            // memset rather than madvise, keeps instance churn cheap.
+            .decommit_batch_size(DECOMMIT_BATCH)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;
 

@@ -27,6 +27,17 @@ use super::{BotRunner, init_issues};
 /// jobs the runner looks for a kill.
 const WARMUP_CHUNK: usize = 2_000;
 
+/// What a config change took out of the bot, kept until the change is
+/// committed.
+enum Replaced {
+    /// The whole engine (a new capital restarts the books).
+    Engine(super::Engine),
+    /// The strategy instance.
+    Decider(PluginInstance),
+    /// Nothing: only the terms changed.
+    Nothing,
+}
+
 fn reply(outcome: Outcome, snapshot: Arc<super::BotSnapshot>) -> CommandReply {
     CommandReply { outcome, snapshot }
 }
@@ -179,39 +190,51 @@ impl BotRunner {
                 ConfigRefusal::NotHotSwappable(issues) => CommandError::NotHotSwappable(issues),
             })?;
         let plugin = self.resolve(&config)?;
+        // Only the risk, fees, execution or instrument terms change: the
+        // strategy instance (and its warm indicators) stays.
+        let keeps_strategy = Arc::ptr_eq(&plugin, &self.plugin)
+            && config.strategy.params == self.config.strategy.params
+            && config.limits == self.config.limits
+            && !diff.restarts_books()
+            && self.engine().decider().poisoned().is_none();
         let config = Arc::new(config);
-        let instance = self.fresh_instance(config.clone(), plugin.clone()).await?;
+        let instance = if keeps_strategy {
+            None
+        } else {
+            Some(self.fresh_instance(config.clone(), plugin.clone()).await?)
+        };
         if dry_run {
             return Ok(reply(Outcome::ConfigValid, self.publish_snapshot()));
         }
         // Swap between two candles (this runs between candles), commit, and
-        // put everything back if the commit fails.
+        // put everything back as it was if the commit fails.
         let point = self.undo_point();
+        let previous_config = self.config.clone();
         let previous = (
-            self.config.clone(),
             self.plugin.clone(),
             self.labels.clone(),
             self.config_version,
         );
-        let old_engine = if diff.restarts_books() {
-            // Capital changes only while stopped and flat, and restarts the books.
-            let engine = BotEngine::new(&config, instance).map_err(|err| {
-                CommandError::Invalid(vec![ConfigIssue {
-                    pointer: "/market/timeframe".into(),
-                    message: err.to_string(),
-                }])
-            })?;
-            Some(
-                self.engine
-                    .replace(Box::new(engine))
-                    .expect("engine at home"),
-            )
-        } else {
-            let old = self.engine_mut().replace_decider(instance);
-            self.engine_mut().apply_terms(&config);
-            drop(old);
-            None
+        let replaced = match instance {
+            Some(instance) if diff.restarts_books() => {
+                // Capital changes only while stopped and flat, and restarts
+                // the books.
+                let engine = BotEngine::new(&config, instance).map_err(|err| {
+                    CommandError::Invalid(vec![ConfigIssue {
+                        pointer: "/market/timeframe".into(),
+                        message: err.to_string(),
+                    }])
+                })?;
+                Replaced::Engine(
+                    self.engine
+                        .replace(Box::new(engine))
+                        .expect("engine at home"),
+                )
+            }
+            Some(instance) => Replaced::Decider(self.engine_mut().replace_decider(instance)),
+            None => Replaced::Nothing,
         };
+        self.engine_mut().apply_terms(&config);
         self.labels = SnapshotLabels::new(&config, plugin.info());
         self.plugin = plugin;
         self.config = config;
@@ -225,26 +248,17 @@ impl BotRunner {
                 snapshot,
             )),
             Err(error) => {
-                let (config, plugin, labels, version) = previous;
-                if let Some(engine) = old_engine {
-                    self.engine = Some(engine);
-                } else {
-                    // The old instance is gone; a fresh one of the old config
-                    // replaces it. The books were restored by the undo.
-                    self.engine_mut().apply_terms(&config);
-                    match self.fresh_instance(config.clone(), plugin.clone()).await {
-                        Ok(instance) => {
-                            self.engine_mut().replace_decider(instance);
-                        }
-                        Err(refresh) => {
-                            self.fail(&format!("the old strategy could not restart: {refresh}"));
-                        }
+                // The undo put the books back; the strategy and terms too.
+                match replaced {
+                    Replaced::Engine(engine) => self.engine = Some(engine),
+                    Replaced::Decider(old) => {
+                        self.engine_mut().replace_decider(old);
                     }
+                    Replaced::Nothing => {}
                 }
-                self.config = config;
-                self.plugin = plugin;
-                self.labels = labels;
-                self.config_version = version;
+                self.engine_mut().apply_terms(&previous_config);
+                (self.plugin, self.labels, self.config_version) = previous;
+                self.config = previous_config;
                 self.publish_snapshot();
                 Err(error)
             }
@@ -270,22 +284,29 @@ impl BotRunner {
         config: Arc<BotConfig>,
         plugin: Arc<Plugin>,
     ) -> Result<PluginInstance, CommandError> {
+        let view = Arc::new(self.engine_mut().plugin_view());
+        let interrupt = self.urgent.interrupt.clone();
+        let (feed, next_candle, job_view) = (self.feed.clone(), self.next_candle, view.clone());
+        // One trip to a strategy thread starts the instance, picks the
+        // candles its init asked for, and warms it up on the first chunk
+        // (for most strategies, all of them).
         let started = self
             .context
             .threads
-            .run(move || plugin.start_bot(&config))
+            .run(move || {
+                let (mut instance, wanted) = plugin.start_bot(&config)?;
+                instance.attach_interrupt(interrupt);
+                let candles: Arc<[crate::domain::Candle]> =
+                    feed.recent_before(next_candle, wanted as usize).into();
+                let end = WARMUP_CHUNK.min(candles.len());
+                let warmed = warm_up(&mut instance, &job_view, &candles[..end]);
+                Ok::<_, crate::plugin::InitError>((instance, warmed, candles, end))
+            })
             .await
             .map_err(|error| CommandError::NotStored(error.to_string()))?;
-        let (mut instance, warmup) =
+        let (mut instance, warmed, candles, mut start) =
             started.map_err(|error| CommandError::Invalid(init_issues(error)))?;
-        instance.attach_interrupt(self.urgent.interrupt.clone());
-        let candles: Arc<[crate::domain::Candle]> = self
-            .feed
-            .recent_before(self.next_candle, warmup as usize)
-            .into();
-        let view = self.engine_mut().plugin_view();
-        let view = Arc::new(view);
-        let mut start = 0;
+        Self::warm_up_outcome(warmed)?;
         while start < candles.len() {
             if self.urgent.kill_pending() {
                 return Err(CommandError::Interrupted);
@@ -302,19 +323,22 @@ impl BotRunner {
                 .await
                 .map_err(|error| CommandError::NotStored(error.to_string()))?;
             instance = warmed.0;
-            match warmed.1 {
-                Ok(()) => {}
-                Err(PluginError::Interrupted { .. }) => return Err(CommandError::Interrupted),
-                Err(error) => {
-                    return Err(CommandError::Invalid(vec![ConfigIssue {
-                        pointer: "/strategy".into(),
-                        message: format!("failed while warming up: {error}"),
-                    }]));
-                }
-            }
+            Self::warm_up_outcome(warmed.1)?;
             start = end;
         }
         Ok(instance)
+    }
+
+    /// A warm-up chunk's outcome as a command's.
+    fn warm_up_outcome(outcome: Result<(), PluginError>) -> Result<(), CommandError> {
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(PluginError::Interrupted { .. }) => Err(CommandError::Interrupted),
+            Err(error) => Err(CommandError::Invalid(vec![ConfigIssue {
+                pointer: "/strategy".into(),
+                message: format!("failed while warming up: {error}"),
+            }])),
+        }
     }
 
     /// An operator's order. Refused in the states that trade nothing new
