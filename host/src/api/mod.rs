@@ -10,7 +10,8 @@
 //! - `views`, `event_payload`: the JSON shapes answered and streamed;
 //! - one file per resource: `bots`, `control`, `config`, `monitoring`,
 //!   `strategies`, `presets`, `market`, `system`, `tokens`, `events`,
-//!   `metrics`.
+//!   `metrics`;
+//! - `ui`: the control UI's built files at `/`.
 //!
 //! Invariant: no handler holds a lock across an await, and a handler is
 //! parse, one manager call, one view: bots change only through their
@@ -38,6 +39,7 @@ mod settings;
 mod strategies;
 mod system;
 mod tokens;
+mod ui;
 mod views;
 
 use std::ops::Deref;
@@ -223,7 +225,7 @@ pub fn router(state: AppState) -> Router {
         tracing::error!(%error, "CORS settings refused");
         CorsLayer::new()
     });
-    Router::new()
+    let protected = Router::new()
         .nest("/api/v1", api)
         .route(
             "/metrics",
@@ -232,11 +234,13 @@ pub fn router(state: AppState) -> Router {
                 middleware::require_role,
             )),
         )
-        .fallback(middleware::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
-        ))
+        ));
+    Router::new()
+        .merge(protected)
+        .merge(ui::service(&state.settings.ui_dir()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,

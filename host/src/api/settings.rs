@@ -39,6 +39,8 @@ pub struct ServerSettings {
     pub feeds_dir: Option<PathBuf>,
     /// Threads strategy code runs on (default: 4 per core, at least 8).
     pub strategy_threads: Option<usize>,
+    /// The built control UI, served at `/` (default `ui/dist`).
+    pub ui_dir: Option<PathBuf>,
     pub limits: ServerLimits,
 }
 
@@ -132,12 +134,20 @@ impl Default for ServerSettings {
             synchronous: crate::store::Synchronous::Normal,
             feeds_dir: None,
             strategy_threads: None,
+            ui_dir: None,
             limits: ServerLimits::default(),
         }
     }
 }
 
 impl ServerSettings {
+    /// Where the built control UI is.
+    pub fn ui_dir(&self) -> PathBuf {
+        self.ui_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("ui/dist"))
+    }
+
     /// Where replay feed files are read from.
     pub fn feeds_dir(&self) -> PathBuf {
         self.feeds_dir

@@ -1,5 +1,7 @@
 //! /tokens (admin): list, create (the token is shown once) and revoke.
-//! The same as `stratbox token create|list|revoke`.
+//! The same as `stratbox token create|list|revoke`. And /me: who the caller
+//! is and every operation its role allows, read off the route table, so a
+//! client shows the controls the server will accept and never guesses.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,6 +21,13 @@ use crate::domain::config::ConfigIssue;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
+        Endpoint::get(
+            "/me",
+            "The caller: token id and name, role, and every operation the role allows",
+            Role::Viewer,
+            get(me),
+        )
+        .returns::<MeView>(),
         Endpoint::get(
             "/tokens",
             "Every token (never its text)",
@@ -44,6 +53,53 @@ pub fn endpoints() -> Vec<Endpoint> {
         )
         .status(204),
     ]
+}
+
+/// Who is calling, and what it may do.
+#[derive(Debug, Clone, serde::Serialize, JsonSchema)]
+pub struct MeView {
+    pub token_id: String,
+    pub name: String,
+    /// viewer, operator or admin.
+    pub role: Role,
+    /// Every operation this role may call, as `METHOD /path` of the
+    /// OpenAPI document (`POST /api/v1/bots/{id}/start`).
+    pub allowed: Vec<String>,
+}
+
+/// Each operation of the route table with the role it needs.
+fn operations() -> &'static [(Role, String)] {
+    static OPERATIONS: std::sync::OnceLock<Vec<(Role, String)>> = std::sync::OnceLock::new();
+    OPERATIONS.get_or_init(|| {
+        super::endpoints()
+            .iter()
+            .map(|endpoint| {
+                let role = match endpoint.access {
+                    super::openapi::Access::Open => Role::Viewer,
+                    super::openapi::Access::Role(role)
+                    | super::openapi::Access::Handshake(role) => role,
+                };
+                (
+                    role,
+                    format!("{} /api/v1{}", endpoint.method, endpoint.path),
+                )
+            })
+            .collect()
+    })
+}
+
+async fn me(axum::Extension(caller): axum::Extension<super::auth::Caller>) -> axum::Json<MeView> {
+    let allowed = operations()
+        .iter()
+        .filter(|(role, _)| *role <= caller.role)
+        .map(|(_, operation)| operation.clone())
+        .collect();
+    axum::Json(MeView {
+        token_id: caller.token_id,
+        name: caller.name,
+        role: caller.role,
+        allowed,
+    })
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

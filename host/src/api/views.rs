@@ -74,6 +74,11 @@ pub struct BotSummary {
     pub last_candle_at: Option<String>,
     pub error: Option<String>,
     pub allowed_commands: Vec<String>,
+    /// Why the kill-switch is engaged, if it is.
+    pub kill_switch: Option<String>,
+    /// Recent equity readings, oldest first (about one a second at most):
+    /// a sparkline.
+    pub equity_trail: Vec<String>,
 }
 
 /// The JSON name of a unit enum variant (`running`, `buy`, `orders`, ...).
@@ -105,6 +110,8 @@ impl From<&BotSnapshot> for BotSummary {
             last_candle_at: s.last_candle_ts.map(time),
             error: s.error.clone(),
             allowed_commands: s.allowed_commands.iter().map(|c| c.to_string()).collect(),
+            kill_switch: s.kill_switch.clone(),
+            equity_trail: s.equity_trail.iter().map(|e| decimal(*e)).collect(),
         }
     }
 }
@@ -258,7 +265,6 @@ pub struct BotStatus {
     pub candles_processed: u64,
     /// From the feed publishing the last candle to the end of its decision.
     pub decision_latency_us: Option<u64>,
-    pub kill_switch: Option<String>,
 }
 
 impl From<&BotSnapshot> for BotStatus {
@@ -277,7 +283,6 @@ impl From<&BotSnapshot> for BotStatus {
             open_orders: s.open_orders.iter().map(OrderView::from).collect(),
             candles_processed: s.candles_processed,
             decision_latency_us: s.decision_latency_us,
-            kill_switch: s.kill_switch.clone(),
         }
     }
 }

@@ -62,9 +62,14 @@ fn settings(args: &ServeArgs) -> anyhow::Result<ServerSettings> {
             })?;
             // Relative folders in the file are relative to the file.
             let base = path.parent().unwrap_or(Path::new("."));
-            for dir in [&mut settings.bots_dir, &mut settings.presets_dir]
-                .into_iter()
-                .flatten()
+            for dir in [
+                &mut settings.bots_dir,
+                &mut settings.presets_dir,
+                &mut settings.ui_dir,
+                &mut settings.feeds_dir,
+            ]
+            .into_iter()
+            .flatten()
             {
                 if dir.is_relative() {
                     *dir = base.join(&*dir);

@@ -14,6 +14,9 @@ use super::state::BotState;
 
 /// Round trips kept in a snapshot.
 pub const RECENT_TRADES: usize = 20;
+/// Equity readings kept in a snapshot's trail (one per `bot.updated`, so
+/// about one a second at most): what a fleet view draws as a sparkline.
+pub const EQUITY_TRAIL: usize = 30;
 
 /// The names a snapshot shows. Shared by every snapshot (one allocation
 /// per config change, not per candle).
@@ -71,6 +74,8 @@ pub struct BotSnapshot {
     pub decision_latency_us: Option<u64>,
     pub risk_rules: Vec<RuleStatus>,
     pub recent_trades: Arc<Vec<Trade>>,
+    /// Recent equity readings, oldest first (see [`EQUITY_TRAIL`]).
+    pub equity_trail: Arc<Vec<Decimal>>,
     pub allowed_commands: Vec<&'static str>,
     /// The config in force (version `config_version`).
     #[serde(skip)]

@@ -147,10 +147,13 @@ impl BotRunner {
             self.publish(Vec::new(), Vec::new());
             return;
         }
-        let snapshot = self.publish(events, Vec::new());
         let due = self
             .last_update_at
             .is_none_or(|at| at.elapsed() >= UPDATE_EVERY);
+        if due {
+            self.extend_equity_trail();
+        }
+        let snapshot = self.publish(events, Vec::new());
         if due {
             self.last_update_at = Some(Instant::now());
             let id = self.id().clone();

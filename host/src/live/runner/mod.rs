@@ -37,7 +37,7 @@ use super::event::{ConfigRecord, EventData, StateChanged};
 use super::feed::FeedHandle;
 use super::latency::LatencyHistogram;
 use super::request::{CommandError, CommandReply, Request, Urgent};
-use super::snapshot::{BotSnapshot, RECENT_TRADES, SnapshotLabels};
+use super::snapshot::{BotSnapshot, EQUITY_TRAIL, RECENT_TRADES, SnapshotLabels};
 use super::state::BotState;
 use super::strategy_threads::StrategyThreads;
 
@@ -117,6 +117,9 @@ pub(crate) struct BotRunner {
     recent_trades: VecDeque<Trade>,
     /// Recent round trips as published; rebuilt only when one closes.
     recent_trades_shared: Arc<Vec<Trade>>,
+    /// Equity readings taken with each `bot.updated`, oldest first.
+    equity_trail: VecDeque<rust_decimal::Decimal>,
+    equity_trail_shared: Arc<Vec<rust_decimal::Decimal>>,
     /// The latest snapshot, for readers that never wait on the runner.
     snapshot: watch::Sender<Arc<BotSnapshot>>,
     /// When `bot.updated` last went out.
@@ -163,6 +166,8 @@ impl BotRunner {
             decision_latency_us: None,
             recent_trades: VecDeque::new(),
             recent_trades_shared: Arc::new(Vec::new()),
+            equity_trail: VecDeque::new(),
+            equity_trail_shared: Arc::new(Vec::new()),
             snapshot: watch::channel(Arc::new(BotSnapshot::default())).0,
             last_update_at: None,
             pending_state_changes: Vec::new(),
@@ -338,6 +343,7 @@ impl BotRunner {
             decision_latency_us: self.decision_latency_us,
             risk_rules: risk.rule_statuses(),
             recent_trades: self.recent_trades_shared.clone(),
+            equity_trail: self.equity_trail_shared.clone(),
             allowed_commands: self
                 .state
                 .allowed_commands()
@@ -346,6 +352,16 @@ impl BotRunner {
                 .collect(),
             config: Some(self.config.clone()),
         }
+    }
+
+    /// Add the current equity to the trail snapshots carry.
+    fn extend_equity_trail(&mut self) {
+        if self.equity_trail.len() == EQUITY_TRAIL {
+            self.equity_trail.pop_front();
+        }
+        let equity = self.engine().portfolio().equity();
+        self.equity_trail.push_back(equity);
+        self.equity_trail_shared = Arc::new(self.equity_trail.iter().copied().collect());
     }
 
     fn publish_snapshot(&mut self) -> Arc<BotSnapshot> {
