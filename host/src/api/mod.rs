@@ -61,6 +61,7 @@ pub use openapi::Endpoint;
 pub use problem::{ApiError, Problem};
 pub use ratelimit::{FailedAuthLimiter, RateLimit, RateLimits, TokenLimiter};
 pub use server::serve;
+pub use system::openapi_document;
 pub use settings::{Retention, ServerLimits, ServerSettings};
 
 use crate::live::{BotManager, LogBook};

@@ -162,10 +162,14 @@ async fn health(State(app): State<AppState>) -> Response {
 
 /// The document, built once from the route table.
 pub async fn openapi() -> axum::Json<Value> {
+    axum::Json(openapi_document().clone())
+}
+
+/// The OpenAPI 3.1 document of this API (built once).
+pub fn openapi_document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
-    let document = DOCUMENT
-        .get_or_init(|| super::openapi::document(&super::endpoints(), env!("CARGO_PKG_VERSION")));
-    axum::Json(document.clone())
+    DOCUMENT
+        .get_or_init(|| super::openapi::document(&super::endpoints(), env!("CARGO_PKG_VERSION")))
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

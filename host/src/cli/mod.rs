@@ -54,6 +54,13 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Print the control API's OpenAPI 3.1 document (the UI's types are
+    /// generated from it).
+    Openapi {
+        /// Write it here instead of to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Run a command; `logbook` receives the log lines the server shows.
@@ -81,5 +88,16 @@ pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
             serve::run(args, plugins, logbook, metrics)
         }
         Command::Token(command) => token::run(command),
+        Command::Openapi { out } => {
+            let text = serde_json::to_string_pretty(stratbox_host::api::openapi_document())? + "\n";
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
     }
 }
