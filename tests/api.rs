@@ -425,6 +425,47 @@ capital: { quote: USDT, initial: \"5000\" }
             .all(|r| r["state"] == "stopped"),
         "{stopped}"
     );
+
+    // A command for a selection: each named bot answers for itself.
+    let ids = bot_ids(&client, &server).await;
+    let mut selection: Vec<Value> = ids.iter().map(|id| json!(id)).collect();
+    selection.push(json!("no-such-bot"));
+    let (status, started) = client
+        .post_json(
+            &server.url("/bots/commands"),
+            &json!({"command": "start", "bots": selection}),
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let results = started["results"].as_array().unwrap();
+    assert_eq!(results.len(), ids.len() + 1, "{started}");
+    for result in results {
+        if result["id"] == "no-such-bot" {
+            assert_eq!(result["ok"], false, "{result}");
+        } else {
+            assert_eq!(
+                (&result["ok"], &result["state"]),
+                (&json!(true), &json!("running")),
+                "{result}"
+            );
+        }
+    }
+    let (status, refused) = client
+        .post_json(
+            &server.url("/bots/commands"),
+            &json!({"command": "start", "bots": []}),
+        )
+        .await;
+    assert_problem(status, &refused, 422);
+    assert_eq!(pointers(&refused), ["/bots"]);
+    let (status, refused) = client
+        .post_json(
+            &server.url("/bots/commands"),
+            &json!({"command": "explode", "bots": ["x"]}),
+        )
+        .await;
+    assert_problem(status, &refused, 422);
+    assert_eq!(pointers(&refused), ["/command"]);
 }
 
 #[tokio::test]

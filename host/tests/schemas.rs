@@ -1,13 +1,16 @@
-//! The committed JSON Schemas in `schemas/` match the Rust types they are
-//! generated from. After changing a config type, regenerate them with
-//! `STRATBOX_UPDATE_SCHEMAS=1 cargo test -p stratbox-host --test schemas`.
+//! The committed JSON Schemas and OpenAPI document in `schemas/` match the
+//! Rust types they are generated from (the UI's typed client is generated
+//! from `schemas/openapi.json`, so an API change the UI has not caught up
+//! with fails here first). After changing a config or API type, regenerate
+//! them with `make schemas`
+//! (`STRATBOX_UPDATE_SCHEMAS=1 cargo test -p stratbox-host --test schemas`).
 
 use std::path::PathBuf;
 
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::plugin::PluginLimits;
 
-fn check(file: &str, schema: schemars::Schema) {
+fn check(file: &str, schema: impl serde::Serialize) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../schemas")
         .join(file);
@@ -44,4 +47,9 @@ fn server_settings_schema_is_up_to_date() {
         "settings.schema.json",
         schemars::schema_for!(stratbox_host::api::ServerSettings),
     );
+}
+
+#[test]
+fn openapi_document_is_up_to_date() {
+    check("openapi.json", stratbox_host::api::openapi_document());
 }

@@ -16,12 +16,13 @@ use axum::Extension;
 
 use super::AppState;
 use super::auth::{Caller, Role};
-use super::extract::{ApiPath, OptionalJson};
+use super::extract::{ApiPath, JsonBody, OptionalJson};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{
     BotStatus, BulkItem, BulkOutcome, CommandsView, EmergencyView, SystemEventView,
 };
+use crate::domain::config::ConfigIssue;
 use crate::live::{BotState, CommandKind, CommandReply, ManagerError};
 
 /// Options of a command; only `stop` has one.
@@ -32,6 +33,51 @@ pub struct CommandOptions {
     #[serde(default)]
     pub flatten: bool,
 }
+
+/// A command for many bots at once (a selection in the fleet view).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkCommand {
+    pub command: BulkCommandKind,
+    /// The bots, 1 to 1,000 ids; each answers for itself.
+    #[schemars(length(min = 1, max = 1000))]
+    pub bots: Vec<String>,
+    /// For stop: also sell the position (reduce-only market order).
+    #[serde(default)]
+    pub flatten: bool,
+}
+
+/// The commands a selection can be given.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BulkCommandKind {
+    Start,
+    Stop,
+    Pause,
+    Resume,
+    Kill,
+    Reset,
+    CloseAll,
+    CancelPending,
+}
+
+impl From<BulkCommandKind> for CommandKind {
+    fn from(kind: BulkCommandKind) -> Self {
+        match kind {
+            BulkCommandKind::Start => CommandKind::Start,
+            BulkCommandKind::Stop => CommandKind::Stop,
+            BulkCommandKind::Pause => CommandKind::Pause,
+            BulkCommandKind::Resume => CommandKind::Resume,
+            BulkCommandKind::Kill => CommandKind::Kill,
+            BulkCommandKind::Reset => CommandKind::Reset,
+            BulkCommandKind::CloseAll => CommandKind::CloseAll,
+            BulkCommandKind::CancelPending => CommandKind::CancelPending,
+        }
+    }
+}
+
+/// The most bots one bulk command names.
+const MAX_BULK_BOTS: usize = 1000;
 
 fn command_endpoint(path: &'static str, summary: &'static str, kind: CommandKind) -> Endpoint {
     let handler = post(
@@ -92,6 +138,14 @@ pub fn endpoints() -> Vec<Endpoint> {
             get(commands),
         )
         .returns::<CommandsView>(),
+        Endpoint::post(
+            "/bots/commands",
+            "One command for each of a list of bots; each bot answers for itself",
+            Role::Operator,
+            post(bulk_command),
+        )
+        .json_body::<BulkCommand>()
+        .returns::<BulkOutcome>(),
         Endpoint::post(
             "/bots/start-all",
             "Start every bot",
@@ -170,6 +224,28 @@ fn bulk(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Vec<Bulk
             },
         })
         .collect()
+}
+
+async fn bulk_command(
+    State(app): State<AppState>,
+    JsonBody(request): JsonBody<BulkCommand>,
+) -> Result<axum::Json<BulkOutcome>, ApiError> {
+    if request.bots.is_empty() || request.bots.len() > MAX_BULK_BOTS {
+        return Err(ApiError::invalid(vec![ConfigIssue {
+            pointer: "/bots".into(),
+            message: format!("name 1 to {MAX_BULK_BOTS} bots"),
+        }]));
+    }
+    let mut ids = request.bots;
+    ids.sort();
+    ids.dedup();
+    let outcomes = app
+        .manager
+        .control_each(ids, request.command.into(), request.flatten)
+        .await;
+    Ok(axum::Json(BulkOutcome {
+        results: bulk(outcomes),
+    }))
 }
 
 async fn start_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {

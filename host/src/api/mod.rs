@@ -61,8 +61,8 @@ pub use openapi::Endpoint;
 pub use problem::{ApiError, Problem};
 pub use ratelimit::{FailedAuthLimiter, RateLimit, RateLimits, TokenLimiter};
 pub use server::serve;
-pub use system::openapi_document;
 pub use settings::{Retention, ServerLimits, ServerSettings};
+pub use system::openapi_document;
 
 use crate::live::{BotManager, LogBook};
 use crate::plugin::PluginRuntime;

@@ -214,6 +214,9 @@ async fn global(State(app): State<AppState>) -> axum::Json<GlobalMetrics> {
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SystemView {
+    /// The host's version.
+    pub version: String,
+    pub api_revision: u32,
     pub pid: u32,
     /// Percent of one core since the previous call.
     pub cpu_percent: f32,
@@ -225,11 +228,27 @@ pub struct SystemView {
     pub data_dir: String,
     pub disk_total_bytes: Option<u64>,
     pub disk_available_bytes: Option<u64>,
+    /// The store's size on disk: the database and its write-ahead log.
+    pub store_bytes: u64,
+}
+
+/// The size of the store's files (database, WAL, shared memory).
+fn store_bytes(data_dir: &std::path::Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            std::fs::metadata(data_dir.join(format!("{}{suffix}", crate::store::DATABASE_FILE)))
+                .ok()
+        })
+        .map(|meta| meta.len())
+        .sum()
 }
 
 async fn system(State(app): State<AppState>) -> axum::Json<SystemView> {
     let probe = app.metrics.probe_process(&app.settings.data_dir);
     axum::Json(SystemView {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        api_revision: API_REVISION,
         pid: std::process::id(),
         cpu_percent: probe.cpu_percent,
         memory_bytes: probe.memory_bytes,
@@ -240,6 +259,7 @@ async fn system(State(app): State<AppState>) -> axum::Json<SystemView> {
         data_dir: app.settings.data_dir.display().to_string(),
         disk_total_bytes: probe.disk_total_bytes,
         disk_available_bytes: probe.disk_available_bytes,
+        store_bytes: store_bytes(&app.settings.data_dir),
     })
 }
 

@@ -323,6 +323,10 @@ static BOT_SCHEMA: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyL
     jsonschema::validator_for(&schema).expect("the bot schema compiles")
 });
 
+/// Ids the control API's paths take for themselves (`/bots/stop-all`): a
+/// bot with one of these ids could not be addressed.
+pub const RESERVED_IDS: [&str; 4] = ["start-all", "stop-all", "restart-all", "commands"];
+
 impl BotConfig {
     /// Every way this config breaks the bot schema or a rule the schema
     /// cannot express. Empty when the config is usable.
@@ -337,6 +341,12 @@ impl BotConfig {
                 .collect(),
             Err(error) => vec![issue("", error.to_string())],
         };
+        if RESERVED_IDS.contains(&self.id.as_str()) {
+            issues.push(issue(
+                "/id",
+                format!("`{}` is reserved by the control API's paths", self.id),
+            ));
+        }
         if self.mode == Mode::Live {
             issues.push(issue(
                 "/mode",
@@ -616,5 +626,15 @@ capital: { quote: USDT, initial: 1000 }
                 .message
                 .contains("live trading is not available yet")
         );
+    }
+
+    #[test]
+    fn ids_the_api_paths_take_are_refused() {
+        for id in RESERVED_IDS {
+            let text = MINIMAL.replacen("id: demo", &format!("id: {id}"), 1);
+            let issues = BotConfig::from_yaml(&text).unwrap_err();
+            assert_eq!(issues[0].pointer, "/id", "{id}");
+            assert!(issues[0].message.contains("reserved"), "{id}");
+        }
     }
 }

@@ -451,8 +451,19 @@ impl BotManager {
         ids: Vec<String>,
         kind: CommandKind,
     ) -> Vec<(String, Result<CommandReply, ManagerError>)> {
+        self.control_each(ids, kind, false).await
+    }
+
+    /// One command for each bot, all at once; each answers for itself
+    /// (an unknown id answers `NotFound`).
+    pub async fn control_each(
+        &self,
+        ids: Vec<String>,
+        kind: CommandKind,
+        flatten: bool,
+    ) -> Vec<(String, Result<CommandReply, ManagerError>)> {
         let outcomes =
-            futures_util::future::join_all(ids.iter().map(|id| self.control(id, kind, false)))
+            futures_util::future::join_all(ids.iter().map(|id| self.control(id, kind, flatten)))
                 .await;
         ids.into_iter().zip(outcomes).collect()
     }
