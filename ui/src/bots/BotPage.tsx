@@ -1,0 +1,127 @@
+// One bot: its state and commands, chart, equity, position and orders,
+// fills and trades, risk, logs, timeline and the manual order form. Live
+// over the stream; the lists are paged from the API.
+
+import { useEffect, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { useQueryClient } from "@tanstack/react-query";
+import {
+  allowed,
+  useBotStatus,
+  useCandles,
+  useCommand,
+  useEquity,
+  useFills,
+  useMe,
+  type Command,
+} from "../api/hooks";
+import { keys } from "../api/keys";
+import { useFollow } from "../api/streamContext";
+import { Confirm } from "../components/Confirm";
+import { ErrorText, Loading } from "../components/States";
+import { formatDecimal, formatSigned, sign } from "../lib/decimal";
+import { CandleChart, EquityChart } from "./charts";
+import { FillsTable, LogTail, ManualOrderForm, PositionPanel, RiskPanel, Timeline, TradesTable } from "./panels";
+
+const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "kill", "reset", "close-all", "cancel-pending"];
+const DANGEROUS = new Set<Command>(["kill", "close-all"]);
+
+export function BotPage() {
+  const { id = "" } = useParams();
+  useFollow(`bot:${id}`, { channels: ["orders", "positions", "trades", "risk", "logs", "signals"], bots: [id] });
+  const status = useBotStatus(id);
+  const me = useMe();
+  const command = useCommand();
+  const client = useQueryClient();
+  const [confirming, setConfirming] = useState<Command | null>(null);
+  const candles = useCandles(status.data?.symbol, status.data?.timeframe);
+  const fills = useFills(id);
+  const equity = useEquity(id);
+
+  // A new candle closed: the chart and equity catch up (driven by the
+  // stream's bot.updated, never by a timer).
+  const lastCandle = status.data?.last_candle_at;
+  useEffect(() => {
+    if (!lastCandle || !status.data) return;
+    void client.invalidateQueries({ queryKey: keys.candles(status.data.symbol, status.data.timeframe) });
+    void client.invalidateQueries({ queryKey: keys.equity(id) });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [lastCandle]);
+
+  if (status.isLoading) return <Loading what={`bot ${id}`} />;
+  if (!status.data) return <ErrorText error={status.error} />;
+  const bot = status.data;
+  const commands = COMMANDS.filter(
+    (c) => bot.allowed_commands.includes(c) && allowed(me.data, `POST /api/v1/bots/{id}/${c}`),
+  );
+  const run = (name: Command) => (DANGEROUS.has(name) ? setConfirming(name) : command.mutate({ id, command: name }));
+  const allFills = (fills.data?.pages ?? []).flatMap((page) => page.items);
+
+  return (
+    <section className="bot-page" aria-label={`Bot ${id}`}>
+      <header className="bot-head">
+        <div>
+          <h1>
+            {bot.id} <span className={`badge badge-${bot.state}`}>{bot.state}</span>{" "}
+            <span className={`badge badge-${bot.trading_state.toLowerCase()}`}>{bot.trading_state}</span>
+          </h1>
+          <p className="muted">
+            {bot.name} · {bot.strategy} · {bot.symbol} {bot.timeframe} · {bot.mode} · config v{bot.config_version}{" "}
+            <Link to={`/bots/${id}/config`}>Config</Link>
+          </p>
+          {bot.error && <p className="error">{bot.error}</p>}
+          {bot.kill_switch && <p className="warn">Kill-switch engaged: {bot.kill_switch}</p>}
+        </div>
+        <div className="figures">
+          <span>
+            equity <strong>{formatDecimal(bot.equity)}</strong>
+          </span>
+          <span className={`pnl-${sign(bot.pnl)}`}>
+            PnL <strong>{formatSigned(bot.pnl)}</strong>
+          </span>
+          <span>
+            candles <strong>{bot.candles_processed}</strong>
+          </span>
+        </div>
+        <div className="commands" aria-label="Commands">
+          {commands.map((name) => (
+            <button key={name} className={DANGEROUS.has(name) ? "danger" : ""} onClick={() => run(name)}>
+              {name}
+            </button>
+          ))}
+        </div>
+      </header>
+      <ErrorText error={command.error} />
+      {confirming && (
+        <Confirm
+          title={`${confirming} ${id}?`}
+          confirmLabel={confirming}
+          onCancel={() => setConfirming(null)}
+          onConfirm={() => {
+            command.mutate({ id, command: confirming });
+            setConfirming(null);
+          }}
+        >
+          <p>
+            {confirming === "kill"
+              ? "The kill-switch cancels every order, sells the position and halts the bot until it is reset."
+              : "The whole position is sold at once at the last price."}
+          </p>
+        </Confirm>
+      )}
+      <div className="grid">
+        <div className="wide">
+          <CandleChart candles={candles.data?.items ?? []} fills={allFills} orders={bot.open_orders} />
+          <EquityChart points={equity.data ?? []} />
+        </div>
+        <PositionPanel status={bot} />
+        <RiskPanel id={id} />
+        {allowed(me.data, "POST /api/v1/bots/{id}/orders") && <ManualOrderForm id={id} />}
+        <Timeline id={id} />
+        <FillsTable id={id} />
+        <TradesTable id={id} />
+        <LogTail id={id} />
+      </div>
+    </section>
+  );
+}

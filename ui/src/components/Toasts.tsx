@@ -1,0 +1,81 @@
+// Toasts for fills, risk events and (optionally) state changes, as they
+// arrive on the stream (each kind can be turned off in Settings), and for
+// what the operator's own actions did (`notify`).
+
+import { useCallback, useEffect, useState } from "react";
+import { useEvents } from "../api/streamContext";
+import type { Envelope } from "../api/stream";
+import { formatDecimal } from "../lib/decimal";
+import { toastKinds } from "../lib/prefs";
+
+interface Toast {
+  id: number;
+  tone: "info" | "good" | "bad";
+  text: string;
+}
+
+const SHOWN_MS = 6_000;
+const MAX_SHOWN = 5;
+let nextId = 1;
+const shouters = new Set<(toast: Omit<Toast, "id">) => void>();
+
+/** Show a toast for something the operator did ("Applied as v4"). */
+export function notify(tone: Toast["tone"], text: string) {
+  for (const shout of shouters) shout({ tone, text });
+}
+
+/** The toast an event raises, if its kind is on. */
+export function toastFor(event: Envelope): Omit<Toast, "id"> | null {
+  const kinds = toastKinds();
+  const bot = event.bot_id ?? "host";
+  switch (event.type) {
+    case "order.filled":
+      if (!kinds.fills) return null;
+      return {
+        tone: "info",
+        text: `${bot}: ${event.data.fill.side} ${formatDecimal(event.data.fill.quantity, 5)} @ ${formatDecimal(event.data.fill.price)}`,
+      };
+    case "risk.violation":
+      return kinds.risk ? { tone: "bad", text: `${bot}: ${event.data.rule} breached (${event.data.observed} / ${event.data.limit})` } : null;
+    case "risk.kill_switch":
+      return kinds.risk ? { tone: "bad", text: `${bot}: kill-switch — ${event.data.reason}` } : null;
+    case "bot.state_changed":
+      return kinds.state ? { tone: "info", text: `${bot}: ${event.data.from} → ${event.data.to}` } : null;
+    case "emergency.engaged":
+      return { tone: "bad", text: `Emergency stop engaged by ${event.data.by}` };
+    default:
+      return null;
+  }
+}
+
+export function Toasts() {
+  const [toasts, setToasts] = useState<Toast[]>([]);
+  const show = useCallback((toast: Omit<Toast, "id">) => {
+    const id = nextId++;
+    setToasts((shown) => [...shown.slice(-(MAX_SHOWN - 1)), { ...toast, id }]);
+    setTimeout(() => setToasts((shown) => shown.filter((t) => t.id !== id)), SHOWN_MS);
+  }, []);
+  const listener = useCallback(
+    (event: Envelope) => {
+      const toast = toastFor(event);
+      if (toast) show(toast);
+    },
+    [show],
+  );
+  useEvents(listener);
+  useEffect(() => {
+    shouters.add(show);
+    return () => {
+      shouters.delete(show);
+    };
+  }, [show]);
+  return (
+    <div className="toasts" role="status" aria-live="polite">
+      {toasts.map((toast) => (
+        <div key={toast.id} className={`toast toast-${toast.tone}`}>
+          {toast.text}
+        </div>
+      ))}
+    </div>
+  );
+}

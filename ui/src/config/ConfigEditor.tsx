@@ -1,0 +1,177 @@
+// One config document edited two ways: a form generated from the bot
+// schema and the chosen plugin's parameter schema, or its YAML. The server
+// is the only validator: its errors are shown at the field their JSON
+// Pointer names (and listed above the YAML).
+
+import { useMemo, useState } from "react";
+import Form from "@rjsf/core";
+import { createSchemaUtils, type ErrorSchema, type ObjectFieldTemplateProps, type RJSFSchema, type UiSchema } from "@rjsf/utils";
+import { customizeValidator } from "@rjsf/validator-ajv8";
+import type { ApiProblem } from "../api/client";
+import { useOpenApi, useStrategies } from "../api/hooks";
+import { ErrorText, Loading } from "../components/States";
+import { configFormSchema, errorTree, type JsonSchema } from "./formSchema";
+import { fromYaml, sortKeys, toYaml, type Doc } from "./document";
+
+// Used by rjsf to resolve schemas only (the form is submitted unvalidated:
+// the server checks it); formats like uint64 are not ajv's to judge.
+const validator = customizeValidator({ ajvOptionsOverrides: { validateFormats: false } });
+
+const UI_SCHEMA: UiSchema = {
+  "ui:submitButtonOptions": { norender: true },
+  "ui:order": ["id", "name", "mode", "autostart", "strategy", "market", "capital", "*"],
+};
+
+/** Sections open at first: what most edits touch. Any section with an error opens. */
+const OPEN_SECTIONS = new Set(["strategy", "params", "market", "capital", "risk"]);
+
+function hasErrors(errors: ErrorSchema | undefined): boolean {
+  if (!errors) return false;
+  return Object.entries(errors).some(([key, value]) =>
+    key === "__errors" ? Array.isArray(value) && value.length > 0 : hasErrors(value as ErrorSchema),
+  );
+}
+
+/** Nested objects fold away (the whole bot schema is long); the top level does not. */
+function Section({ title, description, properties, fieldPathId, errorSchema }: ObjectFieldTemplateProps) {
+  const body = (
+    <>
+      {description && <div className="field-description">{description}</div>}
+      {properties.filter((p) => !p.hidden).map((p) => p.content)}
+    </>
+  );
+  const path = fieldPathId.path;
+  if (path.length === 0) return <div className="form-root">{body}</div>;
+  const open = (path.length <= 2 && OPEN_SECTIONS.has(String(path[path.length - 1]))) || hasErrors(errorSchema);
+  return (
+    <details className="form-section" open={open}>
+      <summary>{title || String(path[path.length - 1])}</summary>
+      {body}
+    </details>
+  );
+}
+
+const TEMPLATES = { ObjectFieldTemplate: Section };
+
+interface Props {
+  value: Doc;
+  onChange: (value: Doc) => void;
+  problem?: ApiProblem | null;
+  readOnly?: boolean;
+}
+
+type View = "form" | "yaml";
+
+/** The parameter schema of the plugin `strategy` names (its version, or the highest). */
+function pluginSchema(
+  strategies: { name: string; version: string; params_schema: unknown }[],
+  strategy: Doc | undefined,
+): Record<string, unknown> | undefined {
+  const name = strategy?.plugin;
+  const version = strategy?.version;
+  const candidates = strategies.filter((s) => s.name === name && (!version || s.version === version));
+  const chosen = candidates.sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }))[0];
+  const schema = chosen?.params_schema;
+  return schema && typeof schema === "object" ? (schema as Record<string, unknown>) : undefined;
+}
+
+/** The form schema for `value`: the bot schema with the parameter schema
+ * of the plugin it names. */
+export function useConfigSchema(value: Doc) {
+  const openapi = useOpenApi();
+  const strategies = useStrategies();
+  const list = useMemo(() => strategies.data?.items ?? [], [strategies.data]);
+  const params = pluginSchema(list, value.strategy as Doc | undefined);
+  const names = useMemo(() => [...new Set(list.map((s) => s.name))].sort(), [list]);
+  const schema = useMemo(
+    () => (openapi.data ? configFormSchema(openapi.data.components.schemas, params, names) : null),
+    [openapi.data, params, names],
+  );
+  return {
+    schema,
+    isLoading: openapi.isLoading || strategies.isLoading,
+    error: openapi.error ?? strategies.error,
+  };
+}
+
+/** `doc` as the form holds it (defaults filled in), keys sorted: what a
+ * diff compares, so only real changes show. */
+export function canonical(schema: JsonSchema | null, doc: Doc): Doc {
+  if (!schema) return sortKeys(doc) as Doc;
+  const utils = createSchemaUtils(validator, schema as RJSFSchema);
+  return sortKeys(utils.getDefaultFormState(schema as RJSFSchema, doc)) as Doc;
+}
+
+export function ConfigEditor({ value, onChange, problem, readOnly = false }: Props) {
+  const [view, setView] = useState<View>("form");
+  const [yamlText, setYamlText] = useState("");
+  const [yamlError, setYamlError] = useState<string | null>(null);
+  const { schema, isLoading, error } = useConfigSchema(value);
+  const extraErrors = useMemo(
+    () => (problem?.problem.errors ? errorTree(problem.problem.errors) : undefined),
+    [problem],
+  );
+
+  if (isLoading) return <Loading what="the config schema" />;
+  if (!schema) return <ErrorText error={error} />;
+
+  const show = (next: View) => {
+    if (next === "yaml") {
+      setYamlText(toYaml(value));
+      setYamlError(null);
+    }
+    setView(next);
+  };
+
+  return (
+    <div className="config-editor">
+      <div className="tabs" role="tablist">
+        <button role="tab" aria-selected={view === "form"} onClick={() => show("form")}>
+          Form
+        </button>
+        <button role="tab" aria-selected={view === "yaml"} onClick={() => show("yaml")}>
+          YAML
+        </button>
+      </div>
+      {view === "form" ? (
+        <Form
+          schema={schema as RJSFSchema}
+          uiSchema={UI_SCHEMA}
+          formData={value}
+          validator={validator}
+          templates={TEMPLATES}
+          noValidate
+          showErrorList={false}
+          extraErrors={extraErrors as never}
+          disabled={readOnly}
+          onChange={(event) => onChange(event.formData as Doc)}
+        />
+      ) : (
+        <div className="yaml-view">
+          <textarea
+            aria-label="Config as YAML"
+            spellCheck={false}
+            readOnly={readOnly}
+            value={yamlText}
+            rows={Math.min(40, Math.max(12, yamlText.split("\n").length + 1))}
+            onChange={(event) => {
+              setYamlText(event.target.value);
+              const parsed = fromYaml(event.target.value);
+              if ("error" in parsed) {
+                setYamlError(parsed.error);
+              } else {
+                setYamlError(null);
+                onChange(parsed.doc);
+              }
+            }}
+          />
+          {yamlError && (
+            <p className="error" role="alert">
+              YAML: {yamlError}
+            </p>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

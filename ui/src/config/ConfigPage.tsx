@@ -1,0 +1,195 @@
+// A bot's config: edit it (form or YAML), check it with the server, review
+// the diff against the config in force, apply it with If-Match; and its
+// versions, with a diff between any two and a rollback to any of them.
+
+import { useEffect, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { ApiProblem } from "../api/client";
+import { allowed, useApplyConfig, useBotConfig, useMe, useRollback, useValidateConfig, useVersions } from "../api/hooks";
+import { useFollow } from "../api/streamContext";
+import { Confirm } from "../components/Confirm";
+import { Empty, ErrorText, Loading } from "../components/States";
+import { notify } from "../components/Toasts";
+import { canonical, ConfigEditor, useConfigSchema } from "./ConfigEditor";
+import { DiffView } from "./DiffView";
+import type { Doc } from "./document";
+import type { JsonSchema } from "./formSchema";
+
+export function ConfigPage() {
+  const { id = "" } = useParams();
+  useFollow(`config:${id}`, { channels: ["bots"], bots: [id] });
+  const me = useMe();
+  const running = useBotConfig(id);
+  const validate = useValidateConfig(id);
+  const apply = useApplyConfig(id);
+  const [draft, setDraft] = useState<Doc | null>(null);
+  const [reviewing, setReviewing] = useState(false);
+  const canApply = allowed(me.data, "PUT /api/v1/bots/{id}/config");
+  const { schema } = useConfigSchema(draft ?? {});
+
+  // Start from the config in force (and again after it changed, unless edited).
+  const inForce = running.data?.config;
+  useEffect(() => {
+    if (inForce && draft === null) setDraft(structuredClone(inForce));
+  }, [inForce, draft]);
+
+  if (running.isLoading || (inForce && !draft)) return <Loading what={`the config of ${id}`} />;
+  if (!running.data || !draft) return <ErrorText error={running.error} />;
+
+  const before = canonical(schema, running.data.config);
+  const after = canonical(schema, draft);
+  const changed = JSON.stringify(before) !== JSON.stringify(after);
+  const problem = (apply.error ?? validate.error) instanceof ApiProblem ? ((apply.error ?? validate.error) as ApiProblem) : null;
+  const edit = (next: Doc) => {
+    setDraft(next);
+    setReviewing(false);
+    validate.reset();
+    apply.reset();
+  };
+  const review = () =>
+    validate.mutate(draft, {
+      onSuccess: () => setReviewing(true),
+    });
+  const commit = () =>
+    apply.mutate(
+      { config: draft, etag: running.data.etag },
+      {
+        onSuccess: (applied) => {
+          notify("good", `${id}: config applied as version ${applied.version}`);
+          setDraft(structuredClone(applied.config as Doc));
+          setReviewing(false);
+        },
+      },
+    );
+
+  return (
+    <section className="config-page" aria-label={`Config of ${id}`}>
+      <header className="page-head">
+        <h1>
+          <Link to={`/bots/${id}`}>{id}</Link> · config{" "}
+          <span className="muted">in force: {running.data.etag?.replaceAll('"', "") ?? "?"}</span>
+        </h1>
+        {canApply && (
+          <div className="actions">
+            <button onClick={() => edit(structuredClone(running.data.config))}>Discard changes</button>
+            <button className="primary" onClick={review} disabled={validate.isPending}>
+              {validate.isPending ? "Checking…" : "Review changes"}
+            </button>
+          </div>
+        )}
+      </header>
+      {problem && <ErrorText error={problem} />}
+      {apply.error && !(apply.error instanceof ApiProblem) && <ErrorText error={apply.error} />}
+      {reviewing && (
+        <div className="review">
+          <DiffView before={before} after={after} label="Changes against the config in force" />
+          {changed ? (
+            <>
+              <p className="good">The server accepts this config.</p>
+              <button className="primary" onClick={commit} disabled={apply.isPending}>
+                {apply.isPending ? "Applying…" : "Apply"}
+              </button>
+            </>
+          ) : (
+            <p className="muted">Nothing to apply.</p>
+          )}
+        </div>
+      )}
+      <div className="config-layout">
+        <ConfigEditor value={draft} onChange={edit} problem={problem} readOnly={!canApply} />
+        <Versions
+          id={id}
+          etag={running.data.etag}
+          canRollback={allowed(me.data, "POST /api/v1/bots/{id}/config/rollback")}
+          onApplied={(config) => edit(structuredClone(config))}
+          schema={schema}
+        />
+      </div>
+    </section>
+  );
+}
+
+function Versions({
+  id,
+  etag,
+  canRollback,
+  onApplied,
+  schema,
+}: {
+  id: string;
+  etag: string | null;
+  canRollback: boolean;
+  onApplied: (config: Doc) => void;
+  schema: JsonSchema | null;
+}) {
+  const versions = useVersions(id);
+  const rollback = useRollback(id);
+  const [picked, setPicked] = useState<number[]>([]);
+  const [confirming, setConfirming] = useState<number | null>(null);
+
+  if (versions.isLoading) return <Loading what="versions" />;
+  if (!versions.data) return <ErrorText error={versions.error} />;
+  const items = versions.data.items;
+  if (items.length === 0) return <Empty>No versions yet.</Empty>;
+  const current = items[0].version;
+  const pick = (version: number) =>
+    setPicked((now) => (now.includes(version) ? now.filter((v) => v !== version) : [...now, version].slice(-2)));
+  const [a, b] = [...picked].sort((x, y) => x - y).map((v) => items.find((item) => item.version === v));
+
+  return (
+    <aside className="versions" aria-label="Versions">
+      <h2>Versions</h2>
+      <p className="muted">Tick two to compare them.</p>
+      <ol>
+        {items.map((item) => (
+          <li key={item.version}>
+            <label>
+              <input
+                type="checkbox"
+                checked={picked.includes(item.version)}
+                onChange={() => pick(item.version)}
+                aria-label={`compare version ${item.version}`}
+              />
+              <strong>v{item.version}</strong> {new Date(item.created_at).toLocaleString()} · {item.actor}
+              {item.version === current && <span className="badge">in force</span>}
+            </label>
+            {canRollback && item.version !== current && (
+              <button onClick={() => setConfirming(item.version)}>Roll back to v{item.version}</button>
+            )}
+          </li>
+        ))}
+      </ol>
+      {a && b && (
+        <DiffView
+          before={canonical(schema, a.config as Doc)}
+          after={canonical(schema, b.config as Doc)}
+          label={`v${a.version} → v${b.version}`}
+        />
+      )}
+      <ErrorText error={rollback.error} />
+      {confirming !== null && (
+        <Confirm
+          title={`Roll ${id} back to v${confirming}?`}
+          confirmLabel="Roll back"
+          danger={false}
+          onCancel={() => setConfirming(null)}
+          onConfirm={() => {
+            const version = confirming;
+            setConfirming(null);
+            rollback.mutate(
+              { version, etag },
+              {
+                onSuccess: (applied) => {
+                  notify("good", `${id}: v${version} back in force as v${applied.version}`);
+                  onApplied(applied.config as Doc);
+                },
+              },
+            );
+          }}
+        >
+          <p>The config of v{confirming} becomes a new version, hot-swapped like any change.</p>
+        </Confirm>
+      )}
+    </aside>
+  );
+}
