@@ -47,6 +47,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             put(replace),
         )
         .document_body::<BotConfig>()
+        .conditional()
         .returns::<ConfigApplied>(),
         Endpoint::post(
             "/bots/{id}/config/validate",
@@ -71,6 +72,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             post(rollback),
         )
         .json_body::<RollbackRequest>()
+        .conditional()
         .returns::<ConfigApplied>(),
     ]
 }

@@ -89,7 +89,7 @@ fn command_endpoint(path: &'static str, summary: &'static str, kind: CommandKind
         },
     );
     Endpoint::post(path, summary, Role::Operator, handler)
-        .json_body::<CommandOptions>()
+        .optional_json_body::<CommandOptions>()
         .returns::<BotStatus>()
 }
 

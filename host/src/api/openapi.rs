@@ -51,6 +51,10 @@ pub struct Endpoint {
     pub idempotent: bool,
     /// Media types and the schema of the request body.
     pub request: Option<(&'static [&'static str], SchemaFn)>,
+    /// Whether the body may be left out (a command's options).
+    pub body_optional: bool,
+    /// Whether `If-Match` (a config version's ETag) makes the call conditional.
+    pub conditional: bool,
     /// Status and schema of a successful answer (None: not JSON).
     pub success: u16,
     pub response: Option<SchemaFn>,
@@ -75,6 +79,8 @@ impl Endpoint {
             access: Access::Role(role),
             body_limit: JSON_BODY_LIMIT,
             idempotent: false,
+            body_optional: false,
+            conditional: false,
             request: None,
             success: 200,
             response: None,
@@ -142,6 +148,19 @@ impl Endpoint {
 
     pub fn json_body<T: JsonSchema>(mut self) -> Self {
         self.request = Some((&["application/json"], schema_of::<T>));
+        self
+    }
+
+    /// A JSON body that may be left out.
+    pub fn optional_json_body<T: JsonSchema>(mut self) -> Self {
+        self.body_optional = true;
+        self.json_body::<T>()
+    }
+
+    /// `If-Match` with the config version's ETag applies the change only
+    /// to that version (412 otherwise).
+    pub fn conditional(mut self) -> Self {
+        self.conditional = true;
         self
     }
 
@@ -225,6 +244,13 @@ pub fn document(endpoints: &[Endpoint], version: &str) -> Value {
                 "schema": { "type": "string", "maxLength": 200 }
             }));
         }
+        if endpoint.conditional {
+            parameters.push(json!({
+                "name": "If-Match", "in": "header", "required": false,
+                "description": "The config version's ETag (`\"v3\"`): the change is made only if that version is still in force (412 otherwise).",
+                "schema": { "type": "string", "maxLength": 200 }
+            }));
+        }
         if !parameters.is_empty() {
             operation.insert("parameters".into(), Value::Array(parameters));
         }
@@ -236,7 +262,7 @@ pub fn document(endpoints: &[Endpoint], version: &str) -> Value {
                 .collect();
             operation.insert(
                 "requestBody".into(),
-                json!({ "required": true, "content": content }),
+                json!({ "required": !endpoint.body_optional, "content": content }),
             );
         }
         let mut responses = Map::new();
