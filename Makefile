@@ -13,6 +13,9 @@ BIN         := target/debug/stratbox
 RELEASE_BIN := target/release/stratbox
 VENV        := target/venv
 SCHEMATHESIS_VERSION := 4.32.5
+UI          := ui
+UI_DEPS     := $(UI)/node_modules/.installed
+CHROMIUM    ?= /usr/bin/chromium
 
 PLUGINS  := ema-cross rsi-reversion breakout rules
 FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wrong-exports costly-schema
@@ -22,8 +25,11 @@ export STRATBOX_BIN         := $(CURDIR)/$(BIN)
 export STRATBOX_PLUGIN_DIR  := $(CURDIR)/$(PLUGIN_DIR)
 export STRATBOX_FIXTURE_DIR := $(CURDIR)/$(FIXTURE_DIR)
 export STRATBOX_SCHEMATHESIS := $(CURDIR)/$(VENV)/bin/st
+# The UI's end-to-end tests drive this browser (Debian's chromium).
+export STRATBOX_CHROMIUM    := $(CHROMIUM)
 
-.PHONY: all setup plugins fixtures build release run demo test venv bench wrk lint fmt clean
+.PHONY: all setup plugins fixtures build release run demo test test-rust venv bench wrk lint fmt clean \
+	ui ui-deps ui-api ui-dev ui-test ui-bench chromium schemas
 
 all: build plugins
 
@@ -51,11 +57,11 @@ build:
 release:
 	$(CARGO) build --release -p stratbox-host --bin stratbox
 
-## run: the host and its control API (config/stratbox.yaml) with the demo
-## bots of config/bots as paper bots on accelerated synthetic feeds (no
-## network needed), from the release build. Prints the URL and, on the
-## first start at a terminal, an admin token.
-run: release plugins
+## run: the host, its control API and the dashboard (config/stratbox.yaml)
+## with the demo bots of config/bots as paper bots on accelerated synthetic
+## feeds (no network needed), from the release build. Prints the dashboard's
+## address and, on the first start at a terminal, an admin token.
+run: release plugins ui
 	$(RELEASE_BIN) serve --config config/stratbox.yaml
 
 ## demo: on demo candles, dry-run every example strategy, then backtest the
@@ -73,8 +79,11 @@ demo: build plugins
 			--plugins-dir $(PLUGIN_DIR) --json $(DEMO_DIR)/$$bot.json || exit 1; \
 	done
 
-## test: every test, with plugins, fixtures and the API fuzzer set up first.
-test: build plugins fixtures venv
+## test: every test: the Rust workspace (plugins, fixtures and the API
+## fuzzer set up first), then the UI's.
+test: test-rust ui-test
+
+test-rust: build plugins fixtures venv
 	$(CARGO) test --workspace
 
 ## venv: schemathesis (from PyPI) for the OpenAPI fuzz test.
@@ -91,6 +100,47 @@ bench: plugins wrk
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } \
 		|| { sudo apt-get update -qq && sudo apt-get install -y -qq wrk; }
+
+## ui-deps: the UI's npm packages, exactly as the committed lock file says.
+ui-deps: $(UI_DEPS)
+$(UI_DEPS): $(UI)/package-lock.json
+	cd $(UI) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## ui: the dashboard, built into ui/dist (served by `stratbox serve` at /).
+ui: ui-deps
+	cd $(UI) && npm run --silent build
+
+## schemas: regenerate the committed JSON Schemas and OpenAPI document from
+## the Rust types, and the UI's typed client from the document.
+schemas: ui-deps
+	STRATBOX_UPDATE_SCHEMAS=1 $(CARGO) test -p stratbox-host --test schemas
+	cd $(UI) && npm run --silent api
+
+## ui-api: the UI's typed client regenerated from schemas/openapi.json.
+ui-api: ui-deps
+	cd $(UI) && npm run --silent api
+
+## ui-dev: the Vite dev server on http://localhost:5173, proxying the API
+## to a host on 127.0.0.1:8080 (start one with `make run`).
+ui-dev: ui-deps
+	cd $(UI) && npm run dev
+
+## chromium: Debian's browser for the UI's end-to-end tests.
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| { sudo apt-get update -qq && sudo apt-get install -y -qq chromium; }
+
+## ui-test: the typed client matches the API document, type checks,
+## component tests (Vitest) and end-to-end tests (Playwright driving
+## headless Chromium against a real `stratbox serve`).
+ui-test: ui build plugins chromium
+	cd $(UI) && npm run --silent api:check && npm test && npm run e2e
+
+## ui-bench: the dashboard's bundle size, time to data, longest task and
+## memory with 1,000 bots and 200 events/s.
+ui-bench: ui release plugins chromium
+	cd $(UI) && STRATBOX_BIN=$(CURDIR)/$(RELEASE_BIN) npm run bench
 
 ## lint: formatting and clippy with warnings as errors.
 lint:

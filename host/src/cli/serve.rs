@@ -373,7 +373,15 @@ pub fn run(
             println!("{}", json!({ "event": "development_token", "role": "admin", "token": token }));
             eprintln!("stratbox: a development admin token was created (shown once): {token}");
         }
-        eprintln!("stratbox: serving http://{address}/api/v1 (Ctrl-C to stop)");
+        let ui_dir = state.settings.ui_dir();
+        if ui_dir.join("index.html").is_file() {
+            eprintln!("stratbox: dashboard at http://{address}/ (Ctrl-C to stop)");
+        } else {
+            eprintln!(
+                "stratbox: serving http://{address}/api/v1 (Ctrl-C to stop); the dashboard is not built in {} (`make ui`)",
+                ui_dir.display()
+            );
+        }
         api::serve(state, listener, shutdown_signal()).await?;
         // Bots are not stopped: what they committed is their state, and
         // each comes back as its `on_restart` says.

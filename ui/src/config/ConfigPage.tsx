@@ -2,7 +2,7 @@
 // the diff against the config in force, apply it with If-Match; and its
 // versions, with a diff between any two and a rollback to any of them.
 
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { ApiProblem } from "../api/client";
 import { allowed, useApplyConfig, useBotConfig, useMe, useRollback, useValidateConfig, useVersions } from "../api/hooks";
@@ -23,22 +23,32 @@ export function ConfigPage() {
   const validate = useValidateConfig(id);
   const apply = useApplyConfig(id);
   const [draft, setDraft] = useState<Doc | null>(null);
+  // The version the draft started from: applied with If-Match on it, so a
+  // change made elsewhere meanwhile is never overwritten.
+  const [base, setBase] = useState<{ config: Doc; etag: string | null } | null>(null);
   const [reviewing, setReviewing] = useState(false);
   const canApply = allowed(me.data, "PUT /api/v1/bots/{id}/config");
   const { schema } = useConfigSchema(draft ?? {});
 
-  // Start from the config in force (and again after it changed, unless edited).
-  const inForce = running.data?.config;
+  const untouched =
+    draft === null || base === null || JSON.stringify(canonical(schema, draft)) === JSON.stringify(canonical(schema, base.config));
+  const untouchedNow = useRef(untouched);
+  untouchedNow.current = untouched;
+  // Follow the config in force while the draft is untouched.
   useEffect(() => {
-    if (inForce && draft === null) setDraft(structuredClone(inForce));
-  }, [inForce, draft]);
+    if (running.data && untouchedNow.current) {
+      setBase(running.data);
+      setDraft(structuredClone(running.data.config));
+    }
+  }, [running.data]);
 
-  if (running.isLoading || (inForce && !draft)) return <Loading what={`the config of ${id}`} />;
-  if (!running.data || !draft) return <ErrorText error={running.error} />;
+  if (running.isLoading || (running.data && !draft)) return <Loading what={`the config of ${id}`} />;
+  if (!running.data || !draft || !base) return <ErrorText error={running.error} />;
 
   const before = canonical(schema, running.data.config);
   const after = canonical(schema, draft);
   const changed = JSON.stringify(before) !== JSON.stringify(after);
+  const stale = base.etag !== running.data.etag;
   const problem = (apply.error ?? validate.error) instanceof ApiProblem ? ((apply.error ?? validate.error) as ApiProblem) : null;
   const edit = (next: Doc) => {
     setDraft(next);
@@ -46,18 +56,21 @@ export function ConfigPage() {
     validate.reset();
     apply.reset();
   };
+  const restart = (from: { config: Doc; etag: string | null }) => {
+    setBase(from);
+    edit(structuredClone(from.config));
+  };
   const review = () =>
     validate.mutate(draft, {
       onSuccess: () => setReviewing(true),
     });
   const commit = () =>
     apply.mutate(
-      { config: draft, etag: running.data.etag },
+      { config: draft, etag: base.etag },
       {
         onSuccess: (applied) => {
           notify("good", `${id}: config applied as version ${applied.version}`);
-          setDraft(structuredClone(applied.config as Doc));
-          setReviewing(false);
+          restart({ config: applied.config as Doc, etag: `"v${applied.version}"` });
         },
       },
     );
@@ -71,13 +84,19 @@ export function ConfigPage() {
         </h1>
         {canApply && (
           <div className="actions">
-            <button onClick={() => edit(structuredClone(running.data.config))}>Discard changes</button>
+            <button onClick={() => restart(running.data)}>Discard changes</button>
             <button className="primary" onClick={review} disabled={validate.isPending}>
               {validate.isPending ? "Checking…" : "Review changes"}
             </button>
           </div>
         )}
       </header>
+      {stale && (
+        <p className="warn" role="alert">
+          The config in force changed to {running.data.etag?.replaceAll('"', "")} since this draft started from{" "}
+          {base.etag?.replaceAll('"', "")}: applying it will be refused. Discard changes to start from the new one.
+        </p>
+      )}
       {problem && <ErrorText error={problem} />}
       {apply.error && !(apply.error instanceof ApiProblem) && <ErrorText error={apply.error} />}
       {reviewing && (
@@ -101,7 +120,7 @@ export function ConfigPage() {
           id={id}
           etag={running.data.etag}
           canRollback={allowed(me.data, "POST /api/v1/bots/{id}/config/rollback")}
-          onApplied={(config) => edit(structuredClone(config))}
+          onApplied={(config, version) => restart({ config, etag: `"v${version}"` })}
           schema={schema}
         />
       </div>
@@ -119,7 +138,7 @@ function Versions({
   id: string;
   etag: string | null;
   canRollback: boolean;
-  onApplied: (config: Doc) => void;
+  onApplied: (config: Doc, version: number) => void;
   schema: JsonSchema | null;
 }) {
   const versions = useVersions(id);
@@ -181,7 +200,7 @@ function Versions({
               {
                 onSuccess: (applied) => {
                   notify("good", `${id}: v${version} back in force as v${applied.version}`);
-                  onApplied(applied.config as Doc);
+                  onApplied(applied.config as Doc, applied.version);
                 },
               },
             );

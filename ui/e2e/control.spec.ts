@@ -1,0 +1,97 @@
+// Commanding bots and watching them live: start/stop, a trade appearing
+// without a reload, the kill-switch, commands on a selection, and the
+// emergency stop of everything.
+import { expect, test } from "@playwright/test";
+import { Host, signedIn } from "./host";
+
+let host: Host;
+test.beforeAll(async () => {
+  host = await Host.start();
+});
+test.afterAll(async () => {
+  await host.stop();
+});
+
+test("stop and start a bot from the fleet", async ({ page }) => {
+  await signedIn(page, host);
+  const row = page.getByRole("row", { name: "bot breakout-sol" });
+  await expect(row.locator(".badge")).toHaveText("running");
+  await row.getByRole("button", { name: "stop" }).click();
+  await expect(row.locator(".badge")).toHaveText("stopped");
+  await expect(row.getByRole("button", { name: "start" })).toBeVisible();
+  expect((await host.api<{ state: string }>("GET", "/bots/breakout-sol/status")).state).toBe("stopped");
+  await row.getByRole("button", { name: "start" }).click();
+  await expect(row.locator(".badge")).toHaveText("running");
+});
+
+test("a trade appears on the bot page without reloading", async ({ page }) => {
+  await signedIn(page, host, "/bots/rules-btc");
+  const fills = page.getByRole("region", { name: "Fills" });
+  const trades = page.getByRole("region", { name: "Trades" });
+  await expect(page.getByRole("heading", { name: /rules-btc/ })).toBeVisible();
+  await expect(fills).toBeVisible();
+  const fillRows = fills.locator("tbody tr");
+  const tradeRows = trades.locator("tbody tr");
+  const fillsBefore = await fillRows.count();
+  const tradesBefore = await tradeRows.count();
+
+  // Orders placed behind the page's back (another client): only the stream tells it.
+  await host.api("POST", "/bots/rules-btc/orders", { side: "buy", kind: "market", quantity: "1" });
+  await expect(fillRows).toHaveCount(fillsBefore + 1);
+  await host.api("POST", "/bots/rules-btc/orders", { side: "sell", kind: "market", quantity: "1" });
+  await expect(fillRows).toHaveCount(fillsBefore + 2);
+  await expect(tradeRows).toHaveCount(tradesBefore + 1);
+  await expect(page.getByRole("region", { name: "Timeline" })).toContainText("round trip closed");
+});
+
+test("a manual order the risk engine refuses shows the check that refused it", async ({ page }) => {
+  await signedIn(page, host, "/bots/rules-btc");
+  const form = page.getByRole("region", { name: "Manual order" });
+  await form.getByLabel("Quantity").fill("0.00001");
+  await form.getByRole("button", { name: "Place" }).click();
+  await expect(form.getByRole("alert")).toContainText(/notional|minimum|min/i);
+});
+
+test("kill a bot and see its kill-switch", async ({ page }) => {
+  await signedIn(page, host, "/bots/ema-cross-btc");
+  await page.getByLabel("Commands").getByRole("button", { name: "kill" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "kill" }).click();
+  await expect(page.getByText(/Kill-switch engaged/)).toBeVisible();
+  await expect(page.getByRole("heading", { name: /ema-cross-btc/ }).locator(".badge").first()).toHaveText("killed");
+  await expect(page.getByRole("region", { name: "Risk" })).toContainText(/kill/i);
+  // Reset puts it back to stopped (allowed commands follow the state).
+  await page.getByLabel("Commands").getByRole("button", { name: "reset" }).click();
+  await expect(page.getByRole("heading", { name: /ema-cross-btc/ }).locator(".badge").first()).toHaveText("stopped");
+});
+
+test("a command for a selection of bots", async ({ page }) => {
+  await signedIn(page, host);
+  await page.getByLabel("select rsi-reversion-eth").check();
+  await page.getByLabel("select breakout-sol").check();
+  const selection = page.getByLabel("Selection");
+  await expect(selection).toContainText("2 selected");
+  await selection.getByRole("button", { name: "pause" }).click();
+  await expect(page.getByRole("row", { name: "bot rsi-reversion-eth" }).locator(".badge")).toHaveText("paused");
+  await expect(page.getByRole("row", { name: "bot breakout-sol" }).locator(".badge")).toHaveText("paused");
+  await selection.getByRole("button", { name: "resume" }).click();
+  await expect(page.getByRole("row", { name: "bot breakout-sol" }).locator(".badge")).toHaveText("running");
+});
+
+test("emergency stop: every bot killed, then released by an admin", async ({ page }) => {
+  await host.api("POST", "/bots/start-all");
+  await signedIn(page, host);
+  await page.getByRole("button", { name: "Emergency stop" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Kill every bot" }).click();
+  const banner = page.getByRole("region", { name: "Emergency stop" });
+  await expect(banner).toContainText("Emergency stop engaged");
+  await expect(banner).toContainText("Every bot is stopped.");
+  const badges = page.getByRole("table", { name: "Bots" }).locator(".bot-row:not(.head) .badge");
+  await expect(badges).toHaveCount(4);
+  await expect(badges).toHaveText(["killed", "killed", "killed", "killed"]);
+  const bots = await host.api<{ items: { state: string }[] }>("GET", "/bots");
+  expect(bots.items.map((b) => b.state)).toEqual(["killed", "killed", "killed", "killed"]);
+
+  await banner.getByRole("button", { name: "Release" }).click();
+  await expect(banner).toHaveCount(0);
+  expect((await host.api<{ engaged: boolean }>("GET", "/emergency")).engaged).toBe(false);
+});
