@@ -29,7 +29,7 @@ export STRATBOX_SCHEMATHESIS := $(CURDIR)/$(VENV)/bin/st
 export STRATBOX_CHROMIUM    := $(CHROMIUM)
 
 .PHONY: all setup plugins fixtures build release run demo test test-rust venv bench wrk lint fmt clean \
-	ui ui-deps ui-api ui-dev ui-test ui-bench chromium schemas
+	ui ui-deps ui-api ui-dev ui-test ui-bench chromium schemas screenshots
 
 all: build plugins
 
@@ -136,6 +136,11 @@ chromium:
 ## headless Chromium against a real `stratbox serve`).
 ui-test: ui build plugins chromium
 	cd $(UI) && npm run --silent api:check && npm test && npm run e2e
+
+## screenshots: the README's screenshots (docs/screenshots), taken by the
+## end-to-end run against a live host.
+screenshots: ui build plugins chromium
+	cd $(UI) && STRATBOX_UPDATE_SCREENSHOTS=1 npx playwright test screenshots
 
 ## ui-bench: the dashboard's bundle size, time to data, longest task and
 ## memory with 1,000 bots and 200 events/s.
