@@ -95,3 +95,19 @@ test("emergency stop: every bot killed, then released by an admin", async ({ pag
   await expect(banner).toHaveCount(0);
   expect((await host.api<{ engaged: boolean }>("GET", "/emergency")).engaged).toBe(false);
 });
+
+test("the command palette goes to a bot and commands it from the keyboard", async ({ page }) => {
+  await host.api("POST", "/bots/rules-btc/reset"); // killed by the emergency stop above
+  await host.api("POST", "/bots/rules-btc/start");
+  await signedIn(page, host);
+  await expect(page.getByRole("row", { name: "bot rules-btc" })).toBeVisible();
+  await page.keyboard.press("Control+k");
+  const palette = page.getByRole("dialog", { name: "Command palette" });
+  await palette.getByLabel("Command").fill("go to rules");
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/\/bots\/rules-btc$/);
+  await page.keyboard.press("Control+k");
+  await palette.getByLabel("Command").fill("pause rules-btc");
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("heading", { name: /rules-btc/ }).locator(".badge").first()).toHaveText("paused");
+});

@@ -41,6 +41,9 @@ export function useBots() {
       return all;
     },
     staleTime: Infinity,
+    // The stream replaces changed bots itself and keeps the others as they
+    // are: comparing a thousand bots deeply on every patch would cost more.
+    structuralSharing: false,
   });
 }
 
@@ -49,6 +52,7 @@ export function useBotStatus(id: string) {
     queryKey: keys.status(id),
     queryFn: () => unwrap(api.GET("/api/v1/bots/{id}/status", { params: { path: { id } } })),
     staleTime: Infinity,
+    structuralSharing: false,
   });
 }
 

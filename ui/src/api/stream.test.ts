@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { QueryClient } from "@tanstack/react-query";
-import { applyEvent, EventStream, type Envelope } from "./stream";
+import { APPLY_EVERY_MS, applyEvent, applyEvents, EventStream, type Envelope } from "./stream";
 import { keys } from "./keys";
 import { session } from "./session";
 
@@ -80,6 +80,8 @@ describe("EventStream", () => {
     expect(socket.sent[0]).toEqual({ op: "auth", token: "token-1" });
     expect(socket.ops("subscribe")).toEqual([{ op: "subscribe", channels: ["bots", "system"], bots: [] }]);
     socket.push(updated(1, "a", "paused", "101.5"));
+    expect(bots().find((b) => b.id === "a")).toMatchObject({ state: "running" }); // applied in a batch
+    vi.advanceTimersByTime(APPLY_EVERY_MS);
     expect(bots().find((b) => b.id === "a")).toMatchObject({ state: "paused", equity: "101.5" });
     expect(stream.health).toMatchObject({ connected: true, lastSeq: 1, received: 1 });
   });
@@ -90,6 +92,7 @@ describe("EventStream", () => {
     socket.push(updated(1, "a", "paused"));
     socket.push(updated(2, "b", "paused"));
     socket.drop();
+    vi.advanceTimersByTime(APPLY_EVERY_MS); // what arrived before the drop is applied
     expect(stream.health.connected).toBe(false);
 
     vi.advanceTimersByTime(300); // the first retry comes after 250 ms
@@ -102,6 +105,7 @@ describe("EventStream", () => {
     socket.push(updated(1, "a", "stopped"));
     socket.push(updated(2, "b", "stopped"));
     socket.push(updated(3, "b", "running"));
+    vi.advanceTimersByTime(APPLY_EVERY_MS);
     expect(seen).toEqual([3]);
     expect(bots().map((b) => b.state)).toEqual(["paused", "running"]);
     expect(stream.health).toMatchObject({ reconnects: 1, lastSeq: 3 });
@@ -177,5 +181,36 @@ describe("applyEvent", () => {
     client.setQueryData(keys.bots, [{ id: "a" }, { id: "b" }]);
     applyEvent(client, { seq: 1, ts: "t", type: "bot.deleted", channel: "bots", bot_id: "a", data: {} } as unknown as Envelope);
     expect(client.getQueryData(keys.bots)).toEqual([{ id: "b" }]);
+  });
+});
+
+describe("applyEvents", () => {
+  it("applies a batch in order, the fleet list copied once for its summaries", () => {
+    const client = new QueryClient();
+    client.setQueryData(keys.bots, [summary("a", "running"), summary("b", "running")]);
+    const writes = vi.spyOn(client, "setQueryData");
+    applyEvents(client, [
+      updated(1, "a", "running", "101"),
+      updated(2, "b", "paused", "99"),
+      updated(3, "a", "running", "102"),
+      updated(4, "c", "stopped", "5"),
+    ]);
+    expect(writes.mock.calls.filter(([key]) => key === keys.bots)).toHaveLength(1);
+    const bots = client.getQueryData<{ id: string; state: string; equity: string }[]>(keys.bots)!;
+    expect(bots.map((b) => [b.id, b.state, b.equity])).toEqual([
+      ["a", "running", "102"],
+      ["b", "paused", "99"],
+      ["c", "stopped", "5"],
+    ]);
+  });
+
+  it("keeps a deletion after the updates before it", () => {
+    const client = new QueryClient();
+    client.setQueryData(keys.bots, [summary("a", "running"), summary("b", "running")]);
+    applyEvents(client, [
+      updated(1, "a", "stopped"),
+      { seq: 2, ts: "t", type: "bot.deleted", channel: "bots", bot_id: "a", data: {} } as unknown as Envelope,
+    ]);
+    expect(client.getQueryData<{ id: string }[]>(keys.bots)!.map((b) => b.id)).toEqual(["b"]);
   });
 });

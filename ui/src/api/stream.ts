@@ -5,7 +5,7 @@
 // applied twice (events at or below that number are ignored), and if the
 // server no longer holds what was missed, every query is refetched.
 
-import type { QueryClient } from "@tanstack/react-query";
+import { notifyManager, type QueryClient } from "@tanstack/react-query";
 import type { Schemas } from "./client";
 import { keys } from "./keys";
 import { session } from "./session";
@@ -37,6 +37,9 @@ type Listener = (event: Envelope) => void;
 /** Always wanted: bots and host-wide events for the fleet. */
 const BASE: Interest = { channels: ["bots", "system"], bots: [] };
 const RETRY_MS = [250, 500, 1_000, 2_000, 5_000];
+/** Events are applied in batches at most this often: with a thousand bots
+ * the stream brings hundreds a second, and each batch is one render. */
+export const APPLY_EVERY_MS = 100;
 
 export class EventStream {
   private socket: WebSocket | null = null;
@@ -50,6 +53,9 @@ export class EventStream {
   private attempt = 0;
   private closed = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Events received and not applied yet, in sequence order. */
+  private queue: Envelope[] = [];
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   health: StreamHealth = {
     connected: false,
     reconnects: 0,
@@ -74,6 +80,7 @@ export class EventStream {
   stop() {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    this.flush();
     this.socket?.close(1000, "bye");
     this.socket = null;
   }
@@ -212,24 +219,75 @@ export class EventStream {
       received: this.health.received + 1,
       lastMessageAt: now,
     });
-    applyEvent(this.client, event);
-    for (const listener of this.listeners) listener(event);
+    this.queue.push(event);
+    this.flushTimer ??= setTimeout(() => this.flush(), APPLY_EVERY_MS);
+  }
+
+  /** Apply the waiting events to the cache, all in one notification. */
+  flush() {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const events = this.queue;
+    this.queue = [];
+    if (events.length === 0) return;
+    notifyManager.batch(() => applyEvents(this.client, events));
+    for (const event of events) {
+      for (const listener of this.listeners) listener(event);
+    }
   }
 }
 
-/** Merge a bot's summary into the fleet list and its status. */
-function patchBot(client: QueryClient, summary: BotSummary) {
+/** Merge bots' summaries into the fleet list (one copy of it, however
+ * many) and into their statuses. */
+function patchBots(client: QueryClient, summaries: BotSummary[]) {
   client.setQueryData<BotSummary[]>(keys.bots, (bots) => {
     if (!bots) return bots;
-    const index = bots.findIndex((bot) => bot.id === summary.id);
-    if (index < 0) return [...bots, summary].sort((a, b) => a.id.localeCompare(b.id));
     const next = bots.slice();
-    next[index] = { ...bots[index], ...summary };
-    return next;
+    const index = new Map(next.map((bot, i) => [bot.id, i]));
+    let added = false;
+    for (const summary of summaries) {
+      const at = index.get(summary.id);
+      if (at === undefined) {
+        index.set(summary.id, next.push(summary) - 1);
+        added = true;
+      } else {
+        next[at] = { ...next[at], ...summary };
+      }
+    }
+    return added ? next.sort((a, b) => a.id.localeCompare(b.id)) : next;
   });
-  client.setQueryData<BotStatus>(keys.status(summary.id), (status) =>
-    status ? { ...status, ...summary } : status,
-  );
+  for (const summary of summaries) {
+    client.setQueryData<BotStatus>(keys.status(summary.id), (status) =>
+      status ? { ...status, ...summary } : status,
+    );
+  }
+}
+
+/** Patch the cache with a batch of events, in order; the fleet list is
+ * copied once per run of bot summaries, not once per event. */
+export function applyEvents(client: QueryClient, events: Envelope[]) {
+  const summaries = new Map<string, BotSummary>();
+  const patchWaiting = () => {
+    if (summaries.size === 0) return;
+    patchBots(client, [...summaries.values()]);
+    summaries.clear();
+  };
+  for (const event of events) {
+    const summary =
+      event.type === "bot.created" || event.type === "bot.updated"
+        ? event.data
+        : event.type === "bot.state_changed"
+          ? event.data.bot
+          : null;
+    if (summary) {
+      summaries.set(summary.id, { ...summaries.get(summary.id), ...summary });
+      if (event.type === "bot.state_changed") void client.invalidateQueries({ queryKey: keys.risk(summary.id) });
+      continue;
+    }
+    patchWaiting();
+    applyEvent(client, event);
+  }
+  patchWaiting();
 }
 
 /** Put a page item first in an infinite list (newest first). */
@@ -263,10 +321,10 @@ export function applyEvent(client: QueryClient, event: Envelope) {
   switch (event.type) {
     case "bot.created":
     case "bot.updated":
-      patchBot(client, event.data);
+      patchBots(client, [event.data]);
       return;
     case "bot.state_changed":
-      patchBot(client, event.data.bot);
+      patchBots(client, [event.data.bot]);
       void client.invalidateQueries({ queryKey: keys.risk(bot) });
       return;
     case "bot.deleted":

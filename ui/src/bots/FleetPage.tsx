@@ -66,7 +66,7 @@ export function FleetPage() {
     count: shown.length,
     getScrollElement: () => scroller.current,
     estimateSize: () => ROW_HEIGHT,
-    overscan: 12,
+    overscan: 6,
   });
 
   const onSelect = useCallback((id: string, on: boolean) => {

@@ -12,6 +12,21 @@ interface Entry {
 
 export function CommandPalette() {
   const [open, setOpen] = useState(false);
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
+        event.preventDefault();
+        setOpen((shown) => !shown);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+  // Closed, it costs nothing: the entries are built only while it is open.
+  return open ? <Palette close={() => setOpen(false)} /> : null;
+}
+
+function Palette({ close }: { close: () => void }) {
   const [text, setText] = useState("");
   const [active, setActive] = useState(0);
   const input = useRef<HTMLInputElement>(null);
@@ -19,22 +34,7 @@ export function CommandPalette() {
   const bots = useBots();
   const me = useMe();
   const command = useCommand();
-
-  useEffect(() => {
-    const onKey = (event: KeyboardEvent) => {
-      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
-        event.preventDefault();
-        setOpen((shown) => !shown);
-        setText("");
-        setActive(0);
-      }
-    };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, []);
-  useEffect(() => {
-    if (open) input.current?.focus();
-  }, [open]);
+  useEffect(() => input.current?.focus(), []);
 
   const entries = useMemo<Entry[]>(() => {
     const go = (label: string, path: string): Entry => ({ label, run: () => navigate(path) });
@@ -53,14 +53,13 @@ export function CommandPalette() {
     return list.filter((entry) => entry.label.toLowerCase().includes(wanted)).slice(0, 50);
   }, [bots.data, me.data, text, navigate, command]);
 
-  if (!open) return null;
   const choose = (entry: Entry | undefined) => {
     if (!entry) return;
     entry.run();
-    setOpen(false);
+    close();
   };
   return (
-    <div className="overlay" onClick={() => setOpen(false)}>
+    <div className="overlay" onClick={close}>
       <div className="palette" role="dialog" aria-label="Command palette" onClick={(e) => e.stopPropagation()}>
         <input
           ref={input}
@@ -72,7 +71,7 @@ export function CommandPalette() {
             setActive(0);
           }}
           onKeyDown={(event) => {
-            if (event.key === "Escape") setOpen(false);
+            if (event.key === "Escape") close();
             if (event.key === "ArrowDown") setActive((i) => Math.min(i + 1, entries.length - 1));
             if (event.key === "ArrowUp") setActive((i) => Math.max(i - 1, 0));
             if (event.key === "Enter") choose(entries[active]);
