@@ -95,6 +95,7 @@ venv:
 ## The API benchmark loads the server with wrk, installed here if missing.
 bench: plugins wrk
 	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench store --bench live --bench api
+	$(MAKE) ui-bench
 
 ## wrk: the HTTP load generator of the API benchmark (Debian package).
 wrk:

@@ -126,7 +126,7 @@ fn dry_run_prints_decisions_and_a_summary() {
         // Always flat in a dry run: every decision is an entry of 0.25.
         let place = &decision["actions"][0]["place"];
         assert_eq!(place["side"], "buy");
-        assert_eq!(place["quantity"], 0.25);
+        assert_eq!(place["quantity"], "0.25");
         assert!(decision["ts"].as_i64().unwrap() >= 1_704_067_200_000);
     }
     assert!(summary["mean_ns_per_call"].as_u64().unwrap() > 0);

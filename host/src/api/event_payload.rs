@@ -99,7 +99,10 @@ pub struct BotStateChangedView {
 pub struct SignalView {
     /// The candle close the decision was made at.
     pub at: String,
-    /// What the strategy asked for: places and cancels (at most 100 shown).
+    /// What the strategy asked for, before rounding and risk checks (at most
+    /// 100 shown): `{"place": {side, kind, quantity, price, reduce_only,
+    /// client_tag}}` with quantity and price as decimal strings, or
+    /// `{"cancel": client_tag}`.
     pub actions: serde_json::Value,
 }
 

@@ -50,8 +50,10 @@ pub fn action_to_json(action: &Action) -> Value {
             "place": {
                 "side": intent.side.as_str(),
                 "kind": intent.kind.as_str(),
-                "quantity": intent.quantity,
-                "price": intent.price,
+                // Strings like every decimal the host shows: the strategy's
+                // float as written (shortest form that reads back the same).
+                "quantity": intent.quantity.to_string(),
+                "price": intent.price.map(|price| price.to_string()),
                 "reduce_only": intent.reduce_only,
                 "client_tag": intent.client_tag,
             }

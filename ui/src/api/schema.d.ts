@@ -1764,7 +1764,12 @@ export interface components {
         /** @enum {string} */
         Side: "buy" | "sell";
         SignalView: {
-            /** @description What the strategy asked for: places and cancels (at most 100 shown). */
+            /**
+             * @description What the strategy asked for, before rounding and risk checks (at most
+             *     100 shown): `{"place": {side, kind, quantity, price, reduce_only,
+             *     client_tag}}` with quantity and price as decimal strings, or
+             *     `{"cancel": client_tag}`.
+             */
             actions: unknown;
             /** @description The candle close the decision was made at. */
             at: string;
