@@ -115,7 +115,7 @@ describe("EventStream", () => {
     stream.start();
     const socket = connected();
     const invalidate = vi.spyOn(client, "invalidateQueries");
-    socket.push({ seq: 9, ts: "2026-01-01T00:00:00Z", type: "lagged", channel: "system", data: { reason: "resume", missed_from: 3 } });
+    socket.push({ seq: 9, ts: "2026-01-01T00:00:00Z", type: "lagged", channel: "system", data: { reason: "resume", missed: 3 } });
     expect(invalidate).toHaveBeenCalledWith();
   });
 
