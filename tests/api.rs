@@ -644,6 +644,35 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
         second_page["items"][0], fills["items"][1],
         "{first_page} {second_page}"
     );
+    // Newest first (a dashboard's order): the cursor goes back in time. The
+    // bot keeps trading meanwhile, so each check is made against a list
+    // read after it.
+    let (_, newest) = client.get(&bot("/fills?order=newest&limit=1")).await;
+    let cursor = newest["next_cursor"].as_str().expect("older fills");
+    let (_, older) = client
+        .get(&bot(&format!(
+            "/fills?order=newest&limit=1&cursor={cursor}"
+        )))
+        .await;
+    let (_, all_newest) = client.get(&bot("/fills?order=newest&limit=1000")).await;
+    let all_newest = all_newest["items"].as_array().unwrap();
+    let at = all_newest
+        .iter()
+        .position(|fill| *fill == newest["items"][0])
+        .expect("the newest fill is listed");
+    assert_eq!(older["items"][0], all_newest[at + 1], "{older}");
+    let (_, oldest_trades) = client.get(&bot("/trades?limit=1000")).await;
+    let (_, newest_trades) = client.get(&bot("/trades?order=newest&limit=1000")).await;
+    let mut reversed = oldest_trades["items"].as_array().unwrap().clone();
+    reversed.reverse();
+    let newest_trades = newest_trades["items"].as_array().unwrap();
+    assert!(newest_trades.len() >= reversed.len());
+    assert_eq!(
+        newest_trades[newest_trades.len() - reversed.len()..],
+        reversed[..]
+    );
+    let (status, body) = client.get(&bot("/fills?order=sideways")).await;
+    assert_problem(status, &body, 400);
     let (status, stats) = client.get(&bot("/stats")).await;
     assert_eq!(status, 200, "{stats}");
     assert!(stats["trades"].as_u64().unwrap() >= 1);

@@ -31,7 +31,7 @@ use crate::domain::decimal::decimal_schema;
 use crate::domain::{Fill, Order, OrderKind, OrderOrigin, OrderRequest, Side};
 use crate::engine::{Trade, Violation, metrics};
 use crate::live::BotSnapshot;
-use crate::store::RecordTable;
+use crate::store::{RecordTable, RowOrder};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -57,11 +57,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             .returns::<OrderView>(),
         Endpoint::get("/bots/{id}/orders/{order_id}", "One order, with every state it went through", Role::Viewer, get(order_detail))
             .returns::<OrderDetail>(),
-        Endpoint::get("/bots/{id}/fills", "Fills, oldest first", Role::Viewer, get(fills))
-            .query(PAGE_QUERY)
+        Endpoint::get("/bots/{id}/fills", "Fills in [from, to], oldest first (or newest first)", Role::Viewer, get(fills))
+            .query(RECORDS_QUERY)
             .returns::<Page<FillView>>(),
-        Endpoint::get("/bots/{id}/trades", "Round trips (flat to flat) closed in [from, to], oldest first", Role::Viewer, get(trades))
-            .query(RANGE_QUERY)
+        Endpoint::get("/bots/{id}/trades", "Round trips (flat to flat) closed in [from, to], oldest first (or newest first)", Role::Viewer, get(trades))
+            .query(RECORDS_QUERY)
             .returns::<Page<TradeView>>(),
         Endpoint::get("/bots/{id}/equity", "Equity at each candle close in [from, to], for the PnL chart", Role::Viewer, get(equity))
             .query(RANGE_QUERY)
@@ -85,6 +85,17 @@ const ORDERS_QUERY: &[(&str, &str)] = &[
 const RANGE_QUERY: &[(&str, &str)] = &[
     ("from", "RFC 3339 time; default: the beginning"),
     ("to", "RFC 3339 time; default: now"),
+    ("limit", "items per page (1 to 1000, default 100)"),
+    ("cursor", "the next_cursor of the previous page"),
+];
+
+const RECORDS_QUERY: &[(&str, &str)] = &[
+    ("from", "RFC 3339 time; default: the beginning"),
+    ("to", "RFC 3339 time; default: now"),
+    (
+        "order",
+        "oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back)",
+    ),
     ("limit", "items per page (1 to 1000, default 100)"),
     ("cursor", "the next_cursor of the previous page"),
 ];
@@ -297,23 +308,52 @@ async fn cancel(
 async fn fills(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<RecordsQuery>,
 ) -> Result<axum::Json<Page<FillView>>, ApiError> {
-    snapshot_of(&app, &id)?;
-    let limit = query.limit()?;
-    let after = query.numeric_cursor()?.map(|c| c as i64);
-    let rows = app.store.records_page(
-        RecordTable::Fills,
-        &id,
-        (i64::MIN, i64::MAX),
-        after,
-        limit + 1,
-    )?;
-    let (fills, next_cursor) = keyed_page::<_, Fill>(rows, limit)?;
+    let (fills, next_cursor) = records_page::<Fill>(&app, &id, RecordTable::Fills, query)?;
     Ok(axum::Json(Page {
         items: fills.iter().map(FillView::from).collect(),
         next_cursor,
     }))
+}
+
+/// A page of fills or trades, as a [`RecordsQuery`] asks.
+fn records_page<T: serde::de::DeserializeOwned>(
+    app: &AppState,
+    id: &str,
+    table: RecordTable,
+    query: RecordsQuery,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    snapshot_of(app, id)?;
+    let order = match query.order.as_deref() {
+        None | Some("oldest") => RowOrder::OldestFirst,
+        Some("newest") => RowOrder::NewestFirst,
+        Some(_) => return Err(ApiError::bad_request("order must be oldest or newest")),
+    };
+    let (window, page) = RangeQuery {
+        from: query.from,
+        to: query.to,
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .split()
+    .map(|(from, to, page)| ((from, to), page))?;
+    let limit = page.limit()?;
+    let after = page.numeric_cursor()?.map(|c| c as i64);
+    let rows = app
+        .store
+        .records_page(table, id, window, after, order, limit + 1)?;
+    keyed_page(rows, limit)
+}
+
+/// A range of time, an order and a page: how fills and trades are read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RecordsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    order: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -346,16 +386,9 @@ impl RangeQuery {
 async fn trades(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<RangeQuery>,
+    ApiQuery(query): ApiQuery<RecordsQuery>,
 ) -> Result<axum::Json<Page<TradeView>>, ApiError> {
-    snapshot_of(&app, &id)?;
-    let (from, to, page) = query.split()?;
-    let limit = page.limit()?;
-    let after = page.numeric_cursor()?.map(|c| c as i64);
-    let rows = app
-        .store
-        .records_page(RecordTable::Trades, &id, (from, to), after, limit + 1)?;
-    let (trades, next_cursor) = keyed_page::<_, Trade>(rows, limit)?;
+    let (trades, next_cursor) = records_page::<Trade>(&app, &id, RecordTable::Trades, query)?;
     Ok(axum::Json(Page {
         items: trades.iter().map(TradeView::from).collect(),
         next_cursor,

@@ -113,6 +113,16 @@ pub enum RecordTable {
     Violations,
 }
 
+/// Which end of a bot's records a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowOrder {
+    /// Oldest first; a cursor continues with newer rows.
+    #[default]
+    OldestFirst,
+    /// Newest first (what a dashboard shows); a cursor continues with older rows.
+    NewestFirst,
+}
+
 /// The system of record, whatever keeps it: what the API, recovery and
 /// retention read and write outside the engine's hot path (which commits
 /// through [`Writer`] as a [`crate::live::CommitLog`]). [`SqliteStore`] is
@@ -169,14 +179,15 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<(u64, String)>>;
 
-    /// A page of a bot's fills or trades, oldest first: (row id, payload),
-    /// rows after `after` whose time lies in `window` (inclusive).
+    /// A page of a bot's fills or trades in `order`: (row id, payload), rows
+    /// past the cursor row `after` whose time lies in `window` (inclusive).
     fn records_page(
         &self,
         table: RecordTable,
         bot_id: &str,
         window: (i64, i64),
         after: Option<i64>,
+        order: RowOrder,
         limit: usize,
     ) -> StoreResult<Vec<(i64, String)>>;
 

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     AuditEntry, AuditQuery, ConfigVersion, DATABASE_FILE, FEED_CANDLES_KEPT, KeptAnswer, LogFilter,
-    PluginBlob, PresetRecord, PrunePolicy, RecordTable, Store, StoreError, StoreResult, StoredBot,
-    StoredLogLine, Synchronous, TokenRecord, migrations,
+    PluginBlob, PresetRecord, PrunePolicy, RecordTable, RowOrder, Store, StoreError, StoreResult,
+    StoredBot, StoredLogLine, Synchronous, TokenRecord, migrations,
 };
 
 /// The store in an embedded SQLite database.
@@ -342,27 +342,38 @@ impl Store for SqliteStore {
         bot_id: &str,
         (from, to): (i64, i64),
         after: Option<i64>,
+        order: RowOrder,
         limit: usize,
     ) -> StoreResult<Vec<(i64, String)>> {
-        let sql = match table {
-            RecordTable::Fills => {
+        let sql = match (table, order) {
+            (RecordTable::Fills, RowOrder::OldestFirst) => {
                 "SELECT id, data FROM fills WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND id > ?4 ORDER BY id LIMIT ?5"
             }
-            RecordTable::Trades => {
+            (RecordTable::Fills, RowOrder::NewestFirst) => {
+                "SELECT id, data FROM fills WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND id < ?4 ORDER BY id DESC LIMIT ?5"
+            }
+            (RecordTable::Trades, RowOrder::OldestFirst) => {
                 "SELECT id, data FROM trades WHERE bot_id = ?1 AND exit_ts BETWEEN ?2 AND ?3 AND id > ?4 ORDER BY id LIMIT ?5"
             }
-            RecordTable::Orders | RecordTable::Violations => {
+            (RecordTable::Trades, RowOrder::NewestFirst) => {
+                "SELECT id, data FROM trades WHERE bot_id = ?1 AND exit_ts BETWEEN ?2 AND ?3 AND id < ?4 ORDER BY id DESC LIMIT ?5"
+            }
+            (RecordTable::Orders | RecordTable::Violations, _) => {
                 return Err(StoreError::Corrupt(format!(
                     "{table:?} are not paged by row"
                 )));
             }
         };
+        let cursor = after.unwrap_or(match order {
+            RowOrder::OldestFirst => 0,
+            RowOrder::NewestFirst => i64::MAX,
+        });
         self.with(|c| {
             let mut statement = c.prepare_cached(sql)?;
-            let rows = statement.query_map(
-                params![bot_id, from, to, after.unwrap_or(0), limit as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let rows = statement
+                .query_map(params![bot_id, from, to, cursor, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }

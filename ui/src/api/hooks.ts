@@ -84,7 +84,8 @@ export function useVersions(id: string) {
   });
 }
 
-/** A list paged from the API: orders, fills, trades. */
+/** A list paged from the API, newest first: orders, fills, trades ("load
+ * more" goes back in time; the stream puts new items first). */
 function usePaged<T>(key: readonly unknown[], page: (cursor?: string) => Promise<{ items: T[]; next_cursor?: string | null }>) {
   return useInfiniteQuery({
     queryKey: key,
@@ -97,13 +98,13 @@ function usePaged<T>(key: readonly unknown[], page: (cursor?: string) => Promise
 
 export function useFills(id: string) {
   return usePaged(keys.fills(id), (cursor) =>
-    unwrap(api.GET("/api/v1/bots/{id}/fills", { params: { path: { id }, query: { limit: "100", cursor } } })),
+    unwrap(api.GET("/api/v1/bots/{id}/fills", { params: { path: { id }, query: { order: "newest", limit: "100", cursor } } })),
   );
 }
 
 export function useTrades(id: string) {
   return usePaged(keys.trades(id), (cursor) =>
-    unwrap(api.GET("/api/v1/bots/{id}/trades", { params: { path: { id }, query: { limit: "100", cursor } } })),
+    unwrap(api.GET("/api/v1/bots/{id}/trades", { params: { path: { id }, query: { order: "newest", limit: "100", cursor } } })),
   );
 }
 

@@ -269,7 +269,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Fills, oldest first */
+        /** Fills in [from, to], oldest first (or newest first) */
         get: operations["get_bots__id__fills"];
         put?: never;
         post?: never;
@@ -509,7 +509,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Round trips (flat to flat) closed in [from, to], oldest first */
+        /** Round trips (flat to flat) closed in [from, to], oldest first (or newest first) */
         get: operations["get_bots__id__trades"];
         put?: never;
         post?: never;
@@ -3462,6 +3462,12 @@ export interface operations {
     get_bots__id__fills: {
         parameters: {
             query?: {
+                /** @description RFC 3339 time; default: the beginning */
+                from?: string;
+                /** @description RFC 3339 time; default: now */
+                to?: string;
+                /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
+                order?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;
                 /** @description the next_cursor of the previous page */
@@ -4862,6 +4868,8 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339 time; default: now */
                 to?: string;
+                /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
+                order?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;
                 /** @description the next_cursor of the previous page */

@@ -150,9 +150,10 @@ describe("EventStream", () => {
 describe("applyEvent", () => {
   const page = <T,>(items: T[], next_cursor: string | null = null) => ({ pages: [{ items, next_cursor }], pageParams: [undefined] });
 
-  it("adds a fill to the list when its end is loaded, and keeps the open orders in step", () => {
+  it("puts a new fill and trade first (lists are newest first), and keeps the open orders in step", () => {
     const client = new QueryClient();
-    client.setQueryData(keys.fills("a"), page([{ order_id: "1" }]));
+    client.setQueryData(keys.fills("a"), page([{ order_id: "1" }], "cursor-older"));
+    client.setQueryData(keys.trades("a"), page([{ pnl: "1" }]));
     client.setQueryData(keys.status("a"), { id: "a", open_orders: [{ id: "2", status: "open" }] });
     applyEvent(client, {
       seq: 1,
@@ -162,18 +163,13 @@ describe("applyEvent", () => {
       bot_id: "a",
       data: { order: { id: "2", status: "filled" }, fill: { order_id: "2" } },
     } as unknown as Envelope);
+    applyEvent(client, { seq: 2, ts: "t", type: "trade", channel: "trades", bot_id: "a", data: { pnl: "2" } } as unknown as Envelope);
     expect(client.getQueryData<ReturnType<typeof page>>(keys.fills("a"))!.pages[0].items).toEqual([
-      { order_id: "1" },
       { order_id: "2" },
+      { order_id: "1" },
     ]);
+    expect(client.getQueryData<ReturnType<typeof page>>(keys.trades("a"))!.pages[0].items).toEqual([{ pnl: "2" }, { pnl: "1" }]);
     expect(client.getQueryData<{ open_orders: unknown[] }>(keys.status("a"))!.open_orders).toEqual([]);
-  });
-
-  it("leaves a list whose end is not loaded to its next page", () => {
-    const client = new QueryClient();
-    client.setQueryData(keys.trades("a"), page([{ pnl: "1" }], "cursor-2"));
-    applyEvent(client, { seq: 1, ts: "t", type: "trade", channel: "trades", bot_id: "a", data: { pnl: "2" } } as unknown as Envelope);
-    expect(client.getQueryData<ReturnType<typeof page>>(keys.trades("a"))!.pages[0].items).toEqual([{ pnl: "1" }]);
   });
 
   it("drops a deleted bot from the fleet", () => {

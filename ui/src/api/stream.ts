@@ -300,21 +300,6 @@ function prepend<T>(client: QueryClient, key: readonly unknown[], item: T, same?
   });
 }
 
-/** Put an item last in an infinite list (oldest first), if its last page is loaded. */
-function append<T>(client: QueryClient, key: readonly unknown[], item: T) {
-  client.setQueryData<{ pages: { items: T[]; next_cursor?: string | null }[]; pageParams: unknown[] }>(
-    key,
-    (data) => {
-      if (!data || data.pages.length === 0) return data;
-      const last = data.pages[data.pages.length - 1];
-      if (last.next_cursor) return data; // the end is not loaded: it will come with the next page
-      const pages = data.pages.slice();
-      pages[pages.length - 1] = { ...last, items: [...last.items, item] };
-      return { ...data, pages };
-    },
-  );
-}
-
 /** Patch the cache with one event. Exported for tests. */
 export function applyEvent(client: QueryClient, event: Envelope) {
   const bot = event.bot_id ?? "";
@@ -356,14 +341,14 @@ export function applyEvent(client: QueryClient, event: Envelope) {
     }
     case "order.filled": {
       const { order, fill } = event.data;
-      append(client, keys.fills(bot), fill);
+      prepend(client, keys.fills(bot), fill);
       prepend(client, keys.orders(bot, "all"), order, (o: Schemas["OrderView"]) => o.id === order.id);
       prepend(client, keys.orders(bot, "closed"), order, (o: Schemas["OrderView"]) => o.id === order.id);
       patchOpenOrders(client, bot, order);
       return;
     }
     case "trade":
-      append(client, keys.trades(bot), event.data);
+      prepend(client, keys.trades(bot), event.data);
       return;
     case "risk.violation":
     case "risk.state_changed":

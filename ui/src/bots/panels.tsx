@@ -100,10 +100,7 @@ export function FillsTable({ id }: { id: string }) {
             </tr>
           </thead>
           <tbody>
-            {rows
-              .slice()
-              .reverse()
-              .map((fill, index) => (
+            {rows.map((fill, index) => (
                 <tr key={`${fill.order_id}-${index}`}>
                   <td>{time(fill.at)}</td>
                   <td>{fill.side}</td>
@@ -146,10 +143,7 @@ export function TradesTable({ id }: { id: string }) {
             </tr>
           </thead>
           <tbody>
-            {rows
-              .slice()
-              .reverse()
-              .map((trade, index) => (
+            {rows.map((trade, index) => (
                 <tr key={`${trade.exit_at}-${index}`}>
                   <td>{time(trade.exit_at)}</td>
                   <td>{formatDecimal(trade.quantity, 5)}</td>
