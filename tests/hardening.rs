@@ -454,6 +454,115 @@ async fn refused_and_costly_uploads_leave_nothing_behind() {
     assert!(before > 0);
 }
 
+/// The compiled artefacts in the server's compile cache.
+fn cached(server: &Server) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(server.cache_path())
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A component holding one core module of `functions` functions, each a
+/// chain of `adds` additions: valid WebAssembly that takes the compiler
+/// seconds, without being a plugin.
+fn slow_to_compile(functions: u32, adds: u32) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, Component, ExportKind, ExportSection, Function, FunctionSection, Instruction,
+        Module, ModuleSection, TypeSection, ValType,
+    };
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I32]);
+    let (mut declared, mut code, mut exports) = (
+        FunctionSection::new(),
+        CodeSection::new(),
+        ExportSection::new(),
+    );
+    for index in 0..functions {
+        declared.function(0);
+        let mut body = Function::new([]);
+        body.instruction(&Instruction::LocalGet(0));
+        for step in 0..adds {
+            body.instruction(&Instruction::I32Const(step as i32 | 1));
+            body.instruction(&Instruction::I32Mul);
+            body.instruction(&Instruction::LocalGet(0));
+            body.instruction(&Instruction::I32Add);
+        }
+        body.instruction(&Instruction::End);
+        code.function(&body);
+        exports.export(&format!("f{index}"), ExportKind::Func, index);
+    }
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&declared)
+        .section(&exports)
+        .section(&code);
+    let mut component = Component::new();
+    component.section(&ModuleSection(&module));
+    component.finish()
+}
+
+#[tokio::test]
+async fn an_upload_that_compiles_too_long_is_refused_and_leaves_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = server_with("limits: { upload_compile_secs: 1, concurrent_compiles: 1 }\n");
+    still_trading(&server, 0).await;
+    let footprint_before = footprint(&server);
+    let cached_before = cached(&server);
+    assert!(!cached_before.is_empty(), "the bundled plugins are cached");
+    let client = Client::admin();
+    let strategies = || async {
+        let (_, listed) = client.get(&server.url("/strategies")).await;
+        listed["items"].as_array().map_or(0, Vec::len)
+    };
+    let registered = strategies().await;
+    let upload = |bytes: Vec<u8>| {
+        client
+            .request(reqwest::Method::POST, &server.url("/strategies"))
+            .header("content-type", "application/wasm")
+            .body(bytes)
+    };
+    let slow = slow_to_compile(64, 20_000);
+    let started = Instant::now();
+    let (status, body) = send(upload(slow.clone())).await;
+    let answered_in = started.elapsed();
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string().contains("longer than 1 s to compile"),
+        "{body}"
+    );
+    assert!(answered_in < Duration::from_secs(3), "{answered_in:?}");
+    // The abandoned compile still holds the only compile slot: an upload
+    // meanwhile waits its budget for it, then is told to come back later.
+    let tiny = slow_to_compile(1, 1);
+    let (status, body) = send(upload(tiny.clone())).await;
+    assert_eq!(status, 503, "{body}");
+    let before = candles(&server).await;
+    still_trading(&server, before).await;
+    // Once that compile ends the slot is free again, and what it compiled
+    // was not kept.
+    let mut freed = false;
+    for _ in 0..120 {
+        let (status, body) = send(upload(tiny.clone())).await;
+        if status != 503 {
+            assert_eq!(status, 422, "{body}");
+            freed = true;
+            break;
+        }
+    }
+    assert!(freed, "the abandoned compile never ended");
+    assert_eq!(strategies().await, registered);
+    assert_eq!(cached(&server), cached_before);
+    let (memory, disk) = grew(footprint_before, footprint(&server));
+    assert!(memory < 256 * MIB && disk < 16 * MIB, "{memory} {disk}");
+}
+
 #[test]
 fn bad_settings_and_weak_tokens_stop_the_start_with_a_reason() {
     let _one = ONE_AT_A_TIME.blocking_lock();

@@ -28,7 +28,7 @@ fn registry() -> Arc<RwLock<PluginRegistry>> {
     for name in ["ema-cross", "rules"] {
         registry.insert(load(name)).unwrap();
     }
-    for fixture in ["panicker", "looper"] {
+    for fixture in ["panicker", "looper", "slow-warmup"] {
         registry
             .insert(Arc::new(RUNTIME.load_file(&fixture_path(fixture)).unwrap()))
             .unwrap();
@@ -669,6 +669,58 @@ async fn a_kill_interrupts_a_strategy_stuck_in_its_call() {
     // A reset starts a fresh instance (the interrupted one is poisoned).
     let reset = f.control("loop", CommandKind::Reset).await;
     assert_eq!(reset.state, BotState::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_is_answered_during_a_long_warm_up_which_is_abandoned() {
+    const HISTORY: i64 = 50_000;
+    let limits = "autostart: true\nlimits: { wall_clock_ms: 60000, fuel_per_call: 10000000000 }\n";
+    let quick = "{ plugin: slow-warmup, params: { warmup: 50000, spin: 0 } }";
+    let mut f = Fixture::new(&[config("slow", quick, limits)]).await;
+    for i in 0..HISTORY {
+        let close = Decimal::from(100 + i % 7);
+        f.feed
+            .publish(Candle {
+                ts: f.next_ts + i * 60_000,
+                open: close,
+                high: close,
+                low: close,
+                close,
+                volume: dec!(1),
+            })
+            .unwrap();
+    }
+    let last = f.next_ts + (HISTORY - 1) * 60_000;
+    f.next_ts = last + 60_000;
+    f.wait_for("slow", |s| s.last_candle_ts == Some(last)).await;
+    // New parameters: a fresh instance warming up on 50,000 candles that
+    // each cost it about 100,000 steps (seconds in all, in chunks).
+    let slow = "{ plugin: slow-warmup, params: { warmup: 50000, spin: 100000 } }";
+    let warm_up_started = std::time::Instant::now();
+    let reconfigure = f
+        .manager
+        .reconfigure("slow", change(config("slow", slow, limits)));
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = std::time::Instant::now();
+        let killed = f.manager.control("slow", CommandKind::Kill, false).await;
+        (killed, sent.elapsed())
+    };
+    let (changed, (killed, kill_took)) = tokio::join!(reconfigure, kill);
+    let changed_after = warm_up_started.elapsed();
+    assert!(
+        matches!(
+            changed,
+            Err(ManagerError::Command(CommandError::Interrupted))
+        ),
+        "{changed:?}"
+    );
+    assert_eq!(killed.unwrap().snapshot.state, BotState::Killed);
+    assert!(kill_took < Duration::from_secs(1), "{kill_took:?}");
+    assert!(changed_after < Duration::from_secs(2), "{changed_after:?}");
+    // The abandoned change left the running config as it was.
+    assert_eq!(f.get("slow").config_version, 1);
+    assert_eq!(f.log.versions("slow"), [1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,15 @@ impl Server {
         size(&self.data_path())
     }
 
+    /// The compile cache the server was given.
+    pub fn cache_path(&self) -> PathBuf {
+        self.data_dir
+            .as_ref()
+            .expect("a data dir")
+            .path()
+            .join("cache")
+    }
+
     pub fn data_path(&self) -> PathBuf {
         self.data_dir
             .as_ref()
