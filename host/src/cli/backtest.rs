@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
-use stratbox_host::data::read_candles;
+use stratbox_host::data::{DataSetKey, DataSets, read_candles};
 use stratbox_host::domain::config::{BotConfig, join_issues};
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
 
@@ -17,8 +17,15 @@ pub struct BacktestArgs {
     #[arg(long)]
     bot: PathBuf,
     /// Candle CSV (ts,open,high,low,close,volume or Binance klines).
+    #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+    candles: Option<PathBuf>,
+    /// A stored data set, SYMBOL/TIMEFRAME (see `stratbox data import`):
+    /// loads without parsing text.
     #[arg(long)]
-    candles: PathBuf,
+    data: Option<String>,
+    /// Data directory holding the data sets.
+    #[arg(long, env = "STRATBOX_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
     /// Use this plugin file instead of resolving the config's plugin by name.
     #[arg(long)]
     plugin: Option<PathBuf>,
@@ -48,7 +55,7 @@ enum EndOfRunArg {
     Close,
 }
 
-fn parse_time(text: &str) -> Result<i64, String> {
+pub(super) fn parse_time(text: &str) -> Result<i64, String> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }
@@ -89,7 +96,14 @@ pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         }
     };
     let loading = Instant::now();
-    let candles = read_candles(&args.candles)?;
+    let candles = match (&args.data, &args.candles) {
+        (Some(name), _) => {
+            let key = DataSetKey::parse(name)?;
+            DataSets::new(&args.data_dir).load(&key)?
+        }
+        (None, Some(file)) => read_candles(file)?,
+        (None, None) => anyhow::bail!("give --candles FILE or --data SYMBOL/TIMEFRAME"),
+    };
     let loaded = loading.elapsed();
     let options = BacktestOptions {
         from: args.from,

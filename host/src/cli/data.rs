@@ -4,13 +4,70 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use stratbox_host::data::{SynthParams, synthesize, write_candles};
+use stratbox_host::data::{
+    DataSetInfo, DataSetKey, DataSets, SynthParams, parse_candles, synthesize, write_candles,
+};
 use stratbox_host::domain::Timeframe;
+
+use super::backtest::parse_time;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// Write reproducible synthetic candles (geometric Brownian motion) as CSV.
     Synth(SynthArgs),
+    /// Store a candle file (our CSV, Binance kline CSV, or Arrow IPC /
+    /// Feather) as the data set SYMBOL/TIMEFRAME, replacing what it held.
+    Import(ImportArgs),
+    /// List the stored data sets.
+    List(DataDirArg),
+    /// Write a data set (or a range of it) as CSV.
+    Export(ExportArgs),
+    /// Delete a data set.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataDirArg {
+    /// Data directory (the one `stratbox serve` uses).
+    #[arg(long, env = "STRATBOX_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The candle file.
+    file: PathBuf,
+    #[arg(long)]
+    symbol: String,
+    #[arg(long)]
+    timeframe: Timeframe,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// SYMBOL/TIMEFRAME, e.g. BTCUSDT/1m.
+    name: String,
+    /// First candle: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
+    #[arg(long, value_parser = parse_time)]
+    from: Option<i64>,
+    /// Last candle (inclusive): RFC 3339 time, a date, or epoch ms.
+    #[arg(long, value_parser = parse_time)]
+    to: Option<i64>,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// SYMBOL/TIMEFRAME, e.g. BTCUSDT/1m.
+    name: String,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -42,7 +99,82 @@ pub struct SynthArgs {
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Synth(args) => synth(args),
+        DataCommand::Import(args) => import(args),
+        DataCommand::List(args) => list(args),
+        DataCommand::Export(args) => export(args),
+        DataCommand::Delete(args) => {
+            let key = DataSetKey::parse(&args.name)?;
+            DataSets::new(&args.data.data_dir).delete(&key)?;
+            println!("deleted {key}");
+            Ok(())
+        }
     }
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let key = DataSetKey::new(&args.symbol, args.timeframe)?;
+    let started = std::time::Instant::now();
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let candles =
+        parse_candles(bytes).with_context(|| format!("{} is refused", args.file.display()))?;
+    let info = DataSets::new(&args.data.data_dir)
+        .save(&key, &candles)
+        .with_context(|| format!("{} is refused", args.file.display()))?;
+    println!(
+        "imported {key}: {} candles in {:.0} ms",
+        info.count,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    print_info(&info);
+    Ok(())
+}
+
+fn list(args: DataDirArg) -> anyhow::Result<()> {
+    let sets = DataSets::new(&args.data_dir).list()?;
+    if sets.is_empty() {
+        println!("no data sets in {}", args.data_dir.display());
+    }
+    for info in &sets {
+        print_info(info);
+    }
+    Ok(())
+}
+
+fn print_info(info: &DataSetInfo) {
+    println!(
+        "{:<20} {:>10} candles  {} .. {}  {} gaps ({} candles missing)  {:.1} MiB  sha256 {}",
+        info.key().to_string(),
+        info.count,
+        time_text(info.first_ts),
+        time_text(info.last_ts),
+        info.gaps.count,
+        info.gaps.missing,
+        info.size_bytes as f64 / (1024.0 * 1024.0),
+        &info.content_hash[..16],
+    );
+}
+
+fn time_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let key = DataSetKey::parse(&args.name)?;
+    let candles = DataSets::new(&args.data.data_dir).load_range(&key, args.from, args.to)?;
+    match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            write_candles(std::io::BufWriter::new(file), &candles)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("{} candles written to {}", candles.len(), path.display());
+        }
+        None => write_candles(std::io::stdout().lock(), &candles)?,
+    }
+    Ok(())
 }
 
 fn synth(args: SynthArgs) -> anyhow::Result<()> {

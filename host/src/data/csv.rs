@@ -76,20 +76,8 @@ pub fn read_candles_from(reader: impl Read) -> Result<Vec<Candle>, CandleFileErr
         let candle = layout
             .parse(&record)
             .map_err(|reason| row_error(line, reason))?;
-        candle
-            .validate()
-            .map_err(|err| row_error(line, err.to_string()))?;
-        if let Some(previous) = candles.last().map(|c: &Candle| c.ts)
-            && candle.ts <= previous
-        {
-            return Err(row_error(
-                line,
-                format!(
-                    "time {} is not after the previous candle's {previous}",
-                    candle.ts
-                ),
-            ));
-        }
+        super::series::check_next(candles.last().map(|c: &Candle| c.ts), &candle)
+            .map_err(|reason| row_error(line, reason))?;
         candles.push(candle);
     }
     if candles.is_empty() {

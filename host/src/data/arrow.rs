@@ -1,0 +1,465 @@
+//! Candles as Arrow IPC files (Feather v2): the stored form of a data set,
+//! and one of the formats imported.
+//!
+//! Written: columns `ts` (timestamp, milliseconds, UTC) and `open`, `high`,
+//! `low`, `close`, `volume` as Arrow decimals (`Decimal64(18, s)`, or
+//! `Decimal128(38, s)` when a value needs more digits), each column with the
+//! largest scale of its values, so every value is stored exactly. pandas,
+//! polars and pyarrow open these files as they are.
+//!
+//! Read: any Arrow IPC file with a time column (`ts`, `date`, `open_time`
+//! or `timestamp`; a timestamp of any unit or integer milliseconds) and the
+//! five price columns as decimals, floats, integers or decimal strings, as
+//! Freqtrade keeps its candles (float64, lz4-compressed). Floats become
+//! the shortest decimal that reads back as the same float.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Decimal64Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
+use arrow_array::{
+    Array, ArrayRef, Decimal64Array, Decimal128Array, RecordBatch, TimestampMillisecondArray,
+};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::FileDecoder;
+use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
+use rust_decimal::Decimal;
+
+use crate::domain::Candle;
+
+/// The price columns, in candle order.
+const PRICE_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+/// Names a time column may have.
+const TIME_COLUMNS: [&str; 4] = ["ts", "date", "open_time", "timestamp"];
+/// Rows per record batch written.
+const BATCH_ROWS: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArrowCandleError {
+    #[error("not an Arrow IPC (Feather v2) file: {0}")]
+    Format(String),
+    #[error("no `{0}` column")]
+    MissingColumn(String),
+    #[error("column `{column}` is {found}; expected {expected}")]
+    ColumnType {
+        column: String,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("row {row}: {reason}")]
+    Row { row: u64, reason: String },
+    #[error("the file has no candles")]
+    Empty,
+}
+
+impl From<ArrowError> for ArrowCandleError {
+    fn from(error: ArrowError) -> Self {
+        ArrowCandleError::Format(error.to_string())
+    }
+}
+
+/// Write `candles` as an Arrow IPC file with `metadata` in its schema.
+pub fn write_arrow(
+    out: impl Write,
+    candles: &[Candle],
+    metadata: BTreeMap<String, String>,
+) -> Result<(), ArrowError> {
+    let prices: Vec<ArrayRef> = (0..PRICE_COLUMNS.len())
+        .map(|column| decimal_column(candles, column))
+        .collect::<Result<_, _>>()?;
+    let mut fields = vec![Field::new(
+        "ts",
+        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        false,
+    )];
+    for (name, array) in PRICE_COLUMNS.iter().zip(&prices) {
+        fields.push(Field::new(*name, array.data_type().clone(), false));
+    }
+    let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(out, &schema)?;
+    for (start, chunk) in (0..).step_by(BATCH_ROWS).zip(candles.chunks(BATCH_ROWS)) {
+        let ts = TimestampMillisecondArray::from_iter_values(chunk.iter().map(|c| c.ts))
+            .with_timezone("UTC");
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(ts)];
+        columns.extend(prices.iter().map(|p| p.slice(start, chunk.len())));
+        writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+    }
+    writer.finish()
+}
+
+fn price(candle: &Candle, column: usize) -> Decimal {
+    match column {
+        0 => candle.open,
+        1 => candle.high,
+        2 => candle.low,
+        3 => candle.close,
+        _ => candle.volume,
+    }
+}
+
+/// One price column at the largest scale of its values: 64-bit mantissas
+/// when they all fit, else 128-bit.
+fn decimal_column(candles: &[Candle], column: usize) -> Result<ArrayRef, ArrowError> {
+    let scale = candles
+        .iter()
+        .map(|c| price(c, column).scale())
+        .max()
+        .unwrap_or(0);
+    let factor = |value: Decimal| 10i128.checked_pow(scale - value.scale());
+    let mantissas: Option<Vec<i128>> = candles
+        .iter()
+        .map(|c| {
+            let value = price(c, column);
+            value.mantissa().checked_mul(factor(value)?)
+        })
+        .collect();
+    let mantissas = mantissas.ok_or_else(|| {
+        ArrowError::InvalidArgumentError(format!(
+            "`{}` has more digits than a 128-bit decimal holds",
+            PRICE_COLUMNS[column]
+        ))
+    })?;
+    let scale = scale as i8;
+    if let Some(narrow) = mantissas
+        .iter()
+        .map(|&m| {
+            i64::try_from(m)
+                .ok()
+                .filter(|m| m.unsigned_abs() < 10u64.pow(18))
+        })
+        .collect::<Option<Vec<i64>>>()
+    {
+        return Ok(Arc::new(
+            Decimal64Array::from(narrow).with_precision_and_scale(18, scale)?,
+        ));
+    }
+    Ok(Arc::new(
+        Decimal128Array::from(mantissas).with_precision_and_scale(38, scale)?,
+    ))
+}
+
+/// The candles of an Arrow IPC file (every batch, in order). The arrays
+/// are read in place from `bytes` (no copy), and each candle is built
+/// straight from them. Rows are not checked as a series here (see
+/// [`super::check_series`]).
+pub fn read_arrow(bytes: Vec<u8>) -> Result<Vec<Candle>, ArrowCandleError> {
+    let malformed = |what: &str| ArrowCandleError::Format(what.to_string());
+    let buffer = Buffer::from_vec(bytes);
+    let trailer_start = buffer
+        .len()
+        .checked_sub(10)
+        .ok_or_else(|| malformed("too short"))?;
+    let trailer: [u8; 10] = buffer[trailer_start..]
+        .try_into()
+        .map_err(|_| malformed("no trailer"))?;
+    let footer_len = arrow_ipc::reader::read_footer_length(trailer)?;
+    let footer_start = trailer_start
+        .checked_sub(footer_len)
+        .ok_or_else(|| malformed("the footer is longer than the file"))?;
+    let footer = arrow_ipc::root_as_footer(&buffer[footer_start..trailer_start])
+        .map_err(|error| ArrowCandleError::Format(error.to_string()))?;
+    let schema = arrow_ipc::convert::try_fb_to_schema(
+        footer.schema().ok_or_else(|| malformed("no schema"))?,
+    )?;
+    let mut decoder = FileDecoder::new(Arc::new(schema), footer.version());
+    let block_bytes = |block: &arrow_ipc::Block| -> Result<Buffer, ArrowCandleError> {
+        let length = usize::try_from(block.metaDataLength())
+            .ok()
+            .zip(usize::try_from(block.bodyLength()).ok())
+            .and_then(|(meta, body)| meta.checked_add(body));
+        let start = usize::try_from(block.offset()).ok();
+        match start.zip(length) {
+            Some((start, length))
+                if start
+                    .checked_add(length)
+                    .is_some_and(|end| end <= footer_start) =>
+            {
+                Ok(buffer.slice_with_length(start, length))
+            }
+            _ => Err(malformed("a block lies outside the file")),
+        }
+    };
+    for block in footer.dictionaries().iter().flatten() {
+        decoder.read_dictionary(block, &block_bytes(block)?)?;
+    }
+    let mut candles = Vec::new();
+    for block in footer.recordBatches().iter().flatten() {
+        if let Some(batch) = decoder.read_record_batch(block, &block_bytes(block)?)? {
+            append_batch(&batch, &mut candles)?;
+        }
+    }
+    if candles.is_empty() {
+        return Err(ArrowCandleError::Empty);
+    }
+    Ok(candles)
+}
+
+/// One price column, read where it lies when it is a 64-bit decimal (our
+/// own files), converted otherwise.
+enum Prices<'a> {
+    Mantissas(&'a [i64], u32),
+    Converted(Vec<Decimal>),
+}
+
+impl Prices<'_> {
+    fn get(&self, row: usize) -> Decimal {
+        match self {
+            Prices::Mantissas(values, scale) => Decimal::new(values[row], *scale),
+            Prices::Converted(values) => values[row],
+        }
+    }
+}
+
+fn append_batch(batch: &RecordBatch, candles: &mut Vec<Candle>) -> Result<(), ArrowCandleError> {
+    let first_row = candles.len() as u64;
+    let time = TIME_COLUMNS
+        .iter()
+        .find_map(|name| batch.column_by_name(name))
+        .ok_or_else(|| ArrowCandleError::MissingColumn("ts".into()))?;
+    let ts = millis(time)?;
+    let mut prices = Vec::with_capacity(PRICE_COLUMNS.len());
+    for name in PRICE_COLUMNS {
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| ArrowCandleError::MissingColumn(name.into()))?;
+        no_nulls(name, column)?;
+        prices.push(match column.data_type() {
+            DataType::Decimal64(_, scale) if (0..=18).contains(scale) => Prices::Mantissas(
+                column.as_primitive::<Decimal64Type>().values(),
+                *scale as u32,
+            ),
+            _ => Prices::Converted(decimals(name, column, first_row)?),
+        });
+    }
+    candles.reserve(ts.len());
+    candles.extend(ts.iter().enumerate().map(|(row, &ts)| Candle {
+        ts,
+        open: prices[0].get(row),
+        high: prices[1].get(row),
+        low: prices[2].get(row),
+        close: prices[3].get(row),
+        volume: prices[4].get(row),
+    }));
+    Ok(())
+}
+
+fn no_nulls(name: &str, column: &ArrayRef) -> Result<(), ArrowCandleError> {
+    match column
+        .nulls()
+        .and_then(|n| (0..n.len()).find(|&i| n.is_null(i)))
+    {
+        Some(row) => Err(ArrowCandleError::Row {
+            row: row as u64 + 1,
+            reason: format!("`{name}` is empty"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Open times in epoch milliseconds.
+fn millis(column: &ArrayRef) -> Result<Cow<'_, [i64]>, ArrowCandleError> {
+    no_nulls("ts", column)?;
+    let scaled = |values: &[i64], divisor: i64| {
+        Cow::Owned(values.iter().map(|v| v.div_euclid(divisor)).collect())
+    };
+    Ok(match column.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            Cow::Borrowed(&**column.as_primitive::<TimestampMillisecondType>().values())
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => Cow::Owned(
+            column
+                .as_primitive::<TimestampSecondType>()
+                .values()
+                .iter()
+                .map(|s| s.saturating_mul(1000))
+                .collect(),
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => scaled(
+            column.as_primitive::<TimestampMicrosecondType>().values(),
+            1_000,
+        ),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => scaled(
+            column.as_primitive::<TimestampNanosecondType>().values(),
+            1_000_000,
+        ),
+        DataType::Int64 => Cow::Borrowed(&**column.as_primitive::<Int64Type>().values()),
+        other => {
+            return Err(ArrowCandleError::ColumnType {
+                column: "ts".into(),
+                found: other.to_string(),
+                expected: "a timestamp or integer milliseconds",
+            });
+        }
+    })
+}
+
+/// A price column as decimals.
+fn decimals(
+    name: &str,
+    column: &ArrayRef,
+    first_row: u64,
+) -> Result<Vec<Decimal>, ArrowCandleError> {
+    let row_error = |row: usize, reason: String| ArrowCandleError::Row {
+        row: first_row + row as u64 + 1,
+        reason,
+    };
+    let from_float = |row: usize, value: f64| {
+        if !value.is_finite() {
+            return Err(row_error(row, format!("`{name}` is {value}")));
+        }
+        // Rust prints the shortest text that reads back as the same float.
+        format!("{value}")
+            .parse::<Decimal>()
+            .or_else(|_| Decimal::from_scientific(&format!("{value:e}")))
+            .map_err(|_| row_error(row, format!("`{name}` {value} is out of range")))
+    };
+    match column.data_type() {
+        DataType::Decimal128(_, scale) if (0..=28).contains(scale) => {
+            let scale = *scale as u32;
+            column
+                .as_primitive::<Decimal128Type>()
+                .values()
+                .iter()
+                .enumerate()
+                .map(|(row, &m)| {
+                    Decimal::try_from_i128_with_scale(m, scale)
+                        .map_err(|e| row_error(row, format!("`{name}`: {e}")))
+                })
+                .collect()
+        }
+        DataType::Float64 => column
+            .as_primitive::<Float64Type>()
+            .values()
+            .iter()
+            .enumerate()
+            .map(|(row, &v)| from_float(row, v))
+            .collect(),
+        DataType::Float32 => column
+            .as_primitive::<Float32Type>()
+            .values()
+            .iter()
+            .enumerate()
+            .map(|(row, &v)| from_float(row, f64::from(v)))
+            .collect(),
+        DataType::Int64 => Ok(column
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|&v| Decimal::from(v))
+            .collect()),
+        DataType::Int32 => Ok(column
+            .as_primitive::<Int32Type>()
+            .values()
+            .iter()
+            .map(|&v| Decimal::from(v))
+            .collect()),
+        DataType::Utf8 => column
+            .as_string::<i32>()
+            .iter()
+            .enumerate()
+            .map(|(row, text)| {
+                let text = text.unwrap_or_default();
+                text.trim()
+                    .parse()
+                    .map_err(|_| row_error(row, format!("`{name}` `{text}` is not a number")))
+            })
+            .collect(),
+        other => Err(ArrowCandleError::ColumnType {
+            column: name.into(),
+            found: other.to_string(),
+            expected: "a decimal, float, integer or decimal string",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float64Array, TimestampNanosecondArray};
+    use rust_decimal_macros::dec;
+
+    /// A file laid out as Freqtrade writes its candles: `date` in
+    /// nanoseconds, float64 prices, lz4-compressed.
+    fn freqtrade_file(closes: &[f64]) -> Vec<u8> {
+        let n = closes.len();
+        let date = TimestampNanosecondArray::from_iter_values(
+            (0..n as i64).map(|i| (1_704_067_200_000 + i * 60_000) * 1_000_000),
+        )
+        .with_timezone("UTC");
+        let column = |values: Vec<f64>| Arc::new(Float64Array::from(values)) as ArrayRef;
+        let batch = RecordBatch::try_from_iter([
+            ("date", Arc::new(date) as ArrayRef),
+            ("open", column(closes.to_vec())),
+            ("high", column(closes.iter().map(|c| c + 1.0).collect())),
+            ("low", column(closes.iter().map(|c| c - 1.0).collect())),
+            ("close", column(closes.to_vec())),
+            ("volume", column(vec![0.1; n])),
+        ])
+        .unwrap();
+        let options = arrow_ipc::writer::IpcWriteOptions::default()
+            .try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut writer =
+            arrow_ipc::writer::FileWriter::try_new_with_options(&mut out, &batch.schema(), options)
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        out
+    }
+
+    #[test]
+    fn freqtrade_feather_files_are_read_with_shortest_decimals() {
+        let candles = read_arrow(freqtrade_file(&[42000.1, 42001.25, 0.3])).unwrap();
+        assert_eq!(candles.len(), 3);
+        assert_eq!(candles[0].ts, 1_704_067_200_000);
+        assert_eq!(candles[1].ts, 1_704_067_260_000);
+        assert_eq!(candles[0].close, dec!(42000.1));
+        assert_eq!(candles[0].close.to_string(), "42000.1");
+        assert_eq!(candles[1].high, dec!(42002.25));
+        assert_eq!(candles[2].close.to_string(), "0.3");
+        assert_eq!(candles[2].volume.to_string(), "0.1");
+    }
+
+    #[test]
+    fn values_of_any_precision_round_trip_exactly() {
+        let candle = |ts, close: Decimal| Candle {
+            ts,
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: dec!(123456789012345.123456789),
+        };
+        let candles = vec![candle(0, dec!(1.5)), candle(60_000, dec!(0.000000001))];
+        let mut bytes = Vec::new();
+        write_arrow(&mut bytes, &candles, BTreeMap::new()).unwrap();
+        let back = read_arrow(bytes).unwrap();
+        assert_eq!(back, candles);
+    }
+
+    #[test]
+    fn damaged_files_are_refused_not_panicked_on() {
+        let whole = freqtrade_file(&[1.0, 2.0, 3.0]);
+        for cut in [0, 6, 10, whole.len() / 2, whole.len() - 11, whole.len() - 1] {
+            let mut damaged = whole[..cut].to_vec();
+            if cut > 6 {
+                damaged.extend_from_slice(&whole[whole.len() - 10..]);
+            }
+            assert!(read_arrow(damaged).is_err(), "cut at {cut}");
+        }
+        let mut flipped = whole.clone();
+        for byte in flipped.iter_mut().skip(8).step_by(7).take(64) {
+            *byte ^= 0x5a;
+        }
+        let _ = read_arrow(flipped);
+    }
+}

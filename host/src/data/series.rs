@@ -1,0 +1,77 @@
+//! What makes a list of candles a series: every candle valid, open times
+//! strictly rising, and (for a series of one timeframe) whole timeframes
+//! apart, with the gaps counted.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Candle, Timeframe};
+
+/// Why the candle after `previous_ts` cannot follow it; the candle itself
+/// is checked too.
+pub fn check_next(previous_ts: Option<i64>, candle: &Candle) -> Result<(), String> {
+    candle.validate().map_err(|error| error.to_string())?;
+    match previous_ts {
+        Some(previous) if candle.ts <= previous => Err(format!(
+            "time {} is not after the previous candle's {previous}",
+            candle.ts
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Missing candles in a series: where they are and how many in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Gaps {
+    /// Stretches with candles missing.
+    pub count: u64,
+    /// Candles missing in all.
+    pub missing: u64,
+    /// The first few stretches: the open time of the candle before each
+    /// and how many are missing after it.
+    pub first: Vec<Gap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Gap {
+    pub after_ts: i64,
+    pub missing: u64,
+}
+
+/// Gaps listed in [`Gaps::first`].
+const LISTED_GAPS: usize = 20;
+
+/// A series' rows checked as one timeframe's candles; the first bad row is
+/// reported by its index (0-based) and why.
+pub fn check_series(candles: &[Candle], timeframe: Timeframe) -> Result<Gaps, (usize, String)> {
+    let step = timeframe.millis();
+    let mut gaps = Gaps::default();
+    let mut previous: Option<i64> = None;
+    for (index, candle) in candles.iter().enumerate() {
+        check_next(previous, candle).map_err(|reason| (index, reason))?;
+        if let Some(previous) = previous {
+            let apart = candle.ts - previous;
+            if apart % step != 0 {
+                return Err((
+                    index,
+                    format!(
+                        "time {} is {apart} ms after the previous candle, not a whole number of {timeframe} candles",
+                        candle.ts
+                    ),
+                ));
+            }
+            let missing = (apart / step - 1) as u64;
+            if missing > 0 {
+                gaps.count += 1;
+                gaps.missing += missing;
+                if gaps.first.len() < LISTED_GAPS {
+                    gaps.first.push(Gap {
+                        after_ts: previous,
+                        missing,
+                    });
+                }
+            }
+        }
+        previous = Some(candle.ts);
+    }
+    Ok(gaps)
+}
