@@ -28,7 +28,7 @@ export STRATBOX_SCHEMATHESIS := $(CURDIR)/$(VENV)/bin/st
 # The UI's end-to-end tests drive this browser (Debian's chromium).
 export STRATBOX_CHROMIUM    := $(CHROMIUM)
 
-.PHONY: all setup plugins fixtures build release run demo test test-rust venv bench wrk lint fmt clean \
+.PHONY: all setup plugins fixtures build release run demo-data demo test test-rust venv bench wrk lint fmt clean \
 	ui ui-deps ui-api ui-dev ui-test ui-bench chromium schemas screenshots
 
 all: build plugins
@@ -61,8 +61,15 @@ release:
 ## with the demo bots of config/bots as paper bots on accelerated synthetic
 ## feeds (no network needed), from the release build. Prints the dashboard's
 ## address and, on the first start at a terminal, an admin token.
-run: release plugins ui
+run: release plugins ui demo-data
 	$(RELEASE_BIN) serve --config config/stratbox.yaml
+
+## demo-data: the data set BTCUSDT/1m (500,000 synthetic candles) in the
+## data directory `make run` serves, made once.
+demo-data: release
+	@test -f data/datasets/BTCUSDT_1m.arrow || { mkdir -p $(DEMO_DIR) && \
+		$(RELEASE_BIN) data synth --symbol BTCUSDT --timeframe 1m --count 500000 --seed 42 --out $(DEMO_DIR)/demo-1m.csv && \
+		$(RELEASE_BIN) data import $(DEMO_DIR)/demo-1m.csv --symbol BTCUSDT --timeframe 1m --data-dir data; }
 
 ## demo: on demo candles, dry-run every example strategy, then backtest the
 ## 1m demo bots.

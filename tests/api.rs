@@ -1269,3 +1269,106 @@ async fn tokens_from_the_command_line_cors_multipart_uploads_and_a_graceful_stop
     // SIGTERM: requests end, bots stop, the process exits cleanly.
     assert_eq!(server.terminate(), Some(0));
 }
+
+#[tokio::test]
+async fn data_sets_are_uploaded_checked_listed_downloaded_and_deleted() {
+    let server = Server::start(Options::default());
+    let client = Client::admin();
+    let upload = |query: &str, body: String| {
+        client
+            .request(Method::POST, &server.url(&format!("/data{query}")))
+            .header("content-type", "text/csv")
+            .body(body)
+    };
+    let row = |minute: i64, close: &str| {
+        format!(
+            "{},{close},{close},{close},{close},1.5\n",
+            1_704_067_200_000 + minute * 60_000
+        )
+    };
+    let mut good = String::from("ts,open,high,low,close,volume\n");
+    for minute in [0, 1, 2, 5, 6] {
+        good += &row(minute, &format!("{}.25", 100 + minute));
+    }
+    // A bad line: 422 naming it, and nothing stored.
+    let mut bad = good.clone();
+    bad += &row(7, "oops");
+    let (status, body) = send(upload("?symbol=BTCUSDT&timeframe=1m", bad)).await;
+    assert_problem(status, &body, 422);
+    assert!(
+        body["detail"].as_str().unwrap().contains("line 7"),
+        "{body}"
+    );
+    assert_eq!(pointers(&body), ["/7"]);
+    let (status, list) = client.get(&server.url("/data")).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"], json!([]));
+    // Out of order: refused by row, nothing stored either.
+    let mut unordered = good.clone();
+    unordered += &row(3, "101");
+    let (status, body) = send(upload("?symbol=BTCUSDT&timeframe=1m", unordered)).await;
+    assert_problem(status, &body, 422);
+    let (status, body) = send(upload("?symbol=btc/../x&timeframe=1m", good.clone())).await;
+    assert_problem(status, &body, 400);
+    let (status, body) = send(upload("?symbol=BTCUSDT", good.clone())).await;
+    assert_problem(status, &body, 400);
+    assert_eq!(pointers(&body), ["/timeframe"]);
+    let (_, list) = client.get(&server.url("/data")).await;
+    assert_eq!(list["items"], json!([]));
+
+    let (status, created) = send(upload("?symbol=BTCUSDT&timeframe=1m", good.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["count"], 5);
+    assert_eq!(created["first"], "2024-01-01T00:00:00.000Z");
+    assert_eq!(created["last"], "2024-01-01T00:06:00.000Z");
+    assert_eq!(created["gaps"]["count"], 1);
+    assert_eq!(created["gaps"]["missing"], 2);
+    assert_eq!(
+        created["gaps"]["first"][0]["after"],
+        "2024-01-01T00:02:00.000Z"
+    );
+    assert_eq!(created["content_hash"].as_str().unwrap().len(), 64);
+    let (_, list) = client.get(&server.url("/data")).await;
+    assert_eq!(list["items"][0], created);
+
+    // Download: the same candles, any range of them.
+    let csv = |query: &str| {
+        let url = server.url(&format!("/data/BTCUSDT/1m{query}"));
+        let request = client.request(Method::GET, &url);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let (status, all) = csv("").await;
+    assert_eq!(status, 200);
+    assert_eq!(all, good);
+    let (_, range) = csv("?from=2024-01-01T00:01:00Z&to=2024-01-01T00:05:00Z").await;
+    assert_eq!(
+        range,
+        format!(
+            "ts,open,high,low,close,volume\n{}{}{}",
+            row(1, "101.25"),
+            row(2, "102.25"),
+            row(5, "105.25")
+        )
+    );
+    let (status, _) = csv("?from=yesterday").await;
+    assert_eq!(status, 400);
+
+    // A viewer reads but cannot change data sets.
+    let viewer_token = client.token(&server, "viewer", "reader").await;
+    let viewer = Client::new(Some(&viewer_token));
+    let (status, _) = viewer.get(&server.url("/data")).await;
+    assert_eq!(status, 200);
+    let (status, _) = viewer.delete(&server.url("/data/BTCUSDT/1m")).await;
+    assert_eq!(status, 403);
+
+    let (status, _) = client.delete(&server.url("/data/BTCUSDT/1m")).await;
+    assert_eq!(status, 204);
+    let (status, body) = client.delete(&server.url("/data/BTCUSDT/1m")).await;
+    assert_problem(status, &body, 404);
+    let (status, _) = csv("").await;
+    assert_eq!(status, 404);
+}

@@ -6,12 +6,19 @@
 //! reading them from a CSV file; and against the same backtest with the
 //! strategy compiled natively (the engine is generic over its decider).
 //! Targets: >= 2,000,000 candles/s, and within 3x of native.
+//!
+//! Then the same candles as a stored data set: loading them (target
+//! < 20 ms), and `stratbox backtest --data BTCUSDT/1m` as one process, end
+//! to end (target < 0.5 s; the plugin's compile cache warmed first). Every
+//! round of these two is printed, not only the best.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use stratbox_host::backtest::{self, BacktestOptions, PluginSummary};
-use stratbox_host::data::{SynthParams, read_candles, synthesize, write_candles};
+use stratbox_host::data::{
+    DataSetKey, DataSets, SynthParams, read_candles, synthesize, write_candles,
+};
 use stratbox_host::domain::Candle;
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::engine::Decider;
@@ -161,6 +168,8 @@ fn main() {
     });
     assert_eq!(trades, native_trades, "wasm and native must trade the same");
 
+    let (loads, processes) = data_set_rounds(&candles, dir.path());
+
     let rate = |d: Duration| CANDLES as f64 / d.as_secs_f64();
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
     println!(
@@ -188,4 +197,66 @@ fn main() {
         "  wasm / native:             {ratio:>12.2}x   target <= 3x   {}",
         verdict(ratio <= 3.0)
     );
+    let ms = |rounds: &[Duration]| {
+        rounds
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let median = |rounds: &[Duration]| {
+        let mut sorted = rounds.to_vec();
+        sorted.sort();
+        sorted[sorted.len() / 2]
+    };
+    println!(
+        "  data set load (1M candles): {} ms   target < 20 ms   {}",
+        ms(&loads),
+        verdict(median(&loads) < Duration::from_millis(20))
+    );
+    println!(
+        "  `stratbox backtest --data`, one process: {} ms   target < 500 ms   {}",
+        ms(&processes),
+        verdict(median(&processes) < Duration::from_millis(500))
+    );
+}
+
+/// The candles stored as a data set in `dir`: how long each load takes,
+/// and how long each `stratbox backtest --data` process takes, end to end.
+fn data_set_rounds(candles: &[Candle], dir: &std::path::Path) -> (Vec<Duration>, Vec<Duration>) {
+    let key = DataSetKey::parse("BTCUSDT/1m").expect("key");
+    let sets = DataSets::new(dir);
+    sets.save(&key, candles).expect("save the data set");
+    let loads = (0..ROUNDS + 2)
+        .map(|_| {
+            let started = Instant::now();
+            let loaded = sets.load(&key).expect("load");
+            let took = started.elapsed();
+            assert_eq!(loaded.len(), candles.len());
+            took
+        })
+        .collect();
+    let bot = dir.join("bot.yaml");
+    std::fs::write(&bot, CONFIG).expect("bot config");
+    let plugins = plugin_path().parent().expect("plugin dir").to_path_buf();
+    let process = || {
+        let started = Instant::now();
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_stratbox"))
+            .args(["backtest", "--data", "BTCUSDT/1m", "--bot"])
+            .arg(&bot)
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--plugins-dir")
+            .arg(&plugins)
+            .env("STRATBOX_CACHE_DIR", dir.join("cache"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("stratbox runs");
+        assert!(status.success(), "stratbox backtest failed");
+        started.elapsed()
+    };
+    process(); // warms the compile cache
+    let processes = (0..ROUNDS + 2).map(|_| process()).collect();
+    (loads, processes)
 }

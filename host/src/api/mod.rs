@@ -22,6 +22,7 @@ mod auth;
 mod bots;
 mod config;
 mod control;
+mod data;
 mod event_payload;
 mod events;
 mod extract;
@@ -187,6 +188,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(monitoring::endpoints());
     all.extend(strategies::endpoints());
     all.extend(presets::endpoints());
+    all.extend(data::endpoints());
     all.extend(market::endpoints());
     all.extend(tokens::endpoints());
     all.extend(events::endpoints());

@@ -20,6 +20,8 @@ use super::problem::Problem;
 pub const JSON_BODY_LIMIT: usize = 256 * 1024;
 /// Plugin uploads.
 pub const WASM_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Largest candle upload: about 3.5 million CSV rows.
+pub const CANDLE_BODY_LIMIT: usize = 256 * 1024 * 1024;
 
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
@@ -181,6 +183,20 @@ impl Endpoint {
             |_| schemars::json_schema!({ "type": "string", "format": "binary" }),
         ));
         self.body_limit = WASM_BODY_LIMIT;
+        self
+    }
+
+    /// Candles as CSV (ours or Binance klines) or an Arrow IPC / Feather file.
+    pub fn candle_body(mut self) -> Self {
+        self.request = Some((
+            &[
+                "text/csv",
+                "application/vnd.apache.arrow.file",
+                "application/octet-stream",
+            ],
+            |_| schemars::json_schema!({ "type": "string", "format": "binary" }),
+        ));
+        self.body_limit = CANDLE_BODY_LIMIT;
         self
     }
 

@@ -263,7 +263,8 @@ async fn system(State(app): State<AppState>) -> axum::Json<SystemView> {
     })
 }
 
-fn rfc3339(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// An optional RFC 3339 query parameter as epoch milliseconds.
+pub(super) fn rfc3339(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     text.map(|text| {
         chrono::DateTime::parse_from_rfc3339(text)
             .map(|t| t.timestamp_millis())

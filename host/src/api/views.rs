@@ -615,3 +615,63 @@ pub struct TokenCreated {
     pub info: TokenView,
     pub token: String,
 }
+
+/// A stored data set.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DataSetView {
+    pub symbol: String,
+    pub timeframe: String,
+    /// Open time of the first and the last candle.
+    pub first: String,
+    pub last: String,
+    pub count: u64,
+    pub gaps: GapsView,
+    pub size_bytes: u64,
+    /// SHA-256 of the candles: equal for equal candles, whatever file they
+    /// came from.
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GapsView {
+    /// Stretches with candles missing.
+    pub count: u64,
+    /// Candles missing in all.
+    pub missing: u64,
+    /// The first stretches (up to 20): the candle before each and how many
+    /// are missing after it.
+    pub first: Vec<GapView>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GapView {
+    pub after: String,
+    pub missing: u64,
+}
+
+impl From<&crate::data::DataSetInfo> for DataSetView {
+    fn from(info: &crate::data::DataSetInfo) -> Self {
+        Self {
+            symbol: info.symbol.clone(),
+            timeframe: info.timeframe.to_string(),
+            first: time(info.first_ts),
+            last: time(info.last_ts),
+            count: info.count,
+            gaps: GapsView {
+                count: info.gaps.count,
+                missing: info.gaps.missing,
+                first: info
+                    .gaps
+                    .first
+                    .iter()
+                    .map(|gap| GapView {
+                        after: time(gap.after_ts),
+                        missing: gap.missing,
+                    })
+                    .collect(),
+            },
+            size_bytes: info.size_bytes,
+            content_hash: info.content_hash.clone(),
+        }
+    }
+}

@@ -145,13 +145,12 @@ fn decimal_column(candles: &[Candle], column: usize) -> Result<ArrayRef, ArrowEr
     ))
 }
 
-/// The candles of an Arrow IPC file (every batch, in order). The arrays
-/// are read in place from `bytes` (no copy), and each candle is built
-/// straight from them. Rows are not checked as a series here (see
-/// [`super::check_series`]).
-pub fn read_arrow(bytes: Vec<u8>) -> Result<Vec<Candle>, ArrowCandleError> {
+/// The candles of an Arrow IPC file held in `buffer` (bytes in memory or a
+/// mapped file), every batch in order. The arrays are read in place (no
+/// copy) and each candle is built straight from them. Rows are not checked
+/// as a series here (see [`super::check_series`]).
+pub fn read_arrow(buffer: Buffer) -> Result<Vec<Candle>, ArrowCandleError> {
     let malformed = |what: &str| ArrowCandleError::Format(what.to_string());
-    let buffer = Buffer::from_vec(bytes);
     let trailer_start = buffer
         .len()
         .checked_sub(10)
@@ -418,7 +417,8 @@ mod tests {
 
     #[test]
     fn freqtrade_feather_files_are_read_with_shortest_decimals() {
-        let candles = read_arrow(freqtrade_file(&[42000.1, 42001.25, 0.3])).unwrap();
+        let candles =
+            read_arrow(Buffer::from_vec(freqtrade_file(&[42000.1, 42001.25, 0.3]))).unwrap();
         assert_eq!(candles.len(), 3);
         assert_eq!(candles[0].ts, 1_704_067_200_000);
         assert_eq!(candles[1].ts, 1_704_067_260_000);
@@ -442,7 +442,7 @@ mod tests {
         let candles = vec![candle(0, dec!(1.5)), candle(60_000, dec!(0.000000001))];
         let mut bytes = Vec::new();
         write_arrow(&mut bytes, &candles, BTreeMap::new()).unwrap();
-        let back = read_arrow(bytes).unwrap();
+        let back = read_arrow(Buffer::from_vec(bytes)).unwrap();
         assert_eq!(back, candles);
     }
 
@@ -454,12 +454,15 @@ mod tests {
             if cut > 6 {
                 damaged.extend_from_slice(&whole[whole.len() - 10..]);
             }
-            assert!(read_arrow(damaged).is_err(), "cut at {cut}");
+            assert!(
+                read_arrow(Buffer::from_vec(damaged)).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut flipped = whole.clone();
         for byte in flipped.iter_mut().skip(8).step_by(7).take(64) {
             *byte ^= 0x5a;
         }
-        let _ = read_arrow(flipped);
+        let _ = read_arrow(Buffer::from_vec(flipped));
     }
 }

@@ -180,7 +180,12 @@ impl DataSets {
         };
         std::fs::create_dir_all(&self.dir)?;
         let path = self.path(key);
-        let partial = path.with_extension(format!("{EXTENSION}.partial"));
+        // A name of its own, so that two saves of one data set never write
+        // the same file; the last rename wins, whole.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial =
+            path.with_extension(format!("{EXTENSION}.{}-{save}.partial", std::process::id()));
         let written = (|| {
             let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
             write_arrow(&mut file, candles, metadata(&info))
@@ -232,16 +237,22 @@ impl DataSets {
         describe(&path)
     }
 
-    /// Every candle of `key`.
+    /// Every candle of `key`, read from the file mapped into memory (no
+    /// copy of the file, no parsing).
     pub fn load(&self, key: &DataSetKey) -> Result<Vec<Candle>, DataSetError> {
-        let bytes = match std::fs::read(self.path(key)) {
-            Ok(bytes) => bytes,
+        let file = match std::fs::File::open(self.path(key)) {
+            Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(DataSetError::NotFound(key.clone()));
             }
             Err(error) => return Err(error.into()),
         };
-        read_arrow(bytes).map_err(|error| unreadable(key, error))
+        // SAFETY: a data set file is never written in place: `save` writes
+        // a new file and renames it over the old one, so the bytes mapped
+        // here stay as they are while the mapping lives.
+        let mapped = unsafe { memmap2::Mmap::map(&file) }?;
+        let buffer = arrow_buffer::Buffer::from(bytes::Bytes::from_owner(mapped));
+        read_arrow(buffer).map_err(|error| unreadable(key, error))
     }
 
     /// The candles of `key` with open times in `[from, to]` (either bound

@@ -33,7 +33,7 @@ impl ImportError {
 /// candles are saved as a data set.
 pub fn parse_candles(bytes: Vec<u8>) -> Result<Vec<Candle>, ImportError> {
     if bytes.starts_with(ARROW_MAGIC) {
-        let candles = read_arrow(bytes)?;
+        let candles = read_arrow(arrow_buffer::Buffer::from_vec(bytes))?;
         for (index, candle) in candles.iter().enumerate() {
             candle.validate().map_err(|error| ArrowCandleError::Row {
                 row: index as u64 + 1,
