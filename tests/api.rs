@@ -1372,3 +1372,173 @@ async fn data_sets_are_uploaded_checked_listed_downloaded_and_deleted() {
     let (status, _) = csv("").await;
     assert_eq!(status, 404);
 }
+
+/// Upload `count` synthetic 1m candles as the data set `symbol`/1m; its view.
+async fn synthetic_data_set(server: &Server, symbol: &str, count: usize) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("candles.csv");
+    let made = stratbox_tests::stratbox(
+        &[
+            "data",
+            "synth",
+            "--count",
+            &count.to_string(),
+            "--seed",
+            "11",
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+        &dir.path().join("cache"),
+    );
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let (status, created) = send(
+        Client::admin()
+            .request(
+                Method::POST,
+                &server.url(&format!("/data?symbol={symbol}&timeframe=1m")),
+            )
+            .header("content-type", "text/csv")
+            .body(std::fs::read(&csv).unwrap()),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+/// Poll a backtest job until `done` says so (within 120 s); its last view.
+async fn job_until(
+    client: &Client,
+    server: &Server,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..1_200 {
+        let (status, job) = client.get(&server.url(&format!("/backtests/{id}"))).await;
+        assert_eq!(status, 200, "{job}");
+        if done(&job) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("backtest {id} never got there");
+}
+
+#[tokio::test]
+async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
+    let server = Server::start(Options::default());
+    let client = Client::admin();
+    let data_set = synthetic_data_set(&server, "BTCUSDT", 20_000).await;
+    let mut config = bot_json("bt-one");
+    config["market"] = json!({ "symbol": "BTCUSDT", "timeframe": "1m" });
+
+    // Refused before anything is queued, each at its field.
+    let submit = |body: Value| {
+        send(
+            client
+                .request(Method::POST, &server.url("/backtests"))
+                .json(&body),
+        )
+    };
+    let (status, body) = submit(json!({ "config": config, "data": "ETHUSDT/1m" })).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/data"]);
+    let mut bad_params = config.clone();
+    bad_params["strategy"]["params"]["fast"] = json!("quick");
+    let (status, body) = submit(json!({ "config": bad_params, "data": "BTCUSDT/1m" })).await;
+    assert_problem(status, &body, 422);
+    assert!(
+        pointers(&body)[0].starts_with("/config/strategy/params"),
+        "{body}"
+    );
+    let (status, body) = submit(json!({ "data": "BTCUSDT/1m" })).await;
+    assert_problem(status, &body, 422);
+    let (_, listed) = client.get(&server.url("/backtests")).await;
+    assert_eq!(listed["items"], json!([]));
+
+    // A job runs to the end and keeps what it was made from.
+    let (status, queued) = submit(json!({ "config": config, "data": "BTCUSDT/1m" })).await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_string();
+    let done = job_until(&client, &server, &id, |job| {
+        job["state"] != "queued" && job["state"] != "running"
+    })
+    .await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["progress"], 1.0);
+    assert_eq!(done["candles"], 20_000);
+    assert_eq!(done["data_hash"], data_set["content_hash"]);
+    assert_eq!(done["plugin"], "ema-cross");
+    assert_eq!(done["plugin_hash"].as_str().unwrap().len(), 64);
+    let (_, listed) = client.get(&server.url("/backtests")).await;
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+
+    // Its result is byte for byte what the command line writes.
+    let response = client
+        .request(Method::GET, &server.url(&format!("/backtests/{id}/result")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let from_api = response.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bot = dir.path().join("bot.json");
+    std::fs::write(&bot, config.to_string()).unwrap();
+    let out = dir.path().join("result.json");
+    let plugins = stratbox_tests::plugin("ema-cross")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let cli = stratbox_tests::stratbox(
+        &[
+            "backtest",
+            "--bot",
+            bot.to_str().unwrap(),
+            "--data",
+            "BTCUSDT/1m",
+            "--data-dir",
+            server.data_path().to_str().unwrap(),
+            "--plugins-dir",
+            plugins.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        &dir.path().join("cache"),
+    );
+    assert_eq!(cli.code, Some(0), "{}", cli.stderr);
+    assert!(
+        from_api == std::fs::read_to_string(&out).unwrap(),
+        "the API's result differs from the CLI's"
+    );
+
+    // A long job is cancelled promptly; a finished one is deleted.
+    synthetic_data_set(&server, "LONGUSDT", 400_000).await;
+    let mut long = config.clone();
+    long["market"]["symbol"] = json!("LONGUSDT");
+    let (status, queued) = submit(json!({ "config": long, "data": "LONGUSDT/1m" })).await;
+    assert_eq!(status, 202, "{queued}");
+    let long_id = queued["id"].as_str().unwrap().to_string();
+    let running = job_until(&client, &server, &long_id, |job| {
+        job["progress"].as_f64().unwrap() > 0.0
+    })
+    .await;
+    assert_eq!(running["state"], "running", "{running}");
+    let (status, _) = client
+        .delete(&server.url(&format!("/backtests/{long_id}")))
+        .await;
+    assert_eq!(status, 204);
+    let cancelled_at = std::time::Instant::now();
+    let stopped = job_until(&client, &server, &long_id, |job| job["state"] != "running").await;
+    assert_eq!(stopped["state"], "cancelled", "{stopped}");
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        cancelled_at.elapsed()
+    );
+    assert!(stopped["progress"].as_f64().unwrap() < 1.0);
+    let (status, _) = client
+        .delete(&server.url(&format!("/backtests/{id}")))
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = client.get(&server.url(&format!("/backtests/{id}"))).await;
+    assert_problem(status, &body, 404);
+}

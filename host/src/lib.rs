@@ -21,4 +21,5 @@ pub mod engine;
 pub mod live;
 pub mod persist;
 pub mod plugin;
+pub mod research;
 pub mod store;

@@ -19,6 +19,7 @@
 
 mod audit;
 mod auth;
+mod backtests;
 mod bots;
 mod config;
 mod control;
@@ -101,6 +102,8 @@ pub struct App {
     pub streams: Arc<events::StreamSlots>,
     /// Plugin uploads compiling at once.
     pub compiles: Arc<tokio::sync::Semaphore>,
+    /// Backtest jobs and their workers.
+    pub backtests: Arc<crate::research::BacktestJobs>,
     pub started: Instant,
     pub started_at_ms: i64,
 }
@@ -129,6 +132,10 @@ impl App {
                 limits.idempotency_bytes,
             ),
             streams: Arc::default(),
+            backtests: crate::research::BacktestJobs::start(
+                &settings.data_dir,
+                limits.backtest_workers,
+            ),
             compiles: Arc::new(tokio::sync::Semaphore::new(
                 limits.concurrent_compiles.max(1),
             )),
@@ -189,6 +196,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(strategies::endpoints());
     all.extend(presets::endpoints());
     all.extend(data::endpoints());
+    all.extend(backtests::endpoints());
     all.extend(market::endpoints());
     all.extend(tokens::endpoints());
     all.extend(events::endpoints());

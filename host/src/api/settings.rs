@@ -71,6 +71,8 @@ pub struct ServerLimits {
     pub upload_compile_secs: u64,
     /// Plugin uploads compiled at once; more wait their turn.
     pub concurrent_compiles: usize,
+    /// Backtest jobs run at once (each on a thread of its own); more queue.
+    pub backtest_workers: usize,
     /// Answers kept for `Idempotency-Key` retries: at most this many...
     pub idempotency_entries: usize,
     /// ...and at most this many bytes of them.
@@ -90,6 +92,7 @@ impl Default for ServerLimits {
             failed_auth_per_minute: 30,
             upload_compile_secs: 60,
             concurrent_compiles: 1,
+            backtest_workers: 1,
             idempotency_entries: 10_000,
             idempotency_bytes: 64 * 1024 * 1024,
         }

@@ -2,6 +2,9 @@
 //! as fast as the CPU allows. Same input, byte-identical result: nothing in
 //! a result depends on wall time or on the machine.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use serde::Serialize;
 
 use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
@@ -14,7 +17,9 @@ use crate::engine::{
 use crate::plugin::{InitError, Plugin};
 
 /// What to do with a position still open when the candles run out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EndOfRun {
     /// Value it at the last close (the default).
@@ -33,6 +38,8 @@ pub struct BacktestOptions {
     pub end_of_run: EndOfRun,
     /// The equity curve in the result is downsampled to at most this many points.
     pub max_curve_points: usize,
+    /// Where a run reports how far it is and learns it is cancelled.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for BacktestOptions {
@@ -42,7 +49,40 @@ impl Default for BacktestOptions {
             to: None,
             end_of_run: EndOfRun::ValueAtLastClose,
             max_curve_points: 2_000,
+            progress: None,
         }
+    }
+}
+
+/// A run's progress, shared with whoever watches it: candles done of how
+/// many, and a flag that stops it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    done: AtomicU64,
+    total: AtomicU64,
+    cancelled: AtomicBool,
+}
+
+/// Candles between two progress reports (and cancellation checks).
+const PROGRESS_EVERY: usize = 4_096;
+
+impl Progress {
+    /// 0 to 1.
+    pub fn fraction(&self) -> f64 {
+        let total = self.total.load(Ordering::Relaxed);
+        if total == 0 {
+            return 0.0;
+        }
+        self.done.load(Ordering::Relaxed) as f64 / total as f64
+    }
+
+    /// Stop the run at its next report.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 }
 
@@ -54,6 +94,10 @@ pub enum BacktestError {
     Params(#[source] InitError),
     #[error("no candles in the selected range")]
     NoCandles,
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the candles could not be read: {0}")]
+    Data(String),
     #[error(
         "candles at {ts} are {spacing_ms} ms apart, closer than the bot's timeframe {timeframe} allows"
     )]
@@ -195,7 +239,20 @@ pub fn run_with<D: Decider>(
     let mut journal = Journal::default();
     let mut curve = Vec::with_capacity(candles.len());
     let mut exposed = 0usize;
-    for candle in candles {
+    if let Some(progress) = &options.progress {
+        progress
+            .total
+            .store(candles.len() as u64, Ordering::Relaxed);
+    }
+    for (index, candle) in candles.iter().enumerate() {
+        if index % PROGRESS_EVERY == 0
+            && let Some(progress) = &options.progress
+        {
+            if progress.is_cancelled() {
+                return Err(BacktestError::Cancelled);
+            }
+            progress.done.store(index as u64, Ordering::Relaxed);
+        }
         engine
             .on_candle(candle)
             .map_err(|error| engine_error(candle.ts, error))?;
@@ -224,6 +281,9 @@ pub fn run_with<D: Decider>(
         }
     }
 
+    if let Some(progress) = &options.progress {
+        progress.done.store(candles.len() as u64, Ordering::Relaxed);
+    }
     let portfolio = engine.portfolio();
     let metrics = metrics::compute(
         portfolio.initial(),

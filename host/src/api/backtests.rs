@@ -1,0 +1,279 @@
+//! /backtests: backtest jobs (see `research::jobs`). A job backtests a bot
+//! config (given, or a running bot's) over a stored data set; it is checked
+//! whole before it is queued (202), runs on the backtest workers, reports
+//! its progress, can be cancelled, and keeps its full result.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::Role;
+use super::extract::{ApiPath, JsonBody};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::system::rfc3339;
+use super::views::{Page, time};
+use crate::backtest::EndOfRun;
+use crate::data::DataSetKey;
+use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::research::{JobError, JobRecord, JobRequest, JobState};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post(
+            "/backtests",
+            "Backtest a bot config (or a bot's) over a data set: 202 with the queued job",
+            Role::Operator,
+            post(submit),
+        )
+        .json_body::<BacktestRequest>()
+        .status(202)
+        .returns::<BacktestView>(),
+        Endpoint::get(
+            "/backtests",
+            "Every backtest job, newest first, with its headline figures",
+            Role::Viewer,
+            get(list),
+        )
+        .returns::<Page<BacktestView>>(),
+        Endpoint::get(
+            "/backtests/{id}",
+            "A backtest job: state, progress and what it was made from",
+            Role::Viewer,
+            get(get_one),
+        )
+        .returns::<BacktestView>(),
+        Endpoint::get(
+            "/backtests/{id}/result",
+            "A finished job's full result, as `stratbox backtest --json` writes it",
+            Role::Viewer,
+            get(result),
+        )
+        .returns_media("application/json"),
+        Endpoint::delete(
+            "/backtests/{id}",
+            "Cancel a queued or running job, or delete a finished one",
+            Role::Operator,
+            delete(remove),
+        )
+        .status(204),
+    ]
+}
+
+/// A backtest to run.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestRequest {
+    /// A bot config, as for `POST /bots` (`id` and `name` may be left out).
+    pub config: Option<Value>,
+    /// Or the id of a bot whose config in force is backtested.
+    pub bot_id: Option<String>,
+    /// The data set, `SYMBOL/TIMEFRAME`.
+    pub data: String,
+    /// First candle's open time (RFC 3339), inclusive.
+    pub from: Option<String>,
+    /// Candles opening before this time (RFC 3339).
+    pub to: Option<String>,
+    /// What to do with a position open at the end.
+    #[serde(default)]
+    pub end_of_run: EndOfRun,
+}
+
+/// A backtest job.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BacktestView {
+    pub id: String,
+    pub state: JobState,
+    /// 0 to 1.
+    pub progress: f64,
+    pub created: String,
+    pub finished: Option<String>,
+    /// What the job was made from: running it again gives the same result.
+    pub config: Value,
+    pub plugin: String,
+    pub plugin_version: String,
+    pub plugin_hash: String,
+    pub data: String,
+    pub data_hash: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub end_of_run: EndOfRun,
+    pub error: Option<String>,
+    /// Headline figures once done.
+    pub candles: Option<usize>,
+    pub total_return_pct: Option<f64>,
+    pub sharpe: Option<f64>,
+    pub max_drawdown_pct: Option<f64>,
+    pub trades: Option<usize>,
+}
+
+fn view((record, progress): (JobRecord, f64)) -> BacktestView {
+    let headline = record.headline.as_ref();
+    BacktestView {
+        id: record.id.clone(),
+        state: record.state,
+        progress,
+        created: time(record.created_ms),
+        finished: record.finished_ms.map(time),
+        config: serde_json::to_value(&record.config).unwrap_or_default(),
+        plugin: record.plugin_name.clone(),
+        plugin_version: record.plugin_version.clone(),
+        plugin_hash: record.plugin_hash.clone(),
+        data: record.data.clone(),
+        data_hash: record.data_hash.clone(),
+        from: record.from.map(time),
+        to: record.to.map(time),
+        end_of_run: record.end_of_run,
+        error: record.error.clone(),
+        candles: headline.map(|h| h.candles),
+        total_return_pct: headline.map(|h| h.total_return_pct),
+        sharpe: headline.and_then(|h| h.sharpe),
+        max_drawdown_pct: headline.map(|h| h.max_drawdown_pct),
+        trades: headline.map(|h| h.trades),
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> Self {
+        match error {
+            JobError::NotFound(_) => ApiError::not_found(error.to_string()),
+            JobError::DataSet(inner) => inner.into(),
+            JobError::Io(_) => ApiError::internal(error.to_string()),
+        }
+    }
+}
+
+/// Issues of a nested document, with pointers from the request's root.
+fn under(prefix: &str, issues: Vec<ConfigIssue>) -> ApiError {
+    ApiError::invalid(
+        issues
+            .into_iter()
+            .map(|issue| ConfigIssue {
+                pointer: format!("{prefix}{}", issue.pointer),
+                message: issue.message,
+            })
+            .collect(),
+    )
+}
+
+/// The config a request backtests: the one it gives, or a bot's.
+fn config_of(app: &AppState, request: &BacktestRequest) -> Result<BotConfig, ApiError> {
+    match (&request.config, &request.bot_id) {
+        (Some(document), None) => {
+            let mut document = document.clone();
+            if let Some(object) = document.as_object_mut() {
+                object.entry("id").or_insert_with(|| "backtest".into());
+                object.entry("name").or_insert_with(|| "backtest".into());
+            }
+            BotConfig::from_value(document).map_err(|issues| under("/config", issues))
+        }
+        (None, Some(id)) => app
+            .manager
+            .get(id)
+            .and_then(|snapshot| snapshot.config.as_deref().cloned())
+            .ok_or_else(|| {
+                ApiError::invalid(vec![ConfigIssue {
+                    pointer: "/bot_id".into(),
+                    message: format!("no bot `{id}`"),
+                }])
+            }),
+        _ => Err(ApiError::invalid(vec![ConfigIssue {
+            pointer: String::new(),
+            message: "give either `config` or `bot_id`".into(),
+        }])),
+    }
+}
+
+async fn submit(
+    State(app): State<AppState>,
+    JsonBody(request): JsonBody<BacktestRequest>,
+) -> Result<Response, ApiError> {
+    let config = config_of(&app, &request)?;
+    let plugin = app
+        .manager
+        .registry()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .resolve_for(&config)
+        .map_err(|issue| under("/config", vec![issue]))?;
+    let params = plugin.validate_params(&config.strategy.params);
+    if !params.is_empty() {
+        return Err(under("/config/strategy/params", params));
+    }
+    let data = DataSetKey::parse(&request.data).map_err(|error| {
+        ApiError::invalid(vec![ConfigIssue {
+            pointer: "/data".into(),
+            message: error.to_string(),
+        }])
+    })?;
+    let job = JobRequest {
+        config,
+        plugin,
+        data,
+        from: rfc3339("from", request.from.as_deref())?,
+        to: rfc3339("to", request.to.as_deref())?,
+        end_of_run: request.end_of_run,
+    };
+    let jobs = app.backtests.clone();
+    let record = tokio::task::spawn_blocking(move || jobs.submit(job))
+        .await
+        .map_err(|error| ApiError::internal(error.to_string()))?
+        .map_err(|error| match error {
+            JobError::DataSet(crate::data::DataSetError::NotFound(key)) => {
+                ApiError::invalid(vec![ConfigIssue {
+                    pointer: "/data".into(),
+                    message: format!("no data set {key}"),
+                }])
+            }
+            other => other.into(),
+        })?;
+    Ok((StatusCode::ACCEPTED, axum::Json(view((record, 0.0)))).into_response())
+}
+
+async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
+    let jobs = app.backtests.clone();
+    let records = tokio::task::spawn_blocking(move || jobs.list())
+        .await
+        .map_err(|error| ApiError::internal(error.to_string()))??;
+    Ok(axum::Json(Page {
+        items: records.into_iter().map(view).collect(),
+        next_cursor: None,
+    }))
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<BacktestView>, ApiError> {
+    Ok(axum::Json(view(app.backtests.get(&id)?)))
+}
+
+async fn result(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let (record, _) = app.backtests.get(&id)?;
+    let text = app.backtests.result(&id)?.ok_or_else(|| {
+        ApiError::conflict(format!(
+            "backtest {id} has no result: it is {}",
+            serde_json::to_value(record.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    app.backtests.cancel_or_delete(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,362 @@
+//! Backtest jobs: backtests asked for over the API, run on a bounded pool
+//! of worker threads of their own (never the API's or the strategies'),
+//! with progress and cancellation, and kept in the data directory
+//! (`backtests/ID.json` for the job, `backtests/ID.result.json` for the full
+//! result as `stratbox backtest --json` writes it) so the history survives
+//! restarts.
+//!
+//! A job is plain data: the bot config, the plugin's content hash, the data
+//! set's name, content hash and range. Running the same job again gives a
+//! byte-identical result.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backtest::{self, BacktestError, BacktestOptions, EndOfRun, Progress};
+use crate::data::{DataSetKey, DataSets};
+use crate::domain::config::BotConfig;
+use crate::plugin::Plugin;
+
+/// The folder of the data directory holding jobs and results.
+const FOLDER: &str = "backtests";
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// What a job was made from: enough to run it again exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub state: JobState,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub config: BotConfig,
+    pub plugin_name: String,
+    pub plugin_version: String,
+    pub plugin_hash: String,
+    /// `SYMBOL/TIMEFRAME`.
+    pub data: String,
+    pub data_hash: String,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub end_of_run: EndOfRun,
+    pub error: Option<String>,
+    /// Headline figures of a finished run.
+    pub headline: Option<Headline>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Headline {
+    pub candles: usize,
+    pub total_return_pct: f64,
+    pub sharpe: Option<f64>,
+    pub max_drawdown_pct: f64,
+    pub trades: usize,
+}
+
+/// A job asked for.
+pub struct JobRequest {
+    pub config: BotConfig,
+    pub plugin: Arc<Plugin>,
+    pub data: DataSetKey,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub end_of_run: EndOfRun,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("no backtest {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    DataSet(#[from] crate::data::DataSetError),
+    #[error("backtest storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Active {
+    record: Mutex<JobRecord>,
+    progress: Arc<Progress>,
+}
+
+/// The job queue, its workers and the jobs not yet finished.
+pub struct BacktestJobs {
+    dir: PathBuf,
+    data_sets: DataSets,
+    active: Mutex<HashMap<String, Arc<Active>>>,
+    queue: Mutex<mpsc::Sender<(Arc<Active>, Arc<Plugin>)>>,
+}
+
+impl BacktestJobs {
+    /// Jobs kept in `data_dir`, run by `workers` threads.
+    pub fn start(data_dir: &Path, workers: usize) -> Arc<Self> {
+        let (queue, jobs) = mpsc::channel::<(Arc<Active>, Arc<Plugin>)>();
+        let this = Arc::new(Self {
+            dir: data_dir.join(FOLDER),
+            data_sets: DataSets::new(data_dir),
+            active: Mutex::new(HashMap::new()),
+            queue: Mutex::new(queue),
+        });
+        let jobs = Arc::new(Mutex::new(jobs));
+        for worker in 0..workers.max(1) {
+            let (jobs, owner) = (jobs.clone(), Arc::downgrade(&this));
+            let spawned = std::thread::Builder::new()
+                .name(format!("stratbox-backtest-{worker}"))
+                .spawn(move || {
+                    loop {
+                        let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok((job, plugin)) = next else { return };
+                        let Some(owner) = owner.upgrade() else { return };
+                        owner.run(&job, &plugin);
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a backtest worker");
+            }
+        }
+        this
+    }
+
+    /// Queue a job; its record as it stands.
+    pub fn submit(&self, request: JobRequest) -> Result<JobRecord, JobError> {
+        let info = self.data_sets.info(&request.data)?;
+        static JOBS: AtomicU64 = AtomicU64::new(0);
+        let created_ms = crate::live::wall_ms();
+        let id = format!(
+            "bt-{created_ms:013}-{:04}",
+            JOBS.fetch_add(1, Ordering::Relaxed) % 10_000
+        );
+        let plugin_info = request.plugin.info();
+        let record = JobRecord {
+            id: id.clone(),
+            state: JobState::Queued,
+            created_ms,
+            finished_ms: None,
+            config: request.config,
+            plugin_name: plugin_info.name.clone(),
+            plugin_version: plugin_info.version.to_string(),
+            plugin_hash: plugin_info.content_hash.clone(),
+            data: request.data.to_string(),
+            data_hash: info.content_hash,
+            from: request.from,
+            to: request.to,
+            end_of_run: request.end_of_run,
+            error: None,
+            headline: None,
+        };
+        std::fs::create_dir_all(&self.dir)?;
+        self.save_record(&record)?;
+        let active = Arc::new(Active {
+            record: Mutex::new(record.clone()),
+            progress: Arc::new(Progress::default()),
+        });
+        self.active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, active.clone());
+        let _ = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send((active, request.plugin));
+        Ok(record)
+    }
+
+    fn run(&self, job: &Active, plugin: &Plugin) {
+        let (record, options) = {
+            let mut record = job.record.lock().unwrap_or_else(PoisonError::into_inner);
+            if job.progress.is_cancelled() {
+                return self.finish(job, Err(BacktestError::Cancelled));
+            }
+            record.state = JobState::Running;
+            let options = BacktestOptions {
+                from: record.from,
+                to: record.to,
+                end_of_run: record.end_of_run,
+                progress: Some(job.progress.clone()),
+                ..BacktestOptions::default()
+            };
+            (record.clone(), options)
+        };
+        let outcome = DataSetKey::parse(&record.data)
+            .and_then(|key| self.data_sets.load(&key))
+            .map_err(|error| BacktestError::Data(error.to_string()))
+            .and_then(|candles| backtest::run(&record.config, plugin, &candles, &options));
+        self.finish(job, outcome);
+    }
+
+    fn finish(&self, job: &Active, outcome: Result<backtest::BacktestResult, BacktestError>) {
+        let mut record = job.record.lock().unwrap_or_else(PoisonError::into_inner);
+        record.finished_ms = Some(crate::live::wall_ms());
+        match outcome {
+            Ok(result) => {
+                // Byte for byte what `stratbox backtest --json` writes.
+                let written = serde_json::to_vec_pretty(&result)
+                    .map_err(std::io::Error::other)
+                    .and_then(|mut json| {
+                        json.push(b'\n');
+                        write_whole(&self.result_path(&record.id), &json)
+                    });
+                match written {
+                    Ok(()) => {
+                        record.state = JobState::Done;
+                        record.headline = Some(Headline {
+                            candles: result.candles,
+                            total_return_pct: result.metrics.total_return_pct,
+                            sharpe: result.metrics.sharpe,
+                            max_drawdown_pct: result.metrics.max_drawdown_pct,
+                            trades: result.metrics.trades,
+                        });
+                    }
+                    Err(error) => {
+                        record.state = JobState::Failed;
+                        record.error = Some(format!("the result could not be kept: {error}"));
+                    }
+                }
+            }
+            Err(BacktestError::Cancelled) => record.state = JobState::Cancelled,
+            Err(error) => {
+                record.state = JobState::Failed;
+                record.error = Some(error.to_string());
+            }
+        }
+        if let Err(error) = self.save_record(&record) {
+            tracing::error!(job = %record.id, %error, "cannot keep a backtest job");
+        }
+        self.active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&record.id);
+    }
+
+    /// A job's record and, while it runs, its progress (0 to 1; 1 once done).
+    pub fn get(&self, id: &str) -> Result<(JobRecord, f64), JobError> {
+        if let Some(active) = self.active_job(id) {
+            let record = active
+                .record
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            return Ok((record, active.progress.fraction()));
+        }
+        let record = self.read_record(id)?;
+        let progress = if record.state == JobState::Done {
+            1.0
+        } else {
+            0.0
+        };
+        Ok((record, progress))
+    }
+
+    /// The full result of a finished job, as JSON text.
+    pub fn result(&self, id: &str) -> Result<Option<String>, JobError> {
+        match std::fs::read_to_string(self.result_path(checked_id(id)?)) {
+            Ok(text) => Ok(Some(text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Every job, newest first.
+    pub fn list(&self) -> Result<Vec<(JobRecord, f64)>, JobError> {
+        let mut ids: Vec<String> = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let id = name.strip_suffix(".json")?;
+                    (!id.ends_with(".result")).then(|| id.to_string())
+                })
+                .collect(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ids.iter().filter_map(|id| self.get(id).ok()).collect())
+    }
+
+    /// Cancel a queued or running job (it stops within a few thousand
+    /// candles), or delete a finished one and its result.
+    pub fn cancel_or_delete(&self, id: &str) -> Result<(), JobError> {
+        if let Some(active) = self.active_job(id) {
+            active.progress.cancel();
+            return Ok(());
+        }
+        let id = checked_id(id)?;
+        self.read_record(id)?;
+        let _ = std::fs::remove_file(self.result_path(id));
+        std::fs::remove_file(self.record_path(id))?;
+        Ok(())
+    }
+
+    fn active_job(&self, id: &str) -> Option<Arc<Active>> {
+        self.active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn result_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.result.json"))
+    }
+
+    fn save_record(&self, record: &JobRecord) -> Result<(), JobError> {
+        let json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
+        Ok(write_whole(&self.record_path(&record.id), &json)?)
+    }
+
+    fn read_record(&self, id: &str) -> Result<JobRecord, JobError> {
+        let id = checked_id(id)?;
+        let text = match std::fs::read_to_string(self.record_path(id)) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JobError::NotFound(id.to_string()));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let mut record: JobRecord = serde_json::from_str(&text)
+            .map_err(|error| std::io::Error::other(format!("backtest {id}: {error}")))?;
+        // A job the host stopped in the middle of (a restart) did not finish.
+        if matches!(record.state, JobState::Queued | JobState::Running) {
+            record.state = JobState::Failed;
+            record.error = Some("the host stopped before the job finished".into());
+        }
+        Ok(record)
+    }
+}
+
+/// Ids name files: only what this module makes is accepted.
+fn checked_id(id: &str) -> Result<&str, JobError> {
+    let well_formed = id.len() <= 40
+        && id.starts_with("bt-")
+        && id[3..].chars().all(|c| c.is_ascii_digit() || c == '-');
+    if well_formed {
+        Ok(id)
+    } else {
+        Err(JobError::NotFound(id.to_string()))
+    }
+}
+
+/// Write `bytes` to `path` whole: a temporary file renamed over it.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)
+}
