@@ -1373,38 +1373,6 @@ async fn data_sets_are_uploaded_checked_listed_downloaded_and_deleted() {
     assert_eq!(status, 404);
 }
 
-/// Upload `count` synthetic 1m candles as the data set `symbol`/1m; its view.
-async fn synthetic_data_set(server: &Server, symbol: &str, count: usize) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("candles.csv");
-    let made = stratbox_tests::stratbox(
-        &[
-            "data",
-            "synth",
-            "--count",
-            &count.to_string(),
-            "--seed",
-            "11",
-            "--out",
-            csv.to_str().unwrap(),
-        ],
-        &dir.path().join("cache"),
-    );
-    assert_eq!(made.code, Some(0), "{}", made.stderr);
-    let (status, created) = send(
-        Client::admin()
-            .request(
-                Method::POST,
-                &server.url(&format!("/data?symbol={symbol}&timeframe=1m")),
-            )
-            .header("content-type", "text/csv")
-            .body(std::fs::read(&csv).unwrap()),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    created
-}
-
 /// Poll a backtest job until `done` says so (within 120 s); its last view.
 async fn job_until(
     client: &Client,
@@ -1427,7 +1395,7 @@ async fn job_until(
 async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     let server = Server::start(Options::default());
     let client = Client::admin();
-    let data_set = synthetic_data_set(&server, "BTCUSDT", 20_000).await;
+    let data_set = stratbox_tests::server::synthetic_data_set(&server, "BTCUSDT", 20_000).await;
     let mut config = bot_json("bt-one");
     config["market"] = json!({ "symbol": "BTCUSDT", "timeframe": "1m" });
 
@@ -1511,7 +1479,7 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     );
 
     // A long job is cancelled promptly; a finished one is deleted.
-    synthetic_data_set(&server, "LONGUSDT", 400_000).await;
+    stratbox_tests::server::synthetic_data_set(&server, "LONGUSDT", 400_000).await;
     let mut long = config.clone();
     long["market"]["symbol"] = json!("LONGUSDT");
     let (status, queued) = submit(json!({ "config": long, "data": "LONGUSDT/1m" })).await;

@@ -388,3 +388,59 @@ async fn every_event_type_carries_the_rest_view_of_its_thing() {
     // No engine enum leaks into the payload.
     assert!(filled.get("type").is_none() && filled["order"].get("created_ts").is_none());
 }
+
+#[tokio::test]
+async fn backtest_jobs_report_progress_and_completion_on_their_channel() {
+    let server = Server::start(Options::default());
+    stratbox_tests::server::synthetic_data_set(&server, "BTCUSDT", 200_000).await;
+    let mut socket = connect_with_header(&server).await;
+    until_type(&mut socket, "authenticated").await;
+    send(
+        &mut socket,
+        json!({ "op": "subscribe", "channels": ["backtests"] }),
+    )
+    .await;
+    until_type(&mut socket, "subscribed").await;
+    let client = Client::admin();
+    let config = json!({
+        "id": "bt", "name": "bt",
+        "strategy": { "plugin": "ema-cross", "params": { "fast": 3, "slow": 8, "size": { "percent_of_equity": 50 } } },
+        "market": { "symbol": "BTCUSDT", "timeframe": "1m" },
+        "capital": { "quote": "USDT", "initial": "10000" }
+    });
+    let (status, job) = client
+        .post_json(
+            &server.url("/backtests"),
+            &json!({ "config": config, "data": "BTCUSDT/1m" }),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let mut progress = Vec::new();
+    let finished = loop {
+        let event = next(&mut socket).await.expect("backtest events");
+        if event.get("seq").is_none() {
+            continue;
+        }
+        assert_eq!(event["channel"], "backtests", "{event}");
+        assert_eq!(event["data"]["id"], id, "{event}");
+        match event["type"].as_str().unwrap() {
+            "backtest.progress" => {
+                assert_eq!(event["data"]["state"], "running");
+                progress.push(event["data"]["progress"].as_f64().unwrap());
+            }
+            "backtest.finished" => break event,
+            other => panic!("unexpected {other}"),
+        }
+    };
+    assert!(!progress.is_empty() && progress.len() <= 9, "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
+    assert!(
+        progress.iter().all(|p| *p > 0.0 && *p < 1.0),
+        "{progress:?}"
+    );
+    // The finished event carries the job as GET /backtests/{id} answers it.
+    let (_, rest) = client.get(&server.url(&format!("/backtests/{id}"))).await;
+    assert_eq!(finished["data"], rest);
+    assert_eq!(rest["state"], "done");
+}

@@ -302,3 +302,36 @@ pub async fn send(builder: reqwest::RequestBuilder) -> (u16, Value) {
     let text = response.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// Upload `count` synthetic 1m candles (seed 11) as the data set
+/// `symbol`/1m; the data set's view.
+pub async fn synthetic_data_set(server: &Server, symbol: &str, count: usize) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("candles.csv");
+    let made = crate::stratbox(
+        &[
+            "data",
+            "synth",
+            "--count",
+            &count.to_string(),
+            "--seed",
+            "11",
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+        &dir.path().join("cache"),
+    );
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let (status, created) = send(
+        Client::admin()
+            .request(
+                reqwest::Method::POST,
+                &server.url(&format!("/data?symbol={symbol}&timeframe=1m")),
+            )
+            .header("content-type", "text/csv")
+            .body(std::fs::read(&csv).unwrap()),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}

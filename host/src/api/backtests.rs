@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::AppState;
@@ -17,11 +17,11 @@ use super::extract::{ApiPath, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::system::rfc3339;
-use super::views::{Page, time};
+use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
 use crate::data::DataSetKey;
 use crate::domain::config::{BotConfig, ConfigIssue};
-use crate::research::{JobError, JobRecord, JobRequest, JobState};
+use crate::research::{JobError, JobRequest};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -82,60 +82,6 @@ pub struct BacktestRequest {
     /// What to do with a position open at the end.
     #[serde(default)]
     pub end_of_run: EndOfRun,
-}
-
-/// A backtest job.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct BacktestView {
-    pub id: String,
-    pub state: JobState,
-    /// 0 to 1.
-    pub progress: f64,
-    pub created: String,
-    pub finished: Option<String>,
-    /// What the job was made from: running it again gives the same result.
-    pub config: Value,
-    pub plugin: String,
-    pub plugin_version: String,
-    pub plugin_hash: String,
-    pub data: String,
-    pub data_hash: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub end_of_run: EndOfRun,
-    pub error: Option<String>,
-    /// Headline figures once done.
-    pub candles: Option<usize>,
-    pub total_return_pct: Option<f64>,
-    pub sharpe: Option<f64>,
-    pub max_drawdown_pct: Option<f64>,
-    pub trades: Option<usize>,
-}
-
-fn view((record, progress): (JobRecord, f64)) -> BacktestView {
-    let headline = record.headline.as_ref();
-    BacktestView {
-        id: record.id.clone(),
-        state: record.state,
-        progress,
-        created: time(record.created_ms),
-        finished: record.finished_ms.map(time),
-        config: serde_json::to_value(&record.config).unwrap_or_default(),
-        plugin: record.plugin_name.clone(),
-        plugin_version: record.plugin_version.clone(),
-        plugin_hash: record.plugin_hash.clone(),
-        data: record.data.clone(),
-        data_hash: record.data_hash.clone(),
-        from: record.from.map(time),
-        to: record.to.map(time),
-        end_of_run: record.end_of_run,
-        error: record.error.clone(),
-        candles: headline.map(|h| h.candles),
-        total_return_pct: headline.map(|h| h.total_return_pct),
-        sharpe: headline.and_then(|h| h.sharpe),
-        max_drawdown_pct: headline.map(|h| h.max_drawdown_pct),
-        trades: headline.map(|h| h.trades),
-    }
 }
 
 impl From<JobError> for ApiError {
@@ -232,7 +178,11 @@ async fn submit(
             }
             other => other.into(),
         })?;
-    Ok((StatusCode::ACCEPTED, axum::Json(view((record, 0.0)))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(BacktestView::of(&record, 0.0)),
+    )
+        .into_response())
 }
 
 async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
@@ -241,7 +191,10 @@ async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestVie
         .await
         .map_err(|error| ApiError::internal(error.to_string()))??;
     Ok(axum::Json(Page {
-        items: records.into_iter().map(view).collect(),
+        items: records
+            .iter()
+            .map(|(r, p)| BacktestView::of(r, *p))
+            .collect(),
         next_cursor: None,
     }))
 }
@@ -250,7 +203,8 @@ async fn get_one(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<BacktestView>, ApiError> {
-    Ok(axum::Json(view(app.backtests.get(&id)?)))
+    let (record, progress) = app.backtests.get(&id)?;
+    Ok(axum::Json(BacktestView::of(&record, progress)))
 }
 
 async fn result(

@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::views::{
-    BotSummary, ConfigVersionView, FillView, LogLineView, OrderView, TradeView, ViolationView,
-    decimal, state_name, time,
+    BacktestView, BotSummary, ConfigVersionView, FillView, LogLineView, OrderView, TradeView,
+    ViolationView, decimal, state_name, time,
 };
 use crate::engine::{Rejection, StateChange};
 use crate::live::{Event, EventData, LagReason};
@@ -22,7 +22,8 @@ pub struct Envelope {
     pub seq: u64,
     /// When it was published, RFC 3339 UTC.
     pub ts: String,
-    /// bots, signals, orders, positions, trades, risk, logs or system.
+    /// bots, signals, orders, positions, trades, risk, logs, system or
+    /// backtests.
     pub channel: String,
     /// The bot it is about; null for host-wide events.
     pub bot_id: Option<String>,
@@ -78,6 +79,13 @@ pub enum EventPayload {
     EmergencyEngaged(EmergencyEventView),
     #[serde(rename = "emergency.reset")]
     EmergencyReset(EmergencyEventView),
+    /// A backtest job got a tenth further (the job as `GET /backtests/{id}`
+    /// answers it).
+    #[serde(rename = "backtest.progress")]
+    BacktestProgress(BacktestView),
+    /// A backtest job ended: done, failed or cancelled.
+    #[serde(rename = "backtest.finished")]
+    BacktestFinished(BacktestView),
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -261,6 +269,17 @@ impl EventPayload {
                 by: by.clone(),
                 bots: None,
             }),
+            EventData::BacktestProgress { job, progress } => {
+                EventPayload::BacktestProgress(BacktestView::of(job, *progress))
+            }
+            EventData::BacktestFinished(job) => {
+                let progress = if job.state == crate::research::JobState::Done {
+                    1.0
+                } else {
+                    0.0
+                };
+                EventPayload::BacktestFinished(BacktestView::of(job, progress))
+            }
         }
     }
 }

@@ -135,6 +135,7 @@ impl App {
             backtests: crate::research::BacktestJobs::start(
                 &settings.data_dir,
                 limits.backtest_workers,
+                Some(manager.bus().clone()),
             ),
             compiles: Arc::new(tokio::sync::Semaphore::new(
                 limits.concurrent_compiles.max(1),

@@ -675,3 +675,59 @@ impl From<&crate::data::DataSetInfo> for DataSetView {
         }
     }
 }
+
+/// A backtest job.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BacktestView {
+    pub id: String,
+    pub state: crate::research::JobState,
+    /// 0 to 1.
+    pub progress: f64,
+    pub created: String,
+    pub finished: Option<String>,
+    /// What the job was made from: running it again gives the same result.
+    pub config: Value,
+    pub plugin: String,
+    pub plugin_version: String,
+    pub plugin_hash: String,
+    pub data: String,
+    pub data_hash: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub end_of_run: crate::backtest::EndOfRun,
+    pub error: Option<String>,
+    /// Headline figures once done.
+    pub candles: Option<usize>,
+    pub total_return_pct: Option<f64>,
+    pub sharpe: Option<f64>,
+    pub max_drawdown_pct: Option<f64>,
+    pub trades: Option<usize>,
+}
+
+impl BacktestView {
+    pub fn of(record: &crate::research::JobRecord, progress: f64) -> Self {
+        let headline = record.headline.as_ref();
+        BacktestView {
+            id: record.id.clone(),
+            state: record.state,
+            progress,
+            created: time(record.created_ms),
+            finished: record.finished_ms.map(time),
+            config: serde_json::to_value(&record.config).unwrap_or_default(),
+            plugin: record.plugin_name.clone(),
+            plugin_version: record.plugin_version.clone(),
+            plugin_hash: record.plugin_hash.clone(),
+            data: record.data.clone(),
+            data_hash: record.data_hash.clone(),
+            from: record.from.map(time),
+            to: record.to.map(time),
+            end_of_run: record.end_of_run,
+            error: record.error.clone(),
+            candles: headline.map(|h| h.candles),
+            total_return_pct: headline.map(|h| h.total_return_pct),
+            sharpe: headline.and_then(|h| h.sharpe),
+            max_drawdown_pct: headline.map(|h| h.max_drawdown_pct),
+            trades: headline.map(|h| h.trades),
+        }
+    }
+}

@@ -55,18 +55,44 @@ impl Default for BacktestOptions {
 }
 
 /// A run's progress, shared with whoever watches it: candles done of how
-/// many, and a flag that stops it.
-#[derive(Debug, Default)]
+/// many, a flag that stops it, and who is told at each report.
+#[derive(Default)]
 pub struct Progress {
     done: AtomicU64,
     total: AtomicU64,
     cancelled: AtomicBool,
+    observer: Option<Box<dyn Fn(f64) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("fraction", &self.fraction())
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
 }
 
 /// Candles between two progress reports (and cancellation checks).
 const PROGRESS_EVERY: usize = 4_096;
 
 impl Progress {
+    /// Progress that calls `observer` with the fraction done at every report
+    /// (on the backtest's thread: keep it short).
+    pub fn observed(observer: impl Fn(f64) + Send + Sync + 'static) -> Self {
+        Self {
+            observer: Some(Box::new(observer)),
+            ..Self::default()
+        }
+    }
+
+    fn report(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+        if let Some(observer) = &self.observer {
+            observer(self.fraction());
+        }
+    }
+
     /// 0 to 1.
     pub fn fraction(&self) -> f64 {
         let total = self.total.load(Ordering::Relaxed);
@@ -251,7 +277,7 @@ pub fn run_with<D: Decider>(
             if progress.is_cancelled() {
                 return Err(BacktestError::Cancelled);
             }
-            progress.done.store(index as u64, Ordering::Relaxed);
+            progress.report(index as u64);
         }
         engine
             .on_candle(candle)
@@ -282,7 +308,7 @@ pub fn run_with<D: Decider>(
     }
 
     if let Some(progress) = &options.progress {
-        progress.done.store(candles.len() as u64, Ordering::Relaxed);
+        progress.report(candles.len() as u64);
     }
     let portfolio = engine.portfolio();
     let metrics = metrics::compute(

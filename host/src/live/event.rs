@@ -43,10 +43,12 @@ pub enum Channel {
     Risk,
     Logs,
     System,
+    /// Backtest jobs: progress and completion.
+    Backtests,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 9] = [
         Channel::Bots,
         Channel::Signals,
         Channel::Orders,
@@ -55,6 +57,7 @@ impl Channel {
         Channel::Risk,
         Channel::Logs,
         Channel::System,
+        Channel::Backtests,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Channel {
             Channel::Risk => "risk",
             Channel::Logs => "logs",
             Channel::System => "system",
+            Channel::Backtests => "backtests",
         }
     }
 }
@@ -150,6 +154,13 @@ pub enum EventData {
     EmergencyReset {
         by: String,
     },
+    /// A backtest job got further (at most every tenth of the way).
+    BacktestProgress {
+        job: Box<crate::research::JobRecord>,
+        progress: f64,
+    },
+    /// A backtest job ended: done, failed or cancelled.
+    BacktestFinished(Box<crate::research::JobRecord>),
 }
 
 impl EventData {
@@ -185,6 +196,8 @@ impl EventData {
             EventData::Lagged { .. } => (Channel::System, "lagged"),
             EventData::EmergencyEngaged { .. } => (Channel::System, "emergency.engaged"),
             EventData::EmergencyReset { .. } => (Channel::System, "emergency.reset"),
+            EventData::BacktestProgress { .. } => (Channel::Backtests, "backtest.progress"),
+            EventData::BacktestFinished(_) => (Channel::Backtests, "backtest.finished"),
         }
     }
 }

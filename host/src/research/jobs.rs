@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::backtest::{self, BacktestError, BacktestOptions, EndOfRun, Progress};
 use crate::data::{DataSetKey, DataSets};
 use crate::domain::config::BotConfig;
+use crate::live::{EventBus, EventData};
 use crate::plugin::Plugin;
 
 /// The folder of the data directory holding jobs and results.
@@ -95,17 +96,21 @@ struct Active {
 pub struct BacktestJobs {
     dir: PathBuf,
     data_sets: DataSets,
+    /// Where progress and completion are published, if anywhere.
+    bus: Option<Arc<EventBus>>,
     active: Mutex<HashMap<String, Arc<Active>>>,
     queue: Mutex<mpsc::Sender<(Arc<Active>, Arc<Plugin>)>>,
 }
 
 impl BacktestJobs {
-    /// Jobs kept in `data_dir`, run by `workers` threads.
-    pub fn start(data_dir: &Path, workers: usize) -> Arc<Self> {
+    /// Jobs kept in `data_dir`, run by `workers` threads, their progress
+    /// and completion published on `bus`.
+    pub fn start(data_dir: &Path, workers: usize, bus: Option<Arc<EventBus>>) -> Arc<Self> {
         let (queue, jobs) = mpsc::channel::<(Arc<Active>, Arc<Plugin>)>();
         let this = Arc::new(Self {
             dir: data_dir.join(FOLDER),
             data_sets: DataSets::new(data_dir),
+            bus,
             active: Mutex::new(HashMap::new()),
             queue: Mutex::new(queue),
         });
@@ -160,7 +165,7 @@ impl BacktestJobs {
         self.save_record(&record)?;
         let active = Arc::new(Active {
             record: Mutex::new(record.clone()),
-            progress: Arc::new(Progress::default()),
+            progress: Arc::new(self.progress_for(&record)),
         });
         self.active
             .lock()
@@ -172,6 +177,28 @@ impl BacktestJobs {
             .unwrap_or_else(PoisonError::into_inner)
             .send((active, request.plugin));
         Ok(record)
+    }
+
+    /// Progress that publishes each tenth of the way as an event.
+    fn progress_for(&self, record: &JobRecord) -> Progress {
+        let Some(bus) = self.bus.clone() else {
+            return Progress::default();
+        };
+        let mut running = record.clone();
+        running.state = JobState::Running;
+        let last_tenth = AtomicU64::new(0);
+        Progress::observed(move |fraction| {
+            let tenth = (fraction * 10.0).floor() as u64;
+            if (1..10).contains(&tenth) && last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
+                bus.publish(
+                    None,
+                    EventData::BacktestProgress {
+                        job: Box::new(running.clone()),
+                        progress: fraction,
+                    },
+                );
+            }
+        })
     }
 
     fn run(&self, job: &Active, plugin: &Plugin) {
@@ -234,6 +261,9 @@ impl BacktestJobs {
         }
         if let Err(error) = self.save_record(&record) {
             tracing::error!(job = %record.id, %error, "cannot keep a backtest job");
+        }
+        if let Some(bus) = &self.bus {
+            bus.publish(None, EventData::BacktestFinished(Box::new(record.clone())));
         }
         self.active
             .lock()

@@ -1359,7 +1359,10 @@ export interface components {
         Envelope: {
             /** @description The bot it is about; null for host-wide events. */
             bot_id?: string | null;
-            /** @description bots, signals, orders, positions, trades, risk, logs or system. */
+            /**
+             * @description bots, signals, orders, positions, trades, risk, logs, system or
+             *     backtests.
+             */
             channel: string;
             /**
              * Format: uint64
@@ -1448,6 +1451,14 @@ export interface components {
             data: components["schemas"]["EmergencyEventView"];
             /** @constant */
             type: "emergency.reset";
+        } | {
+            data: components["schemas"]["BacktestView"];
+            /** @constant */
+            type: "backtest.progress";
+        } | {
+            data: components["schemas"]["BacktestView"];
+            /** @constant */
+            type: "backtest.finished";
         });
         EquityPointView: {
             at: string;
