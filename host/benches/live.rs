@@ -12,6 +12,10 @@
 //!    writer before anything is published). STRATBOX_BENCH_STRATEGY_THREADS
 //!    overrides the number of strategy threads (measured on 2 cores, 60 s:
 //!    2 and 4 threads give a p99 of 12-23 ms, 8 and 16 threads 7.8-10.5 ms).
+//!    With STRATBOX_BENCH_BACKTEST_JOBS=1, backtest jobs (ema-cross over a
+//!    500,000-candle data set, one after another on the default single
+//!    backtest worker) run through the whole phase, to measure what they
+//!    cost the bots' latency.
 //! 2. The most candles per second 1,000 bots absorb: 2,000 candles pushed at
 //!    once into a stepped feed, timed until every bot has processed them.
 //! 3. The emergency stop: 1,000 bots each holding a position, persistence
@@ -109,8 +113,24 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
             .await
             .expect("create");
     }
+    let backtests = std::env::var("STRATBOX_BENCH_BACKTEST_JOBS").is_ok_and(|v| v == "1");
+    let jobs_done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop_jobs = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let job_loop = backtests.then(|| {
+        let (done, stop) = (jobs_done.clone(), stop_jobs.clone());
+        let (dir, plugin) = (data.path().to_path_buf(), registry(runtime));
+        std::thread::spawn(move || backtest_jobs_until(&dir, &plugin, &done, &stop))
+    });
     let (cpu_start, wall_start) = (cpu_seconds(), Instant::now());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop_jobs.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(job_loop) = job_loop {
+        job_loop.join().expect("backtest job loop");
+        println!(
+            "  backtest jobs alongside: {} finished (ema-cross, 500,000 candles each)",
+            jobs_done.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     let cpu = (cpu_seconds() - cpu_start) / wall_start.elapsed().as_secs_f64();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let rss_per_bot = rss_bytes().saturating_sub(rss_before) as f64 / BOTS as f64;
@@ -242,6 +262,58 @@ async fn emergency_phase(runtime: &PluginRuntime) {
     );
     drop(manager);
     thread.shutdown();
+}
+
+/// Backtest jobs one after another until `stop`, counting those done.
+fn backtest_jobs_until(
+    dir: &std::path::Path,
+    registry: &Arc<RwLock<PluginRegistry>>,
+    done: &std::sync::atomic::AtomicU64,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    use stratbox_host::data::{DataSetKey, DataSets};
+    use stratbox_host::research::{BacktestJobs, JobRequest, JobState};
+    let key = DataSetKey::parse("BTCUSDT/1m").expect("key");
+    DataSets::new(dir)
+        .save(&key, &synthesize(&SynthParams::new(500_000, 42)))
+        .expect("data set");
+    let jobs = BacktestJobs::start(dir, 1, None);
+    let bot = config(0, "{ kind: synthetic, seed: 42 }");
+    let plugin = registry
+        .read()
+        .expect("registry")
+        .resolve("ema-cross", None)
+        .expect("ema-cross");
+    while !stop.load(Ordering::Relaxed) {
+        let job = jobs
+            .submit(JobRequest {
+                config: bot.clone(),
+                plugin: plugin.clone(),
+                data: key.clone(),
+                from: None,
+                to: None,
+                end_of_run: Default::default(),
+            })
+            .expect("submit");
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let (record, _) = jobs.get(&job.id).expect("job");
+            if record.state == JobState::Done {
+                done.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            assert!(
+                record.state == JobState::Running || record.state == JobState::Queued,
+                "{:?}",
+                record.error
+            );
+            if stop.load(Ordering::Relaxed) {
+                let _ = jobs.cancel_or_delete(&job.id);
+                return;
+            }
+        }
+    }
 }
 
 fn main() {
