@@ -1,18 +1,35 @@
-//! `stratbox backtest`: run a bot config over a candle file.
+//! `stratbox backtest`: run a bot config over a candle file or data set.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
 use stratbox_host::data::{DataSetKey, DataSets, read_candles};
+use stratbox_host::domain::Candle;
 use stratbox_host::domain::config::{BotConfig, join_issues};
-use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
+use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
+    #[command(flatten)]
+    pub input: RunInput,
+    /// What to do with a position open at the end.
+    #[arg(long, value_enum, default_value_t = EndOfRunArg::Value)]
+    end_of_run: EndOfRunArg,
+    /// Write the full result (config, trades, orders, equity curve, risk
+    /// events, metrics) as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// What a backtest (or an optimisation) runs: a bot config, its plugin and
+/// candles, and the range of them.
+#[derive(Debug, Args)]
+pub struct RunInput {
     /// Bot config (YAML or JSON).
     #[arg(long)]
     bot: PathBuf,
@@ -34,17 +51,51 @@ pub struct BacktestArgs {
     plugins_dir: PathBuf,
     /// First candle to use: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
     #[arg(long, value_parser = parse_time)]
-    from: Option<i64>,
+    pub from: Option<i64>,
     /// Stop before this candle: RFC 3339 time, a date, or epoch ms.
     #[arg(long, value_parser = parse_time)]
-    to: Option<i64>,
-    /// What to do with a position open at the end.
-    #[arg(long, value_enum, default_value_t = EndOfRunArg::Value)]
-    end_of_run: EndOfRunArg,
-    /// Write the full result (config, trades, orders, equity curve, risk
-    /// events, metrics) as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    pub to: Option<i64>,
+}
+
+impl RunInput {
+    /// The bot config and the plugin it runs.
+    pub fn bot(&self, runtime: &PluginRuntime) -> anyhow::Result<(BotConfig, Arc<Plugin>)> {
+        let text = std::fs::read_to_string(&self.bot)
+            .with_context(|| format!("cannot read {}", self.bot.display()))?;
+        let config = BotConfig::from_yaml(&text).map_err(|issues| {
+            let path = self.bot.display();
+            anyhow::anyhow!("{path} is not a valid bot config: {}", join_issues(&issues))
+        })?;
+        let plugin = match &self.plugin {
+            Some(file) => Arc::new(
+                runtime
+                    .load_file(file)
+                    .with_context(|| format!("cannot load {}", file.display()))?,
+            ),
+            None => {
+                let (registry, failures) = PluginRegistry::scan(runtime, &self.plugins_dir)?;
+                for (path, error) in failures {
+                    tracing::warn!(path = %path.display(), %error, "plugin not loaded");
+                }
+                registry.resolve(&config.strategy.plugin, config.strategy.version.as_deref())?
+            }
+        };
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from >= to
+        {
+            bail!("--from must be before --to");
+        }
+        Ok((config, plugin))
+    }
+
+    /// The candles, from the data set or the file.
+    pub fn candles(&self) -> anyhow::Result<Vec<Candle>> {
+        Ok(match (&self.data, &self.candles) {
+            (Some(name), _) => DataSets::new(&self.data_dir).load(&DataSetKey::parse(name)?)?,
+            (None, Some(file)) => read_candles(file)?,
+            (None, None) => bail!("give --candles FILE or --data SYMBOL/TIMEFRAME"),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -75,50 +126,19 @@ pub(super) fn parse_time(text: &str) -> Result<i64, String> {
 }
 
 pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.bot)
-        .with_context(|| format!("cannot read {}", args.bot.display()))?;
-    let config = BotConfig::from_yaml(&text).map_err(|issues| {
-        let path = args.bot.display();
-        anyhow::anyhow!("{path} is not a valid bot config: {}", join_issues(&issues))
-    })?;
-    let plugin = match &args.plugin {
-        Some(file) => std::sync::Arc::new(
-            runtime
-                .load_file(file)
-                .with_context(|| format!("cannot load {}", file.display()))?,
-        ),
-        None => {
-            let (registry, failures) = PluginRegistry::scan(&runtime, &args.plugins_dir)?;
-            for (path, error) in failures {
-                tracing::warn!(path = %path.display(), %error, "plugin not loaded");
-            }
-            registry.resolve(&config.strategy.plugin, config.strategy.version.as_deref())?
-        }
-    };
+    let (config, plugin) = args.input.bot(&runtime)?;
     let loading = Instant::now();
-    let candles = match (&args.data, &args.candles) {
-        (Some(name), _) => {
-            let key = DataSetKey::parse(name)?;
-            DataSets::new(&args.data_dir).load(&key)?
-        }
-        (None, Some(file)) => read_candles(file)?,
-        (None, None) => anyhow::bail!("give --candles FILE or --data SYMBOL/TIMEFRAME"),
-    };
+    let candles = args.input.candles()?;
     let loaded = loading.elapsed();
     let options = BacktestOptions {
-        from: args.from,
-        to: args.to,
+        from: args.input.from,
+        to: args.input.to,
         end_of_run: match args.end_of_run {
             EndOfRunArg::Value => EndOfRun::ValueAtLastClose,
             EndOfRunArg::Close => EndOfRun::CloseAtMarket,
         },
         ..BacktestOptions::default()
     };
-    if let (Some(from), Some(to)) = (options.from, options.to)
-        && from >= to
-    {
-        bail!("--from must be before --to");
-    }
     let running = Instant::now();
     let result = backtest::run(&config, &plugin, &candles, &options)?;
     let ran = running.elapsed();

@@ -3,6 +3,7 @@
 mod backtest;
 mod data;
 mod live;
+mod optimize;
 mod plugin;
 mod serve;
 mod token;
@@ -45,8 +46,11 @@ enum Command {
     /// Make and convert candle data.
     #[command(subcommand)]
     Data(data::DataCommand),
-    /// Backtest a bot config over a candle file.
+    /// Backtest a bot config over a candle file or data set.
     Backtest(backtest::BacktestArgs),
+    /// Backtest a bot's strategy with many parameter sets (a grid or a
+    /// seeded random sample) on every core and rank them.
+    Optimize(optimize::OptimizeArgs),
     /// Run a folder of bot configs as live paper bots, printing their events.
     Live(live::LiveArgs),
     /// Run the host with its control API (HTTP + WebSocket).
@@ -80,6 +84,7 @@ pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
         Command::Plugin(command) => plugin::run(command, small),
         Command::Data(command) => data::run(command),
         Command::Backtest(args) => backtest::run(args, small()?),
+        Command::Optimize(args) => optimize::run(args, small()?),
         Command::Live(args) => live::run(args, small()?),
         Command::Serve(args) => {
             // The server times every strategy call for its metrics.

@@ -1,6 +1,7 @@
 //! The research workflow: backtests run as jobs for the API, beside the
-//! live bots.
+//! live bots, and parameter optimisation over every core.
 
 pub mod jobs;
+pub mod optimize;
 
 pub use jobs::{BacktestJobs, Headline, JobError, JobRecord, JobRequest, JobState};

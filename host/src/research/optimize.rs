@@ -1,0 +1,355 @@
+//! Parameter optimisation: many backtests of one strategy over the same
+//! candles, each with other parameters, on every core, ranked by an
+//! objective. Parameter ranges come from the plugin's parameter schema
+//! (its bounds and enums) unless given; sets are a full grid or a seeded
+//! random sample. A run is deterministic: the same ranges, sampler and seed
+//! give the same sets, and each backtest is byte-identical whatever thread
+//! ran it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::backtest::{self, BacktestOptions};
+use crate::domain::Candle;
+use crate::domain::config::BotConfig;
+use crate::engine::metrics::Metrics;
+use crate::plugin::Plugin;
+
+/// Values a grid takes per parameter when its range comes from a schema.
+const DEFAULT_STEPS: u32 = 10;
+
+/// The values one parameter may take.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamRange {
+    /// Integers from `min` to `max` (inclusive) by `step`.
+    Int { min: i64, max: i64, step: i64 },
+    /// Numbers from `min` to `max` (inclusive) by `step`.
+    Number { min: f64, max: f64, step: f64 },
+    /// One of these values.
+    Choice(Vec<Value>),
+}
+
+impl ParamRange {
+    /// Every value of the range, in order.
+    pub fn values(&self) -> Vec<Value> {
+        match self {
+            ParamRange::Int { min, max, step } => (0..)
+                .map(|i| min + i * step.max(&1))
+                .take_while(|v| v <= max)
+                .map(Value::from)
+                .collect(),
+            ParamRange::Number { min, max, step } => {
+                // A hair of tolerance: (0.3 - 0.1) / 0.1 is 1.9999999999999998.
+                let count = ((max - min) / step + 1e-9).floor().max(0.0) as u64;
+                (0..=count)
+                    .map(|i| {
+                        // Rounded to the step's decimals, so 0.1 steps read 0.3, not 0.30000000000000004.
+                        let value = min + i as f64 * step;
+                        Value::from((value * 1e9).round() / 1e9)
+                    })
+                    .collect()
+            }
+            ParamRange::Choice(values) => values.clone(),
+        }
+    }
+
+    /// `MIN..MAX[:STEP]` (integers when all are) or `A,B,C`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some((min, rest)) = text.split_once("..") {
+            let (max, step) = rest
+                .split_once(':')
+                .map_or((rest, None), |(m, s)| (m, Some(s)));
+            if let (Ok(min), Ok(max)) = (min.trim().parse::<i64>(), max.trim().parse::<i64>()) {
+                let step = step
+                    .map_or(Ok(1), |s| s.trim().parse::<i64>())
+                    .map_err(|_| format!("`{text}`: the step of an integer range is an integer"))?;
+                if step <= 0 || max < min {
+                    return Err(format!(
+                        "`{text}`: expected MIN..MAX:STEP with MIN <= MAX and STEP > 0"
+                    ));
+                }
+                return Ok(ParamRange::Int { min, max, step });
+            }
+            let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+            let (Some(min), Some(max)) = (number(min), number(max)) else {
+                return Err(format!("`{text}` is not MIN..MAX[:STEP]"));
+            };
+            let step = match step {
+                Some(step) => number(step).ok_or_else(|| format!("`{text}`: bad step"))?,
+                None => (max - min) / f64::from(DEFAULT_STEPS - 1),
+            };
+            if step <= 0.0 || max < min {
+                return Err(format!(
+                    "`{text}`: expected MIN..MAX:STEP with MIN <= MAX and STEP > 0"
+                ));
+            }
+            return Ok(ParamRange::Number { min, max, step });
+        }
+        let values: Vec<Value> = text
+            .split(',')
+            .map(|item| {
+                serde_json::from_str(item.trim()).unwrap_or_else(|_| Value::from(item.trim()))
+            })
+            .collect();
+        Ok(ParamRange::Choice(values))
+    }
+}
+
+/// The parameters searched, by name.
+pub type SearchSpace = BTreeMap<String, ParamRange>;
+
+/// Ranges for the top-level parameters a schema bounds: integers and
+/// numbers with a minimum and a maximum (about ten values each), and enums
+/// (also through a `$ref` to a definition).
+pub fn space_from_schema(schema: &Value) -> SearchSpace {
+    let mut space = SearchSpace::new();
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return space;
+    };
+    for (name, property) in properties {
+        let property = resolve_ref(schema, property);
+        if let Some(values) = property.get("enum").and_then(Value::as_array) {
+            space.insert(name.clone(), ParamRange::Choice(values.clone()));
+            continue;
+        }
+        let bound = |key: &str| property.get(key).and_then(Value::as_f64);
+        let (Some(min), Some(max)) = (bound("minimum"), bound("maximum")) else {
+            continue;
+        };
+        match property.get("type").and_then(Value::as_str) {
+            Some("integer") => {
+                let (min, max) = (min.ceil() as i64, max.floor() as i64);
+                let step = ((max - min) / i64::from(DEFAULT_STEPS - 1)).max(1);
+                space.insert(name.clone(), ParamRange::Int { min, max, step });
+            }
+            Some("number") if max > min => {
+                let step = (max - min) / f64::from(DEFAULT_STEPS - 1);
+                space.insert(name.clone(), ParamRange::Number { min, max, step });
+            }
+            _ => {}
+        }
+    }
+    space
+}
+
+fn resolve_ref<'a>(schema: &'a Value, property: &'a Value) -> &'a Value {
+    property
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|path| path.strip_prefix('#'))
+        .and_then(|pointer| schema.pointer(pointer))
+        .unwrap_or(property)
+}
+
+/// Every combination of the space's values (the last parameter varies
+/// fastest).
+pub fn grid(space: &SearchSpace) -> Vec<Map<String, Value>> {
+    let mut sets = vec![Map::new()];
+    for (name, range) in space {
+        let values = range.values();
+        sets = sets
+            .into_iter()
+            .flat_map(|set| {
+                values.iter().map(move |value| {
+                    let mut set = set.clone();
+                    set.insert(name.clone(), value.clone());
+                    set
+                })
+            })
+            .collect();
+    }
+    sets
+}
+
+/// `count` sets drawn uniformly from the space's values, seeded.
+pub fn random(space: &SearchSpace, count: usize, seed: u64) -> Vec<Map<String, Value>> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let values: Vec<(&String, Vec<Value>)> = space.iter().map(|(n, r)| (n, r.values())).collect();
+    (0..count)
+        .map(|_| {
+            values
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(name, v)| ((*name).clone(), v[rng.random_range(0..v.len())].clone()))
+                .collect()
+        })
+        .collect()
+}
+
+/// What a run is ranked by (higher is better; drawdown counts negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    Sharpe,
+    Sortino,
+    Calmar,
+    TotalReturn,
+    ProfitFactor,
+    MaxDrawdown,
+}
+
+impl Objective {
+    pub fn score(self, metrics: &Metrics) -> Option<f64> {
+        let score = match self {
+            Objective::Sharpe => metrics.sharpe?,
+            Objective::Sortino => metrics.sortino?,
+            Objective::Calmar => metrics.calmar?,
+            Objective::TotalReturn => metrics.total_return_pct,
+            Objective::ProfitFactor => metrics.profit_factor?,
+            Objective::MaxDrawdown => -metrics.max_drawdown_pct,
+        };
+        score.is_finite().then_some(score)
+    }
+}
+
+/// One parameter set's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    /// The strategy parameters this run used (the base ones with the set's
+    /// values over them).
+    pub params: Value,
+    /// The objective's value; none when the run failed, made fewer trades
+    /// than asked, or the metric is undefined (no trades, no losses).
+    pub score: Option<f64>,
+    pub metrics: Option<Metrics>,
+    pub error: Option<String>,
+}
+
+/// What to optimise.
+pub struct Study<'a> {
+    pub config: &'a BotConfig,
+    pub plugin: &'a Plugin,
+    pub candles: &'a [Candle],
+    pub options: BacktestOptions,
+    pub objective: Objective,
+    /// Runs with fewer round trips are not ranked.
+    pub min_trades: usize,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+}
+
+/// Run every set on `study.threads` threads; trials ranked best first
+/// (unranked ones last, in set order). `done` counts finished runs;
+/// `cancel` stops the study before the next run.
+pub fn optimize(
+    study: &Study<'_>,
+    sets: &[Map<String, Value>],
+    done: &AtomicUsize,
+    cancel: &AtomicBool,
+) -> Vec<Trial> {
+    let next = AtomicUsize::new(0);
+    let mut trials: Vec<Option<Trial>> = vec![None; sets.len()];
+    let results = std::sync::Mutex::new(&mut trials);
+    std::thread::scope(|scope| {
+        for _ in 0..study.threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= sets.len() || cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let trial = run_one(study, &sets[index]);
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(trial);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let mut trials: Vec<Trial> = trials.into_iter().flatten().collect();
+    // Stable: ties keep set order, so the ranking is deterministic.
+    trials.sort_by(|a, b| match (a.score, b.score) {
+        (Some(a), Some(b)) => b.total_cmp(&a),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    trials
+}
+
+fn run_one(study: &Study<'_>, set: &Map<String, Value>) -> Trial {
+    let mut config = study.config.clone();
+    let mut params = config
+        .strategy
+        .params
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    params.extend(set.clone());
+    config.strategy.params = Value::Object(params);
+    let params = config.strategy.params.clone();
+    match backtest::run(&config, study.plugin, study.candles, &study.options) {
+        Ok(result) => {
+            let score = (result.metrics.trades >= study.min_trades)
+                .then(|| study.objective.score(&result.metrics))
+                .flatten();
+            Trial {
+                params,
+                score,
+                metrics: Some(result.metrics),
+                error: None,
+            }
+        }
+        Err(error) => Trial {
+            params,
+            score: None,
+            metrics: None,
+            error: Some(error.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ranges_parse_and_expand() {
+        assert_eq!(
+            ParamRange::parse("5..20:5").unwrap().values(),
+            [json!(5), json!(10), json!(15), json!(20)]
+        );
+        assert_eq!(
+            ParamRange::parse("0.1..0.3:0.1").unwrap().values(),
+            [json!(0.1), json!(0.2), json!(0.3)]
+        );
+        assert_eq!(
+            ParamRange::parse("sma,first_value").unwrap().values(),
+            [json!("sma"), json!("first_value")]
+        );
+        assert!(ParamRange::parse("9..3").is_err());
+        assert!(ParamRange::parse("1..5:0").is_err());
+    }
+
+    #[test]
+    fn schemas_give_ranges_and_grids_cover_every_combination() {
+        let schema = json!({
+            "$defs": { "Seed": { "enum": ["a", "b"], "type": "string" } },
+            "properties": {
+                "fast": { "type": "integer", "minimum": 1, "maximum": 10 },
+                "ratio": { "type": "number", "minimum": 0.0, "maximum": 0.9 },
+                "seed": { "$ref": "#/$defs/Seed" },
+                "size": { "type": "object" }
+            }
+        });
+        let space = space_from_schema(&schema);
+        assert_eq!(space.len(), 3);
+        assert_eq!(space["fast"].values().len(), 10);
+        assert_eq!(space["ratio"].values().len(), 10);
+        let sets = grid(&space);
+        assert_eq!(sets.len(), 200);
+        let distinct: std::collections::BTreeSet<String> = sets
+            .iter()
+            .map(|s| Value::Object(s.clone()).to_string())
+            .collect();
+        assert_eq!(distinct.len(), 200);
+        assert_eq!(random(&space, 7, 3), random(&space, 7, 3));
+        assert_ne!(random(&space, 7, 3), random(&space, 7, 4));
+    }
+}

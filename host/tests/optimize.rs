@@ -1,0 +1,150 @@
+//! Parameter optimisation: the known best set wins on a series built for
+//! it, threads change nothing but the time, and cancelling stops it.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+use rust_decimal::Decimal;
+use serde_json::json;
+use stratbox_host::backtest::{self, BacktestOptions};
+use stratbox_host::data::{SynthParams, synthesize};
+use stratbox_host::domain::Candle;
+use stratbox_host::domain::config::BotConfig;
+use stratbox_host::research::optimize::{
+    Objective, ParamRange, SearchSpace, Study, grid, optimize,
+};
+use support::load;
+
+fn config() -> BotConfig {
+    BotConfig::from_yaml(
+        "id: opt\nname: opt\nstrategy: { plugin: ema-cross, params: { fast: 12, slow: 26, size: { percent_of_equity: 50 } } }\nmarket: { symbol: BTCUSDT, timeframe: 1m }\ncapital: { quote: USDT, initial: 10000 }\n",
+    )
+    .unwrap()
+}
+
+/// Down from 200 to 101, then up to 300: the quickest EMAs turn long first
+/// after the bottom and gain the most.
+fn v_shape() -> Vec<Candle> {
+    let closes: Vec<i64> = (0..100)
+        .map(|i| 200 - i)
+        .chain((0..=200).map(|i| 100 + i))
+        .collect();
+    let mut previous = closes[0];
+    closes
+        .iter()
+        .enumerate()
+        .map(|(i, &close)| {
+            let (open, close) = (Decimal::from(previous), Decimal::from(close));
+            previous = close.try_into().unwrap();
+            Candle {
+                ts: 1_704_067_200_000 + i as i64 * 60_000,
+                open,
+                high: open.max(close),
+                low: open.min(close),
+                close,
+                volume: Decimal::ONE,
+            }
+        })
+        .collect()
+}
+
+fn space(fast: &str, slow: &str) -> SearchSpace {
+    [
+        ("fast".to_string(), ParamRange::parse(fast).unwrap()),
+        ("slow".to_string(), ParamRange::parse(slow).unwrap()),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn the_known_best_set_wins_on_a_series_built_for_it() {
+    let (config, plugin, candles) = (config(), load("ema-cross"), v_shape());
+    let study = Study {
+        config: &config,
+        plugin: &plugin,
+        candles: &candles,
+        options: BacktestOptions::default(),
+        objective: Objective::TotalReturn,
+        min_trades: 0,
+        threads: 2,
+    };
+    let sets = grid(&space("2,4", "8,16,32"));
+    assert_eq!(sets.len(), 6);
+    let trials = optimize(&study, &sets, &AtomicUsize::new(0), &AtomicBool::new(false));
+    assert_eq!(trials.len(), 6);
+    assert_eq!(trials[0].params["fast"], 2);
+    assert_eq!(trials[0].params["slow"], 8);
+    // Clearly: ahead of the next by more than a percentage point.
+    assert!(
+        trials[0].score.unwrap() > trials[1].score.unwrap() + 1.0,
+        "{trials:?}"
+    );
+    // The base parameters the set does not name are kept.
+    assert_eq!(trials[0].params["size"], json!({ "percent_of_equity": 50 }));
+}
+
+#[test]
+fn threads_change_nothing_but_the_time_and_the_ranking_is_right() {
+    let (config, plugin) = (config(), load("ema-cross"));
+    let candles = synthesize(&SynthParams::new(20_000, 9));
+    let sets = grid(&space("3..9:3", "20..60:20"));
+    let study = |threads| Study {
+        config: &config,
+        plugin: &plugin,
+        candles: &candles,
+        options: BacktestOptions::default(),
+        objective: Objective::Sharpe,
+        min_trades: 1,
+        threads,
+    };
+    let run = |threads| {
+        let done = AtomicUsize::new(0);
+        let trials = optimize(&study(threads), &sets, &done, &AtomicBool::new(false));
+        assert_eq!(done.into_inner(), sets.len());
+        trials
+    };
+    let (one, two) = (run(1), run(2));
+    let summary = |trials: &[stratbox_host::research::optimize::Trial]| -> Vec<String> {
+        trials
+            .iter()
+            .map(|t| format!("{} {:?}", t.params, t.score))
+            .collect()
+    };
+    assert_eq!(summary(&one), summary(&two));
+    // The winner is the best of the same backtests run one by one.
+    let best = sets
+        .iter()
+        .filter_map(|set| {
+            let mut config = config.clone();
+            let mut params = config.strategy.params.as_object().unwrap().clone();
+            params.extend(set.clone());
+            config.strategy.params = params.into();
+            let result =
+                backtest::run(&config, &plugin, &candles, &BacktestOptions::default()).ok()?;
+            (result.metrics.trades >= 1).then_some(result.metrics.sharpe?)
+        })
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(one[0].score, Some(best));
+}
+
+#[test]
+fn a_cancelled_study_stops_before_its_next_run() {
+    let (config, plugin) = (config(), load("ema-cross"));
+    let candles = synthesize(&SynthParams::new(2_000, 1));
+    let study = Study {
+        config: &config,
+        plugin: &plugin,
+        candles: &candles,
+        options: BacktestOptions::default(),
+        objective: Objective::Sharpe,
+        min_trades: 0,
+        threads: 2,
+    };
+    let sets = grid(&space("2..10:1", "20..40:5"));
+    let done = AtomicUsize::new(0);
+    let trials = optimize(&study, &sets, &done, &AtomicBool::new(true));
+    assert!(trials.is_empty());
+    assert_eq!(done.into_inner(), 0);
+}
