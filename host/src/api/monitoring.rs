@@ -20,7 +20,7 @@ use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
-use super::system::{LogsQuery, log_page};
+use super::system::{LogsQuery, log_page, rfc3339};
 use super::views::{
     BotStatus, EquityPointView, FillView, KillSwitchView, LogLineView, OrderChangeView,
     OrderDetail, OrderView, Page, PositionView, RiskView, RuleView, TradeView, ViolationView,
@@ -367,14 +367,8 @@ pub struct RangeQuery {
 impl RangeQuery {
     /// The range in epoch ms, and the paging part.
     fn split(self) -> Result<(i64, i64, PageQuery), ApiError> {
-        let parse = |name: &str, text: Option<String>, default: i64| match text {
-            None => Ok(default),
-            Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
-                .map(|t| t.timestamp_millis())
-                .map_err(|e| ApiError::bad_request(format!("{name} is not an RFC 3339 time: {e}"))),
-        };
-        let from = parse("from", self.from, i64::MIN)?;
-        let to = parse("to", self.to, i64::MAX)?;
+        let from = rfc3339("from", self.from.as_deref())?.unwrap_or(i64::MIN);
+        let to = rfc3339("to", self.to.as_deref())?.unwrap_or(i64::MAX);
         let page = PageQuery {
             limit: self.limit,
             cursor: self.cursor,
