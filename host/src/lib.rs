@@ -6,6 +6,7 @@
 //! - [`plugin`]: the sandboxed WebAssembly strategy runtime;
 //! - [`engine`]: paper venue, portfolio, risk engine and the engine step;
 //! - [`backtest`]: the engine driven synchronously over candles;
+//! - [`exchange`]: exchanges over the network (Binance market data);
 //! - [`live`]: feeds, bot runners, the bot manager and the event bus on tokio;
 //! - [`store`]: the SQLite system of record (tokens, audit, config history);
 //! - [`persist`]: runners' records into the store, and bots back out of it;
@@ -18,6 +19,7 @@ pub mod backtest;
 pub mod data;
 pub mod domain;
 pub mod engine;
+pub mod exchange;
 pub mod live;
 pub mod persist;
 pub mod plugin;

@@ -1,5 +1,6 @@
 //! Black-box test support: run the built `stratbox` binary like a user would.
 
+pub mod fake_binance;
 pub mod server;
 
 use std::path::PathBuf;

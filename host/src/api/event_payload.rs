@@ -75,6 +75,10 @@ pub enum EventPayload {
     /// holds) or a bot catching up on a backlog of candles.
     #[serde(rename = "lagged")]
     Lagged(LaggedView),
+    /// The bot's market data has a hole: no candle exists between two
+    /// candles it got (an exchange outage, a hole in a replay file).
+    #[serde(rename = "feed.gap")]
+    FeedGap(FeedGapView),
     #[serde(rename = "emergency.engaged")]
     EmergencyEngaged(EmergencyEventView),
     #[serde(rename = "emergency.reset")]
@@ -188,6 +192,16 @@ pub struct LaggedView {
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeedGapView {
+    /// Open time of the last candle before the hole.
+    pub after: String,
+    /// Open time of the first candle after it.
+    pub before: String,
+    /// Candles that would have been in between.
+    pub missing: u64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EmergencyEventView {
     /// The token name that acted.
     pub by: String,
@@ -259,6 +273,15 @@ impl EventPayload {
                 missed: *missed,
                 reason: *reason,
             }),
+            EventData::FeedGap {
+                after,
+                before,
+                missing,
+            } => EventPayload::FeedGap(FeedGapView {
+                after: time(*after),
+                before: time(*before),
+                missing: *missing,
+            }),
             EventData::EmergencyEngaged { by, bots } => {
                 EventPayload::EmergencyEngaged(EmergencyEventView {
                     by: by.clone(),
@@ -327,6 +350,11 @@ mod tests {
                 reason: LagReason::Backlog,
             },
             EventData::EmergencyReset { by: "ops".into() },
+            EventData::FeedGap {
+                after: 0,
+                before: 300_000,
+                missing: 4,
+            },
             EventData::Log(Box::default()),
         ];
         for data in samples {

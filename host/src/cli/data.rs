@@ -18,6 +18,9 @@ pub enum DataCommand {
     /// Store a candle file (our CSV, Binance kline CSV, or Arrow IPC /
     /// Feather) as the data set SYMBOL/TIMEFRAME, replacing what it held.
     Import(ImportArgs),
+    /// Download Binance kline history into a data set (or a CSV file);
+    /// run it again to resume an interrupted download.
+    Download(super::download::DownloadArgs),
     /// List the stored data sets.
     List(DataDirArg),
     /// Write a data set (or a range of it) as CSV.
@@ -30,7 +33,7 @@ pub enum DataCommand {
 pub struct DataDirArg {
     /// Data directory (the one `stratbox serve` uses).
     #[arg(long, env = "STRATBOX_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    pub(super) data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +103,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Synth(args) => synth(args),
         DataCommand::Import(args) => import(args),
+        DataCommand::Download(args) => super::download::run(args),
         DataCommand::List(args) => list(args),
         DataCommand::Export(args) => export(args),
         DataCommand::Delete(args) => {

@@ -2,6 +2,7 @@
 
 mod backtest;
 mod data;
+mod download;
 mod live;
 mod optimize;
 mod plugin;

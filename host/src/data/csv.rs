@@ -142,8 +142,16 @@ fn field<T: FromStr>(record: &::csv::StringRecord, index: usize, name: &str) -> 
 
 /// Write candles in our layout.
 pub fn write_candles(out: impl Write, candles: &[Candle]) -> std::io::Result<()> {
+    append_candles(out, candles, true)
+}
+
+/// Write candles in our layout, with the header line only when asked (to
+/// add rows to a file that has it).
+pub fn append_candles(out: impl Write, candles: &[Candle], header: bool) -> std::io::Result<()> {
     let mut csv = ::csv::Writer::from_writer(out);
-    csv.write_record(HEADER)?;
+    if header {
+        csv.write_record(HEADER)?;
+    }
     for c in candles {
         csv.write_record(&[
             c.ts.to_string(),

@@ -13,5 +13,7 @@ pub use dataset::{DataSetError, DataSetInfo, DataSetKey, DataSets, content_hash}
 pub use import::{ImportError, parse_candles};
 pub use series::{Gap, Gaps, check_next, check_series};
 
-pub use self::csv::{CandleFileError, read_candles, read_candles_from, write_candles};
+pub use self::csv::{
+    CandleFileError, append_candles, read_candles, read_candles_from, write_candles,
+};
 pub use synth::{SynthGenerator, SynthParams, synthesize};

@@ -118,8 +118,43 @@ pub enum FeedConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         interval_ms: Option<u64>,
     },
+    /// Binance spot klines: closed candles from the kline stream, gaps
+    /// filled from REST history, a warm-up from REST at start.
+    Binance {
+        /// Which Binance: `market_data` (public data only, the default),
+        /// `live` or `testnet`.
+        #[serde(default)]
+        network: BinanceNetwork,
+        /// REST base URL instead of the network's, e.g.
+        /// `https://testnet.binance.vision` (no `/api`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(
+            regex(pattern = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"),
+            length(max = 200)
+        )]
+        rest_url: Option<String>,
+        /// WebSocket base URL instead of the network's, e.g.
+        /// `wss://stream.testnet.binance.vision` (no `/ws` or `/stream`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = r"^wss?://[^\s/?#]+(/[^\s?#]*)?$"), length(max = 200))]
+        stream_url: Option<String>,
+    },
     /// Candles pushed by the caller (tests).
     Stepped,
+}
+
+/// The Binance deployments a feed can read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BinanceNetwork {
+    /// Public market data only (`data-api.binance.vision`,
+    /// `data-stream.binance.vision`): real prices, no account.
+    #[default]
+    MarketData,
+    /// The live exchange (`api.binance.com`, `stream.binance.com`).
+    Live,
+    /// The spot testnet (`testnet.binance.vision`).
+    Testnet,
 }
 
 fn default_seed() -> u64 {

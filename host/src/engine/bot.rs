@@ -307,6 +307,11 @@ impl<D: Decider> BotEngine<D> {
         self.venue.open_orders()
     }
 
+    /// Length of the bot's candles, in ms.
+    pub fn timeframe_ms(&self) -> i64 {
+        self.timeframe_ms
+    }
+
     /// Engine time: the close time of the last candle processed.
     pub fn now(&self) -> i64 {
         self.now

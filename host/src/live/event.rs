@@ -147,6 +147,14 @@ pub enum EventData {
         missed: u64,
         reason: LagReason,
     },
+    /// The bot's feed jumped: no candle exists between these open times
+    /// (an exchange outage, a hole in a replay file, a host down longer
+    /// than a gap fill reaches).
+    FeedGap {
+        after: i64,
+        before: i64,
+        missing: u64,
+    },
     EmergencyEngaged {
         by: String,
         bots: usize,
@@ -194,6 +202,7 @@ impl EventData {
             EventData::KillSwitch { .. } => (Channel::Risk, "risk.kill_switch"),
             EventData::Log(_) => (Channel::Logs, "log"),
             EventData::Lagged { .. } => (Channel::System, "lagged"),
+            EventData::FeedGap { .. } => (Channel::System, "feed.gap"),
             EventData::EmergencyEngaged { .. } => (Channel::System, "emergency.engaged"),
             EventData::EmergencyReset { .. } => (Channel::System, "emergency.reset"),
             EventData::BacktestProgress { .. } => (Channel::Backtests, "backtest.progress"),

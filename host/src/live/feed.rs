@@ -12,7 +12,8 @@
 //!
 //! Sources implement [`CandleSource`]: `synthetic` (seeded GBM, real time or
 //! accelerated) and `replay` (a candle CSV at a set pace) are [`Paced`]
-//! iterators; a Binance kline stream will be one more implementation.
+//! iterators. `binance` feeds start from REST history and are then fed by
+//! the deployment's shared [`KlineStreams`] through a [`KlineSink`].
 //! `stepped` feeds have no source: the caller publishes (tests).
 
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 use crate::data::{SynthGenerator, SynthParams, read_candles};
 use crate::domain::config::{BotConfig, FeedConfig};
 use crate::domain::{Candle, Timeframe};
+use crate::exchange::binance::{Endpoints, KlineSink, KlineStreams, StreamSettings};
 
 /// Candles a feed keeps for readers that are behind and for warm-ups.
 pub const HISTORY_CAPACITY: usize = 100_000;
@@ -45,6 +47,8 @@ pub enum FeedError {
     Replay { path: PathBuf, reason: String },
     #[error("candle at {ts} is not after the feed's last candle at {last}")]
     OutOfOrder { ts: i64, last: i64 },
+    #[error("cannot start the Binance feed from {url}: {reason}")]
+    Binance { url: String, reason: String },
     #[error("candle at {ts} is refused: {reason}")]
     Invalid {
         ts: i64,
@@ -131,18 +135,24 @@ impl FeedHandle {
 
     /// Append a candle. Candles must be valid and come in time order.
     pub fn publish(&self, candle: Candle) -> Result<(), FeedError> {
+        self.publish_at(candle, Instant::now())
+    }
+
+    /// Append a candle that reached the host at `arrived` (decision latency
+    /// counts from there).
+    pub fn publish_at(&self, candle: Candle, arrived: Instant) -> Result<(), FeedError> {
         candle.validate().map_err(|reason| FeedError::Invalid {
             ts: candle.ts,
             reason,
         })?;
-        self.append(candle)?;
+        self.append(candle, arrived)?;
         if let Some(archive) = &self.shared.archive {
             archive.keep(&self.shared.key, &candle);
         }
         Ok(())
     }
 
-    fn append(&self, candle: Candle) -> Result<(), FeedError> {
+    fn append(&self, candle: Candle, arrived: Instant) -> Result<(), FeedError> {
         let count = {
             let mut history = self
                 .shared
@@ -159,7 +169,7 @@ impl FeedHandle {
             }
             history.candles.push_back(FeedCandle {
                 candle,
-                published_at: Instant::now(),
+                published_at: arrived,
             });
             if history.candles.len() > self.shared.capacity {
                 history.candles.pop_front();
@@ -243,8 +253,57 @@ impl FeedKey {
                     file.display()
                 )
             }
+            FeedConfig::Binance {
+                network,
+                rest_url,
+                stream_url,
+            } => {
+                let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
+                format!("binance|{symbol}|{timeframe}|{}", endpoints.rest)
+            }
             FeedConfig::Stepped => format!("stepped|{symbol}|{timeframe}"),
         }
+    }
+}
+
+/// A feed as the destination of a Binance kline stream.
+struct FeedSink {
+    feed: Weak<FeedShared>,
+}
+
+impl KlineSink for FeedSink {
+    fn last_ts(&self) -> Option<i64> {
+        let shared = self.feed.upgrade()?;
+        FeedHandle { shared }
+            .history()
+            .candles
+            .back()
+            .map(|c| c.candle.ts)
+    }
+
+    fn deliver(&self, candle: Candle, arrived: Instant) {
+        if let Some(shared) = self.feed.upgrade() {
+            let handle = FeedHandle { shared };
+            if let Err(err) = handle.publish_at(candle, arrived) {
+                tracing::warn!(feed = handle.key(), %err, "candle dropped");
+            }
+        }
+    }
+
+    fn gap(&self, after: i64, before: i64) {
+        if let Some(shared) = self.feed.upgrade() {
+            // The bots see the jump in open times and announce it.
+            tracing::warn!(
+                feed = shared.key,
+                after,
+                before,
+                "Binance has no candles in between (an exchange outage or older than the fill reaches)"
+            );
+        }
+    }
+
+    fn wanted(&self) -> bool {
+        self.feed.strong_count() > 0
     }
 }
 
@@ -257,6 +316,9 @@ pub struct FeedHub {
     /// Replay files must lie under this folder, when set (the server's);
     /// without it (the CLI) a replay file is any file the user names.
     replay_dir: Option<PathBuf>,
+    /// One set of kline streams per Binance deployment, shared by its feeds.
+    binance: Mutex<HashMap<Endpoints, Arc<KlineStreams>>>,
+    binance_settings: StreamSettings,
 }
 
 /// Refused replay paths all get this one message, whether the file exists
@@ -302,6 +364,45 @@ impl FeedHub {
         self.replay_dir = Some(dir);
     }
 
+    /// How Binance stream connections behave (tests shorten the timings).
+    pub fn set_binance_settings(&mut self, settings: StreamSettings) {
+        self.binance_settings = settings;
+    }
+
+    /// The kline streams of one Binance deployment, created on first use.
+    pub fn binance_streams(&self, endpoints: &Endpoints) -> Arc<KlineStreams> {
+        let mut streams = self.binance.lock().unwrap_or_else(PoisonError::into_inner);
+        streams
+            .entry(endpoints.clone())
+            .or_insert_with(|| {
+                Arc::new(KlineStreams::new(
+                    endpoints.clone(),
+                    self.binance_settings.clone(),
+                ))
+            })
+            .clone()
+    }
+
+    /// The closed candles a Binance feed starts from: after `last` (what it
+    /// had before a restart) or the most recent ones.
+    async fn binance_start(
+        &self,
+        endpoints: &Endpoints,
+        key: &FeedKey,
+        timeframe: Timeframe,
+        last: Option<i64>,
+    ) -> Result<(Arc<KlineStreams>, Vec<Candle>), FeedError> {
+        let streams = self.binance_streams(endpoints);
+        let candles = streams
+            .recent(&key.symbol, timeframe, last)
+            .await
+            .map_err(|error| FeedError::Binance {
+                url: endpoints.rest.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok((streams, candles))
+    }
+
     fn running(&self, key: &FeedKey) -> Option<FeedHandle> {
         let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
         feeds.retain(|_, feed| feed.strong_count() > 0);
@@ -345,11 +446,29 @@ impl FeedHub {
             FeedConfig::Replay { file, .. } => Some(self.replay_candles(file).await?),
             _ => None,
         };
+        let name = key.archive_name();
+        let binance = match &key.source {
+            FeedConfig::Binance {
+                network,
+                rest_url,
+                stream_url,
+            } => {
+                let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
+                let archived = self
+                    .archive
+                    .as_ref()
+                    .and_then(|archive| archive.recent(&name, 1).last().map(|c| c.ts));
+                Some(
+                    self.binance_start(&endpoints, &key, timeframe, archived)
+                        .await?,
+                )
+            }
+            _ => None,
+        };
         let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(shared) = feeds.get(&key).and_then(Weak::upgrade) {
             return Ok(FeedHandle { shared }); // another bot started it meanwhile
         }
-        let name = key.archive_name();
         let handle = FeedHandle::new(name.clone(), HISTORY_CAPACITY, self.archive.clone());
         // What the feed published before a restart: history for warm-ups,
         // and where it resumes.
@@ -359,7 +478,7 @@ impl FeedHub {
             .map(|archive| archive.recent(&name, ARCHIVED_CANDLES))
             .unwrap_or_default();
         for candle in &prior {
-            let _ = handle.append(*candle);
+            let _ = handle.append(*candle, Instant::now());
         }
         let last = prior.last().copied();
         match (&key.source, replay) {
@@ -383,6 +502,21 @@ impl FeedHub {
                 let mut generator = SynthGenerator::new(&params);
                 let candles = std::iter::from_fn(move || Some(generator.next_candle()));
                 spawn_source(&handle, Paced::new(candles, interval));
+            }
+            (FeedConfig::Binance { .. }, _) => {
+                if let Some((streams, candles)) = binance {
+                    for candle in candles {
+                        if last.is_none_or(|last| candle.ts > last.ts)
+                            && let Err(err) = handle.publish(candle)
+                        {
+                            tracing::warn!(feed = handle.key(), %err, "candle dropped");
+                        }
+                    }
+                    let sink = FeedSink {
+                        feed: Arc::downgrade(&handle.shared),
+                    };
+                    streams.subscribe(&key.symbol, timeframe, Arc::new(sink));
+                }
             }
             (FeedConfig::Replay { interval_ms, .. }, Some(mut candles)) => {
                 if let Some(last) = last {

@@ -124,6 +124,7 @@ impl BotRunner {
         let mut equity = Vec::with_capacity(records.len());
         for record in records {
             self.next_candle = self.next_candle.saturating_add(1);
+            self.announce_gap(record.open_ts);
             self.last_candle_ts = Some(record.open_ts);
             self.candles_processed = self.candles_processed.saturating_add(1);
             self.decision_latency_us = Some(record.latency_us);
@@ -160,6 +161,30 @@ impl BotRunner {
             self.context
                 .bus
                 .publish(Some(&id), EventData::BotUpdated(snapshot));
+        }
+    }
+}
+
+impl BotRunner {
+    /// Tell watchers when the candle at `open_ts` does not follow the last
+    /// one: the feed has no candles in between.
+    fn announce_gap(&self, open_ts: i64) {
+        let Some(previous) = self.last_candle_ts else {
+            return;
+        };
+        let step = self.engine().timeframe_ms();
+        if open_ts > previous.saturating_add(step) {
+            let id = self.id().clone();
+            let missing = ((open_ts - previous) / step - 1) as u64;
+            tracing::warn!(bot = %id, after = previous, before = open_ts, missing, "feed gap");
+            self.context.bus.publish(
+                Some(&id),
+                EventData::FeedGap {
+                    after: previous,
+                    before: open_ts,
+                    missing,
+                },
+            );
         }
     }
 }

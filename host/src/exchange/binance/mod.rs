@@ -1,0 +1,65 @@
+//! Binance spot: REST klines with weight pacing ([`rest`]), the kline
+//! streams shared by many feeds on few connections ([`stream`]), and paged
+//! history downloads that resume ([`history`]). Message formats are in
+//! [`kline`].
+
+pub mod history;
+pub mod kline;
+pub mod rest;
+pub mod stream;
+
+pub use history::{DownloadProgress, download};
+pub use kline::{StreamMessage, parse_stream_message, stream_name};
+pub use rest::{RestClient, RestError};
+pub use stream::{KlineSink, KlineStreams, StreamSettings};
+
+use crate::domain::config::BinanceNetwork;
+
+/// Where one Binance deployment answers: the REST base (without `/api`) and
+/// the WebSocket base (without `/ws` or `/stream`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    pub rest: String,
+    pub stream: String,
+}
+
+impl Endpoints {
+    /// The network's own URLs, each replaced where an override is given.
+    pub fn of(network: BinanceNetwork, rest: Option<&str>, stream: Option<&str>) -> Self {
+        let (default_rest, default_stream) = match network {
+            BinanceNetwork::MarketData => (
+                "https://data-api.binance.vision",
+                "wss://data-stream.binance.vision",
+            ),
+            BinanceNetwork::Live => ("https://api.binance.com", "wss://stream.binance.com:9443"),
+            BinanceNetwork::Testnet => (
+                "https://testnet.binance.vision",
+                "wss://stream.testnet.binance.vision",
+            ),
+        };
+        let trim = |url: &str| url.trim_end_matches('/').to_string();
+        Self {
+            rest: trim(rest.unwrap_or(default_rest)),
+            stream: trim(stream.unwrap_or(default_stream)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_the_networks_urls() {
+        let testnet = Endpoints::of(BinanceNetwork::Testnet, None, None);
+        assert_eq!(testnet.rest, "https://testnet.binance.vision");
+        assert_eq!(testnet.stream, "wss://stream.testnet.binance.vision");
+        let local = Endpoints::of(
+            BinanceNetwork::Live,
+            Some("http://127.0.0.1:9/"),
+            Some("ws://127.0.0.1:9"),
+        );
+        assert_eq!(local.rest, "http://127.0.0.1:9");
+        assert_eq!(local.stream, "ws://127.0.0.1:9");
+    }
+}

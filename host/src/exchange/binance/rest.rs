@@ -1,0 +1,369 @@
+//! Binance's REST API for public data: klines, server time and the rate
+//! limits from `exchangeInfo`.
+//!
+//! Every answer's `X-MBX-USED-WEIGHT-1m` header is read, and requests wait
+//! for the next minute rather than go past nine tenths of the weight limit
+//! (the limit comes from `exchangeInfo`, never assumed beyond a
+//! conservative start). A 429 or 418 stops every request of this client
+//! until its `Retry-After` has passed. Only idempotent GETs live here, so
+//! network errors and 5xx answers are retried with backoff.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+
+use super::kline::RestKline;
+use crate::domain::Timeframe;
+
+/// The weight a client allows itself per minute until `exchangeInfo` says
+/// more (Binance's spot limit has been 6,000 since 2023; less is safe).
+pub const START_WEIGHT_LIMIT: u32 = 1_200;
+
+/// The most klines one request may ask for.
+pub const MAX_KLINES: u16 = 1_000;
+
+/// The longest `Retry-After` a request waits out; a longer ban is an error.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// Tries of one GET through network errors and 5xx answers.
+const ATTEMPTS: u32 = 5;
+const WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("Binance refused the request ({status}, code {code}): {msg}")]
+    Api { status: u16, code: i64, msg: String },
+    #[error("Binance answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("Binance's answer from {url} is not what the API documents: {reason}")]
+    Format { url: String, reason: String },
+    #[error(
+        "Binance {what} for {seconds} s (Retry-After), longer than this client waits; try again later"
+    )]
+    RateLimited { what: &'static str, seconds: u64 },
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: i64,
+    msg: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerTime {
+    server_time: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExchangeInfo {
+    #[serde(default)]
+    rate_limits: Vec<RateLimit>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RateLimit {
+    rate_limit_type: String,
+    interval: String,
+    interval_num: u32,
+    limit: u32,
+}
+
+/// What the client knows of its budget.
+#[derive(Debug)]
+struct Pacing {
+    /// Weight used in `minute`, as the last answer said (plus requests
+    /// sent since).
+    used: u32,
+    /// The epoch minute `used` belongs to.
+    minute: i64,
+    /// No request before this (a 429 or 418's `Retry-After`).
+    blocked_until: Option<Instant>,
+    /// Requests weight per minute allowed.
+    limit: u32,
+}
+
+/// A REST client for one Binance base URL. Share it: the weight budget is
+/// per IP, so all requests to one deployment should go through one client.
+pub struct RestClient {
+    http: reqwest::Client,
+    base: String,
+    pacing: Mutex<Pacing>,
+    limits: OnceCell<()>,
+}
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn epoch_minute() -> i64 {
+    wall_ms().div_euclid(60_000)
+}
+
+impl RestClient {
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("stratbox/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS backend is compiled in");
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            pacing: Mutex::new(Pacing {
+                used: 0,
+                minute: epoch_minute(),
+                blocked_until: None,
+                limit: START_WEIGHT_LIMIT,
+            }),
+            limits: OnceCell::new(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The weight used this minute, as Binance last reported it.
+    pub fn used_weight(&self) -> u32 {
+        self.lock().used
+    }
+
+    /// The weight limit per minute in force.
+    pub fn weight_limit(&self) -> u32 {
+        self.lock().limit
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pacing> {
+        self.pacing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Binance's clock, epoch ms.
+    pub async fn server_time(&self) -> Result<i64, RestError> {
+        let time: ServerTime = self.get("/api/v3/time", &[], 1).await?;
+        Ok(time.server_time)
+    }
+
+    /// Up to `limit` klines of `symbol` with open times in `[start, end]`
+    /// (either bound optional), oldest first. The newest may still be open.
+    pub async fn klines(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        start: Option<i64>,
+        end: Option<i64>,
+        limit: u16,
+    ) -> Result<Vec<RestKline>, RestError> {
+        self.load_limits(symbol).await;
+        let mut query = vec![
+            ("symbol", symbol.to_string()),
+            ("interval", timeframe.name().to_string()),
+            ("limit", limit.min(MAX_KLINES).to_string()),
+        ];
+        if let Some(start) = start {
+            query.push(("startTime", start.to_string()));
+        }
+        if let Some(end) = end {
+            query.push(("endTime", end.to_string()));
+        }
+        self.get("/api/v3/klines", &query, 2).await
+    }
+
+    /// Read the request weight limit from `exchangeInfo` once. A failure
+    /// keeps the conservative start limit (and is logged).
+    async fn load_limits(&self, symbol: &str) {
+        self.limits
+            .get_or_init(|| async {
+                let query = [("symbol", symbol.to_string())];
+                match self
+                    .get::<ExchangeInfo>("/api/v3/exchangeInfo", &query, 20)
+                    .await
+                {
+                    Ok(info) => {
+                        let per_minute = info.rate_limits.iter().find(|limit| {
+                            limit.rate_limit_type == "REQUEST_WEIGHT"
+                                && limit.interval == "MINUTE"
+                                && limit.interval_num == 1
+                        });
+                        if let Some(found) = per_minute {
+                            self.lock().limit = found.limit;
+                        }
+                    }
+                    Err(error) => tracing::warn!(
+                        base = self.base,
+                        %error,
+                        "cannot read the rate limits from exchangeInfo; pacing at {START_WEIGHT_LIMIT} weight/min"
+                    ),
+                }
+            })
+            .await;
+    }
+
+    /// Wait until a request of `weight` may go: no ban or back-off in
+    /// force, and the minute's budget not past nine tenths.
+    async fn pace(&self, weight: u32) {
+        loop {
+            let wait = {
+                let mut pacing = self.lock();
+                let now = Instant::now();
+                let minute = epoch_minute();
+                if minute != pacing.minute {
+                    pacing.minute = minute;
+                    pacing.used = 0;
+                }
+                match pacing.blocked_until {
+                    Some(until) if until > now => until - now,
+                    _ if pacing.used + weight > pacing.limit * 9 / 10 => {
+                        let into_minute = wall_ms().rem_euclid(60_000);
+                        Duration::from_millis((60_000 - into_minute) as u64 + 50)
+                    }
+                    _ => {
+                        pacing.used += weight;
+                        return;
+                    }
+                }
+            };
+            tracing::debug!(
+                base = self.base,
+                wait_ms = wait.as_millis() as u64,
+                "pacing"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Take what the answer says about the budget.
+    fn observe(&self, response: &reqwest::Response) {
+        let used = response
+            .headers()
+            .get(WEIGHT_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u32>().ok());
+        if let Some(used) = used {
+            let mut pacing = self.lock();
+            pacing.minute = epoch_minute();
+            pacing.used = used;
+        }
+    }
+
+    /// Stop every request for `Retry-After` seconds (429: back off; 418:
+    /// banned), or fail when that is longer than [`MAX_RETRY_AFTER`].
+    fn back_off(&self, response: &reqwest::Response) -> Result<(), RestError> {
+        let banned = response.status().as_u16() == 418;
+        let seconds = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .unwrap_or(60);
+        let what = if banned {
+            "banned this IP"
+        } else {
+            "asked to back off"
+        };
+        if Duration::from_secs(seconds) > MAX_RETRY_AFTER {
+            return Err(RestError::RateLimited { what, seconds });
+        }
+        tracing::warn!(base = self.base, seconds, "Binance {what}; waiting as told");
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let mut pacing = self.lock();
+        pacing.blocked_until = Some(pacing.blocked_until.map_or(until, |old| old.max(until)));
+        Ok(())
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        weight: u32,
+    ) -> Result<T, RestError> {
+        let url = format!("{}{path}", self.base);
+        let mut failures = 0;
+        loop {
+            let failure = match self.attempt(&url, query, weight).await {
+                Attempt::Done(body) => {
+                    return serde_json::from_slice(&body).map_err(|error| RestError::Format {
+                        url,
+                        reason: error.to_string(),
+                    });
+                }
+                Attempt::Refused(error) => return Err(error),
+                Attempt::WaitedOut => continue,
+                Attempt::Failed(error) => error,
+            };
+            failures += 1;
+            if failures >= ATTEMPTS {
+                return Err(failure);
+            }
+            tracing::debug!(url, %failure, "retrying");
+            tokio::time::sleep(Duration::from_millis(250 << failures)).await;
+        }
+    }
+
+    /// One request, once its budget allows.
+    async fn attempt(&self, url: &str, query: &[(&str, String)], weight: u32) -> Attempt {
+        self.pace(weight).await;
+        let unreachable = |error: reqwest::Error| {
+            Attempt::Failed(RestError::Unreachable {
+                url: url.to_string(),
+                reason: error.to_string(),
+            })
+        };
+        let response = match self.http.get(url).query(query).send().await {
+            Ok(response) => response,
+            Err(error) => return unreachable(error),
+        };
+        self.observe(&response);
+        let status = response.status().as_u16();
+        if status == 429 || status == 418 {
+            return match self.back_off(&response) {
+                Ok(()) => Attempt::WaitedOut,
+                Err(error) => Attempt::Refused(error),
+            };
+        }
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(error) => return unreachable(error),
+        };
+        let text = || String::from_utf8_lossy(&body).chars().take(200).collect();
+        match status {
+            200 => Attempt::Done(body),
+            500.. => Attempt::Failed(RestError::Status {
+                status,
+                body: text(),
+            }),
+            _ => Attempt::Refused(match serde_json::from_slice::<ApiError>(&body) {
+                Ok(error) => RestError::Api {
+                    status,
+                    code: error.code,
+                    msg: error.msg,
+                },
+                Err(_) => RestError::Status {
+                    status,
+                    body: text(),
+                },
+            }),
+        }
+    }
+}
+
+/// How one request went.
+enum Attempt {
+    Done(bytes::Bytes),
+    /// A refusal that asking again will not change.
+    Refused(RestError),
+    /// Told to back off, and the wait is set: ask again.
+    WaitedOut,
+    /// Network or server trouble: worth another try.
+    Failed(RestError),
+}
