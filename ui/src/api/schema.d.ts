@@ -1001,6 +1001,8 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last one. */
             next_cursor?: string | null;
         };
+        /** @description The Binance deployments a feed can read. */
+        BinanceNetwork: "market_data" | "live" | "testnet";
         /** @description One bot: one symbol, one timeframe, one strategy. */
         BotConfig: {
             /**
@@ -1444,6 +1446,10 @@ export interface components {
             /** @constant */
             type: "lagged";
         } | {
+            data: components["schemas"]["FeedGapView"];
+            /** @constant */
+            type: "feed.gap";
+        } | {
             data: components["schemas"]["EmergencyEventView"];
             /** @constant */
             type: "emergency.engaged";
@@ -1505,7 +1511,37 @@ export interface components {
             kind: "replay";
         } | {
             /** @constant */
+            kind: "binance";
+            /**
+             * @description Which Binance: `market_data` (public data only, the default),
+             *     `live` or `testnet`.
+             * @default market_data
+             */
+            network?: components["schemas"]["BinanceNetwork"];
+            /**
+             * @description REST base URL instead of the network's, e.g.
+             *     `https://testnet.binance.vision` (no `/api`).
+             */
+            rest_url?: string | null;
+            /**
+             * @description WebSocket base URL instead of the network's, e.g.
+             *     `wss://stream.testnet.binance.vision` (no `/ws` or `/stream`).
+             */
+            stream_url?: string | null;
+        } | {
+            /** @constant */
             kind: "stepped";
+        };
+        FeedGapView: {
+            /** @description Open time of the last candle before the hole. */
+            after: string;
+            /** @description Open time of the first candle after it. */
+            before: string;
+            /**
+             * Format: uint64
+             * @description Candles that would have been in between.
+             */
+            missing: number;
         };
         /** @description Fees in basis points of the fill's notional (10 bps = 0.1%). */
         Fees: {
