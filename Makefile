@@ -101,7 +101,7 @@ venv:
 ## bench: throughput and latency benchmarks (release build); figures in README.
 ## The API benchmark loads the server with wrk, installed here if missing.
 bench: plugins wrk
-	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench store --bench live --bench api
+	$(CARGO) bench -p stratbox-host --bench plugin_runtime --bench backtest --bench store --bench live --bench binance --bench api
 	$(MAKE) ui-bench
 
 ## wrk: the HTTP load generator of the API benchmark (Debian package).

@@ -33,6 +33,9 @@ use stratbox_host::persist::StoreCommitLog;
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime, RuntimeConfig};
 use stratbox_host::store::{SqliteStore, Writer};
 
+mod common;
+use common::registry;
+
 const BOTS: usize = 1_000;
 const BURST: usize = 2_000;
 
@@ -70,20 +73,6 @@ fn cpu_seconds() -> f64 {
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
     // The kernel reports in clock ticks, 100 per second on Linux.
     ticks as f64 / 100.0
-}
-
-fn registry(runtime: &PluginRuntime) -> Arc<RwLock<PluginRegistry>> {
-    let dir = std::env::var_os("STRATBOX_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
-    let mut registry = PluginRegistry::default();
-    for name in ["ema-cross", "rules"] {
-        let plugin = runtime
-            .load_file(&dir.join(format!("{name}.wasm")))
-            .expect("run `make plugins` first");
-        registry.insert(Arc::new(plugin)).expect("register");
-    }
-    Arc::new(RwLock::new(registry))
 }
 
 async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {

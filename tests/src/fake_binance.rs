@@ -194,8 +194,12 @@ enum Push {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     markets: HashMap<String, Market>,
+    /// The account side: keys, orders, scripted order answers.
+    pub(crate) trading: super::fake_binance_trading::Trading,
+    /// Added to the wall clock (when there are no markets).
+    clock_skew_ms: i64,
     scripted: VecDeque<Scripted>,
     kline_requests: Vec<KlineRequest>,
     refuse_connections: bool,
@@ -206,8 +210,8 @@ struct Inner {
     weight_used: u32,
 }
 
-struct Shared {
-    inner: Mutex<Inner>,
+pub(crate) struct Shared {
+    pub(crate) inner: Mutex<Inner>,
     pushes: broadcast::Sender<Push>,
     ping_every: Duration,
     pong_within: Duration,
@@ -265,6 +269,11 @@ impl FakeBinance {
             .route("/api/v3/exchangeInfo", get(exchange_info))
             .route("/api/v3/klines", get(klines))
             .route("/stream", get(stream))
+            .route(
+                "/api/v3/order",
+                axum::routing::post(super::fake_binance_trading::new_order)
+                    .get(super::fake_binance_trading::query_order),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -384,6 +393,40 @@ impl FakeBinance {
         self.inner().connections_opened
     }
 
+    /// Accept signed requests with this API key and HMAC secret, and
+    /// orders on `symbol`.
+    pub fn add_account(&self, api_key: &str, secret: &str, symbol: &str) {
+        let mut inner = self.inner();
+        inner.trading.api_key = api_key.to_string();
+        inner.trading.secret = secret.to_string();
+        inner.trading.symbols.insert(symbol.to_string());
+    }
+
+    /// Move the fake's wall clock (for timestamp checks).
+    pub fn set_clock_skew(&self, ms: i64) {
+        self.inner().clock_skew_ms = ms;
+    }
+
+    /// How the next order POST is answered.
+    pub fn script_order(&self, answer: super::fake_binance_trading::OrderScript) {
+        self.inner().trading.scripted.push_back(answer);
+    }
+
+    /// Every order POST the fake received: client order id and status.
+    pub fn order_posts(&self) -> Vec<(String, u16)> {
+        self.inner().trading.posts.clone()
+    }
+
+    /// Orders the exchange holds: client order id and status.
+    pub fn orders(&self) -> Vec<(String, String)> {
+        self.inner()
+            .trading
+            .orders
+            .iter()
+            .map(|order| (order.client_order_id.clone(), order.status.clone()))
+            .collect()
+    }
+
     /// Connections open now.
     pub fn connections_open(&self) -> u64 {
         self.inner().connections_open
@@ -396,7 +439,7 @@ impl FakeBinance {
 }
 
 /// Binance's error body.
-fn refusal(status: u16, code: i64, msg: &str) -> Response {
+pub(crate) fn refusal(status: u16, code: i64, msg: &str) -> Response {
     (
         StatusCode::from_u16(status).unwrap(),
         axum::Json(json!({"code": code, "msg": msg})),
@@ -404,17 +447,25 @@ fn refusal(status: u16, code: i64, msg: &str) -> Response {
         .into_response()
 }
 
-fn now_ms(inner: &Inner) -> i64 {
+/// The fake's clock: just after the newest open candle when it has
+/// markets (their time is the test's), else the wall clock plus the skew.
+pub(crate) fn now_ms(inner: &Inner) -> i64 {
     inner
         .markets
         .values()
         .map(|market| market.ts(market.open_index()) + 1)
         .max()
-        .unwrap_or(START_TS)
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+                + inner.clock_skew_ms
+        })
 }
 
 /// Count `weight` into the minute and say so in the header.
-fn weigh(inner: &mut Inner, weight: u32, mut response: Response) -> Response {
+pub(crate) fn weigh(inner: &mut Inner, weight: u32, mut response: Response) -> Response {
     let minute = chrono_minute();
     if minute != inner.weight_minute {
         inner.weight_minute = minute;
@@ -448,7 +499,9 @@ async fn exchange_info(
 ) -> Response {
     let mut inner = shared.inner.lock().unwrap();
     let symbol = query.get("symbol").cloned().unwrap_or_default();
-    if !inner.markets.values().any(|market| market.symbol == symbol) {
+    if !inner.markets.values().any(|market| market.symbol == symbol)
+        && !inner.trading.symbols.contains(&symbol)
+    {
         return weigh(&mut inner, 20, refusal(400, -1121, "Invalid symbol."));
     }
     let body = json!({
@@ -467,7 +520,13 @@ async fn exchange_info(
             "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "isSpotTradingAllowed": true,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
-                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"}
+                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+                {"filterType": "ICEBERG_PARTS", "limit": 10},
+                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000", "stepSize": "0.00000000"},
+                {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2", "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5},
+                {"filterType": "MIN_NOTIONAL", "minNotional": "1.00000000", "applyToMarket": true, "avgPriceMins": 5},
+                {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5},
+                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 3}
             ]
         }]
     });

@@ -1,6 +1,7 @@
 //! Black-box test support: run the built `stratbox` binary like a user would.
 
 pub mod fake_binance;
+pub mod fake_binance_trading;
 pub mod server;
 
 use std::path::PathBuf;

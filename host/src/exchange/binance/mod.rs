@@ -1,16 +1,25 @@
 //! Binance spot: REST klines with weight pacing ([`rest`]), the kline
-//! streams shared by many feeds on few connections ([`stream`]), and paged
-//! history downloads that resume ([`history`]). Message formats are in
+//! streams shared by many feeds on few connections ([`stream`]), paged
+//! history downloads that resume ([`history`]), and signed trading on an
+//! account ([`account`]: [`signing`], [`filters`]). Message formats are in
 //! [`kline`].
 
+pub mod account;
+pub mod filters;
 pub mod history;
 pub mod kline;
 pub mod rest;
+pub mod signing;
 pub mod stream;
 
+pub use account::{
+    AccountSettings, Credentials, NewOrder, OrderReport, Placement, SpotAccount, client_order_id,
+};
+pub use filters::{FilterRefusal, OrderShape, OrderSide, OrderType, SymbolInfo};
 pub use history::{DownloadProgress, download};
 pub use kline::{StreamMessage, parse_stream_message, stream_name};
 pub use rest::{RestClient, RestError};
+pub use signing::Signer;
 pub use stream::{KlineSink, KlineStreams, StreamSettings};
 
 use crate::domain::config::BinanceNetwork;

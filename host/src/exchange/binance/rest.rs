@@ -137,6 +137,13 @@ impl RestClient {
         self.lock().used
     }
 
+    /// Until when Binance told this client to stop (429 / 418), if it did.
+    pub fn blocked_until(&self) -> Option<Instant> {
+        self.lock()
+            .blocked_until
+            .filter(|until| *until > Instant::now())
+    }
+
     /// The weight limit per minute in force.
     pub fn weight_limit(&self) -> u32 {
         self.lock().limit
@@ -179,16 +186,26 @@ impl RestClient {
         self.get("/api/v3/klines", &query, 2).await
     }
 
+    /// `exchangeInfo` for one symbol (weight 20), in the caller's shape.
+    pub async fn exchange_info<T: DeserializeOwned>(&self, symbol: &str) -> Result<T, RestError> {
+        let query = [("symbol", symbol.to_string())];
+        self.get("/api/v3/exchangeInfo", &query, 20).await
+    }
+
+    /// Stop every request for `wait` (a ban longer than this client waits
+    /// out in a request).
+    pub(super) fn block_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut pacing = self.lock();
+        pacing.blocked_until = Some(pacing.blocked_until.map_or(until, |old| old.max(until)));
+    }
+
     /// Read the request weight limit from `exchangeInfo` once. A failure
     /// keeps the conservative start limit (and is logged).
     async fn load_limits(&self, symbol: &str) {
         self.limits
             .get_or_init(|| async {
-                let query = [("symbol", symbol.to_string())];
-                match self
-                    .get::<ExchangeInfo>("/api/v3/exchangeInfo", &query, 20)
-                    .await
-                {
+                match self.exchange_info::<ExchangeInfo>(symbol).await {
                     Ok(info) => {
                         let per_minute = info.rate_limits.iter().find(|limit| {
                             limit.rate_limit_type == "REQUEST_WEIGHT"
@@ -211,7 +228,7 @@ impl RestClient {
 
     /// Wait until a request of `weight` may go: no ban or back-off in
     /// force, and the minute's budget not past nine tenths.
-    async fn pace(&self, weight: u32) {
+    pub(super) async fn pace(&self, weight: u32) {
         loop {
             let wait = {
                 let mut pacing = self.lock();
@@ -243,7 +260,7 @@ impl RestClient {
     }
 
     /// Take what the answer says about the budget.
-    fn observe(&self, response: &reqwest::Response) {
+    pub(super) fn observe(&self, response: &reqwest::Response) {
         let used = response
             .headers()
             .get(WEIGHT_HEADER)
@@ -258,7 +275,7 @@ impl RestClient {
 
     /// Stop every request for `Retry-After` seconds (429: back off; 418:
     /// banned), or fail when that is longer than [`MAX_RETRY_AFTER`].
-    fn back_off(&self, response: &reqwest::Response) -> Result<(), RestError> {
+    pub(super) fn back_off(&self, response: &reqwest::Response) -> Result<(), RestError> {
         let banned = response.status().as_u16() == 418;
         let seconds = response
             .headers()
@@ -275,9 +292,7 @@ impl RestClient {
             return Err(RestError::RateLimited { what, seconds });
         }
         tracing::warn!(base = self.base, seconds, "Binance {what}; waiting as told");
-        let until = Instant::now() + Duration::from_secs(seconds);
-        let mut pacing = self.lock();
-        pacing.blocked_until = Some(pacing.blocked_until.map_or(until, |old| old.max(until)));
+        self.block_for(Duration::from_secs(seconds));
         Ok(())
     }
 

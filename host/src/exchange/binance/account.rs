@@ -1,0 +1,589 @@
+//! Signed spot trading on one Binance account: the clock kept in step with
+//! Binance's, the symbol's filters checked before anything is sent, and an
+//! order placed at most once.
+//!
+//! The one rule that matters most: an order whose fate is unknown (the
+//! request timed out or broke after it left, a 5xx, -1006, -1007) is never
+//! sent again. It is [`Placement::Unknown`], and [`SpotAccount::resolve`]
+//! finds out by querying it by its client order id, which is derived from
+//! the bot and its order number ([`client_order_id`]) so that it is the same
+//! after a restart. Only what provably never reached the matching engine is
+//! sent again: -1021 (timestamp outside `recvWindow`), once, after the
+//! clock is synced. A 429 or 418 stops new orders until its `Retry-After`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::filters::{FilterRefusal, OrderShape, OrderSide, OrderType, SymbolInfo};
+use super::rest::{RestClient, RestError};
+use super::signing::{Signer, mask};
+
+/// An API key and what signs with it. Shown only masked.
+pub struct Credentials {
+    api_key: String,
+    signer: Signer,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("cannot read {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error(transparent)]
+    Key(#[from] super::signing::KeyError),
+}
+
+/// The environment variables credentials are read from.
+pub const API_KEY_VAR: &str = "STRATBOX_BINANCE_API_KEY";
+pub const API_SECRET_VAR: &str = "STRATBOX_BINANCE_API_SECRET";
+pub const PRIVATE_KEY_FILE_VAR: &str = "STRATBOX_BINANCE_PRIVATE_KEY_FILE";
+
+impl Credentials {
+    pub fn new(api_key: &str, signer: Signer) -> Self {
+        Self {
+            api_key: api_key.to_string(),
+            signer,
+        }
+    }
+
+    /// `STRATBOX_BINANCE_API_KEY` with `STRATBOX_BINANCE_API_SECRET`
+    /// (HMAC) or `STRATBOX_BINANCE_PRIVATE_KEY_FILE` (an Ed25519 PEM file).
+    pub fn from_env() -> Result<Self, CredentialError> {
+        let api_key =
+            std::env::var(API_KEY_VAR).map_err(|_| CredentialError::Missing(API_KEY_VAR))?;
+        let signer = match std::env::var(PRIVATE_KEY_FILE_VAR) {
+            Ok(path) => {
+                let pem =
+                    std::fs::read_to_string(&path).map_err(|error| CredentialError::File {
+                        path: path.clone(),
+                        reason: error.to_string(),
+                    })?;
+                Signer::ed25519_pem(&pem)?
+            }
+            Err(_) => Signer::hmac(
+                &std::env::var(API_SECRET_VAR)
+                    .map_err(|_| CredentialError::Missing(API_SECRET_VAR))?,
+            )?,
+        };
+        Ok(Self::new(&api_key, signer))
+    }
+
+    /// The API key as it may be shown.
+    pub fn masked_key(&self) -> String {
+        mask(&self.api_key)
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &self.masked_key())
+            .field("signer", &self.signer)
+            .finish()
+    }
+}
+
+/// The client order id of `bot`'s order number `order`: the same on every
+/// run, unique per bot, at most 36 of `[A-Za-z0-9-_]` as Binance requires.
+pub fn client_order_id(bot: &str, order: u64) -> String {
+    let digest = Sha256::digest(bot.as_bytes());
+    let tag: String = digest[..5]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sb{tag}-{order}")
+}
+
+/// A fill of an order, as Binance reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TradeFill {
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub commission: Decimal,
+    pub commission_asset: String,
+    pub trade_id: u64,
+}
+
+/// An order as Binance reports it (placement answer or query).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderReport {
+    pub symbol: String,
+    pub order_id: u64,
+    pub client_order_id: String,
+    /// NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED, ...
+    pub status: String,
+    pub executed_qty: Decimal,
+    pub cummulative_quote_qty: Decimal,
+    #[serde(default)]
+    pub fills: Vec<TradeFill>,
+}
+
+/// An order to place.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub symbol: String,
+    pub client_order_id: String,
+    pub shape: OrderShape,
+    /// The last price seen: a market order's notional and the price bands
+    /// are checked against it.
+    pub reference: Decimal,
+    /// The symbol's orders open now (MAX_NUM_ORDERS).
+    pub open_orders: u32,
+}
+
+/// How a placement went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Binance has the order.
+    Accepted(OrderReport),
+    /// A filter refused it here; nothing was sent.
+    Filtered(FilterRefusal),
+    /// Binance said stop (429/418) or the order rate limit is reached:
+    /// nothing was sent, no new orders until `until`.
+    Blocked { until: Instant, reason: String },
+    /// Binance refused it; nothing happened on the exchange.
+    Refused { code: i64, msg: String },
+    /// Nothing was sent (no connection, the symbol unknown).
+    NotSent(String),
+    /// It may or may not be on the exchange. Never send it again: resolve
+    /// it with [`SpotAccount::resolve`].
+    Unknown(String),
+}
+
+/// Codes after which an order's fate is unknown.
+const UNKNOWN_CODES: [i64; 2] = [-1006, -1007];
+const TIMESTAMP_OUTSIDE_WINDOW: i64 = -1021;
+const NO_SUCH_ORDER: i64 = -2013;
+const API_KEY_HEADER: &str = "X-MBX-APIKEY";
+
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// How long a signed request stays valid at Binance (default 5,000 ms).
+    pub recv_window_ms: u32,
+    /// How long a request may take before its fate is unknown.
+    pub timeout: Duration,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            recv_window_ms: 5_000,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExchangeInfo {
+    #[serde(default)]
+    rate_limits: Vec<RateLimit>,
+    symbols: Vec<SymbolInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RateLimit {
+    rate_limit_type: String,
+    interval: String,
+    interval_num: u32,
+    limit: u32,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: i64,
+    msg: String,
+}
+
+/// Orders placed in the current 10-second window, as Binance counts them.
+#[derive(Debug, Default)]
+struct OrderCount {
+    window: i64,
+    count: u32,
+    /// Orders per 10 s allowed (from `exchangeInfo`), 0 when not known.
+    limit: u32,
+}
+
+/// One account on one Binance deployment.
+pub struct SpotAccount {
+    rest: Arc<RestClient>,
+    http: reqwest::Client,
+    credentials: Credentials,
+    settings: AccountSettings,
+    /// Binance's clock minus ours, ms.
+    offset_ms: AtomicI64,
+    symbols: Mutex<HashMap<String, SymbolInfo>>,
+    orders: Mutex<OrderCount>,
+    /// `X-MBX-ORDER-COUNT-1D` as last reported.
+    orders_today: AtomicU32,
+}
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// What one signed request came back with.
+enum Answer {
+    Ok(bytes::Bytes),
+    Api { status: u16, code: i64, msg: String },
+    Status(u16, String),
+    RateLimited,
+}
+
+impl SpotAccount {
+    pub fn new(rest: Arc<RestClient>, credentials: Credentials, settings: AccountSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(settings.timeout)
+            .user_agent(concat!("stratbox/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS backend is compiled in");
+        Self {
+            rest,
+            http,
+            credentials,
+            settings,
+            offset_ms: AtomicI64::new(0),
+            symbols: Mutex::new(HashMap::new()),
+            orders: Mutex::new(OrderCount::default()),
+            orders_today: AtomicU32::new(0),
+        }
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Set the clock offset from `/api/v3/time` (half the round trip taken
+    /// as the one-way delay). Returns the offset, ms.
+    pub async fn sync_clock(&self) -> Result<i64, RestError> {
+        let before = wall_ms();
+        let server = self.rest.server_time().await?;
+        let after = wall_ms();
+        let offset = server - (before + after) / 2;
+        self.offset_ms.store(offset, Ordering::Release);
+        Ok(offset)
+    }
+
+    /// Binance's time as this client reckons it, ms.
+    pub fn timestamp(&self) -> i64 {
+        wall_ms() + self.offset_ms.load(Ordering::Acquire)
+    }
+
+    /// Orders placed today, as Binance last reported.
+    pub fn orders_today(&self) -> u32 {
+        self.orders_today.load(Ordering::Relaxed)
+    }
+
+    /// The symbol's rules, from `exchangeInfo` (kept; `refresh` reloads).
+    pub async fn symbol(&self, symbol: &str, refresh: bool) -> Result<SymbolInfo, RestError> {
+        if !refresh
+            && let Some(info) = self
+                .symbols
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(symbol)
+        {
+            return Ok(info.clone());
+        }
+        let info: ExchangeInfo = self.rest.exchange_info(symbol).await?;
+        let orders_per_10s = info.rate_limits.iter().find(|limit| {
+            limit.rate_limit_type == "ORDERS"
+                && limit.interval == "SECOND"
+                && limit.interval_num == 10
+        });
+        if let Some(found) = orders_per_10s {
+            self.orders
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .limit = found.limit;
+        }
+        let found = info
+            .symbols
+            .into_iter()
+            .find(|candidate| candidate.symbol == symbol)
+            .ok_or_else(|| RestError::Api {
+                status: 400,
+                code: -1121,
+                msg: "Invalid symbol.".into(),
+            })?;
+        self.symbols
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(symbol.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// A signed request with `params` in the query string.
+    async fn signed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Answer, reqwest::Error> {
+        let mut all: Vec<(&str, String)> = params.to_vec();
+        all.push(("recvWindow", self.settings.recv_window_ms.to_string()));
+        all.push(("timestamp", self.timestamp().to_string()));
+        let query = serde_urlencoded::to_string(&all).expect("plain pairs encode");
+        let signature = self.credentials.signer.sign(&query);
+        let signature =
+            serde_urlencoded::to_string([("signature", signature)]).expect("plain pairs encode");
+        let url = format!("{}{path}?{query}&{signature}", self.rest.base());
+        let response = self
+            .http
+            .request(method, url)
+            .header(API_KEY_HEADER, &self.credentials.api_key)
+            .send()
+            .await?;
+        self.rest.observe(&response);
+        self.observe_orders(&response);
+        let status = response.status().as_u16();
+        if status == 429 || status == 418 {
+            if let Err(error) = self.rest.back_off(&response) {
+                tracing::warn!(%error, "Binance stopped this client");
+                self.rest.block_for(Duration::from_secs(3_600));
+            }
+            return Ok(Answer::RateLimited);
+        }
+        let body = response.bytes().await?;
+        Ok(match status {
+            200 => Answer::Ok(body),
+            400..500 => match serde_json::from_slice::<ApiError>(&body) {
+                Ok(error) => Answer::Api {
+                    status,
+                    code: error.code,
+                    msg: error.msg,
+                },
+                Err(_) => Answer::Status(status, String::from_utf8_lossy(&body).into()),
+            },
+            _ => Answer::Status(status, String::from_utf8_lossy(&body).into()),
+        })
+    }
+
+    fn observe_orders(&self, response: &reqwest::Response) {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u32>().ok())
+        };
+        if let Some(count) = header("x-mbx-order-count-10s") {
+            let mut orders = self.orders.lock().unwrap_or_else(PoisonError::into_inner);
+            orders.window = wall_ms() / 10_000;
+            orders.count = count;
+        }
+        if let Some(count) = header("x-mbx-order-count-1d") {
+            self.orders_today.store(count, Ordering::Relaxed);
+        }
+    }
+
+    /// None when an order may go now; else until when it may not.
+    fn order_budget(&self) -> Option<(Instant, String)> {
+        if let Some(until) = self.rest.blocked_until() {
+            return Some((until, "Binance asked this client to stop (429/418)".into()));
+        }
+        let mut orders = self.orders.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = wall_ms();
+        if orders.window != now / 10_000 {
+            orders.window = now / 10_000;
+            orders.count = 0;
+        }
+        if orders.limit != 0 && orders.count >= orders.limit {
+            let left = 10_000 - now.rem_euclid(10_000);
+            return Some((
+                Instant::now() + Duration::from_millis(left as u64),
+                format!("{} orders in 10 s is Binance's limit", orders.limit),
+            ));
+        }
+        orders.count += 1;
+        None
+    }
+
+    /// Place `order` once (see the module comment for what is never done).
+    pub async fn place(&self, order: &NewOrder) -> Placement {
+        let info = match self.symbol(&order.symbol, false).await {
+            Ok(info) => info,
+            Err(error) => return Placement::NotSent(format!("no trading rules: {error}")),
+        };
+        if let Err(refusal) = info.check(&order.shape, order.reference, order.open_orders) {
+            return Placement::Filtered(refusal);
+        }
+        if let Some((until, reason)) = self.order_budget() {
+            return Placement::Blocked { until, reason };
+        }
+        let mut params = vec![
+            ("symbol", order.symbol.clone()),
+            (
+                "side",
+                match order.shape.side {
+                    OrderSide::Buy => "BUY",
+                    OrderSide::Sell => "SELL",
+                }
+                .to_string(),
+            ),
+        ];
+        match order.shape.kind {
+            OrderType::Market => params.push(("type", "MARKET".into())),
+            OrderType::Limit => {
+                params.push(("type", "LIMIT".into()));
+                params.push(("timeInForce", "GTC".into()));
+                let price = order.shape.price.unwrap_or(order.reference);
+                params.push(("price", price.normalize().to_string()));
+            }
+        }
+        params.push(("quantity", order.shape.quantity.normalize().to_string()));
+        params.push(("newClientOrderId", order.client_order_id.clone()));
+        params.push(("newOrderRespType", "FULL".into()));
+        for attempt in 0..2 {
+            self.rest.pace(1).await;
+            let answer = match self
+                .signed(reqwest::Method::POST, "/api/v3/order", &params)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) if error.is_connect() => {
+                    return Placement::NotSent(format!("cannot connect: {error}"));
+                }
+                Err(error) => return Placement::Unknown(format!("no answer: {error}")),
+            };
+            match answer {
+                Answer::Ok(body) => {
+                    return match serde_json::from_slice::<OrderReport>(&body) {
+                        Ok(report) => Placement::Accepted(report),
+                        Err(error) => Placement::Unknown(format!("unreadable answer: {error}")),
+                    };
+                }
+                Answer::RateLimited => {
+                    let until = self.rest.blocked_until().unwrap_or_else(Instant::now);
+                    return Placement::Blocked {
+                        until,
+                        reason: "Binance answered 429/418: no new orders until Retry-After".into(),
+                    };
+                }
+                Answer::Api { code, .. } if code == TIMESTAMP_OUTSIDE_WINDOW && attempt == 0 => {
+                    // Refused before the matching engine: safe to send again.
+                    tracing::warn!("Binance refused the timestamp (-1021); syncing the clock");
+                    if let Err(error) = self.sync_clock().await {
+                        return Placement::NotSent(format!("cannot sync the clock: {error}"));
+                    }
+                }
+                Answer::Api { code, msg, .. } if UNKNOWN_CODES.contains(&code) => {
+                    return Placement::Unknown(format!("{code}: {msg}"));
+                }
+                Answer::Api { code, msg, .. } => return Placement::Refused { code, msg },
+                Answer::Status(status, body) => {
+                    return Placement::Unknown(format!("{status}: {body}"));
+                }
+            }
+        }
+        Placement::Refused {
+            code: TIMESTAMP_OUTSIDE_WINDOW,
+            msg: "the timestamp was refused again after syncing the clock".into(),
+        }
+    }
+
+    /// The order with this client order id, or None if Binance has none.
+    pub async fn query(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<Option<OrderReport>, RestError> {
+        let params = [
+            ("symbol", symbol.to_string()),
+            ("origClientOrderId", client_order_id.to_string()),
+        ];
+        for attempt in 0..3 {
+            self.rest.pace(4).await;
+            let answer = self
+                .signed(reqwest::Method::GET, "/api/v3/order", &params)
+                .await;
+            match answer {
+                Ok(Answer::Ok(body)) => {
+                    return serde_json::from_slice(&body).map(Some).map_err(|error| {
+                        RestError::Format {
+                            url: "/api/v3/order".into(),
+                            reason: error.to_string(),
+                        }
+                    });
+                }
+                Ok(Answer::Api { code, .. }) if code == NO_SUCH_ORDER => return Ok(None),
+                Ok(Answer::Api { code, .. }) if code == TIMESTAMP_OUTSIDE_WINDOW => {
+                    self.sync_clock().await?;
+                }
+                Ok(Answer::Api { status, code, msg }) => {
+                    return Err(RestError::Api { status, code, msg });
+                }
+                Ok(Answer::RateLimited) => {
+                    return Err(RestError::RateLimited {
+                        what: "asked to back off",
+                        seconds: 0,
+                    });
+                }
+                Ok(Answer::Status(status, body)) if attempt == 2 => {
+                    return Err(RestError::Status { status, body });
+                }
+                Err(error) if attempt == 2 => {
+                    return Err(RestError::Unreachable {
+                        url: "/api/v3/order".into(),
+                        reason: error.to_string(),
+                    });
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Find out what became of an order placed with an unknown outcome:
+    /// query it until Binance knows it or `patience` runs out (then it
+    /// never reached the exchange: None). Never places it again.
+    pub async fn resolve(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+        patience: Duration,
+    ) -> Result<Option<OrderReport>, RestError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(report) = self.query(symbol, client_order_id).await? {
+                return Ok(Some(report));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_order_ids_are_stable_short_and_per_bot() {
+        let id = client_order_id("btc-trend-follower-with-a-long-name", u64::MAX);
+        assert!(id.len() <= 36, "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_eq!(
+            id,
+            client_order_id("btc-trend-follower-with-a-long-name", u64::MAX)
+        );
+        assert_ne!(client_order_id("a", 1), client_order_id("b", 1));
+        assert_ne!(client_order_id("a", 1), client_order_id("a", 2));
+    }
+}

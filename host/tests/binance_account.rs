@@ -1,0 +1,236 @@
+//! Signed trading against the fake Binance server: signatures checked by
+//! the fake, the clock resynced after -1021, every filter refusing before
+//! anything is sent, and above all an order whose fate is unknown (a late
+//! answer, a -1007) resolved by query and never sent twice; 429 / 418 stop
+//! new orders without a request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use stratbox_host::exchange::binance::{
+    AccountSettings, Credentials, NewOrder, OrderShape, OrderSide, OrderType, Placement,
+    RestClient, Signer, SpotAccount, client_order_id,
+};
+use stratbox_tests::fake_binance::FakeBinance;
+use stratbox_tests::fake_binance_trading::OrderScript;
+
+const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
+const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+
+async fn setup(secret: &str, timeout: Duration) -> (FakeBinance, SpotAccount) {
+    let fake = FakeBinance::start().await;
+    fake.add_account(KEY, SECRET, "BTCUSDT");
+    let rest = Arc::new(RestClient::new(&fake.rest_url()));
+    let account = SpotAccount::new(
+        rest,
+        Credentials::new(KEY, Signer::hmac(secret).unwrap()),
+        AccountSettings {
+            timeout,
+            ..AccountSettings::default()
+        },
+    );
+    account.sync_clock().await.unwrap();
+    (fake, account)
+}
+
+fn order(
+    id: &str,
+    kind: OrderType,
+    side: OrderSide,
+    quantity: Decimal,
+    price: Option<Decimal>,
+) -> NewOrder {
+    NewOrder {
+        symbol: "BTCUSDT".into(),
+        client_order_id: id.into(),
+        shape: OrderShape {
+            side,
+            kind,
+            quantity,
+            price,
+        },
+        reference: dec!(100),
+        open_orders: 0,
+    }
+}
+
+fn market(id: &str) -> NewOrder {
+    order(id, OrderType::Market, OrderSide::Buy, dec!(0.5), None)
+}
+
+#[tokio::test]
+async fn a_signed_market_order_fills_and_a_bad_signature_is_refused() {
+    let (fake, account) = setup(SECRET, Duration::from_secs(5)).await;
+    let id = client_order_id("bot-a", 1);
+    let Placement::Accepted(report) = account.place(&market(&id)).await else {
+        panic!("accepted")
+    };
+    assert_eq!(report.client_order_id, id);
+    assert_eq!(report.status, "FILLED");
+    assert_eq!(report.fills.len(), 2, "two partial fills");
+    let filled: Decimal = report.fills.iter().map(|fill| fill.qty).sum();
+    assert_eq!(filled, dec!(0.5));
+    assert_ne!(report.fills[0].trade_id, report.fills[1].trade_id);
+    assert_eq!(account.orders_today(), 1, "X-MBX-ORDER-COUNT-1D read");
+    assert_eq!(fake.order_posts(), vec![(id, 200)]);
+
+    let (fake, forger) = setup("not-the-secret", Duration::from_secs(5)).await;
+    assert_eq!(
+        forger.place(&market("forged-1")).await,
+        Placement::Refused {
+            code: -1022,
+            msg: "Signature for this request is not valid.".into()
+        }
+    );
+    assert!(fake.orders().is_empty());
+}
+
+#[tokio::test]
+async fn a_skewed_clock_is_resynced_and_the_order_sent_once_more() {
+    let (fake, account) = setup(SECRET, Duration::from_secs(5)).await;
+    fake.set_clock_skew(20_000);
+    let Placement::Accepted(_) = account.place(&market("skewed-1")).await else {
+        panic!("accepted after the resync")
+    };
+    assert_eq!(
+        fake.order_posts(),
+        vec![("?".into(), 400), ("skewed-1".into(), 200)],
+        "one -1021, then the order"
+    );
+    assert_eq!(fake.orders().len(), 1);
+    let drift = account.timestamp() - (chrono::Utc::now().timestamp_millis() + 20_000);
+    assert!(drift.abs() < 1_000, "{drift} ms off after the resync");
+}
+
+#[tokio::test]
+async fn an_order_with_an_unknown_fate_is_resolved_by_query_never_resent() {
+    let (fake, account) = setup(SECRET, Duration::from_millis(500)).await;
+    // The exchange takes and fills the order, the answer comes too late.
+    fake.script_order(OrderScript::AnswerLate(Duration::from_secs(3)));
+    let late = market("late-1");
+    let placement = account.place(&late).await;
+    assert!(matches!(placement, Placement::Unknown(_)), "{placement:?}");
+    let resolved = account
+        .resolve("BTCUSDT", "late-1", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("Binance has it");
+    assert_eq!(resolved.status, "FILLED");
+    assert_eq!(resolved.executed_qty, dec!(0.5));
+
+    // A 503 with -1007: the same.
+    fake.script_order(OrderScript::UnknownStatus);
+    let placement = account.place(&market("unknown-1")).await;
+    assert!(
+        matches!(&placement, Placement::Unknown(reason) if reason.contains("-1007")),
+        "{placement:?}"
+    );
+    let resolved = account
+        .resolve("BTCUSDT", "unknown-1", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("Binance has it");
+    assert_eq!(resolved.status, "FILLED");
+
+    // One POST each, whatever happened.
+    let posts = fake.order_posts();
+    assert_eq!(posts.iter().filter(|(id, _)| id == "late-1").count(), 1);
+    assert_eq!(posts.iter().filter(|(id, _)| id == "unknown-1").count(), 1);
+    // An order that never reached Binance resolves to none.
+    assert_eq!(
+        account
+            .resolve("BTCUSDT", "never-sent", Duration::from_millis(300))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_429_or_418_stops_new_orders_until_retry_after() {
+    let (fake, account) = setup(SECRET, Duration::from_secs(5)).await;
+    fake.script_order(OrderScript::RateLimited {
+        banned: false,
+        retry_after: 1,
+    });
+    let started = Instant::now();
+    let Placement::Blocked { until, .. } = account.place(&market("busy-1")).await else {
+        panic!("blocked")
+    };
+    assert!(until >= started + Duration::from_millis(900));
+    // Refused here without asking Binance.
+    assert!(matches!(
+        account.place(&market("busy-2")).await,
+        Placement::Blocked { .. }
+    ));
+    assert_eq!(fake.order_posts().len(), 1);
+    tokio::time::sleep_until(until.into()).await;
+    fake.script_order(OrderScript::RateLimited {
+        banned: true,
+        retry_after: 2,
+    });
+    let Placement::Blocked { until, .. } = account.place(&market("busy-3")).await else {
+        panic!("banned")
+    };
+    assert!(until >= Instant::now() + Duration::from_millis(1_500));
+    tokio::time::sleep_until(until.into()).await;
+    assert!(matches!(
+        account.place(&market("busy-4")).await,
+        Placement::Accepted(_)
+    ));
+    assert_eq!(fake.order_posts().len(), 3);
+}
+
+#[tokio::test]
+async fn every_filter_refuses_before_anything_is_sent() {
+    let (fake, account) = setup(SECRET, Duration::from_secs(5)).await;
+    use OrderSide::{Buy, Sell};
+    use OrderType::{Limit, Market};
+    let cases = [
+        (
+            "PRICE_FILTER",
+            order("f1", Limit, Buy, dec!(1), Some(dec!(100.005))),
+        ),
+        (
+            "LOT_SIZE",
+            order("f2", Limit, Buy, dec!(1.000001), Some(dec!(100))),
+        ),
+        ("MARKET_LOT_SIZE", order("f3", Market, Buy, dec!(101), None)),
+        (
+            "PERCENT_PRICE_BY_SIDE",
+            order("f4", Limit, Sell, dec!(1), Some(dec!(501))),
+        ),
+        (
+            "MIN_NOTIONAL",
+            order("f5", Limit, Buy, dec!(0.009), Some(dec!(100))),
+        ),
+        (
+            "NOTIONAL",
+            order("f6", Limit, Buy, dec!(0.04), Some(dec!(100))),
+        ),
+        (
+            "MAX_NUM_ORDERS",
+            NewOrder {
+                open_orders: 3,
+                ..order("f7", Limit, Buy, dec!(1), Some(dec!(100)))
+            },
+        ),
+    ];
+    for (filter, new_order) in cases {
+        match account.place(&new_order).await {
+            Placement::Filtered(refusal) => assert_eq!(refusal.filter, filter, "{refusal}"),
+            other => panic!("{filter}: {other:?}"),
+        }
+    }
+    assert!(fake.order_posts().is_empty(), "nothing reached Binance");
+}
+
+#[test]
+fn credentials_never_show_the_secret() {
+    let credentials = Credentials::new(KEY, Signer::hmac(SECRET).unwrap());
+    let shown = format!("{credentials:?}");
+    assert!(!shown.contains(SECRET) && !shown.contains(KEY), "{shown}");
+    assert!(shown.contains("***Eh8A"), "{shown}");
+}
