@@ -2,7 +2,8 @@
 //! the fake, the clock resynced after -1021, every filter refusing before
 //! anything is sent, and above all an order whose fate is unknown (a late
 //! answer, a -1007) resolved by query and never sent twice; 429 / 418 stop
-//! new orders without a request.
+//! new orders without a request. The account stream over the WebSocket API:
+//! partial fills once each, resubscribed after a termination or a drop.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +11,13 @@ use std::time::{Duration, Instant};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use stratbox_host::exchange::binance::{
-    AccountSettings, Credentials, NewOrder, OrderShape, OrderSide, OrderType, Placement,
-    RestClient, Signer, SpotAccount, client_order_id,
+    AccountEvent, AccountSettings, Credentials, NewOrder, OrderShape, OrderSide, OrderType,
+    Placement, RestClient, Signer, SpotAccount, UserStreamSettings, client_order_id,
+    spawn_user_stream,
 };
 use stratbox_tests::fake_binance::FakeBinance;
 use stratbox_tests::fake_binance_trading::OrderScript;
+use tokio::sync::mpsc;
 
 const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
 const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
@@ -233,4 +236,101 @@ fn credentials_never_show_the_secret() {
     let shown = format!("{credentials:?}");
     assert!(!shown.contains(SECRET) && !shown.contains(KEY), "{shown}");
     assert!(shown.contains("***Eh8A"), "{shown}");
+}
+
+async fn next_event(events: &mut mpsc::UnboundedReceiver<AccountEvent>) -> AccountEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an account event in time")
+        .expect("the stream runs")
+}
+
+async fn next_execution(
+    events: &mut mpsc::UnboundedReceiver<AccountEvent>,
+) -> stratbox_host::exchange::binance::ExecutionReport {
+    match next_event(events).await {
+        AccountEvent::Execution(report) => *report,
+        other => panic!("expected an execution, got {other:?}"),
+    }
+}
+
+fn quick_stream() -> UserStreamSettings {
+    UserStreamSettings {
+        silence: Duration::from_secs(5),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(200),
+    }
+}
+
+#[tokio::test]
+async fn the_account_stream_delivers_each_fill_once_and_resubscribes() {
+    let (fake, account) = setup(SECRET, Duration::from_secs(5)).await;
+    let account = Arc::new(account);
+    let (sender, mut events) = mpsc::unbounded_channel();
+    let _stream = spawn_user_stream(fake.ws_api_url(), account.clone(), sender, quick_stream());
+    assert_eq!(next_event(&mut events).await, AccountEvent::Subscribed);
+
+    let resting = order(
+        "rest-1",
+        OrderType::Limit,
+        OrderSide::Buy,
+        dec!(1),
+        Some(dec!(100)),
+    );
+    let Placement::Accepted(report) = account.place(&resting).await else {
+        panic!("accepted")
+    };
+    assert_eq!(report.status, "NEW");
+    let new = next_execution(&mut events).await;
+    assert_eq!(
+        (new.execution_type.as_str(), new.status.as_str()),
+        ("NEW", "NEW")
+    );
+    assert_eq!(new.trade_id, -1);
+
+    let first = fake.fill_order("rest-1", "0.4");
+    let partial = next_execution(&mut events).await;
+    assert_eq!(partial.execution_type, "TRADE");
+    assert_eq!(partial.status, "PARTIALLY_FILLED");
+    assert_eq!(partial.trade_id, first as i64);
+    assert_eq!(partial.last_quantity, dec!(0.4));
+    assert_eq!(partial.last_price, dec!(100));
+    fake.repeat_last_account_event(); // the same trade again: dropped
+    fake.fill_order("rest-1", "0.6");
+    let last = next_execution(&mut events).await;
+    assert_eq!(last.status, "FILLED");
+    assert_eq!(last.cumulative_quantity, dec!(1));
+    assert_ne!(last.trade_id, partial.trade_id);
+
+    // Terminated, then dropped: subscribed again each time, announced so
+    // that the owner reconciles.
+    fake.terminate_account_streams();
+    assert_eq!(next_event(&mut events).await, AccountEvent::Subscribed);
+    fake.drop_account_streams();
+    assert_eq!(next_event(&mut events).await, AccountEvent::Subscribed);
+    assert_eq!(fake.account_subscriptions(), 3);
+    let Placement::Accepted(_) = account.place(&market("after-drop")).await else {
+        panic!("accepted")
+    };
+    let kinds: Vec<String> = [
+        next_execution(&mut events).await,
+        next_execution(&mut events).await,
+        next_execution(&mut events).await,
+    ]
+    .iter()
+    .map(|report| format!("{}/{}", report.execution_type, report.status))
+    .collect();
+    assert_eq!(kinds, ["NEW/NEW", "TRADE/PARTIALLY_FILLED", "TRADE/FILLED"]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(events.try_recv().is_err(), "nothing twice");
+}
+
+#[tokio::test]
+async fn a_badly_signed_account_stream_is_refused() {
+    let (fake, account) = setup("not-the-secret", Duration::from_secs(5)).await;
+    let (sender, mut events) = mpsc::unbounded_channel();
+    let _stream = spawn_user_stream(fake.ws_api_url(), Arc::new(account), sender, quick_stream());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(events.try_recv().is_err());
+    assert_eq!(fake.account_subscriptions(), 0);
 }

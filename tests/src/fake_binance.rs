@@ -213,6 +213,8 @@ pub(crate) struct Inner {
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     pushes: broadcast::Sender<Push>,
+    /// Account events for the WebSocket API connections.
+    pub(crate) user_pushes: broadcast::Sender<super::fake_binance_trading::UserPush>,
     ping_every: Duration,
     pong_within: Duration,
     shutdown_grace: Duration,
@@ -260,6 +262,7 @@ impl FakeBinance {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             pushes,
+            user_pushes: broadcast::channel(4_096).0,
             ping_every: options.ping_every,
             pong_within: options.pong_within,
             shutdown_grace: options.shutdown_grace,
@@ -269,6 +272,7 @@ impl FakeBinance {
             .route("/api/v3/exchangeInfo", get(exchange_info))
             .route("/api/v3/klines", get(klines))
             .route("/stream", get(stream))
+            .route("/ws-api/v3", get(super::fake_binance_trading::ws_api))
             .route(
                 "/api/v3/order",
                 axum::routing::post(super::fake_binance_trading::new_order)
@@ -425,6 +429,56 @@ impl FakeBinance {
             .iter()
             .map(|order| (order.client_order_id.clone(), order.status.clone()))
             .collect()
+    }
+
+    pub fn ws_api_url(&self) -> String {
+        format!("ws://{}/ws-api/v3", self.addr)
+    }
+
+    /// Fill `quantity` more of the resting order `client_order_id` at its
+    /// price, telling the account streams; the trade id.
+    pub fn fill_order(&self, client_order_id: &str, quantity: &str) -> u64 {
+        let mut inner = self.inner();
+        let now = now_ms(&inner);
+        let event = inner.trading.fill(client_order_id, quantity, now);
+        let trade = event["t"].as_u64().unwrap();
+        let _ = self
+            .shared
+            .user_pushes
+            .send(super::fake_binance_trading::UserPush::Event(
+                event.to_string().into(),
+            ));
+        trade
+    }
+
+    /// Send the last account event again (a duplicate delivery).
+    pub fn repeat_last_account_event(&self) {
+        if let Some(text) = self.inner().trading.last_event.clone() {
+            let _ = self
+                .shared
+                .user_pushes
+                .send(super::fake_binance_trading::UserPush::Event(text));
+        }
+    }
+
+    /// End every account subscription (`eventStreamTerminated`).
+    pub fn terminate_account_streams(&self) {
+        let _ = self
+            .shared
+            .user_pushes
+            .send(super::fake_binance_trading::UserPush::Terminate);
+    }
+
+    pub fn drop_account_streams(&self) {
+        let _ = self
+            .shared
+            .user_pushes
+            .send(super::fake_binance_trading::UserPush::Drop);
+    }
+
+    /// Successful `userDataStream.subscribe.signature` requests so far.
+    pub fn account_subscriptions(&self) -> u64 {
+        self.inner().trading.subscriptions
     }
 
     /// Connections open now.

@@ -34,6 +34,15 @@ pub enum OrderScript {
     RateLimited { banned: bool, retry_after: u64 },
 }
 
+/// What the account streams are told.
+#[derive(Debug, Clone)]
+pub enum UserPush {
+    /// An event object (`executionReport`).
+    Event(Arc<str>),
+    Terminate,
+    Drop,
+}
+
 pub struct FakeOrder {
     pub order_id: u64,
     pub client_order_id: String,
@@ -47,6 +56,47 @@ pub struct FakeOrder {
     pub time: i64,
 }
 
+impl FakeOrder {
+    fn executed(&self) -> f64 {
+        self.fills
+            .iter()
+            .map(|fill| fill["qty"].as_str().unwrap().parse::<f64>().unwrap())
+            .sum()
+    }
+
+    /// The `executionReport` of this order's latest change (`fill`: the
+    /// trade, if it was one).
+    fn report(&self, fill: Option<&Value>, now: i64) -> Value {
+        let (kind, last_qty, last_price, commission, asset, trade) = match fill {
+            Some(fill) => (
+                "TRADE",
+                fill["qty"].clone(),
+                fill["price"].clone(),
+                fill["commission"].clone(),
+                fill["commissionAsset"].clone(),
+                fill["tradeId"].clone(),
+            ),
+            None => (
+                "NEW",
+                json!("0.00000000"),
+                json!("0.00000000"),
+                json!("0"),
+                Value::Null,
+                json!(-1),
+            ),
+        };
+        json!({
+            "e": "executionReport", "E": now, "s": self.symbol, "c": self.client_order_id,
+            "S": self.side, "o": self.kind, "f": "GTC", "q": self.quantity, "p": self.price,
+            "P": "0.00000000", "F": "0.00000000", "g": -1, "C": "", "x": kind, "X": self.status,
+            "r": "NONE", "i": self.order_id, "l": last_qty, "z": format!("{:.8}", self.executed()),
+            "L": last_price, "n": commission, "N": asset, "T": now, "t": trade, "I": now,
+            "w": self.status == "NEW", "m": false, "M": false, "O": self.time,
+            "Z": "0.00000000", "Y": "0.00000000", "Q": "0.00000000", "W": self.time, "V": "NONE"
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct Trading {
     pub api_key: String,
@@ -56,8 +106,44 @@ pub struct Trading {
     pub posts: Vec<(String, u16)>,
     pub scripted: VecDeque<OrderScript>,
     next_trade_id: u64,
+    pub subscriptions: u64,
+    pub last_event: Option<Arc<str>>,
     orders_10s: (i64, u32),
     orders_today: u32,
+}
+
+impl Trading {
+    fn trade(&mut self, price: &str, quantity: f64) -> Value {
+        self.next_trade_id += 1;
+        json!({
+            "price": price, "qty": format!("{quantity:.8}"),
+            "commission": format!("{:.8}", quantity * 100.0 * 0.001), "commissionAsset": "USDT",
+            "tradeId": self.next_trade_id
+        })
+    }
+
+    /// Fill more of a resting order; its execution report.
+    pub fn fill(&mut self, client_order_id: &str, quantity: &str, now: i64) -> Value {
+        let index = self
+            .orders
+            .iter()
+            .position(|order| order.client_order_id == client_order_id)
+            .expect("an order placed first");
+        let price = self.orders[index].price.clone();
+        let fill = self.trade(&price, quantity.parse().unwrap());
+        let order = &mut self.orders[index];
+        order.fills.push(fill.clone());
+        let total: f64 = order.quantity.parse().unwrap();
+        order.status = if order.executed() + 1e-12 >= total {
+            "FILLED"
+        } else {
+            "PARTIALLY_FILLED"
+        }
+        .into();
+        let report = order.report(Some(&fill), now);
+        self.last_event = Some(report.to_string().into());
+        report
+    }
 }
 
 /// The query's parameters, once its key, signature and timestamp pass.
@@ -131,17 +217,8 @@ fn authenticate(
 }
 
 fn order_json(order: &FakeOrder, with_fills: bool) -> Value {
-    let executed = if order.status == "FILLED" {
-        order.quantity.clone()
-    } else {
-        "0.00000000".into()
-    };
-    let quote = if order.status == "FILLED" {
-        let quantity: f64 = order.quantity.parse().unwrap();
-        format!("{:.8}", quantity * 100.0)
-    } else {
-        "0.00000000".into()
-    };
+    let executed = format!("{:.8}", order.executed());
+    let quote = format!("{:.8}", order.executed() * 100.0);
     let mut value = json!({
         "symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
         "clientOrderId": order.client_order_id, "transactTime": order.time,
@@ -234,15 +311,10 @@ pub(crate) async fn new_order(
         if market {
             let quantity: f64 = quantity.parse().unwrap_or(0.0);
             for part in [quantity / 2.0, quantity - quantity / 2.0] {
-                trading.next_trade_id += 1;
-                fills.push(json!({
-                    "price": FILL_PRICE, "qty": format!("{part:.8}"),
-                    "commission": format!("{:.8}", part * 100.0 * 0.001), "commissionAsset": "USDT",
-                    "tradeId": trading.next_trade_id
-                }));
+                fills.push(trading.trade(FILL_PRICE, part));
             }
         }
-        let order = FakeOrder {
+        let mut order = FakeOrder {
             order_id: trading.orders.len() as u64 + 1,
             client_order_id: client_order_id.clone(),
             symbol,
@@ -254,6 +326,28 @@ pub(crate) async fn new_order(
             fills,
             time: now,
         };
+        // The account streams hear of it as Binance tells them: NEW, then
+        // each trade.
+        let mut reports = Vec::new();
+        let all_fills = std::mem::take(&mut order.fills);
+        let final_status = order.status.clone();
+        order.status = "NEW".into();
+        reports.push(order.report(None, now));
+        for (i, fill) in all_fills.iter().enumerate() {
+            order.fills.push(fill.clone());
+            order.status = if i + 1 == all_fills.len() {
+                final_status.clone()
+            } else {
+                "PARTIALLY_FILLED".into()
+            };
+            reports.push(order.report(Some(fill), now));
+        }
+        order.status = final_status;
+        for report in &reports {
+            let text: Arc<str> = report.to_string().into();
+            trading.last_event = Some(text.clone());
+            let _ = shared.user_pushes.send(UserPush::Event(text));
+        }
         let body = order_json(&order, true);
         trading.orders.push(order);
         let window = now / 10_000;
@@ -315,4 +409,117 @@ pub(crate) async fn query_order(
         None => refusal(400, -2013, "Order does not exist."),
     };
     weigh(inner, 4, response)
+}
+
+pub(crate) async fn ws_api(
+    State(shared): State<Arc<Shared>>,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    upgrade.on_upgrade(move |socket| serve_ws_api(shared, socket))
+}
+
+/// The WebSocket API's user data stream subscription: params signed in
+/// alphabetical order, events wrapped with the subscription id.
+async fn serve_ws_api(shared: Arc<Shared>, mut socket: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message;
+    let mut pushes = shared.user_pushes.subscribe();
+    let mut subscribed = false;
+    loop {
+        tokio::select! {
+            push = pushes.recv() => match push {
+                Ok(UserPush::Event(event)) if subscribed => {
+                    let text = format!("{{\"subscriptionId\":0,\"event\":{event}}}");
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(UserPush::Terminate) if subscribed => {
+                    subscribed = false;
+                    let text = json!({"subscriptionId": 0, "event": {"e": "eventStreamTerminated", "E": 1}});
+                    if socket.send(Message::Text(text.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(UserPush::Drop) | Err(_) => return,
+                Ok(_) => {}
+            },
+            message = socket.recv() => {
+                let Some(Ok(message)) = message else { return };
+                let Message::Text(text) = message else { continue };
+                let Ok(request) = serde_json::from_str::<Value>(&text) else { continue };
+                let reply = {
+                    let mut inner = shared.inner.lock().unwrap();
+                    let now = now_ms(&inner);
+                    match verify_ws_request(&inner.trading, now, &request) {
+                        Ok(()) => {
+                            subscribed = true;
+                            inner.trading.subscriptions += 1;
+                            json!({"id": request["id"], "status": 200, "result": {"subscriptionId": 0}})
+                        }
+                        Err((code, msg)) => json!({"id": request["id"], "status": 400, "error": {"code": code, "msg": msg}}),
+                    }
+                };
+                if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn verify_ws_request(
+    trading: &Trading,
+    now: i64,
+    request: &Value,
+) -> Result<(), (i64, &'static str)> {
+    if request["method"] != "userDataStream.subscribe.signature" {
+        return Err((-1102, "Unknown method."));
+    }
+    let params = request["params"]
+        .as_object()
+        .ok_or((-1102, "Mandatory parameter 'params' was not sent."))?;
+    if params.get("apiKey").and_then(Value::as_str) != Some(trading.api_key.as_str()) {
+        return Err((-2015, "Invalid API-key, IP, or permissions for action."));
+    }
+    let mut names: Vec<&String> = params.keys().filter(|name| *name != "signature").collect();
+    names.sort();
+    let payload = names
+        .iter()
+        .map(|name| {
+            let value = &params[*name];
+            let text = value
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| value.to_string());
+            format!("{name}={text}")
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut mac = Hmac::<Sha256>::new_from_slice(trading.secret.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let signature = params
+        .get("signature")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !expected.eq_ignore_ascii_case(signature) {
+        return Err((-1022, "Signature for this request is not valid."));
+    }
+    let timestamp = params.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
+    let window = params
+        .get("recvWindow")
+        .and_then(Value::as_i64)
+        .unwrap_or(5_000);
+    if !(timestamp < now + 1_000 && now - timestamp <= window) {
+        return Err((
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ));
+    }
+    Ok(())
 }

@@ -280,6 +280,22 @@ impl SpotAccount {
         wall_ms() + self.offset_ms.load(Ordering::Acquire)
     }
 
+    /// The `params` of a WebSocket API `userDataStream.subscribe.signature`
+    /// request: signed over the other params sorted by name.
+    pub fn user_stream_params(&self) -> serde_json::Value {
+        let timestamp = self.timestamp();
+        let payload = format!(
+            "apiKey={}&recvWindow={}&timestamp={timestamp}",
+            self.credentials.api_key, self.settings.recv_window_ms
+        );
+        serde_json::json!({
+            "apiKey": self.credentials.api_key,
+            "recvWindow": self.settings.recv_window_ms,
+            "timestamp": timestamp,
+            "signature": self.credentials.signer.sign(&payload),
+        })
+    }
+
     /// Orders placed today, as Binance last reported.
     pub fn orders_today(&self) -> u32 {
         self.orders_today.load(Ordering::Relaxed)

@@ -1,7 +1,8 @@
 //! Binance spot: REST klines with weight pacing ([`rest`]), the kline
 //! streams shared by many feeds on few connections ([`stream`]), paged
 //! history downloads that resume ([`history`]), and signed trading on an
-//! account ([`account`]: [`signing`], [`filters`]). Message formats are in
+//! account ([`account`]: [`signing`], [`filters`]) with its events over the
+//! WebSocket API ([`user_stream`]). Message formats are in
 //! [`kline`].
 
 pub mod account;
@@ -11,6 +12,7 @@ pub mod kline;
 pub mod rest;
 pub mod signing;
 pub mod stream;
+pub mod user_stream;
 
 pub use account::{
     AccountSettings, Credentials, NewOrder, OrderReport, Placement, SpotAccount, client_order_id,
@@ -21,6 +23,7 @@ pub use kline::{StreamMessage, parse_stream_message, stream_name};
 pub use rest::{RestClient, RestError};
 pub use signing::Signer;
 pub use stream::{KlineSink, KlineStreams, StreamSettings};
+pub use user_stream::{AccountEvent, ExecutionReport, UserStreamSettings, spawn_user_stream};
 
 use crate::domain::config::BinanceNetwork;
 
