@@ -245,8 +245,8 @@ pub struct FakeOptions {
 impl Default for FakeOptions {
     fn default() -> Self {
         Self {
-            ping_every: Duration::from_millis(200),
-            pong_within: Duration::from_secs(1),
+            ping_every: Duration::from_millis(500),
+            pong_within: Duration::from_secs(2),
             shutdown_grace: Duration::from_millis(500),
         }
     }

@@ -90,6 +90,29 @@ struct Pacing {
     limit: u32,
 }
 
+impl Pacing {
+    /// Count a request of `weight` in and return None, or say how long to
+    /// wait first (at `now_ms` on the wall clock, `now` on the monotonic).
+    fn take(&mut self, weight: u32, now_ms: i64, now: Instant) -> Option<Duration> {
+        let minute = now_ms.div_euclid(60_000);
+        if minute != self.minute {
+            self.minute = minute;
+            self.used = 0;
+        }
+        match self.blocked_until {
+            Some(until) if until > now => Some(until - now),
+            _ if self.used + weight > self.limit * 9 / 10 => {
+                let into_minute = now_ms.rem_euclid(60_000);
+                Some(Duration::from_millis((60_000 - into_minute) as u64 + 50))
+            }
+            _ => {
+                self.used += weight;
+                None
+            }
+        }
+    }
+}
+
 /// A REST client for one Binance base URL. Share it: the weight budget is
 /// per IP, so all requests to one deployment should go through one client.
 pub struct RestClient {
@@ -230,26 +253,8 @@ impl RestClient {
     /// force, and the minute's budget not past nine tenths.
     pub(super) async fn pace(&self, weight: u32) {
         loop {
-            let wait = {
-                let mut pacing = self.lock();
-                let now = Instant::now();
-                let minute = epoch_minute();
-                if minute != pacing.minute {
-                    pacing.minute = minute;
-                    pacing.used = 0;
-                }
-                match pacing.blocked_until {
-                    Some(until) if until > now => until - now,
-                    _ if pacing.used + weight > pacing.limit * 9 / 10 => {
-                        let into_minute = wall_ms().rem_euclid(60_000);
-                        Duration::from_millis((60_000 - into_minute) as u64 + 50)
-                    }
-                    _ => {
-                        pacing.used += weight;
-                        return;
-                    }
-                }
-            };
+            let wait = self.lock().take(weight, wall_ms(), Instant::now());
+            let Some(wait) = wait else { return };
             tracing::debug!(
                 base = self.base,
                 wait_ms = wait.as_millis() as u64,
@@ -381,4 +386,50 @@ enum Attempt {
     WaitedOut,
     /// Network or server trouble: worth another try.
     Failed(RestError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_wait_for_the_next_minute_before_nine_tenths_of_the_limit() {
+        let now = Instant::now();
+        let minute_start = 1_767_225_600_000;
+        let mut pacing = Pacing {
+            used: 0,
+            minute: minute_start / 60_000,
+            blocked_until: None,
+            limit: 100,
+        };
+        for _ in 0..45 {
+            assert_eq!(pacing.take(2, minute_start + 10_000, now), None);
+        }
+        // 90 used: the next would pass 90% of 100.
+        assert_eq!(
+            pacing.take(2, minute_start + 10_000, now),
+            Some(Duration::from_millis(50_050))
+        );
+        // What Binance reports counts, not only what was sent.
+        pacing.used = 0;
+        assert_eq!(pacing.take(2, minute_start + 10_000, now), None);
+        pacing.used = 89;
+        assert!(pacing.take(2, minute_start + 59_000, now).is_some());
+        // A new minute starts afresh.
+        assert_eq!(pacing.take(2, minute_start + 60_000, now), None);
+        assert_eq!(pacing.used, 2);
+    }
+
+    #[test]
+    fn a_ban_stops_every_request_until_it_ends() {
+        let now = Instant::now();
+        let mut pacing = Pacing {
+            used: 0,
+            minute: 0,
+            blocked_until: Some(now + Duration::from_secs(3)),
+            limit: 6_000,
+        };
+        assert_eq!(pacing.take(1, 0, now), Some(Duration::from_secs(3)));
+        assert_eq!(pacing.take(1, 0, now + Duration::from_secs(3)), None);
+    }
 }

@@ -606,40 +606,66 @@ async fn fetch_before(
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Control messages sent within the last second, to stay under Binance's
-/// limit on incoming messages.
-struct ControlPacer {
+/// Subscription changes waiting to be sent, and when the last control
+/// messages went: at most [`CONTROL_PER_SECOND`] a second, each carrying
+/// up to [`NAMES_PER_REQUEST`] streams, so that a thousand new streams take
+/// a few messages and reading never waits on them.
+struct ControlQueue {
+    subscribe: Vec<String>,
+    unsubscribe: Vec<String>,
     sent: VecDeque<Instant>,
     next_id: u64,
 }
 
-impl ControlPacer {
-    async fn send(
-        &mut self,
-        socket: &mut Socket,
-        method: &str,
-        names: &[String],
-    ) -> Result<(), String> {
-        for chunk in names.chunks(NAMES_PER_REQUEST) {
-            while self.sent.len() >= CONTROL_PER_SECOND {
-                let oldest = self.sent[0];
-                let wait = Duration::from_secs(1).saturating_sub(oldest.elapsed());
-                if wait.is_zero() {
-                    self.sent.pop_front();
-                } else {
-                    tokio::time::sleep(wait).await;
-                }
+impl ControlQueue {
+    fn add(&mut self, command: ReaderCommand) {
+        match command {
+            ReaderCommand::Subscribe(names) => {
+                self.unsubscribe.retain(|name| !names.contains(name));
+                self.subscribe.extend(names);
             }
-            self.next_id += 1;
-            let request =
-                serde_json::json!({"method": method, "params": chunk, "id": self.next_id});
-            socket
-                .send(Message::text(request.to_string()))
-                .await
-                .map_err(|error| format!("cannot send {method}: {error}"))?;
-            self.sent.push_back(Instant::now());
+            ReaderCommand::Unsubscribe(names) => {
+                self.subscribe.retain(|name| !names.contains(name));
+                self.unsubscribe.extend(names);
+            }
         }
-        Ok(())
+    }
+
+    /// When the next message may go, if one is waiting.
+    fn due(&mut self) -> Option<tokio::time::Instant> {
+        if self.subscribe.is_empty() && self.unsubscribe.is_empty() {
+            return None;
+        }
+        while self
+            .sent
+            .front()
+            .is_some_and(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            self.sent.pop_front();
+        }
+        let at = if self.sent.len() < CONTROL_PER_SECOND {
+            Instant::now()
+        } else {
+            self.sent[0] + Duration::from_secs(1)
+        };
+        Some(at.into())
+    }
+
+    /// Send one waiting message.
+    async fn send_one(&mut self, socket: &mut Socket) -> Result<(), String> {
+        let (method, names) = if self.unsubscribe.is_empty() {
+            ("SUBSCRIBE", &mut self.subscribe)
+        } else {
+            ("UNSUBSCRIBE", &mut self.unsubscribe)
+        };
+        let chunk: Vec<String> = names.drain(..names.len().min(NAMES_PER_REQUEST)).collect();
+        self.next_id += 1;
+        let request = serde_json::json!({"method": method, "params": chunk, "id": self.next_id});
+        self.sent.push_back(Instant::now());
+        socket
+            .send(Message::text(request.to_string()))
+            .await
+            .map_err(|error| format!("cannot send {method}: {error}"))
     }
 }
 
@@ -674,22 +700,28 @@ async fn connect_and_read(
             Ok(Err(error)) => return Err(format!("cannot connect: {error}")),
             Err(_) => return Err("cannot connect: timed out".into()),
         };
-    let mut pacer = ControlPacer {
+    let mut queue = ControlQueue {
+        subscribe: names,
+        unsubscribe: Vec::new(),
         sent: VecDeque::new(),
         next_id: 0,
     };
-    pacer.send(&mut socket, "SUBSCRIBE", &names).await?;
+    let far = || tokio::time::Instant::now() + Duration::from_secs(3_600);
     loop {
+        let due = queue.due();
         tokio::select! {
             command = commands.recv() => match command {
                 None => return Ok(()),
-                Some(ReaderCommand::Subscribe(names)) => {
-                    pacer.send(&mut socket, "SUBSCRIBE", &names).await?
-                }
-                Some(ReaderCommand::Unsubscribe(names)) => {
-                    pacer.send(&mut socket, "UNSUBSCRIBE", &names).await?
+                Some(command) => {
+                    queue.add(command);
+                    while let Ok(more) = commands.try_recv() {
+                        queue.add(more);
+                    }
                 }
             },
+            () = tokio::time::sleep_until(due.unwrap_or_else(far)), if due.is_some() => {
+                queue.send_one(&mut socket).await?;
+            }
             read = tokio::time::timeout(silence, socket.next()) => {
                 let message = match read {
                     Err(_) => return Err(format!("silent for {} s", silence.as_secs_f64())),
