@@ -229,9 +229,16 @@ autostart: true
         fake.rest_url(),
         fake.stream_url()
     );
+    let defaults = Options::default();
     let server = Server::start(Options {
+        settings: format!(
+            "{}binance_urls: ['{}', '{}']\n",
+            defaults.settings,
+            fake.rest_url(),
+            fake.stream_url()
+        ),
         bots: vec![("live-btc.yaml".into(), bot)],
-        ..Options::default()
+        ..defaults
     });
     let mut socket = events(&server).await;
     let client = Client::admin();
@@ -283,4 +290,24 @@ autostart: true
     );
     let bot = wait_for_candles(&server, 7).await;
     assert_eq!(open_time(&bot), after_outage);
+
+    // A URL the server's settings do not list is refused: a client cannot
+    // make the server connect wherever it likes.
+    let elsewhere = json!({
+        "id": "elsewhere", "name": "elsewhere",
+        "strategy": { "plugin": "ema-cross", "params": {} },
+        "market": { "symbol": "BTCUSDT", "timeframe": "1m",
+                    "feed": { "kind": "binance", "rest_url": "http://127.0.0.1:9" } },
+        "capital": { "quote": "USDT", "initial": "10000" },
+        "autostart": true
+    });
+    let (status, problem) = client.post_json(&server.url("/bots"), &elsewhere).await;
+    assert_eq!(status, 422, "{problem}");
+    let text = problem.to_string();
+    assert!(
+        text.contains("/market/feed") && text.contains("binance_urls"),
+        "{text}"
+    );
+    let (status, _) = client.get(&server.url("/bots/elsewhere")).await;
+    assert_eq!(status, 404, "nothing was created");
 }

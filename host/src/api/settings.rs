@@ -37,6 +37,10 @@ pub struct ServerSettings {
     /// Replay feed files are read from here only (default: `feeds` in the
     /// data directory).
     pub feeds_dir: Option<PathBuf>,
+    /// Base URLs a Binance feed may name in `rest_url` or `stream_url`
+    /// besides Binance's own deployments (default: none, so that a client
+    /// cannot make the server connect wherever it likes).
+    pub binance_urls: Vec<String>,
     /// Threads strategy code runs on (default: 4 per core, at least 8).
     pub strategy_threads: Option<usize>,
     /// The built control UI, served at `/` (default `ui/dist`).
@@ -136,6 +140,7 @@ impl Default for ServerSettings {
             retention: Retention::default(),
             synchronous: crate::store::Synchronous::Normal,
             feeds_dir: None,
+            binance_urls: Vec::new(),
             strategy_threads: None,
             ui_dir: None,
             limits: ServerLimits::default(),

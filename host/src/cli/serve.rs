@@ -335,6 +335,7 @@ pub fn run(
                 )))
                 .with_commit_log(Arc::new(StoreCommitLog::new(writer.clone())))
                 .with_replay_dir(feeds_dir)
+                .with_binance_urls(settings.binance_urls.clone())
                 .with_strategy_threads(threads)?
                 .with_emergency_engaged(persist::emergency_engaged(store.as_ref())?),
         );

@@ -319,6 +319,9 @@ pub struct FeedHub {
     /// One set of kline streams per Binance deployment, shared by its feeds.
     binance: Mutex<HashMap<Endpoints, Arc<KlineStreams>>>,
     binance_settings: StreamSettings,
+    /// When set (the server's), the only base URLs besides Binance's own
+    /// that a Binance feed may name; without it (the CLI) any.
+    binance_urls: Option<Vec<String>>,
 }
 
 /// Refused replay paths all get this one message, whether the file exists
@@ -362,6 +365,31 @@ impl FeedHub {
     /// Replay files must lie under `dir`.
     pub fn set_replay_dir(&mut self, dir: PathBuf) {
         self.replay_dir = Some(dir);
+    }
+
+    /// Binance feeds may name only these base URLs besides Binance's own.
+    pub fn set_binance_urls(&mut self, urls: Vec<String>) {
+        self.binance_urls = Some(
+            urls.iter()
+                .map(|url| url.trim_end_matches('/').to_string())
+                .collect(),
+        );
+    }
+
+    /// Refuse URL overrides the server does not allow.
+    fn check_binance_urls(&self, urls: &[&Option<String>]) -> Result<(), FeedError> {
+        let Some(allowed) = &self.binance_urls else {
+            return Ok(());
+        };
+        for url in urls.iter().filter_map(|url| url.as_deref()) {
+            if !allowed.iter().any(|ok| ok == url.trim_end_matches('/')) {
+                return Err(FeedError::Binance {
+                    url: url.to_string(),
+                    reason: "this server connects only to Binance and to the URLs of its `binance_urls` setting".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// How Binance stream connections behave (tests shorten the timings).
@@ -453,6 +481,7 @@ impl FeedHub {
                 rest_url,
                 stream_url,
             } => {
+                self.check_binance_urls(&[rest_url, stream_url])?;
                 let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
                 let archived = self
                     .archive

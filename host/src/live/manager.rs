@@ -120,6 +120,12 @@ impl BotManager {
         self
     }
 
+    /// Binance feeds may point only at Binance or at these base URLs.
+    pub fn with_binance_urls(mut self, urls: Vec<String>) -> Self {
+        self.feeds.set_binance_urls(urls);
+        self
+    }
+
     /// Every change of every bot is committed to `log` before it is
     /// published or answered.
     pub fn with_commit_log(mut self, log: Arc<dyn CommitLog>) -> Self {
