@@ -22,7 +22,6 @@
 //!    on; from `emergency_stop_all` to every bot killed and flat (target
 //!    < 1 s).
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 

@@ -146,19 +146,33 @@ impl Trading {
     }
 }
 
+/// HMAC-SHA256 of `payload` with `secret`, in hex (what Binance checks).
+fn hmac_hex(secret: &str, payload: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Binance's answer to a request it refuses: status, code, message.
+type Refusal = (u16, i64, &'static str);
+
 /// The query's parameters, once its key, signature and timestamp pass.
 fn authenticate(
     trading: &Trading,
     now: i64,
     headers: &HeaderMap,
     raw: Option<&str>,
-) -> Result<Vec<(String, String)>, Response> {
+) -> Result<Vec<(String, String)>, Refusal> {
     let key = headers
         .get("x-mbx-apikey")
         .and_then(|value| value.to_str().ok())
-        .ok_or_else(|| refusal(401, -2014, "API-key format invalid."))?;
+        .ok_or((401, -2014, "API-key format invalid."))?;
     if key != trading.api_key || trading.api_key.is_empty() {
-        return Err(refusal(
+        return Err((
             401,
             -2015,
             "Invalid API-key, IP, or permissions for action.",
@@ -166,26 +180,15 @@ fn authenticate(
     }
     let raw = raw.unwrap_or("");
     let Some((payload, signature)) = raw.rsplit_once("&signature=") else {
-        return Err(refusal(
+        return Err((
             400,
             -1102,
             "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
         ));
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(trading.secret.as_bytes()).unwrap();
-    mac.update(payload.as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let expected = hmac_hex(&trading.secret, payload);
     if !expected.eq_ignore_ascii_case(signature) {
-        return Err(refusal(
-            400,
-            -1022,
-            "Signature for this request is not valid.",
-        ));
+        return Err((400, -1022, "Signature for this request is not valid."));
     }
     let params: Vec<(String, String)> = serde_urlencoded::from_str(payload).unwrap_or_default();
     let get = |name: &str| {
@@ -196,18 +199,16 @@ fn authenticate(
     };
     let timestamp: i64 = get("timestamp")
         .and_then(|value| value.parse().ok())
-        .ok_or_else(|| {
-            refusal(
-                400,
-                -1102,
-                "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
-            )
-        })?;
+        .ok_or((
+            400,
+            -1102,
+            "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
+        ))?;
     let window: i64 = get("recvWindow")
         .and_then(|value| value.parse().ok())
         .unwrap_or(5_000);
     if !(timestamp < now + 1_000 && now - timestamp <= window) {
-        return Err(refusal(
+        return Err((
             400,
             -1021,
             "Timestamp for this request is outside of the recvWindow.",
@@ -245,7 +246,8 @@ pub(crate) async fn new_order(
         let trading = &mut inner.trading;
         let params = match authenticate(trading, now, &headers, raw.as_deref()) {
             Ok(params) => params,
-            Err(response) => {
+            Err((status, code, msg)) => {
+                let response = refusal(status, code, msg);
                 trading.posts.push(("?".into(), response.status().as_u16()));
                 return weigh(inner, 1, response);
             }
@@ -393,7 +395,7 @@ pub(crate) async fn query_order(
     let inner = &mut *guard;
     let params = match authenticate(&inner.trading, now, &headers, raw.as_deref()) {
         Ok(params) => params,
-        Err(response) => return weigh(inner, 4, response),
+        Err((status, code, msg)) => return weigh(inner, 4, refusal(status, code, msg)),
     };
     let wanted = params
         .iter()
@@ -495,14 +497,7 @@ fn verify_ws_request(
         })
         .collect::<Vec<_>>()
         .join("&");
-    let mut mac = Hmac::<Sha256>::new_from_slice(trading.secret.as_bytes()).unwrap();
-    mac.update(payload.as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let expected = hmac_hex(&trading.secret, &payload);
     let signature = params
         .get("signature")
         .and_then(Value::as_str)

@@ -193,13 +193,11 @@ impl SymbolInfo {
                 Filter::MinNotional {
                     min_notional,
                     apply_to_market,
-                } if !market || *apply_to_market => {
-                    if notional < *min_notional {
-                        return refuse(
-                            "MIN_NOTIONAL",
-                            format!("notional {notional} is below minNotional {min_notional}"),
-                        );
-                    }
+                } if (!market || *apply_to_market) && notional < *min_notional => {
+                    return refuse(
+                        "MIN_NOTIONAL",
+                        format!("notional {notional} is below minNotional {min_notional}"),
+                    );
                 }
                 Filter::Notional {
                     min_notional,
@@ -254,15 +252,15 @@ impl SymbolInfo {
                         );
                     }
                 }
-                Filter::MaxNumOrders { max_num_orders } => {
-                    if *max_num_orders != 0 && open_orders >= *max_num_orders {
-                        return refuse(
-                            "MAX_NUM_ORDERS",
-                            format!(
-                                "{open_orders} orders are open, the most allowed is {max_num_orders}"
-                            ),
-                        );
-                    }
+                Filter::MaxNumOrders { max_num_orders }
+                    if *max_num_orders != 0 && open_orders >= *max_num_orders =>
+                {
+                    return refuse(
+                        "MAX_NUM_ORDERS",
+                        format!(
+                            "{open_orders} orders are open, the most allowed is {max_num_orders}"
+                        ),
+                    );
                 }
                 _ => {}
             }

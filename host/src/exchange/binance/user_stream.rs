@@ -217,19 +217,14 @@ async fn session(
             continue;
         };
         if incoming.id.is_some() {
-            match (incoming.status, incoming.error) {
-                (Some(200), _) => {
-                    if out.send(AccountEvent::Subscribed).is_err() {
-                        return "no one listens".into();
-                    }
+            if let Some(error) = incoming.error {
+                if error["code"] == -1021 {
+                    let _ = account.sync_clock().await;
                 }
-                (_, Some(error)) => {
-                    if error["code"] == -1021 {
-                        let _ = account.sync_clock().await;
-                    }
-                    return format!("subscription refused: {error}");
-                }
-                _ => {}
+                return format!("subscription refused: {error}");
+            }
+            if incoming.status == Some(200) && out.send(AccountEvent::Subscribed).is_err() {
+                return "no one listens".into();
             }
             continue;
         }
