@@ -170,15 +170,23 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     let candles = DataSets::new(&args.data.data_dir).load_range(&key, args.from, args.to)?;
     match &args.out {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            write_candles(std::io::BufWriter::new(file), &candles)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_csv_file(path, &candles)?;
             eprintln!("{} candles written to {}", candles.len(), path.display());
         }
         None => write_candles(std::io::stdout().lock(), &candles)?,
     }
     Ok(())
+}
+
+/// Candles as our CSV in a new file at `path`.
+pub(super) fn write_csv_file(
+    path: &std::path::Path,
+    candles: &[stratbox_host::domain::Candle],
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    write_candles(std::io::BufWriter::new(file), candles)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn synth(args: SynthArgs) -> anyhow::Result<()> {
@@ -198,10 +206,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         ..SynthParams::new(args.count, args.seed)
     };
     let candles = synthesize(&params);
-    let file = std::fs::File::create(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    write_candles(std::io::BufWriter::new(file), &candles)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    write_csv_file(&args.out, &candles)?;
     tracing::info!(
         symbol = args.symbol,
         count = candles.len(),

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use stratbox_host::data::{DataSetKey, DataSets, append_candles, read_candles, write_candles};
+use stratbox_host::data::{DataSetKey, DataSets, append_candles, read_candles};
 use stratbox_host::domain::{Candle, Timeframe};
 use stratbox_host::exchange::binance::{DownloadProgress, RestClient, download};
 
@@ -144,10 +144,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     match &args.out {
         Some(out) => {
-            let file = std::fs::File::create(out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
-            write_candles(std::io::BufWriter::new(file), &candles)
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            super::data::write_csv_file(out, &candles)?;
             println!("{} candles written to {}", candles.len(), out.display());
         }
         None => {

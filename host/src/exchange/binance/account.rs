@@ -21,7 +21,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::filters::{FilterRefusal, OrderShape, OrderSide, OrderType, SymbolInfo};
-use super::rest::{RestClient, RestError};
+use super::rest::{ExchangeInfo, RestClient, RestError};
 use super::signing::{Signer, mask};
 
 /// An API key and what signs with it. Shown only masked.
@@ -183,23 +183,6 @@ impl Default for AccountSettings {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExchangeInfo {
-    #[serde(default)]
-    rate_limits: Vec<RateLimit>,
-    symbols: Vec<SymbolInfo>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RateLimit {
-    rate_limit_type: String,
-    interval: String,
-    interval_num: u32,
-    limit: u32,
-}
-
-#[derive(Deserialize)]
 struct ApiError {
     code: i64,
     msg: String,
@@ -313,16 +296,11 @@ impl SpotAccount {
             return Ok(info.clone());
         }
         let info: ExchangeInfo = self.rest.exchange_info(symbol).await?;
-        let orders_per_10s = info.rate_limits.iter().find(|limit| {
-            limit.rate_limit_type == "ORDERS"
-                && limit.interval == "SECOND"
-                && limit.interval_num == 10
-        });
-        if let Some(found) = orders_per_10s {
+        if let Some(limit) = info.limit("ORDERS", "SECOND", 10) {
             self.orders
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .limit = found.limit;
+                .limit = limit;
         }
         let found = info
             .symbols

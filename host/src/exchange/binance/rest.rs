@@ -60,20 +60,38 @@ struct ServerTime {
     server_time: i64,
 }
 
+/// The parts of `exchangeInfo` this client reads.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ExchangeInfo {
+pub(super) struct ExchangeInfo {
     #[serde(default)]
-    rate_limits: Vec<RateLimit>,
+    pub rate_limits: Vec<RateLimit>,
+    #[serde(default)]
+    pub symbols: Vec<super::filters::SymbolInfo>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RateLimit {
+pub(super) struct RateLimit {
     rate_limit_type: String,
     interval: String,
     interval_num: u32,
     limit: u32,
+}
+
+impl ExchangeInfo {
+    /// The limit of `kind` (`REQUEST_WEIGHT`, `ORDERS`) per `count`
+    /// `interval`s (`SECOND`, `MINUTE`, `DAY`), if Binance sets one.
+    pub fn limit(&self, kind: &str, interval: &str, count: u32) -> Option<u32> {
+        self.rate_limits
+            .iter()
+            .find(|limit| {
+                limit.rate_limit_type == kind
+                    && limit.interval == interval
+                    && limit.interval_num == count
+            })
+            .map(|limit| limit.limit)
+    }
 }
 
 /// What the client knows of its budget.
@@ -230,13 +248,8 @@ impl RestClient {
             .get_or_init(|| async {
                 match self.exchange_info::<ExchangeInfo>(symbol).await {
                     Ok(info) => {
-                        let per_minute = info.rate_limits.iter().find(|limit| {
-                            limit.rate_limit_type == "REQUEST_WEIGHT"
-                                && limit.interval == "MINUTE"
-                                && limit.interval_num == 1
-                        });
-                        if let Some(found) = per_minute {
-                            self.lock().limit = found.limit;
+                        if let Some(limit) = info.limit("REQUEST_WEIGHT", "MINUTE", 1) {
+                            self.lock().limit = limit;
                         }
                     }
                     Err(error) => tracing::warn!(
