@@ -1448,6 +1448,25 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let from_api = response.text().await.unwrap();
+    // Its report: HTML that may load nothing but its own inline styles.
+    let report = client
+        .request(Method::GET, &server.url(&format!("/backtests/{id}/report")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 200);
+    assert_eq!(report.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(
+        report.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    assert!(report.text().await.unwrap().contains("Monthly returns"));
+    let (status, _) = client
+        .get(&server.url("/backtests/bt-0000000000000-0000/report"))
+        .await;
+    assert_eq!(status, 404);
     let dir = tempfile::tempdir().unwrap();
     let bot = dir.path().join("bot.json");
     std::fs::write(&bot, config.to_string()).unwrap();

@@ -1,5 +1,5 @@
-//! `stratbox backtest` from the outside: the summary, the JSON result, and
-//! one clear error line for a bad config.
+//! `stratbox backtest` from the outside: the summary, the JSON result, the
+//! HTML report, and one clear error line for a bad config.
 
 use std::path::Path;
 
@@ -70,6 +70,40 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
     }
     assert_eq!(result["candles"], 20000);
     assert_eq!(result["config"]["id"], "rules-btc");
+
+    // The report: one page that needs nothing from anywhere.
+    let report = dir.path().join("report.html");
+    let run = stratbox(
+        &[
+            "backtest",
+            "--bot",
+            s(&bot),
+            "--candles",
+            s(&candles),
+            "--plugins-dir",
+            s(&plugins),
+            "--report",
+            s(&report),
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.ends_with("</html>\n"));
+    for part in [
+        "Backtest: ",
+        "Equity curve",
+        "Drawdown",
+        "Monthly returns",
+        "Rolling Sharpe",
+        "Trade PnL",
+        "Candles with fills",
+    ] {
+        assert!(html.contains(part), "the report lacks {part}");
+    }
+    let trades = result["trades"].as_array().unwrap().len();
+    assert!(html.contains(&format!("Trades ({trades} round trips")));
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
 }
 
 #[test]

@@ -55,6 +55,13 @@ pub fn endpoints() -> Vec<Endpoint> {
             get(result),
         )
         .returns_media("application/json"),
+        Endpoint::get(
+            "/backtests/{id}/report",
+            "A finished job's report: one self-contained HTML page (metrics, equity, drawdowns, monthly returns, trades, candles with fills)",
+            Role::Viewer,
+            get(report),
+        )
+        .returns_media("text/html"),
         Endpoint::delete(
             "/backtests/{id}",
             "Cancel a queued or running job, or delete a finished one",
@@ -211,17 +218,43 @@ async fn result(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let (record, _) = app.backtests.get(&id)?;
-    let text = app.backtests.result(&id)?.ok_or_else(|| {
-        ApiError::conflict(format!(
-            "backtest {id} has no result: it is {}",
-            serde_json::to_value(record.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        ))
-    })?;
+    let Some(text) = app.backtests.result(&id)? else {
+        return Err(not_finished(&app, &id)?);
+    };
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// Why a job has no result or report to show.
+fn not_finished(app: &AppState, id: &str) -> Result<ApiError, ApiError> {
+    let (record, _) = app.backtests.get(id)?;
+    Ok(ApiError::conflict(format!(
+        "backtest {id} has no result: it is {}",
+        serde_json::to_value(record.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    )))
+}
+
+async fn report(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let Some(html) = app.backtests.report(&id)? else {
+        return Err(not_finished(&app, &id)?);
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // The page needs nothing but its own inline styles.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+            ),
+        ],
+        html,
+    )
+        .into_response())
 }
 
 async fn remove(

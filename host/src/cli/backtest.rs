@@ -24,6 +24,10 @@ pub struct BacktestArgs {
     /// events, metrics) as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a report (one self-contained HTML page: metrics, equity,
+    /// drawdowns, monthly returns, trades, candles with fills) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// What a backtest (or an optimisation) runs: a bot config, its plugin and
@@ -149,6 +153,13 @@ pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut out, &result)?;
         out.write_all(b"\n")?;
         out.flush()?;
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(
+            path,
+            stratbox_host::research::report::render(&result, &candles),
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
     }
     print_summary(&result);
     eprintln!(

@@ -224,22 +224,31 @@ impl BacktestJobs {
         let outcome = DataSetKey::parse(&record.data)
             .and_then(|key| self.data_sets.load(&key))
             .map_err(|error| BacktestError::Data(error.to_string()))
-            .and_then(|candles| backtest::run(&record.config, plugin, &candles, &options));
+            .and_then(|candles| {
+                let result = backtest::run(&record.config, plugin, &candles, &options)?;
+                let report = super::report::render(&result, &candles);
+                Ok((result, report))
+            });
         self.finish(job, outcome);
     }
 
-    fn finish(&self, job: &Active, outcome: Result<backtest::BacktestResult, BacktestError>) {
+    fn finish(
+        &self,
+        job: &Active,
+        outcome: Result<(backtest::BacktestResult, String), BacktestError>,
+    ) {
         let mut record = job.record.lock().unwrap_or_else(PoisonError::into_inner);
         record.finished_ms = Some(crate::live::wall_ms());
         match outcome {
-            Ok(result) => {
+            Ok((result, report)) => {
                 // Byte for byte what `stratbox backtest --json` writes.
                 let written = serde_json::to_vec_pretty(&result)
                     .map_err(std::io::Error::other)
                     .and_then(|mut json| {
                         json.push(b'\n');
                         write_whole(&self.result_path(&record.id), &json)
-                    });
+                    })
+                    .and_then(|()| write_whole(&self.report_path(&record.id), report.as_bytes()));
                 match written {
                     Ok(()) => {
                         record.state = JobState::Done;
@@ -296,11 +305,7 @@ impl BacktestJobs {
 
     /// The full result of a finished job, as JSON text.
     pub fn result(&self, id: &str) -> Result<Option<String>, JobError> {
-        match std::fs::read_to_string(self.result_path(checked_id(id)?)) {
-            Ok(text) => Ok(Some(text)),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error.into()),
-        }
+        read_if_there(&self.result_path(checked_id(id)?))
     }
 
     /// Every job, newest first.
@@ -331,6 +336,7 @@ impl BacktestJobs {
         let id = checked_id(id)?;
         self.read_record(id)?;
         let _ = std::fs::remove_file(self.result_path(id));
+        let _ = std::fs::remove_file(self.report_path(id));
         std::fs::remove_file(self.record_path(id))?;
         Ok(())
     }
@@ -349,6 +355,15 @@ impl BacktestJobs {
 
     fn result_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.result.json"))
+    }
+
+    fn report_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.report.html"))
+    }
+
+    /// The HTML report of a finished job, if it has one.
+    pub fn report(&self, id: &str) -> Result<Option<String>, JobError> {
+        read_if_there(&self.report_path(checked_id(id)?))
     }
 
     fn save_record(&self, record: &JobRecord) -> Result<(), JobError> {
@@ -394,6 +409,15 @@ fn lower_priority() {
 }
 
 /// Ids name files: only what this module makes is accepted.
+/// A file's text, or None when there is no such file.
+fn read_if_there(path: &std::path::Path) -> Result<Option<String>, JobError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
 fn checked_id(id: &str) -> Result<&str, JobError> {
     let well_formed = id.len() <= 40
         && id.starts_with("bt-")
