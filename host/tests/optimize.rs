@@ -1,5 +1,6 @@
 //! Parameter optimisation: the known best set wins on a series built for
-//! it, threads change nothing but the time, and cancelling stops it.
+//! it, threads change nothing but the time, cancelling stops it, weighted
+//! rankings add up, and walk-forward windows see only their own candles.
 
 mod support;
 
@@ -12,7 +13,7 @@ use stratbox_host::data::{SynthParams, synthesize};
 use stratbox_host::domain::Candle;
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::research::optimize::{
-    Objective, ParamRange, SearchSpace, Study, grid, optimize,
+    Objective, ParamRange, Ranking, SearchSpace, Study, grid, optimize,
 };
 use support::load;
 
@@ -66,7 +67,7 @@ fn the_known_best_set_wins_on_a_series_built_for_it() {
         plugin: &plugin,
         candles: &candles,
         options: BacktestOptions::default(),
-        objective: Objective::TotalReturn,
+        ranking: Ranking::single(Objective::TotalReturn),
         min_trades: 0,
         threads: 2,
     };
@@ -95,7 +96,7 @@ fn threads_change_nothing_but_the_time_and_the_ranking_is_right() {
         plugin: &plugin,
         candles: &candles,
         options: BacktestOptions::default(),
-        objective: Objective::Sharpe,
+        ranking: Ranking::single(Objective::Sharpe),
         min_trades: 1,
         threads,
     };
@@ -138,7 +139,7 @@ fn a_cancelled_study_stops_before_its_next_run() {
         plugin: &plugin,
         candles: &candles,
         options: BacktestOptions::default(),
-        objective: Objective::Sharpe,
+        ranking: Ranking::single(Objective::Sharpe),
         min_trades: 0,
         threads: 2,
     };
@@ -147,4 +148,98 @@ fn a_cancelled_study_stops_before_its_next_run() {
     let trials = optimize(&study, &sets, &done, &AtomicBool::new(true));
     assert!(trials.is_empty());
     assert_eq!(done.into_inner(), 0);
+}
+
+#[test]
+fn walk_forward_windows_see_only_their_own_candles() {
+    use stratbox_host::research::walk_forward::{Scheme, walk_forward, windows};
+    let (config, plugin) = (config(), load("ema-cross"));
+    let candles = synthesize(&SynthParams::new(3_000, 4));
+    let study = Study {
+        config: &config,
+        plugin: &plugin,
+        candles: &candles,
+        options: BacktestOptions::default(),
+        ranking: Ranking::parse("total-return=1,max-drawdown=0.5").unwrap(),
+        min_trades: 1,
+        threads: 2,
+    };
+    let sets = grid(&space("2..6:2", "10..30:10"));
+    let (first, step) = (candles[0].ts, 60_000);
+    for scheme in [Scheme::Rolling, Scheme::Anchored] {
+        let plan = windows(
+            scheme,
+            first,
+            first + 3_000 * step,
+            1_000 * step,
+            500 * step,
+        );
+        assert_eq!(plan.len(), 4);
+        let done = AtomicUsize::new(0);
+        let results = walk_forward(&study, &sets, &plan, &done, &AtomicBool::new(false));
+        assert_eq!(done.into_inner(), 4 * sets.len());
+        for (result, window) in results.iter().zip(&plan) {
+            let slice = |from: i64, to: i64| -> Vec<Candle> {
+                candles
+                    .iter()
+                    .filter(|c| c.ts >= from && c.ts < to)
+                    .copied()
+                    .collect()
+            };
+            // In sample: the same ranking as an optimisation of the
+            // training candles alone.
+            let training = slice(window.train_from, window.train_to);
+            let alone = optimize(
+                &Study {
+                    candles: &training,
+                    ranking: study.ranking.clone(),
+                    options: BacktestOptions::default(),
+                    ..study
+                },
+                &sets,
+                &AtomicUsize::new(0),
+                &AtomicBool::new(false),
+            );
+            let best = result.in_sample.as_ref().expect("a ranked set");
+            assert_eq!(best.params, alone[0].params);
+            assert_eq!(best.score, alone[0].score);
+            // Out of sample: that set backtested on the test candles alone.
+            let mut tested = config.clone();
+            tested.strategy.params = best.params.clone();
+            let outcome = backtest::run(
+                &tested,
+                &plugin,
+                &slice(window.test_from, window.test_to),
+                &BacktestOptions::default(),
+            )
+            .unwrap();
+            let out = result.out_of_sample.as_ref().unwrap();
+            assert_eq!(out.metrics.as_ref(), Some(&outcome.metrics));
+            assert_eq!(out.score, study.ranking.score(&outcome.metrics));
+        }
+    }
+}
+
+#[test]
+fn a_weighted_ranking_sums_its_parts() {
+    let ranking = Ranking::parse("sharpe=2, max-drawdown=0.5").unwrap();
+    let candles = synthesize(&SynthParams::new(5_000, 2));
+    let result = backtest::run(
+        &config(),
+        &load("ema-cross"),
+        &candles,
+        &BacktestOptions::default(),
+    )
+    .unwrap();
+    let metrics = &result.metrics;
+    assert_eq!(
+        ranking.score(metrics),
+        Some(2.0 * metrics.sharpe.unwrap() - 0.5 * metrics.max_drawdown_pct)
+    );
+    assert!(Ranking::parse("sharpe=x").is_err());
+    assert!(Ranking::parse("alpha").is_err());
+    assert_eq!(
+        Ranking::parse("calmar").unwrap(),
+        Ranking::single(Objective::Calmar)
+    );
 }

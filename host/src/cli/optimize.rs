@@ -1,5 +1,6 @@
 //! `stratbox optimize`: run a bot's strategy over the same candles with
-//! many parameter sets, on every core, and rank them.
+//! many parameter sets, on every core, and rank them; or walk forward,
+//! optimising on each training window and testing on the next.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,8 +12,9 @@ use serde_json::Value;
 use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
 use stratbox_host::research::optimize::{
-    Objective, ParamRange, SearchSpace, Study, Trial, grid, optimize, random, space_from_schema,
+    ParamRange, Ranking, SearchSpace, Study, Trial, grid, optimize, random, space_from_schema,
 };
+use stratbox_host::research::walk_forward::{Scheme, WindowResult, walk_forward, windows};
 
 use super::backtest::RunInput;
 
@@ -33,8 +35,11 @@ pub struct OptimizeArgs {
     /// Seed of the random sampler: the same seed draws the same sets.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    #[arg(long, value_enum, default_value_t = Objective::Sharpe)]
-    objective: Objective,
+    /// What runs are ranked by: sharpe, sortino, calmar, total-return,
+    /// profit-factor or max-drawdown, or a weighted mix such as
+    /// `sharpe=1,max-drawdown=0.05`.
+    #[arg(long, default_value = "sharpe", value_parser = Ranking::parse)]
+    objective: Ranking,
     /// Runs with fewer round trips are not ranked.
     #[arg(long, default_value_t = 1)]
     min_trades: usize,
@@ -44,9 +49,42 @@ pub struct OptimizeArgs {
     /// Ranked sets printed.
     #[arg(long, default_value_t = 10)]
     top: usize,
-    /// Write every run (parameters, score, metrics), ranked, as JSON.
+    /// Write every run (parameters, score, metrics), ranked, as JSON (with
+    /// --walk-forward: every window).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Walk forward instead: optimise on each training window (`--train`)
+    /// and run the best set on the test window after it (`--test`).
+    #[arg(long, value_enum, requires_all = ["train", "test"])]
+    walk_forward: Option<Scheme>,
+    /// Training window: a length such as 90d, 12h or 4w.
+    #[arg(long, value_parser = parse_span)]
+    train: Option<i64>,
+    /// Test window, the step of the walk: a length such as 30d.
+    #[arg(long, value_parser = parse_span)]
+    test: Option<i64>,
+}
+
+/// `90d`, `12h`, `30m` or `4w` in ms.
+fn parse_span(text: &str) -> Result<i64, String> {
+    let (count, unit) = text.split_at(text.len().saturating_sub(1));
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a length such as 90d, 12h, 30m or 4w"
+            ));
+        }
+    };
+    count
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0 && *n < 100_000)
+        .map(|n| n * unit_ms)
+        .ok_or_else(|| format!("`{text}` is not a length such as 90d, 12h, 30m or 4w"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -100,31 +138,47 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
             to: args.input.to,
             ..BacktestOptions::default()
         },
-        objective: args.objective,
+        ranking: args.objective.clone(),
         min_trades: args.min_trades,
         threads,
     };
-    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
-    let bar = indicatif::ProgressBar::new(sets.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} runs, {per_sec}, about {eta} left",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    let started = Instant::now();
-    let trials = std::thread::scope(|scope| {
-        let study = &study;
-        let running = scope.spawn(|| optimize(study, &sets, &done, &cancel));
-        while !running.is_finished() {
-            bar.set_position(done.load(Ordering::Relaxed) as u64);
-            std::thread::sleep(Duration::from_millis(100));
+    if let (Some(scheme), Some(train), Some(test)) = (args.walk_forward, args.train, args.test) {
+        let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
+            bail!("no candles to walk through");
+        };
+        let step = config
+            .market
+            .timeframe
+            .parse::<stratbox_host::domain::Timeframe>()
+            .map_or(60_000, |t| t.millis());
+        let from = args.input.from.unwrap_or(first.ts).max(first.ts);
+        let to = args.input.to.unwrap_or(last.ts + step).min(last.ts + step);
+        let plan = windows(scheme, from, to, train, test);
+        if plan.is_empty() {
+            bail!("the candles do not hold one training window and one test window");
         }
-        running.join().expect("the optimisation finished")
+        let study = Study {
+            options: BacktestOptions::default(),
+            ..study
+        };
+        let total = plan.len() * sets.len();
+        let results = with_progress(total, |done, cancel| {
+            walk_forward(&study, &sets, &plan, done, cancel)
+        });
+        print_walk(&results, &args.objective);
+        if let Some(path) = &args.json {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            serde_json::to_writer_pretty(std::io::BufWriter::new(file), &results)?;
+        }
+        return Ok(());
+    }
+    let started = Instant::now();
+    let trials = with_progress(sets.len(), |done, cancel| {
+        optimize(&study, &sets, done, cancel)
     });
-    bar.finish_and_clear();
     let took = started.elapsed();
-    print_ranking(&trials, args.top, args.objective);
+    print_ranking(&trials, args.top, &args.objective);
     eprintln!(
         "{} runs of {} candles on {threads} threads in {:.1} s ({:.0} ms per run)",
         trials.len(),
@@ -140,15 +194,91 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_ranking(trials: &[Trial], top: usize, objective: Objective) {
-    let name = serde_json::to_value(objective).unwrap_or_default();
+/// Run `work` with a progress bar (on a terminal) over `total` runs.
+fn with_progress<T: Send>(
+    total: usize,
+    work: impl FnOnce(&AtomicUsize, &AtomicBool) -> T + Send,
+) -> T {
+    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let bar = indicatif::ProgressBar::new(total as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} runs, {per_sec}, about {eta} left",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let result = std::thread::scope(|scope| {
+        let running = scope.spawn(|| work(&done, &cancel));
+        while !running.is_finished() {
+            bar.set_position(done.load(Ordering::Relaxed) as u64);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        running.join().expect("the runs finished")
+    });
+    bar.finish_and_clear();
+    result
+}
+
+/// Each window: its ranges, the best set in sample, and how it did out of
+/// sample.
+fn print_walk(results: &[WindowResult], ranking: &Ranking) {
+    let date = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let score = |trial: &Option<Trial>| {
+        trial
+            .as_ref()
+            .and_then(|t| t.score)
+            .map_or("n/a".into(), |s| format!("{s:.4}"))
+    };
+    let returns = |trial: &Option<Trial>| {
+        trial
+            .as_ref()
+            .and_then(|t| t.metrics.as_ref())
+            .map_or("n/a".into(), |m| format!("{:.2}", m.total_return_pct))
+    };
+    println!(
+        "{:>3}  {:<16}  {:<16}  {:<16}  {:>10}  {:>10}  {:>9}  {:>9}  best params",
+        "win", "train from", "test from", "test to", "in-sample", "out", "in ret %", "out ret %"
+    );
+    for (index, result) in results.iter().enumerate() {
+        let params = result
+            .in_sample
+            .as_ref()
+            .map_or("(no set ranked)".into(), |t| t.params.to_string());
+        println!(
+            "{:>3}  {:<16}  {:<16}  {:<16}  {:>10}  {:>10}  {:>9}  {:>9}  {params}",
+            index + 1,
+            date(result.window.train_from),
+            date(result.window.test_from),
+            date(result.window.test_to),
+            score(&result.in_sample),
+            score(&result.out_of_sample),
+            returns(&result.in_sample),
+            returns(&result.out_of_sample),
+        );
+    }
+    let out: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.out_of_sample.as_ref()?.metrics.as_ref())
+        .map(|m| m.total_return_pct / 100.0)
+        .collect();
+    let compounded = out.iter().fold(1.0, |acc, r| acc * (1.0 + r)) - 1.0;
+    println!(
+        "{} windows, ranked by {}; out of sample compounded: {:.2}%",
+        results.len(),
+        ranking.name(),
+        compounded * 100.0
+    );
+}
+
+fn print_ranking(trials: &[Trial], top: usize, ranking: &Ranking) {
+    let name = ranking.name();
     println!(
         "{:>4}  {:>10}  {:>9}  {:>8}  {:>6}  params",
-        "rank",
-        name.as_str().unwrap_or_default(),
-        "return %",
-        "max dd %",
-        "trades"
+        "rank", name, "return %", "max dd %", "trades"
     );
     for (rank, trial) in trials
         .iter()
@@ -171,8 +301,7 @@ fn print_ranking(trials: &[Trial], top: usize, objective: Objective) {
     if unranked > 0 {
         let failed = trials.iter().filter(|t| t.error.is_some()).count();
         println!(
-            "({unranked} not ranked: {failed} refused or failed, the rest under --min-trades or without a defined {})",
-            name.as_str().unwrap_or_default()
+            "({unranked} not ranked: {failed} refused or failed, the rest under --min-trades or without a defined {name})"
         );
     }
 }

@@ -1,8 +1,10 @@
 //! The research workflow: backtests run as jobs for the API, beside the
-//! live bots, parameter optimisation over every core, and HTML reports.
+//! live bots, parameter optimisation over every core, walk-forward
+//! analysis, and HTML reports.
 
 pub mod jobs;
 pub mod optimize;
 pub mod report;
+pub mod walk_forward;
 
 pub use jobs::{BacktestJobs, Headline, JobError, JobRecord, JobRequest, JobState};

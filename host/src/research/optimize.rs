@@ -206,6 +206,78 @@ impl Objective {
     }
 }
 
+/// What runs are ranked by: one objective, or a weighted sum of several
+/// (`sharpe=1,max-drawdown=0.05`). A run whose any part is undefined is
+/// not ranked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ranking(pub Vec<(Objective, f64)>);
+
+impl Ranking {
+    pub fn single(objective: Objective) -> Self {
+        Self(vec![(objective, 1.0)])
+    }
+
+    /// `sharpe`, or `sharpe=0.7,calmar=0.3` (names as `--objective` takes
+    /// them; a part without `=WEIGHT` weighs 1).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        use clap::ValueEnum;
+        let parts = text
+            .split(',')
+            .map(|part| {
+                let (name, weight) = match part.split_once('=') {
+                    Some((name, weight)) => (
+                        name.trim(),
+                        weight
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|w| w.is_finite())
+                            .ok_or_else(|| format!("`{weight}` is not a weight"))?,
+                    ),
+                    None => (part.trim(), 1.0),
+                };
+                let objective = Objective::from_str(name, true).map_err(|_| {
+                    format!(
+                        "`{name}` is not an objective (sharpe, sortino, calmar, total-return, profit-factor, max-drawdown)"
+                    )
+                })?;
+                Ok((objective, weight))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if parts.is_empty() {
+            return Err("no objective given".into());
+        }
+        Ok(Self(parts))
+    }
+
+    pub fn score(&self, metrics: &Metrics) -> Option<f64> {
+        self.0
+            .iter()
+            .map(|(objective, weight)| objective.score(metrics).map(|score| score * weight))
+            .sum()
+    }
+
+    /// How it reads in a table header.
+    pub fn name(&self) -> String {
+        self.0
+            .iter()
+            .map(|(objective, weight)| {
+                use clap::ValueEnum;
+                let name = objective
+                    .to_possible_value()
+                    .map(|value| value.get_name().to_string())
+                    .unwrap_or_default();
+                if self.0.len() == 1 {
+                    name
+                } else {
+                    format!("{name}={weight}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// One parameter set's run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
@@ -225,7 +297,7 @@ pub struct Study<'a> {
     pub plugin: &'a Plugin,
     pub candles: &'a [Candle],
     pub options: BacktestOptions,
-    pub objective: Objective,
+    pub ranking: Ranking,
     /// Runs with fewer round trips are not ranked.
     pub min_trades: usize,
     /// Worker threads (at least 1).
@@ -272,7 +344,7 @@ pub fn optimize(
     trials
 }
 
-fn run_one(study: &Study<'_>, set: &Map<String, Value>) -> Trial {
+pub(crate) fn run_one(study: &Study<'_>, set: &Map<String, Value>) -> Trial {
     let mut config = study.config.clone();
     let mut params = config
         .strategy
@@ -286,7 +358,7 @@ fn run_one(study: &Study<'_>, set: &Map<String, Value>) -> Trial {
     match backtest::run(&config, study.plugin, study.candles, &study.options) {
         Ok(result) => {
             let score = (result.metrics.trades >= study.min_trades)
-                .then(|| study.objective.score(&result.metrics))
+                .then(|| study.ranking.score(&result.metrics))
                 .flatten();
             Trial {
                 params,

@@ -1,0 +1,151 @@
+//! Walk-forward analysis: optimise on a training window, then run the best
+//! set on the window right after it, which the optimisation never saw;
+//! move on by one test window and do it again. Rolling windows keep their
+//! length; anchored ones all start at the first candle. Test windows follow
+//! each other without overlap, and every one starts where its training
+//! window ends, so no decision is made with data from its future. Each
+//! window's runs start flat and cold (the strategy warms up on the window's
+//! own first candles), in-sample and out-of-sample alike.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::optimize::{Study, Trial, optimize, run_one};
+
+/// How training windows grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// A training window of fixed length, moving with the test window.
+    Rolling,
+    /// Every training window starts at the first candle.
+    Anchored,
+}
+
+/// One step of a walk: open times, start inclusive, end exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub train_from: i64,
+    pub train_to: i64,
+    pub test_from: i64,
+    pub test_to: i64,
+}
+
+/// The windows over candles opening from `first` up to `end` (exclusive):
+/// training `train` ms, testing `test` ms, as many as fit whole.
+pub fn windows(scheme: Scheme, first: i64, end: i64, train: i64, test: i64) -> Vec<Window> {
+    if train <= 0 || test <= 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut test_from = first + train;
+    while test_from + test <= end {
+        out.push(Window {
+            train_from: match scheme {
+                Scheme::Rolling => test_from - train,
+                Scheme::Anchored => first,
+            },
+            train_to: test_from,
+            test_from,
+            test_to: test_from + test,
+        });
+        test_from += test;
+    }
+    out
+}
+
+/// One window's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowResult {
+    pub window: Window,
+    /// Runs made on the training window.
+    pub runs: usize,
+    /// The best ranked set on the training window, with its in-sample run;
+    /// none when no set was ranked.
+    pub in_sample: Option<Trial>,
+    /// That set on the test window (scored whatever its trade count).
+    pub out_of_sample: Option<Trial>,
+}
+
+/// Walk `study` through `windows`, trying `sets` on each training window.
+/// `done` counts runs; `cancel` stops before the next run.
+pub fn walk_forward(
+    study: &Study<'_>,
+    sets: &[serde_json::Map<String, Value>],
+    windows: &[Window],
+    done: &AtomicUsize,
+    cancel: &AtomicBool,
+) -> Vec<WindowResult> {
+    let slice = |from: i64, to: i64| {
+        let start = study.candles.partition_point(|c| c.ts < from);
+        let end = study.candles.partition_point(|c| c.ts < to);
+        &study.candles[start..end]
+    };
+    let mut results = Vec::new();
+    for window in windows {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let training = Study {
+            candles: slice(window.train_from, window.train_to),
+            ranking: study.ranking.clone(),
+            options: study.options.clone(),
+            ..*study
+        };
+        let trials = optimize(&training, sets, done, cancel);
+        let runs = trials.len();
+        let in_sample = trials
+            .into_iter()
+            .next()
+            .filter(|trial| trial.score.is_some());
+        let out_of_sample = in_sample.as_ref().map(|best| {
+            let testing = Study {
+                candles: slice(window.test_from, window.test_to),
+                ranking: study.ranking.clone(),
+                options: study.options.clone(),
+                min_trades: 0,
+                ..*study
+            };
+            let set = best.params.as_object().cloned().unwrap_or_default();
+            run_one(&testing, &set)
+        });
+        results.push(WindowResult {
+            window: *window,
+            runs,
+            in_sample,
+            out_of_sample,
+        });
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_windows_follow_each_other_after_their_training() {
+        let day = 86_400_000;
+        for scheme in [Scheme::Rolling, Scheme::Anchored] {
+            let all = windows(scheme, 0, 100 * day, 30 * day, 10 * day);
+            assert_eq!(all.len(), 7, "{scheme:?}");
+            for pair in all.windows(2) {
+                assert_eq!(pair[0].test_to, pair[1].test_from, "no gap, no overlap");
+            }
+            for window in &all {
+                assert_eq!(window.train_to, window.test_from, "no look-ahead");
+                assert!(window.train_from < window.train_to);
+                match scheme {
+                    Scheme::Rolling => assert_eq!(window.train_to - window.train_from, 30 * day),
+                    Scheme::Anchored => assert_eq!(window.train_from, 0),
+                }
+            }
+            assert_eq!(all[0].test_from, 30 * day);
+            assert!(all[6].test_to <= 100 * day);
+        }
+        assert!(windows(Scheme::Rolling, 0, day, 2 * day, day).is_empty());
+        assert!(windows(Scheme::Rolling, 0, day, 0, day).is_empty());
+    }
+}
