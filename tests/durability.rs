@@ -157,6 +157,26 @@ async fn nothing_acknowledged_is_lost_after_kill_9() {
         after_items.contains(&last_before),
         "history kept across the restart"
     );
+    // `resumes` went on after the last candle it processed, through the
+    // candles its feed kept before the crash: no jump in what it saw.
+    server
+        .wait_for(
+            "candles after the restart",
+            Duration::from_secs(30),
+            || async {
+                let (_, now) = client.get(&url("/bots/resumes/status")).await;
+                now["candles_processed"].as_u64() > resumes_after["candles_processed"].as_u64()
+            },
+        )
+        .await;
+    let (_, warnings) = client.get(&url("/bots/resumes/logs?level=warn")).await;
+    assert!(
+        !items(&warnings).iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("feed gap")),
+        "{warnings}"
+    );
     // Log lines survive too.
     let (_, logs) = client.get(&url("/bots/stays/logs?level=info")).await;
     assert!(

@@ -207,6 +207,15 @@ impl FeedHandle {
         ReadOutcome { skipped }
     }
 
+    /// The sequence number of the first kept candle opening after `ts`
+    /// (where a bot that last saw `ts` goes on); the published count when
+    /// there is none.
+    pub fn position_after(&self, ts: i64) -> u64 {
+        let history = self.history();
+        let index = history.candles.partition_point(|c| c.candle.ts <= ts);
+        history.base + index as u64
+    }
+
     /// The last `count` candles before sequence number `before`, oldest
     /// first: what a bot that will read from `before` on has already seen
     /// (its warm-up).

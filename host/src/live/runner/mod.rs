@@ -545,7 +545,13 @@ impl BotRunner {
         let paused = self.state == BotState::Paused;
         self.engine_mut().set_entries_paused(paused);
         self.engine_mut().drain_events().for_each(drop);
-        self.next_candle = self.feed.published();
+        // A bot that runs on goes on after the last candle it processed:
+        // candles its feed kept (and archived) before the restart are not
+        // skipped.
+        self.next_candle = match self.last_candle_ts {
+            Some(ts) if self.state.consumes_candles() => self.feed.position_after(ts),
+            _ => self.feed.published(),
+        };
         let (config, plugin) = (self.config.clone(), self.plugin.clone());
         match self.fresh_instance(config, plugin).await {
             Ok(instance) => {
