@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use stratbox_host::exchange::binance::{
     AccountEvent, AccountSettings, Credentials, NewOrder, OrderShape, OrderSide, OrderType,
-    Placement, RestClient, Signer, SpotAccount, UserStreamSettings, client_order_id,
+    Placement, Resolution, RestClient, Signer, SpotAccount, UserStreamSettings, client_order_id,
     spawn_user_stream,
 };
 use stratbox_tests::fake_binance::FakeBinance;
@@ -113,41 +113,65 @@ async fn an_order_with_an_unknown_fate_is_resolved_by_query_never_resent() {
     // The exchange takes and fills the order, the answer comes too late.
     fake.script_order(OrderScript::AnswerLate(Duration::from_secs(3)));
     let late = market("late-1");
-    let placement = account.place(&late).await;
-    assert!(matches!(placement, Placement::Unknown(_)), "{placement:?}");
-    let resolved = account
-        .resolve("BTCUSDT", "late-1", Duration::from_secs(5))
+    let Placement::Unknown { sent_at, .. } = account.place(&late).await else {
+        panic!("unknown")
+    };
+    let Resolution::Found(resolved) = account
+        .resolve("BTCUSDT", "late-1", sent_at, Duration::from_secs(5))
         .await
         .unwrap()
-        .expect("Binance has it");
+    else {
+        panic!("Binance has it")
+    };
     assert_eq!(resolved.status, "FILLED");
     assert_eq!(resolved.executed_qty, dec!(0.5));
 
     // A 503 with -1007: the same.
     fake.script_order(OrderScript::UnknownStatus);
     let placement = account.place(&market("unknown-1")).await;
-    assert!(
-        matches!(&placement, Placement::Unknown(reason) if reason.contains("-1007")),
-        "{placement:?}"
-    );
-    let resolved = account
-        .resolve("BTCUSDT", "unknown-1", Duration::from_secs(5))
+    let Placement::Unknown { reason, sent_at } = &placement else {
+        panic!("{placement:?}")
+    };
+    assert!(reason.contains("-1007"), "{reason}");
+    let Resolution::Found(resolved) = account
+        .resolve("BTCUSDT", "unknown-1", *sent_at, Duration::from_secs(5))
         .await
         .unwrap()
-        .expect("Binance has it");
+    else {
+        panic!("Binance has it")
+    };
     assert_eq!(resolved.status, "FILLED");
 
     // One POST each, whatever happened.
     let posts = fake.order_posts();
     assert_eq!(posts.iter().filter(|(id, _)| id == "late-1").count(), 1);
     assert_eq!(posts.iter().filter(|(id, _)| id == "unknown-1").count(), 1);
-    // An order that never reached Binance resolves to none.
+    // An order Binance does not have is not taken for absent while
+    // Binance could still process it (its answer comes from a cache)...
     assert_eq!(
         account
-            .resolve("BTCUSDT", "never-sent", Duration::from_millis(300))
+            .resolve(
+                "BTCUSDT",
+                "never-sent",
+                account.timestamp(),
+                Duration::from_millis(300)
+            )
             .await
             .unwrap(),
-        None
+        Resolution::StillUnknown
+    );
+    // ...only once its recvWindow and a margin have passed.
+    assert_eq!(
+        account
+            .resolve(
+                "BTCUSDT",
+                "never-sent",
+                account.timestamp() - 16_000,
+                Duration::from_secs(1)
+            )
+            .await
+            .unwrap(),
+        Resolution::Absent
     );
 }
 

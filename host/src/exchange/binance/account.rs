@@ -3,11 +3,13 @@
 //! order placed at most once.
 //!
 //! The one rule that matters most: an order whose fate is unknown (the
-//! request timed out or broke after it left, a 5xx, -1006, -1007) is never
-//! sent again. It is [`Placement::Unknown`], and [`SpotAccount::resolve`]
-//! finds out by querying it by its client order id, which is derived from
-//! the bot and its order number ([`client_order_id`]) so that it is the same
-//! after a restart. Only what provably never reached the matching engine is
+//! request timed out or broke after it left, a 5xx, any error code but the
+//! few that Binance gives before the matching engine) is never sent again.
+//! It is [`Placement::Unknown`], and [`SpotAccount::resolve`] finds out by
+//! querying it by its client order id, which is derived from the bot and
+//! its order number ([`client_order_id`]) so that it is the same after a
+//! restart; "no such order" is believed only once Binance could no longer
+//! take the order. Only what provably never reached the matching engine is
 //! sent again: -1021 (timestamp outside `recvWindow`), once, after the
 //! clock is synced. A 429 or 418 stops new orders until its `Retry-After`.
 
@@ -155,12 +157,35 @@ pub enum Placement {
     /// Nothing was sent (no connection, the symbol unknown).
     NotSent(String),
     /// It may or may not be on the exchange. Never send it again: resolve
-    /// it with [`SpotAccount::resolve`].
-    Unknown(String),
+    /// it with [`SpotAccount::resolve`], from `sent_at` (the request's
+    /// timestamp, Binance's clock).
+    Unknown { reason: String, sent_at: i64 },
 }
 
-/// Codes after which an order's fate is unknown.
-const UNKNOWN_CODES: [i64; 2] = [-1006, -1007];
+/// What became of an order of unknown fate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Found(OrderReport),
+    /// Binance does not have it, and can no longer take it: its request
+    /// was refused or lost, and it is past the time Binance would have
+    /// processed it.
+    Absent,
+    /// Not found yet, but still possibly on its way: ask again later.
+    StillUnknown,
+}
+
+/// Whether Binance's error `code` means the request was refused before the
+/// matching engine (so nothing happened). Every other code, -1000, -1001,
+/// -1006 and -1007 among them, leaves an order's fate unknown.
+fn refused_before_matching(code: i64) -> bool {
+    matches!(
+        code,
+        -1002 | -1003 | -1013 | -1015 | -1016 | -1021 | -1022 | -2010 | -2011 | -2014 | -2015
+    ) || (-1199..=-1100).contains(&code)
+}
+
+/// How long after its `recvWindow` ends an order's absence is believed.
+const SETTLED_AFTER_WINDOW_MS: i64 = 10_000;
 const TIMESTAMP_OUTSIDE_WINDOW: i64 = -1021;
 const NO_SUCH_ORDER: i64 = -2013;
 const API_KEY_HEADER: &str = "X-MBX-APIKEY";
@@ -324,10 +349,11 @@ impl SpotAccount {
         method: reqwest::Method,
         path: &str,
         params: &[(&str, String)],
+        timestamp: i64,
     ) -> Result<Answer, reqwest::Error> {
         let mut all: Vec<(&str, String)> = params.to_vec();
         all.push(("recvWindow", self.settings.recv_window_ms.to_string()));
-        all.push(("timestamp", self.timestamp().to_string()));
+        all.push(("timestamp", timestamp.to_string()));
         let query = serde_urlencoded::to_string(&all).expect("plain pairs encode");
         let signature = self.credentials.signer.sign(&query);
         let signature =
@@ -343,9 +369,10 @@ impl SpotAccount {
         self.observe_orders(&response);
         let status = response.status().as_u16();
         if status == 429 || status == 418 {
+            // Every request of this client stops until Retry-After, however
+            // long it is.
             if let Err(error) = self.rest.back_off(&response) {
                 tracing::warn!(%error, "Binance stopped this client");
-                self.rest.block_for(Duration::from_secs(3_600));
             }
             return Ok(Answer::RateLimited);
         }
@@ -440,22 +467,31 @@ impl SpotAccount {
         params.push(("newClientOrderId", order.client_order_id.clone()));
         params.push(("newOrderRespType", "FULL".into()));
         for attempt in 0..2 {
-            self.rest.pace(1).await;
+            // An order is never held back to wait for the weight budget: it
+            // would go out late, on a stale decision.
+            if let Some(wait) = self.rest.try_take(1) {
+                return Placement::Blocked {
+                    until: Instant::now() + wait,
+                    reason: "the request weight budget of this minute is used up".into(),
+                };
+            }
+            let sent_at = self.timestamp();
+            let unknown = |reason: String| Placement::Unknown { reason, sent_at };
             let answer = match self
-                .signed(reqwest::Method::POST, "/api/v3/order", &params)
+                .signed(reqwest::Method::POST, "/api/v3/order", &params, sent_at)
                 .await
             {
                 Ok(answer) => answer,
                 Err(error) if error.is_connect() => {
                     return Placement::NotSent(format!("cannot connect: {error}"));
                 }
-                Err(error) => return Placement::Unknown(format!("no answer: {error}")),
+                Err(error) => return unknown(format!("no answer: {error}")),
             };
             match answer {
                 Answer::Ok(body) => {
                     return match serde_json::from_slice::<OrderReport>(&body) {
                         Ok(report) => Placement::Accepted(report),
-                        Err(error) => Placement::Unknown(format!("unreadable answer: {error}")),
+                        Err(error) => unknown(format!("unreadable answer: {error}")),
                     };
                 }
                 Answer::RateLimited => {
@@ -472,13 +508,11 @@ impl SpotAccount {
                         return Placement::NotSent(format!("cannot sync the clock: {error}"));
                     }
                 }
-                Answer::Api { code, msg, .. } if UNKNOWN_CODES.contains(&code) => {
-                    return Placement::Unknown(format!("{code}: {msg}"));
+                Answer::Api { code, msg, .. } if refused_before_matching(code) => {
+                    return Placement::Refused { code, msg };
                 }
-                Answer::Api { code, msg, .. } => return Placement::Refused { code, msg },
-                Answer::Status(status, body) => {
-                    return Placement::Unknown(format!("{status}: {body}"));
-                }
+                Answer::Api { code, msg, .. } => return unknown(format!("{code}: {msg}")),
+                Answer::Status(status, body) => return unknown(format!("{status}: {body}")),
             }
         }
         Placement::Refused {
@@ -497,22 +531,31 @@ impl SpotAccount {
             ("symbol", symbol.to_string()),
             ("origClientOrderId", client_order_id.to_string()),
         ];
-        for attempt in 0..3 {
+        let url = || "/api/v3/order".to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt == 3;
             self.rest.pace(4).await;
             let answer = self
-                .signed(reqwest::Method::GET, "/api/v3/order", &params)
+                .signed(
+                    reqwest::Method::GET,
+                    "/api/v3/order",
+                    &params,
+                    self.timestamp(),
+                )
                 .await;
             match answer {
                 Ok(Answer::Ok(body)) => {
                     return serde_json::from_slice(&body).map(Some).map_err(|error| {
                         RestError::Format {
-                            url: "/api/v3/order".into(),
+                            url: url(),
                             reason: error.to_string(),
                         }
                     });
                 }
                 Ok(Answer::Api { code, .. }) if code == NO_SUCH_ORDER => return Ok(None),
-                Ok(Answer::Api { code, .. }) if code == TIMESTAMP_OUTSIDE_WINDOW => {
+                Ok(Answer::Api { code, .. }) if code == TIMESTAMP_OUTSIDE_WINDOW && !last => {
                     self.sync_clock().await?;
                 }
                 Ok(Answer::Api { status, code, msg }) => {
@@ -521,40 +564,51 @@ impl SpotAccount {
                 Ok(Answer::RateLimited) => {
                     return Err(RestError::RateLimited {
                         what: "asked to back off",
-                        seconds: 0,
+                        seconds: self
+                            .rest
+                            .blocked_until()
+                            .map_or(0, |until| (until - Instant::now()).as_secs()),
                     });
                 }
-                Ok(Answer::Status(status, body)) if attempt == 2 => {
+                Ok(Answer::Status(status, body)) if last => {
                     return Err(RestError::Status { status, body });
                 }
-                Err(error) if attempt == 2 => {
+                Err(error) if last => {
                     return Err(RestError::Unreachable {
-                        url: "/api/v3/order".into(),
+                        url: url(),
                         reason: error.to_string(),
                     });
                 }
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
-        unreachable!("the last attempt returns")
     }
 
-    /// Find out what became of an order placed with an unknown outcome:
-    /// query it until Binance knows it or `patience` runs out (then it
-    /// never reached the exchange: None). Never places it again.
+    /// Find out what became of an order whose placement had an unknown
+    /// outcome (its request's timestamp `sent_at`): query it by its client
+    /// order id until Binance reports it, or until Binance can no longer
+    /// take it (`recvWindow` and a margin after `sent_at`) and still does
+    /// not have it, or until `patience` runs out. Never places it again.
     pub async fn resolve(
         &self,
         symbol: &str,
         client_order_id: &str,
+        sent_at: i64,
         patience: Duration,
-    ) -> Result<Option<OrderReport>, RestError> {
+    ) -> Result<Resolution, RestError> {
         let deadline = Instant::now() + patience;
+        let settled = sent_at + i64::from(self.settings.recv_window_ms) + SETTLED_AFTER_WINDOW_MS;
         loop {
             if let Some(report) = self.query(symbol, client_order_id).await? {
-                return Ok(Some(report));
+                return Ok(Resolution::Found(report));
+            }
+            // Binance answers "no such order" from a cache: only a miss after
+            // the order could no longer be processed is believed.
+            if self.timestamp() > settled {
+                return Ok(Resolution::Absent);
             }
             if Instant::now() >= deadline {
-                return Ok(None);
+                return Ok(Resolution::StillUnknown);
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -564,6 +618,16 @@ impl SpotAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_refusals_before_the_matching_engine_count_as_nothing_happened() {
+        for code in [-1013, -1021, -1022, -1100, -1121, -2010, -2015] {
+            assert!(refused_before_matching(code), "{code}");
+        }
+        for code in [-1000, -1001, -1006, -1007, -1008, -9999] {
+            assert!(!refused_before_matching(code), "{code}");
+        }
+    }
 
     #[test]
     fn client_order_ids_are_stable_short_and_per_bot() {

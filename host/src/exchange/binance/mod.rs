@@ -15,7 +15,8 @@ pub mod stream;
 pub mod user_stream;
 
 pub use account::{
-    AccountSettings, Credentials, NewOrder, OrderReport, Placement, SpotAccount, client_order_id,
+    AccountSettings, Credentials, NewOrder, OrderReport, Placement, Resolution, SpotAccount,
+    client_order_id,
 };
 pub use filters::{FilterRefusal, OrderShape, OrderSide, OrderType, SymbolInfo};
 pub use history::{DownloadProgress, download};

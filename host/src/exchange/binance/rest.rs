@@ -119,12 +119,12 @@ impl Pacing {
         }
         match self.blocked_until {
             Some(until) if until > now => Some(until - now),
-            _ if self.used + weight > self.limit * 9 / 10 => {
+            _ if self.used.saturating_add(weight) > (u64::from(self.limit) * 9 / 10) as u32 => {
                 let into_minute = now_ms.rem_euclid(60_000);
                 Some(Duration::from_millis((60_000 - into_minute) as u64 + 50))
             }
             _ => {
-                self.used += weight;
+                self.used = self.used.saturating_add(weight);
                 None
             }
         }
@@ -262,6 +262,12 @@ impl RestClient {
             .await;
     }
 
+    /// Count a request of `weight` in now, or say how long it would have to
+    /// wait (and count nothing): for requests that must not wait.
+    pub(super) fn try_take(&self, weight: u32) -> Option<Duration> {
+        self.lock().take(weight, wall_ms(), Instant::now())
+    }
+
     /// Wait until a request of `weight` may go: no ban or back-off in
     /// force, and the minute's budget not past nine tenths.
     pub(super) async fn pace(&self, weight: u32) {
@@ -285,9 +291,16 @@ impl RestClient {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u32>().ok());
         if let Some(used) = used {
+            // The header does not count requests still in flight: within
+            // the same minute, keep the larger count.
             let mut pacing = self.lock();
-            pacing.minute = epoch_minute();
-            pacing.used = used;
+            let minute = epoch_minute();
+            pacing.used = if pacing.minute == minute {
+                pacing.used.max(used)
+            } else {
+                used
+            };
+            pacing.minute = minute;
         }
     }
 
@@ -306,11 +319,13 @@ impl RestClient {
         } else {
             "asked to back off"
         };
+        // Every request stops for as long as Binance says, however long:
+        // asking during a ban lengthens it.
+        self.block_for(Duration::from_secs(seconds));
         if Duration::from_secs(seconds) > MAX_RETRY_AFTER {
             return Err(RestError::RateLimited { what, seconds });
         }
         tracing::warn!(base = self.base, seconds, "Binance {what}; waiting as told");
-        self.block_for(Duration::from_secs(seconds));
         Ok(())
     }
 
