@@ -43,27 +43,46 @@ pub struct DownloadArgs {
     data: DataDirArg,
 }
 
-/// Where the pages of this download are kept until it is done.
+/// Where the pages of this download are kept until it is done: the name
+/// carries a digest of everything that decides its candles (symbol,
+/// timeframe, range, where from), so only the same download resumes from it.
 fn part_path(args: &DownloadArgs, key: &DataSetKey, to: i64) -> PathBuf {
+    use sha2::Digest;
+    let what = format!(
+        "{}|{}|{}|{to}|{}",
+        key.symbol,
+        key.timeframe.name(),
+        args.from,
+        args.base_url.trim_end_matches('/')
+    );
+    let digest = sha2::Sha256::digest(what.as_bytes());
+    let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     match &args.out {
         Some(out) => {
             let mut name = out.as_os_str().to_owned();
-            name.push(".part");
+            name.push(format!(".{tag}.part"));
             PathBuf::from(name)
         }
         None => args.data.data_dir.join("downloads").join(format!(
-            "{}-{}-{}-{to}.csv",
+            "{}-{}-{tag}.csv",
             key.symbol,
-            key.timeframe.name(),
-            args.from
+            key.timeframe.name()
         )),
     }
 }
 
-/// What an earlier, interrupted run of the same download kept.
+/// What an earlier, interrupted run of the same download kept. A last
+/// line cut short by the interruption is dropped (it could still parse).
 fn resume(part: &Path) -> Vec<Candle> {
-    if !part.exists() {
+    let Ok(mut bytes) = std::fs::read(part) else {
         return Vec::new();
+    };
+    if !bytes.ends_with(b"\n") {
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole);
+        if std::fs::write(part, &bytes).is_err() {
+            return Vec::new();
+        }
     }
     match read_candles(part) {
         Ok(candles) => candles,

@@ -241,10 +241,27 @@ pub struct FeedKey {
 
 impl FeedKey {
     pub fn of(config: &BotConfig) -> Self {
+        // Binance feeds are one feed per deployment however their URLs are
+        // spelled: the key holds the URLs resolved.
+        let source = match &config.market.feed {
+            FeedConfig::Binance {
+                network,
+                rest_url,
+                stream_url,
+            } => {
+                let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
+                FeedConfig::Binance {
+                    network: Default::default(),
+                    rest_url: Some(endpoints.rest),
+                    stream_url: Some(endpoints.stream),
+                }
+            }
+            other => other.clone(),
+        };
         Self {
             symbol: config.market.symbol.clone(),
             timeframe: config.market.timeframe.clone(),
-            source: config.market.feed.clone(),
+            source,
         }
     }
 
@@ -268,7 +285,10 @@ impl FeedKey {
                 stream_url,
             } => {
                 let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
-                format!("binance|{symbol}|{timeframe}|{}", endpoints.rest)
+                format!(
+                    "binance|{symbol}|{timeframe}|{}|{}",
+                    endpoints.rest, endpoints.stream
+                )
             }
             FeedConfig::Stepped => format!("stepped|{symbol}|{timeframe}"),
         }
@@ -471,6 +491,14 @@ impl FeedHub {
     /// The feed for this bot config, started if no bot uses it yet. Must be
     /// called inside a tokio runtime (sources run as tasks).
     pub async fn feed_for(&self, config: &BotConfig) -> Result<FeedHandle, FeedError> {
+        if let FeedConfig::Binance {
+            rest_url,
+            stream_url,
+            ..
+        } = &config.market.feed
+        {
+            self.check_binance_urls(&[rest_url, stream_url])?;
+        }
         let key = FeedKey::of(config);
         if let Some(handle) = self.running(&key) {
             return Ok(handle);
@@ -490,7 +518,6 @@ impl FeedHub {
                 rest_url,
                 stream_url,
             } => {
-                self.check_binance_urls(&[rest_url, stream_url])?;
                 let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
                 let archived = self
                     .archive

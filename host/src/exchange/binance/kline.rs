@@ -43,6 +43,14 @@ impl RestKline {
         }
     }
 
+    /// The candle, if it is one (prices positive, high and low around open
+    /// and close, a time between 1970 and 9999): what a server sends is
+    /// checked before anything computes with it.
+    pub fn valid_candle(&self) -> Option<Candle> {
+        let candle = self.candle();
+        candle.validate().ok().map(|()| candle)
+    }
+
     /// The kline's last millisecond.
     pub fn close_time(&self) -> i64 {
         self.6
@@ -92,6 +100,11 @@ struct Envelope<'a> {
     id: Option<u64>,
     #[serde(default)]
     error: Option<serde_json::Value>,
+    /// Errors may also come as a top-level code and message.
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    msg: Option<String>,
     // Raw (non-combined) payloads carry the event type at the top.
     #[serde(default)]
     e: Option<String>,
@@ -108,7 +121,11 @@ struct Payload {
 pub fn parse_stream_message(text: &str) -> Result<StreamMessage, serde_json::Error> {
     let envelope: Envelope = serde_json::from_str(text)?;
     if let Some(id) = envelope.id {
-        let error = envelope.error.map(|error| error.to_string());
+        let error = envelope.error.map(|error| error.to_string()).or_else(|| {
+            envelope
+                .code
+                .map(|code| format!("{code}: {}", envelope.msg.unwrap_or_default()))
+        });
         return Ok(StreamMessage::Reply { id, error });
     }
     if envelope.e.as_deref() == Some("serverShutdown") {
@@ -119,20 +136,27 @@ pub fn parse_stream_message(text: &str) -> Result<StreamMessage, serde_json::Err
     };
     match (data.e.as_str(), data.k) {
         ("serverShutdown", _) => Ok(StreamMessage::ServerShutdown),
-        ("kline", Some(k)) => Ok(StreamMessage::Kline {
-            stream: stream.to_string(),
-            update: KlineUpdate {
-                candle: Candle {
-                    ts: k.t,
-                    open: k.o,
-                    high: k.h,
-                    low: k.l,
-                    close: k.c,
-                    volume: k.v,
+        ("kline", Some(k)) => {
+            let candle = Candle {
+                ts: k.t,
+                open: k.o,
+                high: k.h,
+                low: k.l,
+                close: k.c,
+                volume: k.v,
+            };
+            if let Err(reason) = candle.validate() {
+                tracing::warn!(stream, %reason, "invalid kline ignored");
+                return Ok(StreamMessage::Other);
+            }
+            Ok(StreamMessage::Kline {
+                stream: stream.to_string(),
+                update: KlineUpdate {
+                    candle,
+                    closed: k.x,
                 },
-                closed: k.x,
-            },
-        }),
+            })
+        }
         _ => Ok(StreamMessage::Other),
     }
 }

@@ -88,6 +88,10 @@ const CONTROL_PER_SECOND: usize = 3;
 /// Stream names per SUBSCRIBE message.
 const NAMES_PER_REQUEST: usize = 200;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Times a fill asks REST again for candles that closed just before it.
+const FILL_LAG_RETRIES: u32 = 3;
+/// The first wait between those (then twice, three times as long).
+const FILL_LAG_WAIT: Duration = Duration::from_millis(500);
 
 struct Subscription {
     name: String,
@@ -138,11 +142,13 @@ impl KlineStreams {
             .rest
             .klines(symbol, timeframe, start, None, self.settings.warmup + 1)
             .await?;
-        Ok(rows
-            .iter()
-            .filter(|row| row.close_time() < now)
-            .map(|row| row.candle())
-            .collect())
+        Ok(in_order(
+            rows.iter()
+                .filter(|row| row.close_time() < now)
+                .filter_map(|row| row.valid_candle()),
+            i64::MIN,
+            i64::MAX,
+        ))
     }
 
     /// Deliver the closed candles of `symbol` on `timeframe` to `sink`
@@ -207,8 +213,14 @@ enum Incoming {
         generation: u64,
         reason: String,
     },
+    /// Every subscription this connection was opened with is acknowledged.
+    Ready {
+        generation: u64,
+    },
     Filled {
         name: String,
+        /// The [`StreamState::epoch`] the fill was asked for.
+        epoch: u64,
         before: i64,
         candles: Vec<Candle>,
     },
@@ -244,6 +256,10 @@ struct StreamState {
     waiting: Vec<(KlineUpdate, Instant)>,
     /// REST was asked for every candle before this open time.
     checked_before: i64,
+    /// Which subscription of the stream this is (a stream dropped and
+    /// subscribed again gets a new one): fills asked for an older one are
+    /// ignored.
+    epoch: u64,
 }
 
 struct Multiplexer {
@@ -255,9 +271,12 @@ struct Multiplexer {
     incoming: mpsc::UnboundedSender<Incoming>,
     inbox: mpsc::UnboundedReceiver<Incoming>,
     current: Option<Reader>,
-    /// The replacement opened before a rollover, until it delivers.
+    /// The replacement opened before a rollover, until all its
+    /// subscriptions are acknowledged.
     next: Option<Reader>,
     generation: u64,
+    /// Numbers the streams' subscriptions ([`StreamState::epoch`]).
+    epochs: u64,
     failures: u32,
     reconnect_at: Option<tokio::time::Instant>,
     rollover_at: Option<tokio::time::Instant>,
@@ -285,6 +304,7 @@ impl Multiplexer {
             failures: 0,
             reconnect_at: None,
             rollover_at: None,
+            epochs: 0,
         }
     }
 
@@ -292,9 +312,9 @@ impl Multiplexer {
         let far = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
             let reconnect_at = self.reconnect_at.unwrap_or_else(far);
-            let rollover_at = match (&self.current, &self.next) {
-                (Some(_), None) => self.rollover_at.unwrap_or_else(far),
-                _ => far(),
+            let rollover_at = match &self.current {
+                Some(_) => self.rollover_at.unwrap_or_else(far),
+                None => far(),
             };
             tokio::select! {
                 request = requests.recv() => match request {
@@ -306,7 +326,15 @@ impl Multiplexer {
                     self.reconnect_at = None;
                     self.current = self.open();
                 }
-                () = tokio::time::sleep_until(rollover_at) => self.roll_over("the connection's age"),
+                () = tokio::time::sleep_until(rollover_at) => {
+                    if self.next.take().is_some() {
+                        // The replacement never became ready: try again.
+                        tracing::warn!(url = self.url, "replacement connection not ready in time");
+                        self.rollover_at = Some(tokio::time::Instant::now() + self.settings.silence);
+                    } else {
+                        self.roll_over("the connection's age");
+                    }
+                }
             }
         }
     }
@@ -319,6 +347,7 @@ impl Multiplexer {
             sink,
         } = subscription;
         let last = sink.last_ts();
+        self.epochs += 1;
         let replaced = self.streams.insert(
             name.clone(),
             StreamState {
@@ -329,6 +358,7 @@ impl Multiplexer {
                 filling: false,
                 waiting: Vec::new(),
                 checked_before: i64::MIN,
+                epoch: self.epochs,
             },
         );
         if replaced.is_some() {
@@ -383,7 +413,8 @@ impl Multiplexer {
             "opening a replacement stream connection"
         );
         self.next = self.open();
-        // If the replacement never delivers, try again later.
+        // If the replacement is not ready by then, it is dropped and
+        // another one tried.
         self.rollover_at = Some(tokio::time::Instant::now() + self.settings.silence);
     }
 
@@ -412,16 +443,9 @@ impl Multiplexer {
                     return; // a connection already let go
                 }
                 match message {
+                    // Both connections deliver during a rollover; a candle
+                    // seen on both is delivered once.
                     StreamMessage::Kline { stream, update } => {
-                        if from_next {
-                            tracing::info!(
-                                url = self.url,
-                                "switched to the replacement connection"
-                            );
-                            self.current = self.next.take();
-                            self.rollover_at =
-                                Some(tokio::time::Instant::now() + self.settings.max_age);
-                        }
                         self.failures = 0;
                         self.on_update(&stream, update, arrived);
                     }
@@ -434,6 +458,13 @@ impl Multiplexer {
                     _ => {}
                 }
             }
+            Incoming::Ready { generation } => {
+                if Self::generation_of(&self.next) == Some(generation) {
+                    tracing::info!(url = self.url, "switched to the replacement connection");
+                    self.current = self.next.take();
+                    self.rollover_at = Some(tokio::time::Instant::now() + self.settings.max_age);
+                }
+            }
             Incoming::Closed { generation, reason } => {
                 if Self::generation_of(&self.next) == Some(generation) {
                     tracing::warn!(url = self.url, reason, "replacement connection failed");
@@ -441,17 +472,24 @@ impl Multiplexer {
                 } else if Self::generation_of(&self.current) == Some(generation) {
                     tracing::warn!(url = self.url, reason, "stream connection lost");
                     self.current = self.next.take();
-                    if self.current.is_none() {
-                        self.failures += 1;
-                        self.reconnect_at = Some(tokio::time::Instant::now() + self.backoff());
+                    match self.current {
+                        Some(_) => {
+                            self.rollover_at =
+                                Some(tokio::time::Instant::now() + self.settings.max_age);
+                        }
+                        None => {
+                            self.failures += 1;
+                            self.reconnect_at = Some(tokio::time::Instant::now() + self.backoff());
+                        }
                     }
                 }
             }
             Incoming::Filled {
                 name,
+                epoch,
                 before,
                 candles,
-            } => self.on_filled(&name, before, candles),
+            } => self.on_filled(&name, epoch, before, candles),
         }
     }
 
@@ -510,17 +548,30 @@ impl Multiplexer {
         };
         let (rest, incoming) = (self.rest.clone(), self.incoming.clone());
         let (symbol, timeframe, sink) = (state.symbol.clone(), state.timeframe, state.sink.clone());
-        let (warmup, max_fill) = (self.settings.warmup, self.settings.max_fill);
+        let (warmup, max_fill, epoch) = (self.settings.warmup, self.settings.max_fill, state.epoch);
         let name = name.to_string();
         tokio::spawn(async move {
-            let mut wait = Duration::from_secs(1);
+            let newest = before - timeframe.millis();
+            let (mut wait, mut lagging) = (Duration::from_secs(1), 0);
             loop {
                 let fetched =
                     fetch_before(&rest, &symbol, timeframe, from, before, warmup, max_fill).await;
                 match fetched {
+                    // REST reads from a database that can lag the stream by
+                    // a moment: a candle that closed just now and is not
+                    // there yet is asked for again before it counts as
+                    // missing.
+                    Ok(candles)
+                        if lagging < FILL_LAG_RETRIES
+                            && candles.last().is_none_or(|last| last.ts < newest) =>
+                    {
+                        lagging += 1;
+                        tokio::time::sleep(FILL_LAG_WAIT * lagging).await;
+                    }
                     Ok(candles) => {
                         let _ = incoming.send(Incoming::Filled {
                             name,
+                            epoch,
                             before,
                             candles,
                         });
@@ -537,10 +588,13 @@ impl Multiplexer {
         });
     }
 
-    fn on_filled(&mut self, name: &str, before: i64, candles: Vec<Candle>) {
+    fn on_filled(&mut self, name: &str, epoch: u64, before: i64, candles: Vec<Candle>) {
         let Some(state) = self.streams.get_mut(name) else {
             return;
         };
+        if state.epoch != epoch {
+            return; // asked for a subscription of the stream since replaced
+        }
         let now = Instant::now();
         for candle in candles {
             deliver(state, candle, now);
@@ -583,7 +637,11 @@ async fn fetch_before(
         let rows = rest
             .klines(symbol, timeframe, None, Some(before - 1), warmup)
             .await?;
-        return Ok(rows.iter().map(|row| row.candle()).collect());
+        return Ok(in_order(
+            rows.iter().filter_map(|row| row.valid_candle()),
+            i64::MIN,
+            before,
+        ));
     };
     let mut start = from.max(before - max_fill.saturating_mul(step));
     let mut candles = Vec::new();
@@ -591,16 +649,27 @@ async fn fetch_before(
         let rows = rest
             .klines(symbol, timeframe, Some(start), Some(before - 1), MAX_KLINES)
             .await?;
-        let page: Vec<Candle> = rows
-            .iter()
-            .map(|row| row.candle())
-            .filter(|candle| candle.ts >= start && candle.ts < before)
-            .collect();
+        let page = in_order(
+            rows.iter().filter_map(|row| row.valid_candle()),
+            start,
+            before,
+        );
         let Some(last) = page.last() else { break };
         start = last.ts + step;
         candles.extend(page);
     }
     Ok(candles)
+}
+
+/// The candles opening in `[from, before)`, in order, each once (whatever
+/// order a server sent them in).
+fn in_order(candles: impl Iterator<Item = Candle>, from: i64, before: i64) -> Vec<Candle> {
+    let mut kept: Vec<Candle> = candles
+        .filter(|candle| candle.ts >= from && candle.ts < before)
+        .collect();
+    kept.sort_by_key(|candle| candle.ts);
+    kept.dedup_by_key(|candle| candle.ts);
+    kept
 }
 
 type Socket =
@@ -615,6 +684,8 @@ struct ControlQueue {
     unsubscribe: Vec<String>,
     sent: VecDeque<Instant>,
     next_id: u64,
+    /// Requests sent and not answered yet.
+    unanswered: std::collections::HashSet<u64>,
 }
 
 impl ControlQueue {
@@ -660,6 +731,7 @@ impl ControlQueue {
         };
         let chunk: Vec<String> = names.drain(..names.len().min(NAMES_PER_REQUEST)).collect();
         self.next_id += 1;
+        self.unanswered.insert(self.next_id);
         let request = serde_json::json!({"method": method, "params": chunk, "id": self.next_id});
         self.sent.push_back(Instant::now());
         socket
@@ -705,9 +777,17 @@ async fn connect_and_read(
         unsubscribe: Vec::new(),
         sent: VecDeque::new(),
         next_id: 0,
+        unanswered: Default::default(),
     };
     let far = || tokio::time::Instant::now() + Duration::from_secs(3_600);
+    let mut ready = false;
     loop {
+        // Ready once every stream it was opened with is subscribed: a
+        // rollover switches over only then.
+        if !ready && queue.subscribe.is_empty() && queue.unanswered.is_empty() {
+            ready = true;
+            let _ = out.send(Incoming::Ready { generation });
+        }
         let due = queue.due();
         tokio::select! {
             command = commands.recv() => match command {
@@ -733,6 +813,9 @@ async fn connect_and_read(
                 match message {
                     Message::Text(text) => match parse_stream_message(&text) {
                         Ok(message) => {
+                            if let StreamMessage::Reply { id, .. } = &message {
+                                queue.unanswered.remove(id);
+                            }
                             let _ = out.send(Incoming::Message { generation, message, arrived });
                         }
                         Err(error) => tracing::debug!(%error, "unreadable stream message"),

@@ -90,18 +90,22 @@ struct Incoming {
     event: Option<serde_json::Value>,
 }
 
-/// Trade ids already passed on (the last ones; a replay is recent).
+/// Trades already passed on (the last ones; a replay is recent), by
+/// symbol, order and trade id: a self-trade reports one trade id for two
+/// orders.
+type TradeKey = (String, u64, i64);
+
 struct SeenTrades {
-    set: HashSet<(String, i64)>,
-    order: VecDeque<(String, i64)>,
+    set: HashSet<TradeKey>,
+    order: VecDeque<TradeKey>,
 }
 
 impl SeenTrades {
     const KEPT: usize = 100_000;
 
     /// True the first time.
-    fn first(&mut self, symbol: &str, trade: i64) -> bool {
-        let key = (symbol.to_string(), trade);
+    fn first(&mut self, symbol: &str, order: u64, trade: i64) -> bool {
+        let key = (symbol.to_string(), order, trade);
         if !self.set.insert(key.clone()) {
             return false;
         }
@@ -234,7 +238,9 @@ async fn session(
         match event["e"].as_str() {
             Some("executionReport") => match serde_json::from_value::<ExecutionReport>(event) {
                 Ok(report) => {
-                    if report.trade_id >= 0 && !seen.first(&report.symbol, report.trade_id) {
+                    if report.trade_id >= 0
+                        && !seen.first(&report.symbol, report.order_id, report.trade_id)
+                    {
                         continue; // a trade already passed on
                     }
                     if out.send(AccountEvent::Execution(Box::new(report))).is_err() {
@@ -243,6 +249,8 @@ async fn session(
                 }
                 Err(error) => tracing::warn!(%error, "unreadable executionReport"),
             },
+            // The server is about to close: connect again now.
+            Some("serverShutdown") => return "the server is shutting down".into(),
             Some("eventStreamTerminated") => {
                 if let Err(reason) = subscribe(&mut socket, account, &mut id).await {
                     return reason;
