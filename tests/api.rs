@@ -1380,8 +1380,18 @@ async fn job_until(
     id: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
+    kind_until(client, server, "backtests", id, done).await
+}
+
+async fn kind_until(
+    client: &Client,
+    server: &Server,
+    kind: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..1_200 {
-        let (status, job) = client.get(&server.url(&format!("/backtests/{id}"))).await;
+        let (status, job) = client.get(&server.url(&format!("/{kind}/{id}"))).await;
         assert_eq!(status, 200, "{job}");
         if done(&job) {
             return job;
@@ -1528,4 +1538,143 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     assert_eq!(status, 204);
     let (status, body) = client.get(&server.url(&format!("/backtests/{id}"))).await;
     assert_problem(status, &body, 404);
+}
+
+#[tokio::test]
+async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
+    let server = Server::start(Options::default());
+    let client = Client::admin();
+    stratbox_tests::server::synthetic_data_set(&server, "BTCUSDT", 30_000).await;
+    let mut config = bot_json("opt-base");
+    config["market"] = json!({ "symbol": "BTCUSDT", "timeframe": "1m" });
+    let submit = |body: Value| {
+        send(
+            client
+                .request(Method::POST, &server.url("/optimizations"))
+                .json(&body),
+        )
+    };
+
+    // Refused before anything is queued, each problem at its field.
+    let (status, body) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m",
+        "params": { "fast": "9..3", "colour": "1,2" },
+        "objective": "luck",
+        "walk_forward": { "scheme": "rolling", "train": "forever", "test": "1d" }
+    }))
+    .await;
+    assert_problem(status, &body, 422);
+    let mut found = pointers(&body);
+    found.sort();
+    // (An unknown parameter is checked once the request itself is sound.)
+    assert_eq!(
+        found,
+        ["/objective", "/params/fast", "/walk_forward/train"],
+        "{body}"
+    );
+    let (status, body) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m", "params": { "colour": "1,2" }
+    }))
+    .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/params/colour"]);
+    let (status, body) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m",
+        "params": { "fast": "1..100000:1", "slow": "1..100000:1" }
+    }))
+    .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/params"]);
+    let (_, listed) = client.get(&server.url("/optimizations")).await;
+    assert_eq!(listed["items"], json!([]));
+
+    // A grid of 9 sets, ranked by a weighted objective.
+    let (status, queued) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m",
+        "params": { "fast": "2..6:2", "slow": "10..30:10" },
+        "objective": "total-return=1,max-drawdown=0.5",
+        "min_trades": 1
+    }))
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_string();
+    assert_eq!(queued["optimization"]["sampler"]["kind"], "grid");
+    let done = kind_until(&client, &server, "optimizations", &id, |job| {
+        job["state"] != "queued" && job["state"] != "running"
+    })
+    .await;
+    assert_eq!(done["state"], "done", "{done}");
+    let (status, result) = client
+        .get(&server.url(&format!("/optimizations/{id}/result")))
+        .await;
+    assert_eq!(status, 200);
+    let trials = result["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 9);
+    let scores: Vec<f64> = trials.iter().filter_map(|t| t["score"].as_f64()).collect();
+    assert!(!scores.is_empty());
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "ranked: {scores:?}"
+    );
+    assert_eq!(done["best_params"], trials[0]["params"]);
+    // The job is not a backtest.
+    let (status, _) = client.get(&server.url(&format!("/backtests/{id}"))).await;
+    assert_eq!(status, 404);
+
+    // The best set as a bot config, in one call; it makes a bot.
+    let (status, best) = client
+        .get(&server.url(&format!("/optimizations/{id}/config")))
+        .await;
+    assert_eq!(status, 200, "{best}");
+    assert_eq!(best["strategy"]["params"], trials[0]["params"]);
+    let (_, second) = client
+        .get(&server.url(&format!("/optimizations/{id}/config?rank=2")))
+        .await;
+    assert_eq!(second["strategy"]["params"], trials[1]["params"]);
+    let (status, body) = client
+        .get(&server.url(&format!("/optimizations/{id}/config?rank=99")))
+        .await;
+    assert_problem(status, &body, 422);
+    let mut bot = best.clone();
+    bot["id"] = json!("optimised");
+    bot["market"]["feed"] = json!({ "kind": "synthetic", "seed": 7, "interval_ms": 10 });
+    let (status, created) = client.post_json(&server.url("/bots"), &bot).await;
+    assert_eq!(status, 201, "{created}");
+
+    // Walk forward: windows that follow each other, each with its best.
+    let (status, queued) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m",
+        "params": { "fast": "2,4", "slow": "10,20" },
+        "walk_forward": { "scheme": "anchored", "train": "5d", "test": "2d" }
+    }))
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_string();
+    let done = kind_until(&client, &server, "optimizations", &id, |job| {
+        job["state"] != "queued" && job["state"] != "running"
+    })
+    .await;
+    assert_eq!(done["state"], "done", "{done}");
+    let (_, result) = client
+        .get(&server.url(&format!("/optimizations/{id}/result")))
+        .await;
+    let windows = result["windows"].as_array().unwrap();
+    // 30,000 minutes is 20.8 days: 5 days of training, then 7 test windows
+    // of 2 days.
+    assert_eq!(windows.len(), 7, "{result}");
+    for pair in windows.windows(2) {
+        assert_eq!(pair[0]["window"]["test_to"], pair[1]["window"]["test_from"]);
+    }
+    for window in windows {
+        assert_eq!(window["window"]["train_to"], window["window"]["test_from"]);
+        assert_eq!(window["runs"], 4);
+    }
+    let (status, _) = client
+        .delete(&server.url(&format!("/optimizations/{id}")))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = client
+        .get(&server.url(&format!("/optimizations/{id}")))
+        .await;
+    assert_eq!(status, 404);
 }

@@ -102,7 +102,7 @@ impl From<JobError> for ApiError {
 }
 
 /// Issues of a nested document, with pointers from the request's root.
-fn under(prefix: &str, issues: Vec<ConfigIssue>) -> ApiError {
+pub(super) fn under(prefix: &str, issues: Vec<ConfigIssue>) -> ApiError {
     ApiError::invalid(
         issues
             .into_iter()
@@ -115,8 +115,12 @@ fn under(prefix: &str, issues: Vec<ConfigIssue>) -> ApiError {
 }
 
 /// The config a request backtests: the one it gives, or a bot's.
-fn config_of(app: &AppState, request: &BacktestRequest) -> Result<BotConfig, ApiError> {
-    match (&request.config, &request.bot_id) {
+pub(super) fn config_of(
+    app: &AppState,
+    config: &Option<Value>,
+    bot_id: &Option<String>,
+) -> Result<BotConfig, ApiError> {
+    match (config, bot_id) {
         (Some(document), None) => {
             let mut document = document.clone();
             if let Some(object) = document.as_object_mut() {
@@ -142,11 +146,18 @@ fn config_of(app: &AppState, request: &BacktestRequest) -> Result<BotConfig, Api
     }
 }
 
-async fn submit(
-    State(app): State<AppState>,
-    JsonBody(request): JsonBody<BacktestRequest>,
-) -> Result<Response, ApiError> {
-    let config = config_of(&app, &request)?;
+/// What every job needs: the config (given or a bot's), its plugin with the
+/// parameters checked, the data set and the range; each problem at its
+/// pointer.
+pub(super) fn job_request(
+    app: &AppState,
+    config: &Option<Value>,
+    bot_id: &Option<String>,
+    data: &str,
+    (from, to): (Option<&str>, Option<&str>),
+    end_of_run: EndOfRun,
+) -> Result<JobRequest, ApiError> {
+    let config = config_of(app, config, bot_id)?;
     let plugin = app
         .manager
         .registry()
@@ -158,20 +169,25 @@ async fn submit(
     if !params.is_empty() {
         return Err(under("/config/strategy/params", params));
     }
-    let data = DataSetKey::parse(&request.data).map_err(|error| {
+    let data = DataSetKey::parse(data).map_err(|error| {
         ApiError::invalid(vec![ConfigIssue {
             pointer: "/data".into(),
             message: error.to_string(),
         }])
     })?;
-    let job = JobRequest {
+    Ok(JobRequest {
         config,
         plugin,
         data,
-        from: rfc3339("from", request.from.as_deref())?,
-        to: rfc3339("to", request.to.as_deref())?,
-        end_of_run: request.end_of_run,
-    };
+        from: rfc3339("from", from)?,
+        to: rfc3339("to", to)?,
+        end_of_run,
+        optimization: None,
+    })
+}
+
+/// Queue `job` (202 with its view).
+pub(super) async fn queue(app: &AppState, job: JobRequest) -> Result<Response, ApiError> {
     let jobs = app.backtests.clone();
     let record = tokio::task::spawn_blocking(move || jobs.submit(job))
         .await
@@ -192,7 +208,26 @@ async fn submit(
         .into_response())
 }
 
-async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
+async fn submit(
+    State(app): State<AppState>,
+    JsonBody(request): JsonBody<BacktestRequest>,
+) -> Result<Response, ApiError> {
+    let job = job_request(
+        &app,
+        &request.config,
+        &request.bot_id,
+        &request.data,
+        (request.from.as_deref(), request.to.as_deref()),
+        request.end_of_run,
+    )?;
+    queue(&app, job).await
+}
+
+/// The jobs of one kind (optimisations or not), newest first.
+pub(super) async fn list_kind(
+    app: &AppState,
+    optimizations: bool,
+) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
     let jobs = app.backtests.clone();
     let records = tokio::task::spawn_blocking(move || jobs.list())
         .await
@@ -200,17 +235,64 @@ async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestVie
     Ok(axum::Json(Page {
         items: records
             .iter()
-            .map(|(r, p)| BacktestView::of(r, *p))
+            .filter(|(record, _)| record.optimization.is_some() == optimizations)
+            .map(|(record, progress)| BacktestView::of(record, *progress))
             .collect(),
         next_cursor: None,
     }))
+}
+
+/// A job of one kind and its progress; any other id is not found.
+pub(super) fn job_of_kind(
+    app: &AppState,
+    id: &str,
+    optimization: bool,
+) -> Result<(crate::research::JobRecord, f64), ApiError> {
+    let kind = if optimization {
+        "optimization"
+    } else {
+        "backtest"
+    };
+    match app.backtests.get(id) {
+        Ok(found) if found.0.optimization.is_some() == optimization => Ok(found),
+        Ok(_) | Err(JobError::NotFound(_)) => Err(ApiError::not_found(format!("no {kind} {id}"))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A finished job's result text, or why there is none.
+pub(super) fn result_of_kind(
+    app: &AppState,
+    id: &str,
+    optimization: bool,
+) -> Result<String, ApiError> {
+    let (record, _) = job_of_kind(app, id, optimization)?;
+    app.backtests.result(id)?.ok_or_else(|| {
+        ApiError::conflict(format!(
+            "{id} has no result: it is {}",
+            serde_json::to_value(record.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ))
+    })
+}
+
+/// Cancel or delete a job of one kind.
+pub(super) fn remove_of_kind(app: &AppState, id: &str, optimization: bool) -> Result<(), ApiError> {
+    job_of_kind(app, id, optimization)?;
+    Ok(app.backtests.cancel_or_delete(id)?)
+}
+
+async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
+    list_kind(&app, false).await
 }
 
 async fn get_one(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<BacktestView>, ApiError> {
-    let (record, progress) = app.backtests.get(&id)?;
+    let (record, progress) = job_of_kind(&app, &id, false)?;
     Ok(axum::Json(BacktestView::of(&record, progress)))
 }
 
@@ -218,30 +300,23 @@ async fn result(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let Some(text) = app.backtests.result(&id)? else {
-        return Err(not_finished(&app, &id)?);
-    };
+    let text = result_of_kind(&app, &id, false)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
-}
-
-/// Why a job has no result or report to show.
-fn not_finished(app: &AppState, id: &str) -> Result<ApiError, ApiError> {
-    let (record, _) = app.backtests.get(id)?;
-    Ok(ApiError::conflict(format!(
-        "backtest {id} has no result: it is {}",
-        serde_json::to_value(record.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    )))
 }
 
 async fn report(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
+    let (record, _) = job_of_kind(&app, &id, false)?;
     let Some(html) = app.backtests.report(&id)? else {
-        return Err(not_finished(&app, &id)?);
+        return Err(ApiError::conflict(format!(
+            "backtest {id} has no report: it is {}",
+            serde_json::to_value(record.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        )));
     };
     Ok((
         [
@@ -261,6 +336,6 @@ async fn remove(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.backtests.cancel_or_delete(&id)?;
+    remove_of_kind(&app, &id, false)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,6 +33,7 @@ mod metrics;
 mod middleware;
 mod monitoring;
 mod openapi;
+mod optimizations;
 mod presets;
 mod problem;
 mod ratelimit;
@@ -198,6 +199,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(presets::endpoints());
     all.extend(data::endpoints());
     all.extend(backtests::endpoints());
+    all.extend(optimizations::endpoints());
     all.extend(market::endpoints());
     all.extend(tokens::endpoints());
     all.extend(events::endpoints());

@@ -702,6 +702,14 @@ pub struct BacktestView {
     pub sharpe: Option<f64>,
     pub max_drawdown_pct: Option<f64>,
     pub trades: Option<usize>,
+    /// An optimisation's search (absent for a backtest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimization: Option<crate::research::OptimizationSpec>,
+    /// An optimisation's best parameters and their score, once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_params: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_score: Option<f64>,
 }
 
 impl BacktestView {
@@ -728,6 +736,9 @@ impl BacktestView {
             sharpe: headline.and_then(|h| h.sharpe),
             max_drawdown_pct: headline.map(|h| h.max_drawdown_pct),
             trades: headline.map(|h| h.trades),
+            optimization: record.optimization.clone(),
+            best_params: headline.and_then(|h| h.best_params.clone()),
+            best_score: headline.and_then(|h| h.best_score),
         }
     }
 }

@@ -102,6 +102,13 @@ impl Progress {
         self.done.load(Ordering::Relaxed) as f64 / total as f64
     }
 
+    /// Set how far a piece of work that is not one backtest is (`done` of
+    /// `total` steps), telling the observer.
+    pub fn set(&self, done: u64, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.report(done);
+    }
+
     /// Stop the run at its next report.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);

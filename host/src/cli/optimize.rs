@@ -14,7 +14,9 @@ use stratbox_host::plugin::PluginRuntime;
 use stratbox_host::research::optimize::{
     ParamRange, Ranking, SearchSpace, Study, Trial, grid, optimize, random, space_from_schema,
 };
-use stratbox_host::research::walk_forward::{Scheme, WindowResult, walk_forward, windows};
+use stratbox_host::research::walk_forward::{
+    Scheme, WindowResult, parse_span, walk_forward, windows,
+};
 
 use super::backtest::RunInput;
 
@@ -63,28 +65,6 @@ pub struct OptimizeArgs {
     /// Test window, the step of the walk: a length such as 30d.
     #[arg(long, value_parser = parse_span)]
     test: Option<i64>,
-}
-
-/// `90d`, `12h`, `30m` or `4w` in ms.
-fn parse_span(text: &str) -> Result<i64, String> {
-    let (count, unit) = text.split_at(text.len().saturating_sub(1));
-    let unit_ms = match unit {
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 604_800_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a length such as 90d, 12h, 30m or 4w"
-            ));
-        }
-    };
-    count
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0 && *n < 100_000)
-        .map(|n| n * unit_ms)
-        .ok_or_else(|| format!("`{text}` is not a length such as 90d, 12h, 30m or 4w"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -9,8 +9,13 @@
 //! cores only when the live bots do not need them.
 //!
 //! A job is plain data: the bot config, the plugin's content hash, the data
-//! set's name, content hash and range. Running the same job again gives a
-//! byte-identical result.
+//! set's name, content hash and range (and, for an optimisation, what to
+//! search). Running the same job again gives a byte-identical result.
+//!
+//! An optimisation is a job too (`optimization` set): it runs its parameter
+//! sets on every core from its worker (at the same idle priority), reports
+//! progress as runs finish, and keeps the ranked runs (or the walk-forward
+//! windows) as its result.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -57,8 +62,11 @@ pub struct JobRecord {
     pub to: Option<i64>,
     pub end_of_run: EndOfRun,
     pub error: Option<String>,
-    /// Headline figures of a finished run.
+    /// Headline figures of a finished run (of an optimisation: its best).
     pub headline: Option<Headline>,
+    /// Set when the job is an optimisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimization: Option<OptimizationSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +76,58 @@ pub struct Headline {
     pub sharpe: Option<f64>,
     pub max_drawdown_pct: f64,
     pub trades: usize,
+    /// An optimisation's best parameters and their score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_params: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_score: Option<f64>,
+}
+
+impl Headline {
+    fn of(metrics: &crate::engine::metrics::Metrics, candles: usize) -> Self {
+        Self {
+            candles,
+            total_return_pct: metrics.total_return_pct,
+            sharpe: metrics.sharpe,
+            max_drawdown_pct: metrics.max_drawdown_pct,
+            trades: metrics.trades,
+            best_params: None,
+            best_score: None,
+        }
+    }
+}
+
+/// What an optimisation searches, as asked (checked before it is queued).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OptimizationSpec {
+    /// Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: every
+    /// parameter the plugin's schema bounds or enumerates.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// `grid`, or `random` with `trials` and `seed`.
+    pub sampler: SamplerSpec,
+    /// What runs are ranked by: an objective or a weighted mix
+    /// (`sharpe=1,max-drawdown=0.05`).
+    pub objective: String,
+    /// Runs with fewer round trips are not ranked.
+    pub min_trades: usize,
+    /// Walk forward through the data instead of one optimisation over it.
+    pub walk_forward: Option<WalkForwardSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SamplerSpec {
+    Grid,
+    Random { trials: usize, seed: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WalkForwardSpec {
+    pub scheme: super::walk_forward::Scheme,
+    /// Training window, ms.
+    pub train_ms: i64,
+    /// Test window (the step), ms.
+    pub test_ms: i64,
 }
 
 /// A job asked for.
@@ -78,6 +138,14 @@ pub struct JobRequest {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub end_of_run: EndOfRun,
+    /// Set to make the job an optimisation.
+    pub optimization: Option<OptimizationSpec>,
+}
+
+/// What a finished job leaves.
+enum Finished {
+    Backtest(Box<backtest::BacktestResult>, String),
+    Optimization(serde_json::Value, Headline),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +232,7 @@ impl BacktestJobs {
             end_of_run: request.end_of_run,
             error: None,
             headline: None,
+            optimization: request.optimization,
         };
         std::fs::create_dir_all(&self.dir)?;
         self.save_record(&record)?;
@@ -224,48 +293,65 @@ impl BacktestJobs {
         let outcome = DataSetKey::parse(&record.data)
             .and_then(|key| self.data_sets.load(&key))
             .map_err(|error| BacktestError::Data(error.to_string()))
-            .and_then(|candles| {
-                let result = backtest::run(&record.config, plugin, &candles, &options)?;
-                let report = super::report::render(&result, &candles);
-                Ok((result, report))
+            .and_then(|candles| match &record.optimization {
+                Some(spec) => super::optimization_job::run(
+                    &record,
+                    spec,
+                    plugin,
+                    &candles,
+                    options,
+                    &job.progress,
+                )
+                .map(|(result, headline)| Finished::Optimization(result, headline)),
+                None => {
+                    let result = backtest::run(&record.config, plugin, &candles, &options)?;
+                    let report = super::report::render(&result, &candles);
+                    Ok(Finished::Backtest(Box::new(result), report))
+                }
             });
         self.finish(job, outcome);
     }
 
-    fn finish(
-        &self,
-        job: &Active,
-        outcome: Result<(backtest::BacktestResult, String), BacktestError>,
-    ) {
+    /// Keep what a finished job left: the result file (and a backtest's
+    /// report), then the record.
+    fn keep(&self, id: &str, finished: &Finished) -> std::io::Result<Headline> {
+        let (result, report) = match finished {
+            // Byte for byte what `stratbox backtest --json` writes.
+            Finished::Backtest(result, report) => (
+                serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?,
+                Some(report),
+            ),
+            Finished::Optimization(result, _) => (
+                serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?,
+                None,
+            ),
+        };
+        let mut json = result;
+        json.push(b'\n');
+        write_whole(&self.result_path(id), &json)?;
+        if let Some(report) = report {
+            write_whole(&self.report_path(id), report.as_bytes())?;
+        }
+        Ok(match finished {
+            Finished::Backtest(result, _) => Headline::of(&result.metrics, result.candles),
+            Finished::Optimization(_, headline) => headline.clone(),
+        })
+    }
+
+    fn finish(&self, job: &Active, outcome: Result<Finished, BacktestError>) {
         let mut record = job.record.lock().unwrap_or_else(PoisonError::into_inner);
         record.finished_ms = Some(crate::live::wall_ms());
         match outcome {
-            Ok((result, report)) => {
-                // Byte for byte what `stratbox backtest --json` writes.
-                let written = serde_json::to_vec_pretty(&result)
-                    .map_err(std::io::Error::other)
-                    .and_then(|mut json| {
-                        json.push(b'\n');
-                        write_whole(&self.result_path(&record.id), &json)
-                    })
-                    .and_then(|()| write_whole(&self.report_path(&record.id), report.as_bytes()));
-                match written {
-                    Ok(()) => {
-                        record.state = JobState::Done;
-                        record.headline = Some(Headline {
-                            candles: result.candles,
-                            total_return_pct: result.metrics.total_return_pct,
-                            sharpe: result.metrics.sharpe,
-                            max_drawdown_pct: result.metrics.max_drawdown_pct,
-                            trades: result.metrics.trades,
-                        });
-                    }
-                    Err(error) => {
-                        record.state = JobState::Failed;
-                        record.error = Some(format!("the result could not be kept: {error}"));
-                    }
+            Ok(finished) => match self.keep(&record.id, &finished) {
+                Ok(headline) => {
+                    record.state = JobState::Done;
+                    record.headline = Some(headline);
                 }
-            }
+                Err(error) => {
+                    record.state = JobState::Failed;
+                    record.error = Some(format!("the result could not be kept: {error}"));
+                }
+            },
             Err(BacktestError::Cancelled) => record.state = JobState::Cancelled,
             Err(error) => {
                 record.state = JobState::Failed;

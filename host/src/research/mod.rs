@@ -3,8 +3,12 @@
 //! analysis, and HTML reports.
 
 pub mod jobs;
+pub mod optimization_job;
 pub mod optimize;
 pub mod report;
 pub mod walk_forward;
 
-pub use jobs::{BacktestJobs, Headline, JobError, JobRecord, JobRequest, JobState};
+pub use jobs::{
+    BacktestJobs, Headline, JobError, JobRecord, JobRequest, JobState, OptimizationSpec,
+    SamplerSpec, WalkForwardSpec,
+};

@@ -15,13 +15,45 @@ use serde_json::Value;
 use super::optimize::{Study, Trial, optimize, run_one};
 
 /// How training windows grow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     /// A training window of fixed length, moving with the test window.
     Rolling,
     /// Every training window starts at the first candle.
     Anchored,
+}
+
+/// `90d`, `12h`, `30m` or `4w` in ms.
+pub fn parse_span(text: &str) -> Result<i64, String> {
+    let (count, unit) = text.split_at(text.len().saturating_sub(1));
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a length such as 90d, 12h, 30m or 4w"
+            ));
+        }
+    };
+    count
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0 && *n < 100_000)
+        .map(|n| n * unit_ms)
+        .ok_or_else(|| format!("`{text}` is not a length such as 90d, 12h, 30m or 4w"))
 }
 
 /// One step of a walk: open times, start inclusive, end exclusive.

@@ -795,6 +795,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/optimizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every optimisation, newest first, with its best set */
+        get: operations["get_optimizations"];
+        put?: never;
+        /** Optimise a bot config's (or a bot's) strategy parameters over a data set, or walk forward: 202 with the queued job */
+        post: operations["post_optimizations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/optimizations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An optimisation: state, progress, what it searches and, once done, its best set */
+        get: operations["get_optimizations__id"];
+        put?: never;
+        post?: never;
+        /** Cancel a queued or running optimisation, or delete a finished one */
+        delete: operations["delete_optimizations__id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/optimizations/{id}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The optimised bot config: the job's config with the parameters of the run ranked `rank` (default 1; of a walk-forward, the last window's best), ready for POST /bots */
+        get: operations["get_optimizations__id__config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/optimizations/{id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A finished optimisation's runs, ranked best first, each with its parameters and metrics (or its walk-forward windows) */
+        get: operations["get_optimizations__id__result"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/presets": {
         parameters: {
             query?: never;
@@ -978,6 +1048,10 @@ export interface components {
         };
         /** @description A backtest job. */
         BacktestView: {
+            /** @description An optimisation's best parameters and their score, once done. */
+            best_params?: unknown;
+            /** Format: double */
+            best_score?: number | null;
             /**
              * Format: uint
              * @description Headline figures once done.
@@ -995,6 +1069,8 @@ export interface components {
             id: string;
             /** Format: double */
             max_drawdown_pct?: number | null;
+            /** @description An optimisation's search (absent for a backtest). */
+            optimization?: components["schemas"]["OptimizationSpec"] | null;
             plugin: string;
             plugin_hash: string;
             plugin_version: string;
@@ -1806,6 +1882,69 @@ export interface components {
         };
         /** @description What a running bot does when the host restarts. */
         OnRestart: "resume" | "stop";
+        /** @description An optimisation to run. */
+        OptimizationRequest: {
+            /** @description Or the id of a bot whose config in force is optimised. */
+            bot_id?: string | null;
+            /** @description A bot config, as for `POST /bots` (`id` and `name` may be left out). */
+            config?: unknown;
+            /** @description The data set, `SYMBOL/TIMEFRAME`. */
+            data: string;
+            /** @description First candle's open time (RFC 3339), inclusive. */
+            from?: string | null;
+            /**
+             * Format: uint
+             * @description Runs with fewer round trips are not ranked (default 1).
+             */
+            min_trades?: number | null;
+            /**
+             * @description What runs are ranked by: sharpe (default), sortino, calmar,
+             *     total-return, profit-factor, max-drawdown, or a weighted mix such as
+             *     `sharpe=1,max-drawdown=0.05`.
+             */
+            objective?: string | null;
+            /**
+             * @description Parameter ranges by name: `MIN..MAX[:STEP]` or `A,B,C`. Empty or
+             *     left out: every parameter the plugin's schema bounds or enumerates.
+             * @default {}
+             */
+            params?: {
+                [key: string]: string;
+            };
+            /**
+             * @description `{"kind": "grid"}` (every combination, the default) or
+             *     `{"kind": "random", "trials": 100, "seed": 42}`.
+             */
+            sampler?: components["schemas"]["SamplerSpec"] | null;
+            /** @description Candles opening before this time (RFC 3339). */
+            to?: string | null;
+            /** @description Walk forward instead of one optimisation over the whole range. */
+            walk_forward?: components["schemas"]["WalkForwardRequest"] | null;
+        };
+        /** @description What an optimisation searches, as asked (checked before it is queued). */
+        OptimizationSpec: {
+            /**
+             * Format: uint
+             * @description Runs with fewer round trips are not ranked.
+             */
+            min_trades: number;
+            /**
+             * @description What runs are ranked by: an objective or a weighted mix
+             *     (`sharpe=1,max-drawdown=0.05`).
+             */
+            objective: string;
+            /**
+             * @description Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: every
+             *     parameter the plugin's schema bounds or enumerates.
+             */
+            params: {
+                [key: string]: string;
+            };
+            /** @description `grid`, or `random` with `trials` and `seed`. */
+            sampler: components["schemas"]["SamplerSpec"];
+            /** @description Walk forward through the data instead of one optimisation over it. */
+            walk_forward?: components["schemas"]["WalkForwardSpec"] | null;
+        };
         /** @description One state an order went through. */
         OrderChangeView: {
             at: string;
@@ -2027,6 +2166,19 @@ export interface components {
             /** @description ok or breached. */
             status: string;
         };
+        SamplerSpec: {
+            /** @constant */
+            kind: "grid";
+        } | {
+            /** @constant */
+            kind: "random";
+            /** Format: uint64 */
+            seed: number;
+            /** Format: uint */
+            trials: number;
+        };
+        /** @description How training windows grow. */
+        Scheme: "rolling" | "anchored";
         /** @enum {string} */
         Side: "buy" | "sell";
         SignalView: {
@@ -2165,6 +2317,26 @@ export interface components {
             limit: string;
             observed: string;
             rule: string;
+        };
+        WalkForwardRequest: {
+            scheme: components["schemas"]["Scheme"];
+            /** @description Test window (the step of the walk), e.g. `30d`. */
+            test: string;
+            /** @description Training window, e.g. `90d`, `12h`, `4w`. */
+            train: string;
+        };
+        WalkForwardSpec: {
+            scheme: components["schemas"]["Scheme"];
+            /**
+             * Format: int64
+             * @description Test window (the step), ms.
+             */
+            test_ms: number;
+            /**
+             * Format: int64
+             * @description Training window, ms.
+             */
+            train_ms: number;
         };
     };
     responses: never;
@@ -6575,6 +6747,449 @@ export interface operations {
             query?: never;
             header?: never;
             path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_optimizations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestViewPage"];
+                };
+            };
+            /** @description malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_optimizations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OptimizationRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestView"];
+                };
+            };
+            /** @description malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not allowed in the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description wrong content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid document: every error with its JSON Pointer */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_optimizations__id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestView"];
+                };
+            };
+            /** @description malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_optimizations__id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not allowed in the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_optimizations__id__config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotConfig"];
+                };
+            };
+            /** @description malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_optimizations__id__result: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;

@@ -1,0 +1,303 @@
+//! /optimizations: parameter optimisations as jobs (see
+//! `research::optimization_job`) on the backtest workers: checked whole
+//! before they are queued (each problem at its pointer), progress and
+//! completion on the `backtests` channel, the ranked runs (or walk-forward
+//! windows) kept as the result, and any ranked set turned into a bot config
+//! in one call.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::Role;
+use super::backtests::{
+    job_of_kind, job_request, list_kind, queue, remove_of_kind, result_of_kind,
+};
+use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::openapi::Endpoint;
+use super::problem::ApiError;
+use super::views::{BacktestView, Page};
+use crate::backtest::EndOfRun;
+use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::research::optimization_job::{MAX_SETS, search_space};
+use crate::research::optimize::{ParamRange, Ranking};
+use crate::research::walk_forward::{Scheme, parse_span};
+use crate::research::{OptimizationSpec, SamplerSpec, WalkForwardSpec};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post(
+            "/optimizations",
+            "Optimise a bot config's (or a bot's) strategy parameters over a data set, or walk forward: 202 with the queued job",
+            Role::Operator,
+            post(submit),
+        )
+        .json_body::<OptimizationRequest>()
+        .status(202)
+        .returns::<BacktestView>(),
+        Endpoint::get(
+            "/optimizations",
+            "Every optimisation, newest first, with its best set",
+            Role::Viewer,
+            get(list),
+        )
+        .returns::<Page<BacktestView>>(),
+        Endpoint::get(
+            "/optimizations/{id}",
+            "An optimisation: state, progress, what it searches and, once done, its best set",
+            Role::Viewer,
+            get(get_one),
+        )
+        .returns::<BacktestView>(),
+        Endpoint::get(
+            "/optimizations/{id}/result",
+            "A finished optimisation's runs, ranked best first, each with its parameters and metrics (or its walk-forward windows)",
+            Role::Viewer,
+            get(result),
+        )
+        .returns_media("application/json"),
+        Endpoint::get(
+            "/optimizations/{id}/config",
+            "The optimised bot config: the job's config with the parameters of the run ranked `rank` (default 1; of a walk-forward, the last window's best), ready for POST /bots",
+            Role::Viewer,
+            get(config),
+        )
+        .returns::<BotConfig>(),
+        Endpoint::delete(
+            "/optimizations/{id}",
+            "Cancel a queued or running optimisation, or delete a finished one",
+            Role::Operator,
+            delete(remove),
+        )
+        .status(204),
+    ]
+}
+
+/// An optimisation to run.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizationRequest {
+    /// A bot config, as for `POST /bots` (`id` and `name` may be left out).
+    pub config: Option<Value>,
+    /// Or the id of a bot whose config in force is optimised.
+    pub bot_id: Option<String>,
+    /// The data set, `SYMBOL/TIMEFRAME`.
+    pub data: String,
+    /// First candle's open time (RFC 3339), inclusive.
+    pub from: Option<String>,
+    /// Candles opening before this time (RFC 3339).
+    pub to: Option<String>,
+    /// Parameter ranges by name: `MIN..MAX[:STEP]` or `A,B,C`. Empty or
+    /// left out: every parameter the plugin's schema bounds or enumerates.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// `{"kind": "grid"}` (every combination, the default) or
+    /// `{"kind": "random", "trials": 100, "seed": 42}`.
+    pub sampler: Option<SamplerSpec>,
+    /// What runs are ranked by: sharpe (default), sortino, calmar,
+    /// total-return, profit-factor, max-drawdown, or a weighted mix such as
+    /// `sharpe=1,max-drawdown=0.05`.
+    pub objective: Option<String>,
+    /// Runs with fewer round trips are not ranked (default 1).
+    pub min_trades: Option<usize>,
+    /// Walk forward instead of one optimisation over the whole range.
+    pub walk_forward: Option<WalkForwardRequest>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalkForwardRequest {
+    pub scheme: Scheme,
+    /// Training window, e.g. `90d`, `12h`, `4w`.
+    pub train: String,
+    /// Test window (the step of the walk), e.g. `30d`.
+    pub test: String,
+}
+
+fn issue(pointer: &str, message: impl Into<String>) -> ConfigIssue {
+    ConfigIssue {
+        pointer: pointer.into(),
+        message: message.into(),
+    }
+}
+
+/// The search a request asks for, every problem at its pointer.
+fn spec_of(request: &OptimizationRequest) -> Result<OptimizationSpec, ApiError> {
+    let mut issues = Vec::new();
+    for (name, range) in &request.params {
+        if let Err(message) = ParamRange::parse(range) {
+            issues.push(issue(&format!("/params/{name}"), message));
+        }
+    }
+    let objective = request.objective.clone().unwrap_or_else(|| "sharpe".into());
+    if let Err(message) = Ranking::parse(&objective) {
+        issues.push(issue("/objective", message));
+    }
+    let sampler = request.sampler.clone().unwrap_or(SamplerSpec::Grid);
+    if let SamplerSpec::Random { trials, .. } = sampler
+        && !(1..=MAX_SETS).contains(&trials)
+    {
+        issues.push(issue(
+            "/sampler/trials",
+            format!("must be between 1 and {MAX_SETS}"),
+        ));
+    }
+    let walk_forward = match &request.walk_forward {
+        None => None,
+        Some(walk) => {
+            let train = parse_span(&walk.train)
+                .map_err(|message| issues.push(issue("/walk_forward/train", message)));
+            let test = parse_span(&walk.test)
+                .map_err(|message| issues.push(issue("/walk_forward/test", message)));
+            match (train, test) {
+                (Ok(train_ms), Ok(test_ms)) => Some(WalkForwardSpec {
+                    scheme: walk.scheme,
+                    train_ms,
+                    test_ms,
+                }),
+                _ => None,
+            }
+        }
+    };
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    Ok(OptimizationSpec {
+        params: request.params.clone(),
+        sampler,
+        objective,
+        min_trades: request.min_trades.unwrap_or(1),
+        walk_forward,
+    })
+}
+
+async fn submit(
+    State(app): State<AppState>,
+    JsonBody(request): JsonBody<OptimizationRequest>,
+) -> Result<Response, ApiError> {
+    let spec = spec_of(&request)?;
+    let mut job = job_request(
+        &app,
+        &request.config,
+        &request.bot_id,
+        &request.data,
+        (request.from.as_deref(), request.to.as_deref()),
+        EndOfRun::default(),
+    )?;
+    // The search must fit the plugin: known parameters, a bounded size.
+    let schema = &job.plugin.info().params_schema;
+    let unknown: Vec<ConfigIssue> = spec
+        .params
+        .keys()
+        .filter(|name| schema["properties"].get(name.as_str()).is_none())
+        .map(|name| {
+            issue(
+                &format!("/params/{name}"),
+                format!("`{}` has no parameter `{name}`", job.plugin.info().name),
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid(unknown));
+    }
+    let space = search_space(&spec, &job.plugin)
+        .map_err(|message| ApiError::invalid(vec![issue("/params", message)]))?;
+    let combinations = space
+        .values()
+        .map(|range| range.values().len())
+        .try_fold(1usize, usize::checked_mul);
+    if matches!(spec.sampler, SamplerSpec::Grid)
+        && combinations.is_none_or(|count| count > MAX_SETS)
+    {
+        return Err(ApiError::invalid(vec![issue(
+            "/params",
+            format!(
+                "the grid has more than {MAX_SETS} sets: narrow the ranges or use the random sampler"
+            ),
+        )]));
+    }
+    job.optimization = Some(spec);
+    queue(&app, job).await
+}
+
+async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
+    list_kind(&app, true).await
+}
+
+async fn get_one(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<BacktestView>, ApiError> {
+    let (record, progress) = job_of_kind(&app, &id, true)?;
+    Ok(axum::Json(BacktestView::of(&record, progress)))
+}
+
+async fn result(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let text = result_of_kind(&app, &id, true)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RankQuery {
+    /// 1 for the best ranked run (the default).
+    pub rank: Option<usize>,
+}
+
+async fn config(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<RankQuery>,
+) -> Result<axum::Json<BotConfig>, ApiError> {
+    let (record, _) = job_of_kind(&app, &id, true)?;
+    let result: Value = serde_json::from_str(&result_of_kind(&app, &id, true)?)
+        .map_err(|error| ApiError::internal(error.to_string()))?;
+    let rank = query.rank.unwrap_or(1);
+    let params = match result.get("windows") {
+        Some(windows) => windows
+            .as_array()
+            .and_then(|w| w.last())
+            .map(|last| last["in_sample"]["params"].clone())
+            .filter(|params| rank == 1 && params.is_object()),
+        None => result["trials"]
+            .as_array()
+            .map(|trials| {
+                trials
+                    .iter()
+                    .filter(|trial| !trial["score"].is_null())
+                    .collect::<Vec<_>>()
+            })
+            .and_then(|ranked| {
+                ranked
+                    .get(rank.checked_sub(1)?)
+                    .map(|t| t["params"].clone())
+            }),
+    }
+    .ok_or_else(|| {
+        ApiError::invalid(vec![issue(
+            "/rank",
+            format!("optimisation {id} has no ranked run {rank}"),
+        )])
+    })?;
+    let mut config = record.config;
+    config.strategy.params = params;
+    Ok(axum::Json(config))
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    remove_of_kind(&app, &id, true)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,146 @@
+//! An optimisation run as a job: its parameter sets on every core (threads
+//! spawned from the job's worker, so at its idle priority), progress as
+//! runs finish, cancellation between runs, and the result kept as JSON:
+//! the ranked runs, or the walk-forward windows.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::jobs::{Headline, JobRecord, OptimizationSpec, SamplerSpec};
+use super::optimize::{
+    ParamRange, Ranking, SearchSpace, Study, Trial, grid, optimize, random, space_from_schema,
+};
+use super::walk_forward::{walk_forward, windows};
+use crate::backtest::{BacktestError, BacktestOptions, Progress};
+use crate::domain::Candle;
+use crate::plugin::Plugin;
+
+/// The most parameter sets one optimisation may run.
+pub const MAX_SETS: usize = 100_000;
+
+/// What `spec` searches over for `plugin`: its ranges, or the schema's.
+pub fn search_space(spec: &OptimizationSpec, plugin: &Plugin) -> Result<SearchSpace, String> {
+    if spec.params.is_empty() {
+        let space = space_from_schema(&plugin.info().params_schema);
+        if space.is_empty() {
+            return Err("the plugin's schema bounds no parameter: give `params` ranges".into());
+        }
+        return Ok(space);
+    }
+    spec.params
+        .iter()
+        .map(|(name, range)| Ok((name.clone(), ParamRange::parse(range)?)))
+        .collect()
+}
+
+/// The parameter sets `spec` runs.
+pub fn sets(spec: &OptimizationSpec, space: &SearchSpace) -> Vec<serde_json::Map<String, Value>> {
+    match spec.sampler {
+        SamplerSpec::Grid => grid(space),
+        SamplerSpec::Random { trials, seed } => random(space, trials, seed),
+    }
+}
+
+/// Run `spec` for `record` over `candles`; the result and its headline.
+pub fn run(
+    record: &JobRecord,
+    spec: &OptimizationSpec,
+    plugin: &Plugin,
+    candles: &[Candle],
+    options: BacktestOptions,
+    progress: &Progress,
+) -> Result<(Value, Headline), BacktestError> {
+    let space = search_space(spec, plugin).map_err(BacktestError::Data)?;
+    let ranking = Ranking::parse(&spec.objective).map_err(BacktestError::Data)?;
+    let sets = sets(spec, &space);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let in_range: Vec<Candle> = candles
+        .iter()
+        .filter(|c| options.from.is_none_or(|from| c.ts >= from))
+        .filter(|c| options.to.is_none_or(|to| c.ts < to))
+        .copied()
+        .collect();
+    if in_range.is_empty() {
+        return Err(BacktestError::NoCandles);
+    }
+    let study = Study {
+        config: &record.config,
+        plugin,
+        candles: &in_range,
+        options: BacktestOptions {
+            end_of_run: options.end_of_run,
+            ..BacktestOptions::default()
+        },
+        ranking: ranking.clone(),
+        min_trades: spec.min_trades,
+        threads,
+    };
+    let plan = spec.walk_forward.as_ref().map(|walk| {
+        let step = in_range
+            .windows(2)
+            .map(|pair| pair[1].ts - pair[0].ts)
+            .min()
+            .unwrap_or(60_000);
+        let (first, last) = (in_range[0].ts, in_range[in_range.len() - 1].ts);
+        windows(walk.scheme, first, last + step, walk.train_ms, walk.test_ms)
+    });
+    if plan.as_ref().is_some_and(Vec::is_empty) {
+        return Err(BacktestError::Data(
+            "the candles do not hold one training window and one test window".into(),
+        ));
+    }
+    let total = sets.len() * plan.as_ref().map_or(1, Vec::len);
+    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let result = std::thread::scope(|scope| {
+        let running = scope.spawn(|| match &plan {
+            Some(plan) => Err(walk_forward(&study, &sets, plan, &done, &cancel)),
+            None => Ok(optimize(&study, &sets, &done, &cancel)),
+        });
+        while !running.is_finished() {
+            progress.set(done.load(Ordering::Relaxed) as u64, total as u64);
+            if progress.is_cancelled() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        running.join().expect("the optimisation finished")
+    });
+    if progress.is_cancelled() {
+        return Err(BacktestError::Cancelled);
+    }
+    let name = ranking.name();
+    Ok(match result {
+        Ok(trials) => {
+            let headline = headline(trials.first(), in_range.len());
+            (
+                json!({ "ranking": name, "sets": sets.len(), "trials": trials }),
+                headline,
+            )
+        }
+        Err(windows) => {
+            let last = windows.last().and_then(|w| w.in_sample.as_ref());
+            let headline = headline(last, in_range.len());
+            (
+                json!({ "ranking": name, "sets": sets.len(), "windows": windows }),
+                headline,
+            )
+        }
+    })
+}
+
+/// The headline of an optimisation: its best ranked run.
+fn headline(best: Option<&Trial>, candles: usize) -> Headline {
+    let best = best.filter(|trial| trial.score.is_some());
+    let metrics = best.and_then(|trial| trial.metrics.as_ref());
+    Headline {
+        candles,
+        total_return_pct: metrics.map_or(0.0, |m| m.total_return_pct),
+        sharpe: metrics.and_then(|m| m.sharpe),
+        max_drawdown_pct: metrics.map_or(0.0, |m| m.max_drawdown_pct),
+        trades: metrics.map_or(0, |m| m.trades),
+        best_params: best.map(|trial| trial.params.clone()),
+        best_score: best.and_then(|trial| trial.score),
+    }
+}
