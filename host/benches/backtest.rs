@@ -240,7 +240,9 @@ fn optimisation(
     plugin: &stratbox_host::plugin::Plugin,
     candles: &[Candle],
 ) -> (Duration, Duration) {
-    use stratbox_host::research::optimize::{Objective, ParamRange, Study, grid, optimize};
+    use stratbox_host::research::optimize::{
+        Objective, ParamRange, Ranking, Study, grid, optimize,
+    };
     let space = [
         (
             "fast".to_string(),
@@ -261,7 +263,7 @@ fn optimisation(
             plugin,
             candles,
             options: BacktestOptions::default(),
-            objective: Objective::Sharpe,
+            ranking: Ranking::single(Objective::Sharpe),
             min_trades: 1,
             threads,
         };

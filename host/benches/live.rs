@@ -282,6 +282,7 @@ fn backtest_jobs_until(
                 from: None,
                 to: None,
                 end_of_run: Default::default(),
+                optimization: None,
             })
             .expect("submit");
         loop {
