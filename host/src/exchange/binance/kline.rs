@@ -166,10 +166,14 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
+    /// The docs' kline payload; its low (0.0015) is above its open, which
+    /// no real candle has.
+    const DOCS_KLINE: &str = r#"{"stream":"bnbbtc@kline_1m","data":{"e":"kline","E":1672515782136,"s":"BNBBTC","k":{"t":1672515780000,"T":1672515839999,"s":"BNBBTC","i":"1m","f":100,"L":200,"o":"0.0010","c":"0.0020","h":"0.0025","l":"0.0015","v":"1000","n":100,"x":false,"q":"1.0000","V":"500","Q":"0.500","B":"123456"}}}"#;
+
     #[test]
     fn reads_the_docs_kline_payload_in_a_combined_stream() {
-        let text = r#"{"stream":"bnbbtc@kline_1m","data":{"e":"kline","E":1672515782136,"s":"BNBBTC","k":{"t":1672515780000,"T":1672515839999,"s":"BNBBTC","i":"1m","f":100,"L":200,"o":"0.0010","c":"0.0020","h":"0.0025","l":"0.0015","v":"1000","n":100,"x":false,"q":"1.0000","V":"500","Q":"0.500","B":"123456"}}}"#;
-        let StreamMessage::Kline { stream, update } = parse_stream_message(text).unwrap() else {
+        let text = DOCS_KLINE.replace(r#""l":"0.0015""#, r#""l":"0.0005""#);
+        let StreamMessage::Kline { stream, update } = parse_stream_message(&text).unwrap() else {
             panic!("a kline")
         };
         assert_eq!(stream, "bnbbtc@kline_1m");
@@ -177,6 +181,18 @@ mod tests {
         assert_eq!(update.candle.ts, 1_672_515_780_000);
         assert_eq!(update.candle.close, dec!(0.0020));
         assert_eq!(update.candle.high, dec!(0.0025));
+    }
+
+    #[test]
+    fn an_impossible_kline_is_ignored_not_computed_with() {
+        assert_eq!(
+            parse_stream_message(DOCS_KLINE).unwrap(),
+            StreamMessage::Other
+        );
+        let far = DOCS_KLINE
+            .replace(r#""l":"0.0015""#, r#""l":"0.0005""#)
+            .replace("1672515780000", "9223372036854775000");
+        assert_eq!(parse_stream_message(&far).unwrap(), StreamMessage::Other);
     }
 
     #[test]
