@@ -1669,6 +1669,19 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         assert_eq!(window["window"]["train_to"], window["window"]["test_from"]);
         assert_eq!(window["runs"], 4);
     }
+    // Listed newest first, a page at a time.
+    let (_, first) = client.get(&server.url("/optimizations?limit=1")).await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    assert_eq!(first["items"][0]["id"], id.as_str());
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let (_, second) = client
+        .get(&server.url(&format!("/optimizations?limit=1&cursor={cursor}")))
+        .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_ne!(second["items"][0]["id"], id.as_str());
+    assert!(second["next_cursor"].is_null());
+    let (status, body) = client.get(&server.url("/optimizations?limit=0")).await;
+    assert_problem(status, &body, 400);
     let (status, _) = client
         .delete(&server.url(&format!("/optimizations/{id}")))
         .await;

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::AppState;
 use super::auth::Role;
-use super::extract::{ApiPath, JsonBody};
+use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
+use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::system::rfc3339;
@@ -40,6 +41,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             Role::Viewer,
             get(list),
         )
+        .query(PAGE_QUERY)
         .returns::<Page<BacktestView>>(),
         Endpoint::get(
             "/backtests/{id}",
@@ -223,23 +225,23 @@ async fn submit(
     queue(&app, job).await
 }
 
-/// The jobs of one kind (optimisations or not), newest first.
+/// The jobs of one kind (optimisations or not), newest first, a page.
 pub(super) async fn list_kind(
     app: &AppState,
     optimizations: bool,
+    query: &PageQuery,
 ) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
+    query.limit()?;
     let jobs = app.backtests.clone();
     let records = tokio::task::spawn_blocking(move || jobs.list())
         .await
         .map_err(|error| ApiError::internal(error.to_string()))??;
-    Ok(axum::Json(Page {
-        items: records
-            .iter()
-            .filter(|(record, _)| record.optimization.is_some() == optimizations)
-            .map(|(record, progress)| BacktestView::of(record, *progress))
-            .collect(),
-        next_cursor: None,
-    }))
+    let views: Vec<BacktestView> = records
+        .iter()
+        .filter(|(record, _)| record.optimization.is_some() == optimizations)
+        .map(|(record, progress)| BacktestView::of(record, *progress))
+        .collect();
+    Ok(axum::Json(page_by_offset(views, query)?))
 }
 
 /// A job of one kind and its progress; any other id is not found.
@@ -284,8 +286,11 @@ pub(super) fn remove_of_kind(app: &AppState, id: &str, optimization: bool) -> Re
     Ok(app.backtests.cancel_or_delete(id)?)
 }
 
-async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
-    list_kind(&app, false).await
+async fn list(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
+    list_kind(&app, false, &query).await
 }
 
 async fn get_one(

@@ -20,6 +20,7 @@ use super::auth::Role;
 use super::backtests::{
     job_of_kind, job_request, list_kind, queue, remove_of_kind, result_of_kind,
 };
+use super::bots::{PAGE_QUERY, PageQuery};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
@@ -48,6 +49,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             Role::Viewer,
             get(list),
         )
+        .query(PAGE_QUERY)
         .returns::<Page<BacktestView>>(),
         Endpoint::get(
             "/optimizations/{id}",
@@ -227,8 +229,11 @@ async fn submit(
     queue(&app, job).await
 }
 
-async fn list(State(app): State<AppState>) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
-    list_kind(&app, true).await
+async fn list(
+    State(app): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
+    list_kind(&app, true, &query).await
 }
 
 async fn get_one(

@@ -2427,7 +2427,12 @@ export interface operations {
     };
     get_backtests: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description items per page (1 to 1000, default 100) */
+                limit?: string;
+                /** @description the next_cursor of the previous page */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6807,7 +6812,12 @@ export interface operations {
     };
     get_optimizations: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description items per page (1 to 1000, default 100) */
+                limit?: string;
+                /** @description the next_cursor of the previous page */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
