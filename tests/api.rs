@@ -1540,6 +1540,21 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     assert_problem(status, &body, 404);
 }
 
+/// A report page: 200, HTML, its text.
+async fn report_text(client: &Client, server: &Server, path: &str) -> String {
+    let response = client
+        .request(Method::GET, &server.url(path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    response.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     let server = Server::start(Options::default());
@@ -1620,6 +1635,13 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     // The job is not a backtest.
     let (status, _) = client.get(&server.url(&format!("/backtests/{id}"))).await;
     assert_eq!(status, 404);
+    // Its report: the parameter surface and the ranked runs.
+    let html = report_text(&client, &server, &format!("/optimizations/{id}/report")).await;
+    assert!(
+        html.contains("Parameter surface") && html.contains("Ranked runs (9 of 9 ranked"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"));
 
     // The best set as a bot config, in one call; it makes a bot.
     let (status, best) = client
@@ -1659,6 +1681,8 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         .get(&server.url(&format!("/optimizations/{id}/result")))
         .await;
     let windows = result["windows"].as_array().unwrap();
+    let html = report_text(&client, &server, &format!("/optimizations/{id}/report")).await;
+    assert!(html.contains("Walk-forward windows") && html.contains("compounded"));
     // 30,000 minutes is 20.8 days: 5 days of training, then 7 test windows
     // of 2 days.
     assert_eq!(windows.len(), 7, "{result}");

@@ -313,10 +313,19 @@ async fn report(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let (record, _) = job_of_kind(&app, &id, false)?;
-    let Some(html) = app.backtests.report(&id)? else {
+    report_of_kind(&app, &id, false)
+}
+
+/// A finished job's HTML report, allowed nothing but its inline styles.
+pub(super) fn report_of_kind(
+    app: &AppState,
+    id: &str,
+    optimization: bool,
+) -> Result<Response, ApiError> {
+    let (record, _) = job_of_kind(app, id, optimization)?;
+    let Some(html) = app.backtests.report(id)? else {
         return Err(ApiError::conflict(format!(
-            "backtest {id} has no report: it is {}",
+            "{id} has no report: it is {}",
             serde_json::to_value(record.state)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::Role;
 use super::backtests::{
-    job_of_kind, job_request, list_kind, queue, remove_of_kind, result_of_kind,
+    job_of_kind, job_request, list_kind, queue, remove_of_kind, report_of_kind, result_of_kind,
 };
 use super::bots::{PAGE_QUERY, PageQuery};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
@@ -65,6 +65,13 @@ pub fn endpoints() -> Vec<Endpoint> {
             get(result),
         )
         .returns_media("application/json"),
+        Endpoint::get(
+            "/optimizations/{id}/report",
+            "A finished optimisation's report: one self-contained HTML page with the parameter surface and the ranked runs, or the walk-forward windows",
+            Role::Viewer,
+            get(report),
+        )
+        .returns_media("text/html"),
         Endpoint::get(
             "/optimizations/{id}/config",
             "The optimised bot config: the job's config with the parameters of the run ranked `rank` (default 1; of a walk-forward, the last window's best), ready for POST /bots",
@@ -250,6 +257,13 @@ async fn result(
 ) -> Result<Response, ApiError> {
     let text = result_of_kind(&app, &id, true)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+async fn report(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    report_of_kind(&app, &id, true)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

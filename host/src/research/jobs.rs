@@ -145,7 +145,7 @@ pub struct JobRequest {
 /// What a finished job leaves.
 enum Finished {
     Backtest(Box<backtest::BacktestResult>, String),
-    Optimization(serde_json::Value, Headline),
+    Optimization(serde_json::Value, Headline, String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -302,7 +302,15 @@ impl BacktestJobs {
                     options,
                     &job.progress,
                 )
-                .map(|(result, headline)| Finished::Optimization(result, headline)),
+                .map(|(result, headline)| {
+                    let report = super::report::optimization::render(
+                        &record.config.name,
+                        &format!("{} {}", record.plugin_name, record.plugin_version),
+                        &record.data,
+                        &result,
+                    );
+                    Finished::Optimization(result, headline, report)
+                }),
                 None => {
                     let result = backtest::run(&record.config, plugin, &candles, &options)?;
                     let report = super::report::render(&result, &candles);
@@ -319,22 +327,20 @@ impl BacktestJobs {
             // Byte for byte what `stratbox backtest --json` writes.
             Finished::Backtest(result, report) => (
                 serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?,
-                Some(report),
+                report,
             ),
-            Finished::Optimization(result, _) => (
+            Finished::Optimization(result, _, report) => (
                 serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?,
-                None,
+                report,
             ),
         };
         let mut json = result;
         json.push(b'\n');
         write_whole(&self.result_path(id), &json)?;
-        if let Some(report) = report {
-            write_whole(&self.report_path(id), report.as_bytes())?;
-        }
+        write_whole(&self.report_path(id), report.as_bytes())?;
         Ok(match finished {
             Finished::Backtest(result, _) => Headline::of(&result.metrics, result.candles),
-            Finished::Optimization(_, headline) => headline.clone(),
+            Finished::Optimization(_, headline, _) => headline.clone(),
         })
     }
 

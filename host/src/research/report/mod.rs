@@ -3,8 +3,10 @@
 //! network: headline metrics and the tear-sheet figures
 //! ([`tearsheet`]), the equity curve, the underwater chart, monthly returns
 //! as a heat map, the trades' PnL distribution, a rolling Sharpe, and the
-//! candles with the fills marked ([`svg`]).
+//! candles with the fills marked ([`svg`]). An optimisation's page is
+//! [`optimization`].
 
+pub mod optimization;
 mod svg;
 pub mod tearsheet;
 
@@ -28,7 +30,7 @@ const TRADES_LISTED: usize = 200;
 /// Days in the rolling Sharpe's window.
 const ROLLING_DAYS: usize = 30;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#1f2328;padding:0 12px}\
+pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#1f2328;padding:0 12px}\
 h1{font-size:22px;margin-bottom:4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}\
 .sub{color:#57606a;margin-top:0}table{border-collapse:collapse;font-size:13px}td,th{padding:4px 8px;text-align:right;border-bottom:1px solid #eaeef2}\
 th{color:#57606a;font-weight:600}td:first-child,th:first-child{text-align:left}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px}\
@@ -39,7 +41,7 @@ fn pct(value: f64) -> String {
     format!("{:.2}%", value * 100.0)
 }
 
-fn opt(value: Option<f64>, digits: usize) -> String {
+pub(super) fn opt(value: Option<f64>, digits: usize) -> String {
     value.map_or("n/a".into(), |v| format!("{v:.digits$}"))
 }
 
