@@ -44,25 +44,26 @@ fn number(value: &Value) -> Option<f64> {
 }
 
 /// The parameters whose values differ between runs, widest first.
-fn searched(trials: &[Value]) -> Vec<(String, Vec<String>)> {
+fn searched(trials: &[Value]) -> Vec<(String, Vec<Value>)> {
     let mut names: BTreeSet<String> = BTreeSet::new();
     for trial in trials {
         if let Some(params) = trial["params"].as_object() {
             names.extend(params.keys().cloned());
         }
     }
-    let mut varied: Vec<(String, Vec<String>)> = names
+    let mut varied: Vec<(String, Vec<Value>)> = names
         .into_iter()
         .map(|name| {
-            let mut values: Vec<String> = trials
-                .iter()
-                .map(|t| t["params"][&name].to_string())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            values.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
-                (Ok(x), Ok(y)) => x.total_cmp(&y),
-                _ => a.cmp(b),
+            let mut values: Vec<Value> = Vec::new();
+            for trial in trials {
+                let value = &trial["params"][&name];
+                if !values.contains(value) {
+                    values.push(value.clone());
+                }
+            }
+            values.sort_by(|a, b| match (a.as_f64(), b.as_f64()) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                _ => a.to_string().cmp(&b.to_string()),
             });
             (name, values)
         })
@@ -78,11 +79,11 @@ fn surface(out: &mut String, trials: &[Value]) {
     let [(rows_name, rows), (cols_name, cols), ..] = varied.as_slice() else {
         return;
     };
-    let best = |row: &str, col: &str| {
+    let best = |row: &Value, col: &Value| {
         trials
             .iter()
-            .filter(|t| t["params"][rows_name].to_string() == row)
-            .filter(|t| t["params"][cols_name].to_string() == col)
+            .filter(|t| t["params"][rows_name] == *row)
+            .filter(|t| t["params"][cols_name] == *col)
             .filter_map(|t| number(&t["score"]))
             .fold(None, |acc: Option<f64>, s| {
                 Some(acc.map_or(s, |a| a.max(s)))
@@ -103,11 +104,11 @@ fn surface(out: &mut String, trials: &[Value]) {
         escape(cols_name)
     );
     for col in cols {
-        let _ = write!(out, "<th>{}</th>", escape(col));
+        let _ = write!(out, "<th>{}</th>", escape(&col.to_string()));
     }
     out.push_str("</tr>");
     for row in rows {
-        let _ = write!(out, "<tr><td>{}</td>", escape(row));
+        let _ = write!(out, "<tr><td>{}</td>", escape(&row.to_string()));
         for col in cols {
             match best(row, col) {
                 Some(score) => {
