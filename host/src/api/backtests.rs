@@ -39,7 +39,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/backtests",
             "Every backtest job, newest first, with its headline figures",
             Role::Viewer,
-            get(list),
+            get(list::<false>),
         )
         .query(PAGE_QUERY)
         .returns::<Page<BacktestView>>(),
@@ -47,28 +47,28 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/backtests/{id}",
             "A backtest job: state, progress and what it was made from",
             Role::Viewer,
-            get(get_one),
+            get(get_one::<false>),
         )
         .returns::<BacktestView>(),
         Endpoint::get(
             "/backtests/{id}/result",
             "A finished job's full result, as `stratbox backtest --json` writes it",
             Role::Viewer,
-            get(result),
+            get(result::<false>),
         )
         .returns_media("application/json"),
         Endpoint::get(
             "/backtests/{id}/report",
             "A finished job's report: one self-contained HTML page (metrics, equity, drawdowns, monthly returns, trades, candles with fills)",
             Role::Viewer,
-            get(report),
+            get(report::<false>),
         )
         .returns_media("text/html"),
         Endpoint::delete(
             "/backtests/{id}",
             "Cancel a queued or running job, or delete a finished one",
             Role::Operator,
-            delete(remove),
+            delete(remove::<false>),
         )
         .status(204),
     ]
@@ -226,7 +226,7 @@ async fn submit(
 }
 
 /// The jobs of one kind (optimisations or not), newest first, a page.
-pub(super) async fn list_kind(
+async fn list_kind(
     app: &AppState,
     optimizations: bool,
     query: &PageQuery,
@@ -269,68 +269,72 @@ pub(super) fn result_of_kind(
     optimization: bool,
 ) -> Result<String, ApiError> {
     let (record, _) = job_of_kind(app, id, optimization)?;
-    app.backtests.result(id)?.ok_or_else(|| {
-        ApiError::conflict(format!(
-            "{id} has no result: it is {}",
-            serde_json::to_value(record.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        ))
-    })
+    app.backtests
+        .result(id)?
+        .ok_or_else(|| not_finished(&record, "result"))
+}
+
+/// 409: a job has no `what` (result, report) yet, and why.
+fn not_finished(record: &crate::research::JobRecord, what: &str) -> ApiError {
+    let state = serde_json::to_value(record.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    ApiError::conflict(format!("{} has no {what}: it is {state}", record.id))
 }
 
 /// Cancel or delete a job of one kind.
-pub(super) fn remove_of_kind(app: &AppState, id: &str, optimization: bool) -> Result<(), ApiError> {
+fn remove_of_kind(app: &AppState, id: &str, optimization: bool) -> Result<(), ApiError> {
     job_of_kind(app, id, optimization)?;
     Ok(app.backtests.cancel_or_delete(id)?)
 }
 
-async fn list(
+// The handlers of both job resources: `OPTIMIZATIONS` picks /optimizations
+// (true) or /backtests (false).
+
+pub(super) async fn list<const OPTIMIZATIONS: bool>(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
-    list_kind(&app, false, &query).await
+    list_kind(&app, OPTIMIZATIONS, &query).await
 }
 
-async fn get_one(
+pub(super) async fn get_one<const OPTIMIZATIONS: bool>(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<BacktestView>, ApiError> {
-    let (record, progress) = job_of_kind(&app, &id, false)?;
+    let (record, progress) = job_of_kind(&app, &id, OPTIMIZATIONS)?;
     Ok(axum::Json(BacktestView::of(&record, progress)))
 }
 
-async fn result(
+pub(super) async fn result<const OPTIMIZATIONS: bool>(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let text = result_of_kind(&app, &id, false)?;
+    let text = result_of_kind(&app, &id, OPTIMIZATIONS)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
-async fn report(
+pub(super) async fn report<const OPTIMIZATIONS: bool>(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    report_of_kind(&app, &id, false)
+    report_of_kind(&app, &id, OPTIMIZATIONS)
+}
+
+pub(super) async fn remove<const OPTIMIZATIONS: bool>(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    remove_of_kind(&app, &id, OPTIMIZATIONS)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A finished job's HTML report, allowed nothing but its inline styles.
-pub(super) fn report_of_kind(
-    app: &AppState,
-    id: &str,
-    optimization: bool,
-) -> Result<Response, ApiError> {
+fn report_of_kind(app: &AppState, id: &str, optimization: bool) -> Result<Response, ApiError> {
     let (record, _) = job_of_kind(app, id, optimization)?;
     let Some(html) = app.backtests.report(id)? else {
-        return Err(ApiError::conflict(format!(
-            "{id} has no report: it is {}",
-            serde_json::to_value(record.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        )));
+        return Err(not_finished(&record, "report"));
     };
     Ok((
         [
@@ -344,12 +348,4 @@ pub(super) fn report_of_kind(
         html,
     )
         .into_response())
-}
-
-async fn remove(
-    State(app): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
-    remove_of_kind(&app, &id, false)?;
-    Ok(StatusCode::NO_CONTENT)
 }

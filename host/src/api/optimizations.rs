@@ -8,8 +8,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -18,9 +17,9 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::Role;
 use super::backtests::{
-    job_of_kind, job_request, list_kind, queue, remove_of_kind, report_of_kind, result_of_kind,
+    get_one, job_of_kind, job_request, list, queue, remove, report, result, result_of_kind,
 };
-use super::bots::{PAGE_QUERY, PageQuery};
+use super::bots::PAGE_QUERY;
 use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
@@ -47,7 +46,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/optimizations",
             "Every optimisation, newest first, with its best set",
             Role::Viewer,
-            get(list),
+            get(list::<true>),
         )
         .query(PAGE_QUERY)
         .returns::<Page<BacktestView>>(),
@@ -55,21 +54,21 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/optimizations/{id}",
             "An optimisation: state, progress, what it searches and, once done, its best set",
             Role::Viewer,
-            get(get_one),
+            get(get_one::<true>),
         )
         .returns::<BacktestView>(),
         Endpoint::get(
             "/optimizations/{id}/result",
             "A finished optimisation's runs, ranked best first, each with its parameters and metrics (or its walk-forward windows)",
             Role::Viewer,
-            get(result),
+            get(result::<true>),
         )
         .returns_media("application/json"),
         Endpoint::get(
             "/optimizations/{id}/report",
             "A finished optimisation's report: one self-contained HTML page with the parameter surface and the ranked runs, or the walk-forward windows",
             Role::Viewer,
-            get(report),
+            get(report::<true>),
         )
         .returns_media("text/html"),
         Endpoint::get(
@@ -83,7 +82,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/optimizations/{id}",
             "Cancel a queued or running optimisation, or delete a finished one",
             Role::Operator,
-            delete(remove),
+            delete(remove::<true>),
         )
         .status(204),
     ]
@@ -236,36 +235,6 @@ async fn submit(
     queue(&app, job).await
 }
 
-async fn list(
-    State(app): State<AppState>,
-    ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<axum::Json<Page<BacktestView>>, ApiError> {
-    list_kind(&app, true, &query).await
-}
-
-async fn get_one(
-    State(app): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<axum::Json<BacktestView>, ApiError> {
-    let (record, progress) = job_of_kind(&app, &id, true)?;
-    Ok(axum::Json(BacktestView::of(&record, progress)))
-}
-
-async fn result(
-    State(app): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
-    let text = result_of_kind(&app, &id, true)?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
-}
-
-async fn report(
-    State(app): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Response, ApiError> {
-    report_of_kind(&app, &id, true)
-}
-
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RankQuery {
@@ -311,12 +280,4 @@ async fn config(
     let mut config = record.config;
     config.strategy.params = params;
     Ok(axum::Json(config))
-}
-
-async fn remove(
-    State(app): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
-    remove_of_kind(&app, &id, true)?;
-    Ok(StatusCode::NO_CONTENT)
 }

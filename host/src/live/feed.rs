@@ -243,20 +243,13 @@ impl FeedKey {
     pub fn of(config: &BotConfig) -> Self {
         // Binance feeds are one feed per deployment however their URLs are
         // spelled: the key holds the URLs resolved.
-        let source = match &config.market.feed {
-            FeedConfig::Binance {
-                network,
-                rest_url,
-                stream_url,
-            } => {
-                let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
-                FeedConfig::Binance {
-                    network: Default::default(),
-                    rest_url: Some(endpoints.rest),
-                    stream_url: Some(endpoints.stream),
-                }
-            }
-            other => other.clone(),
+        let source = match Endpoints::of_feed(&config.market.feed) {
+            Some(endpoints) => FeedConfig::Binance {
+                network: Default::default(),
+                rest_url: Some(endpoints.rest),
+                stream_url: Some(endpoints.stream),
+            },
+            None => config.market.feed.clone(),
         };
         Self {
             symbol: config.market.symbol.clone(),
@@ -269,6 +262,12 @@ impl FeedKey {
     /// versions: the store keeps candles by it).
     pub fn archive_name(&self) -> String {
         let (symbol, timeframe) = (&self.symbol, &self.timeframe);
+        if let Some(endpoints) = Endpoints::of_feed(&self.source) {
+            return format!(
+                "binance|{symbol}|{timeframe}|{}|{}",
+                endpoints.rest, endpoints.stream
+            );
+        }
         match &self.source {
             FeedConfig::Synthetic { seed, interval_ms } => {
                 format!("synthetic|{symbol}|{timeframe}|{seed}|{interval_ms:?}")
@@ -279,17 +278,7 @@ impl FeedKey {
                     file.display()
                 )
             }
-            FeedConfig::Binance {
-                network,
-                rest_url,
-                stream_url,
-            } => {
-                let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
-                format!(
-                    "binance|{symbol}|{timeframe}|{}|{}",
-                    endpoints.rest, endpoints.stream
-                )
-            }
+            FeedConfig::Binance { .. } => unreachable!("named above"),
             FeedConfig::Stepped => format!("stepped|{symbol}|{timeframe}"),
         }
     }
@@ -512,13 +501,8 @@ impl FeedHub {
             _ => None,
         };
         let name = key.archive_name();
-        let binance = match &key.source {
-            FeedConfig::Binance {
-                network,
-                rest_url,
-                stream_url,
-            } => {
-                let endpoints = Endpoints::of(*network, rest_url.as_deref(), stream_url.as_deref());
+        let binance = match Endpoints::of_feed(&key.source) {
+            Some(endpoints) => {
                 let archived = self
                     .archive
                     .as_ref()

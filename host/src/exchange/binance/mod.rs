@@ -26,7 +26,7 @@ pub use signing::Signer;
 pub use stream::{KlineSink, KlineStreams, StreamSettings};
 pub use user_stream::{AccountEvent, ExecutionReport, UserStreamSettings, spawn_user_stream};
 
-use crate::domain::config::BinanceNetwork;
+use crate::domain::config::{BinanceNetwork, FeedConfig};
 
 /// Where one Binance deployment answers: the REST base (without `/api`) and
 /// the WebSocket base (without `/ws` or `/stream`).
@@ -54,6 +54,22 @@ impl Endpoints {
         Self {
             rest: trim(rest.unwrap_or(default_rest)),
             stream: trim(stream.unwrap_or(default_stream)),
+        }
+    }
+
+    /// Where a Binance feed reads; None for other feeds.
+    pub fn of_feed(feed: &FeedConfig) -> Option<Self> {
+        match feed {
+            FeedConfig::Binance {
+                network,
+                rest_url,
+                stream_url,
+            } => Some(Self::of(
+                *network,
+                rest_url.as_deref(),
+                stream_url.as_deref(),
+            )),
+            _ => None,
         }
     }
 }
