@@ -120,7 +120,7 @@ fn a_bad_config_is_one_line_with_its_pointer() {
         (
             "mode: paper",
             "mode: live",
-            "/mode: live trading is not available yet",
+            "/market/feed/kind: a live bot trades where its candles come from",
         ),
         (
             "autostart: true",

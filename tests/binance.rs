@@ -311,3 +311,444 @@ autostart: true
     let (status, _) = client.get(&server.url("/bots/elsewhere")).await;
     assert_eq!(status, 404, "nothing was created");
 }
+
+const API_KEY: &str = "fake-api-key-abcdefghijklmnopqrstuvwxyz0123";
+const API_SECRET: &str = "fake-secret-ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210";
+
+/// The bot `live-spot` as its operator writes it: paper first, on the
+/// testnet (here the fake), its credentials in a file of the server's
+/// secrets folder. Its rules buy 10 % of equity at market whenever flat.
+fn live_spot_bot(fake: &FakeBinance, mode: &str) -> Value {
+    json!({
+        "id": "live-spot", "name": "Spot on the testnet",
+        "strategy": { "plugin": "rules", "params": {
+            "entry": { "above": { "left": { "price": "close" }, "right": 0 } },
+            "size_pct": 10
+        } },
+        "market": { "symbol": "BTCUSDT", "timeframe": "1m", "feed": {
+            "kind": "binance", "network": "testnet", "rest_url": fake.rest_url(),
+            "stream_url": fake.stream_url(), "ws_api_url": fake.ws_api_url()
+        } },
+        "mode": mode,
+        "account": { "credentials_file": "testnet.yaml" },
+        "capital": { "quote": "USDT", "initial": "1000" }
+    })
+}
+
+async fn wait_until(server: &Server, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let client = Client::admin();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, bot) = client.get(&server.url("/bots/live-spot")).await;
+        if check(&bot) {
+            return bot;
+        }
+        assert!(Instant::now() < deadline, "{what}: {bot}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Everything a client can read of the bot, as text.
+async fn everything_shown(server: &Server) -> String {
+    let client = Client::admin();
+    let mut shown = String::new();
+    for path in [
+        "/bots/live-spot",
+        "/bots/live-spot/config",
+        "/bots/live-spot/config/versions",
+        "/bots/live-spot/orders",
+        "/bots/live-spot/fills",
+        "/bots/live-spot/logs",
+        "/bots",
+    ] {
+        let (status, body) = client.get(&server.url(path)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        shown.push_str(&body.to_string());
+    }
+    shown
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_shows_its_secret() {
+    let fake = FakeBinance::start().await;
+    fake.add_market("BTCUSDT", "1m", 60);
+    fake.add_account(API_KEY, API_SECRET, "BTCUSDT");
+    fake.set_balance("USDT", 5_000.0);
+    let defaults = Options::default();
+    let server = Server::start(Options {
+        settings: format!(
+            "{}binance_urls: ['{}', '{}', '{}']\n",
+            defaults.settings,
+            fake.rest_url(),
+            fake.stream_url(),
+            fake.ws_api_url()
+        ),
+        log: "info".into(),
+        ..defaults
+    });
+    std::fs::write(
+        server.data_path().join("secrets").join("testnet.yaml"),
+        format!("api_key: {API_KEY}\napi_secret: {API_SECRET}\n"),
+    )
+    .unwrap();
+    // Every event of every channel, kept.
+    let mut socket = events(&server).await;
+    let all = json!({ "op": "subscribe", "channels": ["bots", "signals", "orders", "positions", "trades", "risk", "logs", "system"] });
+    socket
+        .send(Message::Text(all.to_string().into()))
+        .await
+        .unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = heard.clone();
+    let listener = tokio::spawn(async move {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&text).unwrap());
+            }
+        }
+    });
+    let client = Client::admin();
+
+    // Paper first; live is one field, changed while stopped.
+    let (status, created) = client
+        .post_json(&server.url("/bots"), &live_spot_bot(&fake, "paper"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, changed) = client
+        .put_json(
+            &server.url("/bots/live-spot/config"),
+            &live_spot_bot(&fake, "live"),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    let (status, started) = client.post(&server.url("/bots/live-spot/start")).await;
+    assert_eq!(status, 200, "{started}");
+    let bot = wait_until(&server, "connected", |_| {
+        fake.account_subscriptions() >= 1 && fake.connections_open() >= 1
+    })
+    .await;
+    assert_eq!(bot["mode"], "live", "{bot}");
+
+    // The strategy buys on the first closed candle: sent once, filled in
+    // two trades from the placement's answer and the account stream, each
+    // booked once.
+    fake.close("BTCUSDT", "1m", true);
+    let bot = wait_until(&server, "bought", |bot| {
+        bot["position"].as_str().is_some_and(|p| p != "0") && bot["open_orders"] == json!([])
+    })
+    .await;
+    // (The fake's clock follows its candles, so the first POST after a
+    // close may meet -1021: refused before matching, resynced, sent again.)
+    let taken: Vec<_> = fake
+        .order_posts()
+        .into_iter()
+        .filter(|(_, status)| *status == 200)
+        .collect();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(fake.orders().len(), 1);
+    let bought: f64 = bot["position"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (0.9..1.0).contains(&bought),
+        "10 % of 1,000 USDT at ~100: {bot}"
+    );
+    let (_, fills) = client.get(&server.url("/bots/live-spot/fills")).await;
+    let fills = fills["items"].as_array().expect("fills").clone();
+    assert_eq!(fills.len(), 2, "two trades, each once: {fills:?}");
+    assert!(fills.iter().all(|fill| fill["price"] == "100"), "{fills:?}");
+    // Cash: 1,000 - notional - the fake's 0.1 % commission in USDT.
+    let spent = bought * 100.0 * 1.001;
+    let cash: f64 = bot["balance"].as_str().unwrap().parse().unwrap();
+    assert!((cash - (1_000.0 - spent)).abs() < 1e-6, "{bot}");
+
+    // A resting limit sell filled in parts by the exchange; a repeated
+    // stream event books nothing.
+    let quantity = bot["position"].as_str().unwrap().to_string();
+    let (status, placed) = client
+        .post_json(
+            &server.url("/bots/live-spot/orders"),
+            &json!({ "side": "sell", "kind": "limit", "quantity": quantity, "price": "150" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{placed}");
+    let order_id = placed["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an order: {placed}"))
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resting = loop {
+        if let Some((cid, _)) = fake
+            .orders()
+            .into_iter()
+            .find(|(_, status)| status == "NEW")
+        {
+            break cid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the limit order never reached Binance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    fake.fill_order(&resting, "0.40000000");
+    fake.repeat_last_account_event();
+    let bot = wait_until(&server, "partly sold", |bot| {
+        bot["open_orders"][0]["filled_quantity"] == "0.4"
+    })
+    .await;
+    let left: f64 = bot["position"].as_str().unwrap().parse().unwrap();
+    assert!((left - (bought - 0.4)).abs() < 1e-9, "{bot}");
+    let partial = heard.lock().unwrap().iter().any(|event| {
+        event["type"] == "order.filled"
+            && event["data"]["order"]["status"] == "open"
+            && event["data"]["order"]["filled_quantity"] == "0.4"
+    });
+    assert!(
+        partial,
+        "a partial fill is an order.filled of an open order"
+    );
+
+    // Cancelled by the operator: the order stays open until Binance
+    // confirms, then closes with its partial fill.
+    let (status, cancelled) = client
+        .delete(&server.url(&format!("/bots/live-spot/orders/{order_id}")))
+        .await;
+    assert!(status == 200 || status == 202, "{status} {cancelled}");
+    wait_until(&server, "cancelled", |bot| bot["open_orders"] == json!([])).await;
+    let (_, order) = client
+        .get(&server.url(&format!("/bots/live-spot/orders/{order_id}")))
+        .await;
+    assert_eq!(order["status"], "cancelled", "{order}");
+    assert_eq!(order["filled_quantity"], "0.4", "{order}");
+    assert_eq!(order["reason"], "cancelled by the operator", "{order}");
+
+    // Another limit sell rests; the host dies; Binance fills it meanwhile.
+    // After the restart the link reconciles the order (queried by its
+    // client order id, trades from myTrades) before the bot trades again.
+    let rest = bot["position"].as_str().unwrap().to_string();
+    let (status, placed) = client
+        .post_json(
+            &server.url("/bots/live-spot/orders"),
+            &json!({ "side": "sell", "kind": "limit", "quantity": rest, "price": "120" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{placed}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resting = loop {
+        if let Some((cid, _)) = fake
+            .orders()
+            .into_iter()
+            .find(|(_, status)| status == "NEW")
+        {
+            break cid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second limit order never reached Binance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    listener.abort();
+    let mut shown = everything_shown(&server).await;
+    for event in heard.lock().unwrap().iter() {
+        shown.push_str(&event.to_string());
+    }
+    let mut logged = server.stderr.lock().unwrap().join("\n");
+    let server = server.restart();
+    fake.fill_order(&resting, &format!("{rest}0"));
+    let bot = wait_until(&server, "reconciled after the restart", |bot| {
+        bot["open_orders"] == json!([]) && bot["position"] == "0"
+    })
+    .await;
+    assert_eq!(
+        bot["state"], "stopped",
+        "live bots come back stopped: {bot}"
+    );
+    let orders = fake.orders();
+    assert_eq!(orders.len(), 3, "no order was ever taken twice: {orders:?}");
+    let (_, trades) = client.get(&server.url("/bots/live-spot/trades")).await;
+    assert_eq!(
+        trades["items"].as_array().map(Vec::len),
+        Some(1),
+        "{trades}"
+    );
+
+    // The secret and the key: never in an answer, an event or a log line.
+    shown.push_str(&everything_shown(&server).await);
+    logged.push_str(&server.stderr.lock().unwrap().join("\n"));
+    assert!(
+        logged.contains("live-spot") && logged.contains("key=***0123"),
+        "the logs were captured, the key shown masked: {logged}"
+    );
+    for (what, text) in [("answers and events", &shown), ("logs", &logged)] {
+        assert!(!text.contains(API_SECRET), "the secret is in the {what}");
+        assert!(!text.contains(API_KEY), "the API key is in the {what}");
+    }
+}
+
+/// A running live bot whose strategy never trades (manual orders only),
+/// after one closed candle (a price to size market orders by).
+async fn quiet_live_bot(fake: &FakeBinance, server: &Server, id: &str, capital: &str) -> Value {
+    let mut config = live_spot_bot(fake, "live");
+    config["id"] = json!(id);
+    config["strategy"]["params"]["entry"] =
+        json!({ "below": { "left": { "price": "close" }, "right": 0 } });
+    config["capital"]["initial"] = json!(capital);
+    config["autostart"] = json!(true);
+    let (status, created) = Client::admin()
+        .post_json(&server.url("/bots"), &config)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+async fn order(server: &Server, id: &str, body: Value) -> (u16, Value) {
+    Client::admin()
+        .post_json(&server.url(&format!("/bots/{id}/orders")), &body)
+        .await
+}
+
+async fn bot_state(server: &Server, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, bot) = Client::admin()
+            .get(&server.url(&format!("/bots/{id}")))
+            .await;
+        if check(&bot) {
+            return bot;
+        }
+        assert!(Instant::now() < deadline, "{what}: {bot}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_and_418() {
+    use stratbox_tests::fake_binance_trading::OrderScript;
+    let fake = FakeBinance::start().await;
+    fake.add_market("BTCUSDT", "1m", 60);
+    fake.add_account(API_KEY, API_SECRET, "BTCUSDT");
+    fake.set_balance("USDT", 5_000.0);
+    let defaults = Options::default();
+    let server = Server::start(Options {
+        settings: format!(
+            "{}binance_urls: ['{}', '{}', '{}']\n",
+            defaults.settings,
+            fake.rest_url(),
+            fake.stream_url(),
+            fake.ws_api_url()
+        ),
+        ..defaults
+    });
+    std::fs::write(
+        server.data_path().join("secrets").join("testnet.yaml"),
+        format!("api_key: {API_KEY}\napi_secret: {API_SECRET}\n"),
+    )
+    .unwrap();
+
+    // A bot whose capital the account cannot cover stops before trading.
+    quiet_live_bot(&fake, &server, "too-rich", "100000").await;
+    let failed = bot_state(&server, "too-rich", "error", |bot| bot["state"] == "error").await;
+    let reason = failed["error"].as_str().unwrap_or_default();
+    assert!(reason.contains("less than the bot's cash"), "{failed}");
+
+    quiet_live_bot(&fake, &server, "manual", "1000").await;
+    bot_state(&server, "manual", "ready", |_| {
+        fake.account_subscriptions() >= 2
+    })
+    .await;
+    fake.close("BTCUSDT", "1m", true);
+    bot_state(&server, "manual", "a candle", |bot| {
+        bot["candles_processed"] == 1
+    })
+    .await;
+
+    // Every filter is checked before sending: a limit buy far above the
+    // price breaks PERCENT_PRICE_BY_SIDE and is refused by name.
+    let posts = fake.order_posts().len();
+    let (status, problem) = order(
+        &server,
+        "manual",
+        json!({ "side": "buy", "kind": "limit", "quantity": "0.1", "price": "1000" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem.to_string().contains("PERCENT_PRICE_BY_SIDE"),
+        "{problem}"
+    );
+    assert_eq!(fake.order_posts().len(), posts, "nothing was sent");
+
+    // -1007: the exchange took the order but the answer says "unknown".
+    // Never sent again: found by its client order id, its fills booked.
+    fake.script_order(OrderScript::UnknownStatus);
+    let (status, placed) = order(
+        &server,
+        "manual",
+        json!({ "side": "buy", "quantity": "0.5" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    bot_state(&server, "manual", "resolved by query", |bot| {
+        bot["position"] == "0.5" && bot["open_orders"] == json!([])
+    })
+    .await;
+    let taken = fake.orders().len();
+    assert_eq!(taken, 1, "sent once: {:?}", fake.order_posts());
+
+    // 429, then 418: nothing sent, the order closes saying until when, and
+    // new orders are refused (check `rate_limit`) until Retry-After.
+    for (banned, code) in [(false, 429), (true, 418)] {
+        fake.script_order(OrderScript::RateLimited {
+            banned,
+            retry_after: 2,
+        });
+        let (status, placed) = order(
+            &server,
+            "manual",
+            json!({ "side": "buy", "quantity": "0.1" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{placed}");
+        let id = placed["id"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let closed = loop {
+            let (_, detail) = Client::admin()
+                .get(&server.url(&format!("/bots/manual/orders/{id}")))
+                .await;
+            if detail["status"] == "cancelled" {
+                break detail;
+            }
+            assert!(Instant::now() < deadline, "{code}: {detail}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let reason = closed["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("until"), "{code}: {closed}");
+        let (status, problem) = order(
+            &server,
+            "manual",
+            json!({ "side": "buy", "quantity": "0.1" }),
+        )
+        .await;
+        assert_eq!(status, 422, "{code}: {problem}");
+        let text = problem.to_string();
+        assert!(
+            text.contains("rate_limit") && text.contains("until"),
+            "{text}"
+        );
+        assert_eq!(fake.orders().len(), taken, "{code}: nothing was taken");
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+    }
+    let (status, placed) = order(
+        &server,
+        "manual",
+        json!({ "side": "buy", "quantity": "0.1" }),
+    )
+    .await;
+    assert_eq!(status, 201, "orders go again after Retry-After: {placed}");
+    bot_state(&server, "manual", "bought again", |bot| {
+        bot["position"] == "0.6"
+    })
+    .await;
+}

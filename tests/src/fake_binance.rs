@@ -276,8 +276,14 @@ impl FakeBinance {
             .route(
                 "/api/v3/order",
                 axum::routing::post(super::fake_binance_trading::new_order)
-                    .get(super::fake_binance_trading::query_order),
+                    .get(super::fake_binance_trading::query_order)
+                    .delete(super::fake_binance_trading::cancel_order),
             )
+            .route(
+                "/api/v3/myTrades",
+                get(super::fake_binance_trading::my_trades),
+            )
+            .route("/api/v3/account", get(super::fake_binance_trading::account))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -404,6 +410,29 @@ impl FakeBinance {
         inner.trading.api_key = api_key.to_string();
         inner.trading.secret = secret.to_string();
         inner.trading.symbols.insert(symbol.to_string());
+    }
+
+    /// Set what the account holds of `asset` (fills move it from then on).
+    pub fn set_balance(&self, asset: &str, free: f64) {
+        self.inner()
+            .trading
+            .balances
+            .insert(asset.to_string(), free);
+    }
+
+    /// What the account holds of `asset`.
+    pub fn balance(&self, asset: &str) -> f64 {
+        self.inner()
+            .trading
+            .balances
+            .get(asset)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Every signed request the fake received: method and path.
+    pub fn signed_requests(&self) -> Vec<(String, String)> {
+        self.inner().trading.requests.clone()
     }
 
     /// Move the fake's wall clock (for timestamp checks).

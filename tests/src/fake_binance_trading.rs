@@ -1,12 +1,14 @@
 //! The account side of the fake Binance server: signed requests (API key
 //! header, HMAC-SHA256 signature over the query string, `timestamp` within
-//! `recvWindow` of the fake's clock) and `POST` / `GET /api/v3/order` with
+//! `recvWindow` of the fake's clock), `POST` / `GET` / `DELETE
+//! /api/v3/order`, `GET /api/v3/myTrades` and `GET /api/v3/account` with
 //! Binance's answers and error codes. Market orders fill at once at
-//! [`FILL_PRICE`] in two trades; limit orders rest. Scripted answers make an
+//! [`FILL_PRICE`] in two trades; limit orders rest until the test fills
+//! them; fills move the account's balances (BTC against USDT). Scripted answers make an
 //! order's fate unknown to the client (a late answer, a -1007) while the
 //! exchange has it, or refuse it with 429 / 418.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +112,10 @@ pub struct Trading {
     pub last_event: Option<Arc<str>>,
     orders_10s: (i64, u32),
     orders_today: u32,
+    /// Free balances by asset.
+    pub balances: BTreeMap<String, f64>,
+    /// Signed requests received: method and path.
+    pub requests: Vec<(String, String)>,
 }
 
 impl Trading {
@@ -122,6 +128,15 @@ impl Trading {
         })
     }
 
+    /// Move the balances for a trade of `fill` (quote commission).
+    fn settle(&mut self, side: &str, fill: &Value) {
+        let number = |name: &str| fill[name].as_str().unwrap().parse::<f64>().unwrap();
+        let (quantity, price, commission) = (number("qty"), number("price"), number("commission"));
+        let sign = if side == "BUY" { 1.0 } else { -1.0 };
+        *self.balances.entry("BTC".into()).or_default() += sign * quantity;
+        *self.balances.entry("USDT".into()).or_default() -= sign * quantity * price + commission;
+    }
+
     /// Fill more of a resting order; its execution report.
     pub fn fill(&mut self, client_order_id: &str, quantity: &str, now: i64) -> Value {
         let index = self
@@ -131,6 +146,8 @@ impl Trading {
             .expect("an order placed first");
         let price = self.orders[index].price.clone();
         let fill = self.trade(&price, quantity.parse().unwrap());
+        let side = self.orders[index].side.clone();
+        self.settle(&side, &fill);
         let order = &mut self.orders[index];
         order.fills.push(fill.clone());
         let total: f64 = order.quantity.parse().unwrap();
@@ -313,7 +330,9 @@ pub(crate) async fn new_order(
         if market {
             let quantity: f64 = quantity.parse().unwrap_or(0.0);
             for part in [quantity / 2.0, quantity - quantity / 2.0] {
-                fills.push(trading.trade(FILL_PRICE, part));
+                let fill = trading.trade(FILL_PRICE, part);
+                trading.settle(&side, &fill);
+                fills.push(fill);
             }
         }
         let mut order = FakeOrder {
@@ -411,6 +430,123 @@ pub(crate) async fn query_order(
         None => refusal(400, -2013, "Order does not exist."),
     };
     weigh(inner, 4, response)
+}
+
+/// The parameters of a signed request (recorded), or Binance's refusal.
+fn signed(
+    inner: &mut super::fake_binance::Inner,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+) -> Result<Vec<(String, String)>, Refusal> {
+    let now = now_ms(inner);
+    inner
+        .trading
+        .requests
+        .push((method.to_string(), path.to_string()));
+    authenticate(&inner.trading, now, headers, raw)
+}
+
+fn param(params: &[(String, String)], name: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
+}
+
+pub(crate) async fn cancel_order(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let mut guard = shared.inner.lock().unwrap();
+    let inner = &mut *guard;
+    let params = match signed(inner, "DELETE", "/api/v3/order", &headers, raw.as_deref()) {
+        Ok(params) => params,
+        Err((status, code, msg)) => return weigh(inner, 1, refusal(status, code, msg)),
+    };
+    let now = now_ms(inner);
+    let wanted = param(&params, "origClientOrderId");
+    let open = inner.trading.orders.iter_mut().find(|order| {
+        Some(&order.client_order_id) == wanted.as_ref()
+            && (order.status == "NEW" || order.status == "PARTIALLY_FILLED")
+    });
+    let response = match open {
+        Some(order) => {
+            order.status = "CANCELED".into();
+            let mut report = order.report(None, now);
+            report["x"] = json!("CANCELED");
+            let text: Arc<str> = report.to_string().into();
+            let body = order_json(order, false);
+            inner.trading.last_event = Some(text.clone());
+            let _ = shared.user_pushes.send(UserPush::Event(text));
+            axum::Json(body).into_response()
+        }
+        None => refusal(400, -2011, "Unknown order sent."),
+    };
+    weigh(inner, 1, response)
+}
+
+pub(crate) async fn my_trades(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let mut guard = shared.inner.lock().unwrap();
+    let inner = &mut *guard;
+    let params = match signed(inner, "GET", "/api/v3/myTrades", &headers, raw.as_deref()) {
+        Ok(params) => params,
+        Err((status, code, msg)) => return weigh(inner, 5, refusal(status, code, msg)),
+    };
+    let order_id: Option<u64> = param(&params, "orderId").and_then(|id| id.parse().ok());
+    let trades: Vec<Value> = inner
+        .trading
+        .orders
+        .iter()
+        .filter(|order| Some(order.order_id) == order_id)
+        .flat_map(|order| {
+            order.fills.iter().map(move |fill| {
+                let quantity: f64 = fill["qty"].as_str().unwrap().parse().unwrap();
+                let price: f64 = fill["price"].as_str().unwrap().parse().unwrap();
+                json!({
+                    "symbol": order.symbol, "id": fill["tradeId"], "orderId": order.order_id,
+                    "orderListId": -1, "price": fill["price"], "qty": fill["qty"],
+                    "quoteQty": format!("{:.8}", quantity * price),
+                    "commission": fill["commission"], "commissionAsset": fill["commissionAsset"],
+                    "time": order.time, "isBuyer": order.side == "BUY",
+                    "isMaker": order.kind == "LIMIT", "isBestMatch": true
+                })
+            })
+        })
+        .collect();
+    weigh(inner, 5, axum::Json(Value::Array(trades)).into_response())
+}
+
+pub(crate) async fn account(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let mut guard = shared.inner.lock().unwrap();
+    let inner = &mut *guard;
+    if let Err((status, code, msg)) =
+        signed(inner, "GET", "/api/v3/account", &headers, raw.as_deref())
+    {
+        return weigh(inner, 20, refusal(status, code, msg));
+    }
+    let balances: Vec<Value> = inner
+        .trading
+        .balances
+        .iter()
+        .map(|(asset, free)| json!({"asset": asset, "free": format!("{free:.8}"), "locked": "0.00000000"}))
+        .collect();
+    let body = json!({
+        "makerCommission": 10, "takerCommission": 10, "canTrade": true,
+        "canWithdraw": true, "canDeposit": true, "accountType": "SPOT",
+        "balances": balances, "permissions": ["SPOT"]
+    });
+    weigh(inner, 20, axum::Json(body).into_response())
 }
 
 pub(crate) async fn ws_api(

@@ -22,6 +22,10 @@ pub struct Server {
     data_dir: Option<tempfile::TempDir>,
     /// What the server printed on stdout after its address line.
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Its log lines (stderr), also passed on to the test's stderr.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// STRATBOX_LOG, kept for a restart.
+    log: String,
 }
 
 /// What a test server runs with.
@@ -34,6 +38,8 @@ pub struct Options {
     pub presets: Vec<(String, String)>,
     /// Set STRATBOX_ADMIN_TOKEN.
     pub admin_token: bool,
+    /// STRATBOX_LOG (default `warn`).
+    pub log: String,
 }
 
 impl Default for Options {
@@ -43,6 +49,7 @@ impl Default for Options {
             bots: Vec::new(),
             presets: Vec::new(),
             admin_token: true,
+            log: "warn".into(),
         }
     }
 }
@@ -85,7 +92,7 @@ impl Server {
             format!("{}bots_dir: bots\npresets_dir: presets\n", options.settings),
         )
         .unwrap();
-        Self::spawn(data_dir, &settings, options.admin_token)
+        Self::spawn(data_dir, &settings, options.admin_token, &options.log)
     }
 
     /// Start the binary again on an existing data directory.
@@ -94,10 +101,10 @@ impl Server {
         let _ = self.child.wait();
         let data_dir = self.data_dir.take().expect("a data dir");
         let settings = data_dir.path().join("config").join("stratbox.yaml");
-        Self::spawn(data_dir, &settings, true)
+        Self::spawn(data_dir, &settings, true, &self.log.clone())
     }
 
-    fn spawn(data_dir: tempfile::TempDir, settings: &Path, admin_token: bool) -> Server {
+    fn spawn(data_dir: tempfile::TempDir, settings: &Path, admin_token: bool, log: &str) -> Server {
         let plugins = path_from_env("STRATBOX_PLUGIN_DIR", "target/plugins");
         let mut command = Command::new(binary());
         command
@@ -108,16 +115,25 @@ impl Server {
             .arg("--plugins-dir")
             .arg(&plugins)
             .env("STRATBOX_CACHE_DIR", data_dir.path().join("cache"))
-            .env("STRATBOX_LOG", "warn")
+            .env("STRATBOX_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         if admin_token {
             command.env("STRATBOX_ADMIN_TOKEN", ADMIN_TOKEN);
         } else {
             command.env_remove("STRATBOX_ADMIN_TOKEN");
         }
         let mut child = command.spawn().expect("the server starts");
+        let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log_sink = logged.clone();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                log_sink.lock().unwrap().push(line);
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines
@@ -139,6 +155,8 @@ impl Server {
             base,
             data_dir: Some(data_dir),
             stdout: printed,
+            stderr: logged,
+            log: log.to_string(),
         }
     }
 

@@ -41,6 +41,12 @@ pub struct ServerSettings {
     /// besides Binance's own deployments (default: none, so that a client
     /// cannot make the server connect wherever it likes).
     pub binance_urls: Vec<String>,
+    /// Live bots' credentials files are read from here only (default:
+    /// `secrets` in the data directory).
+    pub secrets_dir: Option<PathBuf>,
+    /// Allow live bots on the live Binance exchange (`network: live`); off
+    /// by default, so that only the testnet takes real orders.
+    pub binance_live_account: bool,
     /// Threads strategy code runs on (default: 4 per core, at least 8).
     pub strategy_threads: Option<usize>,
     /// The built control UI, served at `/` (default `ui/dist`).
@@ -141,6 +147,8 @@ impl Default for ServerSettings {
             synchronous: crate::store::Synchronous::Normal,
             feeds_dir: None,
             binance_urls: Vec::new(),
+            secrets_dir: None,
+            binance_live_account: false,
             strategy_threads: None,
             ui_dir: None,
             limits: ServerLimits::default(),
@@ -161,6 +169,13 @@ impl ServerSettings {
         self.feeds_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("feeds"))
+    }
+
+    /// Where live bots' credentials files are read from.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.secrets_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets"))
     }
 
     /// Parse the YAML settings file; issues carry JSON Pointers.

@@ -149,6 +149,8 @@ pub struct OrderView {
     /// market, limit or stop.
     pub kind: String,
     pub quantity: String,
+    /// How much has filled so far (live orders fill in parts).
+    pub filled_quantity: String,
     pub price: Option<String>,
     pub reduce_only: bool,
     /// strategy, manual or kill_switch.
@@ -168,6 +170,7 @@ impl From<&Order> for OrderView {
             side: state_name(&o.side),
             kind: state_name(&o.kind),
             quantity: decimal(o.quantity),
+            filled_quantity: decimal(o.filled),
             price: o.price.map(decimal),
             reduce_only: o.reduce_only,
             origin: state_name(&o.origin),

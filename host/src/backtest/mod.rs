@@ -266,8 +266,8 @@ pub fn run_with<D: Decider>(
     check_spacing(candles, &config.market.timeframe)?;
 
     let engine_error = |ts, error| BacktestError::Engine { ts, error };
-    let mut engine =
-        BotEngine::new(config, decider).map_err(|error| engine_error(candles[0].ts, error))?;
+    let mut engine = BotEngine::simulated(config, decider)
+        .map_err(|error| engine_error(candles[0].ts, error))?;
 
     let mut journal = Journal::default();
     let mut curve = Vec::with_capacity(candles.len());

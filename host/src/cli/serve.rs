@@ -21,9 +21,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
+use std::os::unix::fs::DirBuilderExt;
 use stratbox_host::api::{self, App, AppState, Auth, Role, ServerSettings};
 use stratbox_host::domain::config::{BotConfig, join_issues};
-use stratbox_host::live::{BotManager, LogBook};
+use stratbox_host::live::{BotManager, LiveVenues, LogBook};
 use stratbox_host::persist::{self, StoreCandleArchive, StoreCommitLog};
 use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
 use stratbox_host::store::{PluginBlob, PresetRecord, PrunePolicy, SqliteStore, Store, Writer};
@@ -319,6 +320,12 @@ pub fn run(
     let feeds_dir = settings.feeds_dir();
     std::fs::create_dir_all(&feeds_dir)
         .with_context(|| format!("cannot create the feeds folder {}", feeds_dir.display()))?;
+    let secrets_dir = settings.secrets_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&secrets_dir)
+        .with_context(|| format!("cannot create the secrets folder {}", secrets_dir.display()))?;
     let tokio = stratbox_host::live::runtime()?;
     let served = tokio.block_on(async move {
         let bus = Arc::new(persist::event_bus(&store)?);
@@ -336,6 +343,11 @@ pub fn run(
                 .with_commit_log(Arc::new(StoreCommitLog::new(writer.clone())))
                 .with_replay_dir(feeds_dir)
                 .with_binance_urls(settings.binance_urls.clone())
+                .with_live_venues(
+                    LiveVenues::default()
+                        .with_secrets_dir(secrets_dir)
+                        .allow_live_account(settings.binance_live_account),
+                )
                 .with_strategy_threads(threads)?
                 .with_emergency_engaged(persist::emergency_engaged(store.as_ref())?),
         );

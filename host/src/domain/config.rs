@@ -49,10 +49,28 @@ pub struct BotConfig {
     /// Start the bot when it is created.
     #[serde(default)]
     pub autostart: bool,
+    /// The exchange account a live bot trades on (ignored by paper bots):
+    /// where its credentials are. Without it, a live bot reads them from
+    /// the environment (`STRATBOX_BINANCE_API_KEY` with
+    /// `STRATBOX_BINANCE_API_SECRET` or `STRATBOX_BINANCE_PRIVATE_KEY_FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountConfig>,
     /// What the bot does when the host restarts while it runs; by default
     /// paper bots resume and live bots stay stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_restart: Option<OnRestart>,
+}
+
+/// Where a live bot's exchange credentials are. The config names only the
+/// file: the key and secret never enter a config, the store or an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// A YAML file with `api_key` and either `api_secret` (HMAC) or
+    /// `private_key_file` (an Ed25519 PEM file); on a server, relative to
+    /// its secrets folder (`secrets_dir`) and inside it.
+    #[schemars(length(min = 1, max = 200))]
+    pub credentials_file: PathBuf,
 }
 
 /// What a running bot does when the host restarts.
@@ -138,6 +156,11 @@ pub enum FeedConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(regex(pattern = r"^wss?://[^\s/?#]+(/[^\s?#]*)?$"), length(max = 200))]
         stream_url: Option<String>,
+        /// WebSocket API URL instead of the network's (live bots' account
+        /// events), e.g. `wss://ws-api.testnet.binance.vision/ws-api/v3`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = r"^wss?://[^\s/?#]+(/[^\s?#]*)?$"), length(max = 200))]
+        ws_api_url: Option<String>,
     },
     /// Candles pushed by the caller (tests).
     Stepped,
@@ -176,7 +199,8 @@ pub enum Mode {
     /// Simulated execution against the paper venue.
     #[default]
     Paper,
-    /// Real orders on an exchange (not available yet).
+    /// Real orders on an exchange: a Binance feed's network (`testnet`,
+    /// or `live` where the server allows a live account).
     Live,
 }
 
@@ -383,10 +407,20 @@ impl BotConfig {
             ));
         }
         if self.mode == Mode::Live {
-            issues.push(issue(
-                "/mode",
-                "live trading is not available yet: no live venue exists; use `paper`",
-            ));
+            match &self.market.feed {
+                FeedConfig::Binance {
+                    network: BinanceNetwork::MarketData,
+                    ..
+                } => issues.push(issue(
+                    "/market/feed/network",
+                    "`market_data` carries no orders: a live bot trades on `testnet` or `live`",
+                )),
+                FeedConfig::Binance { .. } => {}
+                _ => issues.push(issue(
+                    "/market/feed/kind",
+                    "a live bot trades where its candles come from: use a `binance` feed",
+                )),
+            }
         }
         if self.capital.initial <= Decimal::ZERO || self.capital.initial > MAX_CAPITAL {
             issues.push(issue(
@@ -496,13 +530,15 @@ pub enum ConfigRefusal {
 /// What changes between two configs of a bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfigDiff {
-    capital: bool,
+    /// The capital or the mode changed (only while stopped and flat).
+    books: bool,
 }
 
 impl ConfigDiff {
-    /// The books start again (a new capital, only while stopped and flat).
+    /// The books start again: a new capital, or paper to live and back
+    /// (only while stopped and flat).
     pub fn restarts_books(&self) -> bool {
-        self.capital
+        self.books
     }
 }
 
@@ -513,7 +549,7 @@ type StoppedOnly = (&'static str, fn(&BotConfig, &BotConfig) -> bool);
 /// The fields a running bot cannot change. Everything else (strategy
 /// parameters and version, risk, limits, fees, execution, instrument rules,
 /// names) is swapped in live, between two candles.
-const STOPPED_ONLY: [StoppedOnly; 5] = [
+const STOPPED_ONLY: [StoppedOnly; 6] = [
     ("/market/symbol", |a, b| a.market.symbol != b.market.symbol),
     ("/market/timeframe", |a, b| {
         a.market.timeframe != b.market.timeframe
@@ -521,6 +557,7 @@ const STOPPED_ONLY: [StoppedOnly; 5] = [
     ("/market/feed", |a, b| a.market.feed != b.market.feed),
     ("/mode", |a, b| a.mode != b.mode),
     ("/capital", |a, b| a.capital != b.capital),
+    ("/account", |a, b| a.account != b.account),
 ];
 
 impl BotConfig {
@@ -555,6 +592,13 @@ impl BotConfig {
                 "close the position and cancel pending orders before changing the capital",
             ));
         }
+        let mode = self.mode != new.mode;
+        if bot.stopped && mode && !bot.flat {
+            issues.push(issue(
+                "/mode",
+                "close the position and cancel pending orders before switching between paper and live",
+            ));
+        }
         if !issues.is_empty() {
             return Err(ConfigRefusal::Invalid(issues));
         }
@@ -568,7 +612,9 @@ impl BotConfig {
                 return Err(ConfigRefusal::NotHotSwappable(fixed));
             }
         }
-        Ok(ConfigDiff { capital })
+        Ok(ConfigDiff {
+            books: capital || mode,
+        })
     }
 }
 
@@ -651,15 +697,31 @@ capital: { quote: USDT, initial: 1000 }
     }
 
     #[test]
-    fn live_mode_and_bad_values_are_refused_with_pointers() {
+    fn live_mode_needs_a_binance_network_that_takes_orders() {
         let text = format!("{MINIMAL}mode: live\nfees: {{ taker_bps: -1 }}\n");
         let issues = BotConfig::from_yaml(&text).unwrap_err();
         let pointers: Vec<_> = issues.iter().map(|i| i.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/mode", "/fees/taker_bps"]);
-        assert!(
-            issues[0]
-                .message
-                .contains("live trading is not available yet")
+        assert_eq!(pointers, ["/market/feed/kind", "/fees/taker_bps"]);
+        assert!(issues[0].message.contains("binance"), "{issues:?}");
+
+        let on = |network: &str| {
+            MINIMAL.replace(
+                "timeframe: 1m }",
+                &format!("timeframe: 1m, feed: {{ kind: binance, network: {network} }} }}"),
+            ) + "mode: live\n"
+        };
+        let issues = BotConfig::from_yaml(&on("market_data")).unwrap_err();
+        assert_eq!(issues[0].pointer, "/market/feed/network");
+        let testnet = BotConfig::from_yaml(&on("testnet")).expect("live on the testnet");
+        assert_eq!(testnet.mode, Mode::Live);
+        // Paper to live is one field.
+        let paper = BotConfig::from_yaml(&on("testnet").replace("mode: live\n", "")).unwrap();
+        assert_eq!(
+            BotConfig {
+                mode: Mode::Live,
+                ..paper
+            },
+            testnet
         );
     }
 

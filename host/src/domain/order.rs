@@ -62,6 +62,10 @@ pub struct Order {
     pub side: Side,
     pub kind: OrderKind,
     pub quantity: Decimal,
+    /// How much of `quantity` has filled so far (partial fills come from
+    /// an exchange; the paper venue fills whole).
+    #[serde(default)]
+    pub filled: Decimal,
     /// Limit or stop price.
     pub price: Option<Decimal>,
     pub reduce_only: bool,

@@ -4,8 +4,12 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 use serde::Serialize;
 
-use crate::domain::config::{BotConfig, FillTiming};
-use crate::domain::{Candle, Fill, Order, OrderKind, OrderOrigin, OrderRequest, Side, Timeframe};
+use std::sync::Arc;
+
+use crate::domain::config::{BotConfig, FillTiming, Mode};
+use crate::domain::{
+    Candle, Fill, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side, Timeframe,
+};
 use crate::plugin::contract::{self, Action};
 use crate::plugin::{PluginError, PluginInstance};
 
@@ -13,6 +17,7 @@ use super::portfolio::{Portfolio, Trade};
 use super::risk::{
     OrderContext, RiskEngine, RiskEvent, RiskOutcome, StateChange, TradingState, Violation,
 };
+use super::routing::{ExchangeReport, OrderCheck, Routing, VenueRequest};
 use super::venue::{PaperVenue, VenueEvent};
 
 /// Largest quantity or price an intent may carry (10^12): products of such
@@ -25,6 +30,9 @@ const MAX_TAG_CHARS: usize = 64;
 fn clip_tag(tag: &str) -> String {
     tag.chars().take(MAX_TAG_CHARS).collect()
 }
+
+/// How a live order whose cancel was sent (not yet confirmed) is marked.
+const CANCEL_REQUESTED: &str = "cancel requested: ";
 
 /// Actions recorded in one signal event.
 const MAX_SIGNAL_ACTIONS: usize = 100;
@@ -164,8 +172,10 @@ pub struct BotEngine<D = PluginInstance> {
     plugin: D,
     /// Cash, position, PnL: the money.
     portfolio: Portfolio,
-    /// Where orders rest and fill.
+    /// Where orders rest and (paper) fill: the book.
     venue: PaperVenue,
+    /// Live bots: orders go to an exchange, which reports the fills.
+    routing: Option<Routing>,
     /// Pre-trade checks, rules, trading state, kill-switch.
     risk: RiskEngine,
     fill_timing: FillTiming,
@@ -192,7 +202,19 @@ pub struct BotEngine<D = PluginInstance> {
 use crate::domain::decimal::to_f64;
 
 impl<D: Decider> BotEngine<D> {
+    /// The engine of a bot with this config: a live bot's routes its
+    /// orders to an exchange, a paper bot's fills them on the paper venue.
     pub fn new(config: &BotConfig, plugin: D) -> Result<Self, EngineError> {
+        Self::build(config, plugin, config.mode == Mode::Live)
+    }
+
+    /// The engine of a simulation of this config (a backtest): the paper
+    /// venue, whatever the config's mode.
+    pub fn simulated(config: &BotConfig, plugin: D) -> Result<Self, EngineError> {
+        Self::build(config, plugin, false)
+    }
+
+    fn build(config: &BotConfig, plugin: D, routed: bool) -> Result<Self, EngineError> {
         let timeframe: Timeframe = config
             .market
             .timeframe
@@ -202,6 +224,7 @@ impl<D: Decider> BotEngine<D> {
             plugin,
             portfolio: Portfolio::new(config.capital.initial),
             venue: PaperVenue::new(config.instrument, config.fees, config.execution),
+            routing: routed.then(Routing::default),
             risk: RiskEngine::new(config.risk.clone(), config.capital.initial),
             fill_timing: config.execution.fill_timing,
             timeframe_ms: timeframe.millis(),
@@ -242,6 +265,48 @@ impl<D: Decider> BotEngine<D> {
         self.now = checkpoint.now;
         self.entries_paused = checkpoint.entries_paused;
         self.avg_price_view = None;
+        // Requests of an undone step were never committed: never sent.
+        if let Some(routing) = &mut self.routing {
+            routing.outbox.clear();
+        }
+    }
+
+    /// Whether an exchange executes this engine's orders (a live bot).
+    pub fn is_routed(&self) -> bool {
+        self.routing.is_some()
+    }
+
+    /// The exchange's rules, checked before an order enters the book. A
+    /// routed engine refuses every new order until it has one.
+    pub fn set_order_check(&mut self, check: Arc<dyn OrderCheck>) {
+        if let Some(routing) = &mut self.routing {
+            routing.check = Some(check);
+        }
+    }
+
+    /// Ask again for the cancels requested but not confirmed (a restart
+    /// may have come before they were sent; a second cancel is harmless).
+    pub fn repeat_cancel_requests(&mut self) {
+        let Some(routing) = &mut self.routing else {
+            return;
+        };
+        for order in self.venue.open_orders() {
+            if order
+                .reason
+                .as_deref()
+                .is_some_and(|reason| reason.starts_with(CANCEL_REQUESTED))
+            {
+                routing.outbox.push(VenueRequest::Cancel(order.clone()));
+            }
+        }
+    }
+
+    /// What to send to the exchange, taken once the step is committed.
+    pub fn take_outbox(&mut self) -> Vec<VenueRequest> {
+        self.routing
+            .as_mut()
+            .map(|routing| std::mem::take(&mut routing.outbox))
+            .unwrap_or_default()
     }
 
     /// Refuse (or allow again) orders that grow the position. Pausing also
@@ -263,10 +328,27 @@ impl<D: Decider> BotEngine<D> {
             .map(|o| o.id)
             .collect();
         for id in buys {
-            if let Some(order) = self.venue.cancel_id(id, self.now, reason) {
-                self.events.push(EngineEvent::OrderCancelled { order });
-            }
+            self.cancel_id(id, reason);
         }
+    }
+
+    /// Cancel one open order: at once on paper; on an exchange, the cancel
+    /// is sent and the order stays open (marked) until the exchange
+    /// confirms. The order as it is now, or None if no open order has `id`.
+    fn cancel_id(&mut self, id: u64, reason: &str) -> Option<Order> {
+        let Some(routing) = &mut self.routing else {
+            let order = self.venue.cancel_id(id, self.now, reason)?;
+            self.events.push(EngineEvent::OrderCancelled {
+                order: order.clone(),
+            });
+            return Some(order);
+        };
+        let order = self.venue.open_order_mut(id)?;
+        if order.reason.is_none() {
+            order.reason = Some(format!("{CANCEL_REQUESTED}{reason}"));
+            routing.outbox.push(VenueRequest::Cancel(order.clone()));
+        }
+        Some(order.clone())
     }
 
     /// Whatever makes the decisions.
@@ -325,10 +407,12 @@ impl<D: Decider> BotEngine<D> {
     /// One closed candle: fills of pending orders, mark-to-market, risk rules,
     /// then the strategy's decision (unless the kill-switch is engaged).
     pub fn on_candle(&mut self, candle: &Candle) -> Result<(), EngineError> {
-        // Orders waiting for this candle.
+        // Orders waiting for this candle (an exchange fills its own).
         let mut venue_events = std::mem::take(&mut self.venue_events);
-        self.venue
-            .on_candle(candle, &mut self.portfolio, &mut venue_events);
+        if self.routing.is_none() {
+            self.venue
+                .on_candle(candle, &mut self.portfolio, &mut venue_events);
+        }
         let result = self.absorb(&mut venue_events, candle.ts, true);
         self.venue_events = venue_events;
         result?;
@@ -416,13 +500,10 @@ impl<D: Decider> BotEngine<D> {
                     .venue
                     .open_orders()
                     .iter()
-                    .any(|o| o.client_tag == tag && o.origin == OrderOrigin::Strategy);
-                if strategy_order
-                    && let Some(order) =
-                        self.venue
-                            .cancel_tag(&tag, self.now, "cancelled by the strategy")
-                {
-                    self.events.push(EngineEvent::OrderCancelled { order });
+                    .find(|o| o.client_tag == tag && o.origin == OrderOrigin::Strategy)
+                    .map(|o| o.id);
+                if let Some(id) = strategy_order {
+                    self.cancel_id(id, "cancelled by the strategy");
                 }
                 Ok(())
             }
@@ -554,6 +635,22 @@ impl<D: Decider> BotEngine<D> {
                 refusal.message,
             ));
         }
+        if let Some(routing) = &self.routing {
+            let open = self.venue.open_orders().len();
+            let checked = match &routing.check {
+                Some(check) => check
+                    .check(&request, reference, open)
+                    .map_err(|refusal| (refusal.check, refusal.message)),
+                None => Err((
+                    "venue".to_string(),
+                    "the exchange link is not ready".to_string(),
+                )),
+            };
+            if let Err((check, message)) = checked {
+                return Ok(self.reject(request.client_tag, request.origin, &check, message));
+            }
+            return Ok(Placement::Placed(self.route(request)));
+        }
         let order = if immediate {
             self.fill_now(request, reference, true)?
         } else {
@@ -564,6 +661,116 @@ impl<D: Decider> BotEngine<D> {
             order
         };
         Ok(Placement::Placed(order))
+    }
+
+    /// Book an order as open and queue it for the exchange.
+    fn route(&mut self, request: OrderRequest) -> Order {
+        let order = self.venue.accept(request, self.now);
+        self.events.push(EngineEvent::OrderPlaced {
+            order: order.clone(),
+        });
+        if let Some(routing) = &mut self.routing {
+            routing.outbox.push(VenueRequest::Send {
+                order: order.clone(),
+                reference: self.last_close.unwrap_or_default(),
+            });
+        }
+        order
+    }
+
+    /// Apply what the exchange did with one of this bot's orders: a fill
+    /// books the part of it not booked yet (see the module comment of
+    /// `routing`) and the strategy hears of it; a close ends the order.
+    /// False when the report changed nothing (a repeat, or an order the
+    /// book does not hold).
+    pub fn apply_report(&mut self, report: ExchangeReport) -> Result<bool, EngineError> {
+        match report {
+            ExchangeReport::Closed {
+                order_id,
+                ts,
+                reason,
+            } => {
+                // A cancel this bot asked for keeps the reason it was asked with.
+                let asked = self
+                    .venue
+                    .open_orders()
+                    .iter()
+                    .find(|o| o.id == order_id)
+                    .and_then(|o| o.reason.as_deref()?.strip_prefix(CANCEL_REQUESTED))
+                    .map(str::to_string);
+                let reason = asked.unwrap_or(reason);
+                let Some(order) = self.venue.cancel_id(order_id, ts, &reason) else {
+                    return Ok(false);
+                };
+                self.events.push(EngineEvent::OrderCancelled { order });
+                Ok(true)
+            }
+            ExchangeReport::Fill(report) => {
+                let Some(order) = self.venue.open_order_mut(report.order_id) else {
+                    tracing::warn!(
+                        order = report.order_id,
+                        trade = report.trade_id,
+                        "a fill of an order the book does not hold open: not booked"
+                    );
+                    return Ok(false);
+                };
+                let new =
+                    (report.cumulative.min(order.quantity) - order.filled).min(report.quantity);
+                if new <= Decimal::ZERO {
+                    return Ok(false);
+                }
+                order.filled += new;
+                order.updated_ts = report.ts;
+                let done = order.filled >= order.quantity;
+                let mut quantity = new;
+                if order.side == Side::Sell && quantity > self.portfolio.position() {
+                    tracing::warn!(
+                        order = order.id,
+                        "the exchange sold more than the bot holds: booked up to its position"
+                    );
+                    quantity = self.portfolio.position();
+                }
+                let fee = if quantity == new {
+                    report.fee
+                } else {
+                    report.fee * quantity / new
+                };
+                let fill = Fill {
+                    order_id: order.id,
+                    client_tag: order.client_tag.clone(),
+                    side: order.side,
+                    quantity,
+                    price: report.price,
+                    fee,
+                    liquidity: report.liquidity,
+                    origin: order.origin,
+                    ts: report.ts,
+                };
+                let order = if done {
+                    self.venue
+                        .remove_open(report.order_id, OrderStatus::Filled, report.ts)
+                        .expect("the order was open above")
+                } else {
+                    order.clone()
+                };
+                let mut venue_events = std::mem::take(&mut self.venue_events);
+                if quantity.is_zero() {
+                    self.events.push(EngineEvent::OrderFilled { order, fill });
+                } else {
+                    let trade = self.portfolio.apply_fill(&fill);
+                    let position_after = self.portfolio.position();
+                    venue_events.push(VenueEvent::Filled {
+                        order,
+                        fill,
+                        trade,
+                        position_after,
+                    });
+                }
+                let result = self.absorb(&mut venue_events, report.ts, true);
+                self.venue_events = venue_events;
+                result.map(|()| true)
+            }
+        }
     }
 
     fn taker_fee_bps(&self) -> Decimal {
@@ -694,19 +901,17 @@ impl<D: Decider> BotEngine<D> {
         self.place(request, immediate)
     }
 
-    /// Cancel one open order by id (operator action); None if no open order has it.
+    /// Cancel one open order by id (operator action); None if no open order
+    /// has it. A live order is returned still open, its cancel requested.
     pub fn cancel_order(&mut self, id: u64, reason: &str) -> Option<Order> {
-        let order = self.venue.cancel_id(id, self.now, reason)?;
-        self.events.push(EngineEvent::OrderCancelled {
-            order: order.clone(),
-        });
-        Some(order)
+        self.cancel_id(id, reason)
     }
 
     /// Cancel every pending order (operator action).
     pub fn cancel_pending(&mut self, reason: &str) {
-        for order in self.venue.cancel_all(self.now, reason) {
-            self.events.push(EngineEvent::OrderCancelled { order });
+        let ids: Vec<u64> = self.venue.open_orders().iter().map(|o| o.id).collect();
+        for id in ids {
+            self.cancel_id(id, reason);
         }
     }
 
@@ -741,6 +946,10 @@ impl<D: Decider> BotEngine<D> {
         reference: Decimal,
         notify: bool,
     ) -> Result<Order, EngineError> {
+        if self.routing.is_some() {
+            // The exchange fills it; no check may hold back a flatten.
+            return Ok(self.route(request));
+        }
         let mut venue_events = std::mem::take(&mut self.venue_events);
         let placed = self.venue.fill_now(
             request,

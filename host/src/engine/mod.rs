@@ -3,12 +3,15 @@
 //! One candle in -> plugin decision -> risk checks -> paper venue -> fills ->
 //! portfolio -> risk rules -> events out ([`BotEngine::on_candle`]). Plain
 //! synchronous Rust with no clock of its own (it uses candle time), so a
-//! backtest and a live bot drive exactly the same code.
+//! backtest and a live bot drive exactly the same code. A live bot's
+//! engine routes its orders to an exchange instead ([`routing`]): same
+//! checks, same book and money, fills reported back.
 
 mod bot;
 pub mod metrics;
 mod portfolio;
 mod risk;
+mod routing;
 mod venue;
 
 pub use bot::{
@@ -20,4 +23,5 @@ pub use risk::{
     OrderContext, Refusal, RiskEngine, RiskEvent, RiskOutcome, Rule, RuleStatus, StateChange,
     TradingState, Violation,
 };
+pub use routing::{CheckRefusal, ExchangeFill, ExchangeReport, OrderCheck, VenueRequest};
 pub use venue::{PaperVenue, VenueEvent, VenueRejection};

@@ -156,6 +156,7 @@ impl PaperVenue {
             side: request.side,
             kind: request.kind,
             quantity: request.quantity,
+            filled: Decimal::ZERO,
             price: request.price,
             reduce_only: request.reduce_only,
             origin: request.origin,
@@ -167,6 +168,21 @@ impl PaperVenue {
         self.next_id += 1;
         self.open.push(order.clone());
         order
+    }
+
+    /// The open order with this id, to update in place (live fills).
+    pub fn open_order_mut(&mut self, id: u64) -> Option<&mut Order> {
+        self.open.iter_mut().find(|o| o.id == id)
+    }
+
+    /// Take the open order with this id out of the book with its final
+    /// `status`.
+    pub fn remove_open(&mut self, id: u64, status: OrderStatus, ts: i64) -> Option<Order> {
+        let index = self.open.iter().position(|o| o.id == id)?;
+        let mut order = self.open.remove(index);
+        order.status = status;
+        order.updated_ts = ts;
+        Some(order)
     }
 
     /// Cancel the open order with this client tag.
@@ -398,6 +414,10 @@ impl PaperVenue {
         };
         let trade = portfolio.apply_fill(&fill);
         let position_after = portfolio.position();
+        let order = Order {
+            filled: quantity,
+            ..order
+        };
         events.push(VenueEvent::Filled {
             order: Self::close(order, OrderStatus::Filled, ts, None),
             fill,

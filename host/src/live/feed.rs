@@ -248,6 +248,7 @@ impl FeedKey {
                 network: Default::default(),
                 rest_url: Some(endpoints.rest),
                 stream_url: Some(endpoints.stream),
+                ws_api_url: None,
             },
             None => config.market.feed.clone(),
         };
@@ -347,28 +348,30 @@ pub struct FeedHub {
 const OUTSIDE_REPLAY_DIR: &str =
     "replay files must be relative paths (no `..`) to files inside the server's feeds folder";
 
+/// Why a file named by a client is refused.
+pub(crate) enum PathRefusal {
+    /// Absolute, with `..`, or leading out of the folder (one answer for
+    /// all, so it tells nothing about the rest of the machine).
+    Outside,
+    /// Inside, but no such file.
+    Missing,
+}
+
 /// `file` inside `dir`: relative, no `..`, and no symbolic link leading out.
-fn inside(dir: &Path, file: &Path) -> Result<PathBuf, FeedError> {
-    let outside = || FeedError::Replay {
-        path: file.to_path_buf(),
-        reason: OUTSIDE_REPLAY_DIR.into(),
-    };
+pub(crate) fn inside(dir: &Path, file: &Path) -> Result<PathBuf, PathRefusal> {
     let plain = file
         .components()
         .all(|part| matches!(part, std::path::Component::Normal(_)));
     if !plain || file.as_os_str().is_empty() {
-        return Err(outside());
+        return Err(PathRefusal::Outside);
     }
-    let root = dir.canonicalize().map_err(|_| outside())?;
+    let root = dir.canonicalize().map_err(|_| PathRefusal::Outside)?;
     let resolved = root
         .join(file)
         .canonicalize()
-        .map_err(|_| FeedError::Replay {
-            path: file.to_path_buf(),
-            reason: "no such file in the server's feeds folder".into(),
-        })?;
+        .map_err(|_| PathRefusal::Missing)?;
     if !resolved.starts_with(&root) || !resolved.is_file() {
-        return Err(outside());
+        return Err(PathRefusal::Outside);
     }
     Ok(resolved)
 }
@@ -461,7 +464,14 @@ impl FeedHub {
     /// The candles of a replay feed, read off the async workers.
     async fn replay_candles(&self, file: &Path) -> Result<Vec<Candle>, FeedError> {
         let path = match &self.replay_dir {
-            Some(dir) => inside(dir, file)?,
+            Some(dir) => inside(dir, file).map_err(|refusal| FeedError::Replay {
+                path: file.to_path_buf(),
+                reason: match refusal {
+                    PathRefusal::Outside => OUTSIDE_REPLAY_DIR,
+                    PathRefusal::Missing => "no such file in the server's feeds folder",
+                }
+                .into(),
+            })?,
             None => file.to_path_buf(),
         };
         let shown = file.to_path_buf();
@@ -483,10 +493,11 @@ impl FeedHub {
         if let FeedConfig::Binance {
             rest_url,
             stream_url,
+            ws_api_url,
             ..
         } = &config.market.feed
         {
-            self.check_binance_urls(&[rest_url, stream_url])?;
+            self.check_binance_urls(&[rest_url, stream_url, ws_api_url])?;
         }
         let key = FeedKey::of(config);
         if let Some(handle) = self.running(&key) {

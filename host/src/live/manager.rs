@@ -22,6 +22,7 @@ use crate::plugin::PluginRegistry;
 use super::bus::EventBus;
 use super::durable::{CommitLog, HostRecord, RunnerState};
 use super::event::EventData;
+use super::exchange_link::LiveVenues;
 use super::feed::{CandleArchive, FeedHub};
 use super::latency::LatencyHistogram;
 use super::request::{
@@ -99,6 +100,7 @@ impl BotManager {
                 latency: Arc::new(LatencyHistogram::default()),
                 threads: Arc::new(threads),
                 emergency: Arc::new(AtomicBool::new(false)),
+                venues: Arc::new(LiveVenues::default()),
             }),
         }
     }
@@ -123,6 +125,12 @@ impl BotManager {
     /// Binance feeds may point only at Binance or at these base URLs.
     pub fn with_binance_urls(mut self, urls: Vec<String>) -> Self {
         self.feeds.set_binance_urls(urls);
+        self
+    }
+
+    /// Where live bots' accounts are and what the server allows them.
+    pub fn with_live_venues(mut self, venues: LiveVenues) -> Self {
+        self.context_mut().venues = Arc::new(venues);
         self
     }
 

@@ -2,6 +2,8 @@
 //! engine step with candles from a shared feed.
 //!
 //! - `feed`: candle sources shared by bots with identical feed definitions;
+//! - `exchange_link`: a live bot's link to its exchange account (orders
+//!   out, fills back, reconciliation);
 //! - `state`: the bot state machine (one table);
 //! - `request`: commands, their typed replies and errors, deadlines, and
 //!   the urgent lane for kills;
@@ -25,6 +27,7 @@
 mod bus;
 mod durable;
 mod event;
+mod exchange_link;
 mod feed;
 mod latency;
 mod logbook;
@@ -72,6 +75,7 @@ pub use durable::{
     RunnerState,
 };
 pub use event::{Channel, ConfigRecord, EventData, LagReason, StateChanged};
+pub use exchange_link::LiveVenues;
 pub use feed::{
     ARCHIVED_CANDLES, CandleArchive, CandleSource, FeedCandle, FeedError, FeedHandle, FeedHub,
     FeedKey, HISTORY_CAPACITY, Paced,

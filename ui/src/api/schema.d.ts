@@ -1026,6 +1026,18 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description Where a live bot's exchange credentials are. The config names only the
+         *     file: the key and secret never enter a config, the store or an answer.
+         */
+        AccountConfig: {
+            /**
+             * @description A YAML file with `api_key` and either `api_secret` (HMAC) or
+             *     `private_key_file` (an Ed25519 PEM file); on a server, relative to
+             *     its secrets folder (`secrets_dir`) and inside it.
+             */
+            credentials_file: string;
+        };
         AuditView: {
             action: string;
             actor: string;
@@ -1115,6 +1127,13 @@ export interface components {
         BinanceNetwork: "market_data" | "live" | "testnet";
         /** @description One bot: one symbol, one timeframe, one strategy. */
         BotConfig: {
+            /**
+             * @description The exchange account a live bot trades on (ignored by paper bots):
+             *     where its credentials are. Without it, a live bot reads them from
+             *     the environment (`STRATBOX_BINANCE_API_KEY` with
+             *     `STRATBOX_BINANCE_API_SECRET` or `STRATBOX_BINANCE_PRIVATE_KEY_FILE`).
+             */
+            account?: components["schemas"]["AccountConfig"] | null;
             /**
              * @description Start the bot when it is created.
              * @default false
@@ -1638,6 +1657,11 @@ export interface components {
              *     `wss://stream.testnet.binance.vision` (no `/ws` or `/stream`).
              */
             stream_url?: string | null;
+            /**
+             * @description WebSocket API URL instead of the network's (live bots' account
+             *     events), e.g. `wss://ws-api.testnet.binance.vision/ws-api/v3`.
+             */
+            ws_api_url?: string | null;
         } | {
             /** @constant */
             kind: "stepped";
@@ -1973,6 +1997,8 @@ export interface components {
             changes: components["schemas"]["OrderChangeView"][];
             client_tag: string;
             created_at: string;
+            /** @description How much has filled so far (live orders fill in parts). */
+            filled_quantity: string;
             id: string;
             /** @description market, limit or stop. */
             kind: string;
@@ -1998,6 +2024,8 @@ export interface components {
         OrderView: {
             client_tag: string;
             created_at: string;
+            /** @description How much has filled so far (live orders fill in parts). */
+            filled_quantity: string;
             id: string;
             /** @description market, limit or stop. */
             kind: string;

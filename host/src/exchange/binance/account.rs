@@ -77,6 +77,48 @@ impl Credentials {
         Ok(Self::new(&api_key, signer))
     }
 
+    /// A YAML file of `api_key` and `api_secret` (HMAC) or
+    /// `private_key_file` (an Ed25519 PEM file, relative to this file's
+    /// folder). Errors never quote the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, CredentialError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            api_key: String,
+            #[serde(default)]
+            api_secret: Option<String>,
+            #[serde(default)]
+            private_key_file: Option<std::path::PathBuf>,
+        }
+        let shown = path.display().to_string();
+        let failed = |reason: &str| CredentialError::File {
+            path: shown.clone(),
+            reason: reason.to_string(),
+        };
+        let text = std::fs::read_to_string(path).map_err(|_| failed("cannot be read"))?;
+        let file: File = serde_yaml::from_str(&text).map_err(|_| {
+            failed("expected YAML with `api_key` and `api_secret` or `private_key_file`")
+        })?;
+        let signer = match (file.api_secret, file.private_key_file) {
+            (Some(secret), None) => Signer::hmac(&secret)?,
+            (None, Some(key_file)) => {
+                let key_path = path
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(key_file);
+                let pem = std::fs::read_to_string(&key_path)
+                    .map_err(|_| failed("its `private_key_file` cannot be read"))?;
+                Signer::ed25519_pem(&pem)?
+            }
+            _ => {
+                return Err(failed(
+                    "give exactly one of `api_secret` and `private_key_file`",
+                ));
+            }
+        };
+        Ok(Self::new(&file.api_key, signer))
+    }
+
     /// The API key as it may be shown.
     pub fn masked_key(&self) -> String {
         mask(&self.api_key)
@@ -95,12 +137,7 @@ impl std::fmt::Debug for Credentials {
 /// The client order id of `bot`'s order number `order`: the same on every
 /// run, unique per bot, at most 36 of `[A-Za-z0-9-_]` as Binance requires.
 pub fn client_order_id(bot: &str, order: u64) -> String {
-    let digest = Sha256::digest(bot.as_bytes());
-    let tag: String = digest[..5]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("sb{tag}-{order}")
+    format!("{}-{order}", client_order_id_prefix(bot))
 }
 
 /// A fill of an order, as Binance reports it.
@@ -127,6 +164,45 @@ pub struct OrderReport {
     pub cummulative_quote_qty: Decimal,
     #[serde(default)]
     pub fills: Vec<TradeFill>,
+}
+
+/// One trade of the account (`myTrades`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountTrade {
+    pub id: u64,
+    pub order_id: u64,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub commission: Decimal,
+    pub commission_asset: String,
+    pub time: i64,
+    pub is_maker: bool,
+}
+
+/// What the account holds of one asset.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Balance {
+    pub asset: String,
+    pub free: Decimal,
+    pub locked: Decimal,
+}
+
+/// The order number `bot` gave the order with this client order id (see
+/// [`client_order_id`]), or None if it is not one of `bot`'s.
+pub fn order_number(bot: &str, client_order_id: &str) -> Option<u64> {
+    let (prefix, number) = client_order_id.rsplit_once('-')?;
+    let number: u64 = number.parse().ok()?;
+    (client_order_id_prefix(bot) == prefix).then_some(number)
+}
+
+fn client_order_id_prefix(bot: &str) -> String {
+    let digest = Sha256::digest(bot.as_bytes());
+    let tag: String = digest[..5]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sb{tag}")
 }
 
 /// An order to place.
@@ -188,6 +264,8 @@ fn refused_before_matching(code: i64) -> bool {
 const SETTLED_AFTER_WINDOW_MS: i64 = 10_000;
 const TIMESTAMP_OUTSIDE_WINDOW: i64 = -1021;
 const NO_SUCH_ORDER: i64 = -2013;
+/// A cancel of an order that is not open (filled, or never there).
+const UNKNOWN_ORDER: i64 = -2011;
 const API_KEY_HEADER: &str = "X-MBX-APIKEY";
 
 #[derive(Debug, Clone)]
@@ -302,6 +380,11 @@ impl SpotAccount {
             "timestamp": timestamp,
             "signature": self.credentials.signer.sign(&payload),
         })
+    }
+
+    /// Until when Binance told this client to stop (429/418), if it did.
+    pub fn blocked_until(&self) -> Option<Instant> {
+        self.rest.blocked_until()
     }
 
     /// Orders placed today, as Binance last reported.
@@ -531,30 +614,87 @@ impl SpotAccount {
             ("symbol", symbol.to_string()),
             ("origClientOrderId", client_order_id.to_string()),
         ];
-        let url = || "/api/v3/order".to_string();
+        self.repeatable(reqwest::Method::GET, "/api/v3/order", &params, 4)
+            .await
+    }
+
+    /// Cancel the order with this client order id: its report after the
+    /// cancel, or None if Binance has no open order by that id (it filled,
+    /// or was never placed: query it to know which).
+    pub async fn cancel(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<Option<OrderReport>, RestError> {
+        let params = [
+            ("symbol", symbol.to_string()),
+            ("origClientOrderId", client_order_id.to_string()),
+        ];
+        self.repeatable(reqwest::Method::DELETE, "/api/v3/order", &params, 1)
+            .await
+    }
+
+    /// The trades of one order (Binance's order id), oldest first.
+    pub async fn trades(
+        &self,
+        symbol: &str,
+        order_id: u64,
+    ) -> Result<Vec<AccountTrade>, RestError> {
+        let params = [
+            ("symbol", symbol.to_string()),
+            ("orderId", order_id.to_string()),
+        ];
+        let mut trades: Vec<AccountTrade> = self
+            .repeatable(reqwest::Method::GET, "/api/v3/myTrades", &params, 5)
+            .await?
+            .unwrap_or_default();
+        trades.sort_by_key(|trade| trade.id);
+        Ok(trades)
+    }
+
+    /// The account's balances (non-zero ones).
+    pub async fn balances(&self) -> Result<Vec<Balance>, RestError> {
+        #[derive(Deserialize)]
+        struct AccountInfo {
+            balances: Vec<Balance>,
+        }
+        let params = [("omitZeroBalances", "true".to_string())];
+        let info: Option<AccountInfo> = self
+            .repeatable(reqwest::Method::GET, "/api/v3/account", &params, 20)
+            .await?;
+        Ok(info.map(|info| info.balances).unwrap_or_default())
+    }
+
+    /// A signed request that may be sent again without harm (a read, a
+    /// cancel): retried on 5xx and network errors, and once more after a
+    /// clock sync on -1021. None when Binance has no such order.
+    async fn repeatable<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(&str, String)],
+        weight: u32,
+    ) -> Result<Option<T>, RestError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt == 3;
-            self.rest.pace(4).await;
+            self.rest.pace(weight).await;
             let answer = self
-                .signed(
-                    reqwest::Method::GET,
-                    "/api/v3/order",
-                    &params,
-                    self.timestamp(),
-                )
+                .signed(method.clone(), path, params, self.timestamp())
                 .await;
             match answer {
                 Ok(Answer::Ok(body)) => {
                     return serde_json::from_slice(&body).map(Some).map_err(|error| {
                         RestError::Format {
-                            url: url(),
+                            url: path.to_string(),
                             reason: error.to_string(),
                         }
                     });
                 }
-                Ok(Answer::Api { code, .. }) if code == NO_SUCH_ORDER => return Ok(None),
+                Ok(Answer::Api { code, .. }) if code == NO_SUCH_ORDER || code == UNKNOWN_ORDER => {
+                    return Ok(None);
+                }
                 Ok(Answer::Api { code, .. }) if code == TIMESTAMP_OUTSIDE_WINDOW && !last => {
                     self.sync_clock().await?;
                 }
@@ -575,7 +715,7 @@ impl SpotAccount {
                 }
                 Err(error) if last => {
                     return Err(RestError::Unreachable {
-                        url: url(),
+                        url: path.to_string(),
                         reason: error.to_string(),
                     });
                 }

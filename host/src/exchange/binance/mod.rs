@@ -15,8 +15,8 @@ pub mod stream;
 pub mod user_stream;
 
 pub use account::{
-    AccountSettings, Credentials, NewOrder, OrderReport, Placement, Resolution, SpotAccount,
-    client_order_id,
+    AccountSettings, AccountTrade, Balance, Credentials, NewOrder, OrderReport, Placement,
+    Resolution, SpotAccount, client_order_id, order_number,
 };
 pub use filters::{FilterRefusal, OrderShape, OrderSide, OrderType, SymbolInfo};
 pub use history::{DownloadProgress, download};
@@ -34,6 +34,26 @@ use crate::domain::config::{BinanceNetwork, FeedConfig};
 pub struct Endpoints {
     pub rest: String,
     pub stream: String,
+}
+
+/// The WebSocket API (account events) of a Binance feed's network, or its
+/// override.
+pub fn ws_api_of_feed(feed: &FeedConfig) -> Option<String> {
+    let FeedConfig::Binance {
+        network,
+        ws_api_url,
+        ..
+    } = feed
+    else {
+        return None;
+    };
+    let default = match network {
+        BinanceNetwork::MarketData | BinanceNetwork::Live => {
+            "wss://ws-api.binance.com:443/ws-api/v3"
+        }
+        BinanceNetwork::Testnet => "wss://ws-api.testnet.binance.vision/ws-api/v3",
+    };
+    Some(ws_api_url.as_deref().unwrap_or(default).to_string())
 }
 
 impl Endpoints {
@@ -64,6 +84,7 @@ impl Endpoints {
                 network,
                 rest_url,
                 stream_url,
+                ..
             } => Some(Self::of(
                 *network,
                 rest_url.as_deref(),

@@ -49,6 +49,9 @@ pub struct ExecutionReport {
     /// -1 unless this is a trade.
     #[serde(rename = "t")]
     pub trade_id: i64,
+    /// The trade added liquidity.
+    #[serde(rename = "m", default)]
+    pub maker: bool,
     #[serde(rename = "T")]
     pub transaction_time: i64,
 }

@@ -144,6 +144,8 @@ impl BotRunner {
         let batch = self.record_batch(&events, equity);
         if let Err(error) = self.commit(batch).await {
             tracing::error!(bot = %self.id(), %error, "records not committed");
+            // Orders of an uncommitted step are never sent.
+            self.engine_mut().take_outbox();
             self.fail(&format!("the store failed: {error}"));
             self.publish(Vec::new(), Vec::new());
             return;

@@ -197,6 +197,15 @@ impl BotRunner {
             && config.limits == self.config.limits
             && !diff.restarts_books()
             && self.engine().decider().poisoned().is_none();
+        // A new exchange link when the bot moves between paper and live or
+        // to another account (both only while stopped); it is checked here,
+        // attached once the change is committed.
+        let relink = config.mode != self.config.mode || config.account != self.config.account;
+        let new_link = if relink {
+            Some(self.connect(&config).map_err(CommandError::Invalid)?)
+        } else {
+            None
+        };
         let config = Arc::new(config);
         let instance = if keeps_strategy {
             None
@@ -241,12 +250,22 @@ impl BotRunner {
         self.config_version = self.config_version.saturating_add(1);
         let record = self.config_record(&actor);
         match self.commit_command(point, Some(record)).await {
-            Ok(snapshot) => Ok(reply(
-                Outcome::ConfigApplied {
-                    version: self.config_version,
-                },
-                snapshot,
-            )),
+            Ok(snapshot) => {
+                match new_link {
+                    Some(link) => self.attach(link),
+                    // A rebuilt engine gets the link's check again.
+                    None => {
+                        let link = self.link.take();
+                        self.attach(link);
+                    }
+                }
+                Ok(reply(
+                    Outcome::ConfigApplied {
+                        version: self.config_version,
+                    },
+                    snapshot,
+                ))
+            }
             Err(error) => {
                 // The undo put the books back; the strategy and terms too.
                 match replaced {

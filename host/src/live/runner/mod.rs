@@ -34,6 +34,7 @@ use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
 use super::bus::EventBus;
 use super::durable::{CommitLog, EquitySample, KillSwitchRecord, RecordBatch, RunnerState};
 use super::event::{ConfigRecord, EventData, StateChanged};
+use super::exchange_link::{Book, ExchangeLink, LinkReport, LiveVenues};
 use super::feed::FeedHandle;
 use super::latency::LatencyHistogram;
 use super::request::{CommandError, CommandReply, Request, Urgent};
@@ -57,6 +58,8 @@ pub(crate) struct RunnerContext {
     pub threads: Arc<StrategyThreads>,
     /// The emergency stop: while set, nothing starts.
     pub emergency: Arc<AtomicBool>,
+    /// Where live bots' exchange accounts are.
+    pub venues: Arc<LiveVenues>,
 }
 
 /// A new bot's parts, checked and instantiated by the manager.
@@ -83,6 +86,14 @@ pub(crate) fn init_issues(error: InitError) -> Vec<ConfigIssue> {
             pointer: "/strategy".into(),
             message: error.to_string(),
         }],
+    }
+}
+
+/// The next report of a live bot's exchange link; never for a paper bot.
+async fn next_report(link: &mut Option<ExchangeLink>) -> Option<LinkReport> {
+    match link {
+        Some(link) => link.reports.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -126,6 +137,8 @@ pub(crate) struct BotRunner {
     last_update_at: Option<Instant>,
     /// State changes of the step being committed: published after it.
     pending_state_changes: Vec<(BotState, BotState, String)>,
+    /// A live bot's link to its exchange account.
+    link: Option<ExchangeLink>,
     context: Arc<RunnerContext>,
     urgent: Arc<Urgent>,
 }
@@ -171,6 +184,7 @@ impl BotRunner {
             snapshot: watch::channel(Arc::new(BotSnapshot::default())).0,
             last_update_at: None,
             pending_state_changes: Vec::new(),
+            link: None,
             context,
             urgent,
         };
@@ -278,6 +292,10 @@ impl BotRunner {
                     if self.answer(request).await {
                         break;
                     }
+                    candles.mark_changed();
+                }
+                Some(report) = next_report(&mut self.link) => {
+                    self.on_exchange(report).await;
                     candles.mark_changed();
                 }
                 changed = candles.changed(), if self.state.consumes_candles() => {
@@ -452,9 +470,87 @@ impl BotRunner {
         }
     }
 
+    /// Start (or replace) the exchange link of a live bot for `config`;
+    /// none for a paper bot. The engine gets the link's order check.
+    fn connect(&mut self, config: &BotConfig) -> Result<Option<ExchangeLink>, Vec<ConfigIssue>> {
+        if config.mode != crate::domain::config::Mode::Live {
+            return Ok(None);
+        }
+        let engine = self.engine();
+        let book = Book {
+            open: engine.open_orders().to_vec(),
+            cash: engine.portfolio().cash(),
+            position: engine.portfolio().position(),
+        };
+        self.context
+            .venues
+            .connect(self.id(), config, book)
+            .map(Some)
+    }
+
+    /// Put `link` in place (dropping any other) and give the engine its
+    /// check; cancels the book marks as requested are sent (again).
+    fn attach(&mut self, link: Option<ExchangeLink>) {
+        if let Some(link) = &link {
+            let engine = self.engine_mut();
+            engine.set_order_check(link.check.clone());
+            engine.repeat_cancel_requests();
+        }
+        self.link = link;
+        self.send_to_exchange();
+    }
+
+    /// What the exchange did: applied on a strategy thread (the strategy
+    /// hears of fills), committed, published.
+    async fn on_exchange(&mut self, report: LinkReport) {
+        let point = self.undo_point();
+        match report {
+            LinkReport::Halt(reason) => {
+                tracing::error!(bot = %self.id(), %reason, "the exchange account does not match");
+                self.engine_mut()
+                    .cancel_pending("the account does not match the bot");
+                self.fail(&reason);
+            }
+            LinkReport::Exchange(report) => {
+                let applied = self
+                    .with_engine(move |engine| engine.apply_report(report))
+                    .await;
+                match applied {
+                    Some(Ok(true)) => {}
+                    Some(Ok(false)) | None => return,
+                    Some(Err(error)) => self.fail(&format!("plugin failed: {error}")),
+                }
+            }
+        }
+        if let Err(error) = self.commit_command(point, None).await {
+            tracing::error!(bot = %self.id(), %error, "an exchange report was not stored");
+        }
+    }
+
+    /// Hand what the engine asked of the exchange to the link: called
+    /// only once the step is committed.
+    fn send_to_exchange(&mut self) {
+        let Some(engine) = self.engine.as_deref_mut() else {
+            return;
+        };
+        let requests = engine.take_outbox();
+        if requests.is_empty() {
+            return;
+        }
+        match &self.link {
+            Some(link) => link.send(requests),
+            None => tracing::error!(
+                bot = %self.labels.id,
+                "no exchange link: {} request(s) not sent",
+                requests.len()
+            ),
+        }
+    }
+
     /// After a commit: the new snapshot, the state changes, then `events`
     /// and `extra` in order. Returns the snapshot.
     fn publish(&mut self, events: Vec<EngineEvent>, extra: Vec<EventData>) -> Arc<BotSnapshot> {
+        self.send_to_exchange();
         for event in &events {
             if let EngineEvent::PositionClosed { trade, .. } = event {
                 if self.recent_trades.len() == RECENT_TRADES {
@@ -545,6 +641,19 @@ impl BotRunner {
         let paused = self.state == BotState::Paused;
         self.engine_mut().set_entries_paused(paused);
         self.engine_mut().drain_events().for_each(drop);
+        let config = self.config.clone();
+        match self.connect(&config) {
+            Ok(link) => self.attach(link),
+            Err(issues) => {
+                let reason = issues
+                    .iter()
+                    .map(|issue| format!("{}: {}", issue.pointer, issue.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.error = Some(format!("no exchange link: {reason}"));
+                self.state = BotState::Error;
+            }
+        }
         // A bot that runs on goes on after the last candle it processed:
         // candles its feed kept (and archived) before the restart are not
         // skipped.
@@ -568,6 +677,9 @@ impl BotRunner {
     /// (running at once with `autostart`). Nothing is published yet: the
     /// manager announces the bot once it is registered.
     pub(crate) async fn create(&mut self, actor: &str) -> Result<Arc<BotSnapshot>, CommandError> {
+        let config = self.config.clone();
+        let link = self.connect(&config).map_err(CommandError::Invalid)?;
+        self.attach(link);
         if self.config.autostart {
             if self.context.emergency.load(Ordering::Acquire) {
                 return Err(CommandError::EmergencyEngaged);
