@@ -2,7 +2,8 @@
 //! 127.0.0.1): every closed candle reaches the feed once and in order
 //! through dropped, refused and frozen connections (missing candles come
 //! from REST), across planned rollovers and `serverShutdown` without asking
-//! REST at all, and a real outage shows as a jump, never papered over.
+//! REST at all, and a real outage shows as a jump, never papered over; a
+//! feed that ran before comes back while REST is down.
 
 use std::time::{Duration, Instant};
 
@@ -240,4 +241,55 @@ async fn many_feeds_share_one_connection_and_a_feed_let_go_is_unsubscribed() {
     fake.close("AAAUSDT", "1m", true);
     wait_for_count(&again, 6).await;
     assert_eq!(feed_ts(&again), fake.closed_ts("AAAUSDT", "1m"));
+}
+
+/// Candles kept across a restart, in memory.
+#[derive(Default)]
+struct MemoryArchive(std::sync::Mutex<Vec<stratbox_host::domain::Candle>>);
+
+impl stratbox_host::live::CandleArchive for MemoryArchive {
+    fn recent(&self, _feed: &str, limit: usize) -> Vec<stratbox_host::domain::Candle> {
+        let kept = self.0.lock().unwrap();
+        kept[kept.len().saturating_sub(limit)..].to_vec()
+    }
+
+    fn keep(&self, _feed: &str, candle: &stratbox_host::domain::Candle) {
+        self.0.lock().unwrap().push(*candle);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_ran_before_resumes_while_rest_is_down_and_fills_the_gap_later() {
+    let fake = FakeBinance::start().await;
+    fake.add_market("BTCUSDT", "1m", 30);
+    let config = config(&fake, "BTCUSDT");
+    let archive = std::sync::Arc::new(MemoryArchive::default());
+    let closed = fake.closed_ts("BTCUSDT", "1m");
+    // Archive the first 20 as a previous run would have.
+    let rest = stratbox_host::exchange::binance::RestClient::new(&fake.rest_url());
+    let rows = rest
+        .klines("BTCUSDT", "1m".parse().unwrap(), Some(closed[0]), None, 20)
+        .await
+        .unwrap();
+    for row in rows {
+        archive.0.lock().unwrap().push(row.valid_candle().unwrap());
+    }
+    assert_eq!(archive.0.lock().unwrap().len(), 20);
+
+    // Restart while REST refuses: the feed comes up from its archive and
+    // its stream.
+    fake.script(stratbox_tests::fake_binance::Scripted::refused());
+    let mut restarted = hub(quick_settings());
+    restarted.set_archive(archive.clone());
+    let feed = restarted
+        .feed_for(&config)
+        .await
+        .expect("a feed that ran before does not wait for REST");
+    wait_until("the stream", || fake.connections_open() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let newest = fake.close("BTCUSDT", "1m", true);
+    wait_until("the gap filled", || feed_ts(&feed).last() == Some(&newest)).await;
+    let mut expected = fake.closed_ts("BTCUSDT", "1m");
+    expected.retain(|ts| *ts <= newest);
+    assert_eq!(feed_ts(&feed), expected, "every candle once, in order");
 }

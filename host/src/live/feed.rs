@@ -518,10 +518,24 @@ impl FeedHub {
                     .archive
                     .as_ref()
                     .and_then(|archive| archive.recent(&name, 1).last().map(|c| c.ts));
-                Some(
-                    self.binance_start(&endpoints, &key, timeframe, archived)
-                        .await?,
-                )
+                match self
+                    .binance_start(&endpoints, &key, timeframe, archived)
+                    .await
+                {
+                    Ok(started) => Some(started),
+                    // A feed that ran before (a restart) does not wait for
+                    // REST: it subscribes, and its stream fills the gap from
+                    // the archived candles once REST answers.
+                    Err(error) if archived.is_some() => {
+                        tracing::warn!(
+                            feed = name,
+                            %error,
+                            "Binance REST unreachable: resuming from the stream, the gap is filled when REST answers"
+                        );
+                        Some((self.binance_streams(&endpoints), Vec::new()))
+                    }
+                    Err(error) => return Err(error),
+                }
             }
             _ => None,
         };
