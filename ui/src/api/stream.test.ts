@@ -172,6 +172,25 @@ describe("applyEvent", () => {
     expect(client.getQueryData<{ open_orders: unknown[] }>(keys.status("a"))!.open_orders).toEqual([]);
   });
 
+  it("keeps a partly filled (live) order open, with what has filled", () => {
+    const client = new QueryClient();
+    client.setQueryData(keys.status("a"), { id: "a", open_orders: [{ id: "2", status: "open", filled_quantity: "0" }] });
+    client.setQueryData(keys.orders("a", "open"), page([{ id: "2", status: "open", filled_quantity: "0" }]));
+    client.setQueryData(keys.orders("a", "closed"), page([]));
+    const partly = { id: "2", status: "open", filled_quantity: "0.4" };
+    applyEvent(client, {
+      seq: 1,
+      ts: "t",
+      type: "order.filled",
+      channel: "orders",
+      bot_id: "a",
+      data: { order: partly, fill: { order_id: "2" } },
+    } as unknown as Envelope);
+    expect(client.getQueryData<{ open_orders: unknown[] }>(keys.status("a"))!.open_orders).toEqual([partly]);
+    expect(client.getQueryData<ReturnType<typeof page>>(keys.orders("a", "open"))!.pages[0].items).toEqual([partly]);
+    expect(client.getQueryData<ReturnType<typeof page>>(keys.orders("a", "closed"))!.pages[0].items).toEqual([]);
+  });
+
   it("drops a deleted bot from the fleet", () => {
     const client = new QueryClient();
     client.setQueryData(keys.bots, [{ id: "a" }, { id: "b" }]);

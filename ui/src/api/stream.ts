@@ -340,10 +340,12 @@ export function applyEvent(client: QueryClient, event: Envelope) {
       return;
     }
     case "order.filled": {
+      // A partial fill (live orders) leaves the order open.
       const { order, fill } = event.data;
       prepend(client, keys.fills(bot), fill);
-      prepend(client, keys.orders(bot, "all"), order, (o: Schemas["OrderView"]) => o.id === order.id);
-      prepend(client, keys.orders(bot, "closed"), order, (o: Schemas["OrderView"]) => o.id === order.id);
+      for (const status of ["all", order.status === "open" ? "open" : "closed"] as const) {
+        prepend(client, keys.orders(bot, status), order, (o: Schemas["OrderView"]) => o.id === order.id);
+      }
       patchOpenOrders(client, bot, order);
       return;
     }

@@ -48,7 +48,7 @@ export function PositionPanel({ status }: { status: BotStatus }) {
               <th>Order</th>
               <th>Side</th>
               <th>Kind</th>
-              <th>Qty</th>
+              <th>Qty (filled of)</th>
               <th>Price</th>
               <th />
             </tr>
@@ -59,13 +59,22 @@ export function PositionPanel({ status }: { status: BotStatus }) {
                 <td>{order.client_tag || order.id}</td>
                 <td>{order.side}</td>
                 <td>{order.kind}</td>
-                <td>{formatDecimal(order.quantity, 5)}</td>
+                <td>
+                  {order.filled_quantity !== "0" && `${formatDecimal(order.filled_quantity, 5)} of `}
+                  {formatDecimal(order.quantity, 5)}
+                </td>
                 <td>{formatDecimal(order.price)}</td>
                 <td>
-                  {canCancel && (
-                    <button className="small" onClick={() => cancel.mutate(order.id)}>
-                      cancel
-                    </button>
+                  {order.reason?.startsWith("cancel requested") ? (
+                    <span className="muted" title={order.reason}>
+                      cancelling…
+                    </span>
+                  ) : (
+                    canCancel && (
+                      <button className="small" onClick={() => cancel.mutate(order.id)}>
+                        cancel
+                      </button>
+                    )
                   )}
                 </td>
               </tr>
