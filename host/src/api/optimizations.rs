@@ -77,6 +77,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             Role::Viewer,
             get(config),
         )
+        .query(&[("rank", "the run's rank, 1 for the best (default 1)")])
         .returns::<BotConfig>(),
         Endpoint::delete(
             "/optimizations/{id}",

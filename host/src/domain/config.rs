@@ -599,6 +599,12 @@ impl BotConfig {
                 "close the position and cancel pending orders before switching between paper and live",
             ));
         }
+        if bot.stopped && self.account != new.account && !bot.flat {
+            issues.push(issue(
+                "/account",
+                "close the position and cancel pending orders before moving the bot to another account",
+            ));
+        }
         if !issues.is_empty() {
             return Err(ConfigRefusal::Invalid(issues));
         }

@@ -301,6 +301,12 @@ impl<D: Decider> BotEngine<D> {
         }
     }
 
+    /// Number new orders from at least `first` (their client order ids on
+    /// an exchange must never repeat an earlier book's).
+    pub fn number_orders_from(&mut self, first: u64) {
+        self.venue.number_from(first);
+    }
+
     /// What to send to the exchange, taken once the step is committed.
     pub fn take_outbox(&mut self) -> Vec<VenueRequest> {
         self.routing
@@ -336,6 +342,12 @@ impl<D: Decider> BotEngine<D> {
     /// is sent and the order stays open (marked) until the exchange
     /// confirms. The order as it is now, or None if no open order has `id`.
     fn cancel_id(&mut self, id: u64, reason: &str) -> Option<Order> {
+        self.cancel(id, reason, false)
+    }
+
+    /// [`Self::cancel_id`]; `again`: send the cancel even if one was sent
+    /// (an operator asking again).
+    fn cancel(&mut self, id: u64, reason: &str, again: bool) -> Option<Order> {
         let Some(routing) = &mut self.routing else {
             let order = self.venue.cancel_id(id, self.now, reason)?;
             self.events.push(EngineEvent::OrderCancelled {
@@ -344,8 +356,11 @@ impl<D: Decider> BotEngine<D> {
             return Some(order);
         };
         let order = self.venue.open_order_mut(id)?;
-        if order.reason.is_none() {
+        let requested = order.reason.is_some();
+        if !requested {
             order.reason = Some(format!("{CANCEL_REQUESTED}{reason}"));
+        }
+        if !requested || again {
             routing.outbox.push(VenueRequest::Cancel(order.clone()));
         }
         Some(order.clone())
@@ -716,13 +731,23 @@ impl<D: Decider> BotEngine<D> {
                 };
                 let new =
                     (report.cumulative.min(order.quantity) - order.filled).min(report.quantity);
-                if new <= Decimal::ZERO {
+                if new <= Decimal::ZERO || report.quantity <= Decimal::ZERO {
                     return Ok(false);
                 }
                 order.filled += new;
                 order.updated_ts = report.ts;
                 let done = order.filled >= order.quantity;
-                let mut quantity = new;
+                // The part of the trade not booked before, and its share of
+                // the fees; a fee taken in the base asset is not received.
+                let share = |amount: Decimal| {
+                    if new == report.quantity {
+                        amount
+                    } else {
+                        amount * new / report.quantity
+                    }
+                };
+                let (fee, base_fee) = (share(report.fee), share(report.base_fee));
+                let mut quantity = (new - base_fee).max(Decimal::ZERO);
                 if order.side == Side::Sell && quantity > self.portfolio.position() {
                     tracing::warn!(
                         order = order.id,
@@ -730,11 +755,6 @@ impl<D: Decider> BotEngine<D> {
                     );
                     quantity = self.portfolio.position();
                 }
-                let fee = if quantity == new {
-                    report.fee
-                } else {
-                    report.fee * quantity / new
-                };
                 let fill = Fill {
                     order_id: order.id,
                     client_tag: order.client_tag.clone(),
@@ -904,7 +924,7 @@ impl<D: Decider> BotEngine<D> {
     /// Cancel one open order by id (operator action); None if no open order
     /// has it. A live order is returned still open, its cancel requested.
     pub fn cancel_order(&mut self, id: u64, reason: &str) -> Option<Order> {
-        self.cancel_id(id, reason)
+        self.cancel(id, reason, true)
     }
 
     /// Cancel every pending order (operator action).

@@ -12,6 +12,8 @@ pub mod metrics;
 mod portfolio;
 mod risk;
 mod routing;
+#[cfg(test)]
+mod routing_tests;
 mod venue;
 
 pub use bot::{

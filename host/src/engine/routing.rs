@@ -34,8 +34,11 @@ pub struct ExchangeFill {
     pub trade_id: u64,
     pub quantity: Decimal,
     pub price: Decimal,
-    /// In the quote asset.
+    /// The fee's value in the quote asset.
     pub fee: Decimal,
+    /// The part of the fee taken in the base asset (a buy's commission in
+    /// what it bought): the position grows by `quantity - base_fee`.
+    pub base_fee: Decimal,
     pub liquidity: Liquidity,
     /// Exchange time of the trade, ms.
     pub ts: i64,

@@ -170,6 +170,11 @@ impl PaperVenue {
         order
     }
 
+    /// Number new orders from at least `first`.
+    pub fn number_from(&mut self, first: u64) {
+        self.next_id = self.next_id.max(first);
+    }
+
     /// The open order with this id, to update in place (live fills).
     pub fn open_order_mut(&mut self, id: u64) -> Option<&mut Order> {
         self.open.iter_mut().find(|o| o.id == id)

@@ -45,6 +45,9 @@ use super::feed::{PathRefusal, inside};
 const FILTERS_REFRESH: Duration = Duration::from_secs(3_600);
 /// How often orders of unknown fate are asked after.
 const RESOLVE_EVERY: Duration = Duration::from_secs(1);
+/// Largest price, quantity or commission taken from Binance (10^12):
+/// products of such values stay far inside a decimal's range.
+const MAX_EXCHANGE_VALUE: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
 /// How often the clock offset is measured again (and at every -1021).
 const CLOCK_SYNC_EVERY: Duration = Duration::from_secs(600);
 
@@ -82,7 +85,7 @@ pub(crate) struct Book {
 }
 
 /// What the link tells the runner.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum LinkReport {
     Exchange(ExchangeReport),
     /// The account does not hold what the bot believes: the bot must stop.
@@ -169,7 +172,7 @@ impl LiveVenues {
     }
 
     fn account(&self, endpoints: &Endpoints, credentials: Credentials) -> Arc<SpotAccount> {
-        let key = (endpoints.rest.clone(), credentials.masked_key());
+        let key = (endpoints.rest.clone(), credentials.fingerprint());
         let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         accounts
             .entry(key)
@@ -486,11 +489,18 @@ impl Link {
         cash: Decimal,
         position: Decimal,
     ) -> Result<(), String> {
-        let balances = self
-            .account
-            .balances()
-            .await
-            .map_err(|error| format!("cannot read the account's balances: {error}"))?;
+        // A read that fails is tried again: only a shortfall stops the bot.
+        let mut wait = Duration::from_millis(500);
+        let balances = loop {
+            match self.account.balances().await {
+                Ok(balances) => break balances,
+                Err(error) => {
+                    tracing::warn!(bot = %self.bot, %error, "cannot read the account's balances yet");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+            }
+        };
         let held = |asset: &str| -> Decimal {
             balances
                 .iter()
@@ -503,7 +513,12 @@ impl Link {
             let left = order.quantity - order.filled;
             match (order.side, order.price) {
                 (Side::Sell, _) => selling += left,
-                (Side::Buy, Some(price)) => buying += left * price,
+                (Side::Buy, Some(price)) => {
+                    buying = left
+                        .checked_mul(price)
+                        .and_then(|value| buying.checked_add(value))
+                        .unwrap_or(cash);
+                }
                 // A market buy may have spent anything.
                 (Side::Buy, None) => buying = cash,
             }
@@ -537,27 +552,64 @@ impl Link {
         });
     }
 
-    /// A commission in the quote asset (Binance charges the asset received,
-    /// or BNB, which has no price here).
-    fn quote_fee(
+    /// `trade` of order `id` (its side `side`) as a report, with the order's
+    /// `cumulative` quantity after it; None when Binance's numbers are out
+    /// of any sane range (never booked, never a panic).
+    fn fill_of(
         &self,
+        id: u64,
+        side: Side,
+        trade: &Trade,
+        cumulative: Decimal,
         info: &SymbolInfo,
-        commission: Decimal,
-        asset: &str,
-        price: Decimal,
-    ) -> Decimal {
-        if asset == info.quote_asset || commission.is_zero() {
-            commission
-        } else if asset == info.base_asset {
-            commission * price
-        } else {
-            tracing::warn!(bot = %self.bot, asset, "a commission in a third asset is not booked");
-            Decimal::ZERO
+    ) -> Option<ExchangeFill> {
+        let sane = |value: Decimal, zero_ok: bool| {
+            (value > Decimal::ZERO || (zero_ok && value.is_zero())) && value <= MAX_EXCHANGE_VALUE
+        };
+        if !(sane(trade.price, false)
+            && sane(trade.quantity, false)
+            && sane(trade.commission, true)
+            && sane(cumulative, false))
+        {
+            tracing::warn!(bot = %self.bot, order = id, trade = trade.id, "a trade with numbers out of range: not booked");
+            return None;
         }
+        // Binance charges the asset received (or BNB, which has no price here).
+        let (fee, base_fee) = if trade.commission_asset == info.quote_asset
+            || trade.commission.is_zero()
+        {
+            (trade.commission, Decimal::ZERO)
+        } else if trade.commission_asset == info.base_asset {
+            let base_fee = if side == Side::Buy {
+                trade.commission
+            } else {
+                Decimal::ZERO
+            };
+            (trade.commission * trade.price, base_fee)
+        } else {
+            tracing::warn!(bot = %self.bot, asset = %trade.commission_asset, "a commission in a third asset is not booked");
+            (Decimal::ZERO, Decimal::ZERO)
+        };
+        Some(ExchangeFill {
+            order_id: id,
+            trade_id: trade.id,
+            quantity: trade.quantity,
+            price: trade.price,
+            fee,
+            base_fee,
+            liquidity: if trade.maker {
+                Liquidity::Maker
+            } else {
+                Liquidity::Taker
+            },
+            ts: trade.ts,
+            cumulative,
+        })
     }
 
     /// Report `trades` of order `id` (oldest first), each with the order's
-    /// cumulative quantity after it.
+    /// cumulative quantity after it; `moved` adds up what the ones the book
+    /// does not have yet change.
     fn report_trades(&self, id: u64, trades: &[Trade], info: &SymbolInfo, moved: &mut Moved) {
         let Some(order) = self.open.get(&id) else {
             return;
@@ -565,27 +617,30 @@ impl Link {
         let mut cumulative = Decimal::ZERO;
         for trade in trades {
             cumulative += trade.quantity;
-            let fee = self.quote_fee(info, trade.commission, &trade.commission_asset, trade.price);
+            let Some(fill) = self.fill_of(id, order.side, trade, cumulative, info) else {
+                continue;
+            };
             if cumulative > order.filled {
-                let notional = trade.quantity * trade.price;
                 let sign = order.side.sign();
-                moved.position += sign * trade.quantity;
-                moved.cash -= sign * notional + fee;
+                moved.position += sign * (fill.quantity - fill.base_fee);
+                moved.cash -=
+                    sign * fill.quantity * fill.price + fill.fee - fill.base_fee * fill.price;
             }
-            self.report(ExchangeReport::Fill(ExchangeFill {
-                order_id: id,
-                trade_id: trade.id,
-                quantity: trade.quantity,
-                price: trade.price,
-                fee,
-                liquidity: if trade.maker {
-                    Liquidity::Maker
-                } else {
-                    Liquidity::Taker
-                },
-                ts: trade.ts,
-                cumulative,
-            }));
+            self.report(ExchangeReport::Fill(fill));
+        }
+    }
+
+    /// An order's status as Binance reports it: what it means for the link.
+    fn end(&mut self, id: u64, status: &str) {
+        match status {
+            "FILLED" => {
+                self.open.remove(&id);
+                self.unknown.remove(&id);
+            }
+            "CANCELED" | "EXPIRED" | "REJECTED" | "EXPIRED_IN_MATCH" => {
+                self.close(id, format!("{} by Binance", status.to_lowercase()));
+            }
+            _ => {}
         }
     }
 
@@ -654,16 +709,7 @@ impl Link {
             };
             self.report_trades(id, &trades, info, moved);
         }
-        match report.status.as_str() {
-            "FILLED" => {
-                self.open.remove(&id);
-            }
-            "CANCELED" | "EXPIRED" | "REJECTED" | "EXPIRED_IN_MATCH" => {
-                let reason = format!("{} by Binance", report.status.to_lowercase());
-                self.close(id, reason);
-            }
-            _ => {}
-        }
+        self.end(id, &report.status);
         Ok(())
     }
 
@@ -768,36 +814,21 @@ impl Link {
         }
         self.unknown.remove(&id);
         if report.execution_type == "TRADE" && report.trade_id >= 0 {
-            let fee = self.quote_fee(
-                info,
-                report.commission,
-                report.commission_asset.as_deref().unwrap_or_default(),
-                report.last_price,
-            );
-            self.report(ExchangeReport::Fill(ExchangeFill {
-                order_id: id,
-                trade_id: report.trade_id as u64,
-                quantity: report.last_quantity,
+            let side = self.open[&id].side;
+            let trade = Trade {
+                id: report.trade_id as u64,
                 price: report.last_price,
-                fee,
-                liquidity: if report.maker {
-                    Liquidity::Maker
-                } else {
-                    Liquidity::Taker
-                },
+                quantity: report.last_quantity,
+                commission: report.commission,
+                commission_asset: report.commission_asset.clone().unwrap_or_default(),
                 ts: report.transaction_time,
-                cumulative: report.cumulative_quantity,
-            }));
-        }
-        match report.status.as_str() {
-            "FILLED" => {
-                self.open.remove(&id);
+                maker: report.maker,
+            };
+            if let Some(fill) = self.fill_of(id, side, &trade, report.cumulative_quantity, info) {
+                self.report(ExchangeReport::Fill(fill));
             }
-            "CANCELED" | "EXPIRED" | "REJECTED" | "EXPIRED_IN_MATCH" => {
-                self.close(id, format!("{} by Binance", report.status.to_lowercase()));
-            }
-            _ => {}
         }
+        self.end(id, &report.status);
     }
 }
 

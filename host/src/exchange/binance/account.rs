@@ -90,7 +90,10 @@ impl Credentials {
             #[serde(default)]
             private_key_file: Option<std::path::PathBuf>,
         }
-        let shown = path.display().to_string();
+        // Only the file's name: the folder it lies in is the server's business.
+        let shown = path
+            .file_name()
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
         let failed = |reason: &str| CredentialError::File {
             path: shown.clone(),
             reason: reason.to_string(),
@@ -117,6 +120,19 @@ impl Credentials {
             }
         };
         Ok(Self::new(&file.api_key, signer))
+    }
+
+    /// A digest of the key and what signs with it: equal for equal
+    /// credentials, and telling nothing of them.
+    pub fn fingerprint(&self) -> String {
+        let mut digest = Sha256::new();
+        digest.update(self.api_key.as_bytes());
+        digest.update([0]);
+        digest.update(self.signer.identity());
+        digest.finalize()[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
     }
 
     /// The API key as it may be shown.

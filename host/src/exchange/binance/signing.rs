@@ -39,6 +39,15 @@ impl Signer {
             .map_err(|_| KeyError::Pem)
     }
 
+    /// Bytes that identify the key (to tell keys apart by a hash; never
+    /// shown).
+    pub(super) fn identity(&self) -> Vec<u8> {
+        match self {
+            Signer::Hmac(secret) => secret.clone(),
+            Signer::Ed25519(key) => key.to_bytes().to_vec(),
+        }
+    }
+
     /// The `signature` parameter for `payload` (query string then body).
     pub fn sign(&self, payload: &str) -> String {
         match self {

@@ -20,7 +20,6 @@ use super::super::durable::EquitySample;
 use super::super::event::{EventData, LagReason};
 use super::super::feed::FeedCandle;
 use super::super::request::Urgent;
-use super::super::state::BotState;
 use super::BotRunner;
 
 /// Most candles handed to a strategy thread at once.
@@ -138,14 +137,10 @@ impl BotRunner {
             Some(error) => self.fail(&format!("plugin failed: {error}")),
             None => {}
         }
-        if self.engine().risk().kill_switch().is_some() && self.state != BotState::Killed {
-            self.set_state(BotState::Killed, "a risk rule engaged the kill-switch");
-        }
+        self.follow_kill_switch();
         let batch = self.record_batch(&events, equity);
         if let Err(error) = self.commit(batch).await {
             tracing::error!(bot = %self.id(), %error, "records not committed");
-            // Orders of an uncommitted step are never sent.
-            self.engine_mut().take_outbox();
             self.fail(&format!("the store failed: {error}"));
             self.publish(Vec::new(), Vec::new());
             return;

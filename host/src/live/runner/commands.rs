@@ -202,7 +202,10 @@ impl BotRunner {
         // attached once the change is committed.
         let relink = config.mode != self.config.mode || config.account != self.config.account;
         let new_link = if relink {
-            Some(self.connect(&config).map_err(CommandError::Invalid)?)
+            Some(
+                self.connect(&config, diff.restarts_books())
+                    .map_err(CommandError::Invalid)?,
+            )
         } else {
             None
         };
@@ -410,6 +413,13 @@ impl BotRunner {
     async fn delete(&mut self) -> Result<CommandReply, CommandError> {
         if !matches!(self.state, BotState::Stopped | BotState::Error) {
             return Err(CommandError::not_allowed("delete", self.state));
+        }
+        if self.link.is_some() && !self.engine().open_orders().is_empty() {
+            // Its link is what follows them: they would be left unwatched.
+            return Err(CommandError::Invalid(vec![ConfigIssue {
+                pointer: String::new(),
+                message: "the bot has orders open on the exchange: cancel them (cancel-pending) before deleting it".into(),
+            }]));
         }
         let mut batch = self.record_batch(&[], Vec::new());
         batch.lifecycle = Lifecycle::Deleted;

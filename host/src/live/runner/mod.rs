@@ -89,8 +89,18 @@ pub(crate) fn init_issues(error: InitError) -> Vec<ConfigIssue> {
     }
 }
 
-/// The next report of a live bot's exchange link; never for a paper bot.
-async fn next_report(link: &mut Option<ExchangeLink>) -> Option<LinkReport> {
+/// The next report of a live bot's exchange link (one whose commit failed
+/// first, a second later); never for a paper bot. None: the link ended.
+async fn next_report(
+    link: &mut Option<ExchangeLink>,
+    unapplied: &mut VecDeque<LinkReport>,
+) -> Option<LinkReport> {
+    if !unapplied.is_empty() {
+        // Taken only once the wait is over: a branch that wins meanwhile
+        // drops this future, and the report stays queued.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        return unapplied.pop_front();
+    }
     match link {
         Some(link) => link.reports.recv().await,
         None => std::future::pending().await,
@@ -139,6 +149,8 @@ pub(crate) struct BotRunner {
     pending_state_changes: Vec<(BotState, BotState, String)>,
     /// A live bot's link to its exchange account.
     link: Option<ExchangeLink>,
+    /// Exchange reports whose commit failed, applied again first.
+    unapplied: VecDeque<LinkReport>,
     context: Arc<RunnerContext>,
     urgent: Arc<Urgent>,
 }
@@ -185,6 +197,7 @@ impl BotRunner {
             last_update_at: None,
             pending_state_changes: Vec::new(),
             link: None,
+            unapplied: VecDeque::new(),
             context,
             urgent,
         };
@@ -294,7 +307,7 @@ impl BotRunner {
                     }
                     candles.mark_changed();
                 }
-                Some(report) = next_report(&mut self.link) => {
+                report = next_report(&mut self.link, &mut self.unapplied) => {
                     self.on_exchange(report).await;
                     candles.mark_changed();
                 }
@@ -462,25 +475,42 @@ impl BotRunner {
         batch
     }
 
-    /// Commit `batch`; Ok at once when no commit log is attached.
-    async fn commit(&self, batch: RecordBatch) -> Result<(), String> {
-        match &self.context.commit_log {
-            Some(log) => log.commit(batch).await,
-            None => Ok(()),
+    /// Commit `batch`; Ok at once when no commit log is attached. Once
+    /// committed, what the engine asked of the exchange goes out: an order
+    /// is sent only after the book holding it is stored (a failed commit
+    /// keeps the requests for the next commit that stores them).
+    async fn commit(&mut self, batch: RecordBatch) -> Result<(), String> {
+        if let Some(log) = &self.context.commit_log {
+            log.commit(batch).await?;
         }
+        self.send_to_exchange();
+        Ok(())
     }
 
-    /// Start (or replace) the exchange link of a live bot for `config`;
-    /// none for a paper bot. The engine gets the link's order check.
-    fn connect(&mut self, config: &BotConfig) -> Result<Option<ExchangeLink>, Vec<ConfigIssue>> {
+    /// Start the exchange link of a live bot for `config`, whose book will
+    /// be the engine's now, or (`fresh`) a new one of the config's capital;
+    /// none for a paper bot.
+    fn connect(
+        &self,
+        config: &BotConfig,
+        fresh: bool,
+    ) -> Result<Option<ExchangeLink>, Vec<ConfigIssue>> {
         if config.mode != crate::domain::config::Mode::Live {
             return Ok(None);
         }
         let engine = self.engine();
-        let book = Book {
-            open: engine.open_orders().to_vec(),
-            cash: engine.portfolio().cash(),
-            position: engine.portfolio().position(),
+        let book = if fresh {
+            Book {
+                open: Vec::new(),
+                cash: config.capital.initial,
+                position: rust_decimal::Decimal::ZERO,
+            }
+        } else {
+            Book {
+                open: engine.open_orders().to_vec(),
+                cash: engine.portfolio().cash(),
+                position: engine.portfolio().position(),
+            }
         };
         self.context
             .venues
@@ -495,15 +525,33 @@ impl BotRunner {
             let engine = self.engine_mut();
             engine.set_order_check(link.check.clone());
             engine.repeat_cancel_requests();
+            // Client order ids derive from order numbers: a new book (a
+            // capital change, paper to live, a bot deleted and made again)
+            // must never number an order as an earlier one on the account.
+            let first = u64::try_from(super::wall_ms())
+                .unwrap_or(0)
+                .saturating_mul(1_000);
+            engine.number_orders_from(first);
         }
         self.link = link;
         self.send_to_exchange();
     }
 
     /// What the exchange did: applied on a strategy thread (the strategy
-    /// hears of fills), committed, published.
-    async fn on_exchange(&mut self, report: LinkReport) {
+    /// hears of fills), committed, published. A report whose commit fails
+    /// is kept and applied again (the link does not repeat it).
+    async fn on_exchange(&mut self, report: Option<LinkReport>) {
+        let Some(report) = report else {
+            // The link's task ended (it never does on its own): the bot
+            // cannot know what its orders do any more.
+            self.link = None;
+            let point = self.undo_point();
+            self.fail("the exchange link ended: orders are not followed");
+            let _ = self.commit_command(point, None).await;
+            return;
+        };
         let point = self.undo_point();
+        let kept = report.clone();
         match report {
             LinkReport::Halt(reason) => {
                 tracing::error!(bot = %self.id(), %reason, "the exchange account does not match");
@@ -520,10 +568,19 @@ impl BotRunner {
                     Some(Ok(false)) | None => return,
                     Some(Err(error)) => self.fail(&format!("plugin failed: {error}")),
                 }
+                self.follow_kill_switch();
             }
         }
         if let Err(error) = self.commit_command(point, None).await {
-            tracing::error!(bot = %self.id(), %error, "an exchange report was not stored");
+            tracing::error!(bot = %self.id(), %error, "an exchange report was not stored; kept");
+            self.unapplied.push_back(kept);
+        }
+    }
+
+    /// A risk rule engaged the kill-switch: the bot is killed.
+    pub(super) fn follow_kill_switch(&mut self) {
+        if self.engine().risk().kill_switch().is_some() && self.state != BotState::Killed {
+            self.set_state(BotState::Killed, "a risk rule engaged the kill-switch");
         }
     }
 
@@ -550,7 +607,6 @@ impl BotRunner {
     /// After a commit: the new snapshot, the state changes, then `events`
     /// and `extra` in order. Returns the snapshot.
     fn publish(&mut self, events: Vec<EngineEvent>, extra: Vec<EventData>) -> Arc<BotSnapshot> {
-        self.send_to_exchange();
         for event in &events {
             if let EngineEvent::PositionClosed { trade, .. } = event {
                 if self.recent_trades.len() == RECENT_TRADES {
@@ -642,7 +698,7 @@ impl BotRunner {
         self.engine_mut().set_entries_paused(paused);
         self.engine_mut().drain_events().for_each(drop);
         let config = self.config.clone();
-        match self.connect(&config) {
+        match self.connect(&config, false) {
             Ok(link) => self.attach(link),
             Err(issues) => {
                 let reason = issues
@@ -678,7 +734,9 @@ impl BotRunner {
     /// manager announces the bot once it is registered.
     pub(crate) async fn create(&mut self, actor: &str) -> Result<Arc<BotSnapshot>, CommandError> {
         let config = self.config.clone();
-        let link = self.connect(&config).map_err(CommandError::Invalid)?;
+        let link = self
+            .connect(&config, false)
+            .map_err(CommandError::Invalid)?;
         self.attach(link);
         if self.config.autostart {
             if self.context.emergency.load(Ordering::Acquire) {

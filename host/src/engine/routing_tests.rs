@@ -1,0 +1,280 @@
+//! A routed (live) engine: orders go to the outbox, never fill on their
+//! own; the exchange's reports are booked once each, partial fills keep the
+//! order open, a fee in the base asset is not received, a cancel waits for
+//! the exchange.
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+use super::bot::{BotEngine, Decider, Placement};
+use super::routing::{CheckRefusal, ExchangeFill, ExchangeReport, OrderCheck, VenueRequest};
+use crate::domain::config::BotConfig;
+use crate::domain::{Candle, Liquidity, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};
+use crate::plugin::PluginError;
+use crate::plugin::contract::{self, Action};
+
+/// Decides nothing; counts the fills it hears of.
+#[derive(Default)]
+struct Quiet {
+    fills: usize,
+}
+
+impl Decider for Quiet {
+    fn on_candle(
+        &mut self,
+        _: &contract::Candle,
+        _: &contract::PluginView,
+    ) -> Result<Vec<Action>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    fn on_fill(&mut self, _: &contract::Fill) -> Result<(), PluginError> {
+        self.fills += 1;
+        Ok(())
+    }
+}
+
+struct Accept;
+
+impl OrderCheck for Accept {
+    fn check(&self, _: &OrderRequest, _: Decimal, _: usize) -> Result<(), CheckRefusal> {
+        Ok(())
+    }
+}
+
+fn live_engine() -> BotEngine<Quiet> {
+    let config = BotConfig::from_yaml(
+        "id: live\nname: live\nstrategy: { plugin: x }\nmode: live\n\
+         market: { symbol: BTCUSDT, timeframe: 1m, feed: { kind: binance, network: testnet } }\n\
+         capital: { quote: USDT, initial: 1000 }\n",
+    )
+    .unwrap();
+    let mut engine = BotEngine::new(&config, Quiet::default()).unwrap();
+    let candle = Candle {
+        ts: 0,
+        open: dec!(100),
+        high: dec!(101),
+        low: dec!(99),
+        close: dec!(100),
+        volume: dec!(1),
+    };
+    engine.on_candle(&candle).unwrap();
+    engine
+}
+
+fn buy(kind: OrderKind, quantity: Decimal, price: Option<Decimal>) -> OrderRequest {
+    OrderRequest {
+        client_tag: "t".into(),
+        side: Side::Buy,
+        kind,
+        quantity,
+        price,
+        reduce_only: false,
+        origin: OrderOrigin::Manual,
+    }
+}
+
+fn fill(order_id: u64, trade_id: u64, quantity: Decimal, cumulative: Decimal) -> ExchangeReport {
+    ExchangeReport::Fill(ExchangeFill {
+        order_id,
+        trade_id,
+        quantity,
+        price: dec!(100),
+        fee: dec!(0.1),
+        base_fee: Decimal::ZERO,
+        liquidity: Liquidity::Taker,
+        ts: 1,
+        cumulative,
+    })
+}
+
+fn placed(placement: Placement) -> u64 {
+    match placement {
+        Placement::Placed(order) => order.id,
+        Placement::Refused(rejection) => panic!("refused: {rejection:?}"),
+    }
+}
+
+#[test]
+fn without_the_exchange_link_no_order_is_taken() {
+    let mut engine = live_engine();
+    let refused = engine
+        .place_manual(buy(OrderKind::Market, dec!(1), None))
+        .unwrap();
+    assert!(matches!(refused, Placement::Refused(r) if r.check == "venue"));
+    assert!(engine.take_outbox().is_empty());
+}
+
+#[test]
+fn an_order_goes_to_the_outbox_and_fills_only_as_the_exchange_reports() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let id = placed(
+        engine
+            .place_manual(buy(OrderKind::Market, dec!(1), None))
+            .unwrap(),
+    );
+    assert!(matches!(
+        engine.take_outbox().as_slice(),
+        [VenueRequest::Send { order, reference }] if order.id == id && *reference == dec!(100)
+    ));
+    // A market order of a live bot does not fill on the next candle.
+    assert_eq!(engine.portfolio().position(), Decimal::ZERO);
+
+    assert!(
+        engine
+            .apply_report(fill(id, 1, dec!(0.4), dec!(0.4)))
+            .unwrap()
+    );
+    assert_eq!(engine.portfolio().position(), dec!(0.4));
+    assert_eq!(engine.open_orders()[0].filled, dec!(0.4));
+    assert_eq!(engine.open_orders()[0].status, OrderStatus::Open);
+    // The same trade heard again (the stream, then a query) books nothing.
+    assert!(
+        !engine
+            .apply_report(fill(id, 1, dec!(0.4), dec!(0.4)))
+            .unwrap()
+    );
+    assert_eq!(engine.portfolio().position(), dec!(0.4));
+
+    assert!(
+        engine
+            .apply_report(fill(id, 2, dec!(0.6), dec!(1)))
+            .unwrap()
+    );
+    assert_eq!(engine.portfolio().position(), dec!(1));
+    assert!(
+        engine.open_orders().is_empty(),
+        "filled whole, it is closed"
+    );
+    assert_eq!(
+        engine.portfolio().cash(),
+        dec!(1000) - dec!(100) - dec!(0.2)
+    );
+    assert_eq!(
+        engine.decider().fills,
+        2,
+        "the strategy heard of each fill once"
+    );
+    assert!(
+        !engine
+            .apply_report(fill(id, 2, dec!(0.6), dec!(1)))
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_fee_in_the_base_asset_is_not_received() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let id = placed(
+        engine
+            .place_manual(buy(OrderKind::Market, dec!(1), None))
+            .unwrap(),
+    );
+    let report = ExchangeReport::Fill(ExchangeFill {
+        order_id: id,
+        trade_id: 7,
+        quantity: dec!(1),
+        price: dec!(100),
+        fee: dec!(0.1),
+        base_fee: dec!(0.001),
+        liquidity: Liquidity::Taker,
+        ts: 1,
+        cumulative: dec!(1),
+    });
+    assert!(engine.apply_report(report).unwrap());
+    // What the account holds: 0.999 BTC for 100 USDT.
+    assert_eq!(engine.portfolio().position(), dec!(0.999));
+    assert_eq!(
+        engine.portfolio().cash(),
+        dec!(1000) - dec!(99.9) - dec!(0.1)
+    );
+}
+
+#[test]
+fn a_cancel_waits_for_the_exchange_and_keeps_its_reason() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let id = placed(
+        engine
+            .place_manual(buy(OrderKind::Limit, dec!(1), Some(dec!(90))))
+            .unwrap(),
+    );
+    engine.take_outbox();
+    let order = engine
+        .cancel_order(id, "cancelled by the operator")
+        .unwrap();
+    assert_eq!(
+        order.status,
+        OrderStatus::Open,
+        "open until the exchange confirms"
+    );
+    assert!(matches!(engine.take_outbox().as_slice(), [VenueRequest::Cancel(o)] if o.id == id));
+    // Asked again by the operator: sent again; by anyone else: not.
+    engine
+        .cancel_order(id, "cancelled by the operator")
+        .unwrap();
+    assert_eq!(engine.take_outbox().len(), 1);
+    engine.cancel_pending("bot stopped");
+    assert!(engine.take_outbox().is_empty());
+
+    let closed = ExchangeReport::Closed {
+        order_id: id,
+        ts: 2,
+        reason: "canceled by Binance".into(),
+    };
+    assert!(engine.apply_report(closed.clone()).unwrap());
+    assert!(engine.open_orders().is_empty());
+    let cancelled = engine
+        .drain_events()
+        .find_map(|event| match event {
+            super::bot::EngineEvent::OrderCancelled { order } => Some(order),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        cancelled.reason.as_deref(),
+        Some("cancelled by the operator")
+    );
+    assert!(
+        !engine.apply_report(closed).unwrap(),
+        "a repeat changes nothing"
+    );
+}
+
+#[test]
+fn an_undone_step_sends_nothing() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let before = engine.checkpoint();
+    placed(
+        engine
+            .place_manual(buy(OrderKind::Market, dec!(1), None))
+            .unwrap(),
+    );
+    engine.restore(before);
+    assert!(engine.take_outbox().is_empty());
+    assert!(engine.open_orders().is_empty());
+}
+
+#[test]
+fn order_numbers_never_go_back() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    engine.number_orders_from(5_000);
+    let first = placed(
+        engine
+            .place_manual(buy(OrderKind::Market, dec!(1), None))
+            .unwrap(),
+    );
+    engine.number_orders_from(10);
+    let again = OrderRequest {
+        client_tag: "u".into(),
+        ..buy(OrderKind::Market, dec!(1), None)
+    };
+    let second = placed(engine.place_manual(again).unwrap());
+    assert_eq!((first, second), (5_000, 5_001));
+}
