@@ -7173,7 +7173,10 @@ export interface operations {
     };
     get_optimizations__id__config: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the run's rank, 1 for the best (default 1) */
+                rank?: string;
+            };
             header?: never;
             path: {
                 id: string;
