@@ -19,6 +19,11 @@ const ConfigPage = lazy(() => import("./config/ConfigPage").then((m) => ({ defau
 const NewBotPage = lazy(() => import("./newbot/NewBotPage").then((m) => ({ default: m.NewBotPage })));
 const StrategiesPage = lazy(() => import("./strategies/StrategiesPage").then((m) => ({ default: m.StrategiesPage })));
 const AdminPage = lazy(() => import("./admin/AdminPage").then((m) => ({ default: m.AdminPage })));
+const DataPage = lazy(() => import("./research/DataPage").then((m) => ({ default: m.DataPage })));
+const BacktestsPage = lazy(() => import("./research/BacktestsPage").then((m) => ({ default: m.BacktestsPage })));
+const OptimizationsPage = lazy(() => import("./research/OptimizationsPage").then((m) => ({ default: m.OptimizationsPage })));
+const JobPage = lazy(() => import("./research/JobPage").then((m) => ({ default: m.JobPage })));
+const ComparePage = lazy(() => import("./research/ComparePage").then((m) => ({ default: m.ComparePage })));
 
 function newQueryClient(): QueryClient {
   return new QueryClient({
@@ -60,6 +65,15 @@ function BotRoute({ config = false }: { config?: boolean }) {
   return <Page key={id}>{config ? <ConfigPage /> : <BotPage />}</Page>;
 }
 
+function JobRoute({ kind }: { kind: "backtests" | "optimizations" }) {
+  const { id = "" } = useParams();
+  return (
+    <Page key={id}>
+      <JobPage kind={kind} />
+    </Page>
+  );
+}
+
 const router = createBrowserRouter([
   {
     path: "/",
@@ -86,6 +100,12 @@ const router = createBrowserRouter([
           </Page>
         ),
       },
+      { path: "data", element: <Page><DataPage /></Page> },
+      { path: "backtests", element: <Page><BacktestsPage /></Page> },
+      { path: "backtests/compare/:a/:b", element: <Page><ComparePage /></Page> },
+      { path: "backtests/:id", element: <JobRoute kind="backtests" /> },
+      { path: "optimizations", element: <Page><OptimizationsPage /></Page> },
+      { path: "optimizations/:id", element: <JobRoute kind="optimizations" /> },
       {
         path: "admin",
         element: (

@@ -62,19 +62,42 @@ export function etagOf(response: Response): string | null {
   return response.headers.get("etag");
 }
 
+/** A raw call (bytes up, or text down) with the token: what openapi-fetch
+ * cannot type. Problems are thrown as `ApiProblem`s. */
+async function raw(path: string, init: RequestInit = {}): Promise<Response> {
+  const token = session.token();
+  const response = await fetch(path, {
+    ...init,
+    headers: { ...(init.headers ?? {}), ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+  });
+  if (response.status === 401) session.signOut("The server no longer accepts this token (revoked or expired).");
+  if (!response.ok) throw toProblem(response.status, await response.json().catch(() => null));
+  return response;
+}
+
 /** Upload bytes (a plugin): openapi-fetch cannot send a raw body typed as a string. */
 export async function uploadPlugin(bytes: ArrayBuffer): Promise<Schemas["StrategyView"]> {
-  const token = session.token();
-  const response = await fetch("/api/v1/strategies", {
+  const response = await raw("/api/v1/strategies", {
     method: "POST",
-    headers: {
-      "Content-Type": "application/wasm",
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-    },
+    headers: { "Content-Type": "application/wasm" },
     body: bytes,
   });
-  const body = await response.json().catch(() => null);
-  if (response.status === 401) session.signOut("The server no longer accepts this token (revoked or expired).");
-  if (!response.ok) throw toProblem(response.status, body);
-  return body as Schemas["StrategyView"];
+  return (await response.json()) as Schemas["StrategyView"];
+}
+
+/** Store a candle file (CSV, Binance kline CSV, Arrow / Feather) as the data set `symbol/timeframe`. */
+export async function uploadDataSet(symbol: string, timeframe: string, file: Blob, name: string): Promise<Schemas["DataSetView"]> {
+  const arrow = /\.(arrow|feather|ipc)$/i.test(name);
+  const query = new URLSearchParams({ symbol, timeframe });
+  const response = await raw(`/api/v1/data?${query}`, {
+    method: "POST",
+    headers: { "Content-Type": arrow ? "application/vnd.apache.arrow.file" : "text/csv" },
+    body: file,
+  });
+  return (await response.json()) as Schemas["DataSetView"];
+}
+
+/** A text answer (a data set as CSV, a report as HTML). */
+export async function fetchText(path: string): Promise<string> {
+  return (await raw(path)).text();
 }

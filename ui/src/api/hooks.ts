@@ -3,8 +3,8 @@
 // are never polled.
 
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, etagOf, unwrap, type Schemas } from "./client";
-import { keys } from "./keys";
+import { api, etagOf, fetchText, unwrap, uploadDataSet, type Schemas } from "./client";
+import { keys, type JobKind } from "./keys";
 
 export type BotSummary = Schemas["BotSummary"];
 export type BotStatus = Schemas["BotStatus"];
@@ -379,4 +379,116 @@ export function useBulkCommand() {
     mutationFn: ({ bots, command }: { bots: string[]; command: BulkCommand }) =>
       unwrap(api.POST("/api/v1/bots/commands", { body: { command, bots } })),
   });
+}
+
+export type DataSet = Schemas["DataSetView"];
+export type Job = Schemas["BacktestView"];
+
+/** The stored data sets (changed only by this UI's own calls, which refetch). */
+export function useDataSets() {
+  return useQuery({
+    queryKey: keys.dataSets,
+    queryFn: () => unwrap(api.GET("/api/v1/data")),
+  });
+}
+
+export function useUploadDataSet() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ symbol, timeframe, file }: { symbol: string; timeframe: string; file: File }) =>
+      uploadDataSet(symbol, timeframe, file, file.name),
+    onSuccess: () => void client.invalidateQueries({ queryKey: keys.dataSets }),
+  });
+}
+
+export function useDeleteDataSet() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ symbol, timeframe }: { symbol: string; timeframe: string }) =>
+      unwrap(api.DELETE("/api/v1/data/{symbol}/{timeframe}", { params: { path: { symbol, timeframe } } })),
+    onSuccess: () => void client.invalidateQueries({ queryKey: keys.dataSets }),
+  });
+}
+
+/** Backtest jobs or optimisations, newest first (the first 200), kept
+ * current by `backtest.*` events. */
+export function useJobs(kind: JobKind) {
+  return useQuery({
+    queryKey: keys.jobs(kind),
+    queryFn: async () => {
+      const page =
+        kind === "backtests"
+          ? await unwrap(api.GET("/api/v1/backtests", { params: { query: { limit: "200" } } }))
+          : await unwrap(api.GET("/api/v1/optimizations", { params: { query: { limit: "200" } } }));
+      return page.items;
+    },
+    staleTime: Infinity,
+  });
+}
+
+export function useJob(kind: JobKind, id: string) {
+  return useQuery({
+    queryKey: keys.job(kind, id),
+    queryFn: () =>
+      kind === "backtests"
+        ? unwrap(api.GET("/api/v1/backtests/{id}", { params: { path: { id } } }))
+        : unwrap(api.GET("/api/v1/optimizations/{id}", { params: { path: { id } } })),
+    staleTime: Infinity,
+  });
+}
+
+/** A finished job's full result (a backtest's JSON, an optimisation's ranked runs). */
+export function useJobResult(kind: JobKind, id: string, done: boolean) {
+  return useQuery({
+    queryKey: keys.jobResult(kind, id),
+    queryFn: async () => JSON.parse(await fetchText(`/api/v1/${kind}/${encodeURIComponent(id)}/result`)) as Record<string, unknown>,
+    enabled: done,
+    staleTime: Infinity,
+  });
+}
+
+/** A finished job's HTML report, shown in a sandboxed frame. */
+export function useJobReport(kind: JobKind, id: string, done: boolean) {
+  return useQuery({
+    queryKey: keys.jobReport(kind, id),
+    queryFn: () => fetchText(`/api/v1/${kind}/${encodeURIComponent(id)}/report`),
+    enabled: done,
+    staleTime: Infinity,
+  });
+}
+
+export function useStartBacktest() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (body: Schemas["BacktestRequest"]) => unwrap(api.POST("/api/v1/backtests", { body })),
+    onSuccess: () => void client.invalidateQueries({ queryKey: keys.jobs("backtests") }),
+  });
+}
+
+export function useStartOptimization() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (body: Schemas["OptimizationRequest"]) => unwrap(api.POST("/api/v1/optimizations", { body })),
+    onSuccess: () => void client.invalidateQueries({ queryKey: keys.jobs("optimizations") }),
+  });
+}
+
+/** Cancel a running job, or delete a finished one. */
+export function useDeleteJob(kind: JobKind) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) =>
+      kind === "backtests"
+        ? unwrap(api.DELETE("/api/v1/backtests/{id}", { params: { path: { id } } }))
+        : unwrap(api.DELETE("/api/v1/optimizations/{id}", { params: { path: { id } } })),
+    onSuccess: () => void client.invalidateQueries({ queryKey: keys.jobs(kind) }),
+  });
+}
+
+/** The bot config an optimisation's run ranked `rank` makes. */
+export async function optimizedConfig(id: string, rank: number): Promise<Doc> {
+  const config = await unwrap(
+    api.GET("/api/v1/optimizations/{id}/config", { params: { path: { id }, query: { rank: String(rank) } } }),
+  );
+  return config as unknown as Doc;
 }

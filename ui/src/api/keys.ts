@@ -24,4 +24,12 @@ export const keys = {
   global: ["global"] as const,
   emergency: ["emergency"] as const,
   openapi: ["openapi"] as const,
+  dataSets: ["data"] as const,
+  jobs: (kind: JobKind) => [kind] as const,
+  job: (kind: JobKind, id: string) => [kind, id] as const,
+  jobResult: (kind: JobKind, id: string) => [kind, id, "result"] as const,
+  jobReport: (kind: JobKind, id: string) => [kind, id, "report"] as const,
 };
+
+/** Backtest jobs and optimisations share one job model (and one event). */
+export type JobKind = "backtests" | "optimizations";

@@ -352,6 +352,16 @@ export function applyEvent(client: QueryClient, event: Envelope) {
     case "trade":
       prepend(client, keys.trades(bot), event.data);
       return;
+    case "backtest.progress":
+    case "backtest.finished": {
+      const job = event.data;
+      const kind = job.optimization ? "optimizations" : "backtests";
+      client.setQueryData(keys.job(kind, job.id), job);
+      client.setQueryData<Schemas["BacktestView"][]>(keys.jobs(kind), (jobs) =>
+        jobs && [job, ...jobs.filter((j) => j.id !== job.id)].sort((a, b) => b.created.localeCompare(a.created)),
+      );
+      return;
+    }
     case "risk.violation":
     case "risk.state_changed":
     case "risk.kill_switch":

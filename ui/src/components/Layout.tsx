@@ -66,6 +66,9 @@ export function Layout() {
           </NavLink>
           {allowed(me.data, "POST /api/v1/bots") && <NavLink to="/new">New bot</NavLink>}
           <NavLink to="/strategies">Strategies</NavLink>
+          <NavLink to="/data">Data</NavLink>
+          <NavLink to="/backtests">Backtests</NavLink>
+          <NavLink to="/optimizations">Optimisations</NavLink>
           {allowed(me.data, "GET /api/v1/tokens") && <NavLink to="/admin">Admin</NavLink>}
         </nav>
         <div className="topbar-end">

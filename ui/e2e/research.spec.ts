@@ -1,0 +1,131 @@
+// The research pages as a person uses them: data sets (a bad file refused
+// with its line, upload, download, delete), backtests run from the form
+// with their progress, reports and a side-by-side comparison, and an
+// optimisation whose best run becomes a bot.
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect, test, type Page } from "@playwright/test";
+import { ADMIN_TOKEN, Host, ROOT, signedIn } from "./host";
+
+let host: Host;
+test.beforeAll(async () => {
+  host = await Host.start();
+});
+test.afterAll(async () => {
+  await host.stop();
+});
+
+function synth(path: string, count: number) {
+  execFileSync(process.env.STRATBOX_BIN ?? join(ROOT, "target/debug/stratbox"), [
+    "data", "synth", "--count", String(count), "--seed", "11", "--out", path,
+  ]);
+}
+
+async function dataSet(count: number, csv: string) {
+  synth(csv, count);
+  const upload = await fetch(`${host.url}/api/v1/data?symbol=ETHUSDT&timeframe=1m`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "text/csv" },
+    body: readFileSync(csv),
+  });
+  expect(upload.status).toBe(201);
+}
+
+async function runBacktest(page: Page, bot: string): Promise<string> {
+  await page.getByLabel("Data set").selectOption("ETHUSDT/1m");
+  await page.getByLabel("Strategy from").selectOption(`bot:${bot}`);
+  const started = page.waitForResponse((r) => r.url().endsWith("/api/v1/backtests") && r.request().method() === "POST");
+  await page.getByRole("button", { name: "Run backtest" }).click();
+  const job = (await (await started).json()) as { id: string };
+  return job.id;
+}
+
+test("data sets: a bad file is refused with its line, a good one listed, downloaded, deleted", async ({ page }, testInfo) => {
+  await signedIn(page, host, "/data");
+  const bad = testInfo.outputPath("bad.csv");
+  writeFileSync(bad, "ts,open,high,low,close,volume\n0,1,2,0.5,1.5,10\n60000,1,0.5,2,1.5,10\n");
+  await page.getByLabel("File").setInputFiles(bad);
+  await page.getByLabel("Symbol").fill("SOLUSDT");
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expect(page.getByRole("alert")).toContainText("line 3");
+  await expect(page.getByRole("row", { name: /SOLUSDT/ })).toHaveCount(0);
+
+  const good = testInfo.outputPath("good.csv");
+  synth(good, 5_000);
+  await page.getByLabel("File").setInputFiles(good);
+  await page.getByRole("button", { name: "Upload" }).click();
+  const row = page.getByRole("row", { name: /SOLUSDT\/1m/ });
+  await expect(row).toContainText("5,000");
+
+  const download = page.waitForEvent("download");
+  await row.getByRole("button", { name: "download CSV" }).click();
+  const saved = await (await download).path();
+  const lines = readFileSync(saved, "utf8").trim().split("\n");
+  expect(lines[0]).toBe("ts,open,high,low,close,volume");
+  expect(lines).toHaveLength(5_001);
+
+  await row.getByRole("button", { name: "delete" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+  await expect(page.getByRole("row", { name: /SOLUSDT/ })).toHaveCount(0);
+});
+
+test("backtests run from the form, show progress and reports, and compare side by side", async ({ page }, testInfo) => {
+  await dataSet(100_000, testInfo.outputPath("eth.csv"));
+  await signedIn(page, host, "/backtests");
+  const first = await runBacktest(page, "ema-cross-btc");
+  const second = await runBacktest(page, "rules-btc");
+  for (const id of [first, second]) {
+    await expect(page.getByRole("row", { name: new RegExp(id) })).toContainText("done", { timeout: 60_000 });
+  }
+  await page.screenshot({ path: testInfo.outputPath("backtests.png"), fullPage: true });
+
+  // A config written here: the plugin's parameters are a form of their own.
+  await page.getByLabel("Strategy from").selectOption("config");
+  await expect(page.getByText("strategy", { exact: false }).first()).toBeVisible();
+
+  await page.getByRole("link", { name: first }).click();
+  const report = page.frameLocator(`iframe[title="Report of ${first}"]`);
+  await expect(report.getByRole("heading", { name: /^Equity/ })).toBeVisible();
+  await expect(page.getByText("ema-cross")).toBeVisible();
+  await page.goBack();
+
+  await page.getByLabel(`compare ${first}`).check();
+  await page.getByLabel(`compare ${second}`).check();
+  await page.getByRole("button", { name: "Compare the two ticked" }).click();
+  await expect(page.getByRole("heading", { name: "Compare" })).toBeVisible();
+  await expect(page.getByRole("row", { name: /Sharpe/ }).first()).toBeVisible();
+  for (const id of [first, second]) {
+    await expect(page.frameLocator(`iframe[title="Report of ${id}"]`).getByRole("heading", { name: /^Equity/ })).toBeVisible();
+  }
+  await page.screenshot({ path: testInfo.outputPath("compare.png"), fullPage: true });
+});
+
+test("an optimisation ranks its runs and its best one becomes a bot", async ({ page }, testInfo) => {
+  await dataSet(50_000, testInfo.outputPath("eth-opt.csv"));
+  await signedIn(page, host, "/optimizations");
+  await page.getByLabel("Data set").selectOption("ETHUSDT/1m");
+  await page.getByLabel("Strategy from").selectOption("bot:ema-cross-btc");
+  await page.getByLabel("Ranges").fill("fast=5,10\nslow=30,60");
+  await page.getByLabel("Minimum trades").fill("0");
+  const started = page.waitForResponse((r) => r.url().endsWith("/api/v1/optimizations") && r.request().method() === "POST");
+  await page.getByRole("button", { name: "Run optimisation" }).click();
+  const job = (await (await started).json()) as { id: string };
+  const row = page.getByRole("row", { name: new RegExp(job.id) });
+  await expect(row).toContainText("done", { timeout: 60_000 });
+
+  await page.getByRole("link", { name: job.id }).click();
+  const ranked = page.getByRole("table", { name: "Ranked runs" });
+  await expect(ranked.getByRole("row")).toHaveCount(5); // a header and four sets
+  await expect(page.frameLocator(`iframe[title="Report of ${job.id}"]`).getByRole("heading").first()).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath("optimization.png"), fullPage: true });
+
+  const best = ranked.getByRole("row").nth(1);
+  await best.getByRole("button", { name: "make a bot" }).click();
+  await best.getByLabel("New bot id").fill("ema-optimised");
+  await best.getByRole("button", { name: "create" }).click();
+  await expect(page).toHaveURL(/\/bots\/ema-optimised$/);
+  const config = await host.api<{ strategy: { params: Record<string, unknown> } }>("GET", "/bots/ema-optimised/config");
+  const chosen = await host.api<{ best_params: Record<string, unknown> }>("GET", `/optimizations/${job.id}`);
+  expect(config.strategy.params).toEqual(chosen.best_params);
+});

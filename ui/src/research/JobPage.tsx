@@ -1,0 +1,205 @@
+// One backtest or optimisation: its state and progress, what it was made
+// from (so it can be run again exactly), and once done its report; an
+// optimisation also lists its ranked runs, any of which becomes a bot.
+
+import { useState } from "react";
+import { useNavigate, useParams } from "react-router-dom";
+import { allowed, newIdempotencyKey, optimizedConfig, useCreateBot, useJob, useJobResult, useMe, type Job } from "../api/hooks";
+import type { JobKind } from "../api/keys";
+import { Empty, ErrorText, Loading } from "../components/States";
+import { notify } from "../components/Toasts";
+import { JobState, percent, ratio, Report, useFollowJobs, when } from "./jobs";
+
+interface Metrics {
+  total_return_pct?: number;
+  sharpe?: number | null;
+  sortino?: number | null;
+  max_drawdown_pct?: number;
+  trades?: number;
+  win_rate_pct?: number | null;
+  profit_factor?: number | null;
+}
+
+interface Trial {
+  params: Record<string, unknown>;
+  score: number | null;
+  metrics: Metrics | null;
+  error: string | null;
+}
+
+interface WindowResult {
+  window: { train_from: number; test_from: number; test_to: number };
+  runs: number;
+  in_sample: Trial | null;
+  out_of_sample: Trial | null;
+}
+
+const params = (p: Record<string, unknown> | undefined) =>
+  p ? Object.entries(p).map(([name, value]) => `${name}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`).join(", ") : "–";
+
+function MadeFrom({ job }: { job: Job }) {
+  return (
+    <dl className="made-from">
+      <dt>Strategy</dt>
+      <dd>
+        {job.plugin} {job.plugin_version} <code title="plugin content hash">{job.plugin_hash.slice(0, 12)}</code>
+      </dd>
+      <dt>Data</dt>
+      <dd>
+        {job.data} <code title="data set content hash">{job.data_hash.slice(0, 12)}</code>
+        {job.from || job.to ? ` from ${when(job.from)} to ${when(job.to)}` : ", all of it"}
+      </dd>
+      <dt>Started</dt>
+      <dd>{when(job.created)}</dd>
+      <dt>Finished</dt>
+      <dd>{when(job.finished)}</dd>
+      {job.optimization && (
+        <>
+          <dt>Search</dt>
+          <dd>
+            {job.optimization.objective}, at least {job.optimization.min_trades} trades,{" "}
+            {job.optimization.sampler.kind === "grid" ? "every combination" : `random sets`}
+            {job.optimization.walk_forward && `, walk-forward (${job.optimization.walk_forward.scheme})`}
+          </dd>
+        </>
+      )}
+    </dl>
+  );
+}
+
+/** Make a bot of the run ranked `rank`: its config with a new id and name. */
+function MakeBot({ job, rank }: { job: Job; rank: number }) {
+  const create = useCreateBot();
+  const navigate = useNavigate();
+  const [open, setOpen] = useState(false);
+  const [id, setId] = useState(`${job.plugin}-${job.id.slice(0, 6)}-${rank}`.toLowerCase());
+  const [key] = useState(newIdempotencyKey);
+  if (!open) {
+    return (
+      <button className="small" onClick={() => setOpen(true)}>
+        make a bot
+      </button>
+    );
+  }
+  const submit = async () => {
+    const config = await optimizedConfig(job.id, rank);
+    create.mutate(
+      { body: { ...config, id, name: `${job.plugin} from optimisation ${job.id} (rank ${rank})`, autostart: false }, key },
+      {
+        onSuccess: (bot) => {
+          notify("good", `${bot.id} created (stopped)`);
+          navigate(`/bots/${bot.id}`);
+        },
+      },
+    );
+  };
+  return (
+    <span className="make-bot">
+      <input aria-label="New bot id" value={id} onChange={(e) => setId(e.target.value)} />
+      <button className="small primary" onClick={() => void submit()} disabled={create.isPending}>
+        create
+      </button>
+      <ErrorText error={create.error} />
+    </span>
+  );
+}
+
+function Ranked({ job }: { job: Job }) {
+  const me = useMe();
+  const result = useJobResult("optimizations", job.id, job.state === "done");
+  if (job.state !== "done") return null;
+  if (result.isLoading) return <Loading what="the ranked runs" />;
+  if (!result.data) return <ErrorText error={result.error} />;
+  const canCreate = allowed(me.data, "POST /api/v1/bots");
+  const windows = result.data.windows as WindowResult[] | undefined;
+  if (windows) {
+    return (
+      <table className="data ranked" aria-label="Walk-forward windows">
+        <thead>
+          <tr>
+            <th>Test window</th>
+            <th>Best in sample</th>
+            <th>In-sample return</th>
+            <th>Out-of-sample return</th>
+            <th>Out-of-sample Sharpe</th>
+          </tr>
+        </thead>
+        <tbody>
+          {windows.map((w) => (
+            <tr key={w.window.test_from}>
+              <td>
+                {new Date(w.window.test_from).toISOString().slice(0, 10)} to {new Date(w.window.test_to).toISOString().slice(0, 10)}
+              </td>
+              <td>{params(w.in_sample?.params)}</td>
+              <td className="num">{percent(w.in_sample?.metrics?.total_return_pct)}</td>
+              <td className="num">{percent(w.out_of_sample?.metrics?.total_return_pct)}</td>
+              <td className="num">{ratio(w.out_of_sample?.metrics?.sharpe)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    );
+  }
+  const trials = ((result.data.trials as Trial[] | undefined) ?? []).slice(0, 50);
+  if (trials.length === 0) return <Empty>No run was made.</Empty>;
+  return (
+    <table className="data ranked" aria-label="Ranked runs">
+      <thead>
+        <tr>
+          <th>Rank</th>
+          <th>Parameters</th>
+          <th>Score</th>
+          <th>Return</th>
+          <th>Sharpe</th>
+          <th>Max DD</th>
+          <th>Trades</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {trials.map((trial, index) => (
+          <tr key={index}>
+            <td className="num">{trial.score == null ? "–" : index + 1}</td>
+            <td>{params(trial.params)}</td>
+            <td className="num">{ratio(trial.score)}</td>
+            <td className="num">{percent(trial.metrics?.total_return_pct)}</td>
+            <td className="num">{ratio(trial.metrics?.sharpe)}</td>
+            <td className="num">{percent(trial.metrics?.max_drawdown_pct)}</td>
+            <td className="num">{trial.metrics?.trades ?? "–"}</td>
+            <td>{canCreate && trial.score != null && <MakeBot job={job} rank={index + 1} />}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function JobPage({ kind }: { kind: JobKind }) {
+  useFollowJobs();
+  const { id = "" } = useParams();
+  const job = useJob(kind, id);
+  if (job.isLoading) return <Loading what={id} />;
+  if (!job.data) return <ErrorText error={job.error} />;
+  const data = job.data;
+  return (
+    <section className="research" aria-label={`${kind === "backtests" ? "Backtest" : "Optimisation"} ${id}`}>
+      <header className="page-head">
+        <h1>
+          {kind === "backtests" ? "Backtest" : "Optimisation"} {id}
+        </h1>
+        <JobState job={data} />
+      </header>
+      {data.error && <div className="error">{data.error}</div>}
+      <MadeFrom job={data} />
+      {data.state === "done" && (
+        <p className="headline">
+          Return {percent(data.total_return_pct)} · Sharpe {ratio(data.sharpe)} · max drawdown {percent(data.max_drawdown_pct)} ·{" "}
+          {data.trades ?? 0} trades
+          {data.best_params != null && <> · best {params(data.best_params as Record<string, unknown>)}</>}
+        </p>
+      )}
+      {kind === "optimizations" && <Ranked job={data} />}
+      <Report kind={kind} job={data} />
+    </section>
+  );
+}

@@ -1,0 +1,150 @@
+// Optimisations: launch one (parameter ranges from the plugin's schema or
+// written here, grid or seeded random sets, an objective or a weighted
+// mix, a minimum of trades, optionally walk-forward), follow its progress,
+// open its ranked runs.
+
+import { useState } from "react";
+import { allowed, useBots, useJobs, useMe, useStartOptimization } from "../api/hooks";
+import { ErrorText, Loading } from "../components/States";
+import { notify } from "../components/Toasts";
+import { firstSource, JobInputs, JobTable, requestOf, useFollowJobs, type JobInput } from "./jobs";
+
+const OBJECTIVES = ["sharpe", "sortino", "calmar", "total-return", "profit-factor", "max-drawdown"];
+
+interface Search {
+  objective: string;
+  minTrades: string;
+  sampler: "grid" | "random";
+  trials: string;
+  seed: string;
+  ranges: string;
+  walk: "" | "rolling" | "anchored";
+  train: string;
+  test: string;
+}
+
+const START: Search = {
+  objective: "sharpe",
+  minTrades: "1",
+  sampler: "grid",
+  trials: "100",
+  seed: "42",
+  ranges: "",
+  walk: "",
+  train: "90d",
+  test: "30d",
+};
+
+/** `fast=5..20:5` lines as the request's `params`. */
+function ranges(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const [name, ...rest] = line.split("=");
+    if (name.trim() && rest.length > 0) out[name.trim()] = rest.join("=").trim();
+  }
+  return out;
+}
+
+export function OptimizationsPage() {
+  useFollowJobs();
+  const me = useMe();
+  const bots = useBots();
+  const jobs = useJobs("optimizations");
+  const start = useStartOptimization();
+  const [input, setInput] = useState<JobInput | null>(null);
+  const [search, setSearch] = useState<Search>(START);
+  if (jobs.isLoading || bots.isLoading) return <Loading what="optimisations" />;
+  const form = input ?? { source: firstSource(bots.data), data: "", from: "", to: "" };
+  const set = (patch: Partial<Search>) => {
+    setSearch({ ...search, ...patch });
+    start.reset();
+  };
+  const submit = () =>
+    start.mutate(
+      {
+        ...requestOf(form),
+        objective: search.objective,
+        min_trades: Number(search.minTrades) || 0,
+        params: ranges(search.ranges),
+        sampler:
+          search.sampler === "grid"
+            ? { kind: "grid" }
+            : { kind: "random", trials: Number(search.trials) || 1, seed: Number(search.seed) || 0 },
+        walk_forward: search.walk ? { scheme: search.walk, train: search.train, test: search.test } : null,
+      },
+      { onSuccess: (job) => notify("good", `optimisation ${job.id} queued`) },
+    );
+  return (
+    <section className="research" aria-label="Optimisations">
+      <header className="page-head">
+        <h1>Optimisations</h1>
+      </header>
+      <ErrorText error={jobs.error} />
+      <JobTable kind="optimizations" jobs={jobs.data ?? []} />
+      {allowed(me.data, "POST /api/v1/optimizations") && (
+        <div className="job-form" aria-label="New optimisation">
+          <h2>New optimisation</h2>
+          <JobInputs value={form} onChange={(next) => { setInput(next); start.reset(); }} error={start.error} />
+          <div className="search">
+            <label>
+              Objective{" "}
+              <input aria-label="Objective" list="objectives" value={search.objective} onChange={(e) => set({ objective: e.target.value })} />
+              <datalist id="objectives">
+                {OBJECTIVES.map((o) => (
+                  <option key={o} value={o} />
+                ))}
+                <option value="sharpe=1,max-drawdown=0.05" />
+              </datalist>
+            </label>
+            <label>
+              At least <input aria-label="Minimum trades" type="number" min={0} value={search.minTrades} onChange={(e) => set({ minTrades: e.target.value })} /> trades
+            </label>
+            <label>
+              Sets{" "}
+              <select aria-label="Sampler" value={search.sampler} onChange={(e) => set({ sampler: e.target.value as Search["sampler"] })}>
+                <option value="grid">every combination (grid)</option>
+                <option value="random">random (seeded)</option>
+              </select>
+            </label>
+            {search.sampler === "random" && (
+              <>
+                <label>
+                  Trials <input aria-label="Trials" type="number" min={1} value={search.trials} onChange={(e) => set({ trials: e.target.value })} />
+                </label>
+                <label>
+                  Seed <input aria-label="Seed" type="number" value={search.seed} onChange={(e) => set({ seed: e.target.value })} />
+                </label>
+              </>
+            )}
+            <label className="wide">
+              Ranges, one per line (<code>fast=5..20:5</code>, <code>slow=30,50,80</code>); empty: every parameter the plugin's schema bounds
+              <textarea aria-label="Ranges" rows={3} value={search.ranges} onChange={(e) => set({ ranges: e.target.value })} />
+            </label>
+            <label>
+              Walk forward{" "}
+              <select aria-label="Walk forward" value={search.walk} onChange={(e) => set({ walk: e.target.value as Search["walk"] })}>
+                <option value="">no: one optimisation over the range</option>
+                <option value="rolling">rolling windows</option>
+                <option value="anchored">anchored windows</option>
+              </select>
+            </label>
+            {search.walk && (
+              <>
+                <label>
+                  Train <input aria-label="Train" value={search.train} onChange={(e) => set({ train: e.target.value })} />
+                </label>
+                <label>
+                  Test <input aria-label="Test" value={search.test} onChange={(e) => set({ test: e.target.value })} />
+                </label>
+              </>
+            )}
+          </div>
+          <ErrorText error={start.error} />
+          <button className="primary" onClick={submit} disabled={!form.data || start.isPending}>
+            {start.isPending ? "Starting…" : "Run optimisation"}
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}

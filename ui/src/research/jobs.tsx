@@ -1,0 +1,257 @@
+// What the backtest and optimisation pages share: the job list (state,
+// progress, headline figures), the choice of what a job runs (a bot's
+// config or one written here, with the plugin's parameter form), the data
+// set and range, and the report frame.
+
+import { useState } from "react";
+import { Link } from "react-router-dom";
+import { ApiProblem } from "../api/client";
+import { allowed, useBots, useDataSets, useDeleteJob, useJobReport, useMe, type Job } from "../api/hooks";
+import type { JobKind } from "../api/keys";
+import { useFollow } from "../api/streamContext";
+import { Empty, ErrorText, Loading } from "../components/States";
+import { ConfigEditor } from "../config/ConfigEditor";
+import type { Doc } from "../config/document";
+
+/** Progress and completion of every job arrive on the `backtests` channel. */
+export function useFollowJobs() {
+  useFollow("jobs", { channels: ["backtests"], bots: [] });
+}
+
+const percent = (value: number | null | undefined) => (value == null ? "–" : `${value.toFixed(2)} %`);
+const ratio = (value: number | null | undefined) => (value == null ? "–" : value.toFixed(2));
+const when = (text: string | null | undefined) => (text ? text.replace("T", " ").slice(0, 19) : "–");
+
+export function JobState({ job }: { job: Job }) {
+  if (job.state === "running" || job.state === "queued") {
+    const done = Math.round(job.progress * 100);
+    return (
+      <span className="job-progress">
+        <progress max={100} value={done} aria-label={`${job.id} progress`} /> {job.state === "queued" ? "queued" : `${done} %`}
+      </span>
+    );
+  }
+  return <span className={`job-state ${job.state}`}>{job.state}</span>;
+}
+
+/** Jobs of one kind, newest first; `selected`/`onSelect` pick runs to compare. */
+export function JobTable({
+  kind,
+  jobs,
+  selected,
+  onSelect,
+}: {
+  kind: JobKind;
+  jobs: Job[];
+  selected?: string[];
+  onSelect?: (id: string) => void;
+}) {
+  const me = useMe();
+  const remove = useDeleteJob(kind);
+  const canDelete = allowed(me.data, `DELETE /api/v1/${kind}/{id}`);
+  if (jobs.length === 0) return <Empty>No {kind === "backtests" ? "backtests" : "optimisations"} yet.</Empty>;
+  return (
+    <>
+      <table className="data jobs">
+        <thead>
+          <tr>
+            {onSelect && <th>Compare</th>}
+            <th>Job</th>
+            <th>Strategy</th>
+            <th>Data</th>
+            <th>State</th>
+            <th>Return</th>
+            <th>Sharpe</th>
+            <th>Max DD</th>
+            <th>Trades</th>
+            <th>Started</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {jobs.map((job) => (
+            <tr key={job.id}>
+              {onSelect && (
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`compare ${job.id}`}
+                    disabled={job.state !== "done"}
+                    checked={selected?.includes(job.id) ?? false}
+                    onChange={() => onSelect(job.id)}
+                  />
+                </td>
+              )}
+              <td>
+                <Link to={`/${kind}/${job.id}`}>{job.id}</Link>
+              </td>
+              <td>
+                {job.plugin} {job.plugin_version}
+              </td>
+              <td>{job.data}</td>
+              <td>
+                <JobState job={job} />
+              </td>
+              <td className="num">{job.state === "done" ? percent(job.total_return_pct) : "–"}</td>
+              <td className="num">{job.state === "done" ? ratio(job.sharpe) : "–"}</td>
+              <td className="num">{job.state === "done" ? percent(job.max_drawdown_pct) : "–"}</td>
+              <td className="num">{job.trades ?? "–"}</td>
+              <td>{when(job.created)}</td>
+              <td>
+                {canDelete && (
+                  <button className="small" onClick={() => remove.mutate(job.id)} disabled={remove.isPending}>
+                    {job.state === "running" || job.state === "queued" ? "cancel" : "delete"}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <ErrorText error={remove.error} />
+    </>
+  );
+}
+
+/** What a job runs: a bot's config, or one written here. */
+export type Source = { kind: "bot"; id: string } | { kind: "config"; config: Doc };
+
+const BLANK: Doc = {
+  strategy: { plugin: "", params: {} },
+  market: { symbol: "BTCUSDT", timeframe: "1m" },
+  capital: { quote: "USDT", initial: "10000" },
+};
+
+/** A problem about the request's `config`, with its pointers made relative
+ * to the config, so the editor shows each at its field. */
+function asConfigProblem(error: unknown): ApiProblem | null {
+  if (!(error instanceof ApiProblem)) return null;
+  const errors = (error.problem.errors ?? [])
+    .filter((e) => e.pointer.startsWith("/config"))
+    .map((e) => ({ ...e, pointer: e.pointer.slice("/config".length) }));
+  return new ApiProblem(error.status, { ...error.problem, errors });
+}
+
+export interface JobInput {
+  source: Source;
+  data: string;
+  from: string;
+  to: string;
+}
+
+/** The common part of a job form: source, data set, range. */
+export function JobInputs({ value, onChange, error }: { value: JobInput; onChange: (next: JobInput) => void; error: unknown }) {
+  const bots = useBots();
+  const dataSets = useDataSets();
+  const [draft, setDraft] = useState<Doc>(BLANK);
+  if (bots.isLoading || dataSets.isLoading) return <Loading what="bots and data sets" />;
+  const sets = dataSets.data?.items ?? [];
+  const source = value.source;
+  const chooseData = (data: string) => {
+    const [symbol, timeframe] = data.split("/");
+    if (source.kind === "config") {
+      const config = { ...source.config, market: { ...((source.config.market as Doc) ?? {}), symbol, timeframe } };
+      setDraft(config);
+      onChange({ ...value, data, source: { kind: "config", config } });
+    } else {
+      onChange({ ...value, data });
+    }
+  };
+  return (
+    <div className="job-inputs">
+      <label>
+        Data set{" "}
+        <select aria-label="Data set" value={value.data} onChange={(e) => chooseData(e.target.value)}>
+          <option value="">choose…</option>
+          {sets.map((set) => (
+            <option key={`${set.symbol}/${set.timeframe}`} value={`${set.symbol}/${set.timeframe}`}>
+              {set.symbol}/{set.timeframe} ({set.count.toLocaleString()} candles, {when(set.first).slice(0, 10)} to {when(set.last).slice(0, 10)})
+            </option>
+          ))}
+        </select>
+      </label>
+      {sets.length === 0 && (
+        <Empty>
+          No data set yet: <Link to="/data">upload one</Link>.
+        </Empty>
+      )}
+      <label>
+        From <input aria-label="From" type="date" value={value.from} onChange={(e) => onChange({ ...value, from: e.target.value })} />
+      </label>
+      <label>
+        To <input aria-label="To" type="date" value={value.to} onChange={(e) => onChange({ ...value, to: e.target.value })} />
+      </label>
+      <label>
+        Strategy from{" "}
+        <select
+          aria-label="Strategy from"
+          value={source.kind === "bot" ? `bot:${source.id}` : "config"}
+          onChange={(e) =>
+            onChange({
+              ...value,
+              source: e.target.value === "config" ? { kind: "config", config: draft } : { kind: "bot", id: e.target.value.slice(4) },
+            })
+          }
+        >
+          {(bots.data ?? []).map((bot) => (
+            <option key={bot.id} value={`bot:${bot.id}`}>
+              the config of bot {bot.id}
+            </option>
+          ))}
+          <option value="config">a config written here</option>
+        </select>
+      </label>
+      {source.kind === "config" && (
+        <ConfigEditor
+          value={source.config}
+          onChange={(config) => {
+            setDraft(config);
+            onChange({ ...value, source: { kind: "config", config } });
+          }}
+          problem={asConfigProblem(error)}
+        />
+      )}
+    </div>
+  );
+}
+
+/** The request fields a `JobInput` makes. */
+export function requestOf(input: JobInput) {
+  const day = (date: string) => (date ? `${date}T00:00:00Z` : null);
+  return {
+    data: input.data,
+    from: day(input.from),
+    to: day(input.to),
+    ...(input.source.kind === "bot" ? { bot_id: input.source.id } : { config: input.source.config }),
+  };
+}
+
+export function firstSource(bots: { id: string }[] | undefined): Source {
+  return bots && bots.length > 0 ? { kind: "bot", id: bots[0].id } : { kind: "config", config: BLANK };
+}
+
+/** A finished job's report in a frame that may run nothing (the report has
+ * no script). */
+export function Report({ kind, job }: { kind: JobKind; job: Job }) {
+  const report = useJobReport(kind, job.id, job.state === "done");
+  if (job.state !== "done") return null;
+  if (report.isLoading) return <Loading what="the report" />;
+  if (!report.data) return <ErrorText error={report.error} />;
+  // Same origin (never scripts: the report has none and may run none) so
+  // that the frame can take the report's height.
+  return (
+    <iframe
+      className="report"
+      title={`Report of ${job.id}`}
+      sandbox="allow-same-origin"
+      srcDoc={report.data}
+      onLoad={(event) => {
+        const frame = event.currentTarget;
+        const height = frame.contentDocument?.documentElement.scrollHeight;
+        if (height) frame.style.height = `${height + 4}px`;
+      }}
+    />
+  );
+}
+
+export { percent, ratio, when };
