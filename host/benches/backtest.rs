@@ -241,7 +241,7 @@ fn optimisation(
     candles: &[Candle],
 ) -> (Duration, Duration) {
     use stratbox_host::research::optimize::{
-        Objective, ParamRange, Ranking, Study, grid, optimize,
+        Objective, ParamRange, Ranking, Sets, Study, grid, optimize,
     };
     let space = [
         (
@@ -255,7 +255,7 @@ fn optimisation(
     ]
     .into_iter()
     .collect();
-    let sets = grid(&space);
+    let sets = Sets::Fixed(grid(&space));
     assert_eq!(sets.len(), 200);
     let timed = |threads| {
         let study = Study {

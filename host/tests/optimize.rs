@@ -1,6 +1,8 @@
 //! Parameter optimisation: the known best set wins on a series built for
 //! it, threads change nothing but the time, cancelling stops it, weighted
-//! rankings add up, and walk-forward windows see only their own candles.
+//! rankings add up, walk-forward windows see only their own candles, and
+//! the model-based sampler gets near the grid's best in a fraction of its
+//! runs.
 
 mod support;
 
@@ -13,8 +15,9 @@ use stratbox_host::data::{SynthParams, synthesize};
 use stratbox_host::domain::Candle;
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::research::optimize::{
-    Objective, ParamRange, Ranking, SearchSpace, Study, grid, optimize,
+    Objective, ParamRange, Ranking, SearchSpace, Sets, Study, grid, optimize,
 };
+use stratbox_host::research::tpe::TpeSpec;
 use support::load;
 
 fn config() -> BotConfig {
@@ -71,7 +74,7 @@ fn the_known_best_set_wins_on_a_series_built_for_it() {
         min_trades: 0,
         threads: 2,
     };
-    let sets = grid(&space("2,4", "8,16,32"));
+    let sets = Sets::Fixed(grid(&space("2,4", "8,16,32")));
     assert_eq!(sets.len(), 6);
     let trials = optimize(&study, &sets, &AtomicUsize::new(0), &AtomicBool::new(false));
     assert_eq!(trials.len(), 6);
@@ -90,7 +93,7 @@ fn the_known_best_set_wins_on_a_series_built_for_it() {
 fn threads_change_nothing_but_the_time_and_the_ranking_is_right() {
     let (config, plugin) = (config(), load("ema-cross"));
     let candles = synthesize(&SynthParams::new(20_000, 9));
-    let sets = grid(&space("3..9:3", "20..60:20"));
+    let sets = Sets::Fixed(grid(&space("3..9:3", "20..60:20")));
     let study = |threads| Study {
         config: &config,
         plugin: &plugin,
@@ -115,7 +118,10 @@ fn threads_change_nothing_but_the_time_and_the_ranking_is_right() {
     };
     assert_eq!(summary(&one), summary(&two));
     // The winner is the best of the same backtests run one by one.
-    let best = sets
+    let Sets::Fixed(fixed) = &sets else {
+        unreachable!()
+    };
+    let best = fixed
         .iter()
         .filter_map(|set| {
             let mut config = config.clone();
@@ -143,7 +149,7 @@ fn a_cancelled_study_stops_before_its_next_run() {
         min_trades: 0,
         threads: 2,
     };
-    let sets = grid(&space("2..10:1", "20..40:5"));
+    let sets = Sets::Fixed(grid(&space("2..10:1", "20..40:5")));
     let done = AtomicUsize::new(0);
     let trials = optimize(&study, &sets, &done, &AtomicBool::new(true));
     assert!(trials.is_empty());
@@ -164,7 +170,7 @@ fn walk_forward_windows_see_only_their_own_candles() {
         min_trades: 1,
         threads: 2,
     };
-    let sets = grid(&space("2..6:2", "10..30:10"));
+    let sets = Sets::Fixed(grid(&space("2..6:2", "10..30:10")));
     let (first, step) = (candles[0].ts, 60_000);
     for scheme in [Scheme::Rolling, Scheme::Anchored] {
         let plan = windows(
@@ -241,5 +247,44 @@ fn a_weighted_ranking_sums_its_parts() {
     assert_eq!(
         Ranking::parse("calmar").unwrap(),
         Ranking::single(Objective::Calmar)
+    );
+}
+
+#[test]
+fn the_model_based_sampler_gets_near_the_grid_best_in_a_fifth_of_its_runs() {
+    let (config, plugin) = (config(), load("ema-cross"));
+    let candles = synthesize(&SynthParams::new(20_000, 4));
+    let space = space("2..16:1", "20..200:10");
+    let study = Study {
+        config: &config,
+        plugin: &plugin,
+        candles: &candles,
+        options: BacktestOptions::default(),
+        ranking: Ranking::single(Objective::TotalReturn),
+        min_trades: 1,
+        threads: 2,
+    };
+    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let everything = optimize(&study, &Sets::Fixed(grid(&space)), &done, &cancel);
+    assert_eq!(everything.len(), 15 * 19);
+    let scores: Vec<f64> = everything.iter().filter_map(|t| t.score).collect();
+    let tpe = Sets::Tpe(TpeSpec {
+        space: space.clone(),
+        trials: 57,
+        seed: 3,
+    });
+    let done = AtomicUsize::new(0);
+    let searched = optimize(&study, &tpe, &done, &cancel);
+    assert_eq!(done.into_inner(), 57);
+    let distinct: std::collections::BTreeSet<String> =
+        searched.iter().map(|t| t.params.to_string()).collect();
+    assert_eq!(distinct.len(), 57, "no set run twice");
+    // Its best is among the grid's best tenth.
+    let best = searched[0].score.unwrap();
+    let better = scores.iter().filter(|score| **score > best).count();
+    assert!(
+        better < scores.len() / 10,
+        "{better} of {} grid runs beat the model's best {best}",
+        scores.len()
     );
 }

@@ -107,8 +107,10 @@ pub struct OptimizationRequest {
     /// left out: every parameter the plugin's schema bounds or enumerates.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
-    /// `{"kind": "grid"}` (every combination, the default) or
-    /// `{"kind": "random", "trials": 100, "seed": 42}`.
+    /// `{"kind": "grid"}` (every combination, the default),
+    /// `{"kind": "random", "trials": 100, "seed": 42}`, or
+    /// `{"kind": "tpe", "trials": 100, "seed": 42}` (each set drawn by a
+    /// model of the runs finished so far).
     pub sampler: Option<SamplerSpec>,
     /// What runs are ranked by: sharpe (default), sortino, calmar,
     /// total-return, profit-factor, max-drawdown, or a weighted mix such as
@@ -150,7 +152,7 @@ fn spec_of(request: &OptimizationRequest) -> Result<OptimizationSpec, ApiError> 
         issues.push(issue("/objective", message));
     }
     let sampler = request.sampler.clone().unwrap_or(SamplerSpec::Grid);
-    if let SamplerSpec::Random { trials, .. } = sampler
+    if let SamplerSpec::Random { trials, .. } | SamplerSpec::Tpe { trials, .. } = sampler
         && !(1..=MAX_SETS).contains(&trials)
     {
         issues.push(issue(

@@ -11,8 +11,9 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
+use stratbox_host::research::SamplerSpec;
 use stratbox_host::research::optimize::{
-    ParamRange, Ranking, SearchSpace, Study, Trial, grid, optimize, random, space_from_schema,
+    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema,
 };
 use stratbox_host::research::walk_forward::{
     Scheme, WindowResult, parse_span, walk_forward, windows,
@@ -31,10 +32,11 @@ pub struct OptimizeArgs {
     params: Vec<String>,
     #[arg(long, value_enum, default_value_t = Sampler::Grid)]
     sampler: Sampler,
-    /// Sets drawn by the random sampler.
+    /// Sets drawn by the random and the model-based sampler.
     #[arg(long, default_value_t = 100)]
     trials: usize,
-    /// Seed of the random sampler: the same seed draws the same sets.
+    /// Seed of the random and the model-based sampler: the same seed draws
+    /// the same sets (the model-based one only on one thread).
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// What runs are ranked by: sharpe, sortino, calmar, total-return,
@@ -73,6 +75,9 @@ enum Sampler {
     Grid,
     /// `--trials` sets drawn uniformly (seeded).
     Random,
+    /// `--trials` sets, each drawn by a model of the runs finished so far
+    /// (TPE); workers never wait for each other.
+    Tpe,
 }
 
 fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
@@ -101,10 +106,13 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     let (config, plugin) = args.input.bot(&runtime)?;
     let candles = args.input.candles()?;
     let space = space(&args, &plugin.info().params_schema)?;
-    let sets = match args.sampler {
-        Sampler::Grid => grid(&space),
-        Sampler::Random => random(&space, args.trials, args.seed),
+    let (trials, seed) = (args.trials, args.seed);
+    let sampler = match args.sampler {
+        Sampler::Grid => SamplerSpec::Grid,
+        Sampler::Random => SamplerSpec::Random { trials, seed },
+        Sampler::Tpe => SamplerSpec::Tpe { trials, seed },
     };
+    let sets = Sets::of(&sampler, &space);
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

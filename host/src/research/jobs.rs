@@ -118,7 +118,15 @@ pub struct OptimizationSpec {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SamplerSpec {
     Grid,
-    Random { trials: usize, seed: u64 },
+    Random {
+        trials: usize,
+        seed: u64,
+    },
+    /// Model-based (TPE): `trials` sets, each drawn from the runs so far.
+    Tpe {
+        trials: usize,
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

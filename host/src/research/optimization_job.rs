@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::jobs::{Headline, JobRecord, OptimizationSpec, SamplerSpec};
+use super::jobs::{Headline, JobRecord, OptimizationSpec};
 use super::optimize::{
-    ParamRange, Ranking, SearchSpace, Study, Trial, grid, optimize, random, space_from_schema,
+    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema,
 };
 use super::walk_forward::{walk_forward, windows};
 use crate::backtest::{BacktestError, BacktestOptions, Progress};
@@ -35,14 +35,6 @@ pub fn search_space(spec: &OptimizationSpec, plugin: &Plugin) -> Result<SearchSp
         .collect()
 }
 
-/// The parameter sets `spec` runs.
-pub fn sets(spec: &OptimizationSpec, space: &SearchSpace) -> Vec<serde_json::Map<String, Value>> {
-    match spec.sampler {
-        SamplerSpec::Grid => grid(space),
-        SamplerSpec::Random { trials, seed } => random(space, trials, seed),
-    }
-}
-
 /// Run `spec` for `record` over `candles`; the result and its headline.
 pub fn run(
     record: &JobRecord,
@@ -54,7 +46,7 @@ pub fn run(
 ) -> Result<(Value, Headline), BacktestError> {
     let space = search_space(spec, plugin).map_err(BacktestError::Data)?;
     let ranking = Ranking::parse(&spec.objective).map_err(BacktestError::Data)?;
-    let sets = sets(spec, &space);
+    let sets = Sets::of(&spec.sampler, &space);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let in_range: Vec<Candle> = candles
         .iter()

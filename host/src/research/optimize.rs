@@ -1,10 +1,11 @@
 //! Parameter optimisation: many backtests of one strategy over the same
 //! candles, each with other parameters, on every core, ranked by an
 //! objective. Parameter ranges come from the plugin's parameter schema
-//! (its bounds and enums) unless given; sets are a full grid or a seeded
-//! random sample. A run is deterministic: the same ranges, sampler and seed
-//! give the same sets, and each backtest is byte-identical whatever thread
-//! ran it.
+//! (its bounds and enums) unless given; sets are a full grid, a seeded
+//! random sample, or proposed one at a time by a model of the runs so far
+//! ([`super::tpe`]). Grid and random runs are deterministic: the same
+//! ranges, sampler and seed give the same sets, and each backtest is
+//! byte-identical whatever thread ran it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,6 +19,9 @@ use crate::domain::Candle;
 use crate::domain::config::BotConfig;
 use crate::engine::metrics::Metrics;
 use crate::plugin::Plugin;
+
+use super::jobs::SamplerSpec;
+use super::tpe::{Tpe, TpeSpec};
 
 /// Values a grid takes per parameter when its range comes from a schema.
 const DEFAULT_STEPS: u32 = 10;
@@ -180,6 +184,73 @@ pub fn random(space: &SearchSpace, count: usize, seed: u64) -> Vec<Map<String, V
         .collect()
 }
 
+/// Where a study's parameter sets come from.
+#[derive(Debug, Clone)]
+pub enum Sets {
+    /// Known before the first run (a grid, a random sample).
+    Fixed(Vec<Map<String, Value>>),
+    /// Proposed one at a time from the runs finished so far; a fresh search
+    /// for every study (every walk-forward window).
+    Tpe(TpeSpec),
+}
+
+impl Sets {
+    /// The sets `sampler` makes of `space`.
+    pub fn of(sampler: &SamplerSpec, space: &SearchSpace) -> Self {
+        match *sampler {
+            SamplerSpec::Grid => Sets::Fixed(grid(space)),
+            SamplerSpec::Random { trials, seed } => Sets::Fixed(random(space, trials, seed)),
+            SamplerSpec::Tpe { trials, seed } => Sets::Tpe(TpeSpec {
+                space: space.clone(),
+                trials,
+                seed,
+            }),
+        }
+    }
+
+    /// How many runs a study makes at most.
+    pub fn len(&self) -> usize {
+        match self {
+            Sets::Fixed(sets) => sets.len(),
+            Sets::Tpe(spec) => spec.trials,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A study's sets as its workers take them: numbered, and told their score.
+trait SetSource: Sync {
+    fn ask(&self) -> Option<(usize, Map<String, Value>)>;
+    fn tell(&self, number: usize, score: Option<f64>);
+}
+
+struct FixedSource<'a> {
+    sets: &'a [Map<String, Value>],
+    next: AtomicUsize,
+}
+
+impl SetSource for FixedSource<'_> {
+    fn ask(&self) -> Option<(usize, Map<String, Value>)> {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        self.sets.get(number).map(|set| (number, set.clone()))
+    }
+
+    fn tell(&self, _: usize, _: Option<f64>) {}
+}
+
+impl SetSource for Tpe {
+    fn ask(&self) -> Option<(usize, Map<String, Value>)> {
+        Tpe::ask(self)
+    }
+
+    fn tell(&self, number: usize, score: Option<f64>) {
+        Tpe::tell(self, number, score);
+    }
+}
+
 /// What a run is ranked by (higher is better; drawdown counts negative).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -304,30 +375,49 @@ pub struct Study<'a> {
     pub threads: usize,
 }
 
-/// Run every set on `study.threads` threads; trials ranked best first
-/// (unranked ones last, in set order). `done` counts finished runs;
-/// `cancel` stops the study before the next run.
+/// Run the sets on `study.threads` threads, each taking the next set when
+/// it is free; trials ranked best first (unranked ones last, in set order).
+/// `done` counts finished runs; `cancel` stops the study before the next
+/// run.
 pub fn optimize(
     study: &Study<'_>,
-    sets: &[Map<String, Value>],
+    sets: &Sets,
     done: &AtomicUsize,
     cancel: &AtomicBool,
 ) -> Vec<Trial> {
-    let next = AtomicUsize::new(0);
+    let tpe;
+    let fixed;
+    let source: &dyn SetSource = match sets {
+        Sets::Fixed(sets) => {
+            fixed = FixedSource {
+                sets,
+                next: AtomicUsize::new(0),
+            };
+            &fixed
+        }
+        Sets::Tpe(spec) => {
+            tpe = Tpe::new(spec);
+            &tpe
+        }
+    };
     let mut trials: Vec<Option<Trial>> = vec![None; sets.len()];
     let results = std::sync::Mutex::new(&mut trials);
     std::thread::scope(|scope| {
         for _ in 0..study.threads.max(1) {
             scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= sets.len() || cancel.load(Ordering::Relaxed) {
+                while !cancel.load(Ordering::Relaxed) {
+                    let Some((number, set)) = source.ask() else {
                         return;
-                    }
-                    let trial = run_one(study, &sets[index]);
-                    results
+                    };
+                    let trial = run_one(study, &set);
+                    source.tell(number, trial.score);
+                    if let Some(slot) = results
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(trial);
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get_mut(number)
+                    {
+                        *slot = Some(trial);
+                    }
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             });

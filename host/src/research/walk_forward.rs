@@ -10,9 +10,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
-use serde_json::Value;
 
-use super::optimize::{Study, Trial, optimize, run_one};
+use super::optimize::{Sets, Study, Trial, optimize, run_one};
 
 /// How training windows grow.
 #[derive(
@@ -105,7 +104,7 @@ pub struct WindowResult {
 /// `done` counts runs; `cancel` stops before the next run.
 pub fn walk_forward(
     study: &Study<'_>,
-    sets: &[serde_json::Map<String, Value>],
+    sets: &Sets,
     windows: &[Window],
     done: &AtomicUsize,
     cancel: &AtomicBool,

@@ -1953,8 +1953,10 @@ export interface components {
                 [key: string]: string;
             };
             /**
-             * @description `{"kind": "grid"}` (every combination, the default) or
-             *     `{"kind": "random", "trials": 100, "seed": 42}`.
+             * @description `{"kind": "grid"}` (every combination, the default),
+             *     `{"kind": "random", "trials": 100, "seed": 42}`, or
+             *     `{"kind": "tpe", "trials": 100, "seed": 42}` (each set drawn by a
+             *     model of the runs finished so far).
              */
             sampler?: components["schemas"]["SamplerSpec"] | null;
             /** @description Candles opening before this time (RFC 3339). */
@@ -2217,6 +2219,13 @@ export interface components {
         } | {
             /** @constant */
             kind: "random";
+            /** Format: uint64 */
+            seed: number;
+            /** Format: uint */
+            trials: number;
+        } | {
+            /** @constant */
+            kind: "tpe";
             /** Format: uint64 */
             seed: number;
             /** Format: uint */

@@ -1,5 +1,5 @@
 // Optimisations: launch one (parameter ranges from the plugin's schema or
-// written here, grid or seeded random sets, an objective or a weighted
+// written here, grid, seeded random or model-based sets, an objective or a weighted
 // mix, a minimum of trades, optionally walk-forward), follow its progress,
 // open its ranked runs.
 
@@ -14,7 +14,7 @@ const OBJECTIVES = ["sharpe", "sortino", "calmar", "total-return", "profit-facto
 interface Search {
   objective: string;
   minTrades: string;
-  sampler: "grid" | "random";
+  sampler: "grid" | "random" | "tpe";
   trials: string;
   seed: string;
   ranges: string;
@@ -69,7 +69,7 @@ export function OptimizationsPage() {
         sampler:
           search.sampler === "grid"
             ? { kind: "grid" }
-            : { kind: "random", trials: Number(search.trials) || 1, seed: Number(search.seed) || 0 },
+            : { kind: search.sampler, trials: Number(search.trials) || 1, seed: Number(search.seed) || 0 },
         walk_forward: search.walk ? { scheme: search.walk, train: search.train, test: search.test } : null,
       },
       { onSuccess: (job) => notify("good", `optimisation ${job.id} queued`) },
@@ -104,9 +104,10 @@ export function OptimizationsPage() {
               <select aria-label="Sampler" value={search.sampler} onChange={(e) => set({ sampler: e.target.value as Search["sampler"] })}>
                 <option value="grid">every combination (grid)</option>
                 <option value="random">random (seeded)</option>
+                <option value="tpe">model-based (TPE): each set from the runs so far</option>
               </select>
             </label>
-            {search.sampler === "random" && (
+            {search.sampler !== "grid" && (
               <>
                 <label>
                   Trials <input aria-label="Trials" type="number" min={1} value={search.trials} onChange={(e) => set({ trials: e.target.value })} />
