@@ -1,10 +1,13 @@
 // The README's screenshots: fleet, bot, config and admin pages in both
-// themes (and the fleet on a phone), taken from a live host. Written to
+// themes (and the fleet on a phone, and an optimisation), taken from a
+// live host. Written to
 // docs/screenshots with STRATBOX_UPDATE_SCREENSHOTS=1 (`make screenshots`),
 // to this run's output folder otherwise.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { Host, ROOT, signedIn } from "./host";
+import { ADMIN_TOKEN, Host, ROOT, signedIn } from "./host";
 
 let host: Host;
 test.beforeAll(async () => {
@@ -62,4 +65,32 @@ test("the fleet on a phone", async ({ browser }, testInfo) => {
   expect(overflow).toBeLessThanOrEqual(0);
   await page.screenshot({ path: join(folder(testInfo), "fleet-phone.png") });
   await page.close();
+});
+
+test("an optimisation", async ({ page }, testInfo) => {
+  const csv = testInfo.outputPath("candles.csv");
+  execFileSync(process.env.STRATBOX_BIN ?? join(ROOT, "target/debug/stratbox"), [
+    "data", "synth", "--count", "60000", "--seed", "8", "--out", csv,
+  ]);
+  const upload = await fetch(`${host.url}/api/v1/data?symbol=BTCUSDT&timeframe=1m`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "text/csv" },
+    body: readFileSync(csv),
+  });
+  expect(upload.status).toBe(201);
+  const job = await host.api<{ id: string }>("POST", "/optimizations", {
+    bot_id: "ema-cross-btc",
+    data: "BTCUSDT/1m",
+    params: { fast: "4..16:4", slow: "30..90:15" },
+    objective: "total-return",
+    min_trades: 0,
+  });
+  await expect
+    .poll(async () => (await host.api<{ state: string }>("GET", `/optimizations/${job.id}`)).state, { timeout: 60_000 })
+    .toBe("done");
+  await withTheme(page, "dark");
+  await signedIn(page, host, `/optimizations/${job.id}`);
+  await expect(page.getByRole("table", { name: "Ranked runs" })).toBeVisible();
+  await expect(page.frameLocator(`iframe[title="Report of ${job.id}"]`).getByRole("heading").first()).toBeVisible();
+  await page.screenshot({ path: join(folder(testInfo), "optimization-dark.png"), fullPage: true });
 });

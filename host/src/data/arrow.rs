@@ -237,17 +237,52 @@ fn append_batch(batch: &RecordBatch, candles: &mut Vec<Candle>) -> Result<(), Ar
             _ => Prices::Converted(decimals(name, column, first_row)?),
         });
     }
-    candles.reserve(ts.len());
-    candles.extend(ts.iter().enumerate().map(|(row, &ts)| Candle {
-        ts,
-        open: prices[0].get(row),
-        high: prices[1].get(row),
-        low: prices[2].get(row),
-        close: prices[3].get(row),
-        volume: prices[4].get(row),
-    }));
+    let rows = ts.len();
+    candles.reserve(rows);
+    let spare = &mut candles.spare_capacity_mut()[..rows];
+    // Large files are turned into candles on every core: the time goes into
+    // touching fresh memory (88 MB for a million candles), which cores do
+    // side by side. (Huge pages would take it to about 10 ms, but asking
+    // for them makes the kernel compact memory first, which stalled a load
+    // for 100-200 ms at times.)
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(rows / PARALLEL_ROWS)
+        .max(1);
+    let per_thread = rows.div_ceil(threads).max(1);
+    let (ts, prices) = (&*ts, &prices);
+    let fill = move |first: usize, slots: &mut [std::mem::MaybeUninit<Candle>]| {
+        for (offset, slot) in slots.iter_mut().enumerate() {
+            let row = first + offset;
+            slot.write(Candle {
+                ts: ts[row],
+                open: prices[0].get(row),
+                high: prices[1].get(row),
+                low: prices[2].get(row),
+                close: prices[3].get(row),
+                volume: prices[4].get(row),
+            });
+        }
+    };
+    std::thread::scope(|scope| {
+        let mut chunks = spare.chunks_mut(per_thread).enumerate();
+        let first = chunks.next();
+        for (index, slots) in chunks {
+            scope.spawn(move || fill(index * per_thread, slots));
+        }
+        if let Some((_, slots)) = first {
+            fill(0, slots);
+        }
+    });
+    // SAFETY: the scope above ended without a panic (a panic in any thread
+    // would have propagated out of it before this line), so every one of
+    // the `rows` slots after the current length was written.
+    unsafe { candles.set_len(candles.len() + rows) };
     Ok(())
 }
+
+/// Rows per thread below which one thread fills them all.
+const PARALLEL_ROWS: usize = 250_000;
 
 fn no_nulls(name: &str, column: &ArrayRef) -> Result<(), ArrowCandleError> {
     match column
@@ -427,6 +462,17 @@ mod tests {
         assert_eq!(candles[1].high, dec!(42002.25));
         assert_eq!(candles[2].close.to_string(), "0.3");
         assert_eq!(candles[2].volume.to_string(), "0.1");
+    }
+
+    #[test]
+    fn files_large_enough_for_every_core_read_back_row_for_row() {
+        let candles =
+            crate::data::synthesize(&crate::data::SynthParams::new(2 * PARALLEL_ROWS + 7, 3));
+        let mut bytes = Vec::new();
+        write_arrow(&mut bytes, &candles, BTreeMap::new()).unwrap();
+        let back = read_arrow(Buffer::from_vec(bytes)).unwrap();
+        assert_eq!(back.len(), candles.len());
+        assert!(back == candles, "every row in its place");
     }
 
     #[test]

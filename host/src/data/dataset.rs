@@ -249,8 +249,10 @@ impl DataSets {
         };
         // SAFETY: a data set file is never written in place: `save` writes
         // a new file and renames it over the old one, so the bytes mapped
-        // here stay as they are while the mapping lives.
-        let mapped = unsafe { memmap2::Mmap::map(&file) }?;
+        // here stay as they are while the mapping lives. (Populated: the
+        // whole file is read, so its pages are mapped in one call rather
+        // than one fault each.)
+        let mapped = unsafe { memmap2::MmapOptions::new().populate().map(&file) }?;
         let buffer = arrow_buffer::Buffer::from(bytes::Bytes::from_owner(mapped));
         read_arrow(buffer).map_err(|error| unreadable(key, error))
     }
