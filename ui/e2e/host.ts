@@ -2,8 +2,8 @@
 // demo bots and presets, the built UI, on a free port of 127.0.0.1 (kept
 // across a restart), removed with everything it wrote when stopped.
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -135,6 +135,23 @@ export class Host {
 }
 
 /** Open the dashboard at `path` already signed in with `token`. */
+/** `count` synthetic 1m candles (seed `seed`) written to `csv` by the CLI. */
+export function synthesizeCsv(csv: string, count: number, seed: number): void {
+  execFileSync(BIN, ["data", "synth", "--count", String(count), "--seed", String(seed), "--out", csv]);
+}
+
+/** Store `count` synthetic candles (seed `seed`) as the data set `symbol/1m`,
+ * through the API as a client would; `csv` is where the file is made. */
+export async function syntheticDataSet(host: Host, symbol: string, count: number, seed: number, csv: string): Promise<void> {
+  synthesizeCsv(csv, count, seed);
+  const upload = await fetch(`${host.url}/api/v1/data?symbol=${symbol}&timeframe=1m`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "text/csv" },
+    body: readFileSync(csv),
+  });
+  if (upload.status !== 201) throw new Error(`upload answered ${upload.status}: ${await upload.text()}`);
+}
+
 export async function signedIn(page: Page, host: Host, path = "/", token = ADMIN_TOKEN): Promise<void> {
   await page.addInitScript((value) => {
     if (!sessionStorage.getItem("stratbox.token")) sessionStorage.setItem("stratbox.token", value);

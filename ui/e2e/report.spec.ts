@@ -2,11 +2,8 @@
 // a synthetic data set, its report loaded in Chromium with no console
 // error and nothing fetched from anywhere, every chart drawn, and a
 // screenshot to look at.
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { expect, test } from "@playwright/test";
-import { ADMIN_TOKEN, Host, ROOT } from "./host";
+import { ADMIN_TOKEN, Host, syntheticDataSet } from "./host";
 
 let host: Host;
 test.beforeAll(async () => {
@@ -17,16 +14,7 @@ test.afterAll(async () => {
 });
 
 test("a backtest report renders whole, self-contained, without errors", async ({ page }, testInfo) => {
-  const csv = testInfo.outputPath("candles.csv");
-  execFileSync(process.env.STRATBOX_BIN ?? join(ROOT, "target/debug/stratbox"), [
-    "data", "synth", "--count", "200000", "--seed", "5", "--out", csv,
-  ]);
-  const upload = await fetch(`${host.url}/api/v1/data?symbol=BTCUSDT&timeframe=1m`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "text/csv" },
-    body: readFileSync(csv),
-  });
-  expect(upload.status).toBe(201);
+  await syntheticDataSet(host, "BTCUSDT", 200_000, 5, testInfo.outputPath("candles.csv"));
   const job = await host.api<{ id: string }>("POST", "/backtests", { bot_id: "ema-cross-btc", data: "BTCUSDT/1m" });
   await expect
     .poll(async () => (await host.api<{ state: string }>("GET", `/backtests/${job.id}`)).state, { timeout: 60_000 })

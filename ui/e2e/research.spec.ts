@@ -2,11 +2,9 @@
 // with its line, upload, download, delete), backtests run from the form
 // with their progress, reports and a side-by-side comparison, and an
 // optimisation whose best run becomes a bot.
-import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_TOKEN, Host, ROOT, signedIn } from "./host";
+import { Host, signedIn, synthesizeCsv, syntheticDataSet } from "./host";
 
 let host: Host;
 test.beforeAll(async () => {
@@ -15,22 +13,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await host.stop();
 });
-
-function synth(path: string, count: number) {
-  execFileSync(process.env.STRATBOX_BIN ?? join(ROOT, "target/debug/stratbox"), [
-    "data", "synth", "--count", String(count), "--seed", "11", "--out", path,
-  ]);
-}
-
-async function dataSet(count: number, csv: string) {
-  synth(csv, count);
-  const upload = await fetch(`${host.url}/api/v1/data?symbol=ETHUSDT&timeframe=1m`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "text/csv" },
-    body: readFileSync(csv),
-  });
-  expect(upload.status).toBe(201);
-}
 
 async function runBacktest(page: Page, bot: string): Promise<string> {
   await page.getByLabel("Data set").selectOption("ETHUSDT/1m");
@@ -52,7 +34,7 @@ test("data sets: a bad file is refused with its line, a good one listed, downloa
   await expect(page.getByRole("row", { name: /SOLUSDT/ })).toHaveCount(0);
 
   const good = testInfo.outputPath("good.csv");
-  synth(good, 5_000);
+  synthesizeCsv(good, 5_000, 11);
   await page.getByLabel("File").setInputFiles(good);
   await page.getByRole("button", { name: "Upload" }).click();
   const row = page.getByRole("row", { name: /SOLUSDT\/1m/ });
@@ -71,7 +53,7 @@ test("data sets: a bad file is refused with its line, a good one listed, downloa
 });
 
 test("backtests run from the form, show progress and reports, and compare side by side", async ({ page }, testInfo) => {
-  await dataSet(100_000, testInfo.outputPath("eth.csv"));
+  await syntheticDataSet(host, "ETHUSDT", 100_000, 11, testInfo.outputPath("eth.csv"));
   await signedIn(page, host, "/backtests");
   const first = await runBacktest(page, "ema-cross-btc");
   const second = await runBacktest(page, "rules-btc");
@@ -102,7 +84,7 @@ test("backtests run from the form, show progress and reports, and compare side b
 });
 
 test("an optimisation ranks its runs and its best one becomes a bot", async ({ page }, testInfo) => {
-  await dataSet(50_000, testInfo.outputPath("eth-opt.csv"));
+  await syntheticDataSet(host, "ETHUSDT", 50_000, 11, testInfo.outputPath("eth-opt.csv"));
   await signedIn(page, host, "/optimizations");
   await page.getByLabel("Data set").selectOption("ETHUSDT/1m");
   await page.getByLabel("Strategy from").selectOption("bot:ema-cross-btc");

@@ -3,16 +3,18 @@
 // live host. Written to
 // docs/screenshots with STRATBOX_UPDATE_SCREENSHOTS=1 (`make screenshots`),
 // to this run's output folder otherwise.
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_TOKEN, Host, ROOT, signedIn } from "./host";
+import { Host, ROOT, signedIn, syntheticDataSet } from "./host";
 
 let host: Host;
 test.beforeAll(async () => {
   host = await Host.start();
-  // Give the demo bots a little history to show.
+  // Give the demo bots a little history to show (a market order needs a
+  // price: a first closed candle).
+  await expect
+    .poll(async () => (await host.api<{ candles_processed: number }>("GET", "/bots/ema-cross-btc")).candles_processed, { timeout: 30_000 })
+    .toBeGreaterThan(0);
   await host.api("POST", "/bots/ema-cross-btc/orders", { side: "buy", kind: "market", quantity: "20" });
   await new Promise((done) => setTimeout(done, 4_000));
   await host.api("POST", "/bots/ema-cross-btc/orders", { side: "sell", kind: "market", quantity: "10" });
@@ -68,16 +70,7 @@ test("the fleet on a phone", async ({ browser }, testInfo) => {
 });
 
 test("an optimisation", async ({ page }, testInfo) => {
-  const csv = testInfo.outputPath("candles.csv");
-  execFileSync(process.env.STRATBOX_BIN ?? join(ROOT, "target/debug/stratbox"), [
-    "data", "synth", "--count", "60000", "--seed", "8", "--out", csv,
-  ]);
-  const upload = await fetch(`${host.url}/api/v1/data?symbol=BTCUSDT&timeframe=1m`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "text/csv" },
-    body: readFileSync(csv),
-  });
-  expect(upload.status).toBe(201);
+  await syntheticDataSet(host, "BTCUSDT", 60_000, 8, testInfo.outputPath("candles.csv"));
   const job = await host.api<{ id: string }>("POST", "/optimizations", {
     bot_id: "ema-cross-btc",
     data: "BTCUSDT/1m",

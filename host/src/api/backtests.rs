@@ -342,7 +342,7 @@ fn report_of_kind(app: &AppState, id: &str, optimization: bool) -> Result<Respon
             // The page needs nothing but its own inline styles.
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                crate::research::report::REPORT_POLICY,
             ),
         ],
         html,

@@ -152,12 +152,16 @@ fn spec_of(request: &OptimizationRequest) -> Result<OptimizationSpec, ApiError> 
         issues.push(issue("/objective", message));
     }
     let sampler = request.sampler.clone().unwrap_or(SamplerSpec::Grid);
+    let most = match sampler {
+        SamplerSpec::Tpe { .. } => crate::research::tpe::MAX_TRIALS,
+        _ => MAX_SETS,
+    };
     if let SamplerSpec::Random { trials, .. } | SamplerSpec::Tpe { trials, .. } = sampler
-        && !(1..=MAX_SETS).contains(&trials)
+        && !(1..=most).contains(&trials)
     {
         issues.push(issue(
             "/sampler/trials",
-            format!("must be between 1 and {MAX_SETS}"),
+            format!("must be between 1 and {most}"),
         ));
     }
     let walk_forward = match &request.walk_forward {

@@ -112,6 +112,10 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         Sampler::Random => SamplerSpec::Random { trials, seed },
         Sampler::Tpe => SamplerSpec::Tpe { trials, seed },
     };
+    let most = stratbox_host::research::tpe::MAX_TRIALS;
+    if matches!(args.sampler, Sampler::Tpe) && !(1..=most).contains(&trials) {
+        bail!("--trials: the model-based sampler makes 1 to {most} sets");
+    }
     let sets = Sets::of(&sampler, &space);
     let threads = args
         .threads

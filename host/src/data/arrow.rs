@@ -264,19 +264,32 @@ fn append_batch(batch: &RecordBatch, candles: &mut Vec<Candle>) -> Result<(), Ar
             });
         }
     };
+    // Chunks no thread could be started for (the OS refused one).
+    let mut left = Vec::new();
     std::thread::scope(|scope| {
         let mut chunks = spare.chunks_mut(per_thread).enumerate();
         let first = chunks.next();
         for (index, slots) in chunks {
-            scope.spawn(move || fill(index * per_thread, slots));
+            let (start, len) = (index * per_thread, slots.len());
+            let spawned =
+                std::thread::Builder::new().spawn_scoped(scope, move || fill(start, slots));
+            if spawned.is_err() {
+                left.push(start..start + len);
+            }
         }
         if let Some((_, slots)) = first {
             fill(0, slots);
         }
     });
+    let spare = &mut candles.spare_capacity_mut()[..rows];
+    for range in left {
+        let start = range.start;
+        fill(start, &mut spare[range]);
+    }
     // SAFETY: the scope above ended without a panic (a panic in any thread
-    // would have propagated out of it before this line), so every one of
-    // the `rows` slots after the current length was written.
+    // would have propagated out of it before this line), every chunk was
+    // filled by its thread or, when none could be started, here after it,
+    // so every one of the `rows` slots after the current length was written.
     unsafe { candles.set_len(candles.len() + rows) };
     Ok(())
 }

@@ -212,7 +212,7 @@ impl Sets {
     pub fn len(&self) -> usize {
         match self {
             Sets::Fixed(sets) => sets.len(),
-            Sets::Tpe(spec) => spec.trials,
+            Sets::Tpe(spec) => spec.trials.min(Tpe::new(spec).combinations()),
         }
     }
 

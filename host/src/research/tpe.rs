@@ -8,10 +8,12 @@
 //! of a few dozen candidates drawn from the good densities the one with the
 //! highest ratio good / rest is run next.
 //!
-//! Sets are asked for one at a time as workers become free and told their
-//! score when their run ends, so no worker waits for a batch. With one
-//! worker a seed gives the same sets every time; with several, what a set
-//! is drawn from depends on which runs happened to finish first.
+//! The model starts once ten runs have finished and been ranked (until then
+//! sets are drawn at random). Sets are asked for one at a time as workers
+//! become free and told their score when their run ends, so no worker
+//! waits for a batch. With one worker a seed gives the same sets every
+//! time; with several, what a set is drawn from depends on which runs
+//! happened to finish first.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -28,8 +30,12 @@ const STARTUP: usize = 10;
 const GAMMA: f64 = 0.25;
 /// Candidates drawn from the good densities per set.
 const CANDIDATES: usize = 24;
-/// Tries at drawing a set not run yet before the space counts as used up.
+/// Random draws at a set not run yet before the untried ones are listed.
 const DRAWS: usize = 200;
+/// The most sets one search makes: each set is drawn from every finished
+/// run (work that grows with the runs), so searches stay well under a
+/// second of sampling in all.
+pub const MAX_TRIALS: usize = 2_000;
 
 /// What a TPE search is: the space, how many sets, the seed.
 #[derive(Debug, Clone)]
@@ -139,15 +145,48 @@ impl Tpe {
             .collect()
     }
 
+    /// How many different sets the space holds (saturating).
+    pub fn combinations(&self) -> usize {
+        self.dimensions.iter().fold(1usize, |count, dimension| {
+            count.saturating_mul(dimension.values.len())
+        })
+    }
+
     fn random_untried(&self, state: &mut State) -> Option<Vec<usize>> {
-        (0..DRAWS)
+        if state.tried.len() >= self.combinations() {
+            return None;
+        }
+        let drawn = (0..DRAWS)
             .map(|_| {
                 self.dimensions
                     .iter()
                     .map(|dimension| state.rng.random_range(0..dimension.values.len()))
                     .collect::<Vec<usize>>()
             })
-            .find(|set| !state.tried.contains(set))
+            .find(|set| !state.tried.contains(set));
+        // Nearly used up: the first set not tried, in order (a space this
+        // full is at most a few times `MAX_TRIALS` sets).
+        drawn.or_else(|| {
+            let mut set = vec![0; self.dimensions.len()];
+            loop {
+                if !state.tried.contains(&set) {
+                    return Some(set);
+                }
+                // The next combination, the last parameter fastest.
+                let mut position = set.len();
+                loop {
+                    if position == 0 {
+                        return None;
+                    }
+                    position -= 1;
+                    set[position] += 1;
+                    if set[position] < self.dimensions[position].values.len() {
+                        break;
+                    }
+                    set[position] = 0;
+                }
+            }
+        })
     }
 
     /// The best of the candidates drawn from the good densities, by the

@@ -97,7 +97,12 @@ export async function uploadDataSet(symbol: string, timeframe: string, file: Blo
   return (await response.json()) as Schemas["DataSetView"];
 }
 
-/** A text answer (a data set as CSV, a report as HTML). */
+/** A text answer (a report as HTML). */
 export async function fetchText(path: string): Promise<string> {
   return (await raw(path)).text();
+}
+
+/** A file answer (a data set as CSV). */
+export async function fetchBlob(path: string): Promise<Blob> {
+  return (await raw(path)).blob();
 }

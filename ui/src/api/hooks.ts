@@ -411,7 +411,8 @@ export function useDeleteDataSet() {
 }
 
 /** Backtest jobs or optimisations, newest first (the first 200), kept
- * current by `backtest.*` events. */
+ * current by `backtest.*` events while a research page follows them, and
+ * fetched again whenever one opens (events go unheard between pages). */
 export function useJobs(kind: JobKind) {
   return useQuery({
     queryKey: keys.jobs(kind),
@@ -422,7 +423,7 @@ export function useJobs(kind: JobKind) {
           : await unwrap(api.GET("/api/v1/optimizations", { params: { query: { limit: "200" } } }));
       return page.items;
     },
-    staleTime: Infinity,
+    staleTime: 0,
   });
 }
 
@@ -433,7 +434,7 @@ export function useJob(kind: JobKind, id: string) {
       kind === "backtests"
         ? unwrap(api.GET("/api/v1/backtests/{id}", { params: { path: { id } } }))
         : unwrap(api.GET("/api/v1/optimizations/{id}", { params: { path: { id } } })),
-    staleTime: Infinity,
+    staleTime: 0,
   });
 }
 

@@ -4,7 +4,7 @@
 import { useParams } from "react-router-dom";
 import { useJob, useJobResult, type Job } from "../api/hooks";
 import { ErrorText, Loading } from "../components/States";
-import { Report } from "./jobs";
+import { formatParams, Report } from "./jobs";
 
 /** Figures compared, and whether more is better (null: neither). */
 const FIGURES: [string, string, boolean | null][] = [
@@ -26,7 +26,7 @@ function metricsOf(result: Record<string, unknown> | undefined): Record<string, 
 
 const shown = (value: unknown) => (typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(2)) : value == null ? "–" : String(value));
 
-const paramsOf = (job: Job) => JSON.stringify((job.config as { strategy?: { params?: unknown } }).strategy?.params ?? {});
+const paramsOf = (job: Job) => formatParams((job.config as { strategy?: { params?: unknown } }).strategy?.params);
 
 function useRun(id: string) {
   const job = useJob("backtests", id);

@@ -3,7 +3,7 @@
 // CSV, delete one.
 
 import { useState } from "react";
-import { fetchText } from "../api/client";
+import { fetchBlob } from "../api/client";
 import { allowed, useDataSets, useDeleteDataSet, useMe, useUploadDataSet, type DataSet } from "../api/hooks";
 import { Confirm } from "../components/Confirm";
 import { Empty, ErrorText, Loading } from "../components/States";
@@ -15,13 +15,16 @@ const size = (bytes: number) =>
 
 /** Save a data set's CSV: fetched with the token, handed to the browser as a file. */
 async function download(set: DataSet) {
-  const text = await fetchText(`/api/v1/data/${set.symbol}/${set.timeframe}`);
-  const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  const blob = await fetchBlob(`/api/v1/data/${set.symbol}/${set.timeframe}`);
+  const url = URL.createObjectURL(blob);
   const link = document.createElement("a");
   link.href = url;
   link.download = `${set.symbol}_${set.timeframe}.csv`;
+  document.body.appendChild(link);
   link.click();
-  URL.revokeObjectURL(url);
+  link.remove();
+  // Freed once the browser has taken the file.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 function Upload() {

@@ -8,7 +8,7 @@ import { allowed, newIdempotencyKey, optimizedConfig, useCreateBot, useJob, useJ
 import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
-import { JobState, percent, ratio, Report, useFollowJobs, when } from "./jobs";
+import { formatParams, JobState, percent, ratio, Report, useFollowJobs, when } from "./jobs";
 
 interface Metrics {
   total_return_pct?: number;
@@ -34,8 +34,6 @@ interface WindowResult {
   out_of_sample: Trial | null;
 }
 
-const params = (p: Record<string, unknown> | undefined) =>
-  p ? Object.entries(p).map(([name, value]) => `${name}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`).join(", ") : "–";
 
 function MadeFrom({ job }: { job: Job }) {
   return (
@@ -58,7 +56,13 @@ function MadeFrom({ job }: { job: Job }) {
           <dt>Search</dt>
           <dd>
             {job.optimization.objective}, at least {job.optimization.min_trades} trades,{" "}
-            {job.optimization.sampler.kind === "grid" ? "every combination" : `random sets`}
+            {
+              {
+                grid: "every combination",
+                random: `${"trials" in job.optimization.sampler ? job.optimization.sampler.trials : ""} random sets`,
+                tpe: `${"trials" in job.optimization.sampler ? job.optimization.sampler.trials : ""} model-based (TPE) sets`,
+              }[job.optimization.sampler.kind]
+            }
             {job.optimization.walk_forward && `, walk-forward (${job.optimization.walk_forward.scheme})`}
           </dd>
         </>
@@ -73,7 +77,9 @@ function MakeBot({ job, rank }: { job: Job; rank: number }) {
   const navigate = useNavigate();
   const [open, setOpen] = useState(false);
   const [id, setId] = useState(`${job.plugin}-${job.id.slice(0, 6)}-${rank}`.toLowerCase());
-  const [key] = useState(newIdempotencyKey);
+  // One key per intended bot: edited, it is another one.
+  const [key, setKey] = useState(newIdempotencyKey);
+  const [failed, setFailed] = useState<unknown>(null);
   if (!open) {
     return (
       <button className="small" onClick={() => setOpen(true)}>
@@ -82,24 +88,37 @@ function MakeBot({ job, rank }: { job: Job; rank: number }) {
     );
   }
   const submit = async () => {
-    const config = await optimizedConfig(job.id, rank);
-    create.mutate(
-      { body: { ...config, id, name: `${job.plugin} from optimisation ${job.id} (rank ${rank})`, autostart: false }, key },
-      {
-        onSuccess: (bot) => {
-          notify("good", `${bot.id} created (stopped)`);
-          navigate(`/bots/${bot.id}`);
+    setFailed(null);
+    try {
+      const config = await optimizedConfig(job.id, rank);
+      create.mutate(
+        { body: { ...config, id, name: `${job.plugin} from optimisation ${job.id} (rank ${rank})`, autostart: false }, key },
+        {
+          onSuccess: (bot) => {
+            notify("good", `${bot.id} created (stopped)`);
+            navigate(`/bots/${bot.id}`);
+          },
         },
-      },
-    );
+      );
+    } catch (error) {
+      setFailed(error);
+    }
   };
   return (
     <span className="make-bot">
-      <input aria-label="New bot id" value={id} onChange={(e) => setId(e.target.value)} />
+      <input
+        aria-label="New bot id"
+        value={id}
+        onChange={(e) => {
+          setId(e.target.value);
+          setKey(newIdempotencyKey());
+          create.reset();
+        }}
+      />
       <button className="small primary" onClick={() => void submit()} disabled={create.isPending}>
         create
       </button>
-      <ErrorText error={create.error} />
+      <ErrorText error={create.error ?? failed} />
     </span>
   );
 }
@@ -130,7 +149,7 @@ function Ranked({ job }: { job: Job }) {
               <td>
                 {new Date(w.window.test_from).toISOString().slice(0, 10)} to {new Date(w.window.test_to).toISOString().slice(0, 10)}
               </td>
-              <td>{params(w.in_sample?.params)}</td>
+              <td>{formatParams(w.in_sample?.params)}</td>
               <td className="num">{percent(w.in_sample?.metrics?.total_return_pct)}</td>
               <td className="num">{percent(w.out_of_sample?.metrics?.total_return_pct)}</td>
               <td className="num">{ratio(w.out_of_sample?.metrics?.sharpe)}</td>
@@ -160,7 +179,7 @@ function Ranked({ job }: { job: Job }) {
         {trials.map((trial, index) => (
           <tr key={index}>
             <td className="num">{trial.score == null ? "–" : index + 1}</td>
-            <td>{params(trial.params)}</td>
+            <td>{formatParams(trial.params)}</td>
             <td className="num">{ratio(trial.score)}</td>
             <td className="num">{percent(trial.metrics?.total_return_pct)}</td>
             <td className="num">{ratio(trial.metrics?.sharpe)}</td>
@@ -195,7 +214,7 @@ export function JobPage({ kind }: { kind: JobKind }) {
         <p className="headline">
           Return {percent(data.total_return_pct)} · Sharpe {ratio(data.sharpe)} · max drawdown {percent(data.max_drawdown_pct)} ·{" "}
           {data.trades ?? 0} trades
-          {data.best_params != null && <> · best {params(data.best_params as Record<string, unknown>)}</>}
+          {data.best_params != null && <> · best {formatParams(data.best_params)}</>}
         </p>
       )}
       {kind === "optimizations" && <Ranked job={data} />}

@@ -64,12 +64,13 @@ export function OptimizationsPage() {
       {
         ...requestOf(form),
         objective: search.objective,
-        min_trades: Number(search.minTrades) || 0,
+        // Sent as written: the server says what is wrong with it.
+        min_trades: Number(search.minTrades),
         params: ranges(search.ranges),
         sampler:
           search.sampler === "grid"
             ? { kind: "grid" }
-            : { kind: search.sampler, trials: Number(search.trials) || 1, seed: Number(search.seed) || 0 },
+            : { kind: search.sampler, trials: Number(search.trials), seed: Number(search.seed) },
         walk_forward: search.walk ? { scheme: search.walk, train: search.train, test: search.test } : null,
       },
       { onSuccess: (job) => notify("good", `optimisation ${job.id} queued`) },
@@ -112,7 +113,7 @@ export function OptimizationsPage() {
                 <label>
                   Trials <input aria-label="Trials" type="number" min={1} value={search.trials} onChange={(e) => set({ trials: e.target.value })} />
                 </label>
-                <label>
+                <label title={search.sampler === "tpe" ? "Jobs run on every core: which runs finish first shapes a model-based search, so a seed does not repeat it exactly" : undefined}>
                   Seed <input aria-label="Seed" type="number" value={search.seed} onChange={(e) => set({ seed: e.target.value })} />
                 </label>
               </>

@@ -132,6 +132,21 @@ function asConfigProblem(error: unknown): ApiProblem | null {
   return new ApiProblem(error.status, { ...error.problem, errors });
 }
 
+/** `config` on the market of the data set `data` (`SYMBOL/TIMEFRAME`). */
+function onMarketOf(config: Doc, data: string): Doc {
+  if (!data) return config;
+  const [symbol, timeframe] = data.split("/");
+  return { ...config, market: { ...((config.market as Doc) ?? {}), symbol, timeframe } };
+}
+
+/** Parameters as they read in a table: `fast=12, slow=26`. */
+export function formatParams(params: unknown): string {
+  if (!params || typeof params !== "object") return "–";
+  return Object.entries(params as Record<string, unknown>)
+    .map(([name, value]) => `${name}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+    .join(", ");
+}
+
 export interface JobInput {
   source: Source;
   data: string;
@@ -148,9 +163,8 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
   const sets = dataSets.data?.items ?? [];
   const source = value.source;
   const chooseData = (data: string) => {
-    const [symbol, timeframe] = data.split("/");
     if (source.kind === "config") {
-      const config = { ...source.config, market: { ...((source.config.market as Doc) ?? {}), symbol, timeframe } };
+      const config = onMarketOf(source.config, data);
       setDraft(config);
       onChange({ ...value, data, source: { kind: "config", config } });
     } else {
@@ -189,7 +203,10 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
           onChange={(e) =>
             onChange({
               ...value,
-              source: e.target.value === "config" ? { kind: "config", config: draft } : { kind: "bot", id: e.target.value.slice(4) },
+              source:
+                e.target.value === "config"
+                  ? { kind: "config", config: onMarketOf(draft, value.data) }
+                  : { kind: "bot", id: e.target.value.slice(4) },
             })
           }
         >

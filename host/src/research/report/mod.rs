@@ -30,6 +30,18 @@ const TRADES_LISTED: usize = 200;
 /// Days in the rolling Sharpe's window.
 const ROLLING_DAYS: usize = 30;
 
+/// What a report page may load: nothing but its own inline styles and
+/// data URLs (sent as a header by the API, and in the page itself, which
+/// also holds where the page is shown without its header).
+pub const REPORT_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+/// A report page's start, up to its `<h1>` (`title` already escaped).
+pub(super) fn page_head(title: &str) -> String {
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{REPORT_POLICY}"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"#
+    )
+}
+
 pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#1f2328;padding:0 12px}\
 h1{font-size:22px;margin-bottom:4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}\
 .sub{color:#57606a;margin-top:0}table{border-collapse:collapse;font-size:13px}td,th{padding:4px 8px;text-align:right;border-bottom:1px solid #eaeef2}\
@@ -80,10 +92,11 @@ pub fn render(result: &BacktestResult, candles: &[Candle]) -> String {
     let end_ts = result.equity_curve.last().map_or(result.end_ts, |p| p.ts);
     let market = &result.config.market;
     let mut out = String::with_capacity(256 * 1024);
+    let title = escape(&format!("Backtest: {}", result.config.name));
+    out.push_str(&page_head(&title));
     let _ = write!(
         out,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class="sub">{plugin} {version} on {symbol} {timeframe}, {from} to {to}, {count} candles; plugin sha256 {hash}</p>"#,
-        title = escape(&format!("Backtest: {}", result.config.name)),
+        r#"<p class="sub">{plugin} {version} on {symbol} {timeframe}, {from} to {to}, {count} candles; plugin sha256 {hash}</p>"#,
         plugin = escape(&result.plugin.name),
         version = escape(&result.plugin.version),
         symbol = escape(&market.symbol),

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::svg::{date, escape};
-use super::{STYLE, opt};
+use super::{opt, page_head};
 
 /// Ranked runs listed at most.
 const RUNS_LISTED: usize = 50;
@@ -18,10 +18,10 @@ const RUNS_LISTED: usize = 50;
 /// `plugin` over `data`.
 pub fn render(title: &str, plugin: &str, data: &str, result: &Value) -> String {
     let mut out = String::with_capacity(64 * 1024);
+    out.push_str(&page_head(&escape(&format!("Optimisation: {title}"))));
     let _ = write!(
         out,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{t}</title><style>{STYLE}</style></head><body><h1>{t}</h1><p class="sub">{plugin} over {data}; {sets} parameter sets ranked by {ranking}</p>"#,
-        t = escape(&format!("Optimisation: {title}")),
+        r#"<p class="sub">{plugin} over {data}; {sets} parameter sets ranked by {ranking}</p>"#,
         plugin = escape(plugin),
         data = escape(data),
         sets = result["sets"].as_u64().unwrap_or(0),
