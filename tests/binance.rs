@@ -335,16 +335,62 @@ fn live_spot_bot(fake: &FakeBinance, mode: &str) -> Value {
     })
 }
 
-async fn wait_until(server: &Server, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let client = Client::admin();
+/// The fake Binance (a market, an account holding 5,000 USDT) and a server
+/// allowed to reach it, logging at `log`, with the account's credentials
+/// in its secrets folder.
+async fn live_setup(log: &str) -> (FakeBinance, Server) {
+    let fake = FakeBinance::start().await;
+    fake.add_market("BTCUSDT", "1m", 60);
+    fake.add_account(API_KEY, API_SECRET, "BTCUSDT");
+    fake.set_balance("USDT", 5_000.0);
+    let defaults = Options::default();
+    let server = Server::start(Options {
+        settings: format!(
+            "{}binance_urls: ['{}', '{}', '{}']\n",
+            defaults.settings,
+            fake.rest_url(),
+            fake.stream_url(),
+            fake.ws_api_url()
+        ),
+        log: log.into(),
+        ..defaults
+    });
+    std::fs::write(
+        server.data_path().join("secrets").join("testnet.yaml"),
+        format!("api_key: {API_KEY}\napi_secret: {API_SECRET}\n"),
+    )
+    .unwrap();
+    (fake, server)
+}
+
+/// Bot `id` once `check` holds (within 20 s).
+async fn bot_state(server: &Server, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, bot) = client.get(&server.url("/bots/live-spot")).await;
+        let (_, bot) = Client::admin()
+            .get(&server.url(&format!("/bots/{id}")))
+            .await;
         if check(&bot) {
             return bot;
         }
         assert!(Instant::now() < deadline, "{what}: {bot}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The client order id of the order resting on the fake (once it got there).
+async fn resting_order(fake: &FakeBinance) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((cid, _)) = fake
+            .orders()
+            .into_iter()
+            .find(|(_, status)| status == "NEW")
+        {
+            return cid;
+        }
+        assert!(Instant::now() < deadline, "the order never reached Binance");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -370,27 +416,7 @@ async fn everything_shown(server: &Server) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_shows_its_secret() {
-    let fake = FakeBinance::start().await;
-    fake.add_market("BTCUSDT", "1m", 60);
-    fake.add_account(API_KEY, API_SECRET, "BTCUSDT");
-    fake.set_balance("USDT", 5_000.0);
-    let defaults = Options::default();
-    let server = Server::start(Options {
-        settings: format!(
-            "{}binance_urls: ['{}', '{}', '{}']\n",
-            defaults.settings,
-            fake.rest_url(),
-            fake.stream_url(),
-            fake.ws_api_url()
-        ),
-        log: "info".into(),
-        ..defaults
-    });
-    std::fs::write(
-        server.data_path().join("secrets").join("testnet.yaml"),
-        format!("api_key: {API_KEY}\napi_secret: {API_SECRET}\n"),
-    )
-    .unwrap();
+    let (fake, server) = live_setup("info").await;
     // Every event of every channel, kept.
     let mut socket = events(&server).await;
     let all = json!({ "op": "subscribe", "channels": ["bots", "signals", "orders", "positions", "trades", "risk", "logs", "system"] });
@@ -425,7 +451,7 @@ async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_sh
     assert_eq!(status, 200, "{changed}");
     let (status, started) = client.post(&server.url("/bots/live-spot/start")).await;
     assert_eq!(status, 200, "{started}");
-    let bot = wait_until(&server, "connected", |_| {
+    let bot = bot_state(&server, "live-spot", "connected", |_| {
         fake.account_subscriptions() >= 1 && fake.connections_open() >= 1
     })
     .await;
@@ -435,7 +461,7 @@ async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_sh
     // two trades from the placement's answer and the account stream, each
     // booked once.
     fake.close("BTCUSDT", "1m", true);
-    let bot = wait_until(&server, "bought", |bot| {
+    let bot = bot_state(&server, "live-spot", "bought", |bot| {
         bot["position"].as_str().is_some_and(|p| p != "0") && bot["open_orders"] == json!([])
     })
     .await;
@@ -476,24 +502,10 @@ async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_sh
         .as_str()
         .unwrap_or_else(|| panic!("an order: {placed}"))
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let resting = loop {
-        if let Some((cid, _)) = fake
-            .orders()
-            .into_iter()
-            .find(|(_, status)| status == "NEW")
-        {
-            break cid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the limit order never reached Binance"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let resting = resting_order(&fake).await;
     fake.fill_order(&resting, "0.40000000");
     fake.repeat_last_account_event();
-    let bot = wait_until(&server, "partly sold", |bot| {
+    let bot = bot_state(&server, "live-spot", "partly sold", |bot| {
         bot["open_orders"][0]["filled_quantity"] == "0.4"
     })
     .await;
@@ -515,7 +527,10 @@ async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_sh
         .delete(&server.url(&format!("/bots/live-spot/orders/{order_id}")))
         .await;
     assert!(status == 200 || status == 202, "{status} {cancelled}");
-    wait_until(&server, "cancelled", |bot| bot["open_orders"] == json!([])).await;
+    bot_state(&server, "live-spot", "cancelled", |bot| {
+        bot["open_orders"] == json!([])
+    })
+    .await;
     let (_, order) = client
         .get(&server.url(&format!("/bots/live-spot/orders/{order_id}")))
         .await;
@@ -534,21 +549,7 @@ async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_sh
         )
         .await;
     assert_eq!(status, 201, "{placed}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let resting = loop {
-        if let Some((cid, _)) = fake
-            .orders()
-            .into_iter()
-            .find(|(_, status)| status == "NEW")
-        {
-            break cid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the second limit order never reached Binance"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let resting = resting_order(&fake).await;
     listener.abort();
     let mut shown = everything_shown(&server).await;
     for event in heard.lock().unwrap().iter() {
@@ -557,9 +558,12 @@ async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_sh
     let mut logged = server.stderr.lock().unwrap().join("\n");
     let server = server.restart();
     fake.fill_order(&resting, &format!("{rest}0"));
-    let bot = wait_until(&server, "reconciled after the restart", |bot| {
-        bot["open_orders"] == json!([]) && bot["position"] == "0"
-    })
+    let bot = bot_state(
+        &server,
+        "live-spot",
+        "reconciled after the restart",
+        |bot| bot["open_orders"] == json!([]) && bot["position"] == "0",
+    )
     .await;
     assert_eq!(
         bot["state"], "stopped",
@@ -609,43 +613,10 @@ async fn order(server: &Server, id: &str, body: Value) -> (u16, Value) {
         .await
 }
 
-async fn bot_state(server: &Server, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, bot) = Client::admin()
-            .get(&server.url(&format!("/bots/{id}")))
-            .await;
-        if check(&bot) {
-            return bot;
-        }
-        assert!(Instant::now() < deadline, "{what}: {bot}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_and_418() {
     use stratbox_tests::fake_binance_trading::OrderScript;
-    let fake = FakeBinance::start().await;
-    fake.add_market("BTCUSDT", "1m", 60);
-    fake.add_account(API_KEY, API_SECRET, "BTCUSDT");
-    fake.set_balance("USDT", 5_000.0);
-    let defaults = Options::default();
-    let server = Server::start(Options {
-        settings: format!(
-            "{}binance_urls: ['{}', '{}', '{}']\n",
-            defaults.settings,
-            fake.rest_url(),
-            fake.stream_url(),
-            fake.ws_api_url()
-        ),
-        ..defaults
-    });
-    std::fs::write(
-        server.data_path().join("secrets").join("testnet.yaml"),
-        format!("api_key: {API_KEY}\napi_secret: {API_SECRET}\n"),
-    )
-    .unwrap();
+    let (fake, server) = live_setup("warn").await;
 
     // A bot whose capital the account cannot cover stops before trading.
     quiet_live_bot(&fake, &server, "too-rich", "100000").await;
