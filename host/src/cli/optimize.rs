@@ -3,8 +3,8 @@
 //! optimising on each training window and testing on the next.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -13,7 +13,7 @@ use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
 use stratbox_host::research::SamplerSpec;
 use stratbox_host::research::optimize::{
-    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema,
+    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema, watched,
 };
 use stratbox_host::research::walk_forward::{
     Scheme, WindowResult, parse_span, walk_forward, windows,
@@ -191,7 +191,6 @@ fn with_progress<T: Send>(
     total: usize,
     work: impl FnOnce(&AtomicUsize, &AtomicBool) -> T + Send,
 ) -> T {
-    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
     let bar = indicatif::ProgressBar::new(total as u64).with_style(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:40}] {pos}/{len} runs, {per_sec}, about {eta} left",
@@ -199,13 +198,9 @@ fn with_progress<T: Send>(
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    let result = std::thread::scope(|scope| {
-        let running = scope.spawn(|| work(&done, &cancel));
-        while !running.is_finished() {
-            bar.set_position(done.load(Ordering::Relaxed) as u64);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        running.join().expect("the runs finished")
+    let result = watched(work, |done| {
+        bar.set_position(done as u64);
+        false
     });
     bar.finish_and_clear();
     result

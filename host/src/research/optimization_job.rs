@@ -3,14 +3,11 @@
 //! runs finish, cancellation between runs, and the result kept as JSON:
 //! the ranked runs, or the walk-forward windows.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use super::jobs::{Headline, JobRecord, OptimizationSpec};
 use super::optimize::{
-    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema,
+    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema, watched,
 };
 use super::walk_forward::{walk_forward, windows};
 use crate::backtest::{BacktestError, BacktestOptions, Progress};
@@ -84,21 +81,16 @@ pub fn run(
         ));
     }
     let total = sets.len() * plan.as_ref().map_or(1, Vec::len);
-    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
-    let result = std::thread::scope(|scope| {
-        let running = scope.spawn(|| match &plan {
-            Some(plan) => Err(walk_forward(&study, &sets, plan, &done, &cancel)),
-            None => Ok(optimize(&study, &sets, &done, &cancel)),
-        });
-        while !running.is_finished() {
-            progress.set(done.load(Ordering::Relaxed) as u64, total as u64);
-            if progress.is_cancelled() {
-                cancel.store(true, Ordering::Relaxed);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        running.join().expect("the optimisation finished")
-    });
+    let result = watched(
+        |done, cancel| match &plan {
+            Some(plan) => Err(walk_forward(&study, &sets, plan, done, cancel)),
+            None => Ok(optimize(&study, &sets, done, cancel)),
+        },
+        |done| {
+            progress.set(done as u64, total as u64);
+            progress.is_cancelled()
+        },
+    );
     if progress.is_cancelled() {
         return Err(BacktestError::Cancelled);
     }

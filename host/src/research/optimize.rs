@@ -212,7 +212,7 @@ impl Sets {
     pub fn len(&self) -> usize {
         match self {
             Sets::Fixed(sets) => sets.len(),
-            Sets::Tpe(spec) => spec.trials.min(Tpe::new(spec).combinations()),
+            Sets::Tpe(spec) => spec.sets(),
         }
     }
 
@@ -432,6 +432,26 @@ pub fn optimize(
         (None, None) => std::cmp::Ordering::Equal,
     });
     trials
+}
+
+/// Run `work` (runs counted in its first argument, stopped by its second)
+/// on a thread of its own, telling `watch` the runs done every 100 ms until
+/// it ends; `watch` answering true cancels it.
+pub fn watched<T: Send>(
+    work: impl FnOnce(&AtomicUsize, &AtomicBool) -> T + Send,
+    mut watch: impl FnMut(usize) -> bool,
+) -> T {
+    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| work(&done, &cancel));
+        while !running.is_finished() {
+            if watch(done.load(Ordering::Relaxed)) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        running.join().expect("the runs finished")
+    })
 }
 
 pub(crate) fn run_one(study: &Study<'_>, set: &Map<String, Value>) -> Trial {

@@ -45,6 +45,20 @@ pub struct TpeSpec {
     pub seed: u64,
 }
 
+impl TpeSpec {
+    /// How many sets the search makes: its trials, or the whole space when
+    /// that is smaller.
+    pub fn sets(&self) -> usize {
+        let combinations = self
+            .space
+            .values()
+            .map(|range| range.values().len())
+            .filter(|count| *count > 0)
+            .fold(1usize, usize::saturating_mul);
+        self.trials.min(combinations)
+    }
+}
+
 /// One parameter: its name, its values, and whether they are ordered (a
 /// range) or not (a choice).
 struct Dimension {
@@ -146,7 +160,7 @@ impl Tpe {
     }
 
     /// How many different sets the space holds (saturating).
-    pub fn combinations(&self) -> usize {
+    fn combinations(&self) -> usize {
         self.dimensions.iter().fold(1usize, |count, dimension| {
             count.saturating_mul(dimension.values.len())
         })

@@ -254,6 +254,14 @@ pub enum Placement {
     Unknown { reason: String, sent_at: i64 },
 }
 
+/// The parameters naming one order by its client order id.
+fn order_params(symbol: &str, client_order_id: &str) -> [(&'static str, String); 2] {
+    [
+        ("symbol", symbol.to_string()),
+        ("origClientOrderId", client_order_id.to_string()),
+    ]
+}
+
 /// What became of an order of unknown fate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -626,10 +634,7 @@ impl SpotAccount {
         symbol: &str,
         client_order_id: &str,
     ) -> Result<Option<OrderReport>, RestError> {
-        let params = [
-            ("symbol", symbol.to_string()),
-            ("origClientOrderId", client_order_id.to_string()),
-        ];
+        let params = order_params(symbol, client_order_id);
         self.repeatable(reqwest::Method::GET, "/api/v3/order", &params, 4)
             .await
     }
@@ -642,10 +647,7 @@ impl SpotAccount {
         symbol: &str,
         client_order_id: &str,
     ) -> Result<Option<OrderReport>, RestError> {
-        let params = [
-            ("symbol", symbol.to_string()),
-            ("origClientOrderId", client_order_id.to_string()),
-        ];
+        let params = order_params(symbol, client_order_id);
         self.repeatable(reqwest::Method::DELETE, "/api/v3/order", &params, 1)
             .await
     }
