@@ -352,6 +352,7 @@ async fn audit(
         cursor: params.cursor,
     };
     let limit = page.limit()?;
+    app.audit.flush().await;
     let rows = app.store.audit(&AuditQuery {
         actor: params.actor,
         action: params.action,

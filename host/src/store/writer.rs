@@ -239,12 +239,23 @@ impl Writer {
             .is_ok()
     }
 
+    /// Wait until every batch queued before this call is committed (the
+    /// queue is first in, first out): a reader then sees what was submitted
+    /// without waiting, e.g. the audit entries of calls already answered.
+    pub async fn flush(&self) -> Result<(), String> {
+        self.send_and_wait(Vec::new()).await
+    }
+
     /// Write `records` in one transaction (shared with other batches);
     /// returns once they are committed.
     pub async fn commit(&self, records: Vec<Record>) -> Result<(), String> {
         if records.is_empty() {
             return Ok(());
         }
+        self.send_and_wait(records).await
+    }
+
+    async fn send_and_wait(&self, records: Vec<Record>) -> Result<(), String> {
         let (done, committed) = oneshot::channel();
         self.commits
             .send(Message::Commit(Commit { records, done }))
