@@ -24,14 +24,6 @@ impl AuditTrail {
         }
     }
 
-    /// Wait until the entries of every call answered so far are stored, so
-    /// that a read of the log shows them.
-    pub async fn flush(&self) {
-        if let Err(error) = self.writer.flush().await {
-            tracing::error!(%error, "audit entries not written");
-        }
-    }
-
     /// Keep a refused anonymous call's entry, if the queue has room.
     pub fn try_record(&self, entry: AuditEntry) {
         self.writer.try_submit(vec![Record::Audit(entry)]);

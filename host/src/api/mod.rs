@@ -92,6 +92,9 @@ pub struct App {
     pub auth: Auth,
     /// Where audit entries go.
     pub audit: audit::AuditTrail,
+    /// The store's group-committing writer, which audit entries and log
+    /// lines are queued to without waiting.
+    pub writer: crate::store::Writer,
     pub limiter: ratelimit::TokenLimiter,
     /// Failed authentications per peer address.
     pub failed_auth: ratelimit::FailedAuthLimiter,
@@ -110,6 +113,15 @@ pub struct App {
 }
 
 impl App {
+    /// Wait until what was queued to the writer so far (audit entries of
+    /// calls already answered, log lines already written) is stored, so
+    /// that a read of the store that follows shows it.
+    pub async fn settle_queued_writes(&self) {
+        if let Err(error) = self.writer.flush().await {
+            tracing::error!(%error, "queued records not written");
+        }
+    }
+
     /// Everything a handler can reach, with the limits of `settings`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -124,7 +136,8 @@ impl App {
     ) -> Self {
         let limits = settings.limits;
         Self {
-            audit: audit::AuditTrail::new(writer),
+            audit: audit::AuditTrail::new(writer.clone()),
+            writer,
             limiter: ratelimit::TokenLimiter::new(settings.rate_limits),
             failed_auth: ratelimit::FailedAuthLimiter::new(limits.failed_auth_per_minute),
             idempotency: idempotency::IdempotencyCache::new(

@@ -449,7 +449,7 @@ async fn logs(
 ) -> Result<axum::Json<Page<LogLineView>>, ApiError> {
     snapshot_of(&app, &id)?;
     query.bot = Some(id);
-    Ok(axum::Json(log_page(&app, query)?))
+    Ok(axum::Json(log_page(&app, query).await?))
 }
 
 async fn stats(

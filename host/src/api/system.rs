@@ -284,7 +284,7 @@ pub struct LogsQuery {
 }
 
 /// A page of log lines; the cursor is the id of the last line given.
-pub fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineView>, ApiError> {
+pub async fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineView>, ApiError> {
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor,
@@ -313,6 +313,7 @@ pub fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineView>, A
         .map(|l| l.to_string())
         .collect()
     });
+    app.settle_queued_writes().await;
     let lines = app.store.logs_page(&LogFilter {
         levels,
         component: query.component,
@@ -330,7 +331,7 @@ async fn logs(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<LogsQuery>,
 ) -> Result<axum::Json<Page<LogLineView>>, ApiError> {
-    Ok(axum::Json(log_page(&app, query)?))
+    Ok(axum::Json(log_page(&app, query).await?))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -352,7 +353,7 @@ async fn audit(
         cursor: params.cursor,
     };
     let limit = page.limit()?;
-    app.audit.flush().await;
+    app.settle_queued_writes().await;
     let rows = app.store.audit(&AuditQuery {
         actor: params.actor,
         action: params.action,

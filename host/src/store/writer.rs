@@ -561,4 +561,22 @@ mod tests {
         drop(writer);
         thread.shutdown();
     }
+
+    #[tokio::test]
+    async fn a_flush_waits_for_what_was_queued_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        for n in 0..100 {
+            assert!(writer.try_submit(vec![Record::Fill {
+                bot_id: "queued".into(),
+                ts: n,
+                data: "{}".into(),
+            }]));
+        }
+        writer.flush().await.unwrap();
+        assert_eq!(store.count_fills().unwrap(), 100);
+        drop(writer);
+        thread.shutdown();
+    }
 }
