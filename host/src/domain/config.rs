@@ -139,8 +139,10 @@ pub enum FeedConfig {
     /// Binance spot klines: closed candles from the kline stream, gaps
     /// filled from REST history, a warm-up from REST at start.
     Binance {
-        /// Which Binance: `market_data` (public data only, the default),
-        /// `live` or `testnet`.
+        /// Which Binance: `testnet` (the default, so that a live bot never
+        /// reaches a real account unless asked to), `market_data` (the live
+        /// exchange's public data only: real prices for paper bots) or
+        /// `live`.
         #[serde(default)]
         network: BinanceNetwork,
         /// REST base URL instead of the network's, e.g.
@@ -172,11 +174,11 @@ pub enum FeedConfig {
 pub enum BinanceNetwork {
     /// Public market data only (`data-api.binance.vision`,
     /// `data-stream.binance.vision`): real prices, no account.
-    #[default]
     MarketData,
     /// The live exchange (`api.binance.com`, `stream.binance.com`).
     Live,
     /// The spot testnet (`testnet.binance.vision`).
+    #[default]
     Testnet,
 }
 
@@ -728,6 +730,19 @@ capital: { quote: USDT, initial: 1000 }
                 ..paper
             },
             testnet
+        );
+        // A live bot that names no network trades on the testnet.
+        let unnamed = MINIMAL.replace(
+            "timeframe: 1m }",
+            "timeframe: 1m, feed: { kind: binance } }",
+        ) + "mode: live\n";
+        let unnamed = BotConfig::from_yaml(&unnamed).expect("live, network unnamed");
+        let endpoints = crate::exchange::binance::Endpoints::of_feed(&unnamed.market.feed)
+            .expect("a binance feed");
+        assert_eq!(endpoints.rest, "https://testnet.binance.vision");
+        assert_eq!(
+            crate::exchange::binance::ws_api_of_feed(&unnamed.market.feed).as_deref(),
+            Some("wss://ws-api.testnet.binance.vision/ws-api/v3")
         );
     }
 

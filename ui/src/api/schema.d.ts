@@ -1642,9 +1642,11 @@ export interface components {
             /** @constant */
             kind: "binance";
             /**
-             * @description Which Binance: `market_data` (public data only, the default),
-             *     `live` or `testnet`.
-             * @default market_data
+             * @description Which Binance: `testnet` (the default, so that a live bot never
+             *     reaches a real account unless asked to), `market_data` (the live
+             *     exchange's public data only: real prices for paper bots) or
+             *     `live`.
+             * @default testnet
              */
             network?: components["schemas"]["BinanceNetwork"];
             /**
