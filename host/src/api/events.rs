@@ -358,6 +358,12 @@ async fn connection(
     };
     let mut budget = MessageBudget::new(app.settings.limits.ws_messages_per_second);
     let mut revocations = app.auth.revocations();
+    // A revocation between the authentication and this subscription was
+    // announced before it: look once more.
+    if !app.auth.is_active(&caller.token_id) {
+        close(socket, CLOSE_UNAUTHORIZED, "token revoked").await;
+        return;
+    }
     let mut heartbeat =
         tokio::time::interval(Duration::from_secs(app.settings.heartbeat_secs.max(1)));
     heartbeat.tick().await;
@@ -484,6 +490,10 @@ async fn server_sent_events(
         .subscribe(filter, after)
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
     let revocations = app.auth.revocations();
+    // A revocation announced before this subscription is not heard by it.
+    if !app.auth.is_active(&caller.token_id) {
+        return Err(ApiError::unauthorized("token revoked"));
+    }
     let heartbeat = Duration::from_secs(app.settings.heartbeat_secs.max(1));
     let state = (events, revocations, app, caller, slot, Ending::Open);
     let stream = futures_util::stream::unfold(state, |state| async move {
