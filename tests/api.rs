@@ -121,8 +121,10 @@ async fn tokens_roles_and_the_open_health_check() {
 }
 
 /// Run `stratbox serve` on a terminal (a pseudo-terminal made by
-/// `script`), with no token anywhere; what it printed within `wait`.
-fn serve_on_a_terminal(data: &std::path::Path, wait: Duration) -> String {
+/// `script`), with no token anywhere; what it printed until it said it
+/// serves (the token, if any, comes before), or within a minute.
+fn serve_on_a_terminal(data: &std::path::Path) -> String {
+    use std::io::BufRead;
     let command = format!(
         "{} serve --listen 127.0.0.1:0 --data-dir {} --plugins-dir {}",
         stratbox_tests::binary().display(),
@@ -138,10 +140,31 @@ fn serve_on_a_terminal(data: &std::path::Path, wait: Duration) -> String {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("script runs");
-    std::thread::sleep(wait);
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut output = String::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Ok(line) = printed.recv_timeout(left) else {
+            break;
+        };
+        output.push_str(&line);
+        output.push('\n');
+        if line.contains("(Ctrl-C to stop)") {
+            break;
+        }
+    }
     let _ = child.kill();
-    let output = child.wait_with_output().expect("output");
-    String::from_utf8_lossy(&output.stdout).to_string()
+    let _ = child.wait();
+    output
 }
 
 #[tokio::test]
@@ -162,9 +185,11 @@ async fn a_development_token_is_offered_once_and_only_on_a_terminal() {
 
     // On a terminal, on the first start of an empty store: once.
     let dir = tempfile::tempdir().unwrap();
-    let first = serve_on_a_terminal(&dir.path().join("data"), Duration::from_secs(4));
+    let first = serve_on_a_terminal(&dir.path().join("data"));
     assert!(first.contains("development_token"), "{first}");
-    let second = serve_on_a_terminal(&dir.path().join("data"), Duration::from_secs(3));
+    assert!(first.contains("(Ctrl-C to stop)"), "it started: {first}");
+    let second = serve_on_a_terminal(&dir.path().join("data"));
+    assert!(second.contains("(Ctrl-C to stop)"), "it started: {second}");
     assert!(
         !second.contains("development_token"),
         "shown once, never again: {second}"
