@@ -191,6 +191,16 @@ async fn wait_for_candles(server: &Server, count: u64) -> Value {
     }
 }
 
+/// Until the fake has answered `count` SUBSCRIBE requests (a candle pushed
+/// before would reach no one).
+async fn wait_for_subscriptions(fake: &FakeBinance, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.stream_subscriptions() < count {
+        assert!(Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn open_time(bot: &Value) -> i64 {
     let text = bot["last_candle_at"].as_str().expect("a candle");
     chrono_free_parse(text)
@@ -253,12 +263,13 @@ autostart: true
         assert!(Instant::now() < deadline, "{bot}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_subscriptions(&fake, 1).await;
     for _ in 0..3 {
         fake.close("BTCUSDT", "1m", true);
     }
     wait_for_candles(&server, 3).await;
 
+    let subscribed = fake.stream_subscriptions();
     fake.refuse_connections(true);
     fake.drop_connections();
     fake.close("BTCUSDT", "1m", false);
@@ -270,7 +281,7 @@ autostart: true
         assert!(Instant::now() < deadline, "no reconnect");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_subscriptions(&fake, subscribed + 1).await;
     let last = fake.close("BTCUSDT", "1m", true);
     let bot = wait_for_candles(&server, 6).await;
     assert_eq!(open_time(&bot), last);
@@ -511,15 +522,20 @@ async fn a_live_bot_trades_on_the_testnet_once_per_order_reconciles_and_never_sh
     .await;
     let left: f64 = bot["position"].as_str().unwrap().parse().unwrap();
     assert!((left - (bought - 0.4)).abs() < 1e-9, "{bot}");
-    let partial = heard.lock().unwrap().iter().any(|event| {
+    // (The event is published when the book is, but reaches this test's
+    // listener through the server's socket task and its own.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !heard.lock().unwrap().iter().any(|event| {
         event["type"] == "order.filled"
             && event["data"]["order"]["status"] == "open"
             && event["data"]["order"]["filled_quantity"] == "0.4"
-    });
-    assert!(
-        partial,
-        "a partial fill is an order.filled of an open order"
-    );
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "a partial fill is an order.filled of an open order"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Cancelled by the operator: the order stays open until Binance
     // confirms, then closes with its partial fill.
@@ -671,9 +687,10 @@ async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_a
     // 429, then 418: nothing sent, the order closes saying until when, and
     // new orders are refused (check `rate_limit`) until Retry-After.
     for (banned, code) in [(false, 429), (true, 418)] {
+        // (Long enough for the checks below on a busy machine.)
         fake.script_order(OrderScript::RateLimited {
             banned,
-            retry_after: 2,
+            retry_after: 5,
         });
         let (status, placed) = order(
             &server,
@@ -709,7 +726,7 @@ async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_a
             "{text}"
         );
         assert_eq!(fake.orders().len(), taken, "{code}: nothing was taken");
-        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        tokio::time::sleep(Duration::from_millis(5_100)).await;
     }
     let (status, placed) = order(
         &server,
@@ -720,6 +737,42 @@ async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_a
     assert_eq!(status, 201, "orders go again after Retry-After: {placed}");
     bot_state(&server, "manual", "bought again", |bot| {
         bot["position"] == "0.6"
+    })
+    .await;
+
+    // A protective stop goes to Binance as a STOP_LOSS order. One that
+    // would trigger at once (above the last price, about 100) is refused
+    // first, as Binance would.
+    let posts = fake.order_posts().len();
+    let (status, problem) = order(
+        &server,
+        "manual",
+        json!({ "side": "sell", "kind": "stop", "quantity": "0.6", "price": "200" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem.to_string().contains("stop price"), "{problem}");
+    assert_eq!(fake.order_posts().len(), posts, "nothing was sent");
+    let (status, placed) = order(
+        &server,
+        "manual",
+        json!({ "side": "sell", "kind": "stop", "quantity": "0.6", "price": "90" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    let stop = resting_order(&fake).await;
+    let sent = fake.order(&stop).expect("the stop on the exchange");
+    assert_eq!(sent["type"], "STOP_LOSS", "{sent}");
+    assert_eq!(sent["stopPrice"], "90", "{sent}");
+    assert_eq!(sent["side"], "SELL", "{sent}");
+    bot_state(&server, "manual", "the stop resting", |bot| {
+        bot["open_orders"][0]["kind"] == "stop" && bot["position"] == "0.6"
+    })
+    .await;
+    // The price falls through it: Binance fills it, the bot is flat.
+    fake.fill_order(&stop, "0.6");
+    bot_state(&server, "manual", "stopped out", |bot| {
+        bot["position"] == "0" && bot["open_orders"] == json!([])
     })
     .await;
 }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use stratbox_host::exchange::binance::{
-    AccountEvent, AccountSettings, Credentials, NewOrder, OrderShape, OrderSide, OrderType,
-    Placement, Resolution, RestClient, Signer, SpotAccount, UserStreamSettings, client_order_id,
-    spawn_user_stream,
+    AccountEvent, AccountSettings, Credentials, NewOrder, OpenOrders, OrderShape, OrderSide,
+    OrderType, Placement, Resolution, RestClient, Signer, SpotAccount, UserStreamSettings,
+    client_order_id, spawn_user_stream,
 };
 use stratbox_tests::fake_binance::FakeBinance;
 use stratbox_tests::fake_binance_trading::OrderScript;
@@ -55,7 +55,7 @@ fn order(
             price,
         },
         reference: dec!(100),
-        open_orders: 0,
+        open_orders: OpenOrders::default(),
     }
 }
 
@@ -240,7 +240,7 @@ async fn every_filter_refuses_before_anything_is_sent() {
         (
             "MAX_NUM_ORDERS",
             NewOrder {
-                open_orders: 3,
+                open_orders: OpenOrders { all: 3, stops: 0 },
                 ..order("f7", Limit, Buy, dec!(1), Some(dec!(100)))
             },
         ),

@@ -205,6 +205,8 @@ pub(crate) struct Inner {
     refuse_connections: bool,
     connections_opened: u64,
     connections_open: u64,
+    /// SUBSCRIBE requests answered, over all connections.
+    stream_subscriptions: u64,
     pongs: u64,
     weight_minute: i64,
     weight_used: u32,
@@ -460,6 +462,16 @@ impl FakeBinance {
             .collect()
     }
 
+    /// The order `client_order_id` as `GET /api/v3/order` answers it.
+    pub fn order(&self, client_order_id: &str) -> Option<Value> {
+        self.inner()
+            .trading
+            .orders
+            .iter()
+            .find(|order| order.client_order_id == client_order_id)
+            .map(|order| super::fake_binance_trading::order_json(order, false))
+    }
+
     pub fn ws_api_url(&self) -> String {
         format!("ws://{}/ws-api/v3", self.addr)
     }
@@ -508,6 +520,12 @@ impl FakeBinance {
     /// Successful `userDataStream.subscribe.signature` requests so far.
     pub fn account_subscriptions(&self) -> u64 {
         self.inner().trading.subscriptions
+    }
+
+    /// SUBSCRIBE requests answered so far, over all connections: a
+    /// candle pushed after one reaches the streams it named.
+    pub fn stream_subscriptions(&self) -> u64 {
+        self.inner().stream_subscriptions
     }
 
     /// Connections open now.
@@ -600,7 +618,7 @@ async fn exchange_info(
         "symbols": [{
             "symbol": symbol, "status": "TRADING", "baseAsset": &symbol[..3],
             "baseAssetPrecision": 8, "quoteAsset": &symbol[3..], "quoteAssetPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "isSpotTradingAllowed": true,
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"], "isSpotTradingAllowed": true,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
                 {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
@@ -609,7 +627,8 @@ async fn exchange_info(
                 {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2", "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5},
                 {"filterType": "MIN_NOTIONAL", "minNotional": "1.00000000", "applyToMarket": true, "avgPriceMins": 5},
                 {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5},
-                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 3}
+                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 3},
+                {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5}
             ]
         }]
     });
@@ -818,6 +837,7 @@ async fn serve_connection(
                         let reply = match request["method"].as_str() {
                             Some("SUBSCRIBE") => {
                                 subscribed.extend(names);
+                                shared.inner.lock().unwrap().stream_subscriptions += 1;
                                 json!({"result": null, "id": id})
                             }
                             Some("UNSUBSCRIBE") => {

@@ -3,8 +3,8 @@
 //! `recvWindow` of the fake's clock), `POST` / `GET` / `DELETE
 //! /api/v3/order`, `GET /api/v3/myTrades` and `GET /api/v3/account` with
 //! Binance's answers and error codes. Market orders fill at once at
-//! [`FILL_PRICE`] in two trades; limit orders rest until the test fills
-//! them; fills move the account's balances (BTC against USDT). Scripted answers make an
+//! [`FILL_PRICE`] in two trades; limit and stop-loss orders rest until the
+//! test fills them (a stop at its stop price); fills move the account's balances (BTC against USDT). Scripted answers make an
 //! order's fate unknown to the client (a late answer, a -1007) while the
 //! exchange has it, or refuse it with 429 / 418.
 
@@ -53,6 +53,8 @@ pub struct FakeOrder {
     pub kind: String,
     pub quantity: String,
     pub price: String,
+    /// A STOP_LOSS order's trigger ("0.00000000" for other types).
+    pub stop_price: String,
     pub status: String,
     pub fills: Vec<Value>,
     pub time: i64,
@@ -90,7 +92,7 @@ impl FakeOrder {
         json!({
             "e": "executionReport", "E": now, "s": self.symbol, "c": self.client_order_id,
             "S": self.side, "o": self.kind, "f": "GTC", "q": self.quantity, "p": self.price,
-            "P": "0.00000000", "F": "0.00000000", "g": -1, "C": "", "x": kind, "X": self.status,
+            "P": self.stop_price, "F": "0.00000000", "g": -1, "C": "", "x": kind, "X": self.status,
             "r": "NONE", "i": self.order_id, "l": last_qty, "z": format!("{:.8}", self.executed()),
             "L": last_price, "n": commission, "N": asset, "T": now, "t": trade, "I": now,
             "w": self.status == "NEW", "m": false, "M": false, "O": self.time,
@@ -144,7 +146,12 @@ impl Trading {
             .iter()
             .position(|order| order.client_order_id == client_order_id)
             .expect("an order placed first");
-        let price = self.orders[index].price.clone();
+        let order = &self.orders[index];
+        let price = if order.kind == "STOP_LOSS" {
+            order.stop_price.clone()
+        } else {
+            order.price.clone()
+        };
         let fill = self.trade(&price, quantity.parse().unwrap());
         let side = self.orders[index].side.clone();
         self.settle(&side, &fill);
@@ -234,7 +241,7 @@ fn authenticate(
     Ok(params)
 }
 
-fn order_json(order: &FakeOrder, with_fills: bool) -> Value {
+pub(crate) fn order_json(order: &FakeOrder, with_fills: bool) -> Value {
     let executed = format!("{:.8}", order.executed());
     let quote = format!("{:.8}", order.executed() * 100.0);
     let mut value = json!({
@@ -243,6 +250,7 @@ fn order_json(order: &FakeOrder, with_fills: bool) -> Value {
         "price": order.price, "origQty": order.quantity, "executedQty": executed,
         "origQuoteOrderQty": "0.00000000", "cummulativeQuoteQty": quote,
         "status": order.status, "timeInForce": "GTC", "type": order.kind, "side": order.side,
+        "stopPrice": order.stop_price,
         "workingTime": order.time, "selfTradePreventionMode": "EXPIRE_MAKER"
     });
     if with_fills {
@@ -311,6 +319,20 @@ pub(crate) async fn new_order(
             trading.posts.push((client_order_id, 400));
             return weigh(inner, 1, response);
         };
+        if !["MARKET", "LIMIT", "STOP_LOSS"].contains(&kind.as_str()) {
+            trading.posts.push((client_order_id, 400));
+            return weigh(inner, 1, refusal(400, -1116, "Invalid orderType."));
+        }
+        let stop_price = get("stopPrice");
+        if kind == "STOP_LOSS" && stop_price.is_none() {
+            let response = refusal(
+                400,
+                -1102,
+                "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.",
+            );
+            trading.posts.push((client_order_id, 400));
+            return weigh(inner, 1, response);
+        }
         if !trading.symbols.contains(&symbol) {
             trading.posts.push((client_order_id, 400));
             return weigh(inner, 1, refusal(400, -1121, "Invalid symbol."));
@@ -343,6 +365,7 @@ pub(crate) async fn new_order(
             kind,
             quantity,
             price: get("price").unwrap_or_else(|| "0.00000000".into()),
+            stop_price: stop_price.unwrap_or_else(|| "0.00000000".into()),
             status: if market { "FILLED" } else { "NEW" }.into(),
             fills,
             time: now,

@@ -651,10 +651,9 @@ impl<D: Decider> BotEngine<D> {
             ));
         }
         if let Some(routing) = &self.routing {
-            let open = self.venue.open_orders().len();
             let checked = match &routing.check {
                 Some(check) => check
-                    .check(&request, reference, open)
+                    .check(&request, reference, self.venue.open_orders())
                     .map_err(|refusal| (refusal.check, refusal.message)),
                 None => Err((
                     "venue".to_string(),
@@ -788,8 +787,29 @@ impl<D: Decider> BotEngine<D> {
                 }
                 let result = self.absorb(&mut venue_events, report.ts, true);
                 self.venue_events = venue_events;
-                result.map(|()| true)
+                result?;
+                self.cancel_pointless_reduce_only();
+                Ok(true)
             }
+        }
+    }
+
+    /// As on paper, a flat position's resting reduce-only sells are
+    /// cancelled, here at the exchange: a stop left there would sell, once
+    /// triggered, what the bot no longer holds.
+    fn cancel_pointless_reduce_only(&mut self) {
+        if !self.portfolio.position().is_zero() {
+            return;
+        }
+        let stale: Vec<u64> = self
+            .venue
+            .open_orders()
+            .iter()
+            .filter(|order| super::venue::pointless_when_flat(order))
+            .map(|order| order.id)
+            .collect();
+        for id in stale {
+            self.cancel_id(id, super::venue::NOTHING_TO_REDUCE);
         }
     }
 

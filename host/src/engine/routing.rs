@@ -85,7 +85,7 @@ pub trait OrderCheck: Send + Sync {
         &self,
         request: &OrderRequest,
         reference: Decimal,
-        open_orders: usize,
+        open_orders: &[Order],
     ) -> Result<(), CheckRefusal>;
 }
 

@@ -11,7 +11,9 @@ use rust_decimal_macros::dec;
 use super::bot::{BotEngine, Decider, Placement};
 use super::routing::{CheckRefusal, ExchangeFill, ExchangeReport, OrderCheck, VenueRequest};
 use crate::domain::config::BotConfig;
-use crate::domain::{Candle, Liquidity, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};
+use crate::domain::{
+    Candle, Liquidity, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side,
+};
 use crate::plugin::PluginError;
 use crate::plugin::contract::{self, Action};
 
@@ -39,7 +41,7 @@ impl Decider for Quiet {
 struct Accept;
 
 impl OrderCheck for Accept {
-    fn check(&self, _: &OrderRequest, _: Decimal, _: usize) -> Result<(), CheckRefusal> {
+    fn check(&self, _: &OrderRequest, _: Decimal, _: &[Order]) -> Result<(), CheckRefusal> {
         Ok(())
     }
 }
@@ -277,4 +279,47 @@ fn order_numbers_never_go_back() {
     };
     let second = placed(engine.place_manual(again).unwrap());
     assert_eq!((first, second), (5_000, 5_001));
+}
+
+#[test]
+fn a_flat_position_cancels_its_resting_stops_at_the_exchange() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let entry = placed(
+        engine
+            .place_manual(buy(OrderKind::Market, dec!(1), None))
+            .unwrap(),
+    );
+    engine
+        .apply_report(fill(entry, 1, dec!(1), dec!(1)))
+        .unwrap();
+    let sell = |tag: &str, kind, price| OrderRequest {
+        client_tag: tag.into(),
+        side: Side::Sell,
+        reduce_only: true,
+        ..buy(kind, dec!(1), price)
+    };
+    let stop = placed(
+        engine
+            .place_manual(sell("stop", OrderKind::Stop, Some(dec!(90))))
+            .unwrap(),
+    );
+    let exit = placed(
+        engine
+            .place_manual(sell("exit", OrderKind::Market, None))
+            .unwrap(),
+    );
+    engine.take_outbox();
+
+    // The exit fills: the stop has nothing left to protect, and its cancel
+    // goes to the exchange (it stays open until the exchange confirms).
+    engine
+        .apply_report(fill(exit, 2, dec!(1), dec!(1)))
+        .unwrap();
+    assert_eq!(engine.portfolio().position(), Decimal::ZERO);
+    assert!(matches!(
+        engine.take_outbox().as_slice(),
+        [VenueRequest::Cancel(order)] if order.id == stop
+    ));
+    assert!(engine.open_orders().iter().any(|o| o.id == stop));
 }

@@ -69,6 +69,15 @@ pub enum VenueRejection {
     DuplicateTag(String),
 }
 
+/// Why a reduce-only order is cancelled once the position is flat.
+pub(crate) const NOTHING_TO_REDUCE: &str = "reduce-only order has nothing left to reduce";
+
+/// A resting reduce-only sell (a protective stop, a take-profit) has
+/// nothing to do once the position is flat.
+pub(crate) fn pointless_when_flat(order: &Order) -> bool {
+    order.reduce_only && order.side == Side::Sell
+}
+
 /// Serialisable so that resting orders (and the next order id, which keeps
 /// ids unique) survive a restart.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -257,10 +266,10 @@ impl PaperVenue {
         }
         let (stale, keep): (Vec<Order>, Vec<Order>) = std::mem::take(&mut self.open)
             .into_iter()
-            .partition(|o| o.reduce_only && o.side == Side::Sell);
+            .partition(pointless_when_flat);
         self.open = keep;
         for order in stale {
-            let reason = Some("reduce-only order has nothing left to reduce");
+            let reason = Some(NOTHING_TO_REDUCE);
             events.push(VenueEvent::Cancelled(Self::close(
                 order,
                 OrderStatus::Cancelled,

@@ -34,9 +34,9 @@ use crate::domain::config::{BinanceNetwork, BotConfig, ConfigIssue, FeedConfig};
 use crate::domain::{Liquidity, Order, OrderKind, OrderRequest, Side};
 use crate::engine::{CheckRefusal, ExchangeFill, ExchangeReport, OrderCheck, VenueRequest};
 use crate::exchange::binance::{
-    AccountEvent, AccountSettings, Credentials, Endpoints, ExecutionReport, NewOrder, OrderReport,
-    OrderShape, OrderSide, OrderType, Placement, Resolution, RestClient, RestError, SpotAccount,
-    SymbolInfo, UserStreamSettings, client_order_id, order_number, spawn_user_stream,
+    AccountEvent, AccountSettings, Credentials, Endpoints, ExecutionReport, NewOrder, OpenOrders,
+    OrderReport, OrderShape, OrderSide, OrderType, Placement, Resolution, RestClient, RestError,
+    SpotAccount, SymbolInfo, UserStreamSettings, client_order_id, order_number, spawn_user_stream,
 };
 
 use super::feed::{PathRefusal, inside};
@@ -282,11 +282,24 @@ fn shape(side: Side, kind: OrderKind, quantity: Decimal, price: Option<Decimal>)
         },
         kind: match kind {
             OrderKind::Limit => OrderType::Limit,
-            OrderKind::Market | OrderKind::Stop => OrderType::Market,
+            OrderKind::Market => OrderType::Market,
+            OrderKind::Stop => OrderType::StopLoss,
         },
         quantity,
-        price: price.filter(|_| kind == OrderKind::Limit),
+        price: price.filter(|_| kind != OrderKind::Market),
     }
+}
+
+/// What MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS count among `orders`.
+fn open_counts<'a>(orders: impl Iterator<Item = &'a Order>) -> OpenOrders {
+    let mut counts = OpenOrders::default();
+    for order in orders {
+        counts.all = counts.all.saturating_add(1);
+        if order.kind == OrderKind::Stop {
+            counts.stops = counts.stops.saturating_add(1);
+        }
+    }
+    counts
 }
 
 impl OrderCheck for LinkCheck {
@@ -294,14 +307,8 @@ impl OrderCheck for LinkCheck {
         &self,
         request: &OrderRequest,
         reference: Decimal,
-        open_orders: usize,
+        open_orders: &[Order],
     ) -> Result<(), CheckRefusal> {
-        if request.kind == OrderKind::Stop {
-            return refusal(
-                "venue",
-                "stop orders are not sent to Binance yet: use a limit order or exit at market",
-            );
-        }
         if let Some(until) = self.0.account.blocked_until() {
             return refusal(
                 "rate_limit",
@@ -319,7 +326,7 @@ impl OrderCheck for LinkCheck {
             }
         };
         let order = shape(request.side, request.kind, request.quantity, request.price);
-        info.check(&order, reference, open_orders as u32)
+        info.check(&order, reference, open_counts(open_orders.iter()))
             .or_else(|refused| refusal(refused.filter, refused.reason))
     }
 }
@@ -511,16 +518,16 @@ impl Link {
         let (mut selling, mut buying) = (Decimal::ZERO, Decimal::ZERO);
         for order in self.open.values() {
             let left = order.quantity - order.filled;
-            match (order.side, order.price) {
-                (Side::Sell, _) => selling += left,
-                (Side::Buy, Some(price)) => {
+            match (order.side, order.kind, order.price) {
+                (Side::Sell, ..) => selling += left,
+                (Side::Buy, OrderKind::Limit, Some(price)) => {
                     buying = left
                         .checked_mul(price)
                         .and_then(|value| buying.checked_add(value))
                         .unwrap_or(cash);
                 }
-                // A market buy may have spent anything.
-                (Side::Buy, None) => buying = cash,
+                // A market or stop buy may have spent anything.
+                (Side::Buy, ..) => buying = cash,
             }
         }
         for (asset, needed, what) in [
@@ -721,7 +728,7 @@ impl Link {
             client_order_id: client_order_id(&self.bot, id),
             shape: shape(order.side, order.kind, order.quantity, order.price),
             reference,
-            open_orders: self.open.len() as u32,
+            open_orders: open_counts(self.open.values()),
         };
         self.open.insert(id, order);
         match self.account.place(&new).await {

@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::filters::{FilterRefusal, OrderShape, OrderSide, OrderType, SymbolInfo};
+use super::filters::{FilterRefusal, OpenOrders, OrderShape, OrderSide, OrderType, SymbolInfo};
 use super::rest::{ExchangeInfo, RestClient, RestError};
 use super::signing::{Signer, mask};
 
@@ -230,8 +230,8 @@ pub struct NewOrder {
     /// The last price seen: a market order's notional and the price bands
     /// are checked against it.
     pub reference: Decimal,
-    /// The symbol's orders open now (MAX_NUM_ORDERS).
-    pub open_orders: u32,
+    /// The symbol's orders open now (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS).
+    pub open_orders: OpenOrders,
 }
 
 /// How a placement went.
@@ -561,14 +561,15 @@ impl SpotAccount {
                 .to_string(),
             ),
         ];
+        params.push(("type", order.shape.kind.name().into()));
+        let price = order.shape.price.unwrap_or(order.reference);
         match order.shape.kind {
-            OrderType::Market => params.push(("type", "MARKET".into())),
+            OrderType::Market => {}
             OrderType::Limit => {
-                params.push(("type", "LIMIT".into()));
                 params.push(("timeInForce", "GTC".into()));
-                let price = order.shape.price.unwrap_or(order.reference);
                 params.push(("price", price.normalize().to_string()));
             }
+            OrderType::StopLoss => params.push(("stopPrice", price.normalize().to_string())),
         }
         params.push(("quantity", order.shape.quantity.normalize().to_string()));
         params.push(("newClientOrderId", order.client_order_id.clone()));

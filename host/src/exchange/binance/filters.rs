@@ -44,6 +44,12 @@ pub enum Filter {
     MaxNumOrders {
         max_num_orders: u32,
     },
+    /// The most open stop (and take-profit) orders, which Binance calls
+    /// algo orders.
+    #[serde(rename_all = "camelCase")]
+    MaxNumAlgoOrders {
+        max_num_algo_orders: u32,
+    },
     /// Filters this client does not check (iceberg parts, trailing delta,
     /// ...): orders using them are not sent.
     #[serde(other)]
@@ -66,6 +72,10 @@ pub struct SymbolInfo {
     pub status: String,
     pub base_asset: String,
     pub quote_asset: String,
+    /// The order types the symbol takes (`MARKET`, `LIMIT`, `STOP_LOSS`,
+    /// ...); when absent, not checked.
+    #[serde(default)]
+    pub order_types: Vec<String>,
     #[serde(default)]
     pub filters: Vec<Filter>,
 }
@@ -80,6 +90,20 @@ pub enum OrderSide {
 pub enum OrderType {
     Market,
     Limit,
+    /// `STOP_LOSS`: a market order once the last price reaches the stop
+    /// price (the shape's `price`).
+    StopLoss,
+}
+
+impl OrderType {
+    /// The name Binance gives the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderType::Market => "MARKET",
+            OrderType::Limit => "LIMIT",
+            OrderType::StopLoss => "STOP_LOSS",
+        }
+    }
 }
 
 /// What the filters look at in an order.
@@ -88,7 +112,8 @@ pub struct OrderShape {
     pub side: OrderSide,
     pub kind: OrderType,
     pub quantity: Decimal,
-    /// The limit price (None for market orders).
+    /// The limit price, or a stop order's stop price (None for market
+    /// orders).
     pub price: Option<Decimal>,
 }
 
@@ -98,6 +123,34 @@ pub struct OrderShape {
 pub struct FilterRefusal {
     pub filter: &'static str,
     pub reason: String,
+}
+
+/// How many orders are open on the symbol now: all of them, and the stop
+/// orders among them (MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOrders {
+    pub all: u32,
+    pub stops: u32,
+}
+
+/// A stop order must not trigger at once (Binance refuses it: "Stop price
+/// would trigger immediately"): a sell stop lies below the last price, a
+/// buy stop above it.
+fn check_stop(order: &OrderShape, reference: Decimal) -> Result<(), FilterRefusal> {
+    let Some(stop) = order.price else {
+        return refuse("stop price", "a stop order needs a stop price".into());
+    };
+    match order.side {
+        OrderSide::Sell if stop >= reference => refuse(
+            "stop price",
+            format!("a sell stop at {stop} would trigger at once: the last price is {reference}"),
+        ),
+        OrderSide::Buy if stop <= reference => refuse(
+            "stop price",
+            format!("a buy stop at {stop} would trigger at once: the last price is {reference}"),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn refuse(filter: &'static str, reason: String) -> Result<(), FilterRefusal> {
@@ -141,12 +194,12 @@ fn check_quantity(
 impl SymbolInfo {
     /// Check `order` against every filter. `reference` is the price Binance
     /// would use for a market order's notional and for the price bands (the
-    /// last price the bot saw); `open_orders` the symbol's open orders now.
+    /// last price the bot saw); `open` the symbol's open orders now.
     pub fn check(
         &self,
         order: &OrderShape,
         reference: Decimal,
-        open_orders: u32,
+        open: OpenOrders,
     ) -> Result<(), FilterRefusal> {
         if self.status != "TRADING" {
             return refuse(
@@ -154,7 +207,23 @@ impl SymbolInfo {
                 format!("{} is {}, not TRADING", self.symbol, self.status),
             );
         }
-        let market = order.kind == OrderType::Market;
+        let kind = order.kind.name();
+        if !self.order_types.is_empty() && !self.order_types.iter().any(|t| t == kind) {
+            return refuse(
+                "order type",
+                format!(
+                    "{} takes {} orders, not {kind}",
+                    self.symbol,
+                    self.order_types.join(", ")
+                ),
+            );
+        }
+        if order.kind == OrderType::StopLoss {
+            check_stop(order, reference)?;
+        }
+        // A stop order trades at market once triggered: the market rules
+        // apply to it, with its stop price as the price it is checked at.
+        let market = order.kind != OrderType::Limit;
         let price = order.price.unwrap_or(reference);
         let notional = price * order.quantity;
         for filter in &self.filters {
@@ -163,7 +232,7 @@ impl SymbolInfo {
                     min_price,
                     max_price,
                     tick_size,
-                } if !market => {
+                } if order.kind != OrderType::Market => {
                     if !min_price.is_zero() && price < *min_price {
                         return refuse(
                             "PRICE_FILTER",
@@ -253,12 +322,27 @@ impl SymbolInfo {
                     }
                 }
                 Filter::MaxNumOrders { max_num_orders }
-                    if *max_num_orders != 0 && open_orders >= *max_num_orders =>
+                    if *max_num_orders != 0 && open.all >= *max_num_orders =>
                 {
                     return refuse(
                         "MAX_NUM_ORDERS",
                         format!(
-                            "{open_orders} orders are open, the most allowed is {max_num_orders}"
+                            "{} orders are open, the most allowed is {max_num_orders}",
+                            open.all
+                        ),
+                    );
+                }
+                Filter::MaxNumAlgoOrders {
+                    max_num_algo_orders,
+                } if order.kind == OrderType::StopLoss
+                    && *max_num_algo_orders != 0
+                    && open.stops >= *max_num_algo_orders =>
+                {
+                    return refuse(
+                        "MAX_NUM_ALGO_ORDERS",
+                        format!(
+                            "{} stop orders are open, the most allowed is {max_num_algo_orders}",
+                            open.stops
                         ),
                     );
                 }
@@ -313,9 +397,22 @@ mod tests {
         }
     }
 
-    fn refused_by(order: OrderShape, open: u32) -> &'static str {
+    fn open(all: u32) -> OpenOrders {
+        OpenOrders { all, stops: 0 }
+    }
+
+    fn stop(side: OrderSide, quantity: Decimal, price: Decimal) -> OrderShape {
+        OrderShape {
+            side,
+            kind: OrderType::StopLoss,
+            quantity,
+            price: Some(price),
+        }
+    }
+
+    fn refused_by(order: OrderShape, open_orders: u32) -> &'static str {
         btcusdt()
-            .check(&order, dec!(60000), open)
+            .check(&order, dec!(60000), open(open_orders))
             .expect_err("refused")
             .filter
     }
@@ -327,11 +424,11 @@ mod tests {
             info.check(
                 &limit(OrderSide::Buy, dec!(0.001), dec!(59999.99)),
                 dec!(60000),
-                0
+                open(0)
             ),
             Ok(())
         );
-        assert_eq!(info.check(&market(dec!(0.5)), dec!(60000), 2), Ok(()));
+        assert_eq!(info.check(&market(dec!(0.5)), dec!(60000), open(2)), Ok(()));
     }
 
     #[test]
@@ -388,7 +485,7 @@ mod tests {
             .check(
                 &limit(OrderSide::Buy, dec!(0.00005), dec!(60000)),
                 dec!(60000),
-                0,
+                open(0),
             )
             .unwrap_err();
         assert_eq!(error.filter, "MIN_NOTIONAL");
@@ -400,7 +497,83 @@ mod tests {
         // passes it (LOT_SIZE still applies).
         info.filters
             .retain(|f| !matches!(f, Filter::MinNotional { .. }));
-        assert_eq!(info.check(&market(dec!(0.00001)), dec!(60000), 0), Ok(()));
+        assert_eq!(
+            info.check(&market(dec!(0.00001)), dec!(60000), open(0)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn stop_orders_are_checked_as_market_orders_at_their_stop_price() {
+        use OrderSide::{Buy, Sell};
+        let info = btcusdt();
+        assert_eq!(
+            info.check(&stop(Sell, dec!(0.001), dec!(58000)), dec!(60000), open(0)),
+            Ok(())
+        );
+        assert_eq!(
+            info.check(&stop(Buy, dec!(0.001), dec!(62000)), dec!(60000), open(0)),
+            Ok(())
+        );
+        // One that would trigger at once, as Binance refuses it.
+        assert_eq!(
+            refused_by(stop(Sell, dec!(0.001), dec!(60000)), 0),
+            "stop price"
+        );
+        assert_eq!(
+            refused_by(stop(Buy, dec!(0.001), dec!(59000)), 0),
+            "stop price"
+        );
+        // The stop price is on the tick grid; the quantity within the market lots.
+        assert_eq!(
+            refused_by(stop(Sell, dec!(0.001), dec!(58000.005)), 0),
+            "PRICE_FILTER"
+        );
+        assert_eq!(
+            refused_by(stop(Sell, dec!(121), dec!(58000)), 0),
+            "MARKET_LOT_SIZE"
+        );
+        // The notional at the stop price: 0.0001 x 40,000 = 4 USDT.
+        assert_eq!(
+            refused_by(stop(Sell, dec!(0.0001), dec!(40000)), 0),
+            "NOTIONAL"
+        );
+        // Open stops count against MAX_NUM_ALGO_ORDERS, other orders not.
+        let five_stops = OpenOrders { all: 2, stops: 5 };
+        assert_eq!(
+            info.check(
+                &stop(Sell, dec!(0.001), dec!(58000)),
+                dec!(60000),
+                five_stops
+            )
+            .unwrap_err()
+            .filter,
+            "MAX_NUM_ALGO_ORDERS"
+        );
+        assert_eq!(
+            info.check(
+                &limit(Buy, dec!(0.001), dec!(59000)),
+                dec!(60000),
+                five_stops
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_order_type_the_symbol_does_not_take_is_refused() {
+        let mut info = btcusdt();
+        info.order_types = vec!["LIMIT".into(), "MARKET".into()];
+        let error = info
+            .check(
+                &stop(OrderSide::Sell, dec!(0.001), dec!(58000)),
+                dec!(60000),
+                open(0),
+            )
+            .unwrap_err();
+        assert_eq!(error.filter, "order type");
+        assert!(error.to_string().contains("not STOP_LOSS"), "{error}");
+        assert_eq!(info.check(&market(dec!(0.5)), dec!(60000), open(0)), Ok(()));
     }
 
     #[test]
@@ -408,7 +581,7 @@ mod tests {
         let mut info = btcusdt();
         info.status = "HALT".into();
         assert_eq!(
-            info.check(&market(dec!(1)), dec!(60000), 0)
+            info.check(&market(dec!(1)), dec!(60000), open(0))
                 .unwrap_err()
                 .filter,
             "symbol status"

@@ -18,7 +18,7 @@ pub use account::{
     AccountSettings, AccountTrade, Balance, Credentials, NewOrder, OrderReport, Placement,
     Resolution, SpotAccount, client_order_id, order_number,
 };
-pub use filters::{FilterRefusal, OrderShape, OrderSide, OrderType, SymbolInfo};
+pub use filters::{FilterRefusal, OpenOrders, OrderShape, OrderSide, OrderType, SymbolInfo};
 pub use history::{DownloadProgress, download};
 pub use kline::{StreamMessage, parse_stream_message, stream_name};
 pub use rest::{RestClient, RestError};
