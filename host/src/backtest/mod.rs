@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
-use crate::domain::{Candle, Fill, Order, OrderOrigin, Timeframe};
+use crate::domain::{CandleSeries, Fill, Order, OrderOrigin, Timeframe};
 use crate::engine::metrics::{self, EquityPoint, Metrics};
 use crate::engine::{
     BotEngine, Decider, EngineError, EngineEvent, PortfolioView, Rejection, RuleStatus,
@@ -75,6 +75,8 @@ impl std::fmt::Debug for Progress {
 
 /// Candles between two progress reports (and cancellation checks).
 const PROGRESS_EVERY: usize = 4_096;
+/// Candles taken from the series at a time (90 KB: they stay in cache).
+const BLOCK: usize = 1_024;
 
 impl Progress {
     /// Progress that calls `observer` with the fraction done at every report
@@ -218,11 +220,12 @@ impl Journal {
     }
 }
 
-/// Run `config`'s strategy (`plugin`) over `candles`.
-pub fn run(
+/// Run `config`'s strategy (`plugin`) over `candles` (in memory, or a
+/// data set read where it lies).
+pub fn run<S: CandleSeries + ?Sized>(
     config: &BotConfig,
     plugin: &Plugin,
-    candles: &[Candle],
+    candles: &S,
     options: &BacktestOptions,
 ) -> Result<BacktestResult, BacktestError> {
     // The config is checked before the plugin sees it.
@@ -242,42 +245,45 @@ pub fn run(
 
 /// [`run`] with any decider: the same backtest whoever decides (the
 /// benchmark runs it with the strategy compiled natively).
-pub fn run_with<D: Decider>(
+pub fn run_with<D: Decider, S: CandleSeries + ?Sized>(
     config: &BotConfig,
     decider: D,
     plugin: PluginSummary,
-    candles: &[Candle],
+    candles: &S,
     options: &BacktestOptions,
 ) -> Result<BacktestResult, BacktestError> {
     let issues = config.check();
     if !issues.is_empty() {
         return Err(BacktestError::Config(issues));
     }
-    let start = options
-        .from
-        .map_or(0, |from| candles.partition_point(|c| c.ts < from));
+    let start = options.from.map_or(0, |from| candles.first_from(from));
     let end = options
         .to
-        .map_or(candles.len(), |to| candles.partition_point(|c| c.ts < to));
-    let candles = candles
-        .get(start..end)
-        .filter(|c| !c.is_empty())
-        .ok_or(BacktestError::NoCandles)?;
-    check_spacing(candles, &config.market.timeframe)?;
+        .map_or(candles.len(), |to| candles.first_from(to));
+    if start >= end {
+        return Err(BacktestError::NoCandles);
+    }
+    let count = end - start;
+    let first_ts = candles.open_time(start);
+    check_spacing(candles, start..end, &config.market.timeframe)?;
 
     let engine_error = |ts, error| BacktestError::Engine { ts, error };
-    let mut engine = BotEngine::simulated(config, decider)
-        .map_err(|error| engine_error(candles[0].ts, error))?;
+    let mut engine =
+        BotEngine::simulated(config, decider).map_err(|error| engine_error(first_ts, error))?;
 
     let mut journal = Journal::default();
-    let mut curve = Vec::with_capacity(candles.len());
+    let mut curve = Vec::with_capacity(count);
     let mut exposed = 0usize;
     if let Some(progress) = &options.progress {
-        progress
-            .total
-            .store(candles.len() as u64, Ordering::Relaxed);
+        progress.total.store(count as u64, Ordering::Relaxed);
     }
-    for (index, candle) in candles.iter().enumerate() {
+    let mut block = Vec::with_capacity(BLOCK.min(count));
+    for index in 0..count {
+        if index % BLOCK == 0 {
+            let from = start + index;
+            candles.copy_into(from..(from + BLOCK).min(end), &mut block);
+        }
+        let candle = block[index % BLOCK];
         if index % PROGRESS_EVERY == 0
             && let Some(progress) = &options.progress
         {
@@ -287,7 +293,7 @@ pub fn run_with<D: Decider>(
             progress.report(index as u64);
         }
         engine
-            .on_candle(candle)
+            .on_candle(&candle)
             .map_err(|error| engine_error(candle.ts, error))?;
         for event in engine.drain_events() {
             journal.record(event);
@@ -302,7 +308,7 @@ pub fn run_with<D: Decider>(
         });
     }
     if options.end_of_run == EndOfRun::CloseAtMarket {
-        let last = candles[candles.len() - 1].ts;
+        let last = candles.open_time(end - 1);
         engine
             .flatten(OrderOrigin::Strategy, "end-of-run")
             .map_err(|error| engine_error(last, error))?;
@@ -315,12 +321,12 @@ pub fn run_with<D: Decider>(
     }
 
     if let Some(progress) = &options.progress {
-        progress.report(candles.len() as u64);
+        progress.report(count as u64);
     }
     let portfolio = engine.portfolio();
     let metrics = metrics::compute(
         portfolio.initial(),
-        candles[0].ts,
+        first_ts,
         &curve,
         &journal.trades,
         exposed,
@@ -331,8 +337,8 @@ pub fn run_with<D: Decider>(
         config: config.clone(),
         plugin,
         end_of_run: options.end_of_run,
-        candles: candles.len(),
-        start_ts: candles[0].ts,
+        candles: count,
+        start_ts: first_ts,
         end_ts: engine.now(),
         metrics,
         portfolio: portfolio.view(),
@@ -352,21 +358,27 @@ pub fn run_with<D: Decider>(
 
 /// Candles closer together than the timeframe are another timeframe's data
 /// (gaps are fine: markets halt, files have holes).
-fn check_spacing(candles: &[Candle], timeframe: &str) -> Result<(), BacktestError> {
+fn check_spacing<S: CandleSeries + ?Sized>(
+    candles: &S,
+    range: std::ops::Range<usize>,
+    timeframe: &str,
+) -> Result<(), BacktestError> {
     let Ok(parsed) = timeframe.parse::<Timeframe>() else {
         return Ok(()); // BotEngine::new reports an unknown timeframe.
     };
-    match candles
-        .windows(2)
-        .find(|pair| pair[1].ts - pair[0].ts < parsed.millis())
-    {
-        Some(pair) => Err(BacktestError::TimeframeMismatch {
-            ts: pair[1].ts,
-            spacing_ms: pair[1].ts - pair[0].ts,
-            timeframe: timeframe.to_string(),
-        }),
-        None => Ok(()),
+    let mut previous = candles.open_time(range.start);
+    for index in range.start + 1..range.end {
+        let ts = candles.open_time(index);
+        if ts - previous < parsed.millis() {
+            return Err(BacktestError::TimeframeMismatch {
+                ts,
+                spacing_ms: ts - previous,
+                timeframe: timeframe.to_string(),
+            });
+        }
+        previous = ts;
     }
+    Ok(())
 }
 
 /// Every n-th point so that at most `max` remain, plus the last.

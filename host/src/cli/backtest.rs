@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
 use stratbox_host::data::{DataSetKey, DataSets, read_candles};
-use stratbox_host::domain::Candle;
+use stratbox_host::domain::CandleSeries;
 use stratbox_host::domain::config::{BotConfig, join_issues};
 use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
 
@@ -92,11 +92,14 @@ impl RunInput {
         Ok((config, plugin))
     }
 
-    /// The candles, from the data set or the file.
-    pub fn candles(&self) -> anyhow::Result<Vec<Candle>> {
+    /// The candles: a data set read where it lies (mapped, never copied
+    /// whole), or a CSV file's in memory.
+    pub fn candles(&self) -> anyhow::Result<Box<dyn CandleSeries>> {
         Ok(match (&self.data, &self.candles) {
-            (Some(name), _) => DataSets::new(&self.data_dir).load(&DataSetKey::parse(name)?)?,
-            (None, Some(file)) => read_candles(file)?,
+            (Some(name), _) => {
+                Box::new(DataSets::new(&self.data_dir).open(&DataSetKey::parse(name)?)?)
+            }
+            (None, Some(file)) => Box::new(read_candles(file)?),
             (None, None) => bail!("give --candles FILE or --data SYMBOL/TIMEFRAME"),
         })
     }
@@ -144,7 +147,7 @@ pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         ..BacktestOptions::default()
     };
     let running = Instant::now();
-    let result = backtest::run(&config, &plugin, &candles, &options)?;
+    let result = backtest::run(&config, &plugin, &*candles, &options)?;
     let ran = running.elapsed();
     if let Some(path) = &args.json {
         let file = std::fs::File::create(path)
@@ -157,13 +160,19 @@ pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     if let Some(path) = &args.report {
         std::fs::write(
             path,
-            stratbox_host::research::report::render(&result, &candles),
+            stratbox_host::research::report::render(&result, &*candles),
         )
         .with_context(|| format!("cannot write {}", path.display()))?;
     }
     print_summary(&result);
+    // A data set is mapped and read as the backtest goes; a file is parsed.
+    let how = if args.input.data.is_some() {
+        "opened"
+    } else {
+        "loaded"
+    };
     eprintln!(
-        "{} candles loaded in {:.0} ms, backtested in {:.0} ms ({:.0} candles/s)",
+        "{} candles {how} in {:.0} ms, backtested in {:.0} ms ({:.0} candles/s)",
         candles.len(),
         loaded.as_secs_f64() * 1e3,
         ran.as_secs_f64() * 1e3,

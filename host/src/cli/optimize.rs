@@ -104,7 +104,8 @@ fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
 
 pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     let (config, plugin) = args.input.bot(&runtime)?;
-    let candles = args.input.candles()?;
+    // Many runs over the same candles: worth having them in memory.
+    let candles = args.input.candles()?.to_vec();
     let space = space(&args, &plugin.info().params_schema)?;
     let (trials, seed) = (args.trials, args.seed);
     let sampler = match args.sampler {

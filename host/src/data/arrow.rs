@@ -13,7 +13,6 @@
 //! Freqtrade keeps its candles (float64, lz4-compressed). Floats become
 //! the shortest decimal that reads back as the same float.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -27,12 +26,12 @@ use arrow_array::types::{
 use arrow_array::{
     Array, ArrayRef, Decimal64Array, Decimal128Array, RecordBatch, TimestampMillisecondArray,
 };
-use arrow_buffer::Buffer;
+use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_ipc::reader::FileDecoder;
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 use rust_decimal::Decimal;
 
-use crate::domain::Candle;
+use crate::domain::{Candle, CandleSeries};
 
 /// The price columns, in candle order.
 const PRICE_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
@@ -71,6 +70,16 @@ pub fn write_arrow(
     candles: &[Candle],
     metadata: BTreeMap<String, String>,
 ) -> Result<(), ArrowError> {
+    write_arrow_batches(out, candles, metadata, BATCH_ROWS)
+}
+
+/// [`write_arrow`], `batch_rows` candles per record batch.
+fn write_arrow_batches(
+    out: impl Write,
+    candles: &[Candle],
+    metadata: BTreeMap<String, String>,
+    batch_rows: usize,
+) -> Result<(), ArrowError> {
     let prices: Vec<ArrayRef> = (0..PRICE_COLUMNS.len())
         .map(|column| decimal_column(candles, column))
         .collect::<Result<_, _>>()?;
@@ -84,7 +93,7 @@ pub fn write_arrow(
     }
     let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
     let mut writer = arrow_ipc::writer::FileWriter::try_new(out, &schema)?;
-    for (start, chunk) in (0..).step_by(BATCH_ROWS).zip(candles.chunks(BATCH_ROWS)) {
+    for (start, chunk) in (0..).step_by(batch_rows).zip(candles.chunks(batch_rows)) {
         let ts = TimestampMillisecondArray::from_iter_values(chunk.iter().map(|c| c.ts))
             .with_timezone("UTC");
         let mut columns: Vec<ArrayRef> = vec![Arc::new(ts)];
@@ -146,10 +155,17 @@ fn decimal_column(candles: &[Candle], column: usize) -> Result<ArrayRef, ArrowEr
 }
 
 /// The candles of an Arrow IPC file held in `buffer` (bytes in memory or a
-/// mapped file), every batch in order. The arrays are read in place (no
-/// copy) and each candle is built straight from them. Rows are not checked
-/// as a series here (see [`super::check_series`]).
+/// mapped file), every batch in order, in memory. Rows are not checked as
+/// a series here (see [`super::check_series`]).
 pub fn read_arrow(buffer: Buffer) -> Result<Vec<Candle>, ArrowCandleError> {
+    Ok(read_arrow_columns(buffer)?.to_vec())
+}
+
+/// The candles of an Arrow IPC file held in `buffer`, read where they lie:
+/// the arrays are not copied (our own files' columns are 64-bit decimals
+/// and millisecond times, used as they are; other types are converted),
+/// and a candle is built when it is asked for.
+pub fn read_arrow_columns(buffer: Buffer) -> Result<CandleColumns, ArrowCandleError> {
     let malformed = |what: &str| ArrowCandleError::Format(what.to_string());
     let trailer_start = buffer
         .len()
@@ -188,26 +204,128 @@ pub fn read_arrow(buffer: Buffer) -> Result<Vec<Candle>, ArrowCandleError> {
     for block in footer.dictionaries().iter().flatten() {
         decoder.read_dictionary(block, &block_bytes(block)?)?;
     }
-    let mut candles = Vec::new();
+    let mut columns = CandleColumns::default();
     for block in footer.recordBatches().iter().flatten() {
         if let Some(batch) = decoder.read_record_batch(block, &block_bytes(block)?)? {
-            append_batch(&batch, &mut candles)?;
+            let batch = BatchColumns::of(&batch, columns.len as u64)?;
+            if batch.ts.is_empty() {
+                continue;
+            }
+            columns.starts.push(columns.len);
+            columns.len += batch.ts.len();
+            columns.batches.push(batch);
         }
     }
-    if candles.is_empty() {
+    if columns.len == 0 {
         return Err(ArrowCandleError::Empty);
     }
-    Ok(candles)
+    Ok(columns)
 }
+
+/// The candles of a file, batch by batch, column by column.
+#[derive(Default)]
+pub struct CandleColumns {
+    batches: Vec<BatchColumns>,
+    /// The index of each batch's first candle.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl CandleColumns {
+    /// The batch holding candle `index`, and the row there.
+    fn locate(&self, index: usize) -> (&BatchColumns, usize) {
+        let batch = self.starts.partition_point(|&start| start <= index) - 1;
+        (&self.batches[batch], index - self.starts[batch])
+    }
+}
+
+impl CandleSeries for CandleColumns {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn candle(&self, index: usize) -> Candle {
+        let (batch, row) = self.locate(index);
+        batch.candle(row)
+    }
+
+    fn open_time(&self, index: usize) -> i64 {
+        let (batch, row) = self.locate(index);
+        batch.ts[row]
+    }
+
+    fn copy_into(&self, range: std::ops::Range<usize>, out: &mut Vec<Candle>) {
+        out.clear();
+        let mut index = range.start;
+        while index < range.end {
+            let (batch, row) = self.locate(index);
+            let rows = (batch.ts.len() - row).min(range.end - index);
+            batch.extend(row..row + rows, out);
+            index += rows;
+        }
+    }
+
+    /// Built on every core for large files: the time goes into touching
+    /// fresh memory (88 MB for a million candles), which cores do side by
+    /// side. (Huge pages would take it to about 10 ms, but asking for them
+    /// makes the kernel compact memory first, which stalled a load for
+    /// 100-200 ms at times.)
+    fn to_vec(&self) -> Vec<Candle> {
+        let rows = self.len;
+        let mut candles = Vec::with_capacity(rows);
+        let spare = &mut candles.spare_capacity_mut()[..rows];
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(rows / PARALLEL_ROWS)
+            .max(1);
+        let per_thread = rows.div_ceil(threads).max(1);
+        let fill = |first: usize, slots: &mut [std::mem::MaybeUninit<Candle>]| {
+            for (offset, slot) in slots.iter_mut().enumerate() {
+                slot.write(self.candle(first + offset));
+            }
+        };
+        // Chunks no thread could be started for (the OS refused one).
+        let mut left = Vec::new();
+        std::thread::scope(|scope| {
+            let mut chunks = spare.chunks_mut(per_thread).enumerate();
+            let first = chunks.next();
+            for (index, slots) in chunks {
+                let (start, len) = (index * per_thread, slots.len());
+                let spawned =
+                    std::thread::Builder::new().spawn_scoped(scope, move || fill(start, slots));
+                if spawned.is_err() {
+                    left.push(start..start + len);
+                }
+            }
+            if let Some((_, slots)) = first {
+                fill(0, slots);
+            }
+        });
+        let spare = &mut candles.spare_capacity_mut()[..rows];
+        for range in left {
+            let start = range.start;
+            fill(start, &mut spare[range]);
+        }
+        // SAFETY: the scope above ended without a panic (a panic in any
+        // thread would have propagated out of it before this line), every
+        // chunk was filled by its thread or, when none could be started,
+        // here after it, so every one of the `rows` slots was written.
+        unsafe { candles.set_len(rows) };
+        candles
+    }
+}
+
+/// Rows per thread below which one thread builds them all.
+const PARALLEL_ROWS: usize = 250_000;
 
 /// One price column, read where it lies when it is a 64-bit decimal (our
 /// own files), converted otherwise.
-enum Prices<'a> {
-    Mantissas(&'a [i64], u32),
+enum Prices {
+    Mantissas(ScalarBuffer<i64>, u32),
     Converted(Vec<Decimal>),
 }
 
-impl Prices<'_> {
+impl Prices {
     fn get(&self, row: usize) -> Decimal {
         match self {
             Prices::Mantissas(values, scale) => Decimal::new(values[row], *scale),
@@ -216,86 +334,83 @@ impl Prices<'_> {
     }
 }
 
-fn append_batch(batch: &RecordBatch, candles: &mut Vec<Candle>) -> Result<(), ArrowCandleError> {
-    let first_row = candles.len() as u64;
-    let time = TIME_COLUMNS
-        .iter()
-        .find_map(|name| batch.column_by_name(name))
-        .ok_or_else(|| ArrowCandleError::MissingColumn("ts".into()))?;
-    let ts = millis(time)?;
-    let mut prices = Vec::with_capacity(PRICE_COLUMNS.len());
-    for name in PRICE_COLUMNS {
-        let column = batch
-            .column_by_name(name)
-            .ok_or_else(|| ArrowCandleError::MissingColumn(name.into()))?;
-        no_nulls(name, column)?;
-        prices.push(match column.data_type() {
-            DataType::Decimal64(_, scale) if (0..=18).contains(scale) => Prices::Mantissas(
-                column.as_primitive::<Decimal64Type>().values(),
-                *scale as u32,
-            ),
-            _ => Prices::Converted(decimals(name, column, first_row)?),
-        });
-    }
-    let rows = ts.len();
-    candles.reserve(rows);
-    let spare = &mut candles.spare_capacity_mut()[..rows];
-    // Large files are turned into candles on every core: the time goes into
-    // touching fresh memory (88 MB for a million candles), which cores do
-    // side by side. (Huge pages would take it to about 10 ms, but asking
-    // for them makes the kernel compact memory first, which stalled a load
-    // for 100-200 ms at times.)
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(rows / PARALLEL_ROWS)
-        .max(1);
-    let per_thread = rows.div_ceil(threads).max(1);
-    let (ts, prices) = (&*ts, &prices);
-    let fill = move |first: usize, slots: &mut [std::mem::MaybeUninit<Candle>]| {
-        for (offset, slot) in slots.iter_mut().enumerate() {
-            let row = first + offset;
-            slot.write(Candle {
-                ts: ts[row],
-                open: prices[0].get(row),
-                high: prices[1].get(row),
-                low: prices[2].get(row),
-                close: prices[3].get(row),
-                volume: prices[4].get(row),
-            });
-        }
-    };
-    // Chunks no thread could be started for (the OS refused one).
-    let mut left = Vec::new();
-    std::thread::scope(|scope| {
-        let mut chunks = spare.chunks_mut(per_thread).enumerate();
-        let first = chunks.next();
-        for (index, slots) in chunks {
-            let (start, len) = (index * per_thread, slots.len());
-            let spawned =
-                std::thread::Builder::new().spawn_scoped(scope, move || fill(start, slots));
-            if spawned.is_err() {
-                left.push(start..start + len);
-            }
-        }
-        if let Some((_, slots)) = first {
-            fill(0, slots);
-        }
-    });
-    let spare = &mut candles.spare_capacity_mut()[..rows];
-    for range in left {
-        let start = range.start;
-        fill(start, &mut spare[range]);
-    }
-    // SAFETY: the scope above ended without a panic (a panic in any thread
-    // would have propagated out of it before this line), every chunk was
-    // filled by its thread or, when none could be started, here after it,
-    // so every one of the `rows` slots after the current length was written.
-    unsafe { candles.set_len(candles.len() + rows) };
-    Ok(())
+/// One record batch's columns.
+struct BatchColumns {
+    ts: ScalarBuffer<i64>,
+    /// In [`PRICE_COLUMNS`] order.
+    prices: Vec<Prices>,
 }
 
-/// Rows per thread below which one thread fills them all.
-const PARALLEL_ROWS: usize = 250_000;
+impl BatchColumns {
+    /// The columns of `batch`, whose first row is row `first_row` of the
+    /// file (for errors).
+    fn of(batch: &RecordBatch, first_row: u64) -> Result<Self, ArrowCandleError> {
+        let time = TIME_COLUMNS
+            .iter()
+            .find_map(|name| batch.column_by_name(name))
+            .ok_or_else(|| ArrowCandleError::MissingColumn("ts".into()))?;
+        let ts = millis(time)?;
+        let mut prices = Vec::with_capacity(PRICE_COLUMNS.len());
+        for name in PRICE_COLUMNS {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| ArrowCandleError::MissingColumn(name.into()))?;
+            no_nulls(name, column)?;
+            prices.push(match column.data_type() {
+                DataType::Decimal64(_, scale) if (0..=18).contains(scale) => Prices::Mantissas(
+                    column.as_primitive::<Decimal64Type>().values().clone(),
+                    *scale as u32,
+                ),
+                _ => Prices::Converted(decimals(name, column, first_row)?),
+            });
+        }
+        Ok(Self { ts, prices })
+    }
+
+    /// Append the candles of `rows` to `out`: one loop over the columns'
+    /// slices when all of them are read in place (our own files).
+    fn extend(&self, rows: std::ops::Range<usize>, out: &mut Vec<Candle>) {
+        let [
+            Prices::Mantissas(open, open_scale),
+            Prices::Mantissas(high, high_scale),
+            Prices::Mantissas(low, low_scale),
+            Prices::Mantissas(close, close_scale),
+            Prices::Mantissas(volume, volume_scale),
+        ] = &self.prices[..]
+        else {
+            out.extend(rows.map(|row| self.candle(row)));
+            return;
+        };
+        let columns = self.ts[rows.clone()]
+            .iter()
+            .zip(&open[rows.clone()])
+            .zip(&high[rows.clone()])
+            .zip(&low[rows.clone()])
+            .zip(&close[rows.clone()])
+            .zip(&volume[rows]);
+        out.extend(columns.map(
+            |(((((&ts, &open), &high), &low), &close), &volume)| Candle {
+                ts,
+                open: Decimal::new(open, *open_scale),
+                high: Decimal::new(high, *high_scale),
+                low: Decimal::new(low, *low_scale),
+                close: Decimal::new(close, *close_scale),
+                volume: Decimal::new(volume, *volume_scale),
+            },
+        ));
+    }
+
+    fn candle(&self, row: usize) -> Candle {
+        Candle {
+            ts: self.ts[row],
+            open: self.prices[0].get(row),
+            high: self.prices[1].get(row),
+            low: self.prices[2].get(row),
+            close: self.prices[3].get(row),
+            volume: self.prices[4].get(row),
+        }
+    }
+}
 
 fn no_nulls(name: &str, column: &ArrayRef) -> Result<(), ArrowCandleError> {
     match column
@@ -310,23 +425,30 @@ fn no_nulls(name: &str, column: &ArrayRef) -> Result<(), ArrowCandleError> {
     }
 }
 
-/// Open times in epoch milliseconds.
-fn millis(column: &ArrayRef) -> Result<Cow<'_, [i64]>, ArrowCandleError> {
+/// Open times in epoch milliseconds: read where they lie when they are
+/// milliseconds, converted otherwise.
+fn millis(column: &ArrayRef) -> Result<ScalarBuffer<i64>, ArrowCandleError> {
     no_nulls("ts", column)?;
     let scaled = |values: &[i64], divisor: i64| {
-        Cow::Owned(values.iter().map(|v| v.div_euclid(divisor)).collect())
+        ScalarBuffer::from(
+            values
+                .iter()
+                .map(|v| v.div_euclid(divisor))
+                .collect::<Vec<_>>(),
+        )
     };
     Ok(match column.data_type() {
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            Cow::Borrowed(&**column.as_primitive::<TimestampMillisecondType>().values())
-        }
-        DataType::Timestamp(TimeUnit::Second, _) => Cow::Owned(
+        DataType::Timestamp(TimeUnit::Millisecond, _) => column
+            .as_primitive::<TimestampMillisecondType>()
+            .values()
+            .clone(),
+        DataType::Timestamp(TimeUnit::Second, _) => ScalarBuffer::from(
             column
                 .as_primitive::<TimestampSecondType>()
                 .values()
                 .iter()
                 .map(|s| s.saturating_mul(1000))
-                .collect(),
+                .collect::<Vec<_>>(),
         ),
         DataType::Timestamp(TimeUnit::Microsecond, _) => scaled(
             column.as_primitive::<TimestampMicrosecondType>().values(),
@@ -336,7 +458,7 @@ fn millis(column: &ArrayRef) -> Result<Cow<'_, [i64]>, ArrowCandleError> {
             column.as_primitive::<TimestampNanosecondType>().values(),
             1_000_000,
         ),
-        DataType::Int64 => Cow::Borrowed(&**column.as_primitive::<Int64Type>().values()),
+        DataType::Int64 => column.as_primitive::<Int64Type>().values().clone(),
         other => {
             return Err(ArrowCandleError::ColumnType {
                 column: "ts".into(),
@@ -486,6 +608,33 @@ mod tests {
         let back = read_arrow(Buffer::from_vec(bytes)).unwrap();
         assert_eq!(back.len(), candles.len());
         assert!(back == candles, "every row in its place");
+    }
+
+    #[test]
+    fn columns_read_in_place_give_every_candle_across_batches() {
+        let candles = crate::data::synthesize(&crate::data::SynthParams::new(2_500, 5));
+        let mut bytes = Vec::new();
+        write_arrow_batches(&mut bytes, &candles, BTreeMap::new(), 1_000).unwrap();
+        let columns = read_arrow_columns(Buffer::from_vec(bytes)).unwrap();
+        assert_eq!(columns.batches.len(), 3);
+        assert_eq!(CandleSeries::len(&columns), candles.len());
+        for (index, candle) in candles.iter().enumerate() {
+            assert_eq!(columns.candle(index), *candle, "candle {index}");
+            assert_eq!(columns.open_time(index), candle.ts);
+        }
+        assert!(CandleSeries::to_vec(&columns) == candles);
+        // Searching by time crosses the batches as one series.
+        for index in [0, 999, 1_000, 1_001, 2_499] {
+            assert_eq!(columns.first_from(candles[index].ts), index);
+            assert_eq!(columns.first_from(candles[index].ts - 1), index);
+        }
+        assert_eq!(columns.first_from(i64::MAX), candles.len());
+        // Blocks as a backtest takes them, across batch boundaries.
+        let mut block = vec![candles[0]];
+        for range in [950..2_100, 0..1_000, 1_999..2_000, 2_400..2_500, 7..7] {
+            columns.copy_into(range.clone(), &mut block);
+            assert!(block == candles[range.clone()], "{range:?}");
+        }
     }
 
     #[test]

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::arrow::{ArrowCandleError, read_arrow, write_arrow};
+use super::arrow::{ArrowCandleError, CandleColumns, read_arrow_columns, write_arrow};
 use super::series::{Gaps, check_series};
-use crate::domain::{Candle, Timeframe};
+use crate::domain::{Candle, CandleSeries, Timeframe};
 
 /// The folder of the data directory that holds data sets.
 const FOLDER: &str = "datasets";
@@ -237,9 +237,10 @@ impl DataSets {
         describe(&path)
     }
 
-    /// Every candle of `key`, read from the file mapped into memory (no
-    /// copy of the file, no parsing).
-    pub fn load(&self, key: &DataSetKey) -> Result<Vec<Candle>, DataSetError> {
+    /// The candles of `key` where they lie: the file mapped into memory
+    /// (no copy, no parsing), each candle built from its columns when it is
+    /// asked for. What a backtest reads.
+    pub fn open(&self, key: &DataSetKey) -> Result<CandleColumns, DataSetError> {
         let file = match std::fs::File::open(self.path(key)) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -249,12 +250,17 @@ impl DataSets {
         };
         // SAFETY: a data set file is never written in place: `save` writes
         // a new file and renames it over the old one, so the bytes mapped
-        // here stay as they are while the mapping lives. (Populated: the
-        // whole file is read, so its pages are mapped in one call rather
-        // than one fault each.)
+        // here stay as they are while the mapping lives. (Populated: a
+        // backtest reads the whole file, so its pages are mapped in one
+        // call rather than one fault each.)
         let mapped = unsafe { memmap2::MmapOptions::new().populate().map(&file) }?;
         let buffer = arrow_buffer::Buffer::from(bytes::Bytes::from_owner(mapped));
-        read_arrow(buffer).map_err(|error| unreadable(key, error))
+        read_arrow_columns(buffer).map_err(|error| unreadable(key, error))
+    }
+
+    /// Every candle of `key`, in memory.
+    pub fn load(&self, key: &DataSetKey) -> Result<Vec<Candle>, DataSetError> {
+        Ok(self.open(key)?.to_vec())
     }
 
     /// The candles of `key` with open times in `[from, to]` (either bound
@@ -265,12 +271,12 @@ impl DataSets {
         from: Option<i64>,
         to: Option<i64>,
     ) -> Result<Vec<Candle>, DataSetError> {
-        let mut candles = self.load(key)?;
-        let end = to.map_or(candles.len(), |to| candles.partition_point(|c| c.ts <= to));
-        candles.truncate(end);
-        let start = from.map_or(0, |from| candles.partition_point(|c| c.ts < from));
-        candles.drain(..start);
-        Ok(candles)
+        let columns = self.open(key)?;
+        let start = from.map_or(0, |from| columns.first_from(from));
+        let end = to.map_or(columns.len(), |to| columns.first_from(to.saturating_add(1)));
+        Ok((start..end.max(start))
+            .map(|index| columns.candle(index))
+            .collect())
     }
 
     /// Remove `key`.

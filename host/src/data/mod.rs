@@ -8,7 +8,9 @@ mod import;
 mod series;
 mod synth;
 
-pub use self::arrow::{ArrowCandleError, read_arrow, write_arrow};
+pub use self::arrow::{
+    ArrowCandleError, CandleColumns, read_arrow, read_arrow_columns, write_arrow,
+};
 pub use dataset::{DataSetError, DataSetInfo, DataSetKey, DataSets, content_hash};
 pub use import::{ImportError, parse_candles};
 pub use series::{Gap, Gaps, check_next, check_series};

@@ -15,6 +15,99 @@ pub struct Candle {
     pub volume: Decimal,
 }
 
+/// A series of candles by index, rising in open time, wherever they lie:
+/// a slice in memory, or a data set's columns read from its file as they
+/// are asked for (no copy of a million candles before the first is used).
+pub trait CandleSeries: Sync {
+    /// How many candles.
+    fn len(&self) -> usize;
+
+    /// The candle at `index` (below [`Self::len`]).
+    fn candle(&self, index: usize) -> Candle;
+
+    /// The open time of the candle at `index`, without the rest of it.
+    fn open_time(&self, index: usize) -> i64 {
+        self.candle(index).ts
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The index of the first candle opening at or after `ts` (`len` when
+    /// none does).
+    fn first_from(&self, ts: i64) -> usize {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.open_time(middle) < ts {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    }
+
+    /// Every candle, in memory.
+    fn to_vec(&self) -> Vec<Candle> {
+        (0..self.len()).map(|index| self.candle(index)).collect()
+    }
+
+    /// The candles of `range` into `out` (emptied first): how a backtest
+    /// walks a series, a block at a time, so that a series read from
+    /// columns builds its candles in one tight loop per block.
+    fn copy_into(&self, range: std::ops::Range<usize>, out: &mut Vec<Candle>) {
+        out.clear();
+        out.extend(range.map(|index| self.candle(index)));
+    }
+}
+
+impl CandleSeries for [Candle] {
+    fn len(&self) -> usize {
+        <[Candle]>::len(self)
+    }
+
+    fn candle(&self, index: usize) -> Candle {
+        self[index]
+    }
+
+    fn open_time(&self, index: usize) -> i64 {
+        self[index].ts
+    }
+
+    fn to_vec(&self) -> Vec<Candle> {
+        <[Candle]>::to_vec(self)
+    }
+
+    fn copy_into(&self, range: std::ops::Range<usize>, out: &mut Vec<Candle>) {
+        out.clear();
+        out.extend_from_slice(&self[range]);
+    }
+}
+
+impl CandleSeries for Vec<Candle> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn candle(&self, index: usize) -> Candle {
+        self[index]
+    }
+
+    fn open_time(&self, index: usize) -> i64 {
+        self[index].ts
+    }
+
+    fn to_vec(&self) -> Vec<Candle> {
+        self.clone()
+    }
+
+    fn copy_into(&self, range: std::ops::Range<usize>, out: &mut Vec<Candle>) {
+        self.as_slice().copy_into(range, out);
+    }
+}
+
 /// Why a candle is not a candle.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CandleError {

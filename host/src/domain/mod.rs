@@ -11,7 +11,7 @@ mod order;
 mod timeframe;
 pub mod yaml;
 
-pub use candle::{Candle, CandleError, MAX_CANDLE_TS, MAX_CANDLE_VALUE};
+pub use candle::{Candle, CandleError, CandleSeries, MAX_CANDLE_TS, MAX_CANDLE_VALUE};
 pub use instrument::InstrumentRules;
 pub use limits::PluginLimits;
 pub use order::{Fill, Liquidity, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backtest::{self, BacktestError, BacktestOptions, EndOfRun, Progress};
 use crate::data::{DataSetKey, DataSets};
+use crate::domain::CandleSeries;
 use crate::domain::config::BotConfig;
 use crate::live::{EventBus, EventData};
 use crate::plugin::Plugin;
@@ -299,14 +300,15 @@ impl BacktestJobs {
             (record.clone(), options)
         };
         let outcome = DataSetKey::parse(&record.data)
-            .and_then(|key| self.data_sets.load(&key))
+            .and_then(|key| self.data_sets.open(&key))
             .map_err(|error| BacktestError::Data(error.to_string()))
             .and_then(|candles| match &record.optimization {
+                // Many runs over the same candles: worth having them in memory.
                 Some(spec) => super::optimization_job::run(
                     &record,
                     spec,
                     plugin,
-                    &candles,
+                    &candles.to_vec(),
                     options,
                     &job.progress,
                 )

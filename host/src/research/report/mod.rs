@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 
 use crate::backtest::BacktestResult;
-use crate::domain::Candle;
+use crate::domain::CandleSeries;
 use crate::domain::decimal::to_f64;
 use svg::{Bar, Mark, date, escape};
 use tearsheet::{
@@ -83,7 +83,7 @@ fn card(out: &mut String, label: &str, value: &str, tone: f64) {
 
 /// The report of `result`, drawn over `candles` (those of the run's range
 /// are used; an empty slice leaves the price chart out).
-pub fn render(result: &BacktestResult, candles: &[Candle]) -> String {
+pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) -> String {
     let metrics = &result.metrics;
     let initial = to_f64(metrics.initial_equity);
     let closes = daily_closes(&result.equity_curve);
@@ -343,23 +343,33 @@ fn monthly_heat_map(out: &mut String, months: &[(i32, u32, f64)]) {
 }
 
 /// The run's candles merged into at most [`PRICE_BARS`] bars, and its fills.
-fn price_chart_data(result: &BacktestResult, candles: &[Candle]) -> (Vec<Bar>, Vec<Mark>) {
-    let in_run: Vec<&Candle> = candles
-        .iter()
-        .filter(|c| c.ts >= result.start_ts && c.ts <= result.end_ts)
-        .collect();
-    let per_bar = in_run.len().div_ceil(PRICE_BARS).max(1);
-    let bars: Vec<Bar> = in_run
-        .chunks(per_bar)
-        .map(|chunk| Bar {
-            ts: chunk[0].ts,
-            open: to_f64(chunk[0].open),
-            high: chunk
-                .iter()
-                .map(|c| to_f64(c.high))
-                .fold(f64::MIN, f64::max),
-            low: chunk.iter().map(|c| to_f64(c.low)).fold(f64::MAX, f64::min),
-            close: to_f64(chunk[chunk.len() - 1].close),
+fn price_chart_data<S: CandleSeries + ?Sized>(
+    result: &BacktestResult,
+    candles: &S,
+) -> (Vec<Bar>, Vec<Mark>) {
+    let first = candles.first_from(result.start_ts);
+    let end = candles
+        .first_from(result.end_ts.saturating_add(1))
+        .max(first);
+    let per_bar = (end - first).div_ceil(PRICE_BARS).max(1);
+    let bars: Vec<Bar> = (first..end)
+        .step_by(per_bar)
+        .map(|bar_start| {
+            let open = candles.candle(bar_start);
+            let mut bar = Bar {
+                ts: open.ts,
+                open: to_f64(open.open),
+                high: f64::MIN,
+                low: f64::MAX,
+                close: 0.0,
+            };
+            for index in bar_start..(bar_start + per_bar).min(end) {
+                let candle = candles.candle(index);
+                bar.high = bar.high.max(to_f64(candle.high));
+                bar.low = bar.low.min(to_f64(candle.low));
+                bar.close = to_f64(candle.close);
+            }
+            bar
         })
         .collect();
     // One mark per bar and side: the number of fills and their mean price
