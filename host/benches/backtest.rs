@@ -300,6 +300,20 @@ fn optimisation(
     (timed(2), timed(1))
 }
 
+/// How long `read` took in each of `ROUNDS + 2` rounds (what it read
+/// checked by `check`, untimed).
+fn every_round<T>(read: impl Fn() -> T, check: impl Fn(&T)) -> Vec<Duration> {
+    (0..ROUNDS + 2)
+        .map(|_| {
+            let started = Instant::now();
+            let read = read();
+            let took = started.elapsed();
+            check(&read);
+            took
+        })
+        .collect()
+}
+
 /// How long each round of reading a data set took.
 struct DataSetRounds {
     opens: Vec<Duration>,
@@ -314,25 +328,20 @@ fn data_set_rounds(candles: &[Candle], dir: &std::path::Path) -> DataSetRounds {
     let key = DataSetKey::parse("BTCUSDT/1m").expect("key");
     let sets = DataSets::new(dir);
     sets.save(&key, candles).expect("save the data set");
-    let opens = (0..ROUNDS + 2)
-        .map(|_| {
-            let started = Instant::now();
-            let opened = sets.open(&key).expect("open");
-            let took = started.elapsed();
+    let last = candles.len() - 1;
+    let opens = every_round(
+        || sets.open(&key).expect("open"),
+        |opened| {
             assert_eq!(opened.len(), candles.len());
-            assert_eq!(opened.candle(candles.len() - 1), candles[candles.len() - 1]);
-            took
-        })
-        .collect();
-    let loads = (0..ROUNDS + 2)
-        .map(|_| {
-            let started = Instant::now();
-            let loaded = sets.load(&key).expect("load");
-            let took = started.elapsed();
-            assert_eq!(loaded.len(), candles.len());
-            took
-        })
-        .collect();
+            assert_eq!(opened.candle(last), candles[last]);
+        },
+    );
+    let loads = every_round(
+        || sets.load(&key).expect("load"),
+        |loaded| {
+            assert!(*loaded == candles);
+        },
+    );
     let bot = dir.join("bot.yaml");
     std::fs::write(&bot, CONFIG).expect("bot config");
     let plugins = plugin_path().parent().expect("plugin dir").to_path_buf();

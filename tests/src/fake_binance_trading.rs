@@ -241,6 +241,15 @@ fn authenticate(
     Ok(params)
 }
 
+/// Binance's answer to a request without a parameter it needs.
+fn missing(parameter: &str) -> Response {
+    refusal(
+        400,
+        -1102,
+        &format!("Mandatory parameter '{parameter}' was not sent, was empty/null, or malformed."),
+    )
+}
+
 pub(crate) fn order_json(order: &FakeOrder, with_fills: bool) -> Value {
     let executed = format!("{:.8}", order.executed());
     let quote = format!("{:.8}", order.executed() * 100.0);
@@ -311,13 +320,8 @@ pub(crate) async fn new_order(
         let (Some(symbol), Some(side), Some(kind), Some(quantity)) =
             (get("symbol"), get("side"), get("type"), get("quantity"))
         else {
-            let response = refusal(
-                400,
-                -1102,
-                "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
-            );
             trading.posts.push((client_order_id, 400));
-            return weigh(inner, 1, response);
+            return weigh(inner, 1, missing("quantity"));
         };
         if !["MARKET", "LIMIT", "STOP_LOSS"].contains(&kind.as_str()) {
             trading.posts.push((client_order_id, 400));
@@ -325,13 +329,8 @@ pub(crate) async fn new_order(
         }
         let stop_price = get("stopPrice");
         if kind == "STOP_LOSS" && stop_price.is_none() {
-            let response = refusal(
-                400,
-                -1102,
-                "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.",
-            );
             trading.posts.push((client_order_id, 400));
-            return weigh(inner, 1, response);
+            return weigh(inner, 1, missing("stopPrice"));
         }
         if !trading.symbols.contains(&symbol) {
             trading.posts.push((client_order_id, 400));
