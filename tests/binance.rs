@@ -769,6 +769,18 @@ async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_a
         bot["open_orders"][0]["kind"] == "stop" && bot["position"] == "0.6"
     })
     .await;
+    // Binance holds the stop's coins: a take-profit for them too is
+    // refused here, before Binance would refuse it.
+    let posts = fake.order_posts().len();
+    let (status, problem) = order(
+        &server,
+        "manual",
+        json!({ "side": "sell", "kind": "limit", "quantity": "0.6", "price": "150" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem.to_string().contains("balance"), "{problem}");
+    assert_eq!(fake.order_posts().len(), posts, "nothing was sent");
     // The price falls through it: Binance fills it, the bot is flat.
     fake.fill_order(&stop, "0.6");
     bot_state(&server, "manual", "stopped out", |bot| {

@@ -34,6 +34,15 @@ fn clip_tag(tag: &str) -> String {
 /// How a live order whose cancel was sent (not yet confirmed) is marked.
 const CANCEL_REQUESTED: &str = "cancel requested: ";
 
+/// Whether this bot asked the exchange to cancel `order` (it stays open
+/// until the exchange confirms).
+fn cancel_requested(order: &Order) -> bool {
+    order
+        .reason
+        .as_deref()
+        .is_some_and(|reason| reason.starts_with(CANCEL_REQUESTED))
+}
+
 /// Actions recorded in one signal event.
 const MAX_SIGNAL_ACTIONS: usize = 100;
 
@@ -291,11 +300,7 @@ impl<D: Decider> BotEngine<D> {
             return;
         };
         for order in self.venue.open_orders() {
-            if order
-                .reason
-                .as_deref()
-                .is_some_and(|reason| reason.starts_with(CANCEL_REQUESTED))
-            {
+            if cancel_requested(order) {
                 routing.outbox.push(VenueRequest::Cancel(order.clone()));
             }
         }
@@ -650,6 +655,11 @@ impl<D: Decider> BotEngine<D> {
                 refusal.message,
             ));
         }
+        if self.routing.is_some()
+            && let Err(message) = self.sellable(&request)
+        {
+            return Ok(self.reject(request.client_tag, request.origin, "balance", message));
+        }
         if let Some(routing) = &self.routing {
             let checked = match &routing.check {
                 Some(check) => check
@@ -677,8 +687,49 @@ impl<D: Decider> BotEngine<D> {
         Ok(Placement::Placed(order))
     }
 
-    /// Book an order as open and queue it for the exchange.
+    /// Whether an exchange, which sets aside what a resting sell may sell,
+    /// has the coins for `request`: a limit or stop sell must fit in the
+    /// position less what the resting sells hold. (A market sell, an exit,
+    /// cancels the resting reduce-only sells first: see [`Self::route`].)
+    fn sellable(&self, request: &OrderRequest) -> Result<(), String> {
+        if request.side != Side::Sell || request.kind == OrderKind::Market {
+            return Ok(());
+        }
+        let held: Decimal = self
+            .venue
+            .open_orders()
+            .iter()
+            .filter(|o| o.side == Side::Sell && !cancel_requested(o))
+            .map(|o| o.quantity - o.filled)
+            .sum();
+        let free = self.portfolio.position() - held;
+        if request.quantity > free && !held.is_zero() {
+            return Err(format!(
+                "resting sells hold {held} of the position and the exchange sets that aside: {free} is free to sell; cancel a resting sell first (a stop and a take-profit for the whole position cannot both rest on an exchange)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Book an order as open and queue it for the exchange. A market sell
+    /// (an exit, a flatten) first cancels the resting reduce-only sells,
+    /// whose coins the exchange holds: their cancels go out before it.
     fn route(&mut self, request: OrderRequest) -> Order {
+        if request.side == Side::Sell && request.kind == OrderKind::Market {
+            let resting: Vec<u64> = self
+                .venue
+                .open_orders()
+                .iter()
+                .filter(|o| super::venue::is_reduce_only_sell(o) && !cancel_requested(o))
+                .map(|o| o.id)
+                .collect();
+            for id in resting {
+                self.cancel_id(
+                    id,
+                    "cancelled for a market sell: the exchange holds a resting sell's coins",
+                );
+            }
+        }
         let order = self.venue.accept(request, self.now);
         self.events.push(EngineEvent::OrderPlaced {
             order: order.clone(),
@@ -787,29 +838,8 @@ impl<D: Decider> BotEngine<D> {
                 }
                 let result = self.absorb(&mut venue_events, report.ts, true);
                 self.venue_events = venue_events;
-                result?;
-                self.cancel_pointless_reduce_only();
-                Ok(true)
+                result.map(|()| true)
             }
-        }
-    }
-
-    /// As on paper, a flat position's resting reduce-only sells are
-    /// cancelled, here at the exchange: a stop left there would sell, once
-    /// triggered, what the bot no longer holds.
-    fn cancel_pointless_reduce_only(&mut self) {
-        if !self.portfolio.position().is_zero() {
-            return;
-        }
-        let stale: Vec<u64> = self
-            .venue
-            .open_orders()
-            .iter()
-            .filter(|order| super::venue::pointless_when_flat(order))
-            .map(|order| order.id)
-            .collect();
-        for id in stale {
-            self.cancel_id(id, super::venue::NOTHING_TO_REDUCE);
         }
     }
 

@@ -281,9 +281,9 @@ fn order_numbers_never_go_back() {
     assert_eq!((first, second), (5_000, 5_001));
 }
 
-#[test]
-fn a_flat_position_cancels_its_resting_stops_at_the_exchange() {
-    let mut engine = live_engine();
+/// A live engine holding 1 unit bought at 100, with a reduce-only sell
+/// stop for all of it resting at 90; the stop's id.
+fn long_with_a_stop(engine: &mut BotEngine<Quiet>) -> u64 {
     engine.set_order_check(Arc::new(Accept));
     let entry = placed(
         engine
@@ -293,33 +293,66 @@ fn a_flat_position_cancels_its_resting_stops_at_the_exchange() {
     engine
         .apply_report(fill(entry, 1, dec!(1), dec!(1)))
         .unwrap();
-    let sell = |tag: &str, kind, price| OrderRequest {
-        client_tag: tag.into(),
-        side: Side::Sell,
-        reduce_only: true,
-        ..buy(kind, dec!(1), price)
-    };
     let stop = placed(
         engine
             .place_manual(sell("stop", OrderKind::Stop, Some(dec!(90))))
             .unwrap(),
     );
+    engine.take_outbox();
+    stop
+}
+
+fn sell(tag: &str, kind: OrderKind, price: Option<Decimal>) -> OrderRequest {
+    OrderRequest {
+        client_tag: tag.into(),
+        side: Side::Sell,
+        reduce_only: true,
+        ..buy(kind, dec!(1), price)
+    }
+}
+
+#[test]
+fn a_market_exit_cancels_the_resting_stop_first_and_flat_asks_no_more() {
+    let mut engine = live_engine();
+    let stop = long_with_a_stop(&mut engine);
+    // The exchange holds the stop's coins: its cancel goes out before the
+    // exit; the stop stays open until the exchange confirms.
     let exit = placed(
         engine
             .place_manual(sell("exit", OrderKind::Market, None))
             .unwrap(),
     );
-    engine.take_outbox();
-
-    // The exit fills: the stop has nothing left to protect, and its cancel
-    // goes to the exchange (it stays open until the exchange confirms).
+    assert!(matches!(
+        engine.take_outbox().as_slice(),
+        [VenueRequest::Cancel(cancelled), VenueRequest::Send { order, .. }]
+            if cancelled.id == stop && order.id == exit
+    ));
+    assert!(engine.open_orders().iter().any(|o| o.id == stop));
+    // Flat: the stop's cancel was asked for already, not again.
     engine
         .apply_report(fill(exit, 2, dec!(1), dec!(1)))
         .unwrap();
     assert_eq!(engine.portfolio().position(), Decimal::ZERO);
-    assert!(matches!(
-        engine.take_outbox().as_slice(),
-        [VenueRequest::Cancel(order)] if order.id == stop
-    ));
-    assert!(engine.open_orders().iter().any(|o| o.id == stop));
+    assert!(engine.take_outbox().is_empty());
+}
+
+#[test]
+fn a_limit_sell_beyond_what_resting_sells_leave_free_is_refused() {
+    let mut engine = live_engine();
+    long_with_a_stop(&mut engine);
+    let refused = engine
+        .place_manual(sell("take-profit", OrderKind::Limit, Some(dec!(120))))
+        .unwrap();
+    match refused {
+        Placement::Refused(rejection) => {
+            assert_eq!(rejection.check, "balance");
+            assert!(
+                rejection.message.contains("resting sells hold 1"),
+                "{}",
+                rejection.message
+            );
+        }
+        Placement::Placed(order) => panic!("placed: {order:?}"),
+    }
+    assert!(engine.take_outbox().is_empty());
 }

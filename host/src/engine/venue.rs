@@ -70,11 +70,12 @@ pub enum VenueRejection {
 }
 
 /// Why a reduce-only order is cancelled once the position is flat.
-pub(crate) const NOTHING_TO_REDUCE: &str = "reduce-only order has nothing left to reduce";
+const NOTHING_TO_REDUCE: &str = "reduce-only order has nothing left to reduce";
 
-/// A resting reduce-only sell (a protective stop, a take-profit) has
-/// nothing to do once the position is flat.
-pub(crate) fn pointless_when_flat(order: &Order) -> bool {
+/// A resting reduce-only sell (a protective stop, a take-profit): nothing
+/// to do once the position is flat, and on an exchange (which holds the
+/// coins it may sell) in the way of an exit.
+pub(crate) fn is_reduce_only_sell(order: &Order) -> bool {
     order.reduce_only && order.side == Side::Sell
 }
 
@@ -266,7 +267,7 @@ impl PaperVenue {
         }
         let (stale, keep): (Vec<Order>, Vec<Order>) = std::mem::take(&mut self.open)
             .into_iter()
-            .partition(pointless_when_flat);
+            .partition(is_reduce_only_sell);
         self.open = keep;
         for order in stale {
             let reason = Some(NOTHING_TO_REDUCE);
