@@ -756,7 +756,7 @@ async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_a
     let (status, placed) = order(
         &server,
         "manual",
-        json!({ "side": "sell", "kind": "stop", "quantity": "0.6", "price": "90" }),
+        json!({ "side": "sell", "kind": "stop", "quantity": "0.6", "price": "90", "reduce_only": true }),
     )
     .await;
     assert_eq!(status, 201, "{placed}");
@@ -781,10 +781,34 @@ async fn a_live_bot_refuses_by_filter_resolves_unknown_orders_and_stops_on_429_a
     assert_eq!(status, 422, "{problem}");
     assert!(problem.to_string().contains("balance"), "{problem}");
     assert_eq!(fake.order_posts().len(), posts, "nothing was sent");
-    // The price falls through it: Binance fills it, the bot is flat.
-    fake.fill_order(&stop, "0.6");
-    bot_state(&server, "manual", "stopped out", |bot| {
+    // The price falls through it: Binance fills part of it at its stop
+    // price.
+    fake.fill_order(&stop, "0.2");
+    bot_state(&server, "manual", "partly stopped out", |bot| {
+        bot["position"] == "0.4" && bot["open_orders"][0]["filled_quantity"] == "0.2"
+    })
+    .await;
+    // An exit at market: the stop's cancel goes first (Binance would
+    // refuse the sell while the stop holds the coins), then the sell.
+    let (status, placed) = order(
+        &server,
+        "manual",
+        json!({ "side": "sell", "quantity": "0.4" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    bot_state(&server, "manual", "out", |bot| {
         bot["position"] == "0" && bot["open_orders"] == json!([])
     })
     .await;
+    let cancelled = fake.order(&stop).expect("the stop");
+    assert_eq!(cancelled["status"], "CANCELED", "{cancelled}");
+    // No order reached Binance only to be refused (-2010 and the like;
+    // "?" marks a request refused at its signature or timestamp, which
+    // the fake's candle clock causes after a close).
+    let posts = fake.order_posts();
+    assert!(
+        !posts.iter().any(|(id, status)| *status == 400 && id != "?"),
+        "{posts:?}"
+    );
 }

@@ -114,7 +114,7 @@ pub struct Trading {
     pub last_event: Option<Arc<str>>,
     orders_10s: (i64, u32),
     orders_today: u32,
-    /// Free balances by asset.
+    /// Balances by asset, free and locked together.
     pub balances: BTreeMap<String, f64>,
     /// Signed requests received: method and path.
     pub requests: Vec<(String, String)>,
@@ -128,6 +128,24 @@ impl Trading {
             "commission": format!("{:.8}", quantity * 100.0 * 0.001), "commissionAsset": "USDT",
             "tradeId": self.next_trade_id
         })
+    }
+
+    /// What resting orders hold of `asset` (sells hold the base asset;
+    /// buys are not held here).
+    pub fn locked(&self, asset: &str) -> f64 {
+        if asset != "BTC" {
+            return 0.0;
+        }
+        self.orders
+            .iter()
+            .filter(|o| o.side == "SELL" && (o.status == "NEW" || o.status == "PARTIALLY_FILLED"))
+            .map(|o| o.quantity.parse::<f64>().unwrap_or(0.0) - o.executed())
+            .sum()
+    }
+
+    /// What of `asset` an order may still use.
+    pub fn free(&self, asset: &str) -> f64 {
+        self.balances.get(asset).copied().unwrap_or(0.0) - self.locked(asset)
     }
 
     /// Move the balances for a trade of `fill` (quote commission).
@@ -346,6 +364,20 @@ pub(crate) async fn new_order(
             trading.posts.push((client_order_id, 400));
             return weigh(inner, 1, refusal(400, -2010, "Duplicate order sent."));
         }
+        // A sell needs coins no resting sell holds (Binance sets them aside).
+        let wanted: f64 = quantity.parse().unwrap_or(0.0);
+        if side == "SELL" && wanted > trading.free("BTC") + 1e-12 {
+            trading.posts.push((client_order_id, 400));
+            return weigh(
+                inner,
+                1,
+                refusal(
+                    400,
+                    -2010,
+                    "Account has insufficient balance for requested action.",
+                ),
+            );
+        }
         let market = kind == "MARKET";
         let mut fills = Vec::new();
         if market {
@@ -560,8 +592,11 @@ pub(crate) async fn account(
     let balances: Vec<Value> = inner
         .trading
         .balances
-        .iter()
-        .map(|(asset, free)| json!({"asset": asset, "free": format!("{free:.8}"), "locked": "0.00000000"}))
+        .keys()
+        .map(|asset| {
+            let (free, locked) = (inner.trading.free(asset), inner.trading.locked(asset));
+            json!({"asset": asset, "free": format!("{free:.8}"), "locked": format!("{locked:.8}")})
+        })
         .collect();
     let body = json!({
         "makerCommission": 10, "takerCommission": 10, "canTrade": true,

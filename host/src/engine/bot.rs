@@ -34,6 +34,13 @@ fn clip_tag(tag: &str) -> String {
 /// How a live order whose cancel was sent (not yet confirmed) is marked.
 const CANCEL_REQUESTED: &str = "cancel requested: ";
 
+/// Wall time, epoch ms.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
 /// Whether this bot asked the exchange to cancel `order` (it stays open
 /// until the exchange confirms).
 fn cancel_requested(order: &Order) -> bool {
@@ -194,6 +201,12 @@ pub struct BotEngine<D = PluginInstance> {
     last_close: Option<Decimal>,
     /// Engine time: the close time of the last candle.
     now: i64,
+    /// What an operator's orders are timed by for the order rate limit:
+    /// wall time in a running bot (its orders between two candles are
+    /// seconds apart, not all at the candle's time); None in a simulation
+    /// (a backtest must not depend on wall time). The strategy's orders
+    /// are timed by engine time.
+    rate_clock: Option<fn() -> i64>,
     events: Vec<EngineEvent>,
     /// Paused: the plugin still decides, but orders that grow the position
     /// are refused.
@@ -214,7 +227,9 @@ impl<D: Decider> BotEngine<D> {
     /// The engine of a bot with this config: a live bot's routes its
     /// orders to an exchange, a paper bot's fills them on the paper venue.
     pub fn new(config: &BotConfig, plugin: D) -> Result<Self, EngineError> {
-        Self::build(config, plugin, config.mode == Mode::Live)
+        let mut engine = Self::build(config, plugin, config.mode == Mode::Live)?;
+        engine.rate_clock = Some(wall_clock_ms);
+        Ok(engine)
     }
 
     /// The engine of a simulation of this config (a backtest): the paper
@@ -240,6 +255,7 @@ impl<D: Decider> BotEngine<D> {
             plugin_candle: contract::Candle::of_bot_market(),
             last_close: None,
             now: 0,
+            rate_clock: None,
             events: Vec::new(),
             entries_paused: false,
             avg_price_view: None,
@@ -639,7 +655,10 @@ impl<D: Decider> BotEngine<D> {
             ));
         }
         let context = OrderContext {
-            ts: self.now,
+            ts: match (request.origin, self.rate_clock) {
+                (OrderOrigin::Manual, Some(clock)) => clock(),
+                _ => self.now,
+            },
             price: request.price.unwrap_or(reference),
             position: self.portfolio.position(),
             cash: self.portfolio.cash(),
@@ -673,6 +692,9 @@ impl<D: Decider> BotEngine<D> {
             if let Err((check, message)) = checked {
                 return Ok(self.reject(request.client_tag, request.origin, &check, message));
             }
+            if request.side == Side::Sell && request.kind == OrderKind::Market {
+                self.release_resting_sells(false);
+            }
             return Ok(Placement::Placed(self.route(request)));
         }
         let order = if immediate {
@@ -688,18 +710,20 @@ impl<D: Decider> BotEngine<D> {
     }
 
     /// Whether an exchange, which sets aside what a resting sell may sell,
-    /// has the coins for `request`: a limit or stop sell must fit in the
-    /// position less what the resting sells hold. (A market sell, an exit,
-    /// cancels the resting reduce-only sells first: see [`Self::route`].)
+    /// has the coins for `request`: a sell must fit in the position less
+    /// what the resting sells hold (a market sell, an exit, first cancels
+    /// the resting reduce-only sells: those do not count for it).
     fn sellable(&self, request: &OrderRequest) -> Result<(), String> {
-        if request.side != Side::Sell || request.kind == OrderKind::Market {
+        if request.side != Side::Sell {
             return Ok(());
         }
+        let market = request.kind == OrderKind::Market;
         let held: Decimal = self
             .venue
             .open_orders()
             .iter()
             .filter(|o| o.side == Side::Sell && !cancel_requested(o))
+            .filter(|o| !(market && o.reduce_only))
             .map(|o| o.quantity - o.filled)
             .sum();
         let free = self.portfolio.position() - held;
@@ -711,25 +735,28 @@ impl<D: Decider> BotEngine<D> {
         Ok(())
     }
 
-    /// Book an order as open and queue it for the exchange. A market sell
-    /// (an exit, a flatten) first cancels the resting reduce-only sells,
-    /// whose coins the exchange holds: their cancels go out before it.
-    fn route(&mut self, request: OrderRequest) -> Order {
-        if request.side == Side::Sell && request.kind == OrderKind::Market {
-            let resting: Vec<u64> = self
-                .venue
-                .open_orders()
-                .iter()
-                .filter(|o| super::venue::is_reduce_only_sell(o) && !cancel_requested(o))
-                .map(|o| o.id)
-                .collect();
-            for id in resting {
-                self.cancel_id(
-                    id,
-                    "cancelled for a market sell: the exchange holds a resting sell's coins",
-                );
-            }
+    /// Cancel the resting sells in the way of a market sell on an exchange
+    /// (which holds their coins): the reduce-only ones (stops,
+    /// take-profits), or `all` of them for a flatten. Their cancels go out
+    /// before the sell.
+    fn release_resting_sells(&mut self, all: bool) {
+        let resting: Vec<u64> = self
+            .venue
+            .open_orders()
+            .iter()
+            .filter(|o| o.side == Side::Sell && (all || o.reduce_only) && !cancel_requested(o))
+            .map(|o| o.id)
+            .collect();
+        for id in resting {
+            self.cancel_id(
+                id,
+                "cancelled for a market sell: the exchange holds a resting sell's coins",
+            );
         }
+    }
+
+    /// Book an order as open and queue it for the exchange.
+    fn route(&mut self, request: OrderRequest) -> Order {
         let order = self.venue.accept(request, self.now);
         self.events.push(EngineEvent::OrderPlaced {
             order: order.clone(),
@@ -1017,7 +1044,11 @@ impl<D: Decider> BotEngine<D> {
         notify: bool,
     ) -> Result<Order, EngineError> {
         if self.routing.is_some() {
-            // The exchange fills it; no check may hold back a flatten.
+            // The exchange fills it; no check may hold back a flatten, and
+            // no resting sell may hold its coins.
+            if request.side == Side::Sell {
+                self.release_resting_sells(true);
+            }
             return Ok(self.route(request));
         }
         let mut venue_events = std::mem::take(&mut self.venue_events);

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::config::{RiskAction, RiskConfig};
-use crate::domain::{OrderRequest, Side};
+use crate::domain::{OrderOrigin, OrderRequest, Side};
 
 use super::portfolio::Trade;
 
@@ -110,6 +110,8 @@ pub struct RuleStatus {
 /// What the engine knows when an order is checked.
 #[derive(Debug, Clone, Copy)]
 pub struct OrderContext {
+    /// When the order is asked for: engine time for the strategy's orders,
+    /// wall time for an operator's in a running bot.
     pub ts: i64,
     /// Price used to value the order (its limit/stop price, else the last close).
     pub price: Decimal,
@@ -133,8 +135,13 @@ pub struct RiskEngine {
     day_start_equity: Decimal,
     consecutive_losses: u32,
     cooldown_left: u32,
-    /// Engine times of recently accepted orders (last second).
+    /// Engine times of recently accepted strategy orders (last second).
     recent_orders: VecDeque<i64>,
+    /// Wall times of recently accepted operator orders (last second): an
+    /// operator's orders between two candles are seconds apart, not all
+    /// at the candle's time.
+    #[serde(default)]
+    recent_manual_orders: VecDeque<i64>,
     drawdown_breached: bool,
     daily_breached: bool,
     losses_breached: bool,
@@ -153,6 +160,7 @@ impl RiskEngine {
             consecutive_losses: 0,
             cooldown_left: 0,
             recent_orders: VecDeque::new(),
+            recent_manual_orders: VecDeque::new(),
             drawdown_breached: false,
             daily_breached: false,
             losses_breached: false,
@@ -327,24 +335,25 @@ impl RiskEngine {
                 ),
             );
         }
-        while self
-            .recent_orders
-            .front()
-            .is_some_and(|&t| t <= ctx.ts - 1000)
-        {
-            self.recent_orders.pop_front();
+        let recent = if order.origin == OrderOrigin::Manual {
+            &mut self.recent_manual_orders
+        } else {
+            &mut self.recent_orders
+        };
+        while recent.front().is_some_and(|&t| t <= ctx.ts - 1000) {
+            recent.pop_front();
         }
         let rate_limit = self.config.max_orders_per_second as usize;
-        if self.recent_orders.len() >= rate_limit {
+        if recent.len() >= rate_limit {
             return refuse(
                 "max_orders_per_second",
                 format!(
                     "{} orders in the last second, the limit is {rate_limit}",
-                    self.recent_orders.len()
+                    recent.len()
                 ),
             );
         }
-        self.recent_orders.push_back(ctx.ts);
+        recent.push_back(ctx.ts);
         Ok(())
     }
 
@@ -597,6 +606,23 @@ mod tests {
             "max_orders_per_second"
         );
         risk.check_order(&buy(dec!(1)), &ctx(11_000)).unwrap();
+        // An operator's orders are counted apart from the strategy's, by
+        // their own clock (wall time in a running bot).
+        let manual = OrderRequest {
+            origin: OrderOrigin::Manual,
+            ..buy(dec!(1))
+        };
+        for second in [1_700_000_000_000_i64, 1_700_000_001_000] {
+            for _ in 0..3 {
+                risk.check_order(&manual, &ctx(second)).unwrap();
+            }
+            assert_eq!(
+                risk.check_order(&manual, &ctx(second + 500))
+                    .unwrap_err()
+                    .check,
+                "max_orders_per_second"
+            );
+        }
     }
 
     #[test]

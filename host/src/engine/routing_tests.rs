@@ -356,3 +356,38 @@ fn a_limit_sell_beyond_what_resting_sells_leave_free_is_refused() {
     }
     assert!(engine.take_outbox().is_empty());
 }
+
+#[test]
+fn a_flatten_cancels_every_resting_sell_and_a_market_sell_cannot_spend_held_coins() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let entry = placed(
+        engine
+            .place_manual(buy(OrderKind::Market, dec!(1), None))
+            .unwrap(),
+    );
+    engine
+        .apply_report(fill(entry, 1, dec!(1), dec!(1)))
+        .unwrap();
+    // A plain (not reduce-only) limit sell holds the whole position.
+    let limit = placed(
+        engine
+            .place_manual(OrderRequest {
+                reduce_only: false,
+                ..sell("tp", OrderKind::Limit, Some(dec!(120)))
+            })
+            .unwrap(),
+    );
+    engine.take_outbox();
+    let refused = engine
+        .place_manual(sell("exit", OrderKind::Market, None))
+        .unwrap();
+    assert!(matches!(refused, Placement::Refused(r) if r.check == "balance"));
+    // A flatten (close-all, kill) cancels it first, then sells.
+    engine.flatten(OrderOrigin::Manual, "close all").unwrap();
+    assert!(matches!(
+        engine.take_outbox().as_slice(),
+        [VenueRequest::Cancel(cancelled), VenueRequest::Send { order, .. }]
+            if cancelled.id == limit && order.side == Side::Sell
+    ));
+}

@@ -73,9 +73,8 @@ pub enum VenueRejection {
 const NOTHING_TO_REDUCE: &str = "reduce-only order has nothing left to reduce";
 
 /// A resting reduce-only sell (a protective stop, a take-profit): nothing
-/// to do once the position is flat, and on an exchange (which holds the
-/// coins it may sell) in the way of an exit.
-pub(crate) fn is_reduce_only_sell(order: &Order) -> bool {
+/// to do once the position is flat.
+fn is_reduce_only_sell(order: &Order) -> bool {
     order.reduce_only && order.side == Side::Sell
 }
 
