@@ -281,9 +281,10 @@ fn order_numbers_never_go_back() {
     assert_eq!((first, second), (5_000, 5_001));
 }
 
-/// A live engine holding 1 unit bought at 100, with a reduce-only sell
-/// stop for all of it resting at 90; the stop's id.
-fn long_with_a_stop(engine: &mut BotEngine<Quiet>) -> u64 {
+/// A live engine that bought 1 unit at 100, linked to an exchange that
+/// takes every order.
+fn long_one() -> BotEngine<Quiet> {
+    let mut engine = live_engine();
     engine.set_order_check(Arc::new(Accept));
     let entry = placed(
         engine
@@ -293,6 +294,12 @@ fn long_with_a_stop(engine: &mut BotEngine<Quiet>) -> u64 {
     engine
         .apply_report(fill(entry, 1, dec!(1), dec!(1)))
         .unwrap();
+    engine
+}
+
+/// `engine` with a reduce-only sell stop for its whole position resting at
+/// 90; the stop's id.
+fn with_a_stop(engine: &mut BotEngine<Quiet>) -> u64 {
     let stop = placed(
         engine
             .place_manual(sell("stop", OrderKind::Stop, Some(dec!(90))))
@@ -313,8 +320,8 @@ fn sell(tag: &str, kind: OrderKind, price: Option<Decimal>) -> OrderRequest {
 
 #[test]
 fn a_market_exit_cancels_the_resting_stop_first_and_flat_asks_no_more() {
-    let mut engine = live_engine();
-    let stop = long_with_a_stop(&mut engine);
+    let mut engine = long_one();
+    let stop = with_a_stop(&mut engine);
     // The exchange holds the stop's coins: its cancel goes out before the
     // exit; the stop stays open until the exchange confirms.
     let exit = placed(
@@ -338,8 +345,8 @@ fn a_market_exit_cancels_the_resting_stop_first_and_flat_asks_no_more() {
 
 #[test]
 fn a_limit_sell_beyond_what_resting_sells_leave_free_is_refused() {
-    let mut engine = live_engine();
-    long_with_a_stop(&mut engine);
+    let mut engine = long_one();
+    with_a_stop(&mut engine);
     let refused = engine
         .place_manual(sell("take-profit", OrderKind::Limit, Some(dec!(120))))
         .unwrap();
@@ -359,16 +366,7 @@ fn a_limit_sell_beyond_what_resting_sells_leave_free_is_refused() {
 
 #[test]
 fn a_flatten_cancels_every_resting_sell_and_a_market_sell_cannot_spend_held_coins() {
-    let mut engine = live_engine();
-    engine.set_order_check(Arc::new(Accept));
-    let entry = placed(
-        engine
-            .place_manual(buy(OrderKind::Market, dec!(1), None))
-            .unwrap(),
-    );
-    engine
-        .apply_report(fill(entry, 1, dec!(1), dec!(1)))
-        .unwrap();
+    let mut engine = long_one();
     // A plain (not reduce-only) limit sell holds the whole position.
     let limit = placed(
         engine
