@@ -92,11 +92,11 @@ impl CandleSeries for Vec<Candle> {
     }
 
     fn candle(&self, index: usize) -> Candle {
-        self[index]
+        self.as_slice().candle(index)
     }
 
     fn open_time(&self, index: usize) -> i64 {
-        self[index].ts
+        self.as_slice().open_time(index)
     }
 
     fn to_vec(&self) -> Vec<Candle> {

@@ -744,7 +744,8 @@ impl<D: Decider> BotEngine<D> {
             .venue
             .open_orders()
             .iter()
-            .filter(|o| o.side == Side::Sell && (all || o.reduce_only) && !cancel_requested(o))
+            .filter(|o| o.side == Side::Sell && !cancel_requested(o))
+            .filter(|o| all || super::venue::is_reduce_only_sell(o))
             .map(|o| o.id)
             .collect();
         for id in resting {

@@ -74,7 +74,7 @@ const NOTHING_TO_REDUCE: &str = "reduce-only order has nothing left to reduce";
 
 /// A resting reduce-only sell (a protective stop, a take-profit): nothing
 /// to do once the position is flat.
-fn is_reduce_only_sell(order: &Order) -> bool {
+pub(crate) fn is_reduce_only_sell(order: &Order) -> bool {
     order.reduce_only && order.side == Side::Sell
 }
 
