@@ -482,6 +482,13 @@ impl BotConfig {
     pub fn from_yaml(text: &str) -> Result<Self, Vec<ConfigIssue>> {
         let value: Value =
             super::yaml::parse(text).map_err(|err| vec![issue("", err.to_string())])?;
+        if omits_binance_network(&value) {
+            tracing::warn!(
+                bot = value.get("id").and_then(|id| id.as_str()).unwrap_or("?"),
+                "a binance feed without `network` reads the testnet's candles (the default); \
+                 set `network: market_data` for the real market's"
+            );
+        }
         Self::from_value(value)
     }
 
@@ -643,6 +650,17 @@ pub fn pointer_of(path: &serde_path_to_error::Path) -> String {
     pointer
 }
 
+/// A Binance feed that leaves `network` to its default (`testnet`): a file
+/// written when the default was the real market's candles reads the
+/// testnet's now, which its author should hear about.
+fn omits_binance_network(document: &Value) -> bool {
+    document
+        .pointer("/market/feed/kind")
+        .and_then(Value::as_str)
+        == Some("binance")
+        && document.pointer("/market/feed/network").is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,6 +673,24 @@ strategy: { plugin: ema-cross }
 market: { symbol: BTCUSDT, timeframe: 1m }
 capital: { quote: USDT, initial: 1000 }
 ";
+
+    #[test]
+    fn a_binance_feed_left_to_the_testnet_default_is_noticed() {
+        let feed = |feed: &str| {
+            let text = MINIMAL.replace(
+                "timeframe: 1m }",
+                &format!("timeframe: 1m, feed: {feed} }}"),
+            );
+            omits_binance_network(&crate::domain::yaml::parse(&text).unwrap())
+        };
+        assert!(feed("{ kind: binance }"));
+        assert!(!feed("{ kind: binance, network: testnet }"));
+        assert!(!feed("{ kind: binance, network: market_data }"));
+        assert!(!feed("{ kind: synthetic }"));
+        assert!(!omits_binance_network(
+            &crate::domain::yaml::parse(MINIMAL).unwrap()
+        ));
+    }
 
     #[test]
     fn defaults_fill_the_rest() {

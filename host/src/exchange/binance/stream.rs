@@ -817,6 +817,10 @@ async fn connect_and_read(
                                 queue.unanswered.remove(id);
                             }
                             let _ = out.send(Incoming::Message { generation, message, arrived });
+                            // Let the multiplexer take it now: tokio runs the
+                            // task a send wakes only once this one yields, and
+                            // a burst of klines could be read in full first.
+                            tokio::task::yield_now().await;
                         }
                         Err(error) => tracing::debug!(%error, "unreadable stream message"),
                     },
