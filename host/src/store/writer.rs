@@ -120,12 +120,13 @@ pub struct WriterThread {
     checkpointer: Checkpointer,
 }
 
-/// WAL pages after which a commit copies the WAL into the database file
+/// WAL bytes after which a commit copies the WAL into the database file
 /// (SQLite's automatic checkpoint, which also lets the WAL start over).
 /// Kept small: a commit that checkpoints makes every batch queued behind it
 /// wait, so a large WAL made rare but long stalls (tens of milliseconds at
-/// 10,000 pages).
-const WAL_CHECKPOINT_PAGES: i64 = 1_000;
+/// 40 MB). Given in bytes, so that databases of either page size (see
+/// [`super::sqlite::PAGE_SIZE`]) checkpoint as often.
+const WAL_CHECKPOINT_BYTES: i64 = 4 << 20;
 /// How often the checkpointer copies committed WAL pages into the database
 /// file, on a thread and connection of its own and in PASSIVE mode (it
 /// never waits for the writer): most of the copying then happens off the
@@ -203,7 +204,12 @@ impl Writer {
         })?;
         connection.pragma_update(None, "synchronous", synchronous.pragma())?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
-        connection.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+        let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        connection.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            WAL_CHECKPOINT_BYTES / page_size.max(512),
+        )?;
         let checkpointer = Checkpointer::start(path)?;
         let (commits, queue) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
