@@ -33,6 +33,8 @@ use stratbox_host::plugin::contract::{self, Action};
 use stratbox_host::plugin::{PluginError, PluginRuntime, RuntimeConfig};
 use stratbox_sdk::Strategy;
 
+mod common;
+
 const CANDLES: usize = 1_000_000;
 const ROUNDS: usize = 3;
 

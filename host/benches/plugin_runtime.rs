@@ -20,6 +20,8 @@ use stratbox_host::plugin::contract::{self, Action, Market, PluginView, Side};
 use stratbox_host::plugin::{CacheOutcome, PluginLimits, PluginRuntime, RuntimeConfig};
 use stratbox_sdk::Strategy;
 
+mod common;
+
 const CANDLES: usize = 1_000_000;
 const ROUNDS: usize = 3;
 

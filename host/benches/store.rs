@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use stratbox_host::store::{Record, SqliteStore, Store, Writer};
 
+mod common;
+
 const BOTS: usize = 200;
 
 fn batch(bot: usize, n: u64) -> Vec<Record> {

@@ -5,7 +5,13 @@ use std::sync::{Arc, RwLock};
 
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
 
+/// The allocator `stratbox` itself runs on (see `src/main.rs`): what a
+/// benchmark measures in-process is then what the host does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The example plugins the benchmarks run (built by `make plugins`).
+#[allow(dead_code)] // not every benchmark runs them
 pub fn registry(runtime: &PluginRuntime) -> Arc<RwLock<PluginRegistry>> {
     let dir = std::env::var_os("STRATBOX_PLUGIN_DIR")
         .map(PathBuf::from)
