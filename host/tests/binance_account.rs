@@ -77,6 +77,11 @@ async fn a_signed_market_order_fills_and_a_bad_signature_is_refused() {
     assert_eq!(filled, dec!(0.5));
     assert_ne!(report.fills[0].trade_id, report.fills[1].trade_id);
     assert_eq!(account.orders_today(), 1, "X-MBX-ORDER-COUNT-1D read");
+    assert_eq!(
+        account.weight_limit(),
+        stratbox_tests::fake_binance::WEIGHT_LIMIT,
+        "signed requests are paced by the weight limit exchangeInfo gives"
+    );
     assert_eq!(fake.order_posts(), vec![(id, 200)]);
 
     let (fake, forger) = setup("not-the-secret", Duration::from_secs(5)).await;

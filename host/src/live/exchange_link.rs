@@ -177,9 +177,8 @@ impl LiveVenues {
         accounts
             .entry(key)
             .or_insert_with(|| {
-                let rest = Arc::new(RestClient::new(&endpoints.rest));
                 Arc::new(SpotAccount::new(
-                    rest,
+                    RestClient::shared(&endpoints.rest),
                     credentials,
                     self.account_settings.clone(),
                 ))

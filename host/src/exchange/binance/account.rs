@@ -11,10 +11,13 @@
 //! restart; "no such order" is believed only once Binance could no longer
 //! take the order. Only what provably never reached the matching engine is
 //! sent again: -1021 (timestamp outside `recvWindow`), once, after the
-//! clock is synced. A 429 or 418 stops new orders until its `Retry-After`.
+//! clock is synced. A 429 or 418 stops new orders until its `Retry-After`;
+//! orders are paced by the account's order counts against the `ORDERS`
+//! limits of `exchangeInfo` (per 10 s and per day), and every request by
+//! the weight budget of the deployment's shared [`RestClient`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -315,13 +318,64 @@ struct ApiError {
     msg: String,
 }
 
-/// Orders placed in the current 10-second window, as Binance counts them.
+/// Orders placed in the current 10-second window and UTC day, as Binance
+/// counts them, against the limits `exchangeInfo` gives.
 #[derive(Debug, Default)]
 struct OrderCount {
     window: i64,
     count: u32,
-    /// Orders per 10 s allowed (from `exchangeInfo`), 0 when not known.
+    /// Orders per 10 s allowed, 0 when not known.
     limit: u32,
+    /// The UTC day (epoch days) `today` belongs to.
+    day: i64,
+    /// `X-MBX-ORDER-COUNT-1D` as last reported, plus orders sent since.
+    today: u32,
+    /// Orders per day allowed, 0 when not known.
+    day_limit: u32,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl OrderCount {
+    /// Count one order sent at `now` (epoch ms), or say how many ms until
+    /// one may go and why.
+    fn take(&mut self, now: i64) -> Result<(), (i64, String)> {
+        if self.window != now.div_euclid(10_000) {
+            self.window = now.div_euclid(10_000);
+            self.count = 0;
+        }
+        if self.day != now.div_euclid(DAY_MS) {
+            self.day = now.div_euclid(DAY_MS);
+            self.today = 0;
+        }
+        if self.limit != 0 && self.count >= self.limit {
+            return Err((
+                10_000 - now.rem_euclid(10_000),
+                format!("{} orders in 10 s is Binance's limit", self.limit),
+            ));
+        }
+        if self.day_limit != 0 && self.today >= self.day_limit {
+            return Err((
+                DAY_MS - now.rem_euclid(DAY_MS),
+                format!("{} orders a day is Binance's limit", self.day_limit),
+            ));
+        }
+        self.count += 1;
+        self.today += 1;
+        Ok(())
+    }
+
+    /// What the headers of an answer at `now` said.
+    fn observe(&mut self, now: i64, in_10s: Option<u32>, today: Option<u32>) {
+        if let Some(count) = in_10s {
+            self.window = now.div_euclid(10_000);
+            self.count = count;
+        }
+        if let Some(count) = today {
+            self.day = now.div_euclid(DAY_MS);
+            self.today = count;
+        }
+    }
 }
 
 /// One account on one Binance deployment.
@@ -334,8 +388,6 @@ pub struct SpotAccount {
     offset_ms: AtomicI64,
     symbols: Mutex<HashMap<String, SymbolInfo>>,
     orders: Mutex<OrderCount>,
-    /// `X-MBX-ORDER-COUNT-1D` as last reported.
-    orders_today: AtomicU32,
 }
 
 fn wall_ms() -> i64 {
@@ -366,7 +418,6 @@ impl SpotAccount {
             offset_ms: AtomicI64::new(0),
             symbols: Mutex::new(HashMap::new()),
             orders: Mutex::new(OrderCount::default()),
-            orders_today: AtomicU32::new(0),
         }
     }
 
@@ -413,7 +464,16 @@ impl SpotAccount {
 
     /// Orders placed today, as Binance last reported.
     pub fn orders_today(&self) -> u32 {
-        self.orders_today.load(Ordering::Relaxed)
+        self.order_count().today
+    }
+
+    /// The request weight per minute this account's requests are paced by.
+    pub fn weight_limit(&self) -> u32 {
+        self.rest.weight_limit()
+    }
+
+    fn order_count(&self) -> std::sync::MutexGuard<'_, OrderCount> {
+        self.orders.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The symbol's rules, from `exchangeInfo` (kept; `refresh` reloads).
@@ -428,11 +488,15 @@ impl SpotAccount {
             return Ok(info.clone());
         }
         let info: ExchangeInfo = self.rest.exchange_info(symbol).await?;
-        if let Some(limit) = info.limit("ORDERS", "SECOND", 10) {
-            self.orders
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .limit = limit;
+        self.rest.adopt_limits(&info);
+        {
+            let mut orders = self.order_count();
+            if let Some(limit) = info.limit("ORDERS", "SECOND", 10) {
+                orders.limit = limit;
+            }
+            if let Some(limit) = info.limit("ORDERS", "DAY", 1) {
+                orders.day_limit = limit;
+            }
         }
         let found = info
             .symbols
@@ -506,14 +570,11 @@ impl SpotAccount {
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.parse::<u32>().ok())
         };
-        if let Some(count) = header("x-mbx-order-count-10s") {
-            let mut orders = self.orders.lock().unwrap_or_else(PoisonError::into_inner);
-            orders.window = wall_ms() / 10_000;
-            orders.count = count;
-        }
-        if let Some(count) = header("x-mbx-order-count-1d") {
-            self.orders_today.store(count, Ordering::Relaxed);
-        }
+        self.order_count().observe(
+            wall_ms(),
+            header("x-mbx-order-count-10s"),
+            header("x-mbx-order-count-1d"),
+        );
     }
 
     /// None when an order may go now; else until when it may not.
@@ -521,21 +582,15 @@ impl SpotAccount {
         if let Some(until) = self.rest.blocked_until() {
             return Some((until, "Binance asked this client to stop (429/418)".into()));
         }
-        let mut orders = self.orders.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = wall_ms();
-        if orders.window != now / 10_000 {
-            orders.window = now / 10_000;
-            orders.count = 0;
-        }
-        if orders.limit != 0 && orders.count >= orders.limit {
-            let left = 10_000 - now.rem_euclid(10_000);
-            return Some((
-                Instant::now() + Duration::from_millis(left as u64),
-                format!("{} orders in 10 s is Binance's limit", orders.limit),
-            ));
-        }
-        orders.count += 1;
-        None
+        self.order_count()
+            .take(wall_ms())
+            .err()
+            .map(|(wait_ms, reason)| {
+                (
+                    Instant::now() + Duration::from_millis(wait_ms as u64),
+                    reason,
+                )
+            })
     }
 
     /// Place `order` once (see the module comment for what is never done).
@@ -777,6 +832,40 @@ impl SpotAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orders_are_paced_by_the_ten_second_and_the_daily_limit() {
+        let day = 20_000 * DAY_MS;
+        let mut orders = OrderCount {
+            limit: 2,
+            day_limit: 3,
+            ..OrderCount::default()
+        };
+        assert_eq!(orders.take(day + 1_000), Ok(()));
+        assert_eq!(orders.take(day + 2_000), Ok(()));
+        let (wait, reason) = orders.take(day + 3_000).unwrap_err();
+        assert_eq!(wait, 7_000, "until the next 10 s window");
+        assert!(reason.contains("2 orders in 10 s"), "{reason}");
+        assert_eq!(orders.take(day + 10_000), Ok(()), "a new window");
+        let (wait, reason) = orders.take(day + 20_000).unwrap_err();
+        assert_eq!(wait, DAY_MS - 20_000, "until the next UTC day");
+        assert!(reason.contains("3 orders a day"), "{reason}");
+        assert_eq!(orders.take(day + DAY_MS), Ok(()), "a new day");
+
+        // The headers are the truth: another client of the account may
+        // have placed orders too.
+        let mut orders = OrderCount {
+            day_limit: 100,
+            ..OrderCount::default()
+        };
+        orders.observe(day, Some(1), Some(100));
+        assert!(orders.take(day + 1).is_err());
+        let unknown = &mut OrderCount::default();
+        assert!(
+            (0..1_000).all(|n| unknown.take(day + n).is_ok()),
+            "no limits known"
+        );
+    }
 
     #[test]
     fn only_refusals_before_the_matching_engine_count_as_nothing_happened() {

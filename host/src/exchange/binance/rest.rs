@@ -8,7 +8,8 @@
 //! until its `Retry-After` has passed. Only idempotent GETs live here, so
 //! network errors and 5xx answers are retried with backoff.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -132,7 +133,8 @@ impl Pacing {
 }
 
 /// A REST client for one Binance base URL. Share it: the weight budget is
-/// per IP, so all requests to one deployment should go through one client.
+/// per IP, so all requests to one deployment should go through one client
+/// ([`RestClient::shared`]).
 pub struct RestClient {
     http: reqwest::Client,
     base: String,
@@ -149,6 +151,24 @@ fn epoch_minute() -> i64 {
 }
 
 impl RestClient {
+    /// The one client of this process for `base`: Binance counts weight
+    /// and bans per IP, so a feed's requests and every account's on one
+    /// deployment share one budget, and a 429 or 418 met by any of them
+    /// stops them all. A client lives while someone holds it.
+    pub fn shared(base: &str) -> Arc<RestClient> {
+        static CLIENTS: LazyLock<Mutex<HashMap<String, Weak<RestClient>>>> =
+            LazyLock::new(Default::default);
+        let base = base.trim_end_matches('/');
+        let mut clients = CLIENTS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(base).and_then(Weak::upgrade) {
+            return client;
+        }
+        clients.retain(|_, client| client.strong_count() > 0);
+        let client = Arc::new(RestClient::new(base));
+        clients.insert(base.to_string(), Arc::downgrade(&client));
+        client
+    }
+
     pub fn new(base: &str) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -191,9 +211,7 @@ impl RestClient {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pacing> {
-        self.pacing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pacing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Binance's clock, epoch ms.
@@ -247,11 +265,7 @@ impl RestClient {
         self.limits
             .get_or_init(|| async {
                 match self.exchange_info::<ExchangeInfo>(symbol).await {
-                    Ok(info) => {
-                        if let Some(limit) = info.limit("REQUEST_WEIGHT", "MINUTE", 1) {
-                            self.lock().limit = limit;
-                        }
-                    }
+                    Ok(info) => self.adopt_limits(&info),
                     Err(error) => tracing::warn!(
                         base = self.base,
                         %error,
@@ -260,6 +274,14 @@ impl RestClient {
                 }
             })
             .await;
+    }
+
+    /// Pace by the request weight limit `info` gives (the start limit
+    /// stays when it gives none).
+    pub(super) fn adopt_limits(&self, info: &ExchangeInfo) {
+        if let Some(limit) = info.limit("REQUEST_WEIGHT", "MINUTE", 1) {
+            self.lock().limit = limit;
+        }
     }
 
     /// Count a request of `weight` in now, or say how long it would have to
@@ -419,6 +441,24 @@ enum Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_client_per_base_url_so_a_ban_stops_every_user_of_it() {
+        let feed = RestClient::shared("http://127.0.0.1:9/");
+        let account = RestClient::shared("http://127.0.0.1:9");
+        let elsewhere = RestClient::shared("http://127.0.0.1:10");
+        assert!(Arc::ptr_eq(&feed, &account));
+        assert!(!Arc::ptr_eq(&feed, &elsewhere));
+        feed.block_for(Duration::from_secs(60));
+        assert!(
+            account.blocked_until().is_some(),
+            "the feed's 418 stops orders too"
+        );
+        assert!(elsewhere.blocked_until().is_none());
+        drop((feed, account));
+        let fresh = RestClient::shared("http://127.0.0.1:9");
+        assert!(fresh.blocked_until().is_none(), "a client lives while held");
+    }
 
     #[test]
     fn requests_wait_for_the_next_minute_before_nine_tenths_of_the_limit() {

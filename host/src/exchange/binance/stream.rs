@@ -116,7 +116,7 @@ pub struct KlineStreams {
 impl KlineStreams {
     pub fn new(endpoints: Endpoints, settings: StreamSettings) -> Self {
         Self {
-            rest: Arc::new(RestClient::new(&endpoints.rest)),
+            rest: RestClient::shared(&endpoints.rest),
             endpoints,
             settings,
             connections: Mutex::new(Vec::new()),
