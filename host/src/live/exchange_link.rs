@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -222,11 +223,15 @@ impl LiveVenues {
         let state = Arc::new(CheckState {
             rules: RwLock::new(Err("the account is being reconciled".into())),
             account: account.clone(),
+            bot: bot.to_string(),
+            symbol: config.market.symbol.clone(),
         });
         let (requests, requests_in) = mpsc::unbounded_channel();
         let (reports_out, reports) = mpsc::unbounded_channel();
+        static LINKS: AtomicU64 = AtomicU64::new(0);
         let link = Link {
             bot: bot.to_string(),
+            id: LINKS.fetch_add(1, Ordering::Relaxed),
             symbol: config.market.symbol.clone(),
             account,
             state: state.clone(),
@@ -240,6 +245,7 @@ impl LiveVenues {
             ws_api,
             stream_settings: self.stream_settings.clone(),
         };
+        link.publish_open();
         let task = tokio::spawn(link.run(requests_in, book));
         Ok(ExchangeLink {
             requests,
@@ -255,6 +261,8 @@ impl LiveVenues {
 struct CheckState {
     rules: RwLock<Result<SymbolInfo, String>>,
     account: Arc<SpotAccount>,
+    bot: String,
+    symbol: String,
 }
 
 struct LinkCheck(Arc<CheckState>);
@@ -289,7 +297,8 @@ fn shape(side: Side, kind: OrderKind, quantity: Decimal, price: Option<Decimal>)
     }
 }
 
-/// What MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS count among `orders`.
+/// What MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS count among `orders` (a
+/// bot's; the account's other bots' are added where it is checked).
 fn open_counts<'a>(orders: impl Iterator<Item = &'a Order>) -> OpenOrders {
     let mut counts = OpenOrders::default();
     for order in orders {
@@ -325,7 +334,9 @@ impl OrderCheck for LinkCheck {
             }
         };
         let order = shape(request.side, request.kind, request.quantity, request.price);
-        info.check(&order, reference, open_counts(open_orders.iter()))
+        let open = open_counts(open_orders.iter())
+            + self.0.account.open_elsewhere(&self.0.bot, &self.0.symbol);
+        info.check(&order, reference, open)
             .or_else(|refused| refusal(refused.filter, refused.reason))
     }
 }
@@ -344,6 +355,8 @@ struct Trade {
 /// The link's task.
 struct Link {
     bot: String,
+    /// This link among every link of the process (a bot's may be replaced).
+    id: u64,
     symbol: String,
     account: Arc<SpotAccount>,
     state: Arc<CheckState>,
@@ -361,6 +374,12 @@ struct Link {
 struct Moved {
     cash: Decimal,
     position: Decimal,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.account.forget_open(&self.bot, self.id);
+    }
 }
 
 impl Link {
@@ -547,9 +566,20 @@ impl Link {
         let _ = self.out.send(LinkReport::Exchange(report));
     }
 
+    /// Tell the account what this bot holds open (its other bots count it).
+    fn publish_open(&self) {
+        self.account.set_open(
+            &self.bot,
+            self.id,
+            &self.symbol,
+            open_counts(self.open.values()),
+        );
+    }
+
     /// An order ended without further fills.
     fn close(&mut self, id: u64, reason: String) {
         self.open.remove(&id);
+        self.publish_open();
         self.unknown.remove(&id);
         self.report(ExchangeReport::Closed {
             order_id: id,
@@ -641,6 +671,7 @@ impl Link {
         match status {
             "FILLED" => {
                 self.open.remove(&id);
+                self.publish_open();
                 self.unknown.remove(&id);
             }
             "CANCELED" | "EXPIRED" | "REJECTED" | "EXPIRED_IN_MATCH" => {
@@ -727,9 +758,11 @@ impl Link {
             client_order_id: client_order_id(&self.bot, id),
             shape: shape(order.side, order.kind, order.quantity, order.price),
             reference,
-            open_orders: open_counts(self.open.values()),
+            open_orders: open_counts(self.open.values())
+                + self.account.open_elsewhere(&self.bot, &self.symbol),
         };
         self.open.insert(id, order);
+        self.publish_open();
         match self.account.place(&new).await {
             Placement::Accepted(report) => {
                 let placed_at = Some(self.account.timestamp());

@@ -378,6 +378,14 @@ impl OrderCount {
     }
 }
 
+/// What one bot holds open on the account, as its link last said.
+struct OpenOnSymbol {
+    /// Which link of the bot said it (a bot's link may be replaced).
+    link: u64,
+    symbol: String,
+    open: OpenOrders,
+}
+
 /// One account on one Binance deployment.
 pub struct SpotAccount {
     rest: Arc<RestClient>,
@@ -388,6 +396,10 @@ pub struct SpotAccount {
     offset_ms: AtomicI64,
     symbols: Mutex<HashMap<String, SymbolInfo>>,
     orders: Mutex<OrderCount>,
+    /// The orders each bot trading on this account holds open, with their
+    /// symbol: Binance's MAX_NUM_ORDERS counts the account's orders on a
+    /// symbol, not one bot's.
+    open_by_bot: Mutex<HashMap<String, OpenOnSymbol>>,
 }
 
 fn wall_ms() -> i64 {
@@ -418,6 +430,7 @@ impl SpotAccount {
             offset_ms: AtomicI64::new(0),
             symbols: Mutex::new(HashMap::new()),
             orders: Mutex::new(OrderCount::default()),
+            open_by_bot: Mutex::new(HashMap::new()),
         }
     }
 
@@ -465,6 +478,43 @@ impl SpotAccount {
     /// Orders placed today, as Binance last reported.
     pub fn orders_today(&self) -> u32 {
         self.order_count().today
+    }
+
+    /// `bot` (its link `link`) holds `open` on `symbol` now.
+    pub fn set_open(&self, bot: &str, link: u64, symbol: &str, open: OpenOrders) {
+        self.open_by_bot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                bot.to_string(),
+                OpenOnSymbol {
+                    link,
+                    symbol: symbol.to_string(),
+                    open,
+                },
+            );
+    }
+
+    /// Link `link` of `bot` is gone (unless another link of the bot has
+    /// spoken since).
+    pub fn forget_open(&self, bot: &str, link: u64) {
+        let mut open = self
+            .open_by_bot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if open.get(bot).is_some_and(|said| said.link == link) {
+            open.remove(bot);
+        }
+    }
+
+    /// What the account's other bots hold open on `symbol`.
+    pub fn open_elsewhere(&self, bot: &str, symbol: &str) -> OpenOrders {
+        self.open_by_bot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(other, said)| other.as_str() != bot && said.symbol == symbol)
+            .fold(OpenOrders::default(), |sum, (_, said)| sum + said.open)
     }
 
     /// The request weight per minute this account's requests are paced by.
@@ -865,6 +915,31 @@ mod tests {
             (0..1_000).all(|n| unknown.take(day + n).is_ok()),
             "no limits known"
         );
+    }
+
+    #[test]
+    fn open_orders_of_the_accounts_other_bots_count_on_their_symbol() {
+        let account = SpotAccount::new(
+            Arc::new(RestClient::new("http://127.0.0.1:9")),
+            Credentials::new(
+                "key",
+                crate::exchange::binance::Signer::hmac("secret").unwrap(),
+            ),
+            AccountSettings::default(),
+        );
+        let open = |all, stops| OpenOrders { all, stops };
+        account.set_open("a", 1, "BTCUSDT", open(3, 1));
+        account.set_open("b", 2, "BTCUSDT", open(2, 0));
+        account.set_open("c", 3, "ETHUSDT", open(7, 7));
+        assert_eq!(account.open_elsewhere("a", "BTCUSDT"), open(2, 0));
+        assert_eq!(account.open_elsewhere("new", "BTCUSDT"), open(5, 1));
+        assert_eq!(account.open_elsewhere("a", "ETHUSDT"), open(7, 7));
+        // A replaced link's end does not erase what its successor said.
+        account.set_open("b", 4, "BTCUSDT", open(1, 0));
+        account.forget_open("b", 2);
+        assert_eq!(account.open_elsewhere("a", "BTCUSDT"), open(1, 0));
+        account.forget_open("b", 4);
+        assert_eq!(account.open_elsewhere("a", "BTCUSDT"), open(0, 0));
     }
 
     #[test]

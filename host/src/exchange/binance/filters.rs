@@ -133,6 +133,17 @@ pub struct OpenOrders {
     pub stops: u32,
 }
 
+impl std::ops::Add for OpenOrders {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            all: self.all.saturating_add(other.all),
+            stops: self.stops.saturating_add(other.stops),
+        }
+    }
+}
+
 /// A stop order must not trigger at once (Binance refuses it: "Stop price
 /// would trigger immediately"): a sell stop lies below the last price, a
 /// buy stop above it.
