@@ -232,7 +232,8 @@ async fn every_filter_refuses_before_anything_is_sent() {
         ("MARKET_LOT_SIZE", order("f3", Market, Buy, dec!(101), None)),
         (
             "PERCENT_PRICE_BY_SIDE",
-            order("f4", Limit, Sell, dec!(1), Some(dec!(501))),
+            // Above 5 x Binance's average price (the fake's 105).
+            order("f4", Limit, Sell, dec!(1), Some(dec!(526))),
         ),
         (
             "MIN_NOTIONAL",
@@ -257,6 +258,43 @@ async fn every_filter_refuses_before_anything_is_sent() {
         }
     }
     assert!(fake.order_posts().is_empty(), "nothing reached Binance");
+}
+
+#[tokio::test]
+async fn the_price_bands_are_set_by_binances_average_price_not_the_last() {
+    let (fake, account) = setup(SECRET, Duration::from_secs(5)).await;
+    fake.set_average_price("BTCUSDT", "200.00000000");
+    // The last price is 100: a buy at 30 is within 0.2x of it, not of 200.
+    match account
+        .place(&order(
+            "low",
+            OrderType::Limit,
+            OrderSide::Buy,
+            dec!(0.5),
+            Some(dec!(30)),
+        ))
+        .await
+    {
+        Placement::Filtered(refusal) => {
+            assert_eq!(refusal.filter, "PERCENT_PRICE_BY_SIDE");
+            assert!(refusal.reason.contains("average price 200"), "{refusal}");
+        }
+        other => panic!("refused before sending, not {other:?}"),
+    }
+    assert!(fake.order_posts().is_empty());
+    // A buy at 900 is beyond 5x the last price, within 5x the average.
+    let high = order(
+        "high",
+        OrderType::Limit,
+        OrderSide::Buy,
+        dec!(0.01),
+        Some(dec!(900)),
+    );
+    assert!(!matches!(
+        account.place(&high).await,
+        Placement::Filtered(_)
+    ));
+    assert_eq!(fake.order_posts().len(), 1, "it was sent");
 }
 
 #[test]

@@ -210,7 +210,13 @@ pub(crate) struct Inner {
     pongs: u64,
     weight_minute: i64,
     weight_used: u32,
+    /// `GET /api/v3/avgPrice` answers by symbol (else [`AVERAGE_PRICE`]).
+    average_prices: HashMap<String, String>,
 }
+
+/// The average price a symbol has unless a test sets another (the
+/// markets' candles trade at 99-115).
+pub const AVERAGE_PRICE: &str = "105.00000000";
 
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
@@ -273,6 +279,7 @@ impl FakeBinance {
             .route("/api/v3/time", get(time))
             .route("/api/v3/exchangeInfo", get(exchange_info))
             .route("/api/v3/klines", get(klines))
+            .route("/api/v3/avgPrice", get(average_price))
             .route("/stream", get(stream))
             .route("/ws-api/v3", get(super::fake_binance_trading::ws_api))
             .route(
@@ -412,6 +419,13 @@ impl FakeBinance {
         inner.trading.api_key = api_key.to_string();
         inner.trading.secret = secret.to_string();
         inner.trading.symbols.insert(symbol.to_string());
+    }
+
+    /// Binance's average price of `symbol` from now on.
+    pub fn set_average_price(&self, symbol: &str, price: &str) {
+        self.inner()
+            .average_prices
+            .insert(symbol.to_string(), price.to_string());
     }
 
     /// Set what the account holds of `asset` (fills move it from then on).
@@ -592,6 +606,27 @@ async fn time(State(shared): State<Arc<Shared>>) -> Response {
     let mut inner = shared.inner.lock().unwrap();
     let body = axum::Json(json!({"serverTime": now_ms(&inner)})).into_response();
     weigh(&mut inner, 1, body)
+}
+
+async fn average_price(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut inner = shared.inner.lock().unwrap();
+    let symbol = query.get("symbol").cloned().unwrap_or_default();
+    if !inner.markets.values().any(|market| market.symbol == symbol)
+        && !inner.trading.symbols.contains(&symbol)
+    {
+        return weigh(&mut inner, 2, refusal(400, -1121, "Invalid symbol."));
+    }
+    let price = inner
+        .average_prices
+        .get(&symbol)
+        .cloned()
+        .unwrap_or_else(|| AVERAGE_PRICE.to_string());
+    let body = json!({"mins": 5, "price": price, "closeTime": now_ms(&inner)});
+    let body = axum::Json(body).into_response();
+    weigh(&mut inner, 2, body)
 }
 
 async fn exchange_info(

@@ -336,7 +336,12 @@ impl OrderCheck for LinkCheck {
         let order = shape(request.side, request.kind, request.quantity, request.price);
         let open = open_counts(open_orders.iter())
             + self.0.account.open_elsewhere(&self.0.bot, &self.0.symbol);
-        info.check(&order, reference, open)
+        let average = self
+            .0
+            .account
+            .cached_average_price(&self.0.symbol)
+            .unwrap_or(reference);
+        info.check_at(&order, reference, average, open)
             .or_else(|refused| refusal(refused.filter, refused.reason))
     }
 }

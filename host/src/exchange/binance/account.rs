@@ -400,7 +400,13 @@ pub struct SpotAccount {
     /// symbol: Binance's MAX_NUM_ORDERS counts the account's orders on a
     /// symbol, not one bot's.
     open_by_bot: Mutex<HashMap<String, OpenOnSymbol>>,
+    /// Binance's average price by symbol, and when it was read.
+    average_prices: Mutex<HashMap<String, (Decimal, Instant)>>,
 }
+
+/// How long an average price read from Binance is used (it is an average
+/// over minutes, so it moves slowly).
+const AVERAGE_PRICE_KEPT: Duration = Duration::from_secs(10);
 
 fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -431,6 +437,7 @@ impl SpotAccount {
             symbols: Mutex::new(HashMap::new()),
             orders: Mutex::new(OrderCount::default()),
             open_by_bot: Mutex::new(HashMap::new()),
+            average_prices: Mutex::new(HashMap::new()),
         }
     }
 
@@ -564,6 +571,38 @@ impl SpotAccount {
         Ok(found)
     }
 
+    /// Binance's average price of `symbol` (`GET /api/v3/avgPrice`, weight
+    /// 2), which its price bands and market notionals are checked against;
+    /// kept for [`AVERAGE_PRICE_KEPT`].
+    pub async fn average_price(&self, symbol: &str) -> Result<Decimal, RestError> {
+        if let Some(price) = self.cached_average_price(symbol) {
+            return Ok(price);
+        }
+        #[derive(Deserialize)]
+        struct AvgPrice {
+            price: Decimal,
+        }
+        let answer: AvgPrice = self
+            .rest
+            .get("/api/v3/avgPrice", &[("symbol", symbol.to_string())], 2)
+            .await?;
+        self.average_prices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(symbol.to_string(), (answer.price, Instant::now()));
+        Ok(answer.price)
+    }
+
+    /// The average price last read for `symbol`, while it is fresh.
+    pub fn cached_average_price(&self, symbol: &str) -> Option<Decimal> {
+        self.average_prices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(symbol)
+            .filter(|(_, at)| at.elapsed() < AVERAGE_PRICE_KEPT)
+            .map(|(price, _)| *price)
+    }
+
     /// A signed request with `params` in the query string.
     async fn signed(
         &self,
@@ -649,7 +688,13 @@ impl SpotAccount {
             Ok(info) => info,
             Err(error) => return Placement::NotSent(format!("no trading rules: {error}")),
         };
-        if let Err(refusal) = info.check(&order.shape, order.reference, order.open_orders) {
+        let average = self.average_price(&order.symbol).await.unwrap_or_else(|error| {
+            tracing::debug!(symbol = %order.symbol, %error, "no average price: the last one stands in");
+            order.reference
+        });
+        if let Err(refusal) =
+            info.check_at(&order.shape, order.reference, average, order.open_orders)
+        {
             return Placement::Filtered(refusal);
         }
         if let Some((until, reason)) = self.order_budget() {

@@ -203,13 +203,28 @@ fn check_quantity(
 }
 
 impl SymbolInfo {
-    /// Check `order` against every filter. `reference` is the price Binance
-    /// would use for a market order's notional and for the price bands (the
-    /// last price the bot saw); `open` the symbol's open orders now.
+    /// Check `order` against every filter, with `reference` (the last price
+    /// the bot saw) standing in for Binance's average price too; `open` the
+    /// symbol's open orders now.
     pub fn check(
         &self,
         order: &OrderShape,
         reference: Decimal,
+        open: OpenOrders,
+    ) -> Result<(), FilterRefusal> {
+        self.check_at(order, reference, reference, open)
+    }
+
+    /// Check `order` against every filter: `last` is the last price (what
+    /// a stop must not have crossed already), `average` Binance's average
+    /// price over `avgPriceMins` (`GET /api/v3/avgPrice`), which it prices
+    /// a market order's notional at and sets the price bands of
+    /// PERCENT_PRICE_BY_SIDE around; `open` the symbol's open orders now.
+    pub fn check_at(
+        &self,
+        order: &OrderShape,
+        last: Decimal,
+        average: Decimal,
         open: OpenOrders,
     ) -> Result<(), FilterRefusal> {
         if self.status != "TRADING" {
@@ -230,12 +245,12 @@ impl SymbolInfo {
             );
         }
         if order.kind == OrderType::StopLoss {
-            check_stop(order, reference)?;
+            check_stop(order, last)?;
         }
         // A stop order trades at market once triggered: the market rules
         // apply to it, with its stop price as the price it is checked at.
         let market = order.kind != OrderType::Limit;
-        let price = order.price.unwrap_or(reference);
+        let price = order.price.unwrap_or(average);
         let notional = price * order.quantity;
         for filter in &self.filters {
             match filter {
@@ -314,12 +329,12 @@ impl SymbolInfo {
                         OrderSide::Buy => (bid_multiplier_up, bid_multiplier_down),
                         OrderSide::Sell => (ask_multiplier_up, ask_multiplier_down),
                     };
-                    let (high, low) = (reference * up, reference * down);
+                    let (high, low) = (average * up, average * down);
                     if !up.is_zero() && price > high {
                         return refuse(
                             "PERCENT_PRICE_BY_SIDE",
                             format!(
-                                "price {price} is above {high} ({up} x the reference {reference})"
+                                "price {price} is above {high} ({up} x the average price {average})"
                             ),
                         );
                     }
@@ -327,7 +342,7 @@ impl SymbolInfo {
                         return refuse(
                             "PERCENT_PRICE_BY_SIDE",
                             format!(
-                                "price {price} is below {low} ({down} x the reference {reference})"
+                                "price {price} is below {low} ({down} x the average price {average})"
                             ),
                         );
                     }
