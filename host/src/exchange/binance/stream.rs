@@ -62,8 +62,9 @@ pub struct StreamSettings {
     pub backoff_max: Duration,
     /// Candles fetched from REST when a stream starts (its warm-up).
     pub warmup: u16,
-    /// Most candles fetched to fill one gap; older missing ones are
-    /// announced as a gap.
+    /// Most candles fetched to fill one gap: as many as a feed keeps (its
+    /// history holds 100,000), so only what no bot could be given anyway
+    /// is announced as a gap instead (69 days of 1m candles).
     pub max_fill: i64,
 }
 
@@ -76,7 +77,7 @@ impl Default for StreamSettings {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             warmup: MAX_KLINES - 1,
-            max_fill: 10_000,
+            max_fill: 100_000,
         }
     }
 }
