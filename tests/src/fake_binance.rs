@@ -214,6 +214,14 @@ pub(crate) struct Inner {
     average_prices: HashMap<String, String>,
 }
 
+impl Inner {
+    /// Whether `symbol` is traded here (a market or an account's symbol).
+    fn knows(&self, symbol: &str) -> bool {
+        self.markets.values().any(|market| market.symbol == symbol)
+            || self.trading.symbols.contains(symbol)
+    }
+}
+
 /// The average price a symbol has unless a test sets another (the
 /// markets' candles trade at 99-115).
 pub const AVERAGE_PRICE: &str = "105.00000000";
@@ -614,9 +622,7 @@ async fn average_price(
 ) -> Response {
     let mut inner = shared.inner.lock().unwrap();
     let symbol = query.get("symbol").cloned().unwrap_or_default();
-    if !inner.markets.values().any(|market| market.symbol == symbol)
-        && !inner.trading.symbols.contains(&symbol)
-    {
+    if !inner.knows(&symbol) {
         return weigh(&mut inner, 2, refusal(400, -1121, "Invalid symbol."));
     }
     let price = inner
@@ -635,9 +641,7 @@ async fn exchange_info(
 ) -> Response {
     let mut inner = shared.inner.lock().unwrap();
     let symbol = query.get("symbol").cloned().unwrap_or_default();
-    if !inner.markets.values().any(|market| market.symbol == symbol)
-        && !inner.trading.symbols.contains(&symbol)
-    {
+    if !inner.knows(&symbol) {
         return weigh(&mut inner, 20, refusal(400, -1121, "Invalid symbol."));
     }
     let body = json!({
