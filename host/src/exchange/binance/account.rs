@@ -407,6 +407,9 @@ pub struct SpotAccount {
 /// How long an average price read from Binance is used (it is an average
 /// over minutes, so it moves slowly).
 const AVERAGE_PRICE_KEPT: Duration = Duration::from_secs(10);
+/// Longest an order waits for Binance's average price (then the last price
+/// stands in).
+const AVERAGE_PRICE_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -573,7 +576,9 @@ impl SpotAccount {
 
     /// Binance's average price of `symbol` (`GET /api/v3/avgPrice`, weight
     /// 2), which its price bands and market notionals are checked against;
-    /// kept for [`AVERAGE_PRICE_KEPT`].
+    /// kept for [`AVERAGE_PRICE_KEPT`]. Asked on an order's way out, so
+    /// never waited for: not asked when the weight budget is used up or a
+    /// ban is in force, and given up after [`AVERAGE_PRICE_TIMEOUT`].
     pub async fn average_price(&self, symbol: &str) -> Result<Decimal, RestError> {
         if let Some(price) = self.cached_average_price(symbol) {
             return Ok(price);
@@ -582,9 +587,10 @@ impl SpotAccount {
         struct AvgPrice {
             price: Decimal,
         }
+        let query = [("symbol", symbol.to_string())];
         let answer: AvgPrice = self
             .rest
-            .get("/api/v3/avgPrice", &[("symbol", symbol.to_string())], 2)
+            .get_now("/api/v3/avgPrice", &query, 2, AVERAGE_PRICE_TIMEOUT)
             .await?;
         self.average_prices
             .lock()

@@ -47,6 +47,8 @@ pub enum RestError {
         "Binance {what} for {seconds} s (Retry-After), longer than this client waits; try again later"
     )]
     RateLimited { what: &'static str, seconds: u64 },
+    #[error("the request weight budget of this minute is used up (or Binance asked to stop)")]
+    BudgetUsedUp,
 }
 
 #[derive(Deserialize)]
@@ -351,7 +353,7 @@ impl RestClient {
         Ok(())
     }
 
-    pub(super) async fn get<T: DeserializeOwned>(
+    async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -380,16 +382,56 @@ impl RestClient {
         }
     }
 
+    /// One GET of `path` only if the weight budget allows it now, within
+    /// `timeout`, never retried: for what an order needs on its way out
+    /// (an order is never held back to wait).
+    pub(super) async fn get_now<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        weight: u32,
+        timeout: Duration,
+    ) -> Result<T, RestError> {
+        if self.try_take(weight).is_some() {
+            return Err(RestError::BudgetUsedUp);
+        }
+        let url = format!("{}{path}", self.base);
+        match self.send(&url, query, Some(timeout)).await {
+            Attempt::Done(body) => {
+                serde_json::from_slice(&body).map_err(|error| RestError::Format {
+                    url,
+                    reason: error.to_string(),
+                })
+            }
+            Attempt::Refused(error) | Attempt::Failed(error) => Err(error),
+            Attempt::WaitedOut => Err(RestError::BudgetUsedUp),
+        }
+    }
+
     /// One request, once its budget allows.
     async fn attempt(&self, url: &str, query: &[(&str, String)], weight: u32) -> Attempt {
         self.pace(weight).await;
+        self.send(url, query, None).await
+    }
+
+    /// One request now (within `timeout` if given, else the client's).
+    async fn send(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        timeout: Option<Duration>,
+    ) -> Attempt {
         let unreachable = |error: reqwest::Error| {
             Attempt::Failed(RestError::Unreachable {
                 url: url.to_string(),
                 reason: error.to_string(),
             })
         };
-        let response = match self.http.get(url).query(query).send().await {
+        let mut request = self.http.get(url).query(query);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) => return unreachable(error),
         };
@@ -458,6 +500,33 @@ mod tests {
         drop((feed, account));
         let fresh = RestClient::shared("http://127.0.0.1:9");
         assert!(fresh.blocked_until().is_none(), "a client lives while held");
+    }
+
+    #[tokio::test]
+    async fn what_must_not_wait_is_not_sent_during_a_ban_nor_past_the_budget() {
+        // Nothing listens on port 9: a request sent would fail as unreachable.
+        let client = RestClient::new("http://127.0.0.1:9");
+        client.block_for(Duration::from_secs(60));
+        let asked = client
+            .get_now::<serde_json::Value>("/api/v3/avgPrice", &[], 2, Duration::from_secs(5))
+            .await;
+        assert!(matches!(asked, Err(RestError::BudgetUsedUp)), "{asked:?}");
+
+        let client = RestClient::new("http://127.0.0.1:9");
+        client.lock().used = START_WEIGHT_LIMIT;
+        let asked = client
+            .get_now::<serde_json::Value>("/api/v3/avgPrice", &[], 2, Duration::from_secs(5))
+            .await;
+        assert!(matches!(asked, Err(RestError::BudgetUsedUp)), "{asked:?}");
+
+        let client = RestClient::new("http://127.0.0.1:9");
+        let asked = client
+            .get_now::<serde_json::Value>("/api/v3/avgPrice", &[], 2, Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(asked, Err(RestError::Unreachable { .. })),
+            "sent: {asked:?}"
+        );
     }
 
     #[test]
