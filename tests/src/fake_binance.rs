@@ -215,10 +215,25 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Whether `symbol` is traded here (a market or an account's symbol).
-    fn knows(&self, symbol: &str) -> bool {
-        self.markets.values().any(|market| market.symbol == symbol)
-            || self.trading.symbols.contains(symbol)
+    /// The `symbol` a request of `weight` asks about, if it is traded here
+    /// (a market or an account's symbol); else Binance's -1121 answer.
+    fn known_symbol(
+        &mut self,
+        query: &HashMap<String, String>,
+        weight: u32,
+    ) -> Result<String, Box<Response>> {
+        let symbol = query.get("symbol").cloned().unwrap_or_default();
+        if self.markets.values().any(|market| market.symbol == symbol)
+            || self.trading.symbols.contains(&symbol)
+        {
+            Ok(symbol)
+        } else {
+            Err(Box::new(weigh(
+                self,
+                weight,
+                refusal(400, -1121, "Invalid symbol."),
+            )))
+        }
     }
 }
 
@@ -621,10 +636,10 @@ async fn average_price(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let mut inner = shared.inner.lock().unwrap();
-    let symbol = query.get("symbol").cloned().unwrap_or_default();
-    if !inner.knows(&symbol) {
-        return weigh(&mut inner, 2, refusal(400, -1121, "Invalid symbol."));
-    }
+    let symbol = match inner.known_symbol(&query, 2) {
+        Ok(symbol) => symbol,
+        Err(refused) => return *refused,
+    };
     let price = inner
         .average_prices
         .get(&symbol)
@@ -640,10 +655,10 @@ async fn exchange_info(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let mut inner = shared.inner.lock().unwrap();
-    let symbol = query.get("symbol").cloned().unwrap_or_default();
-    if !inner.knows(&symbol) {
-        return weigh(&mut inner, 20, refusal(400, -1121, "Invalid symbol."));
-    }
+    let symbol = match inner.known_symbol(&query, 20) {
+        Ok(symbol) => symbol,
+        Err(refused) => return *refused,
+    };
     let body = json!({
         "timezone": "UTC",
         "serverTime": now_ms(&inner),
