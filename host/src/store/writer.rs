@@ -103,6 +103,9 @@ struct Commit {
 
 enum Message {
     Commit(Commit),
+    /// Copy what is left of the WAL back, between two transactions (see
+    /// [`Checkpointer`]).
+    Checkpoint,
     /// Write what is queued before this, then end.
     Shutdown,
 }
@@ -120,31 +123,46 @@ pub struct WriterThread {
     checkpointer: Checkpointer,
 }
 
-/// WAL bytes after which a commit copies the WAL into the database file
-/// (SQLite's automatic checkpoint, which also lets the WAL start over).
-/// Kept small: a commit that checkpoints makes every batch queued behind it
-/// wait, so a large WAL made rare but long stalls (tens of milliseconds at
-/// 40 MB). Given in bytes, so that databases of either page size (see
-/// [`super::sqlite::PAGE_SIZE`]) checkpoint as often.
-const WAL_CHECKPOINT_BYTES: i64 = 4 << 20;
+/// WAL size past which the WAL should start over (SQLite restarts it at
+/// the first transaction after a checkpoint that copied every frame back).
+const WAL_RESTART_BYTES: i64 = 32 << 20;
 /// How often the checkpointer copies committed WAL pages into the database
 /// file, on a thread and connection of its own and in PASSIVE mode (it
-/// never waits for the writer): most of the copying then happens off the
-/// writer's path, and the checkpoint inside a commit has little left to do.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// never waits for the writer).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+/// Frames a checkpointer pass may leave behind for the writer to finish.
+const FINISH_AT_MOST_FRAMES: i64 = 1_024;
 
-/// Copies the WAL into the database now and then, off the writer's path.
+/// Copies the WAL into the database file off the writer's path.
+///
+/// A checkpoint inside a commit holds every batch queued behind it. With
+/// SQLite's automatic checkpoint every 4 MB of WAL, commits stalled for
+/// 7-10 ms about five times a second under a stream of config changes. So
+/// the writer never checkpoints on its own (`wal_autocheckpoint` off).
+/// This thread copies continuously instead; but under a steady stream of
+/// commits its passes never catch the last frame, and only a checkpoint
+/// that copies every frame lets the WAL start over. So once the WAL is past
+/// [`WAL_RESTART_BYTES`] and a pass has left little behind, it asks the
+/// writer for a checkpoint between two transactions, which copies the last
+/// few milliseconds' frames and syncs both files: a stall of a few
+/// milliseconds, about once per 32 MB written instead of once per 4 MB.
 struct Checkpointer {
     stop: std::sync::mpsc::Sender<()>,
     handle: JoinHandle<()>,
 }
 
 impl Checkpointer {
-    fn start(path: &Path) -> StoreResult<Self> {
+    fn start(
+        path: &Path,
+        writer: mpsc::Sender<Message>,
+        wal_restart_bytes: i64,
+    ) -> StoreResult<Self> {
         let connection = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
+        let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        let restart_frames = wal_restart_bytes / page_size.max(512);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("stratbox-checkpoint".into())
@@ -152,10 +170,13 @@ impl Checkpointer {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(CHECKPOINT_EVERY)
                 {
-                    let copied =
-                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    if let Err(error) = copied {
-                        tracing::warn!(%error, "WAL checkpoint failed");
+                    match checkpoint(&connection) {
+                        Ok(pass) if pass.needs_finishing(restart_frames) => {
+                            // Full queue: the next pass asks again.
+                            let _ = writer.try_send(Message::Checkpoint);
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
                     }
                 }
             })
@@ -167,6 +188,34 @@ impl Checkpointer {
         let _ = self.stop.send(());
         let _ = self.handle.join();
     }
+}
+
+/// What a PASSIVE checkpoint did: frames in the WAL, frames copied back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CheckpointPass {
+    wal_frames: i64,
+    copied_frames: i64,
+}
+
+impl CheckpointPass {
+    /// The WAL is long enough to start over, and what is left to copy is
+    /// short enough for the writer to copy between two transactions (or
+    /// the WAL has grown so long that it must start over anyway: commits
+    /// faster than the passes keep up with).
+    fn needs_finishing(self, restart_frames: i64) -> bool {
+        let left = self.wal_frames - self.copied_frames;
+        self.wal_frames >= restart_frames
+            && (left <= FINISH_AT_MOST_FRAMES || self.wal_frames >= 4 * restart_frames)
+    }
+}
+
+fn checkpoint(connection: &Connection) -> rusqlite::Result<CheckpointPass> {
+    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok(CheckpointPass {
+            wal_frames: row.get(1)?,
+            copied_frames: row.get(2)?,
+        })
+    })
 }
 
 impl WriterThread {
@@ -191,12 +240,13 @@ impl WriterThread {
 impl Writer {
     /// Start the writer on `store`'s database, with its durability.
     pub fn start(store: &super::SqliteStore) -> StoreResult<(Writer, WriterThread)> {
-        Self::start_at(store.path(), store.synchronous())
+        Self::start_at(store.path(), store.synchronous(), WAL_RESTART_BYTES)
     }
 
     fn start_at(
         path: &Path,
         synchronous: super::Synchronous,
+        wal_restart_bytes: i64,
     ) -> StoreResult<(Writer, WriterThread)> {
         let connection = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
@@ -204,14 +254,9 @@ impl Writer {
         })?;
         connection.pragma_update(None, "synchronous", synchronous.pragma())?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
-        let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
-        connection.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            WAL_CHECKPOINT_BYTES / page_size.max(512),
-        )?;
-        let checkpointer = Checkpointer::start(path)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (commits, queue) = mpsc::channel(QUEUE);
+        let checkpointer = Checkpointer::start(path, commits.clone(), wal_restart_bytes)?;
         let handle = std::thread::Builder::new()
             .name("stratbox-writer".into())
             .spawn(move || run(connection, queue))
@@ -277,13 +322,16 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut ending = false;
     while !ending {
+        let mut finish_checkpoint = false;
         match queue.blocking_recv() {
             Some(Message::Commit(first)) => group.push(first),
+            Some(Message::Checkpoint) => finish_checkpoint = true,
             Some(Message::Shutdown) | None => break,
         }
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
                 Ok(Message::Commit(commit)) => group.push(commit),
+                Ok(Message::Checkpoint) => finish_checkpoint = true,
                 Ok(Message::Shutdown) => {
                     ending = true;
                     break;
@@ -291,21 +339,32 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
                 Err(_) => break,
             }
         }
-        match write(&mut connection, &group) {
-            Ok(outcomes) => {
-                for (commit, outcome) in group.drain(..).zip(outcomes) {
-                    if let Err(error) = &outcome {
-                        tracing::error!(%error, "a batch was refused by the database");
-                    }
-                    let _ = commit.done.send(outcome);
+        if !group.is_empty() {
+            commit_group(&mut connection, &mut group);
+        }
+        // After the group: its callers are answered first.
+        if finish_checkpoint && let Err(error) = checkpoint(&connection) {
+            tracing::warn!(%error, "WAL checkpoint failed");
+        }
+    }
+}
+
+/// Write `group` in one transaction and answer each of its callers.
+fn commit_group(connection: &mut Connection, group: &mut Vec<Commit>) {
+    match write(connection, group) {
+        Ok(outcomes) => {
+            for (commit, outcome) in group.drain(..).zip(outcomes) {
+                if let Err(error) = &outcome {
+                    tracing::error!(%error, "a batch was refused by the database");
                 }
+                let _ = commit.done.send(outcome);
             }
-            Err(error) => {
-                let error = error.to_string();
-                tracing::error!(%error, batches = group.len(), "records not committed");
-                for commit in group.drain(..) {
-                    let _ = commit.done.send(Err(error.clone()));
-                }
+        }
+        Err(error) => {
+            let error = error.to_string();
+            tracing::error!(%error, batches = group.len(), "records not committed");
+            for commit in group.drain(..) {
+                let _ = commit.done.send(Err(error.clone()));
             }
         }
     }
@@ -582,6 +641,68 @@ mod tests {
         }
         writer.flush().await.unwrap();
         assert_eq!(store.count_fills().unwrap(), 100);
+        drop(writer);
+        thread.shutdown();
+    }
+
+    #[test]
+    fn the_writer_finishes_a_checkpoint_only_when_little_is_left() {
+        let pass = |wal_frames, copied_frames| CheckpointPass {
+            wal_frames,
+            copied_frames,
+        };
+        assert!(!pass(100, 100).needs_finishing(1_000), "WAL still short");
+        assert!(pass(1_000, 1_000).needs_finishing(1_000));
+        assert!(pass(5_000, 5_000 - FINISH_AT_MOST_FRAMES).needs_finishing(1_000));
+        assert!(
+            !pass(5_000, 4_000 - FINISH_AT_MOST_FRAMES).needs_finishing(1_000),
+            "too much left to copy between two transactions"
+        );
+    }
+
+    /// Under commits that never pause, the checkpointer's passes never
+    /// copy the last frame; the WAL still starts over, so it stays short.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_steady_stream_of_commits() {
+        const RESTART_BYTES: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) =
+            Writer::start_at(store.path(), store.synchronous(), RESTART_BYTES as i64).unwrap();
+        let wal = std::path::PathBuf::from(format!("{}-wal", store.path().display()));
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        let state = "x".repeat(2_000);
+        let mut tasks = Vec::new();
+        for bot in 0..8 {
+            let (writer, state) = (writer.clone(), state.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut written = 0;
+                while tokio::time::Instant::now() < until {
+                    let record = Record::BotState {
+                        bot_id: format!("bot-{bot}"),
+                        updated_at: written as i64,
+                        state: state.clone(),
+                    };
+                    writer.commit(vec![record]).await.unwrap();
+                    written += state.len() as u64;
+                }
+                written
+            }));
+        }
+        // The WAL file keeps its largest size when it starts over.
+        let mut written = 0;
+        for task in tasks {
+            written += task.await.unwrap();
+        }
+        let largest = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert!(
+            written > 40 * RESTART_BYTES,
+            "only {written} bytes written: the test proves nothing"
+        );
+        assert!(
+            largest < 12 * RESTART_BYTES,
+            "the WAL grew to {largest} bytes while {written} were written"
+        );
         drop(writer);
         thread.shutdown();
     }
