@@ -72,6 +72,18 @@ impl StrategyThreads {
     }
 }
 
+impl StrategyThreads {
+    /// Drop `value` on a strategy thread, without waiting: a plugin
+    /// instance's teardown (resetting its memory slot) is plugin work too,
+    /// and off the async workers it does not hold up the API.
+    pub fn dispose<T: Send + 'static>(&self, value: T) {
+        match &self.runtime {
+            Some(runtime) => drop(runtime.spawn_blocking(move || drop(value))),
+            None => drop(value),
+        }
+    }
+}
+
 impl Drop for StrategyThreads {
     fn drop(&mut self) {
         // May be dropped inside async code: do not wait for running jobs
@@ -95,5 +107,24 @@ mod tests {
             .unwrap();
         assert_eq!(name.as_deref(), Some("stratbox-strategy"));
         assert_eq!(threads.run(|| 6 * 7).await.unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn disposed_values_are_dropped_on_a_strategy_thread() {
+        struct Noted(std::sync::mpsc::Sender<Option<String>>);
+        impl Drop for Noted {
+            fn drop(&mut self) {
+                let _ = self
+                    .0
+                    .send(std::thread::current().name().map(str::to_string));
+            }
+        }
+        let threads = StrategyThreads::new(2).unwrap();
+        let (noted, dropped_on) = std::sync::mpsc::channel();
+        threads.dispose(Noted(noted));
+        let name = tokio::task::spawn_blocking(move || dropped_on.recv().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("stratbox-strategy"));
     }
 }

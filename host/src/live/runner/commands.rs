@@ -254,6 +254,7 @@ impl BotRunner {
         let record = self.config_record(&actor);
         match self.commit_command(point, Some(record)).await {
             Ok(snapshot) => {
+                self.context.threads.dispose(replaced);
                 match new_link {
                     Some(link) => self.attach(link),
                     // A rebuilt engine gets the link's check again.
