@@ -244,8 +244,9 @@ fn main() {
         config
     };
     // Each request changes a strategy parameter (slow 20 <-> 21), so every
-    // one is a real swap: a new instance, initialised and warmed up. wrk's
-    // Lua walks the bots in turn and flips the parameter each round.
+    // one is a real swap: a new instance, initialised and warmed up. Each
+    // wrk thread walks its own half of the bots (even or odd) and flips the
+    // parameter each round, so no two requests ask for the same change.
     let entries: Vec<String> = (0..BOTS)
         .map(|index| {
             format!(
@@ -259,7 +260,7 @@ fn main() {
     std::fs::write(
         spread.path(),
         format!(
-            "wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal bots = {{ {} }}\nlocal n = 0\nrequest = function()\n  n = n + 1\n  local bot = bots[(n % #bots) + 1]\n  local body = bot[2 + (math.floor(n / #bots) % 2)]\n  return wrk.format(\"PUT\", bot[1], nil, body)\nend\n",
+            "wrk.headers[\"Content-Type\"] = \"application/json\"\nlocal bots = {{ {} }}\nlocal threads = 0\nfunction setup(thread)\n  thread:set(\"lane\", threads)\n  threads = threads + 1\nend\nlocal n = 0\nrequest = function()\n  n = n + 1\n  local bot = bots[((2 * n + lane) % #bots) + 1]\n  local body = bot[2 + (math.floor(2 * n / #bots) % 2)]\n  return wrk.format(\"PUT\", bot[1], nil, body)\nend\n",
             entries.join(", ")
         ),
     )
