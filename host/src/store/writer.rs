@@ -651,12 +651,17 @@ mod tests {
             wal_frames,
             copied_frames,
         };
-        assert!(!pass(100, 100).needs_finishing(1_000), "WAL still short");
-        assert!(pass(1_000, 1_000).needs_finishing(1_000));
-        assert!(pass(5_000, 5_000 - FINISH_AT_MOST_FRAMES).needs_finishing(1_000));
+        let restart = 2_000;
+        assert!(!pass(100, 100).needs_finishing(restart), "WAL still short");
+        assert!(pass(restart, restart).needs_finishing(restart));
+        assert!(pass(5_000, 5_000 - FINISH_AT_MOST_FRAMES).needs_finishing(restart));
         assert!(
-            !pass(5_000, 4_000 - FINISH_AT_MOST_FRAMES).needs_finishing(1_000),
+            !pass(5_000, 4_000 - FINISH_AT_MOST_FRAMES).needs_finishing(restart),
             "too much left to copy between two transactions"
+        );
+        assert!(
+            pass(4 * restart, 0).needs_finishing(restart),
+            "a WAL four times too long starts over whatever is left"
         );
     }
 
