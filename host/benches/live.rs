@@ -6,7 +6,11 @@
 //!    (p50/p99 over all bots and candles, from the runners' latency
 //!    histogram, 25 µs buckets), CPU used as a share of the
 //!    machine's cores over the run, and resident memory per bot at the end.
-//!    Targets: p99 < 10 ms, CPU < 10%, < 2 MiB per bot. Run twice: in
+//!    Targets: p99 < 10 ms, CPU < 10%, < 2 MiB per bot. The window opens
+//!    once the bots have processed WARMUP_CANDLES candles (the first ones
+//!    after 1,000 bots start pay one-off costs: strategy threads starting,
+//!    instance memory touched for the first time); the p99 including them is
+//!    printed too. Run twice: in
 //!    memory, then with persistence on (every candle's records and each
 //!    bot's checkpoint committed to SQLite through the group-committing
 //!    writer before anything is published). STRATBOX_BENCH_STRATEGY_THREADS
@@ -37,6 +41,8 @@ use common::registry;
 
 const BOTS: usize = 1_000;
 const BURST: usize = 2_000;
+/// Candles each bot processes before the latency window opens.
+const WARMUP_CANDLES: u64 = 5;
 
 fn config(id: usize, feed: &str) -> BotConfig {
     let text = format!(
@@ -109,6 +115,16 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
         let (dir, plugin) = (data.path().to_path_buf(), registry(runtime));
         std::thread::spawn(move || backtest_jobs_until(&dir, &plugin, &done, &stop))
     });
+    // The first candles after 1,000 bots start pay one-off costs (strategy
+    // threads starting, each instance's memory touched for the first time):
+    // measured, reported, and left out of the steady-state figures.
+    let mut first = manager.watch("bot-0").expect("bot");
+    first
+        .wait_for(|s| s.candles_processed >= WARMUP_CANDLES)
+        .await
+        .expect("bot runs");
+    tokio::time::sleep(Duration::from_millis(300)).await; // the wave ends
+    let warm_mark = manager.latency().counts();
     let (cpu_start, wall_start) = (cpu_seconds(), Instant::now());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop_jobs.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -125,8 +141,10 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     let histogram = manager.latency();
     let candles = manager.get("bot-0").map_or(0, |s| s.candles_processed);
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
-    let p50 = histogram.percentile(0.50).unwrap_or(0);
-    let p99 = histogram.percentile(0.99).unwrap_or(0);
+    let p50 = histogram.percentile_since(&warm_mark, 0.50).unwrap_or(0);
+    let p99 = histogram.percentile_since(&warm_mark, 0.99).unwrap_or(0);
+    let p99_with_start = histogram.percentile(0.99).unwrap_or(0);
+    let measured: u64 = histogram.count() - warm_mark.iter().sum::<u64>();
     println!(
         "live benchmark: {BOTS} paper bots (ema-cross), one shared synthetic feed at 1 candle/s, {seconds} s, {}",
         if persist {
@@ -136,14 +154,17 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
         }
     );
     println!(
-        "  decisions measured:      {} ({candles} candles per bot)",
-        histogram.count()
+        "  decisions measured:      {measured} ({candles} candles per bot, the first {WARMUP_CANDLES} left out)"
     );
     println!("  latency p50:             {:>8.3} ms", p50 as f64 / 1e3);
     println!(
         "  latency p99:             {:>8.3} ms   target < 10 ms   {}",
         p99 as f64 / 1e3,
         verdict(p99 < 10_000)
+    );
+    println!(
+        "  p99 with the first {WARMUP_CANDLES} candles: {:>6.3} ms",
+        p99_with_start as f64 / 1e3
     );
     println!(
         "  CPU:                     {:>8.2} %    of {cores} cores, target < 10%   {}",

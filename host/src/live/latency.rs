@@ -34,14 +34,35 @@ impl LatencyHistogram {
     /// The latency (upper edge of its bucket, µs) below which a share `p`
     /// (0..=1) of the recorded decisions fall; `None` before any record.
     pub fn percentile(&self, p: f64) -> Option<u64> {
-        let total = self.count();
+        self.percentile_since(&[], p)
+    }
+
+    /// Every bucket's count now: a mark to measure from with
+    /// [`Self::percentile_since`] (e.g. past a warm-up).
+    pub fn counts(&self) -> Vec<u64> {
+        self.buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// As [`Self::percentile`], over the decisions recorded since `mark`
+    /// (from [`Self::counts`]; empty for all of them).
+    pub fn percentile_since(&self, mark: &[u64], p: f64) -> Option<u64> {
+        let counts: Vec<u64> = self
+            .counts()
+            .into_iter()
+            .enumerate()
+            .map(|(index, count)| count.saturating_sub(mark.get(index).copied().unwrap_or(0)))
+            .collect();
+        let total: u64 = counts.iter().sum();
         if total == 0 {
             return None;
         }
         let rank = ((total as f64 * p).ceil() as u64).max(1);
         let mut seen = 0;
-        for (index, bucket) in self.buckets.iter().enumerate() {
-            seen += bucket.load(Ordering::Relaxed);
+        for (index, count) in counts.iter().enumerate() {
+            seen += count;
             if seen >= rank {
                 return Some((index as u64 + 1) * BUCKET_US);
             }
@@ -67,5 +88,20 @@ mod tests {
         assert_eq!(histogram.percentile(0.99), Some(1000));
         histogram.record(10_000_000);
         assert_eq!(histogram.percentile(1.0), Some(250_000));
+    }
+
+    #[test]
+    fn percentiles_since_a_mark_leave_earlier_records_out() {
+        let histogram = LatencyHistogram::default();
+        for _ in 0..10 {
+            histogram.record(50_000); // a slow start
+        }
+        let mark = histogram.counts();
+        assert_eq!(histogram.percentile_since(&mark, 0.99), None);
+        for _ in 0..90 {
+            histogram.record(100);
+        }
+        assert_eq!(histogram.percentile_since(&mark, 0.99), Some(125));
+        assert_eq!(histogram.percentile(0.99), Some(50_025));
     }
 }
