@@ -28,7 +28,7 @@ impl LatencyHistogram {
     }
 
     pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+        self.counts_since(&[]).sum()
     }
 
     /// The latency (upper edge of its bucket, µs) below which a share `p`
@@ -40,28 +40,27 @@ impl LatencyHistogram {
     /// Every bucket's count now: a mark to measure from with
     /// [`Self::percentile_since`] (e.g. past a warm-up).
     pub fn counts(&self) -> Vec<u64> {
-        self.buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect()
+        self.counts_since(&[]).collect()
+    }
+
+    /// Each bucket's count less its count in `mark` (missing entries: 0).
+    fn counts_since<'a>(&'a self, mark: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
+        self.buckets.iter().enumerate().map(|(index, bucket)| {
+            let before = mark.get(index).copied().unwrap_or(0);
+            bucket.load(Ordering::Relaxed).saturating_sub(before)
+        })
     }
 
     /// As [`Self::percentile`], over the decisions recorded since `mark`
     /// (from [`Self::counts`]; empty for all of them).
     pub fn percentile_since(&self, mark: &[u64], p: f64) -> Option<u64> {
-        let counts: Vec<u64> = self
-            .counts()
-            .into_iter()
-            .enumerate()
-            .map(|(index, count)| count.saturating_sub(mark.get(index).copied().unwrap_or(0)))
-            .collect();
-        let total: u64 = counts.iter().sum();
+        let total: u64 = self.counts_since(mark).sum();
         if total == 0 {
             return None;
         }
         let rank = ((total as f64 * p).ceil() as u64).max(1);
         let mut seen = 0;
-        for (index, count) in counts.iter().enumerate() {
+        for (index, count) in self.counts_since(mark).enumerate() {
             seen += count;
             if seen >= rank {
                 return Some((index as u64 + 1) * BUCKET_US);
