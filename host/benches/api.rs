@@ -98,15 +98,31 @@ fn start_server() -> Server {
     }
 }
 
-/// Requests per second and latency percentiles from wrk's output.
+/// Requests per second and latency percentiles from wrk's output, and the
+/// server's CPU time per request (user + system, the bots' own work
+/// included): a figure a busy machine disturbs far less than throughput.
 struct WrkResult {
     requests_per_sec: f64,
     p50: String,
     p99: String,
     errors: String,
+    cpu_per_request: Duration,
 }
 
-fn wrk(url: &str, script: Option<&Path>) -> WrkResult {
+/// CPU time the process has used (user + system), from /proc (Linux
+/// reports it in USER_HZ, 100 ticks a second).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks =
+        |index: usize| -> u64 { fields.get(index).and_then(|f| f.parse().ok()).unwrap_or(0) };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+fn wrk(url: &str, script: Option<&Path>, server: u32) -> WrkResult {
     let mut command = Command::new("wrk");
     command.args([
         "-t2",
@@ -119,10 +135,12 @@ fn wrk(url: &str, script: Option<&Path>) -> WrkResult {
     if let Some(script) = script {
         command.arg("-s").arg(script);
     }
+    let cpu_before = cpu_time(server);
     let output = command
         .arg(url)
         .output()
         .expect("wrk runs (make bench installs it)");
+    let cpu = cpu_time(server).saturating_sub(cpu_before);
     let text = String::from_utf8_lossy(&output.stdout).to_string();
     let field = |prefix: &str| {
         text.lines()
@@ -135,7 +153,13 @@ fn wrk(url: &str, script: Option<&Path>) -> WrkResult {
         .filter(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
         .collect::<Vec<_>>()
         .join("; ");
+    let requests: u32 = text
+        .lines()
+        .find_map(|l| l.split_once(" requests in "))
+        .and_then(|(count, _)| count.trim().parse().ok())
+        .unwrap_or(0);
     WrkResult {
+        cpu_per_request: cpu / requests.max(1),
         requests_per_sec: field("Requests/sec:").parse().unwrap_or(0.0),
         p50: field("50%"),
         p99: field("99%"),
@@ -145,10 +169,11 @@ fn wrk(url: &str, script: Option<&Path>) -> WrkResult {
 
 fn report(name: &str, result: &WrkResult) {
     println!(
-        "{name:<34} {:>10.0} req/s   p50 {:>9}   p99 {:>9}   {}",
+        "{name:<34} {:>10.0} req/s   p50 {:>9}   p99 {:>9}   server CPU {:>4} us/req   {}",
         result.requests_per_sec,
         result.p50,
         result.p99,
+        result.cpu_per_request.as_micros(),
         if result.errors.is_empty() {
             "no errors"
         } else {
@@ -230,13 +255,20 @@ fn main() {
         .build()
         .unwrap();
     tokio.block_on(wait_until_running(&server.address));
+    let pid = server.child.id();
+    let idle = cpu_time(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    println!(
+        "server CPU with no requests (the bots' own work): {:.0}% of a core",
+        (cpu_time(pid) - idle).as_secs_f64() / 2.0 * 100.0
+    );
     println!("control API, {BOTS} paper bots running, wrk -t2 -c50 -d15s:");
     let base = format!("http://{}/api/v1", server.address);
     report(
         "GET /bots/{id}/status",
-        &wrk(&format!("{base}/bots/bot-007/status"), None),
+        &wrk(&format!("{base}/bots/bot-007/status"), None, pid),
     );
-    report("GET /bots", &wrk(&format!("{base}/bots"), None));
+    report("GET /bots", &wrk(&format!("{base}/bots"), None, pid));
 
     let config_of = |index: usize, slow: u32| -> serde_json::Value {
         let mut config = stratbox_host::domain::yaml::parse(&bot_yaml(index)).unwrap();
@@ -267,7 +299,11 @@ fn main() {
     .unwrap();
     report(
         "PUT /bots/{id}/config, 100 bots",
-        &wrk(&format!("{base}/bots/bot-000/config"), Some(spread.path())),
+        &wrk(
+            &format!("{base}/bots/bot-000/config"),
+            Some(spread.path()),
+            pid,
+        ),
     );
     let one = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
@@ -281,7 +317,11 @@ fn main() {
     .unwrap();
     report(
         "PUT /bots/{id}/config, one bot",
-        &wrk(&format!("{base}/bots/bot-007/config"), Some(one.path())),
+        &wrk(
+            &format!("{base}/bots/bot-007/config"),
+            Some(one.path()),
+            pid,
+        ),
     );
 
     let outcomes = tokio.block_on(async {
@@ -319,10 +359,16 @@ fn main() {
         if failures.is_empty() {
             "none lost or reordered".to_string()
         } else {
-            format!("FAILURES: {failures:?}")
+            format!(
+                "FAILURES in {} of {WS_CLIENTS} clients, the first: {}",
+                failures.len(),
+                failures[0]
+            )
         }
     );
     if !failures.is_empty() {
+        // `exit` skips destructors: stop the server first.
+        drop(server);
         std::process::exit(1);
     }
 }
