@@ -187,15 +187,9 @@ async fn apply(
         Outcome::ConfigApplied { version } => version,
         _ => reply.snapshot.config_version,
     };
-    let config = reply
-        .snapshot
-        .config
-        .as_ref()
-        .and_then(|c| serde_json::to_value(&**c).ok())
-        .unwrap_or_default();
     let mut response = axum::Json(ConfigApplied {
         version,
-        config,
+        config: reply.snapshot.config.clone(),
         status: BotStatus::from(&*reply.snapshot),
     })
     .into_response();

@@ -456,7 +456,10 @@ impl From<&ConfigVersion> for ConfigVersionView {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ConfigApplied {
     pub version: u64,
-    pub config: Value,
+    // Written straight from the config in force; documented as any JSON
+    // value, as the config history's entries are.
+    #[schemars(with = "Value")]
+    pub config: Option<std::sync::Arc<crate::domain::config::BotConfig>>,
     pub status: BotStatus,
 }
 

@@ -393,6 +393,8 @@ impl BotConfig {
     /// cannot express. Empty when the config is usable.
     pub fn check(&self) -> Vec<ConfigIssue> {
         let mut issues: Vec<ConfigIssue> = match serde_json::to_value(self) {
+            // The common case answers without collecting errors.
+            Ok(document) if BOT_SCHEMA.is_valid(&document) => Vec::new(),
             Ok(document) => BOT_SCHEMA
                 .iter_errors(&document)
                 .map(|error| ConfigIssue {

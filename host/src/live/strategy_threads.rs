@@ -32,10 +32,19 @@ pub fn default_max_threads() -> usize {
 #[error("strategy thread failed: {0}")]
 pub struct ThreadsGone(String);
 
+/// Disposed values gathered before a job of their own drops them.
+const DISPOSE_BATCH: usize = 8;
+
+/// Something handed to [`StrategyThreads::dispose`], waiting to be dropped.
+type Disposed = Box<dyn Send>;
+
 pub struct StrategyThreads {
     /// Only its blocking pool is used; its one async worker idles.
     runtime: Option<tokio::runtime::Runtime>,
     max_threads: usize,
+    /// Dropped by the next job, or by a job of their own once there are
+    /// [`DISPOSE_BATCH`]: no extra thread hop per disposal.
+    disposed: std::sync::Mutex<Vec<Disposed>>,
 }
 
 impl StrategyThreads {
@@ -50,6 +59,7 @@ impl StrategyThreads {
         Ok(Self {
             runtime: Some(runtime),
             max_threads,
+            disposed: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -65,22 +75,52 @@ impl StrategyThreads {
         let Some(runtime) = &self.runtime else {
             return Err(ThreadsGone("shut down".into()));
         };
+        let disposed = self.take_disposed();
         runtime
-            .spawn_blocking(job)
+            .spawn_blocking(move || {
+                let result = job();
+                drop(disposed);
+                result
+            })
             .await
             .map_err(|error| ThreadsGone(error.to_string()))
+    }
+
+    fn take_disposed(&self) -> Vec<Disposed> {
+        let mut disposed = self
+            .disposed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if disposed.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut *disposed)
+        }
     }
 }
 
 impl StrategyThreads {
     /// Drop `value` on a strategy thread, without waiting: a plugin
-    /// instance's teardown (resetting its memory slot) is plugin work too,
-    /// and off the async workers it does not hold up the API.
+    /// instance's teardown (handing its memory slot back) is plugin work
+    /// too, and off the async workers it does not hold up the API. The next
+    /// job drops it after its own work, or a job of its own once
+    /// [`DISPOSE_BATCH`] values wait.
     pub fn dispose<T: Send + 'static>(&self, value: T) {
-        match &self.runtime {
-            Some(runtime) => drop(runtime.spawn_blocking(move || drop(value))),
-            None => drop(value),
-        }
+        let Some(runtime) = &self.runtime else {
+            return drop(value);
+        };
+        let batch = {
+            let mut disposed = self
+                .disposed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            disposed.push(Box::new(value));
+            if disposed.len() < DISPOSE_BATCH {
+                return;
+            }
+            std::mem::take(&mut *disposed)
+        };
+        drop(runtime.spawn_blocking(move || drop(batch)));
     }
 }
 
@@ -121,10 +161,29 @@ mod tests {
         }
         let threads = StrategyThreads::new(2).unwrap();
         let (noted, dropped_on) = std::sync::mpsc::channel();
-        threads.dispose(Noted(noted));
-        let name = tokio::task::spawn_blocking(move || dropped_on.recv().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(name.as_deref(), Some("stratbox-strategy"));
+        // The next job drops what waits.
+        threads.dispose(Noted(noted.clone()));
+        assert!(dropped_on.try_recv().is_err(), "kept until a job runs");
+        threads.run(|| ()).await.unwrap();
+        assert_eq!(
+            dropped_on.try_recv().unwrap().as_deref(),
+            Some("stratbox-strategy")
+        );
+        // With no job coming, a full batch gets a job of its own.
+        for _ in 0..DISPOSE_BATCH {
+            threads.dispose(Noted(noted.clone()));
+        }
+        let names = tokio::task::spawn_blocking(move || {
+            (0..DISPOSE_BATCH)
+                .map(|_| dropped_on.recv().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        assert!(
+            names
+                .iter()
+                .all(|name| name.as_deref() == Some("stratbox-strategy"))
+        );
     }
 }
