@@ -260,7 +260,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(2));
     println!(
         "server CPU with no requests (the bots' own work): {:.0}% of a core",
-        (cpu_time(pid) - idle).as_secs_f64() / 2.0 * 100.0
+        cpu_time(pid).saturating_sub(idle).as_secs_f64() / 2.0 * 100.0
     );
     println!("control API, {BOTS} paper bots running, wrk -t2 -c50 -d15s:");
     let base = format!("http://{}/api/v1", server.address);

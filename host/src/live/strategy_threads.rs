@@ -87,15 +87,12 @@ impl StrategyThreads {
     }
 
     fn take_disposed(&self) -> Vec<Disposed> {
-        let mut disposed = self
-            .disposed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if disposed.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut *disposed)
-        }
+        std::mem::take(
+            &mut *self
+                .disposed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }
 
