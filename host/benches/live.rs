@@ -144,7 +144,7 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     let p50 = histogram.percentile_since(&warm_mark, 0.50).unwrap_or(0);
     let p99 = histogram.percentile_since(&warm_mark, 0.99).unwrap_or(0);
     let p99_with_start = histogram.percentile(0.99).unwrap_or(0);
-    let measured: u64 = histogram.count() - warm_mark.iter().sum::<u64>();
+    let measured = histogram.count_since(&warm_mark);
     println!(
         "live benchmark: {BOTS} paper bots (ema-cross), one shared synthetic feed at 1 candle/s, {seconds} s, {}",
         if persist {

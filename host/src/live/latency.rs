@@ -28,7 +28,12 @@ impl LatencyHistogram {
     }
 
     pub fn count(&self) -> u64 {
-        self.counts_since(&[]).sum()
+        self.count_since(&[])
+    }
+
+    /// Decisions recorded since `mark` (from [`Self::counts`]).
+    pub fn count_since(&self, mark: &[u64]) -> u64 {
+        self.counts_since(mark).sum()
     }
 
     /// The latency (upper edge of its bucket, µs) below which a share `p`
@@ -54,7 +59,7 @@ impl LatencyHistogram {
     /// As [`Self::percentile`], over the decisions recorded since `mark`
     /// (from [`Self::counts`]; empty for all of them).
     pub fn percentile_since(&self, mark: &[u64], p: f64) -> Option<u64> {
-        let total: u64 = self.counts_since(mark).sum();
+        let total = self.count_since(mark);
         if total == 0 {
             return None;
         }

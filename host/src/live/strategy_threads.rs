@@ -87,12 +87,14 @@ impl StrategyThreads {
     }
 
     fn take_disposed(&self) -> Vec<Disposed> {
-        std::mem::take(
-            &mut *self
-                .disposed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        std::mem::take(&mut *self.disposed())
+    }
+
+    /// What waits to be dropped (a panic elsewhere leaves it usable).
+    fn disposed(&self) -> std::sync::MutexGuard<'_, Vec<Disposed>> {
+        self.disposed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -107,10 +109,7 @@ impl StrategyThreads {
             return drop(value);
         };
         let batch = {
-            let mut disposed = self
-                .disposed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut disposed = self.disposed();
             disposed.push(Box::new(value));
             if disposed.len() < DISPOSE_BATCH {
                 return;
