@@ -288,12 +288,21 @@ async fn bots_are_created_once_committed_and_deleted() {
 async fn control_commands_follow_the_state_machine() {
     let api = test_api(unlimited()).await;
     api.send_json("POST", "/bots", &bot("c1")).await;
+    let listed_state = || async {
+        let list = api.get("/bots").await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+        list.body["items"][0]["state"].clone()
+    };
+    assert_eq!(listed_state().await, "stopped");
     let started = api.post("/bots/c1/start").await;
     assert_eq!(started.body["state"], "running", "{}", started.text);
+    // The list renders each snapshot once: it must follow every change.
+    assert_eq!(listed_state().await, "running");
     let again = api.post("/bots/c1/start").await;
     assert_eq!(again.status, StatusCode::OK, "a no-op succeeds");
     let killed = api.post("/bots/c1/kill").await;
     assert_eq!(killed.body["state"], "killed");
+    assert_eq!(listed_state().await, "killed");
     let refused = api.post("/bots/c1/start").await;
     assert_problem(&refused, 409);
     assert_eq!(refused.body["allowed_commands"], json!(["reset"]));

@@ -119,21 +119,23 @@ fn create_body_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Sc
     schemars::json_schema!({ "anyOf": [config, preset] })
 }
 
+/// A page of `Page<BotSummary>`, each summary as its snapshot rendered it.
 async fn list(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<axum::Json<Page<BotSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = query.limit()?;
     let after = query.cursor.clone().unwrap_or_default();
-    let bots = app.manager.list();
-    let rows: Vec<BotSummary> = bots
-        .iter()
+    let rows: Vec<_> = app
+        .manager
+        .list()
+        .into_iter()
         .filter(|s| &*s.id > after.as_str())
         .take(limit + 1)
-        .map(|s| BotSummary::from(&**s))
         .collect();
-    let (items, next_cursor) = split_page(rows, limit, |b| b.id.clone());
-    Ok(axum::Json(Page { items, next_cursor }))
+    let (rows, next_cursor) = split_page(rows, limit, |s| s.id.to_string());
+    let items = rows.iter().map(|s| BotSummary::json_of(s)).collect();
+    Ok(axum::Json(Page { items, next_cursor }).into_response())
 }
 
 /// The config a create body describes, presets merged (its shape checked;

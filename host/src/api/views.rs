@@ -89,6 +89,16 @@ pub fn state_name<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+impl BotSummary {
+    /// The summary of `snapshot` as JSON, rendered once per snapshot.
+    pub fn json_of(snapshot: &BotSnapshot) -> &serde_json::value::RawValue {
+        snapshot.summary_json.get_or_render(|| {
+            serde_json::value::to_raw_value(&BotSummary::from(snapshot))
+                .expect("a summary of strings and numbers serialises")
+        })
+    }
+}
+
 impl From<&BotSnapshot> for BotSummary {
     fn from(s: &BotSnapshot) -> Self {
         let initial = s.config.as_ref().map_or(s.equity, |c| c.capital.initial);

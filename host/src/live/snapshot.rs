@@ -1,10 +1,11 @@
 //! What readers see of a bot: an immutable snapshot the runner publishes
 //! after every candle batch and command. Readers never lock the runner.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rust_decimal::Decimal;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::domain::Order;
 use crate::domain::config::{BotConfig, Mode};
@@ -80,4 +81,58 @@ pub struct BotSnapshot {
     /// The config in force (version `config_version`).
     #[serde(skip)]
     pub config: Option<Arc<BotConfig>>,
+    /// The API's summary of this snapshot as JSON, rendered by the first
+    /// reader that asks for it.
+    #[serde(skip)]
+    pub summary_json: RenderedOnce,
+}
+
+/// JSON rendered from a snapshot at most once and shared by every later
+/// reader: the fleet list answers every bot on every request, while a bot
+/// publishes a new snapshot about once a candle. A clone starts empty, since
+/// a cloned snapshot may be changed before it is published.
+#[derive(Debug, Default)]
+pub struct RenderedOnce(OnceLock<Box<RawValue>>);
+
+impl RenderedOnce {
+    /// The rendering, made by `render` if this is the first call.
+    pub fn get_or_render(&self, render: impl FnOnce() -> Box<RawValue>) -> &RawValue {
+        self.0.get_or_init(render)
+    }
+}
+
+impl Clone for RenderedOnce {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_is_rendered_once_and_a_clone_renders_afresh() {
+        let snapshot = BotSnapshot::default();
+        let mut renders = 0;
+        for _ in 0..3 {
+            let json = snapshot.summary_json.get_or_render(|| {
+                renders += 1;
+                raw(r#"{"state":"stopped"}"#)
+            });
+            assert_eq!(json.get(), r#"{"state":"stopped"}"#);
+        }
+        assert_eq!(renders, 1);
+
+        let mut changed = snapshot.clone();
+        changed.state = BotState::Running;
+        let json = changed
+            .summary_json
+            .get_or_render(|| raw(r#"{"state":"running"}"#));
+        assert_eq!(json.get(), r#"{"state":"running"}"#);
+    }
 }

@@ -382,6 +382,7 @@ impl BotRunner {
                 .map(|c| c.name())
                 .collect(),
             config: Some(self.config.clone()),
+            summary_json: Default::default(),
         }
     }
 
