@@ -335,6 +335,21 @@ capital: { quote: USDT, initial: \"5000\" }
         .await;
     assert_problem(status, &body, 422);
     assert_eq!(pointers(&body), ["/fees/taker_bps"]);
+    // Overrides are an object to merge, not a document that replaces the preset.
+    let (status, body) = client
+        .post_json(
+            &server.url("/bots"),
+            &json!({ "preset": "fast-ema", "overrides": [1] }),
+        )
+        .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/overrides"], "{body}");
+    // A missing field is named by its own pointer.
+    let mut nameless = bot_json("nameless");
+    nameless.as_object_mut().unwrap().remove("strategy");
+    let (status, body) = client.post_json(&server.url("/bots"), &nameless).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/strategy"], "{body}");
 
     let (status, list) = client.get(&server.url("/bots?limit=2")).await;
     assert_eq!(status, 200);
@@ -1455,6 +1470,27 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     );
     let (status, body) = submit(json!({ "data": "BTCUSDT/1m" })).await;
     assert_problem(status, &body, 422);
+    let (status, body) = submit(json!({ "config": config })).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/data"], "a missing field's own pointer");
+    // Times as the CLI reads them; a range the data set cannot serve, or
+    // candles finer than the bot's timeframe, refused before queueing.
+    let in_range = |from: &str, to: &str| json!({ "config": config, "data": "BTCUSDT/1m", "from": from, "to": to });
+    for (body, pointer) in [
+        (in_range("yesterday", "2024-01-02"), "/from"),
+        (in_range("2024-01-02", "2024-01-01"), "/to"),
+        (in_range("2030-01-01", "2030-02-01"), "/from"),
+        (in_range("1000", "2000"), "/to"),
+    ] {
+        let (status, answer) = submit(body.clone()).await;
+        assert_problem(status, &answer, 422);
+        assert_eq!(pointers(&answer), [pointer], "{body}: {answer}");
+    }
+    let mut slower = config.clone();
+    slower["market"]["timeframe"] = json!("15m");
+    let (status, body) = submit(json!({ "config": slower, "data": "BTCUSDT/1m" })).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/data"], "{body}");
     let (_, listed) = client.get(&server.url("/backtests")).await;
     assert_eq!(listed["items"], json!([]));
 
@@ -1620,11 +1656,36 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     assert_eq!(pointers(&body), ["/params/colour"]);
     let (status, body) = submit(json!({
         "config": config, "data": "BTCUSDT/1m",
-        "params": { "fast": "1..100000:1", "slow": "1..100000:1" }
+        "params": { "fast": "1..5000:1", "slow": "2..5000:1" }
     }))
     .await;
     assert_problem(status, &body, 422);
     assert_eq!(pointers(&body), ["/params"]);
+    // Each range bounded before it is listed, and every value one the
+    // plugin's schema takes (fast: an integer from 1 to 10,000).
+    for (fast, refusal) in [
+        ("0..4000000000", "more than the 10000"),
+        ("abc", r#""abc" is refused"#),
+        ("0..3", "0 is refused"),
+        ("9990..10010:10", "10010 is refused"),
+    ] {
+        let (status, body) = submit(json!({
+            "config": config, "data": "BTCUSDT/1m", "params": { "fast": fast }
+        }))
+        .await;
+        assert_problem(status, &body, 422);
+        assert_eq!(pointers(&body), ["/params/fast"], "{fast}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(refusal), "{fast}: {body}");
+    }
+    // A walk-forward needs one training and one test window in the range.
+    let (status, body) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m", "params": { "fast": "2,3" },
+        "walk_forward": { "scheme": "rolling", "train": "90d", "test": "30d" }
+    }))
+    .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/walk_forward"], "{body}");
     let (_, listed) = client.get(&server.url("/optimizations")).await;
     assert_eq!(listed["items"], json!([]));
 
@@ -1644,6 +1705,32 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     })
     .await;
     assert_eq!(done["state"], "done", "{done}");
+
+    // Sets the schema takes but the strategy refuses (slow must exceed
+    // fast): every run fails, and so does the job.
+    let (status, doomed) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m",
+        "params": { "fast": "30,40", "slow": "10,20" }
+    }))
+    .await;
+    assert_eq!(status, 202, "{doomed}");
+    let doomed_id = doomed["id"].as_str().unwrap();
+    let failed = kind_until(&client, &server, "optimizations", doomed_id, |job| {
+        job["state"] != "queued" && job["state"] != "running"
+    })
+    .await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("every run failed"),
+        "{failed}"
+    );
+    let (status, _) = client
+        .delete(&server.url(&format!("/optimizations/{doomed_id}")))
+        .await;
+    assert_eq!(status, 204);
     let (status, result) = client
         .get(&server.url(&format!("/optimizations/{id}/result")))
         .await;

@@ -153,3 +153,99 @@ fn a_bad_config_is_one_line_with_its_pointer() {
         assert!(line.contains(expected), "{line}");
     }
 }
+
+/// A failure: exit code 1, one line on stderr, no panic; the line.
+fn one_line_error(run: &stratbox_tests::Run) -> String {
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let line = run.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "one line expected: {line}");
+    line.to_string()
+}
+
+#[test]
+fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let candles = dir.path().join("c.csv");
+    let run = stratbox(
+        &["data", "synth", "--count", "5000", "--out", s(&candles)],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
+    let bot = repo().join("config/bots/ema-cross-btc.yaml");
+
+    // Every value of a range must be one the plugin's schema takes (fast:
+    // an integer from 1 to 10,000), and a range is bounded before it is
+    // listed: refused before any run, not 20,001 failed runs and exit 0.
+    for (params, expected) in [
+        (["fast=abc", "slow=30"], r#"--param fast: "abc" is refused"#),
+        (["fast=0..3", "slow=30"], "--param fast: 0 is refused"),
+        (["fast=2..4000000000", "slow=30"], "more than the 10000"),
+        (["colour=1,2", "slow=30"], "has no parameter `colour`"),
+        // Values the schema takes, but no set the strategy accepts (slow
+        // must exceed fast): every run fails, and that is a failure.
+        (
+            ["fast=30,40", "slow=10,20"],
+            "every run failed, the first with:",
+        ),
+    ] {
+        let run = stratbox(
+            &[
+                "optimize",
+                "--bot",
+                s(&bot),
+                "--candles",
+                s(&candles),
+                "--plugins-dir",
+                s(&plugins),
+                "--param",
+                params[0],
+                "--param",
+                params[1],
+            ],
+            dir.path(),
+        );
+        let line = one_line_error(&run);
+        assert!(line.contains(expected), "{params:?}: {line}");
+    }
+
+    // 1m candles imported as 5m: refused at the file line of the first
+    // candle that is not 5 minutes after the one before, said once.
+    let data_dir = dir.path().join("data");
+    let import = |timeframe: &str| {
+        stratbox(
+            &[
+                "data",
+                "import",
+                s(&candles),
+                "--symbol",
+                "BTCUSDT",
+                "--timeframe",
+                timeframe,
+                "--data-dir",
+                s(&data_dir),
+            ],
+            dir.path(),
+        )
+    };
+    let line = one_line_error(&import("5m"));
+    assert!(line.contains("line 3: time"), "{line}");
+    assert_eq!(line.matches("line 3").count(), 1, "{line}");
+    let run = import("1m");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+
+    // Output piped into a reader that stops early (`| head`) ends the
+    // command quietly, without a panic.
+    let mut export = std::process::Command::new(stratbox_tests::binary())
+        .args(["data", "export", "BTCUSDT/1m", "--data-dir", s(&data_dir)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(export.stdout.take());
+    let ended = export.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&ended.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.trim().is_empty(), "{stderr}");
+}

@@ -18,6 +18,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if args.prints() {
+        end_quietly_when_the_reader_goes();
+    }
     // Two outputs: the terminal (level from STRATBOX_LOG, default warn) and
     // the log book the API serves (info and above, whatever the terminal shows).
     let logbook = LogBook::default();
@@ -39,5 +42,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Let a closed pipe end the process, as it ends other command-line tools
+/// (`stratbox data export ... | head`). Rust starts with SIGPIPE ignored,
+/// which turns the next print into a panic. The server keeps it ignored.
+fn end_quietly_when_the_reader_goes() {
+    // SAFETY: called first thing in main, before any thread starts; resetting
+    // a signal to its default action has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -17,11 +17,11 @@ use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
-use super::system::rfc3339;
 use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
 use crate::data::DataSetKey;
 use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::domain::parse_instant;
 use crate::research::{JobError, JobRequest};
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -84,9 +84,10 @@ pub struct BacktestRequest {
     pub bot_id: Option<String>,
     /// The data set, `SYMBOL/TIMEFRAME`.
     pub data: String,
-    /// First candle's open time (RFC 3339), inclusive.
+    /// First candle's open time (an RFC 3339 time, a YYYY-MM-DD date or
+    /// epoch ms), inclusive.
     pub from: Option<String>,
-    /// Candles opening before this time (RFC 3339).
+    /// Candles opening before this time (as `from`).
     pub to: Option<String>,
     /// What to do with a position open at the end.
     #[serde(default)]
@@ -97,6 +98,7 @@ impl From<JobError> for ApiError {
     fn from(error: JobError) -> Self {
         match error {
             JobError::NotFound(_) => ApiError::not_found(error.to_string()),
+            JobError::Unfit(issues) => ApiError::invalid(issues),
             JobError::DataSet(inner) => inner.into(),
             JobError::Io(_) => ApiError::internal(error.to_string()),
         }
@@ -171,21 +173,30 @@ pub(super) fn job_request(
     if !params.is_empty() {
         return Err(under("/config/strategy/params", params));
     }
-    let data = DataSetKey::parse(data).map_err(|error| {
-        ApiError::invalid(vec![ConfigIssue {
-            pointer: "/data".into(),
-            message: error.to_string(),
-        }])
-    })?;
-    Ok(JobRequest {
-        config,
-        plugin,
-        data,
-        from: rfc3339("from", from)?,
-        to: rfc3339("to", to)?,
-        end_of_run,
-        optimization: None,
-    })
+    let mut issues = Vec::new();
+    let mut issue = |pointer: &str, message: String| {
+        issues.push(ConfigIssue {
+            pointer: pointer.into(),
+            message,
+        })
+    };
+    let data = DataSetKey::parse(data).map_err(|error| issue("/data", error.to_string()));
+    let mut time = |pointer: &str, text: Option<&str>| {
+        text.and_then(|text| parse_instant(text).map_err(|m| issue(pointer, m)).ok())
+    };
+    let (from, to) = (time("/from", from), time("/to", to));
+    match data {
+        Ok(data) if issues.is_empty() => Ok(JobRequest {
+            config,
+            plugin,
+            data,
+            from,
+            to,
+            end_of_run,
+            optimization: None,
+        }),
+        _ => Err(ApiError::invalid(issues)),
+    }
 }
 
 /// Queue `job` (202 with its view).

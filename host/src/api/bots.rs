@@ -108,8 +108,9 @@ pub fn page_by_offset<T>(items: Vec<T>, query: &PageQuery) -> Result<Page<T>, Ap
 #[serde(deny_unknown_fields)]
 pub struct FromPreset {
     pub preset: String,
+    /// Merged into the preset's config (RFC 7396).
     #[serde(default)]
-    pub overrides: Value,
+    pub overrides: serde_json::Map<String, Value>,
 }
 
 /// The create body's schema: a bot config, or a preset with overrides.
@@ -158,7 +159,7 @@ pub fn resolve_create(app: &AppState, document: Value) -> Result<BotConfig, ApiE
                 }])
             })?;
         let mut merged = preset.config;
-        json_patch::merge(&mut merged, &request.overrides);
+        json_patch::merge(&mut merged, &Value::Object(request.overrides));
         merged
     } else {
         document

@@ -15,7 +15,7 @@ use super::auth::Role;
 use super::extract::{ApiPath, ApiQuery};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
-use super::system::rfc3339;
+use super::system::query_range;
 use super::views::{DataSetView, Page};
 use crate::data::{DataSetError, DataSetKey, DataSets, ImportError, parse_candles, write_candles};
 use crate::domain::Timeframe;
@@ -29,8 +29,14 @@ const UPLOAD_QUERY: &[(&str, &str)] = &[
     ("timeframe", "The candles' timeframe, e.g. 1m"),
 ];
 const RANGE_QUERY: &[(&str, &str)] = &[
-    ("from", "First candle's open time (RFC 3339), inclusive"),
-    ("to", "Last candle's open time (RFC 3339), inclusive"),
+    (
+        "from",
+        "First candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive",
+    ),
+    (
+        "to",
+        "Last candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive",
+    ),
 ];
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -125,7 +131,7 @@ async fn upload(
     let key = key_of(&symbol, &timeframe)?;
     let sets = data_sets(&app);
     let info = blocking(move || {
-        let candles = parse_candles(body.to_vec())
+        let candles = parse_candles(body.to_vec(), key.timeframe)
             .map_err(|error: ImportError| refused(error.line(), error.to_string()))?;
         Ok(sets.save(&key, &candles)?)
     })
@@ -145,8 +151,7 @@ async fn download(
     ApiQuery(query): ApiQuery<RangeQuery>,
 ) -> Result<Response, ApiError> {
     let key = key_of(&symbol, &timeframe)?;
-    let from = rfc3339("from", query.from.as_deref())?;
-    let to = rfc3339("to", query.to.as_deref())?;
+    let (from, to) = query_range(query.from.as_deref(), query.to.as_deref())?;
     let sets = data_sets(&app);
     let file_name = format!("{}_{}.csv", key.symbol, key.timeframe);
     let csv = blocking(move || {

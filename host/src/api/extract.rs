@@ -57,12 +57,7 @@ fn unsupported(accepted: &str) -> ApiError {
 
 /// Turn a parsed document into `T`; a wrong shape is a 422 naming the field.
 pub fn shape<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        ApiError::invalid(vec![crate::domain::config::ConfigIssue {
-            pointer: crate::domain::config::pointer_of(error.path()),
-            message: error.inner().to_string(),
-        }])
-    })
+    crate::domain::config::shape_of(value).map_err(|issue| ApiError::invalid(vec![issue]))
 }
 
 /// A document sent as JSON or YAML (`Content-Type` says which).

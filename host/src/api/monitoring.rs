@@ -20,7 +20,7 @@ use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
-use super::system::{LogsQuery, log_page, rfc3339};
+use super::system::{LogsQuery, log_page, query_range};
 use super::views::{
     BotStatus, EquityPointView, FillView, KillSwitchView, LogLineView, OrderChangeView,
     OrderDetail, OrderView, Page, PositionView, RiskView, RuleView, TradeView, ViolationView,
@@ -83,15 +83,27 @@ const ORDERS_QUERY: &[(&str, &str)] = &[
 ];
 
 const RANGE_QUERY: &[(&str, &str)] = &[
-    ("from", "RFC 3339 time; default: the beginning"),
-    ("to", "RFC 3339 time; default: now"),
+    (
+        "from",
+        "RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning",
+    ),
+    (
+        "to",
+        "RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now",
+    ),
     ("limit", "items per page (1 to 1000, default 100)"),
     ("cursor", "the next_cursor of the previous page"),
 ];
 
 const RECORDS_QUERY: &[(&str, &str)] = &[
-    ("from", "RFC 3339 time; default: the beginning"),
-    ("to", "RFC 3339 time; default: now"),
+    (
+        "from",
+        "RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning",
+    ),
+    (
+        "to",
+        "RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now",
+    ),
     (
         "order",
         "oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back)",
@@ -367,8 +379,8 @@ pub struct RangeQuery {
 impl RangeQuery {
     /// The range in epoch ms, and the paging part.
     fn split(self) -> Result<(i64, i64, PageQuery), ApiError> {
-        let from = rfc3339("from", self.from.as_deref())?.unwrap_or(i64::MIN);
-        let to = rfc3339("to", self.to.as_deref())?.unwrap_or(i64::MAX);
+        let (from, to) = query_range(self.from.as_deref(), self.to.as_deref())?;
+        let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
         let page = PageQuery {
             limit: self.limit,
             cursor: self.cursor,

@@ -27,7 +27,7 @@ use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
 use crate::domain::config::{BotConfig, ConfigIssue};
 use crate::research::optimization_job::{MAX_SETS, search_space};
-use crate::research::optimize::{ParamRange, Ranking};
+use crate::research::optimize::{ParamRange, Ranking, space_issues};
 use crate::research::walk_forward::{Scheme, parse_span};
 use crate::research::{OptimizationSpec, SamplerSpec, WalkForwardSpec};
 
@@ -99,9 +99,10 @@ pub struct OptimizationRequest {
     pub bot_id: Option<String>,
     /// The data set, `SYMBOL/TIMEFRAME`.
     pub data: String,
-    /// First candle's open time (RFC 3339), inclusive.
+    /// First candle's open time (an RFC 3339 time, a YYYY-MM-DD date or
+    /// epoch ms), inclusive.
     pub from: Option<String>,
-    /// Candles opening before this time (RFC 3339).
+    /// Candles opening before this time (as `from`).
     pub to: Option<String>,
     /// Parameter ranges by name: `MIN..MAX[:STEP]` or `A,B,C`. Empty or
     /// left out: every parameter the plugin's schema bounds or enumerates.
@@ -206,30 +207,15 @@ async fn submit(
         (request.from.as_deref(), request.to.as_deref()),
         EndOfRun::default(),
     )?;
-    // The search must fit the plugin: known parameters, a bounded size.
-    let schema = &job.plugin.info().params_schema;
-    let unknown: Vec<ConfigIssue> = spec
-        .params
-        .keys()
-        .filter(|name| schema["properties"].get(name.as_str()).is_none())
-        .map(|name| {
-            issue(
-                &format!("/params/{name}"),
-                format!("`{}` has no parameter `{name}`", job.plugin.info().name),
-            )
-        })
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::invalid(unknown));
-    }
+    // The search must fit the plugin: known parameters, values its schema
+    // takes, a bounded size.
     let space = search_space(&spec, &job.plugin)
         .map_err(|message| ApiError::invalid(vec![issue("/params", message)]))?;
     let combinations = space
         .values()
-        .map(|range| range.values().len())
-        .try_fold(1usize, usize::checked_mul);
+        .try_fold(1u64, |count, range| count.checked_mul(range.len()));
     if matches!(spec.sampler, SamplerSpec::Grid)
-        && combinations.is_none_or(|count| count > MAX_SETS)
+        && combinations.is_none_or(|count| count > MAX_SETS as u64)
     {
         return Err(ApiError::invalid(vec![issue(
             "/params",
@@ -237,6 +223,19 @@ async fn submit(
                 "the grid has more than {MAX_SETS} sets: narrow the ranges or use the random sampler"
             ),
         )]));
+    }
+    // Up to every value of every range through the schema: off the API's
+    // threads.
+    let (plugin, params) = (job.plugin.clone(), job.config.strategy.params.clone());
+    let refused: Vec<ConfigIssue> =
+        tokio::task::spawn_blocking(move || space_issues(&space, &plugin, &params))
+            .await
+            .map_err(|error| ApiError::internal(error.to_string()))?
+            .into_iter()
+            .map(|(name, message)| issue(&format!("/params/{name}"), message))
+            .collect();
+    if !refused.is_empty() {
+        return Err(ApiError::invalid(refused));
     }
     job.optimization = Some(spec);
     queue(&app, job).await

@@ -191,12 +191,7 @@ impl ServerSettings {
         } else {
             value
         };
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            vec![ConfigIssue {
-                pointer: crate::domain::config::pointer_of(e.path()),
-                message: e.inner().to_string(),
-            }]
-        })
+        crate::domain::config::shape_of(value).map_err(|issue| vec![issue])
     }
 }
 

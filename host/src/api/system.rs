@@ -80,7 +80,7 @@ pub const LOGS_QUERY: &[(&str, &str)] = &[
         "`plugin`, or a host module such as stratbox_host::live::runner",
     ),
     ("bot", "a bot id"),
-    ("since", "RFC 3339 time"),
+    ("since", "RFC 3339 time, YYYY-MM-DD date or epoch ms"),
     ("limit", "items per page (1 to 1000, default 100)"),
     ("cursor", "the next_cursor of the previous page"),
 ];
@@ -91,8 +91,8 @@ const AUDIT_QUERY: &[(&str, &str)] = &[
         "action",
         "part of the action, e.g. `stop` or `POST /api/v1/bots`",
     ),
-    ("from", "RFC 3339 time"),
-    ("to", "RFC 3339 time"),
+    ("from", "RFC 3339 time, YYYY-MM-DD date or epoch ms"),
+    ("to", "RFC 3339 time, YYYY-MM-DD date or epoch ms"),
     ("limit", "items per page (1 to 1000, default 100)"),
     ("cursor", "the next_cursor of the previous page"),
 ];
@@ -263,14 +263,29 @@ async fn system(State(app): State<AppState>) -> axum::Json<SystemView> {
     })
 }
 
-/// An optional RFC 3339 query parameter as epoch milliseconds.
-pub(super) fn rfc3339(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// An optional time query parameter (an RFC 3339 time, a `YYYY-MM-DD`
+/// date or epoch milliseconds) as epoch milliseconds.
+pub(super) fn query_time(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     text.map(|text| {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| t.timestamp_millis())
-            .map_err(|e| ApiError::bad_request(format!("{name} is not an RFC 3339 time: {e}")))
+        crate::domain::parse_instant(text)
+            .map_err(|message| ApiError::bad_request(format!("`{name}`: {message}")))
     })
     .transpose()
+}
+
+/// The `from` and `to` query parameters as epoch milliseconds; `to` before
+/// `from` is refused rather than answered with nothing.
+pub(super) fn query_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let (from, to) = (query_time("from", from)?, query_time("to", to)?);
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(ApiError::bad_request("`to` is before `from`"));
+    }
+    Ok((from, to))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -318,7 +333,7 @@ pub async fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineVi
         levels,
         component: query.component,
         bot_id: query.bot,
-        since: rfc3339("since", query.since.as_deref())?,
+        since: query_time("since", query.since.as_deref())?,
         before_id: page.numeric_cursor()?,
         limit: limit + 1,
     })?;
@@ -353,12 +368,13 @@ async fn audit(
         cursor: params.cursor,
     };
     let limit = page.limit()?;
+    let (from, to) = query_range(params.from.as_deref(), params.to.as_deref())?;
     app.settle_queued_writes().await;
     let rows = app.store.audit(&AuditQuery {
         actor: params.actor,
         action: params.action,
-        from: rfc3339("from", params.from.as_deref())?,
-        to: rfc3339("to", params.to.as_deref())?,
+        from,
+        to,
         before: page.numeric_cursor()?.map(|c| c as i64),
         limit: limit + 1,
     })?;

@@ -18,11 +18,7 @@ use crate::live::{BotSnapshot, LogLine};
 use crate::store::{AuditEntry, ConfigVersion, PresetRecord, StoredLogLine, TokenRecord};
 
 /// Epoch milliseconds as RFC 3339 UTC.
-pub fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::domain::format_instant as time;
 
 pub fn decimal(value: Decimal) -> String {
     value.normalize().to_string()

@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
 use stratbox_host::data::{DataSetKey, DataSets, read_candles};
-use stratbox_host::domain::CandleSeries;
 use stratbox_host::domain::config::{BotConfig, join_issues};
+use stratbox_host::domain::{CandleSeries, parse_instant};
 use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
 
 #[derive(Debug, Args)]
@@ -54,10 +54,10 @@ pub struct RunInput {
     #[arg(long, env = "STRATBOX_PLUGIN_DIR", default_value = "target/plugins")]
     plugins_dir: PathBuf,
     /// First candle to use: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_instant)]
     pub from: Option<i64>,
     /// Stop before this candle: RFC 3339 time, a date, or epoch ms.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_instant)]
     pub to: Option<i64>,
 }
 
@@ -111,25 +111,6 @@ enum EndOfRunArg {
     Value,
     /// Sell it with a final market order.
     Close,
-}
-
-pub(super) fn parse_time(text: &str) -> Result<i64, String> {
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(time.timestamp_millis());
-    }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-            .timestamp_millis());
-    }
-    Err(format!(
-        "`{text}` is not an RFC 3339 time, a YYYY-MM-DD date or epoch milliseconds"
-    ))
 }
 
 pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {

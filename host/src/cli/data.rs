@@ -9,7 +9,7 @@ use stratbox_host::data::{
 };
 use stratbox_host::domain::Timeframe;
 
-use super::backtest::parse_time;
+use stratbox_host::domain::parse_instant;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -53,10 +53,10 @@ pub struct ExportArgs {
     /// SYMBOL/TIMEFRAME, e.g. BTCUSDT/1m.
     name: String,
     /// First candle: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_instant)]
     from: Option<i64>,
     /// Last candle (inclusive): RFC 3339 time, a date, or epoch ms.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_instant)]
     to: Option<i64>,
     /// Output file (default: standard output).
     #[arg(long)]
@@ -120,8 +120,8 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let candles =
-        parse_candles(bytes).with_context(|| format!("{} is refused", args.file.display()))?;
+    let candles = parse_candles(bytes, key.timeframe)
+        .with_context(|| format!("{} is refused", args.file.display()))?;
     let info = DataSets::new(&args.data.data_dir)
         .save(&key, &candles)
         .with_context(|| format!("{} is refused", args.file.display()))?;

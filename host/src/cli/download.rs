@@ -16,8 +16,8 @@ use stratbox_host::data::{DataSetKey, DataSets, append_candles, read_candles};
 use stratbox_host::domain::{Candle, Timeframe};
 use stratbox_host::exchange::binance::{DownloadProgress, RestClient, download};
 
-use super::backtest::parse_time;
 use super::data::DataDirArg;
+use stratbox_host::domain::parse_instant;
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
@@ -26,10 +26,10 @@ pub struct DownloadArgs {
     #[arg(long)]
     timeframe: Timeframe,
     /// First candle: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_instant)]
     from: i64,
     /// Last candle (inclusive); default: the last closed one.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_instant)]
     to: Option<i64>,
     /// Binance REST base URL (without /api): the public market data
     /// deployment by default; https://api.binance.com or

@@ -68,6 +68,14 @@ enum Command {
     },
 }
 
+impl Cli {
+    /// Whether the command prints to be read by another program (piped into
+    /// `head`, say) rather than serving.
+    pub fn prints(&self) -> bool {
+        !matches!(self.command, Command::Serve(_))
+    }
+}
+
 /// Run a command; `logbook` receives the log lines the server shows.
 pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
     let runtime = |max_instances, call_observer| {

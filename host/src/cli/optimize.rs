@@ -13,7 +13,8 @@ use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
 use stratbox_host::research::SamplerSpec;
 use stratbox_host::research::optimize::{
-    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema, watched,
+    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
+    space_from_schema, space_issues, watched,
 };
 use stratbox_host::research::walk_forward::{
     Scheme, WindowResult, parse_span, walk_forward, windows,
@@ -107,6 +108,14 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     // Many runs over the same candles: worth having them in memory.
     let candles = args.input.candles()?.to_vec();
     let space = space(&args, &plugin.info().params_schema)?;
+    let refused = space_issues(&space, &plugin, &config.strategy.params);
+    if !refused.is_empty() {
+        let lines: Vec<String> = refused
+            .iter()
+            .map(|(name, message)| format!("--param {name}: {message}"))
+            .collect();
+        bail!("{}", lines.join("; "));
+    }
     let (trials, seed) = (args.trials, args.seed);
     let sampler = match args.sampler {
         Sampler::Grid => SamplerSpec::Grid,
@@ -171,6 +180,9 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         optimize(&study, &sets, done, cancel)
     });
     let took = started.elapsed();
+    if let Some(error) = every_run_failed(&trials) {
+        bail!("every run failed, the first with: {error}");
+    }
     print_ranking(&trials, args.top, &args.objective);
     eprintln!(
         "{} runs of {} candles on {threads} threads in {:.1} s ({:.0} ms per run)",

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::domain::Candle;
+use crate::domain::{Candle, Timeframe};
 
 const HEADER: [&str; 6] = ["ts", "open", "high", "low", "close", "volume"];
 const BINANCE_COLUMNS: usize = 12;
@@ -50,6 +50,16 @@ pub fn read_candles(path: &Path) -> Result<Vec<Candle>, CandleFileError> {
 
 /// Read every candle of CSV text from any reader.
 pub fn read_candles_from(reader: impl Read) -> Result<Vec<Candle>, CandleFileError> {
+    read_series_from(reader, None)
+}
+
+/// Read every candle of CSV text from any reader; with a `timeframe`, each
+/// must also open a whole number of its candles after the one before, so a
+/// file that breaks that is refused at the line that does.
+pub fn read_series_from(
+    reader: impl Read,
+    timeframe: Option<Timeframe>,
+) -> Result<Vec<Candle>, CandleFileError> {
     let mut csv = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -76,8 +86,12 @@ pub fn read_candles_from(reader: impl Read) -> Result<Vec<Candle>, CandleFileErr
         let candle = layout
             .parse(&record)
             .map_err(|reason| row_error(line, reason))?;
-        super::series::check_next(candles.last().map(|c: &Candle| c.ts), &candle)
-            .map_err(|reason| row_error(line, reason))?;
+        let previous = candles.last().map(|c: &Candle| c.ts);
+        super::series::check_next(previous, &candle).map_err(|reason| row_error(line, reason))?;
+        if let (Some(previous), Some(timeframe)) = (previous, timeframe) {
+            super::series::missing_between(previous, candle.ts, timeframe)
+                .map_err(|reason| row_error(line, reason))?;
+        }
         candles.push(candle);
     }
     if candles.is_empty() {

@@ -346,7 +346,7 @@ mod tests {
         let candles = synthesize(&SynthParams::new(5_000, 7));
         let mut csv = Vec::new();
         write_candles(&mut csv, &candles).unwrap();
-        let imported = parse_candles(csv).unwrap();
+        let imported = parse_candles(csv, btc().timeframe).unwrap();
         let info = sets.save(&btc(), &imported).unwrap();
         let loaded = sets.load(&btc()).unwrap();
         assert_eq!(loaded, candles);

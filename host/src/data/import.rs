@@ -3,17 +3,17 @@
 //! (ours or Binance klines).
 
 use super::arrow::{ArrowCandleError, read_arrow};
-use super::csv::{CandleFileError, read_candles_from};
-use crate::domain::Candle;
+use super::csv::{CandleFileError, read_series_from};
+use crate::domain::{Candle, Timeframe};
 
 /// The magic an Arrow IPC file starts with.
 const ARROW_MAGIC: &[u8] = b"ARROW1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
+    #[error(transparent)]
     Csv(#[from] CandleFileError),
-    #[error("{0}")]
+    #[error(transparent)]
     Arrow(#[from] ArrowCandleError),
 }
 
@@ -28,20 +28,20 @@ impl ImportError {
     }
 }
 
-/// Every candle in `bytes`; rows that are not candles are refused with
-/// their line (CSV) or row (Arrow). Order and spacing are checked when the
-/// candles are saved as a data set.
-pub fn parse_candles(bytes: Vec<u8>) -> Result<Vec<Candle>, ImportError> {
-    if bytes.starts_with(ARROW_MAGIC) {
-        let candles = read_arrow(arrow_buffer::Buffer::from_vec(bytes))?;
-        for (index, candle) in candles.iter().enumerate() {
-            candle.validate().map_err(|error| ArrowCandleError::Row {
-                row: index as u64 + 1,
-                reason: error.to_string(),
-            })?;
-        }
-        Ok(candles)
-    } else {
-        Ok(read_candles_from(bytes.as_slice())?)
+/// Every candle in `bytes`, as `timeframe`'s series: the first that is not
+/// a candle, is out of order or is not whole candles after the one before
+/// is refused with its line (CSV) or row (Arrow). (Saving the data set
+/// checks the series again.)
+pub fn parse_candles(bytes: Vec<u8>, timeframe: Timeframe) -> Result<Vec<Candle>, ImportError> {
+    if !bytes.starts_with(ARROW_MAGIC) {
+        return Ok(read_series_from(bytes.as_slice(), Some(timeframe))?);
     }
+    let candles = read_arrow(arrow_buffer::Buffer::from_vec(bytes))?;
+    super::series::check_series(&candles, timeframe).map_err(|(index, reason)| {
+        ArrowCandleError::Row {
+            row: index as u64 + 1,
+            reason,
+        }
+    })?;
+    Ok(candles)
 }

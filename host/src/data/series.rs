@@ -19,6 +19,20 @@ pub fn check_next(previous_ts: Option<i64>, candle: &Candle) -> Result<(), Strin
     }
 }
 
+/// How many `timeframe` candles are missing between one opening at
+/// `previous` and the next at `ts` (later), or why `ts` is not a whole
+/// number of candles after it.
+pub fn missing_between(previous: i64, ts: i64, timeframe: Timeframe) -> Result<u64, String> {
+    let apart = ts - previous;
+    let step = timeframe.millis();
+    if apart % step != 0 {
+        return Err(format!(
+            "time {ts} is {apart} ms after the previous candle, not a whole number of {timeframe} candles"
+        ));
+    }
+    Ok((apart / step - 1) as u64)
+}
+
 /// Missing candles in a series: where they are and how many in all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Gaps {
@@ -43,23 +57,13 @@ const LISTED_GAPS: usize = 20;
 /// A series' rows checked as one timeframe's candles; the first bad row is
 /// reported by its index (0-based) and why.
 pub fn check_series(candles: &[Candle], timeframe: Timeframe) -> Result<Gaps, (usize, String)> {
-    let step = timeframe.millis();
     let mut gaps = Gaps::default();
     let mut previous: Option<i64> = None;
     for (index, candle) in candles.iter().enumerate() {
         check_next(previous, candle).map_err(|reason| (index, reason))?;
         if let Some(previous) = previous {
-            let apart = candle.ts - previous;
-            if apart % step != 0 {
-                return Err((
-                    index,
-                    format!(
-                        "time {} is {apart} ms after the previous candle, not a whole number of {timeframe} candles",
-                        candle.ts
-                    ),
-                ));
-            }
-            let missing = (apart / step - 1) as u64;
+            let missing = missing_between(previous, candle.ts, timeframe)
+                .map_err(|reason| (index, reason))?;
             if missing > 0 {
                 gaps.count += 1;
                 gaps.missing += missing;

@@ -505,8 +505,7 @@ impl BotConfig {
     /// Deserialise a config document: its shape only (the types and
     /// names of its fields). [`BotConfig::check`] checks the rest.
     pub fn parse(value: Value) -> Result<Self, Vec<ConfigIssue>> {
-        serde_path_to_error::deserialize(value)
-            .map_err(|err| vec![issue(&pointer_of(err.path()), err.inner().to_string())])
+        shape_of(value).map_err(|issue| vec![issue])
     }
 
     /// Deserialise and check a config document.
@@ -636,7 +635,24 @@ impl BotConfig {
 }
 
 /// A serde path as a JSON Pointer.
-pub fn pointer_of(path: &serde_path_to_error::Path) -> String {
+/// Deserialise `value` as `T`; a wrong shape is one issue at the pointer of
+/// the field concerned (for a missing field, the field's own pointer).
+pub fn shape_of<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ConfigIssue> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let message = error.inner().to_string();
+        let mut pointer = pointer_of(error.path());
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            pointer.push('/');
+            pointer.push_str(&field.replace('~', "~0").replace('/', "~1"));
+        }
+        issue(&pointer, message)
+    })
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
     for segment in path.iter() {

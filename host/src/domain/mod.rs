@@ -5,6 +5,7 @@
 mod candle;
 pub mod config;
 pub mod decimal;
+mod instant;
 mod instrument;
 mod limits;
 mod order;
@@ -12,6 +13,7 @@ mod timeframe;
 pub mod yaml;
 
 pub use candle::{Candle, CandleError, CandleSeries, MAX_CANDLE_TS, MAX_CANDLE_VALUE};
+pub use instant::{format_instant, parse_instant};
 pub use instrument::InstrumentRules;
 pub use limits::PluginLimits;
 pub use order::{Fill, Liquidity, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};

@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use serde::{Deserialize, Serialize};
 
 use crate::backtest::{self, BacktestError, BacktestOptions, EndOfRun, Progress};
-use crate::data::{DataSetKey, DataSets};
-use crate::domain::CandleSeries;
-use crate::domain::config::BotConfig;
+use crate::data::{DataSetInfo, DataSetKey, DataSets};
+use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
+use crate::domain::{CandleSeries, Timeframe, format_instant};
 use crate::live::{EventBus, EventData};
 use crate::plugin::Plugin;
 
@@ -151,6 +151,80 @@ pub struct JobRequest {
     pub optimization: Option<OptimizationSpec>,
 }
 
+/// Why `request` cannot run on the data set `info` describes, found before
+/// it is queued rather than after: the data set's candles finer than the
+/// bot's timeframe, no candle in the range asked for, no walk-forward
+/// window in it.
+fn unfit(request: &JobRequest, info: &DataSetInfo) -> Vec<ConfigIssue> {
+    let mut found = Vec::new();
+    let mut issue = |pointer: &str, message: String| {
+        found.push(ConfigIssue {
+            pointer: pointer.into(),
+            message,
+        })
+    };
+    let step = info.timeframe.millis();
+    let bot_timeframe = &request.config.market.timeframe;
+    if bot_timeframe
+        .parse::<Timeframe>()
+        .is_ok_and(|timeframe| timeframe.millis() > step)
+    {
+        issue(
+            "/data",
+            format!(
+                "{} holds {} candles, finer than the bot's timeframe {bot_timeframe}: use {}/{bot_timeframe} candles",
+                request.data, info.timeframe, info.symbol
+            ),
+        );
+    }
+    let (first, end) = (info.first_ts, info.last_ts + step);
+    let from = request.from.unwrap_or(first).max(first);
+    let to = request.to.unwrap_or(end).min(end);
+    let held = || {
+        format!(
+            "{} holds candles from {} to {}",
+            request.data,
+            format_instant(info.first_ts),
+            format_instant(info.last_ts)
+        )
+    };
+    if let (Some(asked_from), Some(asked_to)) = (request.from, request.to)
+        && asked_to <= asked_from
+    {
+        issue("/to", "must be after `from`".into());
+    } else if request.from.is_some_and(|asked| asked > info.last_ts) {
+        issue(
+            "/from",
+            format!("no candle opens at or after it: {}", held()),
+        );
+    } else if request.to.is_some_and(|asked| asked <= info.first_ts) {
+        issue("/to", format!("no candle opens before it: {}", held()));
+    } else if let Some(walk) = request
+        .optimization
+        .as_ref()
+        .and_then(|spec| spec.walk_forward.as_ref())
+    {
+        let plan = super::walk_forward::windows(walk.scheme, from, to, walk.train_ms, walk.test_ms);
+        if plan.is_empty() {
+            issue(
+                "/walk_forward",
+                format!(
+                    "the selected {} days of candles hold no training window of {} days followed by a test window of {} days",
+                    days(to - from),
+                    days(walk.train_ms),
+                    days(walk.test_ms)
+                ),
+            );
+        }
+    }
+    found
+}
+
+/// Milliseconds as days, to a tenth.
+fn days(ms: i64) -> String {
+    format!("{:.1}", ms as f64 / 86_400_000.0)
+}
+
 /// What a finished job leaves.
 enum Finished {
     Backtest(Box<backtest::BacktestResult>, String),
@@ -161,6 +235,10 @@ enum Finished {
 pub enum JobError {
     #[error("no backtest {0}")]
     NotFound(String),
+    /// The job cannot run on its data set (each problem at the pointer of
+    /// the request field it concerns).
+    #[error("{}", join_issues(.0))]
+    Unfit(Vec<ConfigIssue>),
     #[error(transparent)]
     DataSet(#[from] crate::data::DataSetError),
     #[error("backtest storage: {0}")]
@@ -218,6 +296,10 @@ impl BacktestJobs {
     /// Queue a job; its record as it stands.
     pub fn submit(&self, request: JobRequest) -> Result<JobRecord, JobError> {
         let info = self.data_sets.info(&request.data)?;
+        let unfit = unfit(&request, &info);
+        if !unfit.is_empty() {
+            return Err(JobError::Unfit(unfit));
+        }
         static JOBS: AtomicU64 = AtomicU64::new(0);
         let created_ms = crate::live::wall_ms();
         let id = format!(

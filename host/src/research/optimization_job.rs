@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::jobs::{Headline, JobRecord, OptimizationSpec};
 use super::optimize::{
-    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, optimize, space_from_schema, watched,
+    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
+    space_from_schema, watched,
 };
 use super::walk_forward::{walk_forward, windows};
 use crate::backtest::{BacktestError, BacktestOptions, Progress};
@@ -95,6 +96,17 @@ pub fn run(
         return Err(BacktestError::Cancelled);
     }
     let name = ranking.name();
+    // (A walk-forward window keeps only its best run: its failures show as
+    // windows without one.)
+    if let Some(error) = result
+        .as_ref()
+        .ok()
+        .and_then(|trials| every_run_failed(trials))
+    {
+        return Err(BacktestError::Data(format!(
+            "every run failed, the first with: {error}"
+        )));
+    }
     Ok(match result {
         Ok(trials) => {
             let headline = headline(trials.first(), in_range.len());

@@ -37,32 +37,67 @@ pub enum ParamRange {
     Choice(Vec<Value>),
 }
 
+/// Values one parameter's range may hold: more than any search a person
+/// means, few enough to list (a wider range would be listed in memory).
+pub const MAX_RANGE_VALUES: u64 = 10_000;
+
 impl ParamRange {
+    /// How many values the range holds, without listing them.
+    pub fn len(&self) -> u64 {
+        match self {
+            ParamRange::Int { min, max, step } => {
+                let span = i128::from(*max) - i128::from(*min);
+                u64::try_from(span / i128::from((*step).max(1)) + 1).unwrap_or(u64::MAX)
+            }
+            // A hair of tolerance: (0.3 - 0.1) / 0.1 is 1.9999999999999998.
+            // (Saturates: a float that large casts to u64::MAX.)
+            ParamRange::Number { min, max, step } => {
+                (((max - min) / step + 1e-9).floor().max(0.0) as u64).saturating_add(1)
+            }
+            ParamRange::Choice(values) => values.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every value of the range, in order.
     pub fn values(&self) -> Vec<Value> {
         match self {
-            ParamRange::Int { min, max, step } => (0..)
-                .map(|i| min + i * step.max(&1))
-                .take_while(|v| v <= max)
+            ParamRange::Int { min, step, .. } => (0..self.len() as i64)
+                .map(|i| min + i * step)
                 .map(Value::from)
                 .collect(),
-            ParamRange::Number { min, max, step } => {
-                // A hair of tolerance: (0.3 - 0.1) / 0.1 is 1.9999999999999998.
-                let count = ((max - min) / step + 1e-9).floor().max(0.0) as u64;
-                (0..=count)
-                    .map(|i| {
-                        // Rounded to the step's decimals, so 0.1 steps read 0.3, not 0.30000000000000004.
-                        let value = min + i as f64 * step;
-                        Value::from((value * 1e9).round() / 1e9)
-                    })
-                    .collect()
-            }
+            ParamRange::Number { min, step, .. } => (0..self.len())
+                .map(|i| {
+                    // Rounded to the step's decimals, so 0.1 steps read 0.3, not 0.30000000000000004.
+                    let value = min + i as f64 * step;
+                    Value::from((value * 1e9).round() / 1e9)
+                })
+                .collect(),
             ParamRange::Choice(values) => values.clone(),
         }
     }
 
-    /// `MIN..MAX[:STEP]` (integers when all are) or `A,B,C`.
+    /// `MIN..MAX[:STEP]` (integers when all are) or `A,B,C`, holding at
+    /// most [`MAX_RANGE_VALUES`] values.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let range = Self::parse_unbounded(text)?;
+        match range.len() {
+            count if count > MAX_RANGE_VALUES => Err(format!(
+                "`{text}` holds {} values, more than the {MAX_RANGE_VALUES} a range may: narrow it or raise the step",
+                if count == u64::MAX {
+                    "too many".to_string()
+                } else {
+                    count.to_string()
+                }
+            )),
+            _ => Ok(range),
+        }
+    }
+
+    fn parse_unbounded(text: &str) -> Result<Self, String> {
         if let Some((min, rest)) = text.split_once("..") {
             let (max, step) = rest
                 .split_once(':')
@@ -147,6 +182,45 @@ fn resolve_ref<'a>(schema: &'a Value, property: &'a Value) -> &'a Value {
         .and_then(|path| path.strip_prefix('#'))
         .and_then(|pointer| schema.pointer(pointer))
         .unwrap_or(property)
+}
+
+/// Why `space` cannot be searched with `plugin` from the bot's `params`,
+/// by parameter name: a parameter the plugin does not have, or the first
+/// value of the range its schema refuses. Empty when every set is valid
+/// as far as each parameter goes.
+pub fn space_issues(space: &SearchSpace, plugin: &Plugin, params: &Value) -> Vec<(String, String)> {
+    let info = plugin.info();
+    let mut found = Vec::new();
+    for (name, range) in space {
+        if info.params_schema["properties"].get(name).is_none() {
+            found.push((
+                name.clone(),
+                format!("`{}` has no parameter `{name}`", info.name),
+            ));
+            continue;
+        }
+        let mut trial = Value::Object(params.as_object().cloned().unwrap_or_default());
+        for value in range.values() {
+            if let Some(set) = trial.as_object_mut() {
+                set.insert(name.clone(), value.clone());
+            }
+            if let Some(issue) = plugin.validate_params(&trial).into_iter().next() {
+                found.push((
+                    name.clone(),
+                    format!("{value} is refused: {}", issue.message),
+                ));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// The first run's error when every run failed: a study that ranked
+/// nothing because nothing ran is a failure, not a result.
+pub fn every_run_failed(trials: &[Trial]) -> Option<&str> {
+    let first = trials.first()?.error.as_deref()?;
+    trials.iter().all(|t| t.error.is_some()).then_some(first)
 }
 
 /// Every combination of the space's values (the last parameter varies
@@ -507,6 +581,30 @@ mod tests {
         );
         assert!(ParamRange::parse("9..3").is_err());
         assert!(ParamRange::parse("1..5:0").is_err());
+    }
+
+    #[test]
+    fn ranges_are_bounded_before_they_are_listed() {
+        assert_eq!(ParamRange::parse("1..10000").unwrap().len(), 10_000);
+        for wide in [
+            "1..10001",
+            "0..4000000000",
+            "-9223372036854775808..9223372036854775807",
+            "0..1e300:1e-300",
+            "0.0..1.0:0.00001",
+        ] {
+            let refused = ParamRange::parse(wide).unwrap_err();
+            assert!(refused.contains("more than the 10000"), "{wide}: {refused}");
+        }
+        let top = ParamRange::parse("9223372036854775800..9223372036854775807:3").unwrap();
+        assert_eq!(
+            top.values(),
+            [
+                json!(9223372036854775800i64),
+                json!(9223372036854775803i64),
+                json!(9223372036854775806i64)
+            ]
+        );
     }
 
     #[test]

@@ -1070,9 +1070,12 @@ export interface components {
              * @default value_at_last_close
              */
             end_of_run?: components["schemas"]["EndOfRun"];
-            /** @description First candle's open time (RFC 3339), inclusive. */
+            /**
+             * @description First candle's open time (an RFC 3339 time, a YYYY-MM-DD date or
+             *     epoch ms), inclusive.
+             */
             from?: string | null;
-            /** @description Candles opening before this time (RFC 3339). */
+            /** @description Candles opening before this time (as `from`). */
             to?: string | null;
         };
         /** @description A backtest job. */
@@ -1724,8 +1727,13 @@ export interface components {
          *     (RFC 7396), validated as a whole.
          */
         FromPreset: {
-            /** @default null */
-            overrides?: unknown;
+            /**
+             * @description Merged into the preset's config (RFC 7396).
+             * @default {}
+             */
+            overrides?: {
+                [key: string]: unknown;
+            };
             preset: string;
         };
         GapView: {
@@ -1933,7 +1941,10 @@ export interface components {
             config?: unknown;
             /** @description The data set, `SYMBOL/TIMEFRAME`. */
             data: string;
-            /** @description First candle's open time (RFC 3339), inclusive. */
+            /**
+             * @description First candle's open time (an RFC 3339 time, a YYYY-MM-DD date or
+             *     epoch ms), inclusive.
+             */
             from?: string | null;
             /**
              * Format: uint
@@ -1961,7 +1972,7 @@ export interface components {
              *     model of the runs finished so far).
              */
             sampler?: components["schemas"]["SamplerSpec"] | null;
-            /** @description Candles opening before this time (RFC 3339). */
+            /** @description Candles opening before this time (as `from`). */
             to?: string | null;
             /** @description Walk forward instead of one optimisation over the whole range. */
             walk_forward?: components["schemas"]["WalkForwardRequest"] | null;
@@ -2410,9 +2421,9 @@ export interface operations {
                 actor?: string;
                 /** @description part of the action, e.g. `stop` or `POST /api/v1/bots` */
                 action?: string;
-                /** @description RFC 3339 time */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms */
                 from?: string;
-                /** @description RFC 3339 time */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms */
                 to?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;
@@ -4326,9 +4337,9 @@ export interface operations {
     get_bots__id__equity: {
         parameters: {
             query?: {
-                /** @description RFC 3339 time; default: the beginning */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning */
                 from?: string;
-                /** @description RFC 3339 time; default: now */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now */
                 to?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;
@@ -4402,9 +4413,9 @@ export interface operations {
     get_bots__id__fills: {
         parameters: {
             query?: {
-                /** @description RFC 3339 time; default: the beginning */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning */
                 from?: string;
-                /** @description RFC 3339 time; default: now */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now */
                 to?: string;
                 /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
                 order?: string;
@@ -4593,7 +4604,7 @@ export interface operations {
                 component?: string;
                 /** @description a bot id */
                 bot?: string;
-                /** @description RFC 3339 time */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms */
                 since?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;
@@ -5804,9 +5815,9 @@ export interface operations {
     get_bots__id__trades: {
         parameters: {
             query?: {
-                /** @description RFC 3339 time; default: the beginning */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning */
                 from?: string;
-                /** @description RFC 3339 time; default: now */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now */
                 to?: string;
                 /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
                 order?: string;
@@ -6059,9 +6070,9 @@ export interface operations {
     get_data__symbol___timeframe: {
         parameters: {
             query?: {
-                /** @description First candle's open time (RFC 3339), inclusive */
+                /** @description First candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive */
                 from?: string;
-                /** @description Last candle's open time (RFC 3339), inclusive */
+                /** @description Last candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive */
                 to?: string;
             };
             header?: never;
@@ -6532,7 +6543,7 @@ export interface operations {
                 component?: string;
                 /** @description a bot id */
                 bot?: string;
-                /** @description RFC 3339 time */
+                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms */
                 since?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;

@@ -1,0 +1,57 @@
+//! Points in time as people write them: an RFC 3339 time, a `YYYY-MM-DD`
+//! date (its midnight, UTC) or epoch milliseconds. The CLI's options and
+//! the API's time parameters read them the same way, and every answer
+//! writes them as RFC 3339 UTC.
+
+/// `text` as epoch milliseconds.
+pub fn parse_instant(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.timestamp_millis());
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis());
+    }
+    Err(format!(
+        "`{text}` is not an RFC 3339 time, a YYYY-MM-DD date or epoch milliseconds"
+    ))
+}
+
+/// Epoch milliseconds as RFC 3339 UTC, to the millisecond.
+pub fn format_instant(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_dates_and_epoch_milliseconds_name_the_same_instant() {
+        let midnight = 1_704_067_200_000;
+        assert_eq!(parse_instant("2024-01-01T00:00:00Z"), Ok(midnight));
+        assert_eq!(parse_instant("2024-01-01T01:00:00+01:00"), Ok(midnight));
+        assert_eq!(parse_instant("2024-01-01"), Ok(midnight));
+        assert_eq!(parse_instant("1704067200000"), Ok(midnight));
+        assert_eq!(format_instant(midnight), "2024-01-01T00:00:00.000Z");
+        assert_eq!(
+            parse_instant(&format_instant(midnight + 1)),
+            Ok(midnight + 1)
+        );
+        for bad in ["yesterday", "", "2024-13-01", "2024-01-01T00:00"] {
+            let refused = parse_instant(bad).unwrap_err();
+            assert!(
+                refused.contains("is not an RFC 3339 time"),
+                "{bad}: {refused}"
+            );
+        }
+    }
+}
