@@ -529,6 +529,27 @@ async fn config_changes_are_validated_versioned_and_conditional() {
     assert_eq!(response.headers()["content-type"], "application/yaml");
     assert!(response.text().await.unwrap().contains("plugin: ema-cross"));
 
+    // Every problem in one answer: types and ranges at once, the config's
+    // rules with its plugin's parameters; nothing changes.
+    let mut broken = config.clone();
+    broken["risk"]["max_open_orders"] = json!(-1);
+    broken["risk"]["cooldown_after_loss"] = json!("soon");
+    let (status, body) = client.put_json(&url, &broken).await;
+    assert_problem(status, &body, 422);
+    let found = pointers(&body);
+    for pointer in ["/risk/max_open_orders", "/risk/cooldown_after_loss"] {
+        assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
+    }
+    let mut broken = config.clone();
+    broken["strategy"]["params"]["fast"] = json!("a");
+    broken["capital"]["initial"] = json!("-1");
+    let (status, body) = client.put_json(&url, &broken).await;
+    assert_problem(status, &body, 422);
+    let found = pointers(&body);
+    for pointer in ["/strategy/params/fast", "/capital/initial"] {
+        assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
+    }
+
     // JSON, hot-swapped while running.
     config["strategy"]["params"]["fast"] = json!(4);
     let (status, applied) = client.put_json(&url, &config).await;
@@ -1473,6 +1494,24 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     let (status, body) = submit(json!({ "config": config })).await;
     assert_problem(status, &body, 422);
     assert_eq!(pointers(&body), ["/data"], "a missing field's own pointer");
+    // Every problem of the request in one answer.
+    let mut broken = config.clone();
+    broken["strategy"]["params"]["fast"] = json!("a");
+    broken["capital"]["initial"] = json!("-1");
+    let (status, body) = submit(json!({ "config": broken, "data": "NOPE", "from": "x" })).await;
+    assert_problem(status, &body, 422);
+    let mut found = pointers(&body);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "/config/capital/initial",
+            "/config/strategy/params/fast",
+            "/data",
+            "/from"
+        ],
+        "{body}"
+    );
     // Times as the CLI reads them; a range the data set cannot serve, or
     // candles finer than the bot's timeframe, refused before queueing.
     let in_range = |from: &str, to: &str| json!({ "config": config, "data": "BTCUSDT/1m", "from": from, "to": to });

@@ -3,6 +3,8 @@
 //! whole before it is queued (202), runs on the backtest workers, reports
 //! its progress, can be cancelled, and keeps its full result.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,7 @@ use crate::backtest::EndOfRun;
 use crate::data::DataSetKey;
 use crate::domain::config::{BotConfig, ConfigIssue};
 use crate::domain::parse_instant;
+use crate::plugin::Plugin;
 use crate::research::{JobError, JobRequest};
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -106,53 +109,65 @@ impl From<JobError> for ApiError {
 }
 
 /// Issues of a nested document, with pointers from the request's root.
-pub(super) fn under(prefix: &str, issues: Vec<ConfigIssue>) -> ApiError {
-    ApiError::invalid(
-        issues
-            .into_iter()
-            .map(|issue| ConfigIssue {
-                pointer: format!("{prefix}{}", issue.pointer),
-                message: issue.message,
-            })
-            .collect(),
-    )
+fn nested(prefix: &str, issues: Vec<ConfigIssue>) -> impl Iterator<Item = ConfigIssue> {
+    issues.into_iter().map(move |issue| ConfigIssue {
+        pointer: format!("{prefix}{}", issue.pointer),
+        message: issue.message,
+    })
 }
 
-/// The config a request backtests: the one it gives, or a bot's.
-pub(super) fn config_of(
+/// The config a request backtests (the one it gives, checked with its
+/// plugin's parameters, or a bot's) and its plugin; every problem found.
+fn config_of(
     app: &AppState,
     config: &Option<Value>,
     bot_id: &Option<String>,
-) -> Result<BotConfig, ApiError> {
-    match (config, bot_id) {
+) -> Result<(BotConfig, Arc<Plugin>), Vec<ConfigIssue>> {
+    let registry = app.manager.registry();
+    let registry = registry
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let config = match (config, bot_id) {
         (Some(document), None) => {
             let mut document = document.clone();
             if let Some(object) = document.as_object_mut() {
                 object.entry("id").or_insert_with(|| "backtest".into());
                 object.entry("name").or_insert_with(|| "backtest".into());
             }
-            BotConfig::from_value(document).map_err(|issues| under("/config", issues))
+            let config = BotConfig::parse(document)
+                .map_err(|issues| nested("/config", issues).collect::<Vec<_>>())?;
+            let issues = registry.every_issue(&config, config.check());
+            if !issues.is_empty() {
+                return Err(nested("/config", issues).collect());
+            }
+            config
         }
         (None, Some(id)) => app
             .manager
             .get(id)
             .and_then(|snapshot| snapshot.config.as_deref().cloned())
             .ok_or_else(|| {
-                ApiError::invalid(vec![ConfigIssue {
+                vec![ConfigIssue {
                     pointer: "/bot_id".into(),
                     message: format!("no bot `{id}`"),
-                }])
-            }),
-        _ => Err(ApiError::invalid(vec![ConfigIssue {
-            pointer: String::new(),
-            message: "give either `config` or `bot_id`".into(),
-        }])),
-    }
+                }]
+            })?,
+        _ => {
+            return Err(vec![ConfigIssue {
+                pointer: String::new(),
+                message: "give either `config` or `bot_id`".into(),
+            }]);
+        }
+    };
+    let plugin = registry
+        .resolve_for(&config)
+        .map_err(|issue| nested("/config", vec![issue]).collect::<Vec<_>>())?;
+    Ok((config, plugin))
 }
 
 /// What every job needs: the config (given or a bot's), its plugin with the
-/// parameters checked, the data set and the range; each problem at its
-/// pointer.
+/// parameters checked, the data set and the range; every problem at its
+/// pointer, in one answer.
 pub(super) fn job_request(
     app: &AppState,
     config: &Option<Value>,
@@ -161,19 +176,8 @@ pub(super) fn job_request(
     (from, to): (Option<&str>, Option<&str>),
     end_of_run: EndOfRun,
 ) -> Result<JobRequest, ApiError> {
-    let config = config_of(app, config, bot_id)?;
-    let plugin = app
-        .manager
-        .registry()
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .resolve_for(&config)
-        .map_err(|issue| under("/config", vec![issue]))?;
-    let params = plugin.validate_params(&config.strategy.params);
-    if !params.is_empty() {
-        return Err(under("/config/strategy/params", params));
-    }
     let mut issues = Vec::new();
+    let config = config_of(app, config, bot_id).map_err(|found| issues.extend(found));
     let mut issue = |pointer: &str, message: String| {
         issues.push(ConfigIssue {
             pointer: pointer.into(),
@@ -185,8 +189,8 @@ pub(super) fn job_request(
         text.and_then(|text| parse_instant(text).map_err(|m| issue(pointer, m)).ok())
     };
     let (from, to) = (time("/from", from), time("/to", to));
-    match data {
-        Ok(data) if issues.is_empty() => Ok(JobRequest {
+    match (config, data) {
+        (Ok((config, plugin)), Ok(data)) if issues.is_empty() => Ok(JobRequest {
             config,
             plugin,
             data,

@@ -57,7 +57,7 @@ fn unsupported(accepted: &str) -> ApiError {
 
 /// Turn a parsed document into `T`; a wrong shape is a 422 naming the field.
 pub fn shape<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    crate::domain::config::shape_of(value).map_err(|issue| ApiError::invalid(vec![issue]))
+    crate::domain::config::shape_of(&value).map_err(|issue| ApiError::invalid(vec![issue]))
 }
 
 /// A document sent as JSON or YAML (`Content-Type` says which).

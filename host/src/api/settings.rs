@@ -191,7 +191,7 @@ impl ServerSettings {
         } else {
             value
         };
-        crate::domain::config::shape_of(value).map_err(|issue| vec![issue])
+        crate::domain::config::shape_of(&value).map_err(|issue| vec![issue])
     }
 }
 

@@ -393,15 +393,7 @@ impl BotConfig {
     /// cannot express. Empty when the config is usable.
     pub fn check(&self) -> Vec<ConfigIssue> {
         let mut issues: Vec<ConfigIssue> = match serde_json::to_value(self) {
-            // The common case answers without collecting errors.
-            Ok(document) if BOT_SCHEMA.is_valid(&document) => Vec::new(),
-            Ok(document) => BOT_SCHEMA
-                .iter_errors(&document)
-                .map(|error| ConfigIssue {
-                    pointer: error.instance_path().to_string(),
-                    message: error.to_string(),
-                })
-                .collect(),
+            Ok(document) => super::schema_issues(&BOT_SCHEMA, &document),
             Err(error) => vec![issue("", error.to_string())],
         };
         if RESERVED_IDS.contains(&self.id.as_str()) {
@@ -505,7 +497,11 @@ impl BotConfig {
     /// Deserialise a config document: its shape only (the types and
     /// names of its fields). [`BotConfig::check`] checks the rest.
     pub fn parse(value: Value) -> Result<Self, Vec<ConfigIssue>> {
-        shape_of(value).map_err(|issue| vec![issue])
+        shape_of(&value).map_err(|first| {
+            // serde stops at the first problem; the schema names them all.
+            let every = super::schema_issues(&BOT_SCHEMA, &value);
+            if every.is_empty() { vec![first] } else { every }
+        })
     }
 
     /// Deserialise and check a config document.
@@ -637,7 +633,7 @@ impl BotConfig {
 /// A serde path as a JSON Pointer.
 /// Deserialise `value` as `T`; a wrong shape is one issue at the pointer of
 /// the field concerned (for a missing field, the field's own pointer).
-pub fn shape_of<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ConfigIssue> {
+pub fn shape_of<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, ConfigIssue> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let message = error.inner().to_string();
         let mut pointer = pointer_of(error.path());

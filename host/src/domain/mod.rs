@@ -9,6 +9,7 @@ mod instant;
 mod instrument;
 mod limits;
 mod order;
+mod schema_issues;
 mod timeframe;
 pub mod yaml;
 
@@ -17,4 +18,5 @@ pub use instant::{format_instant, parse_instant};
 pub use instrument::InstrumentRules;
 pub use limits::PluginLimits;
 pub use order::{Fill, Liquidity, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};
+pub use schema_issues::schema_issues;
 pub use timeframe::{Timeframe, TimeframeError};

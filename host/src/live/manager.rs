@@ -247,17 +247,20 @@ impl BotManager {
         config: BotConfig,
         version: u64,
     ) -> Result<(BotRunner, watch::Receiver<Arc<BotSnapshot>>, Arc<Urgent>), ManagerError> {
-        let issues = config.check();
-        if !issues.is_empty() {
-            return Err(CommandError::Invalid(issues).into());
-        }
-        let plugin = self
-            .context
-            .registry
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .resolve_for(&config)
-            .map_err(|issue| CommandError::Invalid(vec![issue]))?;
+        let plugin = {
+            let registry = self
+                .context
+                .registry
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let issues = config.check();
+            if !issues.is_empty() {
+                return Err(CommandError::Invalid(registry.every_issue(&config, issues)).into());
+            }
+            registry
+                .resolve_for(&config)
+                .map_err(|issue| CommandError::Invalid(vec![issue]))?
+        };
         let config = Arc::new(config);
         let feed = self.feeds.feed_for(&config).await.map_err(|err| {
             CommandError::Invalid(vec![ConfigIssue {

@@ -40,6 +40,17 @@ pub enum PluginError {
 /// what is wrong there (the same shape as a config issue).
 pub type ParamIssue = crate::domain::config::ConfigIssue;
 
+/// Parameter issues as issues of the bot config holding the parameters.
+pub fn in_bot_config(issues: Vec<ParamIssue>) -> Vec<crate::domain::config::ConfigIssue> {
+    issues
+        .into_iter()
+        .map(|issue| ParamIssue {
+            pointer: format!("/strategy/params{}", issue.pointer),
+            message: issue.message,
+        })
+        .collect()
+}
+
 /// Why a strategy could not be initialised with some parameters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InitError {

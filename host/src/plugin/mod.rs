@@ -31,7 +31,7 @@ pub use cache::CacheOutcome;
 pub fn content_hash(bytes: &[u8]) -> String {
     cache::sha256_hex(bytes)
 }
-pub use error::{InitError, LoadError, ParamIssue, PluginError};
+pub use error::{InitError, LoadError, ParamIssue, PluginError, in_bot_config};
 pub use instance::{Interrupt, PluginInstance};
 pub use limits::PluginLimits;
 pub use registry::{PluginRegistry, RegistryError};

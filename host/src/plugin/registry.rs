@@ -144,6 +144,25 @@ impl PluginRegistry {
             })
     }
 
+    /// Every problem of a refused `config`: its own `issues` (from
+    /// [`BotConfig::check`](crate::domain::config::BotConfig::check)) and
+    /// the parameters its plugin's schema refuses, or why the plugin does
+    /// not resolve; so one answer names everything to fix.
+    pub fn every_issue(
+        &self,
+        config: &crate::domain::config::BotConfig,
+        mut issues: Vec<crate::domain::config::ConfigIssue>,
+    ) -> Vec<crate::domain::config::ConfigIssue> {
+        match self.resolve_for(config) {
+            Ok(plugin) => issues.extend(super::in_bot_config(
+                plugin.validate_params(&config.strategy.params),
+            )),
+            Err(unresolved) => issues.push(unresolved),
+        }
+        issues.dedup();
+        issues
+    }
+
     /// Unregister every version of a plugin; what was removed.
     pub fn remove(&mut self, name: &str) -> Vec<Arc<Plugin>> {
         self.plugins

@@ -175,7 +175,7 @@ impl BotRunner {
         }
         let issues = config.check();
         if !issues.is_empty() {
-            return Err(CommandError::Invalid(issues));
+            return Err(CommandError::Invalid(self.every_issue(&config, issues)));
         }
         let bot = crate::domain::config::BotCondition {
             stopped: self.state == BotState::Stopped,
@@ -289,6 +289,14 @@ impl BotRunner {
     }
 
     /// The plugin a config names.
+    fn every_issue(&self, config: &BotConfig, issues: Vec<ConfigIssue>) -> Vec<ConfigIssue> {
+        self.context
+            .registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .every_issue(config, issues)
+    }
+
     fn resolve(&self, config: &BotConfig) -> Result<Arc<Plugin>, CommandError> {
         self.context
             .registry

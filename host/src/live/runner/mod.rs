@@ -75,13 +75,7 @@ pub(crate) struct NewBot {
 /// Plugin errors in init, as config issues under /strategy/params.
 pub(crate) fn init_issues(error: InitError) -> Vec<ConfigIssue> {
     match error {
-        InitError::Params(issues) => issues
-            .into_iter()
-            .map(|issue| ConfigIssue {
-                pointer: format!("/strategy/params{}", issue.pointer),
-                message: issue.message,
-            })
-            .collect(),
+        InitError::Params(issues) => crate::plugin::in_bot_config(issues),
         InitError::Plugin(error) => vec![ConfigIssue {
             pointer: "/strategy".into(),
             message: error.to_string(),
