@@ -84,7 +84,7 @@ fn out_of_range_and_cross_field_errors_name_the_field() {
             json!({ "size": { "percent_of_equity": 150 } }),
             "/size/percent_of_equity",
         ),
-        ("ema-cross", json!({ "fsat": 3 }), ""),
+        ("ema-cross", json!({ "fsat": 3 }), "/fsat"),
         ("rsi-reversion", json!({ "oversold": -1 }), "/oversold"),
         (
             "rsi-reversion",
@@ -131,7 +131,7 @@ fn bad_rules_are_refused_at_the_exact_path() {
         ),
         (
             json!({ "entry": { "above": { "left": { "price": "close" } } } }),
-            "/entry/above",
+            "/entry/above/right",
         ),
         (
             json!({ "entry": { "above": { "left": { "price": "mid" }, "right": 1 } } }),
@@ -144,7 +144,7 @@ fn bad_rules_are_refused_at_the_exact_path() {
         ),
         (
             json!({ "exit": { "below": { "left": { "rsi": 14 }, "right": 30 } } }),
-            "",
+            "/entry",
         ),
         (
             json!({ "entry": { "above": { "left": { "rsi": 14 }, "right": 30 } }, "stop_loss_pct": 120 }),
