@@ -153,7 +153,11 @@ async fn websocket_delivers_order_and_trade_events_in_sequence_and_resumes() {
         "{refused}"
     );
 
-    // Heartbeats come while nothing is subscribed.
+    // Unsubscribing what does not exist is an error; without an id, every
+    // subscription goes, and heartbeats come while nothing is subscribed.
+    send(&mut socket, json!({ "op": "unsubscribe", "id": 999 })).await;
+    let refused = until_type(&mut socket, "error").await;
+    assert_eq!(refused["message"], "no subscription 999", "{refused}");
     send(&mut socket, json!({ "op": "unsubscribe" })).await;
     let beat = until_type(&mut socket, "heartbeat").await;
     assert!(beat["last_seq"].as_u64().unwrap() >= last_seen);
@@ -166,6 +170,7 @@ async fn websocket_refuses_bad_auth_bad_messages_and_too_many_subscriptions() {
     let mut socket = connect_browser_style(&server, "wrong-token").await;
     let refused = next(&mut socket).await.unwrap();
     assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["message"], "invalid or revoked token", "{refused}");
     assert!(next(&mut socket).await.is_none(), "closed");
 
     // No auth message at all: closed after the auth timeout.

@@ -191,22 +191,31 @@ async fn websocket(
         .into_response()
 }
 
+/// What a connection that did not authenticate is told.
+const AUTHENTICATE_FIRST: &str = "authenticate first: {\"op\":\"auth\",\"token\":...}";
+
 /// Wait for `{"op":"auth"}` as the first message (no larger than the
-/// pre-authentication limit).
-async fn first_message_auth(app: &AppState, socket: &mut WebSocket) -> Option<Caller> {
+/// pre-authentication limit); why not, if it did not authenticate.
+async fn first_message_auth(
+    app: &AppState,
+    socket: &mut WebSocket,
+) -> Result<Caller, &'static str> {
     let message = tokio::time::timeout(AUTH_TIMEOUT, socket.recv())
         .await
-        .ok()??
-        .ok()?;
-    let Message::Text(text) = message else {
-        return None;
+        .ok()
+        .flatten()
+        .and_then(Result::ok);
+    let Some(Message::Text(text)) = message else {
+        return Err(AUTHENTICATE_FIRST);
     };
     if text.len() > app.settings.limits.ws_message_before_auth_bytes {
-        return None;
+        return Err(AUTHENTICATE_FIRST);
     }
     match serde_json::from_str::<ClientMessage>(&text) {
-        Ok(ClientMessage::Auth { token }) => app.auth.verify(&token),
-        _ => None,
+        Ok(ClientMessage::Auth { token }) => {
+            app.auth.verify(&token).ok_or("invalid or revoked token")
+        }
+        _ => Err(AUTHENTICATE_FIRST),
     }
 }
 
@@ -290,9 +299,15 @@ impl Subscriptions {
                 text(&reply)
             }
             ClientMessage::Unsubscribe { id } => {
+                let before = self.filters.len();
                 self.filters
                     .retain(|(own, _)| id.is_some_and(|id| *own != id));
-                text(&json!({ "type": "unsubscribed", "id": id }))
+                match id {
+                    Some(id) if self.filters.len() == before => {
+                        error_message(format!("no subscription {id}"))
+                    }
+                    _ => text(&json!({ "type": "unsubscribed", "id": id })),
+                }
             }
             ClientMessage::Resume { after_seq } => {
                 match app
@@ -320,14 +335,13 @@ async fn connection(
     let (caller, _slot) = match caller {
         Some(caller) => (caller, slot),
         None => {
-            let Some(caller) = first_message_auth(&app, &mut socket).await else {
-                let _ = socket
-                    .send(error_message(
-                        "authenticate first: {\"op\":\"auth\",\"token\":...}",
-                    ))
-                    .await;
-                close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await;
-                return;
+            let caller = match first_message_auth(&app, &mut socket).await {
+                Ok(caller) => caller,
+                Err(reason) => {
+                    let _ = socket.send(error_message(reason)).await;
+                    close(socket, CLOSE_UNAUTHORIZED, "unauthorized").await;
+                    return;
+                }
             };
             let limit = app.settings.limits.streams_per_token;
             match app.streams.take(&caller.token_id, limit) {
