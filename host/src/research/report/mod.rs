@@ -61,8 +61,17 @@ fn money(value: Option<Decimal>) -> String {
     value.map_or("n/a".into(), |v| v.round_dp(2).to_string())
 }
 
-fn days(ms: i64) -> String {
-    format!("{:.1} days", ms as f64 / 86_400_000.0)
+/// A length of time in the unit that reads best: minutes, hours or days.
+fn duration(ms: i64) -> String {
+    const MINUTE: f64 = 60_000.0;
+    let ms = ms as f64;
+    if ms < 60.0 * MINUTE {
+        format!("{:.0} min", ms / MINUTE)
+    } else if ms < 24.0 * 60.0 * MINUTE {
+        format!("{:.1} hours", ms / (60.0 * MINUTE))
+    } else {
+        format!("{:.1} days", ms / (24.0 * 60.0 * MINUTE))
+    }
 }
 
 fn card(out: &mut String, label: &str, value: &str, tone: f64) {
@@ -135,7 +144,7 @@ pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) ->
     card(
         &mut out,
         "Longest drawdown",
-        &days(metrics.max_drawdown_duration_ms),
+        &duration(metrics.max_drawdown_duration_ms),
         0.0,
     );
     card(
@@ -193,7 +202,7 @@ pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) ->
     card(
         &mut out,
         "Average holding",
-        &stats.average_holding_ms.map_or("n/a".into(), days),
+        &stats.average_holding_ms.map_or("n/a".into(), duration),
         0.0,
     );
     card(
@@ -262,7 +271,7 @@ pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) ->
             date(period.trough_ts),
             period.recovered_ts.map_or("not yet".into(), date),
             pct(-period.depth),
-            days(period.length_ms(end_ts))
+            duration(period.length_ms(end_ts))
         );
     }
     out.push_str("</table>");
@@ -438,4 +447,16 @@ fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_in_minutes_hours_or_days() {
+        assert_eq!(duration(5 * 60_000), "5 min");
+        assert_eq!(duration(90 * 60_000), "1.5 hours");
+        assert_eq!(duration(36 * 3_600_000), "1.5 days");
+    }
 }
