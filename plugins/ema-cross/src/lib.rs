@@ -10,9 +10,13 @@ use serde::Deserialize;
 use stratbox_sdk::indicators::{Ema, EmaSeed};
 use stratbox_sdk::{Action, BotView, Candle, OrderIntent, ParamError, Side, Strategy, param_error};
 
-/// The parameters. Doc comments and `schemars` bounds become the JSON Schema
-/// the host validates a bot's `strategy.params` against, so a period of 0 is
-/// refused before the strategy ever sees it.
+// Doc comments and `schemars` bounds become the JSON Schema the host
+// validates a bot's `strategy.params` against (so a period of 0 is refused
+// before the strategy ever sees it), and what the control UI shows beside
+// each field: they are written for the person configuring a bot.
+
+/// A fast and a slow exponential moving average of the close: buy when the
+/// fast one crosses above the slow one, sell when it crosses back below.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
