@@ -702,9 +702,13 @@ mod tests {
         for task in tasks {
             written += task.await.unwrap();
         }
+        // A WAL that never started over would hold at least what was
+        // written (48 MiB and page overhead); one that does stays at a
+        // fraction of it, however slow the machine (a starved checkpointer
+        // lets it reach about 13 MiB on a busy two-core machine).
         let largest = std::fs::metadata(&wal).map_or(0, |m| m.len());
         assert!(
-            largest < 12 * RESTART_BYTES,
+            largest < written / 3,
             "the WAL grew to {largest} bytes while {written} were written"
         );
         drop(writer);
