@@ -217,6 +217,24 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert!(body["detail"].as_str().unwrap().contains("malformed YAML"));
     let (status, body) = send(raw("<bot/>", "application/xml")).await;
     assert_problem(status, &body, 415);
+    // A key given twice says two things: refused, as YAML refuses it.
+    let twice = bot_json("said-twice").to_string();
+    let twice = twice.replacen('{', "{\"name\": \"first\", ", 1);
+    let (status, body) = send(
+        client
+            .request(Method::POST, &url)
+            .header("content-type", "application/json")
+            .body(twice),
+    )
+    .await;
+    assert_problem(status, &body, 400);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key `name`"),
+        "{body}"
+    );
 
     let mut wrong_type = bot_json("wrong-type");
     wrong_type["capital"]["initial"] = json!(["many"]);

@@ -83,7 +83,7 @@ impl<S: Send + Sync> FromRequest<S> for Document {
 /// Parse JSON or YAML text; a syntax error is a 400 with its position.
 pub fn parse_document(bytes: &[u8], media_type: MediaType) -> Result<Value, ApiError> {
     match media_type {
-        MediaType::Json => serde_json::from_slice(bytes)
+        MediaType::Json => crate::domain::parse_json(bytes)
             .map_err(|e| ApiError::malformed_at("", format!("malformed JSON: {e}"))),
         MediaType::Yaml => {
             let text = std::str::from_utf8(bytes)
