@@ -558,6 +558,17 @@ async fn config_changes_are_validated_versioned_and_conditional() {
     for pointer in ["/risk/max_open_orders", "/risk/cooldown_after_loss"] {
         assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
     }
+    // What only serde sees (an integer too large for its field, which the
+    // schema's "integer" accepts) is reported beside what the schema sees.
+    let mut broken = config.clone();
+    broken["risk"]["max_open_orders"] = json!(1e30);
+    broken["capital"]["quote"] = json!("usdt");
+    let (status, body) = client.put_json(&url, &broken).await;
+    assert_problem(status, &body, 422);
+    let found = pointers(&body);
+    for pointer in ["/risk/max_open_orders", "/capital/quote"] {
+        assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
+    }
     let mut broken = config.clone();
     broken["strategy"]["params"]["fast"] = json!("a");
     broken["capital"]["initial"] = json!("-1");

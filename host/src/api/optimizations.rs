@@ -25,7 +25,7 @@ use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
-use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::domain::config::{BotConfig, ConfigIssue, pointer_token};
 use crate::research::optimization_job::{MAX_SETS, search_space};
 use crate::research::optimize::{ParamRange, Ranking, space_issues};
 use crate::research::walk_forward::{Scheme, parse_span};
@@ -145,7 +145,7 @@ fn spec_of(request: &OptimizationRequest) -> Result<OptimizationSpec, ApiError> 
     let mut issues = Vec::new();
     for (name, range) in &request.params {
         if let Err(message) = ParamRange::parse(range) {
-            issues.push(issue(&format!("/params/{name}"), message));
+            issues.push(issue(&format!("/params/{}", pointer_token(name)), message));
         }
     }
     let objective = request.objective.clone().unwrap_or_else(|| "sharpe".into());
@@ -232,7 +232,7 @@ async fn submit(
             .await
             .map_err(|error| ApiError::internal(error.to_string()))?
             .into_iter()
-            .map(|(name, message)| issue(&format!("/params/{name}"), message))
+            .map(|(name, message)| issue(&format!("/params/{}", pointer_token(&name)), message))
             .collect();
     if !refused.is_empty() {
         return Err(ApiError::invalid(refused));

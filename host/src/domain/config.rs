@@ -498,9 +498,13 @@ impl BotConfig {
     /// names of its fields). [`BotConfig::check`] checks the rest.
     pub fn parse(value: Value) -> Result<Self, Vec<ConfigIssue>> {
         shape_of(&value).map_err(|first| {
-            // serde stops at the first problem; the schema names them all.
-            let every = super::schema_issues(&BOT_SCHEMA, &value);
-            if every.is_empty() { vec![first] } else { every }
+            // serde stops at the first problem; the schema names them all
+            // (but not every one serde sees: a float for an integer).
+            let mut every = super::schema_issues(&BOT_SCHEMA, &value);
+            if every.iter().all(|issue| issue.pointer != first.pointer) {
+                every.push(first);
+            }
+            every
         })
     }
 
@@ -630,7 +634,6 @@ impl BotConfig {
     }
 }
 
-/// A serde path as a JSON Pointer.
 /// Deserialise `value` as `T`; a wrong shape is one issue at the pointer of
 /// the field concerned (for a missing field, the field's own pointer).
 pub fn shape_of<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, ConfigIssue> {
@@ -642,19 +645,26 @@ pub fn shape_of<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Conf
             .and_then(|rest| rest.strip_suffix('`'))
         {
             pointer.push('/');
-            pointer.push_str(&field.replace('~', "~0").replace('/', "~1"));
+            pointer.push_str(&pointer_token(field));
         }
         issue(&pointer, message)
     })
 }
 
+/// `name` as one reference token of a JSON Pointer (RFC 6901: `~` and `/`
+/// escaped).
+pub fn pointer_token(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+/// A serde path as a JSON Pointer.
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
     for segment in path.iter() {
         let token = match segment {
             Segment::Seq { index } => index.to_string(),
-            Segment::Map { key } => key.replace('~', "~0").replace('/', "~1"),
+            Segment::Map { key } => pointer_token(key),
             Segment::Enum { variant } => variant.clone(),
             Segment::Unknown => continue,
         };

@@ -30,6 +30,19 @@ pub fn format_instant(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A length of time in the unit that reads best: minutes, hours or days.
+pub fn format_duration(ms: i64) -> String {
+    const MINUTE: f64 = 60_000.0;
+    let ms = ms as f64;
+    if ms < 60.0 * MINUTE {
+        format!("{:.0} min", ms / MINUTE)
+    } else if ms < 24.0 * 60.0 * MINUTE {
+        format!("{:.1} hours", ms / (60.0 * MINUTE))
+    } else {
+        format!("{:.1} days", ms / (24.0 * 60.0 * MINUTE))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +66,12 @@ mod tests {
                 "{bad}: {refused}"
             );
         }
+    }
+
+    #[test]
+    fn durations_read_in_minutes_hours_or_days() {
+        assert_eq!(format_duration(5 * 60_000), "5 min");
+        assert_eq!(format_duration(90 * 60_000), "1.5 hours");
+        assert_eq!(format_duration(36 * 3_600_000), "1.5 days");
     }
 }

@@ -8,7 +8,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use super::config::ConfigIssue;
+use super::config::{ConfigIssue, pointer_token};
 
 /// Every way `instance` breaks the schema `validator` checks.
 pub fn schema_issues(validator: &Validator, instance: &Value) -> Vec<ConfigIssue> {
@@ -56,13 +56,7 @@ fn collect(error: &ValidationError<'_>, found: &mut Vec<ConfigIssue>) {
         }
         return;
     }
-    let at = |field: &str| {
-        format!(
-            "{}/{}",
-            error.instance_path(),
-            field.replace('~', "~0").replace('/', "~1")
-        )
-    };
+    let at = |field: &str| format!("{}/{}", error.instance_path(), pointer_token(field));
     match error.kind() {
         ValidationErrorKind::Required { property } => {
             let field = property.as_str().unwrap_or_default();

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::backtest::{self, BacktestError, BacktestOptions, EndOfRun, Progress};
 use crate::data::{DataSetInfo, DataSetKey, DataSets};
 use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
-use crate::domain::{CandleSeries, Timeframe, format_instant};
+use crate::domain::{CandleSeries, Timeframe, format_duration, format_instant};
 use crate::live::{EventBus, EventData};
 use crate::plugin::Plugin;
 
@@ -177,9 +177,12 @@ fn unfit(request: &JobRequest, info: &DataSetInfo) -> Vec<ConfigIssue> {
             ),
         );
     }
+    // The span a run covers: from the first candle at or after `from` to
+    // one candle past the last before `to`.
     let (first, end) = (info.first_ts, info.last_ts + step);
-    let from = request.from.unwrap_or(first).max(first);
-    let to = request.to.unwrap_or(end).min(end);
+    let candle_at_or_after = |ts: i64| first + (ts - first + step - 1).div_euclid(step) * step;
+    let from = request.from.map_or(first, candle_at_or_after).max(first);
+    let to = request.to.map_or(end, candle_at_or_after).min(end);
     let held = || {
         format!(
             "{} holds candles from {} to {}",
@@ -203,26 +206,20 @@ fn unfit(request: &JobRequest, info: &DataSetInfo) -> Vec<ConfigIssue> {
         .optimization
         .as_ref()
         .and_then(|spec| spec.walk_forward.as_ref())
+        // The first window needs a training and a test window whole.
+        && from.saturating_add(walk.train_ms).saturating_add(walk.test_ms) > to
     {
-        let plan = super::walk_forward::windows(walk.scheme, from, to, walk.train_ms, walk.test_ms);
-        if plan.is_empty() {
-            issue(
-                "/walk_forward",
-                format!(
-                    "the selected {} days of candles hold no training window of {} days followed by a test window of {} days",
-                    days(to - from),
-                    days(walk.train_ms),
-                    days(walk.test_ms)
-                ),
-            );
-        }
+        issue(
+            "/walk_forward",
+            format!(
+                "the selected {} of candles hold no training window of {} followed by a test window of {}",
+                format_duration(to - from),
+                format_duration(walk.train_ms),
+                format_duration(walk.test_ms)
+            ),
+        );
     }
     found
-}
-
-/// Milliseconds as days, to a tenth.
-fn days(ms: i64) -> String {
-    format!("{:.1}", ms as f64 / 86_400_000.0)
 }
 
 /// What a finished job leaves.

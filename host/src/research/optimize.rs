@@ -47,6 +47,9 @@ impl ParamRange {
         match self {
             ParamRange::Int { min, max, step } => {
                 let span = i128::from(*max) - i128::from(*min);
+                if span < 0 {
+                    return 0;
+                }
                 u64::try_from(span / i128::from((*step).max(1)) + 1).unwrap_or(u64::MAX)
             }
             // A hair of tolerance: (0.3 - 0.1) / 0.1 is 1.9999999999999998.
@@ -65,10 +68,14 @@ impl ParamRange {
     /// Every value of the range, in order.
     pub fn values(&self) -> Vec<Value> {
         match self {
-            ParamRange::Int { min, step, .. } => (0..self.len() as i64)
-                .map(|i| min + i * step)
-                .map(Value::from)
-                .collect(),
+            // Stepped, not multiplied: `i * step` may overflow where every
+            // value fits.
+            ParamRange::Int { min, step, .. } => {
+                std::iter::successors(Some(*min), |value| value.checked_add(*step))
+                    .take(self.len() as usize)
+                    .map(Value::from)
+                    .collect()
+            }
             ParamRange::Number { min, step, .. } => (0..self.len())
                 .map(|i| {
                     // Rounded to the step's decimals, so 0.1 steps read 0.3, not 0.30000000000000004.
@@ -186,8 +193,11 @@ fn resolve_ref<'a>(schema: &'a Value, property: &'a Value) -> &'a Value {
 
 /// Why `space` cannot be searched with `plugin` from the bot's `params`,
 /// by parameter name: a parameter the plugin does not have, or the first
-/// value of the range its schema refuses. Empty when every set is valid
-/// as far as each parameter goes.
+/// value of the range its schema refuses. Each value is tried with the
+/// bot's other parameters as they are, so a schema tying two searched
+/// parameters together (`if`/`then`) could refuse a value that suits the
+/// other's range; the example plugins check such ties in `init`, where a
+/// refused set is a failed run.
 pub fn space_issues(space: &SearchSpace, plugin: &Plugin, params: &Value) -> Vec<(String, String)> {
     let info = plugin.info();
     let mut found = Vec::new();
@@ -584,6 +594,23 @@ mod tests {
     }
 
     #[test]
+    fn a_study_failed_only_when_every_run_did() {
+        let run = |error: Option<&str>| Trial {
+            params: json!({}),
+            score: None,
+            metrics: None,
+            error: error.map(str::to_string),
+        };
+        assert_eq!(
+            every_run_failed(&[run(Some("a")), run(Some("b"))]),
+            Some("a")
+        );
+        assert_eq!(every_run_failed(&[run(Some("a")), run(None)]), None);
+        assert_eq!(every_run_failed(&[run(None), run(Some("b"))]), None);
+        assert_eq!(every_run_failed(&[]), None);
+    }
+
+    #[test]
     fn ranges_are_bounded_before_they_are_listed() {
         assert_eq!(ParamRange::parse("1..10000").unwrap().len(), 10_000);
         for wide in [
@@ -596,6 +623,23 @@ mod tests {
             let refused = ParamRange::parse(wide).unwrap_err();
             assert!(refused.contains("more than the 10000"), "{wide}: {refused}");
         }
+        let wide_steps =
+            ParamRange::parse("-6000000000000000000..6000000000000000000:6000000000000000000")
+                .unwrap();
+        assert_eq!(
+            wide_steps.values(),
+            [
+                json!(-6000000000000000000i64),
+                json!(0),
+                json!(6000000000000000000i64)
+            ]
+        );
+        let reversed = ParamRange::Int {
+            min: 1,
+            max: 0,
+            step: 1,
+        };
+        assert_eq!((reversed.len(), reversed.values()), (0, vec![]));
         let top = ParamRange::parse("9223372036854775800..9223372036854775807:3").unwrap();
         assert_eq!(
             top.values(),

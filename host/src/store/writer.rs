@@ -704,11 +704,11 @@ mod tests {
         }
         // A WAL that never started over would hold at least what was
         // written (48 MiB and page overhead); one that does stays at a
-        // fraction of it, however slow the machine (a starved checkpointer
-        // lets it reach about 13 MiB on a busy two-core machine).
+        // fraction of it (on a busy two-core machine, a starved
+        // checkpointer let it reach about 13 MiB, a quarter).
         let largest = std::fs::metadata(&wal).map_or(0, |m| m.len());
         assert!(
-            largest < written / 3,
+            largest < written / 2,
             "the WAL grew to {largest} bytes while {written} were written"
         );
         drop(writer);

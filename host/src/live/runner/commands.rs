@@ -288,7 +288,8 @@ impl BotRunner {
         }
     }
 
-    /// The plugin a config names.
+    /// Every problem of a config refused with `issues` (see
+    /// [`crate::plugin::PluginRegistry::every_issue`]).
     fn every_issue(&self, config: &BotConfig, issues: Vec<ConfigIssue>) -> Vec<ConfigIssue> {
         self.context
             .registry
@@ -297,6 +298,7 @@ impl BotRunner {
             .every_issue(config, issues)
     }
 
+    /// The plugin a config names.
     fn resolve(&self, config: &BotConfig) -> Result<Arc<Plugin>, CommandError> {
         self.context
             .registry

@@ -15,8 +15,8 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 
 use crate::backtest::BacktestResult;
-use crate::domain::CandleSeries;
 use crate::domain::decimal::to_f64;
+use crate::domain::{CandleSeries, format_duration as duration};
 use svg::{Bar, Mark, date, escape};
 use tearsheet::{
     daily_closes, daily_returns, drawdowns, monthly_returns, rolling_sharpe, trade_stats,
@@ -59,19 +59,6 @@ pub(super) fn opt(value: Option<f64>, digits: usize) -> String {
 
 fn money(value: Option<Decimal>) -> String {
     value.map_or("n/a".into(), |v| v.round_dp(2).to_string())
-}
-
-/// A length of time in the unit that reads best: minutes, hours or days.
-fn duration(ms: i64) -> String {
-    const MINUTE: f64 = 60_000.0;
-    let ms = ms as f64;
-    if ms < 60.0 * MINUTE {
-        format!("{:.0} min", ms / MINUTE)
-    } else if ms < 24.0 * 60.0 * MINUTE {
-        format!("{:.1} hours", ms / (60.0 * MINUTE))
-    } else {
-        format!("{:.1} days", ms / (24.0 * 60.0 * MINUTE))
-    }
 }
 
 fn card(out: &mut String, label: &str, value: &str, tone: f64) {
@@ -447,16 +434,4 @@ fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::duration;
-
-    #[test]
-    fn durations_read_in_minutes_hours_or_days() {
-        assert_eq!(duration(5 * 60_000), "5 min");
-        assert_eq!(duration(90 * 60_000), "1.5 hours");
-        assert_eq!(duration(36 * 3_600_000), "1.5 days");
-    }
 }
