@@ -547,36 +547,34 @@ async fn config_changes_are_validated_versioned_and_conditional() {
     assert_eq!(response.headers()["content-type"], "application/yaml");
     assert!(response.text().await.unwrap().contains("plugin: ema-cross"));
 
-    // Every problem in one answer: types and ranges at once, the config's
-    // rules with its plugin's parameters; nothing changes.
-    let mut broken = config.clone();
-    broken["risk"]["max_open_orders"] = json!(-1);
-    broken["risk"]["cooldown_after_loss"] = json!("soon");
-    let (status, body) = client.put_json(&url, &broken).await;
-    assert_problem(status, &body, 422);
-    let found = pointers(&body);
-    for pointer in ["/risk/max_open_orders", "/risk/cooldown_after_loss"] {
-        assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
-    }
-    // What only serde sees (an integer too large for its field, which the
-    // schema's "integer" accepts) is reported beside what the schema sees.
-    let mut broken = config.clone();
-    broken["risk"]["max_open_orders"] = json!(1e30);
-    broken["capital"]["quote"] = json!("usdt");
-    let (status, body) = client.put_json(&url, &broken).await;
-    assert_problem(status, &body, 422);
-    let found = pointers(&body);
-    for pointer in ["/risk/max_open_orders", "/capital/quote"] {
-        assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
-    }
-    let mut broken = config.clone();
-    broken["strategy"]["params"]["fast"] = json!("a");
-    broken["capital"]["initial"] = json!("-1");
-    let (status, body) = client.put_json(&url, &broken).await;
-    assert_problem(status, &body, 422);
-    let found = pointers(&body);
-    for pointer in ["/strategy/params/fast", "/capital/initial"] {
-        assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
+    // Every problem in one answer: types and ranges at once (and what only
+    // serde sees, an integer too large for its field, which the schema's
+    // "integer" accepts), the config's rules with its plugin's parameters.
+    let cases = [
+        [
+            ("/risk/max_open_orders", json!(-1)),
+            ("/risk/cooldown_after_loss", json!("soon")),
+        ],
+        [
+            ("/risk/max_open_orders", json!(1e30)),
+            ("/capital/quote", json!("usdt")),
+        ],
+        [
+            ("/strategy/params/fast", json!("a")),
+            ("/capital/initial", json!("-1")),
+        ],
+    ];
+    for changes in cases {
+        let mut broken = config.clone();
+        for (pointer, value) in &changes {
+            *broken.pointer_mut(pointer).unwrap() = value.clone();
+        }
+        let (status, body) = client.put_json(&url, &broken).await;
+        assert_problem(status, &body, 422);
+        let found = pointers(&body);
+        for (pointer, _) in &changes {
+            assert!(found.contains(&pointer.to_string()), "{pointer}: {body}");
+        }
     }
 
     // JSON, hot-swapped while running.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use stratbox_tests::{plugin, stratbox};
+use stratbox_tests::{Run, plugin, stratbox};
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -12,6 +12,23 @@ fn s(path: &Path) -> &str {
 
 fn repo() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `stratbox COMMAND --bot BOT --candles CANDLES` on the example plugins,
+/// then `extra`.
+fn on_bot(command: &str, bot: &Path, candles: &Path, extra: &[&str], dir: &Path) -> Run {
+    let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
+    let mut args = vec![
+        command,
+        "--bot",
+        s(bot),
+        "--candles",
+        s(candles),
+        "--plugins-dir",
+        s(&plugins),
+    ];
+    args.extend_from_slice(extra);
+    stratbox(&args, dir)
 }
 
 #[test]
@@ -32,24 +49,10 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
         dir.path(),
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
     let bot = repo().join("config/bots/rules-btc.yaml");
     let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
     for out in [&a, &b] {
-        let run = stratbox(
-            &[
-                "backtest",
-                "--bot",
-                s(&bot),
-                "--candles",
-                s(&candles),
-                "--plugins-dir",
-                s(&plugins),
-                "--json",
-                s(out),
-            ],
-            dir.path(),
-        );
+        let run = on_bot("backtest", &bot, &candles, &["--json", s(out)], dir.path());
         assert_eq!(run.code, Some(0), "{}", run.stderr);
         assert!(run.stdout.contains("total return %"), "{}", run.stdout);
         assert!(run.stdout.contains("rules 1.0.0"), "{}", run.stdout);
@@ -73,18 +76,11 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
 
     // The report: one page that needs nothing from anywhere.
     let report = dir.path().join("report.html");
-    let run = stratbox(
-        &[
-            "backtest",
-            "--bot",
-            s(&bot),
-            "--candles",
-            s(&candles),
-            "--plugins-dir",
-            s(&plugins),
-            "--report",
-            s(&report),
-        ],
+    let run = on_bot(
+        "backtest",
+        &bot,
+        &candles,
+        &["--report", s(&report)],
         dir.path(),
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -134,19 +130,7 @@ fn a_bad_config_is_one_line_with_its_pointer() {
         ),
     ] {
         std::fs::write(&bad, text.replace(needle, replacement)).unwrap();
-        let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
-        let run = stratbox(
-            &[
-                "backtest",
-                "--bot",
-                s(&bad),
-                "--candles",
-                s(&candles),
-                "--plugins-dir",
-                s(&plugins),
-            ],
-            dir.path(),
-        );
+        let run = on_bot("backtest", &bad, &candles, &[], dir.path());
         assert_eq!(run.code, Some(1), "{}", run.stderr);
         let line = run.stderr.trim_end();
         assert_eq!(line.lines().count(), 1, "{line}");
@@ -172,7 +156,6 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         dir.path(),
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
     let bot = repo().join("config/bots/ema-cross-btc.yaml");
 
     // Every value of a range must be one the plugin's schema takes (fast:
@@ -190,20 +173,11 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
             "every run failed, the first with:",
         ),
     ] {
-        let run = stratbox(
-            &[
-                "optimize",
-                "--bot",
-                s(&bot),
-                "--candles",
-                s(&candles),
-                "--plugins-dir",
-                s(&plugins),
-                "--param",
-                params[0],
-                "--param",
-                params[1],
-            ],
+        let run = on_bot(
+            "optimize",
+            &bot,
+            &candles,
+            &["--param", params[0], "--param", params[1]],
             dir.path(),
         );
         let line = one_line_error(&run);
