@@ -1007,8 +1007,22 @@ async fn emergency_stop_and_reset_by_role() {
     let server = server.restart();
     let (_, state) = admin.get(&server.url("/emergency")).await;
     assert_eq!(state["engaged"], true, "{state}");
+    // A release with a body it cannot read releases nothing.
+    let (status, body) = send(
+        admin
+            .request(Method::POST, &server.url("/emergency/reset"))
+            .header("content-type", "application/json")
+            .body("[1,2"),
+    )
+    .await;
+    assert_problem(status, &body, 400);
+    let (_, state) = admin.get(&server.url("/emergency")).await;
+    assert_eq!(state["engaged"], true, "{state}");
     let (status, released) = admin.post(&server.url("/emergency/reset")).await;
     assert_eq!((status, released["engaged"].as_bool()), (200, Some(false)));
+    // Releasing what is released changes nothing and records nothing.
+    let (status, _) = admin.post(&server.url("/emergency/reset")).await;
+    assert_eq!(status, 200);
     let (_, state) = admin.get(&server.url("/emergency")).await;
     let kinds: Vec<&str> = state["events"]
         .as_array()

@@ -315,9 +315,15 @@ async fn emergency_stop(
     }))
 }
 
+/// The release takes no options: a body, if any, is `{}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoOptions {}
+
 async fn emergency_reset(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
+    OptionalJson(NoOptions {}): OptionalJson<NoOptions>,
 ) -> Result<axum::Json<EmergencyView>, ApiError> {
     app.manager.emergency_reset(&caller.name).await?;
     Ok(axum::Json(EmergencyView {

@@ -556,6 +556,10 @@ impl BotManager {
 
     /// Release the emergency stop (killed bots stay killed until each is reset).
     pub async fn emergency_reset(&self, by: &str) -> Result<(), ManagerError> {
+        // Nothing to release: no record, no event.
+        if !self.emergency_engaged() {
+            return Ok(());
+        }
         let record = HostRecord::Emergency {
             engaged: false,
             by: by.to_string(),
