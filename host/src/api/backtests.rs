@@ -22,7 +22,7 @@ use super::problem::ApiError;
 use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
 use crate::data::DataSetKey;
-use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::domain::config::{BotConfig, ConfigIssue, nested_issues};
 use crate::domain::parse_instant;
 use crate::plugin::Plugin;
 use crate::research::{JobError, JobRequest};
@@ -108,14 +108,6 @@ impl From<JobError> for ApiError {
     }
 }
 
-/// Issues of a nested document, with pointers from the request's root.
-fn nested(prefix: &str, issues: Vec<ConfigIssue>) -> impl Iterator<Item = ConfigIssue> {
-    issues.into_iter().map(move |issue| ConfigIssue {
-        pointer: format!("{prefix}{}", issue.pointer),
-        message: issue.message,
-    })
-}
-
 /// The config a request backtests (the one it gives, checked with its
 /// plugin's parameters, or a bot's) and its plugin; every problem found.
 fn config_of(
@@ -134,11 +126,11 @@ fn config_of(
                 object.entry("id").or_insert_with(|| "backtest".into());
                 object.entry("name").or_insert_with(|| "backtest".into());
             }
-            let config = BotConfig::parse(document)
-                .map_err(|issues| nested("/config", issues).collect::<Vec<_>>())?;
+            let config =
+                BotConfig::parse(document).map_err(|issues| nested_issues("/config", issues))?;
             let issues = registry.every_issue(&config, config.check());
             if !issues.is_empty() {
-                return Err(nested("/config", issues).collect());
+                return Err(nested_issues("/config", issues));
             }
             config
         }
@@ -161,7 +153,7 @@ fn config_of(
     };
     let plugin = registry
         .resolve_for(&config)
-        .map_err(|issue| nested("/config", vec![issue]).collect::<Vec<_>>())?;
+        .map_err(|issue| nested_issues("/config", vec![issue]))?;
     Ok((config, plugin))
 }
 

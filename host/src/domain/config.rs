@@ -651,6 +651,18 @@ pub fn shape_of<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Conf
     })
 }
 
+/// Issues of a document nested at `prefix` (a pointer), with pointers from
+/// the outer document's root.
+pub fn nested_issues(prefix: &str, issues: Vec<ConfigIssue>) -> Vec<ConfigIssue> {
+    issues
+        .into_iter()
+        .map(|issue| ConfigIssue {
+            pointer: format!("{prefix}{}", issue.pointer),
+            message: issue.message,
+        })
+        .collect()
+}
+
 /// `name` as one reference token of a JSON Pointer (RFC 6901: `~` and `/`
 /// escaped).
 pub fn pointer_token(name: &str) -> String {

@@ -42,13 +42,7 @@ pub type ParamIssue = crate::domain::config::ConfigIssue;
 
 /// Parameter issues as issues of the bot config holding the parameters.
 pub fn in_bot_config(issues: Vec<ParamIssue>) -> Vec<crate::domain::config::ConfigIssue> {
-    issues
-        .into_iter()
-        .map(|issue| ParamIssue {
-            pointer: format!("/strategy/params{}", issue.pointer),
-            message: issue.message,
-        })
-        .collect()
+    crate::domain::config::nested_issues("/strategy/params", issues)
 }
 
 /// Why a strategy could not be initialised with some parameters.
