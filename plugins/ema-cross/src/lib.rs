@@ -6,14 +6,16 @@
 //! `cargo build --target wasm32-unknown-unknown --release`.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use stratbox_sdk::indicators::{Ema, EmaSeed};
 use stratbox_sdk::{Action, BotView, Candle, OrderIntent, ParamError, Side, Strategy, param_error};
 
 // Doc comments and `schemars` bounds become the JSON Schema the host
 // validates a bot's `strategy.params` against (so a period of 0 is refused
 // before the strategy ever sees it), and what the control UI shows beside
-// each field: they are written for the person configuring a bot.
+// each field: they are written for the person configuring a bot. Types of
+// our own derive `Serialize` too: only then does the schema carry their
+// default, which the UI shows for a field the config leaves out.
 
 /// A fast and a slow exponential moving average of the close: buy when the
 /// fast one crosses above the slow one, sell when it crosses back below.
@@ -34,7 +36,7 @@ pub struct Params {
 }
 
 /// Position size of a new entry.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Size {
     /// Percent of the bot's equity, converted to base units at the close.
@@ -44,7 +46,7 @@ pub enum Size {
 }
 
 /// EMA seeding convention (see the SDK's `EmaSeed`).
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Seed {
     #[default]
