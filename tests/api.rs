@@ -1672,13 +1672,23 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
         "{:?}",
         cancelled_at.elapsed()
     );
-    assert!(stopped["progress"].as_f64().unwrap() < 1.0);
+    let reached = stopped["progress"].as_f64().unwrap();
+    assert!(
+        reached >= running["progress"].as_f64().unwrap() && reached < 1.0,
+        "{stopped}"
+    );
     let (status, _) = client
         .delete(&server.url(&format!("/backtests/{id}")))
         .await;
     assert_eq!(status, 204);
     let (status, body) = client.get(&server.url(&format!("/backtests/{id}"))).await;
     assert_problem(status, &body, 404);
+    // A cancelled job keeps how far it got, once it is only a record.
+    let (status, kept) = client
+        .get(&server.url(&format!("/backtests/{long_id}")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(kept["progress"].as_f64(), Some(reached), "{kept}");
 }
 
 /// A report page: 200, HTML, its text.

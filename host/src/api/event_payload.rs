@@ -296,12 +296,7 @@ impl EventPayload {
                 EventPayload::BacktestProgress(BacktestView::of(job, *progress))
             }
             EventData::BacktestFinished(job) => {
-                let progress = if job.state == crate::research::JobState::Done {
-                    1.0
-                } else {
-                    0.0
-                };
-                EventPayload::BacktestFinished(BacktestView::of(job, progress))
+                EventPayload::BacktestFinished(BacktestView::of(job, job.final_progress()))
             }
         }
     }

@@ -63,6 +63,10 @@ pub struct JobRecord {
     pub to: Option<i64>,
     pub end_of_run: EndOfRun,
     pub error: Option<String>,
+    /// How far a job that failed or was cancelled got, 0 to 1 (records
+    /// kept before this was recorded read 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<f64>,
     /// Headline figures of a finished run (of an optimisation: its best).
     pub headline: Option<Headline>,
     /// Set when the job is an optimisation.
@@ -82,6 +86,17 @@ pub struct Headline {
     pub best_params: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_score: Option<f64>,
+}
+
+impl JobRecord {
+    /// The progress of a job that has ended: 1 once done, else how far it
+    /// got before it failed or was cancelled.
+    pub fn final_progress(&self) -> f64 {
+        match self.state {
+            JobState::Done => 1.0,
+            _ => self.reached.unwrap_or(0.0),
+        }
+    }
 }
 
 impl Headline {
@@ -319,6 +334,7 @@ impl BacktestJobs {
             to: request.to,
             end_of_run: request.end_of_run,
             error: None,
+            reached: None,
             headline: None,
             optimization: request.optimization,
         };
@@ -436,6 +452,7 @@ impl BacktestJobs {
     fn finish(&self, job: &Active, outcome: Result<Finished, BacktestError>) {
         let mut record = job.record.lock().unwrap_or_else(PoisonError::into_inner);
         record.finished_ms = Some(crate::live::wall_ms());
+        record.reached = Some(job.progress.fraction());
         match outcome {
             Ok(finished) => match self.keep(&record.id, &finished) {
                 Ok(headline) => {
@@ -476,11 +493,7 @@ impl BacktestJobs {
             return Ok((record, active.progress.fraction()));
         }
         let record = self.read_record(id)?;
-        let progress = if record.state == JobState::Done {
-            1.0
-        } else {
-            0.0
-        };
+        let progress = record.final_progress();
         Ok((record, progress))
     }
 
