@@ -122,10 +122,12 @@ pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) ->
     card(&mut out, "Sharpe", &opt(metrics.sharpe, 2), 0.0);
     card(&mut out, "Sortino", &opt(metrics.sortino, 2), 0.0);
     card(&mut out, "Calmar", &opt(metrics.calmar, 2), 0.0);
+    // A drawdown's depth is a magnitude, as in the API, the CLI and the
+    // UI; red when there was one.
     card(
         &mut out,
         "Max drawdown",
-        &pct(-metrics.max_drawdown_pct / 100.0),
+        &pct(metrics.max_drawdown_pct / 100.0),
         -metrics.max_drawdown_pct,
     );
     card(
@@ -257,7 +259,7 @@ pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) ->
             date(period.peak_ts),
             date(period.trough_ts),
             period.recovered_ts.map_or("not yet".into(), date),
-            pct(-period.depth),
+            pct(period.depth),
             duration(period.length_ms(end_ts))
         );
     }
