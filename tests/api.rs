@@ -1660,6 +1660,19 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     })
     .await;
     assert_eq!(running["state"], "running", "{running}");
+    // One worker: a second job waits, and cancelling it ends it at once.
+    let (status, waiting) = submit(json!({ "config": config, "data": "BTCUSDT/1m" })).await;
+    assert_eq!(status, 202, "{waiting}");
+    let waiting_id = waiting["id"].as_str().unwrap().to_string();
+    let (status, _) = client
+        .delete(&server.url(&format!("/backtests/{waiting_id}")))
+        .await;
+    assert_eq!(status, 204);
+    let (status, ended) = client
+        .get(&server.url(&format!("/backtests/{waiting_id}")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(ended["state"], "cancelled", "{ended}");
     let (status, _) = client
         .delete(&server.url(&format!("/backtests/{long_id}")))
         .await;
@@ -1689,6 +1702,19 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(kept["progress"].as_f64(), Some(reached), "{kept}");
+    // The worker passed over the cancelled job and still runs the next.
+    let (status, next) = submit(json!({ "config": config, "data": "BTCUSDT/1m" })).await;
+    assert_eq!(status, 202, "{next}");
+    let next_id = next["id"].as_str().unwrap().to_string();
+    let done = job_until(&client, &server, &next_id, |job| {
+        job["state"] != "queued" && job["state"] != "running"
+    })
+    .await;
+    assert_eq!(done["state"], "done", "{done}");
+    let (status, still) = client
+        .get(&server.url(&format!("/backtests/{waiting_id}")))
+        .await;
+    assert_eq!((status, still["state"].as_str()), (200, Some("cancelled")));
 }
 
 /// A report page: 200, HTML, its text.

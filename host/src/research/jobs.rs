@@ -381,8 +381,9 @@ impl BacktestJobs {
     fn run(&self, job: &Active, plugin: &Plugin) {
         let (record, options) = {
             let mut record = job.record.lock().unwrap_or_else(PoisonError::into_inner);
-            if job.progress.is_cancelled() {
-                return self.finish(job, Err(BacktestError::Cancelled));
+            if record.state != JobState::Queued {
+                // Cancelled while it waited: already ended.
+                return;
             }
             record.state = JobState::Running;
             let options = BacktestOptions {
@@ -451,6 +452,12 @@ impl BacktestJobs {
 
     fn finish(&self, job: &Active, outcome: Result<Finished, BacktestError>) {
         let mut record = job.record.lock().unwrap_or_else(PoisonError::into_inner);
+        self.end(&mut record, job, outcome);
+    }
+
+    /// End a job whose record the caller holds locked: keep what it left,
+    /// save its record, publish its end, forget it as active.
+    fn end(&self, record: &mut JobRecord, job: &Active, outcome: Result<Finished, BacktestError>) {
         record.finished_ms = Some(crate::live::wall_ms());
         record.reached = Some(job.progress.fraction());
         match outcome {
@@ -470,7 +477,7 @@ impl BacktestJobs {
                 record.error = Some(error.to_string());
             }
         }
-        if let Err(error) = self.save_record(&record) {
+        if let Err(error) = self.save_record(record) {
             tracing::error!(job = %record.id, %error, "cannot keep a backtest job");
         }
         if let Some(bus) = &self.bus {
@@ -520,11 +527,16 @@ impl BacktestJobs {
         Ok(ids.iter().filter_map(|id| self.get(id).ok()).collect())
     }
 
-    /// Cancel a queued or running job (it stops within a few thousand
-    /// candles), or delete a finished one and its result.
+    /// Cancel a queued job (at once) or a running one (it stops within a
+    /// few thousand candles), or delete a finished one and its result.
     pub fn cancel_or_delete(&self, id: &str) -> Result<(), JobError> {
         if let Some(active) = self.active_job(id) {
             active.progress.cancel();
+            let mut record = active.record.lock().unwrap_or_else(PoisonError::into_inner);
+            if record.state == JobState::Queued {
+                // Its worker will find it ended and pass over it.
+                self.end(&mut record, &active, Err(BacktestError::Cancelled));
+            }
             return Ok(());
         }
         let id = checked_id(id)?;
