@@ -34,10 +34,17 @@ test("a trade appears on the bot page without reloading", async ({ page }) => {
   const tradeRows = trades.locator("tbody tr");
   const fillsBefore = await fillRows.count();
   const tradesBefore = await tradeRows.count();
+  const position = page.getByRole("region", { name: "Position and open orders" });
+  const positionBefore = (await position.textContent()) ?? "";
+  const candles = page.locator(".figures span", { hasText: "candles" }).locator("strong");
+  const candlesBefore = Number(await candles.textContent());
 
   // Orders placed behind the page's back (another client): only the stream tells it.
   await host.api("POST", "/bots/rules-btc/orders", { side: "buy", kind: "market", quantity: "1" });
   await expect(fillRows).toHaveCount(fillsBefore + 1);
+  // What only the status holds (position, cash, fees, candle count) follows too.
+  await expect(position).not.toHaveText(positionBefore);
+  await expect.poll(async () => Number(await candles.textContent())).toBeGreaterThan(candlesBefore);
   await host.api("POST", "/bots/rules-btc/orders", { side: "sell", kind: "market", quantity: "1" });
   await expect(fillRows).toHaveCount(fillsBefore + 2);
   await expect(tradeRows).toHaveCount(tradesBefore + 1);

@@ -38,13 +38,15 @@ export function BotPage() {
   const fills = useFills(id);
   const equity = useEquity(id);
 
-  // A new candle closed: the chart and equity catch up (driven by the
-  // stream's bot.updated, never by a timer).
+  // A new candle closed: the chart, the equity and what only the status
+  // holds (position, cash, fees, candle count; bot.updated carries the
+  // summary) catch up, driven by the stream's bot.updated, never by a timer.
   const lastCandle = status.data?.last_candle_at;
   useEffect(() => {
     if (!lastCandle || !status.data) return;
     void client.invalidateQueries({ queryKey: keys.candles(status.data.symbol, status.data.timeframe) });
     void client.invalidateQueries({ queryKey: keys.equity(id) });
+    void client.invalidateQueries({ queryKey: keys.status(id) });
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [lastCandle]);
 
