@@ -62,9 +62,12 @@ pub struct BotSummary {
     pub strategy: String,
     pub config_version: u64,
     pub equity: String,
-    /// Realized plus unrealized PnL, net of fees.
+    /// Equity less the initial capital: realized plus unrealized PnL, less
+    /// every fee paid.
     pub pnl: String,
+    /// PnL of the quantity sold out of positions, before fees.
     pub realized_pnl: String,
+    /// PnL of the open position at the last close, before fees.
     pub unrealized_pnl: String,
     pub position: String,
     pub last_candle_at: Option<String>,

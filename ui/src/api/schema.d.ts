@@ -1232,11 +1232,15 @@ export interface components {
             mode: string;
             name: string;
             open_orders: components["schemas"]["OrderView"][];
-            /** @description Realized plus unrealized PnL, net of fees. */
+            /**
+             * @description Equity less the initial capital: realized plus unrealized PnL, less
+             *     every fee paid.
+             */
             pnl: string;
             position: string;
             positions: components["schemas"]["PositionView"][];
             quote: string;
+            /** @description PnL of the quantity sold out of positions, before fees. */
             realized_pnl: string;
             started_at?: string | null;
             /** @description stopped, starting, running, paused, stopping, killed or error. */
@@ -1247,6 +1251,7 @@ export interface components {
             timeframe: string;
             /** @description ACTIVE, REDUCING or HALTED. */
             trading_state: string;
+            /** @description PnL of the open position at the last close, before fees. */
             unrealized_pnl: string;
         };
         BotRef: {
@@ -1289,11 +1294,15 @@ export interface components {
             mode: string;
             name: string;
             open_orders: components["schemas"]["OrderView"][];
-            /** @description Realized plus unrealized PnL, net of fees. */
+            /**
+             * @description Equity less the initial capital: realized plus unrealized PnL, less
+             *     every fee paid.
+             */
             pnl: string;
             position: string;
             positions: components["schemas"]["PositionView"][];
             quote: string;
+            /** @description PnL of the quantity sold out of positions, before fees. */
             realized_pnl: string;
             started_at?: string | null;
             /** @description stopped, starting, running, paused, stopping, killed or error. */
@@ -1304,6 +1313,7 @@ export interface components {
             timeframe: string;
             /** @description ACTIVE, REDUCING or HALTED. */
             trading_state: string;
+            /** @description PnL of the open position at the last close, before fees. */
             unrealized_pnl: string;
         };
         /** @description A bot in the list: enough for an overview row. */
@@ -1324,9 +1334,13 @@ export interface components {
             last_candle_at?: string | null;
             mode: string;
             name: string;
-            /** @description Realized plus unrealized PnL, net of fees. */
+            /**
+             * @description Equity less the initial capital: realized plus unrealized PnL, less
+             *     every fee paid.
+             */
             pnl: string;
             position: string;
+            /** @description PnL of the quantity sold out of positions, before fees. */
             realized_pnl: string;
             /** @description stopped, starting, running, paused, stopping, killed or error. */
             state: string;
@@ -1336,6 +1350,7 @@ export interface components {
             timeframe: string;
             /** @description ACTIVE, REDUCING or HALTED. */
             trading_state: string;
+            /** @description PnL of the open position at the last close, before fees. */
             unrealized_pnl: string;
         };
         /** @description A page of a list. */
