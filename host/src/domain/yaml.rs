@@ -149,6 +149,11 @@ impl<'de> Visitor<'de> for Budgeted<'_> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             self.spend()?;
+            // A document that says two things is ambiguous, not a choice (as
+            // JSON documents: `domain::json`).
+            if object.contains_key(&key) {
+                return Err(A::Error::custom(format_args!("duplicate key `{key}`")));
+            }
             let value = map.next_value_seed(self)?;
             object.insert(key, value);
         }
@@ -174,6 +179,22 @@ mod tests {
         assert_eq!(parse("").unwrap(), Value::Null);
         let aliased = "base: &b { x: 1 }\ncopy: *b\n";
         assert_eq!(parse(aliased).unwrap()["copy"]["x"], 1);
+    }
+
+    #[test]
+    fn a_key_named_twice_is_malformed() {
+        for text in [
+            "name: First\nname: Second\n",
+            "params: { fast: 5, slow: 30, fast: 7 }\n",
+        ] {
+            match parse(text) {
+                Err(YamlError::Malformed(message)) => {
+                    assert!(message.contains("duplicate key"), "{text}: {message}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(parse("a: { k: 1 }\nb: { k: 2 }\n").is_ok());
     }
 
     #[test]
