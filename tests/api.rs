@@ -1415,6 +1415,20 @@ async fn data_sets_are_uploaded_checked_listed_downloaded_and_deleted() {
     let (status, body) = send(upload("?symbol=BTCUSDT", good.clone())).await;
     assert_problem(status, &body, 400);
     assert_eq!(pointers(&body), ["/timeframe"]);
+    // Candles sent as something else: 415, naming what is accepted.
+    let as_json = client
+        .request(
+            Method::POST,
+            &server.url("/data?symbol=BTCUSDT&timeframe=1m"),
+        )
+        .header("content-type", "application/json")
+        .body(good.clone());
+    let (status, body) = send(as_json).await;
+    assert_problem(status, &body, 415);
+    assert!(
+        body["detail"].as_str().unwrap().contains("text/csv"),
+        "{body}"
+    );
     let (_, list) = client.get(&server.url("/data")).await;
     assert_eq!(list["items"], json!([]));
 

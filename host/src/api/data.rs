@@ -3,7 +3,6 @@
 //! checked whole before anything is stored (a bad row is refused with its
 //! line), and replace what the data set held. Download any range as CSV.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +11,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::Role;
-use super::extract::{ApiPath, ApiQuery};
+use super::extract::{ApiPath, ApiQuery, CandleBody};
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::system::query_range;
@@ -120,7 +119,7 @@ struct UploadQuery {
 async fn upload(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<UploadQuery>,
-    body: Bytes,
+    CandleBody(body): CandleBody,
 ) -> Result<Response, ApiError> {
     let symbol = query.symbol.ok_or_else(|| {
         ApiError::malformed_at("/symbol", "the symbol query parameter is required")

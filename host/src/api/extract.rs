@@ -112,6 +112,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The media types a body of candles may have: CSV (ours or Binance's
+/// klines) or Arrow IPC (Feather), told apart by the content itself.
+pub const CANDLE_MEDIA_TYPES: &[&str] = &[
+    "text/csv",
+    "application/vnd.apache.arrow.file",
+    "application/octet-stream",
+];
+
+/// A body of candles, as one of [`CANDLE_MEDIA_TYPES`].
+#[derive(Debug, Clone)]
+pub struct CandleBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for CandleBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let essence = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|essence| essence.trim().to_ascii_lowercase());
+        if !essence.is_some_and(|essence| CANDLE_MEDIA_TYPES.contains(&essence.as_str())) {
+            return Err(unsupported(&CANDLE_MEDIA_TYPES.join(", ")));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_error)?;
+        Ok(Self(bytes))
+    }
+}
+
 /// A JSON body that may be absent (a command's options).
 #[derive(Debug, Clone)]
 pub struct OptionalJson<T>(pub T);

@@ -189,11 +189,7 @@ impl Endpoint {
     /// Candles as CSV (ours or Binance klines) or an Arrow IPC / Feather file.
     pub fn candle_body(mut self) -> Self {
         self.request = Some((
-            &[
-                "text/csv",
-                "application/vnd.apache.arrow.file",
-                "application/octet-stream",
-            ],
+            super::extract::CANDLE_MEDIA_TYPES,
             |_| schemars::json_schema!({ "type": "string", "format": "binary" }),
         ));
         self.body_limit = CANDLE_BODY_LIMIT;
