@@ -125,8 +125,10 @@ impl Progress {
 pub enum BacktestError {
     #[error("invalid bot config: {}", join_issues(.0))]
     Config(Vec<ConfigIssue>),
+    /// (Not a `source`: the message includes it, and error chains would
+    /// print it twice.)
     #[error("strategy refused its parameters: {0}")]
-    Params(#[source] InitError),
+    Params(InitError),
     #[error("no candles in the selected range")]
     NoCandles,
     #[error("cancelled")]
