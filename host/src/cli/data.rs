@@ -167,6 +167,11 @@ fn time_text(ms: i64) -> String {
 
 fn export(args: ExportArgs) -> anyhow::Result<()> {
     let key = DataSetKey::parse(&args.name)?;
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from > to
+    {
+        anyhow::bail!("--from must not be after --to");
+    }
     let candles = DataSets::new(&args.data.data_dir).load_range(&key, args.from, args.to)?;
     match &args.out {
         Some(path) => {

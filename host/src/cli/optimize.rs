@@ -49,7 +49,7 @@ pub struct OptimizeArgs {
     #[arg(long, default_value_t = 1)]
     min_trades: usize,
     /// Backtests run at once (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     threads: Option<usize>,
     /// Ranked sets printed.
     #[arg(long, default_value_t = 10)]
@@ -129,8 +129,7 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     let sets = Sets::of(&sampler, &space);
     let threads = args
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let study = Study {
         config: &config,
         plugin: &plugin,
