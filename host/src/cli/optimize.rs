@@ -49,7 +49,7 @@ pub struct OptimizeArgs {
     #[arg(long, default_value_t = 1)]
     min_trades: usize,
     /// Backtests run at once (default: one per core).
-    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     threads: Option<usize>,
     /// Ranked sets printed.
     #[arg(long, default_value_t = 10)]
