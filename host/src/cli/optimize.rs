@@ -91,16 +91,17 @@ fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
         }
         return Ok(space);
     }
-    args.params
-        .iter()
-        .map(|param| {
-            let (name, range) = param
-                .split_once('=')
-                .with_context(|| format!("`{param}` is not NAME=RANGE"))?;
-            let range = ParamRange::parse(range).map_err(anyhow::Error::msg)?;
-            Ok((name.trim().to_string(), range))
-        })
-        .collect()
+    let mut space = SearchSpace::new();
+    for param in &args.params {
+        let (name, range) = param
+            .split_once('=')
+            .with_context(|| format!("`{param}` is not NAME=RANGE"))?;
+        let range = ParamRange::parse(range).map_err(anyhow::Error::msg)?;
+        if space.insert(name.trim().to_string(), range).is_some() {
+            bail!("--param {}: given twice", name.trim());
+        }
+    }
+    Ok(space)
 }
 
 pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {

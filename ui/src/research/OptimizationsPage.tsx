@@ -35,14 +35,19 @@ const START: Search = {
   test: "30d",
 };
 
-/** `fast=5..20:5` lines as the request's `params`. */
-function ranges(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** `fast=5..20:5` lines as the request's `params`, and the names given
+ * on more than one line (a search that says two things is not sent). */
+export function ranges(text: string): { params: Record<string, string>; twice: string[] } {
+  const params: Record<string, string> = {};
+  const twice: string[] = [];
   for (const line of text.split("\n")) {
     const [name, ...rest] = line.split("=");
-    if (name.trim() && rest.length > 0) out[name.trim()] = rest.join("=").trim();
+    const key = name.trim();
+    if (!key || rest.length === 0) continue;
+    if (key in params && !twice.includes(key)) twice.push(key);
+    params[key] = rest.join("=").trim();
   }
-  return out;
+  return { params, twice };
 }
 
 export function OptimizationsPage() {
@@ -59,6 +64,7 @@ export function OptimizationsPage() {
     setSearch({ ...search, ...patch });
     start.reset();
   };
+  const searched = ranges(search.ranges);
   const submit = () =>
     start.mutate(
       {
@@ -66,7 +72,7 @@ export function OptimizationsPage() {
         objective: search.objective,
         // Sent as written: the server says what is wrong with it.
         min_trades: Number(search.minTrades),
-        params: ranges(search.ranges),
+        params: searched.params,
         sampler:
           search.sampler === "grid"
             ? { kind: "grid" }
@@ -141,8 +147,13 @@ export function OptimizationsPage() {
               </>
             )}
           </div>
+          {searched.twice.length > 0 && (
+            <p className="error" role="alert">
+              Ranges: {searched.twice.join(", ")} given on more than one line
+            </p>
+          )}
           <ErrorText error={start.error} />
-          <button className="primary" onClick={submit} disabled={!form.data || start.isPending}>
+          <button className="primary" onClick={submit} disabled={!form.data || start.isPending || searched.twice.length > 0}>
             {start.isPending ? "Starting…" : "Run optimisation"}
           </button>
         </div>
