@@ -1585,6 +1585,22 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     let (status, body) = submit(json!({ "config": slower, "data": "BTCUSDT/1m" })).await;
     assert_problem(status, &body, 422);
     assert_eq!(pointers(&body), ["/data"], "{body}");
+    // Nor coarser ones: a 1m strategy on 5m candles.
+    let five_minutes: String = (0..10_i64)
+        .map(|i| format!("{},100,101,99,100,1\n", 1_704_067_200_000 + i * 300_000))
+        .collect();
+    let upload = client
+        .request(
+            Method::POST,
+            &server.url("/data?symbol=BTCUSDT&timeframe=5m"),
+        )
+        .header("content-type", "text/csv")
+        .body(format!("ts,open,high,low,close,volume\n{five_minutes}"));
+    let (status, body) = send(upload).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = submit(json!({ "config": config, "data": "BTCUSDT/5m" })).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/data"], "{body}");
     let (_, listed) = client.get(&server.url("/backtests")).await;
     assert_eq!(listed["items"], json!([]));
 

@@ -180,14 +180,16 @@ fn unfit(request: &JobRequest, info: &DataSetInfo) -> Vec<ConfigIssue> {
     };
     let step = info.timeframe.millis();
     let bot_timeframe = &request.config.market.timeframe;
+    // The engine times every candle by the bot's timeframe: a strategy of
+    // 1m candles on 1h ones would decide on the wrong closes.
     if bot_timeframe
         .parse::<Timeframe>()
-        .is_ok_and(|timeframe| timeframe.millis() > step)
+        .is_ok_and(|timeframe| timeframe.millis() != step)
     {
         issue(
             "/data",
             format!(
-                "{} holds {} candles, finer than the bot's timeframe {bot_timeframe}: use {}/{bot_timeframe} candles",
+                "{} holds {} candles, the bot trades {bot_timeframe} ones: use {}/{bot_timeframe} candles",
                 request.data, info.timeframe, info.symbol
             ),
         );
