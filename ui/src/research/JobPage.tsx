@@ -76,7 +76,8 @@ function MakeBot({ job, rank }: { job: Job; rank: number }) {
   const create = useCreateBot();
   const navigate = useNavigate();
   const [open, setOpen] = useState(false);
-  const [id, setId] = useState(`${job.plugin}-${job.id.slice(0, 6)}-${rank}`.toLowerCase());
+  // The whole job id: a prefix of it is the same for every job of a day.
+  const [id, setId] = useState(`${job.plugin}-${job.id.replace(/^bt-/, "")}-${rank}`.toLowerCase());
   // One key per intended bot: edited, it is another one.
   const [key, setKey] = useState(newIdempotencyKey);
   const [failed, setFailed] = useState<unknown>(null);
