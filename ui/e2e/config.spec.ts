@@ -83,6 +83,11 @@ test("the YAML view edits the same document", async ({ page }) => {
   await page.getByRole("tab", { name: "YAML" }).click();
   await yaml.fill("name: [unclosed");
   await expect(page.getByRole("alert").filter({ hasText: "YAML:" })).toBeVisible();
+  // What does not read is not sent: the last document that did is not either.
+  const review = page.getByRole("button", { name: "Review changes" });
+  await expect(review).toBeDisabled();
+  await yaml.fill(text.replace(/name: .*/, "name: Readable again"));
+  await expect(review).toBeEnabled();
 });
 
 test("a new bot from a preset with overrides", async ({ page }) => {

@@ -56,6 +56,9 @@ const TEMPLATES = { ObjectFieldTemplate: Section };
 interface Props {
   value: Doc;
   onChange: (value: Doc) => void;
+  /** Told whether the YAML being typed reads as a document: while it does
+   * not, `value` is the last one that did, and must not be sent. */
+  onReadable?: (readable: boolean) => void;
   problem?: ApiProblem | null;
   readOnly?: boolean;
 }
@@ -102,7 +105,7 @@ export function canonical(schema: JsonSchema | null, doc: Doc): Doc {
   return sortKeys(utils.getDefaultFormState(schema as RJSFSchema, doc)) as Doc;
 }
 
-export function ConfigEditor({ value, onChange, problem, readOnly = false }: Props) {
+export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = false }: Props) {
   const [view, setView] = useState<View>("form");
   const [yamlText, setYamlText] = useState("");
   const [yamlError, setYamlError] = useState<string | null>(null);
@@ -118,8 +121,9 @@ export function ConfigEditor({ value, onChange, problem, readOnly = false }: Pro
   const show = (next: View) => {
     if (next === "yaml") {
       setYamlText(toYaml(value));
-      setYamlError(null);
     }
+    setYamlError(null);
+    onReadable?.(true);
     setView(next);
   };
 
@@ -159,8 +163,10 @@ export function ConfigEditor({ value, onChange, problem, readOnly = false }: Pro
               const parsed = fromYaml(event.target.value);
               if ("error" in parsed) {
                 setYamlError(parsed.error);
+                onReadable?.(false);
               } else {
                 setYamlError(null);
+                onReadable?.(true);
                 onChange(parsed.doc);
               }
             }}

@@ -27,6 +27,7 @@ export function ConfigPage() {
   // change made elsewhere meanwhile is never overwritten.
   const [base, setBase] = useState<{ config: Doc; etag: string | null } | null>(null);
   const [reviewing, setReviewing] = useState(false);
+  const [readable, setReadable] = useState(true);
   const canApply = allowed(me.data, "PUT /api/v1/bots/{id}/config");
   const { schema } = useConfigSchema(draft ?? {});
 
@@ -85,7 +86,12 @@ export function ConfigPage() {
         {canApply && (
           <div className="actions">
             <button onClick={() => restart(running.data)}>Discard changes</button>
-            <button className="primary" onClick={review} disabled={validate.isPending}>
+            <button
+              className="primary"
+              onClick={review}
+              disabled={validate.isPending || !readable}
+              title={readable ? undefined : "the YAML does not read as a document"}
+            >
               {validate.isPending ? "Checking…" : "Review changes"}
             </button>
           </div>
@@ -115,7 +121,7 @@ export function ConfigPage() {
         </div>
       )}
       <div className="config-layout">
-        <ConfigEditor value={draft} onChange={edit} problem={problem} readOnly={!canApply} />
+        <ConfigEditor value={draft} onChange={edit} onReadable={setReadable} problem={problem} readOnly={!canApply} />
         <Versions
           id={id}
           etag={running.data.etag}

@@ -31,6 +31,7 @@ export function NewBotPage() {
   const navigate = useNavigate();
   const [source, setSource] = useState<Source | null>(null);
   const [draft, setDraft] = useState<Doc>(BLANK);
+  const [readable, setReadable] = useState(true);
   // One key per intended creation: a retry of the same draft cannot make two bots.
   const [key, setKey] = useState(newIdempotencyKey);
 
@@ -94,7 +95,7 @@ export function NewBotPage() {
       <ErrorText error={presets.error} />
       {source && (
         <>
-          <ConfigEditor value={draft} onChange={edit} problem={problem} />
+          <ConfigEditor value={draft} onChange={edit} onReadable={setReadable} problem={problem} />
           {base && (
             <DiffView
               before={canonical(schema, base)}
@@ -104,7 +105,12 @@ export function NewBotPage() {
           )}
           <ErrorText error={create.error} />
           <div className="actions">
-            <button className="primary" onClick={submit} disabled={create.isPending}>
+            <button
+              className="primary"
+              onClick={submit}
+              disabled={create.isPending || !readable}
+              title={readable ? undefined : "the YAML does not read as a document"}
+            >
               {create.isPending ? "Creating…" : "Create bot"}
             </button>
           </div>
