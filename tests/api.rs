@@ -297,6 +297,12 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_problem(status, &body, 404);
     let (status, body) = client.get(&server.url("/bots?limit=0")).await;
     assert_problem(status, &body, 400);
+    // A query parameter that does not read is named by its pointer.
+    for path in ["/audit?limit=-1", "/logs?limit=x"] {
+        let (status, body) = client.get(&server.url(path)).await;
+        assert_problem(status, &body, 400);
+        assert_eq!(pointers(&body), ["/limit"], "{path}: {body}");
+    }
 
     assert_eq!(
         bot_ids(&client, &server).await,
