@@ -79,6 +79,18 @@ async fn tokens_roles_and_the_open_health_check() {
     let (status, body) = viewer.get(&server.url("/tokens")).await;
     assert_problem(status, &body, 403);
 
+    // A token's name is one line of text.
+    for name in ["", "a\nb", "tab\there"] {
+        let (status, body) = admin
+            .post_json(
+                &server.url("/tokens"),
+                &json!({ "role": "viewer", "name": name }),
+            )
+            .await;
+        assert_problem(status, &body, 422);
+        assert_eq!(pointers(&body), ["/name"], "{name:?}: {body}");
+    }
+
     // Tokens are listed without their text; revoking takes effect at once.
     let (status, list) = admin.get(&server.url("/tokens")).await;
     assert_eq!(status, 200);

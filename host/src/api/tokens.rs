@@ -125,10 +125,11 @@ async fn create(
     JsonBody(request): JsonBody<NewToken>,
 ) -> Result<Response, ApiError> {
     let name = request.name.trim();
-    if name.is_empty() || name.len() > 100 {
+    // Names are shown in lists and the audit log: one line of text.
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(vec![ConfigIssue {
             pointer: "/name".into(),
-            message: "must be 1 to 100 characters".into(),
+            message: "must be 1 to 100 characters, without control characters".into(),
         }]));
     }
     let (record, token) = app.auth.create(name, request.role)?;
