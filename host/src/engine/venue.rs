@@ -63,8 +63,10 @@ pub enum VenueRejection {
     ZeroQuantity { step: Decimal },
     #[error("{kind:?} orders need a price")]
     MissingPrice { kind: OrderKind },
-    #[error("price must be positive")]
-    BadPrice,
+    /// The price is not above zero once rounded to the tick (0.001 with a
+    /// tick of 0.01 is 0).
+    #[error("price must be at least the tick size {tick}")]
+    BadPrice { tick: Decimal },
     #[error("a client tag `{0}` is already in use by an open order")]
     DuplicateTag(String),
 }
@@ -139,7 +141,11 @@ impl PaperVenue {
         let price = match (request.kind, request.price) {
             (OrderKind::Market, _) => reference,
             (kind, None) => return Err(VenueRejection::MissingPrice { kind }),
-            (_, Some(price)) if price <= Decimal::ZERO => return Err(VenueRejection::BadPrice),
+            (_, Some(price)) if price <= Decimal::ZERO => {
+                return Err(VenueRejection::BadPrice {
+                    tick: self.rules.tick_size,
+                });
+            }
             (_, Some(price)) => price,
         };
         let notional = request.quantity * price;
@@ -648,6 +654,11 @@ mod tests {
             v.validate(&no_price, dec!(100)),
             Err(VenueRejection::MissingPrice { .. })
         ));
+        // Rounded to the tick, the price is zero: the answer names the tick.
+        let zero_price = request(Side::Buy, OrderKind::Limit, dec!(1), Some(dec!(0)));
+        let refused = v.validate(&zero_price, dec!(100)).unwrap_err();
+        assert!(matches!(refused, VenueRejection::BadPrice { .. }));
+        assert!(refused.to_string().contains("tick size"), "{refused}");
     }
 
     #[test]
