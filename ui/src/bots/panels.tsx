@@ -309,7 +309,7 @@ export function Timeline({ id }: { id: string }) {
       all.push({ key: `f${fill.order_id}-${fill.at}`, at: fill.at, text: `filled ${fill.side} ${fill.quantity} @ ${fill.price}` });
     }
     for (const trade of (trades.data?.pages ?? []).flatMap((p) => p.items)) {
-      all.push({ key: `t${trade.exit_at}-${trade.entry_at}`, at: trade.exit_at, text: `round trip closed, PnL ${trade.pnl}` });
+      all.push({ key: `t${trade.exit_at}-${trade.entry_at}`, at: trade.exit_at, text: `round trip closed, PnL ${formatSigned(trade.pnl)}` });
     }
     for (const version of versions.data?.items ?? []) {
       all.push({ key: `v${version.version}`, at: version.created_at, text: `config version ${version.version} by ${version.actor}` });
