@@ -23,10 +23,14 @@ pub enum MediaType {
     Yaml,
 }
 
-fn media_type(parts: &axum::http::HeaderMap) -> Option<MediaType> {
-    let value = parts.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
-    match essence.as_str() {
+/// The `Content-Type`'s media type without its parameters, lower case.
+fn essence(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+fn media_type(headers: &axum::http::HeaderMap) -> Option<MediaType> {
+    match essence(headers)?.as_str() {
         "application/json" => Some(MediaType::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => {
             Some(MediaType::Yaml)
@@ -128,13 +132,9 @@ impl<S: Send + Sync> FromRequest<S> for CandleBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let essence = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .map(|essence| essence.trim().to_ascii_lowercase());
-        if !essence.is_some_and(|essence| CANDLE_MEDIA_TYPES.contains(&essence.as_str())) {
+        let accepted = essence(request.headers())
+            .is_some_and(|essence| CANDLE_MEDIA_TYPES.contains(&essence.as_str()));
+        if !accepted {
             return Err(unsupported(&CANDLE_MEDIA_TYPES.join(", ")));
         }
         let bytes = Bytes::from_request(request, state)
