@@ -370,7 +370,23 @@ capital: { quote: USDT, initial: \"5000\" }
         .post_json(&server.url("/bots"), &json!({ "preset": "fast-ema", "overrides": { "id": "bad" , "name": "x", "fees": { "taker_bps": -1 } } }))
         .await;
     assert_problem(status, &body, 422);
-    assert_eq!(pointers(&body), ["/fees/taker_bps"]);
+    assert_eq!(pointers(&body), ["/overrides/fees/taker_bps"], "{body}");
+    // A field the preset gave that no longer fits is named at `/preset`,
+    // with the field: ema-cross wants slow > fast, and the override only
+    // raised `fast` past the preset's `slow: 8`.
+    let (status, body) = client
+        .post_json(
+            &server.url("/bots"),
+            &json!({ "preset": "fast-ema", "overrides": { "id": "mixed", "name": "x", "strategy": { "params": { "fast": 10 } } } }),
+        )
+        .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/preset"], "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("preset `fast-ema` at /strategy/params/slow: must be greater than fast"),
+        "{body}"
+    );
     // Overrides are an object to merge, not a document that replaces the preset.
     let (status, body) = client
         .post_json(
@@ -1080,6 +1096,10 @@ async fn presets_market_global_system_logs_and_metrics() {
     );
     assert_eq!(client.get(&server.url("/presets/small")).await.0, 200);
     assert_eq!(client.get(&server.url("/presets/none")).await.0, 404);
+    let (status, body) = client.delete(&server.url("/presets/none")).await;
+    assert_problem(status, &body, 404);
+    assert_eq!(client.delete(&server.url("/presets/small")).await.0, 204);
+    assert_eq!(client.get(&server.url("/presets/small")).await.0, 404);
 
     server
         .wait_for("candles", Duration::from_secs(20), || async {
@@ -1218,6 +1238,7 @@ async fn the_openapi_document_lists_every_route_and_its_schemas_compile() {
         ("get", "/api/v1/presets"),
         ("get", "/api/v1/presets/{name}"),
         ("put", "/api/v1/presets/{name}"),
+        ("delete", "/api/v1/presets/{name}"),
         ("get", "/api/v1/market/candles"),
         ("get", "/api/v1/metrics/global"),
         ("get", "/api/v1/system"),

@@ -93,8 +93,13 @@ test("the YAML view edits the same document", async ({ page }) => {
 test("a new bot from a preset with overrides", async ({ page }) => {
   await signedIn(page, host, "/new");
   await page.getByRole("radio", { name: /ema-cross-paper/ }).click();
-  await page.locator("#root_id").fill("from-preset");
+  // The server names the override at fault (/overrides/id); the editor shows it at the field.
+  await page.locator("#root_id").fill("Bad Id");
   await page.locator("#root_name").fill("From the preset");
+  await page.getByRole("button", { name: "Create bot" }).click();
+  const idField = page.locator(".form-group", { has: page.locator("#root_id") }).first();
+  await expect(idField.locator(".error-detail, .text-danger").first()).toBeVisible();
+  await page.locator("#root_id").fill("from-preset");
   await page.locator(fast).fill("8");
   await expect(page.getByRole("figure", { name: "Overrides of ema-cross-paper" })).toContainText("+ fast: 8");
   await page.getByRole("button", { name: "Create bot" }).click();
@@ -102,6 +107,13 @@ test("a new bot from a preset with overrides", async ({ page }) => {
   await expect(page.getByRole("heading", { name: /from-preset/ })).toBeVisible();
   const config = await host.api<{ strategy: { params: { fast: number; slow: number } } }>("GET", "/bots/from-preset/config");
   expect(config.strategy.params).toMatchObject({ fast: 8, slow: 26 });
+
+  // A stopped bot can be deleted from its page, after a confirmation.
+  await page.getByRole("button", { name: "delete" }).click();
+  await page.getByRole("dialog", { name: "delete from-preset?" }).getByRole("button", { name: "delete" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole("row", { name: "bot from-preset" })).toHaveCount(0);
+  await expect(host.api("GET", "/bots/from-preset/status")).rejects.toThrow(/404/);
 });
 
 test("a new bot's errors show at their fields", async ({ page }) => {

@@ -87,8 +87,8 @@ pub struct BacktestRequest {
     pub bot_id: Option<String>,
     /// The data set, `SYMBOL/TIMEFRAME`.
     pub data: String,
-    /// First candle's open time (an RFC 3339 time, a YYYY-MM-DD date or
-    /// epoch ms), inclusive.
+    /// First candle's open time, inclusive: a string holding an RFC 3339
+    /// time, a YYYY-MM-DD date or epoch ms (`"1704067200000"`).
     pub from: Option<String>,
     /// Candles opening before this time (as `from`).
     pub to: Option<String>,

@@ -14,7 +14,7 @@ use super::AppState;
 use super::auth::{Caller, Role};
 use super::extract::{ApiPath, ApiQuery, Document, shape};
 use super::openapi::Endpoint;
-use super::problem::ApiError;
+use super::problem::{ApiError, FieldError};
 use super::views::{BotDetail, BotSummary, Page, split_page};
 use crate::domain::config::{BotConfig, ConfigIssue};
 
@@ -139,32 +139,85 @@ async fn list(
     Ok(axum::Json(Page { items, next_cursor }).into_response())
 }
 
-/// The config a create body describes, presets merged (its shape checked;
-/// the manager checks the rest, once).
-pub fn resolve_create(app: &AppState, document: Value) -> Result<BotConfig, ApiError> {
+/// Where a create body's config came from: given whole, or a preset with
+/// overrides merged in.
+enum ConfigOrigin {
+    Given,
+    Preset { name: String, overrides: Value },
+}
+
+impl ConfigOrigin {
+    /// A field error of the merged config, pointed into the create body:
+    /// under `/overrides` when an override set that field (or one holding
+    /// it); otherwise the preset gave it, so at `/preset`, naming the field.
+    fn locate(&self, error: FieldError) -> FieldError {
+        let ConfigOrigin::Preset { name, overrides } = self else {
+            return error;
+        };
+        if overridden(overrides, &error.pointer) {
+            return FieldError {
+                pointer: format!("/overrides{}", error.pointer),
+                ..error
+            };
+        }
+        let field = if error.pointer.is_empty() {
+            "/"
+        } else {
+            &error.pointer
+        };
+        FieldError {
+            message: format!("preset `{name}` at {field}: {}", error.message),
+            pointer: "/preset".into(),
+        }
+    }
+}
+
+/// Whether `overrides` sets the field at `pointer` or one that holds it.
+fn overridden(overrides: &Value, pointer: &str) -> bool {
+    let mut at = overrides;
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        match at {
+            Value::Object(fields) => match fields.get(&token) {
+                Some(value) => at = value,
+                None => return false,
+            },
+            // A whole value replaced by the override holds the field.
+            _ => return true,
+        }
+    }
+    !pointer.is_empty()
+}
+
+/// The config document a create body describes, presets merged, and where
+/// it came from.
+fn resolve_create(app: &AppState, document: Value) -> Result<(Value, ConfigOrigin), ApiError> {
     let is_preset = document
         .as_object()
         .is_some_and(|o| o.contains_key("preset"));
-    let document = if is_preset {
-        let request: FromPreset = shape(document)?;
-        let preset = app
-            .store
-            .presets()?
-            .into_iter()
-            .find(|p| p.name == request.preset)
-            .ok_or_else(|| {
-                ApiError::invalid(vec![ConfigIssue {
-                    pointer: "/preset".into(),
-                    message: format!("no preset named `{}`", request.preset),
-                }])
-            })?;
-        let mut merged = preset.config;
-        json_patch::merge(&mut merged, &Value::Object(request.overrides));
-        merged
-    } else {
-        document
+    if !is_preset {
+        return Ok((document, ConfigOrigin::Given));
+    }
+    let request: FromPreset = shape(document)?;
+    let preset = app
+        .store
+        .presets()?
+        .into_iter()
+        .find(|p| p.name == request.preset)
+        .ok_or_else(|| {
+            ApiError::invalid(vec![ConfigIssue {
+                pointer: "/preset".into(),
+                message: format!("no preset named `{}`", request.preset),
+            }])
+        })?;
+    let overrides = Value::Object(request.overrides);
+    let mut merged = preset.config;
+    json_patch::merge(&mut merged, &overrides);
+    let origin = ConfigOrigin::Preset {
+        name: preset.name,
+        overrides,
     };
-    BotConfig::parse(document).map_err(ApiError::invalid)
+    Ok((merged, origin))
 }
 
 async fn create(
@@ -172,8 +225,16 @@ async fn create(
     Extension(caller): Extension<Caller>,
     document: Document,
 ) -> Result<Response, ApiError> {
-    let config = resolve_create(&app, document.value)?;
-    let snapshot = app.manager.create(config, &caller.name).await?;
+    let (document, origin) = resolve_create(&app, document.value)?;
+    let created = match BotConfig::parse(document) {
+        Ok(config) => app
+            .manager
+            .create(config, &caller.name)
+            .await
+            .map_err(ApiError::from),
+        Err(issues) => Err(ApiError::invalid(issues)),
+    };
+    let snapshot = created.map_err(|error| error.relocate(|e| origin.locate(e)))?;
     Ok((StatusCode::CREATED, axum::Json(BotDetail::from(&*snapshot))).into_response())
 }
 

@@ -7,6 +7,7 @@
 //! make a bot is refused with pointers into it.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::Value;
 
@@ -35,6 +36,13 @@ pub fn endpoints() -> Vec<Endpoint> {
         )
         .document_body::<Value>()
         .returns::<PresetView>(),
+        Endpoint::delete(
+            "/presets/{name}",
+            "Remove a preset (bots made from it keep their configs)",
+            Role::Operator,
+            axum::routing::delete(delete_one),
+        )
+        .status(204),
     ]
 }
 
@@ -110,4 +118,15 @@ async fn put_one(
     };
     app.store.put_preset(&record)?;
     Ok(axum::Json(PresetView::from(&record)))
+}
+
+async fn delete_one(
+    State(app): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if app.store.delete_preset(&name)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no preset `{name}`")))
+    }
 }

@@ -102,6 +102,25 @@ impl ApiError {
         error
     }
 
+    /// The same error with each field error moved by `relocate` (e.g. from
+    /// a merged config into the request that made it); a validation
+    /// error's detail follows.
+    pub fn relocate(mut self, relocate: impl Fn(FieldError) -> FieldError) -> Self {
+        self.errors = self.errors.into_iter().map(relocate).collect();
+        if self.kind == "validation" {
+            let issues: Vec<ConfigIssue> = self
+                .errors
+                .iter()
+                .map(|error| ConfigIssue {
+                    pointer: error.pointer.clone(),
+                    message: error.message.clone(),
+                })
+                .collect();
+            self.detail = crate::domain::config::join_issues(&issues);
+        }
+        self
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
     }

@@ -241,6 +241,9 @@ pub trait Store: Send + Sync {
 
     fn put_preset(&self, preset: &PresetRecord) -> StoreResult<()>;
 
+    /// Remove a preset; false when there was none of that name.
+    fn delete_preset(&self, name: &str) -> StoreResult<bool>;
+
     /// Keep an uploaded plugin (a second upload of the same bytes changes
     /// nothing).
     fn put_plugin_blob(&self, blob: &PluginBlob) -> StoreResult<()>;

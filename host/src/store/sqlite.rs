@@ -642,6 +642,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn delete_preset(&self, name: &str) -> StoreResult<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM presets WHERE name = ?1", params![name])? > 0))
+    }
+
     fn put_plugin_blob(&self, blob: &PluginBlob) -> StoreResult<()> {
         self.with(|c| {
             c.execute(

@@ -345,6 +345,18 @@ export function useCreateBot() {
   });
 }
 
+/** Delete a stopped or failed bot: its config history, state and records go. */
+export function useDeleteBot() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => unwrap(api.DELETE("/api/v1/bots/{id}", { params: { path: { id } } })),
+    onSuccess: (_, id) => {
+      client.setQueryData<BotSummary[]>(keys.bots, (bots) => bots?.filter((bot) => bot.id !== id));
+      client.removeQueries({ queryKey: keys.status(id) });
+    },
+  });
+}
+
 export function useDeleteStrategy() {
   const client = useQueryClient();
   return useMutation({

@@ -3,13 +3,14 @@
 // over the stream; the lists are paged from the API.
 
 import { useEffect, useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { useQueryClient } from "@tanstack/react-query";
 import {
   allowed,
   useBotStatus,
   useCandles,
   useCommand,
+  useDeleteBot,
   useEquity,
   useFills,
   useMe,
@@ -18,6 +19,7 @@ import {
 import { keys } from "../api/keys";
 import { useFollow } from "../api/streamContext";
 import { Confirm } from "../components/Confirm";
+import { notify } from "../components/Toasts";
 import { ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign } from "../lib/decimal";
 import { CandleChart, EquityChart } from "./charts";
@@ -34,6 +36,9 @@ export function BotPage() {
   const command = useCommand();
   const client = useQueryClient();
   const [confirming, setConfirming] = useState<Command | null>(null);
+  const remove = useDeleteBot();
+  const navigate = useNavigate();
+  const [confirmingDelete, setConfirmingDelete] = useState(false);
   const candles = useCandles(status.data?.symbol, status.data?.timeframe);
   const fills = useFills(id);
   const equity = useEquity(id);
@@ -56,6 +61,7 @@ export function BotPage() {
   const commands = COMMANDS.filter(
     (c) => bot.allowed_commands.includes(c) && allowed(me.data, `POST /api/v1/bots/{id}/${c}`),
   );
+  const deletable = bot.allowed_commands.includes("delete") && allowed(me.data, "DELETE /api/v1/bots/{id}");
   const run = (name: Command) => (DANGEROUS.has(name) ? setConfirming(name) : command.mutate({ id, command: name }));
   const allFills = (fills.data?.pages ?? []).flatMap((page) => page.items);
 
@@ -91,9 +97,32 @@ export function BotPage() {
               {name}
             </button>
           ))}
+          {deletable && (
+            <button className="danger" onClick={() => setConfirmingDelete(true)}>
+              delete
+            </button>
+          )}
         </div>
       </header>
-      <ErrorText error={command.error} />
+      <ErrorText error={command.error ?? remove.error} />
+      {confirmingDelete && (
+        <Confirm
+          title={`delete ${id}?`}
+          confirmLabel="delete"
+          onCancel={() => setConfirmingDelete(false)}
+          onConfirm={() => {
+            setConfirmingDelete(false);
+            remove.mutate(id, {
+              onSuccess: () => {
+                notify("good", `${id} deleted`);
+                navigate("/");
+              },
+            });
+          }}
+        >
+          <p>The bot, its config history, orders, fills, trades and equity are removed for good. The audit log keeps a trace.</p>
+        </Confirm>
+      )}
       {confirming && (
         <Confirm
           title={`${confirming} ${id}?`}

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { applyMergePatch, fromYaml, mergePatch, toYaml } from "./document";
+import { applyMergePatch, fromYaml, mergePatch, overridePointerInDraft, toYaml } from "./document";
+
+describe("overridePointerInDraft", () => {
+  it("moves a body's override pointers onto the draft and leaves the others", () => {
+    expect(overridePointerInDraft("/overrides/strategy/params/fast")).toBe("/strategy/params/fast");
+    expect(overridePointerInDraft("/preset")).toBe("/preset");
+    expect(overridePointerInDraft("/overridesx/a")).toBe("/overridesx/a");
+  });
+});
 
 describe("mergePatch", () => {
   const preset = {

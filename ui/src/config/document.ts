@@ -44,6 +44,13 @@ export function mergePatch(from: Doc, to: Doc): Doc {
   return patch;
 }
 
+/** Where a field error of a create-from-preset body lies in the editor's
+ * whole draft: the body's `/overrides/x` is the draft's `/x`. Others (such
+ * as `/preset`, whose message names the preset's field) stay. */
+export function overridePointerInDraft(pointer: string): string {
+  return pointer.startsWith("/overrides/") ? pointer.slice("/overrides".length) : pointer;
+}
+
 /** `patch` applied to `target` (RFC 7396), for tests and previews. */
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return patch;

@@ -11,7 +11,7 @@ import { ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { canonical, ConfigEditor, useConfigSchema } from "../config/ConfigEditor";
 import { DiffView } from "../config/DiffView";
-import { mergePatch, type Doc } from "../config/document";
+import { mergePatch, overridePointerInDraft, type Doc } from "../config/document";
 
 type Source = { kind: "preset"; name: string } | { kind: "scratch" };
 
@@ -24,6 +24,13 @@ const BLANK: Doc = {
   capital: { quote: "USDT", initial: "10000" },
   mode: "paper",
 };
+
+/** The server's problem with its pointers on the editor's draft (it names
+ * the body sent, whose overrides are a patch of the draft). */
+function inDraft(problem: ApiProblem): ApiProblem {
+  const errors = problem.problem.errors?.map((e) => ({ ...e, pointer: overridePointerInDraft(e.pointer) }));
+  return new ApiProblem(problem.status, { ...problem.problem, errors });
+}
 
 export function NewBotPage() {
   const presets = usePresets();
@@ -70,7 +77,7 @@ export function NewBotPage() {
       },
     );
   };
-  const problem = create.error instanceof ApiProblem ? create.error : null;
+  const problem = create.error instanceof ApiProblem ? inDraft(create.error) : null;
 
   return (
     <section className="new-bot" aria-label="New bot">
