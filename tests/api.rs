@@ -1643,7 +1643,10 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     let (_, listed) = client.get(&server.url("/backtests")).await;
     assert_eq!(listed["items"], json!([]));
 
-    // A job runs to the end and keeps what it was made from.
+    // A job runs to the end and keeps what it was made from. A config of
+    // another symbol is tried on the data set's market, and says so.
+    let mut config = config;
+    config["market"]["symbol"] = json!("ETHUSDT");
     let (status, queued) = submit(json!({ "config": config, "data": "BTCUSDT/1m" })).await;
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap().to_string();
@@ -1657,6 +1660,7 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     assert_eq!(done["data_hash"], data_set["content_hash"]);
     assert_eq!(done["plugin"], "ema-cross");
     assert_eq!(done["plugin_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(done["config"]["market"]["symbol"], "BTCUSDT", "{done}");
     let (_, listed) = client.get(&server.url("/backtests")).await;
     assert_eq!(listed["items"][0]["id"], id.as_str());
 

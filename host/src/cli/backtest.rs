@@ -66,10 +66,15 @@ impl RunInput {
     pub fn bot(&self, runtime: &PluginRuntime) -> anyhow::Result<(BotConfig, Arc<Plugin>)> {
         let text = std::fs::read_to_string(&self.bot)
             .with_context(|| format!("cannot read {}", self.bot.display()))?;
-        let config = BotConfig::from_yaml(&text).map_err(|issues| {
+        let mut config = BotConfig::from_yaml(&text).map_err(|issues| {
             let path = self.bot.display();
             anyhow::anyhow!("{path} is not a valid bot config: {}", join_issues(&issues))
         })?;
+        // A data set names its market: the strategy is tried on it, and
+        // the result and report say so.
+        if let Some(name) = &self.data {
+            config.market.symbol = DataSetKey::parse(name)?.symbol;
+        }
         let plugin = match &self.plugin {
             Some(file) => Arc::new(
                 runtime

@@ -308,8 +308,11 @@ impl BacktestJobs {
     }
 
     /// Queue a job; its record as it stands.
-    pub fn submit(&self, request: JobRequest) -> Result<JobRecord, JobError> {
+    pub fn submit(&self, mut request: JobRequest) -> Result<JobRecord, JobError> {
         let info = self.data_sets.info(&request.data)?;
+        // The data set names its market: a bot's strategy tried on another
+        // symbol's candles is recorded, and reported, as trading that one.
+        request.config.market.symbol.clone_from(&info.symbol);
         let unfit = unfit(&request, &info);
         if !unfit.is_empty() {
             return Err(JobError::Unfit(unfit));
