@@ -854,22 +854,55 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
     let (status, body) = client.delete(&bot(&format!("/orders/{id}"))).await;
     assert_problem(status, &body, 404);
 
+    // Fields off the instrument's grid (step 0.00001, tick 0.01) are
+    // refused at their pointers, never rounded; nothing is placed.
+    let (_, before) = client.get(&bot("/orders?limit=1000")).await;
+    for (order, pointer, says) in [
+        (
+            json!({ "side": "buy", "quantity": "0.00000001" }),
+            "/quantity",
+            "0.00000001 is not a multiple of the step size 0.00001: 0 or 0.00001 is",
+        ),
+        (
+            json!({ "side": "buy", "quantity": "0" }),
+            "/quantity",
+            "must be above 0",
+        ),
+        (
+            json!({ "side": "buy", "kind": "limit", "quantity": "1", "price": "1.005" }),
+            "/price",
+            "1.005 is not a multiple of the tick size 0.01: 1 or 1.01 is",
+        ),
+        (
+            json!({ "side": "buy", "quantity": "1", "price": "1" }),
+            "/price",
+            "a market order takes no price (a limit order does)",
+        ),
+        (
+            json!({ "side": "buy", "kind": "limit", "quantity": "1" }),
+            "/price",
+            "limit and stop orders need a price",
+        ),
+    ] {
+        let (status, body) = client.post_json(&bot("/orders"), &order).await;
+        assert_problem(status, &body, 422);
+        assert_eq!(pointers(&body), [pointer], "{order}: {body}");
+        assert_eq!(body["errors"][0]["message"], says, "{order}");
+    }
+    let (_, after) = client.get(&bot("/orders?limit=1000")).await;
+    assert_eq!(before["items"], after["items"], "nothing was placed");
     // Refused by the risk engine / instrument rules: 422 with the reason.
     let (status, body) = client
         .post_json(
             &bot("/orders"),
-            &json!({ "side": "buy", "quantity": "0.00000001" }),
+            &json!({ "side": "buy", "kind": "limit", "quantity": "0.001", "price": "1" }),
         )
         .await;
     assert_problem(status, &body, 422);
-    let (status, body) = client
-        .post_json(
-            &bot("/orders"),
-            &json!({ "side": "buy", "kind": "limit", "quantity": "1" }),
-        )
-        .await;
-    assert_problem(status, &body, 422);
-    assert_eq!(pointers(&body), ["/price"]);
+    assert!(
+        body["detail"].as_str().unwrap().contains("minimum notional"),
+        "{body}"
+    );
 
     // A retried create with the same key makes one bot.
     let create = || {

@@ -28,7 +28,7 @@ use super::views::{
 };
 use crate::domain::config::ConfigIssue;
 use crate::domain::decimal::decimal_schema;
-use crate::domain::{Fill, Order, OrderKind, OrderOrigin, OrderRequest, Side};
+use crate::domain::{Fill, InstrumentRules, Order, OrderKind, OrderOrigin, OrderRequest, Side};
 use crate::engine::{Trade, Violation, metrics};
 use crate::live::BotSnapshot;
 use crate::store::{RecordTable, RowOrder};
@@ -119,10 +119,11 @@ pub struct ManualOrder {
     pub side: Side,
     #[serde(default = "market")]
     pub kind: OrderKind,
-    /// Base quantity; rounded down to the instrument's step.
+    /// Base quantity, above 0: a whole number of the instrument's steps.
     #[schemars(schema_with = "decimal_schema")]
     pub quantity: Decimal,
-    /// Limit or stop price; rounded to the tick.
+    /// Limit or stop price, above 0: a whole number of ticks. A market
+    /// order takes none.
     #[serde(default)]
     #[schemars(schema_with = "crate::domain::decimal::optional_decimal_schema")]
     pub price: Option<Decimal>,
@@ -237,28 +238,61 @@ fn keyed_page<K: ToString, T: serde::de::DeserializeOwned>(
     Ok((items, next_cursor))
 }
 
+/// Every problem of a manual order's fields, at its pointer, for a market
+/// of `rules`: what a person writes is taken as written or refused, never
+/// rounded.
+fn order_issues(order: &ManualOrder, rules: &InstrumentRules) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let mut issue = |pointer: &str, message: String| {
+        issues.push(ConfigIssue {
+            pointer: pointer.into(),
+            message,
+        })
+    };
+    if order
+        .client_tag
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 64)
+    {
+        issue("/client_tag", "must be 1 to 64 characters".into());
+    }
+    if order.quantity <= Decimal::ZERO {
+        issue("/quantity", "must be above 0".into());
+    } else if let Some(message) = rules.quantity_off_grid(order.quantity) {
+        issue("/quantity", message);
+    }
+    match (order.kind, order.price) {
+        (OrderKind::Market, Some(_)) => issue(
+            "/price",
+            "a market order takes no price (a limit order does)".into(),
+        ),
+        (OrderKind::Market, None) => {}
+        (_, None) => issue("/price", "limit and stop orders need a price".into()),
+        (_, Some(price)) if price <= Decimal::ZERO => issue("/price", "must be above 0".into()),
+        (_, Some(price)) => {
+            if let Some(message) = rules.price_off_grid(price) {
+                issue("/price", message);
+            }
+        }
+    }
+    issues
+}
+
 async fn place(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
     JsonBody(order): JsonBody<ManualOrder>,
 ) -> Result<Response, ApiError> {
-    snapshot_of(&app, &id)?;
-    if order
-        .client_tag
+    let snapshot = snapshot_of(&app, &id)?;
+    let rules = snapshot
+        .config
         .as_ref()
-        .is_some_and(|t| t.is_empty() || t.len() > 64)
-    {
-        return Err(ApiError::invalid(vec![ConfigIssue {
-            pointer: "/client_tag".into(),
-            message: "must be 1 to 64 characters".into(),
-        }]));
-    }
-    if order.kind != OrderKind::Market && order.price.is_none() {
-        return Err(ApiError::invalid(vec![ConfigIssue {
-            pointer: "/price".into(),
-            message: "limit and stop orders need a price".into(),
-        }]));
+        .map(|config| config.instrument)
+        .unwrap_or_default();
+    let issues = order_issues(&order, &rules);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
     }
     let tag = order.client_tag.clone().unwrap_or_else(|| {
         format!(
@@ -272,11 +306,7 @@ async fn place(
         side: order.side,
         kind: order.kind,
         quantity: order.quantity,
-        price: if order.kind == OrderKind::Market {
-            None
-        } else {
-            order.price
-        },
+        price: order.price,
         reduce_only: order.reduce_only,
         origin: OrderOrigin::Manual,
     };

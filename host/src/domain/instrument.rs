@@ -45,6 +45,19 @@ impl InstrumentRules {
         }
     }
 
+    /// Why `quantity` is not a whole number of steps, naming the two
+    /// nearest that are; None when it is. For orders a person writes: a
+    /// strategy's quantities are rounded, a person is told.
+    pub fn quantity_off_grid(&self, quantity: Decimal) -> Option<String> {
+        off_grid(quantity, self.step_size, "step size")
+    }
+
+    /// Why `price` is not a whole number of ticks (as
+    /// [`Self::quantity_off_grid`]).
+    pub fn price_off_grid(&self, price: Decimal) -> Option<String> {
+        off_grid(price, self.tick_size, "tick size")
+    }
+
     /// Round a price to the nearest tick (midpoints away from zero).
     pub fn round_price(&self, price: Decimal) -> Decimal {
         if self.tick_size <= Decimal::ZERO {
@@ -58,6 +71,22 @@ impl InstrumentRules {
             None => Decimal::ZERO,
         }
     }
+}
+
+/// Why `value` is not a whole number of `unit`s, if it is not.
+fn off_grid(value: Decimal, unit: Decimal, name: &str) -> Option<String> {
+    if unit <= Decimal::ZERO {
+        return None;
+    }
+    let units = value.checked_div(unit)?;
+    if units.fract().is_zero() {
+        return None;
+    }
+    let below = units.floor().checked_mul(unit)?.normalize();
+    let above = below.checked_add(unit)?.normalize();
+    Some(format!(
+        "{value} is not a multiple of the {name} {unit}: {below} or {above} is"
+    ))
 }
 
 #[cfg(test)]
@@ -77,5 +106,25 @@ mod tests {
         assert_eq!(rules.round_price(dec!(100.024)), dec!(100));
         assert_eq!(rules.round_price(dec!(100.025)), dec!(100.05));
         assert_eq!(rules.round_price(dec!(100.074)), dec!(100.05));
+    }
+
+    #[test]
+    fn off_grid_values_are_named_with_their_neighbours() {
+        let rules = InstrumentRules {
+            tick_size: dec!(0.05),
+            step_size: dec!(0.001),
+            min_notional: dec!(10),
+        };
+        assert_eq!(rules.quantity_off_grid(dec!(1.239)), None);
+        assert_eq!(rules.quantity_off_grid(dec!(2)), None);
+        assert_eq!(
+            rules.quantity_off_grid(dec!(1.2345)).as_deref(),
+            Some("1.2345 is not a multiple of the step size 0.001: 1.234 or 1.235 is")
+        );
+        assert_eq!(rules.price_off_grid(dec!(100.05)), None);
+        assert_eq!(
+            rules.price_off_grid(dec!(100.07)).as_deref(),
+            Some("100.07 is not a multiple of the tick size 0.05: 100.05 or 100.1 is")
+        );
     }
 }

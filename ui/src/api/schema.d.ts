@@ -911,7 +911,8 @@ export interface paths {
         /** Create or replace a preset (validated as a bot config) */
         put: operations["put_presets__name"];
         post?: never;
-        delete?: never;
+        /** Remove a preset (bots made from it keep their configs) */
+        delete: operations["delete_presets__name"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1071,8 +1072,8 @@ export interface components {
              */
             end_of_run?: components["schemas"]["EndOfRun"];
             /**
-             * @description First candle's open time (an RFC 3339 time, a YYYY-MM-DD date or
-             *     epoch ms), inclusive.
+             * @description First candle's open time, inclusive: a string holding an RFC 3339
+             *     time, a YYYY-MM-DD date or epoch ms (`"1704067200000"`).
              */
             from?: string | null;
             /** @description Candles opening before this time (as `from`). */
@@ -1873,11 +1874,12 @@ export interface components {
             /** @default market */
             kind?: components["schemas"]["OrderKind"];
             /**
-             * @description Limit or stop price; rounded to the tick.
+             * @description Limit or stop price, above 0: a whole number of ticks. A market
+             *     order takes none.
              * @default null
              */
             price?: number | string | null;
-            /** @description Base quantity; rounded down to the instrument's step. */
+            /** @description Base quantity, above 0: a whole number of the instrument's steps. */
             quantity: number | string;
             /** @default false */
             reduce_only?: boolean;
@@ -1957,8 +1959,8 @@ export interface components {
             /** @description The data set, `SYMBOL/TIMEFRAME`. */
             data: string;
             /**
-             * @description First candle's open time (an RFC 3339 time, a YYYY-MM-DD date or
-             *     epoch ms), inclusive.
+             * @description First candle's open time, inclusive: a string holding an RFC 3339
+             *     time, a YYYY-MM-DD date or epoch ms (`"1704067200000"`).
              */
             from?: string | null;
             /**
@@ -7635,6 +7637,80 @@ export interface operations {
             };
             /** @description invalid document: every error with its JSON Pointer */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_presets__name: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description unknown resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not allowed in the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
