@@ -384,7 +384,8 @@ capital: { quote: USDT, initial: \"5000\" }
     assert_eq!(pointers(&body), ["/preset"], "{body}");
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("preset `fast-ema` at /strategy/params/slow: must be greater than fast"),
+        message
+            .starts_with("preset `fast-ema` at /strategy/params/slow: must be greater than fast"),
         "{body}"
     );
     // Overrides are an object to merge, not a document that replaces the preset.
@@ -900,7 +901,10 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
         .await;
     assert_problem(status, &body, 422);
     assert!(
-        body["detail"].as_str().unwrap().contains("minimum notional"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("minimum notional"),
         "{body}"
     );
 
@@ -969,6 +973,10 @@ async fn strategies_are_uploaded_validated_and_deleted() {
     let (status, uploaded) = send(upload(panicker.clone(), "application/wasm")).await;
     assert_eq!(status, 201, "{uploaded}");
     let name = uploaded["name"].as_str().unwrap().to_string();
+    // The same bytes again change nothing: 200, not a second creation.
+    let (status, again) = send(upload(panicker.clone(), "application/wasm")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["content_hash"], uploaded["content_hash"]);
     let viewer = Client::new(Some(&client.token(&server, "viewer", "v").await));
     let (status, body) = send(
         viewer

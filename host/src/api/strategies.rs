@@ -36,7 +36,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             .returns::<Page<StrategyView>>(),
         Endpoint::get("/strategies/{name}", "The newest version of a plugin", Role::Viewer, get(get_one))
             .returns::<StrategyView>(),
-        Endpoint::post("/strategies", "Upload a plugin (.wasm as application/wasm, or multipart with a `file` part)", Role::Admin, post(upload))
+        Endpoint::post("/strategies", "Upload a plugin (.wasm as application/wasm, or multipart with a `file` part): 201, or 200 when the same bytes were already there", Role::Admin, post(upload))
             .wasm_body()
             .idempotent()
             .status(201)
@@ -229,12 +229,17 @@ async fn upload(State(app): State<AppState>, request: Request) -> Result<Respons
         .write()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(plugin.clone());
-    if let Err(error) = inserted {
-        // Another upload of the same name and version won the race.
-        let _ = app.store.delete_plugin_blob(&plugin.info().content_hash);
-        return Err(ApiError::conflict(error.to_string()));
-    }
-    Ok((StatusCode::CREATED, axum::Json(view(&app, &plugin))).into_response())
+    let status = match inserted {
+        Ok(true) => StatusCode::CREATED,
+        // The same bytes again: nothing changed.
+        Ok(false) => StatusCode::OK,
+        Err(error) => {
+            // Another upload of the same name and version won the race.
+            let _ = app.store.delete_plugin_blob(&plugin.info().content_hash);
+            return Err(ApiError::conflict(error.to_string()));
+        }
+    };
+    Ok((status, axum::Json(view(&app, &plugin))).into_response())
 }
 
 async fn remove(

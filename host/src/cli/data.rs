@@ -147,16 +147,31 @@ fn list(args: DataDirArg) -> anyhow::Result<()> {
 
 fn print_info(info: &DataSetInfo) {
     println!(
-        "{:<20} {:>10} candles  {} .. {}  {} gaps ({} candles missing)  {:.1} MiB  sha256 {}",
+        "{:<20} {:>10} candles  {} .. {}  {} gaps ({} candles missing)  {}  sha256 {}",
         info.key().to_string(),
         info.count,
         time_text(info.first_ts),
         time_text(info.last_ts),
         info.gaps.count,
         info.gaps.missing,
-        info.size_bytes as f64 / (1024.0 * 1024.0),
+        bytes_text(info.size_bytes),
         &info.content_hash[..16],
     );
+}
+
+/// `bytes` in the largest binary unit it reaches (812 B, 12.3 KiB, 4.5 MiB).
+fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn time_text(ms: i64) -> String {
@@ -218,4 +233,16 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         "candles written"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytes_text;
+
+    #[test]
+    fn sizes_read_in_the_unit_they_reach() {
+        assert_eq!(bytes_text(812), "812 B");
+        assert_eq!(bytes_text(12_595), "12.3 KiB");
+        assert_eq!(bytes_text(4_718_592), "4.5 MiB");
+    }
 }

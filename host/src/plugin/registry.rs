@@ -85,13 +85,14 @@ impl PluginRegistry {
         })
     }
 
-    /// Register a plugin. Registering the same content twice is a no-op.
-    pub fn insert(&mut self, plugin: Arc<Plugin>) -> Result<(), RegistryError> {
+    /// Register a plugin: true when it is new. Registering the same content
+    /// twice is a no-op (false).
+    pub fn insert(&mut self, plugin: Arc<Plugin>) -> Result<bool, RegistryError> {
         let info = plugin.info();
         let versions = self.plugins.entry(info.name.clone()).or_default();
         if let Some(existing) = versions.get(&info.version) {
             if existing.info().content_hash == info.content_hash {
-                return Ok(());
+                return Ok(false);
             }
             return Err(RegistryError::Conflict {
                 name: info.name.clone(),
@@ -99,7 +100,7 @@ impl PluginRegistry {
             });
         }
         versions.insert(info.version.clone(), plugin);
-        Ok(())
+        Ok(true)
     }
 
     /// Find a plugin by name and, optionally, exact version.

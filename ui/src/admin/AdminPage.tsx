@@ -10,20 +10,9 @@ import { useStreamHealth } from "../api/streamContext";
 import { Confirm } from "../components/Confirm";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
+import { formatBytes } from "../lib/bytes";
 
 const ROLES = ["viewer", "operator", "admin"] as const;
-
-function bytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return "—";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
 
 function duration(secs: number): string {
   const d = Math.floor(secs / 86_400);
@@ -248,16 +237,16 @@ function System() {
           <dt>CPU</dt>
           <dd>{s.cpu_percent.toFixed(1)} % of a core</dd>
           <dt>Memory</dt>
-          <dd>{bytes(s.memory_bytes)} resident</dd>
+          <dd>{formatBytes(s.memory_bytes)} resident</dd>
           <dt>Threads</dt>
           <dd>{s.threads ?? "—"}</dd>
           <dt>Store</dt>
           <dd>
-            {bytes(s.store_bytes)} in {s.data_dir}
+            {formatBytes(s.store_bytes)} in {s.data_dir}
           </dd>
           <dt>Disk</dt>
           <dd>
-            {bytes(s.disk_available_bytes)} free of {bytes(s.disk_total_bytes)}
+            {formatBytes(s.disk_available_bytes)} free of {formatBytes(s.disk_total_bytes)}
           </dd>
         </dl>
       )}

@@ -8,10 +8,8 @@ import { allowed, useDataSets, useDeleteDataSet, useMe, useUploadDataSet, type D
 import { Confirm } from "../components/Confirm";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
+import { formatBytes } from "../lib/bytes";
 import { when } from "./jobs";
-
-const size = (bytes: number) =>
-  bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${Math.max(1, Math.round(bytes / 1024))} KiB`;
 
 /** Save a data set's CSV: fetched with the token, handed to the browser as a file. */
 async function download(set: DataSet) {
@@ -105,7 +103,7 @@ export function DataPage() {
                 <td className="num" title={set.gaps.missing ? `${set.gaps.missing.toLocaleString()} candles missing` : "none"}>
                   {set.gaps.count}
                 </td>
-                <td className="num">{size(set.size_bytes)}</td>
+                <td className="num">{formatBytes(set.size_bytes)}</td>
                 <td>
                   <button className="small" onClick={() => download(set).catch(setFailed)}>
                     download CSV
