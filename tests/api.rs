@@ -119,8 +119,16 @@ async fn tokens_roles_and_the_open_health_check() {
     assert!(
         entries.iter().any(|e| e["action"] == "POST /api/v1/bots"
             && e["status"] == 403
-            && e["actor"] == "dashboard"),
-        "{audit}"
+            && e["actor"] == "dashboard"
+            && e["detail"] == "this needs the operator role; the token has viewer"),
+        "a refusal keeps its reason: {audit}"
+    );
+    assert!(
+        entries.iter().any(|e| e["action"] == "POST /api/v1/tokens"
+            && e["status"] == 201
+            && e["target"] == id
+            && e["detail"] == "dashboard (viewer)"),
+        "a creation names what it made: {audit}"
     );
     assert!(
         entries.iter().any(|e| e["action"]

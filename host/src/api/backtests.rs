@@ -17,6 +17,7 @@ use super::AppState;
 use super::auth::Role;
 use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{BacktestView, Page};
@@ -210,11 +211,12 @@ pub(super) async fn queue(app: &AppState, job: JobRequest) -> Result<Response, A
             }
             other => other.into(),
         })?;
-    Ok((
+    let note = AuditNote::made(&record.id, format!("queued on {}", record.data));
+    Ok(note.on((
         StatusCode::ACCEPTED,
         axum::Json(BacktestView::of(&record, 0.0)),
     )
-        .into_response())
+        .into_response()))
 }
 
 async fn submit(

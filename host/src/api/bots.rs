@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::{Caller, Role};
 use super::extract::{ApiPath, ApiQuery, Document, shape};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::{ApiError, FieldError};
 use super::views::{BotDetail, BotSummary, Page, split_page};
@@ -235,7 +236,11 @@ async fn create(
         Err(issues) => Err(ApiError::invalid(issues)),
     };
     let snapshot = created.map_err(|error| error.relocate(|e| origin.locate(e)))?;
-    Ok((StatusCode::CREATED, axum::Json(BotDetail::from(&*snapshot))).into_response())
+    let note = AuditNote::made(
+        &*snapshot.id,
+        format!("config v{}", snapshot.config_version),
+    );
+    Ok(note.on((StatusCode::CREATED, axum::Json(BotDetail::from(&*snapshot))).into_response()))
 }
 
 async fn get_one(

@@ -23,6 +23,7 @@ use super::AppState;
 use super::auth::{Caller, Role};
 use super::bots::{PAGE_QUERY, PageQuery};
 use super::extract::{ApiPath, ApiQuery, Document, JsonBody};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{
@@ -194,7 +195,7 @@ async fn apply(
     })
     .into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
-    Ok(response)
+    Ok(AuditNote::detail(format!("config v{version}")).on(response))
 }
 
 async fn replace(

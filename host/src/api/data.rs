@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::Role;
 use super::extract::{ApiPath, ApiQuery, CandleBody};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::system::query_range;
@@ -135,7 +136,11 @@ async fn upload(
         Ok(sets.save(&key, &candles)?)
     })
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(DataSetView::from(&info))).into_response())
+    let note = AuditNote::made(
+        info.key().to_string(),
+        format!("{} candles, sha256 {}", info.count, info.content_hash),
+    );
+    Ok(note.on((StatusCode::CREATED, axum::Json(DataSetView::from(&info))).into_response()))
 }
 
 #[derive(Debug, Deserialize)]

@@ -139,17 +139,23 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let entry = |caller: Option<&Caller>, status: StatusCode, detail: &str| AuditEntry {
+    let noted = |caller: Option<&Caller>, status: StatusCode, note: &AuditNote| AuditEntry {
         id: 0,
         ts: now_ms(),
         actor: caller.map_or_else(|| "anonymous".into(), |c| c.name.clone()),
         role: caller.map_or_else(String::new, |c| c.role.as_str().into()),
         action: clip(&format!("{method} {path}"), MAX_AUDIT_PATH),
-        target: clip(&audit_target(&path), MAX_AUDIT_PATH),
+        target: clip(
+            note.target.as_deref().unwrap_or(&audit_target(&path)),
+            MAX_AUDIT_PATH,
+        ),
         status: status.as_u16(),
         remote: peer.map(|p| p.to_string()).unwrap_or_default(),
         request_id: request_id.clone(),
-        detail: clip(detail, MAX_AUDIT_PATH),
+        detail: clip(&note.detail, MAX_AUDIT_PATH),
+    };
+    let entry = |caller: Option<&Caller>, status: StatusCode, detail: &str| {
+        noted(caller, status, &AuditNote::detail(detail))
     };
     let refuse = |error: ApiError| {
         // A failure counts against the peer; past its quota its failures
@@ -214,21 +220,50 @@ pub async fn authenticate(
         set_allowance(&mut response, allowance);
     }
     if is_mutating(&method) {
-        let detail = response
+        let note = response
             .extensions()
-            .get::<AuditDetail>()
-            .map(|d| d.0.clone())
+            .get::<AuditNote>()
+            .cloned()
             .unwrap_or_default();
         app.audit
-            .record(entry(Some(&caller), response.status(), &detail))
+            .record(noted(Some(&caller), response.status(), &note))
             .await;
     }
     response
 }
 
-/// A note a handler attaches to its response for the audit log.
-#[derive(Debug, Clone)]
-pub struct AuditDetail(pub String);
+/// What a response tells the audit log beyond the method and path: the
+/// thing a call made, when the path cannot name it (a new bot, job or
+/// token), and what it did or why it was refused. Every problem answer
+/// carries its detail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    pub target: Option<String>,
+    pub detail: String,
+}
+
+impl AuditNote {
+    pub fn detail(detail: impl Into<String>) -> Self {
+        Self {
+            target: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// A call that made `target`.
+    pub fn made(target: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            target: Some(target.into()),
+            detail: detail.into(),
+        }
+    }
+
+    /// `response` carrying this note.
+    pub fn on(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
+    }
+}
 
 /// Refuse callers whose role is below the route's.
 pub async fn require_role(State(required): State<Role>, request: Request, next: Next) -> Response {

@@ -18,6 +18,7 @@ use super::AppState;
 use super::auth::{Caller, Role};
 use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::system::{LogsQuery, log_page, query_range};
@@ -311,7 +312,8 @@ async fn place(
         origin: OrderOrigin::Manual,
     };
     let (placed, _) = app.manager.place_order(&id, request).await?;
-    Ok((StatusCode::CREATED, axum::Json(OrderView::from(&placed))).into_response())
+    let note = AuditNote::detail(format!("order {} ({tag})", placed.id));
+    Ok(note.on((StatusCode::CREATED, axum::Json(OrderView::from(&placed))).into_response()))
 }
 
 async fn order_detail(

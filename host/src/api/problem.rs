@@ -158,7 +158,7 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        response
+        super::middleware::AuditNote::detail(self.detail).on(response)
     }
 }
 

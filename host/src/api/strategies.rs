@@ -22,6 +22,7 @@ use super::AppState;
 use super::auth::Role;
 use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{Page, StrategyView};
@@ -239,7 +240,12 @@ async fn upload(State(app): State<AppState>, request: Request) -> Result<Respons
             return Err(ApiError::conflict(error.to_string()));
         }
     };
-    Ok((status, axum::Json(view(&app, &plugin))).into_response())
+    let info = plugin.info();
+    let note = AuditNote::made(
+        &info.name,
+        format!("version {}, sha256 {}", info.version, info.content_hash),
+    );
+    Ok(note.on((status, axum::Json(view(&app, &plugin))).into_response()))
 }
 
 async fn remove(

@@ -14,6 +14,7 @@ use super::AppState;
 use super::auth::Role;
 use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{Page, TokenCreated, TokenView};
@@ -137,7 +138,8 @@ async fn create(
         info: TokenView::from(&record),
         token,
     };
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    let note = AuditNote::made(&record.id, format!("{name} ({})", record.role.as_str()));
+    Ok(note.on((StatusCode::CREATED, axum::Json(body)).into_response()))
 }
 
 async fn revoke(
