@@ -1694,7 +1694,6 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
 
     // A job runs to the end and keeps what it was made from. A config of
     // another symbol is tried on the data set's market, and says so.
-    let mut config = config;
     config["market"]["symbol"] = json!("ETHUSDT");
     let (status, queued) = submit(json!({ "config": config, "data": "BTCUSDT/1m" })).await;
     assert_eq!(status, 202, "{queued}");
