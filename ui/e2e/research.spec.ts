@@ -65,6 +65,13 @@ test("backtests run from the form, show progress and reports, and compare side b
   // A config written here: the plugin's parameters are a form of their own.
   await page.getByLabel("Strategy from").selectOption("config");
   await expect(page.getByText("strategy", { exact: false }).first()).toBeVisible();
+  // YAML that does not read is never sent (the last document that did read is not either).
+  const run = page.getByRole("button", { name: "Run backtest" });
+  await page.getByRole("tab", { name: "YAML" }).click();
+  await page.getByLabel("Config as YAML").fill("strategy: [unclosed");
+  await expect(run).toBeDisabled();
+  await page.getByRole("tab", { name: "Form" }).click();
+  await expect(run).toBeEnabled();
 
   await page.getByRole("link", { name: first }).click();
   const report = page.frameLocator(`iframe[title="Report of ${first}"]`);

@@ -7,7 +7,7 @@ import { useNavigate } from "react-router-dom";
 import { allowed, useBots, useJobs, useMe, useStartBacktest } from "../api/hooks";
 import { ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
-import { firstSource, JobInputs, JobTable, requestOf, useFollowJobs, type JobInput } from "./jobs";
+import { firstSource, JobInputs, JobTable, notReady, requestOf, useFollowJobs, type JobInput } from "./jobs";
 
 export function BacktestsPage() {
   useFollowJobs();
@@ -43,7 +43,7 @@ export function BacktestsPage() {
           <h2>New backtest</h2>
           <JobInputs value={form} onChange={(next) => { setInput(next); start.reset(); }} error={start.error} />
           <ErrorText error={start.error} />
-          <button className="primary" onClick={submit} disabled={!form.data || start.isPending}>
+          <button className="primary" onClick={submit} disabled={!!notReady(form) || start.isPending} title={notReady(form)}>
             {start.isPending ? "Starting…" : "Run backtest"}
           </button>
         </div>

@@ -7,7 +7,7 @@ import { useState } from "react";
 import { allowed, useBots, useJobs, useMe, useStartOptimization } from "../api/hooks";
 import { ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
-import { firstSource, JobInputs, JobTable, requestOf, useFollowJobs, type JobInput } from "./jobs";
+import { firstSource, JobInputs, JobTable, notReady, requestOf, useFollowJobs, type JobInput } from "./jobs";
 
 const OBJECTIVES = ["sharpe", "sortino", "calmar", "total-return", "profit-factor", "max-drawdown"];
 
@@ -153,7 +153,12 @@ export function OptimizationsPage() {
             </p>
           )}
           <ErrorText error={start.error} />
-          <button className="primary" onClick={submit} disabled={!form.data || start.isPending || searched.twice.length > 0}>
+          <button
+            className="primary"
+            onClick={submit}
+            disabled={!!notReady(form) || start.isPending || searched.twice.length > 0}
+            title={notReady(form)}
+          >
             {start.isPending ? "Starting…" : "Run optimisation"}
           </button>
         </div>

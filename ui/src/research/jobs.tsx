@@ -152,6 +152,16 @@ export interface JobInput {
   data: string;
   from: string;
   to: string;
+  /** False while a config written here does not read (its YAML tab): the
+   * last one that did must not be sent. */
+  readable?: boolean;
+}
+
+/** Why a job form cannot be sent yet, if it cannot. */
+export function notReady(input: JobInput): string | undefined {
+  if (!input.data) return "choose a data set";
+  if (input.readable === false) return "the YAML does not read as a document";
+  return undefined;
 }
 
 /** The common part of a job form: source, data set, range. */
@@ -223,8 +233,10 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
           value={source.config}
           onChange={(config) => {
             setDraft(config);
-            onChange({ ...value, source: { kind: "config", config } });
+            // A document the editor hands over is one that reads.
+            onChange({ ...value, readable: true, source: { kind: "config", config } });
           }}
+          onReadable={(readable) => onChange({ ...value, readable })}
           problem={asConfigProblem(error)}
         />
       )}
