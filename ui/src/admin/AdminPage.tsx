@@ -11,6 +11,7 @@ import { Confirm } from "../components/Confirm";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { formatBytes } from "../lib/bytes";
+import { formatTime } from "../lib/time";
 
 const ROLES = ["viewer", "operator", "admin"] as const;
 
@@ -86,8 +87,8 @@ function Tokens({ me }: { me: Me }) {
                 <td>
                   <code>{t.id}</code>
                 </td>
-                <td>{new Date(t.created_at).toLocaleString()}</td>
-                <td>{t.revoked_at ? new Date(t.revoked_at).toLocaleString() : "—"}</td>
+                <td>{formatTime(t.created_at)}</td>
+                <td>{formatTime(t.revoked_at)}</td>
                 <td>
                   {!t.revoked_at && t.id !== me.token_id && (
                     <button className="small danger" onClick={() => setRevoking({ id: t.id, name: t.name })}>
@@ -178,7 +179,7 @@ function Audit() {
             <tbody>
               {audit.data?.items.map((row) => (
                 <tr key={row.id} className={row.status >= 400 ? "refused" : ""}>
-                  <td>{new Date(row.at).toLocaleString()}</td>
+                  <td>{formatTime(row.at)}</td>
                   <td>{row.actor}</td>
                   <td>{row.role}</td>
                   <td>
@@ -232,7 +233,7 @@ function System() {
           </dd>
           <dt>Uptime</dt>
           <dd>
-            {duration(s.uptime_secs)} (since {new Date(s.started_at).toLocaleString()})
+            {duration(s.uptime_secs)} (since {formatTime(s.started_at)} UTC)
           </dd>
           <dt>CPU</dt>
           <dd>{s.cpu_percent.toFixed(1)} % of a core</dd>

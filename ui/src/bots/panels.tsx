@@ -10,8 +10,8 @@ import type { Envelope } from "../api/stream";
 import { useEvents } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign } from "../lib/decimal";
+import { formatClock, formatTime } from "../lib/time";
 
-const time = (rfc3339: string) => new Date(rfc3339).toLocaleString();
 
 export function PositionPanel({ status }: { status: BotStatus }) {
   const me = useMe();
@@ -111,7 +111,7 @@ export function FillsTable({ id }: { id: string }) {
           <tbody>
             {rows.map((fill, index) => (
                 <tr key={`${fill.order_id}-${index}`}>
-                  <td>{time(fill.at)}</td>
+                  <td>{formatTime(fill.at)}</td>
                   <td>{fill.side}</td>
                   <td>{formatDecimal(fill.quantity, 5)}</td>
                   <td>{formatDecimal(fill.price)}</td>
@@ -154,7 +154,7 @@ export function TradesTable({ id }: { id: string }) {
           <tbody>
             {rows.map((trade, index) => (
                 <tr key={`${trade.exit_at}-${index}`}>
-                  <td>{time(trade.exit_at)}</td>
+                  <td>{formatTime(trade.exit_at)}</td>
                   <td>{formatDecimal(trade.quantity, 5)}</td>
                   <td>{formatDecimal(trade.entry_price)}</td>
                   <td>{formatDecimal(trade.exit_price)}</td>
@@ -220,7 +220,7 @@ export function RiskPanel({ id }: { id: string }) {
         <ul className="compact">
           {view.recent_violations.slice(0, 5).map((v, index) => (
             <li key={index}>
-              {time(v.at)}: {v.rule} {v.observed} / {v.limit} → {v.action}
+              {formatTime(v.at)}: {v.rule} {v.observed} / {v.limit} → {v.action}
             </li>
           ))}
         </ul>
@@ -250,7 +250,7 @@ export function LogTail({ id }: { id: string }) {
         <ol className="log">
           {logs.data?.items.slice(0, 200).map((line) => (
             <li key={line.id} className={`log-${line.level}`}>
-              <time>{new Date(line.at).toLocaleTimeString()}</time> <b>{line.level}</b> {line.message}
+              <time dateTime={line.at}>{formatClock(line.at)}</time> <b>{line.level}</b> {line.message}
             </li>
           ))}
         </ol>
@@ -329,7 +329,7 @@ export function Timeline({ id }: { id: string }) {
         <ol className="timeline">
           {items.map((item) => (
             <li key={item.key}>
-              <time>{time(item.at)}</time> {item.text}
+              <time>{formatTime(item.at)}</time> {item.text}
             </li>
           ))}
         </ol>

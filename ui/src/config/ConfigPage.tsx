@@ -14,6 +14,7 @@ import { canonical, ConfigEditor, useConfigSchema } from "./ConfigEditor";
 import { DiffView } from "./DiffView";
 import type { Doc } from "./document";
 import type { JsonSchema } from "./formSchema";
+import { formatTime } from "../lib/time";
 
 export function ConfigPage() {
   const { id = "" } = useParams();
@@ -175,7 +176,7 @@ function Versions({
                 onChange={() => pick(item.version)}
                 aria-label={`compare version ${item.version}`}
               />
-              <strong>v{item.version}</strong> {new Date(item.created_at).toLocaleString()} · {item.actor}
+              <strong>v{item.version}</strong> {formatTime(item.created_at)} · {item.actor}
               {item.version === current && <span className="badge">in force</span>}
             </label>
             {canRollback && item.version !== current && (

@@ -9,7 +9,7 @@ import { Confirm } from "../components/Confirm";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { formatBytes } from "../lib/bytes";
-import { when } from "./jobs";
+import { formatTime } from "../lib/time";
 
 /** Save a data set's CSV: fetched with the token, handed to the browser as a file. */
 async function download(set: DataSet) {
@@ -97,8 +97,8 @@ export function DataPage() {
                 <td>
                   {set.symbol}/{set.timeframe}
                 </td>
-                <td>{when(set.first)}</td>
-                <td>{when(set.last)}</td>
+                <td>{formatTime(set.first)}</td>
+                <td>{formatTime(set.last)}</td>
                 <td className="num">{set.count.toLocaleString()}</td>
                 <td className="num" title={set.gaps.missing ? `${set.gaps.missing.toLocaleString()} candles missing` : "none"}>
                   {set.gaps.count}

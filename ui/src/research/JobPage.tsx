@@ -8,7 +8,8 @@ import { allowed, newIdempotencyKey, optimizedConfig, useCreateBot, useJob, useJ
 import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
-import { formatParams, JobState, percent, ratio, Report, useFollowJobs, when } from "./jobs";
+import { formatTime } from "../lib/time";
+import { formatParams, JobState, percent, ratio, Report, useFollowJobs } from "./jobs";
 
 interface Metrics {
   total_return_pct?: number;
@@ -45,12 +46,12 @@ function MadeFrom({ job }: { job: Job }) {
       <dt>Data</dt>
       <dd>
         {job.data} <code title="data set content hash">{job.data_hash.slice(0, 12)}</code>
-        {job.from || job.to ? ` from ${when(job.from)} to ${when(job.to)}` : ", all of it"}
+        {job.from || job.to ? ` from ${formatTime(job.from)} to ${formatTime(job.to)}` : ", all of it"}
       </dd>
       <dt>Started</dt>
-      <dd>{when(job.created)}</dd>
+      <dd>{formatTime(job.created)}</dd>
       <dt>Finished</dt>
-      <dd>{when(job.finished)}</dd>
+      <dd>{formatTime(job.finished)}</dd>
       {job.optimization && (
         <>
           <dt>Search</dt>

@@ -12,6 +12,7 @@ import { useFollow } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { ConfigEditor } from "../config/ConfigEditor";
 import type { Doc } from "../config/document";
+import { formatTime } from "../lib/time";
 
 /** Progress and completion of every job arrive on the `backtests` channel. */
 export function useFollowJobs() {
@@ -20,7 +21,6 @@ export function useFollowJobs() {
 
 const percent = (value: number | null | undefined) => (value == null ? "–" : `${value.toFixed(2)} %`);
 const ratio = (value: number | null | undefined) => (value == null ? "–" : value.toFixed(2));
-const when = (text: string | null | undefined) => (text ? text.replace("T", " ").slice(0, 19) : "–");
 
 export function JobState({ job }: { job: Job }) {
   if (job.state === "running" || job.state === "queued") {
@@ -96,7 +96,7 @@ export function JobTable({
               <td className="num">{job.state === "done" ? ratio(job.sharpe) : "–"}</td>
               <td className="num">{job.state === "done" ? percent(job.max_drawdown_pct) : "–"}</td>
               <td className="num">{job.trades ?? "–"}</td>
-              <td>{when(job.created)}</td>
+              <td>{formatTime(job.created)}</td>
               <td>
                 {canDelete && (
                   <button className="small" onClick={() => remove.mutate(job.id)} disabled={remove.isPending}>
@@ -189,7 +189,7 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
           <option value="">choose…</option>
           {sets.map((set) => (
             <option key={`${set.symbol}/${set.timeframe}`} value={`${set.symbol}/${set.timeframe}`}>
-              {set.symbol}/{set.timeframe} ({set.count.toLocaleString()} candles, {when(set.first).slice(0, 10)} to {when(set.last).slice(0, 10)})
+              {set.symbol}/{set.timeframe} ({set.count.toLocaleString()} candles, {formatTime(set.first).slice(0, 10)} to {formatTime(set.last).slice(0, 10)})
             </option>
           ))}
         </select>
@@ -283,4 +283,4 @@ export function Report({ kind, job }: { kind: JobKind; job: Job }) {
   );
 }
 
-export { percent, ratio, when };
+export { percent, ratio };
