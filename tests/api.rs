@@ -860,6 +860,17 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
         .collect();
     assert_eq!(states, ["open", "cancelled"], "every state is kept");
     assert_eq!(client.get(&bot("/orders/999999")).await.0, 404);
+    for (path, says) in [
+        (
+            "/orders/abc",
+            "`abc` in the path is not an id (ids here are whole numbers)",
+        ),
+        ("/orders/99999999999999999999999", "is too large for an id"),
+    ] {
+        let (status, body) = client.get(&bot(path)).await;
+        assert_problem(status, &body, 404);
+        assert!(body["detail"].as_str().unwrap().contains(says), "{body}");
+    }
     let (status, body) = client.delete(&bot(&format!("/orders/{id}"))).await;
     assert_problem(status, &body, 404);
 

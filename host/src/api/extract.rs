@@ -7,7 +7,8 @@
 //! JSON Pointer for a well-formed document of the wrong shape.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -178,7 +179,41 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| ApiPath(value))
-            .map_err(|rejection| ApiError::not_found(rejection.body_text()))
+            .map_err(|rejection| ApiError::not_found(path_refusal(&rejection)))
+    }
+}
+
+/// Why a path names nothing, in a user's words: which segment is not of
+/// the form that resource's ids take.
+fn path_refusal(rejection: &PathRejection) -> String {
+    let PathRejection::FailedToDeserializePathParams(error) = rejection else {
+        return rejection.body_text();
+    };
+    let (value, expected) = match error.kind() {
+        ErrorKind::ParseErrorAtKey {
+            value,
+            expected_type,
+            ..
+        }
+        | ErrorKind::ParseErrorAtIndex {
+            value,
+            expected_type,
+            ..
+        }
+        | ErrorKind::ParseError {
+            value,
+            expected_type,
+        } => (value, *expected_type),
+        _ => return error.body_text(),
+    };
+    let whole = matches!(expected, "u8" | "u16" | "u32" | "u64" | "usize");
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match (whole, digits) {
+        (true, true) => format!("nothing here: `{value}` in the path is too large for an id"),
+        (true, false) => {
+            format!("nothing here: `{value}` in the path is not an id (ids here are whole numbers)")
+        }
+        _ => format!("nothing here: `{value}` in the path is not a valid {expected}"),
     }
 }
 
