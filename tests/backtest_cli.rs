@@ -66,6 +66,7 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
         "orders",
         "fills",
         "equity_curve",
+        "daily_equity",
         "risk",
         "metrics",
     ] {

@@ -179,8 +179,12 @@ pub struct BacktestResult {
     pub fills: Vec<Fill>,
     pub rejections: Vec<Rejection>,
     pub risk: RiskSummary,
-    /// Equity at candle closes, downsampled (the last point is always kept).
+    /// Equity at candle closes, downsampled to each stretch's lowest and
+    /// highest point (the first and last are always kept).
     pub equity_curve: Vec<EquityPoint>,
+    /// Equity at each UTC day's last candle close, every day: what daily
+    /// and monthly returns are measured on.
+    pub daily_equity: Vec<EquityPoint>,
 }
 
 /// The records a run accumulates from the engine's events.
@@ -355,6 +359,7 @@ pub fn run_with<D: Decider, S: CandleSeries + ?Sized>(
             state_changes: journal.state_changes,
         },
         equity_curve: downsample(&curve, options.max_curve_points),
+        daily_equity: metrics::day_closes(&curve),
     })
 }
 
@@ -383,16 +388,33 @@ fn check_spacing<S: CandleSeries + ?Sized>(
     Ok(())
 }
 
-/// Every n-th point so that at most `max` remain, plus the last.
+/// At most `max` points: the first, the last, and between them the lowest
+/// and the highest point of each stretch, in time order. Keeping the
+/// extremes (not every n-th point) keeps the peaks and troughs drawdowns
+/// are measured between, so a chart or report drawn from the curve finds
+/// the drawdown the metrics give.
 fn downsample(curve: &[EquityPoint], max: usize) -> Vec<EquityPoint> {
-    if curve.len() <= max.max(2) {
+    if curve.len() <= max.max(4) {
         return curve.to_vec();
     }
-    let step = curve.len().div_ceil(max - 1);
-    let mut points: Vec<EquityPoint> = curve.iter().step_by(step).copied().collect();
-    if points.last() != curve.last() {
-        points.push(*curve.last().expect("curve is not empty"));
+    let (first, rest) = curve.split_first().expect("curve is not empty");
+    let (last, inner) = rest.split_last().expect("curve has two points");
+    let stretches = (max.saturating_sub(2) / 2).max(1);
+    let mut points = Vec::with_capacity(max);
+    points.push(*first);
+    for stretch in inner.chunks(inner.len().div_ceil(stretches)) {
+        let lowest = (0..stretch.len())
+            .min_by_key(|&i| stretch[i].equity)
+            .expect("chunks are not empty");
+        let highest = (0..stretch.len())
+            .max_by_key(|&i| stretch[i].equity)
+            .expect("chunks are not empty");
+        points.push(stretch[lowest.min(highest)]);
+        if lowest != highest {
+            points.push(stretch[lowest.max(highest)]);
+        }
     }
+    points.push(*last);
     points
 }
 
@@ -414,6 +436,31 @@ mod tests {
         assert!(points.len() <= 2_000, "{}", points.len());
         assert_eq!(points.first(), curve.first());
         assert_eq!(points.last(), curve.last());
+        assert!(
+            points.windows(2).all(|w| w[0].ts < w[1].ts),
+            "in time order"
+        );
         assert_eq!(downsample(&curve[..10], 2_000).len(), 10);
+    }
+
+    #[test]
+    fn downsampling_keeps_the_peak_and_the_trough() {
+        // A zigzag with one deep dip between a high peak and the end.
+        let equity = |i: i64| match i {
+            3_001 => 500,
+            7_777 => 40,
+            _ => 100 + i % 7,
+        };
+        let curve: Vec<_> = (0..10_001)
+            .map(|i| EquityPoint {
+                ts: i,
+                equity: Decimal::from(equity(i)),
+            })
+            .collect();
+        let points = downsample(&curve, 100);
+        assert!(points.len() <= 100, "{}", points.len());
+        for kept in [3_001, 7_777] {
+            assert!(points.iter().any(|p| p.ts == kept), "{kept} kept");
+        }
     }
 }

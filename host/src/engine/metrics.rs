@@ -39,6 +39,24 @@ pub struct EquityPoint {
     pub equity: Decimal,
 }
 
+/// The UTC day (its start, epoch ms) a candle closing at `ts` traded in: a
+/// close exactly at midnight belongs to the day before it.
+pub fn trading_day(ts: i64) -> i64 {
+    (ts - 1).div_euclid(DAY_MS) * DAY_MS
+}
+
+/// The equity at each UTC trading day's last close.
+pub fn day_closes(curve: &[EquityPoint]) -> Vec<EquityPoint> {
+    let mut closes: Vec<EquityPoint> = Vec::new();
+    for point in curve {
+        match closes.last_mut() {
+            Some(last) if trading_day(last.ts) == trading_day(point.ts) => *last = *point,
+            _ => closes.push(*point),
+        }
+    }
+    closes
+}
+
 /// A run's performance; its JSON Schema (decimals as strings) is what the
 /// API documents for bot stats.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]

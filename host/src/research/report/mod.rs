@@ -82,7 +82,7 @@ fn card(out: &mut String, label: &str, value: &str, tone: f64) {
 pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) -> String {
     let metrics = &result.metrics;
     let initial = to_f64(metrics.initial_equity);
-    let closes = daily_closes(&result.equity_curve);
+    let closes = daily_closes(&result.daily_equity);
     let returns = daily_returns(initial, &closes);
     let stats = trade_stats(&result.trades);
     let end_ts = result.equity_curve.last().map_or(result.end_ts, |p| p.ts);

@@ -7,22 +7,14 @@ use rust_decimal::Decimal;
 
 use crate::domain::decimal::to_f64;
 use crate::engine::Trade;
-use crate::engine::metrics::EquityPoint;
-
-const DAY_MS: i64 = 86_400_000;
+use crate::engine::metrics::{EquityPoint, day_closes, trading_day};
 
 /// The equity at each UTC day's last point, with the day's start.
 pub fn daily_closes(curve: &[EquityPoint]) -> Vec<(i64, f64)> {
-    let mut closes: Vec<(i64, f64)> = Vec::new();
-    for point in curve {
-        // A close exactly at midnight belongs to the day it traded in.
-        let day = (point.ts - 1).div_euclid(DAY_MS) * DAY_MS;
-        match closes.last_mut() {
-            Some((last_day, equity)) if *last_day == day => *equity = to_f64(point.equity),
-            _ => closes.push((day, to_f64(point.equity))),
-        }
-    }
-    closes
+    day_closes(curve)
+        .iter()
+        .map(|point| (trading_day(point.ts), to_f64(point.equity)))
+        .collect()
 }
 
 /// Each day's return (the first against the initial equity).
@@ -206,6 +198,8 @@ pub fn rolling_sharpe(returns: &[(i64, f64)], window: usize) -> Vec<(i64, f64)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY_MS: i64 = 86_400_000;
     use rust_decimal_macros::dec;
 
     fn point(day: i64, equity: Decimal) -> EquityPoint {
