@@ -38,8 +38,9 @@ test("apply a valid change after reviewing its diff, then roll back", async ({ p
   const versions = page.getByRole("complementary", { name: "Versions" });
   await expect(versions.locator("li").first()).toContainText("v2");
   await expect(versions.locator("li").first()).toContainText("in force");
-  const config = await host.api<{ strategy: { params: { fast: number } } }>("GET", "/bots/ema-cross-btc/config");
-  expect(config.strategy.params.fast).toBe(10);
+  const config = await host.api<{ strategy: { params: Record<string, unknown> } }>("GET", "/bots/ema-cross-btc/config");
+  // The parameters as written plus the change, nothing more.
+  expect(config.strategy.params).toEqual({ fast: 10, slow: 26, size: { percent_of_equity: 50 } });
 
   // Compare the two versions, then put v1 back.
   await versions.getByLabel("compare version 1").check();

@@ -11,7 +11,7 @@ import type { ApiProblem } from "../api/client";
 import { useOpenApi, useStrategies } from "../api/hooks";
 import { ErrorText, Loading } from "../components/States";
 import { configFormSchema, errorTree, type JsonSchema } from "./formSchema";
-import { fromYaml, sortKeys, toYaml, type Doc } from "./document";
+import { applyMergePatch, fromYaml, mergePatch, sortKeys, toYaml, type Doc } from "./document";
 
 // Used by rjsf to resolve schemas only (the form is submitted unvalidated:
 // the server checks it); formats like uint64 are not ajv's to judge.
@@ -103,6 +103,18 @@ export function canonical(schema: JsonSchema | null, doc: Doc): Doc {
   if (!schema) return sortKeys(doc) as Doc;
   const utils = createSchemaUtils(validator, schema as RJSFSchema);
   return sortKeys(utils.getDefaultFormState(schema as RJSFSchema, doc)) as Doc;
+}
+
+/** What the person changed from `base` to `draft` (RFC 7396), defaults the
+ * form filled in left out: they are shown, not chosen. */
+export function changesFrom(schema: JsonSchema | null, base: Doc, draft: Doc): Doc {
+  return mergePatch(canonical(schema, base), canonical(schema, draft));
+}
+
+/** `base` with only what the person changed: the config to send, written
+ * as it was plus those changes (not every default the form shows). */
+export function changedCopy(schema: JsonSchema | null, base: Doc, draft: Doc): Doc {
+  return applyMergePatch(base, changesFrom(schema, base, draft)) as Doc;
 }
 
 export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = false }: Props) {

@@ -10,7 +10,7 @@ import { useFollow } from "../api/streamContext";
 import { Confirm } from "../components/Confirm";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
-import { canonical, ConfigEditor, useConfigSchema } from "./ConfigEditor";
+import { canonical, changedCopy, ConfigEditor, useConfigSchema } from "./ConfigEditor";
 import { DiffView } from "./DiffView";
 import type { Doc } from "./document";
 import type { JsonSchema } from "./formSchema";
@@ -62,13 +62,15 @@ export function ConfigPage() {
     setBase(from);
     edit(structuredClone(from.config));
   };
+  // What is sent: the config the draft started from plus what was changed.
+  const sent = changedCopy(schema, base.config, draft);
   const review = () =>
-    validate.mutate(draft, {
+    validate.mutate(sent, {
       onSuccess: () => setReviewing(true),
     });
   const commit = () =>
     apply.mutate(
-      { config: draft, etag: base.etag },
+      { config: sent, etag: base.etag },
       {
         onSuccess: (applied) => {
           notify("good", `${id}: config applied as version ${applied.version}`);

@@ -9,9 +9,9 @@ import { ApiProblem } from "../api/client";
 import { newIdempotencyKey, useCreateBot, usePresets } from "../api/hooks";
 import { ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
-import { canonical, ConfigEditor, useConfigSchema } from "../config/ConfigEditor";
+import { canonical, changesFrom, ConfigEditor, useConfigSchema } from "../config/ConfigEditor";
 import { DiffView } from "../config/DiffView";
-import { mergePatch, overridePointerInDraft, type Doc } from "../config/document";
+import { overridePointerInDraft, type Doc } from "../config/document";
 
 type Source = { kind: "preset"; name: string } | { kind: "scratch" };
 
@@ -66,7 +66,8 @@ export function NewBotPage() {
     setKey(newIdempotencyKey());
   };
   const submit = () => {
-    const body = preset ? { preset: preset.name, overrides: mergePatch(preset.config as Doc, draft) } : draft;
+    // A preset's overrides are what was changed, not the defaults the form shows.
+    const body = preset ? { preset: preset.name, overrides: changesFrom(schema, preset.config as Doc, draft) } : draft;
     create.mutate(
       { body, key },
       {
