@@ -909,6 +909,24 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
         assert_eq!(pointers(&body), [pointer], "{order}: {body}");
         assert_eq!(body["errors"][0]["message"], says, "{order}");
     }
+    // A stop already through the market would fill at once at the market
+    // (priced and checked as if at its stop): refused at its price, as an
+    // exchange refuses it.
+    let (status, body) = client
+        .post_json(
+            &bot("/orders"),
+            &json!({ "side": "buy", "kind": "stop", "quantity": "1", "price": "1" }),
+        )
+        .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/price"], "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a buy stop at 1 would trigger at once: the last price is"),
+        "{body}"
+    );
     let (_, after) = client.get(&bot("/orders?limit=1000")).await;
     assert_eq!(before["items"], after["items"], "nothing was placed");
     // Refused by the risk engine / instrument rules: 422 with the reason.

@@ -179,8 +179,15 @@ impl From<CommandError> for ApiError {
             }
             CommandError::OrderRefused(rejection) => {
                 let mut api = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "order-refused", detail);
+                // A stop through the market is its price's fault; other
+                // checks weigh the order as a whole.
+                let pointer = if rejection.check == crate::engine::STOP_PRICE_CHECK {
+                    "/price"
+                } else {
+                    ""
+                };
                 api.errors = vec![FieldError {
-                    pointer: String::new(),
+                    pointer: pointer.into(),
                     message: format!("{}: {}", rejection.check, rejection.message),
                 }];
                 api

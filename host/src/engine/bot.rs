@@ -27,6 +27,9 @@ pub const MAX_INTENT_VALUE: f64 = 1e12;
 /// Longest client tag kept from a strategy.
 const MAX_TAG_CHARS: usize = 64;
 
+/// The check that refuses an operator's stop already through the market.
+pub const STOP_PRICE_CHECK: &str = "stop_price";
+
 fn clip_tag(tag: &str) -> String {
     tag.chars().take(MAX_TAG_CHARS).collect()
 }
@@ -989,6 +992,28 @@ impl<D: Decider> BotEngine<D> {
             let message = format!("quantity and price must be above 0 and at most {limit}");
             let tag = clip_tag(&request.client_tag);
             return Ok(self.reject(tag, OrderOrigin::Manual, "intent", message));
+        }
+        // A stop already through the market would fill at once, at the
+        // market, priced and checked as if at its stop: refused, as an
+        // exchange refuses it.
+        if let (OrderKind::Stop, Some(stop), Some(last)) =
+            (request.kind, request.price, self.last_close)
+        {
+            let at_once = match request.side {
+                Side::Buy => stop <= last,
+                Side::Sell => stop >= last,
+            };
+            if at_once {
+                let side = match request.side {
+                    Side::Buy => "buy",
+                    Side::Sell => "sell",
+                };
+                let message = format!(
+                    "a {side} stop at {stop} would trigger at once: the last price is {last}"
+                );
+                let tag = clip_tag(&request.client_tag);
+                return Ok(self.reject(tag, OrderOrigin::Manual, STOP_PRICE_CHECK, message));
+            }
         }
         let rules = self.venue.rules();
         request.quantity = rules.round_quantity(request.quantity);

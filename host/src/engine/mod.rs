@@ -18,7 +18,7 @@ mod venue;
 
 pub use bot::{
     BotEngine, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE, Placement,
-    Rejection,
+    Rejection, STOP_PRICE_CHECK,
 };
 pub use portfolio::{Portfolio, PortfolioView, Trade};
 pub use risk::{

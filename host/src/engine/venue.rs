@@ -434,12 +434,21 @@ impl PaperVenue {
         };
         let trade = portfolio.apply_fill(&fill);
         let position_after = portfolio.position();
+        // Cut short by what there was to pay or to sell: the order is done,
+        // and says why it holds less than it asked for.
+        let short = (quantity < order.quantity).then(|| {
+            let limit = match order.side {
+                Side::Buy => "the cash at fill time paid for no more",
+                Side::Sell => "the position held no more",
+            };
+            format!("filled {quantity} of {}: {limit}", order.quantity)
+        });
         let order = Order {
             filled: quantity,
             ..order
         };
         events.push(VenueEvent::Filled {
-            order: Self::close(order, OrderStatus::Filled, ts, None),
+            order: Self::close(order, OrderStatus::Filled, ts, short.as_deref()),
             fill,
             trade,
             position_after,
@@ -528,6 +537,52 @@ mod tests {
         );
         assert_eq!(p.position(), dec!(2));
         assert!(v.open_orders().is_empty());
+    }
+
+    #[test]
+    fn an_order_cut_short_by_the_cash_says_how_much_filled_and_why() {
+        let mut v = venue(dec!(0));
+        let mut p = Portfolio::new(dec!(1000));
+        v.accept(
+            request(Side::Buy, OrderKind::Market, dec!(20), None),
+            60_000,
+        );
+        let mut events = Vec::new();
+        v.on_candle(
+            &candle(60_000, dec!(100), dec!(101), dec!(99), dec!(100)),
+            &mut p,
+            &mut events,
+        );
+        let VenueEvent::Filled { order, .. } = &events[0] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(order.status, OrderStatus::Filled);
+        assert!(order.filled < order.quantity, "{order:?}");
+        assert_eq!(
+            order.reason.as_deref(),
+            Some(
+                format!(
+                    "filled {} of 20: the cash at fill time paid for no more",
+                    order.filled
+                )
+                .as_str()
+            )
+        );
+        // A whole fill carries no reason.
+        v.accept(
+            request(Side::Sell, OrderKind::Market, dec!(1), None),
+            120_000,
+        );
+        events.clear();
+        v.on_candle(
+            &candle(120_000, dec!(100), dec!(101), dec!(99), dec!(100)),
+            &mut p,
+            &mut events,
+        );
+        let VenueEvent::Filled { order, .. } = &events[0] else {
+            panic!("{events:?}");
+        };
+        assert_eq!((order.filled, order.reason.as_deref()), (dec!(1), None));
     }
 
     #[test]
