@@ -379,6 +379,15 @@ capital: { quote: USDT, initial: \"5000\" }
         .await;
     assert_problem(status, &body, 422);
     assert_eq!(pointers(&body), ["/overrides/fees/taker_bps"], "{body}");
+    // A field neither gave is the request's to supply.
+    let (status, body) = client
+        .post_json(
+            &server.url("/bots"),
+            &json!({ "preset": "fast-ema", "overrides": { "id": "nameless" } }),
+        )
+        .await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/overrides/name"], "{body}");
     // A field the preset gave that no longer fits is named at `/preset`,
     // with the field: ema-cross wants slow > fast, and the override only
     // raised `fast` past the preset's `slow: 8`.

@@ -144,18 +144,33 @@ async fn list(
 /// overrides merged in.
 enum ConfigOrigin {
     Given,
-    Preset { name: String, overrides: Value },
+    Preset {
+        name: String,
+        preset: Value,
+        overrides: Value,
+    },
 }
 
 impl ConfigOrigin {
     /// A field error of the merged config, pointed into the create body:
     /// under `/overrides` when an override set that field (or one holding
-    /// it); otherwise the preset gave it, so at `/preset`, naming the field.
+    /// it), or when neither gave it (a missing field is the request's to
+    /// supply); otherwise the preset gave it, so at `/preset`, naming the
+    /// field.
     fn locate(&self, error: FieldError) -> FieldError {
-        let ConfigOrigin::Preset { name, overrides } = self else {
+        let ConfigOrigin::Preset {
+            name,
+            preset,
+            overrides,
+        } = self
+        else {
             return error;
         };
-        if overridden(overrides, &error.pointer) {
+        // `pointer("")` is the whole document: a problem of the whole stays
+        // the preset's.
+        let the_requests =
+            overridden(overrides, &error.pointer) || preset.pointer(&error.pointer).is_none();
+        if the_requests {
             return FieldError {
                 pointer: format!("/overrides{}", error.pointer),
                 ..error
@@ -212,10 +227,11 @@ fn resolve_create(app: &AppState, document: Value) -> Result<(Value, ConfigOrigi
             }])
         })?;
     let overrides = Value::Object(request.overrides);
-    let mut merged = preset.config;
+    let mut merged = preset.config.clone();
     json_patch::merge(&mut merged, &overrides);
     let origin = ConfigOrigin::Preset {
         name: preset.name,
+        preset: preset.config,
         overrides,
     };
     Ok((merged, origin))
