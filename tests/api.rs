@@ -890,12 +890,17 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
         (
             json!({ "side": "buy", "quantity": "0.00000001" }),
             "/quantity",
-            "0.00000001 is not a multiple of the step size 0.00001: 0 or 0.00001 is",
+            "0.00000001 is less than the step size 0.00001, the smallest there is",
         ),
         (
             json!({ "side": "buy", "quantity": "0" }),
             "/quantity",
             "must be above 0",
+        ),
+        (
+            json!({ "side": "buy", "kind": "limit", "quantity": "1", "price": "100000000000000000000" }),
+            "/price",
+            "must be at most 1000000000000",
         ),
         (
             json!({ "side": "buy", "kind": "limit", "quantity": "1", "price": "1.005" }),
@@ -938,6 +943,21 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
     );
     let (_, after) = client.get(&bot("/orders?limit=1000")).await;
     assert_eq!(before["items"], after["items"], "nothing was placed");
+    // A tag an open order holds is refused at its field.
+    let tagged = json!({ "side": "buy", "kind": "limit", "quantity": "10", "price": "1", "client_tag": "resting-1" });
+    let (status, resting) = client.post_json(&bot("/orders"), &tagged).await;
+    assert_eq!(status, 201, "{resting}");
+    let (status, body) = client.post_json(&bot("/orders"), &tagged).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/client_tag"], "{body}");
+    let resting_id = resting["id"].as_str().unwrap();
+    assert_eq!(
+        client
+            .delete(&bot(&format!("/orders/{resting_id}")))
+            .await
+            .0,
+        200
+    );
     // Refused by the risk engine / instrument rules: 422 with the reason.
     let (status, body) = client
         .post_json(
@@ -1175,11 +1195,27 @@ async fn presets_market_global_system_logs_and_metrics() {
         )
         .await;
     assert_problem(status, &body, 422);
+    // One that could never make a bot: its plugin is unknown, or its
+    // parameters are not the plugin's.
+    let mut unknown_plugin = preset.clone();
+    unknown_plugin["strategy"]["plugin"] = json!("nope");
+    let mut stray_param = preset.clone();
+    stray_param["strategy"]["params"] = json!({ "zzz": 1 });
+    for (document, pointer) in [
+        (unknown_plugin, "/strategy/plugin"),
+        (stray_param, "/strategy/params/zzz"),
+    ] {
+        let (status, body) = client
+            .put_json(&server.url("/presets/broken"), &document)
+            .await;
+        assert_problem(status, &body, 422);
+        assert_eq!(pointers(&body), [pointer], "{body}");
+    }
     let (_, presets) = client.get(&server.url("/presets")).await;
     assert_eq!(
         presets["items"].as_array().unwrap().len(),
         1,
-        "the broken one was not stored"
+        "the broken ones were not stored"
     );
     assert_eq!(client.get(&server.url("/presets/small")).await.0, 200);
     assert_eq!(client.get(&server.url("/presets/none")).await.0, 404);

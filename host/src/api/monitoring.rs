@@ -30,7 +30,7 @@ use super::views::{
 use crate::domain::config::ConfigIssue;
 use crate::domain::decimal::decimal_schema;
 use crate::domain::{Fill, InstrumentRules, Order, OrderKind, OrderOrigin, OrderRequest, Side};
-use crate::engine::{Trade, Violation, metrics};
+use crate::engine::{MAX_INTENT_VALUE, Trade, Violation, metrics};
 use crate::live::BotSnapshot;
 use crate::store::{RecordTable, RowOrder};
 
@@ -242,7 +242,8 @@ fn keyed_page<K: ToString, T: serde::de::DeserializeOwned>(
 /// Every problem of a manual order's fields, at its pointer, for a market
 /// of `rules`: what a person writes is taken as written or refused, never
 /// rounded.
-fn order_issues(order: &ManualOrder, rules: &InstrumentRules) -> Vec<ConfigIssue> {
+fn order_issues(order: &ManualOrder, rules: &InstrumentRules, open: &[Order]) -> Vec<ConfigIssue> {
+    let most = Decimal::from_f64_retain(MAX_INTENT_VALUE).unwrap_or(Decimal::MAX);
     let mut issues = Vec::new();
     let mut issue = |pointer: &str, message: String| {
         issues.push(ConfigIssue {
@@ -256,9 +257,18 @@ fn order_issues(order: &ManualOrder, rules: &InstrumentRules) -> Vec<ConfigIssue
         .is_some_and(|t| t.is_empty() || t.len() > 64)
     {
         issue("/client_tag", "must be 1 to 64 characters".into());
+    } else if let Some(tag) = &order.client_tag
+        && open.iter().any(|o| &o.client_tag == tag)
+    {
+        issue(
+            "/client_tag",
+            format!("an open order already has the tag `{tag}`"),
+        );
     }
     if order.quantity <= Decimal::ZERO {
         issue("/quantity", "must be above 0".into());
+    } else if order.quantity > most {
+        issue("/quantity", format!("must be at most {most}"));
     } else if let Some(message) = rules.quantity_off_grid(order.quantity) {
         issue("/quantity", message);
     }
@@ -270,6 +280,7 @@ fn order_issues(order: &ManualOrder, rules: &InstrumentRules) -> Vec<ConfigIssue
         (OrderKind::Market, None) => {}
         (_, None) => issue("/price", "limit and stop orders need a price".into()),
         (_, Some(price)) if price <= Decimal::ZERO => issue("/price", "must be above 0".into()),
+        (_, Some(price)) if price > most => issue("/price", format!("must be at most {most}")),
         (_, Some(price)) => {
             if let Some(message) = rules.price_off_grid(price) {
                 issue("/price", message);
@@ -291,7 +302,7 @@ async fn place(
         .as_ref()
         .map(|config| config.instrument)
         .unwrap_or_default();
-    let issues = order_issues(&order, &rules);
+    let issues = order_issues(&order, &rules, &snapshot.open_orders);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
@@ -312,7 +323,17 @@ async fn place(
         origin: OrderOrigin::Manual,
     };
     let (placed, _) = app.manager.place_order(&id, request).await?;
-    let note = AuditNote::detail(format!("order {} ({tag})", placed.id));
+    let price = placed
+        .price
+        .map(|price| format!(" at {price}"))
+        .unwrap_or_default();
+    let note = AuditNote::detail(format!(
+        "{} {} {}{price}: order {} ({tag})",
+        placed.side.as_str(),
+        placed.quantity,
+        placed.kind.as_str(),
+        placed.id
+    ));
     Ok(note.on((StatusCode::CREATED, axum::Json(OrderView::from(&placed))).into_response()))
 }
 

@@ -8,17 +8,20 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
 use super::auth::Role;
 use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, Document};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{Page, PresetView};
 use super::{AppState, now_ms};
 use crate::domain::config::{BotConfig, ConfigIssue};
+use crate::plugin::PluginRegistry;
 use crate::store::PresetRecord;
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -46,8 +49,9 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// Every problem of a preset document, as a bot config without id and name.
-pub fn check_preset(document: &Value) -> Vec<ConfigIssue> {
+/// Every problem of a preset document, as a bot config without id and
+/// name, its plugin and parameters included (`registry`).
+fn check_preset(document: &Value, registry: &PluginRegistry) -> Vec<ConfigIssue> {
     let Some(object) = document.as_object() else {
         return vec![ConfigIssue {
             pointer: String::new(),
@@ -62,7 +66,7 @@ pub fn check_preset(document: &Value) -> Vec<ConfigIssue> {
         .entry("name")
         .or_insert_with(|| Value::String("preset check".into()));
     match BotConfig::from_value(Value::Object(filled)) {
-        Ok(_) => Vec::new(),
+        Ok(config) => registry.every_issue(&config, Vec::new()),
         Err(issues) => issues,
     }
 }
@@ -101,13 +105,19 @@ async fn put_one(
     State(app): State<AppState>,
     ApiPath(name): ApiPath<String>,
     document: Document,
-) -> Result<axum::Json<PresetView>, ApiError> {
+) -> Result<Response, ApiError> {
     if !valid_name(&name) {
         return Err(ApiError::not_found(
             "preset names are 1 to 64 lowercase letters, digits and '-'",
         ));
     }
-    let issues = check_preset(&document.value);
+    let issues = {
+        let registry = app.manager.registry().read();
+        check_preset(
+            &document.value,
+            &registry.unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    };
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
@@ -116,8 +126,10 @@ async fn put_one(
         config: document.value,
         updated_at: now_ms(),
     };
+    let existed = app.store.presets()?.iter().any(|p| p.name == record.name);
     app.store.put_preset(&record)?;
-    Ok(axum::Json(PresetView::from(&record)))
+    let note = AuditNote::detail(if existed { "replaced" } else { "created" });
+    Ok(note.on(axum::Json(PresetView::from(&record)).into_response()))
 }
 
 async fn delete_one(

@@ -83,6 +83,11 @@ fn off_grid(value: Decimal, unit: Decimal, name: &str) -> Option<String> {
         return None;
     }
     let below = units.floor().checked_mul(unit)?.normalize();
+    if below.is_zero() {
+        return Some(format!(
+            "{value} is less than the {name} {unit}, the smallest there is"
+        ));
+    }
     let above = below.checked_add(unit)?.normalize();
     Some(format!(
         "{value} is not a multiple of the {name} {unit}: {below} or {above} is"
@@ -120,6 +125,10 @@ mod tests {
         assert_eq!(
             rules.quantity_off_grid(dec!(1.2345)).as_deref(),
             Some("1.2345 is not a multiple of the step size 0.001: 1.234 or 1.235 is")
+        );
+        assert_eq!(
+            rules.quantity_off_grid(dec!(0.0004)).as_deref(),
+            Some("0.0004 is less than the step size 0.001, the smallest there is")
         );
         assert_eq!(rules.price_off_grid(dec!(100.05)), None);
         assert_eq!(

@@ -12,6 +12,14 @@ pub enum Side {
 }
 
 impl Side {
+    /// Its name as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+
     /// +1 for buys, -1 for sells: the sign of the position change.
     pub fn sign(self) -> Decimal {
         match self {
@@ -27,6 +35,17 @@ pub enum OrderKind {
     Market,
     Limit,
     Stop,
+}
+
+impl OrderKind {
+    /// Its name as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderKind::Market => "market",
+            OrderKind::Limit => "limit",
+            OrderKind::Stop => "stop",
+        }
+    }
 }
 
 /// Who asked for the order.

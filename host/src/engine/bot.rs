@@ -1004,10 +1004,7 @@ impl<D: Decider> BotEngine<D> {
                 Side::Sell => stop >= last,
             };
             if at_once {
-                let side = match request.side {
-                    Side::Buy => "buy",
-                    Side::Sell => "sell",
-                };
+                let side = request.side.as_str();
                 let message = format!(
                     "a {side} stop at {stop} would trigger at once: the last price is {last}"
                 );
