@@ -210,6 +210,27 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
     let run = import("1m");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 
+    // A data set of another timeframe than the bot's, or a range it does
+    // not hold, is refused saying what there is.
+    let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
+    let on_data = |bot: &Path, extra: &[&str]| {
+        let mut args = vec!["backtest", "--bot", s(bot), "--data", "BTCUSDT/1m"];
+        args.extend(["--data-dir", s(&data_dir), "--plugins-dir", s(&plugins)]);
+        args.extend(extra);
+        stratbox(&args, dir.path())
+    };
+    let breakout = repo().join("config/bots/breakout-sol.yaml");
+    let line = one_line_error(&on_data(&breakout, &[]));
+    assert!(
+        line.contains("BTCUSDT/1m holds 1m candles, the bot trades 15m ones"),
+        "{line}"
+    );
+    let line = one_line_error(&on_data(&bot, &["--from", "2030-01-01"]));
+    assert!(
+        line.contains("no candles in the selected range: the candles run from"),
+        "{line}"
+    );
+
     // Output piped into a reader that stops early (`| head`) ends the
     // command quietly, without a panic.
     let mut export = std::process::Command::new(stratbox_tests::binary())

@@ -129,8 +129,11 @@ pub enum BacktestError {
     /// print it twice.)
     #[error("strategy refused its parameters: {0}")]
     Params(InitError),
-    #[error("no candles in the selected range")]
-    NoCandles,
+    #[error("no candles in the selected range{}", held_text(*.held))]
+    NoCandles {
+        /// Open times of the first and last candle there are, if any.
+        held: Option<(i64, i64)>,
+    },
     #[error("cancelled")]
     Cancelled,
     #[error("the candles could not be read: {0}")]
@@ -185,6 +188,19 @@ pub struct BacktestResult {
     /// Equity at each UTC day's last candle close, every day: what daily
     /// and monthly returns are measured on.
     pub daily_equity: Vec<EquityPoint>,
+}
+
+/// Where the candles there are run, for a range that holds none of them.
+fn held_text(held: Option<(i64, i64)>) -> String {
+    use crate::domain::format_instant;
+    match held {
+        Some((first, last)) => format!(
+            ": the candles run from {} to {}",
+            format_instant(first),
+            format_instant(last)
+        ),
+        None => ": there are none".into(),
+    }
 }
 
 /// The records a run accumulates from the engine's events.
@@ -267,7 +283,9 @@ pub fn run_with<D: Decider, S: CandleSeries + ?Sized>(
         .to
         .map_or(candles.len(), |to| candles.first_from(to));
     if start >= end {
-        return Err(BacktestError::NoCandles);
+        let held = (!candles.is_empty())
+            .then(|| (candles.open_time(0), candles.open_time(candles.len() - 1)));
+        return Err(BacktestError::NoCandles { held });
     }
     let count = end - start;
     let first_ts = candles.open_time(start);

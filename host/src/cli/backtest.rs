@@ -33,12 +33,13 @@ pub struct BacktestArgs {
 /// What a backtest (or an optimisation) runs: a bot config, its plugin and
 /// candles, and the range of them.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("candle_source").required(true).args(["candles", "data"])))]
 pub struct RunInput {
     /// Bot config (YAML or JSON).
     #[arg(long)]
     bot: PathBuf,
     /// Candle CSV (ts,open,high,low,close,volume or Binance klines).
-    #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+    #[arg(long)]
     candles: Option<PathBuf>,
     /// A stored data set, SYMBOL/TIMEFRAME (see `stratbox data import`):
     /// loads without parsing text.
@@ -73,7 +74,16 @@ impl RunInput {
         // A data set names its market: the strategy is tried on it, and
         // the result and report say so.
         if let Some(name) = &self.data {
-            config.market.symbol = DataSetKey::parse(name)?.symbol;
+            let key = DataSetKey::parse(name)?;
+            let trades = &config.market.timeframe;
+            if key.timeframe.to_string() != *trades {
+                bail!(
+                    "{name} holds {} candles, the bot trades {trades} ones: use {}/{trades} candles",
+                    key.timeframe,
+                    key.symbol
+                );
+            }
+            config.market.symbol = key.symbol;
         }
         let plugin = match &self.plugin {
             Some(file) => Arc::new(
@@ -112,9 +122,11 @@ impl RunInput {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum EndOfRunArg {
-    /// Value the position at the last close.
+    /// Value the position at the last close (the API's `value_at_last_close`).
+    #[value(alias = "value_at_last_close")]
     Value,
-    /// Sell it with a final market order.
+    /// Sell it with a final market order (the API's `close_at_market`).
+    #[value(alias = "close_at_market")]
     Close,
 }
 
@@ -158,9 +170,10 @@ pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         "loaded"
     };
     eprintln!(
-        "{} candles {how} in {:.0} ms, backtested in {:.0} ms ({:.0} candles/s)",
+        "{} candles {how} in {:.0} ms; {} backtested in {:.0} ms ({:.0} candles/s)",
         candles.len(),
         loaded.as_secs_f64() * 1e3,
+        result.candles,
         ran.as_secs_f64() * 1e3,
         result.candles as f64 / ran.as_secs_f64().max(1e-9)
     );

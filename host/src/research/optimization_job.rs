@@ -53,7 +53,11 @@ pub fn run(
         .copied()
         .collect();
     if in_range.is_empty() {
-        return Err(BacktestError::NoCandles);
+        let held = candles
+            .first()
+            .zip(candles.last())
+            .map(|(a, b)| (a.ts, b.ts));
+        return Err(BacktestError::NoCandles { held });
     }
     let study = Study {
         config: &record.config,
