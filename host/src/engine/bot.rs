@@ -497,15 +497,8 @@ impl<D: Decider> BotEngine<D> {
             .filter(|o| o.origin == OrderOrigin::Strategy)
             .map(|o| contract::OpenOrder {
                 client_tag: o.client_tag.clone(),
-                side: match o.side {
-                    Side::Buy => contract::Side::Buy,
-                    Side::Sell => contract::Side::Sell,
-                },
-                kind: match o.kind {
-                    OrderKind::Market => contract::OrderKind::Market,
-                    OrderKind::Limit => contract::OrderKind::Limit,
-                    OrderKind::Stop => contract::OrderKind::Stop,
-                },
+                side: o.side.into(),
+                kind: o.kind.into(),
                 quantity: to_f64(o.quantity),
                 price: o.price.map(to_f64),
             })
@@ -591,15 +584,8 @@ impl<D: Decider> BotEngine<D> {
         };
         Ok(OrderRequest {
             client_tag: clip_tag(&intent.client_tag),
-            side: match intent.side {
-                contract::Side::Buy => Side::Buy,
-                contract::Side::Sell => Side::Sell,
-            },
-            kind: match intent.kind {
-                contract::OrderKind::Market => OrderKind::Market,
-                contract::OrderKind::Limit => OrderKind::Limit,
-                contract::OrderKind::Stop => OrderKind::Stop,
-            },
+            side: intent.side.into(),
+            kind: intent.kind.into(),
             quantity: rules.round_quantity(quantity),
             price,
             reduce_only: intent.reduce_only,
@@ -909,10 +895,7 @@ impl<D: Decider> BotEngine<D> {
                     }
                     reports.push(contract::Fill {
                         client_tag: fill.client_tag.clone(),
-                        side: match fill.side {
-                            Side::Buy => contract::Side::Buy,
-                            Side::Sell => contract::Side::Sell,
-                        },
+                        side: fill.side.into(),
                         quantity: to_f64(fill.quantity),
                         price: to_f64(fill.price),
                         fee: to_f64(fill.fee),

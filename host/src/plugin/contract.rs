@@ -24,21 +24,42 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "stratbox:strategy/host@0.2.0",
 ];
 
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
+// The contract's sides and kinds are the domain's, spelled by the WIT
+// bindings: one conversion each way, and the domain's names.
+impl From<Side> for crate::domain::Side {
+    fn from(side: Side) -> Self {
+        match side {
+            Side::Buy => Self::Buy,
+            Side::Sell => Self::Sell,
         }
     }
 }
 
-impl OrderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderKind::Market => "market",
-            OrderKind::Limit => "limit",
-            OrderKind::Stop => "stop",
+impl From<crate::domain::Side> for Side {
+    fn from(side: crate::domain::Side) -> Self {
+        match side {
+            crate::domain::Side::Buy => Self::Buy,
+            crate::domain::Side::Sell => Self::Sell,
+        }
+    }
+}
+
+impl From<OrderKind> for crate::domain::OrderKind {
+    fn from(kind: OrderKind) -> Self {
+        match kind {
+            OrderKind::Market => Self::Market,
+            OrderKind::Limit => Self::Limit,
+            OrderKind::Stop => Self::Stop,
+        }
+    }
+}
+
+impl From<crate::domain::OrderKind> for OrderKind {
+    fn from(kind: crate::domain::OrderKind) -> Self {
+        match kind {
+            crate::domain::OrderKind::Market => Self::Market,
+            crate::domain::OrderKind::Limit => Self::Limit,
+            crate::domain::OrderKind::Stop => Self::Stop,
         }
     }
 }
@@ -48,8 +69,8 @@ pub fn action_to_json(action: &Action) -> Value {
     match action {
         Action::Place(intent) => json!({
             "place": {
-                "side": intent.side.as_str(),
-                "kind": intent.kind.as_str(),
+                "side": crate::domain::Side::from(intent.side).as_str(),
+                "kind": crate::domain::OrderKind::from(intent.kind).as_str(),
                 // Strings like every decimal the host shows: the strategy's
                 // float as written (shortest form that reads back the same).
                 "quantity": intent.quantity.to_string(),
