@@ -928,7 +928,7 @@ export interface paths {
         /** Registered plugins: name, version, description, parameter schema, content hash, bots using them */
         get: operations["get_strategies"];
         put?: never;
-        /** Upload a plugin (.wasm as application/wasm, or multipart with a `file` part) */
+        /** Upload a plugin (.wasm as application/wasm, or multipart with a `file` part): 201, or 200 when the same bytes were already there */
         post: operations["post_strategies"];
         delete?: never;
         options?: never;
