@@ -354,6 +354,19 @@ capital: { quote: USDT, initial: \"5000\" }
         .post_json(&server.url("/bots"), &bot_json("json-bot"))
         .await;
     assert_problem(status, &body, 409);
+    // The audit log names the bot a refused creation was about, and why.
+    let (_, audit) = client.get(&server.url("/audit?limit=100")).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "POST /api/v1/bots"
+                && e["status"] == 409
+                && e["target"] == "json-bot"
+                && e["detail"] == body["detail"]),
+        "{audit}"
+    );
 
     let yaml = bot_yaml("yaml-bot", false);
     let (status, created) = send(

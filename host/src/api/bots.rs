@@ -243,6 +243,12 @@ async fn create(
     document: Document,
 ) -> Result<Response, ApiError> {
     let (document, origin) = resolve_create(&app, document.value)?;
+    // The bot the call is about, for the audit log, refused or not.
+    let named = document
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let created = match BotConfig::parse(document) {
         Ok(config) => app
             .manager
@@ -251,7 +257,14 @@ async fn create(
             .map_err(ApiError::from),
         Err(issues) => Err(ApiError::invalid(issues)),
     };
-    let snapshot = created.map_err(|error| error.relocate(|e| origin.locate(e)))?;
+    let snapshot = match created {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            let error = error.relocate(|e| origin.locate(e));
+            let note = AuditNote::made(named, error.detail.clone());
+            return Ok(note.on(error.into_response()));
+        }
+    };
     let note = AuditNote::made(
         &*snapshot.id,
         format!("config v{}", snapshot.config_version),
