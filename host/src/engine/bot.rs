@@ -27,8 +27,9 @@ pub const MAX_INTENT_VALUE: f64 = 1e12;
 /// Longest client tag kept from a strategy.
 const MAX_TAG_CHARS: usize = 64;
 
-/// The check that refuses an operator's stop already through the market.
-pub const STOP_PRICE_CHECK: &str = "stop_price";
+/// The check that refuses a stop already through the market (named as the
+/// Binance filter check names it: paper and live refuse alike).
+pub const STOP_PRICE_CHECK: &str = "stop price";
 
 fn clip_tag(tag: &str) -> String {
     tag.chars().take(MAX_TAG_CHARS).collect()
