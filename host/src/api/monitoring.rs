@@ -30,7 +30,7 @@ use super::views::{
 use crate::domain::config::ConfigIssue;
 use crate::domain::decimal::decimal_schema;
 use crate::domain::{Fill, InstrumentRules, Order, OrderKind, OrderOrigin, OrderRequest, Side};
-use crate::engine::{MAX_INTENT_VALUE, Trade, Violation, metrics};
+use crate::engine::{Trade, Violation, max_order_value, metrics};
 use crate::live::BotSnapshot;
 use crate::store::{RecordTable, RowOrder};
 
@@ -243,7 +243,7 @@ fn keyed_page<K: ToString, T: serde::de::DeserializeOwned>(
 /// of `rules`: what a person writes is taken as written or refused, never
 /// rounded.
 fn order_issues(order: &ManualOrder, rules: &InstrumentRules, open: &[Order]) -> Vec<ConfigIssue> {
-    let most = Decimal::from_f64_retain(MAX_INTENT_VALUE).unwrap_or(Decimal::MAX);
+    let most = max_order_value();
     let mut issues = Vec::new();
     let mut issue = |pointer: &str, message: String| {
         issues.push(ConfigIssue {

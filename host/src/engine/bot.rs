@@ -24,6 +24,12 @@ use super::venue::{PaperVenue, VenueEvent};
 /// values stay far inside a decimal's range.
 pub const MAX_INTENT_VALUE: f64 = 1e12;
 
+/// [`MAX_INTENT_VALUE`] as a decimal: the bound of an operator's quantities
+/// and prices.
+pub fn max_order_value() -> Decimal {
+    Decimal::from_f64(MAX_INTENT_VALUE).unwrap_or(Decimal::MAX)
+}
+
 /// Longest client tag kept from a strategy.
 const MAX_TAG_CHARS: usize = 64;
 
@@ -970,7 +976,7 @@ impl<D: Decider> BotEngine<D> {
     /// outcome says which order came of it, or which check refused it (the
     /// refusal is an `OrderRejected` event too, like any other).
     pub fn place_manual(&mut self, mut request: OrderRequest) -> Result<Placement, EngineError> {
-        let limit = Decimal::from_f64(MAX_INTENT_VALUE).unwrap_or(Decimal::MAX);
+        let limit = max_order_value();
         let in_range = |value: Decimal| value > Decimal::ZERO && value <= limit;
         if !in_range(request.quantity) || request.price.is_some_and(|p| !in_range(p)) {
             let message = format!("quantity and price must be above 0 and at most {limit}");

@@ -18,7 +18,7 @@ mod venue;
 
 pub use bot::{
     BotEngine, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE, Placement,
-    Rejection, STOP_PRICE_CHECK,
+    Rejection, STOP_PRICE_CHECK, max_order_value,
 };
 pub use portfolio::{Portfolio, PortfolioView, Trade};
 pub use risk::{
