@@ -628,6 +628,12 @@ async fn config_changes_are_validated_versioned_and_conditional() {
             ("/strategy/params/fast", json!("a")),
             ("/capital/initial", json!("-1")),
         ],
+        // Decimal text the schema's pattern refuses is refused by the
+        // server too (rust_decimal alone would read these).
+        [
+            ("/risk/max_order_notional", json!("1e3")),
+            ("/fees/taker_bps", json!("1_0")),
+        ],
     ];
     for changes in cases {
         let mut broken = config.clone();
@@ -929,6 +935,11 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
             json!({ "side": "buy", "kind": "limit", "quantity": "1" }),
             "/price",
             "limit and stop orders need a price",
+        ),
+        (
+            json!({ "side": "buy", "quantity": "1e-3" }),
+            "/quantity",
+            "`1e-3` is not a plain decimal: write digits with an optional minus sign and fraction, such as \"0.001\"",
         ),
     ] {
         let (status, body) = client.post_json(&bot("/orders"), &order).await;

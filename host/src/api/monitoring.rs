@@ -121,11 +121,12 @@ pub struct ManualOrder {
     #[serde(default = "market")]
     pub kind: OrderKind,
     /// Base quantity, above 0: a whole number of the instrument's steps.
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub quantity: Decimal,
     /// Limit or stop price, above 0: a whole number of ticks. A market
     /// order takes none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::decimal::plain_option")]
     #[schemars(schema_with = "crate::domain::decimal::optional_decimal_schema")]
     pub price: Option<Decimal>,
     #[serde(default)]

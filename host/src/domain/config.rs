@@ -213,6 +213,7 @@ pub struct Capital {
     #[schemars(regex(pattern = r"^[A-Z0-9]{2,10}$"))]
     pub quote: String,
     /// Starting cash in the quote asset (> 0).
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub initial: Decimal,
 }
@@ -222,9 +223,11 @@ pub struct Capital {
 #[serde(default, deny_unknown_fields)]
 pub struct Fees {
     /// Fee for fills of resting limit orders.
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub maker_bps: Decimal,
     /// Fee for market and stop fills.
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub taker_bps: Decimal,
 }
@@ -254,6 +257,7 @@ pub enum FillTiming {
 #[serde(default, deny_unknown_fields)]
 pub struct Execution {
     /// Slippage against the taker, in basis points of the price.
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub slippage_bps: Decimal,
     pub fill_timing: FillTiming,
@@ -285,6 +289,7 @@ pub enum RiskAction {
 #[serde(deny_unknown_fields)]
 pub struct PercentRule {
     /// Limit in percent (e.g. 10 for 10%).
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub limit_pct: Decimal,
     pub action: RiskAction,
@@ -305,9 +310,11 @@ pub struct CountRule {
 #[serde(default, deny_unknown_fields)]
 pub struct RiskConfig {
     /// Largest value of one order, in quote.
+    #[serde(default, deserialize_with = "crate::domain::decimal::plain_option")]
     #[schemars(schema_with = "optional_decimal_schema")]
     pub max_order_notional: Option<Decimal>,
     /// Largest value of the position after an order, in quote.
+    #[serde(default, deserialize_with = "crate::domain::decimal::plain_option")]
     #[schemars(schema_with = "optional_decimal_schema")]
     pub max_position_notional: Option<Decimal>,
     /// Most resting orders at once.

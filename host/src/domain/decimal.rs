@@ -1,7 +1,9 @@
 //! How decimals look in configs and their schemas: a number or a string on
 //! input (strings keep every digit), always a string on output.
 
+use rust_decimal::Decimal;
 use schemars::{Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer};
 
 /// JSON Schema of a decimal field: a number, or a string holding one.
 pub fn decimal_schema(_: &mut SchemaGenerator) -> Schema {
@@ -23,6 +25,60 @@ pub fn optional_decimal_schema(generator: &mut SchemaGenerator) -> Schema {
     schema
 }
 
+/// A decimal as [`decimal_schema`] describes it, for `deserialize_with`: a
+/// JSON number, or a string of digits with an optional minus sign and
+/// fraction. rust_decimal's own parser also reads "1e3", "+3", ".5", "3."
+/// and "1_000", which the published schema refuses: a client that checks
+/// its config against the schema and the server must agree.
+pub fn plain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    match PlainDecimal::deserialize(deserializer)? {
+        PlainDecimal::Number(value) => Ok(value),
+        PlainDecimal::Text(text) => parse_plain(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// [`plain`] for an optional field (`null` or absent is `None`).
+pub fn plain_option<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Decimal>, D::Error> {
+    match Option::<PlainDecimal>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(PlainDecimal::Number(value)) => Ok(Some(value)),
+        Some(PlainDecimal::Text(text)) => parse_plain(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// What a decimal field holds before it is read: its text, or a JSON
+/// number (read by rust_decimal).
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a decimal: a number, or a string such as \"0.001\""
+)]
+enum PlainDecimal {
+    Text(String),
+    Number(Decimal),
+}
+
+/// `text` as a decimal if it is plain digits: `-?[0-9]+(\.[0-9]+)?`.
+pub fn parse_plain(text: &str) -> Result<Decimal, String> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || fraction.is_some_and(|part| !all_digits(part)) {
+        return Err(format!(
+            "`{text}` is not a plain decimal: write digits with an optional minus sign and fraction, such as \"0.001\""
+        ));
+    }
+    text.parse::<Decimal>()
+        .map_err(|error| format!("`{text}`: {error}"))
+}
+
 /// Powers of ten up to the largest decimal scale; exact in f64 up to 1e22.
 const POW10: [f64; 29] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -39,7 +95,7 @@ const POW10: [f64; 29] = [
 /// mantissa is assembled in f64 and divided by the scale's power of ten:
 /// a relative error of a few parts in 1e16, without the 128-bit divisions
 /// of a general conversion.
-pub fn to_f64(value: rust_decimal::Decimal) -> f64 {
+pub fn to_f64(value: Decimal) -> f64 {
     let parts = value.unpack();
     let low = (u64::from(parts.mid) << 32) | u64::from(parts.lo);
     let scale = POW10[(parts.scale as usize).min(POW10.len() - 1)];
@@ -81,6 +137,53 @@ mod tests {
         ] {
             assert_eq!(super::to_f64(value), exact(value), "{value}");
         }
+    }
+
+    #[test]
+    fn only_plain_decimal_text_is_read() {
+        for (text, value) in [
+            ("0", dec!(0)),
+            ("-2.5", dec!(-2.5)),
+            ("0.001", dec!(0.001)),
+            ("42283.58", dec!(42283.58)),
+        ] {
+            assert_eq!(super::parse_plain(text), Ok(value), "{text}");
+        }
+        // What rust_decimal reads but the schema's pattern refuses.
+        for text in [
+            "1e3", "+3", ".5", "3.", "1_000", " 3", "", "-", "0x10", "1.2.3",
+        ] {
+            let error = super::parse_plain(text).unwrap_err();
+            assert!(error.contains("not a plain decimal"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn fields_take_numbers_and_plain_strings_alike() {
+        #[derive(serde::Deserialize)]
+        struct Fields {
+            #[serde(deserialize_with = "super::plain")]
+            value: Decimal,
+            #[serde(default, deserialize_with = "super::plain_option")]
+            limit: Option<Decimal>,
+        }
+        let read = |json: &str| serde_json::from_str::<Fields>(json).map(|f| (f.value, f.limit));
+        assert_eq!(read(r#"{"value": 2.5}"#).unwrap(), (dec!(2.5), None));
+        assert_eq!(
+            read(r#"{"value": "0.1", "limit": "7"}"#).unwrap(),
+            (dec!(0.1), Some(dec!(7)))
+        );
+        assert_eq!(
+            read(r#"{"value": 1, "limit": null}"#).unwrap(),
+            (dec!(1), None)
+        );
+        let refused = read(r#"{"value": "1e3"}"#).err().unwrap().to_string();
+        assert!(
+            refused.contains("`1e3` is not a plain decimal"),
+            "{refused}"
+        );
+        assert!(read(r#"{"value": 1, "limit": ".5"}"#).is_err());
+        assert!(read(r#"{"value": true}"#).is_err());
     }
 
     #[test]

@@ -12,12 +12,15 @@ use super::decimal::decimal_schema;
 #[serde(default, deny_unknown_fields)]
 pub struct InstrumentRules {
     /// Price increment; prices are rounded to the nearest tick.
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub tick_size: Decimal,
     /// Quantity increment; quantities are rounded down to a whole step.
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub step_size: Decimal,
     /// Smallest order value (quantity x price) accepted.
+    #[serde(deserialize_with = "crate::domain::decimal::plain")]
     #[schemars(schema_with = "decimal_schema")]
     pub min_notional: Decimal,
 }
