@@ -14,6 +14,18 @@ use crate::domain::{Fill, Side};
 
 /// Decimal places kept when part of the cost basis is released.
 const RELEASE_SCALE: u32 = 16;
+/// Decimal places of an average price (of a position, or of a round trip's
+/// buys or sells): a quotient of exact sums, which would otherwise run to
+/// 28 digits. Twelve places are finer than any exchange's tick.
+const AVERAGE_PRICE_SCALE: u32 = 12;
+
+/// `notional / quantity` as a price of [`AVERAGE_PRICE_SCALE`] places at
+/// most (trailing zeros dropped).
+fn average_price(notional: Decimal, quantity: Decimal) -> Decimal {
+    (notional / quantity)
+        .round_dp(AVERAGE_PRICE_SCALE)
+        .normalize()
+}
 
 /// A round trip: from flat to flat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +124,7 @@ impl Portfolio {
         if self.position.is_zero() {
             Decimal::ZERO
         } else {
-            self.cost_basis / self.position
+            average_price(self.cost_basis, self.position)
         }
     }
 
@@ -186,8 +198,8 @@ impl Portfolio {
             entry_ts: trip.entry_ts,
             exit_ts: fill.ts,
             quantity: trip.bought,
-            entry_price: trip.bought_notional / trip.bought,
-            exit_price: trip.sold_notional / trip.sold,
+            entry_price: average_price(trip.bought_notional, trip.bought),
+            exit_price: average_price(trip.sold_notional, trip.sold),
             pnl: trip.realized - trip.fees,
             fees: trip.fees,
         })
@@ -280,6 +292,26 @@ mod tests {
         assert_eq!(trade.pnl, dec!(-40.8));
         assert_eq!((trade.entry_ts, trade.exit_ts), (1, 4));
         assert_invariants(&p);
+    }
+
+    #[test]
+    fn average_prices_keep_twelve_places() {
+        let mut p = Portfolio::new(dec!(10000));
+        // (100 + 2 * 100.01) / 3 = 100.00666...: 28 digits unrounded.
+        p.apply_fill(&fill(Side::Buy, dec!(1), dec!(100), dec!(0), 1));
+        p.apply_fill(&fill(Side::Buy, dec!(2), dec!(100.01), dec!(0), 2));
+        assert_eq!(p.avg_entry_price(), dec!(100.006666666667));
+        let trade = p
+            .apply_fill(&fill(Side::Sell, dec!(3), dec!(101), dec!(0), 3))
+            .unwrap();
+        assert_eq!(trade.entry_price, dec!(100.006666666667));
+        assert_eq!(
+            trade.exit_price.to_string(),
+            "101",
+            "trailing zeros dropped"
+        );
+        // The accounting itself keeps every digit: 303 - 300.02.
+        assert_eq!(trade.pnl, dec!(2.98));
     }
 
     #[test]
