@@ -231,6 +231,23 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         "{line}"
     );
 
+    // Without a cache directory of its own, a command keeps compiled
+    // plugins in its data directory, not in `data/` under the working one.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run: Run = std::process::Command::new(stratbox_tests::binary())
+        .args(["backtest", "--bot", s(&bot), "--data", "BTCUSDT/1m"])
+        .args(["--data-dir", s(&data_dir), "--plugins-dir", s(&plugins)])
+        .current_dir(&elsewhere)
+        .env_remove("STRATBOX_CACHE_DIR")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let cached = std::fs::read_dir(data_dir.join("plugin-cache")).unwrap();
+    assert!(cached.count() > 0, "the compiled plugin is cached");
+    assert!(!elsewhere.join("data").exists());
+
     // Output piped into a reader that stops early (`| head`) ends the
     // command quietly, without a panic.
     let mut export = std::process::Command::new(stratbox_tests::binary())

@@ -1,7 +1,7 @@
 //! `stratbox backtest`: run a bot config over a candle file or data set.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -63,6 +63,11 @@ pub struct RunInput {
 }
 
 impl RunInput {
+    /// The data directory: its data sets, and the plugin cache.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// The bot config and the plugin it runs.
     pub fn bot(&self, runtime: &PluginRuntime) -> anyhow::Result<(BotConfig, Arc<Plugin>)> {
         let text = std::fs::read_to_string(&self.bot)

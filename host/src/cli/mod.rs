@@ -9,13 +9,16 @@ mod plugin;
 mod serve;
 mod token;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use stratbox_host::api::ApiMetrics;
 use stratbox_host::live::LogBook;
 use stratbox_host::plugin::{PluginRuntime, RuntimeConfig};
+
+/// The data directory a command uses unless told otherwise.
+const DEFAULT_DATA_DIR: &str = "data";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,14 +27,10 @@ use stratbox_host::plugin::{PluginRuntime, RuntimeConfig};
     about = "Trading-bot host with WebAssembly strategies"
 )]
 pub struct Cli {
-    /// Where compiled plugins are cached.
-    #[arg(
-        long,
-        global = true,
-        env = "STRATBOX_CACHE_DIR",
-        default_value = "data/plugin-cache"
-    )]
-    cache_dir: PathBuf,
+    /// Where compiled plugins are cached (default: `plugin-cache` in the
+    /// command's data directory).
+    #[arg(long, global = true, env = "STRATBOX_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     /// Compile plugins every time instead of using the cache.
     #[arg(long, global = true)]
     no_cache: bool,
@@ -78,9 +77,14 @@ impl Cli {
 
 /// Run a command; `logbook` receives the log lines the server shows.
 pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
-    let runtime = |max_instances, call_observer| {
+    // Compiled plugins are kept with the command's data unless told where.
+    let runtime = |data_dir: &Path, max_instances, call_observer| {
+        let cache_dir = cli
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("plugin-cache"));
         let config = RuntimeConfig {
-            cache_dir: (!cli.no_cache).then(|| cli.cache_dir.clone()),
+            cache_dir: (!cli.no_cache).then_some(cache_dir),
             max_instances,
             call_observer,
             ..RuntimeConfig::default()
@@ -88,18 +92,30 @@ pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
         PluginRuntime::new(config).context("cannot start the plugin runtime")
     };
     // A command runs at most one bot per config file; the server, many.
-    let small = || runtime(256, None);
+    let small = |data_dir: &Path| runtime(data_dir, 256, None);
+    let default_data_dir = Path::new(DEFAULT_DATA_DIR);
     match cli.command {
-        Command::Plugin(command) => plugin::run(command, small),
+        Command::Plugin(command) => plugin::run(command, || small(default_data_dir)),
         Command::Data(command) => data::run(command),
-        Command::Backtest(args) => backtest::run(args, small()?),
-        Command::Optimize(args) => optimize::run(args, small()?),
-        Command::Live(args) => live::run(args, small()?),
+        Command::Backtest(args) => {
+            let plugins = small(args.input.data_dir())?;
+            backtest::run(args, plugins)
+        }
+        Command::Optimize(args) => {
+            let plugins = small(args.input.data_dir())?;
+            optimize::run(args, plugins)
+        }
+        Command::Live(args) => live::run(args, small(default_data_dir)?),
         Command::Serve(args) => {
+            let settings = serve::settings(&args)?;
             // The server times every strategy call for its metrics.
             let metrics = ApiMetrics::default();
-            let plugins = runtime(2_000, Some(metrics.plugin_call_observer()))?;
-            serve::run(args, plugins, logbook, metrics)
+            let plugins = runtime(
+                &settings.data_dir,
+                2_000,
+                Some(metrics.plugin_call_observer()),
+            )?;
+            serve::run(settings, plugins, logbook, metrics)
         }
         Command::Token(command) => token::run(command),
         Command::Openapi { out } => {

@@ -25,7 +25,7 @@ use super::backtest::RunInput;
 #[derive(Debug, Args)]
 pub struct OptimizeArgs {
     #[command(flatten)]
-    input: RunInput,
+    pub input: RunInput,
     /// A parameter to search, NAME=MIN..MAX[:STEP] or NAME=A,B,C (repeat
     /// for several). Without any, every parameter the plugin's schema bounds
     /// (about ten values each) or enumerates.

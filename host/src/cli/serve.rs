@@ -53,7 +53,9 @@ const SEEDED: &str = "seeded";
 /// Store key set once a development token was offered.
 const DEV_TOKEN_OFFERED: &str = "development_token_offered";
 
-fn settings(args: &ServeArgs) -> anyhow::Result<ServerSettings> {
+/// The server's settings: the `--config` file's, or the defaults, with the
+/// command line's overrides.
+pub fn settings(args: &ServeArgs) -> anyhow::Result<ServerSettings> {
     let mut settings = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -293,12 +295,11 @@ async fn shutdown_signal() {
 }
 
 pub fn run(
-    args: ServeArgs,
+    settings: ServerSettings,
     runtime: PluginRuntime,
     logbook: LogBook,
     metrics: api::ApiMetrics,
 ) -> anyhow::Result<()> {
-    let settings = settings(&args)?;
     api::cors(&settings)
         .map(drop)
         .map_err(|error| anyhow::anyhow!("settings: {error}"))?;
