@@ -22,6 +22,13 @@ test("stop and start a bot from the fleet", async ({ page }) => {
   expect((await host.api<{ state: string }>("GET", "/bots/breakout-sol/status")).state).toBe("stopped");
   await row.getByRole("button", { name: "start" }).click();
   await expect(row.locator(".badge")).toHaveText("running");
+  // A kill asks first; cancelled, nothing happens.
+  await row.getByRole("button", { name: "kill" }).click();
+  const asking = page.getByRole("dialog", { name: "kill breakout-sol?" });
+  await expect(asking).toContainText("halts the bot until it is reset");
+  await asking.getByRole("button", { name: "Cancel" }).click();
+  await expect(asking).toHaveCount(0);
+  await expect(row.locator(".badge")).toHaveText("running");
 });
 
 test("a trade appears on the bot page without reloading", async ({ page }) => {
@@ -49,6 +56,25 @@ test("a trade appears on the bot page without reloading", async ({ page }) => {
   await expect(fillRows).toHaveCount(fillsBefore + 2);
   await expect(tradeRows).toHaveCount(tradesBefore + 1);
   await expect(page.getByRole("region", { name: "Timeline" })).toContainText("round trip closed");
+});
+
+test("a bot page catches up with ten candles a second in a few small requests", async ({ page }) => {
+  await signedIn(page, host, "/bots/rules-btc");
+  await expect(page.getByRole("region", { name: "Fills" })).toBeVisible();
+  await page.waitForTimeout(1_000);
+  const calls: string[] = [];
+  page.on("request", (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.startsWith("/api/v1/")) calls.push(path);
+  });
+  const status = () => host.api<{ candles_processed: number }>("GET", "/bots/rules-btc/status");
+  const before = (await status()).candles_processed;
+  await page.waitForTimeout(6_000);
+  expect((await status()).candles_processed - before).toBeGreaterThan(30);
+  // At most one catch-up per 2 s: candles, status, risk and the new
+  // equity points (one page), never the whole equity history again.
+  expect(calls.length, calls.join("\n")).toBeLessThanOrEqual(20);
+  expect(calls.filter((path) => path.endsWith("/equity")).length).toBeLessThanOrEqual(5);
 });
 
 test("a manual order the risk engine refuses shows the check that refused it", async ({ page }) => {
@@ -101,6 +127,17 @@ test("emergency stop: every bot killed, then released by an admin", async ({ pag
   await banner.getByRole("button", { name: "Release" }).click();
   await expect(banner).toHaveCount(0);
   expect((await host.api<{ engaged: boolean }>("GET", "/emergency")).engaged).toBe(false);
+
+  // Killed bots are reset from the fleet; a command none of the selection
+  // can take says so instead of doing nothing.
+  await page.getByLabel("select breakout-sol").check();
+  await page.getByLabel("select rsi-reversion-eth").check();
+  const selection = page.getByLabel("Selection");
+  await selection.getByRole("button", { name: "start" }).click();
+  await expect(page.getByText(/None of the selection can start now: breakout-sol \(killed\)/)).toBeVisible();
+  await selection.getByRole("button", { name: "reset" }).click();
+  await expect(page.getByRole("row", { name: "bot breakout-sol" }).locator(".badge")).toHaveText("stopped");
+  await expect(page.getByRole("row", { name: "bot rsi-reversion-eth" }).locator(".badge")).toHaveText("stopped");
 });
 
 test("the command palette goes to a bot and commands it from the keyboard", async ({ page }) => {

@@ -2,7 +2,7 @@
 // current are fetched once and then patched in place (see stream.ts); they
 // are never polled.
 
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { type QueryClient, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, etagOf, fetchText, unwrap, uploadDataSet, type Schemas } from "./client";
 import { keys, type JobKind } from "./keys";
 
@@ -118,23 +118,56 @@ export function useOrders(id: string, status: "open" | "closed" | "all") {
   );
 }
 
+type EquityPoint = Schemas["EquityPointView"];
+
+/** Most equity points a bot page holds (the newest are kept). */
+const EQUITY_POINTS_HELD = 20_000;
+const EQUITY_PAGE = 1000;
+
+/** A bot's equity curve: loaded once, then extended by
+ * {@link appendNewEquity} as candles close. */
 export function useEquity(id: string) {
   return useQuery({
     queryKey: keys.equity(id),
     queryFn: async () => {
-      const points: Schemas["EquityPointView"][] = [];
+      const points: EquityPoint[] = [];
       let cursor: string | undefined;
       do {
         const page = await unwrap(
-          api.GET("/api/v1/bots/{id}/equity", { params: { path: { id }, query: { limit: "1000", cursor } } }),
+          api.GET("/api/v1/bots/{id}/equity", {
+            params: { path: { id }, query: { limit: String(EQUITY_PAGE), cursor } },
+          }),
         );
         points.push(...page.items);
         cursor = page.next_cursor ?? undefined;
-      } while (cursor && points.length < 20_000);
+      } while (cursor && points.length < EQUITY_POINTS_HELD);
       return points;
     },
-    staleTime: 30_000,
+    staleTime: Infinity,
   });
+}
+
+/** Add the equity points after the last one held: one page at most (the
+ * next call goes on from there), not the whole history again. */
+export async function appendNewEquity(client: QueryClient, id: string): Promise<void> {
+  const held = client.getQueryData<EquityPoint[]>(keys.equity(id));
+  const last = held?.at(-1)?.at;
+  if (!held || !last) {
+    await client.invalidateQueries({ queryKey: keys.equity(id) });
+    return;
+  }
+  const page = await unwrap(
+    api.GET("/api/v1/bots/{id}/equity", {
+      params: { path: { id }, query: { from: last, limit: String(EQUITY_PAGE) } },
+    }),
+  );
+  // `from` includes the last point held; RFC 3339 UTC times in one format
+  // compare as text.
+  const newer = page.items.filter((point) => point.at > last);
+  if (newer.length === 0) return;
+  client.setQueryData<EquityPoint[]>(keys.equity(id), (current) =>
+    [...(current ?? []), ...newer].slice(-EQUITY_POINTS_HELD),
+  );
 }
 
 export function useRisk(id: string) {

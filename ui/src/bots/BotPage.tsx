@@ -2,11 +2,12 @@
 // fills and trades, risk, logs, timeline and the manual order form. Live
 // over the stream; the lists are paged from the API.
 
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { useQueryClient } from "@tanstack/react-query";
 import {
   allowed,
+  appendNewEquity,
   useBotStatus,
   useCandles,
   useCommand,
@@ -23,10 +24,12 @@ import { notify } from "../components/Toasts";
 import { ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign } from "../lib/decimal";
 import { CandleChart, EquityChart } from "./charts";
+import { consequence, DANGEROUS } from "./commands";
 import { FillsTable, LogTail, ManualOrderForm, PositionPanel, RiskPanel, Timeline, TradesTable } from "./panels";
 
 const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "kill", "reset", "close-all", "cancel-pending"];
-const DANGEROUS = new Set<Command>(["kill", "close-all"]);
+/** Shortest time between two catch-ups of what a new candle changes. */
+const CATCH_UP_MS = 2_000;
 
 export function BotPage() {
   const { id = "" } = useParams();
@@ -43,17 +46,30 @@ export function BotPage() {
   const fills = useFills(id);
   const equity = useEquity(id);
 
-  // A new candle closed: the chart, the equity and what only the status
-  // holds (position, cash, fees, candle count; bot.updated carries the
-  // summary) catch up, driven by the stream's bot.updated, never by a timer.
+  // A new candle closed: the chart, the equity, the risk readings and what
+  // only the status holds (position, cash, fees, candle count; bot.updated
+  // carries the summary) catch up, driven by the stream's bot.updated, never
+  // by a timer; at most once per CATCH_UP_MS however fast candles close (a
+  // replay feed closes ten a second), so a page never eats its caller's
+  // rate limit.
   const lastCandle = status.data?.last_candle_at;
+  const market = status.data && keys.candles(status.data.symbol, status.data.timeframe);
+  const catchUp = useRef<{ at: number; timer?: number }>({ at: 0 });
   useEffect(() => {
-    if (!lastCandle || !status.data) return;
-    void client.invalidateQueries({ queryKey: keys.candles(status.data.symbol, status.data.timeframe) });
-    void client.invalidateQueries({ queryKey: keys.equity(id) });
-    void client.invalidateQueries({ queryKey: keys.status(id) });
+    if (!lastCandle || !market) return;
+    const run = () => {
+      catchUp.current = { at: Date.now() };
+      void client.invalidateQueries({ queryKey: market });
+      void client.invalidateQueries({ queryKey: keys.status(id) });
+      void client.invalidateQueries({ queryKey: keys.risk(id) });
+      appendNewEquity(client, id).catch(() => undefined);
+    };
+    const wait = catchUp.current.at + CATCH_UP_MS - Date.now();
+    if (wait <= 0) run();
+    else catchUp.current.timer ??= window.setTimeout(run, wait);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [lastCandle]);
+  useEffect(() => () => window.clearTimeout(catchUp.current.timer), []);
 
   if (status.isLoading) return <Loading what={`bot ${id}`} />;
   if (!status.data) return <ErrorText error={status.error} />;
@@ -133,11 +149,7 @@ export function BotPage() {
             setConfirming(null);
           }}
         >
-          <p>
-            {confirming === "kill"
-              ? "The kill-switch cancels every order, sells the position and halts the bot until it is reset."
-              : "The whole position is sold at once at the last price."}
-          </p>
+          <p>{consequence(confirming)}</p>
         </Confirm>
       )}
       <div className="grid">

@@ -7,7 +7,7 @@ import type { BotSummary, Command } from "../api/hooks";
 import { Sparkline } from "../components/Sparkline";
 import { formatDecimal, formatSigned, sign } from "../lib/decimal";
 
-const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "kill"];
+const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "reset", "kill"];
 
 export interface BotRowProps {
   bot: BotSummary;

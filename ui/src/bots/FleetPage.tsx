@@ -8,11 +8,14 @@ import { allowed, useBots, useBulkCommand, useCommand, useMe, type BotSummary, t
 import { useFollow } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign, sumDecimals } from "../lib/decimal";
+import { Confirm } from "../components/Confirm";
+import { notify } from "../components/Toasts";
 import { BotRow } from "./BotRow";
+import { consequence, DANGEROUS } from "./commands";
 import { EmergencyBanner } from "./Emergency";
 
 const ROW_HEIGHT = 52;
-const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "kill"];
+const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "reset", "kill"];
 
 interface Filters {
   state: string;
@@ -77,10 +80,31 @@ export function FleetPage() {
       return next;
     });
   }, []);
-  const onCommand = useCallback((id: string, name: Command) => command.mutate({ id, command: name }), [command]);
+  // A command for one bot or several; a dangerous one asks first.
+  const [asking, setAsking] = useState<{ command: Command; bots: string[] } | null>(null);
+  const send = useCallback(
+    (name: Command, ids: string[]) =>
+      ids.length === 1 ? command.mutate({ id: ids[0], command: name }) : bulk.mutate({ command: name, bots: ids }),
+    [command, bulk],
+  );
+  const onCommand = useCallback(
+    (id: string, name: Command) => (DANGEROUS.has(name) ? setAsking({ command: name, bots: [id] }) : send(name, [id])),
+    [send],
+  );
   const runOnSelection = (name: Command) => {
-    const targets = shown.filter((bot) => selected.has(bot.id) && bot.allowed_commands.includes(name));
-    if (targets.length > 0) bulk.mutate({ command: name, bots: targets.map((bot) => bot.id) });
+    const chosen = shown.filter((bot) => selected.has(bot.id));
+    const targets = chosen.filter((bot) => bot.allowed_commands.includes(name)).map((bot) => bot.id);
+    const skipped = chosen.filter((bot) => !bot.allowed_commands.includes(name));
+    if (skipped.length > 0) {
+      const which = skipped.slice(0, 5).map((bot) => `${bot.id} (${bot.state})`).join(", ");
+      notify(
+        targets.length === 0 ? "bad" : "info",
+        `${targets.length === 0 ? "None of the selection" : `${skipped.length} of the selection`} can ${name} now: ${which}${skipped.length > 5 ? ", …" : ""}`,
+      );
+    }
+    if (targets.length === 0) return;
+    if (DANGEROUS.has(name)) setAsking({ command: name, bots: targets });
+    else send(name, targets);
   };
   const bulkFailures = (bulk.data?.results ?? []).filter((result) => !result.ok);
 
@@ -148,6 +172,19 @@ export function FleetPage() {
           </span>
         )}
       </div>
+      {asking && (
+        <Confirm
+          title={`${asking.command} ${asking.bots.length === 1 ? asking.bots[0] : `${asking.bots.length} bots`}?`}
+          confirmLabel={asking.command}
+          onCancel={() => setAsking(null)}
+          onConfirm={() => {
+            send(asking.command, asking.bots);
+            setAsking(null);
+          }}
+        >
+          <p>{consequence(asking.command)}</p>
+        </Confirm>
+      )}
       <ErrorText error={command.error ?? bulk.error} />
       {bulkFailures.length > 0 && (
         <div className="error" role="alert">

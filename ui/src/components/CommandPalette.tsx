@@ -1,5 +1,6 @@
-// Ctrl-K (or Cmd-K): go to any bot or page, or start, stop, pause or kill
-// a bot, from the keyboard. Offers only what the caller's role allows.
+// Ctrl-K (or Cmd-K): go to any bot or page, or start, stop or pause a bot,
+// from the keyboard. Offers only what the caller's role allows; nothing
+// that cannot be taken back (a kill asks first, on the bot's page).
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useNavigate } from "react-router-dom";
@@ -43,7 +44,7 @@ function Palette({ close }: { close: () => void }) {
     if (allowed(me.data, "GET /api/v1/tokens")) list.push(go("Go to admin", "/admin"));
     for (const bot of bots.data ?? []) {
       list.push(go(`Go to ${bot.id}`, `/bots/${bot.id}`));
-      for (const name of ["start", "stop", "pause", "kill"] as Command[]) {
+      for (const name of ["start", "stop", "pause"] as Command[]) {
         if (bot.allowed_commands.includes(name) && allowed(me.data, `POST /api/v1/bots/{id}/${name}`)) {
           list.push({ label: `${name[0].toUpperCase()}${name.slice(1)} ${bot.id}`, run: () => command.mutate({ id: bot.id, command: name }) });
         }
@@ -64,7 +65,7 @@ function Palette({ close }: { close: () => void }) {
         <input
           ref={input}
           value={text}
-          placeholder="Go to a bot, start, stop, kill…"
+          placeholder="Go to a bot, start, stop, pause…"
           aria-label="Command"
           onChange={(event) => {
             setText(event.target.value);
