@@ -391,6 +391,18 @@ mod tests {
             sets.save(&btc(), &off_grid),
             Err(DataSetError::Row { row: 51, .. })
         ));
+        // 5m candles stored as 1m ones: every candle a gap, refused.
+        let every_fifth: Vec<Candle> = synthesize(&SynthParams::new(100, 4))
+            .into_iter()
+            .step_by(5)
+            .collect();
+        match sets.save(&btc(), &every_fifth) {
+            Err(DataSetError::Row { row: 2, reason }) => assert!(
+                reason.contains("no two candles are one 1m apart (the closest two are 5m apart)"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
         // The first data set is still there, unchanged; no partial file.
         assert_eq!(sets.load(&btc()).unwrap(), candles);
         let files: Vec<_> = std::fs::read_dir(dir.path().join(FOLDER))

@@ -77,5 +77,24 @@ pub fn check_series(candles: &[Candle], timeframe: Timeframe) -> Result<Gaps, (u
         }
         previous = Some(candle.ts);
     }
+    if candles.len() >= 2 && gaps.count == candles.len() as u64 - 1 {
+        return Err((1, never_adjacent(candles, timeframe)));
+    }
     Ok(gaps)
+}
+
+/// Why a series none of whose candles follows the one before directly is
+/// not one of `timeframe` (5m candles imported as 1m: all gaps, no data),
+/// naming the timeframe its closest two candles are apart.
+fn never_adjacent(candles: &[Candle], timeframe: Timeframe) -> String {
+    let closest = candles
+        .windows(2)
+        .map(|pair| pair[1].ts - pair[0].ts)
+        .min()
+        .unwrap_or_default();
+    let apart = Timeframe::from_millis(closest)
+        .map_or_else(|| format!("{closest} ms"), |found| found.to_string());
+    format!(
+        "no two candles are one {timeframe} apart (the closest two are {apart} apart): these are not {timeframe} candles"
+    )
 }
