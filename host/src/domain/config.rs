@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::decimal::{decimal_schema, optional_decimal_schema};
+use super::patterns;
 use super::{InstrumentRules, PluginLimits};
 
 /// Largest starting capital accepted (10^15), so that money arithmetic stays
@@ -26,7 +27,7 @@ const MAX_CAPITAL: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, fals
 #[serde(deny_unknown_fields)]
 pub struct BotConfig {
     /// Unique id: lowercase letters, digits and '-', 1 to 64 characters.
-    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"))]
+    #[schemars(regex(pattern = patterns::BOT_ID))]
     pub id: String,
     /// Display name.
     #[schemars(length(min = 1, max = 200))]
@@ -88,7 +89,7 @@ pub enum OnRestart {
 #[serde(deny_unknown_fields)]
 pub struct StrategyRef {
     /// Plugin name, as its `describe` reports it.
-    #[schemars(regex(pattern = r"^[a-z0-9-]{1,64}$"))]
+    #[schemars(regex(pattern = patterns::PLUGIN_NAME))]
     pub plugin: String,
     /// Exact plugin version; the highest registered one when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,10 +107,10 @@ fn empty_object() -> Value {
 #[serde(deny_unknown_fields)]
 pub struct MarketConfig {
     /// Exchange symbol, e.g. BTCUSDT.
-    #[schemars(regex(pattern = r"^[A-Z0-9]{2,20}$"))]
+    #[schemars(regex(pattern = patterns::SYMBOL))]
     pub symbol: String,
     /// Candle timeframe: 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d, 3d or 1w.
-    #[schemars(regex(pattern = r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w)$"))]
+    #[schemars(regex(pattern = patterns::TIMEFRAME))]
     pub timeframe: String,
     #[serde(default)]
     pub feed: FeedConfig,
@@ -149,19 +150,19 @@ pub enum FeedConfig {
         /// `https://testnet.binance.vision` (no `/api`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(
-            regex(pattern = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"),
+            regex(pattern = patterns::HTTP_URL),
             length(max = 200)
         )]
         rest_url: Option<String>,
         /// WebSocket base URL instead of the network's, e.g.
         /// `wss://stream.testnet.binance.vision` (no `/ws` or `/stream`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(regex(pattern = r"^wss?://[^\s/?#]+(/[^\s?#]*)?$"), length(max = 200))]
+        #[schemars(regex(pattern = patterns::WS_URL), length(max = 200))]
         stream_url: Option<String>,
         /// WebSocket API URL instead of the network's (live bots' account
         /// events), e.g. `wss://ws-api.testnet.binance.vision/ws-api/v3`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(regex(pattern = r"^wss?://[^\s/?#]+(/[^\s?#]*)?$"), length(max = 200))]
+        #[schemars(regex(pattern = patterns::WS_URL), length(max = 200))]
         ws_api_url: Option<String>,
     },
     /// Candles pushed by the caller (tests).
@@ -210,7 +211,7 @@ pub enum Mode {
 #[serde(deny_unknown_fields)]
 pub struct Capital {
     /// Quote asset, e.g. USDT.
-    #[schemars(regex(pattern = r"^[A-Z0-9]{2,10}$"))]
+    #[schemars(regex(pattern = patterns::ASSET))]
     pub quote: String,
     /// Starting cash in the quote asset (> 0).
     #[serde(deserialize_with = "crate::domain::decimal::plain")]

@@ -11,7 +11,7 @@ pub fn decimal_schema(_: &mut SchemaGenerator) -> Schema {
         "description": "A decimal: a number, or a string such as \"0.001\" to keep every digit.",
         "anyOf": [
             { "type": "number" },
-            { "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" }
+            { "type": "string", "pattern": super::patterns::DECIMAL }
         ]
     })
 }

@@ -10,6 +10,7 @@ mod instrument;
 mod json;
 mod limits;
 mod order;
+mod patterns;
 mod schema_issues;
 mod timeframe;
 pub mod yaml;

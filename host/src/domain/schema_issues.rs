@@ -4,11 +4,12 @@
 //! for `oneOf`/`anyOf` the branch that got furthest is reported, so a
 //! mistake deep in a rule tree is named where it is.
 
-use jsonschema::error::ValidationErrorKind;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
 use super::config::{ConfigIssue, pointer_token};
+use super::patterns::in_words;
 
 /// Every way `instance` breaks the schema `validator` checks.
 pub fn schema_issues(validator: &Validator, instance: &Value) -> Vec<ConfigIssue> {
@@ -50,11 +51,20 @@ fn reach(error: &ValidationError<'_>) -> usize {
 /// Flatten one error: for `oneOf`/`anyOf` descend into the branch whose
 /// errors reach deepest into the instance (the branch the author meant).
 fn collect(error: &ValidationError<'_>, found: &mut Vec<ConfigIssue>) {
-    if let Some(best) = branches(error).and_then(best_branch) {
-        for inner in best {
-            collect(inner, found);
+    if let Some(branches) = branches(error) {
+        if let Some(best) = best_branch(branches) {
+            for inner in best {
+                collect(inner, found);
+            }
+            return;
         }
-        return;
+        if let Some(message) = none_of(error.instance(), branches) {
+            found.push(ConfigIssue {
+                pointer: error.instance_path().to_string(),
+                message,
+            });
+            return;
+        }
     }
     let at = |field: &str| format!("{}/{}", error.instance_path(), pointer_token(field));
     match error.kind() {
@@ -73,9 +83,42 @@ fn collect(error: &ValidationError<'_>, found: &mut Vec<ConfigIssue>) {
         }
         _ => found.push(ConfigIssue {
             pointer: error.instance_path().to_string(),
-            message: error.to_string(),
+            message: expected(error).map_or_else(
+                || error.to_string(),
+                |wanted| format!("{} is not {wanted}", error.instance()),
+            ),
         }),
     }
+}
+
+/// What the value failing `error` should have been, in words, when the
+/// error is one that can be said so: a type, or one of our patterns.
+fn expected(error: &ValidationError<'_>) -> Option<String> {
+    match error.kind() {
+        ValidationErrorKind::Type {
+            kind: TypeKind::Single(wanted),
+        } => Some(match wanted.to_string().as_str() {
+            "null" => "null".to_string(),
+            name @ ("integer" | "array" | "object") => format!("an {name}"),
+            name => format!("a {name}"),
+        }),
+        ValidationErrorKind::Pattern { pattern } => in_words(pattern).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// A value no branch of a `oneOf`/`anyOf` takes, when each branch failed
+/// on one thing that can be said in words: "\"abc\" is not a number, or a
+/// decimal in plain digits, ...".
+fn none_of(instance: &Value, branches: &[Vec<ValidationError<'static>>]) -> Option<String> {
+    let wanted = branches
+        .iter()
+        .map(|errors| match errors.as_slice() {
+            [only] => expected(only),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(format!("{instance} is not {}", wanted.join(", or ")))
 }
 
 /// The single branch that reaches deeper than the failure itself and than
@@ -128,5 +171,44 @@ mod tests {
             "{found:?}"
         );
         assert!(schema_issues(&validator, &json!({ "name": "x" })).is_empty());
+    }
+
+    #[test]
+    fn our_patterns_and_plain_alternatives_are_said_in_words() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "id": { "type": "string", "pattern": crate::domain::patterns::BOT_ID },
+                "fee": {
+                    "anyOf": [
+                        { "type": "number" },
+                        { "type": "string", "pattern": crate::domain::patterns::DECIMAL },
+                        { "type": "null" }
+                    ]
+                }
+            }
+        });
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let found = schema_issues(&validator, &json!({ "id": "Bad Id", "fee": "abc" }));
+        let message = |pointer: &str| {
+            found
+                .iter()
+                .find(|issue| issue.pointer == pointer)
+                .map(|issue| issue.message.clone())
+                .unwrap_or_else(|| panic!("{pointer}: {found:?}"))
+        };
+        assert_eq!(
+            message("/id"),
+            "\"Bad Id\" is not 1 to 64 lowercase letters, digits and '-', starting with a letter or digit"
+        );
+        assert_eq!(
+            message("/fee"),
+            "\"abc\" is not a number, or a decimal in plain digits, such as \"0.001\" or \"-2.5\", or null"
+        );
+        let found = schema_issues(&validator, &json!({ "fee": true }));
+        assert_eq!(
+            found[0].message,
+            "true is not a number, or a string, or null"
+        );
     }
 }

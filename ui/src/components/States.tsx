@@ -1,7 +1,7 @@
 // Loading, empty and error states, the same everywhere.
 
 import type { ReactNode } from "react";
-import { ApiProblem } from "../api/client";
+import { ApiProblem, type Problem } from "../api/client";
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -15,12 +15,25 @@ export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
 }
 
+/** The part of a problem's detail its list of errors does not repeat: the
+ * detail "not hot-swappable while the bot runs: /capital: can only change
+ * while the bot is stopped" leads with "not hot-swappable while the bot
+ * runs"; a detail that only joins the errors leads with nothing. */
+export function lead(problem: Problem): string {
+  const detail = problem.detail;
+  const first = problem.errors?.[0];
+  if (!first) return detail;
+  const at = detail.indexOf(first.pointer ? `${first.pointer}: ` : first.message);
+  return (at < 0 ? detail : detail.slice(0, at)).replace(/[\s:;]+$/, "");
+}
+
 export function ErrorText({ error }: { error: unknown }) {
   if (!error) return null;
   if (error instanceof ApiProblem) {
     return (
       <div className="error" role="alert">
-        <strong>{error.problem.title}</strong>: {error.problem.detail}
+        <strong>{error.problem.title}</strong>
+        {lead(error.problem) && <>: {lead(error.problem)}</>}
         {error.problem.errors && error.problem.errors.length > 0 && (
           <ul>
             {error.problem.errors.map((e, i) => (
