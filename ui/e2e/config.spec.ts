@@ -120,9 +120,17 @@ test("a new bot from a preset with overrides", async ({ page }) => {
 test("a new bot's errors show at their fields", async ({ page }) => {
   await signedIn(page, host, "/new");
   await page.getByRole("radio", { name: "From scratch" }).click();
+  // No plugin chosen yet: the parameters say so, after the plugin's field.
+  await expect(page.getByText("Choose a plugin: its parameters appear here.")).toBeVisible();
+  await expect(page.getByText(/Unsupported field schema/)).toHaveCount(0);
+  const plugin = await page.locator("#root_strategy_plugin").boundingBox();
+  const params = await page.getByText("Choose a plugin: its parameters appear here.").boundingBox();
+  expect(plugin!.y).toBeLessThan(params!.y);
   await page.locator("#root_id").fill("Bad Id");
   await page.getByRole("button", { name: "Create bot" }).click();
   const field = page.locator(".form-group", { has: page.locator("#root_id") }).first();
-  await expect(field.locator(".error-detail, .text-danger").first()).toBeVisible();
+  await expect(field.locator(".error-detail, .text-danger").first()).toContainText(
+    "1 to 64 lowercase letters, digits and '-'",
+  );
   await expect(page).toHaveURL(/\/new$/);
 });

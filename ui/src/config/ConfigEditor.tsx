@@ -20,6 +20,8 @@ const validator = customizeValidator({ ajvOptionsOverrides: { validateFormats: f
 const UI_SCHEMA: UiSchema = {
   "ui:submitButtonOptions": { norender: true },
   "ui:order": ["id", "name", "mode", "autostart", "strategy", "market", "capital", "*"],
+  // The plugin first: its parameters follow from it.
+  strategy: { "ui:order": ["plugin", "version", "params", "*"] },
 };
 
 /** Sections open at first: what most edits touch. Any section with an error opens. */

@@ -155,6 +155,15 @@ export function configFormSchema(
     delete renamed.definitions;
     for (const [name, schema] of Object.entries(own)) definitions[`params-${name}`] = schema;
     properties.params = { ...renamed, title: "Strategy parameters" };
+  } else {
+    // No plugin chosen yet: nothing to fill in (the bare schema has no type
+    // a form can show).
+    properties.params = {
+      type: "object",
+      title: "Strategy parameters",
+      description: "Choose a plugin: its parameters appear here.",
+      properties: {},
+    };
   }
   definitions.StrategyRef = { ...strategyRef, properties };
   return { ...base, definitions };
