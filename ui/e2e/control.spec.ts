@@ -124,8 +124,15 @@ test("emergency stop: every bot killed, then released by an admin", async ({ pag
   const bots = await host.api<{ items: { state: string }[] }>("GET", "/bots");
   expect(bots.items.map((b) => b.state)).toEqual(["killed", "killed", "killed", "killed"]);
 
+  // A reset bot is not offered a start the emergency stop would refuse.
+  await host.api("POST", "/bots/ema-cross-btc/reset");
+  const reset = page.getByRole("row", { name: "bot ema-cross-btc" });
+  await expect(reset.locator(".badge")).toHaveText("stopped");
+  await expect(reset.getByRole("button", { name: "start" })).toHaveCount(0);
+
   await banner.getByRole("button", { name: "Release" }).click();
   await expect(banner).toHaveCount(0);
+  await expect(reset.getByRole("button", { name: "start" })).toBeVisible();
   expect((await host.api<{ engaged: boolean }>("GET", "/emergency")).engaged).toBe(false);
 
   // Killed bots are reset from the fleet; a command none of the selection

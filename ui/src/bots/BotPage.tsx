@@ -12,6 +12,7 @@ import {
   useCandles,
   useCommand,
   useDeleteBot,
+  useEmergency,
   useEquity,
   useFills,
   useMe,
@@ -24,7 +25,7 @@ import { notify } from "../components/Toasts";
 import { ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign } from "../lib/decimal";
 import { CandleChart, EquityChart } from "./charts";
-import { consequence, DANGEROUS } from "./commands";
+import { consequence, DANGEROUS, heldByEmergency } from "./commands";
 import { FillsTable, LogTail, ManualOrderForm, PositionPanel, RiskPanel, Timeline, TradesTable } from "./panels";
 
 const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "kill", "reset", "close-all", "cancel-pending"];
@@ -36,6 +37,7 @@ export function BotPage() {
   useFollow(`bot:${id}`, { channels: ["orders", "positions", "trades", "risk", "logs", "signals"], bots: [id] });
   const status = useBotStatus(id);
   const me = useMe();
+  const emergency = useEmergency();
   const command = useCommand();
   const client = useQueryClient();
   const [confirming, setConfirming] = useState<Command | null>(null);
@@ -75,7 +77,10 @@ export function BotPage() {
   if (!status.data) return <ErrorText error={status.error} />;
   const bot = status.data;
   const commands = COMMANDS.filter(
-    (c) => bot.allowed_commands.includes(c) && allowed(me.data, `POST /api/v1/bots/{id}/${c}`),
+    (c) =>
+      bot.allowed_commands.includes(c) &&
+      allowed(me.data, `POST /api/v1/bots/{id}/${c}`) &&
+      !heldByEmergency(c, emergency.data?.engaged),
   );
   const deletable = bot.allowed_commands.includes("delete") && allowed(me.data, "DELETE /api/v1/bots/{id}");
   const run = (name: Command) => (DANGEROUS.has(name) ? setConfirming(name) : command.mutate({ id, command: name }));

@@ -64,10 +64,12 @@ export function EmergencyBanner() {
           Killing {live.length} bot{live.length === 1 ? "" : "s"}: {live.map((b) => `${b.id} (${b.state})`).join(", ")}
         </span>
       )}
-      {allowed(me.data, "POST /api/v1/emergency/reset") && (
+      {allowed(me.data, "POST /api/v1/emergency/reset") ? (
         <button onClick={() => release.mutate()} disabled={release.isPending}>
           Release
         </button>
+      ) : (
+        <span> No bot can start until an admin releases it.</span>
       )}
       <ErrorText error={release.error} />
     </section>

@@ -4,14 +4,23 @@
 
 import { useCallback, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { allowed, useBots, useBulkCommand, useCommand, useMe, type BotSummary, type Command } from "../api/hooks";
+import {
+  allowed,
+  useBots,
+  useBulkCommand,
+  useCommand,
+  useEmergency,
+  useMe,
+  type BotSummary,
+  type Command,
+} from "../api/hooks";
 import { useFollow } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign, sumDecimals } from "../lib/decimal";
 import { Confirm } from "../components/Confirm";
 import { notify } from "../components/Toasts";
 import { BotRow } from "./BotRow";
-import { consequence, DANGEROUS } from "./commands";
+import { consequence, DANGEROUS, heldByEmergency } from "./commands";
 import { EmergencyBanner } from "./Emergency";
 
 const ROW_HEIGHT = 52;
@@ -45,9 +54,14 @@ export function FleetPage() {
   const scroller = useRef<HTMLDivElement>(null);
 
   const shown = useMemo(() => (bots.data ?? []).filter((bot) => matches(bot, filters)), [bots.data, filters]);
+  const emergency = useEmergency();
+  const engaged = emergency.data?.engaged;
   const permitted = useMemo(
-    () => new Set(COMMANDS.filter((c) => allowed(me.data, `POST /api/v1/bots/{id}/${c}`))),
-    [me.data],
+    () =>
+      new Set(
+        COMMANDS.filter((c) => allowed(me.data, `POST /api/v1/bots/{id}/${c}`) && !heldByEmergency(c, engaged)),
+      ),
+    [me.data, engaged],
   );
   const strategies = useMemo(
     () => [...new Set((bots.data ?? []).map((bot) => bot.strategy.split(" ")[0]))].sort(),

@@ -4,7 +4,8 @@
 
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useNavigate } from "react-router-dom";
-import { allowed, useBots, useCommand, useMe, type Command } from "../api/hooks";
+import { allowed, useBots, useCommand, useEmergency, useMe, type Command } from "../api/hooks";
+import { heldByEmergency } from "../bots/commands";
 
 interface Entry {
   label: string;
@@ -35,6 +36,7 @@ function Palette({ close }: { close: () => void }) {
   const bots = useBots();
   const me = useMe();
   const command = useCommand();
+  const emergency = useEmergency();
   useEffect(() => input.current?.focus(), []);
 
   const entries = useMemo<Entry[]>(() => {
@@ -45,14 +47,18 @@ function Palette({ close }: { close: () => void }) {
     for (const bot of bots.data ?? []) {
       list.push(go(`Go to ${bot.id}`, `/bots/${bot.id}`));
       for (const name of ["start", "stop", "pause"] as Command[]) {
-        if (bot.allowed_commands.includes(name) && allowed(me.data, `POST /api/v1/bots/{id}/${name}`)) {
+        if (
+          bot.allowed_commands.includes(name) &&
+          allowed(me.data, `POST /api/v1/bots/{id}/${name}`) &&
+          !heldByEmergency(name, emergency.data?.engaged)
+        ) {
           list.push({ label: `${name[0].toUpperCase()}${name.slice(1)} ${bot.id}`, run: () => command.mutate({ id: bot.id, command: name }) });
         }
       }
     }
     const wanted = text.trim().toLowerCase();
     return list.filter((entry) => entry.label.toLowerCase().includes(wanted)).slice(0, 50);
-  }, [bots.data, me.data, text, navigate, command]);
+  }, [bots.data, me.data, emergency.data, text, navigate, command]);
 
   const choose = (entry: Entry | undefined) => {
     if (!entry) return;
