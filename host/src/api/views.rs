@@ -387,6 +387,9 @@ pub struct RuleView {
     pub rule: String,
     pub limit: String,
     pub observed: String,
+    /// What `limit` and `observed` count: `percent` (of equity: 20 is
+    /// 20%) or `count` (losing trades in a row).
+    pub unit: String,
     /// ok or breached.
     pub status: String,
     /// reduce, halt or kill.
@@ -399,6 +402,7 @@ impl From<&RuleStatus> for RuleView {
             rule: state_name(&r.rule),
             limit: decimal(r.limit),
             observed: decimal(r.observed),
+            unit: r.rule.unit().into(),
             status: if r.breached { "breached" } else { "ok" }.into(),
             action: state_name(&r.action),
         }
@@ -755,5 +759,36 @@ impl BacktestView {
             best_params: headline.and_then(|h| h.best_params.clone()),
             best_score: headline.and_then(|h| h.best_score),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::config::RiskAction;
+    use crate::engine::Rule;
+
+    #[test]
+    fn a_rule_says_what_its_numbers_count() {
+        let view = |rule| {
+            RuleView::from(&RuleStatus {
+                rule,
+                limit: Decimal::from(20),
+                observed: Decimal::new(144, 2),
+                breached: false,
+                action: RiskAction::Halt,
+            })
+        };
+        let drawdown = view(Rule::MaxDrawdown);
+        assert_eq!(
+            (drawdown.rule.as_str(), drawdown.unit.as_str()),
+            ("max_drawdown", "percent")
+        );
+        assert_eq!(
+            (drawdown.limit.as_str(), drawdown.observed.as_str()),
+            ("20", "1.44")
+        );
+        assert_eq!(view(Rule::DailyLoss).unit, "percent");
+        assert_eq!(view(Rule::MaxConsecutiveLosses).unit, "count");
     }
 }

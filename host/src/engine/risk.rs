@@ -56,6 +56,17 @@ pub enum Rule {
     MaxConsecutiveLosses,
 }
 
+impl Rule {
+    /// What the rule's limit and reading count: `percent` of equity, or a
+    /// `count` (of losing trades).
+    pub fn unit(self) -> &'static str {
+        match self {
+            Rule::MaxDrawdown | Rule::DailyLoss => "percent",
+            Rule::MaxConsecutiveLosses => "count",
+        }
+    }
+}
+
 /// A refused order: the check, and the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {

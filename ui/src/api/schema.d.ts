@@ -2242,6 +2242,11 @@ export interface components {
             rule: string;
             /** @description ok or breached. */
             status: string;
+            /**
+             * @description What `limit` and `observed` count: `percent` (of equity: 20 is
+             *     20%) or `count` (losing trades in a row).
+             */
+            unit: string;
         };
         SamplerSpec: {
             /** @constant */

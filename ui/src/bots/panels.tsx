@@ -173,6 +173,11 @@ export function TradesTable({ id }: { id: string }) {
   );
 }
 
+/** A risk rule's limit or reading in its unit: "1.44 %", "3". */
+function ruleNumber(value: string, unit: string): string {
+  return unit === "percent" ? `${formatDecimal(value, 2)} %` : formatDecimal(value, 0);
+}
+
 export function RiskPanel({ id }: { id: string }) {
   const risk = useRisk(id);
   if (risk.isLoading) return <Loading what="risk" />;
@@ -207,8 +212,8 @@ export function RiskPanel({ id }: { id: string }) {
             {view.rules.map((rule) => (
               <tr key={rule.rule} className={rule.status === "breached" ? "bad" : ""}>
                 <td>{rule.rule.replaceAll("_", " ")}</td>
-                <td>{formatDecimal(rule.observed, 2)}</td>
-                <td>{formatDecimal(rule.limit, 2)}</td>
+                <td>{ruleNumber(rule.observed, rule.unit)}</td>
+                <td>{ruleNumber(rule.limit, rule.unit)}</td>
                 <td>{rule.action}</td>
                 <td>{rule.status}</td>
               </tr>
