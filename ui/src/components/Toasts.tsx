@@ -12,10 +12,24 @@ interface Toast {
   id: number;
   tone: "info" | "good" | "bad";
   text: string;
+  /** A bot's fill toasts share a group: each replaces the one before. */
+  group?: string;
+  /** How many fills of its group this toast stands for. */
+  count?: number;
 }
 
 const SHOWN_MS = 6_000;
-const MAX_SHOWN = 5;
+const MAX_SHOWN = 3;
+
+/** The toasts shown once `toast` arrives: it replaces one of its group
+ * (counting it), and only the newest MAX_SHOWN stay, so a busy bot's fills
+ * do not stack over the page. */
+export function withToast(shown: Toast[], toast: Toast): Toast[] {
+  const earlier = toast.group ? shown.find((t) => t.group === toast.group) : undefined;
+  const count = (earlier?.count ?? (earlier ? 1 : 0)) + 1;
+  const others = earlier ? shown.filter((t) => t !== earlier) : shown;
+  return [...others, { ...toast, count }].slice(-MAX_SHOWN);
+}
 let nextId = 1;
 const shouters = new Set<(toast: Omit<Toast, "id">) => void>();
 
@@ -34,6 +48,7 @@ export function toastFor(event: Envelope): Omit<Toast, "id"> | null {
       return {
         tone: "info",
         text: `${bot}: ${event.data.fill.side} ${formatDecimal(event.data.fill.quantity, 5)} @ ${formatDecimal(event.data.fill.price)}`,
+        group: `fills:${bot}`,
       };
     case "risk.violation":
       return kinds.risk ? { tone: "bad", text: `${bot}: ${event.data.rule} breached (${event.data.observed} / ${event.data.limit})` } : null;
@@ -52,7 +67,7 @@ export function Toasts() {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const show = useCallback((toast: Omit<Toast, "id">) => {
     const id = nextId++;
-    setToasts((shown) => [...shown.slice(-(MAX_SHOWN - 1)), { ...toast, id }]);
+    setToasts((shown) => withToast(shown, { ...toast, id }));
     setTimeout(() => setToasts((shown) => shown.filter((t) => t.id !== id)), SHOWN_MS);
   }, []);
   const listener = useCallback(
@@ -74,6 +89,7 @@ export function Toasts() {
       {toasts.map((toast) => (
         <div key={toast.id} className={`toast toast-${toast.tone}`}>
           {toast.text}
+          {(toast.count ?? 1) > 1 && <small> ({toast.count} fills)</small>}
         </div>
       ))}
     </div>
