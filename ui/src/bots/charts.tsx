@@ -10,6 +10,7 @@ import {
   LineSeries,
   createChart,
   createSeriesMarkers,
+  type AutoscaleInfo,
   type IChartApi,
   type IPriceLine,
   type ISeriesApi,
@@ -137,6 +138,13 @@ export function EquityChart({ points }: { points: EquityPoint[] }) {
       bottomFillColor1: "rgba(246,70,93,0.05)",
       bottomFillColor2: "rgba(246,70,93,0.35)",
       priceFormat: { type: "custom", formatter: (value: number) => `${value.toFixed(2)} %` },
+      // The zero line stays in view: without it the fill ran from the
+      // drawdown up to an off-scale zero, across the whole pane.
+      autoscaleInfoProvider: (original: () => AutoscaleInfo | null) => {
+        const info = original();
+        if (info?.priceRange) info.priceRange.maxValue = Math.max(0, info.priceRange.maxValue);
+        return info;
+      },
     });
     chart.current.priceScale("drawdown").applyOptions({ scaleMargins: { top: 0.75, bottom: 0 } });
   }, [chart]);

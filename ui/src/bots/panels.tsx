@@ -48,7 +48,7 @@ export function PositionPanel({ status }: { status: BotStatus }) {
               <th>Order</th>
               <th>Side</th>
               <th>Kind</th>
-              <th>Qty (filled of)</th>
+              <th>Filled of qty</th>
               <th>Price</th>
               <th />
             </tr>
@@ -56,12 +56,14 @@ export function PositionPanel({ status }: { status: BotStatus }) {
           <tbody>
             {status.open_orders.map((order) => (
               <tr key={order.id}>
-                <td>{order.client_tag || order.id}</td>
+                <td>
+                  {order.id}
+                  {order.client_tag && <small className="muted"> {order.client_tag}</small>}
+                </td>
                 <td>{order.side}</td>
                 <td>{order.kind}</td>
                 <td>
-                  {order.filled_quantity !== "0" && `${formatDecimal(order.filled_quantity, 5)} of `}
-                  {formatDecimal(order.quantity, 5)}
+                  {formatDecimal(order.filled_quantity, 5)} of {formatDecimal(order.quantity, 5)}
                 </td>
                 <td>{formatDecimal(order.price)}</td>
                 <td>

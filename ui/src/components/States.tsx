@@ -2,6 +2,7 @@
 
 import type { ReactNode } from "react";
 import { ApiProblem, type Problem } from "../api/client";
+import { Inline } from "./Inline";
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -33,12 +34,16 @@ export function ErrorText({ error }: { error: unknown }) {
     return (
       <div className="error" role="alert">
         <strong>{error.problem.title}</strong>
-        {lead(error.problem) && <>: {lead(error.problem)}</>}
+        {lead(error.problem) && (
+          <>
+            : <Inline text={lead(error.problem)} />
+          </>
+        )}
         {error.problem.errors && error.problem.errors.length > 0 && (
           <ul>
             {error.problem.errors.map((e, i) => (
               <li key={i}>
-                <code>{e.pointer || "/"}</code> {e.message}
+                <code>{e.pointer || "/"}</code> <Inline text={e.message} />
               </li>
             ))}
           </ul>
@@ -48,7 +53,7 @@ export function ErrorText({ error }: { error: unknown }) {
   }
   return (
     <div className="error" role="alert">
-      {error instanceof Error ? error.message : String(error)}
+      <Inline text={error instanceof Error ? error.message : String(error)} />
     </div>
   );
 }

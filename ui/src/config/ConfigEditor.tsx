@@ -19,6 +19,8 @@ const validator = customizeValidator({ ajvOptionsOverrides: { validateFormats: f
 
 const UI_SCHEMA: UiSchema = {
   "ui:submitButtonOptions": { norender: true },
+  // Descriptions (doc comments of the Rust types) write `code` in Markdown.
+  "ui:globalOptions": { enableMarkdownInDescription: true },
   "ui:order": ["id", "name", "mode", "autostart", "strategy", "market", "capital", "*"],
   // The plugin first: its parameters follow from it.
   strategy: { "ui:order": ["plugin", "version", "params", "*"] },
@@ -35,10 +37,19 @@ function hasErrors(errors: ErrorSchema | undefined): boolean {
 }
 
 /** Nested objects fold away (the whole bot schema is long); the top level does not. */
-function Section({ title, description, properties, fieldPathId, errorSchema }: ObjectFieldTemplateProps) {
+function Section({ title, description, properties, fieldPathId, errorSchema, registry, schema, uiSchema }: ObjectFieldTemplateProps) {
+  const { DescriptionFieldTemplate: Description } = registry.templates;
   const body = (
     <>
-      {description && <div className="field-description">{description}</div>}
+      {description && (
+        <Description
+          id={`${fieldPathId.$id}__description`}
+          description={description}
+          schema={schema}
+          uiSchema={uiSchema}
+          registry={registry}
+        />
+      )}
       {properties.filter((p) => !p.hidden).map((p) => p.content)}
     </>
   );

@@ -37,7 +37,7 @@ export function LoginPage({ reason }: { reason?: string }) {
         }}
       >
         <h1>stratbox</h1>
-        <p className="muted">Sign in with an API token (`stratbox token create`, or the one `make run` printed).</p>
+        <p className="muted">Sign in with an API token (<code>stratbox token create</code>, or the one <code>make run</code> printed).</p>
         {reason && <p className="warn">{reason}</p>}
         <label>
           Token
