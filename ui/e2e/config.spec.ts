@@ -72,6 +72,21 @@ test("a change made elsewhere meanwhile is not overwritten (If-Match)", async ({
   await expect(page.locator("#root_name")).toHaveValue("changed by someone else");
 });
 
+test("every control of the config form is labelled in words", async ({ page }) => {
+  await signedIn(page, host, "/bots/ema-cross-btc/config");
+  await expect(page.locator("#root_name")).toBeVisible();
+  const unnamed = await page.locator("form select, form input:not([type=hidden])").evaluateAll((elements) =>
+    elements
+      .filter((e) => {
+        const labels = [...((e as HTMLInputElement).labels ?? [])];
+        return !labels.some((label) => label.textContent?.trim()) && !e.getAttribute("aria-label");
+      })
+      .map((e) => e.id || e.getAttribute("name")),
+  );
+  expect(unnamed).toEqual([]);
+  await expect(page.getByText("Max open orders", { exact: true })).toBeAttached();
+});
+
 test("the YAML view edits the same document", async ({ page }) => {
   await signedIn(page, host, "/bots/breakout-sol/config");
   await page.getByRole("tab", { name: "YAML" }).click();

@@ -4,8 +4,8 @@
 // Pointer names (and listed above the YAML).
 
 import { useMemo, useState } from "react";
-import Form from "@rjsf/core";
-import { createSchemaUtils, type ErrorSchema, type ObjectFieldTemplateProps, type RJSFSchema, type UiSchema } from "@rjsf/utils";
+import Form, { getDefaultRegistry } from "@rjsf/core";
+import { createSchemaUtils, type ErrorSchema, type ObjectFieldTemplateProps, type RJSFSchema, type UiSchema, type WidgetProps } from "@rjsf/utils";
 import { customizeValidator } from "@rjsf/validator-ajv8";
 import type { ApiProblem } from "../api/client";
 import { useOpenApi, useStrategies } from "../api/hooks";
@@ -65,6 +65,25 @@ function Section({ title, description, properties, fieldPathId, errorSchema, reg
 }
 
 const TEMPLATES = { ObjectFieldTemplate: Section };
+
+const { SelectWidget: PlainSelect } = getDefaultRegistry().widgets;
+
+/** rjsf's select; the one that picks a variant (a feed, a position size, a
+ * rule on or off) has no label of its own, so it is wrapped in one naming
+ * the field. */
+function Select(props: WidgetProps) {
+  const picksVariant = /__(one|any)of_select$/.test(props.name);
+  if (!picksVariant) return <PlainSelect {...props} />;
+  return (
+    <label className="variant-select">
+      <span className="visually-hidden">{props.label}</span>
+      <PlainSelect {...props} />
+    </label>
+  );
+}
+
+const WIDGETS = { SelectWidget: Select };
+
 
 interface Props {
   value: Doc;
@@ -169,6 +188,7 @@ export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = 
           formData={value}
           validator={validator}
           templates={TEMPLATES}
+          widgets={WIDGETS}
           noValidate
           showErrorList={false}
           extraErrors={extraErrors as never}

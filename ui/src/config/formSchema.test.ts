@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configFormSchema, errorTree, formSchema, paramsSchema, type JsonSchema } from "./formSchema";
+import { configFormSchema, errorTree, formSchema, labelOf, paramsSchema, type JsonSchema } from "./formSchema";
 
 describe("form schemas", () => {
   it("point references inside, make decimals text, drop null branches of values and offer off/on for sections", () => {
@@ -92,5 +92,14 @@ describe("form schemas", () => {
     expect(strategy.plugin.enum).toEqual(["ema-cross", "rules"]);
     expect((strategy.params.properties as Record<string, JsonSchema>).size.$ref).toBe("#/definitions/params-Size");
     expect(schema.definitions["params-Size"]).toEqual({ type: "number" });
+  });
+});
+
+describe("labelOf", () => {
+  it("says a key in words, acronyms in capitals", () => {
+    expect(labelOf("max_open_orders")).toBe("Max open orders");
+    expect(labelOf("atr_period")).toBe("ATR period");
+    expect(labelOf("id")).toBe("ID");
+    expect(labelOf("rest_url")).toBe("Rest URL");
   });
 });

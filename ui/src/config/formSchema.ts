@@ -1,8 +1,8 @@
 // The bot config's JSON Schema (from the OpenAPI document, generated from
 // the host's own types) shaped for a form: references point inside the
 // schema, decimals are text fields (they stay strings: no float ever
-// touches a price), and "this or null" becomes just "this" (left empty,
-// the field is left out).
+// touches a price), "this or null" becomes just "this" (left empty,
+// the field is left out), and fields are labelled in words.
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -32,6 +32,16 @@ function variantTitle(branch: JsonSchema): string | undefined {
   if (kind !== undefined) return String(kind);
   const required = branch.required as string[] | undefined;
   return branch.type === "object" && required?.length === 1 ? required[0] : undefined;
+}
+
+/** Words a label writes in capitals. */
+const ACRONYMS = new Set(["id", "url", "api", "atr", "rsi", "ema", "sma", "macd"]);
+
+/** A field's label from its key: `max_open_orders` is "Max open orders". */
+export function labelOf(key: string): string {
+  const words = key.split("_").map((word) => (ACRONYMS.has(word) ? word.toUpperCase() : word));
+  const text = words.join(" ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function shape(node: unknown, lookup: Lookup): unknown {
@@ -86,6 +96,15 @@ function shape(node: unknown, lookup: Lookup): unknown {
   if (Array.isArray(out.type)) {
     const types = (out.type as string[]).filter((t) => t !== "null");
     out.type = types.length === 1 ? types[0] : types;
+  }
+  // Fields are labelled in words, not by their keys.
+  const properties = out.properties as Record<string, JsonSchema> | undefined;
+  if (properties && typeof properties === "object" && !Array.isArray(properties)) {
+    out.properties = Object.fromEntries(
+      Object.entries(properties).map(([key, field]) =>
+        field && typeof field === "object" && !field.title ? [key, { ...field, title: labelOf(key) }] : [key, field],
+      ),
+    );
   }
   return out;
 }
