@@ -103,10 +103,10 @@ export function BotPage() {
         </div>
         <div className="figures">
           <span>
-            equity <strong>{formatDecimal(bot.equity)}</strong>
+            equity <strong>{formatDecimal(bot.equity)}</strong> {bot.quote}
           </span>
           <span className={`pnl-${sign(bot.pnl)}`}>
-            PnL <strong>{formatSigned(bot.pnl)}</strong>
+            PnL <strong>{formatSigned(bot.pnl)}</strong> {bot.quote}
           </span>
           <span>
             candles <strong>{bot.candles_processed}</strong>

@@ -10,7 +10,7 @@ import type { Envelope } from "../api/stream";
 import { useEvents } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign } from "../lib/decimal";
-import { formatClock, formatTime } from "../lib/time";
+import { formatTime } from "../lib/time";
 
 
 export function PositionPanel({ status }: { status: BotStatus }) {
@@ -257,7 +257,7 @@ export function LogTail({ id }: { id: string }) {
         <ol className="log">
           {logs.data?.items.slice(0, 200).map((line) => (
             <li key={line.id} className={`log-${line.level}`}>
-              <time dateTime={line.at}>{formatClock(line.at)}</time> <b>{line.level}</b> {line.message}
+              <time dateTime={line.at}>{formatTime(line.at)}</time> <b>{line.level}</b> {line.message}
             </li>
           ))}
         </ol>
@@ -313,7 +313,7 @@ export function Timeline({ id }: { id: string }) {
   const items = useMemo(() => {
     const all: TimelineItem[] = [...live];
     for (const fill of (fills.data?.pages ?? []).flatMap((p) => p.items)) {
-      all.push({ key: `f${fill.order_id}-${fill.at}`, at: fill.at, text: `filled ${fill.side} ${fill.quantity} @ ${fill.price}` });
+      all.push({ key: `f${fill.order_id}-${fill.at}`, at: fill.at, text: `filled ${fill.side} ${formatDecimal(fill.quantity, 5)} @ ${formatDecimal(fill.price)}` });
     }
     for (const trade of (trades.data?.pages ?? []).flatMap((p) => p.items)) {
       all.push({ key: `t${trade.exit_at}-${trade.entry_at}`, at: trade.exit_at, text: `round trip closed, PnL ${formatSigned(trade.pnl)}` });

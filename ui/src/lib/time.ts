@@ -9,9 +9,3 @@ export function formatTime(rfc3339: string | null | undefined): string {
   if (Number.isNaN(at.getTime())) return rfc3339;
   return at.toISOString().replace("T", " ").slice(0, 19);
 }
-
-/** The time of day of an RFC 3339 time, `09:30:00` (UTC). */
-export function formatClock(rfc3339: string | null | undefined): string {
-  const text = formatTime(rfc3339);
-  return text.length === 19 ? text.slice(11) : text;
-}
