@@ -1198,6 +1198,27 @@ async fn emergency_stop_and_reset_by_role() {
     assert_eq!(kinds, ["emergency.reset", "emergency.engaged"], "{state}");
     assert_eq!(state["events"][1]["data"]["by"], "ops");
     assert_eq!(operator.post(&server.url("/bots/em-b/start")).await.0, 200);
+    // The audit log says what the stop did.
+    let (_, audit) = admin
+        .get(&server.url("/audit?action=POST%20/api/v1/emergency/stop-all"))
+        .await;
+    assert_eq!(
+        audit["items"][0]["detail"], "killing 1 bot: em-a",
+        "{audit}"
+    );
+    let (_, audit) = admin
+        .get(&server.url("/audit?action=POST%20/api/v1/bots/stop-all"))
+        .await;
+    assert!(audit["items"].as_array().unwrap().is_empty(), "{audit}");
+    admin.post(&server.url("/bots/stop-all")).await;
+    let (_, audit) = admin
+        .get(&server.url("/audit?action=POST%20/api/v1/bots/stop-all"))
+        .await;
+    // em-b stops; em-a, killed, refuses.
+    assert_eq!(
+        audit["items"][0]["detail"], "1 of 2 bots; refused: em-a",
+        "{audit}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //! dispatched; each bot's `bot.state_changed` event tells when it is killed.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use axum::Extension;
 use super::AppState;
 use super::auth::{Caller, Role};
 use super::extract::{ApiPath, JsonBody, OptionalJson};
+use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{
@@ -206,7 +208,51 @@ async fn commands(
     }))
 }
 
-fn bulk(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Vec<BulkItem> {
+/// The answer to a command sent to many bots; its audit entry says how
+/// many took it and which refused.
+fn bulk(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Response {
+    let results = bulk_items(outcomes);
+    let refused: Vec<&str> = results
+        .iter()
+        .filter(|item| !item.ok)
+        .map(|item| item.id.as_str())
+        .collect();
+    let mut detail = format!(
+        "{} of {}",
+        results.len() - refused.len(),
+        bots(results.len())
+    );
+    if !refused.is_empty() {
+        detail.push_str(&format!("; refused: {}", listed(&refused)));
+    }
+    AuditNote::detail(detail).on(axum::Json(BulkOutcome { results }).into_response())
+}
+
+/// "1 bot", "3 bots".
+fn bots(count: usize) -> String {
+    if count == 1 {
+        "1 bot".into()
+    } else {
+        format!("{count} bots")
+    }
+}
+
+/// Ids for an audit entry: the first ten, and how many more.
+fn listed(ids: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = ids
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > SHOWN {
+        text.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    text
+}
+
+fn bulk_items(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Vec<BulkItem> {
     outcomes
         .into_iter()
         .map(|(id, outcome)| match outcome {
@@ -229,7 +275,7 @@ fn bulk(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Vec<Bulk
 async fn bulk_command(
     State(app): State<AppState>,
     JsonBody(request): JsonBody<BulkCommand>,
-) -> Result<axum::Json<BulkOutcome>, ApiError> {
+) -> Result<Response, ApiError> {
     if request.bots.is_empty() || request.bots.len() > MAX_BULK_BOTS {
         return Err(ApiError::invalid(vec![ConfigIssue {
             pointer: "/bots".into(),
@@ -243,27 +289,19 @@ async fn bulk_command(
         .manager
         .control_each(ids, request.command.into(), request.flatten)
         .await;
-    Ok(axum::Json(BulkOutcome {
-        results: bulk(outcomes),
-    }))
+    Ok(bulk(outcomes))
 }
 
-async fn start_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
-    axum::Json(BulkOutcome {
-        results: bulk(app.manager.start_all().await),
-    })
+async fn start_all(State(app): State<AppState>) -> Response {
+    bulk(app.manager.start_all().await)
 }
 
-async fn stop_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
-    axum::Json(BulkOutcome {
-        results: bulk(app.manager.stop_all().await),
-    })
+async fn stop_all(State(app): State<AppState>) -> Response {
+    bulk(app.manager.stop_all().await)
 }
 
-async fn restart_all(State(app): State<AppState>) -> axum::Json<BulkOutcome> {
-    axum::Json(BulkOutcome {
-        results: bulk(app.manager.restart_all().await),
-    })
+async fn restart_all(State(app): State<AppState>) -> Response {
+    bulk(app.manager.restart_all().await)
 }
 
 /// Bots the engaged emergency stop has not killed yet.
@@ -304,15 +342,18 @@ async fn emergency_state(
 async fn emergency_stop(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<axum::Json<EmergencyView>, ApiError> {
+) -> Result<Response, ApiError> {
     let dispatch = app.manager.emergency_stop_all(&caller.name).await?;
-    Ok(axum::Json(EmergencyView {
+    let killing: Vec<&str> = dispatch.killing.iter().map(String::as_str).collect();
+    let detail = format!("killing {}: {}", bots(killing.len()), listed(&killing));
+    let view = EmergencyView {
         engaged: true,
         killing: dispatch.killing,
         untouched: dispatch.untouched,
         pending: pending(&app),
         events: Vec::new(),
-    }))
+    };
+    Ok(AuditNote::detail(detail).on(axum::Json(view).into_response()))
 }
 
 /// The release takes no options: a body, if any, is `{}`.
