@@ -22,7 +22,13 @@ test("upload a strategy, see its schema, delete it", async ({ page }) => {
   const row = page.getByRole("row", { name: /looper/ });
   await expect(row).toBeVisible({ timeout: 30_000 });
   await row.getByRole("button", { name: "Parameters" }).click();
+  await expect(page.getByRole("table", { name: "Parameters of looper" })).toBeVisible();
+  await page.getByText("JSON Schema").click();
   await expect(page.getByLabel("Parameter schema of looper")).toBeVisible();
+  // A parameter reads in words: what it takes, its default.
+  await page.getByRole("row", { name: /ema-cross/ }).first().getByRole("button", { name: "Parameters" }).click();
+  const ema = page.getByRole("table", { name: "Parameters of ema-cross" });
+  await expect(ema.getByRole("row", { name: /EMA seed/ })).toContainText("one of first_value, sma");
   const listed = await host.api<{ items: { name: string }[] }>("GET", "/strategies");
   expect(listed.items.map((s) => s.name)).toContain("looper");
 

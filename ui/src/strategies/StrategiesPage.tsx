@@ -1,5 +1,5 @@
 // The strategies the host can run: each plugin with its version, warm-up,
-// parameter schema and the bots that use it; upload a `.wasm` (the API's
+// parameters (and their schema) and the bots that use it; upload a `.wasm` (the API's
 // errors shown as it gives them) and delete one no bot uses.
 
 import { Fragment, useRef, useState } from "react";
@@ -10,7 +10,10 @@ import { allowed, useDeleteStrategy, useMe, useStrategies } from "../api/hooks";
 import { keys } from "../api/keys";
 import { Confirm } from "../components/Confirm";
 import { Empty, ErrorText, Loading } from "../components/States";
+import { Inline } from "../components/Inline";
 import { notify } from "../components/Toasts";
+import type { JsonSchema } from "../config/formSchema";
+import { parameterRows } from "./parameters";
 
 function Upload() {
   const client = useQueryClient();
@@ -118,7 +121,34 @@ export function StrategiesPage() {
                   {open === id && (
                     <tr className="detail">
                       <td colSpan={7}>
-                        <pre aria-label={`Parameter schema of ${s.name}`}>{JSON.stringify(s.params_schema, null, 2)}</pre>
+                        <table aria-label={`Parameters of ${s.name}`}>
+                          <thead>
+                            <tr>
+                              <th>Parameter</th>
+                              <th>Takes</th>
+                              <th>Default</th>
+                              <th>Description</th>
+                            </tr>
+                          </thead>
+                          <tbody>
+                            {parameterRows(s.params_schema as JsonSchema).map((row) => (
+                              <tr key={row.name}>
+                                <td title={row.name}>{row.label}</td>
+                                <td>{row.takes}</td>
+                                <td>
+                                  <code>{row.default}</code>
+                                </td>
+                                <td>
+                                  <Inline text={row.description} />
+                                </td>
+                              </tr>
+                            ))}
+                          </tbody>
+                        </table>
+                        <details>
+                          <summary>JSON Schema</summary>
+                          <pre aria-label={`Parameter schema of ${s.name}`}>{JSON.stringify(s.params_schema, null, 2)}</pre>
+                        </details>
                       </td>
                     </tr>
                   )}
