@@ -61,6 +61,7 @@ test("an admin creates a token (shown once) and revokes it; the revoked session 
   await viewer.getByRole("link", { name: "Config" }).click();
   await expect(viewer.getByRole("tab", { name: "Form" })).toBeVisible();
   await expect(viewer.getByRole("button", { name: "Review changes" })).toHaveCount(0);
+  await expect(viewer.getByRole("note")).toContainText("Read-only: a viewer sees the config");
   await expect(viewer.getByRole("button", { name: /Roll back/ })).toHaveCount(0);
   await viewer.goto(host.url + "/admin");
   await expect(viewer.getByText("This page needs a token with a higher role")).toBeVisible();

@@ -100,6 +100,11 @@ export function ConfigPage() {
           </div>
         )}
       </header>
+      {!canApply && me.data && (
+        <p className="muted" role="note">
+          Read-only: a {me.data.role} sees the config; changing it needs the operator role.
+        </p>
+      )}
       {stale && (
         <p className="warn" role="alert">
           The config in force changed to {running.data.etag?.replaceAll('"', "")} since this draft started from{" "}
