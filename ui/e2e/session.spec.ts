@@ -11,7 +11,7 @@ test.afterAll(async () => {
 });
 
 test("log in: a wrong token is refused, the right one opens the fleet", async ({ page }) => {
-  await page.goto(host.url);
+  await page.goto(host.url + "/login");
   const token = page.getByLabel("API token");
   await token.fill("not-a-token");
   await page.getByRole("button", { name: "Sign in" }).click();

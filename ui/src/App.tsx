@@ -4,7 +4,7 @@
 
 import { lazy, Suspense, useState, type ReactNode } from "react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { createBrowserRouter, Link, RouterProvider, useParams } from "react-router-dom";
+import { createBrowserRouter, Link, Navigate, RouterProvider, useParams } from "react-router-dom";
 import { ApiProblem } from "./api/client";
 import { allowed, useMe } from "./api/hooks";
 import { session, useToken } from "./api/session";
@@ -80,6 +80,9 @@ const router = createBrowserRouter([
     element: <Layout />,
     children: [
       { index: true, element: <FleetPage /> },
+      // Sign-in shows wherever a caller lands without a token; once signed
+      // in, a bookmarked /login goes to the fleet.
+      { path: "login", element: <Navigate to="/" replace /> },
       { path: "bots/:id", element: <BotRoute /> },
       { path: "bots/:id/config", element: <BotRoute config /> },
       {
