@@ -22,10 +22,17 @@ use crate::domain::config::BotConfig;
 /// Freed instance slots decommitted together.
 const DECOMMIT_BATCH: usize = 32;
 /// Bytes of a freed table zeroed in place instead of handed back to the
-/// kernel. A freed linear memory is handed back whole: zeroing the pages a
-/// plugin wrote in place measured three times dearer than the batched
-/// decommit (freeing a swapped-out ema-cross instance: 33 µs against 10 µs).
+/// kernel.
 const TABLE_KEEP_RESIDENT_BYTES: usize = 256 * 1024;
+/// Bytes of a freed linear memory reset in place. Linux's `PAGEMAP_SCAN`
+/// (kernel 6.7 and later) tells which pages the plugin wrote, and only those
+/// are reset, so the next instance in the slot finds them resident instead
+/// of faulting each one in again. A config PUT (swap in a new instance, free
+/// the old) took 355 µs of server CPU against 378 µs with the whole memory
+/// handed back; the validation alone 173 against 192 µs. Without the scan
+/// every byte up to this bound would be zeroed, so a kernel too old for it
+/// gets the hand-back.
+const MEMORY_KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Longest plugin description accepted.
 pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
@@ -139,6 +146,10 @@ impl PluginRuntime {
             // batching them keeps instance churn cheap.
             .decommit_batch_size(DECOMMIT_BATCH)
             .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES);
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.linear_memory_keep_resident(MEMORY_KEEP_RESIDENT_BYTES)
+                .pagemap_scan(wasmtime::Enabled::Yes);
+        }
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;
 
