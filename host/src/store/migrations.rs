@@ -175,6 +175,21 @@ CREATE TABLE idempotency (
 CREATE INDEX idempotency_by_time ON idempotency (created_at);
 ";
 
+/// A bot's config in force is its newest config version, stored once: a
+/// config change writes one row, not the version and a copy in `bots`.
+/// A bot whose copy in `bots` has no version row keeps it as one.
+const SCHEMA_V8: &str = "
+INSERT OR IGNORE INTO config_versions (bot_id, version, config, created_at, actor)
+    SELECT id, version, config, created_at, 'host' FROM bots;
+CREATE TABLE bots_v8 (
+    id         TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+INSERT INTO bots_v8 (id, created_at) SELECT id, created_at FROM bots;
+DROP TABLE bots;
+ALTER TABLE bots_v8 RENAME TO bots;
+";
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -184,6 +199,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V5),
         M::up(SCHEMA_V6),
         M::up(SCHEMA_V7),
+        M::up(SCHEMA_V8),
     ])
 }
 
@@ -203,7 +219,7 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 7);
+        assert_eq!(version, 8);
         // Applying again is a no-op.
         migrate(&mut connection).unwrap();
     }
@@ -221,14 +237,26 @@ mod tests {
             )
             .unwrap();
         migrate(&mut connection).unwrap();
-        let version: i64 = connection
-            .query_row("SELECT version FROM bots WHERE id = 'a'", [], |r| r.get(0))
+        let (version, config): (i64, String) = connection
+            .query_row(
+                "SELECT version, config FROM config_versions WHERE bot_id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
-        assert_eq!(version, 3, "the bot's config version is kept");
+        assert_eq!(
+            (version, config.as_str()),
+            (3, "{}"),
+            "the bot's config in force is kept as its newest version"
+        );
+        let bots: i64 = connection
+            .query_row("SELECT COUNT(*) FROM bots WHERE id = 'a'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(bots, 1);
         let schema: i64 = connection
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(schema, 7);
+        assert_eq!(schema, 8);
         connection
             .execute(
                 "INSERT INTO fills (bot_id, ts, data) VALUES ('a', 1, '{}')",

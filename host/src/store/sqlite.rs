@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     AuditEntry, AuditQuery, ConfigVersion, DATABASE_FILE, FEED_CANDLES_KEPT, KeptAnswer, LogFilter,
     PluginBlob, PresetRecord, PrunePolicy, RecordTable, RowOrder, Store, StoreError, StoreResult,
-    StoredBot, StoredLogLine, Synchronous, TokenRecord, migrations,
+    StoredBot, StoredLogLine, Synchronous, TokenRecord, migrations, writer,
 };
 
 /// The page size of a new database, in bytes (one made before keeps its
@@ -231,21 +231,13 @@ impl Store for SqliteStore {
         let config = version.config.to_string();
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO bots (id, version, config, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, config = excluded.config",
-                params![version.bot_id, version.version as i64, config, version.created_at],
-            )?;
-            tx.execute(
-                "INSERT INTO config_versions (bot_id, version, config, created_at, actor)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    version.bot_id,
-                    version.version as i64,
-                    config,
-                    version.created_at,
-                    version.actor
-                ],
+            writer::insert_config_version(
+                &tx,
+                &version.bot_id,
+                version.version,
+                &config,
+                version.created_at,
+                &version.actor,
             )?;
             tx.commit()?;
             Ok(())
@@ -255,19 +247,7 @@ impl Store for SqliteStore {
     fn delete_bot(&self, id: &str) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for table in [
-                "config_versions",
-                "orders",
-                "order_changes",
-                "fills",
-                "trades",
-                "equity",
-                "risk_events",
-                "bot_state",
-            ] {
-                tx.execute(&format!("DELETE FROM {table} WHERE bot_id = ?1"), [id])?;
-            }
-            tx.execute("DELETE FROM bots WHERE id = ?1", [id])?;
+            writer::delete_bot_rows(&tx, id)?;
             tx.commit()?;
             Ok(())
         })
@@ -549,7 +529,13 @@ impl Store for SqliteStore {
 
     fn bots(&self) -> StoreResult<Vec<StoredBot>> {
         self.with(|c| {
-            let mut statement = c.prepare("SELECT id, version, config FROM bots ORDER BY id")?;
+            // The config in force is each bot's newest version.
+            let mut statement = c.prepare(
+                "SELECT b.id, v.version, v.config FROM bots b
+                 JOIN config_versions v ON v.bot_id = b.id
+                  AND v.version = (SELECT MAX(version) FROM config_versions WHERE bot_id = b.id)
+                 ORDER BY b.id",
+            )?;
             let rows = statement.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,

@@ -496,41 +496,8 @@ fn write_records(tx: &rusqlite::Connection, records: &[Record]) -> rusqlite::Res
                     config,
                     created_at,
                     actor,
-                } => {
-                    tx.prepare_cached(
-                        "INSERT INTO bots (id, version, config, created_at) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (id) DO UPDATE SET version = excluded.version, config = excluded.config",
-                    )?
-                    .execute(params![bot_id, *version as i64, config, created_at])?;
-                    tx.prepare_cached(
-                        "INSERT INTO config_versions (bot_id, version, config, created_at, actor)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(params![
-                        bot_id,
-                        *version as i64,
-                        config,
-                        created_at,
-                        actor
-                    ])?;
-                }
-                Record::BotDeleted { bot_id } => {
-                    for table in [
-                        "config_versions",
-                        "orders",
-                        "order_changes",
-                        "fills",
-                        "trades",
-                        "equity",
-                        "risk_events",
-                        "bot_state",
-                    ] {
-                        tx.prepare_cached(&format!("DELETE FROM {table} WHERE bot_id = ?1"))?
-                            .execute([bot_id])?;
-                    }
-                    tx.prepare_cached("DELETE FROM bots WHERE id = ?1")?
-                        .execute([bot_id])?;
-                }
+                } => insert_config_version(tx, bot_id, *version, config, *created_at, actor)?,
+                Record::BotDeleted { bot_id } => delete_bot_rows(tx, bot_id)?,
                 Record::Meta { key, value } => {
                     tx.prepare_cached(
                         "INSERT INTO meta (key, value) VALUES (?1, ?2)
@@ -577,6 +544,49 @@ fn write_records(tx: &rusqlite::Connection, records: &[Record]) -> rusqlite::Res
             }
         }
     }
+    Ok(())
+}
+
+/// A new config version of a bot; the first one creates the bot. The config
+/// in force is the newest version: it is stored once, here.
+pub(super) fn insert_config_version(
+    tx: &rusqlite::Connection,
+    bot_id: &str,
+    version: u64,
+    config: &str,
+    created_at: i64,
+    actor: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO bots (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![bot_id, created_at])?;
+    tx.prepare_cached(
+        "INSERT INTO config_versions (bot_id, version, config, created_at, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![bot_id, version as i64, config, created_at, actor])?;
+    Ok(())
+}
+
+/// Forget a bot, its config history and its records (the audit log keeps
+/// its trace).
+pub(super) fn delete_bot_rows(tx: &rusqlite::Connection, bot_id: &str) -> rusqlite::Result<()> {
+    for table in [
+        "config_versions",
+        "orders",
+        "order_changes",
+        "fills",
+        "trades",
+        "equity",
+        "risk_events",
+        "bot_state",
+    ] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE bot_id = ?1"))?
+            .execute([bot_id])?;
+    }
+    tx.prepare_cached("DELETE FROM bots WHERE id = ?1")?
+        .execute([bot_id])?;
     Ok(())
 }
 
