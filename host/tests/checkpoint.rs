@@ -44,3 +44,36 @@ fn a_checkpoint_stays_the_same_size_over_months_of_candles() {
         "{size_after_a_week} bytes after a week, {size_at_the_end} after three months"
     );
 }
+
+#[test]
+fn a_checkpoint_holds_no_terms_and_a_restored_engine_keeps_its_configs() {
+    let yaml = |extra: &str| {
+        BotConfig::from_yaml(&format!(
+            "id: terms\nname: terms\nstrategy: {{ plugin: ema-cross, params: {{ fast: 3, slow: 8, size: {{ percent_of_equity: 50 }} }} }}\nmarket: {{ symbol: BTCUSDT, timeframe: 1m, feed: {{ kind: stepped }} }}\ncapital: {{ quote: USDT, initial: 10000 }}\n{extra}"
+        ))
+        .unwrap()
+    };
+    let before = yaml("fees: { maker_bps: 10, taker_bps: 10 }\nrisk: { max_open_orders: 20 }\n");
+    let after = yaml("fees: { maker_bps: 25, taker_bps: 30 }\nrisk: { max_open_orders: 3 }\n");
+    let plugin = support::load("ema-cross");
+    let (instance, _) = plugin.start_bot(&before).unwrap();
+    let mut engine = BotEngine::new(&before, instance).unwrap();
+    for candle in &synthesize(&SynthParams::new(500, 3)) {
+        engine.on_candle(candle).unwrap();
+    }
+    let stored = serde_json::to_value(engine.checkpoint()).unwrap();
+    for term in ["rules", "fees", "execution", "config"] {
+        assert!(
+            stored["venue"].get(term).is_none() && stored["risk"].get(term).is_none(),
+            "`{term}` is the config's, not a reading: {stored}"
+        );
+    }
+
+    // Restored under the next config version: its terms, the stored books.
+    let (instance, _) = plugin.start_bot(&after).unwrap();
+    let mut restored = BotEngine::new(&after, instance).unwrap();
+    restored.restore(serde_json::from_value(stored.clone()).unwrap());
+    assert_eq!(restored.risk().config(), &after.risk);
+    assert_eq!(restored.venue().fees(), &after.fees);
+    assert_eq!(serde_json::to_value(restored.checkpoint()).unwrap(), stored);
+}

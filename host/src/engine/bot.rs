@@ -291,11 +291,21 @@ impl<D: Decider> BotEngine<D> {
     }
 
     /// Continue from a stored state (same config version as when it was
-    /// taken); the strategy is whatever `plugin` this engine was built with.
+    /// taken); the strategy is whatever `plugin` this engine was built with,
+    /// and the terms (rules, fees, execution, risk limits) stay this
+    /// engine's: they are the config's, not part of a checkpoint.
     pub fn restore(&mut self, checkpoint: EngineCheckpoint) {
         self.portfolio = checkpoint.portfolio;
+        let (rules, fees, execution) = (
+            *self.venue.rules(),
+            *self.venue.fees(),
+            *self.venue.execution(),
+        );
         self.venue = checkpoint.venue;
+        self.venue.set_terms(rules, fees, execution);
+        let limits = self.risk.config().clone();
         self.risk = checkpoint.risk;
+        self.risk.set_config(limits);
         self.last_close = checkpoint.last_close;
         self.now = checkpoint.now;
         self.entries_paused = checkpoint.entries_paused;
@@ -425,6 +435,10 @@ impl<D: Decider> BotEngine<D> {
     /// The view the plugin gets, for warming up a replacement decider.
     pub fn plugin_view(&mut self) -> contract::PluginView {
         self.bot_view()
+    }
+
+    pub fn venue(&self) -> &PaperVenue {
+        &self.venue
     }
 
     pub fn risk(&self) -> &RiskEngine {

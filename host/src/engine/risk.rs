@@ -135,9 +135,12 @@ pub struct OrderContext {
 }
 
 /// Serialisable so that a bot's risk state (peaks, streaks, latched
-/// breaches, the kill-switch) survives a restart.
+/// breaches, the kill-switch) survives a restart. The rules are the
+/// config's, not readings: a checkpoint leaves them out, and a restored
+/// engine keeps the ones it was built with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RiskEngine {
+    #[serde(skip)]
     config: RiskConfig,
     state: TradingState,
     kill_switch: Option<String>,
@@ -185,6 +188,11 @@ impl RiskEngine {
 
     pub fn kill_switch(&self) -> Option<&str> {
         self.kill_switch.as_deref()
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &RiskConfig {
+        &self.config
     }
 
     /// Apply new limits at once (hot swap); breaches and state are kept.

@@ -81,11 +81,16 @@ pub(crate) fn is_reduce_only_sell(order: &Order) -> bool {
 }
 
 /// Serialisable so that resting orders (and the next order id, which keeps
-/// ids unique) survive a restart.
+/// ids unique) survive a restart. The terms (rules, fees, execution) are
+/// the config's, not readings: a checkpoint leaves them out, and a restored
+/// venue keeps the ones it was built with.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PaperVenue {
+    #[serde(skip)]
     rules: InstrumentRules,
+    #[serde(skip)]
     fees: Fees,
+    #[serde(skip)]
     execution: Execution,
     next_id: u64,
     /// Resting limit/stop orders and market orders waiting for the next open,
