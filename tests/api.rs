@@ -781,6 +781,33 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
     let (_, equity) = client.get(&bot("/equity?limit=5")).await;
     assert_eq!(equity["items"].as_array().unwrap().len(), 5);
     assert!(equity["next_cursor"].is_string());
+    // Newest first (a chart of a long-running bot starts from now), and the
+    // cursor goes back in time.
+    let times = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["at"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, newest) = client.get(&bot("/equity?order=newest&limit=3")).await;
+    let newest_times = times(&newest);
+    assert_eq!(newest_times.len(), 3);
+    assert!(
+        newest_times.windows(2).all(|w| w[0] > w[1]),
+        "{newest_times:?}"
+    );
+    assert!(newest_times[0] > times(&equity)[4], "the newest come first");
+    let cursor = newest["next_cursor"].as_str().expect("older points");
+    let (_, older) = client
+        .get(&bot(&format!(
+            "/equity?order=newest&limit=3&cursor={cursor}"
+        )))
+        .await;
+    assert!(times(&older)[0] < newest_times[2], "the next page is older");
+    let (status, body) = client.get(&bot("/equity?order=sideways")).await;
+    assert_problem(status, &body, 400);
     let (_, closed) = client.get(&bot("/orders?status=closed")).await;
     assert!(
         closed["items"]

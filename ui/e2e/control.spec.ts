@@ -77,6 +77,13 @@ test("a bot page catches up with ten candles a second in a few small requests", 
   expect(calls.filter((path) => path.endsWith("/equity")).length).toBeLessThanOrEqual(5);
 });
 
+test("a bot page loads its equity from now backwards, so a long-running bot shows its recent curve", async ({ page }) => {
+  const first = page.waitForRequest((request) => new URL(request.url()).pathname.endsWith("/bots/rules-btc/equity"));
+  await signedIn(page, host, "/bots/rules-btc");
+  const query = new URL((await first).url()).searchParams;
+  expect(query.get("order")).toBe("newest");
+});
+
 test("a manual order the risk engine refuses shows the check that refused it", async ({ page }) => {
   await signedIn(page, host, "/bots/rules-btc");
   const form = page.getByRole("region", { name: "Manual order" });

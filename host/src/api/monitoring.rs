@@ -64,8 +64,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/bots/{id}/trades", "Round trips (flat to flat) closed in [from, to], oldest first (or newest first)", Role::Viewer, get(trades))
             .query(RECORDS_QUERY)
             .returns::<Page<TradeView>>(),
-        Endpoint::get("/bots/{id}/equity", "Equity at each candle close in [from, to], for the PnL chart", Role::Viewer, get(equity))
-            .query(RANGE_QUERY)
+        Endpoint::get("/bots/{id}/equity", "Equity at each candle close in [from, to], oldest first (or newest first), for the PnL chart", Role::Viewer, get(equity))
+            .query(RECORDS_QUERY)
             .returns::<Page<EquityPointView>>(),
         Endpoint::get("/bots/{id}/risk", "Trading state, kill-switch, each rule's limit and reading, recent violations", Role::Viewer, get(risk))
             .returns::<RiskView>(),
@@ -79,19 +79,6 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 const ORDERS_QUERY: &[(&str, &str)] = &[
     ("status", "open, closed or all (default all)"),
-    ("limit", "items per page (1 to 1000, default 100)"),
-    ("cursor", "the next_cursor of the previous page"),
-];
-
-const RANGE_QUERY: &[(&str, &str)] = &[
-    (
-        "from",
-        "RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning",
-    ),
-    (
-        "to",
-        "RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now",
-    ),
     ("limit", "items per page (1 to 1000, default 100)"),
     ("cursor", "the next_cursor of the previous page"),
 ];
@@ -391,19 +378,7 @@ fn records_page<T: serde::de::DeserializeOwned>(
     query: RecordsQuery,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
     snapshot_of(app, id)?;
-    let order = match query.order.as_deref() {
-        None | Some("oldest") => RowOrder::OldestFirst,
-        Some("newest") => RowOrder::NewestFirst,
-        Some(_) => return Err(ApiError::bad_request("order must be oldest or newest")),
-    };
-    let (window, page) = RangeQuery {
-        from: query.from,
-        to: query.to,
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .split()
-    .map(|(from, to, page)| ((from, to), page))?;
+    let (window, order, page) = query.split()?;
     let limit = page.limit()?;
     let after = page.numeric_cursor()?.map(|c| c as i64);
     let rows = app
@@ -412,7 +387,8 @@ fn records_page<T: serde::de::DeserializeOwned>(
     keyed_page(rows, limit)
 }
 
-/// A range of time, an order and a page: how fills and trades are read.
+/// A range of time, an order and a page: how fills, trades and equity are
+/// read.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RecordsQuery {
     from: Option<String>,
@@ -422,24 +398,21 @@ pub struct RecordsQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct RangeQuery {
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
-impl RangeQuery {
-    /// The range in epoch ms, and the paging part.
-    fn split(self) -> Result<(i64, i64, PageQuery), ApiError> {
+impl RecordsQuery {
+    /// The range in epoch ms, the order and the paging part.
+    fn split(self) -> Result<((i64, i64), RowOrder, PageQuery), ApiError> {
+        let order = match self.order.as_deref() {
+            None | Some("oldest") => RowOrder::OldestFirst,
+            Some("newest") => RowOrder::NewestFirst,
+            Some(_) => return Err(ApiError::bad_request("order must be oldest or newest")),
+        };
         let (from, to) = query_range(self.from.as_deref(), self.to.as_deref())?;
-        let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
+        let window = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
         let page = PageQuery {
             limit: self.limit,
             cursor: self.cursor,
         };
-        Ok((from, to, page))
+        Ok((window, order, page))
     }
 }
 
@@ -458,10 +431,10 @@ async fn trades(
 async fn equity(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<RangeQuery>,
+    ApiQuery(query): ApiQuery<RecordsQuery>,
 ) -> Result<axum::Json<Page<EquityPointView>>, ApiError> {
     snapshot_of(&app, &id)?;
-    let (from, to, page) = query.split()?;
+    let (window, order, page) = query.split()?;
     let limit = page.limit()?;
     let after = page
         .cursor
@@ -471,7 +444,9 @@ async fn equity(
                 .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
         })
         .transpose()?;
-    let rows = app.store.equity_page(&id, (from, to), after, limit + 1)?;
+    let rows = app
+        .store
+        .equity_page(&id, window, after, order, limit + 1)?;
     let (rows, next_cursor) = split_page(rows, limit, |(ts, _)| ts.to_string());
     let items = rows
         .iter()

@@ -191,13 +191,14 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<(i64, String)>>;
 
-    /// A page of a bot's equity samples in `window` (inclusive) after time `after`,
-    /// oldest first: (time, equity).
+    /// A page of a bot's equity samples in `window` (inclusive) in `order`,
+    /// past the cursor time `after`: (time, equity).
     fn equity_page(
         &self,
         bot_id: &str,
         window: (i64, i64),
         after: Option<i64>,
+        order: RowOrder,
         limit: usize,
     ) -> StoreResult<Vec<(i64, String)>>;
 

@@ -374,16 +374,27 @@ impl Store for SqliteStore {
         bot_id: &str,
         (from, to): (i64, i64),
         after: Option<i64>,
+        order: RowOrder,
         limit: usize,
     ) -> StoreResult<Vec<(i64, String)>> {
-        self.with(|c| {
-            let mut statement = c.prepare_cached(
+        let (sql, cursor) = match order {
+            RowOrder::OldestFirst => (
                 "SELECT ts, equity FROM equity
-                 WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND (?4 IS NULL OR ts > ?4)
+                 WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND ts > ?4
                  ORDER BY ts LIMIT ?5",
-            )?;
+                after.unwrap_or(i64::MIN),
+            ),
+            RowOrder::NewestFirst => (
+                "SELECT ts, equity FROM equity
+                 WHERE bot_id = ?1 AND ts BETWEEN ?2 AND ?3 AND ts < ?4
+                 ORDER BY ts DESC LIMIT ?5",
+                after.unwrap_or(i64::MAX),
+            ),
+        };
+        self.with(|c| {
+            let mut statement = c.prepare_cached(sql)?;
             let rows = statement
-                .query_map(params![bot_id, from, to, after, limit as i64], |r| {
+                .query_map(params![bot_id, from, to, cursor, limit as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
             Ok(rows.collect::<Result<_, _>>()?)

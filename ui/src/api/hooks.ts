@@ -124,24 +124,25 @@ type EquityPoint = Schemas["EquityPointView"];
 const EQUITY_POINTS_HELD = 20_000;
 const EQUITY_PAGE = 1000;
 
-/** A bot's equity curve: loaded once, then extended by
- * {@link appendNewEquity} as candles close. */
+/** A bot's equity curve, its newest {@link EQUITY_POINTS_HELD} points: loaded
+ * once from now backwards, then extended by {@link appendNewEquity} as
+ * candles close. */
 export function useEquity(id: string) {
   return useQuery({
     queryKey: keys.equity(id),
     queryFn: async () => {
-      const points: EquityPoint[] = [];
+      const newestFirst: EquityPoint[] = [];
       let cursor: string | undefined;
       do {
         const page = await unwrap(
           api.GET("/api/v1/bots/{id}/equity", {
-            params: { path: { id }, query: { limit: String(EQUITY_PAGE), cursor } },
+            params: { path: { id }, query: { order: "newest", limit: String(EQUITY_PAGE), cursor } },
           }),
         );
-        points.push(...page.items);
+        newestFirst.push(...page.items);
         cursor = page.next_cursor ?? undefined;
-      } while (cursor && points.length < EQUITY_POINTS_HELD);
-      return points;
+      } while (cursor && newestFirst.length < EQUITY_POINTS_HELD);
+      return newestFirst.reverse();
     },
     staleTime: Infinity,
   });

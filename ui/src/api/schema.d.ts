@@ -322,7 +322,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Equity at each candle close in [from, to], for the PnL chart */
+        /** Equity at each candle close in [from, to], oldest first (or newest first), for the PnL chart */
         get: operations["get_bots__id__equity"];
         put?: never;
         post?: never;
@@ -4363,6 +4363,8 @@ export interface operations {
                 from?: string;
                 /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now */
                 to?: string;
+                /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
+                order?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;
                 /** @description the next_cursor of the previous page */
