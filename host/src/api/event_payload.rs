@@ -379,4 +379,31 @@ mod tests {
         assert_eq!(json["ts"], "1970-01-01T00:00:00.000Z");
         assert_eq!(json["channel"], "risk");
     }
+
+    #[test]
+    fn a_violation_says_what_its_numbers_count() {
+        use crate::domain::config::RiskAction;
+        use crate::engine::{Rule, Violation};
+        let violation = |rule| {
+            let event = Event::new(
+                1,
+                0,
+                Some(Arc::from("a")),
+                EventData::RiskViolation(Box::new(Violation {
+                    ts: 60_000,
+                    rule,
+                    limit: rust_decimal::Decimal::new(20, 0),
+                    observed: rust_decimal::Decimal::new(2_125, 2),
+                    action: RiskAction::Halt,
+                })),
+            );
+            serde_json::from_str::<serde_json::Value>(&encode(&event)).unwrap()["data"].clone()
+        };
+        let drawdown = violation(Rule::MaxDrawdown);
+        assert_eq!(
+            (&drawdown["observed"], &drawdown["limit"], &drawdown["unit"]),
+            (&"21.25".into(), &"20".into(), &"percent".into())
+        );
+        assert_eq!(violation(Rule::MaxConsecutiveLosses)["unit"], "count");
+    }
 }

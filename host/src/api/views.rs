@@ -415,6 +415,8 @@ pub struct ViolationView {
     pub rule: String,
     pub limit: String,
     pub observed: String,
+    /// What `limit` and `observed` count, as in the rule's view.
+    pub unit: String,
     pub action: String,
 }
 
@@ -425,6 +427,7 @@ impl From<&Violation> for ViolationView {
             rule: state_name(&v.rule),
             limit: decimal(v.limit),
             observed: decimal(v.observed),
+            unit: v.rule.unit().into(),
             action: state_name(&v.action),
         }
     }

@@ -2406,6 +2406,8 @@ export interface components {
             limit: string;
             observed: string;
             rule: string;
+            /** @description What `limit` and `observed` count, as in the rule's view. */
+            unit: string;
         };
         WalkForwardRequest: {
             scheme: components["schemas"]["Scheme"];

@@ -9,7 +9,7 @@ import { keys } from "../api/keys";
 import type { Envelope } from "../api/stream";
 import { useEvents } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
-import { formatDecimal, formatSigned, sign } from "../lib/decimal";
+import { formatDecimal, formatInUnit, formatSigned, sign } from "../lib/decimal";
 import { formatTime } from "../lib/time";
 
 
@@ -175,11 +175,6 @@ export function TradesTable({ id }: { id: string }) {
   );
 }
 
-/** A risk rule's limit or reading in its unit: "1.44 %", "3". */
-function ruleNumber(value: string, unit: string): string {
-  return unit === "percent" ? `${formatDecimal(value, 2)} %` : formatDecimal(value, 0);
-}
-
 export function RiskPanel({ id }: { id: string }) {
   const risk = useRisk(id);
   if (risk.isLoading) return <Loading what="risk" />;
@@ -214,8 +209,8 @@ export function RiskPanel({ id }: { id: string }) {
             {view.rules.map((rule) => (
               <tr key={rule.rule} className={rule.status === "breached" ? "bad" : ""}>
                 <td>{rule.rule.replaceAll("_", " ")}</td>
-                <td>{ruleNumber(rule.observed, rule.unit)}</td>
-                <td>{ruleNumber(rule.limit, rule.unit)}</td>
+                <td>{formatInUnit(rule.observed, rule.unit)}</td>
+                <td>{formatInUnit(rule.limit, rule.unit)}</td>
                 <td>{rule.action}</td>
                 <td>{rule.status}</td>
               </tr>
@@ -227,7 +222,8 @@ export function RiskPanel({ id }: { id: string }) {
         <ul className="compact">
           {view.recent_violations.slice(0, 5).map((v, index) => (
             <li key={index}>
-              {formatTime(v.at)}: {v.rule} {v.observed} / {v.limit} → {v.action}
+              {formatTime(v.at)}: {v.rule.replaceAll("_", " ")} {formatInUnit(v.observed, v.unit)} / {formatInUnit(v.limit, v.unit)} →{" "}
+              {v.action}
             </li>
           ))}
         </ul>
@@ -322,7 +318,11 @@ export function Timeline({ id }: { id: string }) {
       all.push({ key: `v${version.version}`, at: version.created_at, text: `config version ${version.version} by ${version.actor}` });
     }
     for (const v of risk.data?.recent_violations ?? []) {
-      all.push({ key: `r${v.rule}-${v.at}`, at: v.at, text: `${v.rule} breached: ${v.observed} / ${v.limit} (${v.action})` });
+      all.push({
+        key: `r${v.rule}-${v.at}`,
+        at: v.at,
+        text: `${v.rule.replaceAll("_", " ")} breached: ${formatInUnit(v.observed, v.unit)} / ${formatInUnit(v.limit, v.unit)} (${v.action})`,
+      });
     }
     return all.sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, TIMELINE_SIZE);
   }, [live, fills.data, trades.data, versions.data, risk.data]);

@@ -21,7 +21,21 @@ const kill = {
   data: { reason: "max drawdown 20% breached" },
 } as unknown as Envelope;
 
+const violation = {
+  seq: 3,
+  ts: "t",
+  type: "risk.violation",
+  channel: "risk",
+  bot_id: "ema-btc",
+  data: { at: "t", rule: "max_drawdown", limit: "20", observed: "21.375", unit: "percent", action: "halt" },
+} as unknown as Envelope;
+
 describe("toasts", () => {
+  it("say a violation in the rule's unit", () => {
+    setToastKind("risk", true);
+    expect(toastFor(violation)?.text).toBe("ema-btc: max drawdown breached (21.38 % / 20.00 %)");
+  });
+
   it("raise one for a fill and a kill-switch, each kind can be turned off", () => {
     setToastKind("fills", true);
     setToastKind("risk", true);

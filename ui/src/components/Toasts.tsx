@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { useEvents } from "../api/streamContext";
 import type { Envelope } from "../api/stream";
-import { formatDecimal } from "../lib/decimal";
+import { formatDecimal, formatInUnit } from "../lib/decimal";
 import { toastKinds } from "../lib/prefs";
 
 interface Toast {
@@ -51,7 +51,12 @@ export function toastFor(event: Envelope): Omit<Toast, "id"> | null {
         group: `fills:${bot}`,
       };
     case "risk.violation":
-      return kinds.risk ? { tone: "bad", text: `${bot}: ${event.data.rule} breached (${event.data.observed} / ${event.data.limit})` } : null;
+      return kinds.risk
+        ? {
+            tone: "bad",
+            text: `${bot}: ${event.data.rule.replaceAll("_", " ")} breached (${formatInUnit(event.data.observed, event.data.unit)} / ${formatInUnit(event.data.limit, event.data.unit)})`,
+          }
+        : null;
     case "risk.kill_switch":
       return kinds.risk ? { tone: "bad", text: `${bot}: kill-switch — ${event.data.reason}` } : null;
     case "bot.state_changed":
