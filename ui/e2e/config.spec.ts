@@ -45,7 +45,11 @@ test("apply a valid change after reviewing its diff, then roll back", async ({ p
   // Compare the two versions, then put v1 back.
   await versions.getByLabel("compare version 1").check();
   await versions.getByLabel("compare version 2").check();
-  await expect(versions.getByRole("figure", { name: "v1 → v2" })).toContainText("+ fast: 10");
+  const versionDiff = versions.getByRole("figure", { name: "v1 → v2" });
+  await expect(versionDiff).toContainText("+ fast: 10");
+  // Only the change and its context: the unchanged rest is folded.
+  await expect(versionDiff).toContainText(/unchanged lines/);
+  await expect(versionDiff).not.toContainText("capital:");
   await versions.getByRole("button", { name: "Roll back to v1" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Roll back" }).click();
   await expect(page.getByText("in force: v3")).toBeVisible();
