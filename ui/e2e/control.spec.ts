@@ -104,6 +104,24 @@ test("kill a bot and see its kill-switch", async ({ page }) => {
   await expect(page.getByRole("heading", { name: /ema-cross-btc/ }).locator(".badge").first()).toHaveText("stopped");
 });
 
+test("stop & flatten: the bot stops and its position is closed, after a confirmation", async ({ page }) => {
+  type Status = { state: string; positions: unknown[] };
+  await host.api("POST", "/bots/breakout-sol/orders", { side: "buy", kind: "market", quantity: "1" });
+  await expect.poll(async () => (await host.api<Status>("GET", "/bots/breakout-sol/status")).positions.length).toBe(1);
+  await signedIn(page, host, "/bots/breakout-sol");
+  await page.getByLabel("Commands").getByRole("button", { name: "stop & flatten" }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText("position is closed");
+  await dialog.getByRole("button", { name: "stop & flatten" }).click();
+  await expect(page.getByRole("heading", { name: /breakout-sol/ }).locator(".badge").first()).toHaveText("stopped");
+  const status = await host.api<Status>("GET", "/bots/breakout-sol/status");
+  expect(status.positions).toEqual([]);
+  // Flat and stopped: neither stop nor stop & flatten is offered.
+  await expect(page.getByLabel("Commands").getByRole("button", { name: "stop & flatten" })).toHaveCount(0);
+  await page.getByLabel("Commands").getByRole("button", { name: "start" }).click();
+  await expect(page.getByRole("heading", { name: /breakout-sol/ }).locator(".badge").first()).toHaveText("running");
+});
+
 test("a command for a selection of bots", async ({ page }) => {
   await signedIn(page, host);
   await page.getByLabel("select rsi-reversion-eth").check();

@@ -280,15 +280,18 @@ export type Command =
   | "close-all"
   | "cancel-pending";
 
-/** A control command on one bot; the answer updates its status at once. */
+/** A control command on one bot (a stop may also flatten); the answer
+ * updates its status at once. */
 export function useCommand() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: ({ id, command }: { id: string; command: Command }) =>
+    mutationFn: ({ id, command, flatten }: { id: string; command: Command; flatten?: boolean }) =>
       unwrap(
-        api.POST(`/api/v1/bots/{id}/${command}` as "/api/v1/bots/{id}/start", {
-          params: { path: { id } },
-        }),
+        flatten && command === "stop"
+          ? api.POST("/api/v1/bots/{id}/stop", { params: { path: { id } }, body: { flatten: true } })
+          : api.POST(`/api/v1/bots/{id}/${command}` as "/api/v1/bots/{id}/start", {
+              params: { path: { id } },
+            }),
       ),
     onSuccess: (status) => {
       client.setQueryData(keys.status(status.id), status);

@@ -25,7 +25,7 @@ import { notify } from "../components/Toasts";
 import { ErrorText, Loading } from "../components/States";
 import { formatDecimal, formatSigned, sign } from "../lib/decimal";
 import { CandleChart, EquityChart } from "./charts";
-import { consequence, DANGEROUS, heldByEmergency } from "./commands";
+import { type Action, actionLabel, actionsOf, consequence, DANGEROUS, heldByEmergency } from "./commands";
 import { FillsTable, LogTail, ManualOrderForm, PositionPanel, RiskPanel, Timeline, TradesTable } from "./panels";
 
 const COMMANDS: Command[] = ["start", "stop", "pause", "resume", "kill", "reset", "close-all", "cancel-pending"];
@@ -40,7 +40,7 @@ export function BotPage() {
   const emergency = useEmergency();
   const command = useCommand();
   const client = useQueryClient();
-  const [confirming, setConfirming] = useState<Command | null>(null);
+  const [confirming, setConfirming] = useState<Action | null>(null);
   const remove = useDeleteBot();
   const navigate = useNavigate();
   const [confirmingDelete, setConfirmingDelete] = useState(false);
@@ -83,7 +83,10 @@ export function BotPage() {
       !heldByEmergency(c, emergency.data?.engaged),
   );
   const deletable = bot.allowed_commands.includes("delete") && allowed(me.data, "DELETE /api/v1/bots/{id}");
-  const run = (name: Command) => (DANGEROUS.has(name) ? setConfirming(name) : command.mutate({ id, command: name }));
+  const actions = actionsOf(commands, bot.positions.length > 0);
+  const send = (action: Action) =>
+    command.mutate(action === "stop-flatten" ? { id, command: "stop", flatten: true } : { id, command: action });
+  const run = (action: Action) => (DANGEROUS.has(action) ? setConfirming(action) : send(action));
   const allFills = (fills.data?.pages ?? []).flatMap((page) => page.items);
 
   return (
@@ -113,9 +116,9 @@ export function BotPage() {
           </span>
         </div>
         <div className="commands" aria-label="Commands">
-          {commands.map((name) => (
-            <button key={name} className={DANGEROUS.has(name) ? "danger" : ""} onClick={() => run(name)}>
-              {name}
+          {actions.map((action) => (
+            <button key={action} className={DANGEROUS.has(action) ? "danger" : ""} onClick={() => run(action)}>
+              {actionLabel(action)}
             </button>
           ))}
           {deletable && (
@@ -146,11 +149,11 @@ export function BotPage() {
       )}
       {confirming && (
         <Confirm
-          title={`${confirming} ${id}?`}
-          confirmLabel={confirming}
+          title={`${actionLabel(confirming)} ${id}?`}
+          confirmLabel={actionLabel(confirming)}
           onCancel={() => setConfirming(null)}
           onConfirm={() => {
-            command.mutate({ id, command: confirming });
+            send(confirming);
             setConfirming(null);
           }}
         >
