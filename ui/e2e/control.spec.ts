@@ -106,20 +106,29 @@ test("kill a bot and see its kill-switch", async ({ page }) => {
 
 test("stop & flatten: the bot stops and its position is closed, after a confirmation", async ({ page }) => {
   type Status = { state: string; positions: unknown[] };
-  await host.api("POST", "/bots/breakout-sol/orders", { side: "buy", kind: "market", quantity: "1" });
-  await expect.poll(async () => (await host.api<Status>("GET", "/bots/breakout-sol/status")).positions.length).toBe(1);
-  await signedIn(page, host, "/bots/breakout-sol");
+  // A bot whose rules never fire: only the operator moves its position.
+  const never = { crosses_above: { left: { sma: 5 }, right: { sma: 5 } } };
+  await host.api("POST", "/bots", {
+    id: "flatten-me",
+    name: "flatten me",
+    strategy: { plugin: "rules", params: { entry: never, exit: never, size_pct: 25 } },
+    market: { symbol: "BTCUSDT", timeframe: "1m", feed: { kind: "synthetic", seed: 7, interval_ms: 100 } },
+    capital: { quote: "USDT", initial: "10000" },
+    autostart: true,
+  });
+  await host.api("POST", "/bots/flatten-me/orders", { side: "buy", kind: "market", quantity: "1" });
+  await expect.poll(async () => (await host.api<Status>("GET", "/bots/flatten-me/status")).positions.length).toBe(1);
+  await signedIn(page, host, "/bots/flatten-me");
   await page.getByLabel("Commands").getByRole("button", { name: "stop & flatten" }).click();
   const dialog = page.getByRole("dialog");
   await expect(dialog).toContainText("position is closed");
   await dialog.getByRole("button", { name: "stop & flatten" }).click();
-  await expect(page.getByRole("heading", { name: /breakout-sol/ }).locator(".badge").first()).toHaveText("stopped");
-  const status = await host.api<Status>("GET", "/bots/breakout-sol/status");
+  await expect(page.getByRole("heading", { name: /flatten-me/ }).locator(".badge").first()).toHaveText("stopped");
+  const status = await host.api<Status>("GET", "/bots/flatten-me/status");
   expect(status.positions).toEqual([]);
-  // Flat and stopped: neither stop nor stop & flatten is offered.
+  // Flat and stopped: stop & flatten is no longer offered.
   await expect(page.getByLabel("Commands").getByRole("button", { name: "stop & flatten" })).toHaveCount(0);
-  await page.getByLabel("Commands").getByRole("button", { name: "start" }).click();
-  await expect(page.getByRole("heading", { name: /breakout-sol/ }).locator(".badge").first()).toHaveText("running");
+  await host.api("DELETE", "/bots/flatten-me");
 });
 
 test("a command for a selection of bots", async ({ page }) => {
