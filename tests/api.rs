@@ -806,6 +806,12 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
         )))
         .await;
     assert!(times(&older)[0] < newest_times[2], "the next page is older");
+    // A window holds newest-first pages too: none after `to`.
+    let to = &newest_times[1];
+    let (_, until) = client
+        .get(&bot(&format!("/equity?order=newest&limit=2&to={to}")))
+        .await;
+    assert_eq!(&times(&until)[0], to, "the newest point up to `to`");
     let (status, body) = client.get(&bot("/equity?order=sideways")).await;
     assert_problem(status, &body, 400);
     let (_, closed) = client.get(&bot("/orders?status=closed")).await;

@@ -207,8 +207,8 @@ async fn wait_until_running(address: &str) {
 
 /// What one WebSocket client received: the sequence numbers of every event,
 /// and how many of them were a bot's notice that it found candles waiting
-/// (`lagged` with reason `backlog`: the bot is behind its feed and catches
-/// up in order; nothing is lost, and every subscriber gets the notice).
+/// (`lagged` with reason `backlog` and nothing `missed`: the bot is behind
+/// its feed and catches up in order, and every subscriber gets the notice).
 struct Followed {
     seqs: Vec<u64>,
     bots_behind: usize,
@@ -244,7 +244,9 @@ async fn follow_everything(address: String, duration: Duration) -> Result<Follow
         };
         let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         if event["type"] == "lagged" {
-            if event["data"]["reason"] != "backlog" {
+            // A bot behind its feed catches up in order; one that lost
+            // candles (`missed` > 0), or a client that fell behind, fails.
+            if event["data"]["reason"] != "backlog" || event["data"]["missed"] != 0 {
                 return Err(format!("lagged: {event}"));
             }
             bots_behind += 1;

@@ -43,10 +43,11 @@ fn batch(bot: usize, n: u64) -> Vec<Record> {
     ]
 }
 
-/// A bot's state as a running ema-cross bot stores it (about 1.1 KB).
+/// A bot's state as a running ema-cross bot stores it (about 830 bytes:
+/// readings only, its terms come from its config).
 fn checkpoint(n: u64) -> String {
     format!(
-        r#"{{"state":"running","error":null,"started_at":1796301978153,"last_candle_ts":{n},"candles_processed":{n},"config_version":1,"engine":{{"portfolio":{{"initial":"10000","cash":"9571.6040810437","position":"0.00000","cost_basis":"0","realized_pnl":"-154.6912803","fees_paid":"273.7046386563","last_price":"98.98","trip":null}},"venue":{{"rules":{{"tick_size":"0.01","step_size":"0.00001","min_notional":"5"}},"fees":{{"maker_bps":"2","taker_bps":"10"}},"execution":{{"slippage_bps":"0","fill_timing":"next_open"}},"next_id":{n},"open":[]}},"risk":{{"config":{{"max_order_notional":null,"max_position_notional":null,"max_open_orders":20,"max_orders_per_second":10,"max_drawdown":null,"daily_loss":null,"max_consecutive_losses":null,"cooldown_after_loss":0}},"state":"ACTIVE","kill_switch":null,"peak_equity":"10001.9923084434","day":20791,"day_start_equity":"9809.0846166830","consecutive_losses":3,"cooldown_left":0,"recent_orders":[{n}],"drawdown_breached":false,"daily_breached":false,"losses_breached":false,"last_equity":"9571.6040810437"}},"last_close":"98.98","now":{n},"entries_paused":false}}}}"#
+        r#"{{"state":"running","error":null,"started_at":1796301978153,"last_candle_ts":{n},"candles_processed":{n},"config_version":1,"engine":{{"portfolio":{{"initial":"10000","cash":"9571.6040810437","position":"0.00000","cost_basis":"0","realized_pnl":"-154.6912803","fees_paid":"273.7046386563","last_price":"98.98","trip":null}},"venue":{{"next_id":{n},"open":[]}},"risk":{{"state":"ACTIVE","kill_switch":null,"peak_equity":"10001.9923084434","day":20791,"day_start_equity":"9809.0846166830","consecutive_losses":3,"cooldown_left":0,"recent_orders":[{n}],"drawdown_breached":false,"daily_breached":false,"losses_breached":false,"last_equity":"9571.6040810437"}},"last_close":"98.98","now":{n},"entries_paused":false}}}}"#
     )
 }
 

@@ -54,7 +54,9 @@ fn a_checkpoint_holds_no_terms_and_a_restored_engine_keeps_its_configs() {
         .unwrap()
     };
     let before = yaml("fees: { maker_bps: 10, taker_bps: 10 }\nrisk: { max_open_orders: 20 }\n");
-    let after = yaml("fees: { maker_bps: 25, taker_bps: 30 }\nrisk: { max_open_orders: 3 }\n");
+    let after = yaml(
+        "fees: { maker_bps: 25, taker_bps: 30 }\nrisk: { max_open_orders: 3 }\nexecution: { slippage_bps: 5, fill_timing: next_open }\ninstrument: { tick_size: \"0.1\", step_size: \"0.001\", min_notional: \"10\" }\n",
+    );
     let plugin = support::load("ema-cross");
     let (instance, _) = plugin.start_bot(&before).unwrap();
     let mut engine = BotEngine::new(&before, instance).unwrap();
@@ -75,5 +77,8 @@ fn a_checkpoint_holds_no_terms_and_a_restored_engine_keeps_its_configs() {
     restored.restore(serde_json::from_value(stored.clone()).unwrap());
     assert_eq!(restored.risk().config(), &after.risk);
     assert_eq!(restored.venue().fees(), &after.fees);
+    assert_eq!(restored.venue().execution(), &after.execution);
+    assert_eq!(restored.venue().rules(), &after.instrument);
+    assert_ne!(after.instrument, before.instrument, "the versions differ");
     assert_eq!(serde_json::to_value(restored.checkpoint()).unwrap(), stored);
 }

@@ -33,6 +33,12 @@ const TABLE_KEEP_RESIDENT_BYTES: usize = 256 * 1024;
 /// every byte up to this bound would be zeroed, so a kernel too old for it
 /// gets the hand-back.
 const MEMORY_KEEP_RESIDENT_BYTES: usize = 8 * 1024 * 1024;
+/// Freed slots kept warm: beyond this many (wasmtime's default is 100) a
+/// new instance takes a freed slot back rather than an unused one, so what
+/// freed slots keep resident stays near 16 x [`MEMORY_KEEP_RESIDENT_BYTES`]
+/// at worst. A hot swap frees a slot the next instance of the same plugin
+/// takes back, so a few serve a steady stream of swaps.
+const WARM_SLOTS: u32 = 16;
 
 /// Longest plugin description accepted.
 pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
@@ -148,7 +154,8 @@ impl PluginRuntime {
             .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES);
         if PoolingAllocationConfig::is_pagemap_scan_available() {
             pool.linear_memory_keep_resident(MEMORY_KEEP_RESIDENT_BYTES)
-                .pagemap_scan(wasmtime::Enabled::Yes);
+                .pagemap_scan(wasmtime::Enabled::Yes)
+                .max_unused_warm_slots(WARM_SLOTS);
         }
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;

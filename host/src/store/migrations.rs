@@ -225,6 +225,55 @@ mod tests {
     }
 
     #[test]
+    fn a_version_7_database_keeps_each_bots_config_in_force() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        Migrations::new(
+            [
+                SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+            ]
+            .into_iter()
+            .map(M::up)
+            .collect(),
+        )
+        .to_latest(&mut connection)
+        .unwrap();
+        for version in 1..=3 {
+            connection
+                .execute(
+                    "INSERT INTO config_versions (bot_id, version, config, created_at, actor)
+                     VALUES ('a', ?1, ?2, ?1, 'ci')",
+                    rusqlite::params![version, format!("{{\"v\":{version}}}")],
+                )
+                .unwrap();
+        }
+        connection
+            .execute(
+                "INSERT INTO bots (id, version, config, created_at) VALUES ('a', 3, '{\"v\":3}', 1)",
+                [],
+            )
+            .unwrap();
+        migrate(&mut connection).unwrap();
+        let history: Vec<(i64, String, String)> = connection
+            .prepare("SELECT version, config, actor FROM config_versions WHERE bot_id = 'a' ORDER BY version")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            history,
+            [1, 2, 3].map(|v| (v, format!("{{\"v\":{v}}}"), "ci".to_string())),
+            "the history as it was, nothing added"
+        );
+        let created: i64 = connection
+            .query_row("SELECT created_at FROM bots WHERE id = 'a'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(created, 1);
+    }
+
+    #[test]
     fn a_version_1_database_keeps_its_data_through_the_upgrade() {
         let mut connection = Connection::open_in_memory().unwrap();
         Migrations::new(vec![M::up(SCHEMA_V1)])
