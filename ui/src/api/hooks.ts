@@ -287,11 +287,10 @@ export function useCommand() {
   return useMutation({
     mutationFn: ({ id, command, flatten }: { id: string; command: Command; flatten?: boolean }) =>
       unwrap(
-        flatten && command === "stop"
-          ? api.POST("/api/v1/bots/{id}/stop", { params: { path: { id } }, body: { flatten: true } })
-          : api.POST(`/api/v1/bots/{id}/${command}` as "/api/v1/bots/{id}/start", {
-              params: { path: { id } },
-            }),
+        api.POST(`/api/v1/bots/{id}/${command}` as "/api/v1/bots/{id}/stop", {
+          params: { path: { id } },
+          body: flatten ? { flatten: true } : undefined,
+        }),
       ),
     onSuccess: (status) => {
       client.setQueryData(keys.status(status.id), status);

@@ -9,7 +9,8 @@ import { keys } from "../api/keys";
 import type { Envelope } from "../api/stream";
 import { useEvents } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
-import { formatDecimal, formatInUnit, formatSigned, sign } from "../lib/decimal";
+import { formatDecimal, formatSigned, sign } from "../lib/decimal";
+import { formatInUnit, readingOfLimit, ruleName } from "../lib/risk";
 import { formatTime } from "../lib/time";
 
 
@@ -208,7 +209,7 @@ export function RiskPanel({ id }: { id: string }) {
           <tbody>
             {view.rules.map((rule) => (
               <tr key={rule.rule} className={rule.status === "breached" ? "bad" : ""}>
-                <td>{rule.rule.replaceAll("_", " ")}</td>
+                <td>{ruleName(rule.rule)}</td>
                 <td>{formatInUnit(rule.observed, rule.unit)}</td>
                 <td>{formatInUnit(rule.limit, rule.unit)}</td>
                 <td>{rule.action}</td>
@@ -222,7 +223,7 @@ export function RiskPanel({ id }: { id: string }) {
         <ul className="compact">
           {view.recent_violations.slice(0, 5).map((v, index) => (
             <li key={index}>
-              {formatTime(v.at)}: {v.rule.replaceAll("_", " ")} {formatInUnit(v.observed, v.unit)} / {formatInUnit(v.limit, v.unit)} →{" "}
+              {formatTime(v.at)}: {ruleName(v.rule)} {readingOfLimit(v)} →{" "}
               {v.action}
             </li>
           ))}
@@ -321,7 +322,7 @@ export function Timeline({ id }: { id: string }) {
       all.push({
         key: `r${v.rule}-${v.at}`,
         at: v.at,
-        text: `${v.rule.replaceAll("_", " ")} breached: ${formatInUnit(v.observed, v.unit)} / ${formatInUnit(v.limit, v.unit)} (${v.action})`,
+        text: `${ruleName(v.rule)} breached: ${readingOfLimit(v)} (${v.action})`,
       });
     }
     return all.sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, TIMELINE_SIZE);

@@ -5,7 +5,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { useEvents } from "../api/streamContext";
 import type { Envelope } from "../api/stream";
-import { formatDecimal, formatInUnit } from "../lib/decimal";
+import { formatDecimal } from "../lib/decimal";
+import { readingOfLimit, ruleName } from "../lib/risk";
 import { toastKinds } from "../lib/prefs";
 
 interface Toast {
@@ -54,7 +55,7 @@ export function toastFor(event: Envelope): Omit<Toast, "id"> | null {
       return kinds.risk
         ? {
             tone: "bad",
-            text: `${bot}: ${event.data.rule.replaceAll("_", " ")} breached (${formatInUnit(event.data.observed, event.data.unit)} / ${formatInUnit(event.data.limit, event.data.unit)})`,
+            text: `${bot}: ${ruleName(event.data.rule)} breached (${readingOfLimit(event.data)})`,
           }
         : null;
     case "risk.kill_switch":

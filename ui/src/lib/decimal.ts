@@ -109,9 +109,3 @@ export function sumDecimals(values: string[]): string {
   const fraction = digits.slice(digits.length - scale);
   return `${negative ? "-" : ""}${integer}${scale > 0 ? `.${fraction}` : ""}`;
 }
-
-/** A risk rule's limit or reading in its unit (`percent` of equity or a
- * `count`): "1.44 %", "3". */
-export function formatInUnit(value: string, unit: string): string {
-  return unit === "percent" ? `${formatDecimal(value, 2)} %` : formatDecimal(value, 0);
-}
