@@ -18,7 +18,7 @@ UI_DEPS     := $(UI)/node_modules/.installed
 CHROMIUM    ?= /usr/bin/chromium
 
 PLUGINS  := ema-cross rsi-reversion breakout rules
-FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wrong-exports costly-schema slow-warmup
+FIXTURES := looper memory-grower recursion panicker remote-ref wasi-importer wrong-exports costly-schema slow-warmup stretch-skipper
 
 # Tests find the binary and the built plugins through these.
 export STRATBOX_BIN         := $(CURDIR)/$(BIN)

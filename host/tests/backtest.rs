@@ -9,6 +9,9 @@ use stratbox_host::backtest::{self, BacktestOptions, EndOfRun};
 use stratbox_host::data::{SynthParams, synthesize};
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::domain::{Candle, OrderKind, OrderOrigin, OrderStatus};
+use stratbox_host::engine::Decider;
+use stratbox_host::plugin::contract;
+use stratbox_host::plugin::{PluginError, PluginInstance};
 use support::load;
 
 fn config(plugin: &str, params: serde_json::Value, extra: &str) -> BotConfig {
@@ -287,4 +290,122 @@ fn a_checkpoint_restores_the_books_and_the_run_continues_identically() {
         (b.cash(), b.position(), b.realized_pnl(), b.fees_paid())
     );
     assert!(a.fees_paid() > Decimal::ZERO, "it traded");
+}
+
+/// The plugin called one candle at a time, however it could be called;
+/// counting the calls.
+struct OneAtATime(PluginInstance, usize);
+
+impl Decider for OneAtATime {
+    fn on_candle(
+        &mut self,
+        candle: &contract::Candle,
+        view: &contract::PluginView,
+    ) -> Result<Vec<contract::Action>, PluginError> {
+        self.1 += 1;
+        self.0.on_candle(candle, view)
+    }
+
+    fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError> {
+        self.0.on_fill(fill)
+    }
+}
+
+/// The plugin deciding quiet stretches in one call, as a backtest calls it;
+/// counting the calls.
+struct Stretches(PluginInstance, usize);
+
+impl Decider for Stretches {
+    fn on_candle(
+        &mut self,
+        candle: &contract::Candle,
+        view: &contract::PluginView,
+    ) -> Result<Vec<contract::Action>, PluginError> {
+        self.1 += 1;
+        self.0.on_candle(candle, view)
+    }
+
+    fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError> {
+        self.0.on_fill(fill)
+    }
+
+    fn on_candles(
+        &mut self,
+        stretch: &contract::Stretch,
+    ) -> Result<(usize, Vec<contract::Action>), contract::StretchFailure> {
+        self.1 += 1;
+        self.0.on_candles(stretch)
+    }
+
+    fn decides_stretches(&self) -> bool {
+        self.0.decides_stretches()
+    }
+}
+
+#[test]
+fn deciding_quiet_stretches_in_one_call_changes_nothing_but_the_number_of_calls() {
+    let rules_params = json!({
+        "entry": { "crosses_above": { "left": { "ema": 9 }, "right": { "ema": 21 } } },
+        "exit": { "crosses_below": { "left": { "ema": 9 }, "right": { "ema": 21 } } },
+        "size_pct": 50, "stop_loss_pct": 0.5, "take_profit_pct": 1
+    });
+    let cases = [
+        (
+            "ema-cross",
+            json!({ "fast": 5, "slow": 20 }),
+            "fees: { taker_bps: 7.5 }\n",
+        ),
+        (
+            "ema-cross",
+            json!({ "fast": 3, "slow": 10 }),
+            "risk:\n  max_drawdown: { limit_pct: 3, action: kill }\n",
+        ),
+        (
+            "ema-cross",
+            json!({ "fast": 3, "slow": 10 }),
+            "risk:\n  daily_loss: { limit_pct: 0.5, action: reduce }\n  max_consecutive_losses: { limit: 3, action: halt }\n  cooldown_after_loss: 30\n",
+        ),
+        ("rsi-reversion", json!({}), ""),
+        (
+            "breakout",
+            json!({}),
+            "execution: { fill_timing: signal_close }\n",
+        ),
+        ("rules", rules_params, ""),
+    ];
+    let data = candles(30_000, 21);
+    for (name, params, extra) in cases {
+        let plugin = load(name);
+        let config = config(name, params.clone(), extra);
+        let summary = || backtest::PluginSummary {
+            name: name.into(),
+            version: plugin.info().version.to_string(),
+            content_hash: plugin.info().content_hash.clone(),
+        };
+        let instance = || plugin.start_bot(&config).unwrap().0;
+        let options = BacktestOptions::default();
+        let mut single = OneAtATime(instance(), 0);
+        let one_at_a_time =
+            backtest::run_with(&config, &mut single, summary(), &data, &options).unwrap();
+        let mut stretches = Stretches(instance(), 0);
+        assert!(stretches.decides_stretches(), "{name} exports on-candles");
+        let stretched =
+            backtest::run_with(&config, &mut stretches, summary(), &data, &options).unwrap();
+        assert_eq!(
+            serde_json::to_value(&one_at_a_time).unwrap(),
+            serde_json::to_value(&stretched).unwrap(),
+            "{name} {params} {extra}"
+        );
+        eprintln!(
+            "{name} {extra}: {} calls, {} in stretches",
+            single.1, stretches.1
+        );
+        assert!(
+            stretches.1 * 2 < single.1,
+            "{name}: {} calls in stretches, {} one at a time",
+            stretches.1,
+            single.1
+        );
+        assert!(stretched.metrics.trades > 0, "{name} traded");
+    }
 }

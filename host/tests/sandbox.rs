@@ -231,3 +231,79 @@ fn many_hostile_calls_leave_the_host_usable() {
         runtime_still_works();
     }
 }
+
+/// Start a fixture with default params and hand it a stretch of eight
+/// candles in one call.
+fn first_stretch_error(fixture: &str, limits: PluginLimits) -> PluginError {
+    let plugin = RUNTIME
+        .load_file(&fixture_path(fixture))
+        .expect("fixture loads");
+    let (mut instance, _) = plugin
+        .start(&json!({}), &support::btc_1m(), limits, "hostile")
+        .expect("fixture inits");
+    assert!(instance.decides_stretches(), "{fixture} exports on-stretch");
+    let stretch = contract::Stretch {
+        bot: PluginView::flat(1000.0).bot,
+        candles: closes(&[100.0; 8])
+            .into_iter()
+            .map(|candle| (candle, 1000.0))
+            .collect(),
+    };
+    let failure = instance
+        .on_candles(&stretch)
+        .expect_err("the call must fail");
+    assert_eq!(failure.candle, 1, "it failed at the first candle");
+    let again = instance.on_candles(&stretch).unwrap_err();
+    assert_eq!(
+        again.error,
+        PluginError::Poisoned(Box::new(failure.error.clone()))
+    );
+    failure.error
+}
+
+#[test]
+fn in_a_stretch_the_limits_are_those_of_as_many_calls_and_still_stop_it() {
+    let limits = PluginLimits {
+        fuel_per_call: 5_000_000,
+        ..PluginLimits::default()
+    };
+    assert_eq!(
+        first_stretch_error("looper", limits),
+        PluginError::FuelExhausted {
+            call: "on-stretch",
+            budget: 8 * 5_000_000
+        }
+    );
+    let limits = PluginLimits {
+        memory_bytes: 16 * 1024 * 1024,
+        ..PluginLimits::default()
+    };
+    assert!(matches!(
+        first_stretch_error("memory-grower", limits),
+        PluginError::MemoryExceeded {
+            call: "on-stretch",
+            ..
+        }
+    ));
+    match first_stretch_error("panicker", PluginLimits::default()) {
+        PluginError::Panicked { call, message } => {
+            assert_eq!(call, "on-stretch");
+            // The first candle of the stretch was the one it panicked on.
+            assert!(message.contains("corrupted at ts 0"), "{message}");
+        }
+        other => panic!("expected a panic, got {other}"),
+    }
+    runtime_still_works();
+}
+
+#[test]
+fn a_stretch_answered_without_taking_a_candle_is_a_contract_violation() {
+    match first_stretch_error("stretch-skipper", PluginLimits::default()) {
+        PluginError::Contract { call, reason } => {
+            assert_eq!(call, "on-stretch");
+            assert!(reason.contains("without taking a candle"), "{reason}");
+        }
+        other => panic!("expected a contract violation, got {other}"),
+    }
+    runtime_still_works();
+}

@@ -23,7 +23,7 @@ mod view;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "strategy",
+        world: "batched-strategy",
         pub_export_macro: true,
         export_macro_name: "__export_strategy_world",
         default_bindings_module: "stratbox_sdk::bindings",
@@ -103,6 +103,9 @@ macro_rules! export_strategy {
                     bot: $crate::runtime::wire::BotView,
                 ) -> Vec<$crate::Action> {
                     $crate::runtime::on_candle::<$strategy>(&candle, &bot)
+                }
+                fn on_stretch(bot: $crate::runtime::wire::BotView) -> Vec<$crate::Action> {
+                    $crate::runtime::on_stretch::<$strategy>(bot)
                 }
                 fn on_fill(fill: $crate::Fill) {
                     $crate::runtime::on_fill::<$strategy>(&fill)

@@ -89,6 +89,33 @@ fn with_strategy<S: Strategy, R>(f: impl FnOnce(&mut S) -> R) -> R {
 }
 
 pub fn on_candle<S: Strategy>(candle: &wire::Candle, bot: &wire::BotView) -> Vec<Action> {
+    with_strategy::<S, _>(|strategy| decide(strategy, candle, bot))
+}
+
+/// `on-stretch`: [`on_candle`] on each candle `host.next-candle` hands
+/// out (with `bot` at that candle's equity), up to the first that yields an
+/// action; that candle's actions.
+pub fn on_stretch<S: Strategy>(mut bot: wire::BotView) -> Vec<Action> {
+    with_strategy::<S, _>(|strategy| {
+        while let Some((candle, equity)) = crate::bindings::stratbox::strategy::host::next_candle()
+        {
+            bot.equity = equity;
+            let actions = decide(strategy, &candle, &bot);
+            if !actions.is_empty() {
+                return actions;
+            }
+        }
+        Vec::new()
+    })
+}
+
+/// One decision: the wire candle written into its market's candle (the
+/// names are not copied per call), then the strategy's `on_candle`.
+fn decide<S: Strategy>(
+    strategy: &mut S,
+    candle: &wire::Candle,
+    bot: &wire::BotView,
+) -> Vec<Action> {
     let bot = BotView::from_wire(bot);
     MARKETS.with(|cell| {
         let mut markets = cell.borrow_mut();
@@ -108,7 +135,7 @@ pub fn on_candle<S: Strategy>(candle: &wire::Candle, bot: &wire::BotView) -> Vec
         current.low = candle.low;
         current.close = candle.close;
         current.volume = candle.volume;
-        with_strategy::<S, _>(|strategy| strategy.on_candle(current, &bot))
+        strategy.on_candle(current, &bot)
     })
 }
 

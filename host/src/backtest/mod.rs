@@ -11,8 +11,8 @@ use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
 use crate::domain::{CandleSeries, Fill, Order, OrderOrigin, Timeframe};
 use crate::engine::metrics::{self, EquityPoint, Metrics};
 use crate::engine::{
-    BotEngine, Decider, EngineError, EngineEvent, PortfolioView, Rejection, RuleStatus,
-    StateChange, Trade, Violation,
+    BotEngine, CandleClose, Decider, EngineError, EngineEvent, PortfolioView, Rejection,
+    RuleStatus, StateChange, Trade, Violation,
 };
 use crate::plugin::{InitError, Plugin};
 
@@ -302,34 +302,42 @@ pub fn run_with<D: Decider, S: CandleSeries + ?Sized>(
         progress.total.store(count as u64, Ordering::Relaxed);
     }
     let mut block = Vec::with_capacity(BLOCK.min(count));
-    for index in 0..count {
+    let mut record = |close: CandleClose| {
+        exposed += usize::from(close.in_position);
+        curve.push(EquityPoint {
+            ts: close.ts,
+            equity: close.equity,
+        });
+    };
+    let mut index = 0;
+    let mut next_report = 0;
+    while index < count {
         if index % BLOCK == 0 {
             let from = start + index;
             candles.copy_into(from..(from + BLOCK).min(end), &mut block);
         }
-        let candle = block[index % BLOCK];
-        if index % PROGRESS_EVERY == 0
-            && let Some(progress) = &options.progress
-        {
-            if progress.is_cancelled() {
-                return Err(BacktestError::Cancelled);
+        if index >= next_report {
+            next_report = index + PROGRESS_EVERY;
+            if let Some(progress) = &options.progress {
+                if progress.is_cancelled() {
+                    return Err(BacktestError::Cancelled);
+                }
+                progress.report(index as u64);
             }
-            progress.report(index as u64);
         }
-        engine
-            .on_candle(&candle)
-            .map_err(|error| engine_error(candle.ts, error))?;
+        // Up to the block's end and the next report.
+        let offset = index % BLOCK;
+        let upto = block.len().min(offset + (next_report - index));
+        let taken = engine
+            .on_candles(&block[offset..upto], &mut record)
+            .map_err(|failed| BacktestError::Engine {
+                ts: block[offset + failed.candle - 1].ts,
+                error: failed.error,
+            })?;
         for event in engine.drain_events() {
             journal.record(event);
         }
-        let portfolio = engine.portfolio();
-        if !portfolio.position().is_zero() {
-            exposed += 1;
-        }
-        curve.push(EquityPoint {
-            ts: engine.now(),
-            equity: portfolio.equity(),
-        });
+        index += taken;
     }
     if options.end_of_run == EndOfRun::CloseAtMarket {
         let last = candles.open_time(end - 1);

@@ -20,6 +20,9 @@ use super::risk::{
 use super::routing::{ExchangeReport, OrderCheck, Routing, VenueRequest};
 use super::venue::{PaperVenue, VenueEvent};
 
+mod stretch;
+pub use stretch::{CandleClose, StretchError};
+
 /// Largest quantity or price an intent may carry (10^12): products of such
 /// values stay far inside a decimal's range.
 pub const MAX_INTENT_VALUE: f64 = 1e12;
@@ -164,9 +167,63 @@ pub trait Decider {
         view: &contract::PluginView,
     ) -> Result<Vec<Action>, PluginError>;
     fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError>;
+
+    /// Decide on a stretch of candles, each with the bot as of its close,
+    /// up to the first candle that yields an action: how many candles were
+    /// decided and that candle's actions (see [`BotEngine::on_candles`]).
+    /// By default one `on_candle` call per candle.
+    fn on_candles(
+        &mut self,
+        stretch: &contract::Stretch,
+    ) -> Result<(usize, Vec<Action>), contract::StretchFailure> {
+        stretch.decide_one_at_a_time(|candle, view| self.on_candle(candle, view))
+    }
+
+    /// Whether [`Decider::on_candles`] is cheaper than a call per candle
+    /// (a call into the sandbox costs more than a candle's decision).
+    fn decides_stretches(&self) -> bool {
+        false
+    }
+}
+
+/// A decider lent to an engine (a test counting its calls, say).
+impl<D: Decider + ?Sized> Decider for &mut D {
+    fn on_candle(
+        &mut self,
+        candle: &contract::Candle,
+        view: &contract::PluginView,
+    ) -> Result<Vec<Action>, PluginError> {
+        (**self).on_candle(candle, view)
+    }
+
+    fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError> {
+        (**self).on_fill(fill)
+    }
+
+    fn on_candles(
+        &mut self,
+        stretch: &contract::Stretch,
+    ) -> Result<(usize, Vec<Action>), contract::StretchFailure> {
+        (**self).on_candles(stretch)
+    }
+
+    fn decides_stretches(&self) -> bool {
+        (**self).decides_stretches()
+    }
 }
 
 impl Decider for PluginInstance {
+    fn on_candles(
+        &mut self,
+        stretch: &contract::Stretch,
+    ) -> Result<(usize, Vec<Action>), contract::StretchFailure> {
+        PluginInstance::on_candles(self, stretch)
+    }
+
+    fn decides_stretches(&self) -> bool {
+        PluginInstance::decides_stretches(self)
+    }
+
     fn on_candle(
         &mut self,
         candle: &contract::Candle,
@@ -229,6 +286,8 @@ pub struct BotEngine<D = PluginInstance> {
     /// Scratch buffer for risk events, drained into `events` after each
     /// call into the risk engine.
     risk_events: Vec<RiskEvent>,
+    /// Candles decided in one call, when nothing can happen between them.
+    stretch: stretch::Stretches,
 }
 
 use crate::domain::decimal::to_f64;
@@ -271,6 +330,7 @@ impl<D: Decider> BotEngine<D> {
             avg_price_view: None,
             venue_events: Vec::new(),
             risk_events: Vec::new(),
+            stretch: stretch::Stretches::default(),
         })
     }
 
@@ -477,13 +537,7 @@ impl<D: Decider> BotEngine<D> {
         self.venue_events = venue_events;
         result?;
 
-        self.now = candle.ts + self.timeframe_ms;
-        self.last_close = Some(candle.close);
-        self.portfolio.mark(candle.close);
-        let equity = self.portfolio.equity();
-        if let RiskOutcome::Kill(reason) =
-            self.risk.on_equity(self.now, equity, &mut self.risk_events)
-        {
+        if let (_, RiskOutcome::Kill(reason)) = self.close_candle(candle) {
             self.kill(&reason);
         }
         self.record_risk();
@@ -492,17 +546,35 @@ impl<D: Decider> BotEngine<D> {
             self.plugin_candle.set_prices(candle);
             let view = self.bot_view();
             let actions = self.plugin.on_candle(&self.plugin_candle, &view)?;
-            if !actions.is_empty() {
-                self.events.push(EngineEvent::Signal {
-                    ts: self.now,
-                    actions: signal_json(&actions),
-                });
-            }
-            for action in actions {
-                self.act(action)?;
-            }
+            self.apply(actions)?;
         }
         self.risk.on_candle_closed();
+        Ok(())
+    }
+
+    /// A candle's close: engine time, the position marked at the close,
+    /// the risk rules on the new equity (their events in `risk_events`).
+    /// The new equity, and what the rules ask for.
+    fn close_candle(&mut self, candle: &Candle) -> (Decimal, RiskOutcome) {
+        self.now = candle.ts + self.timeframe_ms;
+        self.last_close = Some(candle.close);
+        self.portfolio.mark(candle.close);
+        let equity = self.portfolio.equity();
+        let outcome = self.risk.on_equity(self.now, equity, &mut self.risk_events);
+        (equity, outcome)
+    }
+
+    /// Carry out the strategy's decisions on the current candle.
+    fn apply(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
+        if !actions.is_empty() {
+            self.events.push(EngineEvent::Signal {
+                ts: self.now,
+                actions: signal_json(&actions),
+            });
+        }
+        for action in actions {
+            self.act(action)?;
+        }
         Ok(())
     }
 

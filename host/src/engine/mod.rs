@@ -17,8 +17,8 @@ mod routing_tests;
 mod venue;
 
 pub use bot::{
-    BotEngine, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE, Placement,
-    Rejection, STOP_PRICE_CHECK, max_order_value,
+    BotEngine, CandleClose, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE,
+    Placement, Rejection, STOP_PRICE_CHECK, StretchError, max_order_value,
 };
 pub use portfolio::{Portfolio, PortfolioView, Trade};
 pub use risk::{

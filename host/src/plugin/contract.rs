@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::domain::decimal::to_f64;
+use crate::plugin::PluginError;
 
 wasmtime::component::bindgen!({
     path: "../sdk/wit",
@@ -156,4 +157,69 @@ impl PluginView {
         bot.open_order_count = u32::try_from(open_orders.len()).unwrap_or(u32::MAX);
         Self { bot, open_orders }
     }
+}
+
+/// A stretch of candles to decide on in one call: the bot as of the
+/// stretch (within it only the equity changes) and each candle with the
+/// bot's equity at its close. A stretch is only made of candles between
+/// which nothing can happen: no order is open, nothing fills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stretch {
+    pub bot: BotView,
+    pub candles: Vec<(Candle, f64)>,
+}
+
+impl Default for Stretch {
+    fn default() -> Self {
+        Self {
+            bot: PluginView::flat(0.0).bot,
+            candles: Vec::new(),
+        }
+    }
+}
+
+impl Stretch {
+    /// How many candles it holds.
+    pub fn len(&self) -> usize {
+        self.candles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.candles.is_empty()
+    }
+
+    /// How a strategy without `on-stretch` decides on it: `decide` (its
+    /// `on-candle`) on each candle in turn, up to the first that yields an
+    /// action. How many candles were decided, and that candle's actions.
+    pub fn decide_one_at_a_time(
+        &self,
+        mut decide: impl FnMut(&Candle, &PluginView) -> Result<Vec<Action>, PluginError>,
+    ) -> Result<(usize, Vec<Action>), StretchFailure> {
+        for (index, (candle, equity)) in self.candles.iter().enumerate() {
+            let bot = BotView {
+                equity: *equity,
+                ..self.bot
+            };
+            let actions = decide(candle, &PluginView::new(bot, Vec::new())).map_err(|error| {
+                StretchFailure {
+                    candle: index + 1,
+                    error,
+                }
+            })?;
+            if !actions.is_empty() {
+                return Ok((index + 1, actions));
+            }
+        }
+        Ok((self.candles.len(), Vec::new()))
+    }
+}
+
+/// A stretch's decision that failed, and at which of its candles (counted
+/// from 1: the last one the strategy had taken).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{error}")]
+pub struct StretchFailure {
+    pub candle: usize,
+    #[source]
+    pub error: PluginError,
 }

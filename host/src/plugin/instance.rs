@@ -14,10 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wasmtime::component::TypedFunc;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::contract::{
-    Action, Candle, Description, Fill, Market, OpenOrder, PluginView, Strategy, StrategyPre,
+    Action, BotView, Candle, Description, Fill, Market, OpenOrder, PluginView, Strategy,
+    StrategyPre, Stretch, StretchFailure,
 };
 use super::error::{InitError, ParamIssue, PluginError};
 use super::limits::{Limiter, PluginLimits};
@@ -51,6 +53,11 @@ impl Interrupt {
     }
 }
 
+/// The `on-stretch` export of a plugin built for the `batched-strategy`
+/// world: it takes the stretch's candles from `host.next-candle` and
+/// returns the actions of the last one it took.
+type OnStretch = TypedFunc<(BotView,), (Vec<Action>,)>;
+
 /// What the host keeps per instance, reachable from host functions.
 pub(crate) struct InstanceState {
     pub(crate) limiter: Limiter,
@@ -58,6 +65,11 @@ pub(crate) struct InstanceState {
     /// The bot's open strategy orders during an `on-candle` call; empty
     /// otherwise.
     open_orders: Vec<OpenOrder>,
+    /// The candles of the current `on-stretch` call, each with the bot's
+    /// equity at its close; empty otherwise.
+    stretch: Vec<(Candle, f64)>,
+    /// How many of them the plugin has taken.
+    taken: usize,
     /// Epoch ticks the current call may still run.
     ticks_left: u64,
     interrupt: Interrupt,
@@ -86,6 +98,12 @@ impl super::contract::stratbox::strategy::host::Host for InstanceState {
         self.open_orders.clone()
     }
 
+    fn next_candle(&mut self) -> Option<(Candle, f64)> {
+        let next = self.stretch.get(self.taken).copied()?;
+        self.taken += 1;
+        Some(next)
+    }
+
     fn log(&mut self, level: super::contract::LogLevel, message: String) {
         self.log.write(level, message);
     }
@@ -97,6 +115,8 @@ impl super::contract::stratbox::strategy::types::Host for InstanceState {}
 pub struct PluginInstance {
     store: Store<InstanceState>,
     bindings: Strategy,
+    /// `on-stretch`, when the plugin exports it.
+    on_stretch: Option<OnStretch>,
     limits: PluginLimits,
     /// Epoch ticks per call: the wall-clock limit in units of the tick.
     deadline_ticks: u64,
@@ -123,6 +143,8 @@ impl PluginInstance {
             limiter: Limiter::new(limits),
             log: PluginLog::new(plugin, bot),
             open_orders: Vec::new(),
+            stretch: Vec::new(),
+            taken: 0,
             ticks_left: deadline_ticks,
             interrupt: Interrupt::default(),
             interrupted: false,
@@ -134,8 +156,15 @@ impl PluginInstance {
             .map_err(|err| PluginError::Instantiate(err.to_string()))?;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut context| Ok(context.data_mut().on_epoch_tick()));
-        let bindings = match pre.instantiate(&mut store) {
-            Ok(bindings) => bindings,
+        let instantiated = pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .and_then(|instance| {
+                let bindings = Strategy::new(&mut store, &instance)?;
+                Ok((instance, bindings))
+            });
+        let (instance, bindings) = match instantiated {
+            Ok(instantiated) => instantiated,
             Err(err) => {
                 if let Some((_, desired)) = store.data().limiter.memory_denied {
                     return Err(PluginError::MemoryExceeded {
@@ -147,9 +176,18 @@ impl PluginInstance {
                 return Err(PluginError::Instantiate(format!("{err:#}")));
             }
         };
+        let on_stretch = match instance.get_func(&mut store, "on-stretch") {
+            None => None,
+            Some(func) => Some(func.typed(&store).map_err(|err| {
+                PluginError::Instantiate(format!(
+                    "its export `on-stretch` does not match the contract: {err:#}"
+                ))
+            })?),
+        };
         Ok(Self {
             store,
             bindings,
+            on_stretch,
             limits,
             deadline_ticks,
             poisoned: None,
@@ -177,6 +215,7 @@ impl PluginInstance {
         &mut self,
         call: &'static str,
         fuel: u64,
+        ticks: u64,
         body: impl FnOnce(&Strategy, &mut Store<InstanceState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         if let Some(cause) = &self.poisoned {
@@ -187,7 +226,7 @@ impl PluginInstance {
         let state = self.store.data_mut();
         state.log.panic_message = None;
         state.limiter.memory_denied = None;
-        state.ticks_left = self.deadline_ticks;
+        state.ticks_left = ticks;
         state.interrupted = false;
         if state.interrupt.is_requested() {
             let error = PluginError::Interrupted { call };
@@ -243,7 +282,7 @@ impl PluginInstance {
 
     pub fn describe(&mut self) -> Result<Description, PluginError> {
         let fuel = self.limits.setup_fuel();
-        self.call("describe", fuel, |bindings, store| {
+        self.call("describe", fuel, self.deadline_ticks, |bindings, store| {
             bindings.call_describe(store)
         })
     }
@@ -255,7 +294,7 @@ impl PluginInstance {
         let text = params.to_string();
         let fuel = self.limits.setup_fuel();
         let markets = std::slice::from_ref(market);
-        let answer = self.call("init", fuel, |bindings, store| {
+        let answer = self.call("init", fuel, self.deadline_ticks, |bindings, store| {
             bindings.call_init(store, &text, markets)
         })?;
         answer.map_err(|errors| {
@@ -287,7 +326,7 @@ impl PluginInstance {
             .data_mut()
             .open_orders
             .clone_from(&view.open_orders);
-        let actions = self.call("on-candle", fuel, |bindings, store| {
+        let actions = self.call("on-candle", fuel, self.deadline_ticks, |bindings, store| {
             bindings.call_on_candle(store, *candle, view.bot)
         });
         self.store.data_mut().open_orders.clear();
@@ -295,12 +334,75 @@ impl PluginInstance {
             (observer.0)(started.elapsed());
         }
         let actions = actions?;
+        self.check_action_count("on-candle", actions)
+    }
+
+    /// Whether the plugin decides on stretches of candles in one call
+    /// ([`Self::on_candles`]).
+    pub fn decides_stretches(&self) -> bool {
+        self.on_stretch.is_some()
+    }
+
+    /// Decide on a stretch of candles (each with the bot as of its close)
+    /// in one call, up to the first candle that yields an action: how many
+    /// candles were decided and that candle's actions. The plugin takes the
+    /// candles one by one (`host.next-candle`), so it decides on each
+    /// before it sees the next. The limits are those of as many `on-candle`
+    /// calls. A plugin without `on-stretch` is called one candle at a time.
+    pub fn on_candles(
+        &mut self,
+        stretch: &Stretch,
+    ) -> Result<(usize, Vec<Action>), StretchFailure> {
+        let Some(on_stretch) = self.on_stretch else {
+            return stretch.decide_one_at_a_time(|candle, view| self.on_candle(candle, view));
+        };
+        let calls = stretch.len().max(1) as u64;
+        let fuel = self.limits.fuel_per_call.saturating_mul(calls);
+        let ticks = self.deadline_ticks.saturating_mul(calls);
+        let started = self.call_observer.as_ref().map(|_| Instant::now());
+        let state = self.store.data_mut();
+        state.stretch.clear();
+        state.stretch.extend_from_slice(&stretch.candles);
+        state.taken = 0;
+        let answer = self.call("on-stretch", fuel, ticks, |_, store| {
+            on_stretch
+                .call(store, (stretch.bot,))
+                .map(|(actions,)| actions)
+        });
+        let state = self.store.data_mut();
+        let taken = std::mem::take(&mut state.taken);
+        state.stretch.clear();
+        if let (Some(observer), Some(started)) = (&self.call_observer, started) {
+            (observer.0)(started.elapsed());
+        }
+        // A failure is at the last candle taken (the first if none was).
+        let failed = |error| StretchFailure {
+            candle: taken.max(1),
+            error,
+        };
+        let actions = answer.map_err(failed)?;
+        if taken == 0 && !stretch.is_empty() {
+            let reason = "returned without taking a candle of its stretch".to_string();
+            return Err(failed(self.violation("on-stretch", reason)));
+        }
+        let actions = self
+            .check_action_count("on-stretch", actions)
+            .map_err(failed)?;
+        Ok((taken, actions))
+    }
+
+    /// At most [`MAX_ACTIONS_PER_CALL`] actions a candle.
+    fn check_action_count(
+        &mut self,
+        call: &'static str,
+        actions: Vec<Action>,
+    ) -> Result<Vec<Action>, PluginError> {
         if actions.len() > MAX_ACTIONS_PER_CALL {
             let reason = format!(
                 "returned {} actions, more than the {MAX_ACTIONS_PER_CALL} allowed per candle",
                 actions.len()
             );
-            return Err(self.violation("on-candle", reason));
+            return Err(self.violation(call, reason));
         }
         Ok(actions)
     }
@@ -309,7 +411,7 @@ impl PluginInstance {
     pub fn on_fill(&mut self, fill: &Fill) -> Result<(), PluginError> {
         let fuel = self.limits.fuel_per_call;
         let started = self.call_observer.as_ref().map(|_| Instant::now());
-        let outcome = self.call("on-fill", fuel, |bindings, store| {
+        let outcome = self.call("on-fill", fuel, self.deadline_ticks, |bindings, store| {
             bindings.call_on_fill(store, fill)
         });
         if let (Some(observer), Some(started)) = (&self.call_observer, started) {

@@ -33,7 +33,7 @@ enum Replaced {
     /// The whole engine (a new capital restarts the books).
     Engine(super::Engine),
     /// The strategy instance.
-    Decider(PluginInstance),
+    Decider(Box<PluginInstance>),
     /// Nothing: only the terms changed.
     Nothing,
 }
@@ -243,7 +243,9 @@ impl BotRunner {
                         .expect("engine at home"),
                 )
             }
-            Some(instance) => Replaced::Decider(self.engine_mut().replace_decider(instance)),
+            Some(instance) => {
+                Replaced::Decider(Box::new(self.engine_mut().replace_decider(instance)))
+            }
             None => Replaced::Nothing,
         };
         self.engine_mut().apply_terms(&config);
@@ -275,7 +277,7 @@ impl BotRunner {
                 match replaced {
                     Replaced::Engine(engine) => self.engine = Some(engine),
                     Replaced::Decider(old) => {
-                        self.engine_mut().replace_decider(old);
+                        self.engine_mut().replace_decider(*old);
                     }
                     Replaced::Nothing => {}
                 }
