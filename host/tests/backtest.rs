@@ -292,53 +292,48 @@ fn a_checkpoint_restores_the_books_and_the_run_continues_identically() {
     assert!(a.fees_paid() > Decimal::ZERO, "it traded");
 }
 
-/// The plugin called one candle at a time, however it could be called;
-/// counting the calls.
-struct OneAtATime(PluginInstance, usize);
+/// The plugin, its calls counted; deciding stretches in one call (as a
+/// backtest calls it) or one candle at a time.
+struct Counted {
+    instance: PluginInstance,
+    stretches: bool,
+    calls: usize,
+}
 
-impl Decider for OneAtATime {
-    fn on_candle(
-        &mut self,
-        candle: &contract::Candle,
-        view: &contract::PluginView,
-    ) -> Result<Vec<contract::Action>, PluginError> {
-        self.1 += 1;
-        self.0.on_candle(candle, view)
-    }
-
-    fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError> {
-        self.0.on_fill(fill)
+impl Counted {
+    fn new(instance: PluginInstance, stretches: bool) -> Self {
+        Self {
+            instance,
+            stretches,
+            calls: 0,
+        }
     }
 }
 
-/// The plugin deciding quiet stretches in one call, as a backtest calls it;
-/// counting the calls.
-struct Stretches(PluginInstance, usize);
-
-impl Decider for Stretches {
+impl Decider for Counted {
     fn on_candle(
         &mut self,
         candle: &contract::Candle,
         view: &contract::PluginView,
     ) -> Result<Vec<contract::Action>, PluginError> {
-        self.1 += 1;
-        self.0.on_candle(candle, view)
+        self.calls += 1;
+        self.instance.on_candle(candle, view)
     }
 
     fn on_fill(&mut self, fill: &contract::Fill) -> Result<(), PluginError> {
-        self.0.on_fill(fill)
+        self.instance.on_fill(fill)
     }
 
     fn on_candles(
         &mut self,
         stretch: &contract::Stretch,
     ) -> Result<(usize, Vec<contract::Action>), contract::StretchFailure> {
-        self.1 += 1;
-        self.0.on_candles(stretch)
+        self.calls += 1;
+        self.instance.on_candles(stretch)
     }
 
     fn decides_stretches(&self) -> bool {
-        self.0.decides_stretches()
+        self.stretches && self.instance.decides_stretches()
     }
 }
 
@@ -384,10 +379,10 @@ fn deciding_quiet_stretches_in_one_call_changes_nothing_but_the_number_of_calls(
         };
         let instance = || plugin.start_bot(&config).unwrap().0;
         let options = BacktestOptions::default();
-        let mut single = OneAtATime(instance(), 0);
+        let mut single = Counted::new(instance(), false);
         let one_at_a_time =
             backtest::run_with(&config, &mut single, summary(), &data, &options).unwrap();
-        let mut stretches = Stretches(instance(), 0);
+        let mut stretches = Counted::new(instance(), true);
         assert!(stretches.decides_stretches(), "{name} exports on-candles");
         let stretched =
             backtest::run_with(&config, &mut stretches, summary(), &data, &options).unwrap();
@@ -398,13 +393,13 @@ fn deciding_quiet_stretches_in_one_call_changes_nothing_but_the_number_of_calls(
         );
         eprintln!(
             "{name} {extra}: {} calls, {} in stretches",
-            single.1, stretches.1
+            single.calls, stretches.calls
         );
         assert!(
-            stretches.1 * 2 < single.1,
+            stretches.calls * 2 < single.calls,
             "{name}: {} calls in stretches, {} one at a time",
-            stretches.1,
-            single.1
+            stretches.calls,
+            single.calls
         );
         assert!(stretched.metrics.trades > 0, "{name} traded");
     }

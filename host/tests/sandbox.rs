@@ -235,11 +235,15 @@ fn many_hostile_calls_leave_the_host_usable() {
 /// Start a fixture with default params and hand it a stretch of eight
 /// candles in one call.
 fn first_stretch_error(fixture: &str, limits: PluginLimits) -> PluginError {
+    stretch_error(fixture, json!({}), limits)
+}
+
+fn stretch_error(fixture: &str, params: serde_json::Value, limits: PluginLimits) -> PluginError {
     let plugin = RUNTIME
         .load_file(&fixture_path(fixture))
         .expect("fixture loads");
     let (mut instance, _) = plugin
-        .start(&json!({}), &support::btc_1m(), limits, "hostile")
+        .start(&params, &support::btc_1m(), limits, "hostile")
         .expect("fixture inits");
     assert!(instance.decides_stretches(), "{fixture} exports on-stretch");
     let stretch = contract::Stretch {
@@ -252,7 +256,9 @@ fn first_stretch_error(fixture: &str, limits: PluginLimits) -> PluginError {
     let failure = instance
         .on_candles(&stretch)
         .expect_err("the call must fail");
-    assert_eq!(failure.candle, 1, "it failed at the first candle");
+    // Each fails at the first candle but the peeker, which took them all.
+    let expected = if params.get("mode").is_some() { 8 } else { 1 };
+    assert_eq!(failure.candle, expected, "the candle it failed at");
     let again = instance.on_candles(&stretch).unwrap_err();
     assert_eq!(
         again.error,
@@ -262,7 +268,7 @@ fn first_stretch_error(fixture: &str, limits: PluginLimits) -> PluginError {
 }
 
 #[test]
-fn in_a_stretch_the_limits_are_those_of_as_many_calls_and_still_stop_it() {
+fn in_a_stretch_each_candle_gets_the_limits_of_a_call() {
     let limits = PluginLimits {
         fuel_per_call: 5_000_000,
         ..PluginLimits::default()
@@ -271,7 +277,7 @@ fn in_a_stretch_the_limits_are_those_of_as_many_calls_and_still_stop_it() {
         first_stretch_error("looper", limits),
         PluginError::FuelExhausted {
             call: "on-stretch",
-            budget: 8 * 5_000_000
+            budget: 5_000_000
         }
     );
     let limits = PluginLimits {
@@ -297,13 +303,53 @@ fn in_a_stretch_the_limits_are_those_of_as_many_calls_and_still_stop_it() {
 }
 
 #[test]
-fn a_stretch_answered_without_taking_a_candle_is_a_contract_violation() {
-    match first_stretch_error("stretch-skipper", PluginLimits::default()) {
-        PluginError::Contract { call, reason } => {
-            assert_eq!(call, "on-stretch");
-            assert!(reason.contains("without taking a candle"), "{reason}");
+fn a_stretch_answered_out_of_turn_is_a_contract_violation() {
+    let cases = [
+        (json!({}), "without taking a candle"),
+        // Acting after learning the stretch is over would be look-ahead.
+        (json!({ "mode": "peek" }), "after asking for a candle past"),
+    ];
+    for (params, expected) in cases {
+        match stretch_error("stretch-skipper", params, PluginLimits::default()) {
+            PluginError::Contract { call, reason } => {
+                assert_eq!(call, "on-stretch");
+                assert!(reason.contains(expected), "{reason}");
+            }
+            other => panic!("expected a contract violation, got {other}"),
         }
-        other => panic!("expected a contract violation, got {other}"),
     }
     runtime_still_works();
+}
+
+#[test]
+fn a_failure_in_a_stretch_names_its_candle() {
+    // The panicker fails on the first candle with a price; hand it seven
+    // candles without one first.
+    let plugin = RUNTIME
+        .load_file(&fixture_path("panicker"))
+        .expect("fixture loads");
+    let (mut instance, _) = plugin
+        .start(
+            &json!({}),
+            &support::btc_1m(),
+            PluginLimits::default(),
+            "hostile",
+        )
+        .expect("fixture inits");
+    let mut prices = [0.0; 10];
+    prices[7] = 100.0;
+    let stretch = contract::Stretch {
+        bot: PluginView::flat(1000.0).bot,
+        candles: closes(&prices)
+            .into_iter()
+            .map(|candle| (candle, 1000.0))
+            .collect(),
+    };
+    let failure = instance.on_candles(&stretch).expect_err("it panics");
+    assert_eq!(failure.candle, 8);
+    assert!(
+        failure.error.to_string().contains("corrupted at ts 420000"),
+        "{}",
+        failure.error
+    );
 }

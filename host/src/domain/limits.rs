@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct PluginLimits {
     /// Fuel (roughly, WebAssembly instructions) per `on-candle` or `on-fill`
-    /// call. `describe` and `init` get ten times as much.
+    /// call, and per candle of an `on-stretch` call. `describe` and `init`
+    /// get ten times as much.
     #[schemars(range(min = 10_000, max = 10_000_000_000u64))]
     pub fuel_per_call: u64,
     /// Wall-clock backstop per call, in milliseconds.

@@ -526,6 +526,10 @@ impl<D: Decider> BotEngine<D> {
 
     /// One closed candle: fills of pending orders, mark-to-market, risk rules,
     /// then the strategy's decision (unless the kill-switch is engaged).
+    /// A simulation takes quiet candles through `on_candles` instead
+    /// (`bot/stretch.rs`), which must stay equal to this for them: a step
+    /// added here needs its place there (a test compares the two over
+    /// every example strategy).
     pub fn on_candle(&mut self, candle: &Candle) -> Result<(), EngineError> {
         // Orders waiting for this candle (an exchange fills its own).
         let mut venue_events = std::mem::take(&mut self.venue_events);

@@ -19,11 +19,11 @@ wasmtime::component::bindgen!({
 // and ParamError into this module.
 pub use stratbox::strategy::types::{LogLevel, OpenOrder, OrderIntent, OrderKind, Side};
 
+/// The contract's host interface, as a component imports it.
+pub const HOST_INTERFACE: &str = "stratbox:strategy/host@0.2.0";
+
 /// The interfaces a plugin may import: the contract's own, nothing else.
-pub const ALLOWED_IMPORTS: &[&str] = &[
-    "stratbox:strategy/types@0.2.0",
-    "stratbox:strategy/host@0.2.0",
-];
+pub const ALLOWED_IMPORTS: &[&str] = &["stratbox:strategy/types@0.2.0", HOST_INTERFACE];
 
 // The contract's sides and kinds are the domain's, spelled by the WIT
 // bindings: one conversion each way, and the domain's names.

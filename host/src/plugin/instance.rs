@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmtime::component::TypedFunc;
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::component::{Linker, TypedFunc};
+use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
 use super::contract::{
     Action, BotView, Candle, Description, Fill, Market, OpenOrder, PluginView, Strategy,
@@ -25,7 +25,7 @@ use super::error::{InitError, ParamIssue, PluginError};
 use super::limits::{Limiter, PluginLimits};
 use super::log::PluginLog;
 
-/// Most actions one `on-candle` call may return.
+/// Most actions one `on-candle` (or `on-stretch`) call may return.
 pub const MAX_ACTIONS_PER_CALL: usize = 1_000;
 /// Most parameter errors kept from one `init` call.
 const MAX_PARAM_ERRORS: usize = 100;
@@ -58,6 +58,30 @@ impl Interrupt {
 /// returns the actions of the last one it took.
 type OnStretch = TypedFunc<(BotView,), (Vec<Action>,)>;
 
+/// Offer `host.next-candle` in `linker` as the limits need it: each candle
+/// taken gets a full call's budget (fuel and wall clock), as if it were an
+/// `on-candle` call of its own. (The bindings' version sees only the
+/// instance's state, not the store the budget lives in.)
+pub(crate) fn link_next_candle(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker
+        .instance(super::contract::HOST_INTERFACE)?
+        .func_wrap(
+            "next-candle",
+            |mut store: StoreContextMut<'_, InstanceState>, (): ()| {
+                let next = store.data_mut().take_next_candle();
+                if next.is_some() {
+                    let (fuel, ticks) = store.data().candle_budget;
+                    store.set_fuel(fuel)?;
+                    store.data_mut().ticks_left = ticks;
+                }
+                Ok((next,))
+            },
+        )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 /// What the host keeps per instance, reachable from host functions.
 pub(crate) struct InstanceState {
     pub(crate) limiter: Limiter,
@@ -70,6 +94,12 @@ pub(crate) struct InstanceState {
     stretch: Vec<(Candle, f64)>,
     /// How many of them the plugin has taken.
     taken: usize,
+    /// Whether it asked for a candle after the last one: its actions would
+    /// then come after it learnt the stretch was over, which says
+    /// something of the candle after it.
+    exhausted: bool,
+    /// The budget each candle taken gets: a call's fuel and epoch ticks.
+    candle_budget: (u64, u64),
     /// Epoch ticks the current call may still run.
     ticks_left: u64,
     interrupt: Interrupt,
@@ -93,15 +123,27 @@ impl InstanceState {
     }
 }
 
+impl InstanceState {
+    /// The stretch's next candle, counted as taken; none after the last.
+    fn take_next_candle(&mut self) -> Option<(Candle, f64)> {
+        let Some(next) = self.stretch.get(self.taken).copied() else {
+            self.exhausted = !self.stretch.is_empty();
+            return None;
+        };
+        self.taken += 1;
+        Some(next)
+    }
+}
+
 impl super::contract::stratbox::strategy::host::Host for InstanceState {
     fn open_orders(&mut self) -> Vec<OpenOrder> {
         self.open_orders.clone()
     }
 
+    /// What the bindings require; the linker offers [`link_next_candle`]'s
+    /// version instead, which also renews the budget.
     fn next_candle(&mut self) -> Option<(Candle, f64)> {
-        let next = self.stretch.get(self.taken).copied()?;
-        self.taken += 1;
-        Some(next)
+        self.take_next_candle()
     }
 
     fn log(&mut self, level: super::contract::LogLevel, message: String) {
@@ -145,6 +187,8 @@ impl PluginInstance {
             open_orders: Vec::new(),
             stretch: Vec::new(),
             taken: 0,
+            exhausted: false,
+            candle_budget: (0, 0),
             ticks_left: deadline_ticks,
             interrupt: Interrupt::default(),
             interrupted: false,
@@ -347,8 +391,9 @@ impl PluginInstance {
     /// in one call, up to the first candle that yields an action: how many
     /// candles were decided and that candle's actions. The plugin takes the
     /// candles one by one (`host.next-candle`), so it decides on each
-    /// before it sees the next. The limits are those of as many `on-candle`
-    /// calls. A plugin without `on-stretch` is called one candle at a time.
+    /// before it sees the next, and may not act after it asked past the
+    /// last. Each candle taken gets the budget of an `on-candle` call. A
+    /// plugin without `on-stretch` is called one candle at a time.
     pub fn on_candles(
         &mut self,
         stretch: &Stretch,
@@ -356,14 +401,14 @@ impl PluginInstance {
         let Some(on_stretch) = self.on_stretch else {
             return stretch.decide_one_at_a_time(|candle, view| self.on_candle(candle, view));
         };
-        let calls = stretch.len().max(1) as u64;
-        let fuel = self.limits.fuel_per_call.saturating_mul(calls);
-        let ticks = self.deadline_ticks.saturating_mul(calls);
-        let started = self.call_observer.as_ref().map(|_| Instant::now());
+        let fuel = self.limits.fuel_per_call;
+        let ticks = self.deadline_ticks;
         let state = self.store.data_mut();
         state.stretch.clear();
         state.stretch.extend_from_slice(&stretch.candles);
         state.taken = 0;
+        state.exhausted = false;
+        state.candle_budget = (fuel, ticks);
         let answer = self.call("on-stretch", fuel, ticks, |_, store| {
             on_stretch
                 .call(store, (stretch.bot,))
@@ -371,10 +416,9 @@ impl PluginInstance {
         });
         let state = self.store.data_mut();
         let taken = std::mem::take(&mut state.taken);
+        let exhausted = std::mem::take(&mut state.exhausted);
         state.stretch.clear();
-        if let (Some(observer), Some(started)) = (&self.call_observer, started) {
-            (observer.0)(started.elapsed());
-        }
+        // (Not told to the call observer: it measures one candle's call.)
         // A failure is at the last candle taken (the first if none was).
         let failed = |error| StretchFailure {
             candle: taken.max(1),
@@ -383,6 +427,12 @@ impl PluginInstance {
         let actions = answer.map_err(failed)?;
         if taken == 0 && !stretch.is_empty() {
             let reason = "returned without taking a candle of its stretch".to_string();
+            return Err(failed(self.violation("on-stretch", reason)));
+        }
+        if exhausted && !actions.is_empty() {
+            let reason = "returned actions after asking for a candle past the stretch's last: \
+                          a decision must come before the next candle is asked for"
+                .to_string();
             return Err(failed(self.violation("on-stretch", reason)));
         }
         let actions = self

@@ -164,6 +164,7 @@ impl PluginRuntime {
         Strategy::add_to_linker::<InstanceState, HasSelf<InstanceState>>(&mut linker, |state| {
             state
         })?;
+        super::instance::link_next_candle(&mut linker)?;
 
         let cache = match &config.cache_dir {
             Some(dir) => Some(ArtifactCache::new(dir).map_err(|err| {

@@ -16,9 +16,9 @@
 //! that of one call per candle (a test compares them); only the number of
 //! calls differs.
 //!
-//! The length of a stretch adapts: it doubles while the strategy decides
-//! whole stretches without acting, and becomes the distance to its last
-//! action when it acts, so a strategy that acts often wastes few steps.
+//! The length of a stretch adapts: it doubles while the strategy takes
+//! whole stretches, and becomes the number of candles it took when it stops
+//! short (at an action), so a strategy that acts often wastes few steps.
 
 use rust_decimal::Decimal;
 
@@ -111,15 +111,15 @@ impl<D: Decider> BotEngine<D> {
             Err(failure) => {
                 self.rewind(start);
                 return Err(StretchError {
-                    candle: failure.candle,
+                    candle: failure.candle.clamp(1, stretch_len),
                     error: failure.error.into(),
                 });
             }
         };
         if decided < stretch_len || stepped_past {
             self.rewind(start);
-            let quiet_again = !self.step_quietly(&candles[..decided]);
-            debug_assert!(quiet_again, "stepping is deterministic");
+            // Stepping is deterministic: the same candles are quiet again.
+            self.step_quietly(&candles[..decided]);
         }
         let in_position = !self.portfolio.position().is_zero();
         for &(ts, equity) in &self.stretch.closes[..decided - 1] {
@@ -129,18 +129,18 @@ impl<D: Decider> BotEngine<D> {
                 in_position,
             });
         }
-        let acted = !actions.is_empty();
-        let applied = self.apply(actions);
-        self.risk.on_candle_closed();
-        applied.map_err(|error| StretchError {
+        self.apply(actions).map_err(|error| StretchError {
             candle: decided,
             error,
         })?;
+        self.risk.on_candle_closed();
         closed(self.candle_close());
-        self.stretch.length = if acted {
+        // Shorter after a stretch the strategy cut short (by acting, or by
+        // returning early); longer after one it took whole.
+        self.stretch.length = if decided < stretch_len {
             decided
         } else {
-            (length * 2).min(MAX_STRETCH)
+            (self.stretch.length * 2).min(MAX_STRETCH)
         };
         Ok(decided)
     }
