@@ -2090,7 +2090,8 @@ export interface components {
             /**
              * Format: uint64
              * @description Fuel (roughly, WebAssembly instructions) per `on-candle` or `on-fill`
-             *     call. `describe` and `init` get ten times as much.
+             *     call, and per candle of an `on-stretch` call. `describe` and `init`
+             *     get ten times as much.
              * @default 20000000
              */
             fuel_per_call?: number;
