@@ -223,3 +223,66 @@ pub struct StretchFailure {
     #[source]
     pub error: PluginError,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stretch(closes: &[f64]) -> Stretch {
+        let candles = closes
+            .iter()
+            .enumerate()
+            .map(|(i, &close)| {
+                let mut candle = Candle::of_bot_market();
+                (candle.ts, candle.close) = (i as i64 * 60_000, close);
+                (candle, 1_000.0 + close)
+            })
+            .collect();
+        Stretch {
+            bot: PluginView::flat(1_000.0).bot,
+            candles,
+        }
+    }
+
+    #[test]
+    fn one_at_a_time_stops_at_the_first_action_with_each_candles_equity() {
+        let stretch = stretch(&[1.0, 2.0, 3.0, 4.0]);
+        let mut seen = Vec::new();
+        let decided = stretch.decide_one_at_a_time(|candle, view| {
+            seen.push((candle.close, view.bot.equity, view.open_orders.len()));
+            Ok(if candle.close == 3.0 {
+                vec![Action::Cancel("x".into())]
+            } else {
+                Vec::new()
+            })
+        });
+        assert_eq!(decided, Ok((3, vec![Action::Cancel("x".into())])));
+        assert_eq!(
+            seen,
+            [(1.0, 1_001.0, 0), (2.0, 1_002.0, 0), (3.0, 1_003.0, 0)]
+        );
+        // No action at all: every candle decided.
+        assert_eq!(
+            stretch.decide_one_at_a_time(|_, _| Ok(Vec::new())),
+            Ok((4, Vec::new()))
+        );
+    }
+
+    #[test]
+    fn one_at_a_time_names_the_candle_that_failed() {
+        let failure = stretch(&[1.0, 2.0, 3.0])
+            .decide_one_at_a_time(|candle, _| {
+                if candle.close == 2.0 {
+                    Err(PluginError::Interrupted { call: "on-candle" })
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .unwrap_err();
+        assert_eq!(failure.candle, 2);
+        assert_eq!(
+            failure.error,
+            PluginError::Interrupted { call: "on-candle" }
+        );
+    }
+}
