@@ -149,6 +149,52 @@ fn one_line_error(run: &stratbox_tests::Run) -> String {
 }
 
 #[test]
+fn optimize_ranks_the_sets_over_the_chosen_range_and_says_how_many_candles_each_run_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let candles = dir.path().join("c.csv");
+    let run = stratbox(
+        &["data", "synth", "--count", "5000", "--out", s(&candles)],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let bot = repo().join("config/bots/ema-cross-btc.yaml");
+    // The synthetic candles start at 2024-01-01T00:00Z, one a minute: the
+    // first 3,000 end before 02:00 on the 3rd.
+    let run = on_bot(
+        "optimize",
+        &bot,
+        &candles,
+        &[
+            "--param",
+            "fast=3,5",
+            "--param",
+            "slow=20,30",
+            "--to",
+            "2024-01-03T02:00:00Z",
+            "--threads",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("rank"), "{}", run.stdout);
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.contains(r#""fast""#))
+            .count(),
+        4,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("4 runs of 3000 candles on 2 threads"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_short() {
     let dir = tempfile::tempdir().unwrap();
     let candles = dir.path().join("c.csv");

@@ -184,10 +184,14 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         bail!("every run failed, the first with: {error}");
     }
     print_ranking(&trials, args.top, &args.objective);
+    let (from, to) = (args.input.from, args.input.to);
+    let in_range = candles
+        .iter()
+        .filter(|c| from.is_none_or(|from| c.ts >= from) && to.is_none_or(|to| c.ts < to))
+        .count();
     eprintln!(
-        "{} runs of {} candles on {threads} threads in {:.1} s ({:.0} ms per run)",
+        "{} runs of {in_range} candles on {threads} threads in {:.1} s ({:.0} ms per run)",
         trials.len(),
-        candles.len(),
         took.as_secs_f64(),
         took.as_secs_f64() * 1e3 * threads as f64 / trials.len().max(1) as f64
     );
