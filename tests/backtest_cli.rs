@@ -148,15 +148,21 @@ fn one_line_error(run: &stratbox_tests::Run) -> String {
     line.to_string()
 }
 
+/// 5,000 synthetic 1m candles from 2024-01-01T00:00Z, as `c.csv` in `dir`.
+fn synthetic_candles(dir: &Path) -> std::path::PathBuf {
+    let candles = dir.join("c.csv");
+    let run = stratbox(
+        &["data", "synth", "--count", "5000", "--out", s(&candles)],
+        dir,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    candles
+}
+
 #[test]
 fn optimize_ranks_the_sets_over_the_chosen_range_and_says_how_many_candles_each_run_had() {
     let dir = tempfile::tempdir().unwrap();
-    let candles = dir.path().join("c.csv");
-    let run = stratbox(
-        &["data", "synth", "--count", "5000", "--out", s(&candles)],
-        dir.path(),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let candles = synthetic_candles(dir.path());
     let bot = repo().join("config/bots/ema-cross-btc.yaml");
     // The synthetic candles start at 2024-01-01T00:00Z, one a minute: the
     // first 3,000 end before 02:00 on the 3rd.
@@ -197,12 +203,7 @@ fn optimize_ranks_the_sets_over_the_chosen_range_and_says_how_many_candles_each_
 #[test]
 fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_short() {
     let dir = tempfile::tempdir().unwrap();
-    let candles = dir.path().join("c.csv");
-    let run = stratbox(
-        &["data", "synth", "--count", "5000", "--out", s(&candles)],
-        dir.path(),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let candles = synthetic_candles(dir.path());
     let bot = repo().join("config/bots/ema-cross-btc.yaml");
 
     // Every value of a range must be one the plugin's schema takes (fast:
