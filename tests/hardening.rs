@@ -41,8 +41,13 @@ async fn candles(server: &Server) -> u64 {
 
 /// The bot keeps processing candles: more than `before` within 10 s.
 async fn still_trading(server: &Server, before: u64) {
+    trading_within(server, before, Duration::from_secs(10)).await;
+}
+
+/// The bot processes more than `before` candles within `timeout`.
+async fn trading_within(server: &Server, before: u64, timeout: Duration) {
     server
-        .wait_for("the bot to go on", Duration::from_secs(10), || async {
+        .wait_for("the bot to go on", timeout, || async {
             candles(server).await > before
         })
         .await;
@@ -612,11 +617,9 @@ async fn a_wildcard_cors_origin_is_served() {
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
 
-#[tokio::test]
-async fn health_and_the_emergency_stop_answer_while_every_strategy_thread_spins() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let server = server_with("strategy_threads: 2\n");
-    still_trading(&server, 0).await;
+/// Upload the looper fixture and start two bots on it, each spinning in
+/// its every call until its (one-minute) wall-clock limit.
+async fn start_two_spinners(server: &Server) {
     let admin = Client::admin();
     let looper = std::fs::read(stratbox_tests::fixture("looper")).unwrap();
     let (status, body) = send(
@@ -627,8 +630,6 @@ async fn health_and_the_emergency_stop_answer_while_every_strategy_thread_spins(
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    // Two strategies that spin until their wall-clock limit, on the two
-    // strategy threads there are.
     for id in ["spin-1", "spin-2"] {
         let config = json!({
             "id": id, "name": id,
@@ -641,6 +642,32 @@ async fn health_and_the_emergency_stop_answer_while_every_strategy_thread_spins(
         let (status, body) = admin.post_json(&server.url("/bots"), &config).await;
         assert_eq!(status, 201, "{body}");
     }
+}
+
+#[tokio::test]
+async fn a_bot_trades_on_while_two_strategies_spin() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // On two cores: two steady strategy threads, both held by the
+    // spinners, and two spare ones the steady bot's calls move to.
+    let server = server_with("strategy_threads: 4\n");
+    still_trading(&server, 0).await;
+    start_two_spinners(&server).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Well within the spinners' first calls (their fuel lasts seconds):
+    // were the steady bot's calls queued behind them, it would stand still.
+    let before = candles(&server).await;
+    trading_within(&server, before + 5, Duration::from_millis(700)).await;
+}
+
+#[tokio::test]
+async fn health_and_the_emergency_stop_answer_while_every_strategy_thread_spins() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = server_with("strategy_threads: 2\n");
+    still_trading(&server, 0).await;
+    let admin = Client::admin();
+    // Two strategies that spin until their wall-clock limit, on the two
+    // strategy threads there are.
+    start_two_spinners(&server).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let health = reqwest::Client::new();
     let mut slowest = Duration::ZERO;
