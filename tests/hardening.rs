@@ -617,9 +617,9 @@ async fn a_wildcard_cors_origin_is_served() {
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
 
-/// Upload the looper fixture and start two bots on it, each spinning in
-/// its every call until its (one-minute) wall-clock limit.
-async fn start_two_spinners(server: &Server) {
+/// Upload the looper fixture and start `count` bots on it, each spinning
+/// in its every call until its (one-minute) wall-clock limit.
+async fn start_spinners(server: &Server, count: usize) {
     let admin = Client::admin();
     let looper = std::fs::read(stratbox_tests::fixture("looper")).unwrap();
     let (status, body) = send(
@@ -630,7 +630,7 @@ async fn start_two_spinners(server: &Server) {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    for id in ["spin-1", "spin-2"] {
+    for id in (1..=count).map(|n| format!("spin-{n}")) {
         let config = json!({
             "id": id, "name": id,
             "strategy": { "plugin": "looper" },
@@ -645,13 +645,13 @@ async fn start_two_spinners(server: &Server) {
 }
 
 #[tokio::test]
-async fn a_bot_trades_on_while_two_strategies_spin() {
+async fn a_bot_trades_on_while_three_strategies_spin() {
     let _one = ONE_AT_A_TIME.lock().await;
-    // On two cores: two steady strategy threads, both held by the
+    // On two cores: three steady strategy threads, all held by the
     // spinners, and two spare ones the steady bot's calls move to.
-    let server = server_with("strategy_threads: 4\n");
+    let server = server_with("strategy_threads: 5\n");
     still_trading(&server, 0).await;
-    start_two_spinners(&server).await;
+    start_spinners(&server, 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Well within the spinners' first calls (their fuel lasts seconds):
     // were the steady bot's calls queued behind them, it would stand still.
@@ -667,7 +667,7 @@ async fn health_and_the_emergency_stop_answer_while_every_strategy_thread_spins(
     let admin = Client::admin();
     // Two strategies that spin until their wall-clock limit, on the two
     // strategy threads there are.
-    start_two_spinners(&server).await;
+    start_spinners(&server, 2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let health = reqwest::Client::new();
     let mut slowest = Duration::ZERO;

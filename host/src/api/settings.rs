@@ -48,9 +48,9 @@ pub struct ServerSettings {
     /// by default, so that only the testnet takes real orders.
     pub binance_live_account: bool,
     /// Threads strategy code runs on (default: 4 per core, at least 8).
-    /// One per core takes every call; the rest take calls only while those
-    /// are all held by strategies running 10 ms or longer (spinning to
-    /// their limits).
+    /// One per core plus one take every call; the rest take calls only
+    /// while those are all held by strategies running 10 ms or longer
+    /// (spinning to their limits).
     pub strategy_threads: Option<usize>,
     /// The built control UI, served at `/` (default `ui/dist`).
     pub ui_dir: Option<PathBuf>,

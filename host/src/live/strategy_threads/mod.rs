@@ -7,12 +7,15 @@
 //! stop answer whatever the strategies do.
 //!
 //! Strategy jobs are short (a candle takes microseconds, a swap's new
-//! instance and warm-up well under a millisecond), so one thread per core
-//! gets through them fastest: more threads at once only add context
-//! switches (on two cores, eight threads cost a config PUT a fifth more CPU
-//! than two). But a job may also spin until its plugin's wall-clock limit,
-//! and that must not hold up the bots behind it. So jobs go to the steady
-//! threads (one per core), in order; while every steady thread has been
+//! instance and warm-up well under a millisecond), so a few threads get
+//! through them fastest: more at once only add context switches (on two
+//! cores, eight threads cost a config PUT a fifth more CPU than two). One
+//! per core plus one: with one per core, a wave of candles for 1,000 bots
+//! got a smaller share of the cores beside the store's writer and the
+//! runners, and its p99 with persistence on rose from about 10 to 11-12 ms
+//! (measured on two cores). But a job may also spin until its plugin's
+//! wall-clock limit, and that must not hold up the bots behind it. So jobs
+//! go to the steady threads, in order; while every steady thread has been
 //! running its job for [`STALL_AFTER`] or longer, new jobs go to the spare
 //! threads (the rest of `max_threads`) instead, and a job already waiting
 //! that long moves there too. Both are tokio blocking pools of runtimes of
@@ -60,7 +63,7 @@ type Disposed = Box<dyn Send>;
 type Handed<R> = Arc<Mutex<Option<(Box<dyn FnOnce() -> R + Send>, oneshot::Sender<R>)>>>;
 
 pub struct StrategyThreads {
-    /// One thread per core (fewer if `max_threads` is lower).
+    /// One thread per core plus one (fewer if `max_threads` is lower).
     steady: Option<Runtime>,
     /// The rest of `max_threads`, for jobs while the steady ones stall.
     spare: Option<Runtime>,
@@ -85,7 +88,7 @@ fn blocking_pool(threads: usize, name: &str) -> std::io::Result<Runtime> {
 impl StrategyThreads {
     pub fn new(max_threads: usize) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::with_steady(max_threads, cores, STALL_AFTER)
+        Self::with_steady(max_threads, cores + 1, STALL_AFTER)
     }
 
     /// `steady` of the `max_threads` take every job unless they stall (all
