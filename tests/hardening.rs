@@ -645,13 +645,14 @@ async fn start_spinners(server: &Server, count: usize) {
 }
 
 #[tokio::test]
-async fn a_bot_trades_on_while_three_strategies_spin() {
+async fn a_bot_trades_on_while_strategies_spin_on_every_steady_thread() {
     let _one = ONE_AT_A_TIME.lock().await;
-    // On two cores: three steady strategy threads, all held by the
-    // spinners, and two spare ones the steady bot's calls move to.
-    let server = server_with("strategy_threads: 5\n");
+    // As many spinners as there are steady strategy threads (one per core
+    // plus one), and two spare threads the steady bot's calls move to.
+    let steady = std::thread::available_parallelism().map_or(1, |n| n.get()) + 1;
+    let server = server_with(&format!("strategy_threads: {}\n", steady + 2));
     still_trading(&server, 0).await;
-    start_spinners(&server, 3).await;
+    start_spinners(&server, steady).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Well within the spinners' first calls (their fuel lasts seconds):
     // were the steady bot's calls queued behind them, it would stand still.

@@ -14,8 +14,8 @@
 //!    memory, then with persistence on (every candle's records and each
 //!    bot's checkpoint committed to SQLite through the group-committing
 //!    writer before anything is published). STRATBOX_BENCH_STRATEGY_THREADS
-//!    overrides the number of strategy threads (one per core take the
-//!    calls; the rest only while those stall).
+//!    overrides the number of strategy threads (one per core plus one take
+//!    the calls; the rest only while those stall).
 //!    With STRATBOX_BENCH_BACKTEST_JOBS=1, backtest jobs (ema-cross over a
 //!    500,000-candle data set, one after another on the default single
 //!    backtest worker) run through the whole phase, to measure what they

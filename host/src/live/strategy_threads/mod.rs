@@ -15,12 +15,13 @@
 //! runners, and its p99 with persistence on rose from about 10 to 11-12 ms
 //! (measured on two cores). But a job may also spin until its plugin's
 //! wall-clock limit, and that must not hold up the bots behind it. So jobs
-//! go to the steady threads, in order; while every steady thread has been
-//! running its job for [`STALL_AFTER`] or longer, new jobs go to the spare
-//! threads (the rest of `max_threads`) instead, and a job already waiting
-//! that long moves there too. Both are tokio blocking pools of runtimes of
-//! their own (nothing else is spawned on them): threads start on demand
-//! and idle ones end after a minute.
+//! queue on the steady threads, in order; while every steady thread has
+//! been running its job for [`STALL_AFTER`] or longer, new jobs queue on
+//! the spare threads (the rest of `max_threads`) too, and so does a job
+//! that has waited that long: whichever thread reaches a job first runs
+//! it. Both are tokio blocking pools of runtimes of their own (nothing
+//! else is spawned on them): threads start on demand and idle ones end
+//! after a minute.
 
 mod stalls;
 
@@ -133,32 +134,28 @@ impl StrategyThreads {
             result
         });
         let handed: Handed<R> = Arc::new(Mutex::new(Some((job, reply))));
-        let mut moved = match &self.spare {
-            Some(spare) if self.stalls.all_stalled() => {
-                start_on(spare, handed.clone(), None);
-                true
-            }
-            _ => {
-                start_on(steady, handed.clone(), Some(self.stalls.clone()));
-                false
-            }
-        };
+        // Always queued on the steady threads; while they stall, on the
+        // spare ones too: whichever thread reaches it first runs it.
+        start_on(steady, handed.clone(), Some(self.stalls.clone()));
+        let mut moved = false;
         tokio::pin!(answer);
         loop {
+            if !moved && let Some(spare) = self.spare_while_stalled() {
+                start_on(spare, handed.clone(), None);
+                moved = true;
+            }
             tokio::select! {
                 result = &mut answer => {
                     return result.map_err(|_| ThreadsGone("the strategy job panicked".into()));
                 }
-                () = tokio::time::sleep(self.stalls.after()), if !moved && self.spare.is_some() => {
-                    if let Some(spare) = &self.spare
-                        && self.stalls.all_stalled()
-                    {
-                        start_on(spare, handed.clone(), None);
-                        moved = true;
-                    }
-                }
+                () = tokio::time::sleep(self.stalls.after()), if !moved && self.spare.is_some() => {}
             }
         }
+    }
+
+    /// The spare threads, while every steady thread is stalled.
+    fn spare_while_stalled(&self) -> Option<&Runtime> {
+        self.spare.as_ref().filter(|_| self.stalls.all_stalled())
     }
 
     fn take_disposed(&self) -> Vec<Disposed> {
@@ -179,9 +176,12 @@ fn start_on<R: Send + 'static>(pool: &Runtime, handed: Handed<R>, stalls: Option
         let Some((job, reply)) = taken else {
             return; // started by the other pool
         };
-        let _running = stalls.as_deref().map(Stalls::started);
+        let running = stalls.as_deref().map(Stalls::started);
+        let result = job();
+        // Off the books before the caller hears back.
+        drop(running);
         // The caller may have gone away: nobody to tell.
-        let _ = reply.send(job());
+        let _ = reply.send(result);
     }));
 }
 
@@ -192,7 +192,7 @@ impl StrategyThreads {
     /// job drops it after its own work, or a job of its own once
     /// [`DISPOSE_BATCH`] values wait.
     pub fn dispose<T: Send + 'static>(&self, value: T) {
-        let Some(runtime) = &self.steady else {
+        let Some(steady) = &self.steady else {
             return drop(value);
         };
         let batch = {
@@ -203,7 +203,10 @@ impl StrategyThreads {
             }
             std::mem::take(&mut *disposed)
         };
-        drop(runtime.spawn_blocking(move || drop(batch)));
+        // Not behind stalled jobs: the instances hold memory slots that new
+        // instances need.
+        let pool = self.spare_while_stalled().unwrap_or(steady);
+        drop(pool.spawn_blocking(move || drop(batch)));
     }
 }
 
@@ -271,18 +274,29 @@ mod tests {
             Arc::new(StrategyThreads::with_steady(3, 1, Duration::from_millis(20)).unwrap());
         // A job that holds the one steady thread until told to stop.
         let (release, held) = std::sync::mpsc::channel::<()>();
+        let (running, started) = oneshot::channel();
         let stuck = tokio::spawn({
             let threads = threads.clone();
-            async move { threads.run(move || held.recv().ok()).await.unwrap() }
+            async move {
+                threads
+                    .run(move || {
+                        running.send(()).unwrap();
+                        held.recv().ok()
+                    })
+                    .await
+                    .unwrap()
+            }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        // Queued behind it: moved to a spare thread once it counts as stalled.
-        let started = std::time::Instant::now();
-        assert_eq!(threads.run(|| 6 * 7).await.unwrap(), 42);
+        started.await.unwrap();
+        // Queued behind it at once: moved to a spare thread once it counts
+        // as stalled.
+        let waited = std::time::Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(5), threads.run(|| 6 * 7)).await;
+        assert_eq!(answer.expect("moved to a spare thread").unwrap(), 42);
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            waited.elapsed() >= Duration::from_millis(20),
             "{:?}",
-            started.elapsed()
+            waited.elapsed()
         );
         // While it stalls, new jobs go to the spare threads at once, two of
         // them beside each other.
@@ -292,10 +306,9 @@ mod tests {
         );
         release.send(()).unwrap();
         assert_eq!(stuck.await.unwrap(), Some(()));
-        // Free again: the steady thread alone takes the jobs.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Free again: nothing counts as stalled, and jobs run.
         assert!(!threads.stalls.all_stalled());
-        assert_eq!(most_at_once(threads, 4, Duration::from_millis(5)).await, 1);
+        assert_eq!(threads.run(|| 1).await.unwrap(), 1);
     }
 
     #[tokio::test]
