@@ -42,6 +42,16 @@ pub struct BacktestOptions {
     pub progress: Option<Arc<Progress>>,
 }
 
+impl BacktestOptions {
+    /// The indices of `candles` a run covers: from `from` (inclusive) to
+    /// `to` (exclusive); empty when none is in range.
+    pub fn window<S: CandleSeries + ?Sized>(&self, candles: &S) -> std::ops::Range<usize> {
+        let start = self.from.map_or(0, |from| candles.first_from(from));
+        let end = self.to.map_or(candles.len(), |to| candles.first_from(to));
+        start..end.max(start)
+    }
+}
+
 impl Default for BacktestOptions {
     fn default() -> Self {
         Self {
@@ -278,10 +288,7 @@ pub fn run_with<D: Decider, S: CandleSeries + ?Sized>(
     if !issues.is_empty() {
         return Err(BacktestError::Config(issues));
     }
-    let start = options.from.map_or(0, |from| candles.first_from(from));
-    let end = options
-        .to
-        .map_or(candles.len(), |to| candles.first_from(to));
+    let std::ops::Range { start, end } = options.window(candles);
     if start >= end {
         let held = (!candles.is_empty())
             .then(|| (candles.open_time(0), candles.open_time(candles.len() - 1)));

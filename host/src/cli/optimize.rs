@@ -184,11 +184,7 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         bail!("every run failed, the first with: {error}");
     }
     print_ranking(&trials, args.top, &args.objective);
-    let (from, to) = (args.input.from, args.input.to);
-    let in_range = candles
-        .iter()
-        .filter(|c| from.is_none_or(|from| c.ts >= from) && to.is_none_or(|to| c.ts < to))
-        .count();
+    let in_range = study.options.window(&candles).len();
     eprintln!(
         "{} runs of {in_range} candles on {threads} threads in {:.1} s ({:.0} ms per run)",
         trials.len(),

@@ -77,12 +77,12 @@ pub struct StrategyThreads {
 
 /// A runtime used only for its blocking pool of up to `threads` threads
 /// (its one async worker idles).
-fn blocking_pool(threads: usize, name: &str) -> std::io::Result<Runtime> {
+fn blocking_pool(threads: usize) -> std::io::Result<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(threads)
         .thread_keep_alive(KEEP_ALIVE)
-        .thread_name(name)
+        .thread_name("stratbox-strategy")
         .build()
 }
 
@@ -103,10 +103,10 @@ impl StrategyThreads {
         let steady = steady.clamp(1, max_threads);
         let spare = match max_threads - steady {
             0 => None,
-            spare => Some(blocking_pool(spare, "stratbox-strategy")?),
+            spare => Some(blocking_pool(spare)?),
         };
         Ok(Self {
-            steady: Some(blocking_pool(steady, "stratbox-strategy")?),
+            steady: Some(blocking_pool(steady)?),
             spare,
             stalls: Arc::new(Stalls::new(steady, stall_after)),
             max_threads,
