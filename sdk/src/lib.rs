@@ -166,3 +166,12 @@ impl From<OrderIntent> for Action {
         Action::Place(intent)
     }
 }
+
+/// The plugin's heap: dlmalloc, as std uses on wasm, but taking the free
+/// end of the memory the module starts with before it grows that memory.
+/// A plugin that allocates no more than that free end never grows its
+/// memory, so the host can hand its instance slot to the next instance
+/// without changing page protections (a TLB shootdown on every core).
+#[cfg(all(feature = "heap", target_family = "wasm"))]
+#[global_allocator]
+static HEAP: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
