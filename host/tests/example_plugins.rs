@@ -343,3 +343,23 @@ fn the_shipped_bot_configs_have_valid_strategy_params() {
     seen.sort();
     assert_eq!(seen, ["breakout", "ema-cross", "rsi-reversion", "rules"]);
 }
+
+/// The SDK's heap starts in the memory a plugin is instantiated with (2 MiB,
+/// as the workspace links plugins), so trading never grows it: a hot swap
+/// then reuses the freed instance slot without changing page protections.
+/// Fails if the link flag or the SDK's allocator goes missing.
+#[test]
+fn an_example_plugin_trades_within_the_memory_it_starts_with() {
+    const INITIAL: usize = 2 * 1024 * 1024;
+    let mut bot = start(
+        "ema-cross",
+        json!({ "fast": 2, "slow": 3, "size": { "quantity": 0.5 } }),
+    );
+    assert_eq!(bot.instance.memory_bytes(), INITIAL);
+    let zigzag: Vec<f64> = (0..5_000)
+        .map(|i| 100.0 + ((i / 4) % 2) as f64 * 5.0)
+        .collect();
+    let placed: usize = closes(&zigzag).iter().map(|c| bot.step(c).len()).sum();
+    assert!(placed > 1_000, "it traded: {placed} orders");
+    assert_eq!(bot.instance.memory_bytes(), INITIAL, "the memory grew");
+}

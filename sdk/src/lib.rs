@@ -172,6 +172,6 @@ impl From<OrderIntent> for Action {
 /// A plugin that allocates no more than that free end never grows its
 /// memory, so the host can hand its instance slot to the next instance
 /// without changing page protections (a TLB shootdown on every core).
-#[cfg(all(feature = "heap", target_family = "wasm"))]
+#[cfg(all(feature = "heap", target_arch = "wasm32", target_os = "unknown"))]
 #[global_allocator]
 static HEAP: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;

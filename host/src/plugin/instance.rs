@@ -243,6 +243,11 @@ impl PluginInstance {
         &self.limits
     }
 
+    /// Linear memory this instance holds, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limiter.memory_bytes
+    }
+
     /// The failure that poisoned this instance, if any.
     pub fn poisoned(&self) -> Option<&PluginError> {
         self.poisoned.as_ref()

@@ -10,6 +10,9 @@ pub(crate) struct Limiter {
     limits: PluginLimits,
     /// Set when memory growth was refused: (current bytes, desired bytes).
     pub(crate) memory_denied: Option<(usize, usize)>,
+    /// Linear memory the instance holds, in bytes (what it was instantiated
+    /// with plus every growth allowed since).
+    pub(crate) memory_bytes: usize,
 }
 
 impl Limiter {
@@ -17,6 +20,7 @@ impl Limiter {
         Self {
             limits,
             memory_denied: None,
+            memory_bytes: 0,
         }
     }
 }
@@ -29,7 +33,11 @@ impl wasmtime::ResourceLimiter for Limiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = desired as u64 <= self.limits.memory_bytes;
-        if !allowed {
+        if allowed {
+            self.memory_bytes = self
+                .memory_bytes
+                .saturating_add(desired.saturating_sub(current));
+        } else {
             self.memory_denied = Some((current, desired));
         }
         Ok(allowed)

@@ -188,7 +188,10 @@ impl Checkpointer {
                             wait = pass.next_wait(last, wait);
                             last = Some(pass);
                         }
-                        Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+                        Err(error) => {
+                            tracing::warn!(%error, "WAL checkpoint failed");
+                            wait = (wait * 2).min(CHECKPOINT_IDLE_EVERY);
+                        }
                     }
                 }
             })
@@ -219,9 +222,7 @@ impl CheckpointPass {
         self.wal_frames >= restart_frames
             && (left <= FINISH_AT_MOST_FRAMES || self.wal_frames >= 4 * restart_frames)
     }
-}
 
-impl CheckpointPass {
     /// How long to wait after this pass, given the one before and the wait
     /// before it: [`CHECKPOINT_EVERY`] while commits add frames, twice as
     /// long each time nothing changed, at most [`CHECKPOINT_IDLE_EVERY`].
@@ -280,6 +281,8 @@ impl Writer {
         connection.pragma_update(None, "synchronous", synchronous.pragma())?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // Every statement a group can run stays prepared (rusqlite keeps 16).
+        connection.set_prepared_statement_cache_capacity(64);
         let (commits, queue) = mpsc::channel(QUEUE);
         let checkpointer = Checkpointer::start(path, commits.clone(), wal_restart_bytes)?;
         let handle = std::thread::Builder::new()
