@@ -46,12 +46,7 @@ pub fn run(
     let ranking = Ranking::parse(&spec.objective).map_err(BacktestError::Data)?;
     let sets = Sets::of(&spec.sampler, &space);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let in_range: Vec<Candle> = candles
-        .iter()
-        .filter(|c| options.from.is_none_or(|from| c.ts >= from))
-        .filter(|c| options.to.is_none_or(|to| c.ts < to))
-        .copied()
-        .collect();
+    let in_range = &candles[options.window(candles)];
     if in_range.is_empty() {
         let held = candles
             .first()
@@ -62,7 +57,7 @@ pub fn run(
     let study = Study {
         config: &record.config,
         plugin,
-        candles: &in_range,
+        candles: in_range,
         options: BacktestOptions {
             end_of_run: options.end_of_run,
             ..BacktestOptions::default()

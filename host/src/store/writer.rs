@@ -190,7 +190,7 @@ impl Checkpointer {
                         }
                         Err(error) => {
                             tracing::warn!(%error, "WAL checkpoint failed");
-                            wait = (wait * 2).min(CHECKPOINT_IDLE_EVERY);
+                            wait = longer(wait);
                         }
                     }
                 }
@@ -228,11 +228,17 @@ impl CheckpointPass {
     /// long each time nothing changed, at most [`CHECKPOINT_IDLE_EVERY`].
     fn next_wait(self, previous: Option<Self>, wait: std::time::Duration) -> std::time::Duration {
         if previous == Some(self) {
-            (wait * 2).min(CHECKPOINT_IDLE_EVERY)
+            longer(wait)
         } else {
             CHECKPOINT_EVERY
         }
     }
+}
+
+/// The checkpointer's wait after `wait` led nowhere new: twice as long, at
+/// most [`CHECKPOINT_IDLE_EVERY`].
+fn longer(wait: std::time::Duration) -> std::time::Duration {
+    (wait * 2).min(CHECKPOINT_IDLE_EVERY)
 }
 
 fn checkpoint(connection: &Connection) -> rusqlite::Result<CheckpointPass> {
