@@ -137,7 +137,7 @@ pub enum BacktestError {
     Config(Vec<ConfigIssue>),
     /// (Not a `source`: the message includes it, and error chains would
     /// print it twice.)
-    #[error("strategy refused its parameters: {0}")]
+    #[error("the strategy did not start: {0}")]
     Params(InitError),
     #[error("no candles in the selected range{}", held_text(*.held))]
     NoCandles {

@@ -102,7 +102,7 @@ fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
     let market = Market::new(&args.symbol, &timeframe);
     let (mut instance, _warmup) = plugin
         .start(&params, &market, PluginLimits::default(), "dry-run")
-        .context("the plugin refused its parameters")?;
+        .context("the plugin did not start")?;
 
     let bot = PluginView::flat(args.cash);
     let mut candle = contract::Candle::of_bot_market();

@@ -780,6 +780,13 @@ capital: { quote: USDT, initial: 1000 }
         let pointers: Vec<_> = issues.iter().map(|i| i.pointer.as_str()).collect();
         assert!(pointers.contains(&"/risk/max_open_orders"), "{issues:?}");
         assert!(pointers.contains(&"/limits/wall_clock_ms"), "{issues:?}");
+        // Less memory than an SDK plugin starts with is refused here, not
+        // when the instance cannot start.
+        let small = format!("{MINIMAL}limits: {{ memory_bytes: 1500000 }}\n");
+        let issues = BotConfig::from_yaml(&small).unwrap_err();
+        assert_eq!(issues[0].pointer, "/limits/memory_bytes", "{issues:?}");
+        let enough = format!("{MINIMAL}limits: {{ memory_bytes: 2097152 }}\n");
+        assert!(BotConfig::from_yaml(&enough).is_ok());
         let bad_id = MINIMAL.replace("id: demo", "id: Not A Slug");
         assert_eq!(BotConfig::from_yaml(&bad_id).unwrap_err()[0].pointer, "/id");
     }

@@ -25,8 +25,9 @@ pub struct PluginLimits {
     /// Wall-clock backstop per call, in milliseconds.
     #[schemars(range(min = 1, max = 60_000))]
     pub wall_clock_ms: u64,
-    /// Linear-memory cap in bytes.
-    #[schemars(range(min = 1_048_576, max = 1_073_741_824))]
+    /// Linear-memory cap in bytes. At least 2 MiB: a plugin built with
+    /// the SDK starts with that much (its stack and heap) and never grows.
+    #[schemars(range(min = 2_097_152, max = 1_073_741_824))]
     pub memory_bytes: u64,
     /// Maximum elements of any table.
     #[schemars(range(min = 1, max = 1_000_000))]

@@ -2103,7 +2103,8 @@ export interface components {
             instances?: number;
             /**
              * Format: uint64
-             * @description Linear-memory cap in bytes.
+             * @description Linear-memory cap in bytes. At least 2 MiB: a plugin built with
+             *     the SDK starts with that much (its stack and heap) and never grows.
              * @default 67108864
              */
             memory_bytes?: number;
