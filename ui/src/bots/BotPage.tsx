@@ -163,7 +163,7 @@ export function BotPage() {
       <div className="grid">
         <div className="wide">
           <CandleChart candles={candles.data?.items ?? []} fills={allFills} orders={bot.open_orders} />
-          <EquityChart points={equity.data ?? []} />
+          <EquityChart points={equity.data ?? []} since={candles.data?.items[0]?.at} />
         </div>
         <PositionPanel status={bot} />
         <RiskPanel id={id} />

@@ -118,7 +118,10 @@ export function CandleChart({ candles, fills, orders }: { candles: Candle[]; fil
   return <div ref={element} className="chart" aria-label="Candles with fills and resting orders" />;
 }
 
-export function EquityChart({ points }: { points: EquityPoint[] }) {
+/** Equity over its whole history (the drawdown needs every peak), shown
+ * from `since` on: the first candle of the chart above, so both cover the
+ * same time (the equity trail reaches further back than the candles). */
+export function EquityChart({ points, since }: { points: EquityPoint[]; since?: string }) {
   const { element, chart } = useChart(220);
   const equity = useRef<ISeriesApi<"Line"> | null>(null);
   const drawdown = useRef<ISeriesApi<"Baseline"> | null>(null);
@@ -165,8 +168,13 @@ export function EquityChart({ points }: { points: EquityPoint[] }) {
     }
     equity.current?.setData(line);
     drawdown.current?.setData(under);
-    chart.current?.timeScale().fitContent();
-  }, [points]);
+    const from = since === undefined ? undefined : seconds(since);
+    if (from !== undefined && line.length > 0 && from > line[0].time && from < last) {
+      chart.current?.timeScale().setVisibleRange({ from, to: last as UTCTimestamp });
+    } else {
+      chart.current?.timeScale().fitContent();
+    }
+  }, [points, since]);
 
   return <div ref={element} className="chart" aria-label="Equity and drawdown" />;
 }
