@@ -412,170 +412,238 @@ fn write(
 ) -> rusqlite::Result<Vec<Result<(), String>>> {
     let tx = connection.transaction()?;
     let mut outcomes = Vec::with_capacity(group.len());
-    for commit in group {
-        // Prepared once and cached: rusqlite's `Savepoint` parses its
-        // statements on every call, two parses per batch that cost the
-        // writer a third of its time under config PUTs.
-        tx.prepare_cached("SAVEPOINT batch")?.execute([])?;
-        match write_records(&tx, &commit.records) {
-            Ok(()) => outcomes.push(Ok(())),
-            Err(error) => {
-                tx.prepare_cached("ROLLBACK TO batch")?.execute([])?;
-                outcomes.push(Err(error.to_string()));
+    {
+        let mut statements = Statements::new(&tx);
+        for commit in group {
+            // Prepared statements: rusqlite's `Savepoint` parses its
+            // statements on every call, two parses per batch that cost the
+            // writer a third of its time under config PUTs.
+            statements.get(Sql::Savepoint)?.execute([])?;
+            match write_records(&tx, &mut statements, &commit.records) {
+                Ok(()) => outcomes.push(Ok(())),
+                Err(error) => {
+                    statements.get(Sql::Rollback)?.execute([])?;
+                    outcomes.push(Err(error.to_string()));
+                }
             }
+            statements.get(Sql::Release)?.execute([])?;
         }
-        tx.prepare_cached("RELEASE batch")?.execute([])?;
     }
     tx.commit()?;
     Ok(outcomes)
 }
 
-fn write_records(tx: &rusqlite::Connection, records: &[Record]) -> rusqlite::Result<()> {
-    {
-        let mut order = tx.prepare_cached(
-            "INSERT INTO orders (bot_id, order_id, status, created_ts, updated_ts, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (bot_id, order_id) DO UPDATE SET
-               status = excluded.status, updated_ts = excluded.updated_ts, data = excluded.data",
-        )?;
-        let mut order_change = tx.prepare_cached(
-            "INSERT INTO order_changes (bot_id, order_id, status, ts, data)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut fill =
-            tx.prepare_cached("INSERT INTO fills (bot_id, ts, data) VALUES (?1, ?2, ?3)")?;
-        let mut trade =
-            tx.prepare_cached("INSERT INTO trades (bot_id, exit_ts, data) VALUES (?1, ?2, ?3)")?;
-        let mut equity = tx.prepare_cached(
-            "INSERT OR REPLACE INTO equity (bot_id, ts, equity, exposed) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut risk = tx.prepare_cached(
-            "INSERT INTO risk_events (bot_id, ts, kind, data) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut log = tx.prepare_cached(
-            "INSERT OR REPLACE INTO logs (id, ts, level, component, bot_id, plugin, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        let mut candle = tx.prepare_cached(
-            "INSERT OR IGNORE INTO feed_candles (feed, ts, data) VALUES (?1, ?2, ?3)",
-        )?;
-        let mut state = tx.prepare_cached(
-            "INSERT INTO bot_state (bot_id, state, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (bot_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        )?;
-        for record in records {
-            match record {
-                Record::Order {
+/// The statements a group runs, one per kind of write.
+#[derive(Debug, Clone, Copy)]
+enum Sql {
+    Savepoint,
+    Rollback,
+    Release,
+    Order,
+    OrderChange,
+    Fill,
+    Trade,
+    Equity,
+    Risk,
+    Log,
+    Candle,
+    State,
+    Meta,
+    Audit,
+    SystemEvent,
+}
+
+impl Sql {
+    const COUNT: usize = Sql::SystemEvent as usize + 1;
+
+    fn text(self) -> &'static str {
+        match self {
+            Sql::Savepoint => "SAVEPOINT batch",
+            Sql::Rollback => "ROLLBACK TO batch",
+            Sql::Release => "RELEASE batch",
+            Sql::Order => {
+                "INSERT INTO orders (bot_id, order_id, status, created_ts, updated_ts, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (bot_id, order_id) DO UPDATE SET
+                   status = excluded.status, updated_ts = excluded.updated_ts, data = excluded.data"
+            }
+            Sql::OrderChange => {
+                "INSERT INTO order_changes (bot_id, order_id, status, ts, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)"
+            }
+            Sql::Fill => "INSERT INTO fills (bot_id, ts, data) VALUES (?1, ?2, ?3)",
+            Sql::Trade => "INSERT INTO trades (bot_id, exit_ts, data) VALUES (?1, ?2, ?3)",
+            Sql::Equity => {
+                "INSERT OR REPLACE INTO equity (bot_id, ts, equity, exposed) VALUES (?1, ?2, ?3, ?4)"
+            }
+            Sql::Risk => "INSERT INTO risk_events (bot_id, ts, kind, data) VALUES (?1, ?2, ?3, ?4)",
+            Sql::Log => {
+                "INSERT OR REPLACE INTO logs (id, ts, level, component, bot_id, plugin, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            }
+            Sql::Candle => "INSERT OR IGNORE INTO feed_candles (feed, ts, data) VALUES (?1, ?2, ?3)",
+            Sql::State => {
+                "INSERT INTO bot_state (bot_id, state, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (bot_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+            }
+            Sql::Meta => {
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            }
+            Sql::Audit => {
+                "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            }
+            Sql::SystemEvent => "INSERT INTO system_events (ts, kind, data) VALUES (?1, ?2, ?3)",
+        }
+    }
+}
+
+/// A group's statements, each taken from the connection's cache the first
+/// time a record needs it and kept for the rest of the group: a candle's
+/// batch (equity and checkpoint) looks up two statements, not every kind.
+struct Statements<'c> {
+    connection: &'c Connection,
+    prepared: [Option<rusqlite::CachedStatement<'c>>; Sql::COUNT],
+}
+
+impl<'c> Statements<'c> {
+    fn new(connection: &'c Connection) -> Self {
+        Self {
+            connection,
+            prepared: std::array::from_fn(|_| None),
+        }
+    }
+
+    fn get(&mut self, sql: Sql) -> rusqlite::Result<&mut rusqlite::CachedStatement<'c>> {
+        let slot = &mut self.prepared[sql as usize];
+        if slot.is_none() {
+            *slot = Some(self.connection.prepare_cached(sql.text())?);
+        }
+        Ok(slot.as_mut().expect("prepared just above"))
+    }
+}
+
+fn write_records(
+    tx: &Connection,
+    statements: &mut Statements<'_>,
+    records: &[Record],
+) -> rusqlite::Result<()> {
+    for record in records {
+        match record {
+            Record::Order {
+                bot_id,
+                order_id,
+                status,
+                created_ts,
+                updated_ts,
+                data,
+            } => {
+                statements.get(Sql::Order)?.execute(params![
                     bot_id,
-                    order_id,
+                    *order_id as i64,
                     status,
                     created_ts,
                     updated_ts,
-                    data,
-                } => {
-                    order.execute(params![
-                        bot_id,
-                        *order_id as i64,
-                        status,
-                        created_ts,
-                        updated_ts,
-                        data
-                    ])?;
-                    order_change.execute(params![
-                        bot_id,
-                        *order_id as i64,
-                        status,
-                        updated_ts,
-                        data
-                    ])?;
-                }
-                Record::Fill { bot_id, ts, data } => {
-                    fill.execute(params![bot_id, ts, data])?;
-                }
-                Record::Trade {
+                    data
+                ])?;
+                statements.get(Sql::OrderChange)?.execute(params![
                     bot_id,
-                    exit_ts,
-                    data,
-                } => {
-                    trade.execute(params![bot_id, exit_ts, data])?;
-                }
-                Record::Equity {
-                    bot_id,
-                    ts,
-                    equity: value,
-                    exposed,
-                } => {
-                    equity.execute(params![bot_id, ts, value, exposed])?;
-                }
-                Record::Risk {
-                    bot_id,
-                    ts,
-                    kind,
-                    data,
-                } => {
-                    risk.execute(params![bot_id, ts, kind, data])?;
-                }
-                Record::BotState {
-                    bot_id,
-                    updated_at,
-                    state: value,
-                } => {
-                    state.execute(params![bot_id, value, updated_at])?;
-                }
-                Record::Candle { feed, ts, data } => {
-                    candle.execute(params![feed, ts, data])?;
-                }
-                Record::ConfigVersion {
-                    bot_id,
-                    version,
-                    config,
-                    created_at,
-                    actor,
-                } => insert_config_version(tx, bot_id, *version, config, *created_at, actor)?,
-                Record::BotDeleted { bot_id } => delete_bot_rows(tx, bot_id)?,
-                Record::Meta { key, value } => {
-                    tx.prepare_cached(
-                        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute(params![key, value])?;
-                }
-                Record::Audit(entry) => {
-                    tx.prepare_cached(
-                        "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    )?
-                    .execute(params![
-                        entry.ts,
-                        entry.actor,
-                        entry.role,
-                        entry.action,
-                        entry.target,
-                        entry.status,
-                        entry.remote,
-                        entry.request_id,
-                        entry.detail
-                    ])?;
-                }
-                Record::SystemEvent { ts, kind, data } => {
-                    tx.prepare_cached(
-                        "INSERT INTO system_events (ts, kind, data) VALUES (?1, ?2, ?3)",
-                    )?
+                    *order_id as i64,
+                    status,
+                    updated_ts,
+                    data
+                ])?;
+            }
+            Record::Fill { bot_id, ts, data } => {
+                statements
+                    .get(Sql::Fill)?
+                    .execute(params![bot_id, ts, data])?;
+            }
+            Record::Trade {
+                bot_id,
+                exit_ts,
+                data,
+            } => {
+                statements
+                    .get(Sql::Trade)?
+                    .execute(params![bot_id, exit_ts, data])?;
+            }
+            Record::Equity {
+                bot_id,
+                ts,
+                equity,
+                exposed,
+            } => {
+                statements
+                    .get(Sql::Equity)?
+                    .execute(params![bot_id, ts, equity, exposed])?;
+            }
+            Record::Risk {
+                bot_id,
+                ts,
+                kind,
+                data,
+            } => {
+                statements
+                    .get(Sql::Risk)?
+                    .execute(params![bot_id, ts, kind, data])?;
+            }
+            Record::BotState {
+                bot_id,
+                updated_at,
+                state,
+            } => {
+                statements
+                    .get(Sql::State)?
+                    .execute(params![bot_id, state, updated_at])?;
+            }
+            Record::Candle { feed, ts, data } => {
+                statements
+                    .get(Sql::Candle)?
+                    .execute(params![feed, ts, data])?;
+            }
+            Record::ConfigVersion {
+                bot_id,
+                version,
+                config,
+                created_at,
+                actor,
+            } => insert_config_version(tx, bot_id, *version, config, *created_at, actor)?,
+            Record::BotDeleted { bot_id } => delete_bot_rows(tx, bot_id)?,
+            Record::Meta { key, value } => {
+                statements.get(Sql::Meta)?.execute(params![key, value])?;
+            }
+            Record::Audit(entry) => {
+                statements.get(Sql::Audit)?.execute(params![
+                    entry.ts,
+                    entry.actor,
+                    entry.role,
+                    entry.action,
+                    entry.target,
+                    entry.status,
+                    entry.remote,
+                    entry.request_id,
+                    entry.detail
+                ])?;
+            }
+            Record::SystemEvent { ts, kind, data } => {
+                statements
+                    .get(Sql::SystemEvent)?
                     .execute(params![ts, kind, data])?;
-                }
-                Record::Log {
-                    id,
-                    ts,
-                    level,
-                    component,
-                    bot_id,
-                    plugin,
-                    message,
-                } => {
-                    log.execute(params![
-                        *id as i64, ts, level, component, bot_id, plugin, message
-                    ])?;
-                }
+            }
+            Record::Log {
+                id,
+                ts,
+                level,
+                component,
+                bot_id,
+                plugin,
+                message,
+            } => {
+                statements.get(Sql::Log)?.execute(params![
+                    *id as i64, ts, level, component, bot_id, plugin, message
+                ])?;
             }
         }
     }
