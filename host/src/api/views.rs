@@ -6,7 +6,8 @@
 //! writes them the same way. Every shape derives its JSON Schema for the
 //! OpenAPI document.
 
-use rust_decimal::Decimal;
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
@@ -20,9 +21,8 @@ use crate::store::{AuditEntry, ConfigVersion, PresetRecord, StoredLogLine, Token
 /// Epoch milliseconds as RFC 3339 UTC.
 pub use crate::domain::format_instant as time;
 
-pub fn decimal(value: Decimal) -> String {
-    value.normalize().to_string()
-}
+/// A decimal as a JSON string.
+pub use crate::domain::decimal::to_text as decimal;
 
 /// A page of a list.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -77,7 +77,7 @@ pub struct BotSummary {
     pub kill_switch: Option<String>,
     /// Recent equity readings, oldest first (about one a second at most):
     /// a sparkline.
-    pub equity_trail: Vec<String>,
+    pub equity_trail: Arc<[String]>,
 }
 
 /// The JSON name of a unit enum variant (`running`, `buy`, `orders`, ...).
@@ -120,7 +120,7 @@ impl From<&BotSnapshot> for BotSummary {
             error: s.error.clone(),
             allowed_commands: s.allowed_commands.iter().map(|c| c.to_string()).collect(),
             kill_switch: s.kill_switch.clone(),
-            equity_trail: s.equity_trail.iter().map(|e| decimal(*e)).collect(),
+            equity_trail: s.equity_trail.clone(),
         }
     }
 }
@@ -770,6 +770,7 @@ mod tests {
     use super::*;
     use crate::domain::config::RiskAction;
     use crate::engine::Rule;
+    use rust_decimal::Decimal;
 
     #[test]
     fn a_rule_says_what_its_numbers_count() {

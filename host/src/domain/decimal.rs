@@ -5,6 +5,11 @@ use rust_decimal::Decimal;
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer};
 
+/// A decimal as it travels out in JSON: a string, trailing zeros dropped.
+pub fn to_text(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
 /// JSON Schema of a decimal field: a number, or a string holding one.
 pub fn decimal_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({

@@ -75,8 +75,10 @@ pub struct BotSnapshot {
     pub decision_latency_us: Option<u64>,
     pub risk_rules: Vec<RuleStatus>,
     pub recent_trades: Arc<Vec<Trade>>,
-    /// Recent equity readings, oldest first (see [`EQUITY_TRAIL`]).
-    pub equity_trail: Arc<Vec<Decimal>>,
+    /// Recent equity readings, oldest first (see [`EQUITY_TRAIL`]), as the
+    /// API shows decimals: formatted once, when the trail moves, not for
+    /// every view of the bot.
+    pub equity_trail: Arc<[String]>,
     pub allowed_commands: Vec<&'static str>,
     /// The config in force (version `config_version`).
     #[serde(skip)]

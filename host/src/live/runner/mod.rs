@@ -133,8 +133,8 @@ pub(crate) struct BotRunner {
     /// Recent round trips as published; rebuilt only when one closes.
     recent_trades_shared: Arc<Vec<Trade>>,
     /// Equity readings taken with each `bot.updated`, oldest first.
-    equity_trail: VecDeque<rust_decimal::Decimal>,
-    equity_trail_shared: Arc<Vec<rust_decimal::Decimal>>,
+    equity_trail: VecDeque<String>,
+    equity_trail_shared: Arc<[String]>,
     /// The latest snapshot, for readers that never wait on the runner.
     snapshot: watch::Sender<Arc<BotSnapshot>>,
     /// When `bot.updated` last went out.
@@ -186,7 +186,7 @@ impl BotRunner {
             recent_trades: VecDeque::new(),
             recent_trades_shared: Arc::new(Vec::new()),
             equity_trail: VecDeque::new(),
-            equity_trail_shared: Arc::new(Vec::new()),
+            equity_trail_shared: Arc::new([]),
             snapshot: watch::channel(Arc::new(BotSnapshot::default())).0,
             last_update_at: None,
             pending_state_changes: Vec::new(),
@@ -386,8 +386,9 @@ impl BotRunner {
             self.equity_trail.pop_front();
         }
         let equity = self.engine().portfolio().equity();
-        self.equity_trail.push_back(equity);
-        self.equity_trail_shared = Arc::new(self.equity_trail.iter().copied().collect());
+        self.equity_trail
+            .push_back(crate::domain::decimal::to_text(equity));
+        self.equity_trail_shared = self.equity_trail.iter().cloned().collect();
     }
 
     fn publish_snapshot(&mut self) -> Arc<BotSnapshot> {
