@@ -77,7 +77,7 @@ pub struct BotSummary {
     pub kill_switch: Option<String>,
     /// Recent equity readings, oldest first (about one a second at most):
     /// a sparkline.
-    pub equity_trail: Arc<[String]>,
+    pub equity_trail: Arc<[Arc<str>]>,
 }
 
 /// The JSON name of a unit enum variant (`running`, `buy`, `orders`, ...).

@@ -78,7 +78,7 @@ pub struct BotSnapshot {
     /// Recent equity readings, oldest first (see [`EQUITY_TRAIL`]), as the
     /// API shows decimals: formatted once, when the trail moves, not for
     /// every view of the bot.
-    pub equity_trail: Arc<[String]>,
+    pub equity_trail: Arc<[Arc<str>]>,
     pub allowed_commands: Vec<&'static str>,
     /// The config in force (version `config_version`).
     #[serde(skip)]

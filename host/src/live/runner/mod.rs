@@ -133,8 +133,8 @@ pub(crate) struct BotRunner {
     /// Recent round trips as published; rebuilt only when one closes.
     recent_trades_shared: Arc<Vec<Trade>>,
     /// Equity readings taken with each `bot.updated`, oldest first.
-    equity_trail: VecDeque<String>,
-    equity_trail_shared: Arc<[String]>,
+    equity_trail: VecDeque<Arc<str>>,
+    equity_trail_shared: Arc<[Arc<str>]>,
     /// The latest snapshot, for readers that never wait on the runner.
     snapshot: watch::Sender<Arc<BotSnapshot>>,
     /// When `bot.updated` last went out.
@@ -387,7 +387,7 @@ impl BotRunner {
         }
         let equity = self.engine().portfolio().equity();
         self.equity_trail
-            .push_back(crate::domain::decimal::to_text(equity));
+            .push_back(crate::domain::decimal::to_text(equity).into());
         self.equity_trail_shared = self.equity_trail.iter().cloned().collect();
     }
 
