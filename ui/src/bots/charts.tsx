@@ -15,19 +15,18 @@ import {
   type IPriceLine,
   type ISeriesApi,
   type ISeriesMarkersPluginApi,
-  type SeriesMarker,
   type Time,
   type UTCTimestamp,
 } from "lightweight-charts";
 import type { Schemas } from "../api/client";
 import { useTheme } from "../lib/theme";
+import { fillMarkers, seconds } from "./markers";
 
 type Candle = Schemas["CandleView"];
 type Fill = Schemas["FillView"];
 type Order = Schemas["OrderView"];
 type EquityPoint = Schemas["EquityPointView"];
 
-const seconds = (rfc3339: string) => (Date.parse(rfc3339) / 1000) as UTCTimestamp;
 
 function colours(theme: string) {
   return theme === "light"
@@ -90,17 +89,8 @@ export function CandleChart({ candles, fills, orders }: { candles: Candle[]; fil
 
   useEffect(() => {
     if (!series.current || !markers.current) return;
-    const first = candles.length > 0 ? seconds(candles[0].at) : 0;
-    const shown: SeriesMarker<UTCTimestamp>[] = fills
-      .filter((fill) => seconds(fill.at) >= first)
-      .map((fill) => ({
-        time: seconds(fill.at),
-        position: fill.side === "buy" ? "belowBar" : "aboveBar",
-        shape: fill.side === "buy" ? "arrowUp" : "arrowDown",
-        color: fill.side === "buy" ? "#2ebd85" : "#f6465d",
-        text: `${fill.side} ${fill.quantity}`,
-      }));
-    shown.sort((a, b) => a.time - b.time);
+    const shown =
+      candles.length > 0 ? fillMarkers(fills, candles[0].at, candles[candles.length - 1].at) : [];
     markers.current.setMarkers(shown);
     for (const line of lines.current) series.current.removePriceLine(line);
     lines.current = orders
