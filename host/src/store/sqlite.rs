@@ -166,21 +166,7 @@ impl Store for SqliteStore {
 
     fn append_audit(&self, entry: &AuditEntry) -> StoreResult<i64> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    entry.ts,
-                    entry.actor,
-                    entry.role,
-                    entry.action,
-                    entry.target,
-                    entry.status,
-                    entry.remote,
-                    entry.request_id,
-                    entry.detail
-                ],
-            )?;
+            writer::insert_audit(c, entry)?;
             Ok(c.last_insert_rowid())
         })
     }

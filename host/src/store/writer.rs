@@ -449,7 +449,6 @@ enum Sql {
     Candle,
     State,
     Meta,
-    Audit,
     SystemEvent,
 }
 
@@ -489,10 +488,6 @@ impl Sql {
             Sql::Meta => {
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-            }
-            Sql::Audit => {
-                "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             }
             Sql::SystemEvent => "INSERT INTO system_events (ts, kind, data) VALUES (?1, ?2, ?3)",
         }
@@ -614,19 +609,7 @@ fn write_records(
             Record::Meta { key, value } => {
                 statements.get(Sql::Meta)?.execute(params![key, value])?;
             }
-            Record::Audit(entry) => {
-                statements.get(Sql::Audit)?.execute(params![
-                    entry.ts,
-                    entry.actor,
-                    entry.role,
-                    entry.action,
-                    entry.target,
-                    entry.status,
-                    entry.remote,
-                    entry.request_id,
-                    entry.detail
-                ])?;
-            }
+            Record::Audit(entry) => insert_audit(tx, entry)?,
             Record::SystemEvent { ts, kind, data } => {
                 statements
                     .get(Sql::SystemEvent)?
@@ -647,6 +630,31 @@ fn write_records(
             }
         }
     }
+    Ok(())
+}
+
+/// An entry of the audit log (through the writer, or straight from the
+/// store).
+pub(super) fn insert_audit(
+    connection: &Connection,
+    entry: &super::AuditEntry,
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO audit (ts, actor, role, action, target, status, remote, request_id, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            entry.ts,
+            entry.actor,
+            entry.role,
+            entry.action,
+            entry.target,
+            entry.status,
+            entry.remote,
+            entry.request_id,
+            entry.detail
+        ])?;
     Ok(())
 }
 
