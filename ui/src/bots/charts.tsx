@@ -20,13 +20,12 @@ import {
 } from "lightweight-charts";
 import type { Schemas } from "../api/client";
 import { useTheme } from "../lib/theme";
-import { fillMarkers, seconds } from "./markers";
+import { BUY, SELL, fillMarkers, seconds } from "./markers";
 
 type Candle = Schemas["CandleView"];
 type Fill = Schemas["FillView"];
 type Order = Schemas["OrderView"];
 type EquityPoint = Schemas["EquityPointView"];
-
 
 function colours(theme: string) {
   return theme === "light"
@@ -98,7 +97,7 @@ export function CandleChart({ candles, fills, orders }: { candles: Candle[]; fil
       .map((order) =>
         series.current!.createPriceLine({
           price: Number(order.price),
-          color: order.side === "buy" ? "#2ebd85" : "#f6465d",
+          color: order.side === "buy" ? BUY : SELL,
           lineStyle: 2,
           title: `${order.kind} ${order.side} ${order.quantity}`,
         }),

@@ -15,8 +15,9 @@ type Fill = Schemas["FillView"];
 /** About how many labels fit across the chart. */
 export const LABELS_ACROSS = 10;
 
-const BUY = "#2ebd85";
-const SELL = "#f6465d";
+/** The chart colours of a buy and a sell (the stylesheet's good and bad). */
+export const BUY = "#2ebd85";
+export const SELL = "#f6465d";
 
 export const seconds = (rfc3339: string) => (Date.parse(rfc3339) / 1000) as UTCTimestamp;
 
