@@ -53,6 +53,13 @@ test("a backtest report renders whole, self-contained, without errors", async ({
   expect(marked.reduce((sum, title) => sum + Number(title.split(" ")[0]), 0)).toBe(result.fills.length);
   await expect(page.locator("table.heat tr")).not.toHaveCount(0);
   await page.screenshot({ path: testInfo.outputPath("report.png"), fullPage: true });
+  // Opened on its own, the page follows the reader's system theme.
+  const pageColour = () => page.locator("body").evaluate((body) => getComputedStyle(body).backgroundColor);
+  await page.emulateMedia({ colorScheme: "light" });
+  expect(await pageColour()).toBe("rgb(255, 255, 255)");
+  await page.emulateMedia({ colorScheme: "dark" });
+  expect(await pageColour()).toBe("rgb(13, 17, 23)");
+  await page.screenshot({ path: testInfo.outputPath("report-dark.png"), fullPage: true });
   expect(problems).toEqual([]);
   expect(outside).toEqual([]);
 });

@@ -77,6 +77,18 @@ test("backtests run from the form, show progress and reports, and compare side b
   const report = page.frameLocator(`iframe[title="Report of ${first}"]`);
   await expect(report.getByRole("heading", { name: /^Equity/ })).toBeVisible();
   await expect(page.getByText("ema-cross")).toBeVisible();
+  // The report wears the UI's theme, and changes with it.
+  const colourOf = { light: "rgb(255, 255, 255)", dark: "rgb(13, 17, 23)" };
+  const uiTheme = () => page.evaluate(() => document.documentElement.dataset.theme as "light" | "dark");
+  const reportColour = () => report.locator("body").evaluate((body) => getComputedStyle(body).backgroundColor);
+  const before = await uiTheme();
+  await expect.poll(reportColour).toBe(colourOf[before]);
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByRole("button", { name: /^(Light|Dark) theme$/ }).click();
+  await page.getByRole("button", { name: "Settings" }).click();
+  const after = await uiTheme();
+  expect(after).not.toBe(before);
+  await expect.poll(reportColour).toBe(colourOf[after]);
   await page.goBack();
 
   await page.getByLabel(`compare ${first}`).check();

@@ -3,7 +3,7 @@
 // config or one written here, with the plugin's parameter form), the data
 // set and range, and the report frame.
 
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { ApiProblem } from "../api/client";
 import { allowed, useBots, useDataSets, useDeleteJob, useJobReport, useMe, type Job } from "../api/hooks";
@@ -12,6 +12,7 @@ import { useFollow } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { ConfigEditor } from "../config/ConfigEditor";
 import type { Doc } from "../config/document";
+import { useTheme, type Theme } from "../lib/theme";
 import { formatTime } from "../lib/time";
 
 /** Progress and completion of every job arrive on the `backtests` channel. */
@@ -260,9 +261,12 @@ export function firstSource(bots: { id: string }[] | undefined): Source {
 }
 
 /** A finished job's report in a frame that may run nothing (the report has
- * no script). */
+ * no script), in the UI's theme. */
 export function Report({ kind, job }: { kind: JobKind; job: Job }) {
   const report = useJobReport(kind, job.id, job.state === "done");
+  const [theme] = useTheme();
+  const frame = useRef<HTMLIFrameElement>(null);
+  useEffect(() => themeReport(frame.current, theme), [theme]);
   if (job.state !== "done") return null;
   if (report.isLoading) return <Loading what="the report" />;
   if (!report.data) return <ErrorText error={report.error} />;
@@ -270,17 +274,25 @@ export function Report({ kind, job }: { kind: JobKind; job: Job }) {
   // that the frame can take the report's height.
   return (
     <iframe
+      ref={frame}
       className="report"
       title={`Report of ${job.id}`}
       sandbox="allow-same-origin"
       srcDoc={report.data}
       onLoad={(event) => {
         const frame = event.currentTarget;
+        themeReport(frame, theme);
         const height = frame.contentDocument?.documentElement.scrollHeight;
         if (height) frame.style.height = `${height + 4}px`;
       }}
     />
   );
+}
+
+/** A report page takes the theme its root's `data-theme` names. */
+function themeReport(frame: HTMLIFrameElement | null, theme: Theme) {
+  const root = frame?.contentDocument?.documentElement;
+  if (root) root.dataset.theme = theme;
 }
 
 export { percent, ratio };

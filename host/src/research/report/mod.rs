@@ -38,16 +38,32 @@ pub const REPORT_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; 
 /// A report page's start, up to its `<h1>` (`title` already escaped).
 pub(super) fn page_head(title: &str) -> String {
     format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{REPORT_POLICY}"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"#
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{REPORT_POLICY}"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title><style>{style}</style></head><body><h1>{title}</h1>"#,
+        style = style()
     )
 }
 
-pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#1f2328;padding:0 12px}\
-h1{font-size:22px;margin-bottom:4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}\
-.sub{color:#57606a;margin-top:0}table{border-collapse:collapse;font-size:13px}td,th{padding:4px 8px;text-align:right;border-bottom:1px solid #eaeef2}\
-th{color:#57606a;font-weight:600}td:first-child,th:first-child{text-align:left}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px}\
-.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 10px}.card b{display:block;font-size:18px}.card span{color:#57606a;font-size:12px}\
-.pos{color:#1a7f37}.neg{color:#cf222e}.heat td{text-align:center;min-width:46px;color:#1f2328}.empty{color:#57606a}";
+/// The pages' colours, light or dark as the reader's system asks, or as
+/// `data-theme="light"|"dark"` on the page's root says (the control UI
+/// sets it to its own theme on the report it frames). The charts' lines
+/// and labels take their colours from here too.
+const LIGHT: &str = "color-scheme:light;--ink:#1f2328;--muted:#57606a;--line:#d0d7de;--faint:#eaeef2;--page:#ffffff;--pos:#1a7f37;--neg:#cf222e";
+const DARK: &str = "color-scheme:dark;--ink:#e6edf3;--muted:#8d96a0;--line:#30363d;--faint:#21262d;--page:#0d1117;--pos:#3fb950;--neg:#f85149";
+/// The pages' layout, in the colours above.
+const LAYOUT: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1000px;color:var(--ink);background:var(--page);padding:0 12px}\
+h1{font-size:22px;margin-bottom:4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}\
+.sub{color:var(--muted);margin-top:0}table{border-collapse:collapse;font-size:13px}td,th{padding:4px 8px;text-align:right;border-bottom:1px solid var(--faint)}\
+th{color:var(--muted);font-weight:600}td:first-child,th:first-child{text-align:left}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px}\
+.card{border:1px solid var(--line);border-radius:6px;padding:8px 10px}.card b{display:block;font-size:18px}.card span{color:var(--muted);font-size:12px}\
+.pos{color:var(--pos)}.neg{color:var(--neg)}.heat td{text-align:center;min-width:46px;color:var(--ink)}.empty{color:var(--muted)}\
+svg .rule{stroke:var(--line)}svg .label{fill:var(--muted)}svg .halo{stroke:var(--page)}";
+
+/// A report page's style sheet: [`LAYOUT`] in the theme chosen.
+fn style() -> String {
+    format!(
+        ":root{{{LIGHT}}}@media (prefers-color-scheme:dark){{:root:not([data-theme=light]){{{DARK}}}}}:root[data-theme=dark]{{{DARK}}}{LAYOUT}"
+    )
+}
 
 fn pct(value: f64) -> String {
     format!("{:.2}%", value * 100.0)

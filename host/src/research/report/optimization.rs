@@ -117,7 +117,7 @@ fn surface(out: &mut String, trials: &[Value]) {
                     } else {
                         1.0
                     };
-                    // Red for the worst, through white, to green for the best.
+                    // Red for the worst, through the page colour, to green for the best.
                     let (rgb, alpha) = if share >= 0.5 {
                         ("26,127,55", (share - 0.5) * 1.5 + 0.05)
                     } else {

@@ -13,6 +13,8 @@ const BOTTOM: f64 = 26.0;
 pub const BLUE: &str = "#0969da";
 pub const GREEN: &str = "#1a7f37";
 pub const RED: &str = "#cf222e";
+/// Grid and label colours for an SVG seen on its own; in a report page the
+/// classes `rule` and `label` take the page theme's colours instead.
 const GRID: &str = "#d0d7de";
 const INK: &str = "#57606a";
 
@@ -77,7 +79,7 @@ impl Frame {
             let y = self.y(value);
             let _ = write!(
                 out,
-                r#"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="{GRID}"/><text x="{}" y="{:.1}" text-anchor="end" fill="{INK}">{}</text>"#,
+                r#"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="{GRID}" class="rule"/><text x="{}" y="{:.1}" text-anchor="end" fill="{INK}" class="label">{}</text>"#,
                 WIDTH - RIGHT,
                 LEFT - 6.0,
                 y + 4.0,
@@ -94,7 +96,7 @@ impl Frame {
                 };
                 let _ = write!(
                     out,
-                    r#"<text x="{:.1}" y="{:.1}" text-anchor="{anchor}" fill="{INK}">{}</text>"#,
+                    r#"<text x="{:.1}" y="{:.1}" text-anchor="{anchor}" fill="{INK}" class="label">{}</text>"#,
                     self.x(value),
                     self.height - 8.0,
                     date(value as i64)
@@ -225,7 +227,7 @@ pub fn histogram(
         let value = lo + width * bins as f64 * i as f64 / 4.0;
         let _ = write!(
             out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{INK}" class="label">{}</text>"#,
             frame.x(value),
             frame.height - 8.0,
             escape(&x_label(value))
@@ -321,7 +323,7 @@ pub fn candles(label: &str, bars: &[Bar], marks: &[Mark]) -> String {
         };
         let _ = write!(
             out,
-            r#"<polygon points="{points}" fill="{color}" stroke="white" stroke-width="0.5"><title>{} {} at {:.2} on average, from {}</title></polygon>"#,
+            r#"<polygon points="{points}" fill="{color}" stroke="white" class="halo" stroke-width="0.5"><title>{} {} at {:.2} on average, from {}</title></polygon>"#,
             mark.fills,
             match (mark.buy, mark.fills) {
                 (true, 1) => "buy",
