@@ -847,12 +847,15 @@ mod tests {
         thread.shutdown();
     }
 
-    #[test]
-    fn the_writer_finishes_a_checkpoint_only_when_little_is_left() {
-        let pass = |wal_frames, copied_frames| CheckpointPass {
+    fn pass(wal_frames: i64, copied_frames: i64) -> CheckpointPass {
+        CheckpointPass {
             wal_frames,
             copied_frames,
-        };
+        }
+    }
+
+    #[test]
+    fn the_writer_finishes_a_checkpoint_only_when_little_is_left() {
         let restart = 2_000;
         assert!(!pass(100, 100).needs_finishing(restart), "WAL still short");
         assert!(pass(restart, restart).needs_finishing(restart));
@@ -869,10 +872,6 @@ mod tests {
 
     #[test]
     fn the_checkpointer_asks_once_until_the_wal_starts_over_or_the_ask_is_old() {
-        let pass = |wal_frames, copied_frames| CheckpointPass {
-            wal_frames,
-            copied_frames,
-        };
         let restart = 2_000;
         let start = Instant::now();
         let mut asks = Asks::default();
@@ -901,10 +900,6 @@ mod tests {
 
     #[test]
     fn the_checkpointer_passes_often_while_commits_arrive_and_backs_off_when_idle() {
-        let pass = |wal_frames, copied_frames| CheckpointPass {
-            wal_frames,
-            copied_frames,
-        };
         let every = CHECKPOINT_EVERY;
         assert_eq!(pass(10, 10).next_wait(None, every), every);
         assert_eq!(pass(10, 10).next_wait(Some(pass(10, 10)), every), 2 * every);
