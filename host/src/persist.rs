@@ -128,7 +128,11 @@ pub const EMERGENCY: &str = "emergency";
 
 impl CommitLog for StoreCommitLog {
     fn commit(&self, batch: RecordBatch) -> CommitFuture<'_> {
-        Box::pin(self.writer.commit(records(batch)))
+        if batch.quiet {
+            Box::pin(self.writer.commit_quiet(records(batch)))
+        } else {
+            Box::pin(self.writer.commit(records(batch)))
+        }
     }
 
     fn commit_host(&self, record: HostRecord) -> CommitFuture<'_> {

@@ -256,6 +256,33 @@ async fn a_paper_bot_trades_and_events_are_published_in_sequence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_quiet_candles_bookkeeping_may_wait_for_the_store() {
+    let mut f = Fixture::new(&[config("q", EMA_2_3, "autostart: true\n")]).await;
+    go_long(&mut f).await;
+    let batches = f.log.batches.lock().unwrap().clone();
+    let creation = &batches[0];
+    assert!(
+        creation.config.is_some() && !creation.quiet,
+        "a command is never quiet"
+    );
+    let trading: Vec<_> = batches
+        .iter()
+        .filter(|b| !b.orders.is_empty() || !b.fills.is_empty())
+        .collect();
+    assert!(!trading.is_empty(), "the bot bought");
+    assert!(
+        trading.iter().all(|b| !b.quiet),
+        "orders and fills go at once"
+    );
+    let readings: Vec<_> = batches
+        .iter()
+        .filter(|b| b.orders.is_empty() && b.config.is_none() && !b.equity.is_empty())
+        .collect();
+    assert!(readings.len() >= 3, "{} quiet candles", readings.len());
+    assert!(readings.iter().all(|b| b.quiet), "readings alone may wait");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_keeps_deciding_refuses_entries_and_lets_exits_fill() {
     let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
     go_long(&mut f).await;

@@ -69,6 +69,10 @@ pub struct RecordBatch {
     pub lifecycle: Lifecycle,
     /// The runner's state after the step.
     pub state: RunnerState,
+    /// A quiet candle's bookkeeping only (equity readings and the
+    /// checkpoint: no order, fill or event), which the store may hold back
+    /// a few milliseconds while other bots' decisions are being made.
+    pub quiet: bool,
 }
 
 /// What survives a restart of the host: the bot's state and its engine.

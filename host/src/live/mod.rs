@@ -86,4 +86,6 @@ pub use manager::{BotManager, EmergencyDispatch, ManagerError};
 pub use request::{Command, CommandError, CommandReply, ConfigChange, Outcome};
 pub use snapshot::BotSnapshot;
 pub use state::{BotState, CommandKind, Transition};
-pub use strategy_threads::{StrategyThreads, default_max_threads};
+pub use strategy_threads::{
+    StrategyThreads, default_max_threads, jobs_in_flight as strategy_jobs_in_flight,
+};

@@ -21,6 +21,14 @@ use super::{StoreError, StoreResult};
 pub const QUEUE: usize = 4_096;
 /// Most batches folded into one transaction.
 pub const MAX_GROUP: usize = 1_024;
+/// The longest a group of quiet batches waits for the wave of decisions
+/// it comes from to end (see [`Writer::commit_quiet`]).
+pub const QUIET_WAITS_AT_MOST: std::time::Duration = std::time::Duration::from_millis(10);
+/// A wave has ended when no strategy job is in flight and no batch has
+/// come for this long (the runners build their batches after the jobs).
+const QUIET_GAP: std::time::Duration = std::time::Duration::from_micros(500);
+/// How often a waiting group looks again.
+const QUIET_POLL: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// One row to write. Payloads are JSON text (the runtime's own types); the
 /// other fields are what the store indexes and filters on.
@@ -100,6 +108,8 @@ pub enum Record {
 struct Commit {
     records: Vec<Record>,
     done: oneshot::Sender<Result<(), String>>,
+    /// May wait while decisions are being made (see [`Writer::commit_quiet`]).
+    quiet: bool,
 }
 
 enum Message {
@@ -348,7 +358,11 @@ impl Writer {
     pub fn try_submit(&self, records: Vec<Record>) -> bool {
         let (done, _) = oneshot::channel();
         self.commits
-            .try_send(Message::Commit(Commit { records, done }))
+            .try_send(Message::Commit(Commit {
+                records,
+                done,
+                quiet: false,
+            }))
             .is_ok()
     }
 
@@ -358,7 +372,11 @@ impl Writer {
     pub async fn submit(&self, records: Vec<Record>) -> bool {
         let (done, _) = oneshot::channel();
         self.commits
-            .send(Message::Commit(Commit { records, done }))
+            .send(Message::Commit(Commit {
+                records,
+                done,
+                quiet: false,
+            }))
             .await
             .is_ok()
     }
@@ -367,7 +385,7 @@ impl Writer {
     /// queue is first in, first out): a reader then sees what was submitted
     /// without waiting, e.g. the audit entries of calls already answered.
     pub async fn flush(&self) -> Result<(), String> {
-        self.send_and_wait(Vec::new()).await
+        self.send_and_wait(Vec::new(), false).await
     }
 
     /// Write `records` in one transaction (shared with other batches);
@@ -376,13 +394,33 @@ impl Writer {
         if records.is_empty() {
             return Ok(());
         }
-        self.send_and_wait(records).await
+        self.send_and_wait(records, false).await
     }
 
-    async fn send_and_wait(&self, records: Vec<Record>) -> Result<(), String> {
+    /// As [`Writer::commit`], for a quiet candle's bookkeeping (its equity
+    /// reading and the checkpoint after it: no order, no fill, no event),
+    /// which may wait for the wave of decisions it belongs to to end
+    /// (strategy jobs in flight, batches still arriving), for at most
+    /// [`QUIET_WAITS_AT_MOST`]; a batch that may not wait takes it along.
+    /// When 1,000 bots take the same candle, commits of the first ones'
+    /// readings took the cores from the decisions of the last ones, and
+    /// one group for the whole wave is cheaper than several (in the live
+    /// benchmark the writer's work per wave fell from about 11 to 7 ms).
+    pub async fn commit_quiet(&self, records: Vec<Record>) -> Result<(), String> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.send_and_wait(records, true).await
+    }
+
+    async fn send_and_wait(&self, records: Vec<Record>, quiet: bool) -> Result<(), String> {
         let (done, committed) = oneshot::channel();
         self.commits
-            .send(Message::Commit(Commit { records, done }))
+            .send(Message::Commit(Commit {
+                records,
+                done,
+                quiet,
+            }))
             .await
             .map_err(|_| "the writer has stopped".to_string())?;
         committed
@@ -401,15 +439,24 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
             Some(Message::Checkpoint) => finish_checkpoint = true,
             Some(Message::Shutdown) | None => break,
         }
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(Message::Commit(commit)) => group.push(commit),
-                Ok(Message::Checkpoint) => finish_checkpoint = true,
-                Ok(Message::Shutdown) => {
-                    ending = true;
-                    break;
-                }
-                Err(_) => break,
+        ending = take_waiting(&mut queue, &mut group, &mut finish_checkpoint);
+        // A group of quiet batches waits for the wave of decisions they
+        // come from to end: while strategy jobs are in flight or batches
+        // still arrive, up to a limit.
+        let since = Instant::now();
+        let mut last_arrival = since;
+        while !ending
+            && !group.is_empty()
+            && group.len() < MAX_GROUP
+            && group.iter().all(|commit| commit.quiet)
+            && (crate::live::strategy_jobs_in_flight() > 0 || last_arrival.elapsed() < QUIET_GAP)
+            && since.elapsed() < QUIET_WAITS_AT_MOST
+        {
+            std::thread::sleep(QUIET_POLL);
+            let before = group.len();
+            ending = take_waiting(&mut queue, &mut group, &mut finish_checkpoint);
+            if group.len() > before {
+                last_arrival = Instant::now();
             }
         }
         if !group.is_empty() {
@@ -420,6 +467,24 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
             tracing::warn!(%error, "WAL checkpoint failed");
         }
     }
+}
+
+/// Add what is queued to `group` (up to [`MAX_GROUP`]); true when the
+/// writer is told to end.
+fn take_waiting(
+    queue: &mut mpsc::Receiver<Message>,
+    group: &mut Vec<Commit>,
+    finish_checkpoint: &mut bool,
+) -> bool {
+    while group.len() < MAX_GROUP {
+        match queue.try_recv() {
+            Ok(Message::Commit(commit)) => group.push(commit),
+            Ok(Message::Checkpoint) => *finish_checkpoint = true,
+            Ok(Message::Shutdown) => return true,
+            Err(_) => break,
+        }
+    }
+    false
 }
 
 /// Write `group` in one transaction and answer each of its callers.
@@ -807,6 +872,7 @@ mod tests {
         let commit = |records| Commit {
             records,
             done: oneshot::channel().0,
+            quiet: false,
         };
         // The third batch stores version 1 again: the database refuses it.
         let group = [
@@ -918,6 +984,44 @@ mod tests {
             every,
             "the WAL started over"
         );
+    }
+
+    /// A quiet batch waits while a strategy job is in flight: while the
+    /// job never ends, for [`QUIET_WAITS_AT_MOST`] (then it goes anyway).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quiet_batch_waits_for_strategy_jobs_but_not_for_longer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(&store).unwrap();
+        let threads = std::sync::Arc::new(crate::live::StrategyThreads::new(2).unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let job = tokio::spawn({
+            let threads = threads.clone();
+            async move { threads.run(move || released.recv()).await }
+        });
+        while crate::live::strategy_jobs_in_flight() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let reading = |ts| {
+            vec![Record::Equity {
+                bot_id: "quiet".into(),
+                ts,
+                equity: "1".into(),
+                exposed: false,
+            }]
+        };
+        let started = Instant::now();
+        writer.commit_quiet(reading(1)).await.unwrap();
+        assert!(
+            started.elapsed() >= QUIET_WAITS_AT_MOST,
+            "committed after {:?} with a job in flight",
+            started.elapsed()
+        );
+
+        release.send(()).unwrap();
+        job.await.unwrap().unwrap().unwrap();
+        drop(writer);
+        thread.shutdown();
     }
 
     /// Under commits that never pause, the checkpointer's passes never

@@ -131,6 +131,7 @@ impl BotRunner {
             equity.push(record.equity);
             events.extend(record.events);
         }
+        let quiet = events.is_empty() && failure.is_none();
         match failure {
             // A kill stopped the strategy mid-call: the kill comes next.
             Some(EngineError::Plugin(PluginError::Interrupted { .. })) => {}
@@ -138,7 +139,8 @@ impl BotRunner {
             None => {}
         }
         self.follow_kill_switch();
-        let batch = self.record_batch(&events, equity);
+        let mut batch = self.record_batch(&events, equity);
+        batch.quiet = quiet && self.state.consumes_candles();
         if let Err(error) = self.commit(batch).await {
             tracing::error!(bot = %self.id(), %error, "records not committed");
             self.fail(&format!("the store failed: {error}"));

@@ -25,12 +25,40 @@
 
 mod stalls;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use stalls::Stalls;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
+
+/// Strategy jobs queued or running, in every pool of the process.
+static JOBS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many strategy jobs are queued or running: decisions being made.
+/// The store's writer lets a quiet candle's bookkeeping wait while there
+/// are any (see `Writer::commit_quiet`).
+pub fn jobs_in_flight() -> usize {
+    JOBS_IN_FLIGHT.load(Ordering::Relaxed)
+}
+
+/// One job counted in [`JOBS_IN_FLIGHT`] from its queueing until it has
+/// run, or been dropped unrun.
+struct InFlight;
+
+impl InFlight {
+    fn count() -> Self {
+        JOBS_IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        JOBS_IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Idle strategy threads end after this long.
 const KEEP_ALIVE: Duration = Duration::from_secs(60);
@@ -127,10 +155,12 @@ impl StrategyThreads {
             return Err(ThreadsGone("shut down".into()));
         };
         let disposed = self.take_disposed();
+        let in_flight = InFlight::count();
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn FnOnce() -> R + Send> = Box::new(move || {
             let result = job();
             drop(disposed);
+            drop(in_flight);
             result
         });
         let handed: Handed<R> = Arc::new(Mutex::new(Some((job, reply))));
