@@ -28,10 +28,10 @@ export function fillMarkers(fills: Fill[], from: string, to: string): SeriesMark
   const room = (last - first) / LABELS_ACROSS;
   let lastLabel: number | undefined;
   return fills
-    .filter((fill) => seconds(fill.at) >= first)
-    .sort((a, b) => seconds(a.at) - seconds(b.at))
-    .map((fill) => {
-      const time = seconds(fill.at);
+    .map((fill) => ({ fill, time: seconds(fill.at) }))
+    .filter(({ time }) => time >= first)
+    .sort((a, b) => a.time - b.time)
+    .map(({ fill, time }) => {
       const buy = fill.side === "buy";
       const labelled = lastLabel === undefined || time - lastLabel >= room;
       if (labelled) lastLabel = time;
