@@ -445,10 +445,12 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
         // still arrive, up to a limit.
         let since = Instant::now();
         let mut last_arrival = since;
+        // Kept up to date as batches arrive, not recounted at every look.
+        let mut all_quiet = group.iter().all(|commit| commit.quiet);
         while !ending
             && !group.is_empty()
             && group.len() < MAX_GROUP
-            && group.iter().all(|commit| commit.quiet)
+            && all_quiet
             && (crate::live::strategy_jobs_in_flight() > 0 || last_arrival.elapsed() < QUIET_GAP)
             && since.elapsed() < QUIET_WAITS_AT_MOST
         {
@@ -457,6 +459,7 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
             ending = take_waiting(&mut queue, &mut group, &mut finish_checkpoint);
             if group.len() > before {
                 last_arrival = Instant::now();
+                all_quiet = group[before..].iter().all(|commit| commit.quiet);
             }
         }
         if !group.is_empty() {
