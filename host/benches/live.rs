@@ -95,7 +95,8 @@ async fn latency_phase(runtime: &PluginRuntime, seconds: u64, persist: bool) {
     let mut writer_thread = None;
     if persist {
         let store = SqliteStore::open(data.path()).expect("store");
-        let (writer, thread) = Writer::start(&store).expect("writer");
+        let (writer, thread) =
+            Writer::start(&store, stratbox_host::live::strategy_jobs_in_flight).expect("writer");
         manager = manager.with_commit_log(Arc::new(StoreCommitLog::new(writer)));
         writer_thread = Some(thread);
     }
@@ -225,7 +226,8 @@ async fn throughput_phase(runtime: &PluginRuntime) {
 async fn emergency_phase(runtime: &PluginRuntime) {
     let data = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(data.path()).expect("store");
-    let (writer, thread) = Writer::start(&store).expect("writer");
+    let (writer, thread) =
+        Writer::start(&store, stratbox_host::live::strategy_jobs_in_flight).expect("writer");
     let manager = BotManager::new(registry(runtime), Arc::new(EventBus::new(1)))
         .with_commit_log(Arc::new(StoreCommitLog::new(writer)));
     let always_long = "{ plugin: rules, params: { entry: { above: { left: { price: close }, right: 0 } }, size_pct: 50 } }";

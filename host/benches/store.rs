@@ -59,7 +59,8 @@ fn main() {
         .min(30);
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path()).expect("store");
-    let (writer, thread) = Writer::start(&store).expect("writer");
+    let (writer, thread) =
+        Writer::start(&store, stratbox_host::store::no_decisions).expect("writer");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

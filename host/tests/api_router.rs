@@ -60,7 +60,8 @@ fn bot(id: &str) -> Value {
 async fn test_api(settings: ServerSettings) -> TestApi {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path()).unwrap();
-    let (writer, thread) = Writer::start(&sqlite).unwrap();
+    let (writer, thread) =
+        Writer::start(&sqlite, stratbox_host::live::strategy_jobs_in_flight).unwrap();
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let mut registry = PluginRegistry::default();
     registry

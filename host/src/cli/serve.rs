@@ -306,7 +306,9 @@ pub fn run(
     let env_admin = std::env::var("STRATBOX_ADMIN_TOKEN").ok();
     let sqlite =
         SqliteStore::open_with(&settings.data_dir, settings.synchronous).context("cannot start")?;
-    let (writer, writer_thread) = Writer::start(&sqlite).context("cannot start")?;
+    let (writer, writer_thread) =
+        Writer::start(&sqlite, stratbox_host::live::strategy_jobs_in_flight)
+            .context("cannot start")?;
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let auth = Auth::load(store.clone(), env_admin.as_deref()).context("cannot start")?;
     let registry = registry(&runtime, &settings, store.as_ref());

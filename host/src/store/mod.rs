@@ -22,7 +22,7 @@ pub use records::{
     StoredBot, StoredLogLine, TokenRecord,
 };
 pub use sqlite::SqliteStore;
-pub use writer::{Record, Writer, WriterThread};
+pub use writer::{DecisionsInFlight, Record, Writer, WriterThread, no_decisions};
 
 /// What a commit survives: SQLite's `synchronous` setting in WAL mode.
 #[derive(

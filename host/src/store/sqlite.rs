@@ -774,7 +774,7 @@ fn collect_versions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Record, Writer};
+    use crate::store::{Record, Writer, no_decisions};
     use serde_json::json;
 
     #[test]
@@ -869,7 +869,7 @@ mod tests {
     async fn pruning_thins_old_equity_and_drops_old_logs() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store).unwrap();
+        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
         const HOUR: i64 = 3_600_000;
         let mut records = Vec::new();
         // Ten days of one sample a minute.
@@ -943,7 +943,7 @@ mod tests {
     async fn log_lines_page_back_by_id_with_filters() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store).unwrap();
+        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
         let lines = [
             (1, "INFO", Some("a"), "started"),
             (2, "WARN", Some("a"), "slow"),

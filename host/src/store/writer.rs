@@ -30,6 +30,19 @@ const QUIET_GAP: std::time::Duration = std::time::Duration::from_micros(500);
 /// How often a waiting group looks again.
 const QUIET_POLL: std::time::Duration = std::time::Duration::from_micros(100);
 
+/// How many decisions are being made right now (strategy jobs queued or
+/// running): a group of quiet batches waits while there are any (see
+/// [`Writer::commit_quiet`]). Whoever starts the writer says where that
+/// count comes from: the live runtime's `strategy_jobs_in_flight` in the
+/// server, [`no_decisions`] where no bot runs. The store knows nothing of
+/// strategies.
+pub type DecisionsInFlight = fn() -> usize;
+
+/// For a writer that serves no running bots: no wave to wait for.
+pub fn no_decisions() -> usize {
+    0
+}
+
 /// One row to write. Payloads are JSON text (the runtime's own types); the
 /// other fields are what the store indexes and filters on.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,15 +332,25 @@ impl WriterThread {
 }
 
 impl Writer {
-    /// Start the writer on `store`'s database, with its durability.
-    pub fn start(store: &super::SqliteStore) -> StoreResult<(Writer, WriterThread)> {
-        Self::start_at(store.path(), store.synchronous(), WAL_RESTART_BYTES)
+    /// Start the writer on `store`'s database, with its durability; quiet
+    /// batches wait while `decisions` counts any in flight.
+    pub fn start(
+        store: &super::SqliteStore,
+        decisions: DecisionsInFlight,
+    ) -> StoreResult<(Writer, WriterThread)> {
+        Self::start_at(
+            store.path(),
+            store.synchronous(),
+            WAL_RESTART_BYTES,
+            decisions,
+        )
     }
 
     fn start_at(
         path: &Path,
         synchronous: super::Synchronous,
         wal_restart_bytes: i64,
+        decisions: DecisionsInFlight,
     ) -> StoreResult<(Writer, WriterThread)> {
         let connection = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
@@ -342,7 +365,7 @@ impl Writer {
         let checkpointer = Checkpointer::start(path, commits.clone(), wal_restart_bytes)?;
         let handle = std::thread::Builder::new()
             .name("stratbox-writer".into())
-            .spawn(move || run(connection, queue))
+            .spawn(move || run(connection, queue, decisions))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer: {e}")))?;
         let thread = WriterThread {
             handle,
@@ -429,7 +452,11 @@ impl Writer {
     }
 }
 
-fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
+fn run(
+    mut connection: Connection,
+    mut queue: mpsc::Receiver<Message>,
+    decisions: DecisionsInFlight,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut ending = false;
     while !ending {
@@ -451,7 +478,7 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Message>) {
             && !group.is_empty()
             && group.len() < MAX_GROUP
             && all_quiet
-            && (crate::live::strategy_jobs_in_flight() > 0 || last_arrival.elapsed() < QUIET_GAP)
+            && (decisions() > 0 || last_arrival.elapsed() < QUIET_GAP)
             && since.elapsed() < QUIET_WAITS_AT_MOST
         {
             std::thread::sleep(QUIET_POLL);
@@ -817,7 +844,7 @@ mod tests {
     async fn batches_from_many_tasks_are_committed_before_the_answer() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store).unwrap();
+        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
         let mut tasks = Vec::new();
         for bot in 0..20 {
             let writer = writer.clone();
@@ -902,7 +929,7 @@ mod tests {
     async fn a_flush_waits_for_what_was_queued_without_waiting() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store).unwrap();
+        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
         for n in 0..100 {
             assert!(writer.try_submit(vec![Record::Fill {
                 bot_id: "queued".into(),
@@ -989,22 +1016,21 @@ mod tests {
         );
     }
 
-    /// A quiet batch waits while a strategy job is in flight: while the
-    /// job never ends, for [`QUIET_WAITS_AT_MOST`] (then it goes anyway).
+    /// Decisions in flight as the quiet-batch test sets them.
+    static DECIDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn deciding() -> usize {
+        DECIDING.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A quiet batch waits while decisions are in flight: while they never
+    /// end, for [`QUIET_WAITS_AT_MOST`] (then it goes anyway).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_quiet_batch_waits_for_strategy_jobs_but_not_for_longer() {
+    async fn a_quiet_batch_waits_for_decisions_but_not_for_longer() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store).unwrap();
-        let threads = std::sync::Arc::new(crate::live::StrategyThreads::new(2).unwrap());
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let job = tokio::spawn({
-            let threads = threads.clone();
-            async move { threads.run(move || released.recv()).await }
-        });
-        while crate::live::strategy_jobs_in_flight() == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (writer, thread) = Writer::start(&store, deciding).unwrap();
+        DECIDING.store(1, std::sync::atomic::Ordering::SeqCst);
         let reading = |ts| {
             vec![Record::Equity {
                 bot_id: "quiet".into(),
@@ -1015,14 +1041,12 @@ mod tests {
         };
         let started = Instant::now();
         writer.commit_quiet(reading(1)).await.unwrap();
+        DECIDING.store(0, std::sync::atomic::Ordering::SeqCst);
         assert!(
             started.elapsed() >= QUIET_WAITS_AT_MOST,
-            "committed after {:?} with a job in flight",
+            "committed after {:?} with a decision in flight",
             started.elapsed()
         );
-
-        release.send(()).unwrap();
-        job.await.unwrap().unwrap().unwrap();
         drop(writer);
         thread.shutdown();
     }
@@ -1036,8 +1060,13 @@ mod tests {
         const RESTART_BYTES: u64 = 1 << 20;
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) =
-            Writer::start_at(store.path(), store.synchronous(), RESTART_BYTES as i64).unwrap();
+        let (writer, thread) = Writer::start_at(
+            store.path(),
+            store.synchronous(),
+            RESTART_BYTES as i64,
+            no_decisions,
+        )
+        .unwrap();
         let wal = std::path::PathBuf::from(format!("{}-wal", store.path().display()));
         const TASKS: u64 = 8;
         const PER_TASK_BYTES: u64 = 48 * RESTART_BYTES / TASKS;

@@ -37,8 +37,9 @@ use tokio::sync::oneshot;
 static JOBS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// How many strategy jobs are queued or running: decisions being made.
-/// The store's writer lets a quiet candle's bookkeeping wait while there
-/// are any (see `Writer::commit_quiet`).
+/// The server hands this to the store's writer, which lets a quiet
+/// candle's bookkeeping wait while there are any (see
+/// `Writer::commit_quiet`).
 pub fn jobs_in_flight() -> usize {
     JOBS_IN_FLIGHT.load(Ordering::Relaxed)
 }
@@ -266,6 +267,33 @@ mod tests {
             .unwrap();
         assert_eq!(name.as_deref(), Some("stratbox-strategy"));
         assert_eq!(threads.run(|| 6 * 7).await.unwrap(), 42);
+    }
+
+    /// A job counts as a decision in flight while it runs (what the
+    /// store's writer asks before it commits a quiet batch).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_job_counts_in_flight() {
+        let threads = Arc::new(StrategyThreads::new(2).unwrap());
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let job = tokio::spawn({
+            let threads = threads.clone();
+            async move {
+                threads
+                    .run(move || {
+                        started.send(()).unwrap();
+                        released.recv()
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || running.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(jobs_in_flight() >= 1, "a running job is not counted");
+        release.send(()).unwrap();
+        job.await.unwrap().unwrap().unwrap();
     }
 
     /// Run `jobs` jobs of `hold` each at once; the most that ran at once.
