@@ -123,6 +123,11 @@ pub struct Retention {
     pub logs_days: u32,
     /// Audit entries older than this many days are deleted.
     pub audit_days: u32,
+    /// Each bot keeps its newest this many config versions (the one in
+    /// force among them); older ones are deleted, and a rollback to one of
+    /// them is answered 404.
+    #[schemars(range(min = 1))]
+    pub config_versions_kept: u32,
 }
 
 impl Default for Retention {
@@ -131,6 +136,7 @@ impl Default for Retention {
             equity_full_days: 7,
             logs_days: 14,
             audit_days: 90,
+            config_versions_kept: 1_000,
         }
     }
 }

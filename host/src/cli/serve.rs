@@ -235,6 +235,7 @@ fn spawn_retention(store: Arc<dyn Store>, retention: api::Retention) {
                 equity_full_ms: days(retention.equity_full_days),
                 logs_ms: days(retention.logs_days),
                 audit_ms: days(retention.audit_days),
+                config_versions_kept: retention.config_versions_kept,
                 idempotency_ms: api::IDEMPOTENCY_KEPT_MS,
                 now: api::now_ms(),
             };

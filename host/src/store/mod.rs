@@ -98,6 +98,9 @@ pub struct PrunePolicy {
     pub logs_ms: i64,
     /// Audit entries older than this are deleted.
     pub audit_ms: i64,
+    /// Each bot's config versions but the newest this many are deleted
+    /// (at least the one in force is kept).
+    pub config_versions_kept: u32,
     /// Kept answers to idempotent requests older than this are deleted.
     pub idempotency_ms: i64,
     /// Wall time, epoch ms.

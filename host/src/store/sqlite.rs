@@ -444,6 +444,7 @@ impl Store for SqliteStore {
             equity_full_ms,
             logs_ms,
             audit_ms,
+            config_versions_kept,
             idempotency_ms,
             now,
         } = *policy;
@@ -476,7 +477,8 @@ impl Store for SqliteStore {
                    ORDER BY f.ts DESC LIMIT 1 OFFSET ?1)",
                 [FEED_CANDLES_KEPT as i64 - 1],
             )?;
-            Ok(thinned + logs + audit + answers + candles)
+            let versions = prune_config_versions(c, config_versions_kept)?;
+            Ok(thinned + logs + audit + answers + candles + versions)
         })
     }
 
@@ -771,6 +773,32 @@ fn collect_versions(
     Ok(versions)
 }
 
+/// Delete each bot's config versions but its newest `kept` (never fewer
+/// than one: the version in force is the newest). One statement per bot,
+/// each an index range, so the writer waits for none of them long.
+fn prune_config_versions(c: &Connection, kept: u32) -> rusqlite::Result<usize> {
+    let kept = i64::from(kept.max(1));
+    let tops: Vec<(String, i64)> = c
+        .prepare(
+            "SELECT b.id, (SELECT MAX(v.version) FROM config_versions v WHERE v.bot_id = b.id)
+             FROM bots b",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?)))?
+        .filter_map(|row| match row {
+            Ok((bot, Some(top))) => Some(Ok((bot, top))),
+            Ok((_, None)) => None,
+            Err(error) => Some(Err(error)),
+        })
+        .collect::<rusqlite::Result<_>>()?;
+    let mut delete =
+        c.prepare("DELETE FROM config_versions WHERE bot_id = ?1 AND version <= ?2")?;
+    let mut removed = 0;
+    for (bot, top) in tops {
+        removed += delete.execute(params![bot, top.saturating_sub(kept)])?;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -907,6 +935,7 @@ mod tests {
                 equity_full_ms: 7 * 24 * HOUR,
                 logs_ms: 5 * 24 * HOUR,
                 audit_ms: 5 * 24 * HOUR,
+                config_versions_kept: 1_000,
                 idempotency_ms: 24 * HOUR,
                 now: 10 * 24 * HOUR,
             })
@@ -1052,5 +1081,51 @@ mod tests {
             error.to_string().contains("cannot open the database"),
             "{error}"
         );
+    }
+    /// Each bot keeps its newest config versions only; the one in force
+    /// (the newest) always stays, and other bots' histories are their own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pruning_keeps_each_bots_newest_config_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let version = |bot_id: &str, version: u64| Record::ConfigVersion {
+            bot_id: bot_id.into(),
+            version,
+            config: format!("{{\"v\":{version}}}"),
+            created_at: version as i64,
+            actor: "test".into(),
+        };
+        let mut records: Vec<Record> = (1..=5).map(|v| version("many", v)).collect();
+        records.push(version("one", 1));
+        writer.commit(records).await.unwrap();
+        let policy = |kept| PrunePolicy {
+            equity_full_ms: i64::MAX,
+            logs_ms: i64::MAX,
+            audit_ms: i64::MAX,
+            config_versions_kept: kept,
+            idempotency_ms: i64::MAX,
+            now: 0,
+        };
+        let versions = |bot: &str| -> Vec<u64> {
+            store
+                .config_versions(bot, None, 100)
+                .unwrap()
+                .iter()
+                .map(|v| v.version)
+                .collect()
+        };
+
+        assert_eq!(store.prune(&policy(2)).unwrap(), 3);
+        assert_eq!(versions("many"), [5, 4]);
+        assert_eq!(versions("one"), [1]);
+        assert_eq!(store.config_version("many", 3).unwrap(), None);
+
+        // Zero keeps the version in force all the same.
+        assert_eq!(store.prune(&policy(0)).unwrap(), 1);
+        assert_eq!(versions("many"), [5]);
+        assert_eq!(versions("one"), [1]);
+        drop(writer);
+        thread.shutdown();
     }
 }
