@@ -448,7 +448,7 @@ impl Store for SqliteStore {
             idempotency_ms,
             now,
         } = *policy;
-        self.with(|c| {
+        let others = self.with(|c| {
             let thinned = c.execute(
                 "WITH latest AS (SELECT bot_id, MAX(ts) AS top FROM equity GROUP BY bot_id),
                       keep AS (
@@ -477,9 +477,9 @@ impl Store for SqliteStore {
                    ORDER BY f.ts DESC LIMIT 1 OFFSET ?1)",
                 [FEED_CANDLES_KEPT as i64 - 1],
             )?;
-            let versions = prune_config_versions(c, config_versions_kept)?;
-            Ok(thinned + logs + audit + answers + candles + versions)
-        })
+            Ok(thinned + logs + audit + answers + candles)
+        })?;
+        Ok(others + self.prune_config_versions(config_versions_kept)?)
     }
 
     fn order_changes(
@@ -773,30 +773,54 @@ fn collect_versions(
     Ok(versions)
 }
 
-/// Delete each bot's config versions but its newest `kept` (never fewer
-/// than one: the version in force is the newest). One statement per bot,
-/// each an index range, so the writer waits for none of them long.
-fn prune_config_versions(c: &Connection, kept: u32) -> rusqlite::Result<usize> {
-    let kept = i64::from(kept.max(1));
-    let tops: Vec<(String, i64)> = c
-        .prepare(
-            "SELECT b.id, (SELECT MAX(v.version) FROM config_versions v WHERE v.bot_id = b.id)
-             FROM bots b",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?)))?
-        .filter_map(|row| match row {
-            Ok((bot, Some(top))) => Some(Ok((bot, top))),
-            Ok((_, None)) => None,
-            Err(error) => Some(Err(error)),
-        })
-        .collect::<rusqlite::Result<_>>()?;
-    let mut delete =
-        c.prepare("DELETE FROM config_versions WHERE bot_id = ?1 AND version <= ?2")?;
-    let mut removed = 0;
-    for (bot, top) in tops {
-        removed += delete.execute(params![bot, top.saturating_sub(kept)])?;
+/// Config versions one statement deletes at most: each statement is a
+/// short transaction of its own, so the writer's commits (and readers)
+/// interleave with the pruning of a long history instead of waiting for
+/// all of it.
+const VERSIONS_PER_DELETE: i64 = 1_000;
+
+impl SqliteStore {
+    /// Delete each bot's config versions but its newest `kept` (never
+    /// fewer than one: the version in force is the newest), at most
+    /// [`VERSIONS_PER_DELETE`] at a time.
+    fn prune_config_versions(&self, kept: u32) -> StoreResult<usize> {
+        let kept = i64::from(kept.max(1));
+        let bots: Vec<String> = self.with(|c| {
+            Ok(c.prepare("SELECT id FROM bots")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })?;
+        let mut removed = 0;
+        for bot in bots {
+            loop {
+                let deleted = self.with(|c| {
+                    let (lowest, top): (Option<i64>, Option<i64>) = c.query_row(
+                        "SELECT (SELECT MIN(version) FROM config_versions WHERE bot_id = ?1),
+                                (SELECT MAX(version) FROM config_versions WHERE bot_id = ?1)",
+                        [&bot],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?;
+                    let (Some(lowest), Some(top)) = (lowest, top) else {
+                        return Ok(0);
+                    };
+                    let cutoff = top.saturating_sub(kept);
+                    if lowest > cutoff {
+                        return Ok(0);
+                    }
+                    let upper = cutoff.min(lowest.saturating_add(VERSIONS_PER_DELETE - 1));
+                    Ok(c.execute(
+                        "DELETE FROM config_versions WHERE bot_id = ?1 AND version <= ?2",
+                        params![bot, upper],
+                    )?)
+                })?;
+                if deleted == 0 {
+                    break;
+                }
+                removed += deleted;
+            }
+        }
+        Ok(removed)
     }
-    Ok(removed)
 }
 
 #[cfg(test)]
@@ -1125,6 +1149,34 @@ mod tests {
         assert_eq!(store.prune(&policy(0)).unwrap(), 1);
         assert_eq!(versions("many"), [5]);
         assert_eq!(versions("one"), [1]);
+        drop(writer);
+        thread.shutdown();
+    }
+    /// A history longer than one deletion takes (several of them) ends
+    /// with exactly the newest versions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_history_longer_than_one_deletion_is_pruned_to_exactly_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let records = (1..=2_500)
+            .map(|version| Record::ConfigVersion {
+                bot_id: "long".into(),
+                version,
+                config: "{}".into(),
+                created_at: version as i64,
+                actor: "test".into(),
+            })
+            .collect();
+        writer.commit(records).await.unwrap();
+        assert_eq!(store.prune_config_versions(10).unwrap(), 2_490);
+        let kept: Vec<u64> = store
+            .config_versions("long", None, 100)
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .collect();
+        assert_eq!(kept, (2_491..=2_500).rev().collect::<Vec<_>>());
         drop(writer);
         thread.shutdown();
     }
