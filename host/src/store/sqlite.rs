@@ -826,8 +826,17 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Record, Writer, no_decisions};
+    use crate::store::{Record, Writer, WriterThread, no_decisions};
     use serde_json::json;
+
+    /// A new store in a folder of its own (gone when the first value is
+    /// dropped), and its writer.
+    fn store_with_writer() -> (tempfile::TempDir, SqliteStore, Writer, WriterThread) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        (dir, store, writer, thread)
+    }
 
     #[test]
     fn plugin_blobs_are_kept_once_by_hash_and_forgotten_on_delete() {
@@ -919,9 +928,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pruning_thins_old_equity_and_drops_old_logs() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let (_dir, store, writer, thread) = store_with_writer();
         const HOUR: i64 = 3_600_000;
         let mut records = Vec::new();
         // Ten days of one sample a minute.
@@ -994,9 +1001,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn log_lines_page_back_by_id_with_filters() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let (_dir, store, writer, thread) = store_with_writer();
         let lines = [
             (1, "INFO", Some("a"), "started"),
             (2, "WARN", Some("a"), "slow"),
@@ -1110,9 +1115,7 @@ mod tests {
     /// (the newest) always stays, and other bots' histories are their own.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pruning_keeps_each_bots_newest_config_versions() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let (_dir, store, writer, thread) = store_with_writer();
         let version = |bot_id: &str, version: u64| Record::ConfigVersion {
             bot_id: bot_id.into(),
             version,
@@ -1152,13 +1155,12 @@ mod tests {
         drop(writer);
         thread.shutdown();
     }
+
     /// A history longer than one deletion takes (several of them) ends
     /// with exactly the newest versions.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_history_longer_than_one_deletion_is_pruned_to_exactly_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let (_dir, store, writer, thread) = store_with_writer();
         let records = (1..=2_500)
             .map(|version| Record::ConfigVersion {
                 bot_id: "long".into(),

@@ -269,31 +269,42 @@ mod tests {
         assert_eq!(threads.run(|| 6 * 7).await.unwrap(), 42);
     }
 
-    /// A job counts as a decision in flight while it runs (what the
-    /// store's writer asks before it commits a quiet batch).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_running_job_counts_in_flight() {
-        let threads = Arc::new(StrategyThreads::new(2).unwrap());
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        let (release, released) = std::sync::mpsc::channel::<()>();
+    /// A job on `threads` that holds its thread until told to end (or the
+    /// sender is dropped); returned once it runs. It answers whether it
+    /// was told.
+    async fn held_job(
+        threads: &Arc<StrategyThreads>,
+    ) -> (
+        tokio::task::JoinHandle<Option<()>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (running, started) = oneshot::channel();
         let job = tokio::spawn({
             let threads = threads.clone();
             async move {
                 threads
                     .run(move || {
-                        started.send(()).unwrap();
-                        released.recv()
+                        running.send(()).unwrap();
+                        held.recv().ok()
                     })
                     .await
+                    .unwrap()
             }
         });
-        tokio::task::spawn_blocking(move || running.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        started.await.unwrap();
+        (job, release)
+    }
+
+    /// A job counts as a decision in flight while it runs (what the
+    /// store's writer asks before it commits a quiet batch).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_job_counts_in_flight() {
+        let threads = Arc::new(StrategyThreads::new(2).unwrap());
+        let (job, release) = held_job(&threads).await;
         assert!(jobs_in_flight() >= 1, "a running job is not counted");
         release.send(()).unwrap();
-        job.await.unwrap().unwrap().unwrap();
+        assert_eq!(job.await.unwrap(), Some(()));
     }
 
     /// Run `jobs` jobs of `hold` each at once; the most that ran at once.
@@ -331,21 +342,7 @@ mod tests {
         let threads =
             Arc::new(StrategyThreads::with_steady(3, 1, Duration::from_millis(20)).unwrap());
         // A job that holds the one steady thread until told to stop.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (running, started) = oneshot::channel();
-        let stuck = tokio::spawn({
-            let threads = threads.clone();
-            async move {
-                threads
-                    .run(move || {
-                        running.send(()).unwrap();
-                        held.recv().ok()
-                    })
-                    .await
-                    .unwrap()
-            }
-        });
-        started.await.unwrap();
+        let (stuck, release) = held_job(&threads).await;
         // Queued behind it at once: moved to a spare thread once it counts
         // as stalled.
         let waited = std::time::Instant::now();
