@@ -24,6 +24,16 @@ pub use records::{
 pub use sqlite::SqliteStore;
 pub use writer::{DecisionsInFlight, Record, Writer, WriterThread, no_decisions};
 
+/// For the store's tests: a new store in a folder of its own (gone when
+/// the first value is dropped), and its writer (no bots deciding).
+#[cfg(test)]
+fn store_with_writer() -> (tempfile::TempDir, SqliteStore, Writer, WriterThread) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+    (dir, store, writer, thread)
+}
+
 /// What a commit survives: SQLite's `synchronous` setting in WAL mode.
 #[derive(
     Debug,

@@ -826,17 +826,8 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Record, Writer, WriterThread, no_decisions};
+    use crate::store::{Record, store_with_writer};
     use serde_json::json;
-
-    /// A new store in a folder of its own (gone when the first value is
-    /// dropped), and its writer.
-    fn store_with_writer() -> (tempfile::TempDir, SqliteStore, Writer, WriterThread) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
-        (dir, store, writer, thread)
-    }
 
     #[test]
     fn plugin_blobs_are_kept_once_by_hash_and_forgotten_on_delete() {

@@ -842,9 +842,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_from_many_tasks_are_committed_before_the_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let (_dir, store, writer, thread) = crate::store::store_with_writer();
         let mut tasks = Vec::new();
         for bot in 0..20 {
             let writer = writer.clone();
@@ -927,9 +925,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_flush_waits_for_what_was_queued_without_waiting() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (writer, thread) = Writer::start(&store, no_decisions).unwrap();
+        let (_dir, store, writer, thread) = crate::store::store_with_writer();
         for n in 0..100 {
             assert!(writer.try_submit(vec![Record::Fill {
                 bot_id: "queued".into(),
