@@ -71,7 +71,7 @@ async fn test_api(settings: ServerSettings) -> TestApi {
                 .unwrap(),
         ))
         .unwrap();
-    let bus = Arc::new(persist::event_bus(&store).unwrap());
+    let bus = Arc::new(persist::event_bus(&store, writer.clone()).unwrap());
     let feeds = dir.path().join("feeds");
     std::fs::create_dir_all(&feeds).unwrap();
     let manager = Arc::new(

@@ -332,7 +332,7 @@ pub fn run(
         .with_context(|| format!("cannot create the secrets folder {}", secrets_dir.display()))?;
     let tokio = stratbox_host::live::runtime()?;
     let served = tokio.block_on(async move {
-        let bus = Arc::new(persist::event_bus(&store)?);
+        let bus = Arc::new(persist::event_bus(&store, writer.clone())?);
         logbook.attach(bus.clone());
         persist::persist_logs(store.as_ref(), &logbook, writer.clone())?;
         let threads = settings

@@ -74,8 +74,8 @@ impl Event {
 struct Sequencer {
     next_seq: u64,
     ring: VecDeque<Arc<Event>>,
-    /// Numbers below this are reserved in durable storage (see
-    /// [`EventBus::with_reservations`]).
+    /// Numbers below this are reserved (the bound is stored, or on its way
+    /// to the store; see [`EventBus::with_reservations`]).
     reserved_until: u64,
 }
 
@@ -151,11 +151,12 @@ impl EventBus {
         }
     }
 
-    /// A bus whose numbers keep rising across restarts: before it hands out
-    /// a number it has not reserved, it reserves the next `block` of them
-    /// through `reserve` (which stores the bound durably). After a crash,
-    /// start the next bus at the stored bound: numbers skip at most one
-    /// block and never repeat.
+    /// A bus whose numbers keep rising across restarts: half a block before
+    /// it runs out of reserved numbers, it reserves the next `block` of
+    /// them through `reserve` (which stores the bound durably, and may
+    /// take the time half a block of events takes). After a crash, start
+    /// the next bus at the stored bound: numbers skip at most two blocks
+    /// and never repeat.
     pub fn with_reservations(first_seq: u64, block: u64, reserve: Reserve) -> Self {
         let mut bus = Self::new(first_seq);
         bus.reservations = Some((block.max(1), reserve));
@@ -176,9 +177,9 @@ impl EventBus {
         // 2^64 events would take millennia; saturating keeps even that safe.
         sequencer.next_seq = seq.saturating_add(1);
         if let Some((block, reserve)) = &self.reservations
-            && seq >= sequencer.reserved_until
+            && seq.saturating_add(block / 2) >= sequencer.reserved_until
         {
-            sequencer.reserved_until = seq.saturating_add(*block);
+            sequencer.reserved_until = sequencer.reserved_until.max(seq).saturating_add(*block);
             reserve(sequencer.reserved_until);
         }
         let event = Arc::new(Event::new(seq, ts, bot_id.cloned(), data));
@@ -389,7 +390,7 @@ mod tests {
         }
         assert_eq!(last, 25);
         let bound = stored.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(bound, 31, "reserved in blocks of ten");
+        assert_eq!(bound, 31, "reserved in blocks of ten, half a block ahead");
         // A crash now: the next process starts at the stored bound.
         let next = EventBus::with_reservations(bound, 10, reserve(&stored));
         assert!(next.publish(None, log()) > last);
