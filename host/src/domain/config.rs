@@ -550,6 +550,10 @@ pub enum ConfigRefusal {
 pub struct ConfigDiff {
     /// The capital or the mode changed (only while stopped and flat).
     books: bool,
+    /// The strategy, its parameters or its limits changed.
+    strategy: bool,
+    /// The mode or the account changed (only while stopped).
+    venue: bool,
 }
 
 impl ConfigDiff {
@@ -557,6 +561,20 @@ impl ConfigDiff {
     /// (only while stopped and flat).
     pub fn restarts_books(&self) -> bool {
         self.books
+    }
+
+    /// A fresh strategy instance is needed: the plugin, its parameters or
+    /// its limits changed, or the books start again. Otherwise only terms
+    /// change (risk, fees, execution, instrument rules, names) and the
+    /// instance, with its warm indicators, stays.
+    pub fn needs_new_instance(&self) -> bool {
+        self.strategy || self.books
+    }
+
+    /// The bot trades somewhere else: paper to live and back, or another
+    /// account (a new exchange link).
+    pub fn changes_venue(&self) -> bool {
+        self.venue
     }
 }
 
@@ -638,6 +656,8 @@ impl BotConfig {
         }
         Ok(ConfigDiff {
             books: capital || mode,
+            strategy: self.strategy != new.strategy || self.limits != new.limits,
+            venue: mode || self.account != new.account,
         })
     }
 }
@@ -733,6 +753,76 @@ capital: { quote: USDT, initial: 1000 }
         assert!(!feed("{ kind: synthetic }"));
         assert!(!omits_binance_network(
             &crate::domain::yaml::parse(MINIMAL).unwrap()
+        ));
+    }
+
+    #[test]
+    fn one_policy_says_what_a_change_needs_and_when_it_may_be_made() {
+        let old = BotConfig::from_yaml(MINIMAL).unwrap();
+        let with = |edit: fn(&mut BotConfig)| {
+            let mut new = old.clone();
+            edit(&mut new);
+            new
+        };
+        let running = BotCondition {
+            stopped: false,
+            flat: false,
+        };
+        let stopped_flat = BotCondition {
+            stopped: true,
+            flat: true,
+        };
+        // Terms only: swapped live, the instance stays.
+        let terms = with(|c| c.fees.taker_bps = dec!(5));
+        let diff = old.change_to(&terms, running).unwrap();
+        assert!(!diff.needs_new_instance() && !diff.restarts_books() && !diff.changes_venue());
+        // New parameters or limits: live, with a fresh instance.
+        let params = with(|c| c.strategy.params = serde_json::json!({ "fast": 3 }));
+        assert!(
+            old.change_to(&params, running)
+                .unwrap()
+                .needs_new_instance()
+        );
+        let limits = with(|c| c.limits.fuel_per_call /= 2);
+        assert!(
+            old.change_to(&limits, running)
+                .unwrap()
+                .needs_new_instance()
+        );
+        // Capital: only while stopped, and only when flat; the books restart.
+        let capital = with(|c| c.capital.initial = dec!(2000));
+        assert!(matches!(
+            old.change_to(&capital, running),
+            Err(ConfigRefusal::NotHotSwappable(issues)) if issues[0].pointer == "/capital"
+        ));
+        let not_flat = BotCondition {
+            stopped: true,
+            flat: false,
+        };
+        assert!(matches!(
+            old.change_to(&capital, not_flat),
+            Err(ConfigRefusal::Invalid(issues)) if issues[0].pointer == "/capital"
+        ));
+        let diff = old.change_to(&capital, stopped_flat).unwrap();
+        assert!(diff.restarts_books() && diff.needs_new_instance() && !diff.changes_venue());
+        // Another account: only while stopped, a new link, the same books.
+        let account = with(|c| {
+            c.account = Some(AccountConfig {
+                credentials_file: "desk.yaml".into(),
+            })
+        });
+        let diff = old.change_to(&account, stopped_flat).unwrap();
+        assert!(diff.changes_venue() && !diff.restarts_books());
+        // Never: another id, or another market.
+        let market = with(|c| c.market.symbol = "ETHUSDT".into());
+        assert!(matches!(
+            old.change_to(&market, stopped_flat),
+            Err(ConfigRefusal::Invalid(_))
+        ));
+        let id = with(|c| c.id = "other".into());
+        assert!(matches!(
+            old.change_to(&id, running),
+            Err(ConfigRefusal::Invalid(issues)) if issues[0].pointer == "/id"
         ));
     }
 

@@ -190,18 +190,14 @@ impl BotRunner {
                 ConfigRefusal::NotHotSwappable(issues) => CommandError::NotHotSwappable(issues),
             })?;
         let plugin = self.resolve(&config)?;
-        // Only the risk, fees, execution or instrument terms change: the
-        // strategy instance (and its warm indicators) stays.
-        let keeps_strategy = Arc::ptr_eq(&plugin, &self.plugin)
-            && config.strategy.params == self.config.strategy.params
-            && config.limits == self.config.limits
-            && !diff.restarts_books()
+        // The instance stays unless the change needs a new one, the name
+        // now resolves to another build (an upload) or it cannot run again.
+        let keeps_strategy = !diff.needs_new_instance()
+            && Arc::ptr_eq(&plugin, &self.plugin)
             && self.engine().decider().poisoned().is_none();
-        // A new exchange link when the bot moves between paper and live or
-        // to another account (both only while stopped); it is checked here,
-        // attached once the change is committed.
-        let relink = config.mode != self.config.mode || config.account != self.config.account;
-        let new_link = if relink {
+        // A new exchange link is checked here, attached once the change is
+        // committed.
+        let new_link = if diff.changes_venue() {
             Some(
                 self.connect(&config, diff.restarts_books())
                     .map_err(CommandError::Invalid)?,
