@@ -582,6 +582,23 @@ async fn manual_orders_answer_with_the_order_or_the_check_that_refused_it() {
         }
         other => panic!("selling what is not held must be refused: {other:?}"),
     }
+    // A tag names one open order: the runner, which knows them, says so.
+    let resting = stratbox_host::domain::OrderRequest {
+        client_tag: "resting".into(),
+        side: stratbox_host::domain::Side::Buy,
+        kind: stratbox_host::domain::OrderKind::Limit,
+        price: Some(dec!(1)),
+        ..request(dec!(1))
+    };
+    let (open, _) = f.manager.place_order("ema", resting.clone()).await.unwrap();
+    assert_eq!(open.status, stratbox_host::domain::OrderStatus::Open);
+    match f.manager.place_order("ema", resting).await {
+        Err(ManagerError::Command(CommandError::Invalid(issues))) => {
+            assert_eq!(issues[0].pointer, "/client_tag")
+        }
+        other => panic!("a tag in use must be refused: {other:?}"),
+    }
+    assert_eq!(f.get("ema").open_orders.len(), 1);
     assert!(matches!(
         f.manager.cancel_order("ema", 999).await,
         Err(ManagerError::Command(CommandError::NoSuchOrder(999)))

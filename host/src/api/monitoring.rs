@@ -5,6 +5,8 @@
 //! trades and equity from the store (complete, since runners commit before
 //! they publish), with cursors on row keys. Nothing waits on the runner.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -229,8 +231,9 @@ fn keyed_page<K: ToString, T: serde::de::DeserializeOwned>(
 
 /// Every problem of a manual order's fields, at its pointer, for a market
 /// of `rules`: what a person writes is taken as written or refused, never
-/// rounded.
-fn order_issues(order: &ManualOrder, rules: &InstrumentRules, open: &[Order]) -> Vec<ConfigIssue> {
+/// rounded. (Whether its tag is free is the runner's to say: only it knows
+/// the orders open when the order is placed.)
+fn order_issues(order: &ManualOrder, rules: &InstrumentRules) -> Vec<ConfigIssue> {
     let most = max_order_value();
     let mut issues = Vec::new();
     let mut issue = |pointer: &str, message: String| {
@@ -245,13 +248,6 @@ fn order_issues(order: &ManualOrder, rules: &InstrumentRules, open: &[Order]) ->
         .is_some_and(|t| t.is_empty() || t.len() > 64)
     {
         issue("/client_tag", "must be 1 to 64 characters".into());
-    } else if let Some(tag) = &order.client_tag
-        && open.iter().any(|o| &o.client_tag == tag)
-    {
-        issue(
-            "/client_tag",
-            format!("an open order already has the tag `{tag}`"),
-        );
     }
     if order.quantity <= Decimal::ZERO {
         issue("/quantity", "must be above 0".into());
@@ -290,15 +286,18 @@ async fn place(
         .as_ref()
         .map(|config| config.instrument)
         .unwrap_or_default();
-    let issues = order_issues(&order, &rules, &snapshot.open_orders);
+    let issues = order_issues(&order, &rules);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
     }
     let tag = order.client_tag.clone().unwrap_or_else(|| {
+        // Unique among the process's manual orders (a tag must be free).
+        static PLACED: AtomicU64 = AtomicU64::new(0);
         format!(
-            "manual-{}-{}",
+            "manual-{}-{}-{}",
             caller.name.replace(' ', "-"),
-            super::now_ms()
+            super::now_ms(),
+            PLACED.fetch_add(1, Ordering::Relaxed)
         )
     });
     let request = OrderRequest {

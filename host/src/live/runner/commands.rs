@@ -379,6 +379,18 @@ impl BotRunner {
         if matches!(self.state, BotState::Killed | BotState::Error) {
             return Err(CommandError::not_allowed("place-order", self.state));
         }
+        let tag = &request.client_tag;
+        if self
+            .engine()
+            .open_orders()
+            .iter()
+            .any(|open| &open.client_tag == tag)
+        {
+            return Err(CommandError::Invalid(vec![ConfigIssue {
+                pointer: "/client_tag".into(),
+                message: format!("an open order already has the tag `{tag}`"),
+            }]));
+        }
         let point = self.undo_point();
         let Some(placed) = self
             .with_engine(move |engine| engine.place_manual(request))
