@@ -858,8 +858,17 @@ async fn a_paper_bot_makes_exactly_the_backtests_trades() {
     assert_eq!(snapshot.candles_processed, candles.len() as u64);
     assert_eq!(snapshot.equity, expected.portfolio.equity);
     assert_eq!(snapshot.realized_pnl, expected.portfolio.realized_pnl);
-    let recent = &expected.trades[expected.trades.len() - snapshot.recent_trades.len()..];
-    assert_eq!(snapshot.recent_trades.as_slice(), recent);
+    // Every round trip, as committed, is the backtest's.
+    let committed: Vec<_> = f
+        .log
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.bot_id == "parity")
+        .flat_map(|b| b.trades.clone())
+        .collect();
+    assert_eq!(committed, expected.trades);
     // It was told it was behind, and skipped nothing.
     let lagged = system.next().await.unwrap();
     assert!(

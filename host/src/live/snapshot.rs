@@ -9,12 +9,10 @@ use serde_json::value::RawValue;
 
 use crate::domain::Order;
 use crate::domain::config::{BotConfig, Mode};
-use crate::engine::{RuleStatus, Trade, TradingState};
+use crate::engine::{RuleStatus, TradingState};
 
 use super::state::BotState;
 
-/// Round trips kept in a snapshot.
-pub const RECENT_TRADES: usize = 20;
 /// Equity readings kept in a snapshot's trail (one per `bot.updated`, so
 /// about one a second at most): what a fleet view draws as a sparkline.
 pub const EQUITY_TRAIL: usize = 30;
@@ -74,7 +72,6 @@ pub struct BotSnapshot {
     /// From the feed publishing the last candle to the end of its decision.
     pub decision_latency_us: Option<u64>,
     pub risk_rules: Vec<RuleStatus>,
-    pub recent_trades: Arc<Vec<Trade>>,
     /// Recent equity readings, oldest first (see [`EQUITY_TRAIL`]), as the
     /// API shows decimals: formatted once, when the trail moves, not for
     /// every view of the bot.

@@ -28,7 +28,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 use crate::domain::config::{BotConfig, ConfigIssue};
-use crate::engine::{BotEngine, EngineEvent, Trade};
+use crate::engine::{BotEngine, EngineEvent};
 use crate::plugin::{InitError, Plugin, PluginInstance, PluginRegistry};
 
 use super::bus::EventBus;
@@ -38,7 +38,7 @@ use super::exchange_link::{Book, ExchangeLink, LinkReport, LiveVenues};
 use super::feed::FeedHandle;
 use super::latency::LatencyHistogram;
 use super::request::{CommandError, CommandReply, Request, Urgent};
-use super::snapshot::{BotSnapshot, EQUITY_TRAIL, RECENT_TRADES, SnapshotLabels};
+use super::snapshot::{BotSnapshot, EQUITY_TRAIL, SnapshotLabels};
 use super::state::BotState;
 use super::strategy_threads::StrategyThreads;
 
@@ -129,9 +129,6 @@ pub(crate) struct BotRunner {
     last_candle_ts: Option<i64>,
     candles_processed: u64,
     decision_latency_us: Option<u64>,
-    recent_trades: VecDeque<Trade>,
-    /// Recent round trips as published; rebuilt only when one closes.
-    recent_trades_shared: Arc<Vec<Trade>>,
     /// Equity readings taken with each `bot.updated`, oldest first.
     equity_trail: VecDeque<Arc<str>>,
     equity_trail_shared: Arc<[Arc<str>]>,
@@ -183,8 +180,6 @@ impl BotRunner {
             last_candle_ts: None,
             candles_processed: 0,
             decision_latency_us: None,
-            recent_trades: VecDeque::new(),
-            recent_trades_shared: Arc::new(Vec::new()),
             equity_trail: VecDeque::new(),
             equity_trail_shared: Arc::new([]),
             snapshot: watch::channel(Arc::new(BotSnapshot::default())).0,
@@ -367,7 +362,6 @@ impl BotRunner {
             candles_processed: self.candles_processed,
             decision_latency_us: self.decision_latency_us,
             risk_rules: risk.rule_statuses(),
-            recent_trades: self.recent_trades_shared.clone(),
             equity_trail: self.equity_trail_shared.clone(),
             allowed_commands: self
                 .state
@@ -603,15 +597,6 @@ impl BotRunner {
     /// After a commit: the new snapshot, the state changes, then `events`
     /// and `extra` in order. Returns the snapshot.
     fn publish(&mut self, events: Vec<EngineEvent>, extra: Vec<EventData>) -> Arc<BotSnapshot> {
-        for event in &events {
-            if let EngineEvent::PositionClosed { trade, .. } = event {
-                if self.recent_trades.len() == RECENT_TRADES {
-                    self.recent_trades.pop_front();
-                }
-                self.recent_trades.push_back(trade.clone());
-                self.recent_trades_shared = Arc::new(self.recent_trades.iter().cloned().collect());
-            }
-        }
         let snapshot = self.publish_snapshot();
         let bus = self.context.bus.clone();
         let id = self.id().clone();
