@@ -685,6 +685,79 @@ async fn emergency_stop_kills_everything_and_blocks_start_until_reset() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_stored_running_comes_back_killed_while_the_emergency_stop_is_engaged() {
+    // The host stopped after the emergency stop was committed but before
+    // this bot's kill was: its stored state says running, with a position.
+    let bot = config("a", EMA_2_3, "autostart: true\n");
+    let mut f = Fixture::new(std::slice::from_ref(&bot)).await;
+    go_long(&mut f).await;
+    let stored = f
+        .log
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|b| b.bot_id == "a")
+        .map(|b| b.state.clone())
+        .unwrap();
+    assert_eq!(stored.state, BotState::Running);
+    let log = Arc::new(TestLog::default());
+    let restarted = BotManager::new(registry(), Arc::new(EventBus::new(1)))
+        .with_commit_log(log.clone())
+        .with_emergency_engaged(true);
+    restarted.restore(bot, 1, stored, true).await.unwrap();
+    let mut watch = restarted.watch("a").unwrap();
+    let killed = tokio::time::timeout(
+        Duration::from_secs(30),
+        watch.wait_for(|s| s.state == BotState::Killed),
+    )
+    .await
+    .expect("killed at once")
+    .unwrap()
+    .clone();
+    assert_eq!(killed.position, dec!(0), "and flat");
+    assert!(
+        log.batches
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| b.bot_id == "a" && b.state.state == BotState::Killed),
+        "the kill is committed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candle_the_store_refuses_is_undone_and_stops_the_bot() {
+    let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
+    // 10, 10, 10, 13: the strategy buys; the fill comes at the next open.
+    for close in [dec!(10), dec!(10), dec!(10), dec!(13)] {
+        f.push(close).await;
+    }
+    let before = f.get("ema");
+    assert_eq!(before.position, dec!(0));
+    f.log.refuse.store(true, Ordering::SeqCst);
+    f.push(dec!(14)).await;
+    let after = f.get("ema");
+    assert_eq!(after.state, BotState::Error);
+    assert!(after.error.as_deref().unwrap().contains("disk is full"));
+    assert_eq!(
+        after.position,
+        dec!(0),
+        "the fill the store refused is undone"
+    );
+    assert_eq!(after.cash, before.cash);
+    assert_eq!(after.candles_processed, before.candles_processed);
+    // What runs from here is what the store holds: a reset starts a fresh
+    // strategy on the books of the last commit.
+    f.log.refuse.store(false, Ordering::SeqCst);
+    f.control("ema", CommandKind::Reset).await;
+    let restarted = f.control("ema", CommandKind::Start).await;
+    assert_eq!(restarted.state, BotState::Running);
+    assert_eq!(restarted.position, dec!(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_interrupts_a_strategy_stuck_in_its_call() {
     let looping = "{ plugin: looper }";
     let limits = "autostart: true\nlimits: { wall_clock_ms: 60000, fuel_per_call: 10000000000 }\n";

@@ -36,6 +36,8 @@ use super::strategy_threads::{StrategyThreads, default_max_threads};
 
 /// Commands waiting for a runner; more than this and callers wait.
 const COMMAND_QUEUE: usize = 64;
+/// The reason of every kill the emergency stop makes.
+const EMERGENCY_KILL: &str = "emergency stop";
 /// How long a runner has to take a command. A runner handles commands
 /// between candles (a strategy call is bounded by its own limits), so this
 /// is only reached when something is badly wrong; the caller is then told
@@ -210,8 +212,10 @@ impl BotManager {
 
     /// Bring back a bot after a restart of the host: its config at
     /// `version`, its stored state (books, orders, risk, bot state).
-    /// `resume`: a bot that was running runs again. Autostart and the
-    /// emergency stop do not apply: the stored state decides.
+    /// `resume`: a bot that was running runs again. Autostart does not
+    /// apply: the stored state decides; but with the emergency stop
+    /// engaged, a bot that comes back running is killed at once (the host
+    /// stopped between the stop's commit and the bot's kill).
     pub async fn restore(
         &self,
         config: BotConfig,
@@ -303,6 +307,12 @@ impl BotManager {
         // with: a reader reacting to `bot.created` waits for it and finds
         // the bot.
         let mut bots = self.bots.write().unwrap_or_else(PoisonError::into_inner);
+        // Engaged while the bot was being created (its start committed
+        // after the stop went round), or before a crash that came before
+        // its kill was committed: it must not trade.
+        if self.emergency_engaged() {
+            urgent.request_kill(EMERGENCY_KILL);
+        }
         let task = tokio::spawn(runner.run(requests, announce));
         bots.insert(
             id,
@@ -360,7 +370,19 @@ impl BotManager {
         let deadline = tokio::time::Instant::now() + self.command_timeout;
         let timed_out = || CommandError::Timeout(self.command_timeout.as_secs().max(1));
         let claim = Claim::default();
-        let abandon_if_dropped = AbandonOnDrop(claim.clone());
+        // A kill stops a strategy call in flight: it is next.
+        let kill = matches!(
+            command,
+            Command::Control {
+                kind: CommandKind::Kill,
+                ..
+            }
+        );
+        let abandon_if_dropped = if kill {
+            AbandonOnDrop::interrupting(claim.clone(), urgent.clone())
+        } else {
+            AbandonOnDrop::new(claim.clone())
+        };
         let (reply, mut answer) = oneshot::channel();
         urgent.call_attention();
         let request = Request {
@@ -401,12 +423,6 @@ impl BotManager {
         }
         if kind == CommandKind::Delete {
             return self.delete(id).await;
-        }
-        if kind == CommandKind::Kill {
-            // Stop a strategy call in flight: the kill is next.
-            if let Some(bot) = self.bots().get(id) {
-                bot.urgent.interrupt.request();
-            }
         }
         self.send(id, Command::Control { kind, flatten }).await
     }
@@ -513,9 +529,12 @@ impl BotManager {
     }
 
     /// The emergency stop: committed first (a crash in the middle comes
-    /// back engaged), then every running or paused bot is told to kill at
-    /// once through its urgent lane (a strategy call in flight is
-    /// interrupted). Returns without waiting for the kills: each bot's
+    /// back engaged, and kills at restart what it had not killed yet), then
+    /// every bot is told to kill at once through its urgent lane (a
+    /// strategy call in flight is interrupted; a bot that is not running
+    /// ignores it, but one whose start is being committed is killed right
+    /// after). The answer lists the bots that were running or paused.
+    /// Returns without waiting for the kills: each bot's
     /// `bot.state_changed` event tells when it is killed. Start and create
     /// are refused until [`BotManager::emergency_reset`].
     pub async fn emergency_stop_all(&self, by: &str) -> Result<EmergencyDispatch, ManagerError> {
@@ -535,9 +554,10 @@ impl BotManager {
             untouched: Vec::new(),
         };
         for (id, bot) in self.bots().iter() {
+            // Read before the kill, which may be done at once.
             let state = bot.snapshot.borrow().state;
+            bot.urgent.request_kill(EMERGENCY_KILL);
             if matches!(state, BotState::Running | BotState::Paused) {
-                bot.urgent.request_kill("emergency stop");
                 dispatch.killing.push(id.clone());
             } else {
                 dispatch.untouched.push(id.clone());

@@ -157,15 +157,49 @@ impl Claim {
             .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
+
+    fn abandoned(&self) -> bool {
+        self.0.load(Ordering::Acquire) == ABANDONED
+    }
 }
 
 /// Abandons its claim when dropped: a caller that goes away before the
-/// runner took its request (a client that hung up) leaves nothing behind.
-pub(crate) struct AbandonOnDrop(pub(crate) Claim);
+/// runner took its request (a client that hung up, a deadline that passed)
+/// leaves nothing behind, not even the interrupt a kill raised to stop the
+/// strategy call in flight (left raised, it would stop every later call).
+pub(crate) struct AbandonOnDrop {
+    claim: Claim,
+    /// The bot's urgent lane, when the request raised its interrupt.
+    interrupted: Option<Arc<Urgent>>,
+}
+
+impl AbandonOnDrop {
+    pub(crate) fn new(claim: Claim) -> Self {
+        Self {
+            claim,
+            interrupted: None,
+        }
+    }
+
+    /// For a kill: raise the bot's interrupt now, so that a strategy call
+    /// in flight stops and the runner takes the kill next.
+    pub(crate) fn interrupting(claim: Claim, urgent: Arc<Urgent>) -> Self {
+        urgent.interrupt.request();
+        Self {
+            claim,
+            interrupted: Some(urgent),
+        }
+    }
+}
 
 impl Drop for AbandonOnDrop {
     fn drop(&mut self) {
-        self.0.abandon();
+        self.claim.abandon();
+        if self.claim.abandoned()
+            && let Some(urgent) = &self.interrupted
+        {
+            urgent.withdraw_interrupt();
+        }
     }
 }
 
@@ -209,6 +243,15 @@ impl Urgent {
             .take()
     }
 
+    /// Lower the interrupt a request raised and no longer needs, unless
+    /// an urgent kill still wants it (raised again if one came meanwhile).
+    fn withdraw_interrupt(&self) {
+        self.interrupt.clear();
+        if self.kill_pending() {
+            self.interrupt.request();
+        }
+    }
+
     pub(crate) fn kill_pending(&self) -> bool {
         self.kill
             .lock()
@@ -245,8 +288,36 @@ mod tests {
         assert!(claim.abandon());
         assert!(!claim.take(), "abandoned: the runner must not apply it");
         let claim = Claim::default();
-        drop(AbandonOnDrop(claim.clone()));
+        drop(AbandonOnDrop::new(claim.clone()));
         assert!(!claim.take(), "a caller that went away abandoned it");
+    }
+
+    #[test]
+    fn a_kill_nobody_takes_lowers_its_interrupt_but_never_the_emergency_one() {
+        let urgent = Arc::new(Urgent::default());
+        let claim = Claim::default();
+        let kill = AbandonOnDrop::interrupting(claim.clone(), urgent.clone());
+        assert!(urgent.interrupt.is_requested(), "a call in flight stops");
+        drop(kill);
+        assert!(!claim.take());
+        assert!(
+            !urgent.interrupt.is_requested(),
+            "the caller went away first: later calls run"
+        );
+        // Taken by the runner: the runner lowers it when it kills.
+        let claim = Claim::default();
+        let kill = AbandonOnDrop::interrupting(claim.clone(), urgent.clone());
+        assert!(claim.take());
+        drop(kill);
+        assert!(urgent.interrupt.is_requested());
+        urgent.interrupt.clear();
+        // An emergency kill waits: its interrupt stays.
+        let claim = Claim::default();
+        let kill = AbandonOnDrop::interrupting(claim.clone(), urgent.clone());
+        urgent.request_kill("emergency stop");
+        assert!(claim.abandon());
+        drop(kill);
+        assert!(urgent.interrupt.is_requested());
     }
 
     #[test]

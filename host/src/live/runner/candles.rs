@@ -6,8 +6,11 @@
 //! early when a request or a kill waits, so commands are answered between
 //! two candles and a kill never waits for a backlog. The records of every
 //! candle it processed are committed in one batch, with the checkpoint
-//! after the last; a failed commit publishes nothing and puts the bot in
-//! error (what is not durable must not be acknowledged).
+//! after the last. A failed commit acknowledges nothing: the books go back
+//! to the last commit (the bot's records and its checkpoint stay what the
+//! store holds), the bot goes to error (its strategy heard of candles that
+//! are undone; a reset starts a fresh instance), and only that state is
+//! published, with none of the step's events.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,18 +109,19 @@ impl BotRunner {
         let candles: Arc<[FeedCandle]> = batch.into();
         let urgent = self.urgent.clone();
         let job_candles = candles.clone();
+        let point = self.undo_point();
         let Some(stepped) = self
             .with_engine(move |engine| step(engine, &job_candles, &urgent))
             .await
         else {
             return false;
         };
-        self.absorb(stepped).await;
+        self.absorb(stepped, point).await;
         self.state.consumes_candles() && self.next_candle < self.feed.published()
     }
 
     /// Book a strategy thread's results: counters, state, commit, publish.
-    async fn absorb(&mut self, stepped: Stepped) {
+    async fn absorb(&mut self, stepped: Stepped, point: super::UndoPoint) {
         let Stepped { records, failure } = stepped;
         let mut events = Vec::new();
         let mut equity = Vec::with_capacity(records.len());
@@ -142,7 +146,8 @@ impl BotRunner {
         let mut batch = self.record_batch(&events, equity);
         batch.quiet = quiet && self.state.consumes_candles();
         if let Err(error) = self.commit(batch).await {
-            tracing::error!(bot = %self.id(), %error, "records not committed");
+            tracing::error!(bot = %self.id(), %error, "records not committed; undone");
+            self.undo(point);
             self.fail(&format!("the store failed: {error}"));
             self.publish(Vec::new(), Vec::new());
             return;

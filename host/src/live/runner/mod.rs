@@ -108,6 +108,8 @@ struct UndoPoint {
     error: Option<String>,
     started_at: Option<i64>,
     next_candle: u64,
+    last_candle_ts: Option<i64>,
+    candles_processed: u64,
 }
 
 pub(crate) struct BotRunner {
@@ -411,6 +413,8 @@ impl BotRunner {
             error: self.error.clone(),
             started_at: self.started_at,
             next_candle: self.next_candle,
+            last_candle_ts: self.last_candle_ts,
+            candles_processed: self.candles_processed,
         }
     }
 
@@ -423,6 +427,8 @@ impl BotRunner {
         self.error = point.error;
         self.started_at = point.started_at;
         self.next_candle = point.next_candle;
+        self.last_candle_ts = point.last_candle_ts;
+        self.candles_processed = point.candles_processed;
         self.pending_state_changes.clear();
     }
 
