@@ -115,6 +115,7 @@ pub struct SignalView {
     /// 100 shown): `{"place": {side, kind, quantity, price, reduce_only,
     /// client_tag}}` with quantity and price as decimal strings, or
     /// `{"cancel": client_tag}`.
+    #[schemars(with = "Vec<crate::plugin::contract::ActionView>")]
     pub actions: serde_json::Value,
 }
 

@@ -454,6 +454,9 @@ pub struct ConfigVersionView {
     pub created_at: String,
     /// The token name that made the change.
     pub actor: String,
+    /// The config as it was accepted (carried as stored; its shape is the
+    /// bot config's).
+    #[schemars(with = "crate::domain::config::BotConfig")]
     pub config: Value,
 }
 
@@ -472,9 +475,8 @@ impl From<&ConfigVersion> for ConfigVersionView {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ConfigApplied {
     pub version: u64,
-    // Written straight from the config in force; documented as any JSON
-    // value, as the config history's entries are.
-    #[schemars(with = "Value")]
+    /// The config in force.
+    #[schemars(required)]
     pub config: Option<std::sync::Arc<crate::domain::config::BotConfig>>,
     pub status: BotStatus,
 }

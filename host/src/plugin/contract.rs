@@ -4,7 +4,7 @@
 //! shapes that cross the boundary; the rest of the host converts to and from
 //! its own decimal types at the edge.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::domain::decimal::to_f64;
 use crate::plugin::PluginError;
@@ -65,23 +65,49 @@ impl From<crate::domain::OrderKind> for OrderKind {
     }
 }
 
-/// An action as JSON, as the CLI prints decisions.
-pub fn action_to_json(action: &Action) -> Value {
-    match action {
-        Action::Place(intent) => json!({
-            "place": {
-                "side": crate::domain::Side::from(intent.side).as_str(),
-                "kind": crate::domain::OrderKind::from(intent.kind).as_str(),
-                // Strings like every decimal the host shows: the strategy's
-                // float as written (shortest form that reads back the same).
-                "quantity": intent.quantity.to_string(),
-                "price": intent.price.map(|price| price.to_string()),
-                "reduce_only": intent.reduce_only,
-                "client_tag": intent.client_tag,
-            }
-        }),
-        Action::Cancel(tag) => json!({ "cancel": tag }),
+/// A strategy's action as the host shows it (a `signal` event's actions,
+/// the CLI's decisions): `{"place": {...}}` or `{"cancel": client_tag}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionView {
+    Place(IntentView),
+    /// The client tag of the order to cancel.
+    Cancel(String),
+}
+
+/// An order the strategy asked for, before rounding and risk checks.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct IntentView {
+    pub side: crate::domain::Side,
+    pub kind: crate::domain::OrderKind,
+    /// Strings like every decimal the host shows: the strategy's float as
+    /// written (the shortest form that reads back the same).
+    pub quantity: String,
+    pub price: Option<String>,
+    pub reduce_only: bool,
+    pub client_tag: String,
+}
+
+impl From<&Action> for ActionView {
+    fn from(action: &Action) -> Self {
+        match action {
+            Action::Place(intent) => Self::Place(IntentView {
+                side: intent.side.into(),
+                kind: intent.kind.into(),
+                quantity: intent.quantity.to_string(),
+                price: intent.price.map(|price| price.to_string()),
+                reduce_only: intent.reduce_only,
+                client_tag: intent.client_tag.clone(),
+            }),
+            Action::Cancel(tag) => Self::Cancel(tag.clone()),
+        }
     }
+}
+
+/// An action as JSON (its [`ActionView`]).
+pub fn action_to_json(action: &Action) -> Value {
+    // Strings, numbers and booleans only: this cannot fail.
+    serde_json::to_value(ActionView::from(action)).unwrap_or_default()
 }
 
 impl Market {

@@ -1039,6 +1039,15 @@ export interface components {
              */
             credentials_file: string;
         };
+        /**
+         * @description A strategy's action as the host shows it (a `signal` event's actions,
+         *     the CLI's decisions): `{"place": {...}}` or `{"cancel": client_tag}`.
+         */
+        ActionView: {
+            place: components["schemas"]["IntentView"];
+        } | {
+            cancel: string;
+        };
         AuditView: {
             action: string;
             actor: string;
@@ -1428,7 +1437,80 @@ export interface components {
         };
         /** @description The answer to a config change. */
         ConfigApplied: {
-            config: unknown;
+            /** @description The config in force. */
+            config: {
+                /**
+                 * @description The exchange account a live bot trades on (ignored by paper bots):
+                 *     where its credentials are. Without it, a live bot reads them from
+                 *     the environment (`STRATBOX_BINANCE_API_KEY` with
+                 *     `STRATBOX_BINANCE_API_SECRET` or `STRATBOX_BINANCE_PRIVATE_KEY_FILE`).
+                 */
+                account?: components["schemas"]["AccountConfig"] | null;
+                /**
+                 * @description Start the bot when it is created.
+                 * @default false
+                 */
+                autostart?: boolean;
+                capital: components["schemas"]["Capital"];
+                /**
+                 * @default {
+                 *       "fill_timing": "next_open",
+                 *       "slippage_bps": "0"
+                 *     }
+                 */
+                execution?: components["schemas"]["Execution"];
+                /**
+                 * @default {
+                 *       "maker_bps": "10",
+                 *       "taker_bps": "10"
+                 *     }
+                 */
+                fees?: components["schemas"]["Fees"];
+                /** @description Unique id: lowercase letters, digits and '-', 1 to 64 characters. */
+                id: string;
+                /**
+                 * @default {
+                 *       "min_notional": "5",
+                 *       "step_size": "0.00001",
+                 *       "tick_size": "0.01"
+                 *     }
+                 */
+                instrument?: components["schemas"]["InstrumentRules"];
+                /**
+                 * @default {
+                 *       "fuel_per_call": 20000000,
+                 *       "instances": 16,
+                 *       "memory_bytes": 67108864,
+                 *       "table_elements": 100000,
+                 *       "wall_clock_ms": 1000
+                 *     }
+                 */
+                limits?: components["schemas"]["PluginLimits"];
+                market: components["schemas"]["MarketConfig"];
+                /** @default paper */
+                mode?: components["schemas"]["Mode"];
+                /** @description Display name. */
+                name: string;
+                /**
+                 * @description What the bot does when the host restarts while it runs; by default
+                 *     paper bots resume and live bots stay stopped.
+                 */
+                on_restart?: components["schemas"]["OnRestart"] | null;
+                /**
+                 * @default {
+                 *       "cooldown_after_loss": 0,
+                 *       "daily_loss": null,
+                 *       "max_consecutive_losses": null,
+                 *       "max_drawdown": null,
+                 *       "max_open_orders": 20,
+                 *       "max_order_notional": null,
+                 *       "max_orders_per_second": 10,
+                 *       "max_position_notional": null
+                 *     }
+                 */
+                risk?: components["schemas"]["RiskConfig"];
+                strategy: components["schemas"]["StrategyRef"];
+            };
             status: components["schemas"]["BotStatus"];
             /** Format: uint64 */
             version: number;
@@ -1436,7 +1518,11 @@ export interface components {
         ConfigVersionView: {
             /** @description The token name that made the change. */
             actor: string;
-            config: unknown;
+            /**
+             * @description The config as it was accepted (carried as stored; its shape is the
+             *     bot config's).
+             */
+            config: components["schemas"]["BotConfig"];
             created_at: string;
             /** Format: uint64 */
             version: number;
@@ -1820,6 +1906,19 @@ export interface components {
              * @default 0.01
              */
             tick_size?: number | string;
+        };
+        /** @description An order the strategy asked for, before rounding and risk checks. */
+        IntentView: {
+            client_tag: string;
+            kind: components["schemas"]["OrderKind"];
+            price?: string | null;
+            /**
+             * @description Strings like every decimal the host shows: the strategy's float as
+             *     written (the shortest form that reads back the same).
+             */
+            quantity: string;
+            reduce_only: boolean;
+            side: components["schemas"]["Side"];
         };
         /**
          * @description Where a job is.
@@ -2279,7 +2378,7 @@ export interface components {
              *     client_tag}}` with quantity and price as decimal strings, or
              *     `{"cancel": client_tag}`.
              */
-            actions: unknown;
+            actions: components["schemas"]["ActionView"][];
             /** @description The candle close the decision was made at. */
             at: string;
         };
