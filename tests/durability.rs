@@ -320,3 +320,71 @@ async fn a_crash_during_config_changes_restores_a_config_and_a_checkpoint_of_one
     }
     assert!(acknowledged > 4, "changes were made: {acknowledged}");
 }
+
+/// A config change for `swapped`, named `name`.
+fn renamed(name: &str) -> Value {
+    json!({
+        "name": name,
+        "strategy": { "plugin": "ema-cross", "params": { "fast": 3, "slow": 9 } },
+        "market": { "symbol": "BTCUSDT", "timeframe": "1m", "feed": { "kind": "synthetic", "seed": 7, "interval_ms": 10 } },
+        "capital": { "quote": "USDT", "initial": "10000" },
+        "autostart": true
+    })
+}
+
+/// PUT a config change to a server set to crash on the way: no answer
+/// comes, and the process ends.
+async fn put_into_a_crash(server: &mut Server, client: &Client, name: &str) {
+    let answer = client
+        .request(reqwest::Method::PUT, &server.url("/bots/swapped/config"))
+        .json(&renamed(name))
+        .send()
+        .await;
+    assert!(answer.is_err(), "no answer from a crashed host: {answer:?}");
+    assert!(server.exited_within(Duration::from_secs(10)), "it crashed");
+}
+
+#[tokio::test]
+async fn a_crash_at_either_side_of_a_config_commit_restores_one_version() {
+    let crash_at = |point: &str| vec![("STRATBOX_CRASH_AT".to_string(), point.to_string())];
+    let mut server = Server::start(Options {
+        bots: vec![("a.yaml".into(), bot_yaml("swapped", true))],
+        env: crash_at("config-swapped"),
+        ..Options::default()
+    });
+    let client = Client::admin();
+    // Swapped in memory, not committed: the old config comes back, with
+    // the checkpoint it was committed with, and the version is not spent.
+    put_into_a_crash(&mut server, &client, "never stored").await;
+    let mut server = server.restart_with(&crash_at("command-committed"));
+    let (_, bot) = client.get(&server.url("/bots/swapped")).await;
+    assert_eq!(bot["config_version"], 1, "{bot}");
+    assert_eq!(bot["config"]["name"], "Test bot swapped");
+    assert_eq!(bot["state"], "running");
+    let (_, versions) = client
+        .get(&server.url("/bots/swapped/config/versions"))
+        .await;
+    assert_eq!(items(&versions).len(), 1, "{versions}");
+    // Committed, never answered: the new config comes back, stored with
+    // its checkpoint.
+    put_into_a_crash(&mut server, &client, "stored, not answered").await;
+    let server = server.restart();
+    let (_, bot) = client.get(&server.url("/bots/swapped")).await;
+    assert_eq!(bot["config_version"], 2, "{bot}");
+    assert_eq!(bot["config"]["name"], "stored, not answered");
+    assert_eq!(bot["state"], "running");
+    let (_, versions) = client
+        .get(&server.url("/bots/swapped/config/versions?limit=1"))
+        .await;
+    assert_eq!(versions["items"][0]["version"], 2, "{versions}");
+    // And it goes on from there.
+    let answer = client
+        .request(reqwest::Method::PUT, &server.url("/bots/swapped/config"))
+        .json(&renamed("after the crashes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["version"], 3, "{answer}");
+}

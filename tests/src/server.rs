@@ -40,6 +40,9 @@ pub struct Options {
     pub admin_token: bool,
     /// STRATBOX_LOG (default `warn`).
     pub log: String,
+    /// More environment variables (a crash point, say); not kept for a
+    /// restart.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             presets: Vec::new(),
             admin_token: true,
             log: "warn".into(),
+            env: Vec::new(),
         }
     }
 }
@@ -92,19 +96,49 @@ impl Server {
             format!("{}bots_dir: bots\npresets_dir: presets\n", options.settings),
         )
         .unwrap();
-        Self::spawn(data_dir, &settings, options.admin_token, &options.log)
+        Self::spawn(
+            data_dir,
+            &settings,
+            options.admin_token,
+            &options.log,
+            &options.env,
+        )
     }
 
-    /// Start the binary again on an existing data directory.
-    pub fn restart(mut self) -> Server {
+    /// Start the binary again on an existing data directory (after a
+    /// SIGKILL, if it still runs).
+    pub fn restart(self) -> Server {
+        self.restart_with(&[])
+    }
+
+    /// [`Server::restart`], with more environment variables.
+    pub fn restart_with(mut self, env: &[(String, String)]) -> Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let data_dir = self.data_dir.take().expect("a data dir");
         let settings = data_dir.path().join("config").join("stratbox.yaml");
-        Self::spawn(data_dir, &settings, true, &self.log.clone())
+        Self::spawn(data_dir, &settings, true, &self.log.clone(), env)
     }
 
-    fn spawn(data_dir: tempfile::TempDir, settings: &Path, admin_token: bool, log: &str) -> Server {
+    /// Whether the process has ended (waiting up to `timeout`).
+    pub fn exited_within(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.child.try_wait().expect("wait").is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn spawn(
+        data_dir: tempfile::TempDir,
+        settings: &Path,
+        admin_token: bool,
+        log: &str,
+        env: &[(String, String)],
+    ) -> Server {
         let plugins = path_from_env("STRATBOX_PLUGIN_DIR", "target/plugins");
         let mut command = Command::new(binary());
         command
@@ -116,6 +150,7 @@ impl Server {
             .arg(&plugins)
             .env("STRATBOX_CACHE_DIR", data_dir.path().join("cache"))
             .env("STRATBOX_LOG", log)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -25,6 +25,7 @@
 //! time is used only for latency and event timestamps.
 
 mod bus;
+pub mod crash_point;
 mod durable;
 mod event;
 mod exchange_link;

@@ -249,6 +249,7 @@ impl BotRunner {
         self.plugin = plugin;
         self.config = config;
         self.config_version = self.config_version.saturating_add(1);
+        super::super::crash_point::here("config-swapped");
         let record = self.config_record(&actor);
         match self.commit_command(point, Some(record)).await {
             Ok(snapshot) => {

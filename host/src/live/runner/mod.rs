@@ -656,6 +656,7 @@ impl BotRunner {
             }
             return Err(CommandError::NotStored(error));
         }
+        super::crash_point::here("command-committed");
         let extra = config
             .map(|record| vec![EventData::ConfigUpdated(Box::new(record))])
             .unwrap_or_default();
