@@ -42,7 +42,7 @@ struct TestApi {
     state: AppState,
     store: Arc<dyn Store>,
     _writer: WriterThread,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A bot on a stepped feed (the test pushes its candles).
@@ -95,7 +95,7 @@ async fn test_api(settings: ServerSettings) -> TestApi {
         state,
         store,
         _writer: thread,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -367,6 +367,45 @@ async fn config_changes_are_conditional_versioned_and_rolled_back() {
         rolled.body["config"]["strategy"]["params"]["size"],
         json!({ "quantity": 1 })
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_put_the_store_refuses_leaves_the_old_config_in_force_and_stored() {
+    let api = test_api(unlimited()).await;
+    api.send_json("POST", "/bots", &bot("refused")).await;
+    api.post("/bots/refused/start").await;
+    api.push("refused", &[10, 10, 10]).await;
+    // The real store refuses every new config version, as a full disk would.
+    let database =
+        rusqlite::Connection::open(api.dir.path().join(stratbox_host::store::DATABASE_FILE))
+            .unwrap();
+    database
+        .execute_batch(
+            "CREATE TRIGGER refuse_configs BEFORE INSERT ON config_versions
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+        )
+        .unwrap();
+    let mut changed = bot("refused");
+    changed["name"] = json!("never in force");
+    changed["strategy"]["params"]["size"]["quantity"] = json!(3);
+    let refused = api.send_json("PUT", "/bots/refused/config", &changed).await;
+    assert_problem(&refused, 503);
+    let in_force = api.get("/bots/refused/config").await;
+    assert_eq!(in_force.body["name"], "Bot refused", "{}", in_force.text);
+    assert_eq!(in_force.headers[header::ETAG], "\"v1\"");
+    let status = api.get("/bots/refused").await;
+    assert_eq!(status.body["state"], "running", "{}", status.text);
+    assert_eq!(status.body["config_version"], 1);
+    assert!(api.store.config_version("refused", 2).unwrap().is_none());
+    // Once the store takes it again, the same change gets the next version.
+    database
+        .execute_batch("DROP TRIGGER refuse_configs")
+        .unwrap();
+    let applied = api.send_json("PUT", "/bots/refused/config", &changed).await;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.text);
+    assert_eq!(applied.body["version"], 2);
+    let stored = api.store.config_version("refused", 2).unwrap().unwrap();
+    assert_eq!(stored.config["name"], "never in force");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
