@@ -619,3 +619,204 @@ async fn hostile_requests_get_bounded_answers() {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
     assert!(answers[0].contains("feeds folder"), "{answers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_commands_and_the_emergency_stop() {
+    let api = test_api(unlimited()).await;
+    for id in ["e1", "e2"] {
+        api.send_json("POST", "/bots", &bot(id)).await;
+    }
+    let started = api
+        .send_json(
+            "POST",
+            "/bots/commands",
+            &json!({ "command": "start", "bots": ["e1", "nope"] }),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+    let results = started.body["results"].as_array().unwrap();
+    assert_eq!(
+        (&results[0]["ok"], &results[0]["state"]),
+        (&json!(true), &json!("running"))
+    );
+    assert_eq!(results[1]["ok"], false, "{}", started.text);
+    let stopped = api
+        .send_json("POST", "/emergency/stop-all", &json!({}))
+        .await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
+    assert_eq!(stopped.body["killing"], json!(["e1"]));
+    assert_eq!(stopped.body["untouched"], json!(["e2"]));
+    let mut watch = api.state.manager.watch("e1").unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        watch.wait_for(|s| s.state == BotState::Killed),
+    )
+    .await
+    .expect("killed")
+    .unwrap();
+    assert_eq!(api.get("/emergency").await.body["engaged"], true);
+    assert_problem(&api.post("/bots/e2/start").await, 409);
+    let all = api.post("/bots/start-all").await;
+    assert!(
+        all.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ok"] == false),
+        "nothing starts while engaged: {}",
+        all.text
+    );
+    assert_eq!(api.post("/emergency/reset").await.status, StatusCode::OK);
+    assert_eq!(api.get("/emergency").await.body["engaged"], false);
+    assert_eq!(api.post("/bots/e2/start").await.body["state"], "running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bots_records_and_the_hosts_reads() {
+    let api = test_api(unlimited()).await;
+    api.send_json("POST", "/bots", &bot("t1")).await;
+    api.post("/bots/t1/start").await;
+    // EMA(2)/EMA(3): the cross at 13 buys one at the next open (14).
+    api.push("t1", &[10, 10, 10, 13, 14]).await;
+    let status = api.get("/bots/t1/status").await;
+    assert_eq!(status.body["position"], "1", "{}", status.text);
+    let positions = api.get("/bots/t1/positions").await;
+    assert_eq!(positions.status, StatusCode::OK, "{}", positions.text);
+    let fills = api.get("/bots/t1/fills").await;
+    let fill = &fills.body["items"][0];
+    assert_eq!(
+        (&fill["side"], &fill["price"]),
+        (&json!("buy"), &json!("14"))
+    );
+    let equity = api.get("/bots/t1/equity").await;
+    assert!(
+        equity.body["items"].as_array().unwrap().len() >= 5,
+        "{}",
+        equity.text
+    );
+    let trades = api.get("/bots/t1/trades").await;
+    assert_eq!(trades.body["items"], json!([]), "no round trip yet");
+    api.post("/bots/t1/close-all").await;
+    let trades = api.get("/bots/t1/trades").await;
+    assert_eq!(
+        trades.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        trades.text
+    );
+    let logs = api.get("/bots/t1/logs").await;
+    assert_eq!(logs.status, StatusCode::OK, "{}", logs.text);
+    // Host-wide: the audit trail of the calls above, the system, metrics.
+    let audit = api.get("/audit?limit=100").await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry["action"] == "POST /api/v1/bots/t1/close-all"),
+        "{}",
+        audit.text
+    );
+    let global = api.get("/metrics/global").await;
+    assert_eq!(global.body["bots"], 1, "{}", global.text);
+    assert_eq!(global.body["bots_by_state"]["running"], 1);
+    let system = api.get("/system").await;
+    assert!(
+        system.body["threads"].as_u64().unwrap() > 1,
+        "{}",
+        system.text
+    );
+    assert_eq!(api.get("/logs").await.status, StatusCode::OK);
+    assert_eq!(api.get("/me").await.body["role"], "admin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_sets_and_backtests() {
+    let api = test_api(unlimited()).await;
+    let candles = stratbox_host::data::synthesize(&stratbox_host::data::SynthParams::new(2_000, 3));
+    let mut csv = Vec::new();
+    stratbox_host::data::write_candles(&mut csv, &candles).unwrap();
+    let upload = TestApi::request("POST", "/data?symbol=BTCUSDT&timeframe=1m")
+        .header(header::CONTENT_TYPE, "text/csv")
+        .body(Body::from(csv))
+        .unwrap();
+    let created = api.call(upload).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["count"], 2_000);
+    let listed = api.get("/data").await;
+    assert_eq!(
+        listed.body["items"][0]["symbol"], "BTCUSDT",
+        "{}",
+        listed.text
+    );
+    let mut config = bot("bt");
+    config["market"] = json!({ "symbol": "BTCUSDT", "timeframe": "1m" });
+    let queued = api
+        .send_json(
+            "POST",
+            "/backtests",
+            &json!({ "config": config, "data": "BTCUSDT/1m" }),
+        )
+        .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
+    let job = format!("/backtests/{}", queued.body["id"].as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let job = api.get(&job).await;
+        if job.body["state"] != "queued" && job.body["state"] != "running" {
+            break job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", job.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done.body["state"], "done", "{}", done.text);
+    assert_eq!(done.body["candles"], 2_000);
+    let result = api.get(&format!("{job}/result")).await;
+    assert_eq!(result.status, StatusCode::OK, "{}", result.text);
+    let deleted = api
+        .call(
+            TestApi::request("DELETE", "/data/BTCUSDT/1m")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    assert_eq!(api.get("/data").await.body["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_over_sse() {
+    let api = test_api(unlimited()).await;
+    let request = TestApi::request("GET", "/events?channels=bots")
+        .body(Body::empty())
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    api.send_json("POST", "/bots", &bot("s1")).await;
+    let mut body = response.into_body();
+    let mut text = String::new();
+    while !text.contains("bot.created") {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("an event arrives")
+            .expect("the stream goes on")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    let data = text
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .unwrap();
+    let event: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["type"], "bot.created", "{text}");
+    assert_eq!(event["data"]["id"], "s1");
+    assert_eq!(event["data"]["config_version"], 1);
+}
