@@ -484,6 +484,55 @@ async fn a_config_change_the_store_refuses_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_store_refuses_is_not_done_but_a_kill_still_stops_the_bot() {
+    let bots = [
+        config("ema", EMA_2_3, "autostart: true\n"),
+        config("idle", EMA_2_3, ""),
+    ];
+    let mut f = Fixture::new(&bots).await;
+    go_long(&mut f).await;
+    f.log.refuse.store(true, Ordering::SeqCst);
+    let not_stored = |result: Result<_, ManagerError>| {
+        matches!(
+            result,
+            Err(ManagerError::Command(CommandError::NotStored(_)))
+        )
+    };
+    // Creating: nothing is registered.
+    assert!(not_stored(
+        f.manager
+            .create(config("new", EMA_2_3, ""), "test")
+            .await
+            .map(|_| ())
+    ));
+    assert!(f.manager.get("new").is_none());
+    // Deleting: the bot stays.
+    assert!(not_stored(f.manager.delete("idle").await.map(|_| ())));
+    assert_eq!(f.get("idle").state, BotState::Stopped);
+    // A new capital (stopped and flat): the books stay as they were.
+    let mut richer = bots[1].clone();
+    richer.capital.initial = dec!(20000);
+    assert!(not_stored(
+        f.manager
+            .reconfigure("idle", change(richer))
+            .await
+            .map(|_| ())
+    ));
+    let idle = f.get("idle");
+    assert_eq!((idle.equity, idle.config_version), (dec!(10000), 1));
+    // A kill is not stored either, but the bot must not trade: it is
+    // killed in memory, and flat.
+    assert!(not_stored(
+        f.manager
+            .control("ema", CommandKind::Kill, false)
+            .await
+            .map(|_| ())
+    ));
+    let ema = f.get("ema");
+    assert_eq!((ema.state, ema.position), (BotState::Killed, dec!(0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn if_match_is_checked_by_the_runner_and_dry_runs_change_nothing() {
     let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
     go_long(&mut f).await;

@@ -130,8 +130,20 @@ impl BotRunner {
         if self.state != BotState::Error || kind == CommandKind::Reset {
             self.set_state(target, kind.name());
         }
-        let snapshot = self.commit_command(point, None).await?;
-        Ok(reply(Outcome::Applied, snapshot))
+        let committed = self.commit_command(point, None).await;
+        if kind == CommandKind::Kill && committed.is_err() {
+            self.stay_killed("manual kill");
+        }
+        Ok(reply(Outcome::Applied, committed?))
+    }
+
+    /// A kill whose commit failed is undone like any command, but the bot
+    /// must not trade: killed again, in memory only, and published (the
+    /// caller is told the kill was not stored).
+    fn stay_killed(&mut self, reason: &str) {
+        self.engine_mut().kill(reason);
+        self.set_state(BotState::Killed, reason);
+        self.publish(Vec::new(), Vec::new());
     }
 
     /// A kill from the urgent lane (the emergency stop): running and paused
@@ -150,11 +162,8 @@ impl BotRunner {
         self.engine_mut().kill(&reason);
         self.set_state(BotState::Killed, &reason);
         if let Err(error) = self.commit_command(point, None).await {
-            // Not durable: the bot is back as it was, and must not trade.
             tracing::error!(bot = %self.id(), %error, "kill not committed");
-            self.engine_mut().kill(&reason);
-            self.set_state(BotState::Killed, &reason);
-            self.publish(Vec::new(), Vec::new());
+            self.stay_killed(&reason);
         }
     }
 
