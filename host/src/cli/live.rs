@@ -102,12 +102,13 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         manager.stop_all().await;
         for snapshot in manager.list() {
             eprintln!(
-                "{:<20} {:<8} candles {:>6}  equity {:>14}  realized {:>14}",
+                "{:<20} {:<8} candles {:>6}  equity {:>12}  realized {:>10}  fees {:>10}",
                 snapshot.id,
                 snapshot.state.name(),
                 snapshot.candles_processed,
                 snapshot.equity.round_dp(2),
-                snapshot.realized_pnl.round_dp(2)
+                snapshot.realized_pnl.round_dp(2),
+                snapshot.fees_paid.round_dp(2)
             );
         }
         printer.abort();
