@@ -344,6 +344,20 @@ async fn put_into_a_crash(server: &mut Server, client: &Client, name: &str) {
     assert!(server.exited_within(Duration::from_secs(10)), "it crashed");
 }
 
+/// The running bot `swapped` has config `version` (named `name`) in force,
+/// and it is the newest version stored.
+async fn in_force_and_newest_stored(server: &Server, client: &Client, version: u64, name: &str) {
+    let (_, bot) = client.get(&server.url("/bots/swapped")).await;
+    assert_eq!(bot["config_version"], version, "{bot}");
+    assert_eq!(bot["config"]["name"], name);
+    assert_eq!(bot["state"], "running");
+    let (_, versions) = client
+        .get(&server.url("/bots/swapped/config/versions"))
+        .await;
+    assert_eq!(versions["items"][0]["version"], version, "{versions}");
+    assert_eq!(items(&versions).len() as u64, version, "{versions}");
+}
+
 #[tokio::test]
 async fn a_crash_at_either_side_of_a_config_commit_restores_one_version() {
     let crash_at = |point: &str| vec![("STRATBOX_CRASH_AT".to_string(), point.to_string())];
@@ -357,26 +371,12 @@ async fn a_crash_at_either_side_of_a_config_commit_restores_one_version() {
     // the checkpoint it was committed with, and the version is not spent.
     put_into_a_crash(&mut server, &client, "never stored").await;
     let mut server = server.restart_with(&crash_at("command-committed"));
-    let (_, bot) = client.get(&server.url("/bots/swapped")).await;
-    assert_eq!(bot["config_version"], 1, "{bot}");
-    assert_eq!(bot["config"]["name"], "Test bot swapped");
-    assert_eq!(bot["state"], "running");
-    let (_, versions) = client
-        .get(&server.url("/bots/swapped/config/versions"))
-        .await;
-    assert_eq!(items(&versions).len(), 1, "{versions}");
+    in_force_and_newest_stored(&server, &client, 1, "Test bot swapped").await;
     // Committed, never answered: the new config comes back, stored with
     // its checkpoint.
     put_into_a_crash(&mut server, &client, "stored, not answered").await;
     let server = server.restart();
-    let (_, bot) = client.get(&server.url("/bots/swapped")).await;
-    assert_eq!(bot["config_version"], 2, "{bot}");
-    assert_eq!(bot["config"]["name"], "stored, not answered");
-    assert_eq!(bot["state"], "running");
-    let (_, versions) = client
-        .get(&server.url("/bots/swapped/config/versions?limit=1"))
-        .await;
-    assert_eq!(versions["items"][0]["version"], 2, "{versions}");
+    in_force_and_newest_stored(&server, &client, 2, "stored, not answered").await;
     // And it goes on from there.
     let answer = client
         .request(reqwest::Method::PUT, &server.url("/bots/swapped/config"))
