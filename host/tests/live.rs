@@ -108,7 +108,7 @@ struct Fixture {
 fn change(config: BotConfig) -> ConfigChange {
     ConfigChange {
         config,
-        expected_version: None,
+        expected_versions: None,
         actor: "test".into(),
         dry_run: false,
     }
@@ -545,18 +545,17 @@ async fn if_match_is_checked_by_the_runner_and_dry_runs_change_nothing() {
     assert_eq!(reply.outcome, Outcome::ConfigValid);
     assert_eq!(f.get("ema").config_version, 1);
     let stale = ConfigChange {
-        expected_version: Some(7),
+        expected_versions: Some(vec![7]),
         ..change(config("ema", three, "autostart: true\n"))
     };
-    assert!(matches!(
-        f.manager.reconfigure("ema", stale).await,
-        Err(ManagerError::Command(CommandError::VersionMismatch {
-            expected: 7,
-            current: 1
-        }))
-    ));
+    match f.manager.reconfigure("ema", stale).await {
+        Err(ManagerError::Command(CommandError::VersionMismatch { expected, current })) => {
+            assert_eq!((expected, current), (vec![7], 1))
+        }
+        other => panic!("a stale If-Match must be refused: {other:?}"),
+    }
     let current = ConfigChange {
-        expected_version: Some(1),
+        expected_versions: Some(vec![1]),
         ..change(config("ema", three, "autostart: true\n"))
     };
     let reply = f.manager.reconfigure("ema", current).await.unwrap();

@@ -12,7 +12,7 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use schemars::JsonSchema;
@@ -135,36 +135,26 @@ fn config_for(id: &str, mut document: Value) -> Result<BotConfig, ApiError> {
     BotConfig::parse(document).map_err(ApiError::invalid)
 }
 
-fn precondition_failed(detail: String) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition-failed",
-        detail,
-    )
-}
-
-/// The version `If-Match` asks for: None when absent or `*`; a 412 when no
-/// tag it lists is the version in force (`current`).
-fn expected_version(headers: &HeaderMap, current: u64) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
+/// The versions `If-Match` accepts: None when absent or `*` (the change is
+/// unconditional); otherwise the versions its `"vN"` tags name, weak or
+/// strong (a tag of another form, or a header that is not text, names
+/// none, so nothing matches). The runner compares them with the version in
+/// force when it takes the change.
+fn expected_versions(headers: &HeaderMap) -> Option<Vec<u64>> {
+    let value = headers.get(header::IF_MATCH)?;
     let value = value.to_str().unwrap_or_default().trim();
     if value == "*" {
-        return Ok(None);
+        return None;
     }
-    let current_tag = format!("\"v{current}\"");
-    let matches = value
-        .split(',')
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == current_tag);
-    if matches {
-        Ok(Some(current))
-    } else {
-        Err(precondition_failed(format!(
-            "If-Match {value} does not match the config in force ({current_tag})"
-        )))
-    }
+    Some(
+        value
+            .split(',')
+            .filter_map(|tag| {
+                let tag = tag.trim().trim_start_matches("W/");
+                tag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
+            })
+            .collect(),
+    )
 }
 
 /// Hand a new config to the bot's runner; the answer carries the version
@@ -176,10 +166,9 @@ async fn apply(
     headers: &HeaderMap,
     actor: &str,
 ) -> Result<Response, ApiError> {
-    let current = snapshot_of(app, id)?.config_version;
     let change = ConfigChange {
         config,
-        expected_version: expected_version(headers, current)?,
+        expected_versions: expected_versions(headers),
         actor: actor.to_string(),
         dry_run: false,
     };
@@ -218,7 +207,7 @@ async fn validate(
     let config = config_for(&id, document.value)?;
     let change = ConfigChange {
         config,
-        expected_version: None,
+        expected_versions: None,
         actor: caller.name,
         dry_run: true,
     };
@@ -249,7 +238,6 @@ async fn rollback(
     headers: HeaderMap,
     JsonBody(request): JsonBody<RollbackRequest>,
 ) -> Result<Response, ApiError> {
-    snapshot_of(&app, &id)?;
     let version = app
         .store
         .config_version(&id, request.version)?
@@ -270,20 +258,18 @@ mod tests {
     #[test]
     fn if_match_forms() {
         let mut headers = HeaderMap::new();
-        assert_eq!(
-            expected_version(&headers, 3).unwrap(),
-            None,
-            "absent: unconditional"
-        );
+        assert_eq!(expected_versions(&headers), None, "absent: unconditional");
         headers.insert(header::IF_MATCH, "\"v3\"".parse().unwrap());
-        assert_eq!(expected_version(&headers, 3).unwrap(), Some(3));
-        assert_eq!(
-            expected_version(&headers, 4).unwrap_err().status,
-            StatusCode::PRECONDITION_FAILED
-        );
+        assert_eq!(expected_versions(&headers), Some(vec![3]));
         headers.insert(header::IF_MATCH, "\"v1\", W/\"v4\"".parse().unwrap());
-        assert_eq!(expected_version(&headers, 4).unwrap(), Some(4));
+        assert_eq!(expected_versions(&headers), Some(vec![1, 4]));
         headers.insert(header::IF_MATCH, "*".parse().unwrap());
-        assert_eq!(expected_version(&headers, 9).unwrap(), None);
+        assert_eq!(expected_versions(&headers), None);
+        headers.insert(header::IF_MATCH, "\"abc\", v5".parse().unwrap());
+        assert_eq!(
+            expected_versions(&headers),
+            Some(vec![]),
+            "tags of another form match nothing"
+        );
     }
 }

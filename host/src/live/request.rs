@@ -49,8 +49,9 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct ConfigChange {
     pub config: BotConfig,
-    /// Apply only if this is the version in force (`If-Match`).
-    pub expected_version: Option<u64>,
+    /// Apply only if the version in force is one of these (`If-Match`);
+    /// the runner compares them with its own.
+    pub expected_versions: Option<Vec<u64>>,
     /// Who asks: kept with the version.
     pub actor: String,
     /// Run every check, the new instance's init and its warm-up; change
@@ -96,8 +97,11 @@ pub enum CommandError {
     /// The config changes fields that can only change while the bot is stopped.
     #[error("not hot-swappable while the bot runs: {}", join_issues(.0))]
     NotHotSwappable(Vec<ConfigIssue>),
-    #[error("the config in force is version {current}, not {expected}")]
-    VersionMismatch { expected: u64, current: u64 },
+    #[error(
+        "If-Match {} does not match the config in force (\"v{current}\")",
+        version_tags(.expected)
+    )]
+    VersionMismatch { expected: Vec<u64>, current: u64 },
     #[error("the order was refused ({}): {}", .0.check, .0.message)]
     OrderRefused(Rejection),
     /// The order filled, then the strategy failed hearing of it: the fill
@@ -224,6 +228,15 @@ pub(crate) struct Urgent {
     /// A request is waiting: a runner working through a backlog of candles
     /// stops after the current one to answer it.
     attention: AtomicBool,
+}
+
+/// Versions as the ETags that name them (`"v3", "v4"`).
+fn version_tags(versions: &[u64]) -> String {
+    if versions.is_empty() {
+        return "(no config version tag)".into();
+    }
+    let tags: Vec<String> = versions.iter().map(|v| format!("\"v{v}\"")).collect();
+    tags.join(", ")
 }
 
 impl Urgent {

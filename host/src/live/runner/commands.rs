@@ -170,12 +170,12 @@ impl BotRunner {
     async fn reconfigure(&mut self, change: ConfigChange) -> Result<CommandReply, CommandError> {
         let ConfigChange {
             config,
-            expected_version,
+            expected_versions,
             actor,
             dry_run,
         } = change;
-        if let Some(expected) = expected_version
-            && expected != self.config_version
+        if let Some(expected) = expected_versions
+            && !expected.contains(&self.config_version)
         {
             return Err(CommandError::VersionMismatch {
                 expected,
