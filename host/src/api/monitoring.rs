@@ -29,10 +29,9 @@ use super::views::{
     OrderDetail, OrderView, Page, PositionView, RiskView, RuleView, TradeView, ViolationView,
     split_page,
 };
-use crate::domain::config::ConfigIssue;
 use crate::domain::decimal::decimal_schema;
-use crate::domain::{Fill, InstrumentRules, Order, OrderKind, OrderOrigin, OrderRequest, Side};
-use crate::engine::{Trade, Violation, max_order_value, metrics};
+use crate::domain::{Fill, Order, OrderKind, OrderOrigin, OrderRequest, Side};
+use crate::engine::{Trade, Violation, metrics};
 use crate::live::BotSnapshot;
 use crate::store::{RecordTable, RowOrder};
 
@@ -229,67 +228,12 @@ fn keyed_page<K: ToString, T: serde::de::DeserializeOwned>(
     Ok((items, next_cursor))
 }
 
-/// Every problem of a manual order's fields, at its pointer, for a market
-/// of `rules`: what a person writes is taken as written or refused, never
-/// rounded. (Whether its tag is free is the runner's to say: only it knows
-/// the orders open when the order is placed.)
-fn order_issues(order: &ManualOrder, rules: &InstrumentRules) -> Vec<ConfigIssue> {
-    let most = max_order_value();
-    let mut issues = Vec::new();
-    let mut issue = |pointer: &str, message: String| {
-        issues.push(ConfigIssue {
-            pointer: pointer.into(),
-            message,
-        })
-    };
-    if order
-        .client_tag
-        .as_ref()
-        .is_some_and(|t| t.is_empty() || t.len() > 64)
-    {
-        issue("/client_tag", "must be 1 to 64 characters".into());
-    }
-    if order.quantity <= Decimal::ZERO {
-        issue("/quantity", "must be above 0".into());
-    } else if order.quantity > most {
-        issue("/quantity", format!("must be at most {most}"));
-    } else if let Some(message) = rules.quantity_off_grid(order.quantity) {
-        issue("/quantity", message);
-    }
-    match (order.kind, order.price) {
-        (OrderKind::Market, Some(_)) => issue(
-            "/price",
-            "a market order takes no price (a limit order does)".into(),
-        ),
-        (OrderKind::Market, None) => {}
-        (_, None) => issue("/price", "limit and stop orders need a price".into()),
-        (_, Some(price)) if price <= Decimal::ZERO => issue("/price", "must be above 0".into()),
-        (_, Some(price)) if price > most => issue("/price", format!("must be at most {most}")),
-        (_, Some(price)) => {
-            if let Some(message) = rules.price_off_grid(price) {
-                issue("/price", message);
-            }
-        }
-    }
-    issues
-}
-
 async fn place(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
     JsonBody(order): JsonBody<ManualOrder>,
 ) -> Result<Response, ApiError> {
-    let snapshot = snapshot_of(&app, &id)?;
-    let rules = snapshot
-        .config
-        .as_ref()
-        .map(|config| config.instrument)
-        .unwrap_or_default();
-    let issues = order_issues(&order, &rules);
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
     let tag = order.client_tag.clone().unwrap_or_else(|| {
         // Unique among the process's manual orders (a tag must be free).
         static PLACED: AtomicU64 = AtomicU64::new(0);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::domain::config::{BotConfig, FillTiming, Mode};
 use crate::domain::{
-    Candle, Fill, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side, Timeframe,
+    Candle, Fill, InstrumentRules, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side,
+    Timeframe,
 };
 use crate::plugin::contract::{self, Action};
 use crate::plugin::{PluginError, PluginInstance};
@@ -1066,10 +1067,9 @@ impl<D: Decider> BotEngine<D> {
     /// outcome says which order came of it, or which check refused it (the
     /// refusal is an `OrderRejected` event too, like any other).
     pub fn place_manual(&mut self, mut request: OrderRequest) -> Result<Placement, EngineError> {
-        let limit = max_order_value();
-        let in_range = |value: Decimal| value > Decimal::ZERO && value <= limit;
-        if !in_range(request.quantity) || request.price.is_some_and(|p| !in_range(p)) {
-            let message = format!("quantity and price must be above 0 and at most {limit}");
+        let issues = super::manual_order_issues(&request, self.venue.rules());
+        if !issues.is_empty() {
+            let message = crate::domain::config::join_issues(&issues);
             let tag = clip_tag(&request.client_tag);
             return Ok(self.reject(tag, OrderOrigin::Manual, "intent", message));
         }
@@ -1092,10 +1092,6 @@ impl<D: Decider> BotEngine<D> {
                 return Ok(self.reject(tag, OrderOrigin::Manual, STOP_PRICE_CHECK, message));
             }
         }
-        let rules = self.venue.rules();
-        request.quantity = rules.round_quantity(request.quantity);
-        request.price = request.price.map(|price| rules.round_price(price));
-        request.client_tag = clip_tag(&request.client_tag);
         request.origin = OrderOrigin::Manual;
         let immediate = request.kind == OrderKind::Market;
         self.place(request, immediate)
@@ -1103,6 +1099,11 @@ impl<D: Decider> BotEngine<D> {
 
     /// Cancel one open order by id (operator action); None if no open order
     /// has it. A live order is returned still open, its cancel requested.
+    /// The instrument rules orders are checked against.
+    pub fn instrument_rules(&self) -> &InstrumentRules {
+        self.venue.rules()
+    }
+
     pub fn cancel_order(&mut self, id: u64, reason: &str) -> Option<Order> {
         self.cancel(id, reason, true)
     }

@@ -8,6 +8,7 @@
 //! checks, same book and money, fills reported back.
 
 mod bot;
+mod manual;
 pub mod metrics;
 mod portfolio;
 mod risk;
@@ -20,6 +21,7 @@ pub use bot::{
     BotEngine, CandleClose, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE,
     Placement, Rejection, STOP_PRICE_CHECK, StretchError, max_order_value,
 };
+pub use manual::manual_order_issues;
 pub use portfolio::{Portfolio, PortfolioView, Trade};
 pub use risk::{
     OrderContext, Refusal, RiskEngine, RiskEvent, RiskOutcome, Rule, RuleStatus, StateChange,

@@ -389,6 +389,10 @@ impl BotRunner {
         if matches!(self.state, BotState::Killed | BotState::Error) {
             return Err(CommandError::not_allowed("place-order", self.state));
         }
+        let issues = crate::engine::manual_order_issues(&request, self.engine().instrument_rules());
+        if !issues.is_empty() {
+            return Err(CommandError::Invalid(issues));
+        }
         let tag = &request.client_tag;
         if self
             .engine()
