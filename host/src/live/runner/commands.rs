@@ -221,6 +221,8 @@ impl BotRunner {
             Some(self.fresh_instance(config.clone(), plugin.clone()).await?)
         };
         if dry_run {
+            // Dropped off the async threads, as every disposed instance.
+            self.context.threads.dispose(instance);
             return Ok(reply(Outcome::ConfigValid, self.publish_snapshot()));
         }
         // Swap between two candles (this runs between candles), commit, and
@@ -281,9 +283,13 @@ impl BotRunner {
             Err(error) => {
                 // The undo put the books back; the strategy and terms too.
                 match replaced {
-                    Replaced::Engine(engine) => self.engine = Some(engine),
+                    Replaced::Engine(engine) => {
+                        let new = self.engine.replace(engine);
+                        self.context.threads.dispose(new);
+                    }
                     Replaced::Decider(old) => {
-                        self.engine_mut().replace_decider(*old);
+                        let new = self.engine_mut().replace_decider(*old);
+                        self.context.threads.dispose(new);
                     }
                     Replaced::Nothing => {}
                 }
