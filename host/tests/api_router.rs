@@ -57,8 +57,10 @@ fn bot(id: &str) -> Value {
     })
 }
 
-async fn test_api(settings: ServerSettings) -> TestApi {
+async fn test_api(mut settings: ServerSettings) -> TestApi {
     let dir = tempfile::tempdir().unwrap();
+    // Data sets and backtest results go where the test cleans up.
+    settings.data_dir = dir.path().join("data");
     let sqlite = SqliteStore::open(dir.path()).unwrap();
     let (writer, thread) =
         Writer::start(&sqlite, stratbox_host::live::strategy_jobs_in_flight).unwrap();
