@@ -167,26 +167,24 @@ pub fn emergency_engaged(store: &dyn Store) -> StoreResult<bool> {
 
 /// The event bus, continuing the sequence numbers of the previous run.
 ///
-/// Reservations are queued to the writer, never written by the publisher
+/// The first block is stored here, before any number is handed out. The
+/// next ones are queued to the writer, never written by the publisher
 /// (which holds the bus's lock): the bus reserves half a block ahead, and
 /// the writer commits in order, so every batch queued after a reservation,
-/// and every event published after its commit, lands after it. Only when
-/// the writer's queue is full is the reservation written on the spot.
+/// and every event published after its commit, lands after it. When the
+/// writer's queue is full, the bus asks again at its next event.
 pub fn event_bus(store: &Arc<dyn Store>, writer: Writer) -> StoreResult<EventBus> {
     let first = store
         .meta(SEQ_RESERVED)?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let store = store.clone();
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    store.set_meta(SEQ_RESERVED, &first.saturating_add(SEQ_BLOCK).to_string())?;
     let reserve: Reserve = Box::new(move |bound| {
-        let value = bound.to_string();
-        let queued = writer.try_submit(vec![Record::Meta {
+        writer.try_submit(vec![Record::Meta {
             key: SEQ_RESERVED.to_string(),
-            value: value.clone(),
-        }]);
-        if !queued && let Err(error) = store.set_meta(SEQ_RESERVED, &value) {
-            tracing::error!(%error, "event sequence reservation not stored");
-        }
+            value: bound.to_string(),
+        }])
     });
     Ok(EventBus::with_reservations(first, SEQ_BLOCK, reserve))
 }

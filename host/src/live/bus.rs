@@ -79,8 +79,11 @@ struct Sequencer {
     reserved_until: u64,
 }
 
-/// Records that every sequence number below its argument may be in use.
-pub type Reserve = Box<dyn Fn(u64) + Send + Sync>;
+/// Records durably that every sequence number below its argument may be
+/// in use, or queues that record; false when it could do neither now (the
+/// bus asks again at its next event). Called under the bus's lock: it must
+/// neither block nor publish (no logging).
+pub type Reserve = Box<dyn Fn(u64) -> bool + Send + Sync>;
 
 pub struct EventBus {
     /// Assigning the number and sending happen under this lock, so delivery
@@ -151,15 +154,21 @@ impl EventBus {
         }
     }
 
-    /// A bus whose numbers keep rising across restarts: half a block before
-    /// it runs out of reserved numbers, it reserves the next `block` of
-    /// them through `reserve` (which stores the bound durably, and may
-    /// take the time half a block of events takes). After a crash, start
-    /// the next bus at the stored bound: numbers skip at most two blocks
-    /// and never repeat.
+    /// A bus whose numbers keep rising across restarts. The caller has
+    /// stored `first_seq + block` durably before (the first block is
+    /// reserved); half a block before the bus runs out of reserved
+    /// numbers, it reserves the next `block` through `reserve` (which may
+    /// take the time half a block of events takes to make it durable).
+    /// After a crash, start the next bus at the stored bound: numbers skip
+    /// at most two blocks and never repeat.
     pub fn with_reservations(first_seq: u64, block: u64, reserve: Reserve) -> Self {
         let mut bus = Self::new(first_seq);
-        bus.reservations = Some((block.max(1), reserve));
+        let block = block.max(1);
+        bus.sequencer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reserved_until = first_seq.max(1).saturating_add(block);
+        bus.reservations = Some((block, reserve));
         bus
     }
 
@@ -179,8 +188,10 @@ impl EventBus {
         if let Some((block, reserve)) = &self.reservations
             && seq.saturating_add(block / 2) >= sequencer.reserved_until
         {
-            sequencer.reserved_until = sequencer.reserved_until.max(seq).saturating_add(*block);
-            reserve(sequencer.reserved_until);
+            let next = sequencer.reserved_until.max(seq).saturating_add(*block);
+            if reserve(next) {
+                sequencer.reserved_until = next;
+            }
         }
         let event = Arc::new(Event::new(seq, ts, bot_id.cloned(), data));
         if sequencer.ring.len() == RING_CAPACITY {
@@ -381,9 +392,18 @@ mod tests {
         let stored = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let reserve = |stored: &Arc<std::sync::atomic::AtomicU64>| -> Reserve {
             let stored = stored.clone();
-            Box::new(move |bound| stored.store(bound, std::sync::atomic::Ordering::SeqCst))
+            Box::new(move |bound| {
+                stored.store(bound, std::sync::atomic::Ordering::SeqCst);
+                true
+            })
         };
-        let bus = EventBus::with_reservations(1, 10, reserve(&stored));
+        let start = |stored: &Arc<std::sync::atomic::AtomicU64>| {
+            // As the host starts a bus: the first block stored before.
+            let first = stored.load(std::sync::atomic::Ordering::SeqCst).max(1);
+            stored.store(first + 10, std::sync::atomic::Ordering::SeqCst);
+            EventBus::with_reservations(first, 10, reserve(stored))
+        };
+        let bus = start(&stored);
         let mut last = 0;
         for _ in 0..25 {
             last = bus.publish(None, log());
@@ -392,7 +412,30 @@ mod tests {
         let bound = stored.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(bound, 31, "reserved in blocks of ten, half a block ahead");
         // A crash now: the next process starts at the stored bound.
-        let next = EventBus::with_reservations(bound, 10, reserve(&stored));
-        assert!(next.publish(None, log()) > last);
+        let next = start(&stored);
+        let first = next.publish(None, log());
+        assert!(first > last);
+        // And a crash right after its first events: nothing is used twice.
+        let after = start(&stored);
+        assert!(after.publish(None, log()) > first);
+        // A reservation that cannot be queued is asked for again.
+        let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = asked.clone();
+        let refusing = EventBus::with_reservations(
+            1,
+            10,
+            Box::new(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                false
+            }),
+        );
+        for _ in 0..8 {
+            refusing.publish(None, log());
+        }
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "at 6, 7 and 8"
+        );
     }
 }
