@@ -38,6 +38,18 @@ use super::strategy_threads::{StrategyThreads, default_max_threads};
 const COMMAND_QUEUE: usize = 64;
 /// The reason of every kill the emergency stop makes.
 const EMERGENCY_KILL: &str = "emergency stop";
+
+/// The emergency stop's kill for a bot in `state`: a running (or paused)
+/// bot's strategy call in flight is interrupted; any other bot is killed
+/// once its runner is free (it ignores the kill unless its start was being
+/// committed meanwhile).
+fn kill_for_the_emergency(urgent: &Urgent, state: BotState) {
+    if matches!(state, BotState::Running | BotState::Paused) {
+        urgent.request_kill(EMERGENCY_KILL);
+    } else {
+        urgent.request_kill_between_calls(EMERGENCY_KILL);
+    }
+}
 /// How long a runner has to take a command. A runner handles commands
 /// between candles (a strategy call is bounded by its own limits), so this
 /// is only reached when something is badly wrong; the caller is then told
@@ -311,7 +323,7 @@ impl BotManager {
         // after the stop went round), or before a crash that came before
         // its kill was committed: it must not trade.
         if self.emergency_engaged() {
-            urgent.request_kill(EMERGENCY_KILL);
+            kill_for_the_emergency(&urgent, snapshot.borrow().state);
         }
         let task = tokio::spawn(runner.run(requests, announce));
         bots.insert(
@@ -530,10 +542,10 @@ impl BotManager {
 
     /// The emergency stop: committed first (a crash in the middle comes
     /// back engaged, and kills at restart what it had not killed yet), then
-    /// every bot is told to kill at once through its urgent lane (a
-    /// strategy call in flight is interrupted; a bot that is not running
-    /// ignores it, but one whose start is being committed is killed right
-    /// after). The answer lists the bots that were running or paused.
+    /// every bot is told to kill at once through its urgent lane (a running
+    /// bot's strategy call in flight is interrupted; a bot that is not
+    /// running ignores it, but one whose start is being committed is
+    /// killed right after). The answer lists the bots that were running or paused.
     /// Returns without waiting for the kills: each bot's
     /// `bot.state_changed` event tells when it is killed. Start and create
     /// are refused until [`BotManager::emergency_reset`].
@@ -556,7 +568,7 @@ impl BotManager {
         for (id, bot) in self.bots().iter() {
             // Read before the kill, which may be done at once.
             let state = bot.snapshot.borrow().state;
-            bot.urgent.request_kill(EMERGENCY_KILL);
+            kill_for_the_emergency(&bot.urgent, state);
             if matches!(state, BotState::Running | BotState::Paused) {
                 dispatch.killing.push(id.clone());
             } else {

@@ -240,10 +240,20 @@ fn version_tags(versions: &[u64]) -> String {
 }
 
 impl Urgent {
-    /// Kill the bot as soon as possible (the emergency stop).
+    /// Kill the bot as soon as possible (the emergency stop): a strategy
+    /// call in flight stops.
     pub(crate) fn request_kill(&self, reason: &str) {
-        *self.kill.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_string());
+        self.request_kill_between_calls(reason);
         self.interrupt.request();
+    }
+
+    /// Kill the bot once its runner is free, without stopping a strategy
+    /// call (for a bot that is not running: a call it makes then, hearing
+    /// of a manual order's fill, say, must not fail for a kill that will
+    /// not apply to it; one whose start is being committed is killed right
+    /// after).
+    pub(crate) fn request_kill_between_calls(&self, reason: &str) {
+        *self.kill.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_string());
         self.attention.store(true, Ordering::Release);
         self.wake.notify_one();
     }
