@@ -235,11 +235,13 @@ async fn place(
     JsonBody(order): JsonBody<ManualOrder>,
 ) -> Result<Response, ApiError> {
     let tag = order.client_tag.clone().unwrap_or_else(|| {
-        // Unique among the process's manual orders (a tag must be free).
+        // Unique among the process's manual orders (a tag must be free),
+        // and within the 64 characters a tag may have: "manual-", 20 of
+        // the caller's name, the time (13 digits) and a counter.
         static PLACED: AtomicU64 = AtomicU64::new(0);
+        let name: String = caller.name.replace(' ', "-").chars().take(20).collect();
         format!(
-            "manual-{}-{}-{}",
-            caller.name.replace(' ', "-"),
+            "manual-{name}-{}-{}",
             super::now_ms(),
             PLACED.fetch_add(1, Ordering::Relaxed)
         )

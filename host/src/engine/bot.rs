@@ -34,8 +34,9 @@ pub fn max_order_value() -> Decimal {
     Decimal::from_f64(MAX_INTENT_VALUE).unwrap_or(Decimal::MAX)
 }
 
-/// Longest client tag kept from a strategy.
-const MAX_TAG_CHARS: usize = 64;
+/// Longest client tag: a strategy's is clipped to it, a person's refused
+/// beyond it.
+pub(crate) const MAX_TAG_CHARS: usize = 64;
 
 /// The check that refuses a stop already through the market (named as the
 /// Binance filter check names it: paper and live refuse alike).
@@ -1061,8 +1062,9 @@ impl<D: Decider> BotEngine<D> {
         self.record_risk();
     }
 
-    /// An operator's order: rounded to the instrument's grid, then checked
-    /// like a strategy's intent (instrument rules, risk). A market order fills
+    /// An operator's order: refused unless it is on the instrument's grid
+    /// as written ([`super::manual_order_issues`]), then checked like a
+    /// strategy's intent (instrument rules, risk). A market order fills
     /// at once at the last close plus slippage; limits and stops rest. The
     /// outcome says which order came of it, or which check refused it (the
     /// refusal is an `OrderRejected` event too, like any other).
@@ -1097,13 +1099,13 @@ impl<D: Decider> BotEngine<D> {
         self.place(request, immediate)
     }
 
-    /// Cancel one open order by id (operator action); None if no open order
-    /// has it. A live order is returned still open, its cancel requested.
     /// The instrument rules orders are checked against.
     pub fn instrument_rules(&self) -> &InstrumentRules {
         self.venue.rules()
     }
 
+    /// Cancel one open order by id (operator action); None if no open order
+    /// has it. A live order is returned still open, its cancel requested.
     pub fn cancel_order(&mut self, id: u64, reason: &str) -> Option<Order> {
         self.cancel(id, reason, true)
     }

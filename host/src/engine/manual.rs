@@ -8,10 +8,8 @@ use rust_decimal::Decimal;
 use crate::domain::config::ConfigIssue;
 use crate::domain::{InstrumentRules, OrderKind, OrderRequest};
 
+use super::bot::MAX_TAG_CHARS;
 use super::max_order_value;
-
-/// Longest client tag a person may give.
-const MAX_TAG_CHARS: usize = 64;
 
 /// Every problem of a manual order's fields, at its pointer, for a market
 /// of `rules`. (Whether its tag is free is the runner's to say: only it
@@ -25,7 +23,8 @@ pub fn manual_order_issues(request: &OrderRequest, rules: &InstrumentRules) -> V
             message,
         })
     };
-    if request.client_tag.is_empty() || request.client_tag.len() > MAX_TAG_CHARS {
+    let tag_chars = request.client_tag.chars().count();
+    if tag_chars == 0 || tag_chars > MAX_TAG_CHARS {
         issue(
             "/client_tag",
             format!("must be 1 to {MAX_TAG_CHARS} characters"),
@@ -54,4 +53,52 @@ pub fn manual_order_issues(request: &OrderRequest, rules: &InstrumentRules) -> V
         }
     }
     issues
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderOrigin, Side};
+
+    fn order(tag: &str, kind: OrderKind, price: Option<Decimal>) -> OrderRequest {
+        OrderRequest {
+            client_tag: tag.into(),
+            side: Side::Buy,
+            kind,
+            quantity: Decimal::ONE,
+            price,
+            reduce_only: false,
+            origin: OrderOrigin::Manual,
+        }
+    }
+
+    fn pointers(request: &OrderRequest) -> Vec<String> {
+        manual_order_issues(request, &InstrumentRules::default())
+            .into_iter()
+            .map(|issue| issue.pointer)
+            .collect()
+    }
+
+    #[test]
+    fn a_persons_order_is_taken_as_written_or_refused_at_its_field() {
+        assert!(pointers(&order("a", OrderKind::Market, None)).is_empty());
+        // Tags count characters, not bytes.
+        assert!(pointers(&order(&"é".repeat(64), OrderKind::Market, None)).is_empty());
+        assert_eq!(
+            pointers(&order(&"é".repeat(65), OrderKind::Market, None)),
+            ["/client_tag"]
+        );
+        assert_eq!(
+            pointers(&order("", OrderKind::Market, None)),
+            ["/client_tag"]
+        );
+        assert_eq!(
+            pointers(&order("a", OrderKind::Market, Some(Decimal::ONE))),
+            ["/price"]
+        );
+        assert_eq!(pointers(&order("a", OrderKind::Limit, None)), ["/price"]);
+        let mut zero = order("a", OrderKind::Limit, Some(Decimal::ONE));
+        zero.quantity = Decimal::ZERO;
+        assert_eq!(pointers(&zero), ["/quantity"]);
+    }
 }
