@@ -654,6 +654,50 @@ async fn manual_orders_answer_with_the_order_or_the_check_that_refused_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_filled_before_the_strategy_failed_is_answered_with_the_order() {
+    let mut f = Fixture::new(&[config(
+        "bad",
+        "{ plugin: panicker, params: { on: fill } }",
+        "autostart: true\n",
+    )])
+    .await;
+    f.push(dec!(10)).await;
+    let request = stratbox_host::domain::OrderRequest {
+        client_tag: "by-hand".into(),
+        side: stratbox_host::domain::Side::Buy,
+        kind: stratbox_host::domain::OrderKind::Market,
+        quantity: dec!(1),
+        price: None,
+        reduce_only: false,
+        origin: stratbox_host::domain::OrderOrigin::Manual,
+    };
+    match f.manager.place_order("bad", request).await {
+        Err(ManagerError::Command(CommandError::StrategyFailed {
+            message,
+            order: Some(order),
+        })) => {
+            assert_eq!(order.status, stratbox_host::domain::OrderStatus::Filled);
+            assert_eq!(order.client_tag, "by-hand");
+            assert!(
+                message.contains("a fill of 1 was not expected"),
+                "{message}"
+            );
+        }
+        other => panic!("the filled order must come back with the failure: {other:?}"),
+    }
+    let bad = f.get("bad");
+    assert_eq!((bad.state, bad.position), (BotState::Error, dec!(1)));
+    let stored = f
+        .log
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|b| b.bot_id == "bad" && b.fills.len() == 1 && b.state.state == BotState::Error);
+    assert!(stored, "the fill and the error are committed together");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trapping_plugin_puts_only_its_own_bot_in_error() {
     let bots = [
         config("ema", EMA_2_3, "autostart: true\n"),

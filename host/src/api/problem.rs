@@ -46,6 +46,10 @@ pub struct Problem {
     /// For a command refused in the bot's state: what it allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_commands: Option<Vec<String>>,
+    /// For an order that filled before the strategy failed: the order as it
+    /// stands (its fill stands too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Box<super::views::OrderView>>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +59,7 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub allowed_commands: Option<Vec<String>>,
+    pub order: Option<Box<super::views::OrderView>>,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
 }
@@ -67,6 +72,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             allowed_commands: None,
+            order: None,
             retry_after: None,
         }
     }
@@ -145,6 +151,7 @@ impl ApiError {
             detail: self.detail.clone(),
             errors: self.errors.clone(),
             allowed_commands: self.allowed_commands.clone(),
+            order: self.order.clone(),
         }
     }
 }
@@ -201,8 +208,10 @@ impl From<CommandError> for ApiError {
             CommandError::EmergencyEngaged => {
                 Self::new(StatusCode::CONFLICT, "emergency-engaged", detail)
             }
-            CommandError::StrategyFailed(_) => {
-                Self::new(StatusCode::CONFLICT, "strategy-failed", detail)
+            CommandError::StrategyFailed { order, .. } => {
+                let mut api = Self::new(StatusCode::CONFLICT, "strategy-failed", detail);
+                api.order = order.map(|order| Box::new(super::views::OrderView::from(&*order)));
+                api
             }
             CommandError::Interrupted => Self::new(StatusCode::CONFLICT, "interrupted", detail),
             CommandError::Gone => Self::new(StatusCode::NOT_FOUND, "not-found", detail),

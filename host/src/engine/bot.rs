@@ -155,8 +155,29 @@ pub enum Placement {
 pub enum EngineError {
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// An order filled at once, then the strategy failed hearing of it:
+    /// the fill stands; `order` is the order as it stands.
+    #[error("{source}")]
+    FailedAfterFill {
+        order: Box<Order>,
+        source: PluginError,
+    },
     #[error("timeframe `{0}` is not supported")]
     Timeframe(String),
+}
+
+impl EngineError {
+    /// Whether a kill stopped the strategy mid-call (not a failure of its own).
+    pub fn is_interrupt(&self) -> bool {
+        matches!(
+            self,
+            Self::Plugin(PluginError::Interrupted { .. })
+                | Self::FailedAfterFill {
+                    source: PluginError::Interrupted { .. },
+                    ..
+                }
+        )
+    }
 }
 
 /// Whatever makes the decisions: a sandboxed plugin instance in the host;
@@ -357,6 +378,20 @@ impl<D: Decider> BotEngine<D> {
     /// and the terms (rules, fees, execution, risk limits) stay this
     /// engine's: they are the config's, not part of a checkpoint.
     pub fn restore(&mut self, checkpoint: EngineCheckpoint) {
+        self.undo_to(checkpoint, 0);
+    }
+
+    /// How many requests wait in the outbox, for [`Self::undo_to`].
+    pub fn outbox_mark(&self) -> usize {
+        self.routing
+            .as_ref()
+            .map_or(0, |routing| routing.outbox.len())
+    }
+
+    /// Back to `checkpoint` after a step that was not committed: the
+    /// requests the step queued (those after `mark`) are never sent; the
+    /// ones queued before it stay.
+    pub fn undo_to(&mut self, checkpoint: EngineCheckpoint, mark: usize) {
         self.portfolio = checkpoint.portfolio;
         let (rules, fees, execution) = (
             *self.venue.rules(),
@@ -374,7 +409,7 @@ impl<D: Decider> BotEngine<D> {
         self.avg_price_view = None;
         // Requests of an undone step were never committed: never sent.
         if let Some(routing) = &mut self.routing {
-            routing.outbox.clear();
+            routing.outbox.truncate(mark);
         }
     }
 
@@ -1179,7 +1214,14 @@ impl<D: Decider> BotEngine<D> {
         self.events.push(EngineEvent::OrderPlaced { order: placed });
         let result = self.absorb(&mut venue_events, self.now, notify);
         self.venue_events = venue_events;
-        result.map(|()| last)
+        match result {
+            Ok(()) => Ok(last),
+            Err(EngineError::Plugin(source)) => Err(EngineError::FailedAfterFill {
+                order: Box::new(last),
+                source,
+            }),
+            Err(other) => Err(other),
+        }
     }
 
     /// Clear the kill-switch and latched risk breaches.

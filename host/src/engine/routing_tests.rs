@@ -248,6 +248,29 @@ fn a_cancel_waits_for_the_exchange_and_keeps_its_reason() {
 }
 
 #[test]
+fn an_undone_step_keeps_the_requests_queued_before_it() {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let id = placed(
+        engine
+            .place_manual(buy(OrderKind::Limit, dec!(1), Some(dec!(90))))
+            .unwrap(),
+    );
+    engine.take_outbox();
+    // A kill held in memory (its commit failed) queued a cancel ...
+    engine.kill("manual kill");
+    // ... and the next step, also undone, must not take it away.
+    let mark = engine.outbox_mark();
+    let before = engine.checkpoint();
+    engine
+        .cancel_order(id, "cancelled by the operator")
+        .unwrap();
+    assert_eq!(engine.outbox_mark(), mark + 1);
+    engine.undo_to(before, mark);
+    assert!(matches!(engine.take_outbox().as_slice(), [VenueRequest::Cancel(o)] if o.id == id));
+}
+
+#[test]
 fn an_undone_step_sends_nothing() {
     let mut engine = live_engine();
     engine.set_order_check(Arc::new(Accept));

@@ -104,10 +104,13 @@ pub enum CommandError {
     VersionMismatch { expected: Vec<u64>, current: u64 },
     #[error("the order was refused ({}): {}", .0.check, .0.message)]
     OrderRefused(Rejection),
-    /// The order filled, then the strategy failed hearing of it: the fill
-    /// stands and the bot is in error.
-    #[error("the order filled, then the strategy failed hearing of it (the bot is in error): {0}")]
-    StrategyFailed(String),
+    /// The strategy failed while the command ran: the bot is in error. With
+    /// an `order`, the order filled first and its fill stands.
+    #[error("the strategy failed (the bot is in error): {message}")]
+    StrategyFailed {
+        message: String,
+        order: Option<Box<Order>>,
+    },
     #[error("no open order {0}")]
     NoSuchOrder(u64),
     #[error("the emergency stop is engaged; release it before starting or creating bots")]

@@ -2255,6 +2255,11 @@ export interface components {
             allowed_commands?: string[] | null;
             detail: string;
             errors?: components["schemas"]["FieldError"][];
+            /**
+             * @description For an order that filled before the strategy failed: the order as it
+             *     stands (its fill stands too).
+             */
+            order?: components["schemas"]["OrderView"] | null;
             /** Format: uint16 */
             status: number;
             title: string;

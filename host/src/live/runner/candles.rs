@@ -138,7 +138,7 @@ impl BotRunner {
         let quiet = events.is_empty() && failure.is_none();
         match failure {
             // A kill stopped the strategy mid-call: the kill comes next.
-            Some(EngineError::Plugin(PluginError::Interrupted { .. })) => {}
+            Some(error) if error.is_interrupt() => {}
             Some(error) => self.fail(&format!("plugin failed: {error}")),
             None => {}
         }

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use crate::domain::config::{BotConfig, ConfigIssue, ConfigRefusal};
 use crate::domain::{OrderOrigin, OrderRequest};
-use crate::engine::{BotEngine, Placement};
+use crate::engine::{BotEngine, EngineError, Placement};
 use crate::plugin::{Plugin, PluginError, PluginInstance};
 
 use super::super::durable::Lifecycle;
@@ -139,10 +139,12 @@ impl BotRunner {
 
     /// A kill whose commit failed is undone like any command, but the bot
     /// must not trade: killed again, in memory only, and published (the
-    /// caller is told the kill was not stored).
+    /// caller is told the kill was not stored). Its cancels go to the
+    /// exchange at once: withdrawing orders never needs the store's word.
     fn stay_killed(&mut self, reason: &str) {
         self.engine_mut().kill(reason);
         self.set_state(BotState::Killed, reason);
+        self.send_to_exchange();
         self.publish(Vec::new(), Vec::new());
     }
 
@@ -425,10 +427,19 @@ impl BotRunner {
             Ok(placement) => placement,
             Err(error) => {
                 // The plugin trapped while hearing of the fill: the fill
-                // stands, the bot is in error.
+                // stands, the bot is in error, the caller gets the order.
                 self.fail(&format!("plugin failed: {error}"));
                 self.commit_command(point, None).await?;
-                return Err(CommandError::StrategyFailed(error.to_string()));
+                let (message, order) = match error {
+                    EngineError::FailedAfterFill { order, source } => (
+                        format!(
+                            "the order filled, then the strategy failed hearing of it: {source}"
+                        ),
+                        Some(order),
+                    ),
+                    other => (other.to_string(), None),
+                };
+                return Err(CommandError::StrategyFailed { message, order });
             }
         };
         let snapshot = self.commit_command(point, None).await?;

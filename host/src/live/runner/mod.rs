@@ -104,6 +104,9 @@ async fn next_report(
 /// How far back the runner can undo a command whose commit failed.
 struct UndoPoint {
     engine: crate::engine::EngineCheckpoint,
+    /// Requests queued before the step (a kill the store refused queues
+    /// cancels it still sends): the undo keeps them.
+    outbox_mark: usize,
     state: BotState,
     error: Option<String>,
     started_at: Option<i64>,
@@ -409,6 +412,7 @@ impl BotRunner {
     fn undo_point(&self) -> UndoPoint {
         UndoPoint {
             engine: self.engine().checkpoint(),
+            outbox_mark: self.engine().outbox_mark(),
             state: self.state,
             error: self.error.clone(),
             started_at: self.started_at,
@@ -420,7 +424,7 @@ impl BotRunner {
 
     /// Back to `point` after a commit failed: nothing of the step stays.
     fn undo(&mut self, point: UndoPoint) {
-        self.engine_mut().restore(point.engine);
+        self.engine_mut().undo_to(point.engine, point.outbox_mark);
         self.state = point.state;
         self.engine_mut()
             .set_entries_paused(point.state == super::state::BotState::Paused);
@@ -581,8 +585,9 @@ impl BotRunner {
     }
 
     /// Hand what the engine asked of the exchange to the link: called
-    /// only once the step is committed.
-    fn send_to_exchange(&mut self) {
+    /// once the step is committed (or for a kill the store refused, whose
+    /// cancels go out all the same).
+    pub(super) fn send_to_exchange(&mut self) {
         let Some(engine) = self.engine.as_deref_mut() else {
             return;
         };
