@@ -93,6 +93,9 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// No connection came free in time, or none could be opened.
+    #[error("no database connection: {0}")]
+    Pool(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
