@@ -237,6 +237,17 @@ impl From<ManagerError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if let StoreError::Pool(_) = error {
+            // Every connection busy: the store is slow, not failing.
+            tracing::warn!(%error, "the store is busy");
+            let mut api = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store is busy; nothing was done, try again",
+            );
+            api.retry_after = Some(1);
+            return api;
+        }
         tracing::error!(%error, "store failure");
         Self::internal("the store failed; the change was not made")
     }
