@@ -66,13 +66,14 @@ async fn test_api(mut settings: ServerSettings) -> TestApi {
         Writer::start(&sqlite, stratbox_host::live::strategy_jobs_in_flight).unwrap();
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let mut registry = PluginRegistry::default();
-    registry
-        .insert(Arc::new(
-            PLUGINS
-                .load_file(&support::plugin_path("ema-cross"))
-                .unwrap(),
-        ))
-        .unwrap();
+    for path in [
+        support::plugin_path("ema-cross"),
+        support::fixture_path("panicker"),
+    ] {
+        registry
+            .insert(Arc::new(PLUGINS.load_file(&path).unwrap()))
+            .unwrap();
+    }
     let bus = Arc::new(persist::event_bus(&store, writer.clone()).unwrap());
     let feeds = dir.path().join("feeds");
     std::fs::create_dir_all(&feeds).unwrap();
@@ -408,6 +409,36 @@ async fn a_config_put_the_store_refuses_leaves_the_old_config_in_force_and_store
     assert_eq!(applied.body["version"], 2);
     let stored = api.store.config_version("refused", 2).unwrap().unwrap();
     assert_eq!(stored.config["name"], "never in force");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_order_the_strategy_fails_on_answers_409_with_the_order() {
+    let api = test_api(unlimited()).await;
+    let mut config = bot("pf");
+    config["strategy"] = json!({ "plugin": "panicker", "params": { "on": "fill" } });
+    config["autostart"] = json!(true);
+    api.send_json("POST", "/bots", &config).await;
+    api.push("pf", &[100]).await;
+    let buy = json!({ "side": "buy", "kind": "market", "quantity": "1" });
+    let failed = api.send_json("POST", "/bots/pf/orders", &buy).await;
+    assert_problem(&failed, 409);
+    assert_eq!(
+        failed.body["type"],
+        "https://stratbox.dev/problems/strategy-failed"
+    );
+    assert_eq!(failed.body["order"]["status"], "filled", "{}", failed.text);
+    assert_eq!(failed.body["order"]["filled_quantity"], "1");
+    // The fill stands and is stored; the bot is in error.
+    let status = api.get("/bots/pf").await;
+    assert_eq!(
+        (&status.body["state"], &status.body["position"]),
+        (&json!("error"), &json!("1"))
+    );
+    let fills = api.get("/bots/pf/fills").await;
+    assert_eq!(
+        fills.body["items"][0]["order_id"],
+        failed.body["order"]["id"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

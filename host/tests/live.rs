@@ -530,6 +530,25 @@ async fn what_the_store_refuses_is_not_done_but_a_kill_still_stops_the_bot() {
     ));
     let ema = f.get("ema");
     assert_eq!((ema.state, ema.position), (BotState::Killed, dec!(0)));
+    // A later command the store refuses is undone without taking the
+    // kill's records with it: they go with the next commit that is stored.
+    assert!(not_stored(
+        f.manager
+            .control("ema", CommandKind::Reset, false)
+            .await
+            .map(|_| ())
+    ));
+    assert_eq!(f.get("ema").state, BotState::Killed);
+    f.log.refuse.store(false, Ordering::SeqCst);
+    f.control("ema", CommandKind::Reset).await;
+    let batches = f.log.batches.lock().unwrap();
+    let stored = batches.iter().rev().find(|b| b.bot_id == "ema").unwrap();
+    assert_eq!(
+        (stored.kill_switches.len(), stored.fills.len()),
+        (1, 1),
+        "the kill and its flatten are stored with the reset"
+    );
+    assert_eq!(stored.state.state, BotState::Stopped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,16 +151,24 @@ pub enum Placement {
     Refused(Rejection),
 }
 
+/// How many records and exchange requests were queued at some point (see
+/// [`BotEngine::undo_to`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueMarks {
+    pub events: usize,
+    pub outbox: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
     Plugin(#[from] PluginError),
     /// An order filled at once, then the strategy failed hearing of it:
     /// the fill stands; `order` is the order as it stands.
-    #[error("{source}")]
+    #[error("{error}")]
     FailedAfterFill {
         order: Box<Order>,
-        source: PluginError,
+        error: PluginError,
     },
     #[error("timeframe `{0}` is not supported")]
     Timeframe(String),
@@ -173,7 +181,7 @@ impl EngineError {
             self,
             Self::Plugin(PluginError::Interrupted { .. })
                 | Self::FailedAfterFill {
-                    source: PluginError::Interrupted { .. },
+                    error: PluginError::Interrupted { .. },
                     ..
                 }
         )
@@ -378,20 +386,39 @@ impl<D: Decider> BotEngine<D> {
     /// and the terms (rules, fees, execution, risk limits) stay this
     /// engine's: they are the config's, not part of a checkpoint.
     pub fn restore(&mut self, checkpoint: EngineCheckpoint) {
-        self.undo_to(checkpoint, 0);
+        self.restore_books(checkpoint);
+        // Requests of an undone step were never committed: never sent.
+        if let Some(routing) = &mut self.routing {
+            routing.outbox.clear();
+        }
     }
 
-    /// How many requests wait in the outbox, for [`Self::undo_to`].
-    pub fn outbox_mark(&self) -> usize {
-        self.routing
-            .as_ref()
-            .map_or(0, |routing| routing.outbox.len())
+    /// How much waits to be committed (records) and sent (requests), for
+    /// [`Self::undo_to`].
+    pub fn queue_marks(&self) -> QueueMarks {
+        QueueMarks {
+            events: self.events.len(),
+            outbox: self
+                .routing
+                .as_ref()
+                .map_or(0, |routing| routing.outbox.len()),
+        }
     }
 
-    /// Back to `checkpoint` after a step that was not committed: the
-    /// requests the step queued (those after `mark`) are never sent; the
-    /// ones queued before it stay.
-    pub fn undo_to(&mut self, checkpoint: EngineCheckpoint, mark: usize) {
+    /// Back to `checkpoint` after a step that was not committed: what the
+    /// step queued (records and requests past `marks`) is dropped, never
+    /// stored or sent; what was queued before it stays.
+    pub fn undo_to(&mut self, checkpoint: EngineCheckpoint, marks: QueueMarks) {
+        self.restore_books(checkpoint);
+        self.events.truncate(marks.events);
+        if let Some(routing) = &mut self.routing {
+            routing.outbox.truncate(marks.outbox);
+        }
+    }
+
+    /// The books, the risk state and the clock of `checkpoint`, with this
+    /// engine's terms (rules, fees, execution, risk limits).
+    fn restore_books(&mut self, checkpoint: EngineCheckpoint) {
         self.portfolio = checkpoint.portfolio;
         let (rules, fees, execution) = (
             *self.venue.rules(),
@@ -407,10 +434,12 @@ impl<D: Decider> BotEngine<D> {
         self.now = checkpoint.now;
         self.entries_paused = checkpoint.entries_paused;
         self.avg_price_view = None;
-        // Requests of an undone step were never committed: never sent.
-        if let Some(routing) = &mut self.routing {
-            routing.outbox.truncate(mark);
-        }
+    }
+
+    /// Put back records drained for a commit that failed, ahead of any
+    /// queued since, for the next commit.
+    pub fn requeue_events(&mut self, events: Vec<EngineEvent>) {
+        self.events.splice(0..0, events);
     }
 
     /// Whether an exchange executes this engine's orders (a live bot).
@@ -1216,9 +1245,9 @@ impl<D: Decider> BotEngine<D> {
         self.venue_events = venue_events;
         match result {
             Ok(()) => Ok(last),
-            Err(EngineError::Plugin(source)) => Err(EngineError::FailedAfterFill {
+            Err(EngineError::Plugin(error)) => Err(EngineError::FailedAfterFill {
                 order: Box::new(last),
-                source,
+                error,
             }),
             Err(other) => Err(other),
         }

@@ -248,7 +248,7 @@ fn a_cancel_waits_for_the_exchange_and_keeps_its_reason() {
 }
 
 #[test]
-fn an_undone_step_keeps_the_requests_queued_before_it() {
+fn an_undone_step_keeps_what_was_queued_before_it() {
     let mut engine = live_engine();
     engine.set_order_check(Arc::new(Accept));
     let id = placed(
@@ -257,16 +257,20 @@ fn an_undone_step_keeps_the_requests_queued_before_it() {
             .unwrap(),
     );
     engine.take_outbox();
-    // A kill held in memory (its commit failed) queued a cancel ...
+    engine.drain_events().for_each(drop);
+    // A kill held in memory (its commit failed) queued a cancel and its
+    // records ...
     engine.kill("manual kill");
-    // ... and the next step, also undone, must not take it away.
-    let mark = engine.outbox_mark();
+    // ... and the next step, also undone, must not take them away.
+    let marks = engine.queue_marks();
+    assert!(marks.events > 0);
     let before = engine.checkpoint();
     engine
         .cancel_order(id, "cancelled by the operator")
         .unwrap();
-    assert_eq!(engine.outbox_mark(), mark + 1);
-    engine.undo_to(before, mark);
+    assert_eq!(engine.queue_marks().outbox, marks.outbox + 1);
+    engine.undo_to(before, marks);
+    assert_eq!(engine.queue_marks(), marks);
     assert!(matches!(engine.take_outbox().as_slice(), [VenueRequest::Cancel(o)] if o.id == id));
 }
 

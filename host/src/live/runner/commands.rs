@@ -87,8 +87,7 @@ impl BotRunner {
                         .with_engine(|engine| engine.flatten(OrderOrigin::Manual, "stop"))
                         .await;
                     if let Some(Err(error)) = flattened {
-                        // The plugin failed hearing of the fill: the fill stands.
-                        self.error = Some(error.to_string());
+                        self.strategy_failed("stop", &error);
                     }
                 }
             }
@@ -118,7 +117,7 @@ impl BotRunner {
                     .with_engine(|engine| engine.flatten(OrderOrigin::Manual, "close-all"))
                     .await;
                 if let Some(Err(error)) = flattened {
-                    self.fail(&format!("plugin failed during close-all: {error}"));
+                    self.strategy_failed("close-all", &error);
                 }
             }
             CommandKind::CancelPending => {
@@ -137,14 +136,22 @@ impl BotRunner {
         Ok(reply(Outcome::Applied, committed?))
     }
 
+    /// The strategy failed while a command ran: the bot goes to error,
+    /// unless a kill interrupted the call (the kill comes next).
+    fn strategy_failed(&mut self, command: &str, error: &EngineError) {
+        if !error.is_interrupt() {
+            self.fail(&format!("plugin failed during {command}: {error}"));
+        }
+    }
+
     /// A kill whose commit failed is undone like any command, but the bot
     /// must not trade: killed again, in memory only, and published (the
-    /// caller is told the kill was not stored). Its cancels go to the
-    /// exchange at once: withdrawing orders never needs the store's word.
+    /// caller is told the kill was not stored). Its records and requests
+    /// (cancels, the flatten) stay queued, kept by any undo after it, and
+    /// go out with the next commit that stores them.
     fn stay_killed(&mut self, reason: &str) {
         self.engine_mut().kill(reason);
         self.set_state(BotState::Killed, reason);
-        self.send_to_exchange();
         self.publish(Vec::new(), Vec::new());
     }
 
@@ -426,20 +433,30 @@ impl BotRunner {
         let placement = match placed {
             Ok(placement) => placement,
             Err(error) => {
-                // The plugin trapped while hearing of the fill: the fill
-                // stands, the bot is in error, the caller gets the order.
-                self.fail(&format!("plugin failed: {error}"));
-                self.commit_command(point, None).await?;
-                let (message, order) = match error {
-                    EngineError::FailedAfterFill { order, source } => (
-                        format!(
-                            "the order filled, then the strategy failed hearing of it: {source}"
-                        ),
-                        Some(order),
-                    ),
-                    other => (other.to_string(), None),
+                // The fill stands; the bot is in error, unless a kill
+                // interrupted the strategy (the kill comes next).
+                let interrupted = error.is_interrupt();
+                self.strategy_failed("place-order", &error);
+                let snapshot = self.commit_command(point, None).await?;
+                return match error {
+                    EngineError::FailedAfterFill { order, .. } if interrupted => {
+                        Ok(reply(Outcome::OrderPlaced(*order), snapshot))
+                    }
+                    EngineError::FailedAfterFill { order, error } => {
+                        Err(CommandError::StrategyFailed {
+                            message: format!(
+                                "it failed hearing of order {}'s fill: {error}",
+                                order.id
+                            ),
+                            order: Some(order),
+                        })
+                    }
+                    _ if interrupted => Err(CommandError::Interrupted),
+                    other => Err(CommandError::StrategyFailed {
+                        message: other.to_string(),
+                        order: None,
+                    }),
                 };
-                return Err(CommandError::StrategyFailed { message, order });
             }
         };
         let snapshot = self.commit_command(point, None).await?;

@@ -104,9 +104,9 @@ async fn next_report(
 /// How far back the runner can undo a command whose commit failed.
 struct UndoPoint {
     engine: crate::engine::EngineCheckpoint,
-    /// Requests queued before the step (a kill the store refused queues
-    /// cancels it still sends): the undo keeps them.
-    outbox_mark: usize,
+    /// What was queued before the step (a refused kill's records and
+    /// requests, held for the next commit): the undo keeps it.
+    queues: crate::engine::QueueMarks,
     state: BotState,
     error: Option<String>,
     started_at: Option<i64>,
@@ -412,7 +412,7 @@ impl BotRunner {
     fn undo_point(&self) -> UndoPoint {
         UndoPoint {
             engine: self.engine().checkpoint(),
-            outbox_mark: self.engine().outbox_mark(),
+            queues: self.engine().queue_marks(),
             state: self.state,
             error: self.error.clone(),
             started_at: self.started_at,
@@ -424,7 +424,7 @@ impl BotRunner {
 
     /// Back to `point` after a commit failed: nothing of the step stays.
     fn undo(&mut self, point: UndoPoint) {
-        self.engine_mut().undo_to(point.engine, point.outbox_mark);
+        self.engine_mut().undo_to(point.engine, point.queues);
         self.state = point.state;
         self.engine_mut()
             .set_entries_paused(point.state == super::state::BotState::Paused);
@@ -585,9 +585,8 @@ impl BotRunner {
     }
 
     /// Hand what the engine asked of the exchange to the link: called
-    /// once the step is committed (or for a kill the store refused, whose
-    /// cancels go out all the same).
-    pub(super) fn send_to_exchange(&mut self) {
+    /// only once the step is committed.
+    fn send_to_exchange(&mut self) {
         let Some(engine) = self.engine.as_deref_mut() else {
             return;
         };
@@ -649,10 +648,14 @@ impl BotRunner {
         batch.config = config.clone();
         if let Err(error) = self.commit(batch).await {
             tracing::error!(bot = %self.id(), %error, "command not committed; undone");
-            let heard_fills = events
+            let mut events = events;
+            let step = events.split_off(point.queues.events.min(events.len()));
+            let heard_fills = step
                 .iter()
                 .any(|e| matches!(e, EngineEvent::OrderFilled { .. }));
             self.undo(point);
+            // What was queued before the step waits for the next commit.
+            self.engine_mut().requeue_events(events);
             if heard_fills {
                 // The strategy heard of fills that are now undone: its own
                 // state cannot be trusted to match the books.
