@@ -194,6 +194,22 @@ impl Fixture {
     }
 }
 
+/// An operator's market order tagged `by-hand`.
+fn market_by_hand(
+    side: stratbox_host::domain::Side,
+    quantity: Decimal,
+) -> stratbox_host::domain::OrderRequest {
+    stratbox_host::domain::OrderRequest {
+        client_tag: "by-hand".into(),
+        side,
+        kind: stratbox_host::domain::OrderKind::Market,
+        quantity,
+        price: None,
+        reduce_only: false,
+        origin: stratbox_host::domain::OrderOrigin::Manual,
+    }
+}
+
 async fn go_long(f: &mut Fixture) {
     // EMA(2)/EMA(3): 10, 10, 10, 13 crosses above -> buy at the next open.
     for close in [dec!(10), dec!(10), dec!(10), dec!(13), dec!(14)] {
@@ -626,15 +642,7 @@ async fn manual_orders_answer_with_the_order_or_the_check_that_refused_it() {
     )])
     .await;
     go_long(&mut f).await;
-    let request = |quantity: Decimal| stratbox_host::domain::OrderRequest {
-        client_tag: "by-hand".into(),
-        side: stratbox_host::domain::Side::Sell,
-        kind: stratbox_host::domain::OrderKind::Market,
-        quantity,
-        price: None,
-        reduce_only: false,
-        origin: stratbox_host::domain::OrderOrigin::Manual,
-    };
+    let request = |quantity: Decimal| market_by_hand(stratbox_host::domain::Side::Sell, quantity);
     let (order, snapshot) = f
         .manager
         .place_order("ema", request(dec!(1)))
@@ -681,15 +689,7 @@ async fn an_order_filled_before_the_strategy_failed_is_answered_with_the_order()
     )])
     .await;
     f.push(dec!(10)).await;
-    let request = stratbox_host::domain::OrderRequest {
-        client_tag: "by-hand".into(),
-        side: stratbox_host::domain::Side::Buy,
-        kind: stratbox_host::domain::OrderKind::Market,
-        quantity: dec!(1),
-        price: None,
-        reduce_only: false,
-        origin: stratbox_host::domain::OrderOrigin::Manual,
-    };
+    let request = market_by_hand(stratbox_host::domain::Side::Buy, dec!(1));
     match f.manager.place_order("bad", request).await {
         Err(ManagerError::Command(CommandError::StrategyFailed {
             message,

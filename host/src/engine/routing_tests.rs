@@ -99,6 +99,19 @@ fn placed(placement: Placement) -> u64 {
     }
 }
 
+/// A live engine with one resting limit buy, already sent to the exchange.
+fn with_a_resting_buy() -> (BotEngine<Quiet>, u64) {
+    let mut engine = live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let id = placed(
+        engine
+            .place_manual(buy(OrderKind::Limit, dec!(1), Some(dec!(90))))
+            .unwrap(),
+    );
+    engine.take_outbox();
+    (engine, id)
+}
+
 #[test]
 fn without_the_exchange_link_no_order_is_taken() {
     let mut engine = live_engine();
@@ -198,14 +211,7 @@ fn a_fee_in_the_base_asset_is_not_received() {
 
 #[test]
 fn a_cancel_waits_for_the_exchange_and_keeps_its_reason() {
-    let mut engine = live_engine();
-    engine.set_order_check(Arc::new(Accept));
-    let id = placed(
-        engine
-            .place_manual(buy(OrderKind::Limit, dec!(1), Some(dec!(90))))
-            .unwrap(),
-    );
-    engine.take_outbox();
+    let (mut engine, id) = with_a_resting_buy();
     let order = engine
         .cancel_order(id, "cancelled by the operator")
         .unwrap();
@@ -249,14 +255,7 @@ fn a_cancel_waits_for_the_exchange_and_keeps_its_reason() {
 
 #[test]
 fn an_undone_step_keeps_what_was_queued_before_it() {
-    let mut engine = live_engine();
-    engine.set_order_check(Arc::new(Accept));
-    let id = placed(
-        engine
-            .place_manual(buy(OrderKind::Limit, dec!(1), Some(dec!(90))))
-            .unwrap(),
-    );
-    engine.take_outbox();
+    let (mut engine, id) = with_a_resting_buy();
     engine.drain_events().for_each(drop);
     // A kill held in memory (its commit failed) queued a cancel and its
     // records ...

@@ -643,12 +643,11 @@ impl BotRunner {
         point: UndoPoint,
         config: Option<ConfigRecord>,
     ) -> Result<Arc<BotSnapshot>, CommandError> {
-        let events: Vec<EngineEvent> = self.engine_mut().drain_events().collect();
+        let mut events: Vec<EngineEvent> = self.engine_mut().drain_events().collect();
         let mut batch = self.record_batch(&events, Vec::new());
         batch.config = config.clone();
         if let Err(error) = self.commit(batch).await {
             tracing::error!(bot = %self.id(), %error, "command not committed; undone");
-            let mut events = events;
             let step = events.split_off(point.queues.events.min(events.len()));
             let heard_fills = step
                 .iter()
