@@ -207,7 +207,10 @@ fn overridden(overrides: &Value, pointer: &str) -> bool {
 
 /// The config document a create body describes, presets merged, and where
 /// it came from.
-fn resolve_create(app: &AppState, document: Value) -> Result<(Value, ConfigOrigin), ApiError> {
+async fn resolve_create(
+    app: &AppState,
+    document: Value,
+) -> Result<(Value, ConfigOrigin), ApiError> {
     let is_preset = document
         .as_object()
         .is_some_and(|o| o.contains_key("preset"));
@@ -216,8 +219,8 @@ fn resolve_create(app: &AppState, document: Value) -> Result<(Value, ConfigOrigi
     }
     let request: FromPreset = shape(document)?;
     let preset = app
-        .store
-        .presets()?
+        .with_store(|store| store.presets())
+        .await?
         .into_iter()
         .find(|p| p.name == request.preset)
         .ok_or_else(|| {
@@ -242,7 +245,7 @@ async fn create(
     Extension(caller): Extension<Caller>,
     document: Document,
 ) -> Result<Response, ApiError> {
-    let (document, origin) = resolve_create(&app, document.value)?;
+    let (document, origin) = resolve_create(&app, document.value).await?;
     // The bot the call is about, for the audit log, refused or not.
     let named = document
         .get("id")

@@ -223,7 +223,11 @@ async fn versions(
     snapshot_of(&app, &id)?;
     let limit = query.limit()?;
     let before = query.numeric_cursor()?;
-    let rows = app.store.config_versions(&id, before, limit + 1)?;
+    let rows = {
+        let id = id.clone();
+        app.with_store(move |store| store.config_versions(&id, before, limit + 1))
+            .await?
+    };
     let (versions, next_cursor) = split_page(rows, limit, |v| v.version.to_string());
     Ok(axum::Json(Page {
         items: versions.iter().map(ConfigVersionView::from).collect(),
@@ -238,15 +242,17 @@ async fn rollback(
     headers: HeaderMap,
     JsonBody(request): JsonBody<RollbackRequest>,
 ) -> Result<Response, ApiError> {
-    let version = app
-        .store
-        .config_version(&id, request.version)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "bot `{id}` has no config version {}",
-                request.version
-            ))
-        })?;
+    let version = {
+        let id = id.clone();
+        app.with_store(move |store| store.config_version(&id, request.version))
+            .await?
+    }
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "bot `{id}` has no config version {}",
+            request.version
+        ))
+    })?;
     let config = config_for(&id, version.config)?;
     apply(&app, &id, config, &headers, &caller.name).await
 }

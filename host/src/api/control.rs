@@ -321,8 +321,8 @@ async fn emergency_state(
     State(app): State<AppState>,
 ) -> Result<axum::Json<EmergencyView>, ApiError> {
     let events = app
-        .store
-        .system_events(20)?
+        .with_store(|store| store.system_events(20))
+        .await?
         .into_iter()
         .map(|(ts, kind, data)| SystemEventView {
             at: super::views::time(ts),

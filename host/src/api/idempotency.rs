@@ -85,17 +85,13 @@ impl IdempotencyCache {
 
     async fn kept(&self, scope: Scope) -> Result<Option<KeptAnswer>, ApiError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.kept_answer(&scope))
-            .await
-            .map_err(|_| ApiError::internal("the store stopped"))?
-            .map_err(ApiError::from)
+        super::off_the_workers(move || store.kept_answer(&scope)).await
     }
 
     async fn keep(&self, answer: KeptAnswer) {
         let (store, entries, bytes) = (self.store.clone(), self.max_entries, self.max_bytes);
-        let kept =
-            tokio::task::spawn_blocking(move || store.keep_answer(&answer, entries, bytes)).await;
-        if !matches!(kept, Ok(Ok(()))) {
+        let kept = super::off_the_workers(move || store.keep_answer(&answer, entries, bytes)).await;
+        if kept.is_err() {
             // The answer still goes out; a retry would run the request again.
             tracing::warn!("an idempotent answer was not kept");
         }

@@ -80,6 +80,21 @@ pub const API_REVISION: u32 = 1;
 /// Wall time, epoch ms.
 pub use crate::live::wall_ms as now_ms;
 
+/// Run a call that may block (the store, the token table) on a blocking
+/// thread, off the async workers that serve the API.
+pub(crate) async fn off_the_workers<R, E>(
+    call: impl FnOnce() -> Result<R, E> + Send + 'static,
+) -> Result<R, ApiError>
+where
+    R: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|_| ApiError::internal("a store call failed to finish"))?
+        .map_err(Into::into)
+}
+
 /// Everything a handler can reach. Shared, immutable apart from what each
 /// part guards itself.
 pub struct App {
@@ -113,6 +128,18 @@ pub struct App {
 }
 
 impl App {
+    /// Run `call` on the store from a blocking thread: a call that waits
+    /// for a busy database (a pooled connection, a lock) never holds up
+    /// an async worker, and with it `/health`, the streams and the
+    /// emergency stop.
+    pub async fn with_store<R: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Store) -> crate::store::StoreResult<R> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let store = self.store.clone();
+        off_the_workers(move || call(store.as_ref())).await
+    }
+
     /// Wait until what was queued to the writer so far (audit entries of
     /// calls already answered, log lines already written) is stored, so
     /// that a read of the store that follows shows it.
@@ -184,7 +211,9 @@ impl AppState {
             let mut ticks = tokio::time::interval(period);
             loop {
                 ticks.tick().await;
-                if let Err(error) = state.auth.reload() {
+                let reloading = state.clone();
+                let reloaded = off_the_workers(move || reloading.auth.reload()).await;
+                if let Err(error) = reloaded {
                     tracing::warn!(%error, "tokens not reloaded");
                 }
             }

@@ -201,9 +201,12 @@ async fn orders(
         cursor: query.cursor,
     };
     let limit = page.limit()?;
-    let rows = app
-        .store
-        .orders_page(&id, open, page.numeric_cursor()?, limit + 1)?;
+    let cursor = page.numeric_cursor()?;
+    let rows = {
+        let id = id.clone();
+        app.with_store(move |store| store.orders_page(&id, open, cursor, limit + 1))
+            .await?
+    };
     let (orders, next_cursor) = keyed_page::<_, Order>(rows, limit)?;
     Ok(axum::Json(Page {
         items: orders.iter().map(OrderView::from).collect(),
@@ -275,7 +278,11 @@ async fn order_detail(
     ApiPath((id, order_id)): ApiPath<(String, u64)>,
 ) -> Result<axum::Json<OrderDetail>, ApiError> {
     snapshot_of(&app, &id)?;
-    let changes = app.store.order_changes(&id, order_id)?;
+    let changes = {
+        let id = id.clone();
+        app.with_store(move |store| store.order_changes(&id, order_id))
+            .await?
+    };
     let Some((_, _, latest)) = changes.last() else {
         return Err(ApiError::not_found(format!(
             "bot `{id}` has no order {order_id}"
@@ -308,7 +315,7 @@ async fn fills(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<RecordsQuery>,
 ) -> Result<axum::Json<Page<FillView>>, ApiError> {
-    let (fills, next_cursor) = records_page::<Fill>(&app, &id, RecordTable::Fills, query)?;
+    let (fills, next_cursor) = records_page::<Fill>(&app, &id, RecordTable::Fills, query).await?;
     Ok(axum::Json(Page {
         items: fills.iter().map(FillView::from).collect(),
         next_cursor,
@@ -316,7 +323,7 @@ async fn fills(
 }
 
 /// A page of fills or trades, as a [`RecordsQuery`] asks.
-fn records_page<T: serde::de::DeserializeOwned>(
+async fn records_page<T: serde::de::DeserializeOwned>(
     app: &AppState,
     id: &str,
     table: RecordTable,
@@ -326,9 +333,10 @@ fn records_page<T: serde::de::DeserializeOwned>(
     let (window, order, page) = query.split()?;
     let limit = page.limit()?;
     let after = page.numeric_cursor()?.map(|c| c as i64);
+    let id = id.to_string();
     let rows = app
-        .store
-        .records_page(table, id, window, after, order, limit + 1)?;
+        .with_store(move |store| store.records_page(table, &id, window, after, order, limit + 1))
+        .await?;
     keyed_page(rows, limit)
 }
 
@@ -366,7 +374,8 @@ async fn trades(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<RecordsQuery>,
 ) -> Result<axum::Json<Page<TradeView>>, ApiError> {
-    let (trades, next_cursor) = records_page::<Trade>(&app, &id, RecordTable::Trades, query)?;
+    let (trades, next_cursor) =
+        records_page::<Trade>(&app, &id, RecordTable::Trades, query).await?;
     Ok(axum::Json(Page {
         items: trades.iter().map(TradeView::from).collect(),
         next_cursor,
@@ -389,9 +398,11 @@ async fn equity(
                 .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
         })
         .transpose()?;
-    let rows = app
-        .store
-        .equity_page(&id, window, after, order, limit + 1)?;
+    let rows = {
+        let id = id.clone();
+        app.with_store(move |store| store.equity_page(&id, window, after, order, limit + 1))
+            .await?
+    };
     let (rows, next_cursor) = split_page(rows, limit, |(ts, _)| ts.to_string());
     let items = rows
         .iter()
@@ -410,11 +421,14 @@ async fn risk(
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<RiskView>, ApiError> {
     let snapshot = snapshot_of(&app, &id)?;
-    let mut violations: Vec<Violation> = parse_rows(app.store.recent_records(
-        RecordTable::Violations,
-        &id,
-        RECENT_VIOLATIONS,
-    )?)?;
+    let rows = {
+        let id = id.clone();
+        app.with_store(move |store| {
+            store.recent_records(RecordTable::Violations, &id, RECENT_VIOLATIONS)
+        })
+        .await?
+    };
+    let mut violations: Vec<Violation> = parse_rows(rows)?;
     violations.reverse();
     let status = BotStatus::from(&*snapshot);
     Ok(axum::Json(RiskView {
@@ -443,12 +457,17 @@ async fn stats(
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<metrics::Metrics>, ApiError> {
     let snapshot = snapshot_of(&app, &id)?;
-    let samples = app.store.recent_equity(&id, STATS_EQUITY_SAMPLES)?;
-    let trades: Vec<Trade> = parse_rows(app.store.recent_records(
-        RecordTable::Trades,
-        &id,
-        STATS_TRADES,
-    )?)?;
+    let (samples, trade_rows) = {
+        let id = id.clone();
+        app.with_store(move |store| {
+            Ok((
+                store.recent_equity(&id, STATS_EQUITY_SAMPLES)?,
+                store.recent_records(RecordTable::Trades, &id, STATS_TRADES)?,
+            ))
+        })
+        .await?
+    };
+    let trades: Vec<Trade> = parse_rows(trade_rows)?;
     let mut equity = Vec::with_capacity(samples.len());
     let mut exposed = 0;
     for (ts, value, held) in samples {

@@ -83,7 +83,7 @@ async fn list(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<Page<PresetView>>, ApiError> {
-    let presets = app.store.presets()?;
+    let presets = app.with_store(|store| store.presets()).await?;
     let views = presets.iter().map(PresetView::from).collect();
     Ok(axum::Json(page_by_offset(views, &query)?))
 }
@@ -93,8 +93,8 @@ async fn get_one(
     ApiPath(name): ApiPath<String>,
 ) -> Result<axum::Json<PresetView>, ApiError> {
     let preset = app
-        .store
-        .presets()?
+        .with_store(|store| store.presets())
+        .await?
         .into_iter()
         .find(|p| p.name == name)
         .ok_or_else(|| ApiError::not_found(format!("no preset `{name}`")))?;
@@ -126,8 +126,13 @@ async fn put_one(
         config: document.value,
         updated_at: now_ms(),
     };
-    let existed = app.store.presets()?.iter().any(|p| p.name == record.name);
-    app.store.put_preset(&record)?;
+    let (record, existed) = app
+        .with_store(move |store| {
+            let existed = store.presets()?.iter().any(|p| p.name == record.name);
+            store.put_preset(&record)?;
+            Ok((record, existed))
+        })
+        .await?;
     let note = AuditNote::detail(if existed { "replaced" } else { "created" });
     Ok(note.on(axum::Json(PresetView::from(&record)).into_response()))
 }
@@ -136,7 +141,12 @@ async fn delete_one(
     State(app): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.delete_preset(&name)? {
+    let deleted = {
+        let name = name.clone();
+        app.with_store(move |store| store.delete_preset(&name))
+            .await?
+    };
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no preset `{name}`")))

@@ -64,6 +64,13 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// What a log line says of an error: its detail.
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
         Self {

@@ -221,11 +221,8 @@ async fn upload(State(app): State<AppState>, request: Request) -> Result<Respons
         bytes: bytes.to_vec(),
         uploaded_at: super::now_ms(),
     };
-    let store = app.store.clone();
-    tokio::task::spawn_blocking(move || store.put_plugin_blob(&blob))
-        .await
-        .map_err(|_| ApiError::internal("the store stopped"))?
-        .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
+    app.with_store(move |store| store.put_plugin_blob(&blob))
+        .await?;
     let inserted = registry
         .write()
         .unwrap_or_else(PoisonError::into_inner)
@@ -236,7 +233,10 @@ async fn upload(State(app): State<AppState>, request: Request) -> Result<Respons
         Ok(false) => StatusCode::OK,
         Err(error) => {
             // Another upload of the same name and version won the race.
-            let _ = app.store.delete_plugin_blob(&plugin.info().content_hash);
+            let hash = plugin.info().content_hash.clone();
+            let _ = app
+                .with_store(move |store| store.delete_plugin_blob(&hash))
+                .await;
             return Err(ApiError::conflict(error.to_string()));
         }
     };
@@ -272,11 +272,14 @@ async fn remove(
     // plugins folder have no blob there and come back on the next start),
     // and their compiled artefacts by the cache.
     for plugin in removed {
-        let hash = &plugin.info().content_hash;
-        if let Err(error) = app.store.delete_plugin_blob(hash) {
+        let hash = plugin.info().content_hash.clone();
+        app.runtime.forget_compiled(&hash);
+        if let Err(error) = app
+            .with_store(move |store| store.delete_plugin_blob(&hash))
+            .await
+        {
             tracing::warn!(%error, plugin = %name, "upload not removed from the store");
         }
-        app.runtime.forget_compiled(hash);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -116,7 +116,7 @@ pub struct Health {
 }
 
 async fn health(State(app): State<AppState>) -> Response {
-    let store = match app.store.meta("schema") {
+    let store = match app.with_store(|store| store.meta("schema")).await {
         Ok(_) => ("ok", "the store answers".to_string()),
         Err(error) => ("failing", error.to_string()),
     };
@@ -329,14 +329,17 @@ pub async fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineVi
         .collect()
     });
     app.settle_queued_writes().await;
-    let lines = app.store.logs_page(&LogFilter {
+    let filter = LogFilter {
         levels,
         component: query.component,
         bot_id: query.bot,
         since: query_time("since", query.since.as_deref())?,
         before_id: page.numeric_cursor()?,
         limit: limit + 1,
-    })?;
+    };
+    let lines = app
+        .with_store(move |store| store.logs_page(&filter))
+        .await?;
     let rows: Vec<LogLineView> = lines.into_iter().map(LogLineView::from).collect();
     let (items, next_cursor) = split_page(rows, limit, |l| l.id.clone());
     Ok(Page { items, next_cursor })
@@ -370,14 +373,15 @@ async fn audit(
     let limit = page.limit()?;
     let (from, to) = query_range(params.from.as_deref(), params.to.as_deref())?;
     app.settle_queued_writes().await;
-    let rows = app.store.audit(&AuditQuery {
+    let query = AuditQuery {
         actor: params.actor,
         action: params.action,
         from,
         to,
         before: page.numeric_cursor()?.map(|c| c as i64),
         limit: limit + 1,
-    })?;
+    };
+    let rows = app.with_store(move |store| store.audit(&query)).await?;
     let (entries, next_cursor) = split_page(rows, limit, |e| e.id.to_string());
     Ok(axum::Json(Page {
         items: entries.iter().map(AuditView::from).collect(),

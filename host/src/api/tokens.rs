@@ -10,7 +10,6 @@ use axum::routing::{delete, get, post};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::AppState;
 use super::auth::Role;
 use super::bots::{PAGE_QUERY, PageQuery, page_by_offset};
 use super::extract::{ApiPath, ApiQuery, JsonBody};
@@ -18,6 +17,7 @@ use super::middleware::AuditNote;
 use super::openapi::Endpoint;
 use super::problem::ApiError;
 use super::views::{Page, TokenCreated, TokenView};
+use super::{AppState, off_the_workers};
 use crate::domain::config::ConfigIssue;
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -116,7 +116,10 @@ async fn list(
     State(app): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<Page<TokenView>>, ApiError> {
-    let tokens = app.auth.list()?;
+    let tokens = {
+        let app = app.clone();
+        off_the_workers(move || app.auth.list()).await?
+    };
     let views = tokens.iter().map(TokenView::from).collect();
     Ok(axum::Json(page_by_offset(views, &query)?))
 }
@@ -125,7 +128,7 @@ async fn create(
     State(app): State<AppState>,
     JsonBody(request): JsonBody<NewToken>,
 ) -> Result<Response, ApiError> {
-    let name = request.name.trim();
+    let name = request.name.trim().to_string();
     // Names are shown in lists and the audit log: one line of text.
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(vec![ConfigIssue {
@@ -133,7 +136,10 @@ async fn create(
             message: "must be 1 to 100 characters, without control characters".into(),
         }]));
     }
-    let (record, token) = app.auth.create(name, request.role)?;
+    let (record, token) = {
+        let (app, name) = (app.clone(), name.clone());
+        off_the_workers(move || app.auth.create(&name, request.role)).await?
+    };
     let body = TokenCreated {
         info: TokenView::from(&record),
         token,
@@ -146,7 +152,11 @@ async fn revoke(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.auth.revoke(&id)? {
+    let revoked = {
+        let (app, id) = (app.clone(), id.clone());
+        off_the_workers(move || app.auth.revoke(&id)).await?
+    };
+    if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no active token `{id}`")))
