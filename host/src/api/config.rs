@@ -223,11 +223,9 @@ async fn versions(
     snapshot_of(&app, &id)?;
     let limit = query.limit()?;
     let before = query.numeric_cursor()?;
-    let rows = {
-        let id = id.clone();
-        app.with_store(move |store| store.config_versions(&id, before, limit + 1))
-            .await?
-    };
+    let rows = app
+        .with_store(move |store| store.config_versions(&id, before, limit + 1))
+        .await?;
     let (versions, next_cursor) = split_page(rows, limit, |v| v.version.to_string());
     Ok(axum::Json(Page {
         items: versions.iter().map(ConfigVersionView::from).collect(),

@@ -202,11 +202,9 @@ async fn orders(
     };
     let limit = page.limit()?;
     let cursor = page.numeric_cursor()?;
-    let rows = {
-        let id = id.clone();
-        app.with_store(move |store| store.orders_page(&id, open, cursor, limit + 1))
-            .await?
-    };
+    let rows = app
+        .with_store(move |store| store.orders_page(&id, open, cursor, limit + 1))
+        .await?;
     let (orders, next_cursor) = keyed_page::<_, Order>(rows, limit)?;
     Ok(axum::Json(Page {
         items: orders.iter().map(OrderView::from).collect(),
@@ -398,11 +396,9 @@ async fn equity(
                 .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
         })
         .transpose()?;
-    let rows = {
-        let id = id.clone();
-        app.with_store(move |store| store.equity_page(&id, window, after, order, limit + 1))
-            .await?
-    };
+    let rows = app
+        .with_store(move |store| store.equity_page(&id, window, after, order, limit + 1))
+        .await?;
     let (rows, next_cursor) = split_page(rows, limit, |(ts, _)| ts.to_string());
     let items = rows
         .iter()
@@ -421,13 +417,11 @@ async fn risk(
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<RiskView>, ApiError> {
     let snapshot = snapshot_of(&app, &id)?;
-    let rows = {
-        let id = id.clone();
-        app.with_store(move |store| {
+    let rows = app
+        .with_store(move |store| {
             store.recent_records(RecordTable::Violations, &id, RECENT_VIOLATIONS)
         })
-        .await?
-    };
+        .await?;
     let mut violations: Vec<Violation> = parse_rows(rows)?;
     violations.reverse();
     let status = BotStatus::from(&*snapshot);
@@ -457,16 +451,14 @@ async fn stats(
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<metrics::Metrics>, ApiError> {
     let snapshot = snapshot_of(&app, &id)?;
-    let (samples, trade_rows) = {
-        let id = id.clone();
-        app.with_store(move |store| {
+    let (samples, trade_rows) = app
+        .with_store(move |store| {
             Ok((
                 store.recent_equity(&id, STATS_EQUITY_SAMPLES)?,
                 store.recent_records(RecordTable::Trades, &id, STATS_TRADES)?,
             ))
         })
-        .await?
-    };
+        .await?;
     let trades: Vec<Trade> = parse_rows(trade_rows)?;
     let mut equity = Vec::with_capacity(samples.len());
     let mut exposed = 0;
