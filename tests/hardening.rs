@@ -65,6 +65,22 @@ fn grew(before: (u64, u64), after: (u64, u64)) -> (u64, u64) {
     )
 }
 
+/// What the server grew by since `before` once its memory has settled
+/// under `memory_bound` (or 20 s have passed): memory freed by a finished
+/// compile goes back to the system a few seconds later (the allocator
+/// returns it lazily; right after the compile the server still showed
+/// 170-220 MiB of it), memory still held never does.
+async fn settled_growth(server: &Server, before: (u64, u64), memory_bound: u64) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let growth = grew(before, footprint(server));
+        if growth.0 < memory_bound || Instant::now() >= deadline {
+            return growth;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test]
 async fn sequence_numbers_from_clients_cannot_stop_the_bots() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -564,8 +580,10 @@ async fn an_upload_that_compiles_too_long_is_refused_and_leaves_nothing() {
     assert!(freed, "the abandoned compile never ended");
     assert_eq!(strategies().await, registered);
     assert_eq!(cached(&server), cached_before);
-    let (memory, disk) = grew(footprint_before, footprint(&server));
-    assert!(memory < 256 * MIB && disk < 16 * MIB, "{memory} {disk}");
+    // Settled, the server held 40-50 MiB more than before (the compile
+    // threads' own): the compile's 170-220 MiB went back.
+    let (memory, disk) = settled_growth(&server, footprint_before, 128 * MIB).await;
+    assert!(memory < 128 * MIB && disk < 16 * MIB, "{memory} {disk}");
 }
 
 #[test]
