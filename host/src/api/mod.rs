@@ -276,8 +276,9 @@ pub fn router(state: AppState) -> Router {
     let body_timeout =
         std::time::Duration::from_secs(state.settings.limits.body_read_timeout_secs.max(1));
     let cors = cors(&state.settings).unwrap_or_else(|error| {
-        // Settings are checked at start (`ServerSettings::check`); a router
-        // built from unchecked ones allows no origin rather than panic.
+        // `serve` refuses bad origins at start (with this same function); a
+        // router built from unchecked settings allows no origin rather
+        // than panic.
         tracing::error!(%error, "CORS settings refused");
         CorsLayer::new()
     });
