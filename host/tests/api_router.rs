@@ -304,6 +304,31 @@ async fn control_commands_follow_the_state_machine() {
     assert_eq!(listed_state().await, "running");
     let again = api.post("/bots/c1/start").await;
     assert_eq!(again.status, StatusCode::OK, "a no-op succeeds");
+    // The audit trail (newest first; entries reach it through the writer's
+    // queue) tells the start that did nothing from the one that started
+    // the bot.
+    let starts = async || {
+        let audit = api.get("/audit?limit=100").await;
+        let details: Vec<Value> = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["action"] == "POST /api/v1/bots/c1/start")
+            .map(|entry| entry["detail"].clone())
+            .collect();
+        details
+    };
+    let mut details = starts().await;
+    for _ in 0..50 {
+        if details.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        details = starts().await;
+    }
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert_eq!(details[0], "nothing to do: the bot is already running");
+    assert_ne!(details[1], details[0]);
     let killed = api.post("/bots/c1/kill").await;
     assert_eq!(killed.body["state"], "killed");
     assert_eq!(listed_state().await, "killed");

@@ -4,7 +4,7 @@
 //! A command answers the bot's new status, as its runner left it. One that
 //! is not allowed in the bot's state is a 409 with `allowed_commands`; one
 //! that would change nothing (start on a running bot) succeeds without side
-//! effects. The emergency stop answers once it is durable and every kill is
+//! effects, and its audit entry says so. The emergency stop answers once it is durable and every kill is
 //! dispatched; each bot's `bot.state_changed` event tells when it is killed.
 
 use axum::extract::State;
@@ -25,7 +25,7 @@ use super::views::{
     BotStatus, BulkItem, BulkOutcome, CommandsView, EmergencyView, SystemEventView,
 };
 use crate::domain::config::ConfigIssue;
-use crate::live::{BotState, CommandKind, CommandReply, ManagerError};
+use crate::live::{BotState, CommandKind, CommandReply, ManagerError, Outcome};
 
 /// Options of a command; only `stop` has one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -87,7 +87,15 @@ fn command_endpoint(path: &'static str, summary: &'static str, kind: CommandKind
               ApiPath(id): ApiPath<String>,
               OptionalJson(options): OptionalJson<CommandOptions>| async move {
             let reply = app.manager.control(&id, kind, options.flatten).await?;
-            Ok::<_, ApiError>(axum::Json(BotStatus::from(&*reply.snapshot)))
+            let answer = axum::Json(BotStatus::from(&*reply.snapshot)).into_response();
+            Ok::<_, ApiError>(match reply.outcome {
+                Outcome::NoOp => AuditNote::detail(format!(
+                    "nothing to do: the bot is already {}",
+                    reply.snapshot.state.name()
+                ))
+                .on(answer),
+                _ => answer,
+            })
         },
     );
     Endpoint::post(path, summary, Role::Operator, handler)
