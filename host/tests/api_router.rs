@@ -307,16 +307,15 @@ async fn control_commands_follow_the_state_machine() {
     // The audit trail (newest first; entries reach it through the writer's
     // queue) tells the start that did nothing from the one that started
     // the bot.
-    let starts = async || {
+    let starts = async || -> Vec<Value> {
         let audit = api.get("/audit?limit=100").await;
-        let details: Vec<Value> = audit.body["items"]
+        audit.body["items"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|entry| entry["action"] == "POST /api/v1/bots/c1/start")
             .map(|entry| entry["detail"].clone())
-            .collect();
-        details
+            .collect()
     };
     let mut details = starts().await;
     for _ in 0..50 {

@@ -4,8 +4,9 @@
 //! A command answers the bot's new status, as its runner left it. One that
 //! is not allowed in the bot's state is a 409 with `allowed_commands`; one
 //! that would change nothing (start on a running bot) succeeds without side
-//! effects, and its audit entry says so. The emergency stop answers once it is durable and every kill is
-//! dispatched; each bot's `bot.state_changed` event tells when it is killed.
+//! effects, and its audit entry says so. The emergency stop answers once it
+//! is durable and every kill is dispatched; each bot's `bot.state_changed`
+//! event tells when it is killed.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
