@@ -26,7 +26,7 @@ use super::exchange_link::LiveVenues;
 use super::feed::{CandleArchive, FeedHub};
 use super::latency::LatencyHistogram;
 use super::request::{
-    AbandonOnDrop, Claim, Command, CommandError, CommandReply, ConfigChange, Outcome, Request,
+    AbandonOnDrop, Answer, Claim, Command, CommandError, CommandReply, ConfigChange, Request,
     Urgent,
 };
 use super::runner::{BotRunner, NewBot, RunnerContext, init_issues};
@@ -371,7 +371,11 @@ impl BotManager {
     /// Hand `command` to the bot's runner and wait for what it did. The
     /// runner must take it within the command timeout; once taken, it is
     /// carried out and answered (strategy calls are bounded by their limits).
-    async fn send(&self, id: &str, command: Command) -> Result<CommandReply, ManagerError> {
+    async fn send<T>(
+        &self,
+        id: &str,
+        command: impl FnOnce(Answer<T>) -> Command,
+    ) -> Result<T, ManagerError> {
         let (sender, urgent) = {
             let bots = self.bots();
             let bot = bots
@@ -382,6 +386,8 @@ impl BotManager {
         let deadline = tokio::time::Instant::now() + self.command_timeout;
         let timed_out = || CommandError::Timeout(self.command_timeout.as_secs().max(1));
         let claim = Claim::default();
+        let (reply, mut answer) = oneshot::channel();
+        let command = command(reply);
         // A kill stops a strategy call in flight: it is next.
         let kill = matches!(
             command,
@@ -395,12 +401,10 @@ impl BotManager {
         } else {
             AbandonOnDrop::new(claim.clone())
         };
-        let (reply, mut answer) = oneshot::channel();
         urgent.call_attention();
         let request = Request {
             command,
             claim: claim.clone(),
-            reply,
         };
         let sent = tokio::time::timeout_at(deadline, sender.send(request)).await;
         match sent {
@@ -436,7 +440,12 @@ impl BotManager {
         if kind == CommandKind::Delete {
             return self.delete(id).await;
         }
-        self.send(id, Command::Control { kind, flatten }).await
+        self.send(id, |answer| Command::Control {
+            kind,
+            flatten,
+            answer,
+        })
+        .await
     }
 
     /// Validate and hot-swap a new config (or, `dry_run`, only validate it).
@@ -445,7 +454,11 @@ impl BotManager {
         id: &str,
         change: ConfigChange,
     ) -> Result<CommandReply, ManagerError> {
-        self.send(id, Command::Reconfigure(Box::new(change))).await
+        self.send(id, |answer| Command::Reconfigure {
+            change: Box::new(change),
+            answer,
+        })
+        .await
     }
 
     /// An operator's order through the bot's risk engine: the order in its
@@ -455,26 +468,27 @@ impl BotManager {
         id: &str,
         request: OrderRequest,
     ) -> Result<(Order, Arc<BotSnapshot>), ManagerError> {
-        let reply = self.send(id, Command::PlaceOrder(request)).await?;
-        match reply.outcome {
-            Outcome::OrderPlaced(order) => Ok((order, reply.snapshot)),
-            _ => Err(CommandError::Gone.into()),
-        }
+        let placed = self
+            .send(id, |answer| Command::PlaceOrder { request, answer })
+            .await?;
+        Ok((placed.order, placed.snapshot))
     }
 
     /// Cancel one of the bot's open orders: the order as cancelled.
     pub async fn cancel_order(&self, id: &str, order_id: u64) -> Result<Order, ManagerError> {
-        let reply = self.send(id, Command::CancelOrder(order_id)).await?;
-        match reply.outcome {
-            Outcome::OrderCancelled(order) => Ok(order),
-            _ => Err(CommandError::Gone.into()),
-        }
+        let cancelled = self
+            .send(id, |answer| Command::CancelOrder {
+                id: order_id,
+                answer,
+            })
+            .await?;
+        Ok(cancelled.order)
     }
 
     /// Delete a stopped (or failed) bot: its runner commits the removal and
     /// ends.
     pub async fn delete(&self, id: &str) -> Result<CommandReply, ManagerError> {
-        let reply = self.send(id, Command::Delete).await?;
+        let reply = self.send(id, |answer| Command::Delete { answer }).await?;
         let removed = self
             .bots
             .write()

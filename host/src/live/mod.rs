@@ -84,7 +84,7 @@ pub use feed::{
 pub use latency::LatencyHistogram;
 pub use logbook::{LogBook, LogLine, LogSink};
 pub use manager::{BotManager, EmergencyDispatch, ManagerError};
-pub use request::{Command, CommandError, CommandReply, ConfigChange, Outcome};
+pub use request::{CommandError, CommandReply, ConfigChange, OrderReply, Outcome};
 pub use snapshot::BotSnapshot;
 pub use state::{BotState, CommandKind, Transition};
 pub use strategy_threads::{

@@ -1,6 +1,7 @@
 //! How callers talk to a bot's runner: a [`Command`] goes in with a
-//! deadline, a [`CommandReply`] (what the runner did) or a
-//! [`CommandError`] comes back.
+//! deadline, its answer comes back in the command's own type (a
+//! [`CommandReply`]: what the runner did; an [`OrderReply`]: the order) or
+//! as a [`CommandError`].
 //!
 //! A request and its caller agree on who owns it through a [`Claim`]: the
 //! runner takes it before acting, the caller abandons it when its deadline
@@ -26,23 +27,34 @@ use crate::plugin::Interrupt;
 use super::snapshot::BotSnapshot;
 use super::state::{BotState, CommandKind};
 
-/// What a caller asks of a bot.
-#[derive(Debug, Clone)]
-pub enum Command {
+/// Where a command's answer goes: each command answers in its own type.
+pub(crate) type Answer<T> = oneshot::Sender<Result<T, CommandError>>;
+
+/// What a caller asks of a bot, and where the runner answers.
+#[derive(Debug)]
+pub(crate) enum Command {
     Control {
         kind: CommandKind,
         /// For stop: also sell the position.
         flatten: bool,
+        answer: Answer<CommandReply>,
     },
     /// Validate and hot-swap a new config (or only validate it).
-    Reconfigure(Box<ConfigChange>),
-    /// An operator's order, checked by the risk engine like a strategy's.
-    PlaceOrder(OrderRequest),
-    /// Cancel one open order by id.
-    CancelOrder(u64),
+    Reconfigure {
+        change: Box<ConfigChange>,
+        answer: Answer<CommandReply>,
+    },
+    /// An operator's order, checked by the risk engine like a strategy's:
+    /// the order as placed, or the refusal.
+    PlaceOrder {
+        request: OrderRequest,
+        answer: Answer<OrderReply>,
+    },
+    /// Cancel one open order by id: the order as cancelled.
+    CancelOrder { id: u64, answer: Answer<OrderReply> },
     /// Remove the bot (stopped or failed bots only): its runner commits the
     /// removal and ends.
-    Delete,
+    Delete { answer: Answer<CommandReply> },
 }
 
 /// A new config for a bot.
@@ -71,9 +83,6 @@ pub enum Outcome {
         version: u64,
     },
     ConfigValid,
-    /// The order in its state after placement (market orders are filled).
-    OrderPlaced(Order),
-    OrderCancelled(Order),
     Deleted,
 }
 
@@ -81,6 +90,15 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct CommandReply {
     pub outcome: Outcome,
+    pub snapshot: Arc<BotSnapshot>,
+}
+
+/// A runner's answer to an order command: the order in its state after
+/// placement (market orders are filled) or cancellation, and the bot as it
+/// is afterwards.
+#[derive(Debug, Clone)]
+pub struct OrderReply {
+    pub order: Order,
     pub snapshot: Arc<BotSnapshot>,
 }
 
@@ -138,8 +156,6 @@ impl CommandError {
         }
     }
 }
-
-pub(crate) type ReplySender = oneshot::Sender<Result<CommandReply, CommandError>>;
 
 const WAITING: u8 = 0;
 const TAKEN: u8 = 1;
@@ -215,7 +231,6 @@ pub(crate) struct Request {
     /// Taken by the runner before it acts, or abandoned by the caller
     /// (whose deadline passed): never both.
     pub claim: Claim,
-    pub reply: ReplySender,
 }
 
 /// The lane that overtakes a bot's queue, shared by the manager and the

@@ -17,7 +17,9 @@ use crate::plugin::{Plugin, PluginError, PluginInstance};
 
 use super::super::durable::Lifecycle;
 use super::super::event::EventData;
-use super::super::request::{Command, CommandError, CommandReply, ConfigChange, Outcome};
+use super::super::request::{
+    Command, CommandError, CommandReply, ConfigChange, OrderReply, Outcome,
+};
 use super::super::snapshot::SnapshotLabels;
 use super::super::state::{BotState, CommandKind, Transition};
 use super::candles::warm_up;
@@ -43,14 +45,34 @@ fn reply(outcome: Outcome, snapshot: Arc<super::BotSnapshot>) -> CommandReply {
 }
 
 impl BotRunner {
-    pub(super) async fn handle(&mut self, command: Command) -> Result<CommandReply, CommandError> {
+    /// Carry out `command` and answer its caller; true when the runner
+    /// must end (the bot was deleted).
+    pub(super) async fn handle(&mut self, command: Command) -> bool {
         match command {
-            Command::Control { kind, flatten } => self.control(kind, flatten).await,
-            Command::Reconfigure(change) => self.reconfigure(*change).await,
-            Command::PlaceOrder(request) => self.place_order(request).await,
-            Command::CancelOrder(id) => self.cancel_order(id).await,
-            Command::Delete => self.delete().await,
+            Command::Control {
+                kind,
+                flatten,
+                answer,
+            } => {
+                let _ = answer.send(self.control(kind, flatten).await);
+            }
+            Command::Reconfigure { change, answer } => {
+                let _ = answer.send(self.reconfigure(*change).await);
+            }
+            Command::PlaceOrder { request, answer } => {
+                let _ = answer.send(self.place_order(request).await);
+            }
+            Command::CancelOrder { id, answer } => {
+                let _ = answer.send(self.cancel_order(id).await);
+            }
+            Command::Delete { answer } => {
+                let deleted = self.delete().await;
+                let ended = deleted.is_ok();
+                let _ = answer.send(deleted);
+                return ended;
+            }
         }
+        false
     }
 
     async fn control(
@@ -400,7 +422,7 @@ impl BotRunner {
     /// An operator's order. Refused in the states that trade nothing new
     /// (killed, error) and, for orders that grow the position, while paused
     /// or not ACTIVE (the engine's own checks).
-    async fn place_order(&mut self, request: OrderRequest) -> Result<CommandReply, CommandError> {
+    async fn place_order(&mut self, request: OrderRequest) -> Result<OrderReply, CommandError> {
         if matches!(self.state, BotState::Killed | BotState::Error) {
             return Err(CommandError::not_allowed("place-order", self.state));
         }
@@ -439,9 +461,10 @@ impl BotRunner {
                 self.strategy_failed("place-order", &error);
                 let snapshot = self.commit_command(point, None).await?;
                 return match error {
-                    EngineError::FailedAfterFill { order, .. } if interrupted => {
-                        Ok(reply(Outcome::OrderPlaced(*order), snapshot))
-                    }
+                    EngineError::FailedAfterFill { order, .. } if interrupted => Ok(OrderReply {
+                        order: *order,
+                        snapshot,
+                    }),
                     EngineError::FailedAfterFill { order, error } => {
                         Err(CommandError::StrategyFailed {
                             message: format!(
@@ -461,12 +484,12 @@ impl BotRunner {
         };
         let snapshot = self.commit_command(point, None).await?;
         match placement {
-            Placement::Placed(order) => Ok(reply(Outcome::OrderPlaced(order), snapshot)),
+            Placement::Placed(order) => Ok(OrderReply { order, snapshot }),
             Placement::Refused(rejection) => Err(CommandError::OrderRefused(rejection)),
         }
     }
 
-    async fn cancel_order(&mut self, id: u64) -> Result<CommandReply, CommandError> {
+    async fn cancel_order(&mut self, id: u64) -> Result<OrderReply, CommandError> {
         let point = self.undo_point();
         let Some(order) = self
             .engine_mut()
@@ -475,7 +498,7 @@ impl BotRunner {
             return Err(CommandError::NoSuchOrder(id));
         };
         let snapshot = self.commit_command(point, None).await?;
-        Ok(reply(Outcome::OrderCancelled(order), snapshot))
+        Ok(OrderReply { order, snapshot })
     }
 
     /// Remove the bot: committed first, then announced; the runner ends.

@@ -37,7 +37,7 @@ use super::event::{ConfigRecord, EventData, StateChanged};
 use super::exchange_link::{Book, ExchangeLink, LinkReport, LiveVenues};
 use super::feed::FeedHandle;
 use super::latency::LatencyHistogram;
-use super::request::{CommandError, CommandReply, Request, Urgent};
+use super::request::{CommandError, Request, Urgent};
 use super::snapshot::{BotSnapshot, EQUITY_TRAIL, SnapshotLabels};
 use super::state::BotState;
 use super::strategy_threads::StrategyThreads;
@@ -325,16 +325,7 @@ impl BotRunner {
         if !request.claim.take() {
             return false; // the caller was told it timed out: not applied
         }
-        let outcome = self.handle(request.command).await;
-        let ended = matches!(
-            outcome,
-            Ok(CommandReply {
-                outcome: super::request::Outcome::Deleted,
-                ..
-            })
-        );
-        let _ = request.reply.send(outcome);
-        ended
+        self.handle(request.command).await
     }
 
     fn build_snapshot(&self) -> BotSnapshot {
