@@ -194,6 +194,27 @@ impl TestApi {
     }
 }
 
+/// The details of the audit entries for `action`, newest first, once there
+/// are `count` of them (entries reach the trail through the writer's queue).
+async fn audit_details(api: &TestApi, action: &str, count: usize) -> Vec<Value> {
+    let mut details = Vec::new();
+    for _ in 0..50 {
+        let audit = api.get("/audit?limit=100").await;
+        details = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["action"] == action)
+            .map(|entry| entry["detail"].clone())
+            .collect();
+        if details.len() >= count {
+            return details;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{count} audit entries for {action} never came: {details:?}");
+}
+
 fn assert_problem(answer: &Answer, status: u16) {
     assert_eq!(answer.status.as_u16(), status, "{}", answer.text);
     assert_eq!(
@@ -304,28 +325,9 @@ async fn control_commands_follow_the_state_machine() {
     assert_eq!(listed_state().await, "running");
     let again = api.post("/bots/c1/start").await;
     assert_eq!(again.status, StatusCode::OK, "a no-op succeeds");
-    // The audit trail (newest first; entries reach it through the writer's
-    // queue) tells the start that did nothing from the one that started
-    // the bot.
-    let starts = async || -> Vec<Value> {
-        let audit = api.get("/audit?limit=100").await;
-        audit.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|entry| entry["action"] == "POST /api/v1/bots/c1/start")
-            .map(|entry| entry["detail"].clone())
-            .collect()
-    };
-    let mut details = starts().await;
-    for _ in 0..50 {
-        if details.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        details = starts().await;
-    }
-    assert_eq!(details.len(), 2, "{details:?}");
+    // The audit trail tells the start that did nothing from the one that
+    // started the bot.
+    let details = audit_details(&api, "POST /api/v1/bots/c1/start", 2).await;
     assert_eq!(details[0], "nothing to do: the bot is already running");
     assert_ne!(details[1], details[0]);
     let killed = api.post("/bots/c1/kill").await;
@@ -726,6 +728,21 @@ async fn bulk_commands_and_the_emergency_stop() {
     assert_eq!(api.post("/emergency/reset").await.status, StatusCode::OK);
     assert_eq!(api.get("/emergency").await.body["engaged"], false);
     assert_eq!(api.post("/bots/e2/start").await.body["state"], "running");
+    // One command for both: e2 runs already, e1 (killed) may not start;
+    // the audit entry names each.
+    let again = api
+        .send_json(
+            "POST",
+            "/bots/commands",
+            &json!({ "command": "start", "bots": ["e2", "e1"] }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let details = audit_details(&api, "POST /api/v1/bots/commands", 2).await;
+    assert_eq!(
+        details[0],
+        "1 of 2 bots; nothing to do for: e2; refused: e1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,8 +218,13 @@ async fn commands(
 }
 
 /// The answer to a command sent to many bots; its audit entry says how
-/// many took it and which refused.
+/// many took it, which had nothing to do and which refused.
 fn bulk(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Response {
+    let unchanged: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, Ok(reply) if reply.outcome == Outcome::NoOp))
+        .map(|(id, _)| id.clone())
+        .collect();
     let results = bulk_items(outcomes);
     let refused: Vec<&str> = results
         .iter()
@@ -231,6 +236,10 @@ fn bulk(outcomes: Vec<(String, Result<CommandReply, ManagerError>)>) -> Response
         results.len() - refused.len(),
         bots(results.len())
     );
+    if !unchanged.is_empty() {
+        let unchanged: Vec<&str> = unchanged.iter().map(String::as_str).collect();
+        detail.push_str(&format!("; nothing to do for: {}", listed(&unchanged)));
+    }
     if !refused.is_empty() {
         detail.push_str(&format!("; refused: {}", listed(&refused)));
     }
