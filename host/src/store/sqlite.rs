@@ -490,15 +490,11 @@ impl Store for SqliteStore {
                 "DELETE FROM idempotency WHERE created_at < ?1",
                 [now.saturating_sub(idempotency_ms)],
             )?;
-            let candles = c.execute(
-                "DELETE FROM feed_candles WHERE ts < (
-                   SELECT f.ts FROM feed_candles f WHERE f.feed = feed_candles.feed
-                   ORDER BY f.ts DESC LIMIT 1 OFFSET ?1)",
-                [FEED_CANDLES_KEPT as i64 - 1],
-            )?;
-            Ok(thinned + logs + audit + answers + candles)
+            Ok(thinned + logs + audit + answers)
         })?;
-        Ok(others + self.prune_config_versions(config_versions_kept)?)
+        Ok(others
+            + self.prune_feed_candles()?
+            + self.prune_config_versions(config_versions_kept)?)
     }
 
     fn order_changes(
@@ -797,8 +793,58 @@ fn collect_versions(
 /// interleave with the pruning of a long history instead of waiting for
 /// all of it.
 const VERSIONS_PER_DELETE: i64 = 1_000;
+/// Feed candles removed per transaction when a feed's archive is pruned.
+const CANDLES_PER_DELETE: i64 = 10_000;
 
 impl SqliteStore {
+    /// Keep each feed's newest [`FEED_CANDLES_KEPT`] candles. Each feed's
+    /// cutoff is one lookup on the primary key, and the rows below it go
+    /// [`CANDLES_PER_DELETE`] at a time, each chunk its own transaction:
+    /// a feed that ran far ahead (millions of rows) never holds the write
+    /// lock for long, so the writer's commits (the emergency stop's among
+    /// them) get in between.
+    fn prune_feed_candles(&self) -> StoreResult<usize> {
+        let mut removed = 0;
+        let mut previous = String::new();
+        // Feed by feed, each found by one seek on the primary key (a scan
+        // for the distinct feeds would read every row).
+        while let Some(feed) = self.with(|c| {
+            Ok(c.query_row(
+                "SELECT feed FROM feed_candles WHERE feed > ?1 ORDER BY feed LIMIT 1",
+                [&previous],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?)
+        })? {
+            previous.clone_from(&feed);
+            let cutoff: Option<i64> = self.with(|c| {
+                Ok(c.query_row(
+                    "SELECT ts FROM feed_candles WHERE feed = ?1
+                     ORDER BY ts DESC LIMIT 1 OFFSET ?2",
+                    params![feed, FEED_CANDLES_KEPT as i64 - 1],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })?;
+            let Some(cutoff) = cutoff else { continue };
+            loop {
+                let deleted = self.with(|c| {
+                    Ok(c.execute(
+                        "DELETE FROM feed_candles WHERE feed = ?1 AND ts IN (
+                           SELECT ts FROM feed_candles WHERE feed = ?1 AND ts < ?2
+                           ORDER BY ts LIMIT ?3)",
+                        params![feed, cutoff, CANDLES_PER_DELETE],
+                    )?)
+                })?;
+                removed += deleted;
+                if deleted < CANDLES_PER_DELETE as usize {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Delete each bot's config versions but its newest `kept` (never
     /// fewer than one: the version in force is the newest), at most
     /// [`VERSIONS_PER_DELETE`] at a time.
@@ -1209,6 +1255,40 @@ mod tests {
             .map(|v| v.version)
             .collect();
         assert_eq!(kept, (2_491..=2_500).rev().collect::<Vec<_>>());
+        drop(writer);
+        thread.shutdown();
+    }
+
+    /// A feed that ran far past the candles kept (more than two deletions'
+    /// worth) keeps exactly its newest; a short one keeps everything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_feed_keeps_exactly_its_newest_candles() {
+        let (_dir, store, writer, thread) = store_with_writer();
+        let long = FEED_CANDLES_KEPT as i64 + 2 * CANDLES_PER_DELETE + 7;
+        let candle = |feed: &str, ts: i64| Record::Candle {
+            feed: feed.into(),
+            ts,
+            data: ts.to_string(),
+        };
+        let mut records: Vec<Record> = (0..long).map(|ts| candle("fast", ts)).collect();
+        records.extend((0..10).map(|ts| candle("slow", ts)));
+        writer.commit(records).await.unwrap();
+
+        let removed = store.prune_feed_candles().unwrap();
+        assert_eq!(removed as i64, long - FEED_CANDLES_KEPT as i64);
+        let fast = store
+            .recent_candles("fast", FEED_CANDLES_KEPT + 100)
+            .unwrap();
+        let expected: Vec<String> = (long - FEED_CANDLES_KEPT as i64..long)
+            .map(|ts| ts.to_string())
+            .collect();
+        assert_eq!(fast, expected);
+        assert_eq!(store.recent_candles("slow", 100).unwrap().len(), 10);
+        assert_eq!(
+            store.prune_feed_candles().unwrap(),
+            0,
+            "nothing left to remove"
+        );
         drop(writer);
         thread.shutdown();
     }
