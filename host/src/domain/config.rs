@@ -125,8 +125,10 @@ pub enum FeedConfig {
         #[serde(default = "default_seed")]
         seed: u64,
         /// Milliseconds between candles; the timeframe's length (real time)
-        /// when omitted, e.g. 100 to run a 1m feed 600 times faster.
+        /// when omitted, e.g. 100 to run a 1m feed 600 times faster. At
+        /// least 1: the feed never ends, so it is always paced.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1))]
         interval_ms: Option<u64>,
     },
     /// A candle CSV replayed in order. On a server, `file` is relative to
@@ -879,6 +881,20 @@ capital: { quote: USDT, initial: 1000 }
         assert!(BotConfig::from_yaml(&enough).is_ok());
         let bad_id = MINIMAL.replace("id: demo", "id: Not A Slug");
         assert_eq!(BotConfig::from_yaml(&bad_id).unwrap_err()[0].pointer, "/id");
+        // A synthetic feed never ends: it is always paced.
+        let paced = |interval: u32| {
+            MINIMAL.replace(
+                "timeframe: 1m }",
+                &format!("timeframe: 1m, feed: {{ kind: synthetic, interval_ms: {interval} }} }}"),
+            )
+        };
+        let issues = BotConfig::from_yaml(&paced(0)).unwrap_err();
+        assert_eq!(issues[0].pointer, "/market/feed/interval_ms", "{issues:?}");
+        assert!(BotConfig::from_yaml(&paced(1)).is_ok());
+        // A choice of names says which names.
+        let issues = BotConfig::from_yaml(&format!("{MINIMAL}mode: yolo\n")).unwrap_err();
+        assert_eq!(issues[0].pointer, "/mode", "{issues:?}");
+        assert_eq!(issues[0].message, r#""yolo" is not "paper", or "live""#);
     }
 
     #[test]

@@ -103,6 +103,7 @@ fn expected(error: &ValidationError<'_>) -> Option<String> {
             name => format!("a {name}"),
         }),
         ValidationErrorKind::Pattern { pattern } => in_words(pattern).map(str::to_string),
+        ValidationErrorKind::Constant { expected_value } => Some(expected_value.to_string()),
         _ => None,
     }
 }
@@ -122,16 +123,30 @@ fn none_of(instance: &Value, branches: &[Vec<ValidationError<'static>>]) -> Opti
 }
 
 /// The single branch that reaches deeper than the failure itself and than
-/// every other branch; `None` when that is not clear-cut.
+/// every other branch; among branches that reach equally deep, the one
+/// whose tag fits (a tagged variant's `kind` is a `const`: a branch that
+/// fails on one is a variant the author did not name). `None` when that
+/// is not clear-cut.
 fn best_branch<'e>(
     branches: &'e [Vec<ValidationError<'static>>],
 ) -> Option<&'e [ValidationError<'static>]> {
     let depth = |errors: &[ValidationError<'_>]| errors.iter().map(reach).max().unwrap_or(0);
     let deepest = branches.iter().map(|b| depth(b)).max()?;
-    let mut candidates = branches.iter().filter(|b| depth(b) == deepest);
-    match (candidates.next(), candidates.next()) {
-        (Some(only), None) if !only.is_empty() => Some(only.as_slice()),
-        _ => None,
+    let candidates: Vec<_> = branches
+        .iter()
+        .filter(|b| !b.is_empty() && depth(b) == deepest)
+        .collect();
+    let tag_fits = |errors: &&Vec<ValidationError<'static>>| {
+        !errors
+            .iter()
+            .any(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. }))
+    };
+    match candidates.as_slice() {
+        [only] => Some(only.as_slice()),
+        several => match several.iter().filter(|b| tag_fits(b)).collect::<Vec<_>>()[..] {
+            [named] => Some(named.as_slice()),
+            _ => None,
+        },
     }
 }
 

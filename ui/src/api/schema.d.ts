@@ -1724,7 +1724,8 @@ export interface components {
             /**
              * Format: uint64
              * @description Milliseconds between candles; the timeframe's length (real time)
-             *     when omitted, e.g. 100 to run a 1m feed 600 times faster.
+             *     when omitted, e.g. 100 to run a 1m feed 600 times faster. At
+             *     least 1: the feed never ends, so it is always paced.
              */
             interval_ms?: number | null;
             /** @constant */
