@@ -396,6 +396,19 @@ async fn config_changes_are_conditional_versioned_and_rolled_back() {
         rolled.body["config"]["strategy"]["params"]["size"],
         json!({ "quantity": 1 })
     );
+    // The config in force sent again changes nothing: no new version.
+    let same = api.send_json("PUT", "/bots/k1/config", &bot("k1")).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    assert_eq!(same.body["version"], 3);
+    assert_eq!(same.headers[header::ETAG], "\"v3\"");
+    let versions = api.get("/bots/k1/config/versions").await;
+    assert_eq!(versions.body["items"][0]["version"], 3);
+    assert_eq!(api.store.config_version("k1", 4).unwrap(), None);
+    let details = audit_details(&api, "PUT /api/v1/bots/k1/config", 3).await;
+    assert_eq!(
+        details[0], "nothing to do: config v3 is already in force",
+        "{details:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

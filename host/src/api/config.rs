@@ -173,9 +173,14 @@ async fn apply(
         dry_run: false,
     };
     let reply = app.manager.reconfigure(id, change).await?;
-    let version = match reply.outcome {
-        Outcome::ConfigApplied { version } => version,
-        _ => reply.snapshot.config_version,
+    let (version, note) = match reply.outcome {
+        Outcome::ConfigApplied { version } => (version, format!("config v{version}")),
+        // The config in force, sent again: no new version.
+        _ => {
+            let version = reply.snapshot.config_version;
+            let note = format!("nothing to do: config v{version} is already in force");
+            (version, note)
+        }
     };
     let mut response = axum::Json(ConfigApplied {
         version,
@@ -184,7 +189,7 @@ async fn apply(
     })
     .into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
-    Ok(AuditNote::detail(format!("config v{version}")).on(response))
+    Ok(AuditNote::detail(note).on(response))
 }
 
 async fn replace(

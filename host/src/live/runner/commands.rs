@@ -235,6 +235,11 @@ impl BotRunner {
         let keeps_strategy = !diff.needs_new_instance()
             && Arc::ptr_eq(&plugin, &self.plugin)
             && self.engine().decider().poisoned().is_none();
+        // The config in force sent again, on the same build of a strategy
+        // that can still run: nothing to swap, nothing to store.
+        if keeps_strategy && !dry_run && *self.config == config {
+            return Ok(reply(Outcome::NoOp, self.publish_snapshot()));
+        }
         // A new exchange link is checked here, attached once the change is
         // committed.
         let new_link = if diff.changes_venue() {
