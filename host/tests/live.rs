@@ -1119,3 +1119,37 @@ async fn identical_synthetic_feeds_are_shared_and_run_accelerated() {
     let restarted = f.manager.restart_all().await;
     assert_eq!(restarted.len(), 2);
 }
+
+/// Candles published while a bot was stopped are passed over at its start,
+/// not announced as a gap in the feed; a real hole in the feed is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_after_a_stop_is_no_feed_gap_but_a_hole_in_the_feed_is() {
+    let mut f = Fixture::new(&[config("g", EMA_2_3, "autostart: true\n")]).await;
+    let mut system = f
+        .manager
+        .bus()
+        .subscribe(all_of(&[Channel::System], Some("g")), None)
+        .unwrap();
+    f.push(dec!(100)).await;
+    f.control("g", CommandKind::Stop).await;
+    for _ in 0..3 {
+        f.push(dec!(101)).await;
+    }
+    f.control("g", CommandKind::Start).await;
+    f.push(dec!(102)).await;
+    let before_hole = f.get("g").last_candle_ts.unwrap();
+    // The feed skips two candles.
+    f.next_ts += 2 * 60_000;
+    f.push(dec!(103)).await;
+    let gap = tokio::time::timeout(Duration::from_secs(5), system.next())
+        .await
+        .expect("the hole is announced")
+        .unwrap();
+    assert!(
+        matches!(
+            gap.data,
+            EventData::FeedGap { after, missing: 2, .. } if after == before_hole
+        ),
+        "the first system event is the hole, not the start: {gap:?}"
+    );
+}

@@ -171,16 +171,23 @@ impl BotRunner {
 
 impl BotRunner {
     /// Tell watchers when the candle at `open_ts` does not follow the last
-    /// one: the feed has no candles in between.
+    /// one: the feed has no candles in between (those a start passed over
+    /// are no gap).
     fn announce_gap(&self, open_ts: i64) {
-        let Some(previous) = self.last_candle_ts else {
+        let Some(previous) = self.last_candle_ts.max(self.passed_over_ts) else {
             return;
         };
         let step = self.engine().timeframe_ms();
         if open_ts > previous.saturating_add(step) {
             let id = self.id().clone();
             let missing = ((open_ts - previous) / step - 1) as u64;
-            tracing::warn!(bot = %id, after = previous, before = open_ts, missing, "feed gap");
+            tracing::warn!(
+                bot = %id,
+                after = %crate::domain::format_instant(previous),
+                before = %crate::domain::format_instant(open_ts),
+                missing,
+                "feed gap"
+            );
             self.context.bus.publish(
                 Some(&id),
                 EventData::FeedGap {

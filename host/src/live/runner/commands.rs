@@ -98,8 +98,14 @@ impl BotRunner {
         let point = self.undo_point();
         match kind {
             CommandKind::Start => {
-                // Start from the next candle the feed publishes.
+                // Start from the next candle the feed publishes; the ones
+                // published while the bot was stopped are passed over.
                 self.next_candle = self.feed.published();
+                self.passed_over_ts = self
+                    .feed
+                    .recent_before(self.next_candle, 1)
+                    .last()
+                    .map(|candle| candle.ts);
                 self.started_at = Some(super::super::wall_ms());
             }
             CommandKind::Stop => {

@@ -132,6 +132,9 @@ pub(crate) struct BotRunner {
     feed: FeedHandle,
     next_candle: u64,
     last_candle_ts: Option<i64>,
+    /// The last candle a start passed over (published while the bot was
+    /// stopped): candles up to it are no gap in the feed.
+    passed_over_ts: Option<i64>,
     candles_processed: u64,
     decision_latency_us: Option<u64>,
     /// Equity readings taken with each `bot.updated`, oldest first.
@@ -183,6 +186,7 @@ impl BotRunner {
             next_candle: feed.published(),
             feed,
             last_candle_ts: None,
+            passed_over_ts: None,
             candles_processed: 0,
             decision_latency_us: None,
             equity_trail: VecDeque::new(),
