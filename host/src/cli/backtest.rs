@@ -116,9 +116,15 @@ impl RunInput {
     /// whole), or a CSV file's in memory.
     pub fn candles(&self) -> anyhow::Result<Box<dyn CandleSeries>> {
         Ok(match (&self.data, &self.candles) {
-            (Some(name), _) => {
-                Box::new(DataSets::new(&self.data_dir).open(&DataSetKey::parse(name)?)?)
-            }
+            (Some(name), _) => Box::new(
+                DataSets::new(&self.data_dir)
+                    .open(&DataSetKey::parse(name)?)
+                    .map_err(|error| {
+                        let dir = std::path::absolute(&self.data_dir)
+                            .unwrap_or_else(|_| self.data_dir.clone());
+                        anyhow::anyhow!("{error} (data directory {})", dir.display())
+                    })?,
+            ),
             (None, Some(file)) => Box::new(read_candles(file)?),
             (None, None) => bail!("give --candles FILE or --data SYMBOL/TIMEFRAME"),
         })

@@ -40,8 +40,10 @@ pub struct DataDirArg {
 pub struct ImportArgs {
     /// The candle file.
     file: PathBuf,
+    /// Exchange symbol of the candles, e.g. BTCUSDT.
     #[arg(long)]
     symbol: String,
+    /// Their timeframe: 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d, 3d or 1w.
     #[arg(long)]
     timeframe: Timeframe,
     #[command(flatten)]
@@ -79,16 +81,19 @@ pub struct SynthArgs {
     /// layout has no symbol column).
     #[arg(long, default_value = "BTCUSDT")]
     symbol: String,
+    /// Candle timeframe.
     #[arg(long, default_value = "1m")]
     timeframe: Timeframe,
     /// Number of candles.
     #[arg(long)]
     count: usize,
+    /// Seed of the random walk: the same seed makes the same candles.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Output file.
     #[arg(long)]
     out: PathBuf,
+    /// Price of the first candle.
     #[arg(long, default_value_t = 100.0)]
     start_price: f64,
     /// Standard deviation of the log return per candle.

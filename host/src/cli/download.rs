@@ -21,8 +21,10 @@ use stratbox_host::domain::parse_instant;
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
+    /// Binance symbol, e.g. BTCUSDT.
     #[arg(long)]
     symbol: String,
+    /// Kline interval: 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 8h, 12h, 1d, 3d or 1w.
     #[arg(long)]
     timeframe: Timeframe,
     /// First candle: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.

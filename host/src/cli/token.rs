@@ -1,13 +1,15 @@
 //! `stratbox token create|list|revoke`: API tokens in the store, the same
 //! as the admin endpoints. A running server picks changes up within seconds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
 use stratbox_host::api::{Auth, Role};
 use stratbox_host::store::SqliteStore;
+
+use super::data::DataDirArg;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -19,19 +21,20 @@ pub enum TokenCommand {
         /// Who or what uses it.
         #[arg(long)]
         name: String,
-        #[arg(long, env = "STRATBOX_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data: DataDirArg,
     },
     /// List tokens (never their text).
     List {
-        #[arg(long, env = "STRATBOX_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data: DataDirArg,
     },
     /// Revoke a token by id.
     Revoke {
+        /// The token's id (`token list` shows them).
         id: String,
-        #[arg(long, env = "STRATBOX_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data: DataDirArg,
     },
 }
 
@@ -46,17 +49,13 @@ fn open(data_dir: &Path) -> anyhow::Result<Auth> {
 
 pub fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create {
-            role,
-            name,
-            data_dir,
-        } => {
-            let (record, token) = open(&data_dir)?.create(&name, role)?;
+        TokenCommand::Create { role, name, data } => {
+            let (record, token) = open(&data.data_dir)?.create(&name, role)?;
             println!("{token}");
             eprintln!("created {} ({}, {})", record.id, record.name, record.role);
         }
-        TokenCommand::List { data_dir } => {
-            for record in open(&data_dir)?.list()? {
+        TokenCommand::List { data } => {
+            for record in open(&data.data_dir)?.list()? {
                 let revoked = if record.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -65,8 +64,8 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}\t{revoked}", record.id, record.role, record.name);
             }
         }
-        TokenCommand::Revoke { id, data_dir } => {
-            if !open(&data_dir)?.revoke(&id)? {
+        TokenCommand::Revoke { id, data } => {
+            if !open(&data.data_dir)?.revoke(&id)? {
                 anyhow::bail!("no active token `{id}`");
             }
             eprintln!("revoked {id}");
