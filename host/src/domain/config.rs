@@ -29,8 +29,8 @@ pub struct BotConfig {
     /// Unique id: lowercase letters, digits and '-', 1 to 64 characters.
     #[schemars(regex(pattern = patterns::BOT_ID))]
     pub id: String,
-    /// Display name.
-    #[schemars(length(min = 1, max = 200))]
+    /// Display name: one line of text.
+    #[schemars(length(min = 1, max = 200), regex(pattern = patterns::ONE_LINE))]
     pub name: String,
     pub strategy: StrategyRef,
     pub market: MarketConfig,
@@ -895,6 +895,11 @@ capital: { quote: USDT, initial: 1000 }
         let issues = BotConfig::from_yaml(&format!("{MINIMAL}mode: yolo\n")).unwrap_err();
         assert_eq!(issues[0].pointer, "/mode", "{issues:?}");
         assert_eq!(issues[0].message, r#""yolo" is not "paper", or "live""#);
+        // A display name is one line of text.
+        let issues =
+            BotConfig::from_yaml(&MINIMAL.replace("name: Demo", r#"name: "a\nb""#)).unwrap_err();
+        assert_eq!(issues[0].pointer, "/name", "{issues:?}");
+        assert!(issues[0].message.contains("one line of text"), "{issues:?}");
     }
 
     #[test]

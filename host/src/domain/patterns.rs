@@ -9,6 +9,7 @@ pub const HTTP_URL: &str = r"^https?://[^\s/?#]+(/[^\s?#]*)?$";
 pub const WS_URL: &str = r"^wss?://[^\s/?#]+(/[^\s?#]*)?$";
 pub const ASSET: &str = r"^[A-Z0-9]{2,10}$";
 pub const DECIMAL: &str = r"^-?[0-9]+(\.[0-9]+)?$";
+pub const ONE_LINE: &str = r"^[^\x00-\x1f\x7f]*$";
 
 const WORDS: &[(&str, &str)] = &[
     (
@@ -31,6 +32,7 @@ const WORDS: &[(&str, &str)] = &[
         DECIMAL,
         "a decimal in plain digits, such as \"0.001\" or \"-2.5\"",
     ),
+    (ONE_LINE, "one line of text, without control characters"),
 ];
 
 /// What `pattern` asks for, in words, if it is one of ours.

@@ -1190,7 +1190,7 @@ export interface components {
             market: components["schemas"]["MarketConfig"];
             /** @default paper */
             mode?: components["schemas"]["Mode"];
-            /** @description Display name. */
+            /** @description Display name: one line of text. */
             name: string;
             /**
              * @description What the bot does when the host restarts while it runs; by default
@@ -1489,7 +1489,7 @@ export interface components {
                 market: components["schemas"]["MarketConfig"];
                 /** @default paper */
                 mode?: components["schemas"]["Mode"];
-                /** @description Display name. */
+                /** @description Display name: one line of text. */
                 name: string;
                 /**
                  * @description What the bot does when the host restarts while it runs; by default
