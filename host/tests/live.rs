@@ -678,6 +678,14 @@ async fn manual_orders_answer_with_the_order_or_the_check_that_refused_it() {
         f.manager.cancel_order("ema", 999).await,
         Err(ManagerError::Command(CommandError::NoSuchOrder(999)))
     ));
+    // A stopped bot reads no candles: no order fills at its last price.
+    f.control("ema", CommandKind::Stop).await;
+    match f.manager.place_order("ema", request(dec!(1))).await {
+        Err(ManagerError::Command(CommandError::NotAllowed { command, .. })) => {
+            assert_eq!(command, "place-order")
+        }
+        other => panic!("a stopped bot takes no order: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

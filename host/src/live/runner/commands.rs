@@ -434,7 +434,12 @@ impl BotRunner {
     /// (killed, error) and, for orders that grow the position, while paused
     /// or not ACTIVE (the engine's own checks).
     async fn place_order(&mut self, request: OrderRequest) -> Result<OrderReply, CommandError> {
-        if matches!(self.state, BotState::Killed | BotState::Error) {
+        // A stopped bot reads no candles: its last price may be long past,
+        // and a market order would fill at it.
+        if matches!(
+            self.state,
+            BotState::Stopped | BotState::Killed | BotState::Error
+        ) {
             return Err(CommandError::not_allowed("place-order", self.state));
         }
         let issues = crate::engine::manual_order_issues(&request, self.engine().instrument_rules());
