@@ -678,14 +678,24 @@ async fn manual_orders_answer_with_the_order_or_the_check_that_refused_it() {
         f.manager.cancel_order("ema", 999).await,
         Err(ManagerError::Command(CommandError::NoSuchOrder(999)))
     ));
-    // A stopped bot reads no candles: no order fills at its last price.
+    // A stopped bot reads no candles: no market order fills at its last
+    // price; a limit order rests until it runs.
     f.control("ema", CommandKind::Stop).await;
     match f.manager.place_order("ema", request(dec!(1))).await {
-        Err(ManagerError::Command(CommandError::NotAllowed { command, .. })) => {
-            assert_eq!(command, "place-order")
+        Err(ManagerError::Command(CommandError::Invalid(issues))) => {
+            assert_eq!(issues[0].pointer, "/kind")
         }
-        other => panic!("a stopped bot takes no order: {other:?}"),
+        other => panic!("a stopped bot takes no market order: {other:?}"),
     }
+    let limit = stratbox_host::domain::OrderRequest {
+        client_tag: "while-stopped".into(),
+        side: stratbox_host::domain::Side::Buy,
+        kind: stratbox_host::domain::OrderKind::Limit,
+        price: Some(dec!(1)),
+        ..request(dec!(1))
+    };
+    let (rests, _) = f.manager.place_order("ema", limit).await.unwrap();
+    assert_eq!(rests.status, stratbox_host::domain::OrderStatus::Open);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

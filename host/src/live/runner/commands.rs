@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::domain::config::{BotConfig, ConfigIssue, ConfigRefusal};
-use crate::domain::{OrderOrigin, OrderRequest};
+use crate::domain::{OrderKind, OrderOrigin, OrderRequest};
 use crate::engine::{BotEngine, EngineError, Placement};
 use crate::plugin::{Plugin, PluginError, PluginInstance};
 
@@ -434,13 +434,19 @@ impl BotRunner {
     /// (killed, error) and, for orders that grow the position, while paused
     /// or not ACTIVE (the engine's own checks).
     async fn place_order(&mut self, request: OrderRequest) -> Result<OrderReply, CommandError> {
-        // A stopped bot reads no candles: its last price may be long past,
-        // and a market order would fill at it.
-        if matches!(
-            self.state,
-            BotState::Stopped | BotState::Killed | BotState::Error
-        ) {
+        if matches!(self.state, BotState::Killed | BotState::Error) {
             return Err(CommandError::not_allowed("place-order", self.state));
+        }
+        // A stopped bot reads no candles: its last price may be long past,
+        // and a market order fills at once, at that price. Limit and stop
+        // orders rest until the bot runs again.
+        if self.state == BotState::Stopped && request.kind == OrderKind::Market {
+            return Err(CommandError::Invalid(vec![ConfigIssue {
+                pointer: "/kind".into(),
+                message: "a stopped bot has no current price for a market order: start it, \
+                          or place a limit order (it rests until the bot runs)"
+                    .into(),
+            }]));
         }
         let issues = crate::engine::manual_order_issues(&request, self.engine().instrument_rules());
         if !issues.is_empty() {
