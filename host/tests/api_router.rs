@@ -501,6 +501,15 @@ async fn manual_orders_risk_and_stats_come_from_the_runner_and_the_store() {
             .unwrap()
             .starts_with("position")
     );
+    // The detail leads with what happened and says the error once more as
+    // the list does, so a client can show the lead and the list.
+    assert_eq!(
+        refused.body["detail"],
+        format!(
+            "the order was refused: {}",
+            refused.body["errors"][0]["message"].as_str().unwrap()
+        )
+    );
     let orders = api.get("/bots/m1/orders?status=closed").await;
     assert_eq!(orders.body["items"].as_array().unwrap().len(), 2);
     let risk = api.get("/bots/m1/risk").await;

@@ -192,7 +192,6 @@ impl From<CommandError> for ApiError {
                 api
             }
             CommandError::OrderRefused(rejection) => {
-                let mut api = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "order-refused", detail);
                 // A stop through the market is its price's fault; other
                 // checks weigh the order as a whole.
                 let pointer = if rejection.check == crate::engine::STOP_PRICE_CHECK {
@@ -200,9 +199,18 @@ impl From<CommandError> for ApiError {
                 } else {
                     ""
                 };
+                let message = format!("{}: {}", rejection.check, rejection.message);
+                // The detail leads with what happened, then says the error
+                // as the list does (`lead: pointer: message`), so a client
+                // shows the lead and the list without saying it twice.
+                let detail = match pointer {
+                    "" => format!("the order was refused: {message}"),
+                    pointer => format!("the order was refused: {pointer}: {message}"),
+                };
+                let mut api = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "order-refused", detail);
                 api.errors = vec![FieldError {
                     pointer: pointer.into(),
-                    message: format!("{}: {}", rejection.check, rejection.message),
+                    message,
                 }];
                 api
             }

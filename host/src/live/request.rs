@@ -120,7 +120,7 @@ pub enum CommandError {
         version_tags(.expected)
     )]
     VersionMismatch { expected: Vec<u64>, current: u64 },
-    #[error("the order was refused ({}): {}", .0.check, .0.message)]
+    #[error("the order was refused: {}: {}", .0.check, .0.message)]
     OrderRefused(Rejection),
     /// The strategy failed while the command ran: the bot is in error. With
     /// an `order`, the order filled first and its fill stands.
