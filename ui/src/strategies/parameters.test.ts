@@ -18,6 +18,8 @@ describe("parameterRows", () => {
         ema_seed: { $ref: "#/$defs/Seed", default: "first_value" },
         size: { $ref: "#/$defs/Size", default: { percent_of_equity: 25 } },
         note: { type: "string" },
+        exit: { anyOf: [{ $ref: "#/$defs/Size" }, { type: "null" }] },
+        stop_pct: { type: ["number", "null"], minimum: 0.01, maximum: 99 },
       },
     };
     expect(parameterRows(schema).map((row) => [row.label, row.takes, row.default, row.description])).toEqual([
@@ -25,6 +27,8 @@ describe("parameterRows", () => {
       ["EMA seed", "one of first_value, sma", '"first_value"', ""],
       ["Size", "one of percent_of_equity, quantity", '{"percent_of_equity":25}', ""],
       ["Note", "string", "", ""],
+      ["Exit", "one of percent_of_equity, quantity, null", "", ""],
+      ["Stop pct", "number or null, 0.01 to 99", "", ""],
     ]);
   });
 });

@@ -20,20 +20,26 @@ function resolve(schema: JsonSchema, root: JsonSchema): JsonSchema {
   return { ...((node as JsonSchema) ?? {}), ...schema };
 }
 
-/** What a parameter takes: "integer, 1 to 10000", "one of sma, first_value". */
+/** The names of a choice's branches, the branches of a nested choice (an
+ *  optional choice: the choice or null) spliced in. */
+function choices(schema: JsonSchema, root: JsonSchema): string[] {
+  const one = resolve(schema, root);
+  if (Array.isArray(one.enum)) return one.enum.map(String);
+  const variants = (one.oneOf ?? one.anyOf) as JsonSchema[] | undefined;
+  if (variants) return variants.flatMap((variant) => choices(variant, root));
+  if ("const" in one) return [String(one.const)];
+  const required = one.required as string[] | undefined;
+  return [required?.[0] ?? takes(one, root)];
+}
+
+/** What a parameter takes: "integer, 1 to 10000", "one of sma, first_value",
+ *  "number or null, 0.01 to 99". */
 export function takes(schema: JsonSchema, root: JsonSchema): string {
   const resolved = resolve(schema, root);
-  if (Array.isArray(resolved.enum)) return `one of ${resolved.enum.join(", ")}`;
-  const variants = (resolved.oneOf ?? resolved.anyOf) as JsonSchema[] | undefined;
-  if (variants) {
-    const names = variants.map((variant) => {
-      const one = resolve(variant, root);
-      const required = one.required as string[] | undefined;
-      return "const" in one ? String(one.const) : (required?.[0] ?? takes(one, root));
-    });
-    return `one of ${names.join(", ")}`;
+  if (Array.isArray(resolved.enum) || resolved.oneOf || resolved.anyOf) {
+    return `one of ${choices(resolved, root).join(", ")}`;
   }
-  const type = String(resolved.type ?? "any");
+  const type = Array.isArray(resolved.type) ? resolved.type.join(" or ") : String(resolved.type ?? "any");
   const low = resolved.minimum ?? resolved.exclusiveMinimum;
   const high = resolved.maximum ?? resolved.exclusiveMaximum;
   if (low !== undefined && high !== undefined) return `${type}, ${low} to ${high}`;
