@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { ApiProblem } from "../api/client";
-import { allowed, useBots, useDataSets, useDeleteJob, useJobReport, useMe, type Job } from "../api/hooks";
+import { allowed, useBots, useDataSets, useDeleteJob, useJobReport, useMe, type BotSummary, type Job } from "../api/hooks";
 import type { JobKind } from "../api/keys";
 import { useFollow } from "../api/streamContext";
 import { Empty, ErrorText, Loading } from "../components/States";
@@ -172,6 +172,7 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
   const [draft, setDraft] = useState<Doc>(BLANK);
   if (bots.isLoading || dataSets.isLoading) return <Loading what="bots and data sets" />;
   const sets = dataSets.data?.items ?? [];
+  const allBots = bots.data ?? [];
   const source = value.source;
   const chooseData = (data: string) => {
     if (source.kind === "config") {
@@ -179,9 +180,12 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
       setDraft(config);
       onChange({ ...value, data, source: { kind: "config", config } });
     } else {
-      onChange({ ...value, data });
+      onChange({ ...value, data, source: sourceFor(source, data, allBots) });
     }
   };
+  const chosenBot = source.kind === "bot" ? allBots.find((bot) => bot.id === source.id) : undefined;
+  const otherTimeframe =
+    chosenBot && value.data && chosenBot.timeframe !== value.data.split("/")[1] ? chosenBot : undefined;
   return (
     <div className="job-inputs">
       <label>
@@ -221,14 +225,20 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
             })
           }
         >
-          {(bots.data ?? []).map((bot) => (
+          {allBots.map((bot) => (
             <option key={bot.id} value={`bot:${bot.id}`}>
-              the config of bot {bot.id}
+              the config of bot {bot.id} ({bot.symbol} {bot.timeframe})
             </option>
           ))}
           <option value="config">a config written here</option>
         </select>
       </label>
+      {otherTimeframe && (
+        <p className="warn job-hint" role="note">
+          Bot {otherTimeframe.id} trades {otherTimeframe.timeframe} candles; {value.data} has {value.data.split("/")[1]} candles, so
+          its backtest will fail. Choose a data set of its timeframe, or write a config here.
+        </p>
+      )}
       {source.kind === "config" && (
         <ConfigEditor
           value={source.config}
@@ -258,6 +268,24 @@ export function requestOf(input: JobInput) {
 
 export function firstSource(bots: { id: string }[] | undefined): Source {
   return bots && bots.length > 0 ? { kind: "bot", id: bots[0].id } : { kind: "config", config: BLANK };
+}
+
+/** A bot's market as a data set names it: `SYMBOL/TIMEFRAME`. */
+const marketOf = (bot: Pick<BotSummary, "symbol" | "timeframe">) => `${bot.symbol}/${bot.timeframe}`;
+
+/** The source to keep when the data set becomes `data`: a bot's config
+ * runs on its own timeframe, so a bot on another market gives way to the
+ * first bot on `data`'s market, or else on its timeframe (a backtest of a
+ * 15m strategy over 1m candles fails). Anything else stays. */
+export function sourceFor(source: Source, data: string, bots: Pick<BotSummary, "id" | "symbol" | "timeframe">[]): Source {
+  if (source.kind !== "bot" || !data) return source;
+  const current = bots.find((bot) => bot.id === source.id);
+  if (!current || marketOf(current) === data) return source;
+  const timeframe = data.split("/")[1];
+  const better =
+    bots.find((bot) => marketOf(bot) === data) ??
+    (current.timeframe === timeframe ? undefined : bots.find((bot) => bot.timeframe === timeframe));
+  return better ? { kind: "bot", id: better.id } : source;
 }
 
 /** A finished job's report in a frame that may run nothing (the report has

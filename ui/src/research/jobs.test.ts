@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { sourceFor } from "./jobs";
+
+const bots = [
+  { id: "breakout-sol", symbol: "SOLUSDT", timeframe: "15m" },
+  { id: "rsi-eth", symbol: "ETHUSDT", timeframe: "1m" },
+  { id: "ema-btc", symbol: "BTCUSDT", timeframe: "1m" },
+];
+
+describe("the source a job form keeps when the data set changes", () => {
+  it("gives a bot on another timeframe up for the bot on the data set's market", () => {
+    expect(sourceFor({ kind: "bot", id: "breakout-sol" }, "BTCUSDT/1m", bots)).toEqual({ kind: "bot", id: "ema-btc" });
+  });
+
+  it("falls back to a bot on the data set's timeframe", () => {
+    expect(sourceFor({ kind: "bot", id: "breakout-sol" }, "XRPUSDT/1m", bots)).toEqual({ kind: "bot", id: "rsi-eth" });
+  });
+
+  it("keeps a bot on the same timeframe when none trades the data set's market", () => {
+    expect(sourceFor({ kind: "bot", id: "rsi-eth" }, "XRPUSDT/1m", bots)).toEqual({ kind: "bot", id: "rsi-eth" });
+  });
+
+  it("keeps the chosen bot when no bot fits better, and a config written here always", () => {
+    expect(sourceFor({ kind: "bot", id: "breakout-sol" }, "BTCUSDT/4h", bots)).toEqual({ kind: "bot", id: "breakout-sol" });
+    const written = { kind: "config" as const, config: {} };
+    expect(sourceFor(written, "BTCUSDT/1m", bots)).toBe(written);
+  });
+});
