@@ -15,6 +15,9 @@ const fast = "#root_strategy_params_fast";
 
 test("an invalid config shows the server's error at its field and changes nothing", async ({ page }) => {
   await signedIn(page, host, "/bots/ema-cross-btc/config");
+  // The id names the bot: shown, not editable.
+  await expect(page.locator("#root_id")).toHaveValue("ema-cross-btc");
+  await expect(page.locator("#root_id")).not.toBeEditable();
   await page.locator(fast).fill("0");
   await page.getByRole("button", { name: "Review changes" }).click();
   const field = page.locator(".form-group", { has: page.locator(fast) }).first();
@@ -106,8 +109,17 @@ test("the YAML view edits the same document", async ({ page }) => {
   // What does not read is not sent: the last document that did is not either.
   const review = page.getByRole("button", { name: "Review changes" });
   await expect(review).toBeDisabled();
+  // The form cannot show it: leaving for the form asks before the edits are lost.
+  await page.getByRole("tab", { name: "Form" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "edits since would be lost" })).toBeVisible();
+  await expect(yaml).toHaveValue("name: [unclosed");
   await yaml.fill(text.replace(/name: .*/, "name: Readable again"));
   await expect(review).toBeEnabled();
+  await page.getByRole("tab", { name: "YAML" }).click();
+  await yaml.fill("name: [unclosed");
+  await page.getByRole("tab", { name: "Form" }).click();
+  await page.getByRole("button", { name: "Discard them and show the form" }).click();
+  await expect(page.locator("#root_name")).toHaveValue("Readable again");
 });
 
 test("a new bot from a preset with overrides", async ({ page }) => {

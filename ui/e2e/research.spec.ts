@@ -70,7 +70,10 @@ test("backtests run from the form, show progress and reports, and compare side b
   await page.getByRole("tab", { name: "YAML" }).click();
   await page.getByLabel("Config as YAML").fill("strategy: [unclosed");
   await expect(run).toBeDisabled();
+  // Back to the form only once the unreadable edits are given up.
   await page.getByRole("tab", { name: "Form" }).click();
+  await expect(run).toBeDisabled();
+  await page.getByRole("button", { name: "Discard them and show the form" }).click();
   await expect(run).toBeEnabled();
 
   await page.getByRole("link", { name: first }).click();

@@ -26,6 +26,12 @@ const UI_SCHEMA: UiSchema = {
   strategy: { "ui:order": ["plugin", "version", "params", "*"] },
 };
 
+/** The form of an existing bot's config: its id shows, read-only. */
+const FIXED_ID_UI_SCHEMA: UiSchema = {
+  ...UI_SCHEMA,
+  id: { "ui:readonly": true },
+};
+
 /** Sections open at first: what most edits touch. Any section with an error opens. */
 const OPEN_SECTIONS = new Set(["strategy", "params", "market", "capital", "risk"]);
 
@@ -93,6 +99,8 @@ interface Props {
   onReadable?: (readable: boolean) => void;
   problem?: ApiProblem | null;
   readOnly?: boolean;
+  /** The config of an existing bot: its id names the bot and cannot change. */
+  fixedId?: boolean;
 }
 
 type View = "form" | "yaml";
@@ -149,10 +157,12 @@ export function changedCopy(schema: JsonSchema | null, base: Doc, draft: Doc): D
   return applyMergePatch(base, changesFrom(schema, base, draft)) as Doc;
 }
 
-export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = false }: Props) {
+export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = false, fixedId = false }: Props) {
   const [view, setView] = useState<View>("form");
   const [yamlText, setYamlText] = useState("");
   const [yamlError, setYamlError] = useState<string | null>(null);
+  /** The person asked for the form while the YAML does not read. */
+  const [leaving, setLeaving] = useState(false);
   const { schema, isLoading, error } = useConfigSchema(value);
   const extraErrors = useMemo(
     () => (problem?.problem.errors ? errorTree(problem.problem.errors) : undefined),
@@ -162,7 +172,16 @@ export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = 
   if (isLoading) return <Loading what="the config schema" />;
   if (!schema) return <ErrorText error={error} />;
 
-  const show = (next: View) => {
+  /** Switch views. The form cannot show YAML that does not read: leaving it
+   * for the form asks first, since the form shows the last document that
+   * read and the edits since are lost (`discard`). */
+  const show = (next: View, discard = false) => {
+    if (next === view) return;
+    if (view === "yaml" && next === "form" && yamlError && !discard) {
+      setLeaving(true);
+      return;
+    }
+    setLeaving(false);
     if (next === "yaml") {
       setYamlText(toYaml(value));
     }
@@ -184,7 +203,7 @@ export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = 
       {view === "form" ? (
         <Form
           schema={schema as RJSFSchema}
-          uiSchema={UI_SCHEMA}
+          uiSchema={fixedId ? FIXED_ID_UI_SCHEMA : UI_SCHEMA}
           formData={value}
           validator={validator}
           templates={TEMPLATES}
@@ -205,6 +224,7 @@ export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = 
             rows={Math.min(40, Math.max(12, yamlText.split("\n").length + 1))}
             onChange={(event) => {
               setYamlText(event.target.value);
+              setLeaving(false);
               const parsed = fromYaml(event.target.value);
               if ("error" in parsed) {
                 setYamlError(parsed.error);
@@ -219,6 +239,15 @@ export function ConfigEditor({ value, onChange, onReadable, problem, readOnly = 
           {yamlError && (
             <p className="error" role="alert">
               YAML: {yamlError}
+            </p>
+          )}
+          {yamlError && leaving && (
+            <p className="error" role="alert">
+              The form cannot show YAML that does not read: it would show the last version that did, and the edits since
+              would be lost.{" "}
+              <button type="button" className="small" onClick={() => show("form", true)}>
+                Discard them and show the form
+              </button>
             </p>
           )}
         </div>

@@ -129,7 +129,7 @@ export function ConfigPage() {
         </div>
       )}
       <div className="config-layout">
-        <ConfigEditor value={draft} onChange={edit} onReadable={setReadable} problem={problem} readOnly={!canApply} />
+        <ConfigEditor value={draft} onChange={edit} onReadable={setReadable} problem={problem} readOnly={!canApply} fixedId />
         <Versions
           id={id}
           etag={running.data.etag}
