@@ -288,9 +288,36 @@ interface TimelineItem {
 
 const TIMELINE_SIZE = 100;
 
-/** The bot's story, newest first: fills, round trips, config versions and
- * risk violations from the lists the stream keeps current, and state
- * changes as they happen. */
+/** Items newest first, at most TIMELINE_SIZE of them. */
+const newestFirst = (items: TimelineItem[]) =>
+  items.sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, TIMELINE_SIZE);
+
+/** One of the timeline's two lists. */
+function TimelineList({ label, items, empty }: { label: string; items: TimelineItem[]; empty: string }) {
+  return (
+    <div className="timeline-list">
+      <h4>{label}</h4>
+      {items.length === 0 ? (
+        <p className="muted">{empty}</p>
+      ) : (
+        <ol className="timeline" aria-label={label}>
+          {items.map((item) => (
+            <li key={item.key}>
+              <time>{formatTime(item.at)}</time> {item.text}
+            </li>
+          ))}
+        </ol>
+      )}
+    </div>
+  );
+}
+
+/** The bot's story, newest first, on its two clocks: what happened in the
+ * market (fills, round trips, risk violations) at the time of the candle
+ * it happened on, and what happened to the bot (config versions, state
+ * changes as they happen) at the host's time. The two are kept apart: a
+ * feed replayed faster than real time runs its candles' clock ahead of the
+ * host's, and one list sorted on both would bury the bot's own changes. */
 export function Timeline({ id }: { id: string }) {
   const fills = useFills(id);
   const trades = useTrades(id);
@@ -307,16 +334,13 @@ export function Timeline({ id }: { id: string }) {
   );
   useEvents(listener);
 
-  const items = useMemo(() => {
-    const all: TimelineItem[] = [...live];
+  const market = useMemo(() => {
+    const all: TimelineItem[] = [];
     for (const fill of (fills.data?.pages ?? []).flatMap((p) => p.items)) {
       all.push({ key: `f${fill.order_id}-${fill.at}`, at: fill.at, text: `filled ${fill.side} ${formatDecimal(fill.quantity, 5)} @ ${formatDecimal(fill.price)}` });
     }
     for (const trade of (trades.data?.pages ?? []).flatMap((p) => p.items)) {
       all.push({ key: `t${trade.exit_at}-${trade.entry_at}`, at: trade.exit_at, text: `round trip closed, PnL ${formatSigned(trade.pnl)}` });
-    }
-    for (const version of versions.data?.items ?? []) {
-      all.push({ key: `v${version.version}`, at: version.created_at, text: `config version ${version.version} by ${version.actor}` });
     }
     for (const v of risk.data?.recent_violations ?? []) {
       all.push({
@@ -325,23 +349,23 @@ export function Timeline({ id }: { id: string }) {
         text: `${ruleName(v.rule)} breached: ${readingOfLimit(v)} (${v.action})`,
       });
     }
-    return all.sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, TIMELINE_SIZE);
-  }, [live, fills.data, trades.data, versions.data, risk.data]);
+    return newestFirst(all);
+  }, [fills.data, trades.data, risk.data]);
+  const host = useMemo(() => {
+    const all: TimelineItem[] = [...live];
+    for (const version of versions.data?.items ?? []) {
+      all.push({ key: `v${version.version}`, at: version.created_at, text: `config version ${version.version} by ${version.actor}` });
+    }
+    return newestFirst(all);
+  }, [live, versions.data]);
 
   return (
     <section className="panel" aria-label="Timeline">
       <h3>Timeline</h3>
-      {items.length === 0 ? (
-        <Empty>Fills, state changes, config versions and risk events appear here as they happen.</Empty>
-      ) : (
-        <ol className="timeline">
-          {items.map((item) => (
-            <li key={item.key}>
-              <time>{formatTime(item.at)}</time> {item.text}
-            </li>
-          ))}
-        </ol>
-      )}
+      <div className="timeline-lists">
+        <TimelineList label="Market (candle time)" items={market} empty="Fills, round trips and risk violations appear here." />
+        <TimelineList label="Bot (host time)" items={host} empty="Config versions and state changes appear here as they happen." />
+      </div>
     </section>
   );
 }
