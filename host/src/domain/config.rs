@@ -677,7 +677,7 @@ pub fn shape_of<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Conf
             pointer.push('/');
             pointer.push_str(&pointer_token(field));
         }
-        issue(&pointer, message)
+        issue(&pointer, super::serde_message::plain(&message))
     })
 }
 

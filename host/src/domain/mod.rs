@@ -12,6 +12,7 @@ mod limits;
 mod order;
 mod patterns;
 mod schema_issues;
+mod serde_message;
 mod timeframe;
 pub mod yaml;
 
