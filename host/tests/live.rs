@@ -386,6 +386,37 @@ async fn kill_flattens_halts_and_start_waits_for_reset() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_all_on_a_stopped_bot_fills_at_the_feeds_latest_close() {
+    let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
+    go_long(&mut f).await;
+    f.control("ema", CommandKind::Stop).await;
+    // The market moves on while the bot is stopped.
+    f.push(dec!(20)).await;
+    f.push(dec!(30)).await;
+    let last_ts = f.next_ts - 60_000;
+    let closed = f.control("ema", CommandKind::CloseAll).await;
+    assert_eq!(closed.position, dec!(0));
+    let fills: Vec<_> = f
+        .log
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.fills.clone())
+        .collect();
+    let exit = fills.last().expect("the close-all's fill");
+    assert_eq!(exit.side, stratbox_host::domain::Side::Sell);
+    assert_eq!(
+        (exit.price, exit.ts),
+        (dec!(30), last_ts + 60_000),
+        "at the latest close and time, not the candle the bot stopped on"
+    );
+    // Starting again does not replay the candles passed over.
+    let started = f.control("ema", CommandKind::Start).await;
+    assert_eq!(started.position, dec!(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drawdown_rule_set_to_kill_engages_by_itself() {
     let always_long = "{ plugin: rules, params: { entry: { above: { left: { price: close }, right: 0 } }, size_pct: 90 } }";
     let risk = "autostart: true\nrisk: { max_drawdown: { limit_pct: 5, action: kill } }\n";

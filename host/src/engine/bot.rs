@@ -626,9 +626,7 @@ impl<D: Decider> BotEngine<D> {
     /// the risk rules on the new equity (their events in `risk_events`).
     /// The new equity, and what the rules ask for.
     fn close_candle(&mut self, candle: &Candle) -> (Decimal, RiskOutcome) {
-        self.now = candle.ts + self.timeframe_ms;
-        self.last_close = Some(candle.close);
-        self.portfolio.mark(candle.close);
+        self.take_close(candle);
         let equity = self.portfolio.equity();
         let outcome = self.risk.on_equity(self.now, equity, &mut self.risk_events);
         (equity, outcome)
@@ -1180,6 +1178,26 @@ impl<D: Decider> BotEngine<D> {
         for id in ids {
             self.cancel_id(id, reason);
         }
+    }
+
+    /// Bring a bot that has not been reading its feed (a stopped one) up to
+    /// `candle`, the feed's latest: the engine's clock and last close, and
+    /// the position marked at it. Nothing is decided and no resting order
+    /// fills: what an operator does next (a flatten) happens at today's
+    /// price and time, not at the candle the bot stopped on. An older
+    /// candle changes nothing.
+    pub fn mark_to(&mut self, candle: &Candle) {
+        if candle.ts + self.timeframe_ms > self.now {
+            self.take_close(candle);
+        }
+    }
+
+    /// `candle`'s close as the engine's time and price, the position
+    /// marked at it.
+    fn take_close(&mut self, candle: &Candle) {
+        self.now = candle.ts + self.timeframe_ms;
+        self.last_close = Some(candle.close);
+        self.portfolio.mark(candle.close);
     }
 
     /// Sell the whole position at once at the last close plus slippage.

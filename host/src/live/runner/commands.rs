@@ -141,6 +141,14 @@ impl BotRunner {
                 self.engine_mut().reset();
             }
             CommandKind::CloseAll => {
+                if !self.state.consumes_candles() {
+                    // A stopped bot last read its feed when it stopped: it
+                    // closes at the feed's latest close, not at that one.
+                    let published = self.feed.published();
+                    if let Some(latest) = self.feed.recent_before(published, 1).last() {
+                        self.engine_mut().mark_to(latest);
+                    }
+                }
                 let flattened = self
                     .with_engine(|engine| engine.flatten(OrderOrigin::Manual, "close-all"))
                     .await;
