@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sourceFor } from "./jobs";
+import { requestOf, sourceFor } from "./jobs";
 
 const bots = [
   { id: "breakout-sol", symbol: "SOLUSDT", timeframe: "15m" },
@@ -24,5 +24,17 @@ describe("the source a job form keeps when the data set changes", () => {
     expect(sourceFor({ kind: "bot", id: "breakout-sol" }, "BTCUSDT/4h", bots)).toEqual({ kind: "bot", id: "breakout-sol" });
     const written = { kind: "config" as const, config: {} };
     expect(sourceFor(written, "BTCUSDT/1m", bots)).toBe(written);
+  });
+});
+
+describe("a job form's range", () => {
+  it("includes both days: the request's end is the start of the day after", () => {
+    const request = requestOf({ source: { kind: "bot", id: "ema-btc" }, data: "BTCUSDT/1m", from: "2024-03-01", to: "2024-03-31" });
+    expect(request.from).toBe("2024-03-01T00:00:00Z");
+    expect(request.to).toBe("2024-04-01T00:00:00Z");
+  });
+
+  it("leaves an unset end open", () => {
+    expect(requestOf({ source: { kind: "bot", id: "ema-btc" }, data: "BTCUSDT/1m", from: "", to: "" }).to).toBeNull();
   });
 });

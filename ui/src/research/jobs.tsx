@@ -208,7 +208,7 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
         From <input aria-label="From" type="date" value={value.from} onChange={(e) => onChange({ ...value, from: e.target.value })} />
       </label>
       <label>
-        To <input aria-label="To" type="date" value={value.to} onChange={(e) => onChange({ ...value, to: e.target.value })} />
+        To (included) <input aria-label="To" type="date" value={value.to} onChange={(e) => onChange({ ...value, to: e.target.value })} />
       </label>
       <label>
         Strategy from{" "}
@@ -255,13 +255,19 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
   );
 }
 
-/** The request fields a `JobInput` makes. */
+const DAY_MS = 86_400_000;
+
+/** The request fields a `JobInput` makes. Both dates are days included
+ * (UTC): a job runs on the candles opening from the start of `from` to the
+ * end of `to` (the API's `to` is the first instant left out). */
 export function requestOf(input: JobInput) {
-  const day = (date: string) => (date ? `${date}T00:00:00Z` : null);
+  const start = (date: string) => (date ? `${date}T00:00:00Z` : null);
+  const afterEnd = (date: string) =>
+    date ? new Date(Date.parse(`${date}T00:00:00Z`) + DAY_MS).toISOString().replace(".000Z", "Z") : null;
   return {
     data: input.data,
-    from: day(input.from),
-    to: day(input.to),
+    from: start(input.from),
+    to: afterEnd(input.to),
     ...(input.source.kind === "bot" ? { bot_id: input.source.id } : { config: input.source.config }),
   };
 }
