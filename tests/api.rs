@@ -1376,6 +1376,22 @@ async fn presets_market_global_system_logs_and_metrics() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     assert!(calls > 0, "strategy calls are timed:\n{text}");
+
+    // A kill is a warning in the log: a filter on warnings finds it.
+    let (status, _) = client.post(&server.url("/bots/watched/kill")).await;
+    assert_eq!(status, 200);
+    let (status, warnings) = client
+        .get(&server.url("/bots/watched/logs?level=warn"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        warnings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["level"] == "warn" && l["message"].as_str().unwrap().contains("-> killed")),
+        "{warnings}"
+    );
 }
 
 #[tokio::test]

@@ -269,7 +269,14 @@ impl BotRunner {
         }
         let from = self.state;
         self.state = state;
-        tracing::info!(bot = %self.id(), "{} -> {}: {reason}", from.name(), state.name());
+        // A failed bot is an error and a killed one a warning in the log,
+        // so that a filter on either level finds them.
+        let (id, from_name, to_name) = (self.id(), from.name(), state.name());
+        match state {
+            BotState::Error => tracing::error!(bot = %id, "{from_name} -> {to_name}: {reason}"),
+            BotState::Killed => tracing::warn!(bot = %id, "{from_name} -> {to_name}: {reason}"),
+            _ => tracing::info!(bot = %id, "{from_name} -> {to_name}: {reason}"),
+        }
         if let Some(engine) = self.engine.as_deref_mut() {
             engine.set_entries_paused(state == BotState::Paused);
         }
