@@ -386,7 +386,8 @@ export function ManualOrderForm({ id }: { id: string }) {
         side: order.side as ManualOrder["side"],
         kind: order.kind as ManualOrder["kind"],
         quantity: order.quantity,
-        ...(order.kind !== "market" ? { price: order.price } : {}),
+        // A price left empty is left out: the server says a limit needs one.
+        ...(order.kind !== "market" && order.price.trim() !== "" ? { price: order.price } : {}),
       };
       return unwrap(api.POST("/api/v1/bots/{id}/orders", { params: { path: { id } }, body }));
     },
