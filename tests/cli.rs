@@ -267,4 +267,24 @@ fn live_runs_the_demo_bots_and_prints_events() {
     );
     // Each autostarted 1m bot processed candles in two seconds at 5 ms each.
     assert!(run.stderr.contains("ema-cross-btc"), "{}", run.stderr);
+
+    // A bot to follow that no config names is a mistake, not silence.
+    let run = stratbox(
+        &[
+            "live",
+            "--bots",
+            s(&bots),
+            "--plugins-dir",
+            s(&plugins),
+            "--bot",
+            "nope",
+        ],
+        dir.path(),
+    );
+    let line = assert_one_line_error(&run);
+    assert!(line.contains("--bot nope: no such bot"), "{line}");
+    assert!(
+        line.contains("ema-cross-btc"),
+        "names the known bots: {line}"
+    );
 }

@@ -72,6 +72,18 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         }
         configs.push(config);
     }
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|id| !configs.iter().any(|config| &config.id == *id))
+    {
+        let known: Vec<&str> = configs.iter().map(|config| config.id.as_str()).collect();
+        anyhow::bail!(
+            "--bot {unknown}: no such bot in {} (known: {})",
+            args.bots.display(),
+            known.join(", ")
+        );
+    }
     let tokio = stratbox_host::live::runtime()?;
     tokio.block_on(async move {
         let bus = Arc::new(EventBus::new(1));
