@@ -510,8 +510,17 @@ impl BotConfig {
         shape_of(&value).map_err(|first| {
             // serde stops at the first problem; the schema names them all
             // (but not every one serde sees: a float for an integer).
+            // serde's is kept unless the schema said something at its
+            // pointer or below it (serde names a variant's unknown field
+            // at the variant, the schema at the field).
             let mut every = super::schema_issues(&BOT_SCHEMA, &value);
-            if every.iter().all(|issue| issue.pointer != first.pointer) {
+            let said = |pointer: &str| {
+                pointer == first.pointer
+                    || pointer
+                        .strip_prefix(first.pointer.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            };
+            if !every.iter().any(|issue| said(&issue.pointer)) {
                 every.push(first);
             }
             every
@@ -862,6 +871,15 @@ capital: { quote: USDT, initial: 1000 }
             issues[0].message.contains("unknown field `max_drawdwn`"),
             "{issues:?}"
         );
+        // In a feed (a tagged variant), once, at the field.
+        let feed = MINIMAL.replace(
+            "timeframe: 1m }",
+            "timeframe: 1m, feed: { kind: synthetic, sed: 1 } }",
+        );
+        let issues = BotConfig::from_yaml(&feed).unwrap_err();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].pointer, "/market/feed/sed");
+        assert_eq!(issues[0].message, "unknown field `sed`");
     }
 
     #[test]

@@ -84,8 +84,8 @@ fn collect(error: &ValidationError<'_>, found: &mut Vec<ConfigIssue>) {
         _ => found.push(ConfigIssue {
             pointer: error.instance_path().to_string(),
             message: expected(error).map_or_else(
-                || error.to_string(),
-                |wanted| format!("{} is not {wanted}", error.instance()),
+                || shortened(&error.to_string()),
+                |wanted| format!("{} is not {wanted}", shown(error.instance())),
             ),
         }),
     }
@@ -119,28 +119,59 @@ fn none_of(instance: &Value, branches: &[Vec<ValidationError<'static>>]) -> Opti
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(format!("{instance} is not {}", wanted.join(", or ")))
+    Some(format!(
+        "{} is not {}",
+        shown(instance),
+        wanted.join(", or ")
+    ))
 }
 
-/// The single branch that reaches deeper than the failure itself and than
-/// every other branch; among branches that reach equally deep, the one
-/// whose tag fits (a tagged variant's `kind` is a `const`: a branch that
+/// The longest value or message quoted whole in an issue.
+const QUOTED_AT_MOST: usize = 80;
+
+/// A value as an issue quotes it: its JSON, cut short when long (a whole
+/// file given where a config was expected must not fill the answer).
+fn shown(value: &Value) -> String {
+    shortened(&value.to_string())
+}
+
+/// `text`, or its first [`QUOTED_AT_MOST`] characters and how long it was.
+pub(super) fn shortened(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_AT_MOST) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} characters)", &text[..end], text.chars().count()),
+    }
+}
+
+/// In a tagged union, the one branch whose tag fits; otherwise the single
+/// branch that reaches deeper than the failure itself and than every other
+/// branch; among branches that reach equally deep, the one whose tag fits (a tagged variant's `kind` is a `const`: a branch that
 /// fails on one is a variant the author did not name). `None` when that
 /// is not clear-cut.
 fn best_branch<'e>(
     branches: &'e [Vec<ValidationError<'static>>],
 ) -> Option<&'e [ValidationError<'static>]> {
+    let tag_fits = |errors: &&Vec<ValidationError<'static>>| {
+        !errors
+            .iter()
+            .any(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. }))
+    };
+    // A tagged union whose tag names one variant: that one was meant, even
+    // when its errors (an unknown field) are shallower than the others'
+    // (their tag, one level down).
+    let tagged = branches.iter().any(|b| !tag_fits(&b));
+    if let [named] = branches.iter().filter(tag_fits).collect::<Vec<_>>()[..]
+        && tagged
+        && !named.is_empty()
+    {
+        return Some(named.as_slice());
+    }
     let depth = |errors: &[ValidationError<'_>]| errors.iter().map(reach).max().unwrap_or(0);
     let deepest = branches.iter().map(|b| depth(b)).max()?;
     let candidates: Vec<_> = branches
         .iter()
         .filter(|b| !b.is_empty() && depth(b) == deepest)
         .collect();
-    let tag_fits = |errors: &&Vec<ValidationError<'static>>| {
-        !errors
-            .iter()
-            .any(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. }))
-    };
     match candidates.as_slice() {
         [only] => Some(only.as_slice()),
         several => match several.iter().filter(|b| tag_fits(b)).collect::<Vec<_>>()[..] {
@@ -224,6 +255,53 @@ mod tests {
         assert_eq!(
             found[0].message,
             "true is not a number, or a string, or null"
+        );
+    }
+
+    #[test]
+    fn a_field_wrong_in_the_variant_its_tag_names_is_named_by_its_pointer() {
+        let variant = |kind: &str, field: &str| {
+            json!({
+                "type": "object",
+                "properties": { "kind": { "const": kind }, field: { "type": "integer" } },
+                "required": ["kind", field],
+                "additionalProperties": false
+            })
+        };
+        let schema = json!({
+            "type": "object",
+            "properties": { "feed": { "oneOf": [variant("synthetic", "seed"), variant("replay", "file")] } }
+        });
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let found = schema_issues(
+            &validator,
+            &json!({ "feed": { "kind": "synthetic", "sed": 1 } }),
+        );
+        let pointers: Vec<_> = found
+            .iter()
+            .map(|i| (i.pointer.as_str(), i.message.as_str()))
+            .collect();
+        assert!(
+            pointers.contains(&("/feed/sed", "unknown field `sed`")),
+            "{found:?}"
+        );
+        assert!(
+            pointers.contains(&("/feed/seed", "missing field `seed`")),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 2, "nothing of the other variant: {found:?}");
+    }
+
+    #[test]
+    fn a_long_value_is_quoted_short() {
+        let validator = jsonschema::validator_for(&json!({ "type": "object" })).unwrap();
+        let file = "ts,open,high,low,close,volume\n".repeat(1_000);
+        let found = schema_issues(&validator, &json!(file));
+        assert!(found[0].message.len() < 200, "{}", found[0].message);
+        assert!(
+            found[0].message.contains("(31002 characters)"),
+            "{}",
+            found[0].message
         );
     }
 }

@@ -29,7 +29,7 @@ fn found_value(found: &str) -> String {
         "map" => "an object".into(),
         "sequence" => "a list".into(),
         "unit value" | "null" => "null".into(),
-        other => other.strip_prefix("string ").unwrap_or(other).to_string(),
+        other => super::schema_issues::shortened(other.strip_prefix("string ").unwrap_or(other)),
     }
 }
 
