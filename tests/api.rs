@@ -1584,6 +1584,33 @@ async fn tokens_from_the_command_line_cors_multipart_uploads_and_a_graceful_stop
         .output()
         .unwrap();
     assert!(revoked.status.success());
+    // The name the API refuses the command line refuses; a data directory
+    // that does not exist is a mistyped path, not an empty list.
+    let token = |args: &[&str]| {
+        std::process::Command::new(stratbox_tests::binary())
+            .arg("token")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let data = server.data_path();
+    let data = data.to_str().unwrap();
+    let unnamed = token(&[
+        "create",
+        "--role",
+        "viewer",
+        "--name",
+        " ",
+        "--data-dir",
+        data,
+    ]);
+    assert!(!unnamed.status.success());
+    assert!(String::from_utf8_lossy(&unnamed.stderr).contains("1 to 100 characters"));
+    let nowhere = server.data_path().join("no-such-dir");
+    let mistyped = token(&["list", "--data-dir", nowhere.to_str().unwrap()]);
+    assert!(!mistyped.status.success());
+    assert!(String::from_utf8_lossy(&mistyped.stderr).contains("no data directory"));
+    assert!(!nowhere.exists(), "nothing made there");
     server
         .wait_for(
             "the revocation to be picked up",

@@ -194,7 +194,8 @@ impl Auth {
         bool::from(stored.ct_eq(&hash)).then(|| caller.clone())
     }
 
-    /// Create a token; its text is returned here and never again.
+    /// Create a token; its text is returned here and never again. `name`
+    /// is one that [`token_name`] accepted.
     pub fn create(&self, name: &str, role: Role) -> StoreResult<(TokenRecord, String)> {
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
@@ -258,6 +259,19 @@ pub fn bearer(value: &str) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// What a token's name must be: names are shown in lists and the audit
+/// log, so one line of text.
+pub const TOKEN_NAME_RULE: &str = "must be 1 to 100 characters, without control characters";
+
+/// `name` trimmed, when it is a token name (the API and the CLI both ask).
+pub fn token_name(name: &str) -> Result<String, &'static str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(TOKEN_NAME_RULE);
+    }
+    Ok(name.to_string())
 }
 
 #[cfg(test)]

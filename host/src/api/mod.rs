@@ -55,7 +55,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub use auth::{Auth, AuthError, Role};
+pub use auth::{Auth, AuthError, Role, token_name};
 pub use event_payload::{Envelope, EventPayload, encode as encode_event};
 pub use events::StreamSlots;
 pub use idempotency::IdempotencyCache;

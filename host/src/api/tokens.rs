@@ -128,14 +128,12 @@ async fn create(
     State(app): State<AppState>,
     JsonBody(request): JsonBody<NewToken>,
 ) -> Result<Response, ApiError> {
-    let name = request.name.trim().to_string();
-    // Names are shown in lists and the audit log: one line of text.
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(vec![ConfigIssue {
+    let name = super::auth::token_name(&request.name).map_err(|rule| {
+        ApiError::invalid(vec![ConfigIssue {
             pointer: "/name".into(),
-            message: "must be 1 to 100 characters, without control characters".into(),
-        }]));
-    }
+            message: rule.into(),
+        }])
+    })?;
     let (record, token) = {
         let (app, name) = (app.clone(), name.clone());
         off_the_workers(move || app.auth.create(&name, request.role)).await?

@@ -18,8 +18,8 @@ pub enum TokenCommand {
         /// viewer, operator or admin.
         #[arg(long, value_parser = parse_role)]
         role: Role,
-        /// Who or what uses it.
-        #[arg(long)]
+        /// Who or what uses it (one line, 1 to 100 characters).
+        #[arg(long, value_parser = parse_name)]
         name: String,
         #[command(flatten)]
         data: DataDirArg,
@@ -42,6 +42,11 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "a role is viewer, operator or admin".to_string())
 }
 
+fn parse_name(text: &str) -> Result<String, String> {
+    stratbox_host::api::token_name(text).map_err(|rule| format!("a token name {rule}"))
+}
+
+/// The token store of `data_dir`.
 fn open(data_dir: &Path) -> anyhow::Result<Auth> {
     let store = Arc::new(SqliteStore::open(data_dir).context("cannot open the store")?);
     Ok(Auth::load(store, None)?)
@@ -52,10 +57,21 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Create { role, name, data } => {
             let (record, token) = open(&data.data_dir)?.create(&name, role)?;
             println!("{token}");
-            eprintln!("created {} ({}, {})", record.id, record.name, record.role);
+            eprintln!(
+                "created {} ({}, {}) in the data directory {}",
+                record.id,
+                record.name,
+                record.role,
+                absolute(&data.data_dir).display()
+            );
         }
         TokenCommand::List { data } => {
-            for record in open(&data.data_dir)?.list()? {
+            existing(&data.data_dir)?;
+            let records = open(&data.data_dir)?.list()?;
+            if records.is_empty() {
+                eprintln!("no tokens in {}", absolute(&data.data_dir).display());
+            }
+            for record in records {
                 let revoked = if record.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -65,11 +81,27 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id, data } => {
+            existing(&data.data_dir)?;
             if !open(&data.data_dir)?.revoke(&id)? {
                 anyhow::bail!("no active token `{id}`");
             }
             eprintln!("revoked {id}");
         }
+    }
+    Ok(())
+}
+
+/// `dir` as an absolute path, for messages.
+fn absolute(dir: &Path) -> std::path::PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// An error unless `dir` is a data directory that exists. Only a token
+/// being created may start a new data directory: listing or revoking in
+/// one that does not exist is a mistyped path, not an empty store.
+fn existing(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!("no data directory {}", absolute(dir).display());
     }
     Ok(())
 }
