@@ -1040,6 +1040,17 @@ async fn orders_trades_equity_and_retries_with_an_idempotency_key() {
             .contains("minimum notional"),
         "{body}"
     );
+    // Too small an order is its quantity's fault: the form can say so there.
+    assert_eq!(pointers(&body), ["/quantity"], "{body}");
+    assert_eq!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("min_notional"),
+        "{body}"
+    );
 
     // A retried create with the same key makes one bot.
     let create = || {

@@ -501,12 +501,14 @@ async fn manual_orders_risk_and_stats_come_from_the_runner_and_the_store() {
             .unwrap()
             .starts_with("position")
     );
-    // The detail leads with what happened and says the error once more as
-    // the list does, so a client can show the lead and the list.
+    // Selling more than is held is the quantity's fault: the pointer says
+    // so. The detail leads with what happened and says the error once more
+    // as the list does, so a client can show the lead and the list.
+    assert_eq!(refused.body["errors"][0]["pointer"], "/quantity");
     assert_eq!(
         refused.body["detail"],
         format!(
-            "the order was refused: {}",
+            "the order was refused: /quantity: {}",
             refused.body["errors"][0]["message"].as_str().unwrap()
         )
     );

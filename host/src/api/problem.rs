@@ -192,13 +192,10 @@ impl From<CommandError> for ApiError {
                 api
             }
             CommandError::OrderRefused(rejection) => {
-                // A stop through the market is its price's fault; other
-                // checks weigh the order as a whole.
-                let pointer = if rejection.check == crate::engine::STOP_PRICE_CHECK {
-                    "/price"
-                } else {
-                    ""
-                };
+                // The field the check weighed (the quantity for a value
+                // or cash limit, the price for a tick or a stop through the
+                // market), or the whole order.
+                let pointer = crate::engine::refused_field(&rejection.check);
                 let message = format!("{}: {}", rejection.check, rejection.message);
                 // The detail leads with what happened, then says the error
                 // as the list does (`lead: pointer: message`), so a client

@@ -86,6 +86,24 @@ fn signal_json(actions: &[Action]) -> serde_json::Value {
         .collect()
 }
 
+/// The field of an order that the check named `check` weighed: a JSON
+/// Pointer into the order (`/quantity`, `/price`), or the whole order ("")
+/// for checks of the bot's state or limits on its orders.
+pub fn refused_field(check: &str) -> &'static str {
+    match check {
+        "min_notional"
+        | "step_size"
+        | "position"
+        | "max_position_notional"
+        | "free_cash"
+        | "max_order_notional"
+        | "balance" => "/quantity",
+        "price" | "tick_size" | STOP_PRICE_CHECK => "/price",
+        "client_tag" => "/client_tag",
+        _ => "",
+    }
+}
+
 /// A refused order intent: never reached the venue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
@@ -800,7 +818,7 @@ impl<D: Decider> BotEngine<D> {
             return Ok(self.reject(
                 request.client_tag,
                 request.origin,
-                "instrument",
+                rejection.check(),
                 rejection.to_string(),
             ));
         }

@@ -20,6 +20,7 @@ mod venue;
 pub use bot::{
     BotEngine, CandleClose, Decider, EngineCheckpoint, EngineError, EngineEvent, MAX_INTENT_VALUE,
     Placement, QueueMarks, Rejection, STOP_PRICE_CHECK, StretchError, max_order_value,
+    refused_field,
 };
 pub use manual::manual_order_issues;
 pub use portfolio::{Portfolio, PortfolioView, Trade};

@@ -71,6 +71,19 @@ pub enum VenueRejection {
     DuplicateTag(String),
 }
 
+impl VenueRejection {
+    /// The check's name, as a refusal reports it.
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::BelowMinNotional { .. } => "min_notional",
+            Self::ZeroQuantity { .. } => "step_size",
+            Self::MissingPrice { .. } => "price",
+            Self::BadPrice { .. } => "tick_size",
+            Self::DuplicateTag(_) => "client_tag",
+        }
+    }
+}
+
 /// Why a reduce-only order is cancelled once the position is flat.
 const NOTHING_TO_REDUCE: &str = "reduce-only order has nothing left to reduce";
 
