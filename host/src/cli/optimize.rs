@@ -74,7 +74,8 @@ pub struct OptimizeArgs {
 enum Sampler {
     /// Every combination.
     Grid,
-    /// `--trials` sets drawn uniformly (seeded).
+    /// `--trials` distinct sets drawn uniformly (seeded; at most the
+    /// whole space).
     Random,
     /// `--trials` sets, each drawn by a model of the runs finished so far
     /// (TPE); workers never wait for each other.

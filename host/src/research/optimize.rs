@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -253,19 +254,58 @@ pub fn grid(space: &SearchSpace) -> Vec<Map<String, Value>> {
     sets
 }
 
-/// `count` sets drawn uniformly from the space's values, seeded.
+/// `count` distinct sets drawn uniformly from the space's values, seeded
+/// (every set of the space, shuffled, when it holds `count` or fewer).
 pub fn random(space: &SearchSpace, count: usize, seed: u64) -> Vec<Map<String, Value>> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let values: Vec<(&String, Vec<Value>)> = space.iter().map(|(n, r)| (n, r.values())).collect();
-    (0..count)
-        .map(|_| {
-            values
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(name, v)| ((*name).clone(), v[rng.random_range(0..v.len())].clone()))
-                .collect()
-        })
-        .collect()
+    let values: Vec<(&String, Vec<Value>)> = space
+        .iter()
+        .map(|(n, r)| (n, r.values()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let set_at = |picks: &[usize]| -> Map<String, Value> {
+        values
+            .iter()
+            .zip(picks)
+            .map(|((name, v), &pick)| ((*name).clone(), v[pick].clone()))
+            .collect()
+    };
+    let size = values
+        .iter()
+        .try_fold(1usize, |size, (_, v)| size.checked_mul(v.len()));
+    // A sample of half the space or more: the space itself, shuffled, cut
+    // to `count` (all of it when `count` is larger).
+    if let Some(size) = size
+        && count.saturating_mul(2) >= size
+    {
+        let mut order: Vec<usize> = (0..size).collect();
+        order.shuffle(&mut rng);
+        order.truncate(count);
+        return order
+            .into_iter()
+            .map(|mut index| {
+                let mut picks = vec![0; values.len()];
+                for (pick, (_, v)) in picks.iter_mut().zip(&values).rev() {
+                    *pick = index % v.len();
+                    index /= v.len();
+                }
+                set_at(&picks)
+            })
+            .collect();
+    }
+    // A smaller one: draws, each set once (a set drawn again is drawn anew).
+    let mut drawn = std::collections::HashSet::with_capacity(count);
+    let mut sets = Vec::with_capacity(count);
+    while sets.len() < count {
+        let picks: Vec<usize> = values
+            .iter()
+            .map(|(_, v)| rng.random_range(0..v.len()))
+            .collect();
+        if drawn.insert(picks.clone()) {
+            sets.push(set_at(&picks));
+        }
+    }
+    sets
 }
 
 /// Where a study's parameter sets come from.
@@ -675,5 +715,19 @@ mod tests {
         assert_eq!(distinct.len(), 200);
         assert_eq!(random(&space, 7, 3), random(&space, 7, 3));
         assert_ne!(random(&space, 7, 3), random(&space, 7, 4));
+        // Each set once: a sample of most of the space, and more trials
+        // than the space holds (then the whole space).
+        let distinct = |sets: &[Map<String, Value>]| {
+            sets.iter()
+                .map(|s| Value::Object(s.clone()).to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        };
+        let most = random(&space, 150, 1);
+        assert_eq!((most.len(), distinct(&most)), (150, 150));
+        let some = random(&space, 60, 1);
+        assert_eq!((some.len(), distinct(&some)), (60, 60));
+        let all = random(&space, 1_000, 1);
+        assert_eq!((all.len(), distinct(&all)), (200, 200));
     }
 }
