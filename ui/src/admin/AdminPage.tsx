@@ -82,13 +82,13 @@ function Tokens({ me }: { me: Me }) {
           <tbody>
             {(tokens.data?.items ?? []).map((t) => (
               <tr key={t.id} className={t.revoked_at ? "revoked" : ""}>
-                <td>{t.name}</td>
+                <td className="wraps">{t.name}</td>
                 <td>{t.role}</td>
                 <td>
                   <code>{t.id}</code>
                 </td>
-                <td>{formatTime(t.created_at)}</td>
-                <td>{formatTime(t.revoked_at)}</td>
+                <td className="when">{formatTime(t.created_at)}</td>
+                <td className="when">{formatTime(t.revoked_at)}</td>
                 <td>
                   {!t.revoked_at && t.id !== me.token_id && (
                     <button className="small danger" onClick={() => setRevoking({ id: t.id, name: t.name })}>
@@ -179,8 +179,8 @@ function Audit() {
             <tbody>
               {audit.data?.items.map((row) => (
                 <tr key={row.id} className={row.status >= 400 ? "refused" : ""}>
-                  <td>{formatTime(row.at)}</td>
-                  <td>{row.actor}</td>
+                  <td className="when">{formatTime(row.at)}</td>
+                  <td className="wraps">{row.actor}</td>
                   <td>{row.role}</td>
                   <td>
                     <code>{row.action}</code>
@@ -188,7 +188,7 @@ function Audit() {
                   <td>{row.target}</td>
                   <td>{row.status}</td>
                   <td>{row.remote}</td>
-                  <td>{row.detail}</td>
+                  <td className="wraps">{row.detail}</td>
                 </tr>
               ))}
             </tbody>
