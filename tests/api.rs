@@ -315,13 +315,19 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_problem(status, &body, 404);
     let (status, body) = client.post(&server.url("/bots/no-such-bot/start")).await;
     assert_problem(status, &body, 404);
-    let (status, body) = client.get(&server.url("/bots?limit=0")).await;
-    assert_problem(status, &body, 400);
-    // A query parameter that does not read is named by its pointer.
-    for path in ["/audit?limit=-1", "/logs?limit=x"] {
+    // A query parameter that does not read, or is out of its range, is
+    // named by its pointer.
+    for (path, pointer) in [
+        ("/audit?limit=-1", "/limit"),
+        ("/logs?limit=x", "/limit"),
+        ("/bots?limit=0", "/limit"),
+        ("/logs?level=loud", "/level"),
+        ("/audit?from=2030-01-01&to=2020-01-01", "/to"),
+        ("/audit?from=garbage", "/from"),
+    ] {
         let (status, body) = client.get(&server.url(path)).await;
         assert_problem(status, &body, 400);
-        assert_eq!(pointers(&body), ["/limit"], "{path}: {body}");
+        assert_eq!(pointers(&body), [pointer], "{path}: {body}");
     }
 
     assert_eq!(

@@ -73,7 +73,10 @@ impl PageQuery {
         match self.limit {
             None => Ok(100),
             Some(limit @ 1..=1000) => Ok(limit),
-            Some(_) => Err(ApiError::bad_request("limit must be between 1 and 1000")),
+            Some(_) => Err(ApiError::malformed_at(
+                "/limit",
+                "limit must be between 1 and 1000",
+            )),
         }
     }
 
@@ -82,8 +85,9 @@ impl PageQuery {
         self.cursor
             .as_deref()
             .map(|c| {
-                c.parse()
-                    .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
+                c.parse().map_err(|_| {
+                    ApiError::malformed_at("/cursor", "cursor is not one this list gave")
+                })
             })
             .transpose()
     }

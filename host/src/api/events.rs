@@ -476,8 +476,10 @@ async fn server_sent_events(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let mut channels = BTreeSet::new();
     for name in split_list(query.channels.as_deref()) {
-        let channel: Channel = serde_json::from_value(Value::String(name.clone()))
-            .map_err(|_| ApiError::bad_request(format!("unknown channel `{name}`")))?;
+        let channel: Channel =
+            serde_json::from_value(Value::String(name.clone())).map_err(|_| {
+                ApiError::malformed_at("/channels", format!("unknown channel `{name}`"))
+            })?;
         channels.insert(channel);
     }
     let filter = Filter {

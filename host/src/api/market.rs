@@ -42,7 +42,12 @@ async fn candles(
     let limit = match query.limit {
         None => 500,
         Some(limit @ 1..=5000) => limit,
-        Some(_) => return Err(ApiError::bad_request("limit must be between 1 and 5000")),
+        Some(_) => {
+            return Err(ApiError::malformed_at(
+                "/limit",
+                "limit must be between 1 and 5000",
+            ));
+        }
     };
     let candles = app
         .manager

@@ -190,9 +190,10 @@ async fn orders(
         Some("open") => Some(true),
         Some("closed") => Some(false),
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "status must be open, closed or all, not `{other}`"
-            )));
+            return Err(ApiError::malformed_at(
+                "/status",
+                format!("status must be open, closed or all, not `{other}`"),
+            ));
         }
     };
     snapshot_of(&app, &id)?;
@@ -355,7 +356,12 @@ impl RecordsQuery {
         let order = match self.order.as_deref() {
             None | Some("oldest") => RowOrder::OldestFirst,
             Some("newest") => RowOrder::NewestFirst,
-            Some(_) => return Err(ApiError::bad_request("order must be oldest or newest")),
+            Some(_) => {
+                return Err(ApiError::malformed_at(
+                    "/order",
+                    "order must be oldest or newest",
+                ));
+            }
         };
         let (from, to) = query_range(self.from.as_deref(), self.to.as_deref())?;
         let window = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
@@ -393,7 +399,7 @@ async fn equity(
         .as_deref()
         .map(|c| {
             c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("cursor is not one this list gave"))
+                .map_err(|_| ApiError::malformed_at("/cursor", "cursor is not one this list gave"))
         })
         .transpose()?;
     let rows = app

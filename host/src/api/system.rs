@@ -267,8 +267,9 @@ async fn system(State(app): State<AppState>) -> axum::Json<SystemView> {
 /// date or epoch milliseconds) as epoch milliseconds.
 pub(super) fn query_time(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     text.map(|text| {
-        crate::domain::parse_instant(text)
-            .map_err(|message| ApiError::bad_request(format!("`{name}`: {message}")))
+        crate::domain::parse_instant(text).map_err(|message| {
+            ApiError::malformed_at(&format!("/{name}"), format!("`{name}`: {message}"))
+        })
     })
     .transpose()
 }
@@ -283,7 +284,7 @@ pub(super) fn query_range(
     if let (Some(from), Some(to)) = (from, to)
         && to < from
     {
-        return Err(ApiError::bad_request("`to` is before `from`"));
+        return Err(ApiError::malformed_at("/to", "`to` is before `from`"));
     }
     Ok((from, to))
 }
@@ -310,7 +311,7 @@ pub async fn log_page(app: &AppState, query: LogsQuery) -> Result<Page<LogLineVi
         .as_deref()
         .map(|l| {
             l.parse::<tracing::Level>().map_err(|_| {
-                ApiError::bad_request("level must be error, warn, info, debug or trace")
+                ApiError::malformed_at("/level", "level must be error, warn, info, debug or trace")
             })
         })
         .transpose()?;
