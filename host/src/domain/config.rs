@@ -360,12 +360,12 @@ pub struct ConfigIssue {
 
 impl std::fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
+        // The whole document (pointer "") needs no place named.
+        if self.pointer.is_empty() {
+            write!(f, "{}", self.message)
         } else {
-            &self.pointer
-        };
-        write!(f, "{pointer}: {}", self.message)
+            write!(f, "{}: {}", self.pointer, self.message)
+        }
     }
 }
 

@@ -43,7 +43,8 @@ export function ErrorText({ error }: { error: unknown }) {
           <ul>
             {error.problem.errors.map((e, i) => (
               <li key={i}>
-                <code>{e.pointer || "/"}</code> <Inline text={e.message} />
+                {/* An error of the whole document names no place. */}
+                {e.pointer && <code>{e.pointer}</code>} <Inline text={e.message} />
               </li>
             ))}
           </ul>
