@@ -219,11 +219,28 @@ fn bad_input_gives_one_clear_line() {
             vec!["plugin", "run", s(&panicker), "--candles", s(&candles)],
             "boom: indicator state corrupted",
         ),
+        // What `data import` would refuse is refused before it is written.
+        (
+            vec![
+                "data", "synth", "--symbol", "", "--count", "10", "--out", "x.csv",
+            ],
+            "--symbol: `` is not a symbol",
+        ),
+        (
+            vec!["data", "synth", "--count", "0", "--out", "x.csv"],
+            "--count must be at least 1",
+        ),
+        // A cause the message already shows is said once.
+        (
+            vec!["data", "list", "--data-dir", s(&candles)],
+            "data set storage: Not a directory (os error 20)",
+        ),
     ];
     for (args, expected) in cases {
         let run = stratbox(&args, dir.path());
         let line = assert_one_line_error(&run);
         assert!(line.contains(expected), "{args:?}: {line}");
+        assert_eq!(line.matches(expected).count(), 1, "said once: {line}");
     }
 }
 

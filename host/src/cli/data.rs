@@ -215,6 +215,11 @@ pub(super) fn write_csv_file(
 }
 
 fn synth(args: SynthArgs) -> anyhow::Result<()> {
+    // The file is meant for a data set: what `data import` would refuse is
+    // refused here, before anything is written.
+    DataSetKey::new(&args.symbol, args.timeframe)
+        .map_err(|error| anyhow::anyhow!("--symbol: {error}"))?;
+    anyhow::ensure!(args.count > 0, "--count must be at least 1");
     anyhow::ensure!(
         args.start_price.is_finite() && args.start_price > 0.0,
         "--start-price must be a positive number"
