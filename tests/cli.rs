@@ -250,20 +250,12 @@ fn live_runs_the_demo_bots_and_prints_events() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let plugins = plugin("ema-cross").parent().unwrap().to_path_buf();
     let bots = repo.join("config/bots");
-    let run = stratbox(
-        &[
-            "live",
-            "--bots",
-            s(&bots),
-            "--plugins-dir",
-            s(&plugins),
-            "--interval-ms",
-            "5",
-            "--seconds",
-            "2",
-        ],
-        dir.path(),
-    );
+    let live = |extra: &[&str]| {
+        let mut args = vec!["live", "--bots", s(&bots), "--plugins-dir", s(&plugins)];
+        args.extend_from_slice(extra);
+        stratbox(&args, dir.path())
+    };
+    let run = live(&["--interval-ms", "5", "--seconds", "2"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let events: Vec<Value> = run
         .stdout
@@ -286,18 +278,7 @@ fn live_runs_the_demo_bots_and_prints_events() {
     assert!(run.stderr.contains("ema-cross-btc"), "{}", run.stderr);
 
     // A bot to follow that no config names is a mistake, not silence.
-    let run = stratbox(
-        &[
-            "live",
-            "--bots",
-            s(&bots),
-            "--plugins-dir",
-            s(&plugins),
-            "--bot",
-            "nope",
-        ],
-        dir.path(),
-    );
+    let run = live(&["--bot", "nope"]);
     let line = assert_one_line_error(&run);
     assert!(line.contains("--bot nope: no such bot"), "{line}");
     assert!(
