@@ -1,6 +1,6 @@
 //! serde's messages about a document of the wrong shape, said as the schema
-//! check says them ("1.5 is not an integer" rather than "invalid type:
-//! floating point `1.5`, expected u32"), so that a client reads one voice
+//! check says them ("1.5 is not an integer from 0 to 4294967295" rather
+//! than "invalid type: floating point `1.5`, expected u32"), so that a client reads one voice
 //! whichever check caught its mistake.
 
 /// `message` (serde's, about a JSON document) in plain words; a message of
@@ -9,7 +9,7 @@ pub fn plain(message: &str) -> String {
     let wrong = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "));
-    if let Some((found, expected)) = wrong.and_then(|rest| rest.split_once(", expected ")) {
+    if let Some((found, expected)) = wrong.and_then(|rest| rest.rsplit_once(", expected ")) {
         return format!("{} is not {}", found_value(found), expected_kind(expected));
     }
     // "missing field `x`" and "unknown field `x`" are the schema check's
@@ -33,12 +33,22 @@ fn found_value(found: &str) -> String {
     }
 }
 
-/// What serde expected, in words: Rust's number types become the kind of
-/// number they hold, a struct or map an object, a sequence a list.
+/// What serde expected, in words: Rust's integer types become the range
+/// they hold (serde says a value too large for its type in the same words
+/// as a value of the wrong type), a struct or map an object, a sequence a
+/// list.
 fn expected_kind(expected: &str) -> String {
+    let range = |min: i128, max: u128| format!("an integer from {min} to {max}");
     match expected {
-        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "an integer of at least 0".into(),
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "an integer".into(),
+        "u8" => range(0, u8::MAX.into()),
+        "u16" => range(0, u16::MAX.into()),
+        "u32" => range(0, u32::MAX.into()),
+        "u64" | "usize" => range(0, u64::MAX.into()),
+        "i8" => range(i8::MIN.into(), i8::MAX as u128),
+        "i16" => range(i16::MIN.into(), i16::MAX as u128),
+        "i32" => range(i32::MIN.into(), i32::MAX as u128),
+        "i64" | "isize" => range(i64::MIN.into(), i64::MAX as u128),
+        "u128" | "i128" => "an integer".into(),
         "f32" | "f64" => "a number".into(),
         "a sequence" => "a list".into(),
         "a map" => "an object".into(),
@@ -58,7 +68,7 @@ mod tests {
     fn a_wrong_type_reads_as_the_schema_check_says_it() {
         assert_eq!(
             plain("invalid type: floating point `1.5`, expected u32"),
-            "1.5 is not an integer of at least 0"
+            "1.5 is not an integer from 0 to 4294967295"
         );
         assert_eq!(
             plain("invalid type: integer `5`, expected a string"),
@@ -66,7 +76,7 @@ mod tests {
         );
         assert_eq!(
             plain("invalid type: string \"x\", expected i64"),
-            "\"x\" is not an integer"
+            "\"x\" is not an integer from -9223372036854775808 to 9223372036854775807"
         );
         assert_eq!(
             plain("invalid type: map, expected a sequence"),
@@ -78,7 +88,17 @@ mod tests {
         );
         assert_eq!(
             plain("invalid value: integer `-1`, expected u64"),
-            "-1 is not an integer of at least 0"
+            "-1 is not an integer from 0 to 18446744073709551615"
+        );
+        // Too large for its type: said as truly as too small.
+        assert_eq!(
+            plain("invalid value: integer `5000000000`, expected u32"),
+            "5000000000 is not an integer from 0 to 4294967295"
+        );
+        // A string holding the separator is not cut inside.
+        assert_eq!(
+            plain("invalid type: string \"a, expected b\", expected u8"),
+            "\"a, expected b\" is not an integer from 0 to 255"
         );
         assert_eq!(
             plain("invalid type: boolean `true`, expected f64"),
