@@ -88,7 +88,9 @@ fn signal_json(actions: &[Action]) -> serde_json::Value {
 
 /// The field of an order that the check named `check` weighed: a JSON
 /// Pointer into the order (`/quantity`, `/price`), or the whole order ("")
-/// for checks of the bot's state or limits on its orders.
+/// for checks of the bot's state or limits on its orders. The checks are
+/// the paper venue's ([`VenueRejection`](super::venue::VenueRejection)),
+/// the risk engine's and, for a live bot, the exchange's symbol filters.
 pub fn refused_field(check: &str) -> &'static str {
     match check {
         "min_notional"
@@ -97,8 +99,14 @@ pub fn refused_field(check: &str) -> &'static str {
         | "max_position_notional"
         | "free_cash"
         | "max_order_notional"
-        | "balance" => "/quantity",
-        "price" | "tick_size" | STOP_PRICE_CHECK => "/price",
+        | "balance"
+        | "LOT_SIZE"
+        | "MARKET_LOT_SIZE"
+        | "MIN_NOTIONAL"
+        | "NOTIONAL" => "/quantity",
+        "price" | "tick_size" | STOP_PRICE_CHECK | "PRICE_FILTER" | "PERCENT_PRICE_BY_SIDE" => {
+            "/price"
+        }
         "client_tag" => "/client_tag",
         _ => "",
     }
