@@ -16,8 +16,9 @@ describe("the source a job form keeps when the data set changes", () => {
     expect(sourceFor({ kind: "bot", id: "breakout-sol" }, "XRPUSDT/1m", bots)).toEqual({ kind: "bot", id: "rsi-eth" });
   });
 
-  it("keeps a bot on the same timeframe when none trades the data set's market", () => {
+  it("keeps a bot on the same timeframe, whatever its symbol", () => {
     expect(sourceFor({ kind: "bot", id: "rsi-eth" }, "XRPUSDT/1m", bots)).toEqual({ kind: "bot", id: "rsi-eth" });
+    expect(sourceFor({ kind: "bot", id: "rsi-eth" }, "BTCUSDT/1m", bots)).toEqual({ kind: "bot", id: "rsi-eth" });
   });
 
   it("keeps the chosen bot when no bot fits better, and a config written here always", () => {

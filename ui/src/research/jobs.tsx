@@ -280,17 +280,17 @@ export function firstSource(bots: { id: string }[] | undefined): Source {
 const marketOf = (bot: Pick<BotSummary, "symbol" | "timeframe">) => `${bot.symbol}/${bot.timeframe}`;
 
 /** The source to keep when the data set becomes `data`: a bot's config
- * runs on its own timeframe, so a bot on another market gives way to the
- * first bot on `data`'s market, or else on its timeframe (a backtest of a
- * 15m strategy over 1m candles fails). Anything else stays. */
+ * runs on its own timeframe (a backtest of a 15m strategy over 1m candles
+ * fails), so a bot on another timeframe gives way to the first bot on
+ * `data`'s market, or else on its timeframe. A bot on the same timeframe
+ * stays, whatever its symbol: trying a strategy on another symbol's
+ * candles is what the data set is for. Anything else stays. */
 export function sourceFor(source: Source, data: string, bots: Pick<BotSummary, "id" | "symbol" | "timeframe">[]): Source {
   if (source.kind !== "bot" || !data) return source;
   const current = bots.find((bot) => bot.id === source.id);
-  if (!current || marketOf(current) === data) return source;
   const timeframe = data.split("/")[1];
-  const better =
-    bots.find((bot) => marketOf(bot) === data) ??
-    (current.timeframe === timeframe ? undefined : bots.find((bot) => bot.timeframe === timeframe));
+  if (!current || current.timeframe === timeframe) return source;
+  const better = bots.find((bot) => marketOf(bot) === data) ?? bots.find((bot) => bot.timeframe === timeframe);
   return better ? { kind: "bot", id: better.id } : source;
 }
 
