@@ -230,10 +230,10 @@ fn bad_input_gives_one_clear_line() {
             vec!["data", "synth", "--count", "0", "--out", "x.csv"],
             "--count must be at least 1",
         ),
-        // A cause the message already shows is said once.
+        // A cause the message already shows is said once (below).
         (
             vec!["data", "list", "--data-dir", s(&candles)],
-            "data set storage: Not a directory (os error 20)",
+            "Not a directory (os error 20)",
         ),
     ];
     for (args, expected) in cases {
@@ -278,7 +278,7 @@ fn live_runs_the_demo_bots_and_prints_events() {
     assert!(run.stderr.contains("ema-cross-btc"), "{}", run.stderr);
 
     // A bot to follow that no config names is a mistake, not silence.
-    let run = live(&["--bot", "nope"]);
+    let run = live(&["--bot", "nope", "--seconds", "2"]);
     let line = assert_one_line_error(&run);
     assert!(line.contains("--bot nope: no such bot"), "{line}");
     assert!(

@@ -44,19 +44,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, joined; a cause the message
-/// before it already says (an error that shows its source) once.
+/// The error and its causes on one line, joined; a cause that the message
+/// before it already says (an error that shows its source) is left out.
 fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
+    let mut previous = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
+        if !previous.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
         }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
+        previous = text;
     }
     line
 }
