@@ -268,7 +268,7 @@ pub const TOKEN_NAME_RULE: &str = "must be 1 to 100 characters, without control 
 /// `name` trimmed, when it is a token name (the API and the CLI both ask).
 pub fn token_name(name: &str) -> Result<String, &'static str> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(TOKEN_NAME_RULE);
     }
     Ok(name.to_string())

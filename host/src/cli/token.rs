@@ -96,11 +96,11 @@ fn absolute(dir: &Path) -> std::path::PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// An error unless `dir` is a data directory that exists. Only a token
-/// being created may start a new data directory: listing or revoking in
-/// one that does not exist is a mistyped path, not an empty store.
+/// An error unless `dir` is a data directory holding a store. Only a token
+/// being created may start a new store: listing or revoking where there
+/// is none is a mistyped path, not an empty list.
 fn existing(dir: &Path) -> anyhow::Result<()> {
-    if !dir.is_dir() {
+    if !dir.join(stratbox_host::store::DATABASE_FILE).is_file() {
         anyhow::bail!("no data directory {}", absolute(dir).display());
     }
     Ok(())
