@@ -389,7 +389,7 @@ async fn kill_flattens_halts_and_start_waits_for_reset() {
 async fn close_all_on_a_stopped_bot_fills_at_the_feeds_latest_close() {
     let mut f = Fixture::new(&[config("ema", EMA_2_3, "autostart: true\n")]).await;
     go_long(&mut f).await;
-    f.control("ema", CommandKind::Stop).await;
+    let stopped = f.control("ema", CommandKind::Stop).await;
     // The market moves on while the bot is stopped.
     f.push(dec!(20)).await;
     f.push(dec!(30)).await;
@@ -411,9 +411,14 @@ async fn close_all_on_a_stopped_bot_fills_at_the_feeds_latest_close() {
         (dec!(30), last_ts + 60_000),
         "at the latest close and time, not the candle the bot stopped on"
     );
-    // Starting again does not replay the candles passed over.
-    let started = f.control("ema", CommandKind::Start).await;
-    assert_eq!(started.position, dec!(0));
+    // Starting again does not replay the candles passed over: the next
+    // candle is the first it reads.
+    f.control("ema", CommandKind::Start).await;
+    f.push(dec!(30)).await;
+    assert_eq!(
+        f.get("ema").candles_processed,
+        stopped.candles_processed + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -698,11 +698,7 @@ impl BotRunner {
         match self.connect(&config, false) {
             Ok(link) => self.attach(link),
             Err(issues) => {
-                let reason = issues
-                    .iter()
-                    .map(|issue| format!("{}: {}", issue.pointer, issue.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let reason = crate::domain::config::join_issues(&issues);
                 self.error = Some(format!("no exchange link: {reason}"));
                 self.state = BotState::Error;
             }
