@@ -1,8 +1,10 @@
 //! JSON Schema validation errors as config issues: a JSON Pointer to the
 //! field at fault and a message. A missing field and an unknown one are
 //! named by their own pointers (the validator reports them at the parent);
-//! for `oneOf`/`anyOf` the branch that got furthest is reported, so a
-//! mistake deep in a rule tree is named where it is.
+//! for `oneOf`/`anyOf` the branch the author meant is reported (in a
+//! tagged union the one its tag names, otherwise the one that got
+//! furthest), so a mistake deep in a rule tree is named where it is. Long
+//! values are quoted short.
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
@@ -48,8 +50,8 @@ fn reach(error: &ValidationError<'_>) -> usize {
     own.max(nested)
 }
 
-/// Flatten one error: for `oneOf`/`anyOf` descend into the branch whose
-/// errors reach deepest into the instance (the branch the author meant).
+/// Flatten one error: for `oneOf`/`anyOf` descend into the branch the
+/// author meant (see [`best_branch`]).
 fn collect(error: &ValidationError<'_>, found: &mut Vec<ConfigIssue>) {
     if let Some(branches) = branches(error) {
         if let Some(best) = best_branch(branches) {
@@ -143,11 +145,12 @@ pub(super) fn shortened(text: &str) -> String {
     }
 }
 
-/// In a tagged union, the one branch whose tag fits; otherwise the single
-/// branch that reaches deeper than the failure itself and than every other
-/// branch; among branches that reach equally deep, the one whose tag fits (a tagged variant's `kind` is a `const`: a branch that
-/// fails on one is a variant the author did not name). `None` when that
-/// is not clear-cut.
+/// The branch the author meant. In a tagged union (a variant's `kind` is a
+/// `const`, and a branch that fails on one is a variant the author did not
+/// name), the one branch whose tag fits. Otherwise the single branch that
+/// reaches deeper than the failure itself and than every other branch;
+/// among branches that reach equally deep, the one whose tag fits. `None`
+/// when that is not clear-cut.
 fn best_branch<'e>(
     branches: &'e [Vec<ValidationError<'static>>],
 ) -> Option<&'e [ValidationError<'static>]> {

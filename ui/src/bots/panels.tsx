@@ -314,9 +314,9 @@ function TimelineList({ label, items, empty }: { label: string; items: TimelineI
 
 /** The bot's story, newest first, on its two clocks: what happened in the
  * market (fills, round trips, risk violations) at the time of the candle
- * it happened on, and what happened to the bot (config versions, and
- * state changes seen while the page is open: the log tail holds the
- * earlier ones) at the host's time. The two are kept apart: a
+ * it happened on, and what happened to the bot (config versions, and the
+ * state changes, kill-switches and refused orders seen while the page is
+ * open: the log tail holds the earlier ones) at the host's time. The two are kept apart: a
  * feed replayed faster than real time runs its candles' clock ahead of the
  * host's, and one list sorted on both would bury the bot's own changes. */
 export function Timeline({ id }: { id: string }) {
@@ -365,7 +365,7 @@ export function Timeline({ id }: { id: string }) {
       <h3>Timeline</h3>
       <div className="timeline-lists">
         <TimelineList label="Market (candle time)" items={market} empty="Fills, round trips and risk violations appear here." />
-        <TimelineList label="Bot (host time)" items={host} empty="Config versions, and state changes while this page is open." />
+        <TimelineList label="Bot (host time)" items={host} empty="Config versions; state changes, kill-switches and refused orders while this page is open." />
       </div>
     </section>
   );
