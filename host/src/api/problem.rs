@@ -195,20 +195,16 @@ impl From<CommandError> for ApiError {
                 // The field the check weighed (the quantity for a value
                 // or cash limit, the price for a tick or a stop through the
                 // market), or the whole order.
-                let pointer = crate::engine::refused_field(&rejection.check);
-                let message = format!("{}: {}", rejection.check, rejection.message);
+                let issue = ConfigIssue {
+                    pointer: crate::engine::refused_field(&rejection.check).into(),
+                    message: format!("{}: {}", rejection.check, rejection.message),
+                };
                 // The detail leads with what happened, then says the error
                 // as the list does (`lead: pointer: message`), so a client
                 // shows the lead and the list without saying it twice.
-                let detail = match pointer {
-                    "" => format!("the order was refused: {message}"),
-                    pointer => format!("the order was refused: {pointer}: {message}"),
-                };
+                let detail = format!("the order was refused: {issue}");
                 let mut api = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "order-refused", detail);
-                api.errors = vec![FieldError {
-                    pointer: pointer.into(),
-                    message,
-                }];
+                api.errors = vec![FieldError::from(issue)];
                 api
             }
             CommandError::VersionMismatch { .. } => Self::new(
