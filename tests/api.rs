@@ -2113,6 +2113,28 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     .await;
     assert_problem(status, &body, 422);
     assert_eq!(pointers(&body), ["/params/colour"]);
+    // Each sampler bounds the sets it draws.
+    for (sampler, most) in [
+        (
+            json!({ "kind": "random", "trials": 100_001, "seed": 1 }),
+            "100000",
+        ),
+        (
+            json!({ "kind": "random", "trials": 0, "seed": 1 }),
+            "100000",
+        ),
+        (json!({ "kind": "tpe", "trials": 2_001, "seed": 1 }), "2000"),
+    ] {
+        let (status, body) = submit(json!({
+            "config": config, "data": "BTCUSDT/1m", "params": { "fast": "2,3" },
+            "sampler": sampler
+        }))
+        .await;
+        assert_problem(status, &body, 422);
+        assert_eq!(pointers(&body), ["/sampler/trials"], "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert_eq!(message, format!("must be between 1 and {most}"), "{body}");
+    }
     let (status, body) = submit(json!({
         "config": config, "data": "BTCUSDT/1m",
         "params": { "fast": "1..5000:1", "slow": "2..5000:1" }

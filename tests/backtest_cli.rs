@@ -231,6 +231,28 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         let line = one_line_error(&run);
         assert!(line.contains(expected), "{params:?}: {line}");
     }
+    // Each sampler bounds the sets it draws, as the API does.
+    for (sampler, trials, expected) in [
+        ("random", "100001", "--trials: must be between 1 and 100000"),
+        ("tpe", "2001", "--trials: must be between 1 and 2000"),
+    ] {
+        let run = on_bot(
+            "optimize",
+            &bot,
+            &candles,
+            &[
+                "--param",
+                "fast=2,3",
+                "--sampler",
+                sampler,
+                "--trials",
+                trials,
+            ],
+            dir.path(),
+        );
+        let line = one_line_error(&run);
+        assert!(line.contains(expected), "{sampler}: {line}");
+    }
 
     // 1m candles imported as 5m: refused at the file line of the first
     // candle that is not 5 minutes after the one before, said once.

@@ -153,17 +153,8 @@ fn spec_of(request: &OptimizationRequest) -> Result<OptimizationSpec, ApiError> 
         issues.push(issue("/objective", message));
     }
     let sampler = request.sampler.clone().unwrap_or(SamplerSpec::Grid);
-    let most = match sampler {
-        SamplerSpec::Tpe { .. } => crate::research::tpe::MAX_TRIALS,
-        _ => MAX_SETS,
-    };
-    if let SamplerSpec::Random { trials, .. } | SamplerSpec::Tpe { trials, .. } = sampler
-        && !(1..=most).contains(&trials)
-    {
-        issues.push(issue(
-            "/sampler/trials",
-            format!("must be between 1 and {most}"),
-        ));
+    if let Some(message) = sampler.trials_issue() {
+        issues.push(issue("/sampler/trials", message));
     }
     let walk_forward = match &request.walk_forward {
         None => None,

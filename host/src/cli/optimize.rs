@@ -33,7 +33,8 @@ pub struct OptimizeArgs {
     params: Vec<String>,
     #[arg(long, value_enum, default_value_t = Sampler::Grid)]
     sampler: Sampler,
-    /// Sets drawn by the random and the model-based sampler.
+    /// Sets drawn by the random (at most 100,000) and the model-based
+    /// sampler (at most 2,000).
     #[arg(long, default_value_t = 100)]
     trials: usize,
     /// Seed of the random and the model-based sampler: the same seed draws
@@ -124,9 +125,8 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         Sampler::Random => SamplerSpec::Random { trials, seed },
         Sampler::Tpe => SamplerSpec::Tpe { trials, seed },
     };
-    let most = stratbox_host::research::tpe::MAX_TRIALS;
-    if matches!(args.sampler, Sampler::Tpe) && !(1..=most).contains(&trials) {
-        bail!("--trials: the model-based sampler makes 1 to {most} sets");
+    if let Some(message) = sampler.trials_issue() {
+        bail!("--trials: {message}");
     }
     let sets = Sets::of(&sampler, &space);
     let threads = args

@@ -145,6 +145,21 @@ pub enum SamplerSpec {
     },
 }
 
+impl SamplerSpec {
+    /// Why the trial count cannot be run, if it cannot: a sampled search
+    /// makes 1 to [`super::optimization_job::MAX_SETS`] sets, the
+    /// model-based one 1 to [`super::tpe::MAX_TRIALS`] (each of its draws
+    /// weighs every run before it). The grid's size is its ranges'.
+    pub fn trials_issue(&self) -> Option<String> {
+        let (trials, most) = match self {
+            Self::Grid => return None,
+            Self::Random { trials, .. } => (*trials, super::optimization_job::MAX_SETS),
+            Self::Tpe { trials, .. } => (*trials, super::tpe::MAX_TRIALS),
+        };
+        (!(1..=most).contains(&trials)).then(|| format!("must be between 1 and {most}"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WalkForwardSpec {
     pub scheme: super::walk_forward::Scheme,
@@ -645,4 +660,30 @@ fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, bytes)?;
     std::fs::rename(&partial, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SamplerSpec;
+
+    #[test]
+    fn each_sampler_bounds_its_trials() {
+        let random = |trials| SamplerSpec::Random { trials, seed: 1 };
+        let tpe = |trials| SamplerSpec::Tpe { trials, seed: 1 };
+        assert_eq!(SamplerSpec::Grid.trials_issue(), None);
+        assert_eq!(random(100_000).trials_issue(), None);
+        assert_eq!(
+            random(100_001).trials_issue().as_deref(),
+            Some("must be between 1 and 100000")
+        );
+        assert_eq!(
+            random(0).trials_issue().as_deref(),
+            Some("must be between 1 and 100000")
+        );
+        assert_eq!(tpe(2_000).trials_issue(), None);
+        assert_eq!(
+            tpe(2_001).trials_issue().as_deref(),
+            Some("must be between 1 and 2000")
+        );
+    }
 }
