@@ -9,7 +9,7 @@ import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { formatTime } from "../lib/time";
-import { formatParams, JobState, percent, ratio, Report, useFollowJobs } from "./jobs";
+import { formatParams, JobState, percent, rangeText, ratio, Report, useFollowJobs } from "./jobs";
 
 interface Metrics {
   total_return_pct?: number;
@@ -46,7 +46,7 @@ function MadeFrom({ job }: { job: Job }) {
       <dt>Data</dt>
       <dd>
         {job.data} <code title="data set content hash">{job.data_hash.slice(0, 12)}</code>
-        {job.from || job.to ? ` from ${formatTime(job.from)} to ${formatTime(job.to)}` : ", all of it"}
+        {rangeText(job.from, job.to)}
       </dd>
       <dt>Started</dt>
       <dd>{formatTime(job.created)}</dd>

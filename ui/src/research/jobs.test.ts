@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { requestOf, sourceFor } from "./jobs";
+import { rangeText, requestOf, sourceFor } from "./jobs";
 
 const bots = [
   { id: "breakout-sol", symbol: "SOLUSDT", timeframe: "15m" },
@@ -37,5 +37,25 @@ describe("a job form's range", () => {
 
   it("leaves an unset end open", () => {
     expect(requestOf({ source: { kind: "bot", id: "ema-btc" }, data: "BTCUSDT/1m", from: "", to: "" }).to).toBeNull();
+  });
+});
+
+describe("the range a job page names", () => {
+  it("reads whole UTC days back as the days the form took, the last included", () => {
+    expect(rangeText("2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z")).toBe(
+      " from 2026-01-01 to the end of 2026-01-02 (UTC)",
+    );
+  });
+
+  it("names other bounds by their instant, the end left out", () => {
+    expect(rangeText("2026-01-01T06:30:00Z", "2026-01-02T12:00:00Z")).toBe(
+      " from 2026-01-01 06:30:00 until 2026-01-02 12:00:00 (not included)",
+    );
+  });
+
+  it("says where an open range starts or ends", () => {
+    expect(rangeText(null, "2026-01-03T00:00:00Z")).toBe(" from the first candle to the end of 2026-01-02 (UTC)");
+    expect(rangeText("2026-01-01T00:00:00Z", null)).toBe(" from 2026-01-01 to the last candle (UTC)");
+    expect(rangeText(null, null)).toBe(", all of it");
   });
 });

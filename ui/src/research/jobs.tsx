@@ -272,6 +272,25 @@ export function requestOf(input: JobInput) {
   };
 }
 
+/** The candles a job ran over, as a sentence's end (`from`, `to`: the
+ * API's range, `to` left out). A range of whole UTC days reads as the days
+ * the form took, included; any other bound as its instant. */
+export function rangeText(from: string | null | undefined, to: string | null | undefined): string {
+  if (!from && !to) return ", all of it";
+  const midnight = (at: number) => !Number.isNaN(at) && at % DAY_MS === 0;
+  const day = (at: number) => new Date(at).toISOString().slice(0, 10);
+  const start = from ? Date.parse(from) : NaN;
+  const end = to ? Date.parse(to) : NaN;
+  const first = !from ? "from the first candle" : midnight(start) ? `from ${day(start)}` : `from ${formatTime(from)}`;
+  const last = !to
+    ? "to the last candle"
+    : midnight(end)
+      ? `to the end of ${day(end - DAY_MS)}`
+      : `until ${formatTime(to)} (not included)`;
+  const utc = midnight(start) || midnight(end) ? " (UTC)" : "";
+  return ` ${first} ${last}${utc}`;
+}
+
 export function firstSource(bots: { id: string }[] | undefined): Source {
   return bots && bots.length > 0 ? { kind: "bot", id: bots[0].id } : { kind: "config", config: BLANK };
 }
