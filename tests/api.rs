@@ -1780,6 +1780,14 @@ async fn data_sets_are_uploaded_checked_listed_downloaded_and_deleted() {
             row(5, "105.25")
         )
     );
+    // A date as `to` takes in that whole day; an instant is the last one.
+    let (_, day) = csv("?to=2024-01-01").await;
+    assert_eq!(day, good);
+    let (_, first) = csv("?to=1704067200000").await;
+    assert_eq!(
+        first,
+        format!("ts,open,high,low,close,volume\n{}", row(0, "100.25"))
+    );
     let (status, _) = csv("?from=yesterday").await;
     assert_eq!(status, 400);
 

@@ -24,7 +24,7 @@ use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
 use crate::data::DataSetKey;
 use crate::domain::config::{BotConfig, ConfigIssue, nested_issues};
-use crate::domain::parse_instant;
+use crate::domain::{parse_instant, parse_until};
 use crate::plugin::Plugin;
 use crate::research::{JobError, JobRequest};
 
@@ -91,7 +91,8 @@ pub struct BacktestRequest {
     /// First candle's open time, inclusive: a string holding an RFC 3339
     /// time, a YYYY-MM-DD date or epoch ms (`"1704067200000"`).
     pub from: Option<String>,
-    /// Candles opening before this time (as `from`).
+    /// Candles opening before this time (as `from`; a date takes in that
+    /// whole day).
     pub to: Option<String>,
     /// What to do with a position open at the end.
     #[serde(default)]
@@ -178,10 +179,14 @@ pub(super) fn job_request(
         })
     };
     let data = DataSetKey::parse(data).map_err(|error| issue("/data", error.to_string()));
-    let mut time = |pointer: &str, text: Option<&str>| {
-        text.and_then(|text| parse_instant(text).map_err(|m| issue(pointer, m)).ok())
+    // The range leaves `to` out; a date there takes in that whole day.
+    let mut time = |pointer: &str, text: Option<&str>, parse: fn(&str) -> Result<i64, String>| {
+        text.and_then(|text| parse(text).map_err(|m| issue(pointer, m)).ok())
     };
-    let (from, to) = (time("/from", from), time("/to", to));
+    let (from, to) = (
+        time("/from", from, parse_instant),
+        time("/to", to, parse_until),
+    );
     match (config, data) {
         (Ok((config, plugin)), Ok(data)) if issues.is_empty() => Ok(JobRequest {
             config,

@@ -35,7 +35,7 @@ const RANGE_QUERY: &[(&str, &str)] = &[
     ),
     (
         "to",
-        "Last candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive",
+        "Last candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive: a date takes in that whole day",
     ),
 ];
 

@@ -91,7 +91,7 @@ const RECORDS_QUERY: &[(&str, &str)] = &[
     ),
     (
         "to",
-        "RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now",
+        "RFC 3339 time, YYYY-MM-DD date (that whole day) or epoch ms; default: now",
     ),
     (
         "order",

@@ -102,7 +102,8 @@ pub struct OptimizationRequest {
     /// First candle's open time, inclusive: a string holding an RFC 3339
     /// time, a YYYY-MM-DD date or epoch ms (`"1704067200000"`).
     pub from: Option<String>,
-    /// Candles opening before this time (as `from`).
+    /// Candles opening before this time (as `from`; a date takes in that
+    /// whole day).
     pub to: Option<String>,
     /// Parameter ranges by name: `MIN..MAX[:STEP]` or `A,B,C`. Empty or
     /// left out: every parameter the plugin's schema bounds or enumerates.

@@ -92,7 +92,10 @@ const AUDIT_QUERY: &[(&str, &str)] = &[
         "part of the action, e.g. `stop` or `POST /api/v1/bots`",
     ),
     ("from", "RFC 3339 time, YYYY-MM-DD date or epoch ms"),
-    ("to", "RFC 3339 time, YYYY-MM-DD date or epoch ms"),
+    (
+        "to",
+        "RFC 3339 time, YYYY-MM-DD date (that whole day) or epoch ms",
+    ),
     ("limit", "items per page (1 to 1000, default 100)"),
     ("cursor", "the next_cursor of the previous page"),
 ];
@@ -264,23 +267,34 @@ async fn system(State(app): State<AppState>) -> axum::Json<SystemView> {
 }
 
 /// An optional time query parameter (an RFC 3339 time, a `YYYY-MM-DD`
-/// date or epoch milliseconds) as epoch milliseconds.
-pub(super) fn query_time(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// date or epoch milliseconds) as epoch milliseconds, read by `parse`.
+fn query_time_by(
+    name: &str,
+    text: Option<&str>,
+    parse: fn(&str) -> Result<i64, String>,
+) -> Result<Option<i64>, ApiError> {
     text.map(|text| {
-        crate::domain::parse_instant(text).map_err(|message| {
+        parse(text).map_err(|message| {
             ApiError::malformed_at(&format!("/{name}"), format!("`{name}`: {message}"))
         })
     })
     .transpose()
 }
 
-/// The `from` and `to` query parameters as epoch milliseconds; `to` before
-/// `from` is refused rather than answered with nothing.
+/// An optional time query parameter (a date: its midnight).
+pub(super) fn query_time(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+    query_time_by(name, text, crate::domain::parse_instant)
+}
+
+/// The `from` and `to` query parameters as epoch milliseconds, both
+/// included (a date as `to` takes in that whole day); `to` before `from`
+/// is refused rather than answered with nothing.
 pub(super) fn query_range(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>), ApiError> {
-    let (from, to) = (query_time("from", from)?, query_time("to", to)?);
+    let from = query_time("from", from)?;
+    let to = query_time_by("to", to, crate::domain::parse_through)?;
     if let (Some(from), Some(to)) = (from, to)
         && to < from
     {

@@ -9,7 +9,7 @@ use stratbox_host::data::{
 };
 use stratbox_host::domain::Timeframe;
 
-use stratbox_host::domain::parse_instant;
+use stratbox_host::domain::{parse_instant, parse_through};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -57,8 +57,9 @@ pub struct ExportArgs {
     /// First candle: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
     #[arg(long, value_parser = parse_instant)]
     from: Option<i64>,
-    /// Last candle (inclusive): RFC 3339 time, a date, or epoch ms.
-    #[arg(long, value_parser = parse_instant)]
+    /// Last candle (inclusive): RFC 3339 time or epoch ms; a date
+    /// (YYYY-MM-DD) takes in that whole day.
+    #[arg(long, value_parser = parse_through)]
     to: Option<i64>,
     /// Output file (default: standard output).
     #[arg(long)]

@@ -17,7 +17,7 @@ use stratbox_host::domain::{Candle, Timeframe};
 use stratbox_host::exchange::binance::{DownloadProgress, RestClient, download};
 
 use super::data::DataDirArg;
-use stratbox_host::domain::parse_instant;
+use stratbox_host::domain::{parse_instant, parse_through};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
@@ -30,8 +30,9 @@ pub struct DownloadArgs {
     /// First candle: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
     #[arg(long, value_parser = parse_instant)]
     from: i64,
-    /// Last candle (inclusive); default: the last closed one.
-    #[arg(long, value_parser = parse_instant)]
+    /// Last candle (inclusive): RFC 3339 time or epoch ms; a date
+    /// (YYYY-MM-DD) takes in that whole day. Default: the last closed one.
+    #[arg(long, value_parser = parse_through)]
     to: Option<i64>,
     /// Binance REST base URL (without /api): the public market data
     /// deployment by default; https://api.binance.com or

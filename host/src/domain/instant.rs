@@ -1,26 +1,60 @@
 //! Points in time as people write them: an RFC 3339 time, a `YYYY-MM-DD`
 //! date (its midnight, UTC) or epoch milliseconds. The CLI's options and
 //! the API's time parameters read them the same way, and every answer
-//! writes them as RFC 3339 UTC.
+//! writes them as RFC 3339 UTC. Where a date ends a range the CLI takes,
+//! it takes in that whole day ([`parse_until`], [`parse_through`]).
 
-/// `text` as epoch milliseconds.
-pub fn parse_instant(text: &str) -> Result<i64, String> {
+const DAY_MS: i64 = 86_400_000;
+
+/// A time as written: an exact instant, or a date (its midnight, UTC).
+enum Written {
+    Instant(i64),
+    Day(i64),
+}
+
+fn parse_written(text: &str) -> Result<Written, String> {
     if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
+        return Ok(Written::Instant(ms));
     }
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(time.timestamp_millis());
+        return Ok(Written::Instant(time.timestamp_millis()));
     }
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-            .timestamp_millis());
+        return Ok(Written::Day(
+            date.and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc()
+                .timestamp_millis(),
+        ));
     }
     Err(format!(
         "`{text}` is not an RFC 3339 time, a YYYY-MM-DD date or epoch milliseconds"
     ))
+}
+
+/// `text` as epoch milliseconds (a date: its midnight).
+pub fn parse_instant(text: &str) -> Result<i64, String> {
+    parse_written(text).map(|written| match written {
+        Written::Instant(ms) | Written::Day(ms) => ms,
+    })
+}
+
+/// The end of a range that leaves its end out: an instant as it is; a date
+/// takes in that whole day, so the next midnight is the first left out.
+pub fn parse_until(text: &str) -> Result<i64, String> {
+    parse_written(text).map(|written| match written {
+        Written::Instant(ms) => ms,
+        Written::Day(midnight) => midnight + DAY_MS,
+    })
+}
+
+/// The last instant of a range that takes its end in: an instant as it is;
+/// a date takes in that whole day, to its last millisecond.
+pub fn parse_through(text: &str) -> Result<i64, String> {
+    parse_written(text).map(|written| match written {
+        Written::Instant(ms) => ms,
+        Written::Day(midnight) => midnight + DAY_MS - 1,
+    })
 }
 
 /// Epoch milliseconds as RFC 3339 UTC, to the millisecond.
@@ -66,6 +100,21 @@ mod tests {
                 "{bad}: {refused}"
             );
         }
+    }
+
+    #[test]
+    fn a_date_that_ends_a_range_takes_in_its_whole_day() {
+        let midnight = 1_704_067_200_000;
+        let next = midnight + DAY_MS;
+        assert_eq!(parse_until("2024-01-01"), Ok(next));
+        assert_eq!(parse_through("2024-01-01"), Ok(next - 1));
+        // An instant is the bound it names, whichever way the range ends.
+        for exact in ["2024-01-01T00:00:00Z", "1704067200000"] {
+            assert_eq!(parse_until(exact), Ok(midnight), "{exact}");
+            assert_eq!(parse_through(exact), Ok(midnight), "{exact}");
+        }
+        assert!(parse_until("tomorrow").is_err());
+        assert!(parse_through("tomorrow").is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod timeframe;
 pub mod yaml;
 
 pub use candle::{Candle, CandleError, CandleSeries, MAX_CANDLE_TS, MAX_CANDLE_VALUE};
-pub use instant::{format_duration, format_instant, parse_instant};
+pub use instant::{format_duration, format_instant, parse_instant, parse_through, parse_until};
 pub use instrument::InstrumentRules;
 pub use json::parse_json;
 pub use limits::PluginLimits;

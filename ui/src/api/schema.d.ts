@@ -1085,7 +1085,10 @@ export interface components {
              *     time, a YYYY-MM-DD date or epoch ms (`"1704067200000"`).
              */
             from?: string | null;
-            /** @description Candles opening before this time (as `from`). */
+            /**
+             * @description Candles opening before this time (as `from`; a date takes in that
+             *     whole day).
+             */
             to?: string | null;
         };
         /** @description A backtest job. */
@@ -2089,7 +2092,10 @@ export interface components {
              *     model of the runs finished so far).
              */
             sampler?: components["schemas"]["SamplerSpec"] | null;
-            /** @description Candles opening before this time (as `from`). */
+            /**
+             * @description Candles opening before this time (as `from`; a date takes in that
+             *     whole day).
+             */
             to?: string | null;
             /** @description Walk forward instead of one optimisation over the whole range. */
             walk_forward?: components["schemas"]["WalkForwardRequest"] | null;
@@ -2554,7 +2560,7 @@ export interface operations {
                 action?: string;
                 /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms */
                 from?: string;
-                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms */
+                /** @description RFC 3339 time, YYYY-MM-DD date (that whole day) or epoch ms */
                 to?: string;
                 /** @description items per page (1 to 1000, default 100) */
                 limit?: string;
@@ -4470,7 +4476,7 @@ export interface operations {
             query?: {
                 /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning */
                 from?: string;
-                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now */
+                /** @description RFC 3339 time, YYYY-MM-DD date (that whole day) or epoch ms; default: now */
                 to?: string;
                 /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
                 order?: string;
@@ -4548,7 +4554,7 @@ export interface operations {
             query?: {
                 /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning */
                 from?: string;
-                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now */
+                /** @description RFC 3339 time, YYYY-MM-DD date (that whole day) or epoch ms; default: now */
                 to?: string;
                 /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
                 order?: string;
@@ -5950,7 +5956,7 @@ export interface operations {
             query?: {
                 /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: the beginning */
                 from?: string;
-                /** @description RFC 3339 time, YYYY-MM-DD date or epoch ms; default: now */
+                /** @description RFC 3339 time, YYYY-MM-DD date (that whole day) or epoch ms; default: now */
                 to?: string;
                 /** @description oldest (default: oldest first, the cursor goes forward) or newest (newest first, the cursor goes back) */
                 order?: string;
@@ -6205,7 +6211,7 @@ export interface operations {
             query?: {
                 /** @description First candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive */
                 from?: string;
-                /** @description Last candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive */
+                /** @description Last candle's open time (RFC 3339 time, YYYY-MM-DD date or epoch ms), inclusive: a date takes in that whole day */
                 to?: string;
             };
             header?: never;
