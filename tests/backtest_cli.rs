@@ -139,6 +139,42 @@ fn a_bad_config_is_one_line_with_its_pointer() {
     }
 }
 
+#[test]
+fn a_plugin_file_of_another_strategy_than_the_config_names_gets_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let candles = dir.path().join("c.csv");
+    stratbox(
+        &["data", "synth", "--count", "100", "--out", s(&candles)],
+        dir.path(),
+    );
+    let bot = repo().join("config/bots/ema-cross-btc.yaml");
+    let other = plugin("rsi-reversion");
+    let run = on_bot(
+        "backtest",
+        &bot,
+        &candles,
+        &["--plugin", s(&other)],
+        dir.path(),
+    );
+    assert!(
+        run.stderr.contains(
+            "is the plugin `rsi-reversion`, the config names `ema-cross`: running the file"
+        ),
+        "{}",
+        run.stderr
+    );
+    let same = plugin("ema-cross");
+    let run = on_bot(
+        "backtest",
+        &bot,
+        &candles,
+        &["--plugin", s(&same)],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+}
+
 /// A failure: exit code 1, one line on stderr, no panic; the line.
 fn one_line_error(run: &stratbox_tests::Run) -> String {
     assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
@@ -195,6 +231,27 @@ fn optimize_ranks_the_sets_over_the_chosen_range_and_says_how_many_candles_each_
     );
     assert!(
         run.stderr.contains("4 runs of 3000 candles on 2 threads"),
+        "{}",
+        run.stderr
+    );
+    // A date there takes in that whole day: through January 2nd.
+    let run = on_bot(
+        "optimize",
+        &bot,
+        &candles,
+        &[
+            "--param",
+            "fast=3,5",
+            "--param",
+            "slow=20",
+            "--to",
+            "2024-01-02",
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("runs of 2880 candles"),
         "{}",
         run.stderr
     );
@@ -278,6 +335,16 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
     assert_eq!(line.matches("line 3").count(), 1, "{line}");
     let run = import("1m");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // An export runs through the candle at `--to`; a date there, through
+    // the end of that day.
+    let exported = |to: &str| {
+        let args = ["data", "export", "BTCUSDT/1m", "--to", to, "--data-dir"];
+        let run = stratbox(&[&args[..], &[s(&data_dir)]].concat(), dir.path());
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        run.stdout.lines().skip(1).count()
+    };
+    assert_eq!(exported("2024-01-02"), 2 * 1440);
+    assert_eq!(exported("2024-01-02T00:00:00Z"), 1440 + 1);
 
     // A data set of another timeframe than the bot's, or a range it does
     // not hold, is refused saying what there is.

@@ -130,6 +130,30 @@ fn dry_run_prints_decisions_and_a_summary() {
         assert!(decision["ts"].as_i64().unwrap() >= 1_704_067_200_000);
     }
     assert!(summary["mean_ns_per_call"].as_u64().unwrap() > 0);
+
+    // The same parameters inline give the same decisions.
+    let inline = r#"{"fast": 5, "slow": 20, "size": {"quantity": 0.25}}"#;
+    let run_inline = stratbox(
+        &[
+            "plugin",
+            "run",
+            s(&plugin("ema-cross")),
+            "--candles",
+            s(&candles),
+            "--params",
+            inline,
+        ],
+        dir.path(),
+    );
+    assert_eq!(run_inline.code, Some(0), "{}", run_inline.stderr);
+    let decisions_of = |stdout: &str| -> Vec<String> {
+        let lines: Vec<&str> = stdout.lines().collect();
+        lines[..lines.len() - 1]
+            .iter()
+            .map(|l| l.to_string())
+            .collect()
+    };
+    assert_eq!(decisions_of(&run_inline.stdout), decisions_of(&run.stdout));
 }
 
 #[test]

@@ -779,13 +779,12 @@ async fn a_trapping_plugin_puts_only_its_own_bot_in_error() {
     let mut f = Fixture::new(&bots).await;
     f.push(dec!(10)).await;
     let bad = f.wait_for("bad", |s| s.state == BotState::Error).await;
+    let error = bad.error.as_deref().unwrap();
+    assert!(error.contains("boom: indicator state corrupted"), "{error}");
+    // Naming the candle it failed on, as a time.
     assert!(
-        bad.error
-            .as_deref()
-            .unwrap()
-            .contains("boom: indicator state corrupted"),
-        "{:?}",
-        bad.error
+        error.starts_with("plugin failed at the candle of ") && error.contains("Z: "),
+        "{error}"
     );
     for close in [dec!(10), dec!(10), dec!(13), dec!(14)] {
         f.push(close).await;

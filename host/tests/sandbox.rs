@@ -276,7 +276,7 @@ fn in_a_stretch_each_candle_gets_the_limits_of_a_call() {
     assert_eq!(
         first_stretch_error("looper", limits),
         PluginError::FuelExhausted {
-            call: "on-stretch",
+            call: "on-candle",
             budget: 5_000_000
         }
     );
@@ -287,13 +287,14 @@ fn in_a_stretch_each_candle_gets_the_limits_of_a_call() {
     assert!(matches!(
         first_stretch_error("memory-grower", limits),
         PluginError::MemoryExceeded {
-            call: "on-stretch",
+            call: "on-candle",
             ..
         }
     ));
     match first_stretch_error("panicker", PluginLimits::default()) {
         PluginError::Panicked { call, message } => {
-            assert_eq!(call, "on-stretch");
+            // Named as the author wrote it: the stretch is the SDK's.
+            assert_eq!(call, "on-candle");
             // The first candle of the stretch was the one it panicked on.
             assert!(message.contains("corrupted at ts 0"), "{message}");
         }

@@ -149,14 +149,15 @@ pub enum BacktestError {
     #[error("the candles could not be read: {0}")]
     Data(String),
     #[error(
-        "candles at {ts} are {spacing_ms} ms apart, closer than the bot's timeframe {timeframe} allows"
+        "candles at {} are {spacing_ms} ms apart, closer than the bot's timeframe {timeframe} allows",
+        crate::domain::format_instant(*ts)
     )]
     TimeframeMismatch {
         ts: i64,
         spacing_ms: i64,
         timeframe: String,
     },
-    #[error("at the candle of {ts}: {error}")]
+    #[error("at the candle of {}: {error}", crate::domain::format_instant(*ts))]
     Engine { ts: i64, error: EngineError },
 }
 

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
 use stratbox_host::data::{DataSetKey, DataSets, read_candles};
 use stratbox_host::domain::config::{BotConfig, join_issues};
-use stratbox_host::domain::{CandleSeries, parse_instant};
+use stratbox_host::domain::{CandleSeries, parse_instant, parse_until};
 use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
 
 #[derive(Debug, Args)]
@@ -57,8 +57,9 @@ pub struct RunInput {
     /// First candle to use: RFC 3339 time, a date (YYYY-MM-DD), or epoch ms.
     #[arg(long, value_parser = parse_instant)]
     pub from: Option<i64>,
-    /// Stop before this candle: RFC 3339 time, a date, or epoch ms.
-    #[arg(long, value_parser = parse_instant)]
+    /// Stop before this candle: RFC 3339 time or epoch ms; a date
+    /// (YYYY-MM-DD) takes in that whole day.
+    #[arg(long, value_parser = parse_until)]
     pub to: Option<i64>,
 }
 
@@ -91,11 +92,22 @@ impl RunInput {
             config.market.symbol = key.symbol;
         }
         let plugin = match &self.plugin {
-            Some(file) => Arc::new(
-                runtime
+            Some(file) => {
+                let plugin = runtime
                     .load_file(file)
-                    .with_context(|| format!("cannot load {}", file.display()))?,
-            ),
+                    .with_context(|| format!("cannot load {}", file.display()))?;
+                // The file wins, but a config that names another strategy
+                // is most likely a mistake: say so.
+                let named = &config.strategy.plugin;
+                if plugin.info().name != *named {
+                    eprintln!(
+                        "stratbox: note: {} is the plugin `{}`, the config names `{named}`: running the file",
+                        file.display(),
+                        plugin.info().name
+                    );
+                }
+                Arc::new(plugin)
+            }
             None => {
                 let (registry, failures) = PluginRegistry::scan(runtime, &self.plugins_dir)?;
                 for (path, error) in failures {

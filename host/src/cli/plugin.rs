@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use stratbox_host::data::read_candles;
-use stratbox_host::domain::{Candle, Timeframe};
+use stratbox_host::domain::{Candle, Timeframe, format_instant};
 use stratbox_host::plugin::contract::{self, Action, Market, PluginView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
 
@@ -31,9 +31,10 @@ pub struct RunArgs {
     /// Candle CSV (ts,open,high,low,close,volume or Binance klines).
     #[arg(long)]
     candles: PathBuf,
-    /// Strategy parameters, JSON or YAML. Defaults apply when omitted.
-    #[arg(long)]
-    params: Option<PathBuf>,
+    /// Strategy parameters: a JSON or YAML file, or inline JSON
+    /// (`'{"fast": 5}'`). Defaults apply when omitted.
+    #[arg(long, value_name = "FILE|JSON")]
+    params: Option<String>,
     #[arg(long, default_value = "BTCUSDT")]
     symbol: String,
     /// Candle timeframe; inferred from the first two candles when omitted.
@@ -71,15 +72,18 @@ fn inspect(runtime: &PluginRuntime, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_params(path: Option<&Path>) -> anyhow::Result<Value> {
-    let Some(path) = path else {
+/// `--params`: inline JSON when it opens with `{`, else a file of JSON or
+/// YAML (YAML is a superset of JSON, so one parser reads both).
+fn read_params(given: Option<&str>) -> anyhow::Result<Value> {
+    let Some(given) = given else {
         return Ok(json!({}));
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    // YAML is a superset of JSON, so one parser reads both.
+    if given.trim_start().starts_with('{') {
+        return stratbox_host::domain::yaml::parse(given).context("--params is not a JSON object");
+    }
+    let text = std::fs::read_to_string(given).with_context(|| format!("cannot read {given}"))?;
     stratbox_host::domain::yaml::parse(&text)
-        .with_context(|| format!("{} is not JSON or YAML", path.display()))
+        .with_context(|| format!("{given} is not JSON or YAML"))
 }
 
 fn infer_timeframe(candles: &[Candle]) -> Option<Timeframe> {
@@ -115,7 +119,7 @@ fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let actions = instance
             .on_candle(&candle, &bot)
-            .with_context(|| format!("at the candle of {}", c.ts))?;
+            .with_context(|| format!("at the candle of {}", format_instant(c.ts)))?;
         busy += started.elapsed();
         if actions.is_empty() {
             continue;

@@ -395,7 +395,7 @@ pub fn run(
             eprintln!("stratbox: dashboard at http://{address}/ (Ctrl-C to stop)");
         } else {
             eprintln!(
-                "stratbox: serving http://{address}/api/v1 (Ctrl-C to stop); the dashboard is not built in {} (`make ui`)",
+                "stratbox: serving http://{address}/api/v1 (Ctrl-C to stop); no dashboard in {} (build it with `make ui`, or point `ui_dir` in the settings at a built one)",
                 ui_dir.display()
             );
         }

@@ -104,7 +104,7 @@ pub struct OrderReply {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CommandError {
-    #[error("`{command}` is not allowed while the bot is {}", state.name())]
+    #[error("`{command}` is not allowed while the bot is {}", state.phrase())]
     NotAllowed {
         command: &'static str,
         state: BotState,

@@ -67,6 +67,14 @@ impl BotState {
         }
     }
 
+    /// The state as a sentence says it: "while the bot is in error".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            BotState::Error => "in error",
+            other => other.name(),
+        }
+    }
+
     /// Commands this state allows (reconfigure and reads are always allowed).
     pub fn allowed_commands(self) -> &'static [CommandKind] {
         use CommandKind::*;

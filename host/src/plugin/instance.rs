@@ -414,7 +414,10 @@ impl PluginInstance {
         state.taken = 0;
         state.exhausted = false;
         state.candle_budget = (fuel, ticks);
-        let answer = self.call("on-stretch", fuel, ticks, |_, store| {
+        // Its failures are a candle's (each taken candle has the limits of
+        // an `on-candle` call): named as the author wrote them, not after
+        // the export that batches them.
+        let answer = self.call("on-candle", fuel, ticks, |_, store| {
             on_stretch
                 .call(store, (stretch.bot,))
                 .map(|(actions,)| actions)

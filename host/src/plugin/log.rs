@@ -59,7 +59,9 @@ impl PluginLog {
         }
         self.tokens -= 1.0;
         message = one_line(&message);
-        let dropped = std::mem::take(&mut self.dropped);
+        // Said only when lines were dropped since the last one that passed
+        // (a field that is `None` is not recorded).
+        let dropped = Some(std::mem::take(&mut self.dropped)).filter(|&count| count > 0);
         let (plugin, bot) = (&*self.plugin, &*self.bot);
         match level {
             LogLevel::Trace => tracing::trace!(plugin, bot, dropped, "{message}"),
@@ -115,6 +117,34 @@ mod tests {
             "{}",
             log.dropped()
         );
+    }
+
+    #[test]
+    fn a_line_reaches_the_log_book_as_the_plugin_wrote_it() {
+        use tracing_subscriber::prelude::*;
+        let book = crate::live::LogBook::default();
+        let sunk = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = sunk.clone();
+        book.attach_sink(Box::new(move |line: &crate::live::LogLine| {
+            into.lock().unwrap().push(line.message.clone())
+        }));
+        let subscriber = tracing_subscriber::registry().with(book);
+        tracing::subscriber::with_default(subscriber, || {
+            let mut log = PluginLog::new("p 0.1.0".into(), "b".into());
+            log.write(LogLevel::Info, "entry at 99.63".into());
+            // Past the burst, lines are dropped; the next one to pass says
+            // how many.
+            for i in 0..BURST as usize + 5 {
+                log.write(LogLevel::Info, format!("line {i}"));
+            }
+            log.tokens = 1.0;
+            log.write(LogLevel::Info, "after the flood".into());
+        });
+        let lines = sunk.lock().unwrap().clone();
+        assert_eq!(lines[0], "entry at 99.63");
+        let last = lines.last().unwrap();
+        assert!(last.starts_with("after the flood dropped="), "{lines:?}");
+        assert!(!last.ends_with("dropped=0"), "{last}");
     }
 
     #[test]

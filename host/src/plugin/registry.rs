@@ -24,7 +24,9 @@ pub enum RegistryError {
     },
     #[error("`{0}` is not a semantic version")]
     BadVersion(String),
-    #[error("plugin {name} {version} is already registered with different content")]
+    #[error(
+        "plugin {name} {version} is already registered with different content: a new build needs a new version (the VERSION its describe answers)"
+    )]
     Conflict { name: String, version: String },
     #[error("cannot read plugin folder {path}: {error}")]
     Io { path: String, error: std::io::Error },

@@ -139,7 +139,14 @@ impl BotRunner {
         match failure {
             // A kill stopped the strategy mid-call: the kill comes next.
             Some(error) if error.is_interrupt() => {}
-            Some(error) => self.fail(&format!("plugin failed: {error}")),
+            // The failing candle is the last one recorded.
+            Some(error) => {
+                let at = self
+                    .last_candle_ts
+                    .map(|ts| format!(" at the candle of {}", crate::domain::format_instant(ts)))
+                    .unwrap_or_default();
+                self.fail(&format!("plugin failed{at}: {error}"));
+            }
             None => {}
         }
         self.follow_kill_switch();
