@@ -40,7 +40,7 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
             "data",
             "synth",
             "--count",
-            "20000",
+            "20160",
             "--seed",
             "42",
             "--out",
@@ -72,7 +72,7 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
     ] {
         assert!(!result[key].is_null(), "result lacks {key}");
     }
-    assert_eq!(result["candles"], 20000);
+    assert_eq!(result["candles"], 20160);
     assert_eq!(result["config"]["id"], "rules-btc");
 
     // The report: one page that needs nothing from anywhere.
@@ -100,6 +100,13 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
     }
     let trades = result["trades"].as_array().unwrap().len();
     assert!(html.contains(&format!("Trades ({trades} round trips")));
+    // The days it covers, both included: two weeks of minutes from
+    // January 1st end with the 14th.
+    assert!(
+        html.contains("on BTCUSDT 1m, 2024-01-01 to 2024-01-14, 20160 candles"),
+        "{}",
+        &html[..html.len().min(2000)]
+    );
     assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
 }
 

@@ -114,7 +114,9 @@ pub fn render<S: CandleSeries + ?Sized>(result: &BacktestResult, candles: &S) ->
         symbol = escape(&market.symbol),
         timeframe = escape(&market.timeframe),
         from = date(result.start_ts),
-        to = date(end_ts),
+        // The run covers [start, end): its last day is the one its last
+        // instant falls on (a run of whole days reads "Jan 1 to Jan 2").
+        to = date(end_ts.saturating_sub(1).max(result.start_ts)),
         count = result.candles,
         hash = escape(
             &result
