@@ -155,14 +155,17 @@ fn a_plugin_file_of_another_strategy_than_the_config_names_gets_a_note() {
         dir.path(),
     );
     let bot = repo().join("config/bots/ema-cross-btc.yaml");
-    let other = plugin("rsi-reversion");
-    let run = on_bot(
-        "backtest",
-        &bot,
-        &candles,
-        &["--plugin", s(&other)],
-        dir.path(),
-    );
+    let with_plugin = |name: &str| {
+        let file = plugin(name);
+        on_bot(
+            "backtest",
+            &bot,
+            &candles,
+            &["--plugin", s(&file)],
+            dir.path(),
+        )
+    };
+    let run = with_plugin("rsi-reversion");
     assert!(
         run.stderr.contains(
             "is the plugin `rsi-reversion`, the config names `ema-cross`: running the file"
@@ -170,14 +173,7 @@ fn a_plugin_file_of_another_strategy_than_the_config_names_gets_a_note() {
         "{}",
         run.stderr
     );
-    let same = plugin("ema-cross");
-    let run = on_bot(
-        "backtest",
-        &bot,
-        &candles,
-        &["--plugin", s(&same)],
-        dir.path(),
-    );
+    let run = with_plugin("ema-cross");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(!run.stderr.contains("note:"), "{}", run.stderr);
 }

@@ -93,18 +93,12 @@ fn dry_run_prints_decisions_and_a_summary() {
     let candles = synth(dir.path(), "3000", "42");
     let params = dir.path().join("params.yaml");
     std::fs::write(&params, "fast: 5\nslow: 20\nsize:\n  quantity: 0.25\n").unwrap();
-    let run = stratbox(
-        &[
-            "plugin",
-            "run",
-            s(&plugin("ema-cross")),
-            "--candles",
-            s(&candles),
-            "--params",
-            s(&params),
-        ],
-        dir.path(),
-    );
+    let ema_cross = plugin("ema-cross");
+    let run_with = |params: &str| {
+        let args = ["plugin", "run", s(&ema_cross), "--candles", s(&candles)];
+        stratbox(&[&args[..], &["--params", params]].concat(), dir.path())
+    };
+    let run = run_with(s(&params));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let lines: Vec<Value> = run
         .stdout
@@ -132,19 +126,7 @@ fn dry_run_prints_decisions_and_a_summary() {
     assert!(summary["mean_ns_per_call"].as_u64().unwrap() > 0);
 
     // The same parameters inline give the same decisions.
-    let inline = r#"{"fast": 5, "slow": 20, "size": {"quantity": 0.25}}"#;
-    let run_inline = stratbox(
-        &[
-            "plugin",
-            "run",
-            s(&plugin("ema-cross")),
-            "--candles",
-            s(&candles),
-            "--params",
-            inline,
-        ],
-        dir.path(),
-    );
+    let run_inline = run_with(r#"{"fast": 5, "slow": 20, "size": {"quantity": 0.25}}"#);
     assert_eq!(run_inline.code, Some(0), "{}", run_inline.stderr);
     let decisions_of = |stdout: &str| -> Vec<String> {
         let lines: Vec<&str> = stdout.lines().collect();
