@@ -1,8 +1,9 @@
 //! Points in time as people write them: an RFC 3339 time, a `YYYY-MM-DD`
 //! date (its midnight, UTC) or epoch milliseconds. The CLI's options and
 //! the API's time parameters read them the same way, and every answer
-//! writes them as RFC 3339 UTC. Where a date ends a range the CLI takes,
-//! it takes in that whole day ([`parse_until`], [`parse_through`]).
+//! writes them as RFC 3339 UTC. A date that ends a range (a CLI option or
+//! an API parameter) takes in that whole day ([`parse_until`] for a range
+//! that leaves its end out, [`parse_through`] for one that takes it in).
 
 const DAY_MS: i64 = 86_400_000;
 
