@@ -2294,6 +2294,29 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         assert_eq!(window["window"]["train_to"], window["window"]["test_from"]);
         assert_eq!(window["runs"], 4);
     }
+    // Its headline is what the out-of-sample runs made one after another
+    // (as the report compounds them), and the set the last training window
+    // chose.
+    let outside: Vec<&Value> = windows
+        .iter()
+        .map(|w| &w["out_of_sample"]["metrics"])
+        .collect();
+    let growth: f64 = outside
+        .iter()
+        .filter_map(|m| m["total_return_pct"].as_f64())
+        .map(|pct| 1.0 + pct / 100.0)
+        .product();
+    let compounded = (growth - 1.0) * 100.0;
+    let headline = done["total_return_pct"].as_f64().unwrap();
+    assert!(
+        (headline - compounded).abs() < 1e-9,
+        "{headline} {compounded}"
+    );
+    assert!(html.contains(&format!("<b>{compounded:.2}%</b>")));
+    let trades: u64 = outside.iter().filter_map(|m| m["trades"].as_u64()).sum();
+    assert_eq!(done["trades"], trades, "{done}");
+    assert!(done["sharpe"].is_null(), "{done}");
+    assert_eq!(done["best_params"], windows[6]["in_sample"]["params"]);
     // Listed newest first, a page at a time.
     let (_, first) = client.get(&server.url("/optimizations?limit=1")).await;
     assert_eq!(first["items"].as_array().unwrap().len(), 1);

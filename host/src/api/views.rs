@@ -720,7 +720,10 @@ pub struct BacktestView {
     pub to: Option<String>,
     pub end_of_run: crate::backtest::EndOfRun,
     pub error: Option<String>,
-    /// Headline figures once done.
+    /// Headline figures once done (of an optimisation: its best run; of a
+    /// walk-forward: its out-of-sample runs one after another, their
+    /// returns compounded, the deepest window's drawdown, their trades, no
+    /// Sharpe ratio).
     pub candles: Option<usize>,
     pub total_return_pct: Option<f64>,
     pub sharpe: Option<f64>,

@@ -67,7 +67,8 @@ pub struct JobRecord {
     /// kept before this was recorded read 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reached: Option<f64>,
-    /// Headline figures of a finished run (of an optimisation: its best).
+    /// Headline figures of a finished run (of an optimisation: its best;
+    /// of a walk-forward: its out-of-sample runs, one after another).
     pub headline: Option<Headline>,
     /// Set when the job is an optimisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

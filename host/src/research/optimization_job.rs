@@ -10,9 +10,10 @@ use super::optimize::{
     ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
     space_from_schema, watched,
 };
-use super::walk_forward::{walk_forward, windows};
+use super::walk_forward::{WindowResult, compounded_return_pct, walk_forward, windows};
 use crate::backtest::{BacktestError, BacktestOptions, Progress};
 use crate::domain::Candle;
+use crate::engine::metrics::Metrics;
 use crate::plugin::Plugin;
 
 /// The most parameter sets one optimisation may run.
@@ -115,14 +116,40 @@ pub fn run(
             )
         }
         Err(windows) => {
-            let last = windows.last().and_then(|w| w.in_sample.as_ref());
-            let headline = headline(last, in_range.len());
+            let headline = walk_headline(&windows, in_range.len());
             (
                 json!({ "ranking": name, "sets": sets.len(), "windows": windows }),
                 headline,
             )
         }
     })
+}
+
+/// The headline of a walk-forward: what its out-of-sample runs made, one
+/// after the other (their returns compounded, the deepest drawdown of one,
+/// their trades; no Sharpe ratio spans them), and the set the last
+/// training window chose, the one to trade next.
+fn walk_headline(windows: &[WindowResult], candles: usize) -> Headline {
+    let outside: Vec<&Metrics> = windows
+        .iter()
+        .filter_map(|window| window.out_of_sample.as_ref()?.metrics.as_ref())
+        .collect();
+    let chosen = windows
+        .last()
+        .and_then(|window| window.in_sample.as_ref())
+        .filter(|trial| trial.score.is_some());
+    Headline {
+        candles,
+        total_return_pct: compounded_return_pct(outside.iter().map(|m| m.total_return_pct)),
+        sharpe: None,
+        max_drawdown_pct: outside
+            .iter()
+            .map(|m| m.max_drawdown_pct)
+            .fold(0.0, f64::max),
+        trades: outside.iter().map(|m| m.trades).sum(),
+        best_params: chosen.map(|trial| trial.params.clone()),
+        best_score: chosen.and_then(|trial| trial.score),
+    }
 }
 
 /// The headline of an optimisation: its best ranked run.

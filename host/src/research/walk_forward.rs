@@ -87,6 +87,15 @@ pub fn windows(scheme: Scheme, first: i64, end: i64, train: i64, test: i64) -> V
     out
 }
 
+/// The return of holding each window's out-of-sample run in turn, in
+/// percent: the windows' returns (in percent) compounded.
+pub fn compounded_return_pct(returns_pct: impl IntoIterator<Item = f64>) -> f64 {
+    let growth = returns_pct
+        .into_iter()
+        .fold(1.0, |growth, pct| growth * (1.0 + pct / 100.0));
+    (growth - 1.0) * 100.0
+}
+
 /// One window's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowResult {

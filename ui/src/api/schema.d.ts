@@ -1099,7 +1099,10 @@ export interface components {
             best_score?: number | null;
             /**
              * Format: uint
-             * @description Headline figures once done.
+             * @description Headline figures once done (of an optimisation: its best run; of a
+             *     walk-forward: its out-of-sample runs one after another, their
+             *     returns compounded, the deepest window's drawdown, their trades, no
+             *     Sharpe ratio).
              */
             candles?: number | null;
             /** @description What the job was made from: running it again gives the same result. */

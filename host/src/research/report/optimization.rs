@@ -168,12 +168,10 @@ fn ranked(out: &mut String, trials: &[Value]) {
 
 fn walk(out: &mut String, windows: &[Value]) {
     out.push_str("<h2>Walk-forward windows</h2><table><tr><th>Window</th><th>Train from</th><th>Test from</th><th>Test to</th><th>In-sample score</th><th>Out-of-sample score</th><th>In-sample return %</th><th>Out-of-sample return %</th><th>Best parameters</th></tr>");
-    let mut compounded = 1.0;
+    let mut returns = Vec::with_capacity(windows.len());
     for (index, window) in windows.iter().enumerate() {
         let (inside, outside) = (&window["in_sample"], &window["out_of_sample"]);
-        if let Some(r) = number(&outside["metrics"]["total_return_pct"]) {
-            compounded *= 1.0 + r / 100.0;
-        }
+        returns.extend(number(&outside["metrics"]["total_return_pct"]));
         let span = &window["window"];
         let time = |key: &str| span[key].as_i64().map_or_else(String::new, date);
         let _ = write!(
@@ -197,6 +195,6 @@ fn walk(out: &mut String, windows: &[Value]) {
     let _ = write!(
         out,
         "</table><p>Out of sample, compounded over the windows: <b>{:.2}%</b></p>",
-        (compounded - 1.0) * 100.0
+        crate::research::walk_forward::compounded_return_pct(returns)
     );
 }
