@@ -99,6 +99,8 @@ test("backtests run from the form, show progress and reports, and compare side b
   await page.getByRole("button", { name: "Compare the two ticked" }).click();
   await expect(page.getByRole("heading", { name: "Compare" })).toBeVisible();
   await expect(page.getByRole("row", { name: /Sharpe/ }).first()).toBeVisible();
+  // Which candles each ran on, so two periods are never taken for one.
+  await expect(page.getByRole("row", { name: /^Candles/ })).toContainText(/\d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2}, \d+ candles/);
   for (const id of [first, second]) {
     await expect(page.frameLocator(`iframe[title="Report of ${id}"]`).getByRole("heading", { name: /^Equity/ })).toBeVisible();
   }
@@ -110,7 +112,8 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
   await signedIn(page, host, "/optimizations");
   await page.getByLabel("Data set").selectOption("ETHUSDT/1m");
   await page.getByLabel("Strategy from").selectOption("bot:ema-cross-btc");
-  await page.getByLabel("Ranges").fill("fast=5,10\nslow=30,60");
+  // fast=40, slow=30 is a set the strategy refuses (slow must exceed fast).
+  await page.getByLabel("Ranges").fill("fast=5,40\nslow=30,60");
   await page.getByLabel("Minimum trades").fill("0");
   const started = page.waitForResponse((r) => r.url().endsWith("/api/v1/optimizations") && r.request().method() === "POST");
   await page.getByRole("button", { name: "Run optimisation" }).click();
@@ -121,6 +124,8 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
   await page.getByRole("link", { name: job.id }).click();
   const ranked = page.getByRole("table", { name: "Ranked runs" });
   await expect(ranked.getByRole("row")).toHaveCount(5); // a header and four sets
+  // The refused set says why, where its figures would be.
+  await expect(ranked.getByRole("row").filter({ hasText: "must be greater than fast (40), got 30" })).toHaveCount(1);
   await expect(page.frameLocator(`iframe[title="Report of ${job.id}"]`).getByRole("heading").first()).toBeVisible();
   await page.screenshot({ path: testInfo.outputPath("optimization.png"), fullPage: true });
 

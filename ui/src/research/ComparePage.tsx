@@ -26,6 +26,15 @@ function metricsOf(result: Record<string, unknown> | undefined): Record<string, 
 
 const shown = (value: unknown) => (typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(2)) : value == null ? "–" : String(value));
 
+/** The candles a finished run covered: its first and last day (both
+ * included, UTC) and how many, as its report says them. */
+function covered(result: Record<string, unknown> | undefined): string {
+  const [start, end, count] = [result?.start_ts, result?.end_ts, result?.candles];
+  if (typeof start !== "number" || typeof end !== "number") return "–";
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return `${day(start)} to ${day(Math.max(start, end - 1))}, ${String(count)} candles`;
+}
+
 const paramsOf = (job: Job) => formatParams((job.config as { strategy?: { params?: unknown } }).strategy?.params);
 
 function useRun(id: string) {
@@ -61,6 +70,11 @@ export function ComparePage() {
           </tr>
         </thead>
         <tbody>
+          <tr>
+            <th>Candles</th>
+            <td>{covered(left.result)}</td>
+            <td>{covered(right.result)}</td>
+          </tr>
           <tr>
             <th>Parameters</th>
             <td>

@@ -21,6 +21,9 @@ interface Metrics {
   profit_factor?: number | null;
 }
 
+/** Runs the ranked table shows; the report lists every one. */
+const SHOWN_RUNS = 50;
+
 interface Trial {
   params: Record<string, unknown>;
   score: number | null;
@@ -48,7 +51,7 @@ function MadeFrom({ job }: { job: Job }) {
         {job.data} <code title="data set content hash">{job.data_hash.slice(0, 12)}</code>
         {rangeText(job.from, job.to)}
       </dd>
-      <dt>Started</dt>
+      <dt>Queued</dt>
       <dd>{formatTime(job.created)}</dd>
       <dt>Finished</dt>
       <dd>{formatTime(job.finished)}</dd>
@@ -161,10 +164,16 @@ function Ranked({ job }: { job: Job }) {
       </table>
     );
   }
-  const trials = ((result.data.trials as Trial[] | undefined) ?? []).slice(0, 50);
+  const every = (result.data.trials as Trial[] | undefined) ?? [];
+  const trials = every.slice(0, SHOWN_RUNS);
   if (trials.length === 0) return <Empty>No run was made.</Empty>;
   return (
     <table className="data ranked" aria-label="Ranked runs">
+      {every.length > SHOWN_RUNS && (
+        <caption>
+          The first {SHOWN_RUNS} of {every.length} runs; the report below lists them all.
+        </caption>
+      )}
       <thead>
         <tr>
           <th>Rank</th>
@@ -182,11 +191,20 @@ function Ranked({ job }: { job: Job }) {
           <tr key={index}>
             <td className="num">{trial.score == null ? "–" : index + 1}</td>
             <td>{formatParams(trial.params)}</td>
-            <td className="num">{ratio(trial.score)}</td>
-            <td className="num">{percent(trial.metrics?.total_return_pct)}</td>
-            <td className="num">{ratio(trial.metrics?.sharpe)}</td>
-            <td className="num">{percent(trial.metrics?.max_drawdown_pct)}</td>
-            <td className="num">{trial.metrics?.trades ?? "–"}</td>
+            {trial.error != null ? (
+              // A run the strategy refused, or that failed: why, not dashes.
+              <td colSpan={5} className="warn">
+                {trial.error}
+              </td>
+            ) : (
+              <>
+                <td className="num">{ratio(trial.score)}</td>
+                <td className="num">{percent(trial.metrics?.total_return_pct)}</td>
+                <td className="num">{ratio(trial.metrics?.sharpe)}</td>
+                <td className="num">{percent(trial.metrics?.max_drawdown_pct)}</td>
+                <td className="num">{trial.metrics?.trades ?? "–"}</td>
+              </>
+            )}
             <td>{canCreate && trial.score != null && <MakeBot job={job} rank={index + 1} />}</td>
           </tr>
         ))}
@@ -212,13 +230,20 @@ export function JobPage({ kind }: { kind: JobKind }) {
       </header>
       {data.error && <div className="error">{data.error}</div>}
       <MadeFrom job={data} />
-      {data.state === "done" && (
-        <p className="headline">
-          Return {percent(data.total_return_pct)} · Sharpe {ratio(data.sharpe)} · max drawdown {percent(data.max_drawdown_pct)} ·{" "}
-          {data.trades ?? 0} trades
-          {data.best_params != null && <> · best {formatParams(data.best_params)}</>}
-        </p>
-      )}
+      {data.state === "done" &&
+        (data.optimization?.walk_forward ? (
+          <p className="headline">
+            Out of sample, compounded over the windows: return {percent(data.total_return_pct)} · deepest window drawdown{" "}
+            {percent(data.max_drawdown_pct)} · {data.trades ?? 0} trades
+            {data.best_params != null && <> · the last window chose {formatParams(data.best_params)}</>}
+          </p>
+        ) : (
+          <p className="headline">
+            Return {percent(data.total_return_pct)} · Sharpe {ratio(data.sharpe)} · max drawdown {percent(data.max_drawdown_pct)} ·{" "}
+            {data.trades ?? 0} trades
+            {data.best_params != null && <> · best {formatParams(data.best_params)}</>}
+          </p>
+        ))}
       {kind === "optimizations" && <Ranked job={data} />}
       <Report kind={kind} job={data} />
     </section>

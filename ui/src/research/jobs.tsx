@@ -65,7 +65,7 @@ export function JobTable({
             <th>Sharpe</th>
             <th>Max DD</th>
             <th>Trades</th>
-            <th>Started</th>
+            <th>Queued</th>
             <th />
           </tr>
         </thead>
@@ -89,7 +89,10 @@ export function JobTable({
               <td>
                 {job.plugin} {job.plugin_version}
               </td>
-              <td>{job.data}</td>
+              <td>
+                {job.data}
+                {rangeText(job.from, job.to)}
+              </td>
               <td>
                 <JobState job={job} />
               </td>
