@@ -1939,8 +1939,24 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     assert_eq!(done["plugin"], "ema-cross");
     assert_eq!(done["plugin_hash"].as_str().unwrap().len(), 64);
     assert_eq!(done["config"]["market"]["symbol"], "BTCUSDT", "{done}");
+    // What it ran on: the first candle's open to the last one's close.
+    assert_eq!(done["ran_from"], "2024-01-01T00:00:00.000Z", "{done}");
+    assert_eq!(done["ran_to"], "2024-01-14T21:20:00.000Z", "{done}");
     let (_, listed) = client.get(&server.url("/backtests")).await;
     assert_eq!(listed["items"][0]["id"], id.as_str());
+    // A range past the data's end (a date: that whole day) runs on what
+    // there is, and says so.
+    let (status, past) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m", "from": "2024-01-14", "to": "2030-01-01"
+    }))
+    .await;
+    assert_eq!(status, 202, "{past}");
+    assert_eq!(past["to"], "2030-01-02T00:00:00.000Z", "{past}");
+    let past_id = past["id"].as_str().unwrap().to_string();
+    let past = job_until(&client, &server, &past_id, |job| job["state"] == "done").await;
+    assert_eq!(past["ran_from"], "2024-01-14T00:00:00.000Z", "{past}");
+    assert_eq!(past["ran_to"], "2024-01-14T21:20:00.000Z", "{past}");
+    assert_eq!(past["candles"], 1_280, "{past}");
 
     // Its result is byte for byte what the command line writes.
     let response = client

@@ -737,6 +737,13 @@ pub struct BacktestView {
     pub best_params: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub best_score: Option<f64>,
+    /// A finished backtest's first candle's open time and its last
+    /// candle's close time: what it ran on (a range past the data's end is
+    /// cut to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_to: Option<String>,
 }
 
 impl BacktestView {
@@ -766,6 +773,8 @@ impl BacktestView {
             optimization: record.optimization.clone(),
             best_params: headline.and_then(|h| h.best_params.clone()),
             best_score: headline.and_then(|h| h.best_score),
+            ran_from: headline.and_then(|h| h.ran).map(|(from, _)| time(from)),
+            ran_to: headline.and_then(|h| h.ran).map(|(_, to)| time(to)),
         }
     }
 }

@@ -87,6 +87,11 @@ pub struct Headline {
     pub best_params: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_score: Option<f64>,
+    /// A backtest's first candle's open time and its last candle's close
+    /// time (ms): what it ran on, which a range past the data's end
+    /// shortens. (Absent from records of earlier versions.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran: Option<(i64, i64)>,
 }
 
 impl JobRecord {
@@ -101,15 +106,17 @@ impl JobRecord {
 }
 
 impl Headline {
-    fn of(metrics: &crate::engine::metrics::Metrics, candles: usize) -> Self {
+    fn of(result: &backtest::BacktestResult) -> Self {
+        let metrics = &result.metrics;
         Self {
-            candles,
+            candles: result.candles,
             total_return_pct: metrics.total_return_pct,
             sharpe: metrics.sharpe,
             max_drawdown_pct: metrics.max_drawdown_pct,
             trades: metrics.trades,
             best_params: None,
             best_score: None,
+            ran: Some((result.start_ts, result.end_ts)),
         }
     }
 }
@@ -466,7 +473,7 @@ impl BacktestJobs {
         write_whole(&self.result_path(id), &json)?;
         write_whole(&self.report_path(id), report.as_bytes())?;
         Ok(match finished {
-            Finished::Backtest(result, _) => Headline::of(&result.metrics, result.candles),
+            Finished::Backtest(result, _) => Headline::of(result),
             Finished::Optimization(_, headline, _) => headline.clone(),
         })
     }

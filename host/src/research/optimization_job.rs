@@ -149,6 +149,7 @@ fn walk_headline(windows: &[WindowResult], candles: usize) -> Headline {
         trades: outside.iter().map(|m| m.trades).sum(),
         best_params: chosen.map(|trial| trial.params.clone()),
         best_score: chosen.and_then(|trial| trial.score),
+        ran: None,
     }
 }
 
@@ -164,5 +165,6 @@ fn headline(best: Option<&Trial>, candles: usize) -> Headline {
         trades: metrics.map_or(0, |m| m.trades),
         best_params: best.map(|trial| trial.params.clone()),
         best_score: best.and_then(|trial| trial.score),
+        ran: None,
     }
 }

@@ -1127,6 +1127,13 @@ export interface components {
              * @description 0 to 1.
              */
             progress: number;
+            /**
+             * @description A finished backtest's first candle's open time and its last
+             *     candle's close time: what it ran on (a range past the data's end is
+             *     cut to it).
+             */
+            ran_from?: string | null;
+            ran_to?: string | null;
             /** Format: double */
             sharpe?: number | null;
             state: components["schemas"]["JobState"];

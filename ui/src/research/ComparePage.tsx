@@ -4,7 +4,7 @@
 import { useParams } from "react-router-dom";
 import { useJob, useJobResult, type Job } from "../api/hooks";
 import { ErrorText, Loading } from "../components/States";
-import { formatParams, Report } from "./jobs";
+import { coveredText, formatParams, Report } from "./jobs";
 
 /** Figures compared, and whether more is better (null: neither). */
 const FIGURES: [string, string, boolean | null][] = [
@@ -25,15 +25,6 @@ function metricsOf(result: Record<string, unknown> | undefined): Record<string, 
 }
 
 const shown = (value: unknown) => (typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toFixed(2)) : value == null ? "–" : String(value));
-
-/** The candles a finished run covered: its first and last day (both
- * included, UTC) and how many, as its report says them. */
-function covered(result: Record<string, unknown> | undefined): string {
-  const [start, end, count] = [result?.start_ts, result?.end_ts, result?.candles];
-  if (typeof start !== "number" || typeof end !== "number") return "–";
-  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-  return `${day(start)} to ${day(Math.max(start, end - 1))}, ${String(count)} candles`;
-}
 
 const paramsOf = (job: Job) => formatParams((job.config as { strategy?: { params?: unknown } }).strategy?.params);
 
@@ -72,8 +63,8 @@ export function ComparePage() {
         <tbody>
           <tr>
             <th>Candles</th>
-            <td>{covered(left.result)}</td>
-            <td>{covered(right.result)}</td>
+            <td>{coveredText(left.job) ?? "–"}</td>
+            <td>{coveredText(right.job) ?? "–"}</td>
           </tr>
           <tr>
             <th>Parameters</th>

@@ -9,7 +9,7 @@ import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { formatTime } from "../lib/time";
-import { formatParams, JobState, percent, rangeText, ratio, Report, useFollowJobs } from "./jobs";
+import { coveredText, formatParams, JobState, percent, rangeText, ratio, Report, useFollowJobs } from "./jobs";
 
 interface Metrics {
   total_return_pct?: number;
@@ -40,6 +40,8 @@ interface WindowResult {
 
 
 function MadeFrom({ job }: { job: Job }) {
+  // What a backtest ran on, which a range past the data's end shortens.
+  const covered = coveredText(job);
   return (
     <dl className="made-from">
       <dt>Strategy</dt>
@@ -50,6 +52,7 @@ function MadeFrom({ job }: { job: Job }) {
       <dd>
         {job.data} <code title="data set content hash">{job.data_hash.slice(0, 12)}</code>
         {rangeText(job.from, job.to)}
+        {covered && <>; ran on {covered}</>}
       </dd>
       <dt>Queued</dt>
       <dd>{formatTime(job.created)}</dd>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { rangeText, requestOf, sourceFor } from "./jobs";
+import { coveredText, rangeText, requestOf, sourceFor } from "./jobs";
 
 const bots = [
   { id: "breakout-sol", symbol: "SOLUSDT", timeframe: "15m" },
@@ -57,5 +57,18 @@ describe("the range a job page names", () => {
     expect(rangeText(null, "2026-01-03T00:00:00Z")).toBe(" from the first candle to the end of 2026-01-02 (UTC)");
     expect(rangeText("2026-01-01T00:00:00Z", null)).toBe(" from 2026-01-01 to the last candle (UTC)");
     expect(rangeText(null, null)).toBe(", all of it");
+  });
+});
+
+describe("the candles a backtest ran on", () => {
+  it("names its first and last day, both included, and how many", () => {
+    const job = { ran_from: "2024-01-14T00:00:00.000Z", ran_to: "2024-01-14T21:20:00.000Z", candles: 1280 };
+    expect(coveredText(job)).toBe("2024-01-14 to 2024-01-14, 1280 candles");
+    // A run ending at midnight ends the day before.
+    expect(coveredText({ ...job, ran_to: "2024-01-16T00:00:00.000Z", candles: 2880 })).toBe("2024-01-14 to 2024-01-15, 2880 candles");
+  });
+
+  it("says nothing before the run", () => {
+    expect(coveredText({ ran_from: null, ran_to: null, candles: null })).toBeUndefined();
   });
 });

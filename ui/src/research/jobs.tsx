@@ -294,6 +294,16 @@ export function rangeText(from: string | null | undefined, to: string | null | u
   return ` ${first} ${last}${utc}`;
 }
 
+/** The candles a finished backtest ran on: its first and last day (both
+ * included, UTC) and how many, as its report says them; undefined until it
+ * has run. */
+export function coveredText(job: Pick<Job, "ran_from" | "ran_to" | "candles">): string | undefined {
+  if (!job.ran_from || !job.ran_to) return undefined;
+  const [start, end] = [Date.parse(job.ran_from), Date.parse(job.ran_to)];
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return `${day(start)} to ${day(Math.max(start, end - 1))}, ${String(job.candles)} candles`;
+}
+
 export function firstSource(bots: { id: string }[] | undefined): Source {
   return bots && bots.length > 0 ? { kind: "bot", id: bots[0].id } : { kind: "config", config: BLANK };
 }
