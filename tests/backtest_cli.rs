@@ -205,22 +205,17 @@ fn optimize_ranks_the_sets_over_the_chosen_range_and_says_how_many_candles_each_
     let bot = repo().join("config/bots/ema-cross-btc.yaml");
     // The synthetic candles start at 2024-01-01T00:00Z, one a minute: the
     // first 3,000 end before 02:00 on the 3rd.
-    let run = on_bot(
-        "optimize",
-        &bot,
-        &candles,
-        &[
-            "--param",
-            "fast=3,5",
-            "--param",
-            "slow=20,30",
-            "--to",
-            "2024-01-03T02:00:00Z",
-            "--threads",
-            "2",
-        ],
-        dir.path(),
-    );
+    let optimize = |slow: &str, to: &str| {
+        let args = ["--param", "fast=3,5", "--param", slow, "--to", to];
+        on_bot(
+            "optimize",
+            &bot,
+            &candles,
+            &[&args[..], &["--threads", "2"]].concat(),
+            dir.path(),
+        )
+    };
+    let run = optimize("slow=20,30", "2024-01-03T02:00:00Z");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.contains("rank"), "{}", run.stdout);
     assert_eq!(
@@ -238,20 +233,7 @@ fn optimize_ranks_the_sets_over_the_chosen_range_and_says_how_many_candles_each_
         run.stderr
     );
     // A date there takes in that whole day: through January 2nd.
-    let run = on_bot(
-        "optimize",
-        &bot,
-        &candles,
-        &[
-            "--param",
-            "fast=3,5",
-            "--param",
-            "slow=20",
-            "--to",
-            "2024-01-02",
-        ],
-        dir.path(),
-    );
+    let run = optimize("slow=20", "2024-01-02");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
         run.stderr.contains("runs of 2880 candles"),
