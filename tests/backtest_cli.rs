@@ -149,11 +149,7 @@ fn a_bad_config_is_one_line_with_its_pointer() {
 #[test]
 fn a_plugin_file_of_another_strategy_than_the_config_names_gets_a_note() {
     let dir = tempfile::tempdir().unwrap();
-    let candles = dir.path().join("c.csv");
-    stratbox(
-        &["data", "synth", "--count", "100", "--out", s(&candles)],
-        dir.path(),
-    );
+    let candles = synthetic_candles(dir.path());
     let bot = repo().join("config/bots/ema-cross-btc.yaml");
     let with_plugin = |name: &str| {
         let file = plugin(name);

@@ -9,7 +9,7 @@ import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { formatTime } from "../lib/time";
-import { coveredText, formatParams, JobState, percent, rangeText, ratio, Report, useFollowJobs } from "./jobs";
+import { coveredText, formatParams, JobState, percent, rangeText, ratio, Report, useFollowJobs, utcDay } from "./jobs";
 
 interface Metrics {
   total_return_pct?: number;
@@ -155,7 +155,7 @@ function Ranked({ job }: { job: Job }) {
           {windows.map((w) => (
             <tr key={w.window.test_from}>
               <td>
-                {new Date(w.window.test_from).toISOString().slice(0, 10)} to {new Date(w.window.test_to).toISOString().slice(0, 10)}
+                {utcDay(w.window.test_from)} to {utcDay(w.window.test_to)}
               </td>
               <td>{formatParams(w.in_sample?.params)}</td>
               <td className="num">{percent(w.in_sample?.metrics?.total_return_pct)}</td>

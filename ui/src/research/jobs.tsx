@@ -260,6 +260,9 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
 
 const DAY_MS = 86_400_000;
 
+/** The UTC day an instant (epoch ms) falls on, `YYYY-MM-DD`. */
+export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
 /** The request fields a `JobInput` makes. Both dates are days included
  * (UTC): a job runs on the candles opening from the start of `from` to the
  * end of `to` (the API's `to` is the first instant left out). */
@@ -281,14 +284,13 @@ export function requestOf(input: JobInput) {
 export function rangeText(from: string | null | undefined, to: string | null | undefined): string {
   if (!from && !to) return ", all of it";
   const midnight = (at: number) => !Number.isNaN(at) && at % DAY_MS === 0;
-  const day = (at: number) => new Date(at).toISOString().slice(0, 10);
   const start = from ? Date.parse(from) : NaN;
   const end = to ? Date.parse(to) : NaN;
-  const first = !from ? "from the first candle" : midnight(start) ? `from ${day(start)}` : `from ${formatTime(from)}`;
+  const first = !from ? "from the first candle" : midnight(start) ? `from ${utcDay(start)}` : `from ${formatTime(from)}`;
   const last = !to
     ? "to the last candle"
     : midnight(end)
-      ? `to the end of ${day(end - DAY_MS)}`
+      ? `to the end of ${utcDay(end - DAY_MS)}`
       : `until ${formatTime(to)} (not included)`;
   const utc = midnight(start) || midnight(end) ? " (UTC)" : "";
   return ` ${first} ${last}${utc}`;
@@ -300,8 +302,7 @@ export function rangeText(from: string | null | undefined, to: string | null | u
 export function coveredText(job: Pick<Job, "ran_from" | "ran_to" | "candles">): string | undefined {
   if (!job.ran_from || !job.ran_to) return undefined;
   const [start, end] = [Date.parse(job.ran_from), Date.parse(job.ran_to)];
-  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-  return `${day(start)} to ${day(Math.max(start, end - 1))}, ${String(job.candles)} candles`;
+  return `${utcDay(start)} to ${utcDay(Math.max(start, end - 1))}, ${String(job.candles)} candles`;
 }
 
 export function firstSource(bots: { id: string }[] | undefined): Source {
