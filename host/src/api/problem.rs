@@ -149,17 +149,44 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("https://stratbox.dev/problems/{}", self.kind),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
+            title: title_of(self.kind, self.status).to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),
             allowed_commands: self.allowed_commands.clone(),
             order: self.order.clone(),
         }
+    }
+}
+
+/// The short summary of a kind of problem (RFC 9457: the same for every
+/// problem of that type), which a client may show as its heading; an
+/// unlisted kind falls back to the status's reason phrase.
+fn title_of(kind: &str, status: StatusCode) -> &'static str {
+    match kind {
+        "validation" => "Invalid input",
+        "malformed" => "Malformed request",
+        "not-found" => "Not found",
+        "command-not-allowed" => "Not allowed in this state",
+        "not-hot-swappable" => "Only while stopped",
+        "order-refused" => "Order refused",
+        "precondition-failed" => "Changed meanwhile",
+        "emergency-engaged" => "Emergency stop engaged",
+        "strategy-failed" => "Strategy failed",
+        "interrupted" => "Interrupted",
+        "unavailable" => "Try again",
+        "unauthorized" => "Sign-in needed",
+        "forbidden" => "Not permitted",
+        "rate-limited" => "Too many requests",
+        "too-large" => "Too large",
+        "too-many-streams" => "Too many streams",
+        "too-many-failures" => "Too many failed sign-ins",
+        "busy" => "Busy",
+        "idempotency-key-reused" => "Idempotency key reused",
+        "unsupported-media-type" => "Unsupported media type",
+        "method-not-allowed" => "Method not allowed",
+        "internal" => "Server error",
+        _ => status.canonical_reason().unwrap_or("Error"),
     }
 }
 
@@ -258,5 +285,29 @@ impl From<StoreError> for ApiError {
         }
         tracing::error!(%error, "store failure");
         Self::internal("the store failed; the change was not made")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_is_titled_by_its_kind_not_its_status() {
+        let refused = ApiError::invalid(vec![ConfigIssue {
+            pointer: "/capital/initial".into(),
+            message: "must be greater than 0".into(),
+        }])
+        .problem();
+        assert_eq!(refused.title, "Invalid input");
+        assert_eq!(refused.kind, "https://stratbox.dev/problems/validation");
+        // Two kinds on one status keep their own titles.
+        let swap = ApiError::new(StatusCode::CONFLICT, "not-hot-swappable", "x").problem();
+        let state = ApiError::new(StatusCode::CONFLICT, "command-not-allowed", "x").problem();
+        assert_eq!(swap.title, "Only while stopped");
+        assert_eq!(state.title, "Not allowed in this state");
+        // A kind without a title of its own says its status.
+        let other = ApiError::conflict("a request with this key is running").problem();
+        assert_eq!(other.title, "Conflict");
     }
 }
