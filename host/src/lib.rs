@@ -10,7 +10,8 @@
 //! - [`live`]: feeds, bot runners, the bot manager and the event bus on tokio;
 //! - [`store`]: the SQLite system of record (tokens, audit, config history);
 //! - [`persist`]: runners' records into the store, and bots back out of it;
-//! - [`api`]: the axum control API over `live` and `store`.
+//! - [`api`]: the axum control API over `live` and `store`;
+//! - [`scheduling`]: the operating system's policy for the host's threads.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
@@ -24,4 +25,5 @@ pub mod live;
 pub mod persist;
 pub mod plugin;
 pub mod research;
+pub mod scheduling;
 pub mod store;

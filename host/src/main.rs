@@ -17,6 +17,8 @@ use tracing_subscriber::prelude::*;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before any thread starts: every thread inherits it.
+    stratbox_host::scheduling::throughput_first();
     let args = cli::Cli::parse();
     if args.prints() {
         end_quietly_when_the_reader_goes();

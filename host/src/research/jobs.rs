@@ -315,7 +315,7 @@ impl BacktestJobs {
             let spawned = std::thread::Builder::new()
                 .name(format!("stratbox-backtest-{worker}"))
                 .spawn(move || {
-                    lower_priority();
+                    crate::scheduling::idle_thread();
                     loop {
                         let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok((job, plugin)) = next else { return };
@@ -622,23 +622,6 @@ impl BacktestJobs {
             record.error = Some("the host stopped before the job finished".into());
         }
         Ok(record)
-    }
-}
-
-/// Make the calling thread run only when the cores have nothing else to
-/// do (Linux's SCHED_IDLE), so that backtests never delay a bot's
-/// decision: a nice value alone was not enough (measured: a p99 of 17 ms
-/// with nice 10 against 8-11 ms without jobs).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid sched_param for the call's duration;
-        // pid 0 names the calling thread.
-        let failed = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0;
-        if failed {
-            tracing::warn!("backtest worker: cannot lower its priority");
-        }
     }
 }
 
