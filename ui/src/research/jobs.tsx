@@ -187,6 +187,10 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
     }
   };
   const chosenBot = source.kind === "bot" ? allBots.find((bot) => bot.id === source.id) : undefined;
+  // The days the chosen data set covers bound the range's pickers.
+  const chosenSet = sets.find((set) => `${set.symbol}/${set.timeframe}` === value.data);
+  const firstDay = chosenSet ? utcDay(Date.parse(chosenSet.first)) : undefined;
+  const lastDay = chosenSet ? utcDay(Date.parse(chosenSet.last)) : undefined;
   const otherTimeframe =
     chosenBot && value.data && chosenBot.timeframe !== value.data.split("/")[1] ? chosenBot : undefined;
   return (
@@ -208,10 +212,26 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
         </Empty>
       )}
       <label>
-        From <input aria-label="From" type="date" value={value.from} onChange={(e) => onChange({ ...value, from: e.target.value })} />
+        From{" "}
+        <input
+          aria-label="From"
+          type="date"
+          min={firstDay}
+          max={value.to || lastDay}
+          value={value.from}
+          onChange={(e) => onChange({ ...value, from: e.target.value })}
+        />
       </label>
       <label>
-        To (included) <input aria-label="To" type="date" value={value.to} onChange={(e) => onChange({ ...value, to: e.target.value })} />
+        To (included){" "}
+        <input
+          aria-label="To"
+          type="date"
+          min={value.from || firstDay}
+          max={lastDay}
+          value={value.to}
+          onChange={(e) => onChange({ ...value, to: e.target.value })}
+        />
       </label>
       <label>
         Strategy from{" "}
