@@ -164,7 +164,7 @@ impl ApiError {
 /// unlisted kind falls back to the status's reason phrase.
 fn title_of(kind: &str, status: StatusCode) -> &'static str {
     match kind {
-        "validation" => "Invalid input",
+        "validation" => "Not accepted",
         "malformed" => "Malformed request",
         "not-found" => "Not found",
         "command-not-allowed" => "Not allowed in this state",
@@ -299,7 +299,7 @@ mod tests {
             message: "must be greater than 0".into(),
         }])
         .problem();
-        assert_eq!(refused.title, "Invalid input");
+        assert_eq!(refused.title, "Not accepted");
         assert_eq!(refused.kind, "https://stratbox.dev/problems/validation");
         // Two kinds on one status keep their own titles.
         let swap = ApiError::new(StatusCode::CONFLICT, "not-hot-swappable", "x").problem();

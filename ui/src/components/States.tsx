@@ -28,17 +28,22 @@ export function lead(problem: Problem): string {
   return (at < 0 ? detail : detail.slice(0, at)).replace(/[\s:;]+$/, "");
 }
 
+/** A problem's heading: what its detail leads with ("The order was
+ * refused"), or, when the detail only joins its errors, its kind's title
+ * ("Not accepted"). Never both: they say the same thing. */
+export function heading(problem: Problem): string {
+  const said = lead(problem);
+  return said ? said.charAt(0).toUpperCase() + said.slice(1) : problem.title;
+}
+
 export function ErrorText({ error }: { error: unknown }) {
   if (!error) return null;
   if (error instanceof ApiProblem) {
     return (
       <div className="error" role="alert">
-        <strong>{error.problem.title}</strong>
-        {lead(error.problem) && (
-          <>
-            : <Inline text={lead(error.problem)} />
-          </>
-        )}
+        <strong>
+          <Inline text={heading(error.problem)} />
+        </strong>
         {error.problem.errors && error.problem.errors.length > 0 && (
           <ul>
             {error.problem.errors.map((e, i) => (
