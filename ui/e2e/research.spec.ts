@@ -4,7 +4,7 @@
 // optimisation whose best run becomes a bot.
 import { readFileSync, writeFileSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_TOKEN, Host, signedIn, synthesizeCsv, syntheticDataSet } from "./host";
+import { Host, signedIn, synthesizeCsv, syntheticDataSet } from "./host";
 
 let host: Host;
 test.beforeAll(async () => {
@@ -112,9 +112,7 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
   await signedIn(page, host, "/optimizations");
   await page.getByLabel("Data set").selectOption("ETHUSDT/1m");
   // The range's pickers offer only the days the data set covers.
-  const sets = (await (await fetch(`${host.url}/api/v1/data`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as {
-    items: { symbol: string; first: string; last: string }[];
-  };
+  const sets = await host.api<{ items: { symbol: string; first: string; last: string }[] }>("GET", "/data");
   const eth = sets.items.find((set) => set.symbol === "ETHUSDT");
   await expect(page.getByLabel("From", { exact: true })).toHaveAttribute("min", eth!.first.slice(0, 10));
   await expect(page.getByLabel("To", { exact: true })).toHaveAttribute("max", eth!.last.slice(0, 10));

@@ -191,6 +191,9 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
   const chosenSet = sets.find((set) => `${set.symbol}/${set.timeframe}` === value.data);
   const firstDay = chosenSet ? utcDay(Date.parse(chosenSet.first)) : undefined;
   const lastDay = chosenSet ? utcDay(Date.parse(chosenSet.last)) : undefined;
+  // Days as YYYY-MM-DD compare as text; a bound left open stays open.
+  const later = (a?: string, b?: string) => (!a ? b : !b ? a : a > b ? a : b);
+  const earlier = (a?: string, b?: string) => (!a ? b : !b ? a : a < b ? a : b);
   const otherTimeframe =
     chosenBot && value.data && chosenBot.timeframe !== value.data.split("/")[1] ? chosenBot : undefined;
   return (
@@ -217,7 +220,7 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
           aria-label="From"
           type="date"
           min={firstDay}
-          max={value.to || lastDay}
+          max={earlier(value.to, lastDay)}
           value={value.from}
           onChange={(e) => onChange({ ...value, from: e.target.value })}
         />
@@ -227,7 +230,7 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
         <input
           aria-label="To"
           type="date"
-          min={value.from || firstDay}
+          min={later(value.from, firstDay)}
           max={lastDay}
           value={value.to}
           onChange={(e) => onChange({ ...value, to: e.target.value })}
