@@ -153,6 +153,8 @@ fn native_run(
 }
 
 fn main() {
+    // As `stratbox` runs (main.rs): before any thread starts.
+    stratbox_host::scheduling::throughput_first().unwrap_or_else(|error| eprintln!("{error}"));
     let config = BotConfig::from_yaml(CONFIG).expect("config");
     let runtime = PluginRuntime::new(RuntimeConfig {
         max_instances: 16,

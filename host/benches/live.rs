@@ -330,7 +330,7 @@ fn backtest_jobs_until(
 
 fn main() {
     // As `stratbox` runs (main.rs): before any thread starts.
-    stratbox_host::scheduling::throughput_first();
+    stratbox_host::scheduling::throughput_first().unwrap_or_else(|error| eprintln!("{error}"));
     let seconds = std::env::var("STRATBOX_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -59,6 +59,8 @@ fn best<T>(rounds: usize, mut run: impl FnMut() -> (Duration, T)) -> (Duration, 
 }
 
 fn main() {
+    // As `stratbox` runs (main.rs): before any thread starts.
+    stratbox_host::scheduling::throughput_first().unwrap_or_else(|error| eprintln!("{error}"));
     let candles = synthesize(&SynthParams::new(CANDLES, 42));
     let wasm_candles: Vec<contract::Candle> =
         candles.iter().map(contract::Candle::from_domain).collect();

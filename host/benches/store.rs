@@ -53,7 +53,7 @@ fn checkpoint(n: u64) -> String {
 
 fn main() {
     // As `stratbox` runs (main.rs): before any thread starts.
-    stratbox_host::scheduling::throughput_first();
+    stratbox_host::scheduling::throughput_first().unwrap_or_else(|error| eprintln!("{error}"));
     let seconds: u64 = std::env::var("STRATBOX_BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())

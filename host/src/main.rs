@@ -18,7 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // Before any thread starts: every thread inherits it.
-    stratbox_host::scheduling::throughput_first();
+    let scheduled = stratbox_host::scheduling::throughput_first();
     let args = cli::Cli::parse();
     if args.prints() {
         end_quietly_when_the_reader_goes();
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
         .with(terminal)
         .with(logbook.clone().with_filter(LevelFilter::INFO))
         .init();
+    if let Err(error) = scheduled {
+        tracing::warn!("{error}");
+    }
     match cli::run(args, logbook) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
