@@ -397,6 +397,8 @@ async fn idempotency_keys_are_released_and_survive_a_restart() {
     let again = post(&client, server.url("/bots")).send().await.unwrap();
     assert_eq!(again.status(), 201, "the first answer, after a restart");
     assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let types: Vec<_> = again.headers().get_all("content-type").iter().collect();
+    assert_eq!(types, ["application/json"], "the first answer's type, once");
     assert_eq!(again.text().await.unwrap(), first_body);
     // A client that hangs up mid-request leaves no key stuck "in flight".
     let plugin = std::fs::read(stratbox_tests::plugin("breakout")).unwrap();

@@ -100,7 +100,10 @@ impl IdempotencyCache {
 
 fn replay(answer: KeptAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, answer.body).into_response();
+    // Built bare: the kept headers (its content type among them) are the
+    // answer's own, and a body's default type would come out beside them.
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     for (name, value) in answer.headers {
         if let (Ok(name), Ok(value)) = (
