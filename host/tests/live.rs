@@ -735,6 +735,34 @@ async fn manual_orders_answer_with_the_order_or_the_check_that_refused_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_never_ran_takes_a_limit_order_and_no_other() {
+    let f = Fixture::new(&[config("new", EMA_2_3, "")]).await;
+    let limit = stratbox_host::domain::OrderRequest {
+        client_tag: "first".into(),
+        kind: stratbox_host::domain::OrderKind::Limit,
+        price: Some(dec!(9)),
+        ..market_by_hand(stratbox_host::domain::Side::Buy, dec!(1))
+    };
+    let (rests, _) = f.manager.place_order("new", limit.clone()).await.unwrap();
+    assert_eq!(rests.status, stratbox_host::domain::OrderStatus::Open);
+    assert_eq!(rests.price, Some(dec!(9)));
+    // A stop's trigger means nothing before the market has a price.
+    let stop = stratbox_host::domain::OrderRequest {
+        client_tag: "stop".into(),
+        kind: stratbox_host::domain::OrderKind::Stop,
+        side: stratbox_host::domain::Side::Sell,
+        ..limit
+    };
+    match f.manager.place_order("new", stop).await {
+        Err(ManagerError::Command(CommandError::OrderRefused(rejection))) => {
+            assert_eq!(rejection.check, "no_price")
+        }
+        other => panic!("a stop before any price must be refused: {other:?}"),
+    }
+    assert_eq!(f.get("new").open_orders.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_filled_before_the_strategy_failed_is_answered_with_the_order() {
     let mut f = Fixture::new(&[config(
         "bad",

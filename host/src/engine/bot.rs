@@ -809,12 +809,19 @@ impl<D: Decider> BotEngine<D> {
         request: OrderRequest,
         immediate: bool,
     ) -> Result<Placement, EngineError> {
-        let Some(reference) = self.last_close else {
+        // Before its first candle a paper bot knows no price but a limit
+        // order's own: enough to check it, and it rests until candles come.
+        // Anything else needs the market's price (an exchange's checks too).
+        let own_price = match (request.kind, request.price) {
+            (OrderKind::Limit, Some(price)) if self.routing.is_none() => Some(price),
+            _ => None,
+        };
+        let Some(reference) = self.last_close.or(own_price) else {
             return Ok(self.reject(
                 request.client_tag,
                 request.origin,
                 "no_price",
-                "no candle has closed yet".into(),
+                "no candle has closed yet: only a limit order can wait for one".into(),
             ));
         };
         if self.entries_paused && request.side == Side::Buy {
