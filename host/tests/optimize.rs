@@ -242,6 +242,11 @@ fn a_weighted_ranking_sums_its_parts() {
         ranking.score(metrics),
         Some(2.0 * metrics.sharpe.unwrap() - 0.5 * metrics.max_drawdown_pct)
     );
+    // Weights near f64's limits would sum to infinity, which JSON writes as
+    // null: a run "best" with no score. They are refused.
+    let huge = Ranking::parse("sharpe=1e308,max-drawdown=1e308").unwrap_err();
+    assert!(huge.contains("at most 1000000"), "{huge}");
+    assert!(Ranking::parse("sharpe=-1000000").is_ok());
     assert!(Ranking::parse("sharpe=x").is_err());
     assert!(Ranking::parse("alpha").is_err());
     assert_eq!(

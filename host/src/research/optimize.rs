@@ -401,6 +401,10 @@ impl Objective {
     }
 }
 
+/// The largest weight a ranking's part takes (either sign): far beyond any
+/// sensible mix, and far from where a weighted sum could leave f64's range.
+pub const MAX_WEIGHT: f64 = 1_000_000.0;
+
 /// What runs are ranked by: one objective, or a weighted sum of several
 /// (`sharpe=1,max-drawdown=0.05`). A run whose any part is undefined is
 /// not ranked.
@@ -427,7 +431,14 @@ impl Ranking {
                             .parse::<f64>()
                             .ok()
                             .filter(|w| w.is_finite())
-                            .ok_or_else(|| format!("`{weight}` is not a weight"))?,
+                            .ok_or_else(|| format!("`{weight}` is not a weight"))
+                            .and_then(|w| {
+                                if w.abs() <= MAX_WEIGHT {
+                                    Ok(w)
+                                } else {
+                                    Err(format!("`{weight}`: a weight is at most {MAX_WEIGHT} in size"))
+                                }
+                            })?,
                     ),
                     None => (part.trim(), 1.0),
                 };
@@ -445,11 +456,15 @@ impl Ranking {
         Ok(Self(parts))
     }
 
+    /// The weighted sum; none when a part is undefined or the sum leaves
+    /// f64's range (weights near its limits).
     pub fn score(&self, metrics: &Metrics) -> Option<f64> {
-        self.0
+        let sum: Option<f64> = self
+            .0
             .iter()
             .map(|(objective, weight)| objective.score(metrics).map(|score| score * weight))
-            .sum()
+            .sum();
+        sum.filter(|sum| sum.is_finite())
     }
 
     /// How it reads in a table header.
