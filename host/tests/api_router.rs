@@ -267,6 +267,35 @@ async fn system_health_documents_and_auth() {
     }
     let unknown = api.get("/no-such-route").await;
     assert_problem(&unknown, 404);
+    assert_eq!(unknown.body["detail"], "no route /api/v1/no-such-route");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_answers_its_pages_and_the_api_its_paths() {
+    let ui = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ui.path().join("assets")).unwrap();
+    std::fs::write(ui.path().join("index.html"), "<!doctype html><p>app").unwrap();
+    std::fs::write(ui.path().join("assets/app.js"), "let app;").unwrap();
+    let mut settings = unlimited();
+    settings.ui_dir = Some(ui.path().to_path_buf());
+    let api = test_api(settings).await;
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    // A deep link opens the app at its page.
+    let page = api.call(get("/bots/ema/config")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("<p>app"), "{}", page.text);
+    assert_eq!(api.call(get("/assets/app.js")).await.text, "let app;");
+    // A missing script fails as one, not as the app's HTML.
+    let missing = api.call(get("/assets/gone-1234.js")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(!missing.text.contains("<p>app"));
+    // A path under /api that no route takes is the API's 404.
+    for path in ["/api", "/api/", "/api/v2/bots", "/api/v1/"] {
+        let answer = api.call(get(path)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert_problem(&answer, 404);
+        assert_eq!(answer.body["detail"], format!("no route {path}"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -281,8 +281,22 @@ pub async fn require_role(State(required): State<Role>, request: Request, next: 
     next.run(request).await
 }
 
+/// The path the client asked for, whole (a nested router sees only its
+/// tail), clipped to a length a message can carry.
+fn asked_path(request: &Request) -> String {
+    const AT_MOST: usize = 200;
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| request.uri().path(), |original| original.path());
+    match path.char_indices().nth(AT_MOST) {
+        Some((end, _)) => format!("{}…", &path[..end]),
+        None => path.to_string(),
+    }
+}
+
 pub async fn not_found(request: Request) -> ApiError {
-    ApiError::not_found(format!("no route {}", request.uri().path()))
+    ApiError::not_found(format!("no route {}", asked_path(&request)))
 }
 
 pub async fn method_not_allowed(request: Request) -> ApiError {
@@ -292,7 +306,7 @@ pub async fn method_not_allowed(request: Request) -> ApiError {
         format!(
             "{} is not allowed on {}",
             request.method(),
-            request.uri().path()
+            asked_path(&request)
         ),
     )
 }

@@ -1,23 +1,34 @@
 //! The control UI: the built React app (`ui/dist`), served at `/` with the
 //! API under `/api/v1`. Any path that is not a file of the build answers
 //! `index.html`, so deep links (`/bots/ema-btc/config`) open the app at that
-//! page. Without a build, `/` says how to make one.
+//! page, except paths under `/api` and `/assets`. Without a build, `/` says
+//! how to make one.
 
 use std::path::Path;
 
 use axum::Router;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
+use axum::routing::any;
 use tower_http::services::{ServeDir, ServeFile};
 
-/// The service for every path outside the API.
+/// The service for every path outside the API. A path under `/api` that
+/// no route took (another version, a typo) is the API's 404, not the app's
+/// page; so is a missing file of the build's `assets/` (a script an old
+/// page asks for after an upgrade must fail as a script, not load as HTML).
 pub fn service<S: Clone + Send + Sync + 'static>(dir: &Path) -> Router<S> {
+    let api_paths = Router::new()
+        .route("/api", any(super::middleware::not_found))
+        .route("/api/", any(super::middleware::not_found))
+        .route("/api/{*rest}", any(super::middleware::not_found));
     let index = dir.join("index.html");
     if !index.is_file() {
-        return Router::new().fallback(not_built);
+        return api_paths.fallback(not_built);
     }
     let files = ServeDir::new(dir).fallback(ServeFile::new(index));
-    Router::new().fallback_service(files)
+    api_paths
+        .route_service("/assets/{*file}", ServeDir::new(dir))
+        .fallback_service(files)
 }
 
 async fn not_built() -> impl IntoResponse {
