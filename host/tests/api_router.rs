@@ -348,6 +348,17 @@ async fn control_commands_follow_the_state_machine() {
         list.body["items"][0]["state"].clone()
     };
     assert_eq!(listed_state().await, "stopped");
+    // `flatten` belongs to stop alone: elsewhere it is refused, not ignored.
+    let flat_start = api
+        .send_json("POST", "/bots/c1/start", &json!({ "flatten": true }))
+        .await;
+    assert_problem(&flat_start, 422);
+    assert_eq!(pointers(&flat_start), ["/flatten"]);
+    let flat_bulk = json!({ "command": "pause", "bots": ["c1"], "flatten": true });
+    let refused_bulk = api.send_json("POST", "/bots/commands", &flat_bulk).await;
+    assert_problem(&refused_bulk, 422);
+    assert_eq!(pointers(&refused_bulk), ["/flatten"]);
+    assert_eq!(listed_state().await, "stopped");
     let started = api.post("/bots/c1/start").await;
     assert_eq!(started.body["state"], "running", "{}", started.text);
     // The list renders each snapshot once: it must follow every change.

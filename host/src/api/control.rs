@@ -79,6 +79,22 @@ impl From<BulkCommandKind> for CommandKind {
     }
 }
 
+/// `flatten` asked of a command that does not take it is refused, not
+/// ignored: an operator who asked for a flat bot must not be told "done"
+/// by a pause that left the position open.
+fn flatten_only_on_stop(kind: CommandKind, flatten: bool) -> Result<(), ApiError> {
+    if flatten && kind != CommandKind::Stop {
+        return Err(ApiError::invalid(vec![ConfigIssue {
+            pointer: "/flatten".into(),
+            message: format!(
+                "only stop takes `flatten` ({} does not; close-all sells the position)",
+                kind.name()
+            ),
+        }]));
+    }
+    Ok(())
+}
+
 /// The most bots one bulk command names.
 const MAX_BULK_BOTS: usize = 1000;
 
@@ -87,6 +103,7 @@ fn command_endpoint(path: &'static str, summary: &'static str, kind: CommandKind
         move |State(app): State<AppState>,
               ApiPath(id): ApiPath<String>,
               OptionalJson(options): OptionalJson<CommandOptions>| async move {
+            flatten_only_on_stop(kind, options.flatten)?;
             let reply = app.manager.control(&id, kind, options.flatten).await?;
             let answer = axum::Json(BotStatus::from(&*reply.snapshot)).into_response();
             Ok::<_, ApiError>(match reply.outcome {
@@ -300,6 +317,7 @@ async fn bulk_command(
             message: format!("name 1 to {MAX_BULK_BOTS} bots"),
         }]));
     }
+    flatten_only_on_stop(request.command.into(), request.flatten)?;
     let mut ids = request.bots;
     ids.sort();
     ids.dedup();
