@@ -1343,6 +1343,7 @@ async fn presets_market_global_system_logs_and_metrics() {
     assert_problem(status, &body, 404);
     let (status, body) = client.get(&server.url("/market/candles")).await;
     assert_problem(status, &body, 400);
+    assert_eq!(body["errors"][0]["pointer"], "/symbol", "{body}");
 
     let (status, global) = client.get(&server.url("/metrics/global")).await;
     assert_eq!(status, 200, "{global}");

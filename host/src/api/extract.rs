@@ -233,11 +233,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
         serde_path_to_error::deserialize(deserializer)
             .map(ApiQuery)
             .map_err(|error| {
-                let pointer = match error.path().to_string() {
-                    path if path == "." => String::new(),
-                    path => format!("/{}", crate::domain::config::pointer_token(&path)),
-                };
-                let message = format!("query parameter: {}", error.inner());
+                let message = error.inner().to_string();
+                let pointer = crate::domain::config::pointer_of_error(error.path(), &message);
+                let message = format!("query parameter: {message}");
                 ApiError::malformed_at(&pointer, message)
             })
     }

@@ -678,16 +678,26 @@ impl BotConfig {
 pub fn shape_of<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, ConfigIssue> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let message = error.inner().to_string();
-        let mut pointer = pointer_of(error.path());
-        if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'))
-        {
-            pointer.push('/');
-            pointer.push_str(&pointer_token(field));
-        }
-        issue(&pointer, super::serde_message::plain(&message))
+        issue(
+            &pointer_of_error(error.path(), &message),
+            super::serde_message::plain(&message),
+        )
     })
+}
+
+/// The pointer of a deserialisation error at `path` saying `message`: the
+/// path's, or for a missing field, the field's own (serde names it in the
+/// message, at the path of the mapping that lacks it).
+pub fn pointer_of_error(path: &serde_path_to_error::Path, message: &str) -> String {
+    let mut pointer = pointer_of(path);
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        pointer.push('/');
+        pointer.push_str(&pointer_token(field));
+    }
+    pointer
 }
 
 /// Issues of a document nested at `prefix` (a pointer), with pointers from
