@@ -268,6 +268,13 @@ async fn system_health_documents_and_auth() {
     let unknown = api.get("/no-such-route").await;
     assert_problem(&unknown, 404);
     assert_eq!(unknown.body["detail"], "no route /api/v1/no-such-route");
+    // The stream's path asked without an upgrade says so as a problem.
+    let plain = api.get("/ws").await;
+    assert_eq!(plain.status.as_u16() / 100, 4, "{}", plain.text);
+    assert_eq!(
+        plain.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

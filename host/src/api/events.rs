@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -169,8 +170,20 @@ fn error_message(message: impl std::fmt::Display) -> Message {
 async fn websocket(
     State(app): State<AppState>,
     caller: Option<Extension<Caller>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // A plain GET (no upgrade asked) is told so as every other refusal is.
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::new(
+                rejection.status(),
+                "malformed",
+                format!("this is the WebSocket stream: {}", rejection.body_text()),
+            )
+            .into_response();
+        }
+    };
     let limits = app.settings.limits;
     // A client authenticated by its header may send up to the larger
     // size; one that still has to send its token gets the smaller one
