@@ -366,6 +366,12 @@ async fn control_commands_follow_the_state_machine() {
     assert_problem(&refused_bulk, 422);
     assert_eq!(pointers(&refused_bulk), ["/flatten"]);
     assert_eq!(listed_state().await, "stopped");
+    // Options sent as anything but JSON are refused for their type.
+    let as_text = TestApi::request("POST", "/bots/c1/start")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_problem(&api.call(as_text).await, 415);
     let started = api.post("/bots/c1/start").await;
     assert_eq!(started.body["state"], "running", "{}", started.text);
     // The list renders each snapshot once: it must follow every change.

@@ -153,14 +153,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let has_type = request.headers().contains_key(header::CONTENT_TYPE);
+        let json = media_type(request.headers()) == Some(MediaType::Json);
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(body_error)?;
         if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
-        if !has_type {
+        if !json {
             return Err(unsupported("application/json"));
         }
         let value = parse_document(&bytes, MediaType::Json)?;
