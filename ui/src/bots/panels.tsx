@@ -147,9 +147,9 @@ export function TradesTable({ id }: { id: string }) {
         <table>
           <thead>
             <tr>
-              <th>Exit</th>
+              <th>Closed</th>
               <th>Qty</th>
-              <th>Entry</th>
+              <th>Entry price</th>
               <th>Exit price</th>
               <th>PnL</th>
             </tr>
@@ -194,7 +194,10 @@ export function RiskPanel({ id }: { id: string }) {
         )}
       </p>
       {view.rules.length === 0 ? (
-        <Empty>No risk rules configured.</Empty>
+        <Empty>
+          No drawdown, daily-loss or losing-streak rule set. Every order still meets the order limits of the config's
+          risk section.
+        </Empty>
       ) : (
         <table>
           <thead>
