@@ -1344,6 +1344,11 @@ async fn presets_market_global_system_logs_and_metrics() {
     let (status, body) = client.get(&server.url("/market/candles")).await;
     assert_problem(status, &body, 400);
     assert_eq!(body["errors"][0]["pointer"], "/symbol", "{body}");
+    let (status, body) = client
+        .get(&server.url("/market/candles?symbol=BTCUSDT&timeframe=7m"))
+        .await;
+    assert_problem(status, &body, 400);
+    assert_eq!(body["errors"][0]["pointer"], "/timeframe", "{body}");
 
     let (status, global) = client.get(&server.url("/metrics/global")).await;
     assert_eq!(status, 200, "{global}");

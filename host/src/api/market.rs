@@ -49,6 +49,9 @@ async fn candles(
             ));
         }
     };
+    if let Err(error) = query.timeframe.parse::<crate::domain::Timeframe>() {
+        return Err(ApiError::malformed_at("/timeframe", error.to_string()));
+    }
     let candles = app
         .manager
         .feeds()
