@@ -150,8 +150,14 @@ impl Layout {
 
 fn field<T: FromStr>(record: &::csv::StringRecord, index: usize, name: &str) -> Result<T, String> {
     let text = record.get(index).unwrap_or_default();
-    text.parse()
-        .map_err(|_| format!("{name} `{text}` is not a number"))
+    text.parse().map_err(|_| {
+        // A number too long for its column is one, just not one it holds.
+        if text.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+            format!("{name} `{text}` is out of range")
+        } else {
+            format!("{name} `{text}` is not a number")
+        }
+    })
 }
 
 /// Write candles in our layout.
@@ -213,6 +219,12 @@ mod tests {
         let err = read("ts,open,high,low,close,volume\n1000,10,12,9,11,5\n2000,10,abc,9,11,5\n")
             .unwrap_err();
         assert_eq!(err.to_string(), "line 3: high `abc` is not a number");
+        let huge =
+            read("ts,open,high,low,close,volume\n99999999999999999999,1,1,1,1,1\n").unwrap_err();
+        assert_eq!(
+            huge.to_string(),
+            "line 2: ts `99999999999999999999` is out of range"
+        );
         let err = read("ts,open,high,low,close,volume\n1000,10,9,8,11,5\n").unwrap_err();
         assert_eq!(err.to_string(), "line 2: high 9 is below max(open, close)");
         let err = read("ts,open,high,low,close,volume\n2000,10,12,9,11,5\n1000,10,12,9,11,5\n")
