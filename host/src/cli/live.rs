@@ -114,7 +114,7 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         manager.stop_all().await;
         for snapshot in manager.list() {
             eprintln!(
-                "{:<20} {:<8} candles {:>6}  equity {:>12}  realized {:>10}  fees {:>10}",
+                "{:<20} {:<8} candles {:>6}  equity {:>12}  realized before fees {:>10}  fees {:>10}",
                 snapshot.id,
                 snapshot.state.name(),
                 snapshot.candles_processed,
