@@ -270,10 +270,14 @@ async fn system_health_documents_and_auth() {
     assert_eq!(unknown.body["detail"], "no route /api/v1/no-such-route");
     // The stream's path asked without an upgrade says so as a problem.
     let plain = api.get("/ws").await;
-    assert_eq!(plain.status.as_u16() / 100, 4, "{}", plain.text);
-    assert_eq!(
-        plain.headers[header::CONTENT_TYPE],
-        "application/problem+json"
+    assert_problem(&plain, 400);
+    assert!(
+        plain.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("this is the WebSocket stream:"),
+        "{}",
+        plain.text
     );
 }
 
@@ -296,10 +300,15 @@ async fn the_app_answers_its_pages_and_the_api_its_paths() {
     let missing = api.call(get("/assets/gone-1234.js")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(!missing.text.contains("<p>app"));
-    // A path under /api that no route takes is the API's 404.
-    for path in ["/api", "/api/", "/api/v2/bots", "/api/v1/"] {
-        let answer = api.call(get(path)).await;
-        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+    // A path under /api that no route takes is the API's 404, behind its
+    // authentication like every API path.
+    for path in ["/api", "/api/", "/api/v2/bots", "/api/v1/", "/api/v1/nope"] {
+        assert_problem(&api.call(get(path)).await, 401);
+        let signed = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+            .body(Body::empty())
+            .unwrap();
+        let answer = api.call(signed).await;
         assert_problem(&answer, 404);
         assert_eq!(answer.body["detail"], format!("no route {path}"));
     }
@@ -390,6 +399,10 @@ async fn control_commands_follow_the_state_machine() {
     assert_problem(&refused, 409);
     assert_eq!(refused.body["allowed_commands"], json!(["reset"]));
     assert_eq!(api.post("/bots/c1/reset").await.body["state"], "stopped");
+    let flat_stop = api
+        .send_json("POST", "/bots/c1/stop", &json!({ "flatten": true }))
+        .await;
+    assert_eq!(flat_stop.status, StatusCode::OK, "{}", flat_stop.text);
     let commands = api.get("/bots/c1/commands").await;
     assert_eq!(commands.body["allowed_commands"][0], "start");
 }

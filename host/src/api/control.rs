@@ -37,6 +37,12 @@ pub struct CommandOptions {
     pub flatten: bool,
 }
 
+/// What the commands other than stop, and the emergency release, take:
+/// nothing, or an empty object.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
 /// A command for many bots at once (a selection in the fleet view).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,10 +92,7 @@ fn flatten_only_on_stop(kind: CommandKind, flatten: bool) -> Result<(), ApiError
     if flatten && kind != CommandKind::Stop {
         return Err(ApiError::invalid(vec![ConfigIssue {
             pointer: "/flatten".into(),
-            message: format!(
-                "only stop takes `flatten` ({} does not; close-all sells the position)",
-                kind.name()
-            ),
+            message: format!("only stop takes `flatten`, {} does not", kind.name()),
         }]));
     }
     Ok(())
@@ -116,9 +119,15 @@ fn command_endpoint(path: &'static str, summary: &'static str, kind: CommandKind
             })
         },
     );
-    Endpoint::post(path, summary, Role::Operator, handler)
-        .optional_json_body::<CommandOptions>()
-        .returns::<BotStatus>()
+    let endpoint = Endpoint::post(path, summary, Role::Operator, handler);
+    // Documented as each command takes it; read as one type, so that a
+    // `flatten` sent elsewhere is refused by name.
+    let endpoint = if kind == CommandKind::Stop {
+        endpoint.optional_json_body::<CommandOptions>()
+    } else {
+        endpoint.optional_json_body::<NoOptions>()
+    };
+    endpoint.returns::<BotStatus>()
 }
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -391,11 +400,6 @@ async fn emergency_stop(
     };
     Ok(AuditNote::detail(detail).on(axum::Json(view).into_response()))
 }
-
-/// The release takes no options: a body, if any, is `{}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoOptions {}
 
 async fn emergency_reset(
     State(app): State<AppState>,

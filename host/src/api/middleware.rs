@@ -282,17 +282,13 @@ pub async fn require_role(State(required): State<Role>, request: Request, next: 
 }
 
 /// The path the client asked for, whole (a nested router sees only its
-/// tail), clipped to a length a message can carry.
+/// tail), clipped as the audit trail clips it.
 fn asked_path(request: &Request) -> String {
-    const AT_MOST: usize = 200;
     let path = request
         .extensions()
         .get::<axum::extract::OriginalUri>()
         .map_or_else(|| request.uri().path(), |original| original.path());
-    match path.char_indices().nth(AT_MOST) {
-        Some((end, _)) => format!("{}…", &path[..end]),
-        None => path.to_string(),
-    }
+    clip(path, MAX_AUDIT_PATH)
 }
 
 pub async fn not_found(request: Request) -> ApiError {

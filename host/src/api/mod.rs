@@ -282,8 +282,15 @@ pub fn router(state: AppState) -> Router {
         tracing::error!(%error, "CORS settings refused");
         CorsLayer::new()
     });
+    // A path under /api that no route takes (another version, a typo) is
+    // the API's 404, behind its authentication like every API path: not
+    // the dashboard's page, and no map of the routes for anonymous callers.
+    let unknown_api = axum::routing::any(middleware::not_found);
     let protected = Router::new()
         .nest("/api/v1", api)
+        .route("/api", unknown_api.clone())
+        .route("/api/", unknown_api.clone())
+        .route("/api/{*rest}", unknown_api)
         .route(
             "/metrics",
             axum::routing::get(metrics::prometheus).layer(axum::middleware::from_fn_with_state(

@@ -9,24 +9,19 @@ use std::path::Path;
 use axum::Router;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use axum::routing::any;
 use tower_http::services::{ServeDir, ServeFile};
 
-/// The service for every path outside the API. A path under `/api` that
-/// no route took (another version, a typo) is the API's 404, not the app's
-/// page; so is a missing file of the build's `assets/` (a script an old
-/// page asks for after an upgrade must fail as a script, not load as HTML).
+/// The service for every path outside the API (paths under `/api` are the
+/// API's, answered there, unknown ones included). A missing file of the
+/// build's `assets/` is a 404, not the app's page: a script an old page
+/// asks for after an upgrade must fail as a script, not load as HTML.
 pub fn service<S: Clone + Send + Sync + 'static>(dir: &Path) -> Router<S> {
-    let api_paths = Router::new()
-        .route("/api", any(super::middleware::not_found))
-        .route("/api/", any(super::middleware::not_found))
-        .route("/api/{*rest}", any(super::middleware::not_found));
     let index = dir.join("index.html");
     if !index.is_file() {
-        return api_paths.fallback(not_built);
+        return Router::new().fallback(not_built);
     }
     let files = ServeDir::new(dir).fallback(ServeFile::new(index));
-    api_paths
+    Router::new()
         .route_service("/assets/{*file}", ServeDir::new(dir))
         .fallback_service(files)
 }

@@ -2061,6 +2061,11 @@ export interface components {
             name: string;
             role: components["schemas"]["Role"];
         };
+        /**
+         * @description What the commands other than stop, and the emergency release, take:
+         *     nothing, or an empty object.
+         */
+        NoOptions: Record<string, never>;
         /** @description What a running bot does when the host restarts. */
         OnRestart: "resume" | "stop";
         /** @description An optimisation to run. */
@@ -3743,7 +3748,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["CommandOptions"];
+                "application/json": components["schemas"]["NoOptions"];
             };
         };
         responses: {
@@ -3850,7 +3855,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["CommandOptions"];
+                "application/json": components["schemas"]["NoOptions"];
             };
         };
         responses: {
@@ -4648,7 +4653,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["CommandOptions"];
+                "application/json": components["schemas"]["NoOptions"];
             };
         };
         responses: {
@@ -5164,7 +5169,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["CommandOptions"];
+                "application/json": components["schemas"]["NoOptions"];
             };
         };
         responses: {
@@ -5343,7 +5348,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["CommandOptions"];
+                "application/json": components["schemas"]["NoOptions"];
             };
         };
         responses: {
@@ -5450,7 +5455,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["CommandOptions"];
+                "application/json": components["schemas"]["NoOptions"];
             };
         };
         responses: {
@@ -5624,7 +5629,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["CommandOptions"];
+                "application/json": components["schemas"]["NoOptions"];
             };
         };
         responses: {
