@@ -817,11 +817,16 @@ impl<D: Decider> BotEngine<D> {
             _ => None,
         };
         let Some(reference) = self.last_close.or(own_price) else {
+            let message = if self.routing.is_none() {
+                "no candle has closed yet: only a limit order can wait for one"
+            } else {
+                "no candle has closed yet: the exchange's checks need the market's price"
+            };
             return Ok(self.reject(
                 request.client_tag,
                 request.origin,
                 "no_price",
-                "no candle has closed yet: only a limit order can wait for one".into(),
+                message.into(),
             ));
         };
         if self.entries_paused && request.side == Side::Buy {

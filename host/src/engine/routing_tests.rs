@@ -46,14 +46,19 @@ impl OrderCheck for Accept {
     }
 }
 
-fn live_engine() -> BotEngine<Quiet> {
+/// A live bot before its first candle.
+fn unread_live_engine() -> BotEngine<Quiet> {
     let config = BotConfig::from_yaml(
         "id: live\nname: live\nstrategy: { plugin: x }\nmode: live\n\
          market: { symbol: BTCUSDT, timeframe: 1m, feed: { kind: binance, network: testnet } }\n\
          capital: { quote: USDT, initial: 1000 }\n",
     )
     .unwrap();
-    let mut engine = BotEngine::new(&config, Quiet::default()).unwrap();
+    BotEngine::new(&config, Quiet::default()).unwrap()
+}
+
+fn live_engine() -> BotEngine<Quiet> {
+    let mut engine = unread_live_engine();
     let candle = Candle {
         ts: 0,
         open: dec!(100),
@@ -110,6 +115,19 @@ fn with_a_resting_buy() -> (BotEngine<Quiet>, u64) {
     );
     engine.take_outbox();
     (engine, id)
+}
+
+#[test]
+fn before_its_first_candle_a_live_bot_takes_no_order_not_even_a_limit() {
+    // A paper bot's limit order may wait for candles; the exchange's checks
+    // need the market's price, which a live bot does not have yet.
+    let mut engine = unread_live_engine();
+    engine.set_order_check(Arc::new(Accept));
+    let refused = engine
+        .place_manual(buy(OrderKind::Limit, dec!(1), Some(dec!(90))))
+        .unwrap();
+    assert!(matches!(refused, Placement::Refused(r) if r.check == "no_price"));
+    assert!(engine.take_outbox().is_empty());
 }
 
 #[test]

@@ -447,7 +447,8 @@ impl BotRunner {
         }
         // A stopped bot reads no candles: its last price may be long past,
         // and a market order fills at once, at that price. Limit and stop
-        // orders rest until the bot runs again.
+        // orders rest until the bot runs again (before its first candle the
+        // engine takes only a paper bot's limit order: `no_price`).
         if self.state == BotState::Stopped && request.kind == OrderKind::Market {
             return Err(CommandError::Invalid(vec![ConfigIssue {
                 pointer: "/kind".into(),
