@@ -151,8 +151,9 @@ impl Layout {
 fn field<T: FromStr>(record: &::csv::StringRecord, index: usize, name: &str) -> Result<T, String> {
     let text = record.get(index).unwrap_or_default();
     text.parse().map_err(|_| {
-        // A number too long for its column is one, just not one it holds.
-        if text.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+        // Digits too many for the column are a number, just not one it holds.
+        let digits = text.trim().trim_start_matches(['-', '+']);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
             format!("{name} `{text}` is out of range")
         } else {
             format!("{name} `{text}` is not a number")
