@@ -26,9 +26,15 @@ const ratio = (value: number | null | undefined) => (value == null ? "–" : val
 export function JobState({ job }: { job: Job }) {
   if (job.state === "running" || job.state === "queued") {
     const done = Math.round(job.progress * 100);
+    // Backtests and optimisations share the host's research workers
+    // (`limits.backtest_workers`, one by default): a job waits for a free one.
+    const queued = job.state === "queued";
     return (
-      <span className="job-progress">
-        <progress max={100} value={done} aria-label={`${job.id} progress`} /> {job.state === "queued" ? "queued" : `${done} %`}
+      <span
+        className="job-progress"
+        title={queued ? "waits for a free research worker: jobs run in the order they came" : undefined}
+      >
+        <progress max={100} value={done} aria-label={`${job.id} progress`} /> {queued ? "queued, waits its turn" : `${done} %`}
       </span>
     );
   }
