@@ -692,6 +692,13 @@ async fn hostile_requests_get_bounded_answers() {
         )
         .await;
     assert!(!metrics.text.contains("FROBNICATE") && metrics.text.contains("method=\"other\""));
+    // Bytes that are no text in an id are a malformed request.
+    let not_text = api.get("/bots/%ff%fe").await;
+    assert_problem(&not_text, 400);
+    assert_eq!(
+        not_text.body["detail"],
+        "the path's `id` is not UTF-8 text once percent-decoded"
+    );
     // A long or odd client request id is replaced by one of the server's.
     let long_id = "x".repeat(30_000);
     let answer = api

@@ -179,7 +179,25 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| ApiPath(value))
-            .map_err(|rejection| ApiError::not_found(path_refusal(&rejection)))
+            .map_err(|rejection| match not_text(&rejection) {
+                // Bytes that are no text are a malformed request, not an
+                // id that names nothing.
+                Some(key) => ApiError::bad_request(format!(
+                    "the path's `{key}` is not UTF-8 text once percent-decoded"
+                )),
+                None => ApiError::not_found(path_refusal(&rejection)),
+            })
+    }
+}
+
+/// The path parameter whose percent-decoded bytes are not UTF-8, if any.
+fn not_text(rejection: &PathRejection) -> Option<&str> {
+    match rejection {
+        PathRejection::FailedToDeserializePathParams(error) => match error.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => Some(key),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
