@@ -149,8 +149,8 @@ export function TradesTable({ id }: { id: string }) {
             <tr>
               <th>Closed</th>
               <th>Qty</th>
-              <th>Entry price</th>
-              <th>Exit price</th>
+              <th>Entry</th>
+              <th>Exit</th>
               <th>PnL</th>
             </tr>
           </thead>
