@@ -216,9 +216,9 @@ export function JobInputs({ value, onChange, error }: { value: JobInput; onChang
         </select>
       </label>
       {sets.length === 0 && (
-        <Empty>
-          No data set yet: <Link to="/data">upload one</Link>.
-        </Empty>
+        <p className="muted job-hint" role="note">
+          No data set yet: <Link to="/data">upload one</Link> on the Data page, then choose it here.
+        </p>
       )}
       <label>
         From{" "}
