@@ -31,7 +31,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CandlesQuery {
     symbol: String,
-    timeframe: String,
+    /// A name the host knows, or a 400 at `/timeframe`.
+    timeframe: crate::domain::Timeframe,
     limit: Option<usize>,
 }
 
@@ -49,17 +50,15 @@ async fn candles(
             ));
         }
     };
-    if let Err(error) = query.timeframe.parse::<crate::domain::Timeframe>() {
-        return Err(ApiError::malformed_at("/timeframe", error.to_string()));
-    }
     let candles = app
         .manager
         .feeds()
-        .recent(&query.symbol, &query.timeframe, limit)
+        .recent(&query.symbol, query.timeframe.name(), limit)
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no bot trades {} on {}: no feed to read",
-                query.symbol, query.timeframe
+                query.symbol,
+                query.timeframe.name()
             ))
         })?;
     Ok(axum::Json(Page {
