@@ -812,12 +812,13 @@ impl<D: Decider> BotEngine<D> {
         // Before its first candle a paper bot knows no price but a limit
         // order's own: enough to check it, and it rests until candles come.
         // Anything else needs the market's price (an exchange's checks too).
+        let paper = self.routing.is_none();
         let own_price = match (request.kind, request.price) {
-            (OrderKind::Limit, Some(price)) if self.routing.is_none() => Some(price),
+            (OrderKind::Limit, Some(price)) if paper => Some(price),
             _ => None,
         };
         let Some(reference) = self.last_close.or(own_price) else {
-            let message = if self.routing.is_none() {
+            let message = if paper {
                 "no candle has closed yet: only a limit order can wait for one"
             } else {
                 "no candle has closed yet: the exchange's checks need the market's price"
