@@ -255,6 +255,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
             .contains("duplicate key `name`"),
         "{body}"
     );
+    assert_eq!(pointers(&body), ["/name"], "the refusal names the key");
 
     let mut wrong_type = bot_json("wrong-type");
     wrong_type["capital"]["initial"] = json!(["many"]);

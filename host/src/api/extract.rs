@@ -88,8 +88,10 @@ impl<S: Send + Sync> FromRequest<S> for Document {
 /// Parse JSON or YAML text; a syntax error is a 400 with its position.
 pub fn parse_document(bytes: &[u8], media_type: MediaType) -> Result<Value, ApiError> {
     match media_type {
-        MediaType::Json => crate::domain::parse_json(bytes)
-            .map_err(|e| ApiError::malformed_at("", format!("malformed JSON: {e}"))),
+        MediaType::Json => crate::domain::parse_json(bytes).map_err(|e| {
+            let pointer = crate::domain::pointer_of_json_refusal(bytes);
+            ApiError::malformed_at(&pointer, format!("malformed JSON: {e}"))
+        }),
         MediaType::Yaml => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| ApiError::bad_request("YAML must be UTF-8"))?;

@@ -719,7 +719,7 @@ pub fn pointer_token(name: &str) -> String {
 }
 
 /// A serde path as a JSON Pointer.
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
+pub(crate) fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();
     for segment in path.iter() {

@@ -17,6 +17,20 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     Ok(value)
 }
 
+/// Where [`parse_json`] found `bytes` wrong, as a JSON Pointer: the value
+/// it was reading (a key given twice, a number out of range, a misspelt
+/// literal), or `""` for the document as a whole. The text is read again
+/// with its path tracked, which only a refused document pays for.
+pub fn pointer_of_json_refusal(bytes: &[u8]) -> String {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(&mut deserializer, &mut track);
+    match UniqueKeys.deserialize(tracked) {
+        Ok(_) => String::new(),
+        Err(_) => super::config::pointer_of(&track.path()),
+    }
+}
+
 /// Builds a `Value` as serde_json's own visitor does, checking keys.
 struct UniqueKeys;
 
@@ -74,13 +88,30 @@ impl<'de> Visitor<'de> for UniqueKeys {
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = entries.next_key::<String>()? {
-            if object.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
-            }
-            let value = entries.next_value_seed(UniqueKeys)?;
+            let value = if object.contains_key(&key) {
+                // Refused as the repeated key's value, so that the
+                // refusal's pointer names the key.
+                entries.next_value_seed(Repeated(&key))?
+            } else {
+                entries.next_value_seed(UniqueKeys)?
+            };
             object.insert(key, value);
         }
         Ok(Value::Object(object))
+    }
+}
+
+/// The value of a key given a second time: refused.
+struct Repeated<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for Repeated<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<Value, D::Error> {
+        Err(de::Error::custom(format_args!(
+            "duplicate key `{}`",
+            self.0
+        )))
     }
 }
 
@@ -101,6 +132,20 @@ mod tests {
             parse_json(b"1e400").is_err(),
             "out of range, as serde_json says"
         );
+    }
+
+    #[test]
+    fn a_refusal_points_at_the_value_that_was_wrong() {
+        for (text, pointer) in [
+            (r#"{"a": [1, 2, 1e400]}"#, "/a/2"),
+            (r#"{"risk": {"max": 1, "max": 2}}"#, "/risk/max"),
+            (r#"{"name": "a", "name": "b"}"#, "/name"),
+            (r#"{"a": {"b~/c": [tru]}}"#, "/a/b~0~1c/0"),
+            (r#"{"a": 1} x"#, ""),
+        ] {
+            assert!(parse_json(text.as_bytes()).is_err(), "{text}");
+            assert_eq!(pointer_of_json_refusal(text.as_bytes()), pointer, "{text}");
+        }
     }
 
     #[test]

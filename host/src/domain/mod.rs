@@ -19,7 +19,7 @@ pub mod yaml;
 pub use candle::{Candle, CandleError, CandleSeries, MAX_CANDLE_TS, MAX_CANDLE_VALUE};
 pub use instant::{format_duration, format_instant, parse_instant, parse_through, parse_until};
 pub use instrument::InstrumentRules;
-pub use json::parse_json;
+pub use json::{parse_json, pointer_of_json_refusal};
 pub use limits::PluginLimits;
 pub use order::{Fill, Liquidity, Order, OrderKind, OrderOrigin, OrderRequest, OrderStatus, Side};
 pub use schema_issues::schema_issues;
