@@ -138,8 +138,13 @@ pub struct OptimizationSpec {
     pub walk_forward: Option<WalkForwardSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+// Read through `SamplerFields` (see its `Deserialize`); written and
+// documented as the tagged enum it is.
+/// How an optimisation picks its parameter sets: every set of its ranges
+/// (`grid`), or `trials` sets drawn at random (`random`) or by a model of
+/// the runs so far (`tpe`), the same ones for the same `seed`.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SamplerSpec {
     Grid,
     Random {
@@ -151,6 +156,52 @@ pub enum SamplerSpec {
         trials: usize,
         seed: u64,
     },
+}
+
+/// A sampler as sent: its kind and the fields any kind may take. serde
+/// reads an internally tagged enum's fields from a buffer whose path it
+/// does not report, so a bad `seed` would be refused at `/sampler`; read
+/// flat, every refusal names its field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SamplerFields {
+    kind: SamplerKind,
+    trials: Option<usize>,
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SamplerKind {
+    Grid,
+    Random,
+    Tpe,
+}
+
+impl<'de> Deserialize<'de> for SamplerSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let fields = SamplerFields::deserialize(deserializer)?;
+        fn required<T, E: Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+            value.ok_or_else(|| E::missing_field(field))
+        }
+        match fields.kind {
+            SamplerKind::Grid => match (fields.trials, fields.seed) {
+                (None, None) => Ok(Self::Grid),
+                _ => Err(D::Error::custom(
+                    "the grid takes no `trials` or `seed`: it runs every set of its ranges",
+                )),
+            },
+            SamplerKind::Random => Ok(Self::Random {
+                trials: required(fields.trials, "trials")?,
+                seed: required(fields.seed, "seed")?,
+            }),
+            SamplerKind::Tpe => Ok(Self::Tpe {
+                trials: required(fields.trials, "trials")?,
+                seed: required(fields.seed, "seed")?,
+            }),
+        }
+    }
 }
 
 impl SamplerSpec {
@@ -655,7 +706,52 @@ fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::SamplerSpec;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Asked {
+        #[allow(dead_code)]
+        sampler: SamplerSpec,
+    }
+
+    #[test]
+    fn a_sampler_is_read_as_written_and_refused_at_its_field() {
+        for sampler in [
+            SamplerSpec::Grid,
+            SamplerSpec::Random { trials: 5, seed: 7 },
+            SamplerSpec::Tpe { trials: 9, seed: 1 },
+        ] {
+            let written = serde_json::to_value(&sampler).unwrap();
+            assert_eq!(
+                serde_json::from_value::<SamplerSpec>(written).unwrap(),
+                sampler
+            );
+        }
+        for (sampler, pointer) in [
+            (
+                json!({ "kind": "random", "trials": 5, "seed": "x" }),
+                "/sampler/seed",
+            ),
+            (
+                json!({ "kind": "tpe", "trials": -1, "seed": 1 }),
+                "/sampler/trials",
+            ),
+            (json!({ "kind": "tpe", "trials": 5 }), "/sampler/seed"),
+            (json!({ "kind": "random", "seed": 5 }), "/sampler/trials"),
+            (json!({ "kind": "grid", "trials": 5 }), "/sampler"),
+            (json!({ "kind": "lucky" }), "/sampler/kind"),
+            (json!({ "trials": 5, "seed": 1 }), "/sampler/kind"),
+        ] {
+            let refused = crate::domain::config::shape_of::<Asked>(&json!({ "sampler": sampler }))
+                .unwrap_err();
+            assert_eq!(refused.pointer, pointer, "{sampler}: {}", refused.message);
+        }
+        let misspelt = json!({ "sampler": { "kind": "random", "trials": 5, "seed": 1, "sed": 2 } });
+        let refused = crate::domain::config::shape_of::<Asked>(&misspelt).unwrap_err();
+        assert!(refused.message.contains("`sed`"), "{}", refused.message);
+    }
 
     #[test]
     fn each_sampler_bounds_its_trials() {

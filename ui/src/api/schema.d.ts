@@ -2376,6 +2376,11 @@ export interface components {
              */
             unit: string;
         };
+        /**
+         * @description How an optimisation picks its parameter sets: every set of its ranges
+         *     (`grid`), or `trials` sets drawn at random (`random`) or by a model of
+         *     the runs so far (`tpe`), the same ones for the same `seed`.
+         */
         SamplerSpec: {
             /** @constant */
             kind: "grid";
