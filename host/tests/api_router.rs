@@ -619,6 +619,18 @@ async fn strategies_presets_market_and_tokens() {
         .await;
     assert!(preset.status.is_success(), "{}", preset.text);
     assert_eq!(api.get("/presets/fast").await.body["name"], "fast");
+    // A name no preset can have is a malformed request, and stores nothing.
+    let misnamed = api
+        .send_json("PUT", "/presets/Fast%20One", &bot("template"))
+        .await;
+    assert_problem(&misnamed, 400);
+    assert!(
+        misnamed.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 to 64 lowercase")
+    );
+    assert_problem(&api.get("/presets/Fast%20One").await, 404);
     let from_preset = api
         .send_json(
             "POST",
@@ -698,6 +710,19 @@ async fn hostile_requests_get_bounded_answers() {
     assert_eq!(
         not_text.body["detail"],
         "the path's `id` is not UTF-8 text once percent-decoded"
+    );
+    // A long id is not echoed back whole.
+    let unknown = api.get(&format!("/bots/{}", "y".repeat(20_000))).await;
+    assert_problem(&unknown, 404);
+    let detail = unknown.body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("no bot `yyy") && detail.ends_with('…'),
+        "{detail:.40}"
+    );
+    assert_eq!(
+        detail.chars().count(),
+        1_001,
+        "a problem's texts end at 1,000 characters"
     );
     // A long or odd client request id is replaced by one of the server's.
     let long_id = "x".repeat(30_000);

@@ -107,8 +107,8 @@ async fn put_one(
     document: Document,
 ) -> Result<Response, ApiError> {
     if !valid_name(&name) {
-        return Err(ApiError::not_found(
-            "preset names are 1 to 64 lowercase letters, digits and '-'",
+        return Err(ApiError::bad_request(
+            "a preset's name (the path's last part) is 1 to 64 lowercase letters, digits and '-'",
         ));
     }
     let issues = {

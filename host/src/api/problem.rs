@@ -146,16 +146,37 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }
 
+    /// The body. Texts are cut at [`MAX_DETAIL`] characters: a detail can
+    /// quote what the client sent (an id of a path, a value), which the
+    /// client already has.
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("https://stratbox.dev/problems/{}", self.kind),
             title: title_of(self.kind, self.status).to_string(),
             status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            errors: self.errors.clone(),
+            detail: clipped(&self.detail),
+            errors: self
+                .errors
+                .iter()
+                .map(|error| FieldError {
+                    pointer: error.pointer.clone(),
+                    message: clipped(&error.message),
+                })
+                .collect(),
             allowed_commands: self.allowed_commands.clone(),
             order: self.order.clone(),
         }
+    }
+}
+
+/// The longest detail or field message a problem carries, in characters.
+pub const MAX_DETAIL: usize = 1_000;
+
+/// `text` cut at [`MAX_DETAIL`] characters, with an ellipsis where it was.
+fn clipped(text: &str) -> String {
+    match text.char_indices().nth(MAX_DETAIL) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
     }
 }
 
