@@ -143,3 +143,27 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
   const chosen = await host.api<{ best_params: Record<string, unknown> }>("GET", `/optimizations/${job.id}`);
   expect(config.strategy.params).toEqual(chosen.best_params);
 });
+
+test("a walk-forward's last window's choice becomes a bot", async ({ page }, testInfo) => {
+  await syntheticDataSet(host, "SOLUSDT", 30_000, 5, testInfo.outputPath("sol-wf.csv"));
+  const queued = await host.api<{ id: string }>("POST", "/optimizations", {
+    bot_id: "ema-cross-btc",
+    data: "SOLUSDT/1m",
+    params: { fast: "5,10", slow: "30,60" },
+    min_trades: 0,
+    walk_forward: { scheme: "rolling", train: "8d", test: "4d" },
+  });
+  await signedIn(page, host, `/optimizations/${queued.id}`);
+  await expect(page.getByRole("table", { name: "Walk-forward windows" })).toBeVisible({ timeout: 60_000 });
+  const headline = page.locator(".headline");
+  await expect(headline).toContainText("the last window chose");
+  await page.screenshot({ path: testInfo.outputPath("walk-forward.png"), fullPage: true });
+  await headline.getByRole("button", { name: "make a bot" }).click();
+  await headline.getByLabel("New bot id").fill("ema-walked");
+  await headline.getByRole("button", { name: "create" }).click();
+  await expect(page).toHaveURL(/\/bots\/ema-walked$/);
+  const bot = await host.api<{ name: string; config: { strategy: { params: Record<string, unknown> } } }>("GET", "/bots/ema-walked");
+  const job = await host.api<{ best_params: Record<string, unknown> }>("GET", `/optimizations/${queued.id}`);
+  expect(bot.config.strategy.params).toEqual(job.best_params);
+  expect(bot.name).toContain("the last window's choice");
+});

@@ -78,8 +78,12 @@ function MadeFrom({ job }: { job: Job }) {
   );
 }
 
-/** Make a bot of the run ranked `rank`: its config with a new id and name. */
+/** Make a bot of the run ranked `rank` (of a walk-forward, rank 1 is the
+ * set its last window chose): its config with a new id and name. */
 function MakeBot({ job, rank }: { job: Job; rank: number }) {
+  const made = job.optimization?.walk_forward
+    ? `walk-forward ${job.id} (the last window's choice)`
+    : `optimisation ${job.id} (rank ${rank})`;
   const create = useCreateBot();
   const navigate = useNavigate();
   const [open, setOpen] = useState(false);
@@ -100,7 +104,7 @@ function MakeBot({ job, rank }: { job: Job; rank: number }) {
     try {
       const config = await optimizedConfig(job.id, rank);
       create.mutate(
-        { body: { ...config, id, name: `${job.plugin} from optimisation ${job.id} (rank ${rank})`, autostart: false }, key },
+        { body: { ...config, id, name: `${job.plugin} from ${made}`, autostart: false }, key },
         {
           onSuccess: (bot) => {
             notify("good", `${bot.id} created (stopped)`);
@@ -220,6 +224,7 @@ export function JobPage({ kind }: { kind: JobKind }) {
   useFollowJobs();
   const { id = "" } = useParams();
   const job = useJob(kind, id);
+  const me = useMe();
   if (job.isLoading) return <Loading what={id} />;
   if (!job.data) return <ErrorText error={job.error} />;
   const data = job.data;
@@ -238,7 +243,13 @@ export function JobPage({ kind }: { kind: JobKind }) {
           <p className="headline">
             Out of sample, compounded over the windows: return {percent(data.total_return_pct)} · deepest window drawdown{" "}
             {percent(data.max_drawdown_pct)} · {data.trades ?? 0} trades
-            {data.best_params != null && <> · the last window chose {formatParams(data.best_params)}</>}
+            {data.best_params != null && (
+              <>
+                {" "}
+                · the last window chose {formatParams(data.best_params)}{" "}
+                {allowed(me.data, "POST /api/v1/bots") && <MakeBot job={data} rank={1} />}
+              </>
+            )}
           </p>
         ) : (
           <p className="headline">
