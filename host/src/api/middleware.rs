@@ -49,7 +49,7 @@ pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
 }
 
 /// At most `max` characters of `text`.
-fn clip(text: &str, max: usize) -> String {
+pub(super) fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 /// The WebSocket also takes its token in its first message.

@@ -147,7 +147,7 @@ impl ApiError {
     }
 
     /// The body. Texts are cut at [`MAX_DETAIL`] characters: a detail can
-    /// quote what the client sent (an id of a path, a value), which the
+    /// quote what the client sent (an id of a path, a key), which the
     /// client already has.
     pub fn problem(&self) -> Problem {
         Problem {
@@ -159,7 +159,7 @@ impl ApiError {
                 .errors
                 .iter()
                 .map(|error| FieldError {
-                    pointer: error.pointer.clone(),
+                    pointer: clipped(&error.pointer),
                     message: clipped(&error.message),
                 })
                 .collect(),
@@ -169,15 +169,19 @@ impl ApiError {
     }
 }
 
-/// The longest detail or field message a problem carries, in characters.
+/// The longest detail, field message or pointer a problem carries, in
+/// characters.
 pub const MAX_DETAIL: usize = 1_000;
 
-/// `text` cut at [`MAX_DETAIL`] characters, with an ellipsis where it was.
+/// `text`, or when longer than [`MAX_DETAIL`] characters its start and an
+/// ellipsis, [`MAX_DETAIL`] characters in all.
 fn clipped(text: &str) -> String {
-    match text.char_indices().nth(MAX_DETAIL) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
+    if text.chars().nth(MAX_DETAIL).is_none() {
+        return text.to_string();
     }
+    let mut cut = super::middleware::clip(text, MAX_DETAIL - 1);
+    cut.push('…');
+    cut
 }
 
 /// The short summary of a kind of problem (RFC 9457: the same for every
@@ -312,6 +316,24 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_texts_are_cut_to_the_limit_on_a_character() {
+        let long = "é".repeat(5_000);
+        let problem =
+            ApiError::malformed_at(&format!("/{long}"), format!("duplicate key `{long}`"))
+                .problem();
+        for text in [
+            &problem.detail,
+            &problem.errors[0].pointer,
+            &problem.errors[0].message,
+        ] {
+            assert_eq!(text.chars().count(), MAX_DETAIL);
+            assert!(text.ends_with("é…"), "{text:.20}");
+        }
+        let exact = "x".repeat(MAX_DETAIL);
+        assert_eq!(ApiError::bad_request(exact.clone()).problem().detail, exact);
+    }
 
     #[test]
     fn a_problem_is_titled_by_its_kind_not_its_status() {
