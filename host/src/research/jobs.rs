@@ -141,8 +141,10 @@ pub struct OptimizationSpec {
 // Read through `SamplerFields` (see its `Deserialize`); written and
 // documented as the tagged enum it is.
 /// How an optimisation picks its parameter sets: every set of its ranges
-/// (`grid`), or `trials` sets drawn at random (`random`) or by a model of
-/// the runs so far (`tpe`), the same ones for the same `seed`.
+/// (`grid`), `trials` sets drawn at random (`random`, the same ones for the
+/// same `seed`), or `trials` sets each drawn by a model of the runs so far
+/// (`tpe`; which runs finish first shapes the model, so a seed does not
+/// repeat it exactly).
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SamplerSpec {
@@ -161,7 +163,8 @@ pub enum SamplerSpec {
 /// A sampler as sent: its kind and the fields any kind may take. serde
 /// reads an internally tagged enum's fields from a buffer whose path it
 /// does not report, so a bad `seed` would be refused at `/sampler`; read
-/// flat, every refusal names its field.
+/// flat, a field's refusal names the field (a grid given `trials` or
+/// `seed` is refused at the sampler).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SamplerFields {

@@ -2378,8 +2378,10 @@ export interface components {
         };
         /**
          * @description How an optimisation picks its parameter sets: every set of its ranges
-         *     (`grid`), or `trials` sets drawn at random (`random`) or by a model of
-         *     the runs so far (`tpe`), the same ones for the same `seed`.
+         *     (`grid`), `trials` sets drawn at random (`random`, the same ones for the
+         *     same `seed`), or `trials` sets each drawn by a model of the runs so far
+         *     (`tpe`; which runs finish first shapes the model, so a seed does not
+         *     repeat it exactly).
          */
         SamplerSpec: {
             /** @constant */
