@@ -145,10 +145,10 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
 });
 
 test("a walk-forward's last window's choice becomes a bot", async ({ page }, testInfo) => {
-  await syntheticDataSet(host, "SOLUSDT", 30_000, 5, testInfo.outputPath("sol-wf.csv"));
+  await syntheticDataSet(host, "XRPUSDT", 30_000, 5, testInfo.outputPath("xrp-wf.csv"));
   const queued = await host.api<{ id: string }>("POST", "/optimizations", {
     bot_id: "ema-cross-btc",
-    data: "SOLUSDT/1m",
+    data: "XRPUSDT/1m",
     params: { fast: "5,10", slow: "30,60" },
     min_trades: 0,
     walk_forward: { scheme: "rolling", train: "8d", test: "4d" },

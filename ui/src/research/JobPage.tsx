@@ -240,7 +240,8 @@ export function JobPage({ kind }: { kind: JobKind }) {
       <MadeFrom job={data} />
       {data.state === "done" &&
         (data.optimization?.walk_forward ? (
-          <p className="headline">
+          // A div: "make a bot" may show its refusal as a block.
+          <div className="headline">
             Out of sample, compounded over the windows: return {percent(data.total_return_pct)} · deepest window drawdown{" "}
             {percent(data.max_drawdown_pct)} · {data.trades ?? 0} trades
             {data.best_params != null && (
@@ -250,7 +251,7 @@ export function JobPage({ kind }: { kind: JobKind }) {
                 {allowed(me.data, "POST /api/v1/bots") && <MakeBot job={data} rank={1} />}
               </>
             )}
-          </p>
+          </div>
         ) : (
           <p className="headline">
             Return {percent(data.total_return_pct)} · Sharpe {ratio(data.sharpe)} · max drawdown {percent(data.max_drawdown_pct)} ·{" "}
