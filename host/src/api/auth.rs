@@ -11,7 +11,7 @@
 //! without being stored; it must be at least [`MIN_ENV_TOKEN_CHARS`] long.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rand::RngCore;
 use schemars::JsonSchema;
@@ -90,6 +90,10 @@ pub struct Auth {
     /// Bumped whenever a token stops being active: open streams check
     /// their own token then.
     revoked: tokio::sync::watch::Sender<u64>,
+    /// Held by whatever writes the store and then the cache (create,
+    /// revoke, reload), so a reload that read the store before a create
+    /// cannot overwrite the cache after it and drop the new token.
+    changes: Mutex<()>,
 }
 
 /// The token id `STRATBOX_ADMIN_TOKEN` appears under.
@@ -110,11 +114,13 @@ impl Auth {
             active: RwLock::new(active),
             env_admin: env_admin.map(digest),
             revoked: tokio::sync::watch::channel(0).0,
+            changes: Mutex::new(()),
         })
     }
 
     /// Read the active tokens again (another process may have changed them).
     pub fn reload(&self) -> StoreResult<()> {
+        let _changing = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
         let active = Self::read_active(self.store.as_ref())?;
         let mut current = self.active.write().unwrap_or_else(PoisonError::into_inner);
         let lost = current.keys().any(|hash| !active.contains_key(hash));
@@ -211,6 +217,7 @@ impl Auth {
             created_at: super::now_ms(),
             revoked_at: None,
         };
+        let _changing = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
         self.store.insert_token(&record)?;
         self.active
             .write()
@@ -228,6 +235,7 @@ impl Auth {
 
     /// Revoke a token; effective for the next request. False if unknown.
     pub fn revoke(&self, id: &str) -> StoreResult<bool> {
+        let _changing = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
         let revoked = self.store.revoke_token(id, super::now_ms())?;
         if revoked {
             self.active
@@ -310,6 +318,31 @@ mod tests {
         assert!(reloaded_revocations.has_changed().unwrap());
         assert!(!reloaded.revoke(&record.id).unwrap());
         assert!(reloaded.verify(&text).is_none(), "revoked at once");
+    }
+
+    #[test]
+    fn a_reload_racing_a_create_keeps_the_new_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::SqliteStore::open(dir.path()).unwrap());
+        let auth = Arc::new(Auth::load(store, None).unwrap());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reloader = {
+            let (auth, done) = (auth.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    auth.reload().unwrap();
+                }
+            })
+        };
+        let lost = (0..200)
+            .filter(|i| {
+                let (_, text) = auth.create(&format!("t{i}"), Role::Viewer).unwrap();
+                auth.verify(&text).is_none()
+            })
+            .count();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reloader.join().unwrap();
+        assert_eq!(lost, 0, "tokens not usable right after their creation");
     }
 
     #[test]
