@@ -164,13 +164,25 @@ pub enum SamplerSpec {
 /// reads an internally tagged enum's fields from a buffer whose path it
 /// does not report, so a bad `seed` would be refused at `/sampler`; read
 /// flat, a field's refusal names the field (a grid given `trials` or
-/// `seed` is refused at the sampler).
+/// `seed` is refused at the sampler). A field is absent or a value: `null`
+/// is refused at the field, as the published schema says.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SamplerFields {
     kind: SamplerKind,
+    #[serde(default, deserialize_with = "present")]
     trials: Option<usize>,
+    #[serde(default, deserialize_with = "present")]
     seed: Option<u64>,
+}
+
+/// A field that is there: its value, never `null` (absent is the default).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -744,6 +756,11 @@ mod tests {
             (json!({ "kind": "tpe", "trials": 5 }), "/sampler/seed"),
             (json!({ "kind": "random", "seed": 5 }), "/sampler/trials"),
             (json!({ "kind": "grid", "trials": 5 }), "/sampler"),
+            (json!({ "kind": "grid", "trials": null }), "/sampler/trials"),
+            (
+                json!({ "kind": "random", "trials": 5, "seed": null }),
+                "/sampler/seed",
+            ),
             (json!({ "kind": "lucky" }), "/sampler/kind"),
             (json!({ "trials": 5, "seed": 1 }), "/sampler/kind"),
         ] {
