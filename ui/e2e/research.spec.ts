@@ -132,6 +132,15 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
   // The refused set says why, where its figures would be.
   await expect(ranked.getByRole("row").filter({ hasText: "must be greater than fast (40), got 30" })).toHaveCount(1);
   await expect(page.frameLocator(`iframe[title="Report of ${job.id}"]`).getByRole("heading").first()).toBeVisible();
+  // The frame is as tall as its report: no scroll bar, no empty space.
+  const frame = page.locator(`iframe[title="Report of ${job.id}"]`);
+  const reportHeight = () =>
+    frame.evaluate((element: HTMLIFrameElement) => {
+      const body = element.contentDocument!.body;
+      const margins = parseFloat(getComputedStyle(body).marginTop) + parseFloat(getComputedStyle(body).marginBottom);
+      return Math.abs(element.clientHeight - (body.getBoundingClientRect().height + margins));
+    });
+  await expect.poll(reportHeight).toBeLessThan(8);
   await page.screenshot({ path: testInfo.outputPath("optimization.png"), fullPage: true });
 
   const best = ranked.getByRole("row").nth(1);

@@ -378,11 +378,19 @@ export function Report({ kind, job }: { kind: JobKind; job: Job }) {
       onLoad={(event) => {
         const frame = event.currentTarget;
         themeReport(frame, theme);
-        const height = frame.contentDocument?.documentElement.scrollHeight;
-        if (height) frame.style.height = `${height + 4}px`;
+        fitReport(frame);
       }}
     />
   );
+}
+
+/** The frame as tall as its report, no taller: a document is at least as
+ * tall as its frame, so it is measured in a frame of no height. */
+function fitReport(frame: HTMLIFrameElement) {
+  const root = frame.contentDocument?.documentElement;
+  if (!root) return;
+  frame.style.height = "0px";
+  frame.style.height = `${root.scrollHeight + 4}px`;
 }
 
 /** A report page takes the theme its root's `data-theme` names. */
