@@ -2256,7 +2256,8 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         "ranked: {scores:?}"
     );
     assert_eq!(done["best_params"], trials[0]["params"]);
-    // The job is not a backtest.
+    // The job is not a backtest, and its id says so.
+    assert!(id.starts_with("opt-"), "{id}");
     let (status, _) = client.get(&server.url(&format!("/backtests/{id}"))).await;
     assert_eq!(status, 404);
     // Its report: the parameter surface and the ranked runs.

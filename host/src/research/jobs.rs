@@ -408,8 +408,12 @@ impl BacktestJobs {
         }
         static JOBS: AtomicU64 = AtomicU64::new(0);
         let created_ms = crate::live::wall_ms();
+        let prefix = match request.optimization {
+            Some(_) => OPTIMIZATION_PREFIX,
+            None => BACKTEST_PREFIX,
+        };
         let id = format!(
-            "bt-{created_ms:013}-{:04}",
+            "{prefix}{created_ms:013}-{:04}",
             JOBS.fetch_add(1, Ordering::Relaxed) % 10_000
         );
         let plugin_info = request.plugin.info();
@@ -701,10 +705,17 @@ fn read_if_there(path: &std::path::Path) -> Result<Option<String>, JobError> {
     }
 }
 
+/// How a job's id starts: it says what the job is.
+const BACKTEST_PREFIX: &str = "bt-";
+const OPTIMIZATION_PREFIX: &str = "opt-";
+
+/// `id` when it is a job id (so it names no other file).
 fn checked_id(id: &str) -> Result<&str, JobError> {
     let well_formed = id.len() <= 40
-        && id.starts_with("bt-")
-        && id[3..].chars().all(|c| c.is_ascii_digit() || c == '-');
+        && [BACKTEST_PREFIX, OPTIMIZATION_PREFIX]
+            .iter()
+            .filter_map(|prefix| id.strip_prefix(prefix))
+            .any(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '-'));
     if well_formed {
         Ok(id)
     } else {
