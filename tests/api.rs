@@ -2282,8 +2282,16 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         .get(&server.url(&format!("/optimizations/{id}/config?rank=99")))
         .await;
     assert_problem(status, &body, 422);
+    // Each ranked run's config is a bot of its own, not the one the job
+    // came from: it can be posted as it is.
+    let number = id.strip_prefix("opt-").unwrap();
+    assert_eq!(best["id"], format!("ema-cross-{number}-1"));
+    assert_eq!(second["id"], format!("ema-cross-{number}-2"));
+    assert_eq!(
+        best["name"],
+        format!("ema-cross from optimisation {id} (rank 1)")
+    );
     let mut bot = best.clone();
-    bot["id"] = json!("optimised");
     bot["market"]["feed"] = json!({ "kind": "synthetic", "seed": 7, "interval_ms": 10 });
     let (status, created) = client.post_json(&server.url("/bots"), &bot).await;
     assert_eq!(status, 201, "{created}");

@@ -145,6 +145,8 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
 
   const best = ranked.getByRole("row").nth(1);
   await best.getByRole("button", { name: "make a bot" }).click();
+  // The server's id for it: the job's and the rank's, so each makes its own.
+  await expect(best.getByLabel("New bot id")).toHaveValue(`ema-cross-${job.id.replace(/^opt-/, "")}-1`);
   await best.getByLabel("New bot id").fill("ema-optimised");
   await best.getByRole("button", { name: "create" }).click();
   await expect(page).toHaveURL(/\/bots\/ema-optimised$/);

@@ -73,7 +73,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         .returns_media("text/html"),
         Endpoint::get(
             "/optimizations/{id}/config",
-            "The optimised bot config: the job's config with the parameters of the run ranked `rank` (default 1; of a walk-forward, the last window's best), ready for POST /bots",
+            "The optimised bot config: the job's config with the parameters of the run ranked `rank` (default 1; of a walk-forward, the last window's best), under an id and name of its own, ready for POST /bots",
             Role::Viewer,
             get(config),
         )
@@ -277,5 +277,30 @@ async fn config(
     })?;
     let mut config = record.config;
     config.strategy.params = params;
+    // A bot of its own: the job's config names the bot it came from.
+    let walk_forward = record
+        .optimization
+        .as_ref()
+        .is_some_and(|spec| spec.walk_forward.is_some());
+    config.id = optimized_bot_id(&record.plugin_name, &id, rank);
+    config.name = if walk_forward {
+        format!(
+            "{} from walk-forward {id} (the last window's choice)",
+            record.plugin_name
+        )
+    } else {
+        format!(
+            "{} from optimisation {id} (rank {rank})",
+            record.plugin_name
+        )
+    };
     Ok(axum::Json(config))
+}
+
+/// The id a bot made of an optimisation's run takes: the plugin, the job's
+/// number (its prefix says nothing a bot needs) and the rank, so the runs
+/// of every job make bots of their own.
+fn optimized_bot_id(plugin: &str, job_id: &str, rank: usize) -> String {
+    let number = job_id.split_once('-').map_or(job_id, |(_, number)| number);
+    format!("{plugin}-{number}-{rank}").to_lowercase()
 }

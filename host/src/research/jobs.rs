@@ -127,7 +127,8 @@ pub struct OptimizationSpec {
     /// Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: every
     /// parameter the plugin's schema bounds or enumerates.
     pub params: std::collections::BTreeMap<String, String>,
-    /// `grid`, or `random` with `trials` and `seed`.
+    /// `grid` (every combination), or `random` or `tpe` (model-based) with
+    /// `trials` and `seed`.
     pub sampler: SamplerSpec,
     /// What runs are ranked by: an objective or a weighted mix
     /// (`sharpe=1,max-drawdown=0.05`).

@@ -534,10 +534,18 @@ export function useDeleteJob(kind: JobKind) {
   });
 }
 
-/** The bot config an optimisation's run ranked `rank` makes. */
-export async function optimizedConfig(id: string, rank: number): Promise<Doc> {
-  const config = await unwrap(
-    api.GET("/api/v1/optimizations/{id}/config", { params: { path: { id }, query: { rank: String(rank) } } }),
-  );
-  return config as unknown as Doc;
+/** The bot config an optimisation's run ranked `rank` makes (under an id
+ * and name of its own), once `wanted`. */
+export function useOptimizedConfig(id: string, rank: number, wanted: boolean) {
+  return useQuery({
+    queryKey: keys.optimizedConfig(id, rank),
+    queryFn: async () => {
+      const config = await unwrap(
+        api.GET("/api/v1/optimizations/{id}/config", { params: { path: { id }, query: { rank: String(rank) } } }),
+      );
+      return config as unknown as Doc;
+    },
+    enabled: wanted,
+    staleTime: Infinity,
+  });
 }

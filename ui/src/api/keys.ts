@@ -29,6 +29,7 @@ export const keys = {
   job: (kind: JobKind, id: string) => [kind, id] as const,
   jobResult: (kind: JobKind, id: string) => [kind, id, "result"] as const,
   jobReport: (kind: JobKind, id: string) => [kind, id, "report"] as const,
+  optimizedConfig: (id: string, rank: number) => ["optimizations", id, "config", rank] as const,
 };
 
 /** Backtest jobs and optimisations share one job model (and one event). */

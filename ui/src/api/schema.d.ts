@@ -838,7 +838,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The optimised bot config: the job's config with the parameters of the run ranked `rank` (default 1; of a walk-forward, the last window's best), ready for POST /bots */
+        /** The optimised bot config: the job's config with the parameters of the run ranked `rank` (default 1; of a walk-forward, the last window's best), under an id and name of its own, ready for POST /bots */
         get: operations["get_optimizations__id__config"];
         put?: never;
         post?: never;
@@ -2134,7 +2134,10 @@ export interface components {
             params: {
                 [key: string]: string;
             };
-            /** @description `grid`, or `random` with `trials` and `seed`. */
+            /**
+             * @description `grid` (every combination), or `random` or `tpe` (model-based) with
+             *     `trials` and `seed`.
+             */
             sampler: components["schemas"]["SamplerSpec"];
             /** @description Walk forward through the data instead of one optimisation over it. */
             walk_forward?: components["schemas"]["WalkForwardSpec"] | null;

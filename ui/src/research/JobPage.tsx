@@ -4,7 +4,7 @@
 
 import { useState } from "react";
 import { useNavigate, useParams } from "react-router-dom";
-import { allowed, newIdempotencyKey, optimizedConfig, useCreateBot, useJob, useJobResult, useMe, type Job } from "../api/hooks";
+import { allowed, newIdempotencyKey, useCreateBot, useJob, useJobResult, useMe, useOptimizedConfig, type Job } from "../api/hooks";
 import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
@@ -79,19 +79,16 @@ function MadeFrom({ job }: { job: Job }) {
 }
 
 /** Make a bot of the run ranked `rank` (of a walk-forward, rank 1 is the
- * set its last window chose): its config with a new id and name. */
+ * set its last window chose): its config, under the id and name the server
+ * gives it unless another id is typed. */
 function MakeBot({ job, rank }: { job: Job; rank: number }) {
-  const made = job.optimization?.walk_forward
-    ? `walk-forward ${job.id} (the last window's choice)`
-    : `optimisation ${job.id} (rank ${rank})`;
   const create = useCreateBot();
   const navigate = useNavigate();
   const [open, setOpen] = useState(false);
-  // The whole job id: a prefix of it is the same for every job of a day.
-  const [id, setId] = useState(`${job.plugin}-${job.id.replace(/^bt-/, "")}-${rank}`.toLowerCase());
+  const config = useOptimizedConfig(job.id, rank, open);
+  const [typed, setTyped] = useState<string | null>(null);
   // One key per intended bot: edited, it is another one.
   const [key, setKey] = useState(newIdempotencyKey);
-  const [failed, setFailed] = useState<unknown>(null);
   if (!open) {
     return (
       <button className="small" onClick={() => setOpen(true)}>
@@ -99,38 +96,36 @@ function MakeBot({ job, rank }: { job: Job; rank: number }) {
       </button>
     );
   }
-  const submit = async () => {
-    setFailed(null);
-    try {
-      const config = await optimizedConfig(job.id, rank);
-      create.mutate(
-        { body: { ...config, id, name: `${job.plugin} from ${made}`, autostart: false }, key },
-        {
-          onSuccess: (bot) => {
-            notify("good", `${bot.id} created (stopped)`);
-            navigate(`/bots/${bot.id}`);
-          },
+  if (config.isLoading) return <Loading what="the bot config" />;
+  if (!config.data) return <ErrorText error={config.error} />;
+  const draft = config.data;
+  const id = typed ?? String(draft.id);
+  const submit = () =>
+    create.mutate(
+      { body: { ...draft, id, autostart: false }, key },
+      {
+        onSuccess: (bot) => {
+          notify("good", `${bot.id} created (stopped)`);
+          navigate(`/bots/${bot.id}`);
         },
-      );
-    } catch (error) {
-      setFailed(error);
-    }
-  };
+      },
+    );
   return (
     <span className="make-bot">
       <input
         aria-label="New bot id"
         value={id}
+        size={Math.max(id.length, 20)}
         onChange={(e) => {
-          setId(e.target.value);
+          setTyped(e.target.value);
           setKey(newIdempotencyKey());
           create.reset();
         }}
       />
-      <button className="small primary" onClick={() => void submit()} disabled={create.isPending}>
+      <button className="small primary" onClick={submit} disabled={create.isPending}>
         create
       </button>
-      <ErrorText error={create.error ?? failed} />
+      <ErrorText error={create.error} />
     </span>
   );
 }
