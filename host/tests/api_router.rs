@@ -324,7 +324,9 @@ async fn bots_are_created_once_committed_and_deleted() {
     // The runner committed version 1 before the answer.
     let stored = api.store.config_version("r1", 1).unwrap().unwrap();
     assert_eq!(stored.actor, "STRATBOX_ADMIN_TOKEN");
-    assert_problem(&api.send_json("POST", "/bots", &bot("r1")).await, 409);
+    let taken = api.send_json("POST", "/bots", &bot("r1")).await;
+    assert_problem(&taken, 409);
+    assert_eq!(pointers(&taken), ["/id"], "the field to change");
     let mut bad = bot("r2");
     bad["capital"]["initial"] = json!("-5");
     bad["strategy"]["params"]["fast"] = json!(0);

@@ -146,10 +146,16 @@ fn config_of(
                     message: format!("no bot `{id}`"),
                 }]
             })?,
-        _ => {
+        (Some(_), Some(_)) => {
+            return Err(vec![ConfigIssue {
+                pointer: "/bot_id".into(),
+                message: "give `config` or `bot_id`, not both".into(),
+            }]);
+        }
+        (None, None) => {
             return Err(vec![ConfigIssue {
                 pointer: String::new(),
-                message: "give either `config` or `bot_id`".into(),
+                message: "give `config` or `bot_id`".into(),
             }]);
         }
     };

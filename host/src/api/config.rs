@@ -139,7 +139,10 @@ fn config_for(id: &str, mut document: Value) -> Result<BotConfig, ApiError> {
 /// unconditional); otherwise the versions its `"vN"` tags name, weak or
 /// strong (a tag of another form, or a header that is not text, names
 /// none, so nothing matches). The runner compares them with the version in
-/// force when it takes the change.
+/// force when it takes the change. A weak tag matches too, against RFC
+/// 9110's strong comparison, on purpose: the tag names a config version,
+/// not a byte sequence, and a proxy that compresses the answer (nginx's
+/// gzip) weakens it, which would make every conditional change fail.
 fn expected_versions(headers: &HeaderMap) -> Option<Vec<u64>> {
     let value = headers.get(header::IF_MATCH)?;
     let value = value.to_str().unwrap_or_default().trim();

@@ -289,7 +289,15 @@ impl From<ManagerError> for ApiError {
     fn from(error: ManagerError) -> Self {
         match error {
             ManagerError::NotFound(_) => Self::not_found(error.to_string()),
-            ManagerError::Exists(_) => Self::conflict(error.to_string()),
+            // The id is the field to change.
+            ManagerError::Exists(_) => {
+                let mut conflict = Self::conflict(error.to_string());
+                conflict.errors = vec![FieldError {
+                    pointer: "/id".into(),
+                    message: "is taken by another bot".into(),
+                }];
+                conflict
+            }
             ManagerError::Command(error) => error.into(),
         }
     }
