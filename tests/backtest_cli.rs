@@ -269,28 +269,44 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         let line = one_line_error(&run);
         assert!(line.contains(expected), "{params:?}: {line}");
     }
-    // Each sampler bounds the sets it draws, as the API does.
-    for (sampler, trials, expected) in [
-        ("random", "100001", "--trials: must be between 1 and 100000"),
-        ("tpe", "2001", "--trials: must be between 1 and 2000"),
+    // Each sampler bounds the sets it draws, and the grid draws none, as
+    // the API says.
+    for (sampler, option, value, expected) in [
+        (
+            "random",
+            "--trials",
+            "100001",
+            "--trials: must be between 1 and 100000",
+        ),
+        (
+            "tpe",
+            "--trials",
+            "2001",
+            "--trials: must be between 1 and 2000",
+        ),
+        ("grid", "--trials", "5", "are for --sampler random or tpe"),
+        ("grid", "--seed", "9", "are for --sampler random or tpe"),
     ] {
         let run = on_bot(
             "optimize",
             &bot,
             &candles,
-            &[
-                "--param",
-                "fast=2,3",
-                "--sampler",
-                sampler,
-                "--trials",
-                trials,
-            ],
+            &["--param", "fast=2,3", "--sampler", sampler, option, value],
             dir.path(),
         );
         let line = one_line_error(&run);
-        assert!(line.contains(expected), "{sampler}: {line}");
+        assert!(line.contains(expected), "{sampler} {option}: {line}");
     }
+    // A training window is for a walk forward only.
+    let run = on_bot(
+        "optimize",
+        &bot,
+        &candles,
+        &["--param", "fast=2,3", "--train", "2d"],
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--walk-forward"), "{}", run.stderr);
 
     // 1m candles imported as 5m: refused at the file line of the first
     // candle that is not 5 minutes after the one before, said once.

@@ -48,8 +48,8 @@ enum Command {
     Data(data::DataCommand),
     /// Backtest a bot config over a candle file or data set.
     Backtest(backtest::BacktestArgs),
-    /// Backtest a bot's strategy with many parameter sets (a grid or a
-    /// seeded random sample) on every core and rank them.
+    /// Backtest a bot's strategy with many parameter sets (a grid, a seeded
+    /// random sample or a model-based search) on every core and rank them.
     Optimize(optimize::OptimizeArgs),
     /// Run a folder of bot configs as live paper bots, printing their events.
     Live(live::LiveArgs),

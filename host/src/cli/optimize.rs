@@ -34,13 +34,13 @@ pub struct OptimizeArgs {
     #[arg(long, value_enum, default_value_t = Sampler::Grid)]
     sampler: Sampler,
     /// Sets drawn by the random (at most 100,000) and the model-based
-    /// sampler (at most 2,000).
-    #[arg(long, default_value_t = 100)]
-    trials: usize,
+    /// sampler (at most 2,000) [default: 100].
+    #[arg(long)]
+    trials: Option<usize>,
     /// Seed of the random and the model-based sampler: the same seed draws
-    /// the same sets (the model-based one only on one thread).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    /// the same sets (the model-based one only on one thread) [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
     /// What runs are ranked by: sharpe, sortino, calmar, total-return,
     /// profit-factor or max-drawdown, or a weighted mix such as
     /// `sharpe=1,max-drawdown=0.05`.
@@ -63,11 +63,13 @@ pub struct OptimizeArgs {
     /// and run the best set on the test window after it (`--test`).
     #[arg(long, value_enum, requires_all = ["train", "test"])]
     walk_forward: Option<Scheme>,
-    /// Training window: a length such as 90d, 12h or 4w.
-    #[arg(long, value_parser = parse_span)]
+    /// Training window (with --walk-forward): a length such as 90d, 12h or
+    /// 4w (m is minutes).
+    #[arg(long, value_parser = parse_span, requires = "walk_forward")]
     train: Option<i64>,
-    /// Test window, the step of the walk: a length such as 30d.
-    #[arg(long, value_parser = parse_span)]
+    /// Test window, the step of the walk (with --walk-forward): a length
+    /// such as 30d.
+    #[arg(long, value_parser = parse_span, requires = "walk_forward")]
     test: Option<i64>,
 }
 
@@ -119,8 +121,13 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
             .collect();
         bail!("{}", lines.join("; "));
     }
-    let (trials, seed) = (args.trials, args.seed);
+    let (trials, seed) = (args.trials.unwrap_or(100), args.seed.unwrap_or(42));
     let sampler = match args.sampler {
+        Sampler::Grid if args.trials.is_some() || args.seed.is_some() => {
+            bail!(
+                "--trials and --seed are for --sampler random or tpe: the grid runs every combination"
+            )
+        }
         Sampler::Grid => SamplerSpec::Grid,
         Sampler::Random => SamplerSpec::Random { trials, seed },
         Sampler::Tpe => SamplerSpec::Tpe { trials, seed },

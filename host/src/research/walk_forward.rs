@@ -33,7 +33,10 @@ pub enum Scheme {
     Anchored,
 }
 
-/// `90d`, `12h`, `30m` or `4w` in ms.
+/// What a length may be: a count and a unit (m for minutes, not months).
+const SPAN_FORMS: &str = "a count and a unit, m (minutes), h, d or w, such as 90d, 12h or 4w";
+
+/// `90d`, `12h`, `30m` (minutes) or `4w` in ms.
 pub fn parse_span(text: &str) -> Result<i64, String> {
     let (count, unit) = text.split_at(text.len().saturating_sub(1));
     let unit_ms = match unit {
@@ -42,9 +45,7 @@ pub fn parse_span(text: &str) -> Result<i64, String> {
         "d" => 86_400_000,
         "w" => 604_800_000,
         _ => {
-            return Err(format!(
-                "`{text}` is not a length such as 90d, 12h, 30m or 4w"
-            ));
+            return Err(format!("`{text}` is not a length: {SPAN_FORMS}"));
         }
     };
     count
@@ -52,7 +53,7 @@ pub fn parse_span(text: &str) -> Result<i64, String> {
         .ok()
         .filter(|n| *n > 0 && *n < 100_000)
         .map(|n| n * unit_ms)
-        .ok_or_else(|| format!("`{text}` is not a length such as 90d, 12h, 30m or 4w"))
+        .ok_or_else(|| format!("`{text}` is not a length: {SPAN_FORMS}"))
 }
 
 /// One step of a walk: open times, start inclusive, end exclusive.
