@@ -69,14 +69,29 @@ test("a change made elsewhere meanwhile is not overwritten (If-Match)", async ({
   await host.api("PUT", "/bots/rsi-reversion-eth/config", { ...current, name: "changed by someone else" });
   await expect(page.getByText("in force: v2")).toBeVisible();
   await expect(page.getByText(/changed to v2 since this draft started from v1/)).toBeVisible();
+  // The draft is checked, but not offered for applying.
   await page.getByRole("button", { name: "Review changes" }).click();
-  await page.getByRole("button", { name: "Apply" }).click();
-  await expect(page.getByRole("alert").filter({ hasText: "does not match" })).toBeVisible();
+  await expect(page.getByText("Not applicable to the config in force")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Apply" })).toHaveCount(0);
   const after = await host.api<{ name: string }>("GET", "/bots/rsi-reversion-eth/config");
   expect(after.name).toBe("changed by someone else");
   // Starting again from the version in force applies.
   await page.getByRole("button", { name: "Discard changes" }).click();
   await expect(page.locator("#root_name")).toHaveValue("changed by someone else");
+  // A change the page has not heard of yet: the server refuses the apply
+  // (412), and the page then offers it no more.
+  const config = "**/api/v1/bots/rsi-reversion-eth/config";
+  await page.route(config, (route) =>
+    route.request().method() === "PUT" ? route.continue({ headers: { ...route.request().headers(), "if-match": '"v999"' } }) : route.continue(),
+  );
+  await page.locator("#root_name").fill("refused change");
+  await page.getByRole("button", { name: "Review changes" }).click();
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "does not match" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Apply" })).toHaveCount(0);
+  await expect(page.getByText("Not applicable to the config in force")).toBeVisible();
+  await page.unroute(config);
+  expect((await host.api<{ name: string }>("GET", "/bots/rsi-reversion-eth/config")).name).toBe("changed by someone else");
 });
 
 test("every control of the config form is labelled in words", async ({ page }) => {

@@ -50,7 +50,10 @@ export function ConfigPage() {
   const before = canonical(schema, running.data.config);
   const after = canonical(schema, draft);
   const changed = JSON.stringify(before) !== JSON.stringify(after);
-  const stale = base.etag !== running.data.etag;
+  // Applying the draft would be refused: the config in force moved on since
+  // it started (seen, or told by a 412).
+  const stale =
+    base.etag !== running.data.etag || (apply.error instanceof ApiProblem && apply.error.status === 412);
   const problem = (apply.error ?? validate.error) instanceof ApiProblem ? ((apply.error ?? validate.error) as ApiProblem) : null;
   const edit = (next: Doc) => {
     setDraft(next);
@@ -105,7 +108,7 @@ export function ConfigPage() {
           Read-only: a {me.data.role} sees the config; changing it needs the operator role.
         </p>
       )}
-      {stale && (
+      {stale && base.etag !== running.data.etag && (
         <p className="warn" role="alert">
           The config in force changed to {running.data.etag?.replaceAll('"', "")} since this draft started from{" "}
           {base.etag?.replaceAll('"', "")}: applying it will be refused. Discard changes to start from the new one.
@@ -116,15 +119,17 @@ export function ConfigPage() {
       {reviewing && (
         <div className="review">
           <DiffView before={before} after={after} label="Changes against the config in force" />
-          {changed ? (
+          {!changed ? (
+            <p className="muted">Nothing to apply.</p>
+          ) : stale ? (
+            <p className="muted">Not applicable to the config in force: discard changes to start from it.</p>
+          ) : (
             <>
               <p className="good">The server accepts this config.</p>
               <button className="primary" onClick={commit} disabled={apply.isPending}>
                 {apply.isPending ? "Applying…" : "Apply"}
               </button>
             </>
-          ) : (
-            <p className="muted">Nothing to apply.</p>
           )}
         </div>
       )}
