@@ -64,6 +64,7 @@ test("apply a valid change after reviewing its diff, then roll back", async ({ p
 test("a change made elsewhere meanwhile is not overwritten (If-Match)", async ({ page }) => {
   await signedIn(page, host, "/bots/rsi-reversion-eth/config");
   await expect(page.getByText("in force: v1")).toBeVisible();
+  await expect(page).toHaveTitle("rsi-reversion-eth config · stratbox");
   await page.locator("#root_name").fill("my change");
   const current = await host.api<Record<string, unknown>>("GET", "/bots/rsi-reversion-eth/config");
   await host.api("PUT", "/bots/rsi-reversion-eth/config", { ...current, name: "changed by someone else" });

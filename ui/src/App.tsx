@@ -10,7 +10,7 @@ import { allowed, useMe } from "./api/hooks";
 import { session, useToken } from "./api/session";
 import { StreamProvider } from "./api/streamContext";
 import { FleetPage } from "./bots/FleetPage";
-import { Layout } from "./components/Layout";
+import { Layout, titled } from "./components/Layout";
 import { Empty, ErrorText, Loading } from "./components/States";
 import { LoginPage } from "./login/LoginPage";
 
@@ -79,14 +79,15 @@ const router = createBrowserRouter([
     path: "/",
     element: <Layout />,
     children: [
-      { index: true, element: <FleetPage /> },
+      { index: true, element: <FleetPage />, handle: titled(() => "Fleet") },
       // Sign-in shows wherever a caller lands without a token; once signed
       // in, a bookmarked /login goes to the fleet.
       { path: "login", element: <Navigate to="/" replace /> },
-      { path: "bots/:id", element: <BotRoute /> },
-      { path: "bots/:id/config", element: <BotRoute config /> },
+      { path: "bots/:id", element: <BotRoute />, handle: titled((p) => p.id) },
+      { path: "bots/:id/config", element: <BotRoute config />, handle: titled((p) => `${p.id} config`) },
       {
         path: "new",
+        handle: titled(() => "New bot"),
         element: (
           <Gate operation="POST /api/v1/bots">
             <Page>
@@ -97,20 +98,22 @@ const router = createBrowserRouter([
       },
       {
         path: "strategies",
+        handle: titled(() => "Strategies"),
         element: (
           <Page>
             <StrategiesPage />
           </Page>
         ),
       },
-      { path: "data", element: <Page><DataPage /></Page> },
-      { path: "backtests", element: <Page><BacktestsPage /></Page> },
-      { path: "backtests/compare/:a/:b", element: <Page><ComparePage /></Page> },
-      { path: "backtests/:id", element: <JobRoute kind="backtests" /> },
-      { path: "optimizations", element: <Page><OptimizationsPage /></Page> },
-      { path: "optimizations/:id", element: <JobRoute kind="optimizations" /> },
+      { path: "data", element: <Page><DataPage /></Page>, handle: titled(() => "Data") },
+      { path: "backtests", element: <Page><BacktestsPage /></Page>, handle: titled(() => "Backtests") },
+      { path: "backtests/compare/:a/:b", element: <Page><ComparePage /></Page>, handle: titled(() => "Compare") },
+      { path: "backtests/:id", element: <JobRoute kind="backtests" />, handle: titled((p) => p.id) },
+      { path: "optimizations", element: <Page><OptimizationsPage /></Page>, handle: titled(() => "Optimisations") },
+      { path: "optimizations/:id", element: <JobRoute kind="optimizations" />, handle: titled((p) => p.id) },
       {
         path: "admin",
+        handle: titled(() => "Admin"),
         element: (
           <Gate operation="GET /api/v1/tokens">
             <Page>

@@ -1,8 +1,8 @@
 // The frame of every page: navigation (only what the role may use), the
 // stream's state, theme, toast settings, the emergency stop, and the page.
 
-import { useState } from "react";
-import { NavLink, Outlet } from "react-router-dom";
+import { useEffect, useState } from "react";
+import { NavLink, Outlet, useMatches, type Params } from "react-router-dom";
 import { allowed, useMe } from "../api/hooks";
 import { session } from "../api/session";
 import { useStreamHealth } from "../api/streamContext";
@@ -52,8 +52,26 @@ function Settings() {
   );
 }
 
+/** A route's handle: what the browser's tab calls its page. */
+interface Titled {
+  title: (params: Params) => string | undefined;
+}
+
+export const titled = (title: Titled["title"]): Titled => ({ title });
+
+/** The tab says which page it shows: the deepest route's title. */
+function usePageTitle() {
+  const matches = useMatches();
+  const match = [...matches].reverse().find((m) => (m.handle as Titled | undefined)?.title);
+  const title = match ? (match.handle as Titled).title(match.params) : undefined;
+  useEffect(() => {
+    document.title = title ? `${title} · stratbox` : "stratbox";
+  }, [title]);
+}
+
 export function Layout() {
   const me = useMe();
+  usePageTitle();
   return (
     <div className="app">
       <header className="topbar">
