@@ -1871,6 +1871,14 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     );
     let (status, body) = submit(json!({ "data": "BTCUSDT/1m" })).await;
     assert_problem(status, &body, 422);
+    let (status, body) =
+        submit(json!({ "config": config, "bot_id": "any", "data": "BTCUSDT/1m" })).await;
+    assert_problem(status, &body, 422);
+    assert_eq!(pointers(&body), ["/bot_id"], "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not both"),
+        "{body}"
+    );
     let (status, body) = submit(json!({ "config": config })).await;
     assert_problem(status, &body, 422);
     assert_eq!(pointers(&body), ["/data"], "a missing field's own pointer");
@@ -2126,7 +2134,7 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         "config": config, "data": "BTCUSDT/1m",
         "params": { "fast": "9..3", "colour": "1,2" },
         "objective": "luck",
-        "walk_forward": { "scheme": "rolling", "train": "forever", "test": "1d" }
+        "walk_forward": { "scheme": "rolling", "train": "forever", "test": "9é" }
     }))
     .await;
     assert_problem(status, &body, 422);
@@ -2135,7 +2143,12 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     // (An unknown parameter is checked once the request itself is sound.)
     assert_eq!(
         found,
-        ["/objective", "/params/fast", "/walk_forward/train"],
+        [
+            "/objective",
+            "/params/fast",
+            "/walk_forward/test",
+            "/walk_forward/train"
+        ],
         "{body}"
     );
     let (status, body) = submit(json!({

@@ -38,22 +38,23 @@ const SPAN_FORMS: &str = "a count and a unit, m (minutes), h, d or w, such as 90
 
 /// `90d`, `12h`, `30m` (minutes) or `4w` in ms.
 pub fn parse_span(text: &str) -> Result<i64, String> {
-    let (count, unit) = text.split_at(text.len().saturating_sub(1));
+    let refused = || format!("`{text}` is not a length: {SPAN_FORMS}");
+    // The unit is the last character, whatever its width in bytes.
+    let unit = text.chars().last().ok_or_else(refused)?;
+    let count = &text[..text.len() - unit.len_utf8()];
     let unit_ms = match unit {
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 604_800_000,
-        _ => {
-            return Err(format!("`{text}` is not a length: {SPAN_FORMS}"));
-        }
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        'w' => 604_800_000,
+        _ => return Err(refused()),
     };
     count
         .parse::<i64>()
         .ok()
         .filter(|n| *n > 0 && *n < 100_000)
         .map(|n| n * unit_ms)
-        .ok_or_else(|| format!("`{text}` is not a length: {SPAN_FORMS}"))
+        .ok_or_else(refused)
 }
 
 /// One step of a walk: open times, start inclusive, end exclusive.
@@ -188,5 +189,18 @@ mod tests {
         }
         assert!(windows(Scheme::Rolling, 0, day, 2 * day, day).is_empty());
         assert!(windows(Scheme::Rolling, 0, day, 0, day).is_empty());
+    }
+
+    #[test]
+    fn lengths_are_a_count_and_a_unit_and_anything_else_is_refused() {
+        assert_eq!(parse_span("90d"), Ok(90 * 86_400_000));
+        assert_eq!(parse_span("30m"), Ok(30 * 60_000));
+        assert_eq!(parse_span("4w"), Ok(4 * 604_800_000));
+        for text in [
+            "", "d", "0d", "-1d", "9é", "é", "1dé", "100000d", "3M", "12",
+        ] {
+            let refused = parse_span(text).unwrap_err();
+            assert!(refused.contains("is not a length"), "{text}: {refused}");
+        }
     }
 }
