@@ -26,6 +26,7 @@ use super::problem::ApiError;
 use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
 use crate::domain::config::{BotConfig, ConfigIssue, pointer_token};
+use crate::domain::patterns::MAX_BOT_ID_CHARS;
 use crate::research::optimization_job::{MAX_SETS, search_space};
 use crate::research::optimize::{ParamRange, Ranking, space_issues};
 use crate::research::walk_forward::{Scheme, parse_span};
@@ -299,8 +300,42 @@ async fn config(
 
 /// The id a bot made of an optimisation's run takes: the plugin, the job's
 /// number (its prefix says nothing a bot needs) and the rank, so the runs
-/// of every job make bots of their own.
+/// of every job make bots of their own. The plugin's name (lowercase
+/// letters, digits and '-', up to 64) is cut to keep the id a bot id: at
+/// most [`MAX_BOT_ID_CHARS`], starting and ending with a letter or digit.
 fn optimized_bot_id(plugin: &str, job_id: &str, rank: usize) -> String {
     let number = job_id.split_once('-').map_or(job_id, |(_, number)| number);
-    format!("{plugin}-{number}-{rank}").to_lowercase()
+    let tail = format!("-{number}-{rank}");
+    let room = MAX_BOT_ID_CHARS.saturating_sub(tail.len());
+    let head = plugin.trim_start_matches('-');
+    let head = head[..head.len().min(room)].trim_end_matches('-');
+    let head = if head.is_empty() { "bot" } else { head };
+    format!("{head}{tail}").to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_optimised_bot_id_is_a_bot_id_whatever_the_plugin_is_called() {
+        // The bot schema's id pattern, spelled out.
+        let is_bot_id = |id: &str| {
+            id.len() <= MAX_BOT_ID_CHARS
+                && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        let job = "opt-1796639490245-0000";
+        assert_eq!(
+            optimized_bot_id("ema-cross", job, 3),
+            "ema-cross-1796639490245-0000-3"
+        );
+        for plugin in ["ema-cross", "-lead", &"p".repeat(64), &"-".repeat(64), "a-"] {
+            let id = optimized_bot_id(plugin, job, 12);
+            assert!(is_bot_id(&id), "{plugin}: {id}");
+            assert!(id.ends_with("-1796639490245-0000-12"), "{id}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ mod instrument;
 mod json;
 mod limits;
 mod order;
-mod patterns;
+pub(crate) mod patterns;
 mod schema_issues;
 mod serde_message;
 mod timeframe;

@@ -2,6 +2,8 @@
 //! what it asks for in words: a refusal says the words, not the expression.
 
 pub const BOT_ID: &str = r"^[a-z0-9][a-z0-9-]{0,63}$";
+/// The longest bot id [`BOT_ID`] takes.
+pub const MAX_BOT_ID_CHARS: usize = 64;
 pub const PLUGIN_NAME: &str = r"^[a-z0-9-]{1,64}$";
 pub const SYMBOL: &str = r"^[A-Z0-9]{2,20}$";
 pub const TIMEFRAME: &str = r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w)$";
