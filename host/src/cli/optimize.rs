@@ -22,6 +22,11 @@ use stratbox_host::research::walk_forward::{
 
 use super::backtest::RunInput;
 
+/// `--trials` and `--seed` when not given (the options' help says them
+/// too). Options rather than clap defaults: the grid refuses them given.
+const DEFAULT_TRIALS: usize = 100;
+const DEFAULT_SEED: u64 = 42;
+
 #[derive(Debug, Args)]
 pub struct OptimizeArgs {
     #[command(flatten)]
@@ -35,11 +40,11 @@ pub struct OptimizeArgs {
     sampler: Sampler,
     /// Sets drawn by the random (at most 100,000) and the model-based
     /// sampler (at most 2,000) [default: 100].
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     trials: Option<usize>,
     /// Seed of the random and the model-based sampler: the same seed draws
     /// the same sets (the model-based one only on one thread) [default: 42].
-    #[arg(long)]
+    #[arg(long, value_name = "S")]
     seed: Option<u64>,
     /// What runs are ranked by: sharpe, sortino, calmar, total-return,
     /// profit-factor or max-drawdown, or a weighted mix such as
@@ -85,6 +90,26 @@ enum Sampler {
     Tpe,
 }
 
+/// The sampler the options ask for, checked before anything is loaded.
+fn sampler(args: &OptimizeArgs) -> anyhow::Result<SamplerSpec> {
+    let trials = args.trials.unwrap_or(DEFAULT_TRIALS);
+    let seed = args.seed.unwrap_or(DEFAULT_SEED);
+    let sampler = match args.sampler {
+        Sampler::Grid if args.trials.is_some() || args.seed.is_some() => {
+            bail!(
+                "--trials and --seed are for --sampler random or tpe: the grid runs every combination"
+            )
+        }
+        Sampler::Grid => SamplerSpec::Grid,
+        Sampler::Random => SamplerSpec::Random { trials, seed },
+        Sampler::Tpe => SamplerSpec::Tpe { trials, seed },
+    };
+    if let Some(message) = sampler.trials_issue() {
+        bail!("--trials: {message}");
+    }
+    Ok(sampler)
+}
+
 fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
     if args.params.is_empty() {
         let space = space_from_schema(schema);
@@ -109,6 +134,7 @@ fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
 }
 
 pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
+    let sampler = sampler(&args)?;
     let (config, plugin) = args.input.bot(&runtime)?;
     // Many runs over the same candles: worth having them in memory.
     let candles = args.input.candles()?.to_vec();
@@ -120,20 +146,6 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
             .map(|(name, message)| format!("--param {name}: {message}"))
             .collect();
         bail!("{}", lines.join("; "));
-    }
-    let (trials, seed) = (args.trials.unwrap_or(100), args.seed.unwrap_or(42));
-    let sampler = match args.sampler {
-        Sampler::Grid if args.trials.is_some() || args.seed.is_some() => {
-            bail!(
-                "--trials and --seed are for --sampler random or tpe: the grid runs every combination"
-            )
-        }
-        Sampler::Grid => SamplerSpec::Grid,
-        Sampler::Random => SamplerSpec::Random { trials, seed },
-        Sampler::Tpe => SamplerSpec::Tpe { trials, seed },
-    };
-    if let Some(message) = sampler.trials_issue() {
-        bail!("--trials: {message}");
     }
     let sets = Sets::of(&sampler, &space);
     let threads = args

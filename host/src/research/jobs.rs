@@ -696,7 +696,6 @@ impl BacktestJobs {
     }
 }
 
-/// Ids name files: only what this module makes is accepted.
 /// A file's text, or None when there is no such file.
 fn read_if_there(path: &std::path::Path) -> Result<Option<String>, JobError> {
     match std::fs::read_to_string(path) {
@@ -710,7 +709,8 @@ fn read_if_there(path: &std::path::Path) -> Result<Option<String>, JobError> {
 const BACKTEST_PREFIX: &str = "bt-";
 const OPTIMIZATION_PREFIX: &str = "opt-";
 
-/// `id` when it is a job id (so it names no other file).
+/// `id` when it is a job id: ids name files, so only what this module
+/// makes is accepted.
 fn checked_id(id: &str) -> Result<&str, JobError> {
     let well_formed = id.len() <= 40
         && [BACKTEST_PREFIX, OPTIMIZATION_PREFIX]
