@@ -3,7 +3,7 @@
 // are never polled.
 
 import { type QueryClient, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, etagOf, fetchText, unwrap, uploadDataSet, type Schemas } from "./client";
+import { api, ApiProblem, etagOf, fetchText, unwrap, uploadDataSet, type Schemas } from "./client";
 import { keys, type JobKind } from "./keys";
 
 export type BotSummary = Schemas["BotSummary"];
@@ -340,7 +340,14 @@ export function useApplyConfig(id: string) {
         }),
       ),
     onSuccess: (applied) => configChanged(client, id, applied),
+    onError: (error) => staleConfig(client, id, error),
   });
+}
+
+/** A change refused because the config in force moved on (412): read the
+ * config again, so that starting afresh starts from the newer one. */
+function staleConfig(client: QueryClient, id: string, error: unknown) {
+  if (error instanceof ApiProblem && error.status === 412) void client.invalidateQueries({ queryKey: keys.config(id) });
 }
 
 /** Put an earlier version back in force (as a new version). */
@@ -356,6 +363,7 @@ export function useRollback(id: string) {
         }),
       ),
     onSuccess: (applied) => configChanged(client, id, applied),
+    onError: (error) => staleConfig(client, id, error),
   });
 }
 

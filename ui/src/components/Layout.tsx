@@ -66,6 +66,10 @@ function usePageTitle() {
   const title = match ? (match.handle as Titled).title(match.params) : undefined;
   useEffect(() => {
     document.title = title ? `${title} · stratbox` : "stratbox";
+    // Signed out, the sign-in page shows no route's title.
+    return () => {
+      document.title = "stratbox";
+    };
   }, [title]);
 }
 

@@ -51,9 +51,9 @@ export function ConfigPage() {
   const after = canonical(schema, draft);
   const changed = JSON.stringify(before) !== JSON.stringify(after);
   // Applying the draft would be refused: the config in force moved on since
-  // it started (seen, or told by a 412).
-  const stale =
-    base.etag !== running.data.etag || (apply.error instanceof ApiProblem && apply.error.status === 412);
+  // it started, as the page has seen (`behind`) or the server said (412).
+  const behind = base.etag !== running.data.etag;
+  const stale = behind || (apply.error instanceof ApiProblem && apply.error.status === 412);
   const problem = (apply.error ?? validate.error) instanceof ApiProblem ? ((apply.error ?? validate.error) as ApiProblem) : null;
   const edit = (next: Doc) => {
     setDraft(next);
@@ -108,7 +108,7 @@ export function ConfigPage() {
           Read-only: a {me.data.role} sees the config; changing it needs the operator role.
         </p>
       )}
-      {stale && base.etag !== running.data.etag && (
+      {behind && (
         <p className="warn" role="alert">
           The config in force changed to {running.data.etag?.replaceAll('"', "")} since this draft started from{" "}
           {base.etag?.replaceAll('"', "")}: applying it will be refused. Discard changes to start from the new one.

@@ -97,7 +97,16 @@ function MakeBot({ job, rank }: { job: Job; rank: number }) {
     );
   }
   if (config.isLoading) return <Loading what="the bot config" />;
-  if (!config.data) return <ErrorText error={config.error} />;
+  if (!config.data) {
+    return (
+      <span className="make-bot">
+        <ErrorText error={config.error} />
+        <button className="small" onClick={() => void config.refetch()}>
+          try again
+        </button>
+      </span>
+    );
+  }
   const draft = config.data;
   const id = typed ?? String(draft.id);
   const submit = () =>
