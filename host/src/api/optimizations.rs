@@ -319,14 +319,12 @@ mod tests {
 
     #[test]
     fn an_optimised_bot_id_is_a_bot_id_whatever_the_plugin_is_called() {
-        // The bot schema's id pattern, spelled out.
-        let is_bot_id = |id: &str| {
-            id.len() <= MAX_BOT_ID_CHARS
-                && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        };
+        // The bot schema's own id pattern.
+        let id_rule = jsonschema::validator_for(&serde_json::json!({
+            "pattern": crate::domain::patterns::BOT_ID
+        }))
+        .unwrap();
+        let is_bot_id = |id: &str| id_rule.is_valid(&serde_json::json!(id));
         let job = "opt-1796639490245-0000";
         assert_eq!(
             optimized_bot_id("ema-cross", job, 3),
