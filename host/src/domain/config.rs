@@ -512,15 +512,24 @@ impl BotConfig {
             // (but not every one serde sees: a float for an integer).
             // serde's is kept unless the schema said something at its
             // pointer or below it (serde names a variant's unknown field
-            // at the variant, the schema at the field).
+            // at the variant, the schema at the field), or found a list or
+            // a scalar where an object belongs above it (serde reads a
+            // struct from a list, and names a field of it `/0`).
             let mut every = super::schema_issues(&BOT_SCHEMA, &value);
-            let said = |pointer: &str| {
-                pointer == first.pointer
-                    || pointer
-                        .strip_prefix(first.pointer.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
+            let below = |pointer: &str, above: &str| {
+                pointer
+                    .strip_prefix(above)
+                    .is_some_and(|rest| rest.starts_with('/'))
             };
-            if !every.iter().any(|issue| said(&issue.pointer)) {
+            let said = |issue: &ConfigIssue| {
+                issue.pointer == first.pointer
+                    || below(&issue.pointer, &first.pointer)
+                    || (below(&first.pointer, &issue.pointer)
+                        && value
+                            .pointer(&issue.pointer)
+                            .is_some_and(|v| !v.is_object()))
+            };
+            if !every.iter().any(said) {
                 every.push(first);
             }
             every
@@ -890,6 +899,27 @@ capital: { quote: USDT, initial: 1000 }
         assert_eq!(issues.len(), 1, "{issues:?}");
         assert_eq!(issues[0].pointer, "/market/feed/sed");
         assert_eq!(issues[0].message, "unknown field `sed`");
+    }
+
+    #[test]
+    fn a_list_where_an_object_belongs_is_said_once_at_its_place() {
+        for (document, pointer) in [
+            (serde_json::json!([1, 2]), ""),
+            (serde_json::json!([{ "id": "x" }]), ""),
+        ] {
+            let issues = BotConfig::parse(document).unwrap_err();
+            assert_eq!(issues.len(), 1, "{issues:?}");
+            assert_eq!(issues[0].pointer, pointer, "{issues:?}");
+            assert!(
+                issues[0].message.ends_with("is not an object"),
+                "{issues:?}"
+            );
+        }
+        let mut config = crate::domain::yaml::parse(MINIMAL).unwrap();
+        config["market"] = serde_json::json!(["BTCUSDT"]);
+        let issues = BotConfig::parse(config).unwrap_err();
+        let pointers: Vec<_> = issues.iter().map(|i| i.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/market"], "{issues:?}");
     }
 
     #[test]
