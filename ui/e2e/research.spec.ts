@@ -125,10 +125,15 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
   const job = (await (await started).json()) as { id: string };
   const row = page.getByRole("row", { name: new RegExp(job.id) });
   await expect(row).toContainText("done", { timeout: 60_000 });
+  await expect(row).toContainText("every combination");
 
   await page.getByRole("link", { name: job.id }).click();
   const ranked = page.getByRole("table", { name: "Ranked runs" });
   await expect(ranked.getByRole("row")).toHaveCount(5); // a header and four sets
+  // What the search held is said once, not on every row.
+  await expect(ranked.locator("caption")).toHaveText('Every run: size={"percent_of_equity":50}.');
+  await expect(ranked.getByRole("row").nth(1)).toContainText("fast=");
+  await expect(ranked.getByRole("row").nth(1)).not.toContainText("size=");
   // The refused set says why, where its figures would be.
   await expect(ranked.getByRole("row").filter({ hasText: "must be greater than fast (40), got 30" })).toHaveCount(1);
   await expect(page.frameLocator(`iframe[title="Report of ${job.id}"]`).getByRole("heading").first()).toBeVisible();

@@ -9,7 +9,7 @@ import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { formatTime } from "../lib/time";
-import { coveredText, formatParams, JobState, percent, rangeText, ratio, Report, useFollowJobs, utcDay } from "./jobs";
+import { coveredText, formatParams, heldParams, JobState, percent, rangeText, ratio, Report, searchText, useFollowJobs, utcDay } from "./jobs";
 
 interface Metrics {
   total_return_pct?: number;
@@ -62,15 +62,7 @@ function MadeFrom({ job }: { job: Job }) {
         <>
           <dt>Search</dt>
           <dd>
-            {job.optimization.objective}, at least {job.optimization.min_trades} trades,{" "}
-            {
-              {
-                grid: "every combination",
-                random: `${"trials" in job.optimization.sampler ? job.optimization.sampler.trials : ""} random sets`,
-                tpe: `${"trials" in job.optimization.sampler ? job.optimization.sampler.trials : ""} model-based (TPE) sets`,
-              }[job.optimization.sampler.kind]
-            }
-            {job.optimization.walk_forward && `, walk-forward (${job.optimization.walk_forward.scheme})`}
+            {job.optimization.objective}, at least {job.optimization.min_trades} trades, {searchText(job.optimization)}
           </dd>
         </>
       )}
@@ -178,11 +170,13 @@ function Ranked({ job }: { job: Job }) {
   const every = (result.data.trials as Trial[] | undefined) ?? [];
   const trials = every.slice(0, SHOWN_RUNS);
   if (trials.length === 0) return <Empty>No run was made.</Empty>;
+  const held = heldParams(every.map((trial) => trial.params));
   return (
     <table className="data ranked" aria-label="Ranked runs">
-      {every.length > SHOWN_RUNS && (
+      {(every.length > SHOWN_RUNS || Object.keys(held).length > 0) && (
         <caption>
-          The first {SHOWN_RUNS} of {every.length} runs; the report below lists them all.
+          {every.length > SHOWN_RUNS && <>The first {SHOWN_RUNS} of {every.length} runs; the report below lists them all. </>}
+          {Object.keys(held).length > 0 && <>Every run: {formatParams(held)}.</>}
         </caption>
       )}
       <thead>
@@ -201,7 +195,7 @@ function Ranked({ job }: { job: Job }) {
         {trials.map((trial, index) => (
           <tr key={index}>
             <td className="num">{trial.score == null ? "–" : index + 1}</td>
-            <td>{formatParams(trial.params)}</td>
+            <td>{formatParams(trial.params, held)}</td>
             {trial.error != null ? (
               // A run the strategy refused, or that failed: why, not dashes.
               <td colSpan={5} className="warn">

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { coveredText, rangeText, requestOf, sourceFor } from "./jobs";
+import { coveredText, formatParams, heldParams, rangeText, requestOf, searchText, sourceFor } from "./jobs";
 
 const bots = [
   { id: "breakout-sol", symbol: "SOLUSDT", timeframe: "15m" },
@@ -70,5 +70,38 @@ describe("the candles a backtest ran on", () => {
 
   it("says nothing before the run", () => {
     expect(coveredText({ ran_from: null, ran_to: null, candles: null })).toBeUndefined();
+  });
+});
+
+describe("how an optimisation searches, in words", () => {
+  const spec = { min_trades: 1, objective: "sharpe", params: {} };
+  it("names the sampler and its trials", () => {
+    expect(searchText({ ...spec, sampler: { kind: "grid" } })).toBe("every combination");
+    expect(searchText({ ...spec, sampler: { kind: "random", trials: 200, seed: 1 } })).toBe("200 random sets");
+    expect(searchText({ ...spec, sampler: { kind: "tpe", trials: 50, seed: 1 } })).toBe("50 model-based (TPE) sets");
+  });
+
+  it("says when it walks forward", () => {
+    const walk = { scheme: "rolling" as const, train_ms: 90 * 86_400_000, test_ms: 30 * 86_400_000 };
+    expect(searchText({ ...spec, sampler: { kind: "grid" }, walk_forward: walk })).toBe("every combination, walk-forward (rolling)");
+  });
+});
+
+describe("the parameters a search held, said once", () => {
+  const size = { percent_of_equity: 20 };
+  it("finds what every set holds at one value", () => {
+    const sets = [
+      { fast: 5, slow: 20, size },
+      { fast: 8, slow: 20, size: { percent_of_equity: 20 } },
+      { fast: 5, slow: 30, size },
+    ];
+    expect(heldParams(sets)).toEqual({ size });
+    expect(formatParams(sets[0], heldParams(sets))).toBe("fast=5, slow=20");
+    expect(formatParams(heldParams(sets))).toBe('size={"percent_of_equity":20}');
+  });
+
+  it("holds nothing over one set, nor a parameter some set lacks", () => {
+    expect(heldParams([{ fast: 5 }])).toEqual({});
+    expect(heldParams([{ fast: 5, slow: 20 }, { fast: 5 }, null])).toEqual({ fast: 5 });
   });
 });

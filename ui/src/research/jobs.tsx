@@ -66,6 +66,7 @@ export function JobTable({
             <th>Job</th>
             <th>Strategy</th>
             <th>Data</th>
+            {kind === "optimizations" && <th>Search</th>}
             <th>State</th>
             <th>Return</th>
             <th>Sharpe</th>
@@ -99,6 +100,7 @@ export function JobTable({
                 {job.data}
                 {rangeText(job.from, job.to)}
               </td>
+              {kind === "optimizations" && <td>{job.optimization ? searchText(job.optimization) : "–"}</td>}
               <td>
                 <JobState job={job} />
               </td>
@@ -121,6 +123,18 @@ export function JobTable({
       <ErrorText error={remove.error} />
     </>
   );
+}
+
+/** How an optimisation searches: "every combination", "200 random sets",
+ * with ", walk-forward (rolling)" when it walks forward. */
+export function searchText(optimization: NonNullable<Job["optimization"]>): string {
+  const { sampler, walk_forward: walk } = optimization;
+  const sets = {
+    grid: "every combination",
+    random: `${"trials" in sampler ? sampler.trials : ""} random sets`,
+    tpe: `${"trials" in sampler ? sampler.trials : ""} model-based (TPE) sets`,
+  }[sampler.kind];
+  return walk ? `${sets}, walk-forward (${walk.scheme})` : sets;
 }
 
 /** What a job runs: a bot's config, or one written here. */
@@ -150,11 +164,22 @@ function onMarketOf(config: Doc, data: string): Doc {
 }
 
 /** Parameters as they read in a table: `fast=12, slow=26`. */
-export function formatParams(params: unknown): string {
+export function formatParams(params: unknown, leaveOut: Record<string, unknown> = {}): string {
   if (!params || typeof params !== "object") return "–";
-  return Object.entries(params as Record<string, unknown>)
-    .map(([name, value]) => `${name}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
-    .join(", ");
+  const shown = Object.entries(params as Record<string, unknown>).filter(([name]) => !(name in leaveOut));
+  if (shown.length === 0) return "–";
+  return shown.map(([name, value]) => `${name}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`).join(", ");
+}
+
+/** The parameters every one of several sets holds at the same value (the
+ * ones a search did not vary), said once rather than on every row. */
+export function heldParams(sets: unknown[]): Record<string, unknown> {
+  const objects = sets.filter((set): set is Record<string, unknown> => !!set && typeof set === "object");
+  if (objects.length < 2) return {};
+  const [first, ...rest] = objects;
+  return Object.fromEntries(
+    Object.entries(first).filter(([name, value]) => rest.every((set) => name in set && JSON.stringify(set[name]) === JSON.stringify(value))),
+  );
 }
 
 export interface JobInput {
