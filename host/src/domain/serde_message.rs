@@ -52,7 +52,9 @@ fn expected_kind(expected: &str) -> String {
         "f32" | "f64" => "a number".into(),
         "a sequence" => "a list".into(),
         "a map" => "an object".into(),
-        "a borrowed string" => "a string".into(),
+        // serde_json's words for any enum; those of our documents are
+        // named by strings (a tagged one is a struct, said above).
+        "a borrowed string" | "string or map" => "a string".into(),
         other if other.starts_with("struct ") || other.starts_with("internally tagged enum") => {
             "an object".into()
         }
@@ -85,6 +87,10 @@ mod tests {
         assert_eq!(
             plain("invalid type: sequence, expected struct BacktestRequest"),
             "a list is not an object"
+        );
+        assert_eq!(
+            plain("invalid type: null, expected string or map"),
+            "null is not a string"
         );
         assert_eq!(
             plain("invalid value: integer `-1`, expected u64"),
