@@ -449,9 +449,20 @@ impl Ranking {
                 })?;
                 Ok((objective, weight))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<(Objective, f64)>, String>>()?;
         if parts.is_empty() {
             return Err("no objective given".into());
+        }
+        // A second weight for one objective is a slip, not a sum of both.
+        for (index, (objective, _)) in parts.iter().enumerate() {
+            if parts[..index]
+                .iter()
+                .any(|(earlier, _)| earlier == objective)
+            {
+                let name = text.split(',').nth(index).unwrap_or_default();
+                let name = name.split('=').next().unwrap_or_default().trim();
+                return Err(format!("`{name}` is given twice"));
+            }
         }
         Ok(Self(parts))
     }
@@ -629,6 +640,23 @@ pub(crate) fn run_one(study: &Study<'_>, set: &Map<String, Value>) -> Trial {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_ranking_weighs_each_objective_once() {
+        let mix = Ranking::parse("sharpe=1, max-drawdown=0.05").unwrap();
+        assert_eq!(
+            mix.0,
+            [(Objective::Sharpe, 1.0), (Objective::MaxDrawdown, 0.05)]
+        );
+        assert_eq!(
+            Ranking::parse("sharpe=1,calmar,Sharpe=2").unwrap_err(),
+            "`Sharpe` is given twice"
+        );
+        assert_eq!(
+            Ranking::parse("sharpe,sharpe").unwrap_err(),
+            "`sharpe` is given twice"
+        );
+    }
 
     #[test]
     fn ranges_parse_and_expand() {
