@@ -360,7 +360,53 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
     );
     let line = one_line_error(&on_data(&bot, &["--from", "2030-01-01"]));
     assert!(
-        line.contains("no candles in the selected range: the candles run from"),
+        line.contains("--from: no candle opens at or after it: BTCUSDT/1m holds candles from"),
+        "{line}"
+    );
+    // A config of another symbol runs on the data set's, with a note.
+    let eth = dir.path().join("eth.yaml");
+    let text = std::fs::read_to_string(&bot).unwrap();
+    std::fs::write(&eth, text.replace("symbol: BTCUSDT", "symbol: ETHUSDT")).unwrap();
+    let run = on_data(&eth, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("note: the config trades ETHUSDT, BTCUSDT/1m holds BTCUSDT"),
+        "{}",
+        run.stderr
+    );
+    // A data set that is not there is said to be missing, before the
+    // config's timeframe is held against its name.
+    let mut args = vec!["backtest", "--bot", s(&breakout), "--data", "ADAUSDT/15m"];
+    args.extend(["--data-dir", s(&data_dir), "--plugins-dir", s(&plugins)]);
+    let line = one_line_error(&stratbox(&args, dir.path()));
+    assert!(line.contains("no data set ADAUSDT/15m"), "{line}");
+    // An optimisation is checked as a backtest is, before any run: its
+    // range, and its walk-forward windows.
+    let optimize = |extra: &[&str]| {
+        let mut args = vec!["optimize", "--bot", s(&bot), "--data", "BTCUSDT/1m"];
+        args.extend(["--param", "fast=5,8", "--data-dir", s(&data_dir)]);
+        args.extend(["--plugins-dir", s(&plugins)]);
+        args.extend(extra);
+        stratbox(&args, dir.path())
+    };
+    let line = one_line_error(&optimize(&["--from", "2030-01-01"]));
+    assert!(
+        line.contains("--from: no candle opens at or after it"),
+        "{line}"
+    );
+    let walk = [
+        "--walk-forward",
+        "rolling",
+        "--train",
+        "300d",
+        "--test",
+        "10d",
+    ];
+    let line = one_line_error(&optimize(&walk));
+    assert!(
+        line.contains("--walk-forward: the selected")
+            && line.contains("no training window of 300.0 days"),
         "{line}"
     );
 

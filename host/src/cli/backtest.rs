@@ -8,10 +8,11 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
-use stratbox_host::data::{DataSetKey, DataSets, read_candles};
+use stratbox_host::data::{DataSetError, DataSetKey, DataSets, read_candles};
 use stratbox_host::domain::config::{BotConfig, join_issues};
 use stratbox_host::domain::{CandleSeries, parse_instant, parse_until};
 use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
+use stratbox_host::research::jobs::{AskedSpan, WalkForwardSpec};
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -69,8 +70,15 @@ impl RunInput {
         &self.data_dir
     }
 
-    /// The bot config and the plugin it runs.
-    pub fn bot(&self, runtime: &PluginRuntime) -> anyhow::Result<(BotConfig, Arc<Plugin>)> {
+    /// The bot config and the plugin it runs; a data set is checked to
+    /// serve the run (and, for an optimisation, its walk-forward windows)
+    /// before anything runs. (Candles from a CSV file are read whole
+    /// later.)
+    pub fn bot(
+        &self,
+        runtime: &PluginRuntime,
+        walk: Option<&WalkForwardSpec>,
+    ) -> anyhow::Result<(BotConfig, Arc<Plugin>)> {
         let text = std::fs::read_to_string(&self.bot)
             .with_context(|| format!("cannot read {}", self.bot.display()))?;
         let mut config = BotConfig::from_yaml(&text).map_err(|issues| {
@@ -81,12 +89,11 @@ impl RunInput {
         // the result and report say so.
         if let Some(name) = &self.data {
             let key = DataSetKey::parse(name)?;
-            let trades = &config.market.timeframe;
-            if key.timeframe.to_string() != *trades {
-                bail!(
-                    "{name} holds {} candles, the bot trades {trades} ones: use {}/{trades} candles",
-                    key.timeframe,
-                    key.symbol
+            self.check_fit(&key, &config, walk)?;
+            if key.symbol != config.market.symbol {
+                eprintln!(
+                    "stratbox: note: the config trades {}, {name} holds {}: running it on {}",
+                    config.market.symbol, key.symbol, key.symbol
                 );
             }
             config.market.symbol = key.symbol;
@@ -124,6 +131,48 @@ impl RunInput {
         Ok((config, plugin))
     }
 
+    /// Refuse a run the data set `key` cannot serve before anything runs,
+    /// as the API does: a data set that does not exist or of another
+    /// timeframe, no candle in `--from`..`--to`, no walk-forward window in
+    /// them.
+    fn check_fit(
+        &self,
+        key: &DataSetKey,
+        config: &BotConfig,
+        walk: Option<&WalkForwardSpec>,
+    ) -> anyhow::Result<()> {
+        let info = DataSets::new(&self.data_dir)
+            .info(key)
+            .map_err(|error| self.data_set_error(error))?;
+        let span = AskedSpan {
+            data: key,
+            timeframe: &config.market.timeframe,
+            from: self.from,
+            to: self.to,
+            walk,
+        };
+        let issues = span.unfit(&info);
+        if !issues.is_empty() {
+            // Each at the option it concerns: `/walk_forward` is
+            // `--walk-forward`.
+            let lines: Vec<String> = issues
+                .iter()
+                .map(|issue| {
+                    let option = issue.pointer.trim_start_matches('/').replace('_', "-");
+                    format!("--{option}: {}", issue.message)
+                })
+                .collect();
+            bail!("{}", lines.join("; "));
+        }
+        Ok(())
+    }
+
+    /// A data set error, with the data directory it was looked for in.
+    fn data_set_error(&self, error: DataSetError) -> anyhow::Error {
+        let dir = std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone());
+        anyhow::anyhow!("{error} (data directory {})", dir.display())
+    }
+
     /// The candles: a data set read where it lies (mapped, never copied
     /// whole), or a CSV file's in memory.
     pub fn candles(&self) -> anyhow::Result<Box<dyn CandleSeries>> {
@@ -131,11 +180,7 @@ impl RunInput {
             (Some(name), _) => Box::new(
                 DataSets::new(&self.data_dir)
                     .open(&DataSetKey::parse(name)?)
-                    .map_err(|error| {
-                        let dir = std::path::absolute(&self.data_dir)
-                            .unwrap_or_else(|_| self.data_dir.clone());
-                        anyhow::anyhow!("{error} (data directory {})", dir.display())
-                    })?,
+                    .map_err(|error| self.data_set_error(error))?,
             ),
             (None, Some(file)) => Box::new(read_candles(file)?),
             (None, None) => bail!("give --candles FILE or --data SYMBOL/TIMEFRAME"),
@@ -154,7 +199,7 @@ enum EndOfRunArg {
 }
 
 pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
-    let (config, plugin) = args.input.bot(&runtime)?;
+    let (config, plugin) = args.input.bot(&runtime, None)?;
     let loading = Instant::now();
     let candles = args.input.candles()?;
     let loaded = loading.elapsed();

@@ -11,7 +11,6 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
-use stratbox_host::research::SamplerSpec;
 use stratbox_host::research::optimize::{
     ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
     space_from_schema, space_issues, watched,
@@ -19,6 +18,7 @@ use stratbox_host::research::optimize::{
 use stratbox_host::research::walk_forward::{
     Scheme, WindowResult, parse_span, walk_forward, windows,
 };
+use stratbox_host::research::{SamplerSpec, WalkForwardSpec};
 
 use super::backtest::RunInput;
 
@@ -135,7 +135,15 @@ fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
 
 pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     let sampler = sampler(&args)?;
-    let (config, plugin) = args.input.bot(&runtime)?;
+    let walk = match (args.walk_forward, args.train, args.test) {
+        (Some(scheme), Some(train_ms), Some(test_ms)) => Some(WalkForwardSpec {
+            scheme,
+            train_ms,
+            test_ms,
+        }),
+        _ => None,
+    };
+    let (config, plugin) = args.input.bot(&runtime, walk.as_ref())?;
     // Many runs over the same candles: worth having them in memory.
     let candles = args.input.candles()?.to_vec();
     let space = space(&args, &plugin.info().params_schema)?;
@@ -164,7 +172,12 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         min_trades: args.min_trades,
         threads,
     };
-    if let (Some(scheme), Some(train), Some(test)) = (args.walk_forward, args.train, args.test) {
+    if let Some(WalkForwardSpec {
+        scheme,
+        train_ms: train,
+        test_ms: test,
+    }) = walk
+    {
         let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
             bail!("no candles to walk through");
         };
@@ -193,6 +206,12 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create {}", path.display()))?;
             serde_json::to_writer_pretty(std::io::BufWriter::new(file), &results)?;
         }
+        if results.iter().all(|result| result.in_sample.is_none()) {
+            bail!(
+                "no window ranked a set: no run in a training window reached --min-trades {} (longer --train windows trade more)",
+                args.min_trades
+            );
+        }
         return Ok(());
     }
     let started = Instant::now();
@@ -205,11 +224,16 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     }
     print_ranking(&trials, args.top, &args.objective);
     let in_range = study.options.window(&candles).len();
+    // Runs share the threads: each took about the time over the runs one
+    // thread made.
+    let (runs, busy) = (trials.len().max(1), threads.min(trials.len()).max(1));
     eprintln!(
-        "{} runs of {in_range} candles on {threads} threads in {:.1} s ({:.0} ms per run)",
+        "{} {} of {in_range} candles on {busy} {} in {:.1} s ({:.0} ms per run)",
         trials.len(),
+        if trials.len() == 1 { "run" } else { "runs" },
+        if busy == 1 { "thread" } else { "threads" },
         took.as_secs_f64(),
-        took.as_secs_f64() * 1e3 * threads as f64 / trials.len().max(1) as f64
+        took.as_secs_f64() * 1e3 * busy as f64 / runs as f64
     );
     if let Some(path) = &args.json {
         let file = std::fs::File::create(path)
@@ -285,12 +309,17 @@ fn print_walk(results: &[WindowResult], ranking: &Ranking) {
         .filter_map(|r| r.out_of_sample.as_ref()?.metrics.as_ref())
         .map(|m| m.total_return_pct / 100.0)
         .collect();
-    let compounded = out.iter().fold(1.0, |acc, r| acc * (1.0 + r)) - 1.0;
+    // No out-of-sample run at all is not a return of 0.
+    let compounded = if out.is_empty() {
+        "none (no window ranked a set)".to_string()
+    } else {
+        let growth = out.iter().fold(1.0, |acc, r| acc * (1.0 + r));
+        format!("{:.2}%", (growth - 1.0) * 100.0)
+    };
     println!(
-        "{} windows, ranked by {}; out of sample compounded: {:.2}%",
+        "{} windows, ranked by {}; out of sample compounded: {compounded}",
         results.len(),
         ranking.name(),
-        compounded * 100.0
     );
 }
 

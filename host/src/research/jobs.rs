@@ -261,72 +261,99 @@ pub struct JobRequest {
 /// bot's timeframe, no candle in the range asked for, no walk-forward
 /// window in it.
 fn unfit(request: &JobRequest, info: &DataSetInfo) -> Vec<ConfigIssue> {
-    let mut found = Vec::new();
-    let mut issue = |pointer: &str, message: String| {
-        found.push(ConfigIssue {
-            pointer: pointer.into(),
-            message,
-        })
-    };
-    let step = info.timeframe.millis();
-    let bot_timeframe = &request.config.market.timeframe;
-    // The engine times every candle by the bot's timeframe: a strategy of
-    // 1m candles on 1h ones would decide on the wrong closes.
-    if bot_timeframe
-        .parse::<Timeframe>()
-        .is_ok_and(|timeframe| timeframe.millis() != step)
-    {
-        issue(
-            "/data",
-            format!(
-                "{} holds {} candles, the bot trades {bot_timeframe} ones: use {}/{bot_timeframe} candles",
-                request.data, info.timeframe, info.symbol
-            ),
-        );
-    }
-    // The span a run covers: from the first candle at or after `from` to
-    // one candle past the last before `to`.
-    let (first, end) = (info.first_ts, info.last_ts + step);
-    let candle_at_or_after = |ts: i64| first + (ts - first + step - 1).div_euclid(step) * step;
-    let from = request.from.map_or(first, candle_at_or_after).max(first);
-    let to = request.to.map_or(end, candle_at_or_after).min(end);
-    let held = || {
-        format!(
-            "{} holds candles from {} to {}",
-            request.data,
-            format_instant(info.first_ts),
-            format_instant(info.last_ts)
-        )
-    };
-    if let (Some(asked_from), Some(asked_to)) = (request.from, request.to)
-        && asked_to <= asked_from
-    {
-        issue("/to", "must be after `from`".into());
-    } else if request.from.is_some_and(|asked| asked > info.last_ts) {
-        issue(
-            "/from",
-            format!("no candle opens at or after it: {}", held()),
-        );
-    } else if request.to.is_some_and(|asked| asked <= info.first_ts) {
-        issue("/to", format!("no candle opens before it: {}", held()));
-    } else if let Some(walk) = request
+    let walk = request
         .optimization
         .as_ref()
-        .and_then(|spec| spec.walk_forward.as_ref())
+        .and_then(|spec| spec.walk_forward.as_ref());
+    let span = AskedSpan {
+        data: &request.data,
+        timeframe: &request.config.market.timeframe,
+        from: request.from,
+        to: request.to,
+        walk,
+    };
+    span.unfit(info)
+}
+
+/// What a run asks of a data set: its name, the bot's timeframe, the range
+/// and the walk-forward windows, if any. The API and the command line
+/// check it alike, each problem at the pointer of the request field it
+/// concerns (`/data`, `/from`, `/to`, `/walk_forward`).
+pub struct AskedSpan<'a> {
+    pub data: &'a DataSetKey,
+    pub timeframe: &'a str,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub walk: Option<&'a WalkForwardSpec>,
+}
+
+impl AskedSpan<'_> {
+    /// Why `info`'s candles cannot serve this run (nothing: they can).
+    pub fn unfit(&self, info: &DataSetInfo) -> Vec<ConfigIssue> {
+        let mut found = Vec::new();
+        let mut issue = |pointer: &str, message: String| {
+            found.push(ConfigIssue {
+                pointer: pointer.into(),
+                message,
+            })
+        };
+        let step = info.timeframe.millis();
+        let bot_timeframe = self.timeframe;
+        // The engine times every candle by the bot's timeframe: a strategy of
+        // 1m candles on 1h ones would decide on the wrong closes.
+        if bot_timeframe
+            .parse::<Timeframe>()
+            .is_ok_and(|timeframe| timeframe.millis() != step)
+        {
+            issue(
+                "/data",
+                format!(
+                    "{} holds {} candles, the bot trades {bot_timeframe} ones: use {}/{bot_timeframe} candles",
+                    self.data, info.timeframe, info.symbol
+                ),
+            );
+        }
+        // The span a run covers: from the first candle at or after `from` to
+        // one candle past the last before `to`.
+        let (first, end) = (info.first_ts, info.last_ts + step);
+        let candle_at_or_after = |ts: i64| first + (ts - first + step - 1).div_euclid(step) * step;
+        let from = self.from.map_or(first, candle_at_or_after).max(first);
+        let to = self.to.map_or(end, candle_at_or_after).min(end);
+        let held = || {
+            format!(
+                "{} holds candles from {} to {}",
+                self.data,
+                format_instant(info.first_ts),
+                format_instant(info.last_ts)
+            )
+        };
+        if let (Some(asked_from), Some(asked_to)) = (self.from, self.to)
+            && asked_to <= asked_from
+        {
+            issue("/to", "must be after `from`".into());
+        } else if self.from.is_some_and(|asked| asked > info.last_ts) {
+            issue(
+                "/from",
+                format!("no candle opens at or after it: {}", held()),
+            );
+        } else if self.to.is_some_and(|asked| asked <= info.first_ts) {
+            issue("/to", format!("no candle opens before it: {}", held()));
+        } else if let Some(walk) = self.walk
         // The first window needs a training and a test window whole.
         && from.saturating_add(walk.train_ms).saturating_add(walk.test_ms) > to
-    {
-        issue(
-            "/walk_forward",
-            format!(
-                "the selected {} of candles hold no training window of {} followed by a test window of {}",
-                format_duration(to - from),
-                format_duration(walk.train_ms),
-                format_duration(walk.test_ms)
-            ),
-        );
+        {
+            issue(
+                "/walk_forward",
+                format!(
+                    "the selected {} of candles hold no training window of {} followed by a test window of {}",
+                    format_duration(to - from),
+                    format_duration(walk.train_ms),
+                    format_duration(walk.test_ms)
+                ),
+            );
+        }
+        found
     }
-    found
 }
 
 /// What a finished job leaves.
