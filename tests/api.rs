@@ -2140,11 +2140,11 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     assert_problem(status, &body, 422);
     let mut found = pointers(&body);
     found.sort();
-    // (An unknown parameter is checked once the request itself is sound.)
     assert_eq!(
         found,
         [
             "/objective",
+            "/params/colour",
             "/params/fast",
             "/walk_forward/test",
             "/walk_forward/train"
@@ -2203,6 +2203,19 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains(refusal), "{fast}: {body}");
     }
+    // The job's problems come with the search's: a range, values of a
+    // range the plugin refuses, an objective weighed twice.
+    let (status, body) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m", "from": "garbage",
+        "params": { "fast": "21..2:1", "slow": "0..5" },
+        "objective": "sharpe,sharpe"
+    }))
+    .await;
+    assert_problem(status, &body, 422);
+    let mut found = pointers(&body);
+    found.sort();
+    let expected = ["/from", "/objective", "/params/fast", "/params/slow"];
+    assert_eq!(found, expected, "{body}");
     // A walk-forward needs one training and one test window in the range.
     let (status, body) = submit(json!({
         "config": config, "data": "BTCUSDT/1m", "params": { "fast": "2,3" },

@@ -112,7 +112,7 @@ impl From<JobError> for ApiError {
 
 /// The config a request backtests (the one it gives, checked with its
 /// plugin's parameters, or a bot's) and its plugin; every problem found.
-fn config_of(
+pub(super) fn config_of(
     app: &AppState,
     config: &Option<Value>,
     bot_id: &Option<String>,
@@ -165,19 +165,17 @@ fn config_of(
     Ok((config, plugin))
 }
 
-/// What every job needs: the config (given or a bot's), its plugin with the
-/// parameters checked, the data set and the range; every problem at its
-/// pointer, in one answer.
+/// What every job needs: the config (given or a bot's) and its plugin with
+/// the parameters checked ([`config_of`]'s outcome), the data set and the
+/// range; every problem at its pointer, together.
 pub(super) fn job_request(
-    app: &AppState,
-    config: &Option<Value>,
-    bot_id: &Option<String>,
+    resolved: Result<(BotConfig, Arc<Plugin>), Vec<ConfigIssue>>,
     data: &str,
     (from, to): (Option<&str>, Option<&str>),
     end_of_run: EndOfRun,
-) -> Result<JobRequest, ApiError> {
+) -> Result<JobRequest, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
-    let config = config_of(app, config, bot_id).map_err(|found| issues.extend(found));
+    let config = resolved.map_err(|found| issues.extend(found));
     let mut issue = |pointer: &str, message: String| {
         issues.push(ConfigIssue {
             pointer: pointer.into(),
@@ -203,7 +201,7 @@ pub(super) fn job_request(
             end_of_run,
             optimization: None,
         }),
-        _ => Err(ApiError::invalid(issues)),
+        _ => Err(issues),
     }
 }
 
@@ -235,13 +233,12 @@ async fn submit(
     JsonBody(request): JsonBody<BacktestRequest>,
 ) -> Result<Response, ApiError> {
     let job = job_request(
-        &app,
-        &request.config,
-        &request.bot_id,
+        config_of(&app, &request.config, &request.bot_id),
         &request.data,
         (request.from.as_deref(), request.to.as_deref()),
         request.end_of_run,
-    )?;
+    )
+    .map_err(ApiError::invalid)?;
     queue(&app, job).await
 }
 

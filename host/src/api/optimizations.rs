@@ -6,6 +6,7 @@
 //! in one call.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -17,7 +18,8 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::Role;
 use super::backtests::{
-    get_one, job_of_kind, job_request, list, queue, remove, report, result, result_of_kind,
+    config_of, get_one, job_of_kind, job_request, list, queue, remove, report, result,
+    result_of_kind,
 };
 use super::bots::PAGE_QUERY;
 use super::extract::{ApiPath, ApiQuery, JsonBody};
@@ -27,8 +29,9 @@ use super::views::{BacktestView, Page};
 use crate::backtest::EndOfRun;
 use crate::domain::config::{BotConfig, ConfigIssue, pointer_token};
 use crate::domain::patterns::MAX_BOT_ID_CHARS;
+use crate::plugin::Plugin;
 use crate::research::optimization_job::{MAX_SETS, search_space};
-use crate::research::optimize::{ParamRange, Ranking, space_issues};
+use crate::research::optimize::{ParamRange, Ranking, SearchSpace, space_issues};
 use crate::research::walk_forward::{Scheme, parse_span};
 use crate::research::{OptimizationSpec, SamplerSpec, WalkForwardSpec};
 
@@ -142,12 +145,20 @@ fn issue(pointer: &str, message: impl Into<String>) -> ConfigIssue {
     }
 }
 
-/// The search a request asks for, every problem at its pointer.
-fn spec_of(request: &OptimizationRequest) -> Result<OptimizationSpec, ApiError> {
+/// The search a request asks for, with every problem at its pointer; and
+/// the ranges that parse, for the checks against the plugin (which can
+/// find more problems).
+fn spec_of(request: &OptimizationRequest) -> (OptimizationSpec, SearchSpace, Vec<ConfigIssue>) {
     let mut issues = Vec::new();
+    let mut parsed = SearchSpace::new();
     for (name, range) in &request.params {
-        if let Err(message) = ParamRange::parse(range) {
-            issues.push(issue(&format!("/params/{}", pointer_token(name)), message));
+        match ParamRange::parse(range) {
+            Ok(range) => {
+                parsed.insert(name.clone(), range);
+            }
+            Err(message) => {
+                issues.push(issue(&format!("/params/{}", pointer_token(name)), message));
+            }
         }
     }
     let objective = request.objective.clone().unwrap_or_else(|| "sharpe".into());
@@ -175,63 +186,85 @@ fn spec_of(request: &OptimizationRequest) -> Result<OptimizationSpec, ApiError> 
             }
         }
     };
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
-    Ok(OptimizationSpec {
+    let spec = OptimizationSpec {
         params: request.params.clone(),
         sampler,
         objective,
         min_trades: request.min_trades.unwrap_or(1),
         walk_forward,
-    })
+    };
+    (spec, parsed, issues)
 }
 
 async fn submit(
     State(app): State<AppState>,
     JsonBody(request): JsonBody<OptimizationRequest>,
 ) -> Result<Response, ApiError> {
-    let spec = spec_of(&request)?;
-    let mut job = job_request(
-        &app,
-        &request.config,
-        &request.bot_id,
+    // Every check that can run does, and all their problems come in one
+    // answer: the search's own, the job's, then the ranges that parse
+    // against the plugin (known parameters, values its schema takes).
+    let (spec, parsed, mut issues) = spec_of(&request);
+    let resolved = config_of(&app, &request.config, &request.bot_id);
+    if let Ok((config, plugin)) = &resolved {
+        issues.extend(search_issues(&spec, parsed, plugin, &config.strategy.params).await?);
+    }
+    let job = job_request(
+        resolved,
         &request.data,
         (request.from.as_deref(), request.to.as_deref()),
         EndOfRun::default(),
-    )?;
-    // The search must fit the plugin: known parameters, values its schema
-    // takes, a bounded size.
-    let space = search_space(&spec, &job.plugin)
-        .map_err(|message| ApiError::invalid(vec![issue("/params", message)]))?;
+    )
+    .map_err(|found| issues.extend(found));
+    match job {
+        Ok(mut job) if issues.is_empty() => {
+            job.optimization = Some(spec);
+            queue(&app, job).await
+        }
+        _ => Err(ApiError::invalid(issues)),
+    }
+}
+
+/// What is wrong with the search against `plugin`: the ranges that parsed
+/// (`parsed`), or none given, the ones its schema bounds; unknown
+/// parameters, values its schema refuses, a grid too large.
+async fn search_issues(
+    spec: &OptimizationSpec,
+    parsed: SearchSpace,
+    plugin: &Arc<Plugin>,
+    params: &Value,
+) -> Result<Vec<ConfigIssue>, ApiError> {
+    let space = if spec.params.is_empty() {
+        match search_space(spec, plugin) {
+            Ok(space) => space,
+            Err(message) => return Ok(vec![issue("/params", message)]),
+        }
+    } else {
+        parsed
+    };
+    // Up to every value of every range through the schema: off the API's
+    // threads.
+    let (plugin, params, searched) = (plugin.clone(), params.clone(), space.clone());
+    let refused = tokio::task::spawn_blocking(move || space_issues(&searched, &plugin, &params))
+        .await
+        .map_err(|error| ApiError::internal(error.to_string()))?;
+    let mut issues: Vec<ConfigIssue> = refused
+        .into_iter()
+        .map(|(name, message)| issue(&format!("/params/{}", pointer_token(&name)), message))
+        .collect();
     let combinations = space
         .values()
         .try_fold(1u64, |count, range| count.checked_mul(range.len()));
     if matches!(spec.sampler, SamplerSpec::Grid)
         && combinations.is_none_or(|count| count > MAX_SETS as u64)
     {
-        return Err(ApiError::invalid(vec![issue(
+        issues.push(issue(
             "/params",
             format!(
                 "the grid has more than {MAX_SETS} sets: narrow the ranges or use the random sampler"
             ),
-        )]));
+        ));
     }
-    // Up to every value of every range through the schema: off the API's
-    // threads.
-    let (plugin, params) = (job.plugin.clone(), job.config.strategy.params.clone());
-    let refused: Vec<ConfigIssue> =
-        tokio::task::spawn_blocking(move || space_issues(&space, &plugin, &params))
-            .await
-            .map_err(|error| ApiError::internal(error.to_string()))?
-            .into_iter()
-            .map(|(name, message)| issue(&format!("/params/{}", pointer_token(&name)), message))
-            .collect();
-    if !refused.is_empty() {
-        return Err(ApiError::invalid(refused));
-    }
-    job.optimization = Some(spec);
-    queue(&app, job).await
+    Ok(issues)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
