@@ -114,13 +114,16 @@ fn expected(error: &ValidationError<'_>) -> Option<String> {
 /// on one thing that can be said in words: "\"abc\" is not a number, or a
 /// decimal in plain digits, ...".
 fn none_of(instance: &Value, branches: &[Vec<ValidationError<'static>>]) -> Option<String> {
-    let wanted = branches
+    let mut wanted = branches
         .iter()
         .map(|errors| match errors.as_slice() {
             [only] => expected(only),
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
+    // Branches of one type (objects of different fields) are said once.
+    let mut said = std::collections::HashSet::new();
+    wanted.retain(|kind| said.insert(kind.clone()));
     Some(format!(
         "{} is not {}",
         shown(instance),
@@ -258,6 +261,17 @@ mod tests {
         assert_eq!(
             found[0].message,
             "true is not a number, or a string, or null"
+        );
+        // Objects of different fields: one kind, said once.
+        let size = json!({ "oneOf": [
+            { "type": "object", "required": ["percent_of_equity"] },
+            { "type": "object", "required": ["quote"] },
+            { "type": "object", "required": ["base"] }
+        ]});
+        let validator = jsonschema::validator_for(&size).unwrap();
+        assert_eq!(
+            schema_issues(&validator, &json!(1))[0].message,
+            "1 is not an object"
         );
     }
 
