@@ -134,7 +134,9 @@ fn a_bad_config_is_one_line_with_its_pointer() {
         (
             "slow: 26",
             "slow: 6",
-            "/slow: must be greater than fast (12), got 6",
+            // Parameters the strategy refuses are the config's, at their
+            // place in it, as the API says them.
+            "/strategy/params/slow: must be greater than fast (12), got 6",
         ),
     ] {
         std::fs::write(&bad, text.replace(needle, replacement)).unwrap();
@@ -143,6 +145,7 @@ fn a_bad_config_is_one_line_with_its_pointer() {
         let line = run.stderr.trim_end();
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(line.contains(expected), "{line}");
+        assert!(line.contains("bad.yaml is not a valid bot config"), "{line}");
     }
 }
 

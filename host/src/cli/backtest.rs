@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use stratbox_host::backtest::{self, BacktestOptions, BacktestResult, EndOfRun};
+use stratbox_host::backtest::{self, BacktestError, BacktestOptions, BacktestResult, EndOfRun};
 use stratbox_host::data::{DataSetError, DataSetKey, DataSets, read_candles};
-use stratbox_host::domain::config::{BotConfig, join_issues};
+use stratbox_host::domain::config::{BotConfig, ConfigIssue, join_issues};
 use stratbox_host::domain::{CandleSeries, parse_instant, parse_until};
-use stratbox_host::plugin::{Plugin, PluginRegistry, PluginRuntime};
+use stratbox_host::plugin::{InitError, Plugin, PluginRegistry, PluginRuntime, in_bot_config};
 use stratbox_host::research::jobs::{AskedSpan, WalkForwardSpec};
 
 #[derive(Debug, Args)]
@@ -81,10 +81,8 @@ impl RunInput {
     ) -> anyhow::Result<(BotConfig, Arc<Plugin>)> {
         let text = std::fs::read_to_string(&self.bot)
             .with_context(|| format!("cannot read {}", self.bot.display()))?;
-        let mut config = BotConfig::from_yaml(&text).map_err(|issues| {
-            let path = self.bot.display();
-            anyhow::anyhow!("{path} is not a valid bot config: {}", join_issues(&issues))
-        })?;
+        let mut config =
+            BotConfig::from_yaml(&text).map_err(|issues| self.invalid_config(&issues))?;
         // A data set names its market: the strategy is tried on it, and
         // the result and report say so.
         if let Some(name) = &self.data {
@@ -167,6 +165,23 @@ impl RunInput {
         Ok(())
     }
 
+    /// The bot config's problems, each at its pointer.
+    fn invalid_config(&self, issues: &[ConfigIssue]) -> anyhow::Error {
+        let path = self.bot.display();
+        anyhow::anyhow!("{path} is not a valid bot config: {}", join_issues(issues))
+    }
+
+    /// A run's error as the user reads it: parameters the strategy refused
+    /// are the bot config's problems, at their place in it.
+    pub fn run_error(&self, error: BacktestError) -> anyhow::Error {
+        match error {
+            BacktestError::Params(InitError::Params(issues)) => {
+                self.invalid_config(&in_bot_config(issues))
+            }
+            other => other.into(),
+        }
+    }
+
     /// A data set error, with the data directory it was looked for in.
     fn data_set_error(&self, error: DataSetError) -> anyhow::Error {
         let dir = std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone());
@@ -213,7 +228,8 @@ pub fn run(args: BacktestArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         ..BacktestOptions::default()
     };
     let running = Instant::now();
-    let result = backtest::run(&config, &plugin, &*candles, &options)?;
+    let result = backtest::run(&config, &plugin, &*candles, &options)
+        .map_err(|error| args.input.run_error(error))?;
     let ran = running.elapsed();
     if let Some(path) = &args.json {
         let file = std::fs::File::create(path)
