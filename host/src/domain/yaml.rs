@@ -28,7 +28,9 @@ pub enum YamlError {
         "the YAML document stands for more than {MAX_NODES} values once its aliases are expanded"
     )]
     TooManyNodes,
-    #[error("malformed YAML: {0}")]
+    /// "malformed YAML: ...", or "malformed JSON: ..." for a text in
+    /// JSON's syntax (which YAML reads too).
+    #[error("{0}")]
     Malformed(String),
 }
 
@@ -51,7 +53,14 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
         Err(error) if error.to_string().contains("repetition limit") => {
             Err(YamlError::TooManyNodes)
         }
-        Err(error) => Err(YamlError::Malformed(error.to_string())),
+        Err(error) => {
+            let syntax = if text.trim_start().starts_with(['{', '[']) {
+                "JSON"
+            } else {
+                "YAML"
+            };
+            Err(YamlError::Malformed(format!("malformed {syntax}: {error}")))
+        }
     }
 }
 
@@ -217,6 +226,10 @@ mod tests {
     #[test]
     fn malformed_and_oversized_text_is_refused_with_a_reason() {
         assert!(matches!(parse("a: [1, 2"), Err(YamlError::Malformed(_))));
+        // Named by the syntax it is written in.
+        let said = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(said("a: [1, 2").starts_with("malformed YAML: "));
+        assert!(said(" {\"a\": 1,").starts_with("malformed JSON: "));
         assert!(matches!(
             parse(&"#".repeat(MAX_BYTES + 1)),
             Err(YamlError::TooLarge(_))
