@@ -145,7 +145,10 @@ fn a_bad_config_is_one_line_with_its_pointer() {
         let line = run.stderr.trim_end();
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(line.contains(expected), "{line}");
-        assert!(line.contains("bad.yaml is not a valid bot config"), "{line}");
+        assert!(
+            line.contains("bad.yaml is not a valid bot config"),
+            "{line}"
+        );
     }
 }
 

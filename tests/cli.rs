@@ -291,4 +291,28 @@ fn live_runs_the_demo_bots_and_prints_events() {
         line.contains("ema-cross-btc"),
         "names the known bots: {line}"
     );
+    // Following one bot: its events and its line of the summary only.
+    let run = live(&["--bot", "rules-btc", "--interval-ms", "5", "--seconds", "1"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("rules-btc"), "{}", run.stderr);
+    assert!(!run.stderr.contains("ema-cross-btc"), "{}", run.stderr);
+
+    // A folder with no bot, or two files of one bot id, is said so.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let run = stratbox(&["live", "--bots", s(&empty)], dir.path());
+    let line = assert_one_line_error(&run);
+    assert!(line.contains("no bot configs (.yaml) in"), "{line}");
+    let twice = dir.path().join("twice");
+    std::fs::create_dir_all(&twice).unwrap();
+    for name in ["a.yaml", "b.yaml"] {
+        std::fs::copy(bots.join("rules-btc.yaml"), twice.join(name)).unwrap();
+    }
+    let args = ["live", "--bots", s(&twice), "--plugins-dir", s(&plugins)];
+    let run = stratbox(&args, dir.path());
+    let line = assert_one_line_error(&run);
+    assert!(
+        line.contains("a.yaml and ") && line.contains("b.yaml are both bot `rules-btc`"),
+        "{line}"
+    );
 }

@@ -31,7 +31,7 @@ pub struct LiveArgs {
     #[arg(long, default_value_t = 0)]
     seconds: u64,
     /// Channels to print (comma-separated: bots, signals, orders,
-    /// positions, trades, risk, logs, system; empty = all).
+    /// positions, trades, risk, logs, system, backtests; empty = all).
     #[arg(long, value_delimiter = ',', default_value = "bots,trades,risk,system")]
     channels: Vec<String>,
     /// Only these bots' events (repeatable; none = every bot).
@@ -61,10 +61,23 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no bot configs (.yaml) in {}", args.bots.display());
+    }
+    let mut read_from: Vec<PathBuf> = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file)?;
         let mut config = BotConfig::from_yaml(&text)
             .map_err(|issues| anyhow::anyhow!("{}: {}", file.display(), join_issues(&issues)))?;
+        if let Some(index) = configs.iter().position(|c: &BotConfig| c.id == config.id) {
+            anyhow::bail!(
+                "{} and {} are both bot `{}`: give each bot an id of its own",
+                read_from[index].display(),
+                file.display(),
+                config.id
+            );
+        }
+        read_from.push(file);
         if let FeedConfig::Synthetic { interval_ms, .. } = &mut config.market.feed
             && args.interval_ms > 0
         {
@@ -112,15 +125,20 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
             _ = limit => {}
         }
         manager.stop_all().await;
-        for snapshot in manager.list() {
+        // The bots whose events were asked for (all, without `--bot`).
+        let shown = manager
+            .list()
+            .into_iter()
+            .filter(|snapshot| args.only.is_empty() || args.only.contains(&snapshot.id.to_string()));
+        for snapshot in shown {
             eprintln!(
-                "{:<20} {:<8} candles {:>6}  equity {:>12}  realized before fees {:>10}  fees {:>10}",
+                "{:<20} {:<8} candles {:>6}  equity {:>12.2}  realized before fees {:>10.2}  fees {:>10.2}",
                 snapshot.id,
                 snapshot.state.name(),
                 snapshot.candles_processed,
-                snapshot.equity.round_dp(2),
-                snapshot.realized_pnl.round_dp(2),
-                snapshot.fees_paid.round_dp(2)
+                snapshot.equity,
+                snapshot.realized_pnl,
+                snapshot.fees_paid
             );
         }
         printer.abort();
