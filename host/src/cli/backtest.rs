@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use stratbox_host::backtest::{self, BacktestError, BacktestOptions, BacktestResult, EndOfRun};
 use stratbox_host::data::{DataSetError, DataSetKey, DataSets, read_candles};
 use stratbox_host::domain::config::{BotConfig, ConfigIssue, join_issues};
+use stratbox_host::domain::decimal::to_fixed;
 use stratbox_host::domain::{CandleSeries, parse_instant, parse_until};
 use stratbox_host::plugin::{InitError, Plugin, PluginRegistry, PluginRuntime, in_bot_config};
 use stratbox_host::research::jobs::{AskedSpan, WalkForwardSpec};
@@ -275,8 +276,8 @@ fn print_summary(result: &BacktestResult) {
             format!("{} {}", result.plugin.name, result.plugin.version),
         ),
         ("candles", result.candles.to_string()),
-        ("initial equity", m.initial_equity.to_string()),
-        ("final equity", m.final_equity.round_dp(2).to_string()),
+        ("initial equity", to_fixed(m.initial_equity, 2)),
+        ("final equity", to_fixed(m.final_equity, 2)),
         ("total return %", format!("{:.2}", m.total_return_pct)),
         ("CAGR %", opt(m.cagr_pct, 2)),
         ("Sharpe", opt(m.sharpe, 2)),
@@ -292,11 +293,10 @@ fn print_summary(result: &BacktestResult) {
         ("profit factor", opt(m.profit_factor, 2)),
         (
             "expectancy",
-            m.expectancy
-                .map_or("n/a".into(), |e| e.round_dp(4).to_string()),
+            m.expectancy.map_or("n/a".into(), |e| to_fixed(e, 4)),
         ),
         ("exposure %", format!("{:.1}", m.exposure_pct)),
-        ("fees", m.fees.round_dp(4).to_string()),
+        ("fees", to_fixed(m.fees, 4)),
         ("refused orders", result.rejections.len().to_string()),
         ("risk violations", result.risk.violations.len().to_string()),
     ];

@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use stratbox_host::api::encode_event;
 use stratbox_host::domain::config::{BotConfig, FeedConfig, join_issues};
+use stratbox_host::domain::decimal::to_fixed;
 use stratbox_host::live::{BotManager, Channel, EventBus, Filter};
 use stratbox_host::plugin::{PluginRegistry, PluginRuntime};
 
@@ -132,13 +133,13 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
             .filter(|snapshot| args.only.is_empty() || args.only.contains(&snapshot.id.to_string()));
         for snapshot in shown {
             eprintln!(
-                "{:<20} {:<8} candles {:>6}  equity {:>12.2}  realized before fees {:>10.2}  fees {:>10.2}",
+                "{:<20} {:<8} candles {:>6}  equity {:>12}  realized before fees {:>10}  fees {:>10}",
                 snapshot.id,
                 snapshot.state.name(),
                 snapshot.candles_processed,
-                snapshot.equity,
-                snapshot.realized_pnl,
-                snapshot.fees_paid
+                to_fixed(snapshot.equity, 2),
+                to_fixed(snapshot.realized_pnl, 2),
+                to_fixed(snapshot.fees_paid, 2)
             );
         }
         printer.abort();

@@ -38,7 +38,7 @@ pub enum DataSetError {
     BadTimeframe(#[from] crate::domain::TimeframeError),
     #[error("no data set {0}")]
     NotFound(DataSetKey),
-    #[error("row {row}: {reason}")]
+    #[error("candle {row}: {reason}")]
     Row { row: u64, reason: String },
     #[error("the data set has no candles")]
     Empty,

@@ -10,6 +10,13 @@ pub fn to_text(value: Decimal) -> String {
     value.normalize().to_string()
 }
 
+/// `value` rounded to `places` and written with exactly that many (`3000`
+/// with 2 is `3000.00`): figures in a column read alike. (`{:.2}` alone
+/// cuts digits off instead of rounding.)
+pub fn to_fixed(value: Decimal, places: u32) -> String {
+    format!("{:.*}", places as usize, value.round_dp(places))
+}
+
 /// JSON Schema of a decimal field: a number, or a string holding one.
 pub fn decimal_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -125,6 +132,14 @@ mod tests {
     /// correctly.
     fn exact(value: Decimal) -> f64 {
         value.to_string().parse().unwrap()
+    }
+
+    #[test]
+    fn fixed_places_round_and_pad() {
+        assert_eq!(super::to_fixed(dec!(3000), 2), "3000.00");
+        assert_eq!(super::to_fixed(dec!(9781.926), 2), "9781.93");
+        assert_eq!(super::to_fixed(dec!(-0.00004), 4), "0.0000");
+        assert_eq!(super::to_fixed(dec!(19.96697), 4), "19.9670");
     }
 
     #[test]
