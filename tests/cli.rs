@@ -236,6 +236,58 @@ fn bad_input_gives_one_clear_line() {
             vec!["data", "synth", "--count", "0", "--out", "x.csv"],
             "--count must be at least 1",
         ),
+        (
+            vec![
+                "data",
+                "synth",
+                "--count",
+                "9",
+                "--out",
+                "x.csv",
+                "--start-price",
+                "0.001",
+            ],
+            "--start-price must be at least 0.01",
+        ),
+        (
+            vec![
+                "data",
+                "synth",
+                "--count",
+                "9",
+                "--out",
+                "x.csv",
+                "--volatility",
+                "-1",
+            ],
+            "--volatility must be at least 0 and below 1",
+        ),
+        (
+            vec![
+                "data",
+                "synth",
+                "--count",
+                "9",
+                "--out",
+                "x.csv",
+                "--start-ts",
+                "1704067200001",
+            ],
+            "--start-ts must be the open time of a 1m candle",
+        ),
+        (
+            vec![
+                "data",
+                "synth",
+                "--count",
+                "9",
+                "--out",
+                "x.csv",
+                "--start-ts",
+                "-60000",
+            ],
+            "--start-ts: the candles must open between 1970 and 9999",
+        ),
         // A cause the message already shows is said once (below).
         (
             vec!["data", "list", "--data-dir", s(&candles)],

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use stratbox_host::data::{
     DataSetInfo, DataSetKey, DataSets, SynthParams, parse_candles, synthesize, write_candles,
 };
-use stratbox_host::domain::Timeframe;
+use stratbox_host::domain::{MAX_CANDLE_TS, Timeframe};
 
 use stratbox_host::domain::{parse_instant, parse_through};
 
@@ -77,6 +77,8 @@ pub struct DeleteArgs {
 }
 
 #[derive(Debug, Args)]
+// `--volatility -1` is a value to refuse, not an unknown option.
+#[command(allow_negative_numbers = true)]
 pub struct SynthArgs {
     /// Symbol the series is meant for (recorded in the log only; the CSV
     /// layout has no symbol column).
@@ -221,9 +223,23 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
     DataSetKey::new(&args.symbol, args.timeframe)
         .map_err(|error| anyhow::anyhow!("--symbol: {error}"))?;
     anyhow::ensure!(args.count > 0, "--count must be at least 1");
+    // Prices are cents (a 0.01 tick): below one, every candle is one cent.
     anyhow::ensure!(
-        args.start_price.is_finite() && args.start_price > 0.0,
-        "--start-price must be a positive number"
+        args.start_price.is_finite() && args.start_price >= 0.01,
+        "--start-price must be at least 0.01 (prices move in steps of 0.01)"
+    );
+    let step = args.timeframe.millis();
+    anyhow::ensure!(
+        args.start_ts.rem_euclid(step) == 0,
+        "--start-ts must be the open time of a {} candle (a multiple of {step} ms)",
+        args.timeframe
+    );
+    let last = (args.count as i64 - 1)
+        .checked_mul(step)
+        .and_then(|span| args.start_ts.checked_add(span));
+    anyhow::ensure!(
+        args.start_ts >= 0 && last.is_some_and(|last| last <= MAX_CANDLE_TS),
+        "--start-ts: the candles must open between 1970 and 9999 (epoch milliseconds)"
     );
     anyhow::ensure!(
         args.volatility.is_finite() && (0.0..1.0).contains(&args.volatility),
