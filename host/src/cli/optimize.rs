@@ -28,6 +28,8 @@ const DEFAULT_TRIALS: usize = 100;
 const DEFAULT_SEED: u64 = 42;
 
 #[derive(Debug, Args)]
+// `--min-trades -1` is a value to refuse, not an unknown option.
+#[command(allow_negative_numbers = true)]
 pub struct OptimizeArgs {
     #[command(flatten)]
     pub input: RunInput,
@@ -36,6 +38,7 @@ pub struct OptimizeArgs {
     /// (about ten values each) or enumerates.
     #[arg(long = "param", value_name = "NAME=RANGE")]
     params: Vec<String>,
+    /// How the sets are chosen.
     #[arg(long, value_enum, default_value_t = Sampler::Grid)]
     sampler: Sampler,
     /// Sets drawn by the random (at most 100,000) and the model-based
@@ -57,9 +60,9 @@ pub struct OptimizeArgs {
     /// Backtests run at once (default: one per core).
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     threads: Option<usize>,
-    /// Ranked sets printed.
-    #[arg(long, default_value_t = 10)]
-    top: usize,
+    /// Ranked sets printed (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    top: u16,
     /// Write every run (parameters, score, metrics), ranked, as JSON (with
     /// --walk-forward: every window).
     #[arg(long)]
@@ -222,7 +225,7 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     if let Some(error) = every_run_failed(&trials) {
         bail!("every run failed, the first with: {error}");
     }
-    print_ranking(&trials, args.top, &args.objective);
+    print_ranking(&trials, usize::from(args.top), &args.objective);
     let in_range = study.options.window(&candles).len();
     // Runs share the threads: each took about the time over the runs one
     // thread made.

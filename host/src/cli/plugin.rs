@@ -35,6 +35,7 @@ pub struct RunArgs {
     /// (`'{"fast": 5}'`). Defaults apply when omitted.
     #[arg(long, value_name = "FILE|JSON")]
     params: Option<String>,
+    /// Symbol the strategy is told it trades.
     #[arg(long, default_value = "BTCUSDT")]
     symbol: String,
     /// Candle timeframe; inferred from the first two candles when omitted.
