@@ -387,6 +387,17 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
     args.extend(["--data-dir", s(&data_dir), "--plugins-dir", s(&plugins)]);
     let line = one_line_error(&stratbox(&args, dir.path()));
     assert!(line.contains("no data set ADAUSDT/15m"), "{line}");
+    // A plugins folder without a plugin is named.
+    let no_plugins = dir.path().join("no-plugins");
+    std::fs::create_dir_all(&no_plugins).unwrap();
+    let mut args = vec!["backtest", "--bot", s(&bot), "--data", "BTCUSDT/1m"];
+    args.extend(["--data-dir", s(&data_dir), "--plugins-dir", s(&no_plugins)]);
+    let run = stratbox(&args, dir.path());
+    let line = one_line_error(&run);
+    assert!(
+        line.contains("holds no plugin (.wasm) to run `ema-cross`"),
+        "{line}"
+    );
     // An optimisation is checked as a backtest is, before any run: its
     // range, and its walk-forward windows.
     let optimize = |extra: &[&str]| {

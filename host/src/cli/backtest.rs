@@ -119,6 +119,13 @@ impl RunInput {
                 for (path, error) in failures {
                     tracing::warn!(path = %path.display(), %error, "plugin not loaded");
                 }
+                if registry.list().next().is_none() {
+                    bail!(
+                        "{} holds no plugin (.wasm) to run `{}`: give --plugins-dir or --plugin FILE",
+                        self.plugins_dir.display(),
+                        config.strategy.plugin
+                    );
+                }
                 registry.resolve(&config.strategy.plugin, config.strategy.version.as_deref())?
             }
         };
