@@ -254,6 +254,16 @@ async fn an_unusable_data_directory_is_a_clear_start_up_error() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot use data directory"), "{stderr}");
+    // The file itself given as the data directory: said as what it is.
+    let run = std::process::Command::new(stratbox_tests::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("it is a file, not a folder"), "{stderr}");
 }
 
 #[tokio::test]

@@ -79,6 +79,13 @@ impl Cli {
 pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
     // Compiled plugins are kept with the command's data unless told where.
     let runtime = |data_dir: &Path, max_instances, call_observer| {
+        // Said as what it is, not as a cache that cannot be made in it.
+        if data_dir.exists() && !data_dir.is_dir() {
+            anyhow::bail!(
+                "cannot use data directory {}: it is a file, not a folder",
+                data_dir.display()
+            );
+        }
         let cache_dir = cli
             .cache_dir
             .clone()
