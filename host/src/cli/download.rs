@@ -103,6 +103,12 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     let key = DataSetKey::new(&args.symbol, args.timeframe)?;
     let to = args.to.unwrap_or(i64::MAX / 2);
     anyhow::ensure!(args.from <= to, "--from is after --to");
+    let base = reqwest::Url::parse(&args.base_url).ok();
+    anyhow::ensure!(
+        base.is_some_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host()),
+        "--base-url: `{}` is not an http(s) address, such as https://data-api.binance.vision",
+        args.base_url
+    );
     let part = part_path(&args, &key, to);
     let mut candles = resume(&part);
     let step = args.timeframe.millis();

@@ -51,6 +51,23 @@ pub enum RestError {
     BudgetUsedUp,
 }
 
+/// An error and each cause under it ("error sending request: client
+/// error (Connect): tcp connect error: Connection refused"): reqwest's own
+/// words alone do not say what went wrong.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let said = next.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = next.source();
+    }
+    text
+}
+
 #[derive(Deserialize)]
 struct ApiError {
     code: i64,
@@ -424,7 +441,7 @@ impl RestClient {
         let unreachable = |error: reqwest::Error| {
             Attempt::Failed(RestError::Unreachable {
                 url: url.to_string(),
-                reason: error.to_string(),
+                reason: with_causes(&error),
             })
         };
         let mut request = self.http.get(url).query(query);
@@ -527,6 +544,9 @@ mod tests {
             matches!(asked, Err(RestError::Unreachable { .. })),
             "sent: {asked:?}"
         );
+        // Why, in the words of the cause under reqwest's own.
+        let said = asked.unwrap_err().to_string();
+        assert!(said.contains("Connection refused"), "{said}");
     }
 
     #[test]
