@@ -2269,6 +2269,27 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
         .delete(&server.url(&format!("/optimizations/{doomed_id}")))
         .await;
     assert_eq!(status, 204);
+    // A walk-forward in which no window ranks a set (none makes the trades
+    // asked for) fails too: no out-of-sample run, no return of 0 %.
+    let (status, empty) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m",
+        "params": { "fast": "2,4", "slow": "10,20" }, "min_trades": 100000,
+        "walk_forward": { "scheme": "anchored", "train": "5d", "test": "2d" }
+    }))
+    .await;
+    assert_eq!(status, 202, "{empty}");
+    let empty_id = empty["id"].as_str().unwrap();
+    let failed = kind_until(&client, &server, "optimizations", empty_id, |job| {
+        job["state"] != "queued" && job["state"] != "running"
+    })
+    .await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("no window ranked a set"), "{failed}");
+    let (status, _) = client
+        .delete(&server.url(&format!("/optimizations/{empty_id}")))
+        .await;
+    assert_eq!(status, 204);
     let (status, result) = client
         .get(&server.url(&format!("/optimizations/{id}/result")))
         .await;

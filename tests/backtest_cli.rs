@@ -242,6 +242,51 @@ fn optimize_ranks_the_sets_over_the_chosen_range_and_says_how_many_candles_each_
         "{}",
         run.stderr
     );
+    // One set: one run, on the one thread it needs.
+    let args = ["--param", "fast=3", "--param", "slow=20", "--threads", "2"];
+    let run = on_bot("optimize", &bot, &candles, &args, dir.path());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 run of 5000 candles on 1 thread in"),
+        "{}",
+        run.stderr
+    );
+    // A walk-forward whose windows are too short to rank any set fails,
+    // saying so, rather than report a return of 0.
+    let args = [
+        "--param",
+        "fast=3,5",
+        "--param",
+        "slow=20,30",
+        "--min-trades",
+        "5",
+    ];
+    let walk = [
+        "--walk-forward",
+        "rolling",
+        "--train",
+        "30m",
+        "--test",
+        "10m",
+    ];
+    let run = on_bot(
+        "optimize",
+        &bot,
+        &candles,
+        &[&args[..], &walk[..]].concat(),
+        dir.path(),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no window ranked a set"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("out of sample compounded: none"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -275,6 +320,15 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         let line = one_line_error(&run);
         assert!(line.contains(expected), "{params:?}: {line}");
     }
+    // An objective weighed twice is a slip, refused as the option's value.
+    let args = ["--param", "fast=3", "--objective", "sharpe,Sharpe=2"];
+    let run = on_bot("optimize", &bot, &candles, &args, dir.path());
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`Sharpe` is given twice"),
+        "{}",
+        run.stderr
+    );
     // Each sampler bounds the sets it draws, and the grid draws none, as
     // the API says.
     for (sampler, option, value, expected) in [

@@ -85,6 +85,12 @@ fn synth_is_reproducible_and_valid() {
         let f: Vec<f64> = row.split(',').map(|x| x.parse().unwrap()).collect();
         assert!(f[2] >= f[1].max(f[4]) && f[3] <= f[1].min(f[4]), "{row}");
     }
+    // Weekly candles from the default start (a Monday, off 1970's week
+    // grid, which starts on a Thursday) are made.
+    let weekly = dir.path().join("weekly.csv");
+    let args = ["data", "synth", "--timeframe", "1w", "--count", "5"];
+    let run = stratbox(&[&args[..], &["--out", s(&weekly)]].concat(), dir.path());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
 
 #[test]
@@ -286,7 +292,18 @@ fn bad_input_gives_one_clear_line() {
                 "--start-ts",
                 "-60000",
             ],
-            "--start-ts: the candles must open between 1970 and 9999",
+            "--start-ts must be between 1970 and 9999",
+        ),
+        (
+            vec![
+                "data",
+                "synth",
+                "--count",
+                "18446744073709551615",
+                "--out",
+                "x.csv",
+            ],
+            "--count: 18446744073709551615 1m candles from --start-ts run past 9999",
         ),
         // A cause the message already shows is said once (below).
         (

@@ -201,8 +201,9 @@ async fn submit(
     JsonBody(request): JsonBody<OptimizationRequest>,
 ) -> Result<Response, ApiError> {
     // Every check that can run does, and all their problems come in one
-    // answer: the search's own, the job's, then the ranges that parse
-    // against the plugin (known parameters, values its schema takes).
+    // answer: the search's own, the ranges that parse against the plugin
+    // (known parameters, values its schema takes, a grid's size), then the
+    // job's.
     let (spec, parsed, mut issues) = spec_of(&request);
     let resolved = config_of(&app, &request.config, &request.bot_id);
     if let Ok((config, plugin)) = &resolved {

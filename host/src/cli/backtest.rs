@@ -84,6 +84,12 @@ impl RunInput {
             .with_context(|| format!("cannot read {}", self.bot.display()))?;
         let mut config =
             BotConfig::from_yaml(&text).map_err(|issues| self.invalid_config(&issues))?;
+        // (Before the data set's check, which says it in the API's words.)
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from >= to
+        {
+            bail!("--from must be before --to");
+        }
         // A data set names its market: the strategy is tried on it, and
         // the result and report say so.
         if let Some(name) = &self.data {
@@ -116,24 +122,25 @@ impl RunInput {
             }
             None => {
                 let (registry, failures) = PluginRegistry::scan(runtime, &self.plugins_dir)?;
-                for (path, error) in failures {
+                for (path, error) in &failures {
                     tracing::warn!(path = %path.display(), %error, "plugin not loaded");
                 }
                 if registry.list().next().is_none() {
-                    bail!(
-                        "{} holds no plugin (.wasm) to run `{}`: give --plugins-dir or --plugin FILE",
-                        self.plugins_dir.display(),
-                        config.strategy.plugin
-                    );
+                    let dir = self.plugins_dir.display();
+                    let plugin = &config.strategy.plugin;
+                    match failures.first() {
+                        Some((path, error)) => bail!(
+                            "{dir} holds no plugin that loads to run `{plugin}`; {} does not: {error}",
+                            path.display()
+                        ),
+                        None => bail!(
+                            "{dir} holds no plugin (.wasm) to run `{plugin}`: give --plugins-dir or --plugin FILE"
+                        ),
+                    }
                 }
                 registry.resolve(&config.strategy.plugin, config.strategy.version.as_deref())?
             }
         };
-        if let (Some(from), Some(to)) = (self.from, self.to)
-            && from >= to
-        {
-            bail!("--from must be before --to");
-        }
         Ok((config, plugin))
     }
 

@@ -228,18 +228,27 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         args.start_price.is_finite() && args.start_price >= 0.01,
         "--start-price must be at least 0.01 (prices move in steps of 0.01)"
     );
+    // Candles of a day or less open on their grid from 1970; longer ones
+    // (a week opens on a Monday, 1970-01-01 was a Thursday) are not checked.
     let step = args.timeframe.millis();
     anyhow::ensure!(
-        args.start_ts.rem_euclid(step) == 0,
+        step > 86_400_000 || args.start_ts.rem_euclid(step) == 0,
         "--start-ts must be the open time of a {} candle (a multiple of {step} ms)",
         args.timeframe
     );
-    let last = (args.count as i64 - 1)
-        .checked_mul(step)
+    anyhow::ensure!(
+        (0..=MAX_CANDLE_TS).contains(&args.start_ts),
+        "--start-ts must be between 1970 and 9999 (epoch milliseconds)"
+    );
+    let last = i64::try_from(args.count - 1)
+        .ok()
+        .and_then(|candles| candles.checked_mul(step))
         .and_then(|span| args.start_ts.checked_add(span));
     anyhow::ensure!(
-        args.start_ts >= 0 && last.is_some_and(|last| last <= MAX_CANDLE_TS),
-        "--start-ts: the candles must open between 1970 and 9999 (epoch milliseconds)"
+        last.is_some_and(|last| last <= MAX_CANDLE_TS),
+        "--count: {} {} candles from --start-ts run past 9999",
+        args.count,
+        args.timeframe
     );
     anyhow::ensure!(
         args.volatility.is_finite() && (0.0..1.0).contains(&args.volatility),

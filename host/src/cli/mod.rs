@@ -79,8 +79,10 @@ impl Cli {
 pub fn run(cli: Cli, logbook: LogBook) -> anyhow::Result<()> {
     // Compiled plugins are kept with the command's data unless told where.
     let runtime = |data_dir: &Path, max_instances, call_observer| {
-        // Said as what it is, not as a cache that cannot be made in it.
-        if data_dir.exists() && !data_dir.is_dir() {
+        // The cache goes in the data directory: a file there is said as
+        // what it is, not as a cache that cannot be made in it.
+        let cached_there = cli.cache_dir.is_none() && !cli.no_cache;
+        if cached_there && data_dir.exists() && !data_dir.is_dir() {
             anyhow::bail!(
                 "cannot use data directory {}: it is a file, not a folder",
                 data_dir.display()

@@ -16,7 +16,7 @@ use stratbox_host::research::optimize::{
     space_from_schema, space_issues, watched,
 };
 use stratbox_host::research::walk_forward::{
-    Scheme, WindowResult, parse_span, walk_forward, windows,
+    Scheme, WindowResult, compounded_return_pct, nothing_ranked, parse_span, walk_forward, windows,
 };
 use stratbox_host::research::{SamplerSpec, WalkForwardSpec};
 
@@ -209,11 +209,8 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create {}", path.display()))?;
             serde_json::to_writer_pretty(std::io::BufWriter::new(file), &results)?;
         }
-        if results.iter().all(|result| result.in_sample.is_none()) {
-            bail!(
-                "no window ranked a set: no run in a training window reached --min-trades {} (longer --train windows trade more)",
-                args.min_trades
-            );
+        if let Some(why) = nothing_ranked(&results) {
+            bail!("{why}");
         }
         return Ok(());
     }
@@ -310,14 +307,13 @@ fn print_walk(results: &[WindowResult], ranking: &Ranking) {
     let out: Vec<f64> = results
         .iter()
         .filter_map(|r| r.out_of_sample.as_ref()?.metrics.as_ref())
-        .map(|m| m.total_return_pct / 100.0)
+        .map(|m| m.total_return_pct)
         .collect();
     // No out-of-sample run at all is not a return of 0.
     let compounded = if out.is_empty() {
-        "none (no window ranked a set)".to_string()
+        "none (no test window has a run)".to_string()
     } else {
-        let growth = out.iter().fold(1.0, |acc, r| acc * (1.0 + r));
-        format!("{:.2}%", (growth - 1.0) * 100.0)
+        format!("{:.2}%", compounded_return_pct(out))
     };
     println!(
         "{} windows, ranked by {}; out of sample compounded: {compounded}",

@@ -512,9 +512,9 @@ impl BotConfig {
             // (but not every one serde sees: a float for an integer).
             // serde's is kept unless the schema said something at its
             // pointer or below it (serde names a variant's unknown field
-            // at the variant, the schema at the field), or found a list or
-            // a scalar where an object belongs above it (serde reads a
-            // struct from a list, and names a field of it `/0`).
+            // at the variant, the schema at the field), or found a list
+            // where an object belongs above it (serde reads a struct from a
+            // list, and names a field of it `/0`).
             let mut every = super::schema_issues(&BOT_SCHEMA, &value);
             let below = |pointer: &str, above: &str| {
                 pointer
@@ -525,9 +525,8 @@ impl BotConfig {
                 issue.pointer == first.pointer
                     || below(&issue.pointer, &first.pointer)
                     || (below(&first.pointer, &issue.pointer)
-                        && value
-                            .pointer(&issue.pointer)
-                            .is_some_and(|v| !v.is_object()))
+                        && issue.message.ends_with("is not an object")
+                        && value.pointer(&issue.pointer).is_some_and(Value::is_array))
             };
             if !every.iter().any(said) {
                 every.push(first);

@@ -43,12 +43,13 @@ fn expected_kind(expected: &str) -> String {
         "u8" => range(0, u8::MAX.into()),
         "u16" => range(0, u16::MAX.into()),
         "u32" => range(0, u32::MAX.into()),
-        // Their bounds are too long to read: said as what they are.
-        "u64" | "usize" => "an integer of 0 or more".into(),
+        // Their bounds are too long to read in digits.
+        "u64" | "usize" => "an integer from 0 to 2^64 - 1".into(),
         "i8" => range(i8::MIN.into(), i8::MAX as u128),
         "i16" => range(i16::MIN.into(), i16::MAX as u128),
         "i32" => range(i32::MIN.into(), i32::MAX as u128),
-        "i64" | "isize" | "u128" | "i128" => "an integer".into(),
+        "i64" | "isize" => "an integer from -2^63 to 2^63 - 1".into(),
+        "u128" | "i128" => "an integer".into(),
         "f32" | "f64" => "a number".into(),
         "a sequence" => "a list".into(),
         "a map" => "an object".into(),
@@ -78,7 +79,7 @@ mod tests {
         );
         assert_eq!(
             plain("invalid type: string \"x\", expected i64"),
-            "\"x\" is not an integer"
+            "\"x\" is not an integer from -2^63 to 2^63 - 1"
         );
         assert_eq!(
             plain("invalid type: map, expected a sequence"),
@@ -94,7 +95,7 @@ mod tests {
         );
         assert_eq!(
             plain("invalid value: integer `-1`, expected u64"),
-            "-1 is not an integer of 0 or more"
+            "-1 is not an integer from 0 to 2^64 - 1"
         );
         // Too large for its type: said as truly as too small.
         assert_eq!(

@@ -10,7 +10,9 @@ use super::optimize::{
     ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
     space_from_schema, watched,
 };
-use super::walk_forward::{WindowResult, compounded_return_pct, walk_forward, windows};
+use super::walk_forward::{
+    WindowResult, compounded_return_pct, nothing_ranked, walk_forward, windows,
+};
 use crate::backtest::{BacktestError, BacktestOptions, Progress};
 use crate::domain::Candle;
 use crate::engine::metrics::Metrics;
@@ -98,14 +100,13 @@ pub fn run(
     let name = ranking.name();
     // (A walk-forward window keeps only its best run: its failures show as
     // windows without one.)
-    if let Some(error) = result
-        .as_ref()
-        .ok()
-        .and_then(|trials| every_run_failed(trials))
-    {
-        return Err(BacktestError::Data(format!(
-            "every run failed, the first with: {error}"
-        )));
+    let failed = match &result {
+        Ok(trials) => every_run_failed(trials)
+            .map(|error| format!("every run failed, the first with: {error}")),
+        Err(windows) => nothing_ranked(windows),
+    };
+    if let Some(why) = failed {
+        return Err(BacktestError::Data(why));
     }
     Ok(match result {
         Ok(trials) => {

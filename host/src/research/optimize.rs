@@ -447,24 +447,27 @@ impl Ranking {
                         "`{name}` is not an objective (sharpe, sortino, calmar, total-return, profit-factor, max-drawdown)"
                     )
                 })?;
-                Ok((objective, weight))
+                Ok((name, objective, weight))
             })
-            .collect::<Result<Vec<(Objective, f64)>, String>>()?;
+            .collect::<Result<Vec<(&str, Objective, f64)>, String>>()?;
         if parts.is_empty() {
             return Err("no objective given".into());
         }
         // A second weight for one objective is a slip, not a sum of both.
-        for (index, (objective, _)) in parts.iter().enumerate() {
+        for (index, (name, objective, _)) in parts.iter().enumerate() {
             if parts[..index]
                 .iter()
-                .any(|(earlier, _)| earlier == objective)
+                .any(|(_, earlier, _)| earlier == objective)
             {
-                let name = text.split(',').nth(index).unwrap_or_default();
-                let name = name.split('=').next().unwrap_or_default().trim();
                 return Err(format!("`{name}` is given twice"));
             }
         }
-        Ok(Self(parts))
+        Ok(Self(
+            parts
+                .into_iter()
+                .map(|(_, objective, weight)| (objective, weight))
+                .collect(),
+        ))
     }
 
     /// The weighted sum; none when a part is undefined or the sum leaves

@@ -98,6 +98,20 @@ pub fn compounded_return_pct(returns_pct: impl IntoIterator<Item = f64>) -> f64 
     (growth - 1.0) * 100.0
 }
 
+/// Why a walk-forward found nothing, when no window ranked a set: no
+/// out-of-sample run, so no return to report (0 % would be a lie).
+pub fn nothing_ranked(windows: &[WindowResult]) -> Option<String> {
+    windows
+        .iter()
+        .all(|window| window.in_sample.is_none())
+        .then(|| {
+            "no window ranked a set: in every training window each run failed, had no score \
+             for the objective, or made fewer round trips than the minimum asked for \
+             (longer training windows trade more)"
+                .to_string()
+        })
+}
+
 /// One window's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowResult {

@@ -102,6 +102,8 @@ describe("the parameters a search held, said once", () => {
 
   it("holds nothing over one set, nor a parameter some set lacks", () => {
     expect(heldParams([{ fast: 5 }])).toEqual({});
+    // Names an object inherits are no parameters.
+    expect(formatParams({ constructor: 3, fast: 5 }, { fast: 5 })).toBe("constructor=3");
     expect(heldParams([{ fast: 5, slow: 20 }, { fast: 5 }, null])).toEqual({ fast: 5 });
   });
 });

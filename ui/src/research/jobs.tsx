@@ -166,7 +166,7 @@ function onMarketOf(config: Doc, data: string): Doc {
 /** Parameters as they read in a table: `fast=12, slow=26`. */
 export function formatParams(params: unknown, leaveOut: Record<string, unknown> = {}): string {
   if (!params || typeof params !== "object") return "–";
-  const shown = Object.entries(params as Record<string, unknown>).filter(([name]) => !(name in leaveOut));
+  const shown = Object.entries(params as Record<string, unknown>).filter(([name]) => !Object.prototype.hasOwnProperty.call(leaveOut, name));
   if (shown.length === 0) return "–";
   return shown.map(([name, value]) => `${name}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`).join(", ");
 }
@@ -178,7 +178,9 @@ export function heldParams(sets: unknown[]): Record<string, unknown> {
   if (objects.length < 2) return {};
   const [first, ...rest] = objects;
   return Object.fromEntries(
-    Object.entries(first).filter(([name, value]) => rest.every((set) => name in set && JSON.stringify(set[name]) === JSON.stringify(value))),
+    Object.entries(first).filter(([name, value]) =>
+      rest.every((set) => Object.prototype.hasOwnProperty.call(set, name) && JSON.stringify(set[name]) === JSON.stringify(value)),
+    ),
   );
 }
 

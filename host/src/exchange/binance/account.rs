@@ -26,7 +26,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::filters::{FilterRefusal, OpenOrders, OrderShape, OrderSide, OrderType, SymbolInfo};
-use super::rest::{ExchangeInfo, RestClient, RestError};
+use super::rest::{ExchangeInfo, RestClient, RestError, with_causes};
 use super::signing::{Signer, mask};
 
 /// An API key and what signs with it. Shown only masked.
@@ -747,9 +747,9 @@ impl SpotAccount {
             {
                 Ok(answer) => answer,
                 Err(error) if error.is_connect() => {
-                    return Placement::NotSent(format!("cannot connect: {error}"));
+                    return Placement::NotSent(format!("cannot connect: {}", with_causes(&error)));
                 }
-                Err(error) => return unknown(format!("no answer: {error}")),
+                Err(error) => return unknown(format!("no answer: {}", with_causes(&error))),
             };
             match answer {
                 Answer::Ok(body) => {
@@ -891,7 +891,7 @@ impl SpotAccount {
                 Err(error) if last => {
                     return Err(RestError::Unreachable {
                         url: path.to_string(),
-                        reason: error.to_string(),
+                        reason: with_causes(&error),
                     });
                 }
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,

@@ -54,7 +54,7 @@ pub enum RestError {
 /// An error and each cause under it ("error sending request: client
 /// error (Connect): tcp connect error: Connection refused"): reqwest's own
 /// words alone do not say what went wrong.
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(super) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(next) = cause {
