@@ -194,6 +194,12 @@ fn bad_input_gives_one_clear_line() {
         fixture("looper"),
         fixture("panicker"),
     );
+    // A synthetic series with one option set.
+    let synth_with = |option: &'static str, value: &'static str| {
+        vec![
+            "data", "synth", "--count", "9", "--out", "x.csv", option, value,
+        ]
+    };
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["plugin", "run", s(&ema), "--candles", s(&bad_csv)],
@@ -243,55 +249,19 @@ fn bad_input_gives_one_clear_line() {
             "--count must be at least 1",
         ),
         (
-            vec![
-                "data",
-                "synth",
-                "--count",
-                "9",
-                "--out",
-                "x.csv",
-                "--start-price",
-                "0.001",
-            ],
+            synth_with("--start-price", "0.001"),
             "--start-price must be at least 0.01",
         ),
         (
-            vec![
-                "data",
-                "synth",
-                "--count",
-                "9",
-                "--out",
-                "x.csv",
-                "--volatility",
-                "-1",
-            ],
+            synth_with("--volatility", "-1"),
             "--volatility must be at least 0 and below 1",
         ),
         (
-            vec![
-                "data",
-                "synth",
-                "--count",
-                "9",
-                "--out",
-                "x.csv",
-                "--start-ts",
-                "1704067200001",
-            ],
+            synth_with("--start-ts", "1704067200001"),
             "--start-ts must be the open time of a 1m candle",
         ),
         (
-            vec![
-                "data",
-                "synth",
-                "--count",
-                "9",
-                "--out",
-                "x.csv",
-                "--start-ts",
-                "-60000",
-            ],
+            synth_with("--start-ts", "-60000"),
             "--start-ts must be between 1970 and 9999",
         ),
         (
