@@ -65,20 +65,20 @@ pub fn run(args: LiveArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     if files.is_empty() {
         anyhow::bail!("no bot configs (.yaml) in {}", args.bots.display());
     }
-    let mut read_from: Vec<PathBuf> = Vec::new();
+    // Which file each bot id came from.
+    let mut read_from = std::collections::HashMap::new();
     for file in files {
         let text = std::fs::read_to_string(&file)?;
         let mut config = BotConfig::from_yaml(&text)
             .map_err(|issues| anyhow::anyhow!("{}: {}", file.display(), join_issues(&issues)))?;
-        if let Some(index) = configs.iter().position(|c: &BotConfig| c.id == config.id) {
+        if let Some(earlier) = read_from.insert(config.id.clone(), file.clone()) {
             anyhow::bail!(
                 "{} and {} are both bot `{}`: give each bot an id of its own",
-                read_from[index].display(),
+                earlier.display(),
                 file.display(),
                 config.id
             );
         }
-        read_from.push(file);
         if let FeedConfig::Synthetic { interval_ms, .. } = &mut config.market.feed
             && args.interval_ms > 0
         {

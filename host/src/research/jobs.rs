@@ -256,23 +256,21 @@ pub struct JobRequest {
     pub optimization: Option<OptimizationSpec>,
 }
 
-/// Why `request` cannot run on the data set `info` describes, found before
-/// it is queued rather than after: the data set's candles finer than the
-/// bot's timeframe, no candle in the range asked for, no walk-forward
-/// window in it.
-fn unfit(request: &JobRequest, info: &DataSetInfo) -> Vec<ConfigIssue> {
-    let walk = request
-        .optimization
-        .as_ref()
-        .and_then(|spec| spec.walk_forward.as_ref());
-    let span = AskedSpan {
-        data: &request.data,
-        timeframe: &request.config.market.timeframe,
-        from: request.from,
-        to: request.to,
-        walk,
-    };
-    span.unfit(info)
+impl JobRequest {
+    /// What the job asks of its data set, checked before it is queued
+    /// rather than after (see [`AskedSpan::unfit`]).
+    fn asked_span(&self) -> AskedSpan<'_> {
+        AskedSpan {
+            data: &self.data,
+            timeframe: &self.config.market.timeframe,
+            from: self.from,
+            to: self.to,
+            walk: self
+                .optimization
+                .as_ref()
+                .and_then(|spec| spec.walk_forward.as_ref()),
+        }
+    }
 }
 
 /// What a run asks of a data set: its name, the bot's timeframe, the range
@@ -288,7 +286,9 @@ pub struct AskedSpan<'a> {
 }
 
 impl AskedSpan<'_> {
-    /// Why `info`'s candles cannot serve this run (nothing: they can).
+    /// Why `info`'s candles cannot serve this run (nothing: they can): the
+    /// data set's candles finer than the bot's timeframe, no candle in the
+    /// range asked for, no walk-forward window in it.
     pub fn unfit(&self, info: &DataSetInfo) -> Vec<ConfigIssue> {
         let mut found = Vec::new();
         let mut issue = |pointer: &str, message: String| {
@@ -430,7 +430,7 @@ impl BacktestJobs {
         // The data set names its market: a bot's strategy tried on another
         // symbol's candles is recorded, and reported, as trading that one.
         request.config.market.symbol.clone_from(&info.symbol);
-        let unfit = unfit(&request, &info);
+        let unfit = request.asked_span().unfit(&info);
         if !unfit.is_empty() {
             return Err(JobError::Unfit(unfit));
         }
