@@ -2,7 +2,8 @@
 //! 127.0.0.1): every closed candle reaches the feed once and in order
 //! through dropped, refused and frozen connections (missing candles come
 //! from REST), across planned rollovers and `serverShutdown` without asking
-//! REST at all, and a real outage shows as a jump, never papered over; a
+//! REST at all (not even for a candle the replaced connection carries
+//! late), and a real outage shows as a jump, never papered over; a
 //! feed that ran before comes back while REST is down.
 
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use stratbox_host::domain::config::BotConfig;
 use stratbox_host::exchange::binance::StreamSettings;
 use stratbox_host::live::{FeedHandle, FeedHub};
-use stratbox_tests::fake_binance::FakeBinance;
+use stratbox_tests::fake_binance::{FakeBinance, FakeOptions};
 
 const STEP: i64 = 60_000;
 
@@ -163,6 +164,35 @@ async fn rollovers_and_server_shutdowns_switch_connections_without_a_gap() {
         fake.kline_requests().len(),
         warm_up_requests,
         "nothing was missed, so REST was never asked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candle_still_on_its_way_over_the_replaced_connection_is_not_lost() {
+    let fake = FakeBinance::start_with(FakeOptions {
+        first_connection_lag: Duration::from_millis(300),
+        shutdown_grace: Duration::from_secs(2),
+        ..FakeOptions::default()
+    })
+    .await;
+    fake.add_market("SOLUSDT", "1m", 10);
+    let hub = hub(quick_settings());
+    let feed = hub.feed_for(&config(&fake, "SOLUSDT")).await.unwrap();
+    let warm_up_requests = fake.kline_requests().len();
+    wait_until("the subscription", || fake.stream_subscriptions() == 1).await;
+    // The candle closes on the old connection only, which carries it late:
+    // by then the replacement has subscribed and taken over.
+    fake.server_shutdown();
+    fake.close("SOLUSDT", "1m", true);
+    wait_until("the replacement", || fake.stream_subscriptions() == 2).await;
+    wait_for_count(&feed, 11).await;
+    fake.close("SOLUSDT", "1m", true);
+    wait_for_count(&feed, 12).await;
+    assert_eq!(feed_ts(&feed), fake.closed_ts("SOLUSDT", "1m"));
+    assert_eq!(
+        fake.kline_requests().len(),
+        warm_up_requests,
+        "the late candle came over the old connection, not from REST"
     );
 }
 

@@ -249,6 +249,7 @@ pub(crate) struct Shared {
     ping_every: Duration,
     pong_within: Duration,
     shutdown_grace: Duration,
+    first_connection_lag: Duration,
 }
 
 /// The running fake. Dropping it stops the server.
@@ -271,6 +272,9 @@ pub struct FakeOptions {
     pub pong_within: Duration,
     /// How long after `serverShutdown` a connection is closed.
     pub shutdown_grace: Duration,
+    /// Candles reach the first connection opened this late (a slow route),
+    /// the others at once.
+    pub first_connection_lag: Duration,
 }
 
 impl Default for FakeOptions {
@@ -279,6 +283,7 @@ impl Default for FakeOptions {
             ping_every: Duration::from_millis(500),
             pong_within: Duration::from_secs(2),
             shutdown_grace: Duration::from_millis(500),
+            first_connection_lag: Duration::ZERO,
         }
     }
 }
@@ -297,6 +302,7 @@ impl FakeBinance {
             ping_every: options.ping_every,
             pong_within: options.pong_within,
             shutdown_grace: options.shutdown_grace,
+            first_connection_lag: options.first_connection_lag,
         });
         let app = Router::new()
             .route("/api/v3/time", get(time))
@@ -783,27 +789,32 @@ async fn stream(
     _headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    {
+    let lag = {
         let mut inner = shared.inner.lock().unwrap();
         if inner.refuse_connections {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
         inner.connections_opened += 1;
-    }
+        match inner.connections_opened {
+            1 => shared.first_connection_lag,
+            _ => Duration::ZERO,
+        }
+    };
     let pushes = shared.pushes.subscribe();
     upgrade.on_upgrade(move |socket| async move {
         shared.inner.lock().unwrap().connections_open += 1;
-        serve_connection(shared.clone(), socket, pushes).await;
+        serve_connection(shared.clone(), socket, pushes, lag).await;
         shared.inner.lock().unwrap().connections_open -= 1;
     })
 }
 
 /// One client connection, until it breaks a rule, the test drops it, or
-/// the client goes.
+/// the client goes. Candles are sent `lag` after they close.
 async fn serve_connection(
     shared: Arc<Shared>,
     mut socket: WebSocket,
     mut pushes: broadcast::Receiver<Push>,
+    lag: Duration,
 ) {
     let mut subscribed: HashSet<String> = HashSet::new();
     let mut ping = tokio::time::interval(shared.ping_every);
@@ -838,6 +849,9 @@ async fn serve_connection(
             }
             push = pushes.recv() => match push {
                 Ok(Push::Kline { stream, text }) => {
+                    if subscribed.contains(&stream) && !lag.is_zero() {
+                        tokio::time::sleep(lag).await;
+                    }
                     if subscribed.contains(&stream)
                         && socket.send(Message::Text(text.to_string().into())).await.is_err()
                     {

@@ -11,9 +11,10 @@
 //! - A lost connection is opened again after an exponential backoff with
 //!   jitter. Before [`StreamSettings::max_age`] (Binance closes connections
 //!   at 24 h) and on a `serverShutdown` event, a second connection is opened
-//!   beside the first, and the first is closed only once the second
-//!   delivers: candles from both are deduplicated by open time, so none is
-//!   lost at the switch.
+//!   beside the first. Once the second has every stream subscribed it takes
+//!   over, and the first is still read for a second: a candle
+//!   already on its way over the old connection when the new one subscribed
+//!   is not lost, and candles from both are deduplicated by open time.
 //! - Every stream delivers each closed candle once, in order. An update
 //!   whose open time is past the next expected candle means candles were
 //!   missed: they are fetched from REST before anything newer is delivered
@@ -89,6 +90,8 @@ const CONTROL_PER_SECOND: usize = 3;
 /// Stream names per SUBSCRIBE message.
 const NAMES_PER_REQUEST: usize = 200;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the connection replaced at a rollover is still read.
+const ROLLOVER_OVERLAP: Duration = Duration::from_secs(1);
 /// Times a fill asks REST again for candles that closed just before it.
 const FILL_LAG_RETRIES: u32 = 3;
 /// The first wait between those (then twice, three times as long).
@@ -275,6 +278,10 @@ struct Multiplexer {
     /// The replacement opened before a rollover, until all its
     /// subscriptions are acknowledged.
     next: Option<Reader>,
+    /// The connection replaced at the last rollover, read until
+    /// `retire_at` for what it had already been sent.
+    retiring: Option<Reader>,
+    retire_at: Option<tokio::time::Instant>,
     generation: u64,
     /// Numbers the streams' subscriptions ([`StreamState::epoch`]).
     epochs: u64,
@@ -301,6 +308,8 @@ impl Multiplexer {
             inbox,
             current: None,
             next: None,
+            retiring: None,
+            retire_at: None,
             generation: 0,
             failures: 0,
             reconnect_at: None,
@@ -317,6 +326,7 @@ impl Multiplexer {
                 Some(_) => self.rollover_at.unwrap_or_else(far),
                 None => far(),
             };
+            let retire_at = self.retire_at.unwrap_or_else(far);
             tokio::select! {
                 request = requests.recv() => match request {
                     Some(subscription) => self.add(subscription),
@@ -326,6 +336,10 @@ impl Multiplexer {
                 () = tokio::time::sleep_until(reconnect_at) => {
                     self.reconnect_at = None;
                     self.current = self.open();
+                }
+                () = tokio::time::sleep_until(retire_at) => {
+                    self.retire_at = None;
+                    self.retiring = None;
                 }
                 () = tokio::time::sleep_until(rollover_at) => {
                     if self.next.take().is_some() {
@@ -439,18 +453,21 @@ impl Multiplexer {
                 message,
                 arrived,
             } => {
-                let from_next = Self::generation_of(&self.next) == Some(generation);
-                if !from_next && Self::generation_of(&self.current) != Some(generation) {
+                let from_current = Self::generation_of(&self.current) == Some(generation);
+                let read = from_current
+                    || Self::generation_of(&self.next) == Some(generation)
+                    || Self::generation_of(&self.retiring) == Some(generation);
+                if !read {
                     return; // a connection already let go
                 }
                 match message {
-                    // Both connections deliver during a rollover; a candle
+                    // Two connections deliver around a rollover; a candle
                     // seen on both is delivered once.
                     StreamMessage::Kline { stream, update } => {
                         self.failures = 0;
                         self.on_update(&stream, update, arrived);
                     }
-                    StreamMessage::ServerShutdown if !from_next => {
+                    StreamMessage::ServerShutdown if from_current => {
                         self.roll_over("the server's serverShutdown event")
                     }
                     StreamMessage::Reply {
@@ -462,7 +479,8 @@ impl Multiplexer {
             Incoming::Ready { generation } => {
                 if Self::generation_of(&self.next) == Some(generation) {
                     tracing::info!(url = self.url, "switched to the replacement connection");
-                    self.current = self.next.take();
+                    self.retiring = std::mem::replace(&mut self.current, self.next.take());
+                    self.retire_at = Some(tokio::time::Instant::now() + ROLLOVER_OVERLAP);
                     self.rollover_at = Some(tokio::time::Instant::now() + self.settings.max_age);
                 }
             }
@@ -503,6 +521,7 @@ impl Multiplexer {
             // Nothing to read: close, and open again on the next subscription.
             self.current = None;
             self.next = None;
+            self.retiring = None;
             self.reconnect_at = None;
         } else {
             self.tell_readers(|| ReaderCommand::Unsubscribe(vec![name.to_string()]));
