@@ -100,6 +100,33 @@ fn backtest_prints_a_summary_and_writes_identical_json() {
     }
     let trades = result["trades"].as_array().unwrap().len();
     assert!(html.contains(&format!("Trades ({trades} round trips")));
+    // Each number column of the trade table has one number of decimals:
+    // quantity, entry and exit price (the most a row needs), fees (4), PnL (2).
+    let table = &html[html.find("<h2>Trades (").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let rows: Vec<Vec<&str>> = table
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| {
+            row.split("</td>")
+                .map(|cell| cell.rsplit('>').next().unwrap())
+                .collect()
+        })
+        .collect();
+    let start = &table[..table.len().min(600)];
+    assert!(rows.len() > 1, "{start}");
+    let decimals = |cell: &str| cell.split_once('.').map_or(0, |(_, digits)| digits.len());
+    for column in 2..=6 {
+        let places: std::collections::BTreeSet<usize> =
+            rows.iter().map(|row| decimals(row[column])).collect();
+        assert_eq!(places.len(), 1, "column {column}: {places:?}\n{start}");
+    }
+    assert_eq!(
+        decimals(rows[0][3]),
+        decimals(rows[0][4]),
+        "both prices alike"
+    );
+    assert_eq!((decimals(rows[0][5]), decimals(rows[0][6])), (4, 2));
     // The days it covers, both included: two weeks of minutes from
     // January 1st end with the 14th.
     assert!(

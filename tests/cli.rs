@@ -185,6 +185,18 @@ fn bad_input_gives_one_clear_line() {
         "ts,open,high,low,close,volume\n1000,10,12,9,11,5\n2000,10,nope,9,11,5\n",
     )
     .unwrap();
+    let hourly = dir.path().join("hourly.csv");
+    std::fs::write(
+        &hourly,
+        "0,10,12,9,11,5\n3600000,10,12,9,11,5\n7200000,10,12,9,11,5\n",
+    )
+    .unwrap();
+    let uneven = dir.path().join("uneven.csv");
+    std::fs::write(
+        &uneven,
+        "0,10,12,9,11,5\n60000,10,12,9,11,5\n150000,10,12,9,11,5\n",
+    )
+    .unwrap();
     let bad_params = dir.path().join("bad.json");
     std::fs::write(&bad_params, r#"{"fast": 30, "slow": 10}"#).unwrap();
 
@@ -216,6 +228,35 @@ fn bad_input_gives_one_clear_line() {
                 s(&bad_params),
             ],
             "/slow: must be greater than fast (30), got 10",
+        ),
+        // Candles of another timeframe than the strategy is told.
+        (
+            vec![
+                "plugin",
+                "run",
+                s(&ema),
+                "--candles",
+                s(&candles),
+                "--timeframe",
+                "1h",
+            ],
+            "at the candle of 2024-01-01T00:01:00.000Z: time 1704067260000 is 60000 ms after the previous candle, not a whole number of 1h candles",
+        ),
+        (
+            vec![
+                "plugin",
+                "run",
+                s(&ema),
+                "--candles",
+                s(&hourly),
+                "--timeframe",
+                "1m",
+            ],
+            "no two candles are one 1m apart (the closest two are 1h apart): these are not 1m candles",
+        ),
+        (
+            vec!["plugin", "run", s(&ema), "--candles", s(&uneven)],
+            "at the candle of 1970-01-01T00:02:30.000Z: time 150000 is 90000 ms after the previous candle, not a whole number of 1m candles",
         ),
         (
             vec!["plugin", "run", s(&ema), "--candles", "/nonexistent/c.csv"],

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use stratbox_host::data::read_candles;
+use stratbox_host::data::{check_series, read_candles};
 use stratbox_host::domain::{Candle, Timeframe, format_instant};
 use stratbox_host::plugin::contract::{self, Action, Market, PluginView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
@@ -38,7 +38,9 @@ pub struct RunArgs {
     /// Symbol the strategy is told it trades.
     #[arg(long, default_value = "BTCUSDT")]
     symbol: String,
-    /// Candle timeframe; inferred from the first two candles when omitted.
+    /// Candle timeframe; when omitted, the time between the two closest
+    /// candles. Every candle must open a whole number of them after the one
+    /// before.
     #[arg(long)]
     timeframe: Option<Timeframe>,
     /// Cash and equity the bot view shows.
@@ -87,11 +89,13 @@ fn read_params(given: Option<&str>) -> anyhow::Result<Value> {
         .with_context(|| format!("{given} is not JSON or YAML"))
 }
 
+/// The timeframe of candles no two of which are closer than one.
 fn infer_timeframe(candles: &[Candle]) -> Option<Timeframe> {
-    match candles {
-        [first, second, ..] => Timeframe::from_millis(second.ts - first.ts),
-        _ => None,
-    }
+    let closest = candles
+        .windows(2)
+        .map(|pair| pair[1].ts - pair[0].ts)
+        .min()?;
+    Timeframe::from_millis(closest)
 }
 
 fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
@@ -100,11 +104,19 @@ fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot load {}", args.file.display()))?;
     let params = read_params(args.params.as_deref())?;
     let candles = read_candles(&args.candles)?;
-    let timeframe = match args.timeframe.or_else(|| infer_timeframe(&candles)) {
-        Some(timeframe) => timeframe.to_string(),
-        None => bail!("cannot infer the timeframe from the candles; pass --timeframe"),
+    let Some(timeframe) = args.timeframe.or_else(|| infer_timeframe(&candles)) else {
+        bail!("cannot infer the timeframe from the candles; pass --timeframe");
     };
-    let market = Market::new(&args.symbol, &timeframe);
+    // Candles of another timeframe than the strategy is told would make
+    // every decision wrong without a word.
+    if let Err((index, reason)) = check_series(&candles, timeframe) {
+        bail!(
+            "{} at the candle of {}: {reason}",
+            args.candles.display(),
+            format_instant(candles[index].ts)
+        );
+    }
+    let market = Market::new(&args.symbol, &timeframe.to_string());
     let (mut instance, _warmup) = plugin
         .start(&params, &market, PluginLimits::default(), "dry-run")
         .context("the plugin did not start")?;

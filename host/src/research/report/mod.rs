@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 
 use crate::backtest::BacktestResult;
-use crate::domain::decimal::to_f64;
+use crate::domain::decimal::{to_f64, to_fixed};
 use crate::domain::{CandleSeries, format_duration as duration};
 use svg::{Bar, Mark, date, escape};
 use tearsheet::{
@@ -429,7 +429,10 @@ fn trades_table(out: &mut String, result: &BacktestResult) {
             String::new()
         }
     );
-    for trade in result.trades.iter().take(TRADES_LISTED) {
+    let listed = &result.trades[..result.trades.len().min(TRADES_LISTED)];
+    let quantity_places = column_places(listed.iter().map(|t| t.quantity));
+    let price_places = column_places(listed.iter().flat_map(|t| [t.entry_price, t.exit_price]));
+    for trade in listed {
         let class = if trade.pnl >= Decimal::ZERO {
             "pos"
         } else {
@@ -440,14 +443,23 @@ fn trades_table(out: &mut String, result: &BacktestResult) {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
             time(trade.entry_ts),
             time(trade.exit_ts),
-            trade.quantity.normalize(),
-            trade.entry_price.normalize(),
-            trade.exit_price.normalize(),
-            trade.fees.round_dp(4),
-            trade.pnl.round_dp(2),
+            to_fixed(trade.quantity, quantity_places),
+            to_fixed(trade.entry_price, price_places),
+            to_fixed(trade.exit_price, price_places),
+            to_fixed(trade.fees, 4),
+            to_fixed(trade.pnl, 2),
         );
     }
     out.push_str("</table>");
+}
+
+/// Decimals for a column of `values`: the most any of them needs (at most
+/// 8: an average entry price can run to 28), so the figures line up.
+fn column_places(values: impl Iterator<Item = Decimal>) -> u32 {
+    values
+        .map(|value| value.normalize().scale().min(8))
+        .max()
+        .unwrap_or(0)
 }
 
 fn time(ms: i64) -> String {
