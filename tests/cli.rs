@@ -6,6 +6,13 @@ use std::path::Path;
 use serde_json::Value;
 use stratbox_tests::{Run, fixture, plugin, stratbox};
 
+/// `stratbox plugin run PLUGIN --candles FILE` with `more` options.
+fn plugin_run<'a>(plugin: &'a Path, candles: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["plugin", "run", s(plugin), "--candles", s(candles)];
+    args.extend_from_slice(more);
+    args
+}
+
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -214,52 +221,28 @@ fn bad_input_gives_one_clear_line() {
     };
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["plugin", "run", s(&ema), "--candles", s(&bad_csv)],
+            plugin_run(&ema, &bad_csv, &[]),
             "line 3: high `nope` is not a number",
         ),
         (
-            vec![
-                "plugin",
-                "run",
-                s(&ema),
-                "--candles",
-                s(&candles),
-                "--params",
-                s(&bad_params),
-            ],
+            plugin_run(&ema, &candles, &["--params", s(&bad_params)]),
             "/slow: must be greater than fast (30), got 10",
         ),
         // Candles of another timeframe than the strategy is told.
         (
-            vec![
-                "plugin",
-                "run",
-                s(&ema),
-                "--candles",
-                s(&candles),
-                "--timeframe",
-                "1h",
-            ],
+            plugin_run(&ema, &candles, &["--timeframe", "1h"]),
             "at the candle of 2024-01-01T00:01:00.000Z: time 1704067260000 is 60000 ms after the previous candle, not a whole number of 1h candles",
         ),
         (
-            vec![
-                "plugin",
-                "run",
-                s(&ema),
-                "--candles",
-                s(&hourly),
-                "--timeframe",
-                "1m",
-            ],
+            plugin_run(&ema, &hourly, &["--timeframe", "1m"]),
             "no two candles are one 1m apart (the closest two are 1h apart): these are not 1m candles",
         ),
         (
-            vec!["plugin", "run", s(&ema), "--candles", s(&uneven)],
+            plugin_run(&ema, &uneven, &[]),
             "at the candle of 1970-01-01T00:02:30.000Z: time 150000 is 90000 ms after the previous candle, not a whole number of 1m candles",
         ),
         (
-            vec!["plugin", "run", s(&ema), "--candles", "/nonexistent/c.csv"],
+            plugin_run(&ema, Path::new("/nonexistent/c.csv"), &[]),
             "cannot read /nonexistent/c.csv",
         ),
         (
@@ -270,12 +253,9 @@ fn bad_input_gives_one_clear_line() {
             vec!["plugin", "inspect", s(&wasi)],
             "wasi:filesystem/preopens@0.2.0",
         ),
+        (plugin_run(&looper, &candles, &[]), "CPU budget"),
         (
-            vec!["plugin", "run", s(&looper), "--candles", s(&candles)],
-            "CPU budget",
-        ),
-        (
-            vec!["plugin", "run", s(&panicker), "--candles", s(&candles)],
+            plugin_run(&panicker, &candles, &[]),
             "boom: indicator state corrupted",
         ),
         // What `data import` would refuse is refused before it is written.
