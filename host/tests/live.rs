@@ -107,7 +107,7 @@ struct Fixture {
 
 fn change(config: BotConfig) -> ConfigChange {
     ConfigChange {
-        config,
+        document: serde_json::to_value(&config).unwrap(),
         expected_versions: None,
         actor: "test".into(),
         dry_run: false,

@@ -129,7 +129,7 @@ pub(super) fn config_of(
                 object.entry("name").or_insert_with(|| "backtest".into());
             }
             let config =
-                BotConfig::parse(document).map_err(|issues| nested_issues("/config", issues))?;
+                BotConfig::parse(&document).map_err(|issues| nested_issues("/config", issues))?;
             let issues = registry.every_issue(&config, config.check());
             if !issues.is_empty() {
                 return Err(nested_issues("/config", issues));

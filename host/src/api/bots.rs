@@ -256,7 +256,7 @@ async fn create(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let created = match BotConfig::parse(document) {
+    let created = match BotConfig::parse(&document) {
         Ok(config) => app
             .manager
             .create(config, &caller.name)

@@ -125,14 +125,14 @@ async fn read(
 }
 
 /// A config document for bot `id`: the path names the bot, so the body may
-/// leave `id` out. Its shape is checked here; the runner checks the rest.
-fn config_for(id: &str, mut document: Value) -> Result<BotConfig, ApiError> {
+/// leave `id` out. The runner checks it whole.
+fn config_for(id: &str, mut document: Value) -> Value {
     if let Some(object) = document.as_object_mut() {
         object
             .entry("id")
             .or_insert_with(|| Value::String(id.to_string()));
     }
-    BotConfig::parse(document).map_err(ApiError::invalid)
+    document
 }
 
 /// The versions `If-Match` accepts: None when absent or `*` (the change is
@@ -165,12 +165,12 @@ fn expected_versions(headers: &HeaderMap) -> Option<Vec<u64>> {
 async fn apply(
     app: &AppState,
     id: &str,
-    config: BotConfig,
+    document: Value,
     headers: &HeaderMap,
     actor: &str,
 ) -> Result<Response, ApiError> {
     let change = ConfigChange {
-        config,
+        document,
         expected_versions: expected_versions(headers),
         actor: actor.to_string(),
         dry_run: false,
@@ -202,8 +202,8 @@ async fn replace(
     headers: HeaderMap,
     document: Document,
 ) -> Result<Response, ApiError> {
-    let config = config_for(&id, document.value)?;
-    apply(&app, &id, config, &headers, &caller.name).await
+    let document = config_for(&id, document.value);
+    apply(&app, &id, document, &headers, &caller.name).await
 }
 
 async fn validate(
@@ -212,9 +212,8 @@ async fn validate(
     ApiPath(id): ApiPath<String>,
     document: Document,
 ) -> Result<axum::Json<ValidationPassed>, ApiError> {
-    let config = config_for(&id, document.value)?;
     let change = ConfigChange {
-        config,
+        document: config_for(&id, document.value),
         expected_versions: None,
         actor: caller.name,
         dry_run: true,
@@ -259,8 +258,8 @@ async fn rollback(
             request.version
         ))
     })?;
-    let config = config_for(&id, version.config)?;
-    apply(&app, &id, config, &headers, &caller.name).await
+    let document = config_for(&id, version.config);
+    apply(&app, &id, document, &headers, &caller.name).await
 }
 
 #[cfg(test)]

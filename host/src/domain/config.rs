@@ -402,10 +402,18 @@ impl BotConfig {
     /// Every way this config breaks the bot schema or a rule the schema
     /// cannot express. Empty when the config is usable.
     pub fn check(&self) -> Vec<ConfigIssue> {
-        let mut issues: Vec<ConfigIssue> = match serde_json::to_value(self) {
-            Ok(document) => super::schema_issues(&BOT_SCHEMA, &document),
+        match serde_json::to_value(self) {
+            Ok(document) => self.check_document(&document),
             Err(error) => vec![issue("", error.to_string())],
-        };
+        }
+    }
+
+    /// [`BotConfig::check`] with the schema checked on `document`, the
+    /// document this config was read from (so it is not written out again
+    /// to be checked): what it leaves out takes defaults, which meet the
+    /// schema.
+    pub fn check_document(&self, document: &Value) -> Vec<ConfigIssue> {
+        let mut issues = super::schema_issues(&BOT_SCHEMA, document);
         if RESERVED_IDS.contains(&self.id.as_str()) {
             issues.push(issue(
                 "/id",
@@ -506,8 +514,8 @@ impl BotConfig {
 
     /// Deserialise a config document: its shape only (the types and
     /// names of its fields). [`BotConfig::check`] checks the rest.
-    pub fn parse(value: Value) -> Result<Self, Vec<ConfigIssue>> {
-        shape_of(&value).map_err(|first| {
+    pub fn parse(value: &Value) -> Result<Self, Vec<ConfigIssue>> {
+        shape_of(value).map_err(|first| {
             // serde stops at the first problem; the schema names them all
             // (but not every one serde sees: a float for an integer).
             // serde's is kept unless the schema said something at its
@@ -515,7 +523,7 @@ impl BotConfig {
             // at the variant, the schema at the field), or found a list
             // where an object belongs above it (serde reads a struct from a
             // list, and names a field of it `/0`).
-            let mut every = super::schema_issues(&BOT_SCHEMA, &value);
+            let mut every = super::schema_issues(&BOT_SCHEMA, value);
             let below = |pointer: &str, above: &str| {
                 pointer
                     .strip_prefix(above)
@@ -537,8 +545,8 @@ impl BotConfig {
 
     /// Deserialise and check a config document.
     pub fn from_value(value: Value) -> Result<Self, Vec<ConfigIssue>> {
-        let config = Self::parse(value)?;
-        let issues = config.check();
+        let config = Self::parse(&value)?;
+        let issues = config.check_document(&value);
         if issues.is_empty() {
             Ok(config)
         } else {
@@ -906,7 +914,7 @@ capital: { quote: USDT, initial: 1000 }
             (serde_json::json!([1, 2]), ""),
             (serde_json::json!([{ "id": "x" }]), ""),
         ] {
-            let issues = BotConfig::parse(document).unwrap_err();
+            let issues = BotConfig::parse(&document).unwrap_err();
             assert_eq!(issues.len(), 1, "{issues:?}");
             assert_eq!(issues[0].pointer, pointer, "{issues:?}");
             assert!(
@@ -916,7 +924,7 @@ capital: { quote: USDT, initial: 1000 }
         }
         let mut config = crate::domain::yaml::parse(MINIMAL).unwrap();
         config["market"] = serde_json::json!(["BTCUSDT"]);
-        let issues = BotConfig::parse(config).unwrap_err();
+        let issues = BotConfig::parse(&config).unwrap_err();
         let pointers: Vec<_> = issues.iter().map(|i| i.pointer.as_str()).collect();
         assert_eq!(pointers, ["/market"], "{issues:?}");
     }

@@ -20,7 +20,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::domain::Order;
 use crate::domain::OrderRequest;
-use crate::domain::config::{BotConfig, ConfigIssue, join_issues};
+use crate::domain::config::{ConfigIssue, join_issues};
 use crate::engine::Rejection;
 use crate::plugin::Interrupt;
 
@@ -60,7 +60,10 @@ pub(crate) enum Command {
 /// A new config for a bot.
 #[derive(Debug, Clone)]
 pub struct ConfigChange {
-    pub config: BotConfig,
+    /// The config as sent (JSON or YAML, read into a value): the runner
+    /// checks it whole, its shape, the bot schema and the rules, on this
+    /// document itself, then the change against the config in force.
+    pub document: serde_json::Value,
     /// Apply only if the version in force is one of these (`If-Match`);
     /// the runner compares them with its own.
     pub expected_versions: Option<Vec<u64>>,

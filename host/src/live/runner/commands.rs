@@ -214,11 +214,12 @@ impl BotRunner {
 
     async fn reconfigure(&mut self, change: ConfigChange) -> Result<CommandReply, CommandError> {
         let ConfigChange {
-            config,
+            document,
             expected_versions,
             actor,
             dry_run,
         } = change;
+        let config = BotConfig::parse(&document).map_err(CommandError::Invalid)?;
         if let Some(expected) = expected_versions
             && !expected.contains(&self.config_version)
         {
@@ -227,7 +228,7 @@ impl BotRunner {
                 current: self.config_version,
             });
         }
-        let issues = config.check();
+        let issues = config.check_document(&document);
         if !issues.is_empty() {
             return Err(CommandError::Invalid(self.every_issue(&config, issues)));
         }
