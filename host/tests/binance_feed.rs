@@ -170,7 +170,7 @@ async fn rollovers_and_server_shutdowns_switch_connections_without_a_gap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_candle_still_on_its_way_over_the_replaced_connection_is_not_lost() {
     let fake = FakeBinance::start_with(FakeOptions {
-        first_connection_lag: Duration::from_millis(300),
+        first_connection_lag: Duration::from_millis(800),
         shutdown_grace: Duration::from_secs(2),
         ..FakeOptions::default()
     })

@@ -130,7 +130,7 @@ pub(super) fn config_of(
             }
             let config =
                 BotConfig::parse(&document).map_err(|issues| nested_issues("/config", issues))?;
-            let issues = registry.every_issue(&config, config.check());
+            let issues = registry.every_issue(&config, config.check_document(&document));
             if !issues.is_empty() {
                 return Err(nested_issues("/config", issues));
             }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use stratbox_host::data::{check_series, read_candles};
-use stratbox_host::domain::{Candle, Timeframe, format_instant};
+use stratbox_host::data::{check_series, closest_step, read_candles};
+use stratbox_host::domain::{Timeframe, format_instant};
 use stratbox_host::plugin::contract::{self, Action, Market, PluginView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
 
@@ -89,22 +89,15 @@ fn read_params(given: Option<&str>) -> anyhow::Result<Value> {
         .with_context(|| format!("{given} is not JSON or YAML"))
 }
 
-/// The timeframe of candles no two of which are closer than one.
-fn infer_timeframe(candles: &[Candle]) -> Option<Timeframe> {
-    let closest = candles
-        .windows(2)
-        .map(|pair| pair[1].ts - pair[0].ts)
-        .min()?;
-    Timeframe::from_millis(closest)
-}
-
 fn dry_run(runtime: &PluginRuntime, args: RunArgs) -> anyhow::Result<()> {
     let plugin = runtime
         .load_file(&args.file)
         .with_context(|| format!("cannot load {}", args.file.display()))?;
     let params = read_params(args.params.as_deref())?;
     let candles = read_candles(&args.candles)?;
-    let Some(timeframe) = args.timeframe.or_else(|| infer_timeframe(&candles)) else {
+    // When not given: the timeframe no two candles are closer than.
+    let inferred = || closest_step(&candles).and_then(Timeframe::from_millis);
+    let Some(timeframe) = args.timeframe.or_else(inferred) else {
         bail!("cannot infer the timeframe from the candles; pass --timeframe");
     };
     // Candles of another timeframe than the strategy is told would make

@@ -13,7 +13,7 @@ pub use self::arrow::{
 };
 pub use dataset::{DataSetError, DataSetInfo, DataSetKey, DataSets, content_hash};
 pub use import::{ImportError, parse_candles};
-pub use series::{Gap, Gaps, check_next, check_series};
+pub use series::{Gap, Gaps, check_next, check_series, closest_step};
 
 pub use self::csv::{
     CandleFileError, append_candles, read_candles, read_candles_from, write_candles,

@@ -83,15 +83,17 @@ pub fn check_series(candles: &[Candle], timeframe: Timeframe) -> Result<Gaps, (u
     Ok(gaps)
 }
 
+/// Milliseconds between the two closest candles of a series in time
+/// order; None for fewer than two.
+pub fn closest_step(candles: &[Candle]) -> Option<i64> {
+    candles.windows(2).map(|pair| pair[1].ts - pair[0].ts).min()
+}
+
 /// Why a series none of whose candles follows the one before directly is
 /// not one of `timeframe` (5m candles imported as 1m: all gaps, no data),
 /// naming the timeframe its closest two candles are apart.
 fn never_adjacent(candles: &[Candle], timeframe: Timeframe) -> String {
-    let closest = candles
-        .windows(2)
-        .map(|pair| pair[1].ts - pair[0].ts)
-        .min()
-        .unwrap_or_default();
+    let closest = closest_step(candles).unwrap_or_default();
     let apart = Timeframe::from_millis(closest)
         .map_or_else(|| format!("{closest} ms"), |found| found.to_string());
     format!(

@@ -411,7 +411,9 @@ impl BotConfig {
     /// [`BotConfig::check`] with the schema checked on `document`, the
     /// document this config was read from (so it is not written out again
     /// to be checked): what it leaves out takes defaults, which meet the
-    /// schema.
+    /// schema. The document must meet the schema as sent: a form serde
+    /// reads but the schema forbids (a mapping given as a list) is refused,
+    /// where its config written out again would pass.
     pub fn check_document(&self, document: &Value) -> Vec<ConfigIssue> {
         let mut issues = super::schema_issues(&BOT_SCHEMA, document);
         if RESERVED_IDS.contains(&self.id.as_str()) {
@@ -513,7 +515,8 @@ impl BotConfig {
     }
 
     /// Deserialise a config document: its shape only (the types and
-    /// names of its fields). [`BotConfig::check`] checks the rest.
+    /// names of its fields). [`BotConfig::check_document`] (or
+    /// [`BotConfig::check`]) checks the rest.
     pub fn parse(value: &Value) -> Result<Self, Vec<ConfigIssue>> {
         shape_of(value).map_err(|first| {
             // serde stops at the first problem; the schema names them all

@@ -4,7 +4,9 @@
 //! symbol and timeframe, delivered to a [`KlineSink`]) joins a connection
 //! with room for it (Binance allows 1,024 streams per connection). Each
 //! connection is a task, the multiplexer, that owns its streams' state and
-//! one or two reader tasks, each reading one WebSocket:
+//! up to three reader tasks (the connection in use, its replacement while
+//! it subscribes, the one it replaced while that is still read), each
+//! reading one WebSocket:
 //!
 //! - Pings are answered at once with the ping's payload; a connection that
 //!   is silent for [`StreamSettings::silence`] is taken for dead.
@@ -522,6 +524,7 @@ impl Multiplexer {
             self.current = None;
             self.next = None;
             self.retiring = None;
+            self.retire_at = None;
             self.reconnect_at = None;
         } else {
             self.tell_readers(|| ReaderCommand::Unsubscribe(vec![name.to_string()]));

@@ -453,8 +453,9 @@ fn trades_table(out: &mut String, result: &BacktestResult) {
     out.push_str("</table>");
 }
 
-/// Decimals for a column of `values`: the most any of them needs (at most
-/// 8: an average entry price can run to 28), so the figures line up.
+/// Decimals for a column of `values`: the most any of them needs, so the
+/// figures line up; at most 8 (an average entry price can run to 28), so a
+/// finer figure shows rounded here (the JSON result keeps every digit).
 fn column_places(values: impl Iterator<Item = Decimal>) -> u32 {
     values
         .map(|value| value.normalize().scale().min(8))
