@@ -1824,6 +1824,22 @@ async fn job_until(
     kind_until(client, server, "backtests", id, done).await
 }
 
+/// Wait for the optimisation `job` to end, check that it failed, delete
+/// it, and give its error.
+async fn optimization_failed(client: &Client, server: &Server, job: &Value) -> String {
+    let id = job["id"].as_str().unwrap();
+    let failed = kind_until(client, server, "optimizations", id, |job| {
+        job["state"] != "queued" && job["state"] != "running"
+    })
+    .await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let (status, _) = client
+        .delete(&server.url(&format!("/optimizations/{id}")))
+        .await;
+    assert_eq!(status, 204);
+    failed["error"].as_str().unwrap().to_string()
+}
+
 async fn kind_until(
     client: &Client,
     server: &Server,
@@ -2252,23 +2268,8 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     }))
     .await;
     assert_eq!(status, 202, "{doomed}");
-    let doomed_id = doomed["id"].as_str().unwrap();
-    let failed = kind_until(&client, &server, "optimizations", doomed_id, |job| {
-        job["state"] != "queued" && job["state"] != "running"
-    })
-    .await;
-    assert_eq!(failed["state"], "failed", "{failed}");
-    assert!(
-        failed["error"]
-            .as_str()
-            .unwrap()
-            .contains("every run failed"),
-        "{failed}"
-    );
-    let (status, _) = client
-        .delete(&server.url(&format!("/optimizations/{doomed_id}")))
-        .await;
-    assert_eq!(status, 204);
+    let error = optimization_failed(&client, &server, &doomed).await;
+    assert!(error.contains("every run failed"), "{error}");
     // A walk-forward in which no window ranks a set (none makes the trades
     // asked for) fails too: no out-of-sample run, no return of 0 %.
     let (status, empty) = submit(json!({
@@ -2278,18 +2279,8 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     }))
     .await;
     assert_eq!(status, 202, "{empty}");
-    let empty_id = empty["id"].as_str().unwrap();
-    let failed = kind_until(&client, &server, "optimizations", empty_id, |job| {
-        job["state"] != "queued" && job["state"] != "running"
-    })
-    .await;
-    assert_eq!(failed["state"], "failed", "{failed}");
-    let error = failed["error"].as_str().unwrap();
-    assert!(error.contains("no window ranked a set"), "{failed}");
-    let (status, _) = client
-        .delete(&server.url(&format!("/optimizations/{empty_id}")))
-        .await;
-    assert_eq!(status, 204);
+    let error = optimization_failed(&client, &server, &empty).await;
+    assert!(error.contains("no window ranked a set"), "{error}");
     let (status, result) = client
         .get(&server.url(&format!("/optimizations/{id}/result")))
         .await;
