@@ -341,6 +341,18 @@ async fn bots_are_created_once_committed_and_deleted() {
         api.store.config_version("r2", 1).unwrap().is_none(),
         "nothing created"
     );
+    // A form serde reads but the schema forbids (a mapping given as a list)
+    // is refused when a bot is created, as in a config PUT.
+    let mut listed = bot("r3");
+    listed["capital"] = json!(["USDT", "10000"]);
+    let created_from_list = api.send_json("POST", "/bots", &listed).await;
+    assert_problem(&created_from_list, 422);
+    assert_eq!(pointers(&created_from_list), ["/capital"]);
+    assert_problem(&api.get("/bots/r3").await, 404);
+    listed["id"] = json!("r1");
+    let put_from_list = api.send_json("PUT", "/bots/r1/config", &listed).await;
+    assert_problem(&put_from_list, 422);
+    assert_eq!(pointers(&put_from_list), ["/capital"]);
     let deleted = api
         .call(
             TestApi::request("DELETE", "/bots/r1")

@@ -256,14 +256,11 @@ async fn create(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let created = match BotConfig::parse(&document) {
-        Ok(config) => app
-            .manager
-            .create(config, &caller.name)
-            .await
-            .map_err(ApiError::from),
-        Err(issues) => Err(ApiError::invalid(issues)),
-    };
+    let created = app
+        .manager
+        .create_from_document(&document, &caller.name)
+        .await
+        .map_err(ApiError::from);
     let snapshot = match created {
         Ok(snapshot) => snapshot,
         Err(error) => {

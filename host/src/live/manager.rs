@@ -202,10 +202,33 @@ impl BotManager {
         self.bots.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Create a bot (stopped, or running with `autostart`): the config is
-    /// checked, the plugin resolved and instantiated once, and the bot's
-    /// runner commits it before anything is answered or published. Nothing
-    /// is created on any error, nor while the emergency stop is engaged.
+    /// Create a bot from a config document as a client sent it: read and
+    /// checked once, as a config PUT is (the document must meet the bot
+    /// schema as sent), every problem named at once, then [`Self::create`].
+    pub async fn create_from_document(
+        &self,
+        document: &serde_json::Value,
+        actor: &str,
+    ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        let config = BotConfig::parse(document).map_err(CommandError::Invalid)?;
+        let issues = config.check_document(document);
+        if !issues.is_empty() {
+            let registry = self
+                .context
+                .registry
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            return Err(CommandError::Invalid(registry.every_issue(&config, issues)).into());
+        }
+        self.create(config, actor).await
+    }
+
+    /// Create a bot (stopped, or running with `autostart`) from a checked
+    /// config (read by [`BotConfig::from_yaml`] or [`BotConfig::from_value`],
+    /// or by [`Self::create_from_document`]): the plugin is resolved and
+    /// instantiated once, and the bot's runner commits it before anything
+    /// is answered or published. Nothing is created on any error, nor while
+    /// the emergency stop is engaged.
     pub async fn create(
         &self,
         config: BotConfig,
@@ -256,27 +279,20 @@ impl BotManager {
         })
     }
 
-    /// Check a config, resolve and instantiate its plugin (on a strategy
+    /// Resolve and instantiate a checked config's plugin (on a strategy
     /// thread), attach its feed: a runner ready to commit or restore.
     async fn prepare(
         &self,
         config: BotConfig,
         version: u64,
     ) -> Result<(BotRunner, watch::Receiver<Arc<BotSnapshot>>, Arc<Urgent>), ManagerError> {
-        let plugin = {
-            let registry = self
-                .context
-                .registry
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            let issues = config.check();
-            if !issues.is_empty() {
-                return Err(CommandError::Invalid(registry.every_issue(&config, issues)).into());
-            }
-            registry
-                .resolve_for(&config)
-                .map_err(|issue| CommandError::Invalid(vec![issue]))?
-        };
+        let plugin = self
+            .context
+            .registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .resolve_for(&config)
+            .map_err(|issue| CommandError::Invalid(vec![issue]))?;
         let config = Arc::new(config);
         let feed = self.feeds.feed_for(&config).await.map_err(|err| {
             CommandError::Invalid(vec![ConfigIssue {
