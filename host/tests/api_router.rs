@@ -439,6 +439,22 @@ async fn config_changes_are_conditional_versioned_and_rolled_back() {
         )
         .await;
     assert_problem(&stale, 412);
+    // A tag without its quotes is a malformed header, not a stale version.
+    let unquoted = api
+        .call(
+            TestApi::request("PUT", "/bots/k1/config")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::IF_MATCH, "v1")
+                .body(Body::from(changed.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_problem(&unquoted, 400);
+    assert!(
+        unquoted.text.contains("is not an entity tag"),
+        "{}",
+        unquoted.text
+    );
     let applied = api
         .call(
             TestApi::request("PUT", "/bots/k1/config")

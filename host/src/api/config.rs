@@ -137,27 +137,41 @@ fn config_for(id: &str, mut document: Value) -> Value {
 
 /// The versions `If-Match` accepts: None when absent or `*` (the change is
 /// unconditional); otherwise the versions its `"vN"` tags name, weak or
-/// strong (a tag of another form, or a header that is not text, names
-/// none, so nothing matches). The runner compares them with the version in
-/// force when it takes the change. A weak tag matches too, against RFC
-/// 9110's strong comparison, on purpose: the tag names a config version,
-/// not a byte sequence, and a proxy that compresses the answer (nginx's
-/// gzip) weakens it, which would make every conditional change fail.
-fn expected_versions(headers: &HeaderMap) -> Option<Vec<u64>> {
-    let value = headers.get(header::IF_MATCH)?;
-    let value = value.to_str().unwrap_or_default().trim();
+/// strong (an entity tag of another form names none, so nothing matches:
+/// 412). A header that is not a list of entity tags (`v3` without its
+/// quotes) is refused with 400, not taken for a stale version. The runner
+/// compares the versions with the one in force when it takes the change.
+/// A weak tag matches too, against RFC 9110's strong comparison, on
+/// purpose: the tag names a config version, not a byte sequence, and a
+/// proxy that compresses the answer (nginx's gzip) weakens it, which would
+/// make every conditional change fail.
+fn expected_versions(headers: &HeaderMap) -> Result<Option<Vec<u64>>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let not_a_tag = |tag: &str| {
+        ApiError::bad_request(format!(
+            "If-Match: `{tag}` is not an entity tag; send the ETag as it was given, e.g. \"v3\""
+        ))
+    };
+    let value = value.to_str().map_err(|_| not_a_tag("…"))?.trim();
     if value == "*" {
-        return None;
+        return Ok(None);
     }
-    Some(
-        value
-            .split(',')
-            .filter_map(|tag| {
-                let tag = tag.trim().trim_start_matches("W/");
-                tag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
-            })
-            .collect(),
-    )
+    let mut versions = Vec::new();
+    for tag in value.split(',').map(str::trim) {
+        let opaque = tag
+            .strip_prefix("W/")
+            .unwrap_or(tag)
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .filter(|opaque| !opaque.contains('"'))
+            .ok_or_else(|| not_a_tag(tag))?;
+        if let Some(version) = opaque.strip_prefix('v').and_then(|v| v.parse().ok()) {
+            versions.push(version);
+        }
+    }
+    Ok(Some(versions))
 }
 
 /// Hand a new config to the bot's runner; the answer carries the version
@@ -171,7 +185,7 @@ async fn apply(
 ) -> Result<Response, ApiError> {
     let change = ConfigChange {
         document,
-        expected_versions: expected_versions(headers),
+        expected_versions: expected_versions(headers)?,
         actor: actor.to_string(),
         dry_run: false,
     };
@@ -268,19 +282,36 @@ mod tests {
 
     #[test]
     fn if_match_forms() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(expected_versions(&headers), None, "absent: unconditional");
-        headers.insert(header::IF_MATCH, "\"v3\"".parse().unwrap());
-        assert_eq!(expected_versions(&headers), Some(vec![3]));
-        headers.insert(header::IF_MATCH, "\"v1\", W/\"v4\"".parse().unwrap());
-        assert_eq!(expected_versions(&headers), Some(vec![1, 4]));
-        headers.insert(header::IF_MATCH, "*".parse().unwrap());
-        assert_eq!(expected_versions(&headers), None);
-        headers.insert(header::IF_MATCH, "\"abc\", v5".parse().unwrap());
+        let expected = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(header::IF_MATCH, value.parse().unwrap());
+            }
+            expected_versions(&headers)
+        };
+        assert_eq!(expected(None).unwrap(), None, "absent: unconditional");
+        assert_eq!(expected(Some("\"v3\"")).unwrap(), Some(vec![3]));
         assert_eq!(
-            expected_versions(&headers),
+            expected(Some("\"v1\", W/\"v4\"")).unwrap(),
+            Some(vec![1, 4])
+        );
+        assert_eq!(expected(Some("*")).unwrap(), None);
+        assert_eq!(
+            expected(Some("\"abc\", \"v\"")).unwrap(),
             Some(vec![]),
             "tags of another form match nothing"
         );
+        for malformed in ["v5", "\"v5", "\"v1\", v2", "W/v3", "\"v\"1\"", ""] {
+            let refused = expected(Some(malformed)).unwrap_err();
+            assert_eq!(
+                refused.status,
+                axum::http::StatusCode::BAD_REQUEST,
+                "{malformed}"
+            );
+            assert!(
+                refused.detail.contains("is not an entity tag"),
+                "{malformed}"
+            );
+        }
     }
 }

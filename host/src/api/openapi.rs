@@ -259,7 +259,7 @@ pub fn document(endpoints: &[Endpoint], version: &str) -> Value {
         if endpoint.conditional {
             parameters.push(json!({
                 "name": "If-Match", "in": "header", "required": false,
-                "description": "The config version's ETag (`\"v3\"`): the change is made only if that version is still in force (412 otherwise).",
+                "description": "The config version's ETag (`\"v3\"`): the change is made only if that version is still in force (412 otherwise; 400 for a header that is not a list of entity tags).",
                 "schema": { "type": "string", "maxLength": 200 }
             }));
         }

@@ -4099,7 +4099,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The config version's ETag (`"v3"`): the change is made only if that version is still in force (412 otherwise). */
+                /** @description The config version's ETag (`"v3"`): the change is made only if that version is still in force (412 otherwise; 400 for a header that is not a list of entity tags). */
                 "If-Match"?: string;
             };
             path: {
@@ -4210,7 +4210,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The config version's ETag (`"v3"`): the change is made only if that version is still in force (412 otherwise). */
+                /** @description The config version's ETag (`"v3"`): the change is made only if that version is still in force (412 otherwise; 400 for a header that is not a list of entity tags). */
                 "If-Match"?: string;
             };
             path: {
