@@ -242,7 +242,17 @@ async fn system_health_documents_and_auth() {
     let open = Request::get("/api/v1/health").body(Body::empty()).unwrap();
     assert_eq!(api.call(open).await.status, StatusCode::OK);
     let anonymous = Request::get("/api/v1/bots").body(Body::empty()).unwrap();
-    assert_problem(&api.call(anonymous).await, 401);
+    let anonymous = api.call(anonymous).await;
+    assert_problem(&anonymous, 401);
+    assert!(anonymous.text.contains("a bearer token is required"));
+    // A token that is not (or no longer) valid is told apart from none.
+    let wrong = Request::get("/api/v1/bots")
+        .header(header::AUTHORIZATION, format!("Bearer {}", "x".repeat(40)))
+        .body(Body::empty())
+        .unwrap();
+    let wrong = api.call(wrong).await;
+    assert_problem(&wrong, 401);
+    assert!(wrong.text.contains("not valid"), "{}", wrong.text);
     let document = api.get("/openapi.json").await;
     assert_eq!(document.status, StatusCode::OK);
     // Every event type is in the document, with its own payload schema.

@@ -185,10 +185,19 @@ pub async fn authenticate(
                 "the Authorization header must be `Bearer <token>`",
             ));
         }
-        Some(Some(token)) => app.auth.verify(&token),
+        Some(Some(token)) => match app.auth.verify(&token) {
+            Some(caller) => Some(caller),
+            None => {
+                return refuse(ApiError::unauthorized(
+                    "the bearer token is not valid: unknown, mistyped or revoked",
+                ));
+            }
+        },
     };
     let Some(caller) = caller else {
-        return refuse(ApiError::unauthorized("a valid bearer token is required"));
+        return refuse(ApiError::unauthorized(
+            "a bearer token is required: `Authorization: Bearer <token>`",
+        ));
     };
     let allowance = match app.limiter.check(caller.role, &caller.token_id) {
         Decision::Unlimited => None,
