@@ -431,6 +431,19 @@ async fn control_commands_follow_the_state_machine() {
     assert_eq!(commands.body["allowed_commands"][0], "start");
 }
 
+/// `PUT /bots/{id}/config` of `config` with `If-Match: tag`.
+async fn put_config_if_match(api: &TestApi, config: &Value, tag: &str) -> Answer {
+    let path = format!("/bots/{}/config", config["id"].as_str().unwrap());
+    api.call(
+        TestApi::request("PUT", &path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, tag)
+            .body(Body::from(config.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_changes_are_conditional_versioned_and_rolled_back() {
     let api = test_api(unlimited()).await;
@@ -439,41 +452,17 @@ async fn config_changes_are_conditional_versioned_and_rolled_back() {
     assert_eq!(read.headers[header::ETAG], "\"v1\"");
     let mut changed = bot("k1");
     changed["strategy"]["params"]["size"]["quantity"] = json!(2);
-    let stale = api
-        .call(
-            TestApi::request("PUT", "/bots/k1/config")
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::IF_MATCH, "\"v9\"")
-                .body(Body::from(changed.to_string()))
-                .unwrap(),
-        )
-        .await;
+    let stale = put_config_if_match(&api, &changed, "\"v9\"").await;
     assert_problem(&stale, 412);
     // A tag without its quotes is a malformed header, not a stale version.
-    let unquoted = api
-        .call(
-            TestApi::request("PUT", "/bots/k1/config")
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::IF_MATCH, "v1")
-                .body(Body::from(changed.to_string()))
-                .unwrap(),
-        )
-        .await;
+    let unquoted = put_config_if_match(&api, &changed, "v1").await;
     assert_problem(&unquoted, 400);
     assert!(
         unquoted.text.contains("is not an entity tag"),
         "{}",
         unquoted.text
     );
-    let applied = api
-        .call(
-            TestApi::request("PUT", "/bots/k1/config")
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::IF_MATCH, "\"v1\"")
-                .body(Body::from(changed.to_string()))
-                .unwrap(),
-        )
-        .await;
+    let applied = put_config_if_match(&api, &changed, "\"v1\"").await;
     assert_eq!(applied.status, StatusCode::OK, "{}", applied.text);
     assert_eq!(applied.body["version"], 2);
     assert_eq!(applied.headers[header::ETAG], "\"v2\"");
