@@ -189,7 +189,8 @@ pub async fn authenticate(
             Some(caller) => Some(caller),
             None => {
                 return refuse(ApiError::unauthorized(
-                    "the bearer token is not valid: unknown, mistyped or revoked",
+                    "the bearer token is not valid: unknown, mistyped or revoked (a running server \
+                     sees a token made with `stratbox token create` within 2 s)",
                 ));
             }
         },
