@@ -137,41 +137,82 @@ fn config_for(id: &str, mut document: Value) -> Value {
 
 /// The versions `If-Match` accepts: None when absent or `*` (the change is
 /// unconditional); otherwise the versions its `"vN"` tags name, weak or
-/// strong (an entity tag of another form names none, so nothing matches:
-/// 412). A header that is not a list of entity tags (`v3` without its
-/// quotes) is refused with 400, not taken for a stale version. The runner
-/// compares the versions with the one in force when it takes the change.
-/// A weak tag matches too, against RFC 9110's strong comparison, on
-/// purpose: the tag names a config version, not a byte sequence, and a
-/// proxy that compresses the answer (nginx's gzip) weakens it, which would
-/// make every conditional change fail.
+/// strong, over every `If-Match` line (an entity tag of another form names
+/// none, so nothing matches: 412). A header that is not a list of entity
+/// tags (`v3` without its quotes, or nothing at all) is refused with 400,
+/// not taken for a stale version. The runner compares the versions with the
+/// one in force when it takes the change. A weak tag matches too, against
+/// RFC 9110's strong comparison, on purpose: the tag names a config version,
+/// not a byte sequence, and a proxy that compresses the answer (nginx's
+/// gzip) weakens it, which would make every conditional change fail.
 fn expected_versions(headers: &HeaderMap) -> Result<Option<Vec<u64>>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let not_a_tag = |tag: &str| {
-        ApiError::bad_request(format!(
-            "If-Match: `{tag}` is not an entity tag; send the ETag as it was given, e.g. \"v3\""
-        ))
-    };
-    let value = value.to_str().map_err(|_| not_a_tag("…"))?.trim();
-    if value == "*" {
+    let lines = headers.get_all(header::IF_MATCH);
+    if lines.iter().next().is_none() {
         return Ok(None);
     }
     let mut versions = Vec::new();
-    for tag in value.split(',').map(str::trim) {
-        let opaque = tag
-            .strip_prefix("W/")
-            .unwrap_or(tag)
-            .strip_prefix('"')
-            .and_then(|rest| rest.strip_suffix('"'))
-            .filter(|opaque| !opaque.contains('"'))
-            .ok_or_else(|| not_a_tag(tag))?;
-        if let Some(version) = opaque.strip_prefix('v').and_then(|v| v.parse().ok()) {
-            versions.push(version);
+    let mut tags = 0;
+    for line in lines {
+        if line.as_bytes().trim_ascii() == b"*" {
+            return Ok(None);
+        }
+        for opaque in opaque_tags(line.as_bytes())? {
+            tags += 1;
+            let version = std::str::from_utf8(opaque)
+                .ok()
+                .and_then(|text| text.strip_prefix('v'))
+                .and_then(|digits| digits.parse::<u64>().ok());
+            versions.extend(version);
         }
     }
+    if tags == 0 {
+        return Err(not_an_entity_tag(b""));
+    }
     Ok(Some(versions))
+}
+
+/// The opaque parts of a list of entity tags (RFC 9110: `"..."` or
+/// `W/"..."`, commas between, empty elements ignored).
+fn opaque_tags(list: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
+    let is_etagc = |byte: u8| byte == 0x21 || (0x23..=0x7e).contains(&byte) || byte >= 0x80;
+    let mut tags = Vec::new();
+    let mut rest = list.trim_ascii_start();
+    loop {
+        while let [b',', tail @ ..] = rest {
+            rest = tail.trim_ascii_start();
+        }
+        if rest.is_empty() {
+            return Ok(tags);
+        }
+        let element = rest;
+        let unquoted = rest.strip_prefix(b"W/").unwrap_or(rest);
+        let opaque = unquoted.strip_prefix(b"\"").and_then(|body| {
+            let end = body.iter().position(|&byte| byte == b'"')?;
+            rest = body[end + 1..].trim_ascii_start();
+            Some(&body[..end])
+        });
+        match opaque {
+            Some(opaque)
+                if opaque.iter().all(|&byte| is_etagc(byte))
+                    && matches!(rest.first(), None | Some(b',')) =>
+            {
+                tags.push(opaque)
+            }
+            _ => return Err(not_an_entity_tag(element)),
+        }
+    }
+}
+
+/// 400 for an `If-Match` element that is not an entity tag.
+fn not_an_entity_tag(element: &[u8]) -> ApiError {
+    let shown = element
+        .split(|&byte| byte == b',')
+        .next()
+        .unwrap_or_default();
+    ApiError::bad_request(format!(
+        "If-Match: `{}` is not an entity tag; send the ETag as it was given, e.g. \"v3\"",
+        String::from_utf8_lossy(shown.trim_ascii())
+    ))
 }
 
 /// Hand a new config to the bot's runner; the answer carries the version
@@ -282,36 +323,46 @@ mod tests {
 
     #[test]
     fn if_match_forms() {
-        let expected = |value: Option<&str>| {
+        let expected = |lines: &[&[u8]]| {
             let mut headers = HeaderMap::new();
-            if let Some(value) = value {
-                headers.insert(header::IF_MATCH, value.parse().unwrap());
+            for line in lines {
+                headers.append(header::IF_MATCH, HeaderValue::from_bytes(line).unwrap());
             }
             expected_versions(&headers)
         };
-        assert_eq!(expected(None).unwrap(), None, "absent: unconditional");
-        assert_eq!(expected(Some("\"v3\"")).unwrap(), Some(vec![3]));
+        assert_eq!(expected(&[]).unwrap(), None, "absent: unconditional");
+        assert_eq!(expected(&[b"\"v3\""]).unwrap(), Some(vec![3]));
+        assert_eq!(expected(&[b"\"v1\", W/\"v4\""]).unwrap(), Some(vec![1, 4]));
+        assert_eq!(expected(&[b"*"]).unwrap(), None);
+        // Empty list elements are ignored; every line counts.
+        assert_eq!(expected(&[b", \"v1\",,\"v2\","]).unwrap(), Some(vec![1, 2]));
+        assert_eq!(expected(&[b"\"v1\"", b"\"v7\""]).unwrap(), Some(vec![1, 7]));
+        // Entity tags of another form (a comma or a byte past ASCII inside
+        // one included) match nothing.
         assert_eq!(
-            expected(Some("\"v1\", W/\"v4\"")).unwrap(),
-            Some(vec![1, 4])
-        );
-        assert_eq!(expected(Some("*")).unwrap(), None);
-        assert_eq!(
-            expected(Some("\"abc\", \"v\"")).unwrap(),
+            expected(&[b"\"abc\", \"v\", \"a,b\", \"v1\xe9\""]).unwrap(),
             Some(vec![]),
             "tags of another form match nothing"
         );
-        for malformed in ["v5", "\"v5", "\"v1\", v2", "W/v3", "\"v\"1\"", ""] {
-            let refused = expected(Some(malformed)).unwrap_err();
+        for malformed in [
+            &b"v5"[..],
+            b"\"v5",
+            b"\"v1\", v2",
+            b"W/v3",
+            b"w/\"v3\"",
+            b"\"v\"1\"",
+            b"\"v 1\"",
+            b"",
+            b" , ",
+        ] {
+            let refused = expected(&[malformed]).unwrap_err();
+            let shown = String::from_utf8_lossy(malformed);
             assert_eq!(
                 refused.status,
                 axum::http::StatusCode::BAD_REQUEST,
-                "{malformed}"
+                "{shown}"
             );
-            assert!(
-                refused.detail.contains("is not an entity tag"),
-                "{malformed}"
-            );
+            assert!(refused.detail.contains("is not an entity tag"), "{shown}");
         }
     }
 }

@@ -24,6 +24,9 @@ use super::ratelimit::{Allowance, Decision};
 use super::{AppState, now_ms};
 use crate::store::AuditEntry;
 
+/// The 401's detail for a call without a token.
+const NO_TOKEN: &str = "a bearer token is required: `Authorization: Bearer <token>`";
+
 /// Paths anyone may call.
 const OPEN_PATHS: &[&str] = &["/api/v1/health"];
 /// Path characters an audit row keeps.
@@ -196,9 +199,7 @@ pub async fn authenticate(
         },
     };
     let Some(caller) = caller else {
-        return refuse(ApiError::unauthorized(
-            "a bearer token is required: `Authorization: Bearer <token>`",
-        ));
+        return refuse(ApiError::unauthorized(NO_TOKEN));
     };
     let allowance = match app.limiter.check(caller.role, &caller.token_id) {
         Decision::Unlimited => None,
@@ -278,7 +279,7 @@ impl AuditNote {
 /// Refuse callers whose role is below the route's.
 pub async fn require_role(State(required): State<Role>, request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>() else {
-        return ApiError::unauthorized("a valid bearer token is required").into_response();
+        return ApiError::unauthorized(NO_TOKEN).into_response();
     };
     if caller.role < required {
         return ApiError::forbidden(format!(
