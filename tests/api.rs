@@ -1824,14 +1824,17 @@ async fn job_until(
     kind_until(client, server, "backtests", id, done).await
 }
 
+/// Whether a backtest or optimisation job has ended (done, failed or
+/// cancelled).
+fn job_ended(job: &Value) -> bool {
+    job["state"] != "queued" && job["state"] != "running"
+}
+
 /// Wait for the optimisation `job` to end, check that it failed, delete
 /// it, and give its error.
 async fn optimization_failed(client: &Client, server: &Server, job: &Value) -> String {
     let id = job["id"].as_str().unwrap();
-    let failed = kind_until(client, server, "optimizations", id, |job| {
-        job["state"] != "queued" && job["state"] != "running"
-    })
-    .await;
+    let failed = kind_until(client, server, "optimizations", id, job_ended).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     let (status, _) = client
         .delete(&server.url(&format!("/optimizations/{id}")))
@@ -1959,10 +1962,7 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     let (status, queued) = submit(json!({ "config": config, "data": "BTCUSDT/1m" })).await;
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap().to_string();
-    let done = job_until(&client, &server, &id, |job| {
-        job["state"] != "queued" && job["state"] != "running"
-    })
-    .await;
+    let done = job_until(&client, &server, &id, job_ended).await;
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["progress"], 1.0);
     assert_eq!(done["candles"], 20_000);
@@ -2104,10 +2104,7 @@ async fn backtest_jobs_give_the_clis_result_report_progress_and_cancel() {
     let (status, next) = submit(json!({ "config": config, "data": "BTCUSDT/1m" })).await;
     assert_eq!(status, 202, "{next}");
     let next_id = next["id"].as_str().unwrap().to_string();
-    let done = job_until(&client, &server, &next_id, |job| {
-        job["state"] != "queued" && job["state"] != "running"
-    })
-    .await;
+    let done = job_until(&client, &server, &next_id, job_ended).await;
     assert_eq!(done["state"], "done", "{done}");
     let (status, still) = client
         .get(&server.url(&format!("/backtests/{waiting_id}")))
@@ -2254,10 +2251,7 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap().to_string();
     assert_eq!(queued["optimization"]["sampler"]["kind"], "grid");
-    let done = kind_until(&client, &server, "optimizations", &id, |job| {
-        job["state"] != "queued" && job["state"] != "running"
-    })
-    .await;
+    let done = kind_until(&client, &server, "optimizations", &id, job_ended).await;
     assert_eq!(done["state"], "done", "{done}");
 
     // Sets the schema takes but the strategy refuses (slow must exceed
@@ -2343,10 +2337,7 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     .await;
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap().to_string();
-    let done = kind_until(&client, &server, "optimizations", &id, |job| {
-        job["state"] != "queued" && job["state"] != "running"
-    })
-    .await;
+    let done = kind_until(&client, &server, "optimizations", &id, job_ended).await;
     assert_eq!(done["state"], "done", "{done}");
     let (_, result) = client
         .get(&server.url(&format!("/optimizations/{id}/result")))

@@ -29,7 +29,7 @@ use super::request::{
     AbandonOnDrop, Answer, Claim, Command, CommandError, CommandReply, ConfigChange, Request,
     Urgent,
 };
-use super::runner::{BotRunner, NewBot, RunnerContext, init_issues};
+use super::runner::{BotRunner, NewBot, RunnerContext, check_as_sent, init_issues};
 use super::snapshot::BotSnapshot;
 use super::state::{BotState, CommandKind};
 use super::strategy_threads::{StrategyThreads, default_max_threads};
@@ -211,15 +211,7 @@ impl BotManager {
         actor: &str,
     ) -> Result<Arc<BotSnapshot>, ManagerError> {
         let config = BotConfig::parse(document).map_err(CommandError::Invalid)?;
-        let issues = config.check_document(document);
-        if !issues.is_empty() {
-            let registry = self
-                .context
-                .registry
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            return Err(CommandError::Invalid(registry.every_issue(&config, issues)).into());
-        }
+        check_as_sent(&self.context.registry, &config, document)?;
         self.create(config, actor).await
     }
 

@@ -228,10 +228,7 @@ impl BotRunner {
                 current: self.config_version,
             });
         }
-        let issues = config.check_document(&document);
-        if !issues.is_empty() {
-            return Err(CommandError::Invalid(self.every_issue(&config, issues)));
-        }
+        super::check_as_sent(&self.context.registry, &config, &document)?;
         let bot = crate::domain::config::BotCondition {
             stopped: self.state == BotState::Stopped,
             flat: self.engine().portfolio().position().is_zero()
@@ -351,16 +348,6 @@ impl BotRunner {
                 Err(error)
             }
         }
-    }
-
-    /// Every problem of a config refused with `issues` (see
-    /// [`crate::plugin::PluginRegistry::every_issue`]).
-    fn every_issue(&self, config: &BotConfig, issues: Vec<ConfigIssue>) -> Vec<ConfigIssue> {
-        self.context
-            .registry
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .every_issue(config, issues)
     }
 
     /// The plugin a config names.

@@ -22,7 +22,7 @@ mod commands;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
@@ -70,6 +70,23 @@ pub(crate) struct NewBot {
     pub feed: FeedHandle,
     /// The config version it starts at (1, or the stored one on restore).
     pub version: u64,
+}
+
+/// Refuse `config`, read from `document`, unless the document as sent
+/// meets the bot schema and the rules; the refusal names every problem,
+/// its plugin's parameters too. Bot creation and a config change check
+/// with this.
+pub(crate) fn check_as_sent(
+    registry: &RwLock<PluginRegistry>,
+    config: &BotConfig,
+    document: &serde_json::Value,
+) -> Result<(), CommandError> {
+    let issues = config.check_document(document);
+    if issues.is_empty() {
+        return Ok(());
+    }
+    let registry = registry.read().unwrap_or_else(PoisonError::into_inner);
+    Err(CommandError::Invalid(registry.every_issue(config, issues)))
 }
 
 /// Plugin errors in init, as config issues under /strategy/params.
