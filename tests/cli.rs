@@ -63,6 +63,13 @@ fn inspect_prints_the_description() {
         description["params_schema"]["properties"]["period"]["minimum"],
         2
     );
+    // What an optimisation given no ranges searches: the plugin's own
+    // `x-search` ranges, not ten steps across its bounds (2..1000).
+    assert_eq!(
+        description["default_search"],
+        serde_json::json!({ "period": "8..24:4", "oversold": "15..40:5", "overbought": "60..85:5" })
+    );
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
 }
 
 #[test]

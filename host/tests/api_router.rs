@@ -630,6 +630,11 @@ async fn strategies_presets_market_and_tokens() {
     let api = test_api(unlimited()).await;
     let strategies = api.get("/strategies").await;
     assert_eq!(strategies.body["items"][0]["name"], "ema-cross");
+    // What an optimisation of it searches when given no ranges.
+    assert_eq!(
+        strategies.body["items"][0]["default_search"],
+        json!({ "fast": "3..21:2", "slow": "25..205:20" })
+    );
     let garbage = api
         .call(
             TestApi::request("POST", "/strategies")

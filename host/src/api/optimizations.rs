@@ -110,7 +110,8 @@ pub struct OptimizationRequest {
     /// whole day).
     pub to: Option<String>,
     /// Parameter ranges by name: `MIN..MAX[:STEP]` or `A,B,C`. Empty or
-    /// left out: every parameter the plugin's schema bounds or enumerates.
+    /// left out: the ranges the plugin's schema gives with `x-search`, else
+    /// every parameter it bounds or enumerates.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
     /// `{"kind": "grid"}` (every combination, the default),

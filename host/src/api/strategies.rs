@@ -56,6 +56,10 @@ fn view(app: &AppState, plugin: &Plugin) -> StrategyView {
         params_schema: info.params_schema.clone(),
         warmup: info.warmup,
         content_hash: info.content_hash.clone(),
+        default_search: crate::research::optimize::space_from_schema(&info.params_schema)
+            .iter()
+            .map(|(name, range)| (name.clone(), range.to_string()))
+            .collect(),
         bots: app.manager.bots_using(&info.name),
     }
 }

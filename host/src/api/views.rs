@@ -496,6 +496,10 @@ pub struct StrategyView {
     pub warmup: u32,
     /// SHA-256 of the plugin file.
     pub content_hash: String,
+    /// What an optimisation given no ranges searches, by parameter
+    /// (`MIN..MAX:STEP` or `A,B,C`): the schema's `x-search` ranges, else
+    /// its bounds and enums.
+    pub default_search: std::collections::BTreeMap<String, String>,
     /// Ids of the bots whose config names this plugin.
     pub bots: Vec<String>,
 }

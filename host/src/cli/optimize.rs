@@ -34,8 +34,9 @@ pub struct OptimizeArgs {
     #[command(flatten)]
     pub input: RunInput,
     /// A parameter to search, NAME=MIN..MAX[:STEP] or NAME=A,B,C (repeat
-    /// for several). Without any, every parameter the plugin's schema bounds
-    /// (about ten values each) or enumerates.
+    /// for several). Without any, the ranges the plugin's schema gives with
+    /// `x-search` (`stratbox plugin inspect` shows them), else every
+    /// parameter it bounds (about ten values each) or enumerates.
     #[arg(long = "param", value_name = "NAME=RANGE")]
     params: Vec<String>,
     /// How the sets are chosen.

@@ -11,10 +11,12 @@ use stratbox_host::data::{check_series, closest_step, read_candles};
 use stratbox_host::domain::{Timeframe, format_instant};
 use stratbox_host::plugin::contract::{self, Action, Market, PluginView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
+use stratbox_host::research::optimize::schema_search;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Print a plugin's description as JSON.
+    /// Print a plugin's description as JSON, with the ranges an
+    /// optimisation searches when given none (`default_search`).
     Inspect {
         /// The plugin (.wasm).
         file: PathBuf,
@@ -63,6 +65,15 @@ fn inspect(runtime: &PluginRuntime, file: &Path) -> anyhow::Result<()> {
         .load_file(file)
         .with_context(|| format!("cannot load {}", file.display()))?;
     let info = plugin.info();
+    let search = schema_search(&info.params_schema);
+    for (name, problem) in &search.problems {
+        eprintln!("warning: parameter `{name}`: {problem}; its bounds are searched instead");
+    }
+    let default_search: serde_json::Map<String, Value> = search
+        .space
+        .iter()
+        .map(|(name, range)| (name.clone(), Value::from(range.to_string())))
+        .collect();
     let description = json!({
         "name": info.name,
         "version": info.version.to_string(),
@@ -70,6 +81,7 @@ fn inspect(runtime: &PluginRuntime, file: &Path) -> anyhow::Result<()> {
         "params_schema": info.params_schema,
         "warmup": info.warmup,
         "content_hash": info.content_hash,
+        "default_search": default_search,
     });
     println!("{}", serde_json::to_string_pretty(&description)?);
     Ok(())

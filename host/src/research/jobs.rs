@@ -124,8 +124,9 @@ impl Headline {
 /// What an optimisation searches, as asked (checked before it is queued).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OptimizationSpec {
-    /// Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: every
-    /// parameter the plugin's schema bounds or enumerates.
+    /// Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: the
+    /// ranges the plugin's schema gives with `x-search`, else every
+    /// parameter it bounds or enumerates.
     pub params: std::collections::BTreeMap<String, String>,
     /// `grid` (every combination), or `random` or `tpe` (model-based) with
     /// `trials` and `seed`.

@@ -1,7 +1,7 @@
 //! Parameter optimisation: many backtests of one strategy over the same
 //! candles, each with other parameters, on every core, ranked by an
 //! objective. Parameter ranges come from the plugin's parameter schema
-//! (its bounds and enums) unless given; sets are a full grid, a seeded
+//! (its `x-search` keywords, else its bounds and enums) unless given; sets are a full grid, a seeded
 //! random sample, or proposed one at a time by a model of the runs so far
 //! ([`super::tpe`]). Grid and random runs are deterministic: the same
 //! ranges, sampler and seed give the same sets, and each backtest is
@@ -110,10 +110,13 @@ impl ParamRange {
             let (max, step) = rest
                 .split_once(':')
                 .map_or((rest, None), |(m, s)| (m, Some(s)));
-            if let (Ok(min), Ok(max)) = (min.trim().parse::<i64>(), max.trim().parse::<i64>()) {
-                let step = step
-                    .map_or(Ok(1), |s| s.trim().parse::<i64>())
-                    .map_err(|_| format!("`{text}`: the step of an integer range is an integer"))?;
+            // Integers when all three are (`1..4:0.5` is a range of numbers).
+            let integer_step = step.map_or(Ok(1), |s| s.trim().parse::<i64>());
+            if let (Ok(min), Ok(max), Ok(step)) = (
+                min.trim().parse::<i64>(),
+                max.trim().parse::<i64>(),
+                integer_step,
+            ) {
                 if step <= 0 || max < min {
                     return Err(format!(
                         "`{text}`: expected MIN..MAX:STEP with MIN <= MAX and STEP > 0"
@@ -146,41 +149,119 @@ impl ParamRange {
     }
 }
 
+/// The range in the syntax [`ParamRange::parse`] reads.
+impl std::fmt::Display for ParamRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamRange::Int { min, max, step } => write!(f, "{min}..{max}:{step}"),
+            ParamRange::Number { min, max, step } => {
+                write!(
+                    f,
+                    "{}..{}:{}",
+                    Value::from(*min),
+                    Value::from(*max),
+                    Value::from(*step)
+                )
+            }
+            ParamRange::Choice(values) => {
+                let items: Vec<String> = values
+                    .iter()
+                    .map(|value| match value {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                f.write_str(&items.join(","))
+            }
+        }
+    }
+}
+
 /// The parameters searched, by name.
 pub type SearchSpace = BTreeMap<String, ParamRange>;
 
-/// Ranges for the top-level parameters a schema bounds: integers and
-/// numbers with a minimum and a maximum (about ten values each), and enums
-/// (also through a `$ref` to a definition).
+/// The schema keyword by which a plugin gives a parameter's default search:
+/// a range in the syntax of `--param` (`"3..21:2"`, `"0.5..4:0.5"`,
+/// `"a,b"`), or `false` to leave the parameter out of it. A schema's
+/// bounds say what may run, rarely what is worth searching: a period
+/// bounded 1..10000 searched in ten steps tries 1, 1112, 2223...
+pub const SEARCH_KEYWORD: &str = "x-search";
+
+/// A schema's default search: its parameters' ranges, and why a
+/// parameter's [`SEARCH_KEYWORD`] was not used (it then falls back to the
+/// bounds).
+#[derive(Debug, Default, PartialEq)]
+pub struct SchemaSearch {
+    pub space: SearchSpace,
+    /// Parameter name and what is wrong with its keyword.
+    pub problems: Vec<(String, String)>,
+}
+
+/// Ranges for the top-level parameters of a schema: what a parameter's
+/// [`SEARCH_KEYWORD`] says, else its minimum and maximum (about ten values
+/// for an integer or a number) or its enum (also through a `$ref` to a
+/// definition).
 pub fn space_from_schema(schema: &Value) -> SearchSpace {
-    let mut space = SearchSpace::new();
+    schema_search(schema).space
+}
+
+/// [`space_from_schema`], with the problems of the schema's search keywords.
+pub fn schema_search(schema: &Value) -> SchemaSearch {
+    let mut search = SchemaSearch::default();
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
-        return space;
+        return search;
     };
     for (name, property) in properties {
         let property = resolve_ref(schema, property);
-        if let Some(values) = property.get("enum").and_then(Value::as_array) {
-            space.insert(name.clone(), ParamRange::Choice(values.clone()));
-            continue;
+        let hint = properties[name]
+            .get(SEARCH_KEYWORD)
+            .or_else(|| property.get(SEARCH_KEYWORD));
+        match hint.map(parse_hint) {
+            Some(Ok(Some(range))) => {
+                search.space.insert(name.clone(), range);
+                continue;
+            }
+            Some(Ok(None)) => continue,
+            Some(Err(problem)) => search.problems.push((name.clone(), problem)),
+            None => {}
         }
-        let bound = |key: &str| property.get(key).and_then(Value::as_f64);
-        let (Some(min), Some(max)) = (bound("minimum"), bound("maximum")) else {
-            continue;
-        };
-        match property.get("type").and_then(Value::as_str) {
-            Some("integer") => {
-                let (min, max) = (min.ceil() as i64, max.floor() as i64);
-                let step = ((max - min) / i64::from(DEFAULT_STEPS - 1)).max(1);
-                space.insert(name.clone(), ParamRange::Int { min, max, step });
-            }
-            Some("number") if max > min => {
-                let step = (max - min) / f64::from(DEFAULT_STEPS - 1);
-                space.insert(name.clone(), ParamRange::Number { min, max, step });
-            }
-            _ => {}
+        if let Some(range) = range_of_bounds(property) {
+            search.space.insert(name.clone(), range);
         }
     }
-    space
+    search
+}
+
+/// A [`SEARCH_KEYWORD`]'s range, or none for `false`.
+fn parse_hint(hint: &Value) -> Result<Option<ParamRange>, String> {
+    match hint {
+        Value::Bool(false) => Ok(None),
+        Value::String(text) => ParamRange::parse(text).map(Some),
+        other => Err(format!(
+            "`{SEARCH_KEYWORD}` is a range such as \"3..21:2\" or false, not {other}"
+        )),
+    }
+}
+
+/// A parameter's enum, or about ten values from its minimum to its maximum.
+fn range_of_bounds(property: &Value) -> Option<ParamRange> {
+    if let Some(values) = property.get("enum").and_then(Value::as_array) {
+        return Some(ParamRange::Choice(values.clone()));
+    }
+    let bound = |key: &str| property.get(key).and_then(Value::as_f64);
+    let (min, max) = (bound("minimum")?, bound("maximum")?);
+    match property.get("type").and_then(Value::as_str) {
+        Some("integer") => {
+            let (min, max) = (min.ceil() as i64, max.floor() as i64);
+            let step = ((max - min) / i64::from(DEFAULT_STEPS - 1)).max(1);
+            Some(ParamRange::Int { min, max, step })
+        }
+        Some("number") if max > min => {
+            let step = (max - min) / f64::from(DEFAULT_STEPS - 1);
+            Some(ParamRange::Number { min, max, step })
+        }
+        _ => None,
+    }
 }
 
 fn resolve_ref<'a>(schema: &'a Value, property: &'a Value) -> &'a Value {
@@ -675,6 +756,11 @@ mod tests {
             ParamRange::parse("sma,first_value").unwrap().values(),
             [json!("sma"), json!("first_value")]
         );
+        // Whole bounds with a fractional step: a range of numbers.
+        assert_eq!(
+            ParamRange::parse("1..2:0.5").unwrap().values(),
+            [json!(1.0), json!(1.5), json!(2.0)]
+        );
         assert!(ParamRange::parse("9..3").is_err());
         assert!(ParamRange::parse("1..5:0").is_err());
     }
@@ -735,6 +821,74 @@ mod tests {
                 json!(9223372036854775806i64)
             ]
         );
+    }
+
+    #[test]
+    fn search_keywords_choose_the_default_search() {
+        let schema = json!({
+            "$defs": { "Seed": { "enum": ["a", "b"], "type": "string" } },
+            "properties": {
+                "fast": { "type": "integer", "minimum": 1, "maximum": 10000, "x-search": "3..21:2" },
+                "stop": { "type": "number", "minimum": 0.1, "maximum": 20, "x-search": "0.5..2:0.5" },
+                "seed": { "$ref": "#/$defs/Seed", "x-search": "b" },
+                "size": { "type": "number", "minimum": 0.01, "maximum": 100, "x-search": false },
+                "slow": { "type": "integer", "minimum": 2, "maximum": 11, "x-search": 5 },
+                "exit": { "type": "integer", "minimum": 1, "maximum": 10, "x-search": "9..3" }
+            }
+        });
+        let search = schema_search(&schema);
+        assert_eq!(
+            search.space["fast"],
+            ParamRange::Int {
+                min: 3,
+                max: 21,
+                step: 2
+            }
+        );
+        assert_eq!(search.space["fast"].values().len(), 10);
+        let stops: Vec<Value> = search.space["stop"].values();
+        assert_eq!(stops, vec![json!(0.5), json!(1.0), json!(1.5), json!(2.0)]);
+        assert_eq!(search.space["seed"], ParamRange::Choice(vec![json!("b")]));
+        assert!(!search.space.contains_key("size"), "false leaves it out");
+        // A keyword that says nothing usable: named, and the bounds searched.
+        assert_eq!(
+            search.space["slow"],
+            ParamRange::Int {
+                min: 2,
+                max: 11,
+                step: 1
+            }
+        );
+        assert_eq!(
+            search.space["exit"],
+            ParamRange::Int {
+                min: 1,
+                max: 10,
+                step: 1
+            }
+        );
+        let named: Vec<&str> = search
+            .problems
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(named, vec!["exit", "slow"]);
+        assert!(
+            search.problems[0].1.contains("MIN <= MAX"),
+            "{:?}",
+            search.problems
+        );
+        assert!(
+            search.problems[1].1.contains("not 5"),
+            "{:?}",
+            search.problems
+        );
+        assert_eq!(space_from_schema(&schema), search.space);
+        // Shown in the syntax it is read in.
+        for range in search.space.values() {
+            assert_eq!(ParamRange::parse(&range.to_string()).as_ref(), Ok(range));
+        }
+        assert_eq!(search.space["fast"].to_string(), "3..21:2");
     }
 
     #[test]

@@ -15,19 +15,19 @@ use stratbox_sdk::{Action, BotView, Candle, OrderIntent, ParamError, Side, Strat
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Entry channel: candles whose highest high must be broken.
-    #[schemars(range(min = 2, max = 10000))]
+    #[schemars(range(min = 2, max = 10000), extend("x-search" = "20..60:10"))]
     pub channel: u32,
     /// Exit channel: candles whose lowest low ends the trade. At most `channel`.
-    #[schemars(range(min = 1, max = 10000))]
+    #[schemars(range(min = 1, max = 10000), extend("x-search" = "5..20:5"))]
     pub exit_channel: u32,
     /// ATR period (Wilder), in candles.
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = 1000), extend("x-search" = false))]
     pub atr_period: u32,
     /// Stop distance below the entry, in ATRs.
-    #[schemars(range(min = 0.1, max = 20))]
+    #[schemars(range(min = 0.1, max = 20), extend("x-search" = "1..4:0.5"))]
     pub atr_multiplier: f64,
     /// Percent of equity to put into each entry.
-    #[schemars(range(min = 0.01, max = 100))]
+    #[schemars(range(min = 0.01, max = 100), extend("x-search" = false))]
     pub size_pct: f64,
 }
 

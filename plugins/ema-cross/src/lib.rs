@@ -16,6 +16,9 @@ use stratbox_sdk::{Action, BotView, Candle, OrderIntent, ParamError, Side, Strat
 // each field: they are written for the person configuring a bot. Types of
 // our own derive `Serialize` too: only then does the schema carry their
 // default, which the UI shows for a field the config leaves out.
+// `x-search` is what an optimisation searches when it is given no ranges
+// (the syntax of `stratbox optimize --param`; `false` leaves a parameter
+// out): the bounds say what may run, not what is worth trying.
 
 /// A fast and a slow exponential moving average of the close: buy when the
 /// fast one crosses above the slow one, sell when it crosses back below.
@@ -23,15 +26,16 @@ use stratbox_sdk::{Action, BotView, Candle, OrderIntent, ParamError, Side, Strat
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// Period of the fast EMA, in candles.
-    #[schemars(range(min = 1, max = 10000))]
+    #[schemars(range(min = 1, max = 10000), extend("x-search" = "3..21:2"))]
     pub fast: u32,
     /// Period of the slow EMA, in candles. Must be greater than `fast`.
-    #[schemars(range(min = 2, max = 10000))]
+    #[schemars(range(min = 2, max = 10000), extend("x-search" = "25..205:20"))]
     pub slow: u32,
     /// How big a position to open.
     pub size: Size,
     /// How the EMAs get their first value: from the first close
     /// (`first_value`) or from the average of the first `period` closes (`sma`).
+    #[schemars(extend("x-search" = false))]
     pub ema_seed: Seed,
 }
 

@@ -10,16 +10,16 @@ use stratbox_sdk::{Action, BotView, Candle, OrderIntent, ParamError, Side, Strat
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     /// RSI period (Wilder), in candles.
-    #[schemars(range(min = 2, max = 1000))]
+    #[schemars(range(min = 2, max = 1000), extend("x-search" = "8..24:4"))]
     pub period: u32,
     /// Buy when the RSI falls below this level.
-    #[schemars(range(min = 0, max = 100))]
+    #[schemars(range(min = 0, max = 100), extend("x-search" = "15..40:5"))]
     pub oversold: f64,
     /// Sell when the RSI rises above this level. Must be above `oversold`.
-    #[schemars(range(min = 0, max = 100))]
+    #[schemars(range(min = 0, max = 100), extend("x-search" = "60..85:5"))]
     pub overbought: f64,
     /// Percent of equity to put into each entry.
-    #[schemars(range(min = 0.01, max = 100))]
+    #[schemars(range(min = 0.01, max = 100), extend("x-search" = false))]
     pub size_pct: f64,
 }
 

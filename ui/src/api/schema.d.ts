@@ -2094,7 +2094,8 @@ export interface components {
             objective?: string | null;
             /**
              * @description Parameter ranges by name: `MIN..MAX[:STEP]` or `A,B,C`. Empty or
-             *     left out: every parameter the plugin's schema bounds or enumerates.
+             *     left out: the ranges the plugin's schema gives with `x-search`, else
+             *     every parameter it bounds or enumerates.
              * @default {}
              */
             params?: {
@@ -2128,8 +2129,9 @@ export interface components {
              */
             objective: string;
             /**
-             * @description Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: every
-             *     parameter the plugin's schema bounds or enumerates.
+             * @description Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: the
+             *     ranges the plugin's schema gives with `x-search`, else every
+             *     parameter it bounds or enumerates.
              */
             params: {
                 [key: string]: string;
@@ -2436,6 +2438,14 @@ export interface components {
             bots: string[];
             /** @description SHA-256 of the plugin file. */
             content_hash: string;
+            /**
+             * @description What an optimisation given no ranges searches, by parameter
+             *     (`MIN..MAX:STEP` or `A,B,C`): the schema's `x-search` ranges, else
+             *     its bounds and enums.
+             */
+            default_search: {
+                [key: string]: string;
+            };
             description: string;
             name: string;
             params_schema: unknown;

@@ -4,7 +4,7 @@
 // open its ranked runs.
 
 import { useState } from "react";
-import { allowed, useBots, useJobs, useMe, useStartOptimization } from "../api/hooks";
+import { allowed, useBots, useJobs, useMe, useStartOptimization, useStrategies } from "../api/hooks";
 import { ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { firstSource, JobInputs, JobTable, notReady, requestOf, useFollowJobs, type JobInput } from "./jobs";
@@ -50,10 +50,19 @@ export function ranges(text: string): { params: Record<string, string>; twice: s
   return { params, twice };
 }
 
+/** A strategy's default search written as the Ranges field reads it:
+ * what an empty field searches. */
+export function rangeLines(search: Record<string, string> | undefined): string {
+  return Object.entries(search ?? {})
+    .map(([name, range]) => `${name}=${range}`)
+    .join("\n");
+}
+
 export function OptimizationsPage() {
   useFollowJobs();
   const me = useMe();
   const bots = useBots();
+  const strategies = useStrategies();
   const jobs = useJobs("optimizations");
   const start = useStartOptimization();
   const [input, setInput] = useState<JobInput | null>(null);
@@ -65,6 +74,11 @@ export function OptimizationsPage() {
     start.reset();
   };
   const searched = ranges(search.ranges);
+  // A bot's strategy is known: show what an empty field searches.
+  const source = form.source;
+  const sourceBot = source.kind === "bot" ? bots.data?.find((bot) => bot.id === source.id) : undefined;
+  const strategy = strategies.data?.items.find((s) => s.name === sourceBot?.strategy);
+  const defaultSearch = rangeLines(strategy?.default_search);
   const submit = () =>
     start.mutate(
       {
@@ -125,8 +139,8 @@ export function OptimizationsPage() {
               </>
             )}
             <label className="wide">
-              Ranges, one per line (<code>fast=5..20:5</code>, <code>slow=30,50,80</code>); empty: every parameter the plugin's schema bounds
-              <textarea aria-label="Ranges" rows={3} value={search.ranges} onChange={(e) => set({ ranges: e.target.value })} />
+              Ranges, one per line (<code>fast=5..20:5</code>, <code>slow=30,50,80</code>); empty: the plugin's default search{defaultSearch ? " (shown)" : ""}
+              <textarea aria-label="Ranges" rows={3} placeholder={defaultSearch} value={search.ranges} onChange={(e) => set({ ranges: e.target.value })} />
             </label>
             <label>
               Walk forward{" "}
