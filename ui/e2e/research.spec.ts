@@ -117,6 +117,8 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
   await expect(page.getByLabel("From", { exact: true })).toHaveAttribute("min", eth!.first.slice(0, 10));
   await expect(page.getByLabel("To", { exact: true })).toHaveAttribute("max", eth!.last.slice(0, 10));
   await page.getByLabel("Strategy from").selectOption("bot:ema-cross-btc");
+  // Left empty, the field searches the strategy's default ranges: shown.
+  await expect(page.getByLabel("Ranges")).toHaveAttribute("placeholder", "fast=3..21:2\nslow=25..205:20");
   // fast=40, slow=30 is a set the strategy refuses (slow must exceed fast).
   await page.getByLabel("Ranges").fill("fast=5,40\nslow=30,60");
   await page.getByLabel("Minimum trades").fill("0");

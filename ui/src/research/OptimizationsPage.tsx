@@ -77,7 +77,8 @@ export function OptimizationsPage() {
   // A bot's strategy is known: show what an empty field searches.
   const source = form.source;
   const sourceBot = source.kind === "bot" ? bots.data?.find((bot) => bot.id === source.id) : undefined;
-  const strategy = strategies.data?.items.find((s) => s.name === sourceBot?.strategy);
+  // A bot names its strategy as "name version".
+  const strategy = strategies.data?.items.find((s) => `${s.name} ${s.version}` === sourceBot?.strategy);
   const defaultSearch = rangeLines(strategy?.default_search);
   const submit = () =>
     start.mutate(
