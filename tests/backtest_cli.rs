@@ -330,6 +330,12 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         (["fast=0..3", "slow=30"], "--param fast: 0 is refused"),
         (["fast=2..4000000000", "slow=30"], "more than the 10000"),
         (["colour=1,2", "slow=30"], "has no parameter `colour`"),
+        // Each range fine, their grid of 10^8 sets too large to list (it
+        // was listed whole, gigabytes, before any run).
+        (
+            ["fast=1..10000", "slow=2..10001"],
+            "--param: the grid has more than 100000 sets",
+        ),
         // Values the schema takes, but no set the strategy accepts (slow
         // must exceed fast): every run fails, and that is a failure.
         (

@@ -30,7 +30,7 @@ use crate::backtest::EndOfRun;
 use crate::domain::config::{BotConfig, ConfigIssue, pointer_token};
 use crate::domain::patterns::MAX_BOT_ID_CHARS;
 use crate::plugin::Plugin;
-use crate::research::optimization_job::{MAX_SETS, search_space};
+use crate::research::optimization_job::search_space;
 use crate::research::optimize::{ParamRange, Ranking, SearchSpace, space_issues};
 use crate::research::walk_forward::{Scheme, parse_span};
 use crate::research::{OptimizationSpec, SamplerSpec, WalkForwardSpec};
@@ -253,18 +253,8 @@ async fn search_issues(
         .into_iter()
         .map(|(name, message)| issue(&format!("/params/{}", pointer_token(&name)), message))
         .collect();
-    let combinations = space
-        .values()
-        .try_fold(1u64, |count, range| count.checked_mul(range.len()));
-    if matches!(spec.sampler, SamplerSpec::Grid)
-        && combinations.is_none_or(|count| count > MAX_SETS as u64)
-    {
-        issues.push(issue(
-            "/params",
-            format!(
-                "the grid has more than {MAX_SETS} sets: narrow the ranges or use the random sampler"
-            ),
-        ));
+    if let Some(message) = spec.sampler.space_issue(&space) {
+        issues.push(issue("/params", message));
     }
     Ok(issues)
 }

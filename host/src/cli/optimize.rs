@@ -151,6 +151,9 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     // Many runs over the same candles: worth having them in memory.
     let candles = args.input.candles()?.to_vec();
     let space = space(&args, &plugin.info().params_schema)?;
+    if let Some(message) = sampler.space_issue(&space) {
+        bail!("--param: {message}");
+    }
     let refused = space_issues(&space, &plugin, &config.strategy.params);
     if !refused.is_empty() {
         let lines: Vec<String> = refused

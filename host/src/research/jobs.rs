@@ -234,6 +234,21 @@ impl SamplerSpec {
         };
         (!(1..=most).contains(&trials)).then(|| format!("must be between 1 and {most}"))
     }
+
+    /// Why this sampler cannot search `space`: a grid of more than
+    /// [`super::optimization_job::MAX_SETS`] sets (a grid is listed whole
+    /// before its first run).
+    pub fn space_issue(&self, space: &super::optimize::SearchSpace) -> Option<String> {
+        let most = super::optimization_job::MAX_SETS as u64;
+        let sets = space
+            .values()
+            .try_fold(1u64, |count, range| count.checked_mul(range.len()));
+        (matches!(self, Self::Grid) && sets.is_none_or(|count| count > most)).then(|| {
+            format!(
+                "the grid has more than {most} sets: narrow the ranges or use the random sampler"
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -811,6 +826,29 @@ mod tests {
         let misspelt = json!({ "sampler": { "kind": "random", "trials": 5, "seed": 1, "sed": 2 } });
         let refused = crate::domain::config::shape_of::<Asked>(&misspelt).unwrap_err();
         assert!(refused.message.contains("`sed`"), "{}", refused.message);
+    }
+
+    #[test]
+    fn a_grid_is_bounded_before_it_is_listed() {
+        use super::super::optimize::{ParamRange, SearchSpace};
+        let wide = |max| ParamRange::Int {
+            min: 1,
+            max,
+            step: 1,
+        };
+        let space = |max| SearchSpace::from([("a".into(), wide(max)), ("b".into(), wide(1_000))]);
+        assert_eq!(SamplerSpec::Grid.space_issue(&space(100)), None);
+        let refused = SamplerSpec::Grid.space_issue(&space(101)).unwrap();
+        assert!(refused.contains("more than 100000 sets"), "{refused}");
+        // Sampled, a wide space is fine: only the trials are drawn.
+        let random = SamplerSpec::Random {
+            trials: 10,
+            seed: 1,
+        };
+        assert_eq!(random.space_issue(&space(i64::MAX)), None);
+        // A count past u64 is refused, not wrapped.
+        let huge = SearchSpace::from_iter((0..5).map(|i| (format!("p{i}"), wide(i64::MAX))));
+        assert!(SamplerSpec::Grid.space_issue(&huge).is_some());
     }
 
     #[test]
