@@ -28,6 +28,7 @@ use super::problem::ApiError;
 use super::views::{Page, StrategyView};
 use crate::domain::config::ConfigIssue;
 use crate::plugin::Plugin;
+use crate::research::optimize::{space_from_schema, written};
 use crate::store::PluginBlob;
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -56,10 +57,7 @@ fn view(app: &AppState, plugin: &Plugin) -> StrategyView {
         params_schema: info.params_schema.clone(),
         warmup: info.warmup,
         content_hash: info.content_hash.clone(),
-        default_search: crate::research::optimize::space_from_schema(&info.params_schema)
-            .iter()
-            .map(|(name, range)| (name.clone(), range.to_string()))
-            .collect(),
+        default_search: written(&space_from_schema(&info.params_schema)),
         bots: app.manager.bots_using(&info.name),
     }
 }

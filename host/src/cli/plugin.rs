@@ -11,7 +11,7 @@ use stratbox_host::data::{check_series, closest_step, read_candles};
 use stratbox_host::domain::{Timeframe, format_instant};
 use stratbox_host::plugin::contract::{self, Action, Market, PluginView};
 use stratbox_host::plugin::{PluginLimits, PluginRuntime};
-use stratbox_host::research::optimize::schema_search;
+use stratbox_host::research::optimize::{schema_search, written};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -69,11 +69,6 @@ fn inspect(runtime: &PluginRuntime, file: &Path) -> anyhow::Result<()> {
     for (name, problem) in &search.problems {
         eprintln!("warning: parameter `{name}`: {problem}; its bounds are searched instead");
     }
-    let default_search: serde_json::Map<String, Value> = search
-        .space
-        .iter()
-        .map(|(name, range)| (name.clone(), Value::from(range.to_string())))
-        .collect();
     let description = json!({
         "name": info.name,
         "version": info.version.to_string(),
@@ -81,7 +76,7 @@ fn inspect(runtime: &PluginRuntime, file: &Path) -> anyhow::Result<()> {
         "params_schema": info.params_schema,
         "warmup": info.warmup,
         "content_hash": info.content_hash,
-        "default_search": default_search,
+        "default_search": written(&search.space),
     });
     println!("{}", serde_json::to_string_pretty(&description)?);
     Ok(())

@@ -1,9 +1,9 @@
 //! Parameter optimisation: many backtests of one strategy over the same
 //! candles, each with other parameters, on every core, ranked by an
 //! objective. Parameter ranges come from the plugin's parameter schema
-//! (its `x-search` keywords, else its bounds and enums) unless given; sets are a full grid, a seeded
-//! random sample, or proposed one at a time by a model of the runs so far
-//! ([`super::tpe`]). Grid and random runs are deterministic: the same
+//! (its `x-search` keywords, else its bounds and enums) unless given; sets
+//! are a full grid, a seeded random sample, or proposed one at a time by a
+//! model of the runs so far ([`super::tpe`]). Grid and random runs are deterministic: the same
 //! ranges, sampler and seed give the same sets, and each backtest is
 //! byte-identical whatever thread ran it.
 
@@ -203,6 +203,14 @@ pub struct SchemaSearch {
 /// definition).
 pub fn space_from_schema(schema: &Value) -> SearchSpace {
     schema_search(schema).space
+}
+
+/// Each parameter's range as `--param` and the API's `params` write it.
+pub fn written(space: &SearchSpace) -> BTreeMap<String, String> {
+    space
+        .iter()
+        .map(|(name, range)| (name.clone(), range.to_string()))
+        .collect()
 }
 
 /// [`space_from_schema`], with the problems of the schema's search keywords.
