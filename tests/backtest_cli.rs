@@ -353,6 +353,12 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         let line = one_line_error(&run);
         assert!(line.contains(expected), "{params:?}: {line}");
     }
+    // No ranges and none the plugin offers (the rules plugin leaves its
+    // position size out of a default search): ranges are asked for.
+    let rules = repo().join("config/bots/rules-btc.yaml");
+    let run = on_bot("optimize", &rules, &candles, &[], dir.path());
+    let line = one_line_error(&run);
+    assert!(line.contains("gives no default search"), "{line}");
     // An objective weighed twice is a slip, refused as the option's value.
     let args = ["--param", "fast=3", "--objective", "sharpe,Sharpe=2"];
     let run = on_bot("optimize", &bot, &candles, &args, dir.path());

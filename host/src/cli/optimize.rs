@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
+use stratbox_host::research::optimization_job::no_default_search;
 use stratbox_host::research::optimize::{
     ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
     space_from_schema, space_issues, watched,
@@ -119,7 +120,8 @@ fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
         let space = space_from_schema(schema);
         if space.is_empty() {
             bail!(
-                "the plugin's schema bounds no parameter: give ranges with --param NAME=MIN..MAX:STEP"
+                "{}",
+                no_default_search("ranges with --param NAME=MIN..MAX:STEP")
             );
         }
         return Ok(space);

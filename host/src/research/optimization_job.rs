@@ -18,6 +18,13 @@ use crate::domain::Candle;
 use crate::engine::metrics::Metrics;
 use crate::plugin::Plugin;
 
+/// Why a search needs ranges given (`how` says how to give them).
+pub fn no_default_search(how: &str) -> String {
+    format!(
+        "the plugin's schema gives no default search (no `x-search` range, bound or enum): give {how}"
+    )
+}
+
 /// The most parameter sets one optimisation may run.
 pub const MAX_SETS: usize = 100_000;
 
@@ -26,7 +33,7 @@ pub fn search_space(spec: &OptimizationSpec, plugin: &Plugin) -> Result<SearchSp
     if spec.params.is_empty() {
         let space = space_from_schema(&plugin.info().params_schema);
         if space.is_empty() {
-            return Err("the plugin's schema bounds no parameter: give `params` ranges".into());
+            return Err(no_default_search("`params` ranges"));
         }
         return Ok(space);
     }

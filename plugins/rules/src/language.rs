@@ -15,7 +15,7 @@ pub struct Params {
     pub exit: Option<Condition>,
     /// Percent of equity to put into each entry.
     #[serde(default = "default_size_pct")]
-    #[schemars(range(min = 0.01, max = 100))]
+    #[schemars(range(min = 0.01, max = 100), extend("x-search" = false))]
     pub size_pct: f64,
     /// Rest a stop order this many percent below the entry price.
     #[serde(default)]
