@@ -334,7 +334,7 @@ fn optimize_and_import_refuse_what_cannot_work_up_front_and_output_may_be_cut_sh
         // was listed whole, gigabytes, before any run).
         (
             ["fast=1..10000", "slow=2..10001"],
-            "--param: the grid has more than 100000 sets",
+            "the grid has more than 100000 sets",
         ),
         // Values the schema takes, but no set the strategy accepts (slow
         // must exceed fast): every run fails, and that is a failure.

@@ -30,7 +30,7 @@ use crate::backtest::EndOfRun;
 use crate::domain::config::{BotConfig, ConfigIssue, pointer_token};
 use crate::domain::patterns::MAX_BOT_ID_CHARS;
 use crate::plugin::Plugin;
-use crate::research::optimization_job::search_space;
+use crate::research::optimization_job::spec_space;
 use crate::research::optimize::{ParamRange, Ranking, SearchSpace, space_issues};
 use crate::research::walk_forward::{Scheme, parse_span};
 use crate::research::{OptimizationSpec, SamplerSpec, WalkForwardSpec};
@@ -227,7 +227,7 @@ async fn submit(
 }
 
 /// What is wrong with the search against `plugin`: the ranges that parsed
-/// (`parsed`), or none given, the ones its schema bounds; unknown
+/// (`parsed`), or none given, its schema's default search; unknown
 /// parameters, values its schema refuses, a grid too large.
 async fn search_issues(
     spec: &OptimizationSpec,
@@ -236,7 +236,7 @@ async fn search_issues(
     params: &Value,
 ) -> Result<Vec<ConfigIssue>, ApiError> {
     let space = if spec.params.is_empty() {
-        match search_space(spec, plugin) {
+        match spec_space(spec, plugin) {
             Ok(space) => space,
             Err(message) => return Ok(vec![issue("/params", message)]),
         }

@@ -11,10 +11,9 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
-use stratbox_host::research::optimization_job::no_default_search;
+use stratbox_host::research::optimization_job::search_space;
 use stratbox_host::research::optimize::{
-    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
-    space_from_schema, space_issues, watched,
+    Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize, space_issues, watched,
 };
 use stratbox_host::research::walk_forward::{
     Scheme, WindowResult, compounded_return_pct, nothing_ranked, parse_span, walk_forward, windows,
@@ -115,28 +114,28 @@ fn sampler(args: &OptimizeArgs) -> anyhow::Result<SamplerSpec> {
     Ok(sampler)
 }
 
+/// The `--param` ranges, or none given, the plugin's default search (a
+/// problem with one of its `x-search` keywords is a warning: that
+/// parameter's bounds are searched).
 fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
-    if args.params.is_empty() {
-        let space = space_from_schema(schema);
-        if space.is_empty() {
-            bail!(
-                "{}",
-                no_default_search("ranges with --param NAME=MIN..MAX:STEP")
-            );
-        }
-        return Ok(space);
-    }
-    let mut space = SearchSpace::new();
+    let mut given = std::collections::BTreeMap::new();
     for param in &args.params {
         let (name, range) = param
             .split_once('=')
             .with_context(|| format!("`{param}` is not NAME=RANGE"))?;
-        let range = ParamRange::parse(range).map_err(anyhow::Error::msg)?;
-        if space.insert(name.trim().to_string(), range).is_some() {
+        if given
+            .insert(name.trim().to_string(), range.to_string())
+            .is_some()
+        {
             bail!("--param {}: given twice", name.trim());
         }
     }
-    Ok(space)
+    let search = search_space(&given, schema, "ranges with --param NAME=MIN..MAX:STEP")
+        .map_err(anyhow::Error::msg)?;
+    for (name, problem) in &search.problems {
+        eprintln!("warning: parameter `{name}`: {problem}; its bounds are searched instead");
+    }
+    Ok(search.space)
 }
 
 pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
@@ -154,7 +153,7 @@ pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {
     let candles = args.input.candles()?.to_vec();
     let space = space(&args, &plugin.info().params_schema)?;
     if let Some(message) = sampler.space_issue(&space) {
-        bail!("--param: {message}");
+        bail!("{message}");
     }
     let refused = space_issues(&space, &plugin, &config.strategy.params);
     if !refused.is_empty() {

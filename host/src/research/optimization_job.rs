@@ -3,12 +3,14 @@
 //! runs finish, cancellation between runs, and the result kept as JSON:
 //! the ranked runs, or the walk-forward windows.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::jobs::{Headline, JobRecord, OptimizationSpec};
 use super::optimize::{
-    ParamRange, Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
-    space_from_schema, watched,
+    ParamRange, Ranking, SchemaSearch, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
+    schema_search, watched,
 };
 use super::walk_forward::{
     WindowResult, compounded_return_pct, nothing_ranked, walk_forward, windows,
@@ -18,29 +20,44 @@ use crate::domain::Candle;
 use crate::engine::metrics::Metrics;
 use crate::plugin::Plugin;
 
-/// Why a search needs ranges given (`how` says how to give them).
-pub fn no_default_search(how: &str) -> String {
-    format!(
-        "the plugin's schema gives no default search (no `x-search` range, bound or enum): give {how}"
-    )
-}
-
 /// The most parameter sets one optimisation may run.
 pub const MAX_SETS: usize = 100_000;
 
-/// What `spec` searches over for `plugin`: its ranges, or the schema's.
-pub fn search_space(spec: &OptimizationSpec, plugin: &Plugin) -> Result<SearchSpace, String> {
-    if spec.params.is_empty() {
-        let space = space_from_schema(&plugin.info().params_schema);
-        if space.is_empty() {
-            return Err(no_default_search("`params` ranges"));
+/// What a search covers: the ranges `given` by name, or with none given,
+/// the default search of the plugin's `schema` (with the problems of its
+/// `x-search` keywords); `how` says how to give ranges when it has none.
+pub fn search_space(
+    given: &BTreeMap<String, String>,
+    schema: &Value,
+    how: &str,
+) -> Result<SchemaSearch, String> {
+    if given.is_empty() {
+        let search = schema_search(schema);
+        if search.space.is_empty() {
+            return Err(format!(
+                "the plugin's schema gives no default search (no `x-search` range, bound or enum): give {how}"
+            ));
         }
-        return Ok(space);
+        return Ok(search);
     }
-    spec.params
+    let space = given
         .iter()
         .map(|(name, range)| Ok((name.clone(), ParamRange::parse(range)?)))
-        .collect()
+        .collect::<Result<SearchSpace, String>>()?;
+    Ok(SchemaSearch {
+        space,
+        problems: Vec::new(),
+    })
+}
+
+/// What `spec` searches over for `plugin`.
+pub fn spec_space(spec: &OptimizationSpec, plugin: &Plugin) -> Result<SearchSpace, String> {
+    search_space(
+        &spec.params,
+        &plugin.info().params_schema,
+        "`params` ranges",
+    )
+    .map(|search| search.space)
 }
 
 /// Run `spec` for `record` over `candles`; the result and its headline.
@@ -52,7 +69,7 @@ pub fn run(
     options: BacktestOptions,
     progress: &Progress,
 ) -> Result<(Value, Headline), BacktestError> {
-    let space = search_space(spec, plugin).map_err(BacktestError::Data)?;
+    let space = spec_space(spec, plugin).map_err(BacktestError::Data)?;
     let ranking = Ranking::parse(&spec.objective).map_err(BacktestError::Data)?;
     let sets = Sets::of(&spec.sampler, &space);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

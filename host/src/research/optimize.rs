@@ -110,13 +110,19 @@ impl ParamRange {
             let (max, step) = rest
                 .split_once(':')
                 .map_or((rest, None), |(m, s)| (m, Some(s)));
-            // Integers when all three are (`1..4:0.5` is a range of numbers).
-            let integer_step = step.map_or(Ok(1), |s| s.trim().parse::<i64>());
-            if let (Ok(min), Ok(max), Ok(step)) = (
-                min.trim().parse::<i64>(),
-                max.trim().parse::<i64>(),
-                integer_step,
-            ) {
+            // Integers when all three are whole (`1..4:0.5` is a range of
+            // numbers, `1..4:1.0` one of integers).
+            let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+            let whole = |s: &str| {
+                s.trim().parse::<i64>().ok().or_else(|| {
+                    number(s)
+                        .filter(|v| v.fract() == 0.0 && v.abs() < 9e15)
+                        .map(|v| v as i64)
+                })
+            };
+            let whole_step = step.map_or(Some(1), whole);
+            let (whole_min, whole_max) = (min.trim().parse::<i64>(), max.trim().parse::<i64>());
+            if let (Ok(min), Ok(max), Some(step)) = (whole_min, whole_max, whole_step) {
                 if step <= 0 || max < min {
                     return Err(format!(
                         "`{text}`: expected MIN..MAX:STEP with MIN <= MAX and STEP > 0"
@@ -124,7 +130,6 @@ impl ParamRange {
                 }
                 return Ok(ParamRange::Int { min, max, step });
             }
-            let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
             let (Some(min), Some(max)) = (number(min), number(max)) else {
                 return Err(format!("`{text}` is not MIN..MAX[:STEP]"));
             };
@@ -132,9 +137,10 @@ impl ParamRange {
                 Some(step) => number(step).ok_or_else(|| format!("`{text}`: bad step"))?,
                 None => (max - min) / f64::from(DEFAULT_STEPS - 1),
             };
-            if step <= 0.0 || max < min {
+            // A span too wide for a float has no finite step.
+            if !step.is_finite() || step <= 0.0 || max < min {
                 return Err(format!(
-                    "`{text}`: expected MIN..MAX:STEP with MIN <= MAX and STEP > 0"
+                    "`{text}`: expected MIN..MAX:STEP with MIN <= MAX and a finite STEP > 0"
                 ));
             }
             return Ok(ParamRange::Number { min, max, step });
@@ -163,11 +169,20 @@ impl std::fmt::Display for ParamRange {
                     Value::from(*step)
                 )
             }
+            // A string bare where it reads back as itself, else quoted
+            // (`"1"`, `"true"`); one holding a comma or `..` cannot be
+            // written in this syntax.
             ParamRange::Choice(values) => {
                 let items: Vec<String> = values
                     .iter()
                     .map(|value| match value {
-                        Value::String(text) => text.clone(),
+                        Value::String(text)
+                            if !text.is_empty()
+                                && text.trim() == text
+                                && serde_json::from_str::<Value>(text).is_err() =>
+                        {
+                            text.clone()
+                        }
                         other => other.to_string(),
                     })
                     .collect();
@@ -258,15 +273,23 @@ fn range_of_bounds(property: &Value) -> Option<ParamRange> {
     }
     let bound = |key: &str| property.get(key).and_then(Value::as_f64);
     let (min, max) = (bound("minimum")?, bound("maximum")?);
+    // Bounds are the plugin's (untrusted): no overflow, no empty or
+    // unending range.
     match property.get("type").and_then(Value::as_str) {
-        Some("integer") => {
+        Some("integer") if max.floor() >= min.ceil() => {
             let (min, max) = (min.ceil() as i64, max.floor() as i64);
-            let step = ((max - min) / i64::from(DEFAULT_STEPS - 1)).max(1);
-            Some(ParamRange::Int { min, max, step })
+            let span = i128::from(max) - i128::from(min);
+            let step = i64::try_from(span / i128::from(DEFAULT_STEPS - 1)).unwrap_or(i64::MAX);
+            Some(ParamRange::Int {
+                min,
+                max,
+                step: step.max(1),
+            })
         }
         Some("number") if max > min => {
             let step = (max - min) / f64::from(DEFAULT_STEPS - 1);
-            Some(ParamRange::Number { min, max, step })
+            step.is_finite()
+                .then_some(ParamRange::Number { min, max, step })
         }
         _ => None,
     }
@@ -769,8 +792,30 @@ mod tests {
             ParamRange::parse("1..2:0.5").unwrap().values(),
             [json!(1.0), json!(1.5), json!(2.0)]
         );
+        // A whole step written as a float still steps integers.
+        assert_eq!(
+            ParamRange::parse("1..4:1.0"),
+            Ok(ParamRange::Int {
+                min: 1,
+                max: 4,
+                step: 1
+            })
+        );
         assert!(ParamRange::parse("9..3").is_err());
         assert!(ParamRange::parse("1..5:0").is_err());
+        // Too wide for a finite step.
+        assert!(ParamRange::parse("-1e308..1e308").is_err());
+        // Strings that read as other JSON are quoted, and read back as
+        // strings.
+        let choice = ParamRange::Choice(vec![
+            json!("1"),
+            json!("true"),
+            json!("sma"),
+            json!(2),
+            json!(" x"),
+        ]);
+        assert_eq!(choice.to_string(), r#""1","true",sma,2," x""#);
+        assert_eq!(ParamRange::parse(&choice.to_string()), Ok(choice));
     }
 
     #[test]
@@ -892,6 +937,16 @@ mod tests {
             search.problems
         );
         assert_eq!(space_from_schema(&schema), search.space);
+        // Bounds from an untrusted schema: no overflow, nothing unending,
+        // nothing empty.
+        let extreme = json!({ "properties": {
+            "wide": { "type": "integer", "minimum": -1e19, "maximum": 1e19 },
+            "huge": { "type": "number", "minimum": -1e308, "maximum": 1e308 },
+            "none": { "type": "integer", "minimum": 1.5, "maximum": 1.7 }
+        }});
+        let space = space_from_schema(&extreme);
+        assert_eq!(space.keys().collect::<Vec<_>>(), ["wide"]);
+        assert_eq!(space["wide"].values().len(), 10);
         // Shown in the syntax it is read in.
         for range in search.space.values() {
             assert_eq!(ParamRange::parse(&range.to_string()).as_ref(), Ok(range));
