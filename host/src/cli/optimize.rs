@@ -13,7 +13,8 @@ use stratbox_host::backtest::BacktestOptions;
 use stratbox_host::plugin::PluginRuntime;
 use stratbox_host::research::optimization_job::search_space;
 use stratbox_host::research::optimize::{
-    Ranking, SearchSpace, Sets, Study, Trial, every_run_failed, optimize, space_issues, watched,
+    Ranking, SchemaSearch, SearchSpace, Sets, Study, Trial, every_run_failed, optimize,
+    space_issues, watched,
 };
 use stratbox_host::research::walk_forward::{
     Scheme, WindowResult, compounded_return_pct, nothing_ranked, parse_span, walk_forward, windows,
@@ -132,10 +133,16 @@ fn space(args: &OptimizeArgs, schema: &Value) -> anyhow::Result<SearchSpace> {
     }
     let search = search_space(&given, schema, "ranges with --param NAME=MIN..MAX:STEP")
         .map_err(anyhow::Error::msg)?;
+    warn_of_search_problems(&search);
+    Ok(search.space)
+}
+
+/// Warn of a plugin's broken `x-search` keywords (the search goes on, over
+/// those parameters' bounds).
+pub(super) fn warn_of_search_problems(search: &SchemaSearch) {
     for (name, problem) in &search.problems {
         eprintln!("warning: parameter `{name}`: {problem}; its bounds are searched instead");
     }
-    Ok(search.space)
 }
 
 pub fn run(args: OptimizeArgs, runtime: PluginRuntime) -> anyhow::Result<()> {

@@ -66,9 +66,7 @@ fn inspect(runtime: &PluginRuntime, file: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot load {}", file.display()))?;
     let info = plugin.info();
     let search = schema_search(&info.params_schema);
-    for (name, problem) in &search.problems {
-        eprintln!("warning: parameter `{name}`: {problem}; its bounds are searched instead");
-    }
+    super::optimize::warn_of_search_problems(&search);
     let description = json!({
         "name": info.name,
         "version": info.version.to_string(),
