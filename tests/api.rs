@@ -2254,6 +2254,39 @@ async fn optimisations_rank_sets_walk_forward_and_become_a_bot_config() {
     let done = kind_until(&client, &server, "optimizations", &id, job_ended).await;
     assert_eq!(done["state"], "done", "{done}");
 
+    // Given no ranges, the job searches the plugin's default search and
+    // records it as ranges; each set it ran lies in them.
+    let (status, defaulted) = submit(json!({
+        "config": config, "data": "BTCUSDT/1m",
+        "sampler": { "kind": "random", "trials": 3, "seed": 5 }
+    }))
+    .await;
+    assert_eq!(status, 202, "{defaulted}");
+    let searched = &defaulted["optimization"]["params"];
+    assert_eq!(
+        searched,
+        &json!({ "fast": "3..21:2", "slow": "25..205:20" }),
+        "{defaulted}"
+    );
+    let defaulted_id = defaulted["id"].as_str().unwrap();
+    let finished = kind_until(&client, &server, "optimizations", defaulted_id, job_ended).await;
+    assert_eq!(finished["optimization"]["params"], *searched, "{finished}");
+    let (_, ran) = client
+        .get(&server.url(&format!("/optimizations/{defaulted_id}/result")))
+        .await;
+    let sets = ran["trials"].as_array().unwrap();
+    assert_eq!(sets.len(), 3, "{ran}");
+    for set in sets {
+        let fast = set["params"]["fast"].as_i64().unwrap();
+        let slow = set["params"]["slow"].as_i64().unwrap();
+        assert!((3..=21).contains(&fast) && fast % 2 == 1, "{set}");
+        assert!((25..=205).contains(&slow) && slow % 20 == 5, "{set}");
+    }
+    let (status, _) = client
+        .delete(&server.url(&format!("/optimizations/{defaulted_id}")))
+        .await;
+    assert_eq!(status, 204);
+
     // Sets the schema takes but the strategy refuses (slow must exceed
     // fast): every run fails, and so does the job.
     let (status, doomed) = submit(json!({

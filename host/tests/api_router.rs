@@ -635,6 +635,7 @@ async fn strategies_presets_market_and_tokens() {
         strategies.body["items"][0]["default_search"],
         json!({ "fast": "3..21:2", "slow": "25..205:20" })
     );
+    assert_eq!(strategies.body["items"][0]["search_problems"], json!({}));
     let garbage = api
         .call(
             TestApi::request("POST", "/strategies")

@@ -31,7 +31,7 @@ use crate::domain::config::{BotConfig, ConfigIssue, pointer_token};
 use crate::domain::patterns::MAX_BOT_ID_CHARS;
 use crate::plugin::Plugin;
 use crate::research::optimization_job::spec_space;
-use crate::research::optimize::{ParamRange, Ranking, SearchSpace, space_issues};
+use crate::research::optimize::{ParamRange, Ranking, SearchSpace, space_issues, written};
 use crate::research::walk_forward::{Scheme, parse_span};
 use crate::research::{OptimizationSpec, SamplerSpec, WalkForwardSpec};
 
@@ -205,10 +205,16 @@ async fn submit(
     // answer: the search's own, the ranges that parse against the plugin
     // (known parameters, values its schema takes, a grid's size), then the
     // job's.
-    let (spec, parsed, mut issues) = spec_of(&request);
+    let (mut spec, parsed, mut issues) = spec_of(&request);
     let resolved = config_of(&app, &request.config, &request.bot_id);
     if let Ok((config, plugin)) = &resolved {
-        issues.extend(search_issues(&spec, parsed, plugin, &config.strategy.params).await?);
+        let (space, found) = searched(&spec, parsed, plugin, &config.strategy.params).await?;
+        issues.extend(found);
+        // The job records what it searches: given no ranges, the plugin's
+        // default search, written as ranges are given.
+        if spec.params.is_empty() {
+            spec.params = written(&space);
+        }
     }
     let job = job_request(
         resolved,
@@ -226,27 +232,27 @@ async fn submit(
     }
 }
 
-/// What is wrong with the search against `plugin`: the ranges that parsed
-/// (`parsed`), or none given, its schema's default search; unknown
-/// parameters, values its schema refuses, a grid too large.
-async fn search_issues(
+/// What the search covers against `plugin` (the ranges that parsed,
+/// `parsed`, or none given, its schema's default search) and what is wrong
+/// with it: unknown parameters, values its schema refuses, a grid too large.
+async fn searched(
     spec: &OptimizationSpec,
     parsed: SearchSpace,
     plugin: &Arc<Plugin>,
     params: &Value,
-) -> Result<Vec<ConfigIssue>, ApiError> {
+) -> Result<(SearchSpace, Vec<ConfigIssue>), ApiError> {
     let space = if spec.params.is_empty() {
         match spec_space(spec, plugin) {
             Ok(space) => space,
-            Err(message) => return Ok(vec![issue("/params", message)]),
+            Err(message) => return Ok((SearchSpace::new(), vec![issue("/params", message)])),
         }
     } else {
         parsed
     };
     // Up to every value of every range through the schema: off the API's
     // threads.
-    let (plugin, params, searched) = (plugin.clone(), params.clone(), space.clone());
-    let refused = tokio::task::spawn_blocking(move || space_issues(&searched, &plugin, &params))
+    let (plugin, params, ranges) = (plugin.clone(), params.clone(), space.clone());
+    let refused = tokio::task::spawn_blocking(move || space_issues(&ranges, &plugin, &params))
         .await
         .map_err(|error| ApiError::internal(error.to_string()))?;
     let mut issues: Vec<ConfigIssue> = refused
@@ -256,7 +262,7 @@ async fn search_issues(
     if let Some(message) = spec.sampler.space_issue(&space) {
         issues.push(issue("/params", message));
     }
-    Ok(issues)
+    Ok((space, issues))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -28,7 +28,7 @@ use super::problem::ApiError;
 use super::views::{Page, StrategyView};
 use crate::domain::config::ConfigIssue;
 use crate::plugin::Plugin;
-use crate::research::optimize::{space_from_schema, written};
+use crate::research::optimize::{schema_search, written};
 use crate::store::PluginBlob;
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -50,6 +50,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 fn view(app: &AppState, plugin: &Plugin) -> StrategyView {
     let info = plugin.info();
+    let search = schema_search(&info.params_schema);
     StrategyView {
         name: info.name.clone(),
         version: info.version.to_string(),
@@ -57,7 +58,8 @@ fn view(app: &AppState, plugin: &Plugin) -> StrategyView {
         params_schema: info.params_schema.clone(),
         warmup: info.warmup,
         content_hash: info.content_hash.clone(),
-        default_search: written(&space_from_schema(&info.params_schema)),
+        default_search: written(&search.space),
+        search_problems: search.problems.into_iter().collect(),
         bots: app.manager.bots_using(&info.name),
     }
 }

@@ -500,6 +500,9 @@ pub struct StrategyView {
     /// (`MIN..MAX:STEP` or `A,B,C`): the schema's `x-search` ranges, else
     /// its bounds and enums.
     pub default_search: std::collections::BTreeMap<String, String>,
+    /// Parameters whose `x-search` keyword cannot be read, and why: their
+    /// bounds are searched instead. Empty for a well-formed schema.
+    pub search_problems: std::collections::BTreeMap<String, String>,
     /// Ids of the bots whose config names this plugin.
     pub bots: Vec<String>,
 }

@@ -2129,9 +2129,11 @@ export interface components {
              */
             objective: string;
             /**
-             * @description Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`); empty: the
-             *     ranges the plugin's schema gives with `x-search`, else every
-             *     parameter it bounds or enumerates.
+             * @description Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`): those
+             *     asked for, or with none asked for, the plugin's default search as it
+             *     was when the job was queued (the ranges its schema gives with
+             *     `x-search`, else every parameter it bounds or enumerates). Empty in
+             *     a job queued before searches were recorded: that default search.
              */
             params: {
                 [key: string]: string;
@@ -2449,6 +2451,13 @@ export interface components {
             description: string;
             name: string;
             params_schema: unknown;
+            /**
+             * @description Parameters whose `x-search` keyword cannot be read, and why: their
+             *     bounds are searched instead. Empty for a well-formed schema.
+             */
+            search_problems: {
+                [key: string]: string;
+            };
             version: string;
             /** Format: uint32 */
             warmup: number;
