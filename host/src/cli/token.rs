@@ -55,13 +55,17 @@ fn open(data_dir: &Path) -> anyhow::Result<Auth> {
 pub fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create { role, name, data } => {
+            // A new store is said so: a token made in the wrong directory
+            // is one no server reads.
+            let new = existing(&data.data_dir).is_err();
             let (record, token) = open(&data.data_dir)?.create(&name, role)?;
             println!("{token}");
             eprintln!(
-                "created {} ({}, {}) in the data directory {}",
+                "created {} ({}, {}) in the {}data directory {}",
                 record.id,
                 record.name,
                 record.role,
+                if new { "new " } else { "" },
                 absolute(&data.data_dir).display()
             );
         }
