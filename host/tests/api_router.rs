@@ -337,6 +337,12 @@ async fn bots_are_created_once_committed_and_deleted() {
     let taken = api.send_json("POST", "/bots", &bot("r1")).await;
     assert_problem(&taken, 409);
     assert_eq!(pointers(&taken), ["/id"], "the field to change");
+    // Taken whatever else is wrong: fixing the rest would not help.
+    let mut taken_and_bad = bot("r1");
+    taken_and_bad["capital"]["initial"] = json!("-5");
+    let taken = api.send_json("POST", "/bots", &taken_and_bad).await;
+    assert_problem(&taken, 409);
+    assert_eq!(pointers(&taken), ["/id"]);
     let mut bad = bot("r2");
     bad["capital"]["initial"] = json!("-5");
     bad["strategy"]["params"]["fast"] = json!(0);

@@ -210,6 +210,13 @@ impl BotManager {
         document: &serde_json::Value,
         actor: &str,
     ) -> Result<Arc<BotSnapshot>, ManagerError> {
+        // A bot that exists is the answer whatever else the document says:
+        // fixing its fields would only lead to the same refusal.
+        if let Some(id) = document.get("id").and_then(serde_json::Value::as_str)
+            && self.bots().contains_key(id)
+        {
+            return Err(ManagerError::Exists(id.to_string()));
+        }
         let config = BotConfig::parse(document).map_err(CommandError::Invalid)?;
         check_as_sent(&self.context.registry, &config, document)?;
         self.create(config, actor).await
