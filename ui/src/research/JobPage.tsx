@@ -9,7 +9,7 @@ import type { JobKind } from "../api/keys";
 import { Empty, ErrorText, Loading } from "../components/States";
 import { notify } from "../components/Toasts";
 import { formatTime } from "../lib/time";
-import { coveredText, formatParams, heldParams, JobState, percent, rangeText, ratio, Report, searchText, useFollowJobs, utcDay } from "./jobs";
+import { coveredText, formatParams, heldParams, JobState, percent, rangeText, rangesText, ratio, Report, searchText, useFollowJobs, utcDay } from "./jobs";
 
 interface Metrics {
   total_return_pct?: number;
@@ -62,8 +62,10 @@ function MadeFrom({ job }: { job: Job }) {
         <>
           <dt>Search</dt>
           <dd>
-            {job.optimization.objective}, at least {job.optimization.min_trades} trades, {searchText(job.optimization)}
+            {job.optimization.objective}, at least {job.optimization.min_trades} trade{job.optimization.min_trades === 1 ? "" : "s"}, {searchText(job.optimization)}
           </dd>
+          <dt>Ranges</dt>
+          <dd>{rangesText(job.optimization)}</dd>
         </>
       )}
     </dl>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { coveredText, formatParams, heldParams, rangeText, requestOf, searchText, sourceFor } from "./jobs";
+import { coveredText, formatParams, heldParams, rangeText, rangesText, requestOf, searchText, sourceFor } from "./jobs";
 
 const bots = [
   { id: "breakout-sol", symbol: "SOLUSDT", timeframe: "15m" },
@@ -84,6 +84,17 @@ describe("how an optimisation searches, in words", () => {
   it("says when it walks forward", () => {
     const walk = { scheme: "rolling" as const, train_ms: 90 * 86_400_000, test_ms: 30 * 86_400_000 };
     expect(searchText({ ...spec, sampler: { kind: "grid" }, walk_forward: walk })).toBe("every combination, walk-forward (rolling)");
+  });
+});
+
+describe("the ranges an optimisation searched", () => {
+  const spec = { min_trades: 1, objective: "sharpe", sampler: { kind: "grid" as const } };
+  it("names each parameter's range", () => {
+    expect(rangesText({ ...spec, params: { fast: "3..21:2", slow: "25..205:20" } })).toBe("fast 3..21:2, slow 25..205:20");
+  });
+
+  it("says an old job without them searched the default", () => {
+    expect(rangesText({ ...spec, params: {} })).toBe("the plugin's default search");
   });
 });
 
