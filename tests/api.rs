@@ -1579,7 +1579,10 @@ async fn tokens_from_the_command_line_cors_multipart_uploads_and_a_graceful_stop
         String::from_utf8_lossy(&run.stderr)
     );
     let said = String::from_utf8_lossy(&run.stderr);
-    assert!(said.contains(" in the data directory "), "{said}");
+    assert!(
+        said.contains(" in the store of the data directory "),
+        "{said}"
+    );
     // Made where no store was, it says the store is new.
     let elsewhere = std::process::Command::new(stratbox_tests::binary())
         .args(["token", "create", "--role", "viewer", "--name", "stray"])
@@ -1587,8 +1590,12 @@ async fn tokens_from_the_command_line_cors_multipart_uploads_and_a_graceful_stop
         .arg(server.data_path().join("elsewhere"))
         .output()
         .unwrap();
+    assert!(elsewhere.status.success());
     let said = String::from_utf8_lossy(&elsewhere.stderr);
-    assert!(said.contains(" in the new data directory "), "{said}");
+    assert!(
+        said.contains(" in a new store of the data directory "),
+        "{said}"
+    );
     let token = String::from_utf8(run.stdout).unwrap().trim().to_string();
     let operator = Client::new(Some(&token));
     server

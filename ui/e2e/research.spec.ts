@@ -131,7 +131,7 @@ test("an optimisation ranks its runs and its best one becomes a bot", async ({ p
 
   await page.getByRole("link", { name: job.id }).click();
   // The job says what it searched.
-  await expect(page.getByText("fast 5,40, slow 30,60", { exact: true })).toBeVisible();
+  await expect(page.getByText("fast=5,40; slow=30,60", { exact: true })).toBeVisible();
   const ranked = page.getByRole("table", { name: "Ranked runs" });
   await expect(ranked.getByRole("row")).toHaveCount(5); // a header and four sets
   // What the search held is said once, not on every row.

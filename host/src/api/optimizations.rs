@@ -31,7 +31,7 @@ use crate::domain::config::{BotConfig, ConfigIssue, pointer_token};
 use crate::domain::patterns::MAX_BOT_ID_CHARS;
 use crate::plugin::Plugin;
 use crate::research::optimization_job::spec_space;
-use crate::research::optimize::{ParamRange, Ranking, SearchSpace, space_issues, written};
+use crate::research::optimize::{ParamRange, Ranking, SearchSpace, space_issues, written_exactly};
 use crate::research::walk_forward::{Scheme, parse_span};
 use crate::research::{OptimizationSpec, SamplerSpec, WalkForwardSpec};
 
@@ -211,9 +211,10 @@ async fn submit(
         let (space, found) = searched(&spec, parsed, plugin, &config.strategy.params).await?;
         issues.extend(found);
         // The job records what it searches: given no ranges, the plugin's
-        // default search, written as ranges are given.
+        // default search, written as ranges are given (unless a value of
+        // its cannot be: the job then searches the default as it runs).
         if spec.params.is_empty() {
-            spec.params = written(&space);
+            spec.params = written_exactly(&space).unwrap_or_default();
         }
     }
     let job = job_request(

@@ -501,7 +501,8 @@ pub struct StrategyView {
     /// its bounds and enums.
     pub default_search: std::collections::BTreeMap<String, String>,
     /// Parameters whose `x-search` keyword cannot be read, and why: their
-    /// bounds are searched instead. Empty for a well-formed schema.
+    /// bounds or enum are searched instead (with neither, they are left
+    /// out). Empty for a well-formed schema.
     pub search_problems: std::collections::BTreeMap<String, String>,
     /// Ids of the bots whose config names this plugin.
     pub bots: Vec<String>,

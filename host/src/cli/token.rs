@@ -57,15 +57,15 @@ pub fn run(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Create { role, name, data } => {
             // A new store is said so: a token made in the wrong directory
             // is one no server reads.
-            let new = existing(&data.data_dir).is_err();
+            let new = !has_store(&data.data_dir);
             let (record, token) = open(&data.data_dir)?.create(&name, role)?;
             println!("{token}");
             eprintln!(
-                "created {} ({}, {}) in the {}data directory {}",
+                "created {} ({}, {}) in {} store of the data directory {}",
                 record.id,
                 record.name,
                 record.role,
-                if new { "new " } else { "" },
+                if new { "a new" } else { "the" },
                 absolute(&data.data_dir).display()
             );
         }
@@ -104,8 +104,12 @@ fn absolute(dir: &Path) -> std::path::PathBuf {
 /// being created may start a new store: listing or revoking where there
 /// is none is a mistyped path, not an empty list.
 fn existing(dir: &Path) -> anyhow::Result<()> {
-    if !dir.join(stratbox_host::store::DATABASE_FILE).is_file() {
+    if !has_store(dir) {
         anyhow::bail!("no data directory {}", absolute(dir).display());
     }
     Ok(())
+}
+
+fn has_store(dir: &Path) -> bool {
+    dir.join(stratbox_host::store::DATABASE_FILE).is_file()
 }

@@ -202,9 +202,10 @@ impl BotManager {
         self.bots.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Create a bot from a config document as a client sent it: read and
-    /// checked once, as a config PUT is (the document must meet the bot
-    /// schema as sent), every problem named at once, then [`Self::create`].
+    /// Create a bot from a config document as a client sent it: an id
+    /// already taken is refused first, then the document is read and
+    /// checked once, as a config PUT is (it must meet the bot schema as
+    /// sent), every problem named at once, then [`Self::create`].
     pub async fn create_from_document(
         &self,
         document: &serde_json::Value,
@@ -213,7 +214,7 @@ impl BotManager {
         // A bot that exists is the answer whatever else the document says:
         // fixing its fields would only lead to the same refusal.
         if let Some(id) = document.get("id").and_then(serde_json::Value::as_str)
-            && self.bots().contains_key(id)
+            && self.taken(id, &self.creating())
         {
             return Err(ManagerError::Exists(id.to_string()));
         }
@@ -266,12 +267,23 @@ impl BotManager {
         Ok(restored)
     }
 
+    fn creating(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.creating.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `id` names a bot, or one being created (`creating`, the
+    /// locked set of those).
+    fn taken(&self, id: &str, creating: &BTreeSet<String>) -> bool {
+        self.bots().contains_key(id) || creating.contains(id)
+    }
+
     /// Keep `id` from being created twice while it is being created.
     fn reserve(&self, id: &str) -> Result<Reservation<'_>, ManagerError> {
-        let mut creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.bots().contains_key(id) || !creating.insert(id.to_string()) {
+        let mut creating = self.creating();
+        if self.taken(id, &creating) {
             return Err(ManagerError::Exists(id.to_string()));
         }
+        creating.insert(id.to_string());
         Ok(Reservation {
             manager: self,
             id: id.to_string(),
@@ -647,10 +659,6 @@ struct Reservation<'a> {
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.manager
-            .creating
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+        self.manager.creating().remove(&self.id);
     }
 }

@@ -121,14 +121,16 @@ impl Headline {
     }
 }
 
-/// What an optimisation searches, as asked (checked before it is queued).
+/// What an optimisation searches (checked before it is queued).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OptimizationSpec {
     /// Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`): those
     /// asked for, or with none asked for, the plugin's default search as it
     /// was when the job was queued (the ranges its schema gives with
-    /// `x-search`, else every parameter it bounds or enumerates). Empty in
-    /// a job queued before searches were recorded: that default search.
+    /// `x-search`, else every parameter it bounds or enumerates). Empty
+    /// (the job searches that default as it runs) in a job queued before
+    /// searches were recorded, or when an enum value of the default cannot
+    /// be written as a range.
     pub params: std::collections::BTreeMap<String, String>,
     /// `grid` (every combination), or `random` or `tpe` (model-based) with
     /// `trials` and `seed`.

@@ -228,6 +228,17 @@ pub fn written(space: &SearchSpace) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// [`written`] if every range reads back as itself, else `None`: a choice
+/// from a schema's `enum` may hold a value with a comma or `..`, which this
+/// syntax cannot write.
+pub fn written_exactly(space: &SearchSpace) -> Option<BTreeMap<String, String>> {
+    let ranges = written(space);
+    ranges
+        .iter()
+        .all(|(name, text)| ParamRange::parse(text).as_ref() == Ok(&space[name]))
+        .then_some(ranges)
+}
+
 /// [`space_from_schema`], with the problems of the schema's search keywords.
 pub fn schema_search(schema: &Value) -> SchemaSearch {
     let mut search = SchemaSearch::default();
@@ -952,6 +963,26 @@ mod tests {
             assert_eq!(ParamRange::parse(&range.to_string()).as_ref(), Ok(range));
         }
         assert_eq!(search.space["fast"].to_string(), "3..21:2");
+        assert_eq!(written_exactly(&search.space), Some(written(&search.space)));
+    }
+
+    #[test]
+    fn a_search_is_written_exactly_or_not_at_all() {
+        let schema = json!({ "properties": {
+            "fast": { "type": "integer", "minimum": 1, "maximum": 10 },
+            "ratio": { "type": "number", "minimum": 0.1, "maximum": 0.9 },
+            "mode": { "enum": ["skip", "peek", "1", true] }
+        }});
+        let space = space_from_schema(&schema);
+        let ranges = written_exactly(&space).expect("every range reads back");
+        assert_eq!(ranges["mode"], r#"skip,peek,"1",true"#);
+        // Values this syntax cannot write: a comma splits, `..` reads as a
+        // span, nothing at all reads as one empty string.
+        for values in [json!(["a,b", "c"]), json!(["1..2", "x"]), json!([])] {
+            let schema = json!({ "properties": { "mode": { "enum": values } } });
+            let space = space_from_schema(&schema);
+            assert_eq!(written_exactly(&space), None, "{values}");
+        }
     }
 
     #[test]

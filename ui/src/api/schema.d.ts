@@ -2116,7 +2116,7 @@ export interface components {
             /** @description Walk forward instead of one optimisation over the whole range. */
             walk_forward?: components["schemas"]["WalkForwardRequest"] | null;
         };
-        /** @description What an optimisation searches, as asked (checked before it is queued). */
+        /** @description What an optimisation searches (checked before it is queued). */
         OptimizationSpec: {
             /**
              * Format: uint
@@ -2132,8 +2132,10 @@ export interface components {
              * @description Parameter ranges by name (`MIN..MAX[:STEP]` or `A,B,C`): those
              *     asked for, or with none asked for, the plugin's default search as it
              *     was when the job was queued (the ranges its schema gives with
-             *     `x-search`, else every parameter it bounds or enumerates). Empty in
-             *     a job queued before searches were recorded: that default search.
+             *     `x-search`, else every parameter it bounds or enumerates). Empty
+             *     (the job searches that default as it runs) in a job queued before
+             *     searches were recorded, or when an enum value of the default cannot
+             *     be written as a range.
              */
             params: {
                 [key: string]: string;
@@ -2453,7 +2455,8 @@ export interface components {
             params_schema: unknown;
             /**
              * @description Parameters whose `x-search` keyword cannot be read, and why: their
-             *     bounds are searched instead. Empty for a well-formed schema.
+             *     bounds or enum are searched instead (with neither, they are left
+             *     out). Empty for a well-formed schema.
              */
             search_problems: {
                 [key: string]: string;

@@ -90,10 +90,10 @@ describe("how an optimisation searches, in words", () => {
 describe("the ranges an optimisation searched", () => {
   const spec = { min_trades: 1, objective: "sharpe", sampler: { kind: "grid" as const } };
   it("names each parameter's range", () => {
-    expect(rangesText({ ...spec, params: { fast: "3..21:2", slow: "25..205:20" } })).toBe("fast 3..21:2, slow 25..205:20");
+    expect(rangesText({ ...spec, params: { fast: "3..21:2", slow: "25..205:20" } })).toBe("fast=3..21:2; slow=25..205:20");
   });
 
-  it("says an old job without them searched the default", () => {
+  it("says a job without them searched the default", () => {
     expect(rangesText({ ...spec, params: {} })).toBe("the plugin's default search");
   });
 });

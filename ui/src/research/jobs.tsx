@@ -137,14 +137,14 @@ export function searchText(optimization: NonNullable<Job["optimization"]>): stri
   return walk ? `${sets}, walk-forward (${walk.scheme})` : sets;
 }
 
-/** The ranges an optimisation searched, by parameter ("fast 3..21:2,
- * slow 25..205:20"); a job queued before searches were recorded holds none
- * and searched its plugin's default search. */
+/** The ranges an optimisation searched, as the Ranges field takes them
+ * ("fast=3..21:2; slow=25..205:20"); a job that holds none searched its
+ * plugin's default search. */
 export function rangesText(optimization: NonNullable<Job["optimization"]>): string {
   const ranges = Object.entries(optimization.params);
   return ranges.length === 0
     ? "the plugin's default search"
-    : ranges.map(([name, range]) => `${name} ${range}`).join(", ");
+    : ranges.map(([name, range]) => `${name}=${range}`).join("; ");
 }
 
 /** What a job runs: a bot's config, or one written here. */
