@@ -655,6 +655,25 @@ async fn strategies_presets_market_and_tokens() {
         api.store.plugin_blobs().unwrap().is_empty(),
         "a refused upload is not kept"
     );
+    // A plugin whose search keyword cannot be read: its view says why, and
+    // what is searched instead.
+    let uploaded = api
+        .call(
+            TestApi::request("POST", "/strategies")
+                .header(header::CONTENT_TYPE, "application/wasm")
+                .body(Body::from(
+                    std::fs::read(support::fixture_path("stretch-skipper")).unwrap(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.text);
+    assert_eq!(
+        uploaded.body["default_search"],
+        json!({ "mode": "skip,peek" })
+    );
+    let problem = uploaded.body["search_problems"]["mode"].as_str().unwrap();
+    assert!(problem.contains("peek..skip"), "{problem}");
     let preset = api
         .send_json("PUT", "/presets/fast", &bot("template"))
         .await;
