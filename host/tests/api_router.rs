@@ -999,6 +999,43 @@ async fn data_sets_and_backtests() {
     let created = api.call(upload).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert_eq!(created.body["count"], 2_000);
+    // Prices finer than 18 places are stored exactly; a column whose
+    // finest value leaves too few digits for its largest is the upload's
+    // fault, at its line, not the server's.
+    for (volume, status) in [
+        ("0.0000000000000000001", StatusCode::CREATED),
+        (
+            "0.0000000000000000000000000001",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let text = format!(
+            "ts,open,high,low,close,volume\n\
+             1704067200000,100,101,99,100,10000000000\n\
+             1704067260000,100,101,99,100,{volume}\n"
+        );
+        let upload = TestApi::request("POST", "/data?symbol=FINEUSDT&timeframe=1m")
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(Body::from(text))
+            .unwrap();
+        let answer = api.call(upload).await;
+        assert_eq!(answer.status, status, "{volume}: {}", answer.text);
+    }
+    let fine = api.get("/data/FINEUSDT/1m").await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.text);
+    assert!(
+        fine.text.contains(",0.0000000000000000001\n"),
+        "{}",
+        fine.text
+    );
+    let deleted = api
+        .call(
+            TestApi::request("DELETE", "/data/FINEUSDT/1m")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     let listed = api.get("/data").await;
     assert_eq!(
         listed.body["items"][0]["symbol"], "BTCUSDT",

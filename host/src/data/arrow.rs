@@ -3,8 +3,9 @@
 //!
 //! Written: columns `ts` (timestamp, milliseconds, UTC) and `open`, `high`,
 //! `low`, `close`, `volume` as Arrow decimals (`Decimal64(18, s)`, or
-//! `Decimal128(38, s)` when a value needs more digits), each column with the
-//! largest scale of its values, so every value is stored exactly. pandas,
+//! `Decimal128(38, s)` when a value needs more digits or the scale is finer
+//! than 18 places), each column with the largest scale of its values, so
+//! every value is stored exactly. pandas,
 //! polars and pyarrow open these files as they are.
 //!
 //! Read: any Arrow IPC file with a time column (`ts`, `date`, `open_time`
@@ -58,6 +59,24 @@ pub enum ArrowCandleError {
     Empty,
 }
 
+/// Why candles could not be written as a file.
+#[derive(Debug, thiserror::Error)]
+pub enum ArrowWriteError {
+    /// A value the stored column cannot hold exactly: the candles' fault.
+    #[error(
+        "`{column}` {value} needs more than 38 digits at the {scale} decimal places of the column's finest value"
+    )]
+    TooManyDigits {
+        /// Index of the candle, from 0.
+        index: usize,
+        column: &'static str,
+        value: Decimal,
+        scale: u32,
+    },
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+}
+
 impl From<ArrowError> for ArrowCandleError {
     fn from(error: ArrowError) -> Self {
         ArrowCandleError::Format(error.to_string())
@@ -69,7 +88,7 @@ pub fn write_arrow(
     out: impl Write,
     candles: &[Candle],
     metadata: BTreeMap<String, String>,
-) -> Result<(), ArrowError> {
+) -> Result<(), ArrowWriteError> {
     write_arrow_batches(out, candles, metadata, BATCH_ROWS)
 }
 
@@ -79,7 +98,7 @@ fn write_arrow_batches(
     candles: &[Candle],
     metadata: BTreeMap<String, String>,
     batch_rows: usize,
-) -> Result<(), ArrowError> {
+) -> Result<(), ArrowWriteError> {
     let prices: Vec<ArrayRef> = (0..PRICE_COLUMNS.len())
         .map(|column| decimal_column(candles, column))
         .collect::<Result<_, _>>()?;
@@ -100,7 +119,7 @@ fn write_arrow_batches(
         columns.extend(prices.iter().map(|p| p.slice(start, chunk.len())));
         writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
     }
-    writer.finish()
+    Ok(writer.finish()?)
 }
 
 fn price(candle: &Candle, column: usize) -> Decimal {
@@ -115,36 +134,45 @@ fn price(candle: &Candle, column: usize) -> Decimal {
 
 /// One price column at the largest scale of its values: 64-bit mantissas
 /// when they all fit, else 128-bit.
-fn decimal_column(candles: &[Candle], column: usize) -> Result<ArrayRef, ArrowError> {
+fn decimal_column(candles: &[Candle], column: usize) -> Result<ArrayRef, ArrowWriteError> {
     let scale = candles
         .iter()
         .map(|c| price(c, column).scale())
         .max()
         .unwrap_or(0);
-    let factor = |value: Decimal| 10i128.checked_pow(scale - value.scale());
-    let mantissas: Option<Vec<i128>> = candles
+    // Every mantissa within the 38 digits of `Decimal128(38, s)`.
+    let mantissas = candles
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(index, c)| {
             let value = price(c, column);
-            value.mantissa().checked_mul(factor(value)?)
+            10i128
+                .checked_pow(scale - value.scale())
+                .and_then(|factor| value.mantissa().checked_mul(factor))
+                .filter(|m| m.unsigned_abs() < 10u128.pow(38))
+                .ok_or(ArrowWriteError::TooManyDigits {
+                    index,
+                    column: PRICE_COLUMNS[column],
+                    value,
+                    scale,
+                })
         })
-        .collect();
-    let mantissas = mantissas.ok_or_else(|| {
-        ArrowError::InvalidArgumentError(format!(
-            "`{}` has more digits than a 128-bit decimal holds",
-            PRICE_COLUMNS[column]
-        ))
-    })?;
+        .collect::<Result<Vec<i128>, _>>()?;
+    // 18 digits at most in `Decimal64(18, s)`, so its scale is 18 at most.
+    let narrow = (scale <= 18)
+        .then(|| {
+            mantissas
+                .iter()
+                .map(|&m| {
+                    i64::try_from(m)
+                        .ok()
+                        .filter(|m| m.unsigned_abs() < 10u64.pow(18))
+                })
+                .collect::<Option<Vec<i64>>>()
+        })
+        .flatten();
     let scale = scale as i8;
-    if let Some(narrow) = mantissas
-        .iter()
-        .map(|&m| {
-            i64::try_from(m)
-                .ok()
-                .filter(|m| m.unsigned_abs() < 10u64.pow(18))
-        })
-        .collect::<Option<Vec<i64>>>()
-    {
+    if let Some(narrow) = narrow {
         return Ok(Arc::new(
             Decimal64Array::from(narrow).with_precision_and_scale(18, scale)?,
         ));
@@ -469,6 +497,19 @@ fn millis(column: &ArrayRef) -> Result<ScalarBuffer<i64>, ArrowCandleError> {
     })
 }
 
+/// The decimal `mantissa` x 10^-`scale`. A column's scale pads its
+/// coarser values with zeros (10 at 28 places is 10^29 x 10^-28), which
+/// can take a mantissa past the 96 bits a decimal holds: those zeros are
+/// dropped, and the value stays exact.
+fn decimal_of(mut mantissa: i128, mut scale: u32) -> Result<Decimal, rust_decimal::Error> {
+    const MAX_MANTISSA: u128 = (1 << 96) - 1;
+    while mantissa.unsigned_abs() > MAX_MANTISSA && scale > 0 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    Decimal::try_from_i128_with_scale(mantissa, scale)
+}
+
 /// A price column as decimals.
 fn decimals(
     name: &str,
@@ -498,8 +539,7 @@ fn decimals(
                 .iter()
                 .enumerate()
                 .map(|(row, &m)| {
-                    Decimal::try_from_i128_with_scale(m, scale)
-                        .map_err(|e| row_error(row, format!("`{name}`: {e}")))
+                    decimal_of(m, scale).map_err(|e| row_error(row, format!("`{name}`: {e}")))
                 })
                 .collect()
         }
@@ -652,6 +692,35 @@ mod tests {
         write_arrow(&mut bytes, &candles, BTreeMap::new()).unwrap();
         let back = read_arrow(Buffer::from_vec(bytes)).unwrap();
         assert_eq!(back, candles);
+        // Finer than 18 places (a scale `Decimal64` cannot have), down to
+        // the finest a decimal holds.
+        for finest in [Decimal::new(1, 19), Decimal::new(123, 28)] {
+            // 10 at the column's 28 places: a mantissa past 96 bits.
+            let candles = vec![candle(0, dec!(10)), candle(60_000, finest)];
+            let mut bytes = Vec::new();
+            write_arrow(&mut bytes, &candles, BTreeMap::new()).unwrap();
+            let back = read_arrow(Buffer::from_vec(bytes)).unwrap();
+            assert_eq!(back, candles, "{finest}");
+        }
+        // A column whose finest value leaves no room for its largest: a
+        // clear refusal, not a file no reader could take.
+        let candles = vec![
+            candle(0, dec!(1000000000000)),
+            candle(60_000, Decimal::new(1, 28)),
+        ];
+        let refused = write_arrow(&mut Vec::new(), &candles, BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                ArrowWriteError::TooManyDigits {
+                    index: 0,
+                    column: "open",
+                    scale: 28,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::arrow::{ArrowCandleError, CandleColumns, read_arrow_columns, write_arrow};
+use super::arrow::{
+    ArrowCandleError, ArrowWriteError, CandleColumns, read_arrow_columns, write_arrow,
+};
 use super::series::{Gaps, check_series};
 use crate::domain::{Candle, CandleSeries, Timeframe};
 
@@ -186,17 +188,23 @@ impl DataSets {
         let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let partial =
             path.with_extension(format!("{EXTENSION}.{}-{save}.partial", std::process::id()));
-        let written = (|| {
+        let written = (|| -> Result<(), DataSetError> {
             let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
-            write_arrow(&mut file, candles, metadata(&info))
-                .map_err(|error| std::io::Error::other(error.to_string()))?;
+            write_arrow(&mut file, candles, metadata(&info)).map_err(|error| match error {
+                // The candles' fault, not the storage's.
+                ArrowWriteError::TooManyDigits { index, .. } => DataSetError::Row {
+                    row: index as u64 + 1,
+                    reason: error.to_string(),
+                },
+                ArrowWriteError::Arrow(error) => std::io::Error::other(error.to_string()).into(),
+            })?;
             let file = file.into_inner().map_err(|error| error.into_error())?;
             file.sync_all()?;
-            std::fs::rename(&partial, &path)
+            Ok(std::fs::rename(&partial, &path)?)
         })();
         if let Err(error) = written {
             let _ = std::fs::remove_file(&partial);
-            return Err(error.into());
+            return Err(error);
         }
         info.size_bytes = std::fs::metadata(&path)?.len();
         Ok(info)
@@ -401,6 +409,20 @@ mod tests {
                 reason.contains("no two candles are one 1m apart (the closest two are 5m apart)"),
                 "{reason}"
             ),
+            other => panic!("{other:?}"),
+        }
+        // A value too fine for the column's other values to be stored
+        // beside it exactly: refused at its candle.
+        let mut too_fine = synthesize(&SynthParams::new(100, 5));
+        too_fine[7].volume = rust_decimal::Decimal::new(1, 28);
+        too_fine[3].volume = rust_decimal::Decimal::from(10_000_000_000_u64);
+        match sets.save(&btc(), &too_fine) {
+            Err(DataSetError::Row { row: 4, reason }) => {
+                assert!(
+                    reason.contains("`volume` 10000000000 needs more than 38 digits"),
+                    "{reason}"
+                )
+            }
             other => panic!("{other:?}"),
         }
         // The first data set is still there, unchanged; no partial file.

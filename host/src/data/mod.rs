@@ -9,7 +9,7 @@ mod series;
 mod synth;
 
 pub use self::arrow::{
-    ArrowCandleError, CandleColumns, read_arrow, read_arrow_columns, write_arrow,
+    ArrowCandleError, ArrowWriteError, CandleColumns, read_arrow, read_arrow_columns, write_arrow,
 };
 pub use dataset::{DataSetError, DataSetInfo, DataSetKey, DataSets, content_hash};
 pub use import::{ImportError, parse_candles};
