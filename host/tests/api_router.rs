@@ -163,6 +163,11 @@ impl TestApi {
             .await
     }
 
+    async fn delete(&self, path: &str) -> Answer {
+        self.call(Self::request("DELETE", path).body(Body::empty()).unwrap())
+            .await
+    }
+
     /// Push closes through the bot's stepped feed and wait until it saw them.
     async fn push(&self, id: &str, closes: &[i64]) {
         let manager = &self.state.manager;
@@ -369,13 +374,7 @@ async fn bots_are_created_once_committed_and_deleted() {
     let put_from_list = api.send_json("PUT", "/bots/r1/config", &listed).await;
     assert_problem(&put_from_list, 422);
     assert_eq!(pointers(&put_from_list), ["/capital"]);
-    let deleted = api
-        .call(
-            TestApi::request("DELETE", "/bots/r1")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let deleted = api.delete("/bots/r1").await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(
         api.store.config_version("r1", 1).unwrap().is_none(),
@@ -620,15 +619,7 @@ async fn manual_orders_risk_and_stats_come_from_the_runner_and_the_store() {
     let stats = api.get("/bots/m1/stats").await;
     assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
     assert_eq!(stats.body["trades"], 1, "{}", stats.text);
-    assert_problem(
-        &api.call(
-            TestApi::request("DELETE", "/bots/m1/orders/999")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await,
-        404,
-    );
+    assert_problem(&api.delete("/bots/m1/orders/999").await, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -731,13 +722,7 @@ async fn strategies_presets_market_and_tokens() {
     );
     assert_problem(&api.call(as_viewer("POST", "/bots/p1/start")).await, 403);
     let id = token.body["id"].as_str().unwrap();
-    let revoked = api
-        .call(
-            TestApi::request("DELETE", &format!("/tokens/{id}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let revoked = api.delete(&format!("/tokens/{id}")).await;
     assert!(revoked.status.is_success());
     assert_problem(&api.call(as_viewer("GET", "/bots")).await, 401);
 }
@@ -1028,13 +1013,7 @@ async fn data_sets_and_backtests() {
         "{}",
         fine.text
     );
-    let deleted = api
-        .call(
-            TestApi::request("DELETE", "/data/FINEUSDT/1m")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let deleted = api.delete("/data/FINEUSDT/1m").await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     let listed = api.get("/data").await;
     assert_eq!(
@@ -1066,13 +1045,7 @@ async fn data_sets_and_backtests() {
     assert_eq!(done.body["candles"], 2_000);
     let result = api.get(&format!("{job}/result")).await;
     assert_eq!(result.status, StatusCode::OK, "{}", result.text);
-    let deleted = api
-        .call(
-            TestApi::request("DELETE", "/data/BTCUSDT/1m")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let deleted = api.delete("/data/BTCUSDT/1m").await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     assert_eq!(api.get("/data").await.body["items"], json!([]));
 }
