@@ -41,9 +41,11 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     }
     let remaining = Cell::new(MAX_NODES);
     let exceeded = Cell::new(false);
+    let duplicate = Cell::new(None);
     let seed = Budgeted {
         remaining: &remaining,
         exceeded: &exceeded,
+        duplicate: &duplicate,
     };
     let deserializer = serde_yaml::Deserializer::from_str(text);
     match seed.deserialize(deserializer) {
@@ -59,9 +61,65 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
             } else {
                 "YAML"
             };
-            Err(YamlError::Malformed(format!("malformed {syntax}: {error}")))
+            let message = match duplicate.take() {
+                Some(key) => match second_key(text, &key, error.location()) {
+                    Some((line, column)) => {
+                        format!("duplicate key `{key}` at line {line} column {column}")
+                    }
+                    None => format!("duplicate key `{key}`"),
+                },
+                None => error.to_string(),
+            };
+            Err(YamlError::Malformed(format!(
+                "malformed {syntax}: {message}"
+            )))
         }
     }
+}
+
+/// Where `key` is named a second time in the mapping that starts at `at`
+/// (serde_yaml marks the mapping, not the key), as line and column: in
+/// block style, the second line at the mapping's indentation that starts
+/// with it; in flow style (`{...}`), the mapping itself.
+fn second_key(text: &str, key: &str, at: Option<serde_yaml::Location>) -> Option<(usize, usize)> {
+    let at = at?;
+    let (line, column) = (at.line(), at.column());
+    let indent = column.checked_sub(1)?;
+    let first = text.lines().nth(line.checked_sub(1)?)?;
+    if first.get(indent..)?.starts_with('{') {
+        return Some((line, column));
+    }
+    let names_key = |rest: &str| {
+        [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+            .iter()
+            .any(|name| {
+                rest.strip_prefix(name.as_str())
+                    .is_some_and(|after| after.trim_start().starts_with(':'))
+            })
+    };
+    let mut seen = 0;
+    for (index, content) in text.lines().enumerate().skip(line - 1) {
+        let (margin, rest) = if index == line - 1 {
+            (indent, content.get(indent..)?)
+        } else {
+            let rest = content.trim_start_matches(' ');
+            (content.len() - rest.len(), rest)
+        };
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        // A line left of the mapping's keys ends it.
+        if margin < indent {
+            return None;
+        }
+        if margin == indent && names_key(rest) {
+            seen += 1;
+            if seen == 2 {
+                return Some((index + 1, column));
+            }
+        }
+    }
+    None
 }
 
 /// Builds a JSON value, counting each node against the shared budget.
@@ -69,6 +127,8 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
 struct Budgeted<'a> {
     remaining: &'a Cell<usize>,
     exceeded: &'a Cell<bool>,
+    /// The key a mapping named twice, once one did.
+    duplicate: &'a Cell<Option<String>>,
 }
 
 impl Budgeted<'_> {
@@ -161,7 +221,9 @@ impl<'de> Visitor<'de> for Budgeted<'_> {
             // A document that says two things is ambiguous, not a choice (as
             // JSON documents: `domain::json`).
             if object.contains_key(&key) {
-                return Err(A::Error::custom(format_args!("duplicate key `{key}`")));
+                let message = format!("duplicate key `{key}`");
+                self.duplicate.set(Some(key));
+                return Err(A::Error::custom(message));
             }
             let value = map.next_value_seed(self)?;
             object.insert(key, value);
@@ -204,6 +266,41 @@ mod tests {
             }
         }
         assert!(parse("a: { k: 1 }\nb: { k: 2 }\n").is_ok());
+    }
+
+    #[test]
+    fn a_key_named_twice_is_found_where_it_is_named_again() {
+        for (text, key, at) in [
+            (
+                "name: First\nid: a\nname: Second\n",
+                "name",
+                "line 3 column 1",
+            ),
+            (
+                "# a bot\nid: a\nparams:\n  fast: 5\n\n  slow: 30\n  fast: 7\nname: x\n",
+                "fast",
+                "line 7 column 3",
+            ),
+            (
+                "params:\n  'fast': 5\n  \"fast\" : 7\n",
+                "fast",
+                "line 3 column 3",
+            ),
+            ("- a: 1\n  a: 2\n", "a", "line 2 column 3"),
+            (
+                "params: { fast: 5, slow: 30, fast: 7 }\n",
+                "fast",
+                "line 1 column 9",
+            ),
+        ] {
+            assert_eq!(
+                parse(text),
+                Err(YamlError::Malformed(format!(
+                    "malformed YAML: duplicate key `{key}` at {at}"
+                ))),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
