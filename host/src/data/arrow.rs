@@ -62,16 +62,21 @@ pub enum ArrowCandleError {
 /// Why candles could not be written as a file.
 #[derive(Debug, thiserror::Error)]
 pub enum ArrowWriteError {
-    /// A value the stored column cannot hold exactly: the candles' fault.
+    /// A value the stored column cannot hold exactly beside its finest
+    /// one: the candles' fault.
     #[error(
-        "`{column}` {value} needs more than 38 digits at the {scale} decimal places of the column's finest value"
+        "`{column}` {value} needs more than 38 digits at the {} decimal places of the column's finest value, {finest} (candle {})",
+        finest.scale(),
+        finest_index + 1
     )]
     TooManyDigits {
         /// Index of the candle, from 0.
         index: usize,
         column: &'static str,
         value: Decimal,
-        scale: u32,
+        /// The value that sets the column's scale, and its candle's index.
+        finest: Decimal,
+        finest_index: usize,
     },
     #[error(transparent)]
     Arrow(#[from] ArrowError),
@@ -134,12 +139,17 @@ fn price(candle: &Candle, column: usize) -> Decimal {
 
 /// One price column at the largest scale of its values: 64-bit mantissas
 /// when they all fit, else 128-bit.
+/// A column finer than 18 places is 128-bit too: `Decimal64` has 18 digits
+/// in all. A value that would need more than 38 digits at the column's
+/// scale is refused.
 fn decimal_column(candles: &[Candle], column: usize) -> Result<ArrayRef, ArrowWriteError> {
-    let scale = candles
+    let (finest_index, finest) = candles
         .iter()
-        .map(|c| price(c, column).scale())
-        .max()
-        .unwrap_or(0);
+        .map(|c| price(c, column))
+        .enumerate()
+        .max_by_key(|(index, value)| (value.scale(), std::cmp::Reverse(*index)))
+        .unwrap_or((0, Decimal::ZERO));
+    let scale = finest.scale();
     // Every mantissa within the 38 digits of `Decimal128(38, s)`.
     let mantissas = candles
         .iter()
@@ -154,7 +164,8 @@ fn decimal_column(candles: &[Candle], column: usize) -> Result<ArrayRef, ArrowWr
                     index,
                     column: PRICE_COLUMNS[column],
                     value,
-                    scale,
+                    finest,
+                    finest_index,
                 })
         })
         .collect::<Result<Vec<i128>, _>>()?;
@@ -191,8 +202,9 @@ pub fn read_arrow(buffer: Buffer) -> Result<Vec<Candle>, ArrowCandleError> {
 
 /// The candles of an Arrow IPC file held in `buffer`, read where they lie:
 /// the arrays are not copied (our own files' columns are 64-bit decimals
-/// and millisecond times, used as they are; other types are converted),
-/// and a candle is built when it is asked for.
+/// and millisecond times, used as they are; other types, and our columns
+/// finer than 18 places or too wide for 64 bits, are converted), and a
+/// candle is built when it is asked for.
 pub fn read_arrow_columns(buffer: Buffer) -> Result<CandleColumns, ArrowCandleError> {
     let malformed = |what: &str| ArrowCandleError::Format(what.to_string());
     let trailer_start = buffer
@@ -715,7 +727,7 @@ mod tests {
                 ArrowWriteError::TooManyDigits {
                     index: 0,
                     column: "open",
-                    scale: 28,
+                    finest_index: 1,
                     ..
                 }
             ),

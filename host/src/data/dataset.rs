@@ -419,7 +419,10 @@ mod tests {
         match sets.save(&btc(), &too_fine) {
             Err(DataSetError::Row { row: 4, reason }) => {
                 assert!(
-                    reason.contains("`volume` 10000000000 needs more than 38 digits"),
+                    reason.contains(
+                        "`volume` 10000000000 needs more than 38 digits at the 28 decimal places \
+                         of the column's finest value, 0.0000000000000000000000000001 (candle 8)"
+                    ),
                     "{reason}"
                 )
             }

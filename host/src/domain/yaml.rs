@@ -51,24 +51,19 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     match seed.deserialize(deserializer) {
         Ok(value) => Ok(value),
         Err(_) if exceeded.get() => Err(YamlError::TooManyNodes),
-        // serde_yaml's own guard against aliases repeated too often.
-        Err(error) if error.to_string().contains("repetition limit") => {
-            Err(YamlError::TooManyNodes)
-        }
         Err(error) => {
+            let message = match duplicate.take() {
+                Some(key) => duplicate_message(text, &key, &error),
+                // serde_yaml's own guard against aliases repeated too often.
+                None if error.to_string().contains("repetition limit") => {
+                    return Err(YamlError::TooManyNodes);
+                }
+                None => error.to_string(),
+            };
             let syntax = if text.trim_start().starts_with(['{', '[']) {
                 "JSON"
             } else {
                 "YAML"
-            };
-            let message = match duplicate.take() {
-                Some(key) => match second_key(text, &key, error.location()) {
-                    Some((line, column)) => {
-                        format!("duplicate key `{key}` at line {line} column {column}")
-                    }
-                    None => format!("duplicate key `{key}`"),
-                },
-                None => error.to_string(),
             };
             Err(YamlError::Malformed(format!(
                 "malformed {syntax}: {message}"
@@ -77,24 +72,59 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     }
 }
 
-/// Where `key` is named a second time in the mapping that starts at `at`
-/// (serde_yaml marks the mapping, not the key), as line and column: in
-/// block style, the second line at the mapping's indentation that starts
-/// with it; in flow style (`{...}`), the mapping itself.
-fn second_key(text: &str, key: &str, at: Option<serde_yaml::Location>) -> Option<(usize, usize)> {
-    let at = at?;
+/// serde_yaml's error for a key named twice (its path, then where the
+/// mapping starts), told where the key comes again when that can be found
+/// in block style; else, in the mapping at its start.
+fn duplicate_message(text: &str, key: &str, error: &serde_yaml::Error) -> String {
+    let said = error.to_string();
+    let Some(at) = error.location() else {
+        return said;
+    };
     let (line, column) = (at.line(), at.column());
+    let lead = said
+        .strip_suffix(&format!(" at line {line} column {column}"))
+        .unwrap_or(&said);
+    match second_key(text, key, line, column) {
+        Some(again) => format!("{lead} at line {again} column {column}"),
+        None => format!("{lead} in the mapping at line {line} column {column}"),
+    }
+}
+
+/// Whether the text before line `index` (from 0) is a whole document: a
+/// line that only looks like a key, inside a quoted string or a flow
+/// collection that runs on over lines, leaves it unfinished.
+fn ends_before(text: &str, index: usize) -> bool {
+    let end: usize = text.split_inclusive('\n').take(index).map(str::len).sum();
+    let remaining = Cell::new(MAX_NODES);
+    let (exceeded, duplicate) = (Cell::new(false), Cell::new(None));
+    let seed = Budgeted {
+        remaining: &remaining,
+        exceeded: &exceeded,
+        duplicate: &duplicate,
+    };
+    seed.deserialize(serde_yaml::Deserializer::from_str(&text[..end]))
+        .is_ok()
+}
+
+/// The line where `key` is named a second time in the block mapping whose
+/// keys start at `line` and `column`: the second line at the mapping's
+/// indentation that starts with it, and that follows a whole document
+/// (not a line inside a string). `None` for a flow mapping (`{...}`), or
+/// when no such line is found.
+fn second_key(text: &str, key: &str, line: usize, column: usize) -> Option<usize> {
     let indent = column.checked_sub(1)?;
     let first = text.lines().nth(line.checked_sub(1)?)?;
     if first.get(indent..)?.starts_with('{') {
-        return Some((line, column));
+        return None;
     }
+    // `key:` then a space or the line's end (`fast:er` is another key).
     let names_key = |rest: &str| {
         [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
             .iter()
             .any(|name| {
                 rest.strip_prefix(name.as_str())
-                    .is_some_and(|after| after.trim_start().starts_with(':'))
+                    .and_then(|after| after.trim_start_matches(' ').strip_prefix(':'))
+                    .is_some_and(|value| value.is_empty() || value.starts_with([' ', '\t']))
             })
     };
     let mut seen = 0;
@@ -112,10 +142,10 @@ fn second_key(text: &str, key: &str, at: Option<serde_yaml::Location>) -> Option
         if margin < indent {
             return None;
         }
-        if margin == indent && names_key(rest) {
+        if margin == indent && names_key(rest) && ends_before(text, index) {
             seen += 1;
             if seen == 2 {
-                return Some((index + 1, column));
+                return Some(index + 1);
             }
         }
     }
@@ -270,37 +300,46 @@ mod tests {
 
     #[test]
     fn a_key_named_twice_is_found_where_it_is_named_again() {
-        for (text, key, at) in [
+        for (text, said) in [
             (
                 "name: First\nid: a\nname: Second\n",
-                "name",
-                "line 3 column 1",
+                "duplicate key `name` at line 3 column 1",
             ),
             (
                 "# a bot\nid: a\nparams:\n  fast: 5\n\n  slow: 30\n  fast: 7\nname: x\n",
-                "fast",
-                "line 7 column 3",
+                "params: duplicate key `fast` at line 7 column 3",
             ),
             (
                 "params:\n  'fast': 5\n  \"fast\" : 7\n",
-                "fast",
-                "line 3 column 3",
+                "params: duplicate key `fast` at line 3 column 3",
             ),
-            ("- a: 1\n  a: 2\n", "a", "line 2 column 3"),
+            // `fast:er` is a key of its own; a line in a string only looks
+            // like one.
+            (
+                "params:\n  fast: 5\n  fast:er: 6\n  note: \"keep\n  fast: 9 here\"\n  fast: 7\n",
+                "params: duplicate key `fast` at line 6 column 3",
+            ),
+            (
+                "- a: 1\n  a: 2\n",
+                ".[0]: duplicate key `a` at line 2 column 3",
+            ),
+            // In flow style, the mapping.
             (
                 "params: { fast: 5, slow: 30, fast: 7 }\n",
-                "fast",
-                "line 1 column 9",
+                "params: duplicate key `fast` in the mapping at line 1 column 9",
             ),
         ] {
             assert_eq!(
                 parse(text),
-                Err(YamlError::Malformed(format!(
-                    "malformed YAML: duplicate key `{key}` at {at}"
-                ))),
+                Err(YamlError::Malformed(format!("malformed YAML: {said}"))),
                 "{text:?}"
             );
         }
+        // A key named `repetition limit` twice is a duplicate, not a bomb.
+        assert!(matches!(
+            parse("repetition limit: 1\nrepetition limit: 2\n"),
+            Err(YamlError::Malformed(_))
+        ));
     }
 
     #[test]
