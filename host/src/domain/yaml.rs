@@ -39,20 +39,11 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     if text.len() > MAX_BYTES {
         return Err(YamlError::TooLarge(text.len()));
     }
-    let remaining = Cell::new(MAX_NODES);
-    let exceeded = Cell::new(false);
-    let duplicate = Cell::new(None);
-    let seed = Budgeted {
-        remaining: &remaining,
-        exceeded: &exceeded,
-        duplicate: &duplicate,
-    };
-    let deserializer = serde_yaml::Deserializer::from_str(text);
-    match seed.deserialize(deserializer) {
+    match within_budget(text) {
         Ok(value) => Ok(value),
-        Err(_) if exceeded.get() => Err(YamlError::TooManyNodes),
-        Err(error) => {
-            let message = match duplicate.take() {
+        Err(Refusal::Exceeded) => Err(YamlError::TooManyNodes),
+        Err(Refusal::Failed { error, duplicate }) => {
+            let message = match duplicate {
                 Some(key) => duplicate_message(text, &key, &error),
                 // serde_yaml's own guard against aliases repeated too often.
                 None if error.to_string().contains("repetition limit") => {
@@ -70,6 +61,40 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
             )))
         }
     }
+}
+
+/// Why [`within_budget`] gave no value.
+enum Refusal {
+    /// The document stands for more than [`MAX_NODES`] values.
+    Exceeded,
+    /// serde_yaml's error, and the key a mapping named twice if that was it.
+    Failed {
+        error: serde_yaml::Error,
+        duplicate: Option<String>,
+    },
+}
+
+/// `text` as a JSON value, counting every node against [`MAX_NODES`].
+fn within_budget(text: &str) -> Result<Value, Refusal> {
+    let remaining = Cell::new(MAX_NODES);
+    let exceeded = Cell::new(false);
+    let duplicate = Cell::new(None);
+    let seed = Budgeted {
+        remaining: &remaining,
+        exceeded: &exceeded,
+        duplicate: &duplicate,
+    };
+    seed.deserialize(serde_yaml::Deserializer::from_str(text))
+        .map_err(|error| {
+            if exceeded.get() {
+                Refusal::Exceeded
+            } else {
+                Refusal::Failed {
+                    error,
+                    duplicate: duplicate.take(),
+                }
+            }
+        })
 }
 
 /// serde_yaml's error for a key named twice (its path, then where the
@@ -95,15 +120,7 @@ fn duplicate_message(text: &str, key: &str, error: &serde_yaml::Error) -> String
 /// collection that runs on over lines, leaves it unfinished.
 fn ends_before(text: &str, index: usize) -> bool {
     let end: usize = text.split_inclusive('\n').take(index).map(str::len).sum();
-    let remaining = Cell::new(MAX_NODES);
-    let (exceeded, duplicate) = (Cell::new(false), Cell::new(None));
-    let seed = Budgeted {
-        remaining: &remaining,
-        exceeded: &exceeded,
-        duplicate: &duplicate,
-    };
-    seed.deserialize(serde_yaml::Deserializer::from_str(&text[..end]))
-        .is_ok()
+    within_budget(&text[..end]).is_ok()
 }
 
 /// The line where `key` is named a second time in the block mapping whose
