@@ -144,7 +144,7 @@ fn second_key(text: &str, key: &str, line: usize, column: usize) -> Option<usize
                     .is_some_and(|value| value.is_empty() || value.starts_with([' ', '\t']))
             })
     };
-    let mut seen = 0;
+    let (mut seen, mut checks) = (0, 0);
     for (index, content) in text.lines().enumerate().skip(line - 1) {
         let (margin, rest) = if index == line - 1 {
             (indent, content.get(indent..)?)
@@ -159,15 +159,27 @@ fn second_key(text: &str, key: &str, line: usize, column: usize) -> Option<usize
         if margin < indent {
             return None;
         }
-        if margin == indent && names_key(rest) && ends_before(text, index) {
-            seen += 1;
-            if seen == 2 {
-                return Some(index + 1);
+        if margin == indent && names_key(rest) {
+            // Each check parses the text before the line: a few, not one
+            // per line of a long string written to look like keys.
+            checks += 1;
+            if checks > MAX_KEY_CHECKS {
+                return None;
+            }
+            if ends_before(text, index) {
+                seen += 1;
+                if seen == 2 {
+                    return Some(index + 1);
+                }
             }
         }
     }
     None
 }
+
+/// Lines that look like the duplicated key checked by [`second_key`] at
+/// most, each with a parse of the text before it.
+const MAX_KEY_CHECKS: usize = 8;
 
 /// Builds a JSON value, counting each node against the shared budget.
 #[derive(Clone, Copy)]
@@ -352,6 +364,17 @@ mod tests {
                 "{text:?}"
             );
         }
+        // Past a few lines that only look like the key, the mapping.
+        let mut looks_alike = String::from("params:\n  fast: 5\n  note: \"\n");
+        looks_alike.push_str(&"  fast: 9\n".repeat(20));
+        looks_alike.push_str("  \"\n  fast: 7\n");
+        assert_eq!(
+            parse(&looks_alike),
+            Err(YamlError::Malformed(
+                "malformed YAML: params: duplicate key `fast` in the mapping at line 2 column 3"
+                    .into()
+            ))
+        );
         // A key named `repetition limit` twice is a duplicate, not a bomb.
         assert!(matches!(
             parse("repetition limit: 1\nrepetition limit: 2\n"),
